@@ -1,0 +1,95 @@
+package collector
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/jetwatch/jetwatch/store"
+)
+
+// judgeConsumer sets a consumer's stalled flag and health. A consumer is
+// stalled when messages wait for it and nothing was delivered for
+// stallAfter; a paused consumer is paused, not stalled.
+func judgeConsumer(c *store.Consumer, now time.Time, stallAfter time.Duration) {
+	h := store.Health{Level: store.HealthOK}
+	last := c.Created
+	if c.Delivered.LastActive != nil {
+		last = *c.Delivered.LastActive
+	}
+	if c.NumPending > 0 && !c.Paused && now.Sub(last) >= stallAfter {
+		c.Stalled = true
+		c.StalledSince = ptr(last)
+		h.Raise(store.HealthWarning, fmt.Sprintf("stalled: %d pending and nothing delivered for %s", c.NumPending, roundDuration(now.Sub(last))))
+	}
+	if c.Paused {
+		reason := "paused"
+		if c.PauseUntil != nil {
+			reason = "paused until " + c.PauseUntil.Format(time.RFC3339)
+		}
+		h.Raise(store.HealthWarning, reason)
+	}
+	if c.MaxAckPending > 0 && c.NumAckPending >= c.MaxAckPending {
+		h.Raise(store.HealthWarning, fmt.Sprintf("ack pending at its limit (%d): no new deliveries until acks arrive", c.MaxAckPending))
+	}
+	if c.Push && !c.PushBound && c.NumPending > 0 {
+		h.Raise(store.HealthWarning, "push consumer has no active subscriber")
+	}
+	judgeCluster(&h, c.Cluster)
+	c.Health = h
+}
+
+// judgeStream sets a stream's health from its replicas, limits and the
+// consumers already judged.
+func judgeStream(s *store.Stream, consumers []store.Consumer) {
+	h := store.Health{Level: store.HealthOK}
+	if s.Replicas > 1 || (s.Cluster != nil && len(s.Cluster.Replicas) > 0) {
+		judgeCluster(&h, s.Cluster)
+	}
+	judgeLimit(&h, "messages", s.Limits.MsgsUsedPct, s.Limits.Discard)
+	judgeLimit(&h, "bytes", s.Limits.BytesUsedPct, s.Limits.Discard)
+	for i := range consumers {
+		if consumers[i].Stalled {
+			h.Raise(store.HealthWarning, "consumer "+consumers[i].Name+" is stalled")
+		}
+	}
+	s.Health = h
+}
+
+func judgeCluster(h *store.Health, c *store.Cluster) {
+	if c == nil {
+		return
+	}
+	if c.Leader == "" {
+		h.Raise(store.HealthCritical, "no leader: reads and writes fail until one is elected")
+	}
+	for _, r := range c.Replicas {
+		switch {
+		case r.Offline:
+			h.Raise(store.HealthCritical, "replica "+r.Name+" is offline")
+		case !r.Current:
+			h.Raise(store.HealthWarning, fmt.Sprintf("replica %s is %d operations behind", r.Name, r.Lag))
+		}
+	}
+}
+
+func judgeLimit(h *store.Health, what string, used *float64, discard string) {
+	if used == nil {
+		return
+	}
+	u := *used
+	switch {
+	case discard == "new" && u >= 95:
+		h.Raise(store.HealthCritical, fmt.Sprintf("%.0f%% of max %s with discard new: publishes are about to be rejected", u, what))
+	case discard == "new" && u >= 80:
+		h.Raise(store.HealthWarning, fmt.Sprintf("%.0f%% of max %s with discard new", u, what))
+	case u >= 95:
+		h.Raise(store.HealthWarning, fmt.Sprintf("%.0f%% of max %s: the oldest messages are being discarded", u, what))
+	}
+}
+
+func roundDuration(d time.Duration) time.Duration {
+	if d > time.Minute {
+		return d.Round(time.Second)
+	}
+	return d.Round(100 * time.Millisecond)
+}

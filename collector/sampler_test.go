@@ -1,0 +1,353 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetwatch/jetwatch/internal/natstest"
+	"github.com/jetwatch/jetwatch/store"
+)
+
+// fakeClock is a settable clock shared by the sampler under test.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+type testBundle struct {
+	srv   *server.Server
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	db    *store.DB
+	clock *fakeClock
+	reg   *prometheus.Registry
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func setup(t *testing.T, opts ...natstest.Option) (*Sampler, *testBundle) {
+	t.Helper()
+	srv := natstest.RunServer(t, opts...)
+	nc := natstest.Connect(t, srv)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	db, err := store.OpenFile(context.Background(), filepath.Join(t.TempDir(), "jetwatch.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	clock := &fakeClock{now: time.Now()}
+	reg := prometheus.NewRegistry()
+	s, err := NewSampler(nc, db, SamplerConfig{
+		Interval:   time.Second,
+		StallAfter: time.Minute,
+		Registerer: reg,
+		Logger:     testLogger(t),
+		Now:        clock.Now,
+		JSZTimeout: 500 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	return s, &testBundle{srv: srv, nc: nc, js: js, db: db, clock: clock, reg: reg}
+}
+
+func publish(t *testing.T, js jetstream.JetStream, subject string, n int) {
+	t.Helper()
+	for i := range n {
+		_, err := js.Publish(context.Background(), subject, fmt.Appendf(nil, "msg %d", i))
+		require.NoError(t, err)
+	}
+}
+
+func TestSamplerRecordsWhatTheServerReports(t *testing.T) {
+	t.Parallel()
+	s, b := setup(t)
+	ctx := context.Background()
+
+	stream, err := b.js.CreateStream(ctx, jetstream.StreamConfig{
+		Name: "ORDERS", Subjects: []string{"orders.>"}, MaxMsgs: 20, Discard: jetstream.DiscardNew,
+	})
+	require.NoError(t, err)
+	publish(t, b.js, "orders.created", 10)
+	billing, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable: "billing", AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: 5,
+		AckWait: 30 * time.Second, BackOff: []time.Duration{time.Second, 5 * time.Second},
+	})
+	require.NoError(t, err)
+	_, err = stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable: "audit", AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: "orders.created",
+	})
+	require.NoError(t, err)
+
+	// Deliver three to billing and ack one: 7 pending, 2 awaiting ack.
+	batch, err := billing.Fetch(3, jetstream.FetchMaxWait(2*time.Second))
+	require.NoError(t, err)
+	var got []jetstream.Msg
+	for m := range batch.Messages() {
+		got = append(got, m)
+	}
+	require.Len(t, got, 3)
+	require.NoError(t, got[0].DoubleAck(ctx))
+
+	cycle, err := s.SampleOnce(ctx)
+	require.NoError(t, err)
+	require.True(t, cycle.StreamsComplete)
+
+	st, err := b.db.Stream(ctx, "ORDERS")
+	require.NoError(t, err)
+	require.Equal(t, uint64(10), st.Messages)
+	require.Equal(t, uint64(1), st.FirstSeq)
+	require.Equal(t, uint64(10), st.LastSeq)
+	require.Equal(t, 2, st.ConsumerCount)
+	require.Equal(t, "limits", st.Retention)
+	require.Equal(t, "new", st.Limits.Discard)
+	require.NotNil(t, st.Limits.MsgsUsedPct)
+	require.InDelta(t, 50.0, *st.Limits.MsgsUsedPct, 0.001)
+	require.Nil(t, st.Limits.BytesUsedPct, "unlimited bytes has no usage")
+	require.Equal(t, store.HealthOK, st.Health.Level, st.Health.Reasons)
+	require.Contains(t, string(st.Config), `"name":"ORDERS"`)
+
+	c, err := b.db.Consumer(ctx, "ORDERS", "billing")
+	require.NoError(t, err)
+	require.Equal(t, uint64(7), c.NumPending)
+	require.Equal(t, 2, c.NumAckPending)
+	require.Equal(t, uint64(3), c.Delivered.ConsumerSeq)
+	require.Equal(t, uint64(3), c.Delivered.StreamSeq)
+	require.Equal(t, uint64(1), c.AckFloor.StreamSeq)
+	require.NotNil(t, c.Delivered.LastActive)
+	require.Equal(t, 5, c.MaxDeliver)
+	require.Equal(t, 1.0, c.AckWaitSeconds, "the server replaces AckWait with the first BackOff step")
+	require.Equal(t, []float64{1, 5}, c.BackOffSeconds)
+	require.Equal(t, "explicit", c.AckPolicy)
+	require.True(t, c.Durable)
+
+	audit, err := b.db.Consumer(ctx, "ORDERS", "audit")
+	require.NoError(t, err)
+	require.Equal(t, uint64(10), audit.NumPending, "lag after publishing without consuming")
+	require.Equal(t, []string{"orders.created"}, audit.FilterSubjects)
+
+	// Rates come from the delta to the previous sample.
+	publish(t, b.js, "orders.created", 5)
+	b.clock.Advance(10 * time.Second)
+	_, err = s.SampleOnce(ctx)
+	require.NoError(t, err)
+	st, err = b.db.Stream(ctx, "ORDERS")
+	require.NoError(t, err)
+	require.InDelta(t, 0.5, st.InPerSec, 0.0001)
+	require.InDelta(t, 75.0, *st.Limits.MsgsUsedPct, 0.001)
+	audit, err = b.db.Consumer(ctx, "ORDERS", "audit")
+	require.NoError(t, err)
+	require.Equal(t, uint64(15), audit.NumPending)
+
+	hist, err := b.db.ConsumerHistory(ctx, "ORDERS", "audit", b.clock.Now().Add(-time.Minute), b.clock.Now().Add(time.Second), 600)
+	require.NoError(t, err)
+	require.Len(t, hist, 2)
+	require.Equal(t, uint64(10), hist[0].NumPending)
+	require.Equal(t, uint64(15), hist[1].NumPending)
+
+	// Metrics are served from the cycle just stored.
+	require.Equal(t, 15.0, gaugeValue(t, b.reg, "jetstream_consumer_num_pending", map[string]string{"stream_name": "ORDERS", "consumer_name": "audit"}))
+}
+
+func TestSamplerMarksStalledAndLimitHealth(t *testing.T) {
+	t.Parallel()
+	s, b := setup(t)
+	ctx := context.Background()
+	stream, err := b.js.CreateStream(ctx, jetstream.StreamConfig{
+		Name: "FULL", Subjects: []string{"full.>"}, MaxMsgs: 10, Discard: jetstream.DiscardNew,
+	})
+	require.NoError(t, err)
+	publish(t, b.js, "full.x", 10)
+	_, err = stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "idle", AckPolicy: jetstream.AckExplicitPolicy})
+	require.NoError(t, err)
+
+	b.clock.Advance(2 * time.Minute) // beyond StallAfter with nothing delivered
+	_, err = s.SampleOnce(ctx)
+	require.NoError(t, err)
+
+	c, err := b.db.Consumer(ctx, "FULL", "idle")
+	require.NoError(t, err)
+	require.True(t, c.Stalled)
+	require.NotNil(t, c.StalledSince)
+	require.Equal(t, store.HealthWarning, c.Health.Level)
+
+	st, err := b.db.Stream(ctx, "FULL")
+	require.NoError(t, err)
+	require.Equal(t, store.HealthCritical, st.Health.Level)
+	require.Contains(t, strings.Join(st.Health.Reasons, "; "), "publishes are about to be rejected")
+	require.Contains(t, strings.Join(st.Health.Reasons, "; "), "consumer idle is stalled")
+
+	stalled, err := b.db.Stalled(ctx)
+	require.NoError(t, err)
+	require.Len(t, stalled, 1)
+	require.Equal(t, "idle", stalled[0].Name)
+}
+
+func TestSamplerForgetsDeletedAndKeepsHistory(t *testing.T) {
+	t.Parallel()
+	s, b := setup(t)
+	ctx := context.Background()
+	for _, name := range []string{"A", "B"} {
+		stream, err := b.js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{strings.ToLower(name) + ".>"}})
+		require.NoError(t, err)
+		_, err = stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "c1", AckPolicy: jetstream.AckExplicitPolicy})
+		require.NoError(t, err)
+		_, err = stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "c2", AckPolicy: jetstream.AckExplicitPolicy})
+		require.NoError(t, err)
+	}
+	_, err := s.SampleOnce(ctx)
+	require.NoError(t, err)
+
+	require.NoError(t, b.js.DeleteStream(ctx, "A"))
+	require.NoError(t, b.js.DeleteConsumer(ctx, "B", "c2"))
+	b.clock.Advance(time.Second)
+	_, err = s.SampleOnce(ctx)
+	require.NoError(t, err)
+
+	streams, err := b.db.Streams(ctx)
+	require.NoError(t, err)
+	require.Len(t, streams, 1)
+	require.Equal(t, "B", streams[0].Name)
+	cons, err := b.db.Consumers(ctx, "B")
+	require.NoError(t, err)
+	require.Len(t, cons, 1)
+	require.Equal(t, "c1", cons[0].Name)
+	_, err = b.db.Stream(ctx, "A")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	hist, err := b.db.StreamHistory(ctx, "A", b.clock.Now().Add(-time.Hour), b.clock.Now(), 60)
+	require.NoError(t, err)
+	require.Len(t, hist, 1, "history of a deleted stream stays until retention expires it")
+}
+
+func TestSamplerKeepsStoredStateWhenNATSGoesAway(t *testing.T) {
+	t.Parallel()
+	s, b := setup(t)
+	ctx := context.Background()
+	_, err := b.js.CreateStream(ctx, jetstream.StreamConfig{Name: "KEEP", Subjects: []string{"keep"}})
+	require.NoError(t, err)
+	publish(t, b.js, "keep", 3)
+	_, err = s.SampleOnce(ctx)
+	require.NoError(t, err)
+
+	b.srv.Shutdown()
+	natstest.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if b.nc.IsConnected() {
+			return fmt.Errorf("still connected")
+		}
+		return nil
+	})
+	_, err = s.SampleOnce(ctx)
+	require.Error(t, err)
+	state := s.State()
+	require.NotEmpty(t, state.Errors)
+	require.Contains(t, state.Errors[0], "NATS is not connected")
+
+	st, err := b.db.Stream(ctx, "KEEP")
+	require.NoError(t, err)
+	require.Equal(t, uint64(3), st.Messages, "stored state survives a failed cycle")
+}
+
+func TestSamplerReadsServerHealthFromSystemAccount(t *testing.T) {
+	t.Parallel()
+	s, b := setup(t, natstest.WithSystemAccount(t))
+	ctx := context.Background()
+	_, err := b.js.CreateStream(ctx, jetstream.StreamConfig{Name: "S", Subjects: []string{"s"}})
+	require.NoError(t, err)
+
+	// The app user cannot ask $SYS: the sampler says why and carries on.
+	cycle, err := s.SampleOnce(ctx)
+	require.NoError(t, err)
+	require.Nil(t, cycle.Servers)
+	require.Contains(t, s.State().JSZ, "system-account user")
+	require.Len(t, cycle.Streams, 1)
+
+	sys := natstest.Connect(t, b.srv, nats.UserInfo("sys", "sys"))
+	s2, err := NewSampler(b.nc, b.db, SamplerConfig{SystemConn: sys, Logger: testLogger(t)})
+	require.NoError(t, err)
+	cycle, err = s2.SampleOnce(ctx)
+	require.NoError(t, err)
+	require.Len(t, cycle.Servers, 1)
+	require.Equal(t, b.srv.Name(), cycle.Servers[0].Name)
+	require.Equal(t, 1, cycle.Servers[0].Streams)
+	require.Empty(t, s2.State().JSZ)
+	servers, err := b.db.Servers(ctx)
+	require.NoError(t, err)
+	require.Len(t, servers, 1)
+}
+
+func TestSamplerLoopStartsAndStops(t *testing.T) {
+	t.Parallel()
+	s, b := setup(t)
+	ctx := context.Background()
+	_, err := b.js.CreateStream(ctx, jetstream.StreamConfig{Name: "LOOP", Subjects: []string{"loop"}})
+	require.NoError(t, err)
+	require.NoError(t, s.Start(ctx))
+	natstest.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		if !s.State().FirstCycleDone {
+			return fmt.Errorf("first cycle not done")
+		}
+		return nil
+	})
+	s.Stop()
+	s.Stop() // safe twice
+	_, err = b.db.Stream(ctx, "LOOP")
+	require.NoError(t, err)
+}
+
+// gaugeValue finds one gauge by name and labels in a registry.
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range f.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for k, v := range labels {
+				if have[k] != v {
+					continue metrics
+				}
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("metric %s%v not found", name, labels)
+	return 0
+}

@@ -1,0 +1,115 @@
+// Package natstest starts real in-process NATS servers for tests: JetStream
+// on, a random port, storage in the test's temporary directory, shut down
+// when the test ends.
+package natstest
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Option adjusts the server options before start.
+type Option func(*server.Options)
+
+// WithSystemAccount configures an application account "APP" (JetStream
+// enabled, the default for unauthenticated clients) and the system account
+// "SYS" with user sys/sys, so $SYS requests can be tested.
+func WithSystemAccount(t testing.TB) Option {
+	return func(o *server.Options) {
+		conf := filepath.Join(t.TempDir(), "accounts.conf")
+		err := os.WriteFile(conf, []byte(AccountsConfig), 0o600)
+		if err != nil {
+			t.Fatalf("write accounts config: %v", err)
+		}
+		parsed, err := server.ProcessConfigFile(conf)
+		if err != nil {
+			t.Fatalf("accounts config: %v", err)
+		}
+		o.Accounts, o.Users = parsed.Accounts, parsed.Users
+		o.SystemAccount, o.NoAuthUser = parsed.SystemAccount, parsed.NoAuthUser
+	}
+}
+
+// AccountsConfig is the server configuration WithSystemAccount applies.
+const AccountsConfig = `
+accounts {
+  APP { jetstream: enabled, users: [{user: app, password: app}] }
+  SYS { users: [{user: sys, password: sys}] }
+}
+system_account: SYS
+no_auth_user: app
+`
+
+// WithPort fixes the port, to restart a server where clients expect it.
+func WithPort(port int) Option {
+	return func(o *server.Options) { o.Port = port }
+}
+
+// WithStoreDir fixes the JetStream store directory, to restart a server
+// with its data.
+func WithStoreDir(dir string) Option {
+	return func(o *server.Options) { o.StoreDir = dir }
+}
+
+// RunServer starts a JetStream-enabled server and registers its shutdown.
+func RunServer(t testing.TB, opts ...Option) *server.Server {
+	t.Helper()
+	o := &server.Options{
+		Host:      "127.0.0.1",
+		Port:      -1,
+		JetStream: true,
+		StoreDir:  t.TempDir(),
+		NoLog:     true,
+		NoSigs:    true,
+	}
+	for _, opt := range opts {
+		opt(o)
+	}
+	s, err := server.NewServer(o)
+	if err != nil {
+		t.Fatalf("nats server: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		t.Fatal("nats server did not start")
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s
+}
+
+// Connect connects to s and registers the close.
+func Connect(t testing.TB, s *server.Server, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(s.ClientURL(), opts...)
+	if err != nil {
+		t.Fatalf("nats connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// CheckFor polls fn until it returns nil or timeout passes, then fails
+// with fn's last error. Use it instead of sleeping.
+func CheckFor(t testing.TB, timeout, interval time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for {
+		if err = fn(); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %s: %v", timeout, err)
+		}
+		time.Sleep(interval)
+	}
+}

@@ -1,0 +1,112 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+)
+
+// FileName is the name of the database file inside the data directory.
+const FileName = "jetwatch.db"
+
+// DB is jetwatch's SQLite database.
+type DB struct {
+	sql  *sql.DB
+	path string
+}
+
+// Open creates dataDir if needed, opens (or creates) the database in it and
+// applies pending migrations. An unwritable directory is reported as such, so
+// the operator knows to fix permissions or pass another --data.
+func Open(ctx context.Context, dataDir string) (*DB, error) {
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory %s cannot be created: %w", dataDir, err)
+	}
+	probe, err := os.CreateTemp(dataDir, ".write-probe-*")
+	if err != nil {
+		return nil, fmt.Errorf("data directory %s is not writable (check its owner and permissions, or pass another --data): %w", dataDir, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+
+	path := filepath.Join(dataDir, FileName)
+	return OpenFile(ctx, path)
+}
+
+// OpenFile opens the database at path and applies pending migrations.
+func OpenFile(ctx context.Context, path string) (*DB, error) {
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "NORMAL")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_foreign_keys", "on")
+	// Immediate transactions take the write lock up front, so two writers
+	// wait on busy_timeout instead of failing with SQLITE_BUSY on upgrade.
+	q.Set("_txlock", "immediate")
+	sqlDB, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	db := &DB{sql: sqlDB, path: path}
+	if err := db.migrate(ctx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Path is the database file's path.
+func (db *DB) Path() string { return db.path }
+
+// SQL exposes the underlying handle for packages that own their own tables.
+func (db *DB) SQL() *sql.DB { return db.sql }
+
+// Close closes the database.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// CheckWritable performs a small write, so readiness reflects a full disk or
+// a database that went read-only, not only an open file handle.
+func (db *DB) CheckWritable(ctx context.Context) error {
+	_, err := db.sql.ExecContext(ctx,
+		`INSERT INTO meta (key, value) VALUES ('write_probe', ?)
+		 ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+		time.Now().UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		return fmt.Errorf("database write: %w", err)
+	}
+	return nil
+}
+
+// Meta returns the value stored under key, or ErrNotFound.
+func (db *DB) Meta(ctx context.Context, key string) (string, error) {
+	var v string
+	err := db.sql.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("read meta %s: %w", key, err)
+	}
+	return v, nil
+}
+
+// SetMeta stores value under key.
+func (db *DB) SetMeta(ctx context.Context, key, value string) error {
+	_, err := db.sql.ExecContext(ctx,
+		`INSERT INTO meta (key, value) VALUES (?, ?)
+		 ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	if err != nil {
+		return fmt.Errorf("write meta %s: %w", key, err)
+	}
+	return nil
+}
+
+// ErrNotFound is returned when a stream, consumer or key is not in the index.
+var ErrNotFound = errors.New("not found")

@@ -1,0 +1,197 @@
+package store
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Health levels, worst last. The overview explains each to the operator.
+const (
+	HealthOK       = "ok"       // green: nothing to do
+	HealthWarning  = "warning"  // amber: look soon (replica behind, limits > 80 %, stalled consumer)
+	HealthCritical = "critical" // red: act now (no leader, replica offline, limits >= 95 % with discard new)
+	HealthStale    = "stale"    // grey: not sampled recently; numbers may be old
+)
+
+// Health is a level and the reasons for it, in the operator's words.
+type Health struct {
+	Level   string   `json:"level"`
+	Reasons []string `json:"reasons,omitempty"`
+}
+
+// Raise records a reason and lifts the level to at least level.
+func (h *Health) Raise(level, reason string) {
+	if healthRank(level) > healthRank(h.Level) {
+		h.Level = level
+	}
+	h.Reasons = append(h.Reasons, reason)
+}
+
+func healthRank(level string) int {
+	switch level {
+	case HealthWarning:
+		return 1
+	case HealthCritical:
+		return 2
+	default:
+		return 0
+	}
+}
+
+// Stream is the latest sampled state of one stream.
+type Stream struct {
+	Name          string          `json:"name"`
+	Description   string          `json:"description,omitempty"`
+	Subjects      []string        `json:"subjects"`
+	Retention     string          `json:"retention"`
+	Storage       string          `json:"storage"`
+	Replicas      int             `json:"replicas"`
+	Created       time.Time       `json:"created"`
+	Messages      uint64          `json:"messages"`
+	Bytes         uint64          `json:"bytes"`
+	FirstSeq      uint64          `json:"first_seq"`
+	LastSeq       uint64          `json:"last_seq"`
+	FirstTime     *time.Time      `json:"first_ts,omitempty"`
+	LastTime      *time.Time      `json:"last_ts,omitempty"`
+	NumDeleted    uint64          `json:"num_deleted"`
+	NumSubjects   uint64          `json:"num_subjects"`
+	ConsumerCount int             `json:"consumer_count"`
+	Limits        StreamLimits    `json:"limits"`
+	Cluster       *Cluster        `json:"cluster,omitempty"`
+	InPerSec      float64         `json:"in_per_sec"`
+	BytesInPerSec float64         `json:"bytes_in_per_sec"`
+	Health        Health          `json:"health"`
+	SampledAt     time.Time       `json:"sampled_at"`
+	Config        json.RawMessage `json:"config,omitempty"`
+}
+
+// StreamLimits are the configured limits and how much of each is used.
+// A limit of -1 (or 0 for sizes) means unlimited; its used percentage is nil.
+type StreamLimits struct {
+	MaxMsgs           int64    `json:"max_msgs"`
+	MaxBytes          int64    `json:"max_bytes"`
+	MaxAgeSeconds     float64  `json:"max_age_seconds"`
+	MaxMsgSize        int32    `json:"max_msg_size"`
+	MaxMsgsPerSubject int64    `json:"max_msgs_per_subject"`
+	MaxConsumers      int      `json:"max_consumers"`
+	Discard           string   `json:"discard"`
+	MsgsUsedPct       *float64 `json:"msgs_used_pct,omitempty"`
+	BytesUsedPct      *float64 `json:"bytes_used_pct,omitempty"`
+}
+
+// Cluster is the RAFT group of a replicated stream or consumer.
+type Cluster struct {
+	Name     string    `json:"name,omitempty"`
+	Leader   string    `json:"leader,omitempty"`
+	Replicas []Replica `json:"replicas,omitempty"`
+}
+
+// Replica is one follower of a RAFT group.
+type Replica struct {
+	Name          string  `json:"name"`
+	Current       bool    `json:"current"`
+	Offline       bool    `json:"offline"`
+	ActiveSeconds float64 `json:"active_seconds"`
+	Lag           uint64  `json:"lag"`
+}
+
+// Consumer is the latest sampled state of one consumer.
+type Consumer struct {
+	Stream          string          `json:"stream"`
+	Name            string          `json:"name"`
+	Description     string          `json:"description,omitempty"`
+	Durable         bool            `json:"durable"`
+	Created         time.Time       `json:"created"`
+	FilterSubjects  []string        `json:"filter_subjects,omitempty"`
+	DeliverPolicy   string          `json:"deliver_policy"`
+	AckPolicy       string          `json:"ack_policy"`
+	ReplayPolicy    string          `json:"replay_policy"`
+	MaxDeliver      int             `json:"max_deliver"`
+	AckWaitSeconds  float64         `json:"ack_wait_seconds"`
+	BackOffSeconds  []float64       `json:"backoff_seconds,omitempty"`
+	MaxAckPending   int             `json:"max_ack_pending"`
+	Push            bool            `json:"push"`
+	PushBound       bool            `json:"push_bound,omitempty"`
+	NumPending      uint64          `json:"num_pending"`
+	NumAckPending   int             `json:"num_ack_pending"`
+	NumRedelivered  int             `json:"num_redelivered"`
+	NumWaiting      int             `json:"num_waiting"`
+	Delivered       SequencePair    `json:"delivered"`
+	AckFloor        SequencePair    `json:"ack_floor"`
+	Paused          bool            `json:"paused"`
+	PauseUntil      *time.Time      `json:"pause_until,omitempty"`
+	DeliveredPerSec float64         `json:"delivered_per_sec"`
+	AckedPerSec     float64         `json:"acked_per_sec"`
+	Stalled         bool            `json:"stalled"`
+	StalledSince    *time.Time      `json:"stalled_since,omitempty"`
+	Cluster         *Cluster        `json:"cluster,omitempty"`
+	Health          Health          `json:"health"`
+	SampledAt       time.Time       `json:"sampled_at"`
+	Config          json.RawMessage `json:"config,omitempty"`
+}
+
+// SequencePair is a consumer and stream sequence with the last activity.
+type SequencePair struct {
+	ConsumerSeq uint64     `json:"consumer_seq"`
+	StreamSeq   uint64     `json:"stream_seq"`
+	LastActive  *time.Time `json:"last_active,omitempty"`
+}
+
+// Server is one server's JetStream health from $SYS.REQ.SERVER.PING.JSZ.
+type Server struct {
+	Name       string    `json:"name"`
+	ID         string    `json:"id"`
+	Cluster    string    `json:"cluster,omitempty"`
+	Version    string    `json:"version,omitempty"`
+	Domain     string    `json:"domain,omitempty"`
+	MetaLeader string    `json:"meta_leader,omitempty"`
+	Memory     uint64    `json:"memory"`
+	Storage    uint64    `json:"storage"`
+	MaxMemory  int64     `json:"max_memory"`
+	MaxStorage int64     `json:"max_storage"`
+	Streams    int       `json:"streams"`
+	Consumers  int       `json:"consumers"`
+	Messages   uint64    `json:"messages"`
+	Bytes      uint64    `json:"bytes"`
+	APITotal   uint64    `json:"api_total"`
+	APIErrors  uint64    `json:"api_errors"`
+	Disabled   bool      `json:"disabled,omitempty"`
+	Health     Health    `json:"health"`
+	SampledAt  time.Time `json:"sampled_at"`
+}
+
+// Cycle is everything one sampling cycle saw.
+type Cycle struct {
+	At        time.Time
+	Streams   []Stream
+	Consumers []Consumer
+	// StreamsComplete is true when the stream listing finished, so streams
+	// not in it have been deleted.
+	StreamsComplete bool
+	// ConsumersComplete names the streams whose consumer listing finished,
+	// so their consumers not in it have been deleted.
+	ConsumersComplete map[string]bool
+	// Servers is nil when JSZ was not available this cycle; the previous
+	// server rows are then kept.
+	Servers []Server
+}
+
+// StreamPoint is one point of a stream's history.
+type StreamPoint struct {
+	At       time.Time `json:"at"`
+	Messages uint64    `json:"messages"`
+	Bytes    uint64    `json:"bytes"`
+	LastSeq  uint64    `json:"last_seq"`
+}
+
+// ConsumerPoint is one point of a consumer's history. Values are the maximum
+// seen in the point's bucket, so a short spike of lag is never averaged away.
+type ConsumerPoint struct {
+	At             time.Time `json:"at"`
+	NumPending     uint64    `json:"num_pending"`
+	NumAckPending  uint64    `json:"num_ack_pending"`
+	NumRedelivered uint64    `json:"num_redelivered"`
+	NumWaiting     uint64    `json:"num_waiting"`
+	DeliveredSeq   uint64    `json:"delivered_seq"`
+	AckFloorSeq    uint64    `json:"ack_floor_seq"`
+}

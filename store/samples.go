@@ -1,0 +1,389 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// SaveCycle stores one sampling cycle in a single transaction: the latest
+// state of every stream, consumer and server, one raw sample each, and the
+// removal of streams and consumers the cycle proved gone. A cycle that could
+// not list everything removes nothing.
+func (db *DB) SaveCycle(ctx context.Context, c Cycle) error {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("save cycle: %w", err)
+	}
+	defer tx.Rollback()
+	at := c.At.UnixMilli()
+
+	upStream, err := tx.PrepareContext(ctx, `
+		INSERT INTO streams (name, sampled_at, messages, bytes, health, data, config)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET sampled_at = excluded.sampled_at,
+			messages = excluded.messages, bytes = excluded.bytes,
+			health = excluded.health, data = excluded.data, config = excluded.config`)
+	if err != nil {
+		return fmt.Errorf("save cycle: %w", err)
+	}
+	defer upStream.Close()
+	insStream, err := tx.PrepareContext(ctx, `
+		INSERT OR REPLACE INTO stream_samples
+			(stream, res, ts, messages, bytes, first_seq, last_seq, deleted, consumers)
+		VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("save cycle: %w", err)
+	}
+	defer insStream.Close()
+	for i := range c.Streams {
+		s := &c.Streams[i]
+		data, config, err := splitConfig(s, &s.Config)
+		if err != nil {
+			return fmt.Errorf("save stream %s: %w", s.Name, err)
+		}
+		if _, err := upStream.ExecContext(ctx, s.Name, at, int64(s.Messages), int64(s.Bytes), s.Health.Level, data, config); err != nil {
+			return fmt.Errorf("save stream %s: %w", s.Name, err)
+		}
+		if _, err := insStream.ExecContext(ctx, s.Name, at, int64(s.Messages), int64(s.Bytes),
+			int64(s.FirstSeq), int64(s.LastSeq), int64(s.NumDeleted), s.ConsumerCount); err != nil {
+			return fmt.Errorf("save stream sample %s: %w", s.Name, err)
+		}
+	}
+
+	upConsumer, err := tx.PrepareContext(ctx, `
+		INSERT INTO consumers (stream, name, sampled_at, num_pending, num_ack_pending, stalled, health, data, config)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (stream, name) DO UPDATE SET sampled_at = excluded.sampled_at,
+			num_pending = excluded.num_pending, num_ack_pending = excluded.num_ack_pending,
+			stalled = excluded.stalled, health = excluded.health, data = excluded.data, config = excluded.config`)
+	if err != nil {
+		return fmt.Errorf("save cycle: %w", err)
+	}
+	defer upConsumer.Close()
+	insConsumer, err := tx.PrepareContext(ctx, `
+		INSERT OR REPLACE INTO consumer_samples
+			(stream, consumer, res, ts, num_pending, num_ack_pending, num_redelivered, num_waiting, delivered_seq, ack_floor_seq)
+		VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("save cycle: %w", err)
+	}
+	defer insConsumer.Close()
+	for i := range c.Consumers {
+		cs := &c.Consumers[i]
+		data, config, err := splitConfig(cs, &cs.Config)
+		if err != nil {
+			return fmt.Errorf("save consumer %s/%s: %w", cs.Stream, cs.Name, err)
+		}
+		if _, err := upConsumer.ExecContext(ctx, cs.Stream, cs.Name, at, int64(cs.NumPending), cs.NumAckPending,
+			cs.Stalled, cs.Health.Level, data, config); err != nil {
+			return fmt.Errorf("save consumer %s/%s: %w", cs.Stream, cs.Name, err)
+		}
+		if _, err := insConsumer.ExecContext(ctx, cs.Stream, cs.Name, at, int64(cs.NumPending), cs.NumAckPending,
+			cs.NumRedelivered, cs.NumWaiting, int64(cs.Delivered.ConsumerSeq), int64(cs.AckFloor.ConsumerSeq)); err != nil {
+			return fmt.Errorf("save consumer sample %s/%s: %w", cs.Stream, cs.Name, err)
+		}
+	}
+
+	// Everything seen this cycle now carries sampled_at = at; older rows of
+	// a completely listed scope are gone from JetStream.
+	if c.StreamsComplete {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM streams WHERE sampled_at < ?`, at); err != nil {
+			return fmt.Errorf("remove deleted streams: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx,
+			`DELETE FROM consumers WHERE stream NOT IN (SELECT name FROM streams)`); err != nil {
+			return fmt.Errorf("remove consumers of deleted streams: %w", err)
+		}
+	}
+	if len(c.ConsumersComplete) > 0 {
+		del, err := tx.PrepareContext(ctx, `DELETE FROM consumers WHERE stream = ? AND sampled_at < ?`)
+		if err != nil {
+			return fmt.Errorf("remove deleted consumers: %w", err)
+		}
+		defer del.Close()
+		for stream, complete := range c.ConsumersComplete {
+			if !complete {
+				continue
+			}
+			if _, err := del.ExecContext(ctx, stream, at); err != nil {
+				return fmt.Errorf("remove deleted consumers of %s: %w", stream, err)
+			}
+		}
+	}
+
+	if c.Servers != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM servers`); err != nil {
+			return fmt.Errorf("save servers: %w", err)
+		}
+		for i := range c.Servers {
+			data, err := json.Marshal(&c.Servers[i])
+			if err != nil {
+				return fmt.Errorf("save server %s: %w", c.Servers[i].Name, err)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO servers (name, sampled_at, data) VALUES (?, ?, ?)`,
+				c.Servers[i].Name, at, data); err != nil {
+				return fmt.Errorf("save server %s: %w", c.Servers[i].Name, err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("save cycle: %w", err)
+	}
+	return nil
+}
+
+// Streams returns the latest state of every stream, by name.
+func (db *DB) Streams(ctx context.Context) ([]Stream, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT data FROM streams ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list streams: %w", err)
+	}
+	return scanJSON[Stream](rows, "list streams")
+}
+
+// Stream returns the latest state of one stream with its config, or ErrNotFound.
+func (db *DB) Stream(ctx context.Context, name string) (Stream, error) {
+	var s Stream
+	err := scanOneJSON(db.sql.QueryRowContext(ctx, `SELECT data, config FROM streams WHERE name = ?`, name), &s, &s.Config)
+	if err != nil {
+		return s, fmt.Errorf("stream %s: %w", name, err)
+	}
+	return s, nil
+}
+
+// Consumers returns the latest state of a stream's consumers, by name.
+func (db *DB) Consumers(ctx context.Context, stream string) ([]Consumer, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT data FROM consumers WHERE stream = ? ORDER BY name`, stream)
+	if err != nil {
+		return nil, fmt.Errorf("list consumers of %s: %w", stream, err)
+	}
+	return scanJSON[Consumer](rows, "list consumers of "+stream)
+}
+
+// AllConsumers returns the latest state of every consumer, by stream and name.
+func (db *DB) AllConsumers(ctx context.Context) ([]Consumer, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT data FROM consumers ORDER BY stream, name`)
+	if err != nil {
+		return nil, fmt.Errorf("list consumers: %w", err)
+	}
+	return scanJSON[Consumer](rows, "list consumers")
+}
+
+// Consumer returns the latest state of one consumer with its config, or ErrNotFound.
+func (db *DB) Consumer(ctx context.Context, stream, name string) (Consumer, error) {
+	var c Consumer
+	err := scanOneJSON(db.sql.QueryRowContext(ctx,
+		`SELECT data, config FROM consumers WHERE stream = ? AND name = ?`, stream, name), &c, &c.Config)
+	if err != nil {
+		return c, fmt.Errorf("consumer %s/%s: %w", stream, name, err)
+	}
+	return c, nil
+}
+
+// TopLagging returns up to limit consumers with the most pending messages.
+func (db *DB) TopLagging(ctx context.Context, limit int) ([]Consumer, error) {
+	rows, err := db.sql.QueryContext(ctx,
+		`SELECT data FROM consumers WHERE num_pending > 0 ORDER BY num_pending DESC, stream, name LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("top lagging consumers: %w", err)
+	}
+	return scanJSON[Consumer](rows, "top lagging consumers")
+}
+
+// Stalled returns the consumers the last sample found stalled.
+func (db *DB) Stalled(ctx context.Context) ([]Consumer, error) {
+	rows, err := db.sql.QueryContext(ctx,
+		`SELECT data FROM consumers WHERE stalled = 1 ORDER BY num_pending DESC, stream, name`)
+	if err != nil {
+		return nil, fmt.Errorf("stalled consumers: %w", err)
+	}
+	return scanJSON[Consumer](rows, "stalled consumers")
+}
+
+// Counts are the sizes shown on the overview.
+type Counts struct {
+	Streams          int
+	Consumers        int
+	Messages         uint64
+	Bytes            uint64
+	StreamsByHealth  map[string]int
+	ConsumersStalled int
+}
+
+// Counts sums the latest state.
+func (db *DB) Counts(ctx context.Context) (Counts, error) {
+	c := Counts{StreamsByHealth: map[string]int{}}
+	var msgs, bytes int64
+	err := db.sql.QueryRowContext(ctx,
+		`SELECT COUNT(*), COALESCE(SUM(messages), 0), COALESCE(SUM(bytes), 0) FROM streams`).Scan(&c.Streams, &msgs, &bytes)
+	if err != nil {
+		return c, fmt.Errorf("count streams: %w", err)
+	}
+	c.Messages, c.Bytes = uint64(msgs), uint64(bytes)
+	if err := db.sql.QueryRowContext(ctx,
+		`SELECT COUNT(*), COALESCE(SUM(stalled), 0) FROM consumers`).Scan(&c.Consumers, &c.ConsumersStalled); err != nil {
+		return c, fmt.Errorf("count consumers: %w", err)
+	}
+	rows, err := db.sql.QueryContext(ctx, `SELECT health, COUNT(*) FROM streams GROUP BY health`)
+	if err != nil {
+		return c, fmt.Errorf("count stream health: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var level string
+		var n int
+		if err := rows.Scan(&level, &n); err != nil {
+			return c, fmt.Errorf("count stream health: %w", err)
+		}
+		c.StreamsByHealth[level] = n
+	}
+	return c, rows.Err()
+}
+
+// Servers returns the latest JetStream health of every server seen by JSZ.
+func (db *DB) Servers(ctx context.Context) ([]Server, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT data FROM servers ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list servers: %w", err)
+	}
+	return scanJSON[Server](rows, "list servers")
+}
+
+func scanJSON[T any](rows *sql.Rows, what string) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		var v T
+		if err := json.Unmarshal(data, &v); err != nil {
+			return nil, fmt.Errorf("%s: decode row: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
+// scanOneJSON decodes a row of (data, config) into v and its config field.
+func scanOneJSON(row *sql.Row, v any, config *json.RawMessage) error {
+	var data, cfg []byte
+	if err := row.Scan(&data, &cfg); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("decode row: %w", err)
+	}
+	if len(cfg) > 0 {
+		*config = json.RawMessage(cfg)
+	}
+	return nil
+}
+
+// splitConfig marshals v without its config, which lists never need and
+// which would otherwise dominate their decoding time.
+func splitConfig(v any, config *json.RawMessage) (data, cfg []byte, err error) {
+	saved := *config
+	*config = nil
+	data, err = json.Marshal(v)
+	*config = saved
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg = saved
+	if len(cfg) == 0 {
+		cfg = []byte("{}")
+	}
+	return data, cfg, nil
+}
+
+// StreamHistory returns a stream's history since the given time, in at most
+// about points buckets.
+func (db *DB) StreamHistory(ctx context.Context, stream string, since, until time.Time, points int) ([]StreamPoint, error) {
+	bucket := bucketMillis(since, until, points)
+	rows, err := db.sql.QueryContext(ctx, `
+		SELECT (ts / ?1) * ?1 AS b, MAX(messages), MAX(bytes), MAX(last_seq)
+		FROM stream_samples WHERE stream = ?2 AND ts >= ?3 AND ts <= ?4
+		GROUP BY b ORDER BY b`, bucket, stream, since.UnixMilli(), until.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("history of stream %s: %w", stream, err)
+	}
+	defer rows.Close()
+	var out []StreamPoint
+	for rows.Next() {
+		var b, msgs, bytes, last int64
+		if err := rows.Scan(&b, &msgs, &bytes, &last); err != nil {
+			return nil, fmt.Errorf("history of stream %s: %w", stream, err)
+		}
+		out = append(out, StreamPoint{At: time.UnixMilli(b).UTC(), Messages: uint64(msgs), Bytes: uint64(bytes), LastSeq: uint64(last)})
+	}
+	return out, rows.Err()
+}
+
+// ConsumerHistory returns a consumer's history since the given time, in at
+// most about points buckets.
+func (db *DB) ConsumerHistory(ctx context.Context, stream, consumer string, since, until time.Time, points int) ([]ConsumerPoint, error) {
+	bucket := bucketMillis(since, until, points)
+	rows, err := db.sql.QueryContext(ctx, `
+		SELECT (ts / ?1) * ?1 AS b, MAX(num_pending), MAX(num_ack_pending), MAX(num_redelivered),
+			MAX(num_waiting), MAX(delivered_seq), MAX(ack_floor_seq)
+		FROM consumer_samples WHERE stream = ?2 AND consumer = ?3 AND ts >= ?4 AND ts <= ?5
+		GROUP BY b ORDER BY b`, bucket, stream, consumer, since.UnixMilli(), until.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("history of consumer %s/%s: %w", stream, consumer, err)
+	}
+	defer rows.Close()
+	var out []ConsumerPoint
+	for rows.Next() {
+		var b, p, ap, rd, w, ds, af int64
+		if err := rows.Scan(&b, &p, &ap, &rd, &w, &ds, &af); err != nil {
+			return nil, fmt.Errorf("history of consumer %s/%s: %w", stream, consumer, err)
+		}
+		out = append(out, ConsumerPoint{At: time.UnixMilli(b).UTC(), NumPending: uint64(p), NumAckPending: uint64(ap),
+			NumRedelivered: uint64(rd), NumWaiting: uint64(w), DeliveredSeq: uint64(ds), AckFloorSeq: uint64(af)})
+	}
+	return out, rows.Err()
+}
+
+// PendingSparklines returns the num_pending history of every consumer of a
+// stream, keyed by consumer name, in one query.
+func (db *DB) PendingSparklines(ctx context.Context, stream string, since, until time.Time, points int) (map[string][]uint64, error) {
+	bucket := bucketMillis(since, until, points)
+	rows, err := db.sql.QueryContext(ctx, `
+		SELECT consumer, (ts / ?1) * ?1 AS b, MAX(num_pending)
+		FROM consumer_samples WHERE stream = ?2 AND ts >= ?3 AND ts <= ?4
+		GROUP BY consumer, b ORDER BY consumer, b`, bucket, stream, since.UnixMilli(), until.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("sparklines of %s: %w", stream, err)
+	}
+	defer rows.Close()
+	out := map[string][]uint64{}
+	for rows.Next() {
+		var name string
+		var b, p int64
+		if err := rows.Scan(&name, &b, &p); err != nil {
+			return nil, fmt.Errorf("sparklines of %s: %w", stream, err)
+		}
+		out[name] = append(out[name], uint64(p))
+	}
+	return out, rows.Err()
+}
+
+func bucketMillis(since, until time.Time, points int) int64 {
+	if points < 1 {
+		points = 1
+	}
+	b := until.Sub(since).Milliseconds() / int64(points)
+	return max(b, 1000)
+}

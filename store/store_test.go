@@ -1,0 +1,194 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func openTestDB(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestOpenRejectsUnusableDataDir(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "not-a-dir")
+	require.NoError(t, os.WriteFile(file, []byte("x"), 0o600))
+	_, err := Open(context.Background(), filepath.Join(file, "data"))
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "cannot be created")
+}
+
+func TestOpenTwiceKeepsData(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx := context.Background()
+	db, err := Open(ctx, dir)
+	require.NoError(t, err)
+	require.NoError(t, db.SetMeta(ctx, "k", "v"))
+	require.NoError(t, db.CheckWritable(ctx))
+	require.NoError(t, db.Close())
+
+	db, err = Open(ctx, dir)
+	require.NoError(t, err)
+	defer db.Close()
+	v, err := db.Meta(ctx, "k")
+	require.NoError(t, err)
+	require.Equal(t, "v", v)
+	_, err = db.Meta(ctx, "missing")
+	require.ErrorIs(t, err, ErrNotFound)
+}
+
+func sampleCycle(at time.Time, pending uint64) Cycle {
+	return Cycle{
+		At:              at,
+		StreamsComplete: true,
+		Streams: []Stream{{
+			Name: "S", Messages: pending, Bytes: pending * 100, LastSeq: pending,
+			Health: Health{Level: HealthOK}, SampledAt: at,
+		}},
+		Consumers: []Consumer{{
+			Stream: "S", Name: "c", NumPending: pending, Health: Health{Level: HealthOK}, SampledAt: at,
+			Delivered: SequencePair{ConsumerSeq: pending},
+		}},
+		ConsumersComplete: map[string]bool{"S": true},
+	}
+}
+
+func countRows(t *testing.T, db *DB, query string, args ...any) int {
+	t.Helper()
+	var n int
+	require.NoError(t, db.sql.QueryRow(query, args...).Scan(&n))
+	return n
+}
+
+func TestCompactDownsamplesAndExpires(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t)
+	ctx := context.Background()
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+	// One raw sample every 10 s over the last 40 days, with a spike 3 days
+	// ago that downsampling must keep.
+	start := now.Add(-40 * 24 * time.Hour)
+	spike := now.Add(-72 * time.Hour).Truncate(time.Hour).Add(20 * time.Second)
+	// Written straight into the table in one transaction: SaveCycle per
+	// sample would make this test take minutes under -race.
+	tx, err := db.sql.Begin()
+	require.NoError(t, err)
+	ins, err := tx.Prepare(`INSERT INTO consumer_samples (stream, consumer, res, ts, num_pending, num_ack_pending,
+		num_redelivered, num_waiting, delivered_seq, ack_floor_seq) VALUES ('S', 'c', 0, ?, ?, 0, 0, 0, 0, 0)`)
+	require.NoError(t, err)
+	n := 0
+	for at := start; !at.After(now); at = at.Add(10 * time.Second) {
+		pending := 5
+		if at.Equal(spike) {
+			pending = 900
+		}
+		_, err := ins.Exec(at.UnixMilli(), pending)
+		require.NoError(t, err)
+		n++
+	}
+	require.NoError(t, ins.Close())
+	require.NoError(t, tx.Commit())
+	require.Equal(t, n, countRows(t, db, `SELECT COUNT(*) FROM consumer_samples`))
+
+	r := Retention{Raw: 24 * time.Hour, FiveMinute: 7 * 24 * time.Hour, Hourly: 30 * 24 * time.Hour}
+	res, err := db.Compact(ctx, now, r)
+	require.NoError(t, err)
+	require.Positive(t, res.Downsampled)
+	require.Positive(t, res.Deleted)
+
+	// Raw only within 24 h, five-minute buckets within 7 days, hourly up to
+	// 30 days, nothing older.
+	require.Zero(t, countRows(t, db, `SELECT COUNT(*) FROM consumer_samples WHERE res = 0 AND ts < ?`, now.Add(-24*time.Hour).UnixMilli()))
+	require.Zero(t, countRows(t, db, `SELECT COUNT(*) FROM consumer_samples WHERE res = 300 AND ts < ?`, now.Add(-7*24*time.Hour-time.Hour).UnixMilli()))
+	require.Zero(t, countRows(t, db, `SELECT COUNT(*) FROM consumer_samples WHERE ts < ?`, now.Add(-30*24*time.Hour).UnixMilli()))
+	require.Positive(t, countRows(t, db, `SELECT COUNT(*) FROM consumer_samples WHERE res = 3600`))
+	total := countRows(t, db, `SELECT COUNT(*) FROM consumer_samples`)
+	// 24 h raw (8,641) + 6 days of 5-minute buckets (1,728) + 23 days hourly (552), about.
+	require.Less(t, total, 11500, "history stays bounded")
+	require.Greater(t, total, 10000)
+
+	// The spike survives in the five-minute tier.
+	hist, err := db.ConsumerHistory(ctx, "S", "c", spike.Add(-time.Hour), spike.Add(time.Hour), 24)
+	require.NoError(t, err)
+	var peak uint64
+	for _, p := range hist {
+		peak = max(peak, p.NumPending)
+	}
+	require.Equal(t, uint64(900), peak)
+
+	// Compacting again changes nothing.
+	res, err = db.Compact(ctx, now, r)
+	require.NoError(t, err)
+	require.Zero(t, res.Downsampled)
+	require.Zero(t, res.Deleted)
+	require.Equal(t, total, countRows(t, db, `SELECT COUNT(*) FROM consumer_samples`))
+}
+
+func TestRetentionValidates(t *testing.T) {
+	t.Parallel()
+	_, err := Retention{Raw: 48 * time.Hour, FiveMinute: 24 * time.Hour}.WithDefaults()
+	require.Error(t, err)
+	r, err := Retention{}.WithDefaults()
+	require.NoError(t, err)
+	require.Equal(t, 24*time.Hour, r.Raw)
+}
+
+func TestSaveCycleKeepsConsumersOfIncompleteListing(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t)
+	ctx := context.Background()
+	t0 := time.Now().UTC().Truncate(time.Millisecond)
+	require.NoError(t, db.SaveCycle(ctx, sampleCycle(t0, 1)))
+
+	// The next cycle could not list the streams nor S's consumers: nothing
+	// is removed.
+	require.NoError(t, db.SaveCycle(ctx, Cycle{At: t0.Add(time.Second)}))
+	streams, err := db.Streams(ctx)
+	require.NoError(t, err)
+	require.Len(t, streams, 1)
+	c, err := db.Consumer(ctx, "S", "c")
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), c.NumPending)
+
+	// A complete listing without S removes it and its consumers.
+	require.NoError(t, db.SaveCycle(ctx, Cycle{At: t0.Add(2 * time.Second), StreamsComplete: true}))
+	_, err = db.Consumer(ctx, "S", "c")
+	require.ErrorIs(t, err, ErrNotFound)
+	counts, err := db.Counts(ctx)
+	require.NoError(t, err)
+	require.Zero(t, counts.Streams)
+	require.Zero(t, counts.Consumers)
+}
+
+func BenchmarkSaveCycle(b *testing.B) {
+	db, err := Open(context.Background(), b.TempDir())
+	require.NoError(b, err)
+	defer db.Close()
+	c := Cycle{At: time.Now(), StreamsComplete: true, ConsumersComplete: map[string]bool{}}
+	for i := range 1000 {
+		name := fmt.Sprintf("S%04d", i)
+		c.Streams = append(c.Streams, Stream{Name: name, Health: Health{Level: HealthOK}, Config: []byte(`{"name":"x"}`)})
+		for j := range 10 {
+			c.Consumers = append(c.Consumers, Consumer{Stream: name, Name: fmt.Sprintf("c%d", j), Health: Health{Level: HealthOK}})
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		c.At = c.At.Add(time.Second)
+		if err := db.SaveCycle(context.Background(), c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
