@@ -1,7 +1,6 @@
 package collector
 
 import (
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jetwatch/jetwatch/store"
@@ -153,4 +152,3 @@ func boolValue(b bool) float64 {
 	}
 	return 0
 }
-

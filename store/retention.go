@@ -47,7 +47,7 @@ func (db *DB) Compact(ctx context.Context, now time.Time, r Retention) (CompactR
 	defer tx.Rollback()
 
 	steps := []struct {
-		from, to int64 // resolution in seconds
+		from, to  int64 // resolution in seconds
 		olderThan time.Duration
 	}{
 		{0, 300, r.Raw},
