@@ -1,0 +1,219 @@
+package demo
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// WorkloadConfig configures the synthetic workload.
+type WorkloadConfig struct {
+	// Speed multiplies every rate; tests run faster. Defaults to 1.
+	Speed float64
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Workload publishes and consumes on the demo streams:
+//
+//	ORDERS    limits, 20 msg/s; consumer billing keeps up, shipping handles
+//	          12 msg/s so its lag grows steadily
+//	PAYMENTS  work queue, 5 msg/s; consumer processor keeps up
+//	AUDIT     limits, 2 msg/s; consumer archiver is never pulled: stalled
+//	SENSORS   limits with discard new, filled to 97 % of max messages
+type Workload struct {
+	js     jetstream.JetStream
+	cfg    WorkloadConfig
+	logger *slog.Logger
+
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+	consumes []jetstream.ConsumeContext
+}
+
+// NewWorkload returns a workload on nc.
+func NewWorkload(nc *nats.Conn, cfg WorkloadConfig) (*Workload, error) {
+	cfg.Speed = cmp.Or(cfg.Speed, 1)
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("demo workload: %w", err)
+	}
+	return &Workload{js: js, cfg: cfg, logger: cfg.Logger.With("component", "demo")}, nil
+}
+
+// Streams are the demo's streams, created (or updated) by Start.
+var Streams = []jetstream.StreamConfig{
+	{Name: "ORDERS", Description: "Orders placed in the demo shop", Subjects: []string{"orders.>"},
+		MaxMsgs: 200_000, MaxAge: 24 * time.Hour},
+	{Name: "PAYMENTS", Description: "Payment jobs, removed once processed", Subjects: []string{"payments.>"},
+		Retention: jetstream.WorkQueuePolicy},
+	{Name: "AUDIT", Description: "Audit trail; its archiver is down", Subjects: []string{"audit.>"},
+		MaxAge: 24 * time.Hour},
+	{Name: "SENSORS", Description: "Sensor readings, nearly full with discard new", Subjects: []string{"sensors.>"},
+		MaxMsgs: 2000, Discard: jetstream.DiscardNew},
+}
+
+// sensorsFill is how many messages SENSORS holds: 97 % of its MaxMsgs.
+const sensorsFill = 1940
+
+// Start creates the streams and consumers and starts producing and
+// consuming. It returns once everything is in place.
+func (w *Workload) Start(ctx context.Context) error {
+	for _, cfg := range Streams {
+		if _, err := w.js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("demo stream %s: %w", cfg.Name, err)
+		}
+	}
+	consumers := []struct {
+		stream string
+		cfg    jetstream.ConsumerConfig
+	}{
+		{"ORDERS", jetstream.ConsumerConfig{Durable: "billing", Description: "Charges each order", AckPolicy: jetstream.AckExplicitPolicy,
+			MaxDeliver: 5, BackOff: []time.Duration{time.Second, 5 * time.Second, 30 * time.Second}}},
+		{"ORDERS", jetstream.ConsumerConfig{Durable: "shipping", Description: "Books a courier; slower than orders arrive",
+			AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second, MaxDeliver: 10, MaxAckPending: 50,
+			FilterSubjects: []string{"orders.created", "orders.paid"}}},
+		{"PAYMENTS", jetstream.ConsumerConfig{Durable: "processor", AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: 3}},
+		{"AUDIT", jetstream.ConsumerConfig{Durable: "archiver", Description: "Archives to cold storage; its service is down",
+			AckPolicy: jetstream.AckExplicitPolicy}},
+		{"SENSORS", jetstream.ConsumerConfig{Durable: "dashboard", AckPolicy: jetstream.AckExplicitPolicy}},
+	}
+	for _, c := range consumers {
+		if _, err := w.js.CreateOrUpdateConsumer(ctx, c.stream, c.cfg); err != nil {
+			return fmt.Errorf("demo consumer %s/%s: %w", c.stream, c.cfg.Name, err)
+		}
+	}
+	if err := w.fillSensors(ctx); err != nil {
+		return err
+	}
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	w.stop = cancel
+	w.produce(runCtx, 20, func(i int) (string, []byte) {
+		subject := "orders.created"
+		if i%3 == 0 {
+			subject = "orders.paid"
+		}
+		return subject, fmt.Appendf(nil, `{"order_id":"ord-%06d","amount_cents":%d,"currency":"EUR"}`, i, 500+rand.IntN(20000))
+	})
+	w.produce(runCtx, 5, func(i int) (string, []byte) {
+		return "payments.capture", fmt.Appendf(nil, `{"payment_id":"pay-%06d","order_id":"ord-%06d"}`, i, i)
+	})
+	w.produce(runCtx, 2, func(i int) (string, []byte) {
+		return "audit.login", fmt.Appendf(nil, `{"user":"user-%d","ip":"10.0.%d.%d"}`, i%50, i%255, i%200)
+	})
+	for _, c := range []struct{ stream, consumer string }{
+		{"ORDERS", "billing"}, {"PAYMENTS", "processor"}, {"SENSORS", "dashboard"},
+	} {
+		if err := w.consumeAll(ctx, c.stream, c.consumer); err != nil {
+			cancel()
+			return err
+		}
+	}
+	w.consumePaced(runCtx, "ORDERS", "shipping", 12)
+	return nil
+}
+
+// Stop stops producing and consuming. Safe to call twice.
+func (w *Workload) Stop() {
+	w.stopOnce.Do(func() {
+		if w.stop != nil {
+			w.stop()
+		}
+		for _, cc := range w.consumes {
+			cc.Stop()
+		}
+		w.wg.Wait()
+	})
+}
+
+func (w *Workload) fillSensors(ctx context.Context) error {
+	s, err := w.js.Stream(ctx, "SENSORS")
+	if err != nil {
+		return fmt.Errorf("demo stream SENSORS: %w", err)
+	}
+	have := int(s.CachedInfo().State.Msgs)
+	for i := have; i < sensorsFill; i++ {
+		w.js.PublishAsync(fmt.Sprintf("sensors.room%d.temp", i%8), fmt.Appendf(nil, `{"celsius":%.1f}`, 18+rand.Float64()*6)) //nolint:errcheck // checked below
+	}
+	select {
+	case <-w.js.PublishAsyncComplete():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(30 * time.Second):
+		return errors.New("demo: filling SENSORS timed out")
+	}
+}
+
+func (w *Workload) produce(ctx context.Context, perSecond float64, next func(i int) (string, []byte)) {
+	w.wg.Go(func() {
+		t := time.NewTicker(time.Duration(float64(time.Second) / (perSecond * w.cfg.Speed)))
+		defer t.Stop()
+		for i := 1; ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			subject, data := next(i)
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := w.js.Publish(pctx, subject, data)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				w.logger.Debug("demo publish failed", "subject", subject, "err", err)
+			}
+		}
+	})
+}
+
+func (w *Workload) consumeAll(ctx context.Context, stream, consumer string) error {
+	c, err := w.js.Consumer(ctx, stream, consumer)
+	if err != nil {
+		return fmt.Errorf("demo consumer %s/%s: %w", stream, consumer, err)
+	}
+	cc, err := c.Consume(func(m jetstream.Msg) { m.Ack() }) //nolint:errcheck // a lost ack is redelivered
+	if err != nil {
+		return fmt.Errorf("demo consume %s/%s: %w", stream, consumer, err)
+	}
+	w.consumes = append(w.consumes, cc)
+	return nil
+}
+
+// consumePaced handles perSecond messages a second, like a service slower
+// than its producer.
+func (w *Workload) consumePaced(ctx context.Context, stream, consumer string, perSecond float64) {
+	w.wg.Go(func() {
+		c, err := w.js.Consumer(ctx, stream, consumer)
+		if err != nil {
+			w.logger.Warn("demo consumer unavailable", "stream", stream, "consumer", consumer, "err", err)
+			return
+		}
+		t := time.NewTicker(time.Duration(float64(time.Second) / (perSecond * w.cfg.Speed)))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			batch, err := c.Fetch(1, jetstream.FetchMaxWait(time.Second))
+			if err != nil {
+				continue
+			}
+			for m := range batch.Messages() {
+				m.Ack() //nolint:errcheck // a lost ack is redelivered
+			}
+		}
+	})
+}
