@@ -1,0 +1,140 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/jetwatch/jetwatch/internal/natsconn"
+)
+
+// config is everything serve and demo are told by flags and environment.
+type config struct {
+	Listen         string
+	Data           string
+	SampleInterval time.Duration
+	StallAfter     time.Duration
+	HistoryRaw     time.Duration
+	History5m      time.Duration
+	History1h      time.Duration
+	LogFormat      string
+	LogLevel       string
+
+	NATS   natsconn.Options
+	System natsconn.Options
+
+	// demo only
+	NATSPort int
+}
+
+// setting is one flag with the environment variable that sets its default.
+// The table drives parsing, --help and the README's configuration table
+// (a test keeps the README in step).
+type setting struct {
+	flag, env, usage string
+	demo, serve      bool
+	bind             func(fs *flag.FlagSet, name, def, usage string) error
+	def              string
+}
+
+func stringSetting(p *string) func(*flag.FlagSet, string, string, string) error {
+	return func(fs *flag.FlagSet, name, def, usage string) error {
+		fs.StringVar(p, name, def, usage)
+		return nil
+	}
+}
+
+func durationSetting(p *time.Duration) func(*flag.FlagSet, string, string, string) error {
+	return func(fs *flag.FlagSet, name, def, usage string) error {
+		d, err := time.ParseDuration(def)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (like 10s, 5m, 24h): %w", def, err)
+		}
+		fs.DurationVar(p, name, d, usage)
+		return nil
+	}
+}
+
+func intSetting(p *int) func(*flag.FlagSet, string, string, string) error {
+	return func(fs *flag.FlagSet, name, def, usage string) error {
+		n, err := strconv.Atoi(def)
+		if err != nil {
+			return fmt.Errorf("%q is not a number: %w", def, err)
+		}
+		fs.IntVar(p, name, n, usage)
+		return nil
+	}
+}
+
+func settings(c *config) []setting {
+	both := func(s setting) setting { s.demo, s.serve = true, true; return s }
+	serve := func(s setting) setting { s.serve = true; return s }
+	demo := func(s setting) setting { s.demo = true; return s }
+	return []setting{
+		both(setting{flag: "listen", env: "JETWATCH_LISTEN", def: "127.0.0.1:8080", usage: "address the dashboard, API, /metrics and probes listen on", bind: stringSetting(&c.Listen)}),
+		both(setting{flag: "data", env: "JETWATCH_DATA", def: "./jetwatch-data", usage: "directory of jetwatch's SQLite index (and, in demo, the embedded NATS store)", bind: stringSetting(&c.Data)}),
+		both(setting{flag: "sample-interval", env: "JETWATCH_SAMPLE_INTERVAL", def: "10s", usage: "how often every stream and consumer is sampled", bind: durationSetting(&c.SampleInterval)}),
+		serve(setting{flag: "stall-after", env: "JETWATCH_STALL_AFTER", def: "5m", usage: "a consumer with pending messages and no delivery for this long is stalled", bind: durationSetting(&c.StallAfter)}),
+		demo(setting{flag: "stall-after", env: "JETWATCH_STALL_AFTER", def: "30s", usage: "a consumer with pending messages and no delivery for this long is stalled", bind: durationSetting(&c.StallAfter)}),
+		both(setting{flag: "history-raw", env: "JETWATCH_HISTORY_RAW", def: "24h", usage: "how long raw samples are kept before they become 5-minute buckets", bind: durationSetting(&c.HistoryRaw)}),
+		both(setting{flag: "history-5m", env: "JETWATCH_HISTORY_5M", def: "168h", usage: "how long 5-minute buckets are kept before they become hourly buckets", bind: durationSetting(&c.History5m)}),
+		both(setting{flag: "history-1h", env: "JETWATCH_HISTORY_1H", def: "720h", usage: "how long hourly buckets are kept", bind: durationSetting(&c.History1h)}),
+		both(setting{flag: "log-format", env: "JETWATCH_LOG_FORMAT", def: "text", usage: "log format: text or json", bind: stringSetting(&c.LogFormat)}),
+		both(setting{flag: "log-level", env: "JETWATCH_LOG_LEVEL", def: "info", usage: "log level: debug, info, warn or error", bind: stringSetting(&c.LogLevel)}),
+
+		serve(setting{flag: "server", env: "NATS_URL", usage: "NATS server URLs, comma separated (default nats://127.0.0.1:4222, or the context's)", bind: stringSetting(&c.NATS.Servers)}),
+		serve(setting{flag: "context", env: "NATS_CONTEXT", usage: "natscli context to read connection settings from (flags given explicitly win)", bind: stringSetting(&c.NATS.Context)}),
+		serve(setting{flag: "creds", env: "NATS_CREDS", usage: "user credentials file (JWT + seed)", bind: stringSetting(&c.NATS.Creds)}),
+		serve(setting{flag: "nkey", env: "NATS_NKEY", usage: "nkey seed file", bind: stringSetting(&c.NATS.NKey)}),
+		serve(setting{flag: "user", env: "NATS_USER", usage: "user name", bind: stringSetting(&c.NATS.User)}),
+		serve(setting{flag: "password", env: "NATS_PASSWORD", usage: "password (prefer the environment variable: flags show in ps)", bind: stringSetting(&c.NATS.Password)}),
+		serve(setting{flag: "token", env: "NATS_TOKEN", usage: "authentication token (prefer the environment variable)", bind: stringSetting(&c.NATS.Token)}),
+		serve(setting{flag: "tlscert", env: "NATS_CERT", usage: "TLS client certificate file", bind: stringSetting(&c.NATS.TLSCert)}),
+		serve(setting{flag: "tlskey", env: "NATS_KEY", usage: "TLS client key file", bind: stringSetting(&c.NATS.TLSKey)}),
+		serve(setting{flag: "tlsca", env: "NATS_CA", usage: "TLS CA file to verify the server", bind: stringSetting(&c.NATS.TLSCA)}),
+		serve(setting{flag: "system-context", env: "JETWATCH_SYSTEM_CONTEXT", usage: "natscli context of a system-account user, for per-server JetStream health", bind: stringSetting(&c.System.Context)}),
+		serve(setting{flag: "system-creds", env: "JETWATCH_SYSTEM_CREDS", usage: "credentials file of a system-account user, for per-server JetStream health", bind: stringSetting(&c.System.Creds)}),
+		serve(setting{flag: "system-user", env: "JETWATCH_SYSTEM_USER", usage: "system-account user name, for per-server JetStream health", bind: stringSetting(&c.System.User)}),
+		serve(setting{flag: "system-password", env: "JETWATCH_SYSTEM_PASSWORD", usage: "system-account password", bind: stringSetting(&c.System.Password)}),
+
+		demo(setting{flag: "nats-port", env: "JETWATCH_DEMO_NATS_PORT", def: "4222", usage: "port of the embedded NATS server (0 picks a free one)", bind: intSetting(&c.NATSPort)}),
+	}
+}
+
+// parseFlags parses args for the named subcommand, taking defaults from env.
+func parseFlags(cmd string, args []string, env func(string) string, out io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("jetwatch "+cmd, flag.ContinueOnError)
+	fs.SetOutput(out)
+	for _, s := range settings(c) {
+		if (cmd == "demo" && !s.demo) || (cmd == "serve" && !s.serve) {
+			continue
+		}
+		def := s.def
+		if v := env(s.env); v != "" {
+			def = v
+		}
+		usage := s.usage + " (env " + s.env + ")"
+		if err := s.bind(fs, s.flag, def, usage); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.env, err)
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	c.NATS.Name = "jetwatch"
+	c.System.Name = "jetwatch-system"
+	c.System.Servers = c.NATS.Servers
+	c.System.TLSCert, c.System.TLSKey, c.System.TLSCA = c.NATS.TLSCert, c.NATS.TLSKey, c.NATS.TLSCA
+	return c, nil
+}
+
+// systemConfigured says whether a separate system-account connection was asked for.
+func (c *config) systemConfigured() bool {
+	return c.System.Context != "" || c.System.Creds != "" || c.System.User != ""
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestEverySettingIsInTheREADME(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	for _, s := range settings(&config{}) {
+		row := "| `--" + s.flag + "` | `" + s.env + "` |"
+		require.Contains(t, string(readme), row, "README's configuration table lacks --%s", s.flag)
+	}
+}
+
+func TestFlagsTakeDefaultsFromEnvironment(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"JETWATCH_LISTEN": "0.0.0.0:9999", "JETWATCH_SAMPLE_INTERVAL": "3s", "NATS_URL": "nats://a:4222"}
+	cfg, err := parseFlags("serve", []string{"--sample-interval", "7s"}, func(k string) string { return env[k] }, &bytes.Buffer{})
+	require.NoError(t, err)
+	require.Equal(t, "0.0.0.0:9999", cfg.Listen)
+	require.Equal(t, 7*time.Second, cfg.SampleInterval, "a flag wins over the environment")
+	require.Equal(t, "nats://a:4222", cfg.NATS.Servers)
+	require.Equal(t, "./jetwatch-data", cfg.Data)
+	require.Equal(t, 5*time.Minute, cfg.StallAfter)
+
+	demo, err := parseFlags("demo", nil, func(string) string { return "" }, &bytes.Buffer{})
+	require.NoError(t, err)
+	require.Equal(t, 30*time.Second, demo.StallAfter)
+	require.Equal(t, 4222, demo.NATSPort)
+}
+
+func TestBadSettingsAreClearErrors(t *testing.T) {
+	t.Parallel()
+	_, err := parseFlags("serve", nil, func(k string) string {
+		if k == "JETWATCH_SAMPLE_INTERVAL" {
+			return "often"
+		}
+		return ""
+	}, &bytes.Buffer{})
+	require.ErrorContains(t, err, "JETWATCH_SAMPLE_INTERVAL")
+	require.ErrorContains(t, err, "not a duration")
+
+	err = run(t.Context(), []string{"serve", "--log-format", "xml"}, func(string) string { return "" }, &bytes.Buffer{})
+	require.ErrorContains(t, err, "use text or json")
+
+	var out bytes.Buffer
+	err = run(t.Context(), []string{"bogus"}, func(string) string { return "" }, &out)
+	require.ErrorContains(t, err, `unknown command "bogus"`)
+	require.True(t, strings.Contains(out.String(), "jetwatch demo"))
+}

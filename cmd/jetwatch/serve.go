@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/jetwatch/jetwatch/collector"
+	"github.com/jetwatch/jetwatch/internal/natsconn"
+	"github.com/jetwatch/jetwatch/store"
+	"github.com/jetwatch/jetwatch/web"
+)
+
+func runServe(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writer) error {
+	status := natsconn.NewStatus()
+	nc, err := natsconn.Connect(ctx, cfg.NATS, logger, status)
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	defer nc.Close()
+	var sys *nats.Conn
+	if cfg.systemConfigured() {
+		sys, err = natsconn.Connect(ctx, cfg.System, logger.With("connection", "system"), nil)
+		if err != nil {
+			return fmt.Errorf("nats system connection: %w", err)
+		}
+		defer sys.Close()
+	}
+	return serveWith(ctx, cfg, logger, stdout, nc, sys, status)
+}
+
+// serveWith runs the index, sampler and web server on an established
+// connection until ctx ends, then shuts them down in reverse order.
+func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writer, nc, sys *nats.Conn, status *natsconn.Status) error {
+	db, err := store.Open(ctx, cfg.Data)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "jetwatch_nats_connected", Help: "1 while jetwatch is connected to NATS.",
+		}, func() float64 {
+			if nc.IsConnected() {
+				return 1
+			}
+			return 0
+		}),
+	)
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "jetwatch_build_info", Help: "Always 1; labels say which jetwatch runs.",
+	}, []string{"version", "goversion"})
+	buildInfo.WithLabelValues(version(), runtime.Version()).Set(1)
+	reg.MustRegister(buildInfo)
+
+	sampler, err := collector.NewSampler(nc, db, collector.SamplerConfig{
+		Interval:   cfg.SampleInterval,
+		StallAfter: cfg.StallAfter,
+		Retention:  store.Retention{Raw: cfg.HistoryRaw, FiveMinute: cfg.History5m, Hourly: cfg.History1h},
+		SystemConn: sys,
+		Registerer: reg,
+		Logger:     logger,
+	})
+	if err != nil {
+		return err
+	}
+	if err := sampler.Start(ctx); err != nil {
+		return err
+	}
+	defer sampler.Stop()
+
+	srv, err := web.New(web.Config{
+		Index: db,
+		NATSState: func() web.NATSState {
+			s := status.Snapshot()
+			return web.NATSState{Connected: s.Connected, Since: s.Since, LastError: s.LastError, Server: s.ServerURL, ServerName: s.ServerName}
+		},
+		SamplerState: func() web.SamplerState {
+			s := sampler.State()
+			return web.SamplerState{FirstCycleDone: s.FirstCycleDone, LastCycleAt: s.LastCycleAt, LastDuration: s.LastDuration,
+				Streams: s.Streams, Consumers: s.Consumers, Errors: s.Errors, JSZ: s.JSZ}
+		},
+		Gatherer:       reg,
+		Logger:         logger,
+		Listen:         cfg.Listen,
+		SampleInterval: cfg.SampleInterval,
+		StallAfter:     cfg.StallAfter,
+		Version:        version(),
+	})
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	fmt.Fprintf(stdout, "jetwatch %s\n  dashboard: http://%s/\n  data:      %s\n", version(), srv.Addr(), db.Path())
+	logger.Info("jetwatch serving", "dashboard", "http://"+srv.Addr()+"/", "data", db.Path())
+
+	<-ctx.Done()
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Stop(shutdownCtx); err != nil && !errors.Is(err, context.Canceled) {
+		logger.Warn("web server shutdown", "err", err)
+	}
+	return nil
+}

@@ -1,0 +1,169 @@
+package views
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Chart geometry, in SVG user units.
+const (
+	chartW, chartH            = 720.0, 220.0
+	padLeft, padRight, padTop = 56.0, 12.0, 12.0
+	padBottom                 = 24.0
+	sparkW, sparkH            = 120.0, 24.0
+	chartYTicks               = 4
+)
+
+// Series is one named line of a chart; Class picks its colour in app.css.
+type Series struct {
+	Name   string
+	Class  string
+	Values []float64
+}
+
+// LineChart is a server-rendered SVG line chart over time.
+type LineChart struct {
+	Title  string
+	TestID string
+	W, H   float64
+	Lines  []ChartLine
+	YTicks []ChartTick
+	XTicks []ChartTick
+	Empty  bool
+	Latest string // the last values, for the text under the chart
+}
+
+// ChartLine is a series turned into polyline points.
+type ChartLine struct {
+	Name, Class, Points, Last string
+}
+
+// ChartTick is an axis label at a position.
+type ChartTick struct {
+	Pos   float64
+	Label string
+}
+
+// NewLineChart lays out series sharing the times axis. format renders
+// values for the y axis (Count or Bytes).
+func NewLineChart(title, testID string, times []time.Time, format func(float64) string, series ...Series) LineChart {
+	c := LineChart{Title: title, TestID: testID, W: chartW, H: chartH}
+	if len(times) == 0 {
+		c.Empty = true
+		return c
+	}
+	maxV := 0.0
+	for _, s := range series {
+		for _, v := range s.Values {
+			maxV = math.Max(maxV, v)
+		}
+	}
+	top := niceCeil(maxV)
+	plotW := chartW - padLeft - padRight
+	plotH := chartH - padTop - padBottom
+	t0, t1 := times[0], times[len(times)-1]
+	span := t1.Sub(t0).Seconds()
+	x := func(t time.Time) float64 {
+		if span <= 0 {
+			return padLeft + plotW/2
+		}
+		return padLeft + plotW*t.Sub(t0).Seconds()/span
+	}
+	y := func(v float64) float64 { return padTop + plotH - plotH*v/top }
+	for _, s := range series {
+		var b strings.Builder
+		for i, v := range s.Values {
+			if i >= len(times) {
+				break
+			}
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(num(x(times[i])))
+			b.WriteByte(',')
+			b.WriteString(num(y(v)))
+		}
+		last := ""
+		if n := len(s.Values); n > 0 {
+			last = format(s.Values[n-1])
+		}
+		c.Lines = append(c.Lines, ChartLine{Name: s.Name, Class: s.Class, Points: b.String(), Last: last})
+	}
+	for i := 0; i <= chartYTicks; i++ {
+		v := top * float64(i) / chartYTicks
+		c.YTicks = append(c.YTicks, ChartTick{Pos: y(v), Label: format(v)})
+	}
+	layout := "15:04"
+	if span > 36*3600 {
+		layout = "Jan 2 15:04"
+	}
+	for i := 0; i <= 4 && span > 0; i++ {
+		t := t0.Add(time.Duration(float64(i) / 4 * span * float64(time.Second)))
+		c.XTicks = append(c.XTicks, ChartTick{Pos: x(t), Label: t.UTC().Format(layout)})
+	}
+	if span <= 0 {
+		c.XTicks = append(c.XTicks, ChartTick{Pos: x(t0), Label: t0.UTC().Format(layout)})
+	}
+	return c
+}
+
+// Sparkline is a tiny line without axes.
+type Sparkline struct {
+	W, H   float64
+	Points string
+	Max    string
+	Empty  bool
+}
+
+// NewSparkline lays out values left to right, scaled to their maximum.
+func NewSparkline(values []uint64) Sparkline {
+	s := Sparkline{W: sparkW, H: sparkH}
+	if len(values) == 0 {
+		s.Empty = true
+		return s
+	}
+	var maxV uint64
+	for _, v := range values {
+		maxV = max(maxV, v)
+	}
+	top := math.Max(float64(maxV), 1)
+	var b strings.Builder
+	for i, v := range values {
+		xv := sparkW / 2
+		if len(values) > 1 {
+			xv = sparkW * float64(i) / float64(len(values)-1)
+		}
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(num(xv) + "," + num(sparkH-1-(sparkH-2)*float64(v)/top))
+	}
+	s.Points = b.String()
+	s.Max = Count(maxV)
+	return s
+}
+
+// niceCeil rounds v up to 1, 2 or 5 times a power of ten, so axis labels
+// are round numbers.
+func niceCeil(v float64) float64 {
+	if v <= 0 {
+		return 1
+	}
+	exp := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if v <= m*exp {
+			return m * exp
+		}
+	}
+	return 10 * exp
+}
+
+func num(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) }
+
+// CountAxis formats y-axis values as counts.
+func CountAxis(v float64) string { return Count(v) }
+
+// BytesAxis formats y-axis values as sizes.
+func BytesAxis(v float64) string { return Bytes(v) }

@@ -1,0 +1,67 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/jetwatch/jetwatch/store"
+	"github.com/jetwatch/jetwatch/views"
+)
+
+func (s *Server) streamShow(c echo.Context) error {
+	ctx := c.Request().Context()
+	name := c.Param("stream")
+	window := c.QueryParam("window")
+	if window == "" {
+		window = "1h"
+	}
+	d, err := parseWindow(window)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusUnprocessableEntity, err.Error())
+	}
+	st, err := s.cfg.Index.Stream(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFoundError{"jetwatch has not seen stream " + name + ": it may have been deleted, or not been sampled yet."}
+	}
+	if err != nil {
+		return err
+	}
+	consumers, err := s.cfg.Index.Consumers(ctx, name)
+	if err != nil {
+		return err
+	}
+	p := s.page(c, "Stream "+name, "overview", true)
+	since := p.Now.Add(-d)
+	hist, err := s.cfg.Index.StreamHistory(ctx, name, since, p.Now, chartPoints)
+	if err != nil {
+		return err
+	}
+	sparks, err := s.cfg.Index.PendingSparklines(ctx, name, since, p.Now, 60)
+	if err != nil {
+		return err
+	}
+	times := make([]time.Time, len(hist))
+	msgs := make([]float64, len(hist))
+	bytes := make([]float64, len(hist))
+	for i, h := range hist {
+		times[i], msgs[i], bytes[i] = h.At, float64(h.Messages), float64(h.Bytes)
+	}
+	m := views.StreamPage{
+		Page:     p,
+		Stream:   views.StreamRow{Stream: st, Stale: s.stale(st.SampledAt, p.Now)},
+		Window:   window,
+		Windows:  windows,
+		Messages: views.NewLineChart("Messages", "chart-messages", times, views.CountAxis, views.Series{Name: "messages", Class: "s1", Values: msgs}),
+		Bytes:    views.NewLineChart("Bytes", "chart-bytes", times, views.BytesAxis, views.Series{Name: "bytes", Class: "s2", Values: bytes}),
+	}
+	for _, cs := range consumers {
+		m.Consumers = append(m.Consumers, views.ConsumerRow{Consumer: cs, Spark: views.NewSparkline(sparks[cs.Name])})
+	}
+	if wantsFragment(c) {
+		return s.render(c, http.StatusOK, views.StreamLive(m))
+	}
+	return s.render(c, http.StatusOK, views.StreamView(m))
+}
