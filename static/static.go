@@ -7,5 +7,5 @@ import "embed"
 
 // Files are the embedded assets.
 //
-//go:embed app.css app.js
+//go:embed app.css app.js favicon.svg
 var Files embed.FS

@@ -13,6 +13,7 @@ type Page struct {
 	Nav            string // "overview", ...
 	Version        string
 	CSSURL, JSURL  string
+	IconURL        string
 	RefreshSeconds int
 	// LiveURL is fetched to refresh the page's live region; empty for none.
 	LiveURL string

@@ -587,7 +587,7 @@ func OverviewLive(m Overview) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		} else {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 52, "<table data-testid=\"stalled\"><thead><tr><th>Consumer</th><th class=\"num\">Pending</th><th>Last delivery</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 52, "<table data-testid=\"stalled\"><thead><tr><th>Consumer</th><th class=\"num\">Pending</th><th>Stalled since</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -27,7 +27,7 @@ type asset struct {
 
 func newAssets() (*assets, error) {
 	a := &assets{files: map[string]asset{}}
-	for _, name := range []string{"app.css", "app.js"} {
+	for _, name := range []string{"app.css", "app.js", "favicon.svg"} {
 		body, err := fs.ReadFile(static.Files, name)
 		if err != nil {
 			return nil, fmt.Errorf("static asset %s: %w", name, err)

@@ -29,7 +29,7 @@ func (s *Server) page(c echo.Context, title, nav string, live bool) views.Page {
 	n := s.cfg.NATSState()
 	p := views.Page{
 		Title: title, Nav: nav, Version: s.cfg.Version,
-		CSSURL: s.assets.url("app.css"), JSURL: s.assets.url("app.js"),
+		CSSURL: s.assets.url("app.css"), JSURL: s.assets.url("app.js"), IconURL: s.assets.url("favicon.svg"),
 		RefreshSeconds: max(int(s.cfg.SampleInterval.Seconds()), 1),
 		NATS:           views.NATSBanner{Connected: n.Connected, Since: n.Since, LastError: n.LastError, Server: n.Server, ServerName: n.ServerName},
 		Now:            s.cfg.Now(),

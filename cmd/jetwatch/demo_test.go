@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetwatch/jetwatch/internal/browsertest"
+	"github.com/jetwatch/jetwatch/internal/natstest"
+)
+
+// syncBuffer is an io.Writer safe to read while run writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var dashboardLine = regexp.MustCompile(`dashboard: (http://\S+)/`)
+
+// startDemo runs `jetwatch demo` in-process on free ports and returns the
+// dashboard's base URL once it is ready.
+func startDemo(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"demo", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--nats-port", "0",
+			"--sample-interval", "1s", "--stall-after", "3s", "--log-level", "warn"}, func(string) string { return "" }, out)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err, "demo shut down with an error")
+		case <-time.After(30 * time.Second):
+			t.Error("demo did not shut down within 30s of Ctrl-C")
+		}
+	})
+	var base string
+	natstest.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
+		select {
+		case err := <-done:
+			return fmt.Errorf("demo exited early: %v\n%s", err, out.String())
+		default:
+		}
+		m := dashboardLine.FindStringSubmatch(out.String())
+		if m == nil {
+			return fmt.Errorf("no dashboard URL printed yet:\n%s", out.String())
+		}
+		base = m[1]
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz: %d", resp.StatusCode)
+		}
+		return nil
+	})
+	require.Contains(t, out.String(), "nats:")
+	return base
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, url)
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(v))
+}
+
+type apiConsumer struct {
+	Name       string `json:"name"`
+	NumPending uint64 `json:"num_pending"`
+	Stalled    bool   `json:"stalled"`
+}
+
+func TestDemoInBrowser(t *testing.T) {
+	b := browsertest.New(t)
+	base := startDemo(t)
+
+	// The workload makes shipping lag and archiver stall; wait until the
+	// samples show both.
+	natstest.CheckFor(t, 60*time.Second, 200*time.Millisecond, func() error {
+		var orders, audit struct{ Items []apiConsumer }
+		getJSON(t, base+"/api/v1/streams/ORDERS/consumers", &orders)
+		getJSON(t, base+"/api/v1/streams/AUDIT/consumers", &audit)
+		for _, c := range orders.Items {
+			if c.Name == "shipping" && c.NumPending > 0 {
+				for _, a := range audit.Items {
+					if a.Name == "archiver" && a.Stalled {
+						return nil
+					}
+				}
+				return fmt.Errorf("archiver not stalled yet: %+v", audit.Items)
+			}
+		}
+		return fmt.Errorf("shipping has no lag yet: %+v", orders.Items)
+	})
+
+	// The overview lists every demo stream, with badges and the legend.
+	_, err := chromedp.Run(b.Ctx, chromedp.Navigate(base+"/"))
+	require.NoError(t, err)
+	_, err = chromedp.Run(b.Ctx, chromedp.WaitVisible(chromedp.CSS(`[data-testid=streams]`)))
+	require.NoError(t, err)
+	rows, err := chromedp.Run(b.Ctx, chromedp.Nodes(chromedp.CSSAll(`[data-testid=stream-row]`)))
+	require.NoError(t, err)
+	require.Len(t, rows, 4)
+	legend, err := chromedp.Run(b.Ctx, chromedp.Text(chromedp.CSS(`[data-testid=health-legend]`)))
+	require.NoError(t, err)
+	require.Contains(t, legend, "Act now")
+	stalled, err := chromedp.Run(b.Ctx, chromedp.Text(chromedp.CSS(`[data-testid=stalled]`)))
+	require.NoError(t, err)
+	require.Contains(t, stalled, "AUDIT / archiver")
+	sensors, err := chromedp.Run(b.Ctx, chromedp.AttributeValue(chromedp.CSS(`[data-stream=SENSORS] [data-testid=health-badge]`), "data-level"))
+	require.NoError(t, err)
+	require.Equal(t, "critical", sensors.Value)
+
+	shot, err := chromedp.Run(b.Ctx, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	require.NotEmpty(t, shot)
+	require.NoError(t, os.WriteFile(filepath.Join(t.TempDir(), "overview.png"), shot, 0o600))
+	if os.Getenv("JETWATCH_UPDATE_SCREENSHOT") != "" {
+		require.NoError(t, os.WriteFile("../../docs/overview.png", shot, 0o644))
+	}
+
+	// The lag on the consumer page equals the API's. Samples arrive every
+	// second, so compare against API reads before and after the page read
+	// and retry until they agree.
+	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		var before, after apiConsumer
+		getJSON(t, base+"/api/v1/streams/ORDERS/consumers/shipping", &before)
+		if _, err := chromedp.Run(b.Ctx, chromedp.Navigate(base+"/streams/ORDERS/consumers/shipping")); err != nil {
+			return err
+		}
+		text, err := chromedp.Run(b.Ctx, chromedp.Text(chromedp.CSS(`[data-testid=consumer-pending]`)))
+		if err != nil {
+			return err
+		}
+		getJSON(t, base+"/api/v1/streams/ORDERS/consumers/shipping", &after)
+		shown, err := strconv.ParseUint(strings.TrimSpace(text), 10, 64)
+		if err != nil {
+			return fmt.Errorf("consumer page shows %q: %w", text, err)
+		}
+		if before.NumPending != after.NumPending {
+			return fmt.Errorf("a sample landed during the read (%d -> %d)", before.NumPending, after.NumPending)
+		}
+		if shown != after.NumPending {
+			return fmt.Errorf("page shows %d pending, API says %d", shown, after.NumPending)
+		}
+		return nil
+	})
+	chart, err := chromedp.Run(b.Ctx, chromedp.Nodes(chromedp.CSSAll(`[data-testid=chart-pending] polyline`)))
+	require.NoError(t, err)
+	require.Len(t, chart, 3, "pending, ack pending and redelivered lines")
+
+	// Live refresh fetches the fragment and swaps it in without errors.
+	natstest.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+		refreshed, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](
+			`performance.getEntriesByType("resource").some(e => e.name.includes("fragment=live"))`))
+		if err != nil {
+			return err
+		}
+		if !refreshed {
+			return fmt.Errorf("no live refresh yet")
+		}
+		return nil
+	})
+	_, err = chromedp.Run(b.Ctx, chromedp.WaitVisible(chromedp.CSS(`#live [data-testid=consumer-pending]`)))
+	require.NoError(t, err)
+	hidden, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](`document.querySelector("[data-testid=live-status]").hidden`))
+	require.NoError(t, err)
+	require.True(t, hidden, "the live refresh failure indicator stays hidden")
+
+	require.Empty(t, b.Errors(), "console errors (CSP violations included) on jetwatch's pages")
+}
