@@ -185,7 +185,9 @@ type StreamPoint struct {
 }
 
 // ConsumerPoint is one point of a consumer's history. Values are the maximum
-// seen in the point's bucket, so a short spike of lag is never averaged away.
+// seen in the point's bucket, so a short spike of lag is never averaged away;
+// At is the time of the bucket's last sample, so rates between points divide
+// by the real time between samples.
 type ConsumerPoint struct {
 	At             time.Time `json:"at"`
 	NumPending     uint64    `json:"num_pending"`

@@ -313,9 +313,9 @@ func splitConfig(v any, config *json.RawMessage) (data, cfg []byte, err error) {
 func (db *DB) StreamHistory(ctx context.Context, stream string, since, until time.Time, points int) ([]StreamPoint, error) {
 	bucket := bucketMillis(since, until, points)
 	rows, err := db.sql.QueryContext(ctx, `
-		SELECT (ts / ?1) * ?1 AS b, MAX(messages), MAX(bytes), MAX(last_seq)
+		SELECT MAX(ts), MAX(messages), MAX(bytes), MAX(last_seq)
 		FROM stream_samples WHERE stream = ?2 AND ts >= ?3 AND ts <= ?4
-		GROUP BY b ORDER BY b`, bucket, stream, since.UnixMilli(), until.UnixMilli())
+		GROUP BY ts / ?1 ORDER BY 1`, bucket, stream, since.UnixMilli(), until.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("history of stream %s: %w", stream, err)
 	}
@@ -336,10 +336,10 @@ func (db *DB) StreamHistory(ctx context.Context, stream string, since, until tim
 func (db *DB) ConsumerHistory(ctx context.Context, stream, consumer string, since, until time.Time, points int) ([]ConsumerPoint, error) {
 	bucket := bucketMillis(since, until, points)
 	rows, err := db.sql.QueryContext(ctx, `
-		SELECT (ts / ?1) * ?1 AS b, MAX(num_pending), MAX(num_ack_pending), MAX(num_redelivered),
+		SELECT MAX(ts), MAX(num_pending), MAX(num_ack_pending), MAX(num_redelivered),
 			MAX(num_waiting), MAX(delivered_seq), MAX(ack_floor_seq)
 		FROM consumer_samples WHERE stream = ?2 AND consumer = ?3 AND ts >= ?4 AND ts <= ?5
-		GROUP BY b ORDER BY b`, bucket, stream, consumer, since.UnixMilli(), until.UnixMilli())
+		GROUP BY ts / ?1 ORDER BY 1`, bucket, stream, consumer, since.UnixMilli(), until.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("history of consumer %s/%s: %w", stream, consumer, err)
 	}
@@ -361,9 +361,9 @@ func (db *DB) ConsumerHistory(ctx context.Context, stream, consumer string, sinc
 func (db *DB) PendingSparklines(ctx context.Context, stream string, since, until time.Time, points int) (map[string][]uint64, error) {
 	bucket := bucketMillis(since, until, points)
 	rows, err := db.sql.QueryContext(ctx, `
-		SELECT consumer, (ts / ?1) * ?1 AS b, MAX(num_pending)
+		SELECT consumer, MAX(ts), MAX(num_pending)
 		FROM consumer_samples WHERE stream = ?2 AND ts >= ?3 AND ts <= ?4
-		GROUP BY consumer, b ORDER BY consumer, b`, bucket, stream, since.UnixMilli(), until.UnixMilli())
+		GROUP BY consumer, ts / ?1 ORDER BY consumer, 2`, bucket, stream, since.UnixMilli(), until.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("sparklines of %s: %w", stream, err)
 	}
