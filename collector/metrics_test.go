@@ -1,13 +1,17 @@
 package collector
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
@@ -27,12 +31,7 @@ func TestMetricsParseWithExporterNames(t *testing.T) {
 	_, err = s.SampleOnce(ctx)
 	require.NoError(t, err)
 
-	rec := httptest.NewRecorder()
-	promhttp.HandlerFor(b.reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	require.Equal(t, http.StatusOK, rec.Code)
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(rec.Body)
-	require.NoError(t, err)
+	families := scrape(t, s, b)
 
 	value := func(name string, labels map[string]string) float64 {
 		t.Helper()
@@ -76,4 +75,33 @@ func TestMetricsParseWithExporterNames(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, uint64(1), h.GetMetric()[0].GetHistogram().GetSampleCount())
 	require.Contains(t, families, "jetwatch_last_sample_timestamp_seconds")
+
+	// The gzipped form is the same text.
+	var plain, zipped bytes.Buffer
+	require.NoError(t, s.WriteMetrics(&plain, false))
+	require.NoError(t, s.WriteMetrics(&zipped, true))
+	zr, err := gzip.NewReader(&zipped)
+	require.NoError(t, err)
+	unzipped, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	require.Equal(t, plain.String(), string(unzipped))
+}
+
+// scrape returns what /metrics serves, the registry's metrics and the
+// sampled gauges, parsed with the Prometheus text parser.
+func scrape(t *testing.T, s *Sampler, b *testBundle) map[string]*dto.MetricFamily {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(b.reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.NoError(t, s.WriteMetrics(rec.Body, false))
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(rec.Body)
+	require.NoError(t, err)
+	return families
+}
+
+func TestLabelValuesAreEscaped(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, `{stream_name="a\"b\\c\nd"}`, labels("stream_name", "a\"b\\c\nd"))
 }

@@ -71,11 +71,12 @@ type Sampler struct {
 	logger  *slog.Logger
 	metrics *samplerMetrics
 
-	mu      sync.Mutex
-	state   State
-	latest  atomic.Pointer[store.Cycle]
-	prev    map[string]prevSample // by stream, or stream + "\x00" + consumer
-	jszSkip int                   // cycles to wait before asking JSZ again
+	mu         sync.Mutex
+	state      State
+	latest     atomic.Pointer[store.Cycle]
+	exposition atomic.Pointer[exposition]
+	prev       map[string]prevSample // by stream, or stream + "\x00" + consumer
+	jszSkip    int                   // cycles to wait before asking JSZ again
 
 	lastCompact time.Time
 	stop        context.CancelFunc
@@ -275,6 +276,7 @@ func (s *Sampler) SampleOnce(ctx context.Context) (store.Cycle, error) {
 		return cycle, err
 	}
 	s.latest.Store(&cycle)
+	s.exposition.Store(renderExposition(&cycle))
 	s.compact(ctx, now, note)
 	s.finish(start, cycle, problems, true)
 	return cycle, nil

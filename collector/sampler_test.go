@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/internal/natstest"
@@ -176,7 +177,7 @@ func TestSamplerRecordsWhatTheServerReports(t *testing.T) {
 	require.Equal(t, uint64(15), hist[1].NumPending)
 
 	// Metrics are served from the cycle just stored.
-	require.Equal(t, 15.0, gaugeValue(t, b.reg, "jetstream_consumer_num_pending", map[string]string{"stream_name": "ORDERS", "consumer_name": "audit"}))
+	require.Equal(t, 15.0, gaugeValue(t, scrape(t, s, b), "jetstream_consumer_num_pending", map[string]string{"stream_name": "ORDERS", "consumer_name": "audit"}))
 }
 
 func TestSamplerMarksStalledAndLimitHealth(t *testing.T) {
@@ -325,11 +326,9 @@ func TestSamplerLoopStartsAndStops(t *testing.T) {
 	require.NoError(t, err)
 }
 
-// gaugeValue finds one gauge by name and labels in a registry.
-func gaugeValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+// gaugeValue finds one gauge by name and labels in scraped families.
+func gaugeValue(t *testing.T, families map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
 	t.Helper()
-	families, err := reg.Gather()
-	require.NoError(t, err)
 	for _, f := range families {
 		if f.GetName() != name {
 			continue

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,7 +15,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -65,6 +65,10 @@ type Config struct {
 	SamplerState func() SamplerState
 	// Gatherer is served at /metrics. Required.
 	Gatherer prometheus.Gatherer
+	// SampledMetrics writes the stream and consumer gauges after the
+	// Gatherer's metrics, in the text format, gzipped when gz is set.
+	// Optional.
+	SampledMetrics func(w io.Writer, gz bool) error
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Listen is the address to listen on. Defaults to 127.0.0.1:8080.
@@ -129,7 +133,7 @@ func New(cfg Config) (*Server, error) {
 	api.GET("/streams/:stream/consumers", s.apiConsumerList)
 	api.GET("/streams/:stream/consumers/:consumer", s.apiConsumerShow)
 
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)})))
+	e.GET("/metrics", s.metrics)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/static/:hash/:name", s.assets.serve)

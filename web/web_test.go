@@ -1,6 +1,7 @@
 package web
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"io"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/html"
 
@@ -321,5 +324,44 @@ func TestParseWindow(t *testing.T) {
 	for _, in := range []string{"x", "-1h", "31d", "1.5d", "0s"} {
 		_, err := parseWindow(in)
 		require.Error(t, err, in)
+	}
+}
+
+func TestMetricsAppendSampledGaugesPlainAndGzipped(t *testing.T) {
+	t.Parallel()
+	srv, b := setup(t)
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "test_gauge", Help: "a test gauge"})
+	g.Set(7)
+	b.reg.MustRegister(g)
+	sampled := "# HELP jetstream_consumer_num_pending p\n# TYPE jetstream_consumer_num_pending gauge\njetstream_consumer_num_pending{consumer_name=\"c\"} 5\n"
+	srv.cfg.SampledMetrics = func(w io.Writer, gz bool) error {
+		if !gz {
+			_, err := io.WriteString(w, sampled)
+			return err
+		}
+		zw := gzip.NewWriter(w)
+		io.WriteString(zw, sampled) //nolint:errcheck // memory
+		return zw.Close()
+	}
+	for _, gz := range []bool{false, true} {
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		if gz {
+			req.Header.Set("Accept-Encoding", "gzip")
+		}
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, req)
+		require.Equal(t, http.StatusOK, rec.Code)
+		var body io.Reader = rec.Body
+		if gz {
+			require.Equal(t, "gzip", rec.Header().Get("Content-Encoding"))
+			zr, err := gzip.NewReader(rec.Body)
+			require.NoError(t, err)
+			body = zr
+		}
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		families, err := parser.TextToMetricFamilies(body)
+		require.NoError(t, err, "gzip=%v", gz)
+		require.Equal(t, 7.0, families["test_gauge"].GetMetric()[0].GetGauge().GetValue())
+		require.Equal(t, 5.0, families["jetstream_consumer_num_pending"].GetMetric()[0].GetGauge().GetValue())
 	}
 }

@@ -93,6 +93,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 				Streams: s.Streams, Consumers: s.Consumers, Errors: s.Errors, JSZ: s.JSZ}
 		},
 		Gatherer:       reg,
+		SampledMetrics: sampler.WriteMetrics,
 		Logger:         logger,
 		Listen:         cfg.Listen,
 		SampleInterval: cfg.SampleInterval,
