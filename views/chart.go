@@ -46,9 +46,10 @@ type ChartTick struct {
 	Label string
 }
 
-// NewLineChart lays out series sharing the times axis. format renders
-// values for the y axis (Count or Bytes).
-func NewLineChart(title, testID string, times []time.Time, format func(float64) string, series ...Series) LineChart {
+// NewLineChart lays out series sharing the times axis over the window from
+// to to, so an operator sees how recent the data is. format renders values
+// for the y axis (Count or Bytes).
+func NewLineChart(title, testID string, from, to time.Time, times []time.Time, format func(float64) string, series ...Series) LineChart {
 	c := LineChart{Title: title, TestID: testID, W: chartW, H: chartH}
 	if len(times) == 0 {
 		c.Empty = true
@@ -63,8 +64,11 @@ func NewLineChart(title, testID string, times []time.Time, format func(float64) 
 	top := niceCeil(maxV)
 	plotW := chartW - padLeft - padRight
 	plotH := chartH - padTop - padBottom
-	t0, t1 := times[0], times[len(times)-1]
-	span := t1.Sub(t0).Seconds()
+	t0 := from
+	if times[0].Before(t0) {
+		t0 = times[0]
+	}
+	span := to.Sub(t0).Seconds()
 	x := func(t time.Time) float64 {
 		if span <= 0 {
 			return padLeft + plotW/2
@@ -96,8 +100,11 @@ func NewLineChart(title, testID string, times []time.Time, format func(float64) 
 		c.YTicks = append(c.YTicks, ChartTick{Pos: y(v), Label: format(v)})
 	}
 	layout := "15:04"
-	if span > 36*3600 {
+	switch {
+	case span > 36*3600:
 		layout = "Jan 2 15:04"
+	case span < 600:
+		layout = "15:04:05"
 	}
 	for i := 0; i <= 4 && span > 0; i++ {
 		t := t0.Add(time.Duration(float64(i) / 4 * span * float64(time.Second)))

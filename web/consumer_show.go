@@ -32,7 +32,8 @@ func (s *Server) consumerShow(c echo.Context) error {
 		return err
 	}
 	p := s.page(c, "Consumer "+stream+" / "+name, "overview", true)
-	hist, err := s.cfg.Index.ConsumerHistory(ctx, stream, name, p.Now.Add(-d), p.Now, chartPoints)
+	since := p.Now.Add(-d)
+	hist, err := s.cfg.Index.ConsumerHistory(ctx, stream, name, since, p.Now, chartPoints)
 	if err != nil {
 		return err
 	}
@@ -45,15 +46,17 @@ func (s *Server) consumerShow(c echo.Context) error {
 		pending[i], ackPending[i], redelivered[i] = float64(h.NumPending), float64(h.NumAckPending), float64(h.NumRedelivered)
 		delivered[i], acked[i] = h.DeliveredPerSec, h.AckedPerSec
 	}
+	// The first point has no predecessor to derive a rate from.
+	rateTimes := rest(times)
 	m := views.ConsumerPage{
 		Page: p, Consumer: cs, Stale: s.stale(cs.SampledAt, p.Now), Window: window, Windows: windows,
-		Pending: views.NewLineChart("Pending, ack pending and redelivered", "chart-pending", times, views.CountAxis,
+		Pending: views.NewLineChart("Pending, ack pending and redelivered", "chart-pending", since, p.Now, times, views.CountAxis,
 			views.Series{Name: "pending", Class: "s1", Values: pending},
 			views.Series{Name: "ack pending", Class: "s2", Values: ackPending},
 			views.Series{Name: "redelivered", Class: "s3", Values: redelivered}),
-		Rates: views.NewLineChart("Delivered and acked per second", "chart-rates", times, views.CountAxis,
-			views.Series{Name: "delivered/s", Class: "s1", Values: delivered},
-			views.Series{Name: "acked/s", Class: "s2", Values: acked}),
+		Rates: views.NewLineChart("Delivered and acked per second", "chart-rates", since, p.Now, rateTimes, views.CountAxis,
+			views.Series{Name: "delivered/s", Class: "s1", Values: rest(delivered)},
+			views.Series{Name: "acked/s", Class: "s2", Values: rest(acked)}),
 		ConfigRaw: indentJSON(cs.Config),
 	}
 	if wantsFragment(c) {
@@ -90,6 +93,13 @@ func withRates(hist []store.ConsumerPoint) []historyPoint {
 		}
 	}
 	return out
+}
+
+func rest[T any](s []T) []T {
+	if len(s) == 0 {
+		return s
+	}
+	return s[1:]
 }
 
 func indentJSON(raw json.RawMessage) string {

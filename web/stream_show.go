@@ -54,8 +54,8 @@ func (s *Server) streamShow(c echo.Context) error {
 		Stream:   views.StreamRow{Stream: st, Stale: s.stale(st.SampledAt, p.Now)},
 		Window:   window,
 		Windows:  windows,
-		Messages: views.NewLineChart("Messages", "chart-messages", times, views.CountAxis, views.Series{Name: "messages", Class: "s1", Values: msgs}),
-		Bytes:    views.NewLineChart("Bytes", "chart-bytes", times, views.BytesAxis, views.Series{Name: "bytes", Class: "s2", Values: bytes}),
+		Messages: views.NewLineChart("Messages", "chart-messages", since, p.Now, times, views.CountAxis, views.Series{Name: "messages", Class: "s1", Values: msgs}),
+		Bytes:    views.NewLineChart("Bytes", "chart-bytes", since, p.Now, times, views.BytesAxis, views.Series{Name: "bytes", Class: "s2", Values: bytes}),
 	}
 	for _, cs := range consumers {
 		m.Consumers = append(m.Consumers, views.ConsumerRow{Consumer: cs, Spark: views.NewSparkline(sparks[cs.Name])})
