@@ -23,6 +23,9 @@ const (
 	HeaderFailedAt           = "Dlq-Failed-At"
 	HeaderService            = "Dlq-Service"
 	HeaderPayloadUnavailable = "Dlq-Payload-Unavailable"
+	// HeaderOriginalMsgID keeps the original's Nats-Msg-Id, which the
+	// dead letter cannot carry under its own name.
+	HeaderOriginalMsgID = "Dlq-Original-Msg-Id"
 
 	headerPrefix = "Dlq-"
 )

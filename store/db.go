@@ -10,8 +10,35 @@ import (
 	"path/filepath"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"strings"
+	"sync"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
 )
+
+// driverName is the sqlite3 driver with jetwatch's SQL functions.
+const driverName = "sqlite3_jetwatch"
+
+var registerDriver sync.Once
+
+// SubjectMatches reports whether a NATS subject matches a pattern with the
+// wildcards * (one token) and > (one or more trailing tokens). A pattern
+// without wildcards matches itself only.
+func SubjectMatches(pattern, subject string) bool {
+	pt := strings.Split(pattern, ".")
+	st := strings.Split(subject, ".")
+	for i, p := range pt {
+		switch {
+		case p == ">" && i == len(pt)-1:
+			return len(st) > i
+		case i >= len(st):
+			return false
+		case p != "*" && p != st[i]:
+			return false
+		}
+	}
+	return len(pt) == len(st)
+}
 
 // FileName is the name of the database file inside the data directory.
 const FileName = "jetwatch.db"
@@ -50,7 +77,12 @@ func OpenFile(ctx context.Context, path string) (*DB, error) {
 	// Immediate transactions take the write lock up front, so two writers
 	// wait on busy_timeout instead of failing with SQLITE_BUSY on upgrade.
 	q.Set("_txlock", "immediate")
-	sqlDB, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	registerDriver.Do(func() {
+		sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+			return c.RegisterFunc("subject_matches", SubjectMatches, true)
+		}})
+	})
+	sqlDB, err := sql.Open(driverName, "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}

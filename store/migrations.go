@@ -75,6 +75,67 @@ CREATE TABLE consumer_samples (
 	PRIMARY KEY (stream, consumer, res, ts)
 ) WITHOUT ROWID;
 `,
+	// 2: dead letters (indexed from the DLQ stream; id is the DLQ stream
+	// sequence, so a rebuilt index has the same ids) and the advisory
+	// timeline.
+	`
+CREATE TABLE dead_letters (
+	id                INTEGER PRIMARY KEY, -- DLQ stream sequence
+	dlq_subject       TEXT NOT NULL,
+	stream            TEXT NOT NULL,
+	consumer          TEXT NOT NULL,
+	subject           TEXT NOT NULL,       -- the original subject
+	stream_seq        INTEGER NOT NULL,    -- the original stream sequence, 0 when unknown
+	reason            TEXT NOT NULL,
+	error             TEXT NOT NULL,
+	service           TEXT NOT NULL,
+	deliveries        INTEGER NOT NULL,
+	failed_at         INTEGER NOT NULL,    -- unix ms
+	indexed_at        INTEGER NOT NULL,
+	status            TEXT NOT NULL DEFAULT 'pending',
+	payload_available INTEGER NOT NULL,
+	unavailable_why   TEXT NOT NULL,
+	size              INTEGER NOT NULL,
+	fingerprint       TEXT NOT NULL,
+	problems          TEXT NOT NULL,       -- JSON list of envelope problems
+	headers           TEXT NOT NULL,       -- JSON name -> values
+	payload           BLOB
+);
+CREATE INDEX dead_letters_failed ON dead_letters (failed_at DESC, id DESC);
+CREATE INDEX dead_letters_stream ON dead_letters (stream, consumer, failed_at DESC);
+CREATE INDEX dead_letters_status ON dead_letters (status, failed_at DESC);
+CREATE INDEX dead_letters_reason ON dead_letters (reason, failed_at DESC);
+CREATE INDEX dead_letters_fingerprint ON dead_letters (fingerprint, failed_at);
+
+-- Full-text search over subject, error and payload text; rowid = id.
+CREATE VIRTUAL TABLE dead_letters_fts USING fts5(subject, error, payload, content='', tokenize='unicode61');
+
+-- How far each in-order reader of a JetStream stream has indexed.
+CREATE TABLE stream_positions (
+	name     TEXT PRIMARY KEY,
+	last_seq INTEGER NOT NULL
+);
+
+CREATE TABLE events (
+	id         INTEGER PRIMARY KEY, -- advisory stream sequence
+	kind       TEXT NOT NULL,
+	at         INTEGER NOT NULL,    -- unix ms
+	stream     TEXT NOT NULL,
+	consumer   TEXT NOT NULL,
+	severity   TEXT NOT NULL,       -- info, warning, critical
+	summary    TEXT NOT NULL,
+	data       TEXT NOT NULL        -- the advisory as received
+);
+CREATE INDEX events_at ON events (at DESC);
+
+CREATE TABLE advisory_counts (
+	kind   TEXT NOT NULL,
+	stream TEXT NOT NULL,
+	consumer TEXT NOT NULL,
+	count  INTEGER NOT NULL,
+	PRIMARY KEY (kind, stream, consumer)
+) WITHOUT ROWID;
+`,
 }
 
 func (db *DB) migrate(ctx context.Context) error {

@@ -192,3 +192,26 @@ func BenchmarkSaveCycle(b *testing.B) {
 		}
 	}
 }
+
+func TestSubjectMatches(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		pattern, subject string
+		want             bool
+	}{
+		{"orders.created", "orders.created", true},
+		{"orders.*", "orders.created", true},
+		{"orders.*", "orders.created.eu", false},
+		{"orders.>", "orders.created.eu", true},
+		{"orders.>", "orders", false},
+		{"*.created", "orders.created", true},
+		{">", "a", true},
+		{"orders", "orders.created", false},
+	} {
+		require.Equal(t, c.want, SubjectMatches(c.pattern, c.subject), "%s vs %s", c.pattern, c.subject)
+	}
+	db := openTestDB(t)
+	var ok bool
+	require.NoError(t, db.sql.QueryRow(`SELECT subject_matches('orders.>', 'orders.a.b')`).Scan(&ok))
+	require.True(t, ok)
+}

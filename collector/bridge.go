@@ -1,0 +1,318 @@
+package collector
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jetwatch/jetwatch/dlq"
+)
+
+// Advisory types the bridge acts on.
+const (
+	typeMaxDeliver = "io.nats.jetstream.advisory.v1.max_deliver"
+	typeTerminated = "io.nats.jetstream.advisory.v1.terminated"
+)
+
+// deliveryAdvisory is the body of a max_deliver or terminated advisory.
+type deliveryAdvisory struct {
+	Type       string    `json:"type"`
+	ID         string    `json:"id"`
+	Time       time.Time `json:"timestamp"`
+	Stream     string    `json:"stream"`
+	Consumer   string    `json:"consumer"`
+	StreamSeq  uint64    `json:"stream_seq"`
+	Deliveries uint64    `json:"deliveries"`
+	Reason     string    `json:"reason"`
+}
+
+// BridgeConfig configures a Bridge.
+type BridgeConfig struct {
+	Streams StreamsConfig
+	// Durable is the bridge's durable consumer on the advisory stream, shared
+	// by every jetwatch replica so each advisory is bridged once. Defaults
+	// to jetwatch-bridge.
+	Durable string
+	// Batch is how many advisories are fetched at once. Defaults to 256.
+	Batch int
+	// RequestTimeout bounds each JetStream request. Defaults to 5 seconds.
+	RequestTimeout time.Duration
+	// APIPrefix is the JetStream API subject prefix. Defaults to "$JS.API".
+	APIPrefix string
+	// Registerer receives the bridge's metrics. Nil registers nothing.
+	Registerer prometheus.Registerer
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Bridge turns max_deliver and terminated advisories into dead letters:
+// it fetches the original message by stream sequence while it still exists
+// and publishes it to dlq.<stream>.<consumer> with the Dlq- envelope. When
+// the original is gone it still records a dead letter, marked payload
+// unavailable, so no failure goes unseen.
+type Bridge struct {
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	cfg    BridgeConfig
+	logger *slog.Logger
+
+	bridged      *prometheus.CounterVec
+	fetchFailed  prometheus.Counter
+	publishError prometheus.Counter
+
+	stop     context.CancelFunc
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+// NewBridge returns a bridge on nc.
+func NewBridge(nc *nats.Conn, cfg BridgeConfig) (*Bridge, error) {
+	cfg.Streams = cfg.Streams.withDefaults()
+	cfg.Durable = cmp.Or(cfg.Durable, DefaultBridgeDurable)
+	cfg.Batch = cmp.Or(cfg.Batch, 256)
+	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, 5*time.Second)
+	cfg.APIPrefix = cmp.Or(cfg.APIPrefix, "$JS.API")
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	js, err := jetstream.NewWithAPIPrefix(nc, cfg.APIPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	b := &Bridge{
+		nc: nc, js: js, cfg: cfg, logger: cfg.Logger.With("component", "bridge"),
+		bridged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetwatch_dead_letters_captured_total",
+			Help: "Dead letters the bridge published to the DLQ stream, by origin stream, consumer, reason and whether the payload was still there.",
+		}, []string{"stream", "consumer", "reason", "payload"}),
+		fetchFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jetwatch_bridge_fetch_failures_total",
+			Help: "Originals the bridge could not fetch (gone, or the request failed).",
+		}),
+		publishError: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jetwatch_bridge_publish_errors_total",
+			Help: "Dead-letter publishes that failed and will be retried.",
+		}),
+	}
+	if cfg.Registerer != nil {
+		for _, c := range []prometheus.Collector{b.bridged, b.fetchFailed, b.publishError} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("register bridge metrics: %w", err)
+			}
+		}
+	}
+	return b, nil
+}
+
+// Start ensures the streams and the bridge's durable consumer exist, then
+// bridges in the background. Advisories that arrived while jetwatch was
+// down wait in the stream and are bridged now.
+func (b *Bridge) Start(ctx context.Context) error {
+	if err := EnsureStreams(ctx, b.js, b.cfg.Streams); err != nil {
+		return err
+	}
+	cons, err := b.js.CreateOrUpdateConsumer(ctx, b.cfg.Streams.Advisories, jetstream.ConsumerConfig{
+		Durable:     b.cfg.Durable,
+		Description: "jetwatch: turns max_deliver and terminated advisories into dead letters",
+		AckPolicy:   jetstream.AckExplicitPolicy,
+		AckWait:     30 * time.Second,
+		MaxDeliver:  -1,
+		BackOff:     nil,
+		FilterSubjects: []string{
+			"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>",
+			"$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.>",
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("bridge consumer on %s: %w", b.cfg.Streams.Advisories, err)
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	b.stop, b.done = cancel, make(chan struct{})
+	go b.run(ctx, cons)
+	return nil
+}
+
+// Stop stops bridging after the advisory in hand. Safe to call twice.
+func (b *Bridge) Stop() {
+	b.stopOnce.Do(func() {
+		if b.stop != nil {
+			b.stop()
+			<-b.done
+		}
+	})
+}
+
+func (b *Bridge) run(ctx context.Context, cons jetstream.Consumer) {
+	defer close(b.done)
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(b.cfg.Batch, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			if ctx.Err() == nil {
+				b.logger.Warn("fetching advisories failed; retrying", "err", err)
+				sleep(ctx, time.Second)
+			}
+			continue
+		}
+		for m := range batch.Messages() {
+			if err := b.Handle(ctx, m.Data()); err != nil {
+				b.logger.Warn("bridging a dead letter failed; it will be retried", "err", err)
+				m.NakWithDelay(5 * time.Second) //nolint:errcheck // redelivered after AckWait anyway
+				continue
+			}
+			m.Ack() //nolint:errcheck // a lost ack redelivers; the Nats-Msg-Id dedups the copy
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// Handle bridges one advisory. Malformed or unrelated advisories are logged
+// and skipped (nil): retrying them cannot help. An error means a retry may.
+func (b *Bridge) Handle(ctx context.Context, data []byte) error {
+	var a deliveryAdvisory
+	if err := json.Unmarshal(data, &a); err != nil {
+		b.logger.Warn("malformed advisory skipped", "err", err, "size", len(data))
+		return nil
+	}
+	if a.Type != typeMaxDeliver && a.Type != typeTerminated {
+		return nil
+	}
+	if a.Stream == "" || a.Consumer == "" || a.StreamSeq == 0 {
+		b.logger.Warn("advisory without stream, consumer or sequence skipped", "type", a.Type, "id", a.ID)
+		return nil
+	}
+	if a.Stream == b.cfg.Streams.DLQ || a.Stream == b.cfg.Streams.Advisories {
+		return nil // failures reading jetwatch's own streams are not dead letters
+	}
+	env := dlq.Envelope{
+		Stream: a.Stream, Sequence: a.StreamSeq, Consumer: a.Consumer, Deliveries: a.Deliveries,
+		Reason: dlq.ReasonMaxDeliver, FailedAt: a.Time,
+	}
+	if a.Type == typeTerminated {
+		env.Reason = dlq.ReasonTerminated
+		env.Error = a.Reason
+	} else {
+		env.Error = fmt.Sprintf("not acknowledged after %d deliveries", a.Deliveries)
+	}
+
+	out := nats.NewMsg(dlq.Subject(a.Stream, a.Consumer))
+	var originalMsgID []string
+	orig, err := b.getMsg(ctx, a.Stream, a.StreamSeq)
+	var apiErr *jetstream.APIError
+	switch {
+	case err == nil:
+		for k, v := range orig.Header {
+			if strings.HasPrefix(k, "Nats-") {
+				// Server headers (Nats-Expected-*, Nats-Rollup, ...) would
+				// change how the DLQ stream treats the copy.
+				if k == "Nats-Msg-Id" {
+					originalMsgID = v
+				}
+				continue
+			}
+			out.Header[k] = v
+		}
+		out.Data = orig.Data
+		env.Subject = orig.Subject
+	case errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeMessageNotFound,
+		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamNotFound:
+		b.fetchFailed.Inc()
+		env.PayloadUnavailable = unavailableWhy(a, apiErr.ErrorCode == jetstream.JSErrCodeStreamNotFound)
+	default:
+		b.fetchFailed.Inc()
+		return fmt.Errorf("fetch %s #%d: %w", a.Stream, a.StreamSeq, err)
+	}
+	env.Apply(out.Header)
+	if originalMsgID != nil {
+		out.Header[dlq.HeaderOriginalMsgID] = originalMsgID
+	}
+	out.Header.Set(jetstream.MsgIDHeader, a.Stream+":"+strconv.FormatUint(a.StreamSeq, 10)+":"+a.Consumer)
+	pctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
+	defer cancel()
+	if _, err := b.js.PublishMsg(pctx, out, jetstream.WithExpectStream(b.cfg.Streams.DLQ)); err != nil {
+		b.publishError.Inc()
+		return fmt.Errorf("publish dead letter of %s #%d to %s: %w", a.Stream, a.StreamSeq, out.Subject, err)
+	}
+	payload := "available"
+	if env.PayloadUnavailable != "" {
+		payload = "unavailable"
+	}
+	b.bridged.WithLabelValues(a.Stream, a.Consumer, env.Reason, payload).Inc()
+	return nil
+}
+
+// unavailableWhy explains a missing original in the operator's words.
+func unavailableWhy(a deliveryAdvisory, streamGone bool) string {
+	switch {
+	case streamGone:
+		return "stream " + a.Stream + " no longer exists"
+	case strings.Contains(strings.ToLower(a.Reason), "deleted by stream limits"):
+		return "data loss: the server deleted the message by stream limits before it was processed"
+	case a.Type == typeTerminated:
+		return "the message left stream " + a.Stream + " when it was terminated (a Term on a WorkQueue or Interest stream acknowledges it); only a service that copies it to the DLQ before Term keeps the payload"
+	}
+	return "the message is no longer in stream " + a.Stream + " (removed by limits or deleted before jetwatch fetched it)"
+}
+
+// msgGetResponse is the JetStream API's answer to STREAM.MSG.GET.
+type msgGetResponse struct {
+	Message *struct {
+		Subject string    `json:"subject"`
+		Seq     uint64    `json:"seq"`
+		Header  []byte    `json:"hdrs,omitempty"`
+		Data    []byte    `json:"data,omitempty"`
+		Time    time.Time `json:"time"`
+	} `json:"message"`
+	Error *jetstream.APIError `json:"error,omitempty"`
+}
+
+type storedMsg struct {
+	Subject string
+	Header  nats.Header
+	Data    []byte
+}
+
+func (b *Bridge) getMsg(ctx context.Context, stream string, seq uint64) (*storedMsg, error) {
+	req, _ := json.Marshal(map[string]uint64{"seq": seq})
+	rctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
+	defer cancel()
+	resp, err := b.nc.RequestWithContext(rctx, b.cfg.APIPrefix+".STREAM.MSG.GET."+stream, req)
+	if err != nil {
+		return nil, err
+	}
+	var r msgGetResponse
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return nil, fmt.Errorf("decode message get: %w", err)
+	}
+	if r.Error != nil {
+		return nil, r.Error
+	}
+	if r.Message == nil {
+		return nil, errors.New("message get answered without a message")
+	}
+	m := &storedMsg{Subject: r.Message.Subject, Data: r.Message.Data, Header: nats.Header{}}
+	if len(r.Message.Header) > 0 {
+		h, err := nats.DecodeHeadersMsg(r.Message.Header)
+		if err != nil {
+			return nil, fmt.Errorf("decode headers of %s #%d: %w", stream, seq, err)
+		}
+		m.Header = h
+	}
+	return m, nil
+}

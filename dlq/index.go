@@ -1,0 +1,352 @@
+package dlq
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jetwatch/jetwatch/store"
+)
+
+// positionKey names the index's position in stream_positions.
+const positionKey = "dlq"
+
+// maxIndexedText bounds the payload text put into full-text search.
+const maxIndexedText = 64 << 10
+
+// IndexConfig configures an Index.
+type IndexConfig struct {
+	// Stream is the DLQ stream. Defaults to DLQ.
+	Stream string
+	// Batch is how many dead letters go into one transaction at most.
+	// Defaults to 1000.
+	Batch int
+	// Registerer receives the index's metrics. Nil registers nothing.
+	Registerer prometheus.Registerer
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Index reads the DLQ stream in order into SQLite. Its position is stored
+// in the same transaction as the rows, so a restart neither loses nor
+// repeats a dead letter, and an empty database rebuilds from sequence 1.
+type Index struct {
+	js     jetstream.JetStream
+	db     *store.DB
+	cfg    IndexConfig
+	logger *slog.Logger
+
+	indexed  *prometheus.CounterVec
+	lag      prometheus.Gauge
+	lastSeen uint64 // guarded by mu
+	mu       sync.Mutex
+
+	stop     context.CancelFunc
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+// NewIndex returns an index of the DLQ stream on nc into db.
+func NewIndex(nc *nats.Conn, db *store.DB, cfg IndexConfig) (*Index, error) {
+	cfg.Stream = cmp.Or(cfg.Stream, "DLQ")
+	cfg.Batch = cmp.Or(cfg.Batch, 1000)
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	ix := &Index{js: js, db: db, cfg: cfg, logger: cfg.Logger.With("component", "dlq-index"),
+		indexed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetwatch_dead_letters_indexed_total",
+			Help: "Dead letters indexed from the DLQ stream, by origin stream, consumer and reason.",
+		}, []string{"stream", "consumer", "reason"}),
+		lag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jetwatch_dead_letter_index_lag",
+			Help: "DLQ stream messages not indexed yet (last sequence minus indexed sequence).",
+		}),
+	}
+	if cfg.Registerer != nil {
+		for _, c := range []prometheus.Collector{ix.indexed, ix.lag} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("register index metrics: %w", err)
+			}
+		}
+	}
+	return ix, nil
+}
+
+// Position is the last DLQ sequence indexed.
+func (ix *Index) Position(ctx context.Context) (uint64, error) {
+	var seq int64
+	err := ix.db.SQL().QueryRowContext(ctx, `SELECT last_seq FROM stream_positions WHERE name = ?`, positionKey).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read index position: %w", err)
+	}
+	return uint64(seq), nil
+}
+
+// Start indexes in the background from the stored position.
+func (ix *Index) Start(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	ix.stop, ix.done = cancel, make(chan struct{})
+	go func() {
+		defer close(ix.done)
+		for ctx.Err() == nil {
+			if err := ix.follow(ctx); err != nil && ctx.Err() == nil {
+				ix.logger.Warn("indexing dead letters stopped; restarting", "err", err)
+				t := time.NewTimer(2 * time.Second)
+				select {
+				case <-ctx.Done():
+				case <-t.C:
+				}
+				t.Stop()
+			}
+		}
+	}()
+	return nil
+}
+
+// Stop stops indexing after the batch in hand. Safe to call twice.
+func (ix *Index) Stop() {
+	ix.stopOnce.Do(func() {
+		if ix.stop != nil {
+			ix.stop()
+			<-ix.done
+		}
+	})
+}
+
+// follow reads from the stored position until ctx ends or reading fails.
+func (ix *Index) follow(ctx context.Context) error {
+	cons, err := ix.consumer(ctx)
+	if err != nil {
+		return err
+	}
+	for ctx.Err() == nil {
+		if _, err := ix.step(ctx, cons, time.Second); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (ix *Index) consumer(ctx context.Context) (jetstream.Consumer, error) {
+	pos, err := ix.Position(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cons, err := ix.js.OrderedConsumer(ctx, ix.cfg.Stream, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   pos + 1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read stream %s: %w", ix.cfg.Stream, err)
+	}
+	return cons, nil
+}
+
+// step fetches one batch and stores it; it returns how many were stored.
+func (ix *Index) step(ctx context.Context, cons jetstream.Consumer, wait time.Duration) (int, error) {
+	batch, err := cons.Fetch(ix.cfg.Batch, jetstream.FetchMaxWait(wait))
+	if err != nil {
+		return 0, fmt.Errorf("fetch dead letters: %w", err)
+	}
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && len(msgs) == 0 {
+		return 0, fmt.Errorf("fetch dead letters: %w", err)
+	}
+	if len(msgs) == 0 {
+		ix.updateLag(ctx, cons)
+		return 0, nil
+	}
+	if err := ix.ingest(ctx, msgs); err != nil {
+		return 0, err
+	}
+	ix.updateLag(ctx, cons)
+	return len(msgs), nil
+}
+
+func (ix *Index) updateLag(ctx context.Context, cons jetstream.Consumer) {
+	info := cons.CachedInfo()
+	if info == nil {
+		return
+	}
+	pos, err := ix.Position(ctx)
+	if err != nil {
+		return
+	}
+	s, err := ix.js.Stream(ctx, ix.cfg.Stream)
+	if err != nil {
+		return
+	}
+	last := s.CachedInfo().State.LastSeq
+	if last >= pos {
+		ix.lag.Set(float64(last - pos))
+	}
+}
+
+// CatchUp indexes until the index holds everything the DLQ stream held when
+// CatchUp was called. Used by reindex and tests.
+func (ix *Index) CatchUp(ctx context.Context) error {
+	s, err := ix.js.Stream(ctx, ix.cfg.Stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", ix.cfg.Stream, err)
+	}
+	target := s.CachedInfo().State.LastSeq
+	cons, err := ix.consumer(ctx)
+	if err != nil {
+		return err
+	}
+	for {
+		pos, err := ix.Position(ctx)
+		if err != nil {
+			return err
+		}
+		if pos >= target {
+			return nil
+		}
+		if _, err := ix.step(ctx, cons, 2*time.Second); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+// Reset forgets everything indexed, so the next run rebuilds from the
+// start of the DLQ stream.
+func (ix *Index) Reset(ctx context.Context) error {
+	tx, err := ix.db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("reset index: %w", err)
+	}
+	defer tx.Rollback()
+	for _, q := range []string{
+		`DELETE FROM dead_letters`,
+		`INSERT INTO dead_letters_fts (dead_letters_fts) VALUES ('delete-all')`,
+		`DELETE FROM stream_positions WHERE name = '` + positionKey + `'`,
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("reset index: %w", err)
+		}
+	}
+	return tx.Commit()
+}
+
+// ingest stores a batch and the new position in one transaction.
+func (ix *Index) ingest(ctx context.Context, msgs []jetstream.Msg) error {
+	tx, err := ix.db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("index dead letters: %w", err)
+	}
+	defer tx.Rollback()
+	ins, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO dead_letters (id, dlq_subject, stream, consumer, subject, stream_seq,
+		reason, error, service, deliveries, failed_at, indexed_at, payload_available, unavailable_why, size, fingerprint,
+		problems, headers, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("index dead letters: %w", err)
+	}
+	defer ins.Close()
+	fts, err := tx.PrepareContext(ctx, `INSERT INTO dead_letters_fts (rowid, subject, error, payload) VALUES (?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("index dead letters: %w", err)
+	}
+	defer fts.Close()
+	now := time.Now().UnixMilli()
+	var last uint64
+	type counted struct{ stream, consumer, reason string }
+	counts := map[counted]int{}
+	for _, m := range msgs {
+		meta, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("dead letter metadata: %w", err)
+		}
+		seq := meta.Sequence.Stream
+		last = max(last, seq)
+		h := m.Headers()
+		env := Decode(m.Subject(), h, meta.Timestamp)
+		headers, _ := json.Marshal(h)
+		if h == nil {
+			headers = []byte("{}")
+		}
+		problems, _ := json.Marshal(env.Problems)
+		data := m.Data()
+		available := env.PayloadUnavailable == ""
+		res, err := ins.ExecContext(ctx, seq, m.Subject(), env.Stream, env.Consumer, env.Subject, env.Sequence,
+			env.Reason, env.Error, env.Service, env.Deliveries, env.FailedAt.UnixMilli(), now, available,
+			env.PayloadUnavailable, len(data), Fingerprint(env.Error), string(problems), string(headers), data)
+		if err != nil {
+			return fmt.Errorf("index dead letter %d: %w", seq, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			continue // indexed already
+		}
+		if _, err := fts.ExecContext(ctx, seq, env.Subject, env.Error, searchableText(data)); err != nil {
+			return fmt.Errorf("index dead letter %d for search: %w", seq, err)
+		}
+		counts[counted{env.Stream, env.Consumer, env.Reason}]++
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO stream_positions (name, last_seq) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)`, positionKey, last); err != nil {
+		return fmt.Errorf("store index position: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("index dead letters: %w", err)
+	}
+	for k, n := range counts {
+		ix.indexed.WithLabelValues(k.stream, k.consumer, k.reason).Add(float64(n))
+	}
+	return nil
+}
+
+// searchableText is the payload as text for full-text search, or nothing
+// for binary payloads.
+func searchableText(data []byte) string {
+	if len(data) > maxIndexedText {
+		data = data[:maxIndexedText]
+	}
+	if !utf8.Valid(data) {
+		return ""
+	}
+	return string(data)
+}
+
+var (
+	uuidPattern   = regexp.MustCompile(`(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b`)
+	hexPattern    = regexp.MustCompile(`(?i)\b(0x)?[0-9a-f]*[0-9][0-9a-f]*\b`)
+	quotedPattern = regexp.MustCompile(`"[^"]*"|'[^']*'`)
+	spacePattern  = regexp.MustCompile(`\s+`)
+)
+
+// Fingerprint normalises an error text so that failures differing only in
+// ids, numbers and quoted values group together.
+func Fingerprint(errText string) string {
+	s := uuidPattern.ReplaceAllString(errText, "<id>")
+	s = quotedPattern.ReplaceAllString(s, "<v>")
+	s = hexPattern.ReplaceAllStringFunc(s, func(m string) string { return "<n>" })
+	s = spacePattern.ReplaceAllString(strings.TrimSpace(s), " ")
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
