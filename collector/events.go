@@ -1,0 +1,328 @@
+package collector
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jetwatch/jetwatch/store"
+)
+
+// eventsPosition names the timeline's position in stream_positions.
+const eventsPosition = "advisories"
+
+// TimelineConfig configures a Timeline.
+type TimelineConfig struct {
+	Streams StreamsConfig
+	// Batch is how many advisories go into one transaction. Defaults to 500.
+	Batch int
+	// Registerer receives the timeline's counters. Nil registers nothing.
+	Registerer prometheus.Registerer
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Timeline reads every captured advisory in order into the events table
+// (each jetwatch replica reads all of them, so replicas converge), and
+// counts the high-volume advisories that are not stored: naks and API
+// calls, jetwatch's own calls excluded.
+type Timeline struct {
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	db     *store.DB
+	cfg    TimelineConfig
+	logger *slog.Logger
+
+	events   *prometheus.CounterVec
+	naks     *prometheus.CounterVec
+	apiCalls *prometheus.CounterVec
+	subs     []*nats.Subscription
+
+	stop     context.CancelFunc
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+// NewTimeline returns a timeline reading nc's advisories into db.
+func NewTimeline(nc *nats.Conn, db *store.DB, cfg TimelineConfig) (*Timeline, error) {
+	cfg.Streams = cfg.Streams.withDefaults()
+	cfg.Batch = cmp.Or(cfg.Batch, 500)
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	t := &Timeline{nc: nc, js: js, db: db, cfg: cfg, logger: cfg.Logger.With("component", "timeline"),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetwatch_advisories_total",
+			Help: "JetStream advisories read from the advisory stream, by kind and severity.",
+		}, []string{"kind", "severity"}),
+		naks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetwatch_advisory_naks_total",
+			Help: "Naks seen by jetwatch (counted, not stored), by stream and consumer.",
+		}, []string{"stream", "consumer"}),
+		apiCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetwatch_jetstream_api_calls_total",
+			Help: "JetStream API calls seen in API audit advisories, jetwatch's own excluded, by outcome.",
+		}, []string{"outcome"}),
+	}
+	if cfg.Registerer != nil {
+		for _, c := range []prometheus.Collector{t.events, t.naks, t.apiCalls} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("register timeline metrics: %w", err)
+			}
+		}
+	}
+	return t, nil
+}
+
+// Start subscribes to the counted advisories and reads the timeline in the
+// background.
+func (t *Timeline) Start(ctx context.Context) error {
+	naks, err := t.nc.Subscribe("$JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED.>", func(m *nats.Msg) {
+		// $JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED.<stream>.<consumer>
+		tokens := strings.Split(m.Subject, ".")
+		if len(tokens) >= 7 {
+			t.naks.WithLabelValues(tokens[5], strings.Join(tokens[6:], ".")).Inc()
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe to nak advisories: %w", err)
+	}
+	audits, err := t.nc.Subscribe("$JS.EVENT.ADVISORY.API", func(m *nats.Msg) {
+		var a struct {
+			Client struct {
+				Name string `json:"name"`
+			} `json:"client"`
+			Response string `json:"response"`
+		}
+		if json.Unmarshal(m.Data, &a) != nil || strings.HasPrefix(a.Client.Name, "jetwatch") {
+			return
+		}
+		outcome := "ok"
+		if strings.Contains(a.Response, `"error"`) {
+			outcome = "error"
+		}
+		t.apiCalls.WithLabelValues(outcome).Inc()
+	})
+	if err != nil {
+		naks.Unsubscribe() //nolint:errcheck // best effort
+		return fmt.Errorf("subscribe to API audit advisories: %w", err)
+	}
+	t.subs = []*nats.Subscription{naks, audits}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	t.stop, t.done = cancel, make(chan struct{})
+	go func() {
+		defer close(t.done)
+		for ctx.Err() == nil {
+			if err := t.follow(ctx); err != nil && ctx.Err() == nil {
+				t.logger.Warn("reading advisories stopped; restarting", "err", err)
+				sleep(ctx, 2*time.Second)
+			}
+		}
+	}()
+	return nil
+}
+
+// Stop stops reading. Safe to call twice.
+func (t *Timeline) Stop() {
+	t.stopOnce.Do(func() {
+		for _, s := range t.subs {
+			s.Unsubscribe() //nolint:errcheck // closing anyway
+		}
+		if t.stop != nil {
+			t.stop()
+			<-t.done
+		}
+	})
+}
+
+func (t *Timeline) position(ctx context.Context) (uint64, error) {
+	var seq int64
+	err := t.db.SQL().QueryRowContext(ctx, `SELECT last_seq FROM stream_positions WHERE name = ?`, eventsPosition).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return uint64(seq), err
+}
+
+func (t *Timeline) follow(ctx context.Context) error {
+	pos, err := t.position(ctx)
+	if err != nil {
+		return fmt.Errorf("read timeline position: %w", err)
+	}
+	cons, err := t.js.OrderedConsumer(ctx, t.cfg.Streams.Advisories, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: pos + 1,
+	})
+	if err != nil {
+		return fmt.Errorf("read stream %s: %w", t.cfg.Streams.Advisories, err)
+	}
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(t.cfg.Batch, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return err
+		}
+		var msgs []jetstream.Msg
+		for m := range batch.Messages() {
+			msgs = append(msgs, m)
+		}
+		if len(msgs) > 0 {
+			if err := t.store(ctx, msgs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (t *Timeline) store(ctx context.Context, msgs []jetstream.Msg) error {
+	tx, err := t.db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store advisories: %w", err)
+	}
+	defer tx.Rollback()
+	var last uint64
+	type kindSeverity struct{ kind, severity string }
+	seen := map[kindSeverity]int{}
+	for _, m := range msgs {
+		meta, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("advisory metadata: %w", err)
+		}
+		last = max(last, meta.Sequence.Stream)
+		e := describeAdvisory(m.Subject(), m.Data(), meta.Timestamp)
+		e.ID = meta.Sequence.Stream
+		data := m.Data()
+		if !json.Valid(data) {
+			data, _ = json.Marshal(string(data))
+		}
+		res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO events (id, kind, at, stream, consumer, severity, summary, data)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Kind, e.At.UnixMilli(), e.Stream, e.Consumer, e.Severity, e.Summary, string(data))
+		if err != nil {
+			return fmt.Errorf("store advisory %d: %w", e.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO advisory_counts (kind, stream, consumer, count) VALUES (?, ?, ?, 1)
+			ON CONFLICT (kind, stream, consumer) DO UPDATE SET count = count + 1`, e.Kind, e.Stream, e.Consumer); err != nil {
+			return fmt.Errorf("count advisory %d: %w", e.ID, err)
+		}
+		seen[kindSeverity{e.Kind, e.Severity}]++
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO stream_positions (name, last_seq) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)`, eventsPosition, last); err != nil {
+		return fmt.Errorf("store timeline position: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store advisories: %w", err)
+	}
+	for k, n := range seen {
+		t.events.WithLabelValues(k.kind, k.severity).Add(float64(n))
+	}
+	return nil
+}
+
+// advisory holds the fields of every advisory kind jetwatch describes.
+type advisory struct {
+	Type       string    `json:"type"`
+	Time       time.Time `json:"timestamp"`
+	Stream     string    `json:"stream"`
+	Consumer   string    `json:"consumer"`
+	Action     string    `json:"action"`
+	StreamSeq  uint64    `json:"stream_seq"`
+	Deliveries uint64    `json:"deliveries"`
+	Reason     string    `json:"reason"`
+	Leader     string    `json:"leader"`
+	Paused     bool      `json:"paused"`
+	Server     string    `json:"server"`
+	Domain     string    `json:"domain"`
+}
+
+const advisoryTypePrefix = "io.nats.jetstream.advisory.v1."
+
+// describeAdvisory turns an advisory into a timeline entry in the
+// operator's words. It never fails: malformed and unknown advisories are
+// recorded as such.
+func describeAdvisory(subject string, data []byte, received time.Time) store.Event {
+	var a advisory
+	if err := json.Unmarshal(data, &a); err != nil {
+		return store.Event{Kind: "malformed", At: received.UTC(), Severity: store.SeverityWarning,
+			Summary: fmt.Sprintf("malformed advisory on %s (%d bytes): %v", subject, len(data), err)}
+	}
+	e := store.Event{Kind: strings.TrimPrefix(a.Type, advisoryTypePrefix), At: a.Time.UTC(), Stream: a.Stream, Consumer: a.Consumer, Severity: store.SeverityInfo}
+	if e.At.IsZero() {
+		e.At = received.UTC()
+	}
+	switch e.Kind {
+	case "stream_action":
+		e.Kind = "stream_" + a.Action
+		e.Summary = fmt.Sprintf("stream %s %sd", a.Stream, a.Action)
+		if a.Action == "delete" {
+			e.Severity = store.SeverityWarning
+		}
+	case "consumer_action":
+		e.Kind = "consumer_" + a.Action
+		e.Summary = fmt.Sprintf("consumer %s on stream %s %sd", a.Consumer, a.Stream, a.Action)
+		if a.Action == "delete" {
+			e.Severity = store.SeverityWarning
+		}
+	case "max_deliver":
+		e.Severity = store.SeverityWarning
+		e.Summary = fmt.Sprintf("message #%d of %s reached max deliveries (%d) on consumer %s", a.StreamSeq, a.Stream, a.Deliveries, a.Consumer)
+	case "terminated":
+		e.Severity = store.SeverityWarning
+		e.Summary = fmt.Sprintf("message #%d of %s terminated by consumer %s", a.StreamSeq, a.Stream, a.Consumer)
+		if a.Reason != "" {
+			e.Summary += ": " + a.Reason
+		}
+		if strings.Contains(strings.ToLower(a.Reason), "deleted by stream limits") {
+			e.Kind, e.Severity = "data_loss", store.SeverityCritical
+			e.Summary = fmt.Sprintf("data loss: message #%d of %s was deleted by stream limits before consumer %s processed it", a.StreamSeq, a.Stream, a.Consumer)
+		}
+	case "stream_leader_elected":
+		e.Summary = fmt.Sprintf("stream %s elected leader %s", a.Stream, a.Leader)
+	case "consumer_leader_elected":
+		e.Summary = fmt.Sprintf("consumer %s on %s elected leader %s", a.Consumer, a.Stream, a.Leader)
+	case "stream_quorum_lost":
+		e.Severity = store.SeverityCritical
+		e.Summary = fmt.Sprintf("stream %s lost quorum: writes fail until enough replicas return", a.Stream)
+	case "consumer_quorum_lost":
+		e.Severity = store.SeverityCritical
+		e.Summary = fmt.Sprintf("consumer %s on %s lost quorum: deliveries and acks stall", a.Consumer, a.Stream)
+	case "server_out_of_space":
+		e.Severity = store.SeverityCritical
+		e.Summary = fmt.Sprintf("server %s is out of JetStream storage", a.Server)
+	case "server_removed":
+		e.Severity = store.SeverityWarning
+		e.Summary = fmt.Sprintf("server %s was removed from the JetStream cluster", a.Server)
+	case "consumer_pause":
+		verb := "resumed"
+		if a.Paused {
+			verb = "paused"
+		}
+		e.Summary = fmt.Sprintf("consumer %s on %s %s", a.Consumer, a.Stream, verb)
+	case "domain_leader_elected":
+		e.Summary = fmt.Sprintf("JetStream domain %s elected leader %s", a.Domain, a.Leader)
+	case "api_limit_reached":
+		e.Severity = store.SeverityWarning
+		e.Summary = "the JetStream API reached its limit of pending requests: calls are being dropped"
+	case "":
+		e.Kind = "unknown"
+		e.Summary = "advisory without a type on " + subject
+	default:
+		e.Summary = strings.ReplaceAll(e.Kind, "_", " ") + " on " + subject
+	}
+	return e
+}
