@@ -87,3 +87,13 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestFingerprintGroupsByShape(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "timeout after <n> ms calling <n>.<n>.<n>.<n>:<n>", Fingerprint("timeout after 300 ms calling 10.0.0.7:8080"))
+	require.Equal(t, Fingerprint("timeout after 300 ms calling 10.0.0.7:8080"), Fingerprint("timeout after 12 ms  calling 10.0.3.9:9090"))
+	require.Equal(t, "order ord-<n> not found", Fingerprint("order ord-123 not found"))
+	require.Equal(t, "user <v> has no card <n>-<n>-<n>-<n>-<n>", Fingerprint(`user "ann" has no card 4f3a9c2e-1b2d-4c5e-8f90-123456789abc`))
+	require.Equal(t, "card declined", Fingerprint("card declined\n"))
+	require.NotEqual(t, Fingerprint("card declined"), Fingerprint("card expired"))
+}

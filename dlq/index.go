@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -51,9 +50,6 @@ type Index struct {
 
 	indexed  *prometheus.CounterVec
 	lag      prometheus.Gauge
-	lastSeen uint64 // guarded by mu
-	mu       sync.Mutex
-
 	stop     context.CancelFunc
 	done     chan struct{}
 	stopOnce sync.Once
@@ -134,16 +130,112 @@ func (ix *Index) Stop() {
 
 // follow reads from the stored position until ctx ends or reading fails.
 func (ix *Index) follow(ctx context.Context) error {
+	return ix.run(ctx, func(uint64) bool { return false })
+}
+
+// CatchUp indexes until the index holds everything the DLQ stream held when
+// CatchUp was called. Used by reindex, benchmarks and tests.
+func (ix *Index) CatchUp(ctx context.Context) error {
+	s, err := ix.js.Stream(ctx, ix.cfg.Stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", ix.cfg.Stream, err)
+	}
+	target := s.CachedInfo().State.LastSeq
+	if pos, err := ix.Position(ctx); err != nil || pos >= target {
+		return err
+	}
+	return ix.run(ctx, func(pos uint64) bool { return pos >= target })
+}
+
+// run indexes from the stored position until done says so, ctx ends or
+// reading fails. Reading and writing overlap: a goroutine gathers the next
+// batch while the last one is written.
+func (ix *Index) run(ctx context.Context, done func(pos uint64) bool) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	cons, err := ix.consumer(ctx)
 	if err != nil {
 		return err
 	}
-	for ctx.Err() == nil {
-		if _, err := ix.step(ctx, cons, time.Second); err != nil {
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * ix.cfg.Batch))
+	if err != nil {
+		return fmt.Errorf("read stream %s: %w", ix.cfg.Stream, err)
+	}
+	defer it.Stop()
+	batches := make(chan []jetstream.Msg, 1)
+	readErr := make(chan error, 1)
+	go ix.gather(ctx, it, batches, readErr)
+	lastLag := time.Time{}
+	for batch := range batches {
+		if len(batch) > 0 {
+			if err := ix.ingest(ctx, batch); err != nil {
+				return err
+			}
+		}
+		pos, err := ix.Position(ctx)
+		if err != nil {
 			return err
 		}
+		if done(pos) {
+			return nil
+		}
+		if time.Since(lastLag) > time.Second {
+			ix.updateLag(ctx, pos)
+			lastLag = time.Now()
+		}
 	}
-	return nil
+	select {
+	case err := <-readErr:
+		return err
+	default:
+		return ctx.Err()
+	}
+}
+
+// batchWait is how long a partial batch waits for more messages.
+const batchWait = 50 * time.Millisecond
+
+// gather cuts the message stream into batches of at most Batch, sending a
+// partial batch when nothing arrives for batchWait, and an empty one now and
+// then while idle so the caller can check its position.
+func (ix *Index) gather(ctx context.Context, it jetstream.MessagesContext, out chan<- []jetstream.Msg, readErr chan<- error) {
+	defer close(out)
+	var batch []jetstream.Msg
+	idle := 0
+	for {
+		m, err := it.Next(jetstream.NextMaxWait(batchWait))
+		switch {
+		case err == nil:
+			batch = append(batch, m)
+			idle = 0
+			if len(batch) < ix.cfg.Batch {
+				continue
+			}
+		case errors.Is(err, nats.ErrTimeout):
+			if len(batch) == 0 {
+				if idle++; idle%10 != 0 {
+					continue
+				}
+			}
+		default:
+			if len(batch) > 0 {
+				select {
+				case out <- batch:
+				case <-ctx.Done():
+				}
+			}
+			if ctx.Err() == nil {
+				readErr <- fmt.Errorf("read stream %s: %w", ix.cfg.Stream, err)
+			}
+			return
+		}
+		select {
+		case out <- batch:
+			batch = nil
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 func (ix *Index) consumer(ctx context.Context) (jetstream.Consumer, error) {
@@ -161,75 +253,13 @@ func (ix *Index) consumer(ctx context.Context) (jetstream.Consumer, error) {
 	return cons, nil
 }
 
-// step fetches one batch and stores it; it returns how many were stored.
-func (ix *Index) step(ctx context.Context, cons jetstream.Consumer, wait time.Duration) (int, error) {
-	batch, err := cons.Fetch(ix.cfg.Batch, jetstream.FetchMaxWait(wait))
-	if err != nil {
-		return 0, fmt.Errorf("fetch dead letters: %w", err)
-	}
-	var msgs []jetstream.Msg
-	for m := range batch.Messages() {
-		msgs = append(msgs, m)
-	}
-	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && len(msgs) == 0 {
-		return 0, fmt.Errorf("fetch dead letters: %w", err)
-	}
-	if len(msgs) == 0 {
-		ix.updateLag(ctx, cons)
-		return 0, nil
-	}
-	if err := ix.ingest(ctx, msgs); err != nil {
-		return 0, err
-	}
-	ix.updateLag(ctx, cons)
-	return len(msgs), nil
-}
-
-func (ix *Index) updateLag(ctx context.Context, cons jetstream.Consumer) {
-	info := cons.CachedInfo()
-	if info == nil {
-		return
-	}
-	pos, err := ix.Position(ctx)
-	if err != nil {
-		return
-	}
+func (ix *Index) updateLag(ctx context.Context, pos uint64) {
 	s, err := ix.js.Stream(ctx, ix.cfg.Stream)
 	if err != nil {
 		return
 	}
-	last := s.CachedInfo().State.LastSeq
-	if last >= pos {
+	if last := s.CachedInfo().State.LastSeq; last >= pos {
 		ix.lag.Set(float64(last - pos))
-	}
-}
-
-// CatchUp indexes until the index holds everything the DLQ stream held when
-// CatchUp was called. Used by reindex and tests.
-func (ix *Index) CatchUp(ctx context.Context) error {
-	s, err := ix.js.Stream(ctx, ix.cfg.Stream)
-	if err != nil {
-		return fmt.Errorf("stream %s: %w", ix.cfg.Stream, err)
-	}
-	target := s.CachedInfo().State.LastSeq
-	cons, err := ix.consumer(ctx)
-	if err != nil {
-		return err
-	}
-	for {
-		pos, err := ix.Position(ctx)
-		if err != nil {
-			return err
-		}
-		if pos >= target {
-			return nil
-		}
-		if _, err := ix.step(ctx, cons, 2*time.Second); err != nil {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
 	}
 }
 
@@ -331,22 +361,60 @@ func searchableText(data []byte) string {
 	return string(data)
 }
 
-var (
-	uuidPattern   = regexp.MustCompile(`(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b`)
-	hexPattern    = regexp.MustCompile(`(?i)\b(0x)?[0-9a-f]*[0-9][0-9a-f]*\b`)
-	quotedPattern = regexp.MustCompile(`"[^"]*"|'[^']*'`)
-	spacePattern  = regexp.MustCompile(`\s+`)
-)
-
 // Fingerprint normalises an error text so that failures differing only in
-// ids, numbers and quoted values group together.
+// ids, numbers and quoted values group together: every word holding a digit
+// becomes <n> and every quoted value <v>. One pass, no regular expressions:
+// it runs for every dead letter indexed.
 func Fingerprint(errText string) string {
-	s := uuidPattern.ReplaceAllString(errText, "<id>")
-	s = quotedPattern.ReplaceAllString(s, "<v>")
-	s = hexPattern.ReplaceAllStringFunc(s, func(m string) string { return "<n>" })
-	s = spacePattern.ReplaceAllString(strings.TrimSpace(s), " ")
-	if len(s) > 200 {
-		s = s[:200]
+	var b strings.Builder
+	b.Grow(min(len(errText), 200))
+	word := make([]byte, 0, 32)
+	flush := func() {
+		if len(word) == 0 {
+			return
+		}
+		digit := false
+		for _, c := range word {
+			if c >= '0' && c <= '9' {
+				digit = true
+				break
+			}
+		}
+		if digit {
+			b.WriteString("<n>")
+		} else {
+			b.Write(word)
+		}
+		word = word[:0]
 	}
-	return s
+	space := false
+	for i := 0; i < len(errText) && b.Len() < 200; i++ {
+		c := errText[i]
+		switch {
+		case c == '"' || c == '\'':
+			flush()
+			if j := strings.IndexByte(errText[i+1:], c); j >= 0 {
+				b.WriteString("<v>")
+				i += j + 1
+				space = false
+				continue
+			}
+			b.WriteByte(c)
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			flush()
+			if !space && b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			space = true
+			continue
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_', c >= 0x80:
+			word = append(word, c)
+		default:
+			flush()
+			b.WriteByte(c)
+		}
+		space = false
+	}
+	flush()
+	return strings.TrimSpace(b.String())
 }
