@@ -29,6 +29,12 @@ type WorkloadConfig struct {
 //	PAYMENTS  work queue, 5 msg/s; consumer processor keeps up
 //	AUDIT     limits, 2 msg/s; consumer archiver is never pulled: stalled
 //	SENSORS   limits with discard new, filled to 97 % of max messages
+//	TELEMETRY limits, binary frames; decoder terminates undecodable ones
+//
+// and a trickle of every kind of dead letter: billing naks large orders
+// until MaxDeliver (Limits), processor naks some payments until MaxDeliver
+// (WorkQueue), terminates others without a copy (payload unavailable) and
+// dead-letters suspected fraud itself with an error text before Term.
 type Workload struct {
 	js     jetstream.JetStream
 	cfg    WorkloadConfig
@@ -61,6 +67,8 @@ var Streams = []jetstream.StreamConfig{
 		MaxAge: 24 * time.Hour},
 	{Name: "SENSORS", Description: "Sensor readings, nearly full with discard new", Subjects: []string{"sensors.>"},
 		MaxMsgs: 2000, Discard: jetstream.DiscardNew},
+	{Name: "TELEMETRY", Description: "Binary telemetry frames", Subjects: []string{"telemetry.>"},
+		MaxAge: 24 * time.Hour},
 }
 
 // sensorsFill is how many messages SENSORS holds: 97 % of its MaxMsgs.
@@ -87,6 +95,8 @@ func (w *Workload) Start(ctx context.Context) error {
 		{"AUDIT", jetstream.ConsumerConfig{Durable: "archiver", Description: "Archives to cold storage; its service is down",
 			AckPolicy: jetstream.AckExplicitPolicy}},
 		{"SENSORS", jetstream.ConsumerConfig{Durable: "dashboard", AckPolicy: jetstream.AckExplicitPolicy}},
+		{"TELEMETRY", jetstream.ConsumerConfig{Durable: "decoder", Description: "Decodes frames; terminates corrupt ones",
+			AckPolicy: jetstream.AckExplicitPolicy}},
 	}
 	for _, c := range consumers {
 		if _, err := w.js.CreateOrUpdateConsumer(ctx, c.stream, c.cfg); err != nil {
@@ -112,10 +122,28 @@ func (w *Workload) Start(ctx context.Context) error {
 	w.produce(runCtx, 2, func(i int) (string, []byte) {
 		return "audit.login", fmt.Appendf(nil, `{"user":"user-%d","ip":"10.0.%d.%d"}`, i%50, i%255, i%200)
 	})
-	for _, c := range []struct{ stream, consumer string }{
-		{"ORDERS", "billing"}, {"PAYMENTS", "processor"}, {"SENSORS", "dashboard"},
-	} {
-		if err := w.consumeAll(ctx, c.stream, c.consumer); err != nil {
+	w.produce(runCtx, 1, func(i int) (string, []byte) {
+		frame := make([]byte, 24)
+		for j := range frame {
+			frame[j] = byte(rand.IntN(256))
+		}
+		frame[0] = 0xF7 // a valid frame starts with 0xF7
+		if i%10 == 0 {
+			frame[0] = 0x00
+		}
+		return "telemetry.frame", frame
+	})
+	handlers := []struct {
+		stream, consumer string
+		handle           func(jetstream.Msg)
+	}{
+		{"ORDERS", "billing", w.bill},
+		{"PAYMENTS", "processor", w.processPayment},
+		{"SENSORS", "dashboard", func(m jetstream.Msg) { m.Ack() }}, //nolint:errcheck // a lost ack is redelivered
+		{"TELEMETRY", "decoder", decodeFrame},
+	}
+	for _, h := range handlers {
+		if err := w.consume(ctx, h.stream, h.consumer, h.handle); err != nil {
 			cancel()
 			return err
 		}
@@ -177,12 +205,12 @@ func (w *Workload) produce(ctx context.Context, perSecond float64, next func(i i
 	})
 }
 
-func (w *Workload) consumeAll(ctx context.Context, stream, consumer string) error {
+func (w *Workload) consume(ctx context.Context, stream, consumer string, handle func(jetstream.Msg)) error {
 	c, err := w.js.Consumer(ctx, stream, consumer)
 	if err != nil {
 		return fmt.Errorf("demo consumer %s/%s: %w", stream, consumer, err)
 	}
-	cc, err := c.Consume(func(m jetstream.Msg) { m.Ack() }) //nolint:errcheck // a lost ack is redelivered
+	cc, err := c.Consume(handle)
 	if err != nil {
 		return fmt.Errorf("demo consume %s/%s: %w", stream, consumer, err)
 	}

@@ -25,6 +25,10 @@ type config struct {
 	NATS   natsconn.Options
 	System natsconn.Options
 
+	AdvisoryStream string
+	DLQStream      string
+	StreamReplicas int
+
 	// demo only
 	NATSPort int
 }
@@ -84,6 +88,10 @@ func settings(c *config) []setting {
 		both(setting{flag: "log-format", env: "JETWATCH_LOG_FORMAT", def: "text", usage: "log format: text or json", bind: stringSetting(&c.LogFormat)}),
 		both(setting{flag: "log-level", env: "JETWATCH_LOG_LEVEL", def: "info", usage: "log level: debug, info, warn or error", bind: stringSetting(&c.LogLevel)}),
 
+		both(setting{flag: "advisory-stream", env: "JETWATCH_ADVISORY_STREAM", def: "JETWATCH_ADVISORIES", usage: "stream that captures JetStream advisories (created if missing)", bind: stringSetting(&c.AdvisoryStream)}),
+		both(setting{flag: "dlq-stream", env: "JETWATCH_DLQ_STREAM", def: "DLQ", usage: "stream that holds dead letters on dlq.> (created if missing)", bind: stringSetting(&c.DLQStream)}),
+		both(setting{flag: "stream-replicas", env: "JETWATCH_STREAM_REPLICAS", def: "1", usage: "replicas of the streams jetwatch creates", bind: intSetting(&c.StreamReplicas)}),
+
 		serve(setting{flag: "server", env: "NATS_URL", usage: "NATS server URLs, comma separated (default nats://127.0.0.1:4222, or the context's)", bind: stringSetting(&c.NATS.Servers)}),
 		serve(setting{flag: "context", env: "NATS_CONTEXT", usage: "natscli context to read connection settings from (flags given explicitly win)", bind: stringSetting(&c.NATS.Context)}),
 		serve(setting{flag: "creds", env: "NATS_CREDS", usage: "user credentials file (JWT + seed)", bind: stringSetting(&c.NATS.Creds)}),
@@ -109,7 +117,8 @@ func parseFlags(cmd string, args []string, env func(string) string, out io.Write
 	fs := flag.NewFlagSet("jetwatch "+cmd, flag.ContinueOnError)
 	fs.SetOutput(out)
 	for _, s := range settings(c) {
-		if (cmd == "demo" && !s.demo) || (cmd == "serve" && !s.serve) {
+		// reindex takes serve's settings: it talks to the same NATS.
+		if (cmd == "demo" && !s.demo) || (cmd != "demo" && !s.serve) {
 			continue
 		}
 		def := s.def

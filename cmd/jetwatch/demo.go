@@ -23,7 +23,7 @@ func runDemo(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wr
 	}()
 	url := ns.ClientURL()
 
-	wnc, err := nats.Connect(url, nats.Name("jetwatch-demo-workload"))
+	wnc, err := nats.Connect(url, nats.Name("demo-workload"))
 	if err != nil {
 		return fmt.Errorf("demo workload connection: %w", err)
 	}

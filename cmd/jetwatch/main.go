@@ -32,6 +32,7 @@ const usage = `jetwatch watches NATS JetStream: stream health, consumer lag, his
 Usage:
   jetwatch demo [flags]    embedded NATS server, sample workload and dashboard
   jetwatch serve [flags]   watch the NATS server given by --server / --context
+  jetwatch reindex [flags] rebuild the dead-letter index from the DLQ stream
   jetwatch version         print the version
 
 Run 'jetwatch <command> -h' for the flags of a command; every flag can also
@@ -46,7 +47,7 @@ func run(ctx context.Context, args []string, env func(string) string, stdout io.
 		return errors.New("no command given")
 	}
 	switch cmd := args[0]; cmd {
-	case "serve", "demo":
+	case "serve", "demo", "reindex":
 		cfg, err := parseFlags(cmd, args[1:], env, stdout)
 		if err != nil {
 			return err
@@ -55,8 +56,11 @@ func run(ctx context.Context, args []string, env func(string) string, stdout io.
 		if err != nil {
 			return err
 		}
-		if cmd == "demo" {
+		switch cmd {
+		case "demo":
 			return runDemo(ctx, cfg, logger, stdout)
+		case "reindex":
+			return runReindex(ctx, cfg, logger, stdout)
 		}
 		return runServe(ctx, cfg, logger, stdout)
 	case "version", "--version", "-v":

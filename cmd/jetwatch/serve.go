@@ -81,6 +81,13 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	}
 	defer sampler.Stop()
 
+	desk, err := newDeadLetterDesk(nc, db, cfg, reg, logger)
+	if err != nil {
+		return err
+	}
+	go desk.start(ctx)
+	defer desk.stop()
+
 	srv, err := web.New(web.Config{
 		Index: db,
 		NATSState: func() web.NATSState {

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/internal/natsconn"
+	"github.com/jetwatch/jetwatch/store"
+)
+
+// runReindex forgets the dead-letter index and rebuilds it from the DLQ
+// stream, which is the system of record. The advisory timeline is also
+// forgotten and rebuilt by the next serve from the advisory stream.
+func runReindex(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writer) error {
+	db, err := store.Open(ctx, cfg.Data)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	nc, err := natsconn.Connect(ctx, cfg.NATS, logger, nil)
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	defer nc.Close()
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	for !nc.IsConnected() {
+		select {
+		case <-cctx.Done():
+			return fmt.Errorf("nats: not connected to %s after 15s: %s", natsconn.RedactURL(cfg.NATS.Servers), nc.LastError())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	ix, err := dlq.NewIndex(nc, db, dlq.IndexConfig{Stream: cfg.DLQStream, Logger: logger})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := ix.Reset(ctx); err != nil {
+		return err
+	}
+	if _, err := db.SQL().ExecContext(ctx, `DELETE FROM events; DELETE FROM advisory_counts; DELETE FROM stream_positions WHERE name = 'advisories'`); err != nil {
+		return fmt.Errorf("reset the advisory timeline: %w", err)
+	}
+	if err := ix.CatchUp(ctx); err != nil {
+		return err
+	}
+	var n int
+	if err := db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM dead_letters`).Scan(&n); err != nil {
+		return fmt.Errorf("count dead letters: %w", err)
+	}
+	fmt.Fprintf(stdout, "reindexed %d dead letters from stream %s in %s; the advisory timeline rebuilds on the next serve\n",
+		n, cfg.DLQStream, time.Since(start).Round(time.Millisecond))
+	return nil
+}
