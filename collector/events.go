@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/jetwatch/jetwatch/internal/streamreader"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -162,28 +163,12 @@ func (t *Timeline) follow(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read timeline position: %w", err)
 	}
-	cons, err := t.js.OrderedConsumer(ctx, t.cfg.Streams.Advisories, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: pos + 1,
+	return streamreader.Run(ctx, t.js, t.cfg.Streams.Advisories, pos+1, t.cfg.Batch, func(ctx context.Context, batch []jetstream.Msg) (bool, error) {
+		if len(batch) == 0 {
+			return false, nil
+		}
+		return false, t.store(ctx, batch)
 	})
-	if err != nil {
-		return fmt.Errorf("read stream %s: %w", t.cfg.Streams.Advisories, err)
-	}
-	for ctx.Err() == nil {
-		batch, err := cons.Fetch(t.cfg.Batch, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			return err
-		}
-		var msgs []jetstream.Msg
-		for m := range batch.Messages() {
-			msgs = append(msgs, m)
-		}
-		if len(msgs) > 0 {
-			if err := t.store(ctx, msgs); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 func (t *Timeline) store(ctx context.Context, msgs []jetstream.Msg) error {
@@ -203,6 +188,9 @@ func (t *Timeline) store(ctx context.Context, msgs []jetstream.Msg) error {
 		last = max(last, meta.Sequence.Stream)
 		e := describeAdvisory(m.Subject(), m.Data(), meta.Timestamp)
 		e.ID = meta.Sequence.Stream
+		if t.ownConsumer(e) {
+			continue // jetwatch's own ordered readers come and go; not the operator's news
+		}
 		data := m.Data()
 		if !json.Valid(data) {
 			data, _ = json.Marshal(string(data))
@@ -232,6 +220,11 @@ func (t *Timeline) store(ctx context.Context, msgs []jetstream.Msg) error {
 		t.events.WithLabelValues(k.kind, k.severity).Add(float64(n))
 	}
 	return nil
+}
+
+func (t *Timeline) ownConsumer(e store.Event) bool {
+	own := e.Stream == t.cfg.Streams.Advisories || e.Stream == t.cfg.Streams.DLQ
+	return own && (e.Kind == "consumer_create" || e.Kind == "consumer_delete")
 }
 
 // advisory holds the fields of every advisory kind jetwatch describes.

@@ -41,6 +41,18 @@ func TestTimelineRecordsAdvisoriesAndCountsTheNoisyOnes(t *testing.T) {
 	fail(t, cons, func(m jetstream.Msg) error { return m.Nak() })
 	fail(t, cons, func(m jetstream.Msg) error { return m.TermWithReason("poison") })
 	require.NoError(t, cli.Publish("$JS.EVENT.ADVISORY.STREAM.CREATED.BOGUS", []byte("{not json")))
+	// Term is sent without waiting; let the server settle it before the
+	// stream goes.
+	natstest.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.NumAckPending > 0 {
+			return fmt.Errorf("term not settled yet")
+		}
+		return nil
+	})
 	require.NoError(t, js.DeleteStream(ctx, "T"))
 
 	var events []store.Event

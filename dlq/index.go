@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/jetwatch/jetwatch/internal/streamreader"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -148,109 +149,29 @@ func (ix *Index) CatchUp(ctx context.Context) error {
 }
 
 // run indexes from the stored position until done says so, ctx ends or
-// reading fails. Reading and writing overlap: a goroutine gathers the next
-// batch while the last one is written.
+// reading fails.
 func (ix *Index) run(ctx context.Context, done func(pos uint64) bool) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	cons, err := ix.consumer(ctx)
+	pos, err := ix.Position(ctx)
 	if err != nil {
 		return err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * ix.cfg.Batch))
-	if err != nil {
-		return fmt.Errorf("read stream %s: %w", ix.cfg.Stream, err)
-	}
-	defer it.Stop()
-	batches := make(chan []jetstream.Msg, 1)
-	readErr := make(chan error, 1)
-	go ix.gather(ctx, it, batches, readErr)
-	lastLag := time.Time{}
-	for batch := range batches {
+	var lastLag time.Time
+	return streamreader.Run(ctx, ix.js, ix.cfg.Stream, pos+1, ix.cfg.Batch, func(ctx context.Context, batch []jetstream.Msg) (bool, error) {
 		if len(batch) > 0 {
 			if err := ix.ingest(ctx, batch); err != nil {
-				return err
+				return false, err
 			}
 		}
 		pos, err := ix.Position(ctx)
 		if err != nil {
-			return err
-		}
-		if done(pos) {
-			return nil
+			return false, err
 		}
 		if time.Since(lastLag) > time.Second {
 			ix.updateLag(ctx, pos)
 			lastLag = time.Now()
 		}
-	}
-	select {
-	case err := <-readErr:
-		return err
-	default:
-		return ctx.Err()
-	}
-}
-
-// batchWait is how long a partial batch waits for more messages.
-const batchWait = 50 * time.Millisecond
-
-// gather cuts the message stream into batches of at most Batch, sending a
-// partial batch when nothing arrives for batchWait, and an empty one now and
-// then while idle so the caller can check its position.
-func (ix *Index) gather(ctx context.Context, it jetstream.MessagesContext, out chan<- []jetstream.Msg, readErr chan<- error) {
-	defer close(out)
-	var batch []jetstream.Msg
-	idle := 0
-	for {
-		m, err := it.Next(jetstream.NextMaxWait(batchWait))
-		switch {
-		case err == nil:
-			batch = append(batch, m)
-			idle = 0
-			if len(batch) < ix.cfg.Batch {
-				continue
-			}
-		case errors.Is(err, nats.ErrTimeout):
-			if len(batch) == 0 {
-				if idle++; idle%10 != 0 {
-					continue
-				}
-			}
-		default:
-			if len(batch) > 0 {
-				select {
-				case out <- batch:
-				case <-ctx.Done():
-				}
-			}
-			if ctx.Err() == nil {
-				readErr <- fmt.Errorf("read stream %s: %w", ix.cfg.Stream, err)
-			}
-			return
-		}
-		select {
-		case out <- batch:
-			batch = nil
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-func (ix *Index) consumer(ctx context.Context) (jetstream.Consumer, error) {
-	pos, err := ix.Position(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cons, err := ix.js.OrderedConsumer(ctx, ix.cfg.Stream, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   pos + 1,
+		return done(pos), nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read stream %s: %w", ix.cfg.Stream, err)
-	}
-	return cons, nil
 }
 
 func (ix *Index) updateLag(ctx context.Context, pos uint64) {
