@@ -13,13 +13,13 @@ import (
 	"github.com/jetwatch/jetwatch/dlq"
 )
 
-// bill charges an order; orders above 190 EUR fail every time (the card
+// bill charges an order; orders above 196 EUR fail every time (the card
 // limit), so they reach MaxDeliver on a Limits stream.
 func (w *Workload) bill(m jetstream.Msg) {
 	var o struct {
 		AmountCents int `json:"amount_cents"`
 	}
-	if json.Unmarshal(m.Data(), &o) == nil && o.AmountCents > 19000 {
+	if json.Unmarshal(m.Data(), &o) == nil && o.AmountCents > 19600 {
 		m.Nak() //nolint:errcheck // redelivered after AckWait anyway
 		return
 	}
