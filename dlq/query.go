@@ -1,0 +1,338 @@
+package dlq
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jetwatch/jetwatch/store"
+)
+
+// Statuses of a dead letter.
+const (
+	StatusPending     = "pending"
+	StatusRedelivered = "redelivered"
+	StatusDiscarded   = "discarded"
+)
+
+// ErrBadFilter wraps problems with a filter the operator gave.
+var ErrBadFilter = errors.New("bad filter")
+
+// Filter selects dead letters; zero fields match everything.
+type Filter struct {
+	Stream   string    `json:"stream,omitempty"`
+	Consumer string    `json:"consumer,omitempty"`
+	Subject  string    `json:"subject,omitempty"` // NATS wildcards allowed
+	Reason   string    `json:"reason,omitempty"`
+	Status   string    `json:"status,omitempty"`
+	Q        string    `json:"q,omitempty"` // full-text search over subject, error and payload
+	Since    time.Time `json:"since,omitzero"`
+	Until    time.Time `json:"until,omitzero"`
+}
+
+// Validate checks the filter's closed vocabularies and syntax.
+func (f Filter) Validate() error {
+	switch f.Reason {
+	case "", ReasonMaxDeliver, ReasonTerminated, ReasonError:
+	default:
+		return fmt.Errorf("%w: reason %q: use max_deliver, terminated or error", ErrBadFilter, f.Reason)
+	}
+	switch f.Status {
+	case "", StatusPending, StatusRedelivered, StatusDiscarded:
+	default:
+		return fmt.Errorf("%w: status %q: use pending, redelivered or discarded", ErrBadFilter, f.Status)
+	}
+	if f.Subject != "" {
+		for i, tok := range strings.Split(f.Subject, ".") {
+			if tok == "" || (tok == ">" && i != strings.Count(f.Subject, ".")) || strings.ContainsAny(tok, " \t") {
+				return fmt.Errorf("%w: subject %q is not a valid NATS subject pattern", ErrBadFilter, f.Subject)
+			}
+		}
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
+		return fmt.Errorf("%w: until is before since", ErrBadFilter)
+	}
+	return nil
+}
+
+// DeadLetter is one indexed dead letter.
+type DeadLetter struct {
+	ID               uint64    `json:"id"`
+	Stream           string    `json:"stream"`
+	Consumer         string    `json:"consumer"`
+	Subject          string    `json:"subject"`
+	StreamSeq        uint64    `json:"stream_seq"`
+	Reason           string    `json:"reason"`
+	Error            string    `json:"error"`
+	Status           string    `json:"status"`
+	Deliveries       uint64    `json:"deliveries"`
+	FailedAt         time.Time `json:"failed_at"`
+	PayloadAvailable bool      `json:"payload_available"`
+	Service          string    `json:"service,omitempty"`
+	Size             int       `json:"size"`
+	Fingerprint      string    `json:"-"`
+	// Only filled by Get:
+	UnavailableWhy string              `json:"payload_unavailable_reason,omitempty"`
+	Problems       []string            `json:"problems,omitempty"`
+	Headers        map[string][]string `json:"headers,omitempty"`
+	Payload        []byte              `json:"payload,omitempty"`
+	DLQSubject     string              `json:"dlq_subject,omitempty"`
+	IndexedAt      time.Time           `json:"indexed_at,omitzero"`
+}
+
+// Page is one page of a listing, newest first.
+type Page struct {
+	Items      []DeadLetter `json:"items"`
+	NextCursor string       `json:"next_cursor"`
+}
+
+// Queries runs the dashboard's reads over the index.
+type Queries struct{ db *store.DB }
+
+// NewQueries returns queries over db.
+func NewQueries(db *store.DB) *Queries { return &Queries{db: db} }
+
+const listColumns = `d.id, d.stream, d.consumer, d.subject, d.stream_seq, d.reason, d.error, d.status, d.deliveries,
+	d.failed_at, d.payload_available, d.service, d.size, d.fingerprint`
+
+// where builds the WHERE clause and arguments for f.
+func (f Filter) where() (string, []any) {
+	var conds []string
+	var args []any
+	add := func(c string, a ...any) {
+		conds = append(conds, c)
+		args = append(args, a...)
+	}
+	if f.Stream != "" {
+		add("d.stream = ?", f.Stream)
+	}
+	if f.Consumer != "" {
+		add("d.consumer = ?", f.Consumer)
+	}
+	if f.Subject != "" {
+		if strings.ContainsAny(f.Subject, "*>") {
+			add("subject_matches(?, d.subject)", f.Subject)
+		} else {
+			add("d.subject = ?", f.Subject)
+		}
+	}
+	if f.Reason != "" {
+		add("d.reason = ?", f.Reason)
+	}
+	if f.Status != "" {
+		add("d.status = ?", f.Status)
+	}
+	if !f.Since.IsZero() {
+		add("d.failed_at >= ?", f.Since.UnixMilli())
+	}
+	if !f.Until.IsZero() {
+		add("d.failed_at <= ?", f.Until.UnixMilli())
+	}
+	if f.Q != "" {
+		add("d.id IN (SELECT rowid FROM dead_letters_fts WHERE dead_letters_fts MATCH ?)", ftsQuery(f.Q))
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// ftsQuery turns what an operator types into an FTS5 query: every word must
+// appear (prefix match on the last), and FTS5 syntax characters are taken
+// literally, so a stray quote is never a syntax error.
+func ftsQuery(q string) string {
+	words := strings.Fields(q)
+	for i, w := range words {
+		words[i] = `"` + strings.ReplaceAll(w, `"`, `""`) + `"`
+	}
+	if n := len(words); n > 0 {
+		words[n-1] += "*"
+	}
+	return strings.Join(words, " ")
+}
+
+// List returns up to limit dead letters matching f, newest first, after
+// cursor (from a previous page's NextCursor).
+func (q *Queries) List(ctx context.Context, f Filter, limit int, cursor string) (Page, error) {
+	if err := f.Validate(); err != nil {
+		return Page{}, err
+	}
+	limit = min(max(limit, 1), 500)
+	where, args := f.where()
+	if cursor != "" {
+		at, id, err := parseCursor(cursor)
+		if err != nil {
+			return Page{}, err
+		}
+		cond := "(d.failed_at < ? OR (d.failed_at = ? AND d.id < ?))"
+		if where == "" {
+			where = " WHERE " + cond
+		} else {
+			where += " AND " + cond
+		}
+		args = append(args, at, at, id)
+	}
+	rows, err := q.db.SQL().QueryContext(ctx, `SELECT `+listColumns+` FROM dead_letters d`+where+
+		` ORDER BY d.failed_at DESC, d.id DESC LIMIT ?`, append(args, limit+1)...)
+	if err != nil {
+		return Page{}, fmt.Errorf("list dead letters: %w", err)
+	}
+	defer rows.Close()
+	p := Page{Items: []DeadLetter{}}
+	for rows.Next() {
+		d, err := scanListRow(rows)
+		if err != nil {
+			return Page{}, err
+		}
+		p.Items = append(p.Items, d)
+	}
+	if err := rows.Err(); err != nil {
+		return Page{}, fmt.Errorf("list dead letters: %w", err)
+	}
+	if len(p.Items) > limit {
+		p.Items = p.Items[:limit]
+		last := p.Items[limit-1]
+		p.NextCursor = strconv.FormatInt(last.FailedAt.UnixMilli(), 10) + "-" + strconv.FormatUint(last.ID, 10)
+	}
+	return p, nil
+}
+
+func parseCursor(c string) (int64, uint64, error) {
+	a, b, ok := strings.Cut(c, "-")
+	at, err1 := strconv.ParseInt(a, 10, 64)
+	id, err2 := strconv.ParseUint(b, 10, 64)
+	if !ok || err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("%w: cursor %q is not one this server gave out", ErrBadFilter, c)
+	}
+	return at, id, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanListRow(r scanner) (DeadLetter, error) {
+	var d DeadLetter
+	var failed int64
+	if err := r.Scan(&d.ID, &d.Stream, &d.Consumer, &d.Subject, &d.StreamSeq, &d.Reason, &d.Error, &d.Status,
+		&d.Deliveries, &failed, &d.PayloadAvailable, &d.Service, &d.Size, &d.Fingerprint); err != nil {
+		return d, fmt.Errorf("read dead letter: %w", err)
+	}
+	d.FailedAt = time.UnixMilli(failed).UTC()
+	return d, nil
+}
+
+// Count returns how many dead letters match f.
+func (q *Queries) Count(ctx context.Context, f Filter) (int, error) {
+	if err := f.Validate(); err != nil {
+		return 0, err
+	}
+	where, args := f.where()
+	var n int
+	if err := q.db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM dead_letters d`+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count dead letters: %w", err)
+	}
+	return n, nil
+}
+
+// Get returns one dead letter with its headers and payload, or
+// store.ErrNotFound.
+func (q *Queries) Get(ctx context.Context, id uint64) (DeadLetter, error) {
+	row := q.db.SQL().QueryRowContext(ctx, `SELECT `+listColumns+`, d.unavailable_why, d.problems, d.headers, d.payload,
+		d.dlq_subject, d.indexed_at FROM dead_letters d WHERE d.id = ?`, id)
+	var d DeadLetter
+	var failed, indexed int64
+	var problems, headers string
+	err := row.Scan(&d.ID, &d.Stream, &d.Consumer, &d.Subject, &d.StreamSeq, &d.Reason, &d.Error, &d.Status,
+		&d.Deliveries, &failed, &d.PayloadAvailable, &d.Service, &d.Size, &d.Fingerprint,
+		&d.UnavailableWhy, &problems, &headers, &d.Payload, &d.DLQSubject, &indexed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, fmt.Errorf("dead letter %d: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return d, fmt.Errorf("dead letter %d: %w", id, err)
+	}
+	d.FailedAt = time.UnixMilli(failed).UTC()
+	d.IndexedAt = time.UnixMilli(indexed).UTC()
+	if err := json.Unmarshal([]byte(problems), &d.Problems); err != nil {
+		return d, fmt.Errorf("dead letter %d problems: %w", id, err)
+	}
+	if err := json.Unmarshal([]byte(headers), &d.Headers); err != nil {
+		return d, fmt.Errorf("dead letter %d headers: %w", id, err)
+	}
+	return d, nil
+}
+
+// Group is the dead letters sharing an error fingerprint.
+type Group struct {
+	Fingerprint string    `json:"fingerprint"`
+	Example     string    `json:"example"`
+	Count       int       `json:"count"`
+	FirstSeen   time.Time `json:"first_seen"`
+	LastSeen    time.Time `json:"last_seen"`
+	// Trend counts the group's dead letters per bucket over the window
+	// given to Groups, oldest first.
+	Trend []int `json:"trend"`
+}
+
+// Groups returns the dead letters matching f grouped by error
+// fingerprint, largest first, with a trend over the last window in
+// buckets.
+func (q *Queries) Groups(ctx context.Context, f Filter, limit int, now time.Time, window time.Duration, buckets int) ([]Group, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	where, args := f.where()
+	rows, err := q.db.SQL().QueryContext(ctx, `SELECT d.fingerprint, MIN(d.error), COUNT(*), MIN(d.failed_at), MAX(d.failed_at)
+		FROM dead_letters d`+where+` GROUP BY d.fingerprint ORDER BY COUNT(*) DESC LIMIT ?`, append(args, min(max(limit, 1), 200))...)
+	if err != nil {
+		return nil, fmt.Errorf("group dead letters: %w", err)
+	}
+	var groups []Group
+	index := map[string]int{}
+	for rows.Next() {
+		var g Group
+		var first, last int64
+		if err := rows.Scan(&g.Fingerprint, &g.Example, &g.Count, &first, &last); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("group dead letters: %w", err)
+		}
+		g.FirstSeen, g.LastSeen = time.UnixMilli(first).UTC(), time.UnixMilli(last).UTC()
+		g.Trend = make([]int, buckets)
+		index[g.Fingerprint] = len(groups)
+		groups = append(groups, g)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("group dead letters: %w", err)
+	}
+	if len(groups) == 0 || buckets < 1 {
+		return groups, nil
+	}
+	since := now.Add(-window)
+	bucketMs := max(window.Milliseconds()/int64(buckets), 1)
+	tf := f
+	tf.Since = since
+	where, args = tf.where()
+	rows, err = q.db.SQL().QueryContext(ctx, `SELECT d.fingerprint, (d.failed_at - ?) / ?, COUNT(*) FROM dead_letters d`+where+
+		` GROUP BY 1, 2`, append([]any{since.UnixMilli(), bucketMs}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("trend of dead letters: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var fp string
+		var b int64
+		var n int
+		if err := rows.Scan(&fp, &b, &n); err != nil {
+			return nil, fmt.Errorf("trend of dead letters: %w", err)
+		}
+		if i, ok := index[fp]; ok && b >= 0 && b < int64(buckets) {
+			groups[i].Trend[b] += n
+		}
+	}
+	return groups, rows.Err()
+}

@@ -1,0 +1,158 @@
+package dlq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetwatch/jetwatch/internal/natstest"
+	"github.com/jetwatch/jetwatch/store"
+)
+
+type letter struct {
+	stream, consumer, subject, reason, errText string
+	payload                                    []byte
+	at                                         time.Time
+}
+
+// indexed publishes letters to a real DLQ stream, indexes them into a
+// real SQLite file and returns queries over it.
+func indexed(t *testing.T, letters []letter, raw ...*nats.Msg) *Queries {
+	t.Helper()
+	srv := natstest.RunServer(t)
+	nc := natstest.Connect(t, srv)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := context.Background()
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "DLQ", Subjects: []string{"dlq.>"}})
+	require.NoError(t, err)
+	for i, l := range letters {
+		m := nats.NewMsg(Subject(l.stream, l.consumer))
+		m.Data = l.payload
+		m.Header.Set("traceparent", fmt.Sprintf("00-%032d-%016d-01", i+1, i+1))
+		Envelope{Stream: l.stream, Subject: l.subject, Sequence: uint64(i + 1), Consumer: l.consumer, Deliveries: 3,
+			Reason: l.reason, Error: l.errText, FailedAt: l.at}.Apply(m.Header)
+		_, err := js.PublishMsg(ctx, m)
+		require.NoError(t, err)
+	}
+	for _, m := range raw {
+		_, err := js.PublishMsg(ctx, m)
+		require.NoError(t, err)
+	}
+	db, err := store.OpenFile(ctx, filepath.Join(t.TempDir(), "jetwatch.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	ix, err := NewIndex(nc, db, IndexConfig{Batch: 7})
+	require.NoError(t, err)
+	require.NoError(t, ix.CatchUp(ctx))
+	return NewQueries(db)
+}
+
+func TestQueriesFilterSearchAndPaginate(t *testing.T) {
+	t.Parallel()
+	base := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	var letters []letter
+	for i := range 30 {
+		l := letter{stream: "ORDERS", consumer: "billing", subject: "orders.created.eu", reason: ReasonMaxDeliver,
+			errText: fmt.Sprintf("timeout after %d ms", 100+i), payload: fmt.Appendf(nil, `{"order":"ord-%d","customer":"ann"}`, i),
+			at: base.Add(time.Duration(i) * time.Minute)}
+		if i%3 == 0 {
+			l.consumer, l.subject, l.reason, l.errText = "shipping", "orders.paid.us", ReasonTerminated, `courier "DHL" rejected parcel`
+		}
+		letters = append(letters, l)
+	}
+	letters = append(letters, letter{stream: "TELEMETRY", consumer: "decoder", subject: "telemetry.frame", reason: ReasonError,
+		errText: "corrupt frame", payload: []byte{0x00, 0xff, 'a', 'n', 'n'}, at: base.Add(time.Hour)})
+	garbage := nats.NewMsg("dlq.PAYMENTS.processor")
+	garbage.Data = []byte("left by a script without headers")
+	q := indexed(t, letters, garbage)
+	ctx := context.Background()
+
+	count := func(f Filter) int {
+		n, err := q.Count(ctx, f)
+		require.NoError(t, err)
+		return n
+	}
+	require.Equal(t, 32, count(Filter{}))
+	require.Equal(t, 30, count(Filter{Stream: "ORDERS"}))
+	require.Equal(t, 10, count(Filter{Consumer: "shipping"}))
+	require.Equal(t, 20, count(Filter{Subject: "orders.created.*"}))
+	require.Equal(t, 30, count(Filter{Subject: "orders.>"}))
+	require.Equal(t, 10, count(Filter{Subject: "*.paid.us"}))
+	require.Equal(t, 10, count(Filter{Reason: ReasonTerminated}))
+	require.Equal(t, 32, count(Filter{Status: StatusPending}))
+	require.Equal(t, 10, count(Filter{Since: base.Add(20 * time.Minute), Until: base.Add(29 * time.Minute)}))
+	require.Equal(t, 30, count(Filter{Q: "ann"}), "payload text is searched; the binary one is not")
+	require.Equal(t, 10, count(Filter{Q: "dhl"}), "error text is searched")
+	require.Equal(t, 1, count(Filter{Q: "ord-7"}))
+	require.Equal(t, 10, count(Filter{Q: `courier "DH`}), "quotes are literal and the last word a prefix")
+	require.Equal(t, 1, count(Filter{Q: "script headers"}))
+
+	_, err := q.Count(ctx, Filter{Reason: "exploded"})
+	require.True(t, errors.Is(err, ErrBadFilter))
+	_, err = q.Count(ctx, Filter{Subject: "orders..x"})
+	require.True(t, errors.Is(err, ErrBadFilter))
+	_, err = q.List(ctx, Filter{}, 10, "garbage")
+	require.True(t, errors.Is(err, ErrBadFilter))
+
+	// Keyset pages cover everything once, newest first.
+	seen := map[uint64]bool{}
+	cursor := ""
+	var last time.Time
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 10)
+		p, err := q.List(ctx, Filter{Stream: "ORDERS"}, 7, cursor)
+		require.NoError(t, err)
+		for _, d := range p.Items {
+			require.False(t, seen[d.ID], "dead letter %d listed twice", d.ID)
+			seen[d.ID] = true
+			if !last.IsZero() {
+				require.False(t, d.FailedAt.After(last), "newest first")
+			}
+			last = d.FailedAt
+		}
+		if p.NextCursor == "" {
+			break
+		}
+		cursor = p.NextCursor
+	}
+	require.Len(t, seen, 30)
+
+	// The garbage message is indexed with what can be inferred.
+	p, err := q.List(ctx, Filter{Stream: "PAYMENTS"}, 10, "")
+	require.NoError(t, err)
+	require.Len(t, p.Items, 1)
+	d, err := q.Get(ctx, p.Items[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, "processor", d.Consumer)
+	require.Equal(t, ReasonError, d.Reason)
+	require.NotEmpty(t, d.Problems)
+	require.Equal(t, []byte("left by a script without headers"), d.Payload)
+
+	d, err = q.Get(ctx, 2)
+	require.NoError(t, err)
+	require.Equal(t, `{"order":"ord-1","customer":"ann"}`, string(d.Payload))
+	require.Equal(t, []string{"00-00000000000000000000000000000002-0000000000000002-01"}, d.Headers["traceparent"])
+	require.Equal(t, "orders.created.eu", d.Subject)
+	_, err = q.Get(ctx, 999)
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	groups, err := q.Groups(ctx, Filter{Stream: "ORDERS"}, 10, base.Add(30*time.Minute), 30*time.Minute, 6)
+	require.NoError(t, err)
+	require.Len(t, groups, 2)
+	require.Equal(t, "timeout after <n> ms", groups[0].Fingerprint)
+	require.Equal(t, 20, groups[0].Count)
+	require.Equal(t, 10, groups[1].Count)
+	total := 0
+	for _, n := range groups[0].Trend {
+		total += n
+	}
+	require.Equal(t, 20, total, "every one of them failed within the trend window")
+}
