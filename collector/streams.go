@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetwatch/jetwatch/dlq"
 )
 
 // Names jetwatch uses in JetStream unless configured otherwise.
@@ -14,6 +16,7 @@ const (
 	DefaultAdvisoryStream = "JETWATCH_ADVISORIES"
 	DefaultDLQStream      = "DLQ"
 	DefaultBridgeDurable  = "jetwatch-bridge"
+	DefaultActionsStream  = "JETWATCH_DLQ_ACTIONS"
 )
 
 // advisorySubjects are the advisories jetwatch keeps. The API audit
@@ -39,6 +42,9 @@ type StreamsConfig struct {
 	Advisories string
 	// DLQ holds dead letters on dlq.>. Defaults to DLQ.
 	DLQ string
+	// Actions records what operators did to dead letters, on
+	// jetwatch.dlq.actions.>. Defaults to JETWATCH_DLQ_ACTIONS.
+	Actions string
 	// Replicas of both streams. Defaults to 1.
 	Replicas int
 	// AdvisoryMaxAge bounds the advisory stream. Defaults to 7 days.
@@ -57,6 +63,9 @@ func (c StreamsConfig) withDefaults() StreamsConfig {
 	}
 	if c.DLQ == "" {
 		c.DLQ = DefaultDLQStream
+	}
+	if c.Actions == "" {
+		c.Actions = DefaultActionsStream
 	}
 	c.Replicas = max(c.Replicas, 1)
 	if c.AdvisoryMaxAge == 0 {
@@ -79,6 +88,8 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfi
 		{Name: cfg.DLQ, Description: "Dead letters: failed messages with their Dlq- envelope", Subjects: []string{"dlq.>"},
 			Retention: jetstream.LimitsPolicy, MaxAge: cfg.DLQMaxAge, Replicas: cfg.Replicas, Storage: jetstream.FileStorage,
 			Duplicates: cfg.DuplicateWindow},
+		{Name: cfg.Actions, Description: "What operators did to dead letters, in order (jetwatch)", Subjects: []string{dlq.ActionSubjectPrefix + ">"},
+			Retention: jetstream.LimitsPolicy, Replicas: cfg.Replicas, Storage: jetstream.FileStorage, Duplicates: cfg.DuplicateWindow},
 	}
 	for _, sc := range want {
 		_, err := js.Stream(ctx, sc.Name)

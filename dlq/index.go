@@ -21,8 +21,11 @@ import (
 	"github.com/jetwatch/jetwatch/store"
 )
 
-// positionKey names the index's position in stream_positions.
-const positionKey = "dlq"
+// Positions of the index's two readers in stream_positions.
+const (
+	positionKey        = "dlq"
+	actionsPositionKey = "dlq-actions"
+)
 
 // maxIndexedText bounds the payload text put into full-text search.
 const maxIndexedText = 64 << 10
@@ -31,6 +34,9 @@ const maxIndexedText = 64 << 10
 type IndexConfig struct {
 	// Stream is the DLQ stream. Defaults to DLQ.
 	Stream string
+	// ActionsStream records operators' actions. Defaults to
+	// JETWATCH_DLQ_ACTIONS.
+	ActionsStream string
 	// Batch is how many dead letters go into one transaction at most.
 	// Defaults to 1000.
 	Batch int
@@ -59,6 +65,7 @@ type Index struct {
 // NewIndex returns an index of the DLQ stream on nc into db.
 func NewIndex(nc *nats.Conn, db *store.DB, cfg IndexConfig) (*Index, error) {
 	cfg.Stream = cmp.Or(cfg.Stream, "DLQ")
+	cfg.ActionsStream = cmp.Or(cfg.ActionsStream, "JETWATCH_DLQ_ACTIONS")
 	cfg.Batch = cmp.Or(cfg.Batch, 1000)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	js, err := jetstream.New(nc)
@@ -87,8 +94,12 @@ func NewIndex(nc *nats.Conn, db *store.DB, cfg IndexConfig) (*Index, error) {
 
 // Position is the last DLQ sequence indexed.
 func (ix *Index) Position(ctx context.Context) (uint64, error) {
+	return ix.position(ctx, positionKey)
+}
+
+func (ix *Index) position(ctx context.Context, key string) (uint64, error) {
 	var seq int64
-	err := ix.db.SQL().QueryRowContext(ctx, `SELECT last_seq FROM stream_positions WHERE name = ?`, positionKey).Scan(&seq)
+	err := ix.db.SQL().QueryRowContext(ctx, `SELECT last_seq FROM stream_positions WHERE name = ?`, key).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -102,19 +113,25 @@ func (ix *Index) Position(ctx context.Context) (uint64, error) {
 func (ix *Index) Start(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	ix.stop, ix.done = cancel, make(chan struct{})
-	go func() {
-		defer close(ix.done)
-		for ctx.Err() == nil {
-			if err := ix.follow(ctx); err != nil && ctx.Err() == nil {
-				ix.logger.Warn("indexing dead letters stopped; restarting", "err", err)
-				t := time.NewTimer(2 * time.Second)
-				select {
-				case <-ctx.Done():
-				case <-t.C:
+	var wg sync.WaitGroup
+	for _, follow := range []func(context.Context) error{ix.follow, ix.followActions} {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				if err := follow(ctx); err != nil && ctx.Err() == nil {
+					ix.logger.Warn("indexing dead letters stopped; restarting", "err", err)
+					t := time.NewTimer(2 * time.Second)
+					select {
+					case <-ctx.Done():
+					case <-t.C:
+					}
+					t.Stop()
 				}
-				t.Stop()
 			}
-		}
+		})
+	}
+	go func() {
+		wg.Wait()
+		close(ix.done)
 	}()
 	return nil
 }
@@ -142,10 +159,82 @@ func (ix *Index) CatchUp(ctx context.Context) error {
 		return fmt.Errorf("stream %s: %w", ix.cfg.Stream, err)
 	}
 	target := s.CachedInfo().State.LastSeq
-	if pos, err := ix.Position(ctx); err != nil || pos >= target {
+	if pos, err := ix.Position(ctx); err != nil {
+		return err
+	} else if pos < target {
+		if err := ix.run(ctx, func(pos uint64) bool { return pos >= target }); err != nil {
+			return err
+		}
+	}
+	a, err := ix.js.Stream(ctx, ix.cfg.ActionsStream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil // no action was ever recorded
+	}
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", ix.cfg.ActionsStream, err)
+	}
+	actionsTarget := a.CachedInfo().State.LastSeq
+	if pos, err := ix.position(ctx, actionsPositionKey); err != nil || pos >= actionsTarget {
 		return err
 	}
-	return ix.run(ctx, func(pos uint64) bool { return pos >= target })
+	return ix.runActions(ctx, func(pos uint64) bool { return pos >= actionsTarget })
+}
+
+func (ix *Index) followActions(ctx context.Context) error {
+	return ix.runActions(ctx, func(uint64) bool { return false })
+}
+
+// runActions applies recorded actions in order from the stored position.
+func (ix *Index) runActions(ctx context.Context, done func(pos uint64) bool) error {
+	pos, err := ix.position(ctx, actionsPositionKey)
+	if err != nil {
+		return err
+	}
+	return streamreader.Run(ctx, ix.js, ix.cfg.ActionsStream, pos+1, ix.cfg.Batch, func(ctx context.Context, batch []jetstream.Msg) (bool, error) {
+		if len(batch) > 0 {
+			if err := ix.ingestActions(ctx, batch); err != nil {
+				return false, err
+			}
+		}
+		pos, err := ix.position(ctx, actionsPositionKey)
+		return err == nil && done(pos), err
+	})
+}
+
+func (ix *Index) ingestActions(ctx context.Context, msgs []jetstream.Msg) error {
+	tx, err := ix.db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("index actions: %w", err)
+	}
+	defer tx.Rollback()
+	var last uint64
+	for _, m := range msgs {
+		meta, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("action metadata: %w", err)
+		}
+		last = max(last, meta.Sequence.Stream)
+		var a Action
+		if err := json.Unmarshal(m.Data(), &a); err != nil || a.DeadLetter == 0 {
+			ix.logger.Warn("malformed action skipped", "subject", m.Subject(), "seq", meta.Sequence.Stream, "err", err)
+			continue
+		}
+		if err := applyAction(ctx, tx, meta.Sequence.Stream, a); err != nil {
+			return err
+		}
+	}
+	if err := setPosition(ctx, tx, actionsPositionKey, last); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func setPosition(ctx context.Context, tx *sql.Tx, key string, seq uint64) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO stream_positions (name, last_seq) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)`, key, seq); err != nil {
+		return fmt.Errorf("store position %s: %w", key, err)
+	}
+	return nil
 }
 
 // run indexes from the stored position until done says so, ctx ends or
@@ -195,7 +284,8 @@ func (ix *Index) Reset(ctx context.Context) error {
 	for _, q := range []string{
 		`DELETE FROM dead_letters`,
 		`INSERT INTO dead_letters_fts (dead_letters_fts) VALUES ('delete-all')`,
-		`DELETE FROM stream_positions WHERE name = '` + positionKey + `'`,
+		`DELETE FROM dead_letter_actions`,
+		`DELETE FROM stream_positions WHERE name IN ('` + positionKey + `', '` + actionsPositionKey + `')`,
 	} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("reset index: %w", err)
@@ -224,7 +314,7 @@ func (ix *Index) ingest(ctx context.Context, msgs []jetstream.Msg) error {
 	}
 	defer fts.Close()
 	now := time.Now().UnixMilli()
-	var last uint64
+	var first, last uint64
 	type counted struct{ stream, consumer, reason string }
 	counts := map[counted]int{}
 	for _, m := range msgs {
@@ -234,6 +324,9 @@ func (ix *Index) ingest(ctx context.Context, msgs []jetstream.Msg) error {
 		}
 		seq := meta.Sequence.Stream
 		last = max(last, seq)
+		if first == 0 {
+			first = seq
+		}
 		h := m.Headers()
 		env := Decode(m.Subject(), h, meta.Timestamp)
 		headers, _ := json.Marshal(h)
@@ -257,9 +350,11 @@ func (ix *Index) ingest(ctx context.Context, msgs []jetstream.Msg) error {
 		}
 		counts[counted{env.Stream, env.Consumer, env.Reason}]++
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO stream_positions (name, last_seq) VALUES (?, ?)
-		ON CONFLICT (name) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)`, positionKey, last); err != nil {
-		return fmt.Errorf("store index position: %w", err)
+	if err := applyRecordedStatus(ctx, tx, first, last); err != nil {
+		return err
+	}
+	if err := setPosition(ctx, tx, positionKey, last); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("index dead letters: %w", err)

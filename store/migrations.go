@@ -136,6 +136,20 @@ CREATE TABLE advisory_counts (
 	PRIMARY KEY (kind, stream, consumer)
 ) WITHOUT ROWID;
 `,
+	// 3: what operators did to dead letters (indexed from the actions
+	// stream; seq is its stream sequence).
+	`
+CREATE TABLE dead_letter_actions (
+	seq            INTEGER PRIMARY KEY,
+	dead_letter_id INTEGER NOT NULL,
+	action         TEXT NOT NULL,    -- redeliver, discard
+	actor          TEXT NOT NULL,
+	at             INTEGER NOT NULL, -- unix ms
+	attempt        INTEGER NOT NULL,
+	detail         TEXT NOT NULL     -- JSON: target subject, edited, publish ack
+);
+CREATE INDEX dead_letter_actions_letter ON dead_letter_actions (dead_letter_id, seq);
+`,
 }
 
 func (db *DB) migrate(ctx context.Context) error {

@@ -1,0 +1,45 @@
+package dlq
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+)
+
+// applyAction stores an action (once, by its actions-stream sequence) and
+// sets the dead letter's status.
+func applyAction(ctx context.Context, tx *sql.Tx, seq uint64, a Action) error {
+	detail, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("apply action: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO dead_letter_actions (seq, dead_letter_id, action, actor, at, attempt, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, seq, a.DeadLetter, a.Action, a.Actor, a.At.UnixMilli(), a.Attempt, string(detail)); err != nil {
+		return fmt.Errorf("apply action: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE dead_letters SET status = ? WHERE id = ?`, statusAfter(a.Action), a.DeadLetter); err != nil {
+		return fmt.Errorf("apply action: %w", err)
+	}
+	return nil
+}
+
+func statusAfter(action string) string {
+	if action == ActionDiscard {
+		return StatusDiscarded
+	}
+	return StatusRedelivered
+}
+
+// applyRecordedStatus sets the status of freshly indexed dead letters whose
+// actions were indexed before them (a replica catching up, a rebuild).
+func applyRecordedStatus(ctx context.Context, tx *sql.Tx, fromID, toID uint64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE dead_letters SET status = (
+			SELECT CASE a.action WHEN 'discard' THEN 'discarded' ELSE 'redelivered' END
+			FROM dead_letter_actions a WHERE a.dead_letter_id = dead_letters.id ORDER BY a.seq DESC LIMIT 1)
+		WHERE id BETWEEN ? AND ? AND id IN (SELECT dead_letter_id FROM dead_letter_actions)`, fromID, toID)
+	if err != nil {
+		return fmt.Errorf("apply recorded status: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,279 @@
+package dlq
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetwatch/jetwatch/store"
+)
+
+// ActionSubjectPrefix starts the subjects actions are recorded on:
+// jetwatch.dlq.actions.<dead letter id>.
+const ActionSubjectPrefix = "jetwatch.dlq.actions."
+
+// Actions operators take on dead letters.
+const (
+	ActionRedeliver = "redeliver"
+	ActionDiscard   = "discard"
+)
+
+// HeaderRedeliveredFrom marks a redelivered message with the dead letter it
+// came from, so the service that gets it again can tell.
+const HeaderRedeliveredFrom = "Jetwatch-Redelivered-From"
+
+// Errors of actions, each with a clear message for the operator.
+var (
+	ErrAlreadyRedelivered = errors.New("already redelivered")
+	ErrAlreadyDiscarded   = errors.New("already discarded")
+	ErrPayloadUnavailable = errors.New("the payload of this dead letter is unavailable: edit it to send a new one")
+	ErrNoStream           = errors.New("no stream captures the subject")
+	ErrBadSubject         = errors.New("bad subject")
+)
+
+// Action is one thing an operator did to a dead letter, as recorded in the
+// actions stream.
+type Action struct {
+	DeadLetter uint64    `json:"dead_letter"`
+	Action     string    `json:"action"`
+	Actor      string    `json:"actor"`
+	At         time.Time `json:"at"`
+	Attempt    int       `json:"attempt"`
+	Subject    string    `json:"subject,omitempty"`
+	Edited     bool      `json:"edited,omitempty"`
+	AckStream  string    `json:"ack_stream,omitempty"`
+	AckSeq     uint64    `json:"ack_seq,omitempty"`
+	Duplicate  bool      `json:"duplicate,omitempty"`
+	Note       string    `json:"note,omitempty"`
+}
+
+// RedeliverRequest says what to redeliver and how.
+type RedeliverRequest struct {
+	ID    uint64
+	Actor string
+	// Subject overrides the origin subject.
+	Subject string
+	// Payload and Headers, when not nil, replace the original's (edit and
+	// redeliver).
+	Payload []byte
+	Headers map[string][]string
+}
+
+// RedelivererConfig configures a Redeliverer.
+type RedelivererConfig struct {
+	// ActionsStream records actions. Defaults to JETWATCH_DLQ_ACTIONS.
+	ActionsStream string
+	// Timeout bounds each publish. Defaults to 5 seconds.
+	Timeout time.Duration
+}
+
+// Redeliverer publishes dead letters back and records every action in
+// JetStream. Each send carries a Nats-Msg-Id derived from the dead letter
+// and the attempt, so a double click, a retried request or a restart
+// mid-action sends at most once within the target's duplicate window.
+type Redeliverer struct {
+	js      jetstream.JetStream
+	db      *store.DB
+	queries *Queries
+	cfg     RedelivererConfig
+
+	mu    sync.Mutex
+	locks map[uint64]*sync.Mutex
+}
+
+// NewRedeliverer returns a redeliverer publishing on nc.
+func NewRedeliverer(nc *nats.Conn, db *store.DB, cfg RedelivererConfig) (*Redeliverer, error) {
+	cfg.ActionsStream = cmp.Or(cfg.ActionsStream, "JETWATCH_DLQ_ACTIONS")
+	cfg.Timeout = cmp.Or(cfg.Timeout, 5*time.Second)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return &Redeliverer{js: js, db: db, queries: NewQueries(db), cfg: cfg, locks: map[uint64]*sync.Mutex{}}, nil
+}
+
+// lock serialises actions on one dead letter within this process; the
+// message ids cover several processes.
+func (r *Redeliverer) lock(id uint64) func() {
+	r.mu.Lock()
+	l, ok := r.locks[id]
+	if !ok {
+		l = &sync.Mutex{}
+		r.locks[id] = l
+	}
+	r.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// Redeliver publishes a dead letter to its origin subject (or req.Subject),
+// with the original headers and trace context minus the Dlq- and server
+// headers, and records the action.
+func (r *Redeliverer) Redeliver(ctx context.Context, req RedeliverRequest) (Action, error) {
+	defer r.lock(req.ID)()
+	d, err := r.queries.Get(ctx, req.ID)
+	if err != nil {
+		return Action{}, err
+	}
+	if err := settled(d.Status); err != nil {
+		return Action{}, err
+	}
+	edited := req.Payload != nil || req.Headers != nil
+	if !d.PayloadAvailable && req.Payload == nil {
+		return Action{}, ErrPayloadUnavailable
+	}
+	subject := cmp.Or(strings.TrimSpace(req.Subject), d.Subject)
+	if err := validSubject(subject); err != nil {
+		return Action{}, err
+	}
+	attempt, err := r.attempts(ctx, d.ID)
+	if err != nil {
+		return Action{}, err
+	}
+	attempt++
+
+	msg := nats.NewMsg(subject)
+	msg.Data = d.Payload
+	if req.Payload != nil {
+		msg.Data = req.Payload
+	}
+	headers := d.Headers
+	if req.Headers != nil {
+		headers = req.Headers
+	}
+	for k, v := range headers {
+		if IsEnvelopeHeader(k) || strings.HasPrefix(k, "Nats-") {
+			continue
+		}
+		msg.Header[k] = append([]string(nil), v...)
+	}
+	msg.Header.Set(HeaderRedeliveredFrom, "DLQ #"+strconv.FormatUint(d.ID, 10))
+	msg.Header.Set(jetstream.MsgIDHeader, "jetwatch-redeliver:"+strconv.FormatUint(d.ID, 10)+":"+strconv.Itoa(attempt))
+
+	pctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	ack, err := r.js.PublishMsg(pctx, msg)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
+			return Action{}, fmt.Errorf("%w %s: nothing was sent, and the dead letter stays pending", ErrNoStream, subject)
+		}
+		return Action{}, fmt.Errorf("the target stream did not take the message (%v): nothing is marked redelivered", err)
+	}
+	a := Action{DeadLetter: d.ID, Action: ActionRedeliver, Actor: req.Actor, At: time.Now().UTC(), Attempt: attempt,
+		Subject: subject, Edited: edited, AckStream: ack.Stream, AckSeq: ack.Sequence, Duplicate: ack.Duplicate}
+	if err := r.record(ctx, a); err != nil {
+		return a, err
+	}
+	if ack.Duplicate {
+		// Another request sent this very attempt first: it was sent once.
+		return a, ErrAlreadyRedelivered
+	}
+	return a, nil
+}
+
+// Discard marks a dead letter as handled without sending it anywhere.
+func (r *Redeliverer) Discard(ctx context.Context, id uint64, actor, note string) (Action, error) {
+	defer r.lock(id)()
+	d, err := r.queries.Get(ctx, id)
+	if err != nil {
+		return Action{}, err
+	}
+	if err := settled(d.Status); err != nil {
+		return Action{}, err
+	}
+	a := Action{DeadLetter: id, Action: ActionDiscard, Actor: actor, At: time.Now().UTC(), Note: note}
+	return a, r.record(ctx, a)
+}
+
+func settled(status string) error {
+	switch status {
+	case StatusRedelivered:
+		return ErrAlreadyRedelivered
+	case StatusDiscarded:
+		return ErrAlreadyDiscarded
+	}
+	return nil
+}
+
+func validSubject(s string) error {
+	if s == "" || strings.ContainsAny(s, "*> \t\r\n") || strings.HasPrefix(s, ".") || strings.HasSuffix(s, ".") || strings.Contains(s, "..") {
+		return fmt.Errorf("%w %q: give a full subject without wildcards or spaces", ErrBadSubject, s)
+	}
+	if strings.HasPrefix(s, SubjectPrefix+".") {
+		return fmt.Errorf("%w %q: redelivering into the DLQ would only dead-letter it again", ErrBadSubject, s)
+	}
+	return nil
+}
+
+func (r *Redeliverer) attempts(ctx context.Context, id uint64) (int, error) {
+	var n int
+	err := r.db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM dead_letter_actions WHERE dead_letter_id = ? AND action = ?`,
+		id, ActionRedeliver).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count redeliveries of %d: %w", id, err)
+	}
+	return n, nil
+}
+
+// record appends the action to the actions stream (deduplicated by its
+// own message id) and applies it to the index at once, so the page that
+// follows shows it.
+func (r *Redeliverer) record(ctx context.Context, a Action) error {
+	data, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("record action: %w", err)
+	}
+	msg := nats.NewMsg(ActionSubjectPrefix + strconv.FormatUint(a.DeadLetter, 10))
+	msg.Data = data
+	msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("jetwatch-action:%d:%s:%d", a.DeadLetter, a.Action, a.Attempt))
+	pctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	ack, err := r.js.PublishMsg(pctx, msg, jetstream.WithExpectStream(r.cfg.ActionsStream))
+	if err != nil {
+		return fmt.Errorf("the message was sent, but recording the action failed (%v); retrying the action is safe: it will not send twice", err)
+	}
+	tx, err := r.db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("apply action: %w", err)
+	}
+	defer tx.Rollback()
+	if err := applyAction(ctx, tx, ack.Sequence, a); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// History returns what was done to a dead letter, oldest first.
+func (r *Redeliverer) History(ctx context.Context, id uint64) ([]Action, error) {
+	return history(ctx, r.db, id)
+}
+
+func history(ctx context.Context, db *store.DB, id uint64) ([]Action, error) {
+	rows, err := db.SQL().QueryContext(ctx, `SELECT detail FROM dead_letter_actions WHERE dead_letter_id = ? ORDER BY seq`, id)
+	if err != nil {
+		return nil, fmt.Errorf("history of %d: %w", id, err)
+	}
+	defer rows.Close()
+	out := []Action{}
+	for rows.Next() {
+		var detail string
+		if err := rows.Scan(&detail); err != nil {
+			return nil, fmt.Errorf("history of %d: %w", id, err)
+		}
+		var a Action
+		if err := json.Unmarshal([]byte(detail), &a); err != nil {
+			return nil, fmt.Errorf("history of %d: %w", id, err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,203 @@
+package dlq
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetwatch/jetwatch/internal/natstest"
+	"github.com/jetwatch/jetwatch/store"
+)
+
+type deskBundle struct {
+	js  jetstream.JetStream
+	ix  *Index
+	q   *Queries
+	r   *Redeliverer
+	db  *store.DB
+	ctx context.Context
+}
+
+func setupDesk(t *testing.T) *deskBundle {
+	t.Helper()
+	srv := natstest.RunServer(t)
+	nc := natstest.Connect(t, srv)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := context.Background()
+	for _, sc := range []jetstream.StreamConfig{
+		{Name: "ORDERS", Subjects: []string{"orders.>"}},
+		{Name: "DLQ", Subjects: []string{"dlq.>"}},
+		{Name: "JETWATCH_DLQ_ACTIONS", Subjects: []string{ActionSubjectPrefix + ">"}},
+	} {
+		_, err := js.CreateStream(ctx, sc)
+		require.NoError(t, err)
+	}
+	db, err := store.OpenFile(ctx, filepath.Join(t.TempDir(), "jetwatch.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	ix, err := NewIndex(nc, db, IndexConfig{})
+	require.NoError(t, err)
+	r, err := NewRedeliverer(nc, db, RedelivererConfig{})
+	require.NoError(t, err)
+	return &deskBundle{js: js, ix: ix, q: NewQueries(db), r: r, db: db, ctx: ctx}
+}
+
+// deadLetter publishes one dead letter of orders.created and indexes it.
+func (b *deskBundle) deadLetter(t *testing.T, payload string, unavailable bool) uint64 {
+	t.Helper()
+	m := nats.NewMsg(Subject("ORDERS", "billing"))
+	m.Data = []byte(payload)
+	m.Header.Set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	// Kept in the stored dead letter; it would make a redelivery to ORDERS
+	// fail if it were not stripped.
+	m.Header.Set("Nats-Expected-Stream", "DLQ")
+	env := Envelope{Stream: "ORDERS", Subject: "orders.created", Sequence: 7, Consumer: "billing", Reason: ReasonMaxDeliver, FailedAt: time.Now()}
+	if unavailable {
+		env.PayloadUnavailable = "gone"
+		m.Data = nil
+	}
+	env.Apply(m.Header)
+	ack, err := b.js.PublishMsg(b.ctx, m)
+	require.NoError(t, err)
+	require.NoError(t, b.ix.CatchUp(b.ctx))
+	return ack.Sequence
+}
+
+func (b *deskBundle) ordersCount(t *testing.T) uint64 {
+	t.Helper()
+	s, err := b.js.Stream(b.ctx, "ORDERS")
+	require.NoError(t, err)
+	return s.CachedInfo().State.Msgs
+}
+
+func TestRedeliverSendsOnceWithOriginalHeaders(t *testing.T) {
+	t.Parallel()
+	b := setupDesk(t)
+	id := b.deadLetter(t, `{"order":"ord-1"}`, false)
+
+	a, err := b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "ann"})
+	require.NoError(t, err)
+	require.Equal(t, "ORDERS", a.AckStream)
+	require.Equal(t, 1, a.Attempt)
+
+	s, err := b.js.Stream(b.ctx, "ORDERS")
+	require.NoError(t, err)
+	got, err := s.GetMsg(b.ctx, a.AckSeq)
+	require.NoError(t, err)
+	require.Equal(t, "orders.created", got.Subject)
+	require.Equal(t, `{"order":"ord-1"}`, string(got.Data))
+	require.Equal(t, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", got.Header.Get("traceparent"))
+	for k := range got.Header {
+		require.False(t, IsEnvelopeHeader(k), "envelope header %s leaked", k)
+	}
+	require.Empty(t, got.Header.Get("Nats-Expected-Stream"))
+	require.NotEmpty(t, got.Header.Get(jetstream.MsgIDHeader))
+
+	d, err := b.q.Get(b.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, StatusRedelivered, d.Status)
+	hist, err := b.r.History(b.ctx, id)
+	require.NoError(t, err)
+	require.Len(t, hist, 1)
+	require.Equal(t, "ann", hist[0].Actor)
+
+	// A second click sends nothing.
+	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "ann"})
+	require.ErrorIs(t, err, ErrAlreadyRedelivered)
+	require.Equal(t, uint64(1), b.ordersCount(t))
+
+	// A rebuilt index keeps the status: actions are records in JetStream.
+	require.NoError(t, b.ix.Reset(b.ctx))
+	require.NoError(t, b.ix.CatchUp(b.ctx))
+	d, err = b.q.Get(b.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, StatusRedelivered, d.Status)
+}
+
+func TestConcurrentAndRetriedRedeliveriesSendOnce(t *testing.T) {
+	t.Parallel()
+	b := setupDesk(t)
+	id := b.deadLetter(t, "x", false)
+
+	// Two replicas' worth of clicks at once (separate redeliverers share
+	// no lock).
+	other, err := NewRedeliverer(b.r.js.Conn(), b.db, RedelivererConfig{})
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, r := range []*Redeliverer{b.r, other} {
+		wg.Go(func() {
+			_, errs[i] = r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "ops"})
+		})
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		if err == nil {
+			ok++
+		} else {
+			require.ErrorIs(t, err, ErrAlreadyRedelivered)
+		}
+	}
+	require.Equal(t, 1, ok)
+	require.Equal(t, uint64(1), b.ordersCount(t))
+
+	// A crash after the send and before the record: the retry's send is
+	// deduplicated by its message id.
+	id2 := b.deadLetter(t, "y", false)
+	m := nats.NewMsg("orders.created")
+	m.Data = []byte("y")
+	m.Header.Set(jetstream.MsgIDHeader, "jetwatch-redeliver:"+strconv.FormatUint(id2, 10)+":1")
+	_, err = b.js.PublishMsg(b.ctx, m)
+	require.NoError(t, err)
+	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: id2, Actor: "ops"})
+	require.ErrorIs(t, err, ErrAlreadyRedelivered)
+	require.Equal(t, uint64(2), b.ordersCount(t))
+	d, err := b.q.Get(b.ctx, id2)
+	require.NoError(t, err)
+	require.Equal(t, StatusRedelivered, d.Status, "the retry records what the crash left unrecorded")
+}
+
+func TestRedeliverRefusesWhatCannotWork(t *testing.T) {
+	t.Parallel()
+	b := setupDesk(t)
+	id := b.deadLetter(t, "x", false)
+	_, err := b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Subject: "nowhere.at.all"})
+	require.ErrorIs(t, err, ErrNoStream)
+	require.Contains(t, err.Error(), "nowhere.at.all")
+	d, err := b.q.Get(b.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, StatusPending, d.Status)
+
+	for _, s := range []string{"orders.*", "orders.>", "a b", "dlq.ORDERS.billing", "orders..x"} {
+		_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Subject: s})
+		require.ErrorIs(t, err, ErrBadSubject, s)
+	}
+	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: 4242})
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	gone := b.deadLetter(t, "", true)
+	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: gone})
+	require.ErrorIs(t, err, ErrPayloadUnavailable)
+	a, err := b.r.Redeliver(b.ctx, RedeliverRequest{ID: gone, Payload: []byte(`{"rebuilt":true}`), Actor: "ann"})
+	require.NoError(t, err)
+	require.True(t, a.Edited)
+
+	_, err = b.r.Discard(b.ctx, id, "ann", "duplicate order")
+	require.NoError(t, err)
+	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: id})
+	require.True(t, errors.Is(err, ErrAlreadyDiscarded))
+	d, err = b.q.Get(b.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, StatusDiscarded, d.Status)
+}
+
