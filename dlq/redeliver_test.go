@@ -200,4 +200,3 @@ func TestRedeliverRefusesWhatCannotWork(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, StatusDiscarded, d.Status)
 }
-
