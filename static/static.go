@@ -1,11 +1,9 @@
-// Package static holds the hand-written CSS and JavaScript the dashboard
-// serves, embedded into the binary. It must stay small and dependency-free:
-// pages work without the JavaScript, which only refreshes live regions.
 package static
 
 import "embed"
 
-// Files are the embedded assets.
+// Files are the embedded assets, by file name. web serves each under a URL
+// holding a hash of its content.
 //
 //go:embed app.css app.js favicon.svg
 var Files embed.FS

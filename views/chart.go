@@ -10,10 +10,25 @@ import (
 // Chart geometry, in SVG user units.
 const (
 	chartW, chartH            = 720.0, 220.0
-	padLeft, padRight, padTop = 56.0, 12.0, 12.0
+	padLeft, padRight, padTop = 72.0, 16.0, 12.0
 	padBottom                 = 24.0
 	sparkW, sparkH            = 120.0, 24.0
 	chartYTicks               = 4
+)
+
+// Axis says how a chart's y axis is scaled and labelled.
+type Axis struct {
+	// Format renders a value for tick labels and the legend.
+	Format func(float64) string
+	// Binary rounds the axis top to powers of 1024 (sizes), not of 10.
+	Binary bool
+}
+
+// The axes charts use.
+var (
+	CountAxis = Axis{Format: axisNumber}
+	RateAxis  = Axis{Format: func(v float64) string { return axisNumber(v) + "/s" }}
+	BytesAxis = Axis{Format: func(v float64) string { return Bytes(v) }, Binary: true}
 )
 
 // Series is one named line of a chart; Class picks its colour in app.css.
@@ -32,27 +47,33 @@ type LineChart struct {
 	YTicks []ChartTick
 	XTicks []ChartTick
 	Empty  bool
-	Latest string // the last values, for the text under the chart
+	// Desc says in words what the chart shows, for screen readers.
+	Desc string
 }
 
 // ChartLine is a series turned into polyline points.
 type ChartLine struct {
-	Name, Class, Points, Last string
+	Name, Class, Points string
+	// Last is the latest value, formatted.
+	Last string
 }
 
-// ChartTick is an axis label at a position.
+// ChartTick is an axis label at a position; Anchor is its SVG text-anchor,
+// so the labels at the edges stay inside the chart.
 type ChartTick struct {
-	Pos   float64
-	Label string
+	Pos    float64
+	Label  string
+	Anchor string
 }
 
-// NewLineChart lays out series sharing the times axis over the window from
-// to to, so an operator sees how recent the data is. format renders values
-// for the y axis (Count or Bytes).
-func NewLineChart(title, testID string, from, to time.Time, times []time.Time, format func(float64) string, series ...Series) LineChart {
+// NewLineChart lays out series sharing the times axis over the whole window
+// from..to, not only the span of the samples, so an operator sees how
+// recent the data is.
+func NewLineChart(title, testID string, from, to time.Time, times []time.Time, axis Axis, series ...Series) LineChart {
 	c := LineChart{Title: title, TestID: testID, W: chartW, H: chartH}
 	if len(times) == 0 {
 		c.Empty = true
+		c.Desc = "No samples yet in this window."
 		return c
 	}
 	maxV := 0.0
@@ -62,6 +83,9 @@ func NewLineChart(title, testID string, from, to time.Time, times []time.Time, f
 		}
 	}
 	top := niceCeil(maxV)
+	if axis.Binary {
+		top = niceCeilBinary(maxV)
+	}
 	plotW := chartW - padLeft - padRight
 	plotH := chartH - padTop - padBottom
 	t0 := from
@@ -90,14 +114,14 @@ func NewLineChart(title, testID string, from, to time.Time, times []time.Time, f
 			b.WriteString(num(y(v)))
 		}
 		last := ""
-		if n := len(s.Values); n > 0 {
-			last = format(s.Values[n-1])
+		if n := min(len(s.Values), len(times)); n > 0 {
+			last = axis.Format(s.Values[n-1])
 		}
 		c.Lines = append(c.Lines, ChartLine{Name: s.Name, Class: s.Class, Points: b.String(), Last: last})
 	}
 	for i := 0; i <= chartYTicks; i++ {
 		v := top * float64(i) / chartYTicks
-		c.YTicks = append(c.YTicks, ChartTick{Pos: y(v), Label: format(v)})
+		c.YTicks = append(c.YTicks, ChartTick{Pos: y(v), Label: axis.Format(v), Anchor: "end"})
 	}
 	layout := "15:04"
 	switch {
@@ -106,13 +130,29 @@ func NewLineChart(title, testID string, from, to time.Time, times []time.Time, f
 	case span < 600:
 		layout = "15:04:05"
 	}
+	if span <= 0 {
+		c.XTicks = append(c.XTicks, ChartTick{Pos: x(t0), Label: t0.UTC().Format(layout), Anchor: "middle"})
+	}
 	for i := 0; i <= 4 && span > 0; i++ {
 		t := t0.Add(time.Duration(float64(i) / 4 * span * float64(time.Second)))
-		c.XTicks = append(c.XTicks, ChartTick{Pos: x(t), Label: t.UTC().Format(layout)})
+		anchor := "middle"
+		switch i {
+		case 0:
+			anchor = "start"
+		case 4:
+			anchor = "end"
+		}
+		c.XTicks = append(c.XTicks, ChartTick{Pos: x(t), Label: t.UTC().Format(layout), Anchor: anchor})
 	}
-	if span <= 0 {
-		c.XTicks = append(c.XTicks, ChartTick{Pos: x(t0), Label: t0.UTC().Format(layout)})
+	var desc strings.Builder
+	desc.WriteString("From " + t0.UTC().Format(time.RFC3339) + " to " + to.UTC().Format(time.RFC3339) + ", latest:")
+	for i, l := range c.Lines {
+		if i > 0 {
+			desc.WriteByte(',')
+		}
+		desc.WriteString(" " + l.Name + " " + l.Last)
 	}
+	c.Desc = desc.String() + "."
 	return c
 }
 
@@ -120,8 +160,9 @@ func NewLineChart(title, testID string, from, to time.Time, times []time.Time, f
 type Sparkline struct {
 	W, H   float64
 	Points string
-	Max    string
-	Empty  bool
+	// Max is the peak, formatted, for the accessible label.
+	Max   string
+	Empty bool
 }
 
 // NewSparkline lays out values left to right, scaled to their maximum.
@@ -167,10 +208,33 @@ func niceCeil(v float64) float64 {
 	return 10 * exp
 }
 
+// niceCeilBinary rounds a size up to a round number of its binary unit
+// (200 KiB, not 195.3 KiB), so byte axis labels are round too.
+func niceCeilBinary(v float64) float64 {
+	if v <= 0 {
+		return 1024
+	}
+	unit := 1.0
+	for v/unit >= 1024 {
+		unit *= 1024
+	}
+	// Four ticks: a top divisible by 4 in the unit keeps them round.
+	top := niceCeil(v / unit)
+	if top < 4 {
+		top = 4
+	} else if top == 5 || top == 50 || top == 500 {
+		top *= 1.2 // 6, 60, 600: 1.5, 15, 150 per tick
+	}
+	return top * unit
+}
+
 func num(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) }
 
-// CountAxis formats y-axis values as counts.
-func CountAxis(v float64) string { return Count(v) }
-
-// BytesAxis formats y-axis values as sizes.
-func BytesAxis(v float64) string { return Bytes(v) }
+// axisNumber is Count, but keeps the small fractions axis ticks of low
+// values need (0.125, not 0.1).
+func axisNumber(v float64) string {
+	if v == math.Trunc(v) || math.Abs(v) >= 1e4 {
+		return Count(v)
+	}
+	return strconv.FormatFloat(math.Round(v*1000)/1000, 'f', -1, 64)
+}

@@ -118,3 +118,11 @@ func trim(f float64) string {
 	}
 	return s
 }
+
+// LimitBytes renders a size limit where -1 or 0 means unlimited.
+func LimitBytes[T ~int32 | ~int64](v T) string {
+	if v <= 0 {
+		return "unlimited"
+	}
+	return Bytes(int64(v))
+}

@@ -3,6 +3,8 @@ package views
 import (
 	"strconv"
 	"strings"
+
+	"github.com/jetwatch/jetwatch/store"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -14,14 +16,18 @@ func navClass(current, item string) string {
 	return ""
 }
 
-func serverSuffix(name string) string {
-	if name == "" {
-		return ""
+// serverSuffix names the server connected to: its name if known, else its URL.
+func serverSuffix(name, url string) string {
+	switch {
+	case name != "":
+		return "· " + name
+	case url != "":
+		return "· " + url
 	}
-	return " · " + name
+	return ""
 }
 
-func joinReasons(rs []string) string { return strings.Join(rs, "; ") }
+func join(items []string) string { return strings.Join(items, ", ") }
 
 func orNone(s string) string {
 	if s == "" {
@@ -62,9 +68,51 @@ func backoff(steps []float64) string {
 	return strings.Join(parts, ", ")
 }
 
-func consumerLevel(level string, stale bool) string {
-	if stale {
-		return "stale"
+// reasons joins health reasons into one line.
+func reasons(rs []string) string { return strings.Join(rs, "; ") }
+
+func orUnlimited(s string) string {
+	if s == "—" {
+		return "unlimited"
 	}
-	return level
+	return s
+}
+
+// replicaLevel is a replica's health, for styling and tests.
+func replicaLevel(current, offline bool) string {
+	switch {
+	case offline:
+		return "critical"
+	case !current:
+		return "warning"
+	}
+	return "ok"
+}
+
+// secondsAgo renders the time since a replica was last seen.
+func secondsAgo(s float64) string {
+	if s <= 0 {
+		return "now"
+	}
+	return Seconds(s) + " ago"
+}
+
+// usageTitle is a server's exact usage of a resource and its limit.
+func usageTitle(used uint64, limit int64) string {
+	if limit <= 0 {
+		return Exact(used) + " bytes, no limit"
+	}
+	return Exact(used) + " of " + Exact(limit) + " bytes (" + Pct(100*float64(used)/float64(limit)) + ")"
+}
+
+// unhealthy summarises the streams that need the operator: "1 critical,
+// 2 warning"; empty when none do.
+func unhealthy(by map[string]int) string {
+	var parts []string
+	for _, level := range []string{store.HealthCritical, store.HealthWarning} {
+		if n := by[level]; n > 0 {
+			parts = append(parts, itoa(n)+" "+level)
+		}
+	}
+	return strings.Join(parts, ", ")
 }

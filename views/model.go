@@ -7,23 +7,27 @@ import (
 	"github.com/jetwatch/jetwatch/store"
 )
 
-// Page is what every page's layout needs.
+// Page is what the layout of every page needs.
 type Page struct {
-	Title          string
-	Nav            string // "overview", ...
-	Version        string
-	CSSURL, JSURL  string
-	IconURL        string
+	Title string
+	// Nav is the top navigation item to highlight: "overview", ...
+	Nav     string
+	Version string
+	// CSSURL, JSURL and IconURL are the content-hashed asset URLs.
+	CSSURL, JSURL, IconURL string
+	// RefreshSeconds is the live refresh period.
 	RefreshSeconds int
 	// LiveURL is fetched to refresh the page's live region; empty for none.
 	LiveURL string
 	NATS    NATSBanner
-	Now     time.Time
+	// Now is when the page is rendered; relative times count from it.
+	Now time.Time
 }
 
 // NATSBanner is the connection state shown on every page.
 type NATSBanner struct {
-	Connected  bool
+	Connected bool
+	// Since is when the current state began.
 	Since      time.Time
 	LastError  string
 	Server     string
@@ -36,8 +40,9 @@ type SamplerInfo struct {
 	LastCycleAt    time.Time
 	LastDuration   time.Duration
 	Errors         []string
-	JSZ            string
-	Interval       time.Duration
+	// JSZ is empty while per-server health is available, else why not.
+	JSZ      string
+	Interval time.Duration
 }
 
 // StreamRow is a stream as listed, with its staleness judged at render time.
@@ -46,21 +51,35 @@ type StreamRow struct {
 	Stale bool
 }
 
-// Level is the health level to show, stale winning over the stored level.
-func (r StreamRow) Level() string {
-	if r.Stale {
-		return store.HealthStale
-	}
-	return r.Health.Level
+// Level is the health level to show: stale wins over the sampled level,
+// which may no longer be true.
+func (r StreamRow) Level() string { return shownLevel(r.Health.Level, r.Stale) }
+
+// ConsumerRow is a consumer as listed, with its staleness and, on the
+// stream page, its lag sparkline.
+type ConsumerRow struct {
+	store.Consumer
+	Stale bool
+	Spark Sparkline
 }
 
-// Overview is the overview page.
+// Level is the health level to show, like StreamRow.Level.
+func (r ConsumerRow) Level() string { return shownLevel(r.Health.Level, r.Stale) }
+
+func shownLevel(level string, stale bool) string {
+	if stale {
+		return store.HealthStale
+	}
+	return level
+}
+
+// Overview is the overview page's live region.
 type Overview struct {
 	Page       Page
 	Counts     store.Counts
 	Streams    []StreamRow
-	TopLagging []store.Consumer
-	Stalled    []store.Consumer
+	TopLagging []ConsumerRow
+	Stalled    []ConsumerRow
 	Servers    []store.Server
 	Sampler    SamplerInfo
 	StallAfter time.Duration
@@ -68,47 +87,44 @@ type Overview struct {
 
 // StreamPage is one stream's page.
 type StreamPage struct {
-	Page      Page
-	Stream    StreamRow
+	Page Page
+	// Stream carries its config.
+	Stream StreamRow
+	// Window is the history window shown, one of Windows or any duration.
 	Window    string
 	Windows   []string
 	Messages  LineChart
 	Bytes     LineChart
 	Consumers []ConsumerRow
-}
-
-// ConsumerRow is a consumer with its lag sparkline.
-type ConsumerRow struct {
-	store.Consumer
-	Spark Sparkline
+	// ConfigRaw is the stream's config as indented JSON.
+	ConfigRaw string
 }
 
 // ConsumerPage is one consumer's page.
 type ConsumerPage struct {
-	Page      Page
-	Consumer  store.Consumer
-	Stale     bool
-	Window    string
-	Windows   []string
-	Pending   LineChart
-	Rates     LineChart
+	Page     Page
+	Consumer ConsumerRow
+	Window   string
+	Windows  []string
+	Pending  LineChart
+	Rates    LineChart
+	// ConfigRaw is the consumer's config as indented JSON.
 	ConfigRaw string
 }
 
 // NotFound is the friendly 404 page.
 type NotFound struct {
-	Page    Page
 	Message string
 }
 
-// ErrorPage is shown for internal errors, without their details.
+// ErrorPage is shown for failures, without their internal details.
 type ErrorPage struct {
-	Page    Page
 	Status  int
 	Message string
 }
 
-// StreamURL is the path of a stream's page.
+// StreamURL is the path of a stream's page; the name is path-escaped, so
+// any name NATS allows makes a working link.
 func StreamURL(stream string) string { return "/streams/" + url.PathEscape(stream) }
 
 // ConsumerURL is the path of a consumer's page.
@@ -122,14 +138,25 @@ func WindowURL(path, w string) string { return path + "?window=" + url.QueryEsca
 // HealthLabel is the word shown in a badge.
 func HealthLabel(level string) string {
 	switch level {
+	case store.HealthOK, store.HealthWarning, store.HealthCritical, store.HealthStale:
+		return level
+	case "":
+		return "unknown"
+	}
+	return level
+}
+
+// HealthMeaning is what a level asks of the operator, for badge titles.
+func HealthMeaning(level string) string {
+	switch level {
 	case store.HealthOK:
-		return "ok"
+		return "ok: nothing to do"
 	case store.HealthWarning:
-		return "warning"
+		return "warning: look soon"
 	case store.HealthCritical:
-		return "critical"
+		return "critical: act now"
 	case store.HealthStale:
-		return "stale"
+		return "stale: not sampled recently, numbers may be old"
 	}
 	return level
 }

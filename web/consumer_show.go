@@ -13,34 +13,45 @@ import (
 	"github.com/jetwatch/jetwatch/views"
 )
 
+// consumerShow answers GET /streams/:stream/consumers/:consumer?window=:
+// the consumer's config, state, rates and history.
 func (s *Server) consumerShow(c echo.Context) error {
 	ctx := c.Request().Context()
-	stream, name := c.Param("stream"), c.Param("consumer")
-	window := c.QueryParam("window")
-	if window == "" {
-		window = "1h"
+	stream, err := pathParam(c, "stream")
+	if err != nil {
+		return err
 	}
-	d, err := parseWindow(window)
+	name, err := pathParam(c, "consumer")
+	if err != nil {
+		return err
+	}
+	window, d, err := pageWindow(c.QueryParam("window"))
 	if err != nil {
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, err.Error())
 	}
 	cs, err := s.cfg.Index.Consumer(ctx, stream, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return notFoundError{"jetwatch has not seen consumer " + name + " on stream " + stream + ": it may have been deleted, or not been sampled yet."}
+		// Say which of the two is unknown: a deleted stream takes its
+		// consumers with it.
+		if _, serr := s.cfg.Index.Stream(ctx, stream); errors.Is(serr, store.ErrNotFound) {
+			return streamNotFound(stream)
+		}
+		return notFoundError{"jetwatch has not seen consumer " + name + " on stream " + stream + "; it may have been deleted, or not been sampled yet."}
 	}
 	if err != nil {
 		return err
 	}
-	p := s.page(c, "Consumer "+stream+" / "+name, "overview", true)
+	p := s.page(c, "Consumer "+stream+" / "+name, true)
 	since := p.Now.Add(-d)
 	hist, err := s.cfg.Index.ConsumerHistory(ctx, stream, name, since, p.Now, chartPoints)
 	if err != nil {
 		return err
 	}
 	points := withRates(hist)
-	times := make([]time.Time, len(points))
-	pending, ackPending, redelivered := make([]float64, len(points)), make([]float64, len(points)), make([]float64, len(points))
-	delivered, acked := make([]float64, len(points)), make([]float64, len(points))
+	n := len(points)
+	times := make([]time.Time, n)
+	pending, ackPending, redelivered := make([]float64, n), make([]float64, n), make([]float64, n)
+	delivered, acked := make([]float64, n), make([]float64, n)
 	for i, h := range points {
 		times[i] = h.At
 		pending[i], ackPending[i], redelivered[i] = float64(h.NumPending), float64(h.NumAckPending), float64(h.NumRedelivered)
@@ -49,50 +60,18 @@ func (s *Server) consumerShow(c echo.Context) error {
 	// The first point has no predecessor to derive a rate from.
 	rateTimes := rest(times)
 	m := views.ConsumerPage{
-		Page: p, Consumer: cs, Stale: s.stale(cs.SampledAt, p.Now), Window: window, Windows: windows,
+		Page: p, Consumer: views.ConsumerRow{Consumer: cs, Stale: s.stale(cs.SampledAt, p.Now)},
+		Window: window, Windows: windows,
 		Pending: views.NewLineChart("Pending, ack pending and redelivered", "chart-pending", since, p.Now, times, views.CountAxis,
 			views.Series{Name: "pending", Class: "s1", Values: pending},
 			views.Series{Name: "ack pending", Class: "s2", Values: ackPending},
 			views.Series{Name: "redelivered", Class: "s3", Values: redelivered}),
-		Rates: views.NewLineChart("Delivered and acked per second", "chart-rates", since, p.Now, rateTimes, views.CountAxis,
+		Rates: views.NewLineChart("Delivered and acked per second", "chart-rates", since, p.Now, rateTimes, views.RateAxis,
 			views.Series{Name: "delivered/s", Class: "s1", Values: rest(delivered)},
 			views.Series{Name: "acked/s", Class: "s2", Values: rest(acked)}),
 		ConfigRaw: indentJSON(cs.Config),
 	}
-	if wantsFragment(c) {
-		return s.render(c, http.StatusOK, views.ConsumerLive(m))
-	}
-	return s.render(c, http.StatusOK, views.ConsumerView(m))
-}
-
-// historyPoint is a consumer history point with rates derived from the
-// sequence deltas to the previous point.
-type historyPoint struct {
-	store.ConsumerPoint
-	DeliveredPerSec float64 `json:"delivered_per_sec"`
-	AckedPerSec     float64 `json:"acked_per_sec"`
-}
-
-func withRates(hist []store.ConsumerPoint) []historyPoint {
-	out := make([]historyPoint, len(hist))
-	for i, h := range hist {
-		out[i].ConsumerPoint = h
-		if i == 0 {
-			continue
-		}
-		prev := hist[i-1]
-		dt := h.At.Sub(prev.At).Seconds()
-		if dt <= 0 {
-			continue
-		}
-		if h.DeliveredSeq >= prev.DeliveredSeq {
-			out[i].DeliveredPerSec = float64(h.DeliveredSeq-prev.DeliveredSeq) / dt
-		}
-		if h.AckFloorSeq >= prev.AckFloorSeq {
-			out[i].AckedPerSec = float64(h.AckFloorSeq-prev.AckFloorSeq) / dt
-		}
-	}
-	return out
+	return s.renderPage(c, p, views.ConsumerLive(m))
 }
 
 func rest[T any](s []T) []T {
@@ -102,6 +81,8 @@ func rest[T any](s []T) []T {
 	return s[1:]
 }
 
+// indentJSON pretty-prints a raw config for the <details> block, or
+// returns it as stored when it is not valid JSON.
 func indentJSON(raw json.RawMessage) string {
 	var b bytes.Buffer
 	if err := json.Indent(&b, raw, "", "  "); err != nil {

@@ -2,20 +2,36 @@ package web
 
 import (
 	"compress/gzip"
+	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
 )
 
-// metrics serves the registry's metrics followed by the sampled gauges,
-// which the collector keeps pre-rendered (see Config.SampledMetrics). With
-// gzip, the response is two gzip members, which every gzip reader and
-// Prometheus accept as one stream.
-func (s *Server) metrics(c echo.Context) error {
+// metrics serves GET /metrics. Without Config.SampledMetrics it is
+// promhttp's handler for the Gatherer, content negotiation included.
+func (s *Server) metrics() echo.HandlerFunc {
+	if s.cfg.SampledMetrics == nil {
+		h := promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{
+			ErrorLog:      slogPrinter{s},
+			ErrorHandling: promhttp.ContinueOnError,
+		})
+		return echo.WrapHandler(h)
+	}
+	return s.metricsWithSampled
+}
+
+// metricsWithSampled serves the Gatherer's metrics followed by the sampled
+// gauges the collector keeps pre-rendered in the text format, so it always
+// answers in the text format. With gzip the answer is two gzip members,
+// which every gzip reader, Prometheus included, reads as one stream.
+func (s *Server) metricsWithSampled(c echo.Context) error {
 	families, err := s.cfg.Gatherer.Gather()
 	if err != nil {
+		// Like promhttp.ContinueOnError: serve what was gathered.
 		s.logger.Warn("gathering metrics", "err", err)
 	}
 	format := expfmt.NewFormat(expfmt.TypeTextPlain)
@@ -46,8 +62,12 @@ func (s *Server) metrics(c echo.Context) error {
 			}
 		}
 	}
-	if s.cfg.SampledMetrics != nil {
-		return s.cfg.SampledMetrics(w, gz)
-	}
-	return nil
+	return s.cfg.SampledMetrics(w, gz)
+}
+
+// slogPrinter lets promhttp report gathering errors through our logger.
+type slogPrinter struct{ s *Server }
+
+func (p slogPrinter) Println(v ...any) {
+	p.s.logger.Warn("serving metrics", "err", strings.TrimSpace(fmt.Sprintln(v...)))
 }

@@ -1,16 +1,20 @@
 package web
 
 import (
-	"net/http"
+	"cmp"
+	"slices"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jetwatch/jetwatch/store"
 	"github.com/jetwatch/jetwatch/views"
 )
 
 // topLaggingLimit is how many lagging consumers the overview lists.
 const topLaggingLimit = 10
 
+// overview answers GET /: connection state, counts, per-server health,
+// every stream with its health, the most lagging and the stalled consumers.
 func (s *Server) overview(c echo.Context) error {
 	ctx := c.Request().Context()
 	streams, err := s.cfg.Index.Streams(ctx)
@@ -33,25 +37,43 @@ func (s *Server) overview(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p := s.page(c, "Overview", "overview", true)
+	p := s.page(c, "Overview", true)
 	m := views.Overview{
-		Page: p, Counts: counts, TopLagging: lagging, Stalled: stalled, Servers: servers,
+		Page: p, Counts: counts, Servers: servers,
 		Sampler: s.samplerInfo(), StallAfter: s.cfg.StallAfter,
 	}
 	m.Streams = make([]views.StreamRow, len(streams))
 	for i := range streams {
 		m.Streams[i] = views.StreamRow{Stream: streams[i], Stale: s.stale(streams[i].SampledAt, p.Now)}
 	}
-	if wantsFragment(c) {
-		return s.render(c, http.StatusOK, views.OverviewLive(m))
-	}
-	return s.render(c, http.StatusOK, views.OverviewPage(m))
+	// Worst first: with a thousand streams, the ones that need the operator
+	// must not hide in the middle. Within a level, by name as listed.
+	slices.SortStableFunc(m.Streams, func(a, b views.StreamRow) int {
+		return cmp.Compare(levelRank(b.Level()), levelRank(a.Level()))
+	})
+	m.TopLagging = s.consumerRows(lagging, nil, p.Now)
+	m.Stalled = s.consumerRows(stalled, nil, p.Now)
+	return s.renderPage(c, p, views.OverviewLive(m))
 }
 
+// samplerInfo is the sampler's state as the overview shows it.
 func (s *Server) samplerInfo() views.SamplerInfo {
 	st := s.cfg.SamplerState()
 	return views.SamplerInfo{
 		FirstCycleDone: st.FirstCycleDone, LastCycleAt: st.LastCycleAt, LastDuration: st.LastDuration,
 		Errors: st.Errors, JSZ: st.JSZ, Interval: s.cfg.SampleInterval,
 	}
+}
+
+// levelRank orders health levels by how urgently they need the operator.
+func levelRank(level string) int {
+	switch level {
+	case store.HealthCritical:
+		return 3
+	case store.HealthWarning:
+		return 2
+	case store.HealthStale:
+		return 1
+	}
+	return 0
 }

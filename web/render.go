@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -13,7 +15,7 @@ import (
 )
 
 // render writes a component through a buffer, so a failing render never
-// sends half a page.
+// sends half a page and its error still reaches the error handler.
 func (s *Server) render(c echo.Context, status int, comp templ.Component) error {
 	var buf bytes.Buffer
 	if err := comp.Render(c.Request().Context(), &buf); err != nil {
@@ -23,12 +25,28 @@ func (s *Server) render(c echo.Context, status int, comp templ.Component) error 
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
-// page is the layout model every page shares; live is the URL that live
-// refresh fetches (the same page with ?fragment=live).
-func (s *Server) page(c echo.Context, title, nav string, live bool) views.Page {
+// renderPage renders body in the page layout, or only the live region when
+// live refresh asks for the fragment.
+func (s *Server) renderPage(c echo.Context, p views.Page, body templ.Component) error {
+	if wantsFragment(c) {
+		return s.render(c, http.StatusOK, views.Fragment(p, body))
+	}
+	return s.render(c, http.StatusOK, views.Document(p, body))
+}
+
+// fragmentParam is the query parameter live refresh adds to a page's URL
+// to get only its live region.
+const fragmentParam = "fragment"
+
+// wantsFragment says whether the request asks only for the live region.
+func wantsFragment(c echo.Context) bool { return c.QueryParam(fragmentParam) == "live" }
+
+// page is the layout model every page shares. With live set, the live
+// region refreshes from the same URL plus ?fragment=live.
+func (s *Server) page(c echo.Context, title string, live bool) views.Page {
 	n := s.cfg.NATSState()
 	p := views.Page{
-		Title: title, Nav: nav, Version: s.cfg.Version,
+		Title: title, Nav: "overview", Version: s.cfg.Version,
 		CSSURL: s.assets.url("app.css"), JSURL: s.assets.url("app.js"), IconURL: s.assets.url("favicon.svg"),
 		RefreshSeconds: max(int(s.cfg.SampleInterval.Seconds()), 1),
 		NATS:           views.NATSBanner{Connected: n.Connected, Since: n.Since, LastError: n.LastError, Server: n.Server, ServerName: n.ServerName},
@@ -36,28 +54,46 @@ func (s *Server) page(c echo.Context, title, nav string, live bool) views.Page {
 	}
 	if live {
 		q := c.Request().URL.Query()
-		q.Set("fragment", "live")
-		p.LiveURL = c.Request().URL.Path + "?" + q.Encode()
+		q.Set(fragmentParam, "live")
+		p.LiveURL = c.Request().URL.EscapedPath() + "?" + q.Encode()
 	}
 	return p
 }
 
-// wantsFragment says whether the request asks only for the live region.
-func wantsFragment(c echo.Context) bool { return c.QueryParam("fragment") == "live" }
+// pathParam is a path parameter, decoded. Echo matches routes on the raw
+// path when the request has one (a name with an encoded '/' or '%'), and
+// then hands out parameters still escaped.
+func pathParam(c echo.Context, name string) (string, error) {
+	v := c.Param(name)
+	if c.Request().URL.RawPath == "" {
+		return v, nil
+	}
+	d, err := url.PathUnescape(v)
+	if err != nil {
+		return "", echo.NewHTTPError(http.StatusBadRequest, "malformed "+name+" name in the URL")
+	}
+	return d, nil
+}
 
-// notFoundError is an error whose message is safe to show.
+// notFoundError is a 404 whose message is safe to show: it names only what
+// the client asked for.
 type notFoundError struct{ msg string }
 
 func (e notFoundError) Error() string { return e.msg }
 
-// handleError is the one place errors become responses: JSON under /api,
-// a friendly page elsewhere. Internal errors are logged once, and their
-// text never reaches the client.
+// internalMessage is all a client learns about an internal failure.
+const internalMessage = "internal error, see jetwatch logs"
+
+// handleError is the one place errors become answers: JSON under /api/v1/,
+// a friendly page elsewhere. Internal errors are logged here, once, and
+// their text never reaches the client.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
+		s.logger.Error("request failed after the answer started", "method", c.Request().Method,
+			"path", c.Request().URL.Path, "err", err)
 		return
 	}
-	status, msg := http.StatusInternalServerError, "internal error, see jetwatch logs"
+	status, msg := http.StatusInternalServerError, internalMessage
 	var nf notFoundError
 	var he *echo.HTTPError
 	switch {
@@ -74,26 +110,29 @@ func (s *Server) handleError(err error, c echo.Context) {
 		status, msg = http.StatusNotFound, "not found"
 	}
 	if status >= 500 {
-		s.logger.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
+		attrs := []any{"method", c.Request().Method, "path", c.Request().URL.Path, "err", err}
+		var pe *panicError
+		if errors.As(err, &pe) {
+			attrs = append(attrs, "stack", string(pe.stack))
+		}
+		s.logger.Error("request failed", attrs...)
 	}
+	c.Response().Header().Set("Cache-Control", "no-store")
 	if isAPI(c) {
-		c.JSON(status, map[string]string{"error": msg}) //nolint:errcheck // nothing left to do
+		c.JSON(status, map[string]string{"error": msg}) //nolint:errcheck // the client went away; nothing left to do
 		return
 	}
-	p := s.page(c, http.StatusText(status), "", false)
-	var comp templ.Component
+	p := s.page(c, http.StatusText(status), false)
+	var body templ.Component
 	if status == http.StatusNotFound {
-		comp = views.NotFoundPage(views.NotFound{Page: p, Message: msg})
+		body = views.NotFoundView(views.NotFound{Message: msg})
 	} else {
-		comp = views.ErrorView(views.ErrorPage{Page: p, Status: status, Message: msg})
+		body = views.ErrorView(views.ErrorPage{Status: status, Message: msg})
 	}
-	if rerr := s.render(c, status, comp); rerr != nil {
+	if rerr := s.render(c, status, views.Document(p, body)); rerr != nil {
 		s.logger.Error("rendering the error page failed", "err", rerr)
-		c.String(status, msg) //nolint:errcheck // nothing left to do
+		c.String(status, msg) //nolint:errcheck // the client went away; nothing left to do
 	}
 }
 
-func isAPI(c echo.Context) bool {
-	p := c.Request().URL.Path
-	return len(p) >= 8 && p[:8] == "/api/v1/"
-}
+func isAPI(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/api/v1/") }

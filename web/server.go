@@ -13,13 +13,14 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jetwatch/jetwatch/store"
 )
 
-// Index is what the web server reads. *store.DB implements it.
+// Index is what the web server reads. *store.DB implements it; every method
+// must honour ctx and report an unknown stream or consumer with an error
+// wrapping store.ErrNotFound.
 type Index interface {
 	Streams(ctx context.Context) ([]store.Stream, error)
 	Stream(ctx context.Context, name string) (store.Stream, error)
@@ -35,12 +36,14 @@ type Index interface {
 	CheckWritable(ctx context.Context) error
 }
 
-// NATSState is the connection state the UI and readiness report.
+// NATSState is the connection state the pages and /readyz report.
 type NATSState struct {
-	Connected  bool
-	Since      time.Time // when the current state began
-	LastError  string
-	Server     string // URL without credentials
+	Connected bool
+	// Since is when the current state (connected or not) began.
+	Since     time.Time
+	LastError string
+	// Server is the URL of the server, without credentials.
+	Server     string
 	ServerName string
 }
 
@@ -51,57 +54,66 @@ type SamplerState struct {
 	LastDuration   time.Duration
 	Streams        int
 	Consumers      int
-	Errors         []string
-	JSZ            string // empty while per-server health is available, else why not
+	// Errors are the problems of the last cycle, in the operator's words.
+	Errors []string
+	// JSZ is empty while per-server health via $SYS is available, else why not.
+	JSZ string
 }
 
 // Config configures the web server.
 type Config struct {
 	// Index is read for every page and API answer. Required.
 	Index Index
-	// NATSState reports the connection. Required.
+	// NATSState reports the current NATS connection. Required.
 	NATSState func() NATSState
-	// SamplerState reports the sampler. Required.
+	// SamplerState reports the sampler's last cycle. Required.
 	SamplerState func() SamplerState
-	// Gatherer is served at /metrics. Required.
+	// Gatherer's metrics are served at /metrics. Required.
 	Gatherer prometheus.Gatherer
-	// SampledMetrics writes the stream and consumer gauges after the
-	// Gatherer's metrics, in the text format, gzipped when gz is set.
-	// Optional.
+	// SampledMetrics, when set, writes the stream and consumer gauges after
+	// the Gatherer's metrics, in the text format, gzipped when gz is set.
+	// The collector renders them once per cycle, because building 100,000
+	// series on every scrape is too slow. Defaults to none.
 	SampledMetrics func(w io.Writer, gz bool) error
-	// Logger defaults to slog.Default().
+	// Logger receives request logs and errors. Defaults to slog.Default().
 	Logger *slog.Logger
-	// Listen is the address to listen on. Defaults to 127.0.0.1:8080.
+	// Listen is the address to listen on; port 0 picks a free port.
+	// Defaults to 127.0.0.1:8080.
 	Listen string
-	// SampleInterval sets the live refresh period and when data is stale.
-	// Defaults to 10 seconds.
+	// SampleInterval is shown on the pages, sets the live refresh period
+	// and marks data older than three intervals as stale. Defaults to 10
+	// seconds.
 	SampleInterval time.Duration
-	// StallAfter is shown to explain what stalled means. Defaults to 5 minutes.
+	// StallAfter is shown on the overview to explain what stalled means.
+	// Defaults to 5 minutes.
 	StallAfter time.Duration
-	// Version is shown in the footer.
+	// Version is shown in the footer. Defaults to "devel".
 	Version string
-	// Now defaults to time.Now.
+	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 }
 
-// Server is jetwatch's HTTP server.
+// Server is jetwatch's HTTP server: pages, API, metrics and probes.
 type Server struct {
 	cfg    Config
 	logger *slog.Logger
 	echo   *echo.Echo
 	assets *assets
 
-	mu       sync.Mutex
-	ln       net.Listener
-	http     *http.Server
-	done     chan struct{}
-	stopOnce sync.Once
+	mu      sync.Mutex
+	ln      net.Listener
+	http    *http.Server
+	done    chan struct{}
+	stopped bool
 }
 
-// New builds the server and its routes.
+// New checks cfg, fills its defaults and builds the routes.
 func New(cfg Config) (*Server, error) {
 	if cfg.Index == nil || cfg.NATSState == nil || cfg.SamplerState == nil || cfg.Gatherer == nil {
 		return nil, errors.New("web: Index, NATSState, SamplerState and Gatherer are required")
+	}
+	if cfg.SampleInterval < 0 || cfg.StallAfter < 0 {
+		return nil, errors.New("web: SampleInterval and StallAfter must not be negative")
 	}
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	cfg.Listen = cmp.Or(cfg.Listen, "127.0.0.1:8080")
@@ -113,15 +125,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	a, err := newAssets()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("web: %w", err)
 	}
 	s := &Server{cfg: cfg, logger: cfg.Logger.With("component", "web"), assets: a}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(middleware.Recover())
-	e.Use(securityHeaders)
-	e.Use(s.logRequests)
+	// Outermost first: every answer, errors and panics included, carries
+	// the security headers and is logged once.
+	e.Use(securityHeaders, s.logRequests, recoverPanics)
 
 	e.GET("/", s.overview)
 	e.GET("/streams/:stream", s.streamShow)
@@ -133,7 +145,7 @@ func New(cfg Config) (*Server, error) {
 	api.GET("/streams/:stream/consumers", s.apiConsumerList)
 	api.GET("/streams/:stream/consumers/:consumer", s.apiConsumerShow)
 
-	e.GET("/metrics", s.metrics)
+	e.GET("/metrics", s.metrics())
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/static/:hash/:name", s.assets.serve)
@@ -144,12 +156,18 @@ func New(cfg Config) (*Server, error) {
 // Handler is the server's HTTP handler, for tests.
 func (s *Server) Handler() http.Handler { return s.echo }
 
-// Start listens and serves in the background; it returns once listening.
+// Start listens on Config.Listen and serves in the background. It returns
+// once listening, or the error that prevented it (a port already taken).
 func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.http != nil || s.stopped {
+		return errors.New("web: server already started or stopped")
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
 	if err != nil {
-		return err
+		return fmt.Errorf("web: listen on %s: %w", s.cfg.Listen, err)
 	}
 	srv := &http.Server{
 		Handler:           s.echo,
@@ -159,9 +177,7 @@ func (s *Server) Start(ctx context.Context) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
-	s.mu.Lock()
 	s.ln, s.http, s.done = ln, srv, make(chan struct{})
-	s.mu.Unlock()
 	go func() {
 		defer close(s.done)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -171,7 +187,8 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
-// Addr is the address the server listens on, once started.
+// Addr is the address the server listens on once started (the real port
+// when Listen used port 0), else Config.Listen.
 func (s *Server) Addr() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -181,20 +198,22 @@ func (s *Server) Addr() string {
 	return s.ln.Addr().String()
 }
 
-// Stop shuts the server down gracefully. Safe to call twice.
+// Stop shuts the server down gracefully, letting requests in flight finish
+// until ctx ends. Safe to call twice, and before Start.
 func (s *Server) Stop(ctx context.Context) error {
-	var err error
-	s.stopOnce.Do(func() {
-		s.mu.Lock()
-		srv, done := s.http, s.done
-		s.mu.Unlock()
-		if srv == nil {
-			return
-		}
-		if err = srv.Shutdown(ctx); err != nil {
-			err = fmt.Errorf("web shutdown: %w", err)
-		}
-		<-done
-	})
+	s.mu.Lock()
+	srv, done, already := s.http, s.done, s.stopped
+	s.stopped = true
+	s.mu.Unlock()
+	if srv == nil || already {
+		return nil
+	}
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		// Requests still running when ctx ended are cut off.
+		srv.Close() //nolint:errcheck // the shutdown error says more
+		err = fmt.Errorf("web: shutdown: %w", err)
+	}
+	<-done
 	return err
 }

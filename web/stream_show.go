@@ -11,20 +11,21 @@ import (
 	"github.com/jetwatch/jetwatch/views"
 )
 
+// streamShow answers GET /streams/:stream?window=1h|24h|7d: the stream's
+// config, state, limits, replicas, history and consumers.
 func (s *Server) streamShow(c echo.Context) error {
 	ctx := c.Request().Context()
-	name := c.Param("stream")
-	window := c.QueryParam("window")
-	if window == "" {
-		window = "1h"
+	name, err := pathParam(c, "stream")
+	if err != nil {
+		return err
 	}
-	d, err := parseWindow(window)
+	window, d, err := pageWindow(c.QueryParam("window"))
 	if err != nil {
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, err.Error())
 	}
 	st, err := s.cfg.Index.Stream(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return notFoundError{"jetwatch has not seen stream " + name + ": it may have been deleted, or not been sampled yet."}
+		return streamNotFound(name)
 	}
 	if err != nil {
 		return err
@@ -33,35 +34,35 @@ func (s *Server) streamShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p := s.page(c, "Stream "+name, "overview", true)
+	p := s.page(c, "Stream "+name, true)
 	since := p.Now.Add(-d)
 	hist, err := s.cfg.Index.StreamHistory(ctx, name, since, p.Now, chartPoints)
 	if err != nil {
 		return err
 	}
-	sparks, err := s.cfg.Index.PendingSparklines(ctx, name, since, p.Now, 60)
+	sparks, err := s.cfg.Index.PendingSparklines(ctx, name, since, p.Now, sparkPoints)
 	if err != nil {
 		return err
 	}
 	times := make([]time.Time, len(hist))
-	msgs := make([]float64, len(hist))
-	bytes := make([]float64, len(hist))
+	msgs, bytes := make([]float64, len(hist)), make([]float64, len(hist))
 	for i, h := range hist {
 		times[i], msgs[i], bytes[i] = h.At, float64(h.Messages), float64(h.Bytes)
 	}
 	m := views.StreamPage{
-		Page:     p,
-		Stream:   views.StreamRow{Stream: st, Stale: s.stale(st.SampledAt, p.Now)},
-		Window:   window,
-		Windows:  windows,
-		Messages: views.NewLineChart("Messages", "chart-messages", since, p.Now, times, views.CountAxis, views.Series{Name: "messages", Class: "s1", Values: msgs}),
-		Bytes:    views.NewLineChart("Bytes", "chart-bytes", since, p.Now, times, views.BytesAxis, views.Series{Name: "bytes", Class: "s2", Values: bytes}),
+		Page:      p,
+		Stream:    views.StreamRow{Stream: st, Stale: s.stale(st.SampledAt, p.Now)},
+		Window:    window,
+		Windows:   windows,
+		Messages:  views.NewLineChart("Messages", "chart-messages", since, p.Now, times, views.CountAxis, views.Series{Name: "messages", Class: "s1", Values: msgs}),
+		Bytes:     views.NewLineChart("Bytes", "chart-bytes", since, p.Now, times, views.BytesAxis, views.Series{Name: "bytes", Class: "s2", Values: bytes}),
+		Consumers: s.consumerRows(consumers, sparks, p.Now),
+		ConfigRaw: indentJSON(st.Config),
 	}
-	for _, cs := range consumers {
-		m.Consumers = append(m.Consumers, views.ConsumerRow{Consumer: cs, Spark: views.NewSparkline(sparks[cs.Name])})
-	}
-	if wantsFragment(c) {
-		return s.render(c, http.StatusOK, views.StreamLive(m))
-	}
-	return s.render(c, http.StatusOK, views.StreamView(m))
+	return s.renderPage(c, p, views.StreamLive(m))
+}
+
+// streamNotFound is the 404 for a stream the index does not hold.
+func streamNotFound(name string) error {
+	return notFoundError{"jetwatch has not seen stream " + name + "; it may have been deleted, or not been sampled yet."}
 }

@@ -2,29 +2,37 @@ package web
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
 
-// windows are the history windows the pages offer.
+// windows are the history windows the pages link to.
 var windows = []string{"1h", "24h", "7d"}
+
+// defaultWindow is the history window of a page without ?window=.
+const (
+	defaultWindow     = time.Hour
+	defaultWindowName = "1h"
+)
 
 // maxWindow is the longest history kept by default.
 const maxWindow = 30 * 24 * time.Hour
 
-// chartPoints is how many points a chart shows at most.
+// chartPoints is how many points a chart shows at most; more would be
+// finer than the pixels of the chart.
 const chartPoints = 240
 
+// sparkPoints is how many points a sparkline shows at most.
+const sparkPoints = 60
+
 // parseWindow accepts 1h, 24h, 7d (days are not Go durations) or any Go
-// duration up to 30 days.
+// duration up to 30 days. Its errors are meant for the client.
 func parseWindow(s string) (time.Duration, error) {
-	if s == "" {
-		return time.Hour, nil
-	}
 	var d time.Duration
 	if days, ok := strings.CutSuffix(s, "d"); ok {
-		var n int
-		if _, err := fmt.Sscanf(days, "%d", &n); err != nil || fmt.Sprint(n) != days {
+		n, err := strconv.Atoi(days)
+		if err != nil || strconv.Itoa(n) != days {
 			return 0, fmt.Errorf("history window %q: use 1h, 24h, 7d or a duration like 90m", s)
 		}
 		d = time.Duration(n) * 24 * time.Hour
@@ -34,8 +42,17 @@ func parseWindow(s string) (time.Duration, error) {
 			return 0, fmt.Errorf("history window %q: use 1h, 24h, 7d or a duration like 90m", s)
 		}
 	}
-	if d <= 0 || d > maxWindow {
+	if d < time.Second || d > maxWindow {
 		return 0, fmt.Errorf("history window %q: must be between 1s and 30d", s)
 	}
 	return d, nil
+}
+
+// pageWindow is the window a page asked for with ?window=, 1h by default.
+func pageWindow(q string) (name string, d time.Duration, err error) {
+	if q == "" {
+		return defaultWindowName, defaultWindow, nil
+	}
+	d, err = parseWindow(q)
+	return q, d, err
 }

@@ -8,37 +8,46 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
+// check is one readiness condition.
 type check struct {
 	OK     bool   `json:"ok"`
 	Detail string `json:"detail"`
 }
 
-type probeAnswer struct {
-	Status string           `json:"status"`
+// readiness is the body of /readyz.
+type readiness struct {
+	Status string           `json:"status"` // "ready" or "not ready"
 	Checks map[string]check `json:"checks"`
 }
 
-// healthz says the process is alive; it checks nothing outside it, so a
-// NATS outage never gets jetwatch restarted.
-func (s *Server) healthz(c echo.Context) error {
-	return c.JSON(http.StatusOK, probeAnswer{Status: "ok", Checks: map[string]check{"process": {OK: true, Detail: "serving"}}})
-}
+// writableTimeout bounds the database write probe, so a stuck disk makes
+// jetwatch unready instead of hanging the probe.
+const writableTimeout = 2 * time.Second
 
-// readyz is ready when NATS is connected, the database takes writes and
-// the first sample is stored.
+// readyz answers GET /readyz: 200 when NATS is connected, the database
+// takes writes and the first sample is stored, else 503. Every check is
+// named in the body.
 func (s *Server) readyz(c echo.Context) error {
 	checks := map[string]check{}
 	n := s.cfg.NATSState()
 	if n.Connected {
 		checks["nats"] = check{OK: true, Detail: "connected to " + n.Server}
 	} else {
-		checks["nats"] = check{Detail: "not connected since " + n.Since.UTC().Format(time.RFC3339) + ": " + n.LastError}
+		detail := "not connected yet"
+		if !n.Since.IsZero() {
+			detail = "not connected since " + n.Since.UTC().Format(time.RFC3339)
+		}
+		if n.LastError != "" {
+			detail += ": " + n.LastError
+		}
+		checks["nats"] = check{Detail: detail}
 	}
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(c.Request().Context(), writableTimeout)
 	defer cancel()
 	if err := s.cfg.Index.CheckWritable(ctx); err != nil {
+		// The error may name files and SQL; it goes to the log only.
 		s.logger.Warn("readiness: database not writable", "err", err)
-		checks["database"] = check{Detail: "not writable: " + err.Error()}
+		checks["database"] = check{Detail: "not writable, see jetwatch logs"}
 	} else {
 		checks["database"] = check{OK: true, Detail: "writable"}
 	}
@@ -48,8 +57,7 @@ func (s *Server) readyz(c echo.Context) error {
 	} else {
 		checks["first_sample"] = check{Detail: "no sample stored yet"}
 	}
-	ans := probeAnswer{Status: "ready", Checks: checks}
-	status := http.StatusOK
+	ans, status := readiness{Status: "ready", Checks: checks}, http.StatusOK
 	for _, ch := range checks {
 		if !ch.OK {
 			ans.Status, status = "not ready", http.StatusServiceUnavailable

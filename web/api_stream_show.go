@@ -1,0 +1,26 @@
+package web
+
+import (
+	"errors"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/jetwatch/jetwatch/store"
+)
+
+// apiStreamShow answers GET /api/v1/streams/:stream: the stream with its
+// config.
+func (s *Server) apiStreamShow(c echo.Context) error {
+	name, err := pathParam(c, "stream")
+	if err != nil {
+		return err
+	}
+	st, err := s.cfg.Index.Stream(c.Request().Context(), name)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFoundError{"unknown stream " + name}
+	}
+	if err != nil {
+		return err
+	}
+	return apiJSON(c, st)
+}

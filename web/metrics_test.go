@@ -1,0 +1,74 @@
+package web
+
+import (
+	"compress/gzip"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+)
+
+func TestMetricsServesTheGatherer(t *testing.T) {
+	t.Parallel()
+	srv, b := setup(t)
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "test_gauge", Help: "a test gauge"})
+	g.Set(42)
+	b.reg.MustRegister(g)
+
+	res, body := get(t, srv, "/metrics")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	require.NoError(t, err)
+	require.Len(t, families, 1, "only what the registry holds: no global registry")
+	require.Equal(t, 42.0, families["test_gauge"].GetMetric()[0].GetGauge().GetValue())
+	require.Equal(t, "nosniff", res.Header.Get("X-Content-Type-Options"))
+}
+
+func TestMetricsAppendSampledGaugesPlainAndGzipped(t *testing.T) {
+	t.Parallel()
+	sampled := "# HELP jetstream_consumer_num_pending p\n# TYPE jetstream_consumer_num_pending gauge\njetstream_consumer_num_pending{consumer_name=\"c\"} 5\n"
+	srv, b := setup(t, func(c *Config) {
+		c.SampledMetrics = func(w io.Writer, gz bool) error {
+			if !gz {
+				_, err := io.WriteString(w, sampled)
+				return err
+			}
+			zw := gzip.NewWriter(w)
+			if _, err := io.WriteString(zw, sampled); err != nil {
+				return err
+			}
+			return zw.Close()
+		}
+	})
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "test_gauge", Help: "a test gauge"})
+	g.Set(7)
+	b.reg.MustRegister(g)
+	for _, gz := range []bool{false, true} {
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		if gz {
+			req.Header.Set("Accept-Encoding", "gzip")
+		}
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, req)
+		require.Equal(t, http.StatusOK, rec.Code)
+		var body io.Reader = rec.Body
+		if gz {
+			require.Equal(t, "gzip", rec.Header().Get("Content-Encoding"))
+			zr, err := gzip.NewReader(rec.Body)
+			require.NoError(t, err)
+			body = zr
+		}
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		families, err := parser.TextToMetricFamilies(body)
+		require.NoError(t, err, "gzip=%v", gz)
+		require.Equal(t, 7.0, families["test_gauge"].GetMetric()[0].GetGauge().GetValue())
+		require.Equal(t, 5.0, families["jetstream_consumer_num_pending"].GetMetric()[0].GetGauge().GetValue())
+	}
+}

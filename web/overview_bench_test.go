@@ -1,0 +1,102 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetwatch/jetwatch/store"
+)
+
+// BenchmarkOverview renders the overview of 1,000 streams with 10
+// consumers each from a real SQLite file: the size the overview is meant
+// to stay fast at (50 ms per render).
+func BenchmarkOverview(b *testing.B) {
+	ctx := context.Background()
+	db, err := store.OpenFile(ctx, filepath.Join(b.TempDir(), "jetwatch.db"))
+	require.NoError(b, err)
+	b.Cleanup(func() { db.Close() })
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	for i, at := range []time.Time{now.Add(-10 * time.Second), now} {
+		require.NoError(b, db.SaveCycle(ctx, largeCycle(at, 1000, 10, uint64(i))))
+	}
+	srv, err := New(Config{
+		Index: db,
+		NATSState: func() NATSState {
+			return NATSState{Connected: true, Since: now.Add(-time.Hour), Server: "nats://nats:4222"}
+		},
+		SamplerState: func() SamplerState {
+			return SamplerState{FirstCycleDone: true, LastCycleAt: now, LastDuration: 600 * time.Millisecond}
+		},
+		Gatherer: prometheus.NewRegistry(),
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now:      func() time.Time { return now },
+	})
+	require.NoError(b, err)
+	h := srv.Handler()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		if rec.Code != http.StatusOK {
+			b.Fatalf("overview: %d", rec.Code)
+		}
+	}
+}
+
+// largeCycle is one sample of a big deployment: R3 streams with limits and
+// a few unhealthy ones, each with consumers of which some lag or stall.
+func largeCycle(at time.Time, streams, consumersPer int, step uint64) store.Cycle {
+	c := store.Cycle{At: at, StreamsComplete: true, ConsumersComplete: map[string]bool{}}
+	for i := range streams {
+		name := fmt.Sprintf("ORDERS_%04d", i)
+		pct := float64(i%100) + 0.5
+		st := store.Stream{
+			Name: name, Subjects: []string{"orders." + name + ".>"}, Retention: "limits", Storage: "file", Replicas: 3,
+			Created: at.Add(-72 * time.Hour), Messages: 100_000 + uint64(i)*10 + step*50, Bytes: 64_000_000 + uint64(i),
+			FirstSeq: 1, LastSeq: 100_000 + uint64(i)*10 + step*50, NumSubjects: 12, ConsumerCount: consumersPer,
+			Limits: store.StreamLimits{MaxMsgs: 1_000_000, MaxBytes: -1, MaxAgeSeconds: 86400, MaxMsgSize: -1,
+				MaxMsgsPerSubject: -1, MaxConsumers: -1, Discard: "old", MsgsUsedPct: &pct},
+			Cluster: &store.Cluster{Name: "c1", Leader: "n1", Replicas: []store.Replica{
+				{Name: "n2", Current: true, ActiveSeconds: 0.2}, {Name: "n3", Current: true, ActiveSeconds: 0.3}}},
+			InPerSec: 5, BytesInPerSec: 3200, Health: store.Health{Level: store.HealthOK}, SampledAt: at,
+			Config: json.RawMessage(`{"name":"` + name + `","subjects":["orders.` + name + `.>"],"retention":"limits","max_msgs":1000000,"num_replicas":3}`),
+		}
+		switch i % 50 {
+		case 7:
+			st.Health.Raise(store.HealthWarning, "replica n3 is 1200 operations behind")
+		case 13:
+			st.Health.Raise(store.HealthCritical, "no leader: the stream cannot accept messages")
+		}
+		c.Streams = append(c.Streams, st)
+		c.ConsumersComplete[name] = true
+		for j := range consumersPer {
+			cs := store.Consumer{
+				Stream: name, Name: fmt.Sprintf("worker_%02d", j), Durable: true, Created: at.Add(-72 * time.Hour),
+				FilterSubjects: []string{"orders." + name + ".created"}, DeliverPolicy: "all", AckPolicy: "explicit",
+				ReplayPolicy: "instant", MaxDeliver: 5, AckWaitSeconds: 30, MaxAckPending: 1000,
+				NumPending: uint64((i*consumersPer + j) % 997), NumAckPending: j, NumRedelivered: j % 3,
+				Delivered:       store.SequencePair{ConsumerSeq: 90_000 + step*40, StreamSeq: 90_000 + step*40},
+				AckFloor:        store.SequencePair{ConsumerSeq: 89_990 + step*40, StreamSeq: 89_990 + step*40},
+				DeliveredPerSec: 4, AckedPerSec: 4, Health: store.Health{Level: store.HealthOK}, SampledAt: at,
+				Config: json.RawMessage(`{"durable_name":"worker","ack_policy":"explicit","max_deliver":5}`),
+			}
+			if (i*consumersPer+j)%211 == 0 {
+				since := at.Add(-10 * time.Minute)
+				cs.Stalled, cs.StalledSince = true, &since
+				cs.Health.Raise(store.HealthWarning, "stalled: pending messages and no delivery for 10m")
+			}
+			c.Consumers = append(c.Consumers, cs)
+		}
+	}
+	return c
+}

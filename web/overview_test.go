@@ -1,0 +1,147 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestOverviewShowsHealthLagAndStalls(t *testing.T) {
+	t.Parallel()
+	srv, b := setup(t)
+	seed(t, b)
+	res, page := get(t, srv, "/")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Equal(t, "no-store", res.Header.Get("Cache-Control"))
+	require.Equal(t, []string{"4"}, byTestID(t, page, "count-streams"))
+	require.Equal(t, []string{"3"}, byTestID(t, page, "count-consumers"))
+	require.Equal(t, []string{"1"}, byTestID(t, page, "count-stalled"))
+	require.Equal(t, []string{"1 critical, 1 warning"}, byTestID(t, page, "count-unhealthy"))
+	require.Len(t, byTestID(t, page, "health-legend"), 1)
+
+	// Worst first, each with its level written out and its reasons.
+	doc := parse(t, page)
+	rows := nodes(doc, "stream-row")
+	require.Len(t, rows, 4)
+	require.Equal(t, "FULL", attr(rows[0], "data-stream"))
+	require.Equal(t, "critical", text(nodes(rows[0], "health-badge")[0]))
+	require.Contains(t, text(nodes(rows[0], "stream-reasons")[0]), "publishes are about to be rejected")
+	require.Equal(t, "ORDERS", attr(rows[1], "data-stream"))
+	require.Equal(t, "replica n3 is 42 operations behind; consumer shipping is stalled", text(nodes(rows[1], "stream-reasons")[0]))
+
+	require.Equal(t, []string{"150", "7"}, byTestID(t, page, "lag"), "only consumers with pending messages, most first")
+	stalled := nodes(doc, "stalled-row")
+	require.Len(t, stalled, 1)
+	require.Equal(t, "shipping", attr(stalled[0], "data-consumer"))
+	require.Equal(t, "10m ago", text(nodes(stalled[0], "stalled-since")[0]))
+	require.Equal(t, []string{"/streams/ORDERS/consumers/shipping"}, links(stalled[0]))
+
+	require.Len(t, byTestID(t, page, "server-row"), 2)
+	require.Empty(t, byTestID(t, page, "jsz-note"))
+	require.Contains(t, byTestID(t, page, "nats-state")[0], "NATS connected · n1")
+	require.Empty(t, byTestID(t, page, "nats-down"))
+	require.Contains(t, byTestID(t, page, "last-sample")[0], "Last sample 2s ago, took 40ms; sampled every 10s.")
+	require.Empty(t, byTestID(t, page, "sampler-errors"))
+	require.Equal(t, []string{"jetwatch test"}, byTestID(t, page, "footer"))
+}
+
+func TestOverviewLinksWorkForAnyName(t *testing.T) {
+	t.Parallel()
+	srv, b := setup(t)
+	seed(t, b)
+	_, page := get(t, srv, "/")
+	require.NotContains(t, page, "<script>alert(1)</script>")
+	require.Contains(t, page, "&lt;script&gt;alert(1)&lt;/script&gt;")
+
+	// Every stream and consumer link leads to the page of that very name.
+	doc := parse(t, page)
+	want := map[string]string{}
+	for _, row := range nodes(doc, "stream-row") {
+		want[links(row)[0]] = attr(row, "data-stream")
+	}
+	for _, row := range nodes(doc, "lagging-row") {
+		want[links(row)[0]] = attr(row, "data-consumer")
+	}
+	require.Len(t, want, 6)
+	require.Contains(t, want, "/streams/%3Cscript%3Ealert%281%29%3C%2Fscript%3E")
+	for href, name := range want {
+		res, page := get(t, srv, href)
+		require.Equal(t, http.StatusOK, res.StatusCode, href)
+		id := "stream-name"
+		if strings.Contains(href, "/consumers/") {
+			id = "consumer-name"
+		}
+		require.Equal(t, []string{name}, byTestID(t, page, id), href)
+	}
+}
+
+func TestOverviewSaysWhenNATSIsDown(t *testing.T) {
+	t.Parallel()
+	srv, b := setup(t)
+	seed(t, b)
+	b.setNATS(NATSState{Since: b.now.Add(-90 * time.Second), LastError: "dial tcp 127.0.0.1:4222: connect: connection refused", Server: "nats://127.0.0.1:4222"})
+	for _, target := range []string{"/", "/?fragment=live"} {
+		_, page := get(t, srv, target)
+		down := byTestID(t, page, "nats-down")
+		require.Len(t, down, 1, target)
+		require.Contains(t, down[0], "NATS unreachable since 2026-11-26T11:58:30Z (1m ago)", target)
+		require.Contains(t, down[0], ": dial tcp 127.0.0.1:4222: connect: connection refused", target)
+		require.Contains(t, down[0], "the last sample and may be stale", target)
+		require.Len(t, byTestID(t, page, "stream-row"), 4, "the last sample is still shown")
+	}
+}
+
+func TestOverviewBeforeTheFirstSample(t *testing.T) {
+	t.Parallel()
+	srv, b := setup(t)
+	b.setSampler(SamplerState{JSZ: "the NATS user is not in the system account"})
+	_, page := get(t, srv, "/")
+	require.Equal(t, []string{"Waiting for the first sample…"}, byTestID(t, page, "no-streams"))
+	note := byTestID(t, page, "jsz-note")
+	require.Len(t, note, 1)
+	require.Contains(t, note[0], "the NATS user is not in the system account")
+	require.Contains(t, note[0], "system account")
+	require.Equal(t, []string{"No stalled consumer."}, byTestID(t, page, "no-stalled"))
+}
+
+func TestOverviewShowsSamplerErrorsAndStaleStreams(t *testing.T) {
+	t.Parallel()
+	srv, b := setup(t)
+	seed(t, b)
+	b.setSampler(SamplerState{FirstCycleDone: true, LastCycleAt: b.now.Add(-time.Minute), LastDuration: time.Second,
+		Errors: []string{"listing consumers of FULL timed out"}})
+	_, page := get(t, srv, "/")
+	require.Contains(t, byTestID(t, page, "sampler-errors")[0], "listing consumers of FULL timed out")
+
+	// Forty seconds without a sample is more than three 10 s intervals.
+	late, b2 := setup(t, func(c *Config) {
+		c.Now = func() time.Time { return testNow.Add(40 * time.Second) }
+	})
+	seed(t, b2)
+	_, page = get(t, late, "/")
+	doc := parse(t, page)
+	for _, row := range nodes(doc, "stream-row") {
+		require.Equal(t, "stale", attr(row, "data-level"), attr(row, "data-stream"))
+	}
+	require.Contains(t, text(nodes(doc, "stream-reasons")[0]), "not sampled since 40s ago")
+}
+
+func TestOverviewFragmentIsTheLiveRegion(t *testing.T) {
+	t.Parallel()
+	srv, b := setup(t)
+	seed(t, b)
+	_, page := get(t, srv, "/")
+	live := liveURL(t, page)
+	require.Equal(t, "/?fragment=live", live)
+
+	res, frag := get(t, srv, live)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.NotContains(t, frag, "<html")
+	require.NotContains(t, frag, "<script")
+	require.Len(t, byTestID(t, frag, "stream-row"), 4)
+	require.Len(t, byTestID(t, frag, "nats-state"), 1)
+	require.Contains(t, b.log.String(), `level=DEBUG msg="http request" component=web method=GET path=/ status=200`, "live refreshes log at debug level")
+}
