@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -34,6 +35,19 @@ type Index interface {
 	ConsumerHistory(ctx context.Context, stream, consumer string, since, until time.Time, points int) ([]store.ConsumerPoint, error)
 	PendingSparklines(ctx context.Context, stream string, since, until time.Time, points int) (map[string][]uint64, error)
 	CheckWritable(ctx context.Context) error
+	Events(ctx context.Context, f store.EventFilter) ([]store.Event, error)
+}
+
+// DeadLetters is the dead-letter desk the pages and API use. dlq.Desk
+// implements it.
+type DeadLetters interface {
+	List(ctx context.Context, f dlq.Filter, limit int, cursor string) (dlq.Page, error)
+	Count(ctx context.Context, f dlq.Filter) (int, error)
+	Get(ctx context.Context, id uint64) (dlq.DeadLetter, error)
+	Groups(ctx context.Context, f dlq.Filter, limit int, now time.Time, window time.Duration, buckets int) ([]dlq.Group, error)
+	Redeliver(ctx context.Context, req dlq.RedeliverRequest) (dlq.Action, error)
+	Discard(ctx context.Context, id uint64, actor, note string) (dlq.Action, error)
+	History(ctx context.Context, id uint64) ([]dlq.Action, error)
 }
 
 // NATSState is the connection state the pages and /readyz report.
@@ -91,6 +105,12 @@ type Config struct {
 	Version string
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
+	// DeadLetters serves the dead-letter pages and API. Without it they
+	// answer 503.
+	DeadLetters DeadLetters
+	// TraceURL links trace ids to a tracing UI: {trace_id} is replaced.
+	// Defaults to no link.
+	TraceURL string
 }
 
 // Server is jetwatch's HTTP server: pages, API, metrics and probes.
@@ -133,7 +153,7 @@ func New(cfg Config) (*Server, error) {
 	e.HTTPErrorHandler = s.handleError
 	// Outermost first: every answer, errors and panics included, carries
 	// the security headers and is logged once.
-	e.Use(securityHeaders, s.logRequests, recoverPanics)
+	e.Use(securityHeaders, s.logRequests, recoverPanics, s.csrf)
 
 	e.GET("/", s.overview)
 	e.GET("/streams/:stream", s.streamShow)
@@ -144,6 +164,19 @@ func New(cfg Config) (*Server, error) {
 	api.GET("/streams/:stream", s.apiStreamShow)
 	api.GET("/streams/:stream/consumers", s.apiConsumerList)
 	api.GET("/streams/:stream/consumers/:consumer", s.apiConsumerShow)
+
+	e.GET("/dead-letters", s.deadLetterList)
+	e.GET("/dead-letters/groups", s.deadLetterGroups)
+	e.GET("/dead-letters/:id", s.deadLetterShow)
+	e.POST("/dead-letters/:id/redeliver", s.deadLetterRedeliver)
+	e.POST("/dead-letters/:id/edit", s.deadLetterEdit)
+	e.POST("/dead-letters/:id/discard", s.deadLetterDiscard)
+	e.GET("/events", s.eventList)
+	api.GET("/dead-letters", s.apiDeadLetterList)
+	api.GET("/dead-letters/:id", s.apiDeadLetterShow)
+	api.POST("/dead-letters/:id/redeliver", s.apiDeadLetterRedeliver)
+	api.POST("/dead-letters/:id/discard", s.apiDeadLetterDiscard)
+	api.GET("/events", s.apiEventList)
 
 	e.GET("/metrics", s.metrics())
 	e.GET("/healthz", s.healthz)

@@ -28,6 +28,7 @@ type config struct {
 	AdvisoryStream string
 	DLQStream      string
 	StreamReplicas int
+	TraceURL       string
 
 	// demo only
 	NATSPort int
@@ -91,6 +92,8 @@ func settings(c *config) []setting {
 		both(setting{flag: "advisory-stream", env: "JETWATCH_ADVISORY_STREAM", def: "JETWATCH_ADVISORIES", usage: "stream that captures JetStream advisories (created if missing)", bind: stringSetting(&c.AdvisoryStream)}),
 		both(setting{flag: "dlq-stream", env: "JETWATCH_DLQ_STREAM", def: "DLQ", usage: "stream that holds dead letters on dlq.> (created if missing)", bind: stringSetting(&c.DLQStream)}),
 		both(setting{flag: "stream-replicas", env: "JETWATCH_STREAM_REPLICAS", def: "1", usage: "replicas of the streams jetwatch creates", bind: intSetting(&c.StreamReplicas)}),
+
+		both(setting{flag: "trace-url", env: "JETWATCH_TRACE_URL", usage: "link trace ids of dead letters to a tracing UI; {trace_id} is replaced (e.g. http://jaeger:16686/trace/{trace_id})", bind: stringSetting(&c.TraceURL)}),
 
 		serve(setting{flag: "server", env: "NATS_URL", usage: "NATS server URLs, comma separated (default nats://127.0.0.1:4222, or the context's)", bind: stringSetting(&c.NATS.Servers)}),
 		serve(setting{flag: "context", env: "NATS_CONTEXT", usage: "natscli context to read connection settings from (flags given explicitly win)", bind: stringSetting(&c.NATS.Context)}),

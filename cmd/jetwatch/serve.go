@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/jetwatch/jetwatch/collector"
+	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/internal/natsconn"
 	"github.com/jetwatch/jetwatch/store"
 	"github.com/jetwatch/jetwatch/web"
@@ -88,8 +89,15 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	go desk.start(ctx)
 	defer desk.stop()
 
+	redeliverer, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{})
+	if err != nil {
+		return err
+	}
+
 	srv, err := web.New(web.Config{
-		Index: db,
+		Index:       db,
+		DeadLetters: dlq.Desk{Queries: dlq.NewQueries(db), Redeliverer: redeliverer},
+		TraceURL:    cfg.TraceURL,
 		NATSState: func() web.NATSState {
 			s := status.Snapshot()
 			return web.NATSState{Connected: s.Connected, Since: s.Since, LastError: s.LastError, Server: s.ServerURL, ServerName: s.ServerName}

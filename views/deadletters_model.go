@@ -1,0 +1,274 @@
+package views
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/store"
+)
+
+// DeadLetterList is the dead-letters page.
+type DeadLetterList struct {
+	Filter     dlq.Filter
+	SinceText  string
+	UntilText  string
+	Items      []dlq.DeadLetter
+	Matched    int
+	NextURL    string
+	GroupsURL  string
+	Problem    string // a bad filter, in words
+	Pending    int
+	CSRF       string
+	FlashTitle string
+}
+
+// DeadLetterGroups is the grouped view.
+type DeadLetterGroups struct {
+	Filter  dlq.Filter
+	Groups  []GroupRow
+	ListURL string
+	Window  string
+}
+
+// GroupRow is one fingerprint group with its trend.
+type GroupRow struct {
+	dlq.Group
+	Spark   Sparkline
+	ListURL string
+}
+
+// DeadLetterDetail is one dead letter's page.
+type DeadLetterDetail struct {
+	D        dlq.DeadLetter
+	History  []dlq.Action
+	Headers  []HeaderRow
+	Payload  PayloadView
+	TraceID  string
+	TraceURL string
+	CSRF     string
+	Flash    string
+	FlashBad bool
+	// Preview is set when an edit awaits confirmation.
+	Preview *EditPreview
+}
+
+// HeaderRow is one header value.
+type HeaderRow struct{ Name, Value string }
+
+// PayloadView is a payload shown as pretty JSON, text or hex.
+type PayloadView struct {
+	Kind string // json, text, binary, empty
+	Text string
+}
+
+// EditPreview is an edit shown as a diff before it is sent.
+type EditPreview struct {
+	Subject     string
+	Payload     string
+	HeadersText string
+	PayloadDiff []DiffLine
+	HeaderDiff  []DiffLine
+}
+
+// DiffLine is one line of a diff: Op is " ", "-" or "+".
+type DiffLine struct{ Op, Text string }
+
+// EventList is the advisory timeline page.
+type EventList struct {
+	Filter store.EventFilter
+	Events []store.Event
+	Next   string
+}
+
+// NewPayloadView decides how to show a payload: pretty JSON when it parses,
+// text when it is UTF-8, else hex.
+func NewPayloadView(data []byte) PayloadView {
+	switch {
+	case len(data) == 0:
+		return PayloadView{Kind: "empty"}
+	case json.Valid(data):
+		var b bytes.Buffer
+		if json.Indent(&b, data, "", "  ") == nil {
+			return PayloadView{Kind: "json", Text: b.String()}
+		}
+	case utf8.Valid(data) && !bytes.ContainsAny(data, "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f"):
+		return PayloadView{Kind: "text", Text: string(data)}
+	}
+	return PayloadView{Kind: "binary", Text: hex.Dump(data)}
+}
+
+// HeaderRows flattens headers for display, sorted by name.
+func HeaderRows(h map[string][]string) []HeaderRow {
+	names := make([]string, 0, len(h))
+	for k := range h {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var rows []HeaderRow
+	for _, k := range names {
+		for _, v := range h[k] {
+			rows = append(rows, HeaderRow{k, v})
+		}
+	}
+	return rows
+}
+
+// HeadersText renders headers one "Name: value" per line, for editing.
+func HeadersText(h map[string][]string) string {
+	var b strings.Builder
+	for _, r := range HeaderRows(h) {
+		if dlq.IsEnvelopeHeader(r.Name) || strings.HasPrefix(r.Name, "Nats-") {
+			continue
+		}
+		b.WriteString(r.Name + ": " + r.Value + "\n")
+	}
+	return b.String()
+}
+
+// Diff is a line diff of a and b (longest common subsequence), enough for
+// an operator to check an edit before it is sent.
+func Diff(a, b string) []DiffLine {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	if len(al)*len(bl) > 1_000_000 {
+		return []DiffLine{{"-", "(too large to diff: " + strconv.Itoa(len(al)) + " lines)"}, {"+", "(" + strconv.Itoa(len(bl)) + " lines)"}}
+	}
+	lcs := make([][]int, len(al)+1)
+	for i := range lcs {
+		lcs[i] = make([]int, len(bl)+1)
+	}
+	for i := len(al) - 1; i >= 0; i-- {
+		for j := len(bl) - 1; j >= 0; j-- {
+			if al[i] == bl[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var out []DiffLine
+	i, j := 0, 0
+	for i < len(al) && j < len(bl) {
+		switch {
+		case al[i] == bl[j]:
+			out = append(out, DiffLine{" ", al[i]})
+			i++
+			j++
+		case lcs[i+1][j] >= lcs[i][j+1]:
+			out = append(out, DiffLine{"-", al[i]})
+			i++
+		default:
+			out = append(out, DiffLine{"+", bl[j]})
+			j++
+		}
+	}
+	for ; i < len(al); i++ {
+		out = append(out, DiffLine{"-", al[i]})
+	}
+	for ; j < len(bl); j++ {
+		out = append(out, DiffLine{"+", bl[j]})
+	}
+	return out
+}
+
+// DeadLetterURL is the path of a dead letter's page.
+func DeadLetterURL(id uint64) string { return "/dead-letters/" + strconv.FormatUint(id, 10) }
+
+// FilterQuery renders a filter as URL query values.
+func FilterQuery(f dlq.Filter) url.Values {
+	q := url.Values{}
+	set := func(k, v string) {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	set("stream", f.Stream)
+	set("consumer", f.Consumer)
+	set("subject", f.Subject)
+	set("reason", f.Reason)
+	set("status", f.Status)
+	set("q", f.Q)
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.UTC().Format(time.RFC3339))
+	}
+	if !f.Until.IsZero() {
+		q.Set("until", f.Until.UTC().Format(time.RFC3339))
+	}
+	return q
+}
+
+// Shorten cuts s to n runes for table cells; the full text is in a title.
+func Shorten(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n]) + "…"
+}
+
+func u64(n uint64) string { return strconv.FormatUint(n, 10) }
+
+func editablePayload(p PayloadView) string {
+	if p.Kind == "binary" {
+		return ""
+	}
+	return p.Text
+}
+
+func diffClass(op string) string {
+	switch op {
+	case "+":
+		return "add"
+	case "-":
+		return "del"
+	}
+	return "same"
+}
+
+func actionText(a dlq.Action) string {
+	switch a.Action {
+	case dlq.ActionRedeliver:
+		s := "redelivered to " + a.Subject
+		if a.Edited {
+			s = "edited and " + s
+		}
+		return s + " (attempt " + strconv.Itoa(a.Attempt) + ")"
+	case dlq.ActionDiscard:
+		if a.Note != "" {
+			return "discarded: " + a.Note
+		}
+		return "discarded"
+	}
+	return a.Action
+}
+
+func actionResult(a dlq.Action) string {
+	if a.AckStream == "" {
+		return "—"
+	}
+	s := "stored in " + a.AckStream + " #" + u64(a.AckSeq)
+	if a.Duplicate {
+		s += " (duplicate: sent once before)"
+	}
+	return s
+}
+
+func eventLevel(severity string) string {
+	switch severity {
+	case store.SeverityCritical:
+		return store.HealthCritical
+	case store.SeverityWarning:
+		return store.HealthWarning
+	}
+	return store.HealthOK
+}
+
+// DeadLetterIDText is a dead letter id as text.
+func DeadLetterIDText(id uint64) string { return u64(id) }

@@ -1,0 +1,124 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/store"
+)
+
+// apiDeadLetterList answers GET /api/v1/dead-letters.
+func (s *Server) apiDeadLetterList(c echo.Context) error {
+	if s.cfg.DeadLetters == nil {
+		return errNoDesk
+	}
+	f, err := s.deadLetterFilter(c)
+	if err == nil {
+		var limit int
+		if limit, err = pageLimit(c); err == nil {
+			var page dlq.Page
+			page, err = s.cfg.DeadLetters.List(c.Request().Context(), f, limit, c.QueryParam("cursor"))
+			if err == nil {
+				return apiJSON(c, page)
+			}
+		}
+	}
+	if errors.Is(err, dlq.ErrBadFilter) {
+		return echo.NewHTTPError(http.StatusUnprocessableEntity, err.Error())
+	}
+	return err
+}
+
+// apiDeadLetterShow answers GET /api/v1/dead-letters/:id with headers and
+// the payload in standard base64.
+func (s *Server) apiDeadLetterShow(c echo.Context) error {
+	if s.cfg.DeadLetters == nil {
+		return errNoDesk
+	}
+	id, err := parseID(c)
+	if err != nil {
+		return err
+	}
+	d, err := s.cfg.DeadLetters.Get(c.Request().Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFoundError{"no dead letter " + strconv.FormatUint(id, 10)}
+	}
+	if err != nil {
+		return err
+	}
+	if d.Headers == nil {
+		d.Headers = map[string][]string{}
+	}
+	if d.Payload == nil {
+		d.Payload = []byte{}
+	}
+	return apiJSON(c, d)
+}
+
+type redeliverBody struct {
+	Subject string              `json:"subject"`
+	Payload *[]byte             `json:"payload"`
+	Headers map[string][]string `json:"headers"`
+}
+
+// apiDeadLetterRedeliver answers POST /api/v1/dead-letters/:id/redeliver
+// with {"subject"?, "payload"? (base64), "headers"?}.
+func (s *Server) apiDeadLetterRedeliver(c echo.Context) error {
+	if s.cfg.DeadLetters == nil {
+		return errNoDesk
+	}
+	id, err := parseID(c)
+	if err != nil {
+		return err
+	}
+	var body redeliverBody
+	if c.Request().ContentLength != 0 {
+		if err := c.Bind(&body); err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, "the body is not the JSON this endpoint takes: {\"subject\", \"payload\" (base64), \"headers\"}")
+		}
+	}
+	req := dlq.RedeliverRequest{ID: id, Actor: actor(c), Subject: body.Subject, Headers: body.Headers}
+	if body.Payload != nil {
+		req.Payload = *body.Payload
+	}
+	a, err := s.cfg.DeadLetters.Redeliver(c.Request().Context(), req)
+	return s.apiAction(c, a, err)
+}
+
+// apiDeadLetterDiscard answers POST /api/v1/dead-letters/:id/discard.
+func (s *Server) apiDeadLetterDiscard(c echo.Context) error {
+	if s.cfg.DeadLetters == nil {
+		return errNoDesk
+	}
+	id, err := parseID(c)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Note string `json:"note"`
+	}
+	if c.Request().ContentLength != 0 {
+		if err := c.Bind(&body); err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, "the body is not JSON: {\"note\"}")
+		}
+	}
+	a, err := s.cfg.DeadLetters.Discard(c.Request().Context(), id, actor(c), body.Note)
+	return s.apiAction(c, a, err)
+}
+
+func (s *Server) apiAction(c echo.Context, a dlq.Action, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return notFoundError{"no dead letter " + c.Param("id")}
+	}
+	if status, msg, ok := actionError(err); ok {
+		return echo.NewHTTPError(status, msg)
+	}
+	if err != nil {
+		return err
+	}
+	return apiJSON(c, a)
+}

@@ -1,0 +1,106 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/views"
+)
+
+var errNoDesk = echo.NewHTTPError(http.StatusServiceUnavailable, "the dead-letter desk is not running")
+
+// deadLetterList answers GET /dead-letters: filters, counts, a page.
+func (s *Server) deadLetterList(c echo.Context) error {
+	if s.cfg.DeadLetters == nil {
+		return errNoDesk
+	}
+	ctx := c.Request().Context()
+	m := views.DeadLetterList{SinceText: c.QueryParam("since"), UntilText: c.QueryParam("until"), CSRF: csrfToken(c)}
+	f, err := s.deadLetterFilter(c)
+	m.Filter = f
+	if err != nil {
+		if !errors.Is(err, dlq.ErrBadFilter) {
+			return err
+		}
+		m.Problem = strings.TrimPrefix(err.Error(), dlq.ErrBadFilter.Error()+": ")
+		f = dlq.Filter{}
+	}
+	if m.Problem == "" {
+		page, err := s.cfg.DeadLetters.List(ctx, f, 50, c.QueryParam("cursor"))
+		if errors.Is(err, dlq.ErrBadFilter) {
+			m.Problem = err.Error()
+		} else if err != nil {
+			return err
+		}
+		m.Items = page.Items
+		if page.NextCursor != "" {
+			q := views.FilterQuery(f)
+			q.Set("cursor", page.NextCursor)
+			m.NextURL = "/dead-letters?" + q.Encode()
+		}
+		if m.Matched, err = s.cfg.DeadLetters.Count(ctx, f); err != nil {
+			return err
+		}
+	}
+	if m.Pending, err = s.cfg.DeadLetters.Count(ctx, dlq.Filter{Status: dlq.StatusPending}); err != nil {
+		return err
+	}
+	m.GroupsURL = "/dead-letters/groups?" + views.FilterQuery(f).Encode()
+	p := s.page(c, "Dead letters", true)
+	p.Nav = "dead-letters"
+	return s.renderPage(c, p, views.DeadLettersBody(m))
+}
+
+// deadLetterGroups answers GET /dead-letters/groups: the filtered dead
+// letters grouped by normalised error, with a 24 h trend.
+func (s *Server) deadLetterGroups(c echo.Context) error {
+	if s.cfg.DeadLetters == nil {
+		return errNoDesk
+	}
+	f, err := s.deadLetterFilter(c)
+	if err != nil {
+		if errors.Is(err, dlq.ErrBadFilter) {
+			return echo.NewHTTPError(http.StatusUnprocessableEntity, err.Error())
+		}
+		return err
+	}
+	p := s.page(c, "Dead letters by error", true)
+	p.Nav = "dead-letters"
+	groups, err := s.cfg.DeadLetters.Groups(c.Request().Context(), f, 100, p.Now, 24*time.Hour, 24)
+	if err != nil {
+		return err
+	}
+	m := views.DeadLetterGroups{Filter: f, ListURL: "/dead-letters?" + views.FilterQuery(f).Encode(), Window: "24 h"}
+	for _, g := range groups {
+		trend := make([]uint64, len(g.Trend))
+		for i, n := range g.Trend {
+			trend[i] = uint64(n)
+		}
+		// The group's own list: the filter plus its example error as search.
+		gf := f
+		gf.Q = firstWords(g.Example, 4)
+		m.Groups = append(m.Groups, views.GroupRow{Group: g, Spark: views.NewSparkline(trend), ListURL: "/dead-letters?" + views.FilterQuery(gf).Encode()})
+	}
+	return s.renderPage(c, p, views.DeadLetterGroupsBody(m))
+}
+
+// firstWords are the first n words of s without digits, a search that finds
+// the group's members.
+func firstWords(s string, n int) string {
+	var out []string
+	for _, w := range strings.Fields(s) {
+		if strings.ContainsAny(w, "0123456789\"'") {
+			continue
+		}
+		out = append(out, w)
+		if len(out) == n {
+			break
+		}
+	}
+	return strings.Join(out, " ")
+}

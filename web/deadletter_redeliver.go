@@ -1,0 +1,123 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/views"
+)
+
+// deadLetterRedeliver answers POST /dead-letters/:id/redeliver (a plain
+// redelivery, or the confirmed edit) and redirects to the dead letter, so a
+// reload never posts again; a failure is shown on the page, the dead letter
+// still pending.
+func (s *Server) deadLetterRedeliver(c echo.Context) error {
+	m, err := s.deadLetterDetail(c)
+	if err != nil {
+		return err
+	}
+	req := dlq.RedeliverRequest{ID: m.D.ID, Actor: actor(c), Subject: c.FormValue("subject")}
+	if c.FormValue("edited") == "1" {
+		req.Payload = []byte(c.FormValue("payload"))
+		req.Headers, err = parseHeaderLines(c.FormValue("headers"))
+		if err != nil {
+			m.Flash, m.FlashBad = err.Error(), true
+			return s.renderDeadLetter(c, http.StatusUnprocessableEntity, m)
+		}
+	}
+	_, err = s.cfg.DeadLetters.Redeliver(c.Request().Context(), req)
+	if status, msg, ok := actionError(err); ok {
+		fresh, ferr := s.deadLetterDetail(c)
+		if ferr == nil {
+			m = fresh
+		}
+		m.Flash, m.FlashBad = msg, true
+		return s.renderDeadLetter(c, status, m)
+	} else if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, views.DeadLetterURL(m.D.ID)+"?done=redelivered")
+}
+
+// deadLetterEdit answers POST /dead-letters/:id/edit: the edit as a diff,
+// to confirm before anything is sent.
+func (s *Server) deadLetterEdit(c echo.Context) error {
+	m, err := s.deadLetterDetail(c)
+	if err != nil {
+		return err
+	}
+	headers, err := parseHeaderLines(c.FormValue("headers"))
+	if err != nil {
+		m.Flash, m.FlashBad = err.Error(), true
+		return s.renderDeadLetter(c, http.StatusUnprocessableEntity, m)
+	}
+	payload := c.FormValue("payload")
+	orig := ""
+	if m.Payload.Kind != "binary" {
+		orig = string(m.D.Payload)
+	}
+	m.Preview = &views.EditPreview{
+		Subject: strings.TrimSpace(c.FormValue("subject")), Payload: payload, HeadersText: c.FormValue("headers"),
+		PayloadDiff: views.Diff(orig, payload),
+		HeaderDiff:  views.Diff(strings.TrimRight(views.HeadersText(m.D.Headers), "\n"), strings.TrimRight(views.HeadersText(headers), "\n")),
+	}
+	if m.Preview.Subject == "" {
+		m.Preview.Subject = m.D.Subject
+	}
+	return s.renderDeadLetter(c, http.StatusOK, m)
+}
+
+// deadLetterDiscard answers POST /dead-letters/:id/discard.
+func (s *Server) deadLetterDiscard(c echo.Context) error {
+	m, err := s.deadLetterDetail(c)
+	if err != nil {
+		return err
+	}
+	_, err = s.cfg.DeadLetters.Discard(c.Request().Context(), m.D.ID, actor(c), strings.TrimSpace(c.FormValue("note")))
+	if status, msg, ok := actionError(err); ok {
+		m.Flash, m.FlashBad = msg, true
+		return s.renderDeadLetter(c, status, m)
+	} else if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, views.DeadLetterURL(m.D.ID)+"?done=discarded")
+}
+
+// actionError maps the desk's refusals to a status and a message the
+// operator can act on; ok is false for internal errors.
+func actionError(err error) (int, string, bool) {
+	switch {
+	case err == nil:
+		return 0, "", false
+	case errors.Is(err, dlq.ErrAlreadyRedelivered), errors.Is(err, dlq.ErrAlreadyDiscarded):
+		return http.StatusConflict, "Nothing sent: this dead letter is " + err.Error() + ".", true
+	case errors.Is(err, dlq.ErrNoStream), errors.Is(err, dlq.ErrBadSubject), errors.Is(err, dlq.ErrPayloadUnavailable):
+		return http.StatusUnprocessableEntity, err.Error(), true
+	case strings.Contains(err.Error(), "target stream did not take"), strings.Contains(err.Error(), "recording the action failed"):
+		return http.StatusBadGateway, err.Error(), true
+	}
+	return 0, "", false
+}
+
+// parseHeaderLines reads "Name: value" lines.
+func parseHeaderLines(text string) (map[string][]string, error) {
+	h := map[string][]string{}
+	for i, line := range strings.Split(text, "\n") {
+		line = strings.TrimRight(line, "\r")
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(line, ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" || strings.ContainsAny(name, " \t") {
+			return nil, fmt.Errorf("header line %d is not \"Name: value\"", i+1)
+		}
+		h[name] = append(h[name], strings.TrimSpace(value))
+	}
+	return h, nil
+}

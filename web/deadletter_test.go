@@ -1,0 +1,272 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetwatch/jetwatch/collector"
+	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/internal/natstest"
+	"github.com/jetwatch/jetwatch/store"
+)
+
+type deskBundle struct {
+	*testBundle
+	js  jetstream.JetStream
+	ids map[string]uint64 // by payload kind: json, binary, gone
+}
+
+// setupDesk runs the web server over a real dead-letter desk: an
+// in-process NATS server with jetwatch's streams, a real index and real
+// redeliveries.
+func setupDesk(t *testing.T) (*Server, *deskBundle) {
+	t.Helper()
+	srvNATS := natstest.RunServer(t)
+	nc := natstest.Connect(t, srvNATS)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, collector.EnsureStreams(ctx, js, collector.StreamsConfig{}))
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}})
+	require.NoError(t, err)
+	var ix *dlq.Index
+	srv, b := setup(t, func(cfg *Config) {
+		db := cfg.Index.(*store.DB)
+		r, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{})
+		require.NoError(t, err)
+		ix, err = dlq.NewIndex(nc, db, dlq.IndexConfig{})
+		require.NoError(t, err)
+		cfg.DeadLetters = dlq.Desk{Queries: dlq.NewQueries(db), Redeliverer: r}
+		cfg.TraceURL = "http://traces.example/trace/{trace_id}"
+	})
+	d := &deskBundle{testBundle: b, js: js, ids: map[string]uint64{}}
+	for kind, l := range map[string]struct {
+		payload []byte
+		env     dlq.Envelope
+	}{
+		"json":   {[]byte(`{"order":"ord-1","note":"<script>alert(1)</script>"}`), dlq.Envelope{Reason: dlq.ReasonMaxDeliver, Error: "card declined for ord-1"}},
+		"binary": {[]byte{0x00, 0xff, 0x10, '<'}, dlq.Envelope{Reason: dlq.ReasonTerminated, Error: "corrupt frame"}},
+		"gone":   {nil, dlq.Envelope{Reason: dlq.ReasonTerminated, Error: "unsupported currency", PayloadUnavailable: "Term on a WorkQueue"}},
+	} {
+		m := nats.NewMsg(dlq.Subject("ORDERS", "billing"))
+		m.Data = l.payload
+		m.Header.Set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+		env := l.env
+		env.Stream, env.Consumer, env.Subject, env.Sequence, env.FailedAt = "ORDERS", "billing", "orders.created", 1, testNow.Add(-time.Minute)
+		env.Apply(m.Header)
+		ack, err := js.PublishMsg(ctx, m)
+		require.NoError(t, err)
+		d.ids[kind] = ack.Sequence
+	}
+	require.NoError(t, ix.CatchUp(ctx))
+	return srv, d
+}
+
+// csrfOf gets a page and returns its form token and cookie.
+func csrfOf(t *testing.T, srv *Server, path string) (string, *http.Cookie) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	var cookie *http.Cookie
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == csrfCookie {
+			cookie = c
+		}
+	}
+	require.NotNil(t, cookie)
+	require.True(t, cookie.HttpOnly)
+	require.Equal(t, http.SameSiteStrictMode, cookie.SameSite)
+	return cookie.Value, cookie
+}
+
+func postForm(t *testing.T, srv *Server, path string, form url.Values, cookie *http.Cookie) (*http.Response, string) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if cookie != nil {
+		req.AddCookie(cookie)
+	}
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, req)
+	body, _ := io.ReadAll(rec.Result().Body)
+	return rec.Result(), string(body)
+}
+
+func postJSON(t *testing.T, srv *Server, path, body string) (int, map[string]any) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, req)
+	var out map[string]any
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out), rec.Body.String())
+	return rec.Code, out
+}
+
+func (d *deskBundle) ordersCount(t *testing.T) uint64 {
+	t.Helper()
+	s, err := d.js.Stream(context.Background(), "ORDERS")
+	require.NoError(t, err)
+	return s.CachedInfo().State.Msgs
+}
+
+func TestDeadLetterPages(t *testing.T) {
+	t.Parallel()
+	srv, d := setupDesk(t)
+
+	res, page := get(t, srv, "/dead-letters")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Len(t, byTestID(t, page, "dl-row"), 3)
+	require.Equal(t, []string{"3"}, byTestID(t, page, "dl-matched"))
+
+	_, page = get(t, srv, "/dead-letters?reason=terminated")
+	require.Len(t, byTestID(t, page, "dl-row"), 2)
+	_, page = get(t, srv, "/dead-letters?q=declined")
+	require.Len(t, byTestID(t, page, "dl-row"), 1)
+	_, page = get(t, srv, "/dead-letters?subject=orders.*")
+	require.Len(t, byTestID(t, page, "dl-row"), 3)
+	_, page = get(t, srv, "/dead-letters?reason=exploded")
+	require.Contains(t, byTestID(t, page, "dl-problem")[0], "reason")
+	_, page = get(t, srv, "/dead-letters/groups")
+	require.Len(t, byTestID(t, page, "dl-group"), 3)
+
+	// The detail escapes the payload and shows binary as hex.
+	_, page = get(t, srv, "/dead-letters/"+u(d.ids["json"]))
+	require.NotContains(t, page, "<script>alert(1)</script>")
+	require.Contains(t, page, "&lt;script&gt;alert(1)&lt;/script&gt;")
+	require.Equal(t, []string{"0af7651916cd43dd8448eb211c80319c"}, byTestID(t, page, "dl-trace"))
+	require.Contains(t, page, `href="http://traces.example/trace/0af7651916cd43dd8448eb211c80319c"`)
+	_, page = get(t, srv, "/dead-letters/"+u(d.ids["binary"]))
+	require.Contains(t, page, `data-kind="binary"`)
+	require.Contains(t, byTestID(t, page, "dl-payload")[0], "00 ff 10 3c")
+	_, page = get(t, srv, "/dead-letters/"+u(d.ids["gone"]))
+	require.Contains(t, byTestID(t, page, "dl-unavailable")[0], "Term on a WorkQueue")
+
+	res, _ = get(t, srv, "/dead-letters/999")
+	require.Equal(t, http.StatusNotFound, res.StatusCode)
+	res, _ = get(t, srv, "/dead-letters/abc")
+	require.Equal(t, http.StatusNotFound, res.StatusCode)
+}
+
+func TestRedeliverFromThePageOnceWithCSRF(t *testing.T) {
+	t.Parallel()
+	srv, d := setupDesk(t)
+	path := "/dead-letters/" + u(d.ids["json"])
+	token, cookie := csrfOf(t, srv, path)
+
+	res, _ := postForm(t, srv, path+"/redeliver", url.Values{}, cookie)
+	require.Equal(t, http.StatusForbidden, res.StatusCode, "no token")
+	res, _ = postForm(t, srv, path+"/redeliver", url.Values{"csrf": {token}}, nil)
+	require.Equal(t, http.StatusForbidden, res.StatusCode, "no cookie")
+	require.Zero(t, d.ordersCount(t))
+
+	res, _ = postForm(t, srv, path+"/redeliver", url.Values{"csrf": {token}, "subject": {"orders.created"}}, cookie)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, path+"?done=redelivered", res.Header.Get("Location"))
+	require.Equal(t, uint64(1), d.ordersCount(t))
+
+	// The double click: nothing more is sent, and the page says why.
+	res, page := postForm(t, srv, path+"/redeliver", url.Values{"csrf": {token}}, cookie)
+	require.Equal(t, http.StatusConflict, res.StatusCode)
+	require.Contains(t, byTestID(t, page, "flash")[0], "already redelivered")
+	require.Equal(t, uint64(1), d.ordersCount(t))
+
+	_, page = get(t, srv, path+"?done=redelivered")
+	require.Equal(t, []string{"redelivered"}, byTestID(t, page, "dl-status"))
+	require.Len(t, byTestID(t, page, "dl-history-row"), 1)
+	require.Contains(t, byTestID(t, page, "dl-history-row")[0], "anonymous@")
+}
+
+func TestEditPreviewThenSend(t *testing.T) {
+	t.Parallel()
+	srv, d := setupDesk(t)
+	path := "/dead-letters/" + u(d.ids["gone"])
+	token, cookie := csrfOf(t, srv, path)
+	form := url.Values{"csrf": {token}, "subject": {"orders.created"}, "payload": {`{"order":"ord-9"}`}, "headers": {"X-Fixed: yes"}}
+	res, page := postForm(t, srv, path+"/edit", form, cookie)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Contains(t, byTestID(t, page, "dl-payload-diff")[0], `+ {"order":"ord-9"}`)
+	require.Contains(t, byTestID(t, page, "dl-header-diff")[0], "+ X-Fixed: yes")
+	require.Zero(t, d.ordersCount(t), "a preview sends nothing")
+
+	form.Set("edited", "1")
+	res, _ = postForm(t, srv, path+"/redeliver", form, cookie)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	s, err := d.js.Stream(context.Background(), "ORDERS")
+	require.NoError(t, err)
+	m, err := s.GetMsg(context.Background(), 1)
+	require.NoError(t, err)
+	require.Equal(t, `{"order":"ord-9"}`, string(m.Data))
+	require.Equal(t, "yes", m.Header.Get("X-Fixed"))
+}
+
+func TestDeadLetterAPI(t *testing.T) {
+	t.Parallel()
+	srv, d := setupDesk(t)
+	res, body := get(t, srv, "/api/v1/dead-letters?reason=terminated&limit=1")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	var page struct {
+		Items      []map[string]any `json:"items"`
+		NextCursor string           `json:"next_cursor"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &page))
+	require.Len(t, page.Items, 1)
+	require.NotEmpty(t, page.NextCursor)
+	for _, k := range []string{"id", "stream", "consumer", "subject", "stream_seq", "reason", "error", "status", "deliveries", "failed_at", "payload_available"} {
+		require.Contains(t, page.Items[0], k)
+	}
+	res, _ = get(t, srv, "/api/v1/dead-letters?status=bogus")
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+
+	_, body = get(t, srv, "/api/v1/dead-letters/"+u(d.ids["json"]))
+	var one struct {
+		Payload []byte              `json:"payload"`
+		Headers map[string][]string `json:"headers"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &one))
+	require.True(t, bytes.HasPrefix(one.Payload, []byte(`{"order":"ord-1"`)))
+	require.NotEmpty(t, one.Headers["traceparent"])
+
+	// Not JSON: refused before anything happens.
+	req := httptest.NewRequest(http.MethodPost, "/api/v1/dead-letters/"+u(d.ids["json"])+"/redeliver", strings.NewReader("subject=x"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, req)
+	require.Equal(t, http.StatusUnsupportedMediaType, rec.Code)
+
+	code, out := postJSON(t, srv, "/api/v1/dead-letters/"+u(d.ids["json"])+"/redeliver", `{"subject":"nowhere.x"}`)
+	require.Equal(t, http.StatusUnprocessableEntity, code)
+	require.Contains(t, out["error"], "no stream captures the subject nowhere.x")
+	code, out = postJSON(t, srv, "/api/v1/dead-letters/"+u(d.ids["json"])+"/redeliver", `{}`)
+	require.Equal(t, http.StatusOK, code, out)
+	require.Equal(t, "ORDERS", out["ack_stream"])
+	code, out = postJSON(t, srv, "/api/v1/dead-letters/"+u(d.ids["json"])+"/redeliver", `{}`)
+	require.Equal(t, http.StatusConflict, code)
+	require.Contains(t, out["error"], "already redelivered")
+	require.Equal(t, uint64(1), d.ordersCount(t))
+
+	code, _ = postJSON(t, srv, "/api/v1/dead-letters/"+u(d.ids["binary"])+"/discard", `{"note":"noise"}`)
+	require.Equal(t, http.StatusOK, code)
+	code, _ = postJSON(t, srv, "/api/v1/dead-letters/999/discard", `{}`)
+	require.Equal(t, http.StatusNotFound, code)
+
+	res, body = get(t, srv, "/api/v1/events")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Contains(t, body, `"items":`)
+}
+
+func u(id uint64) string { return strconv.FormatUint(id, 10) }

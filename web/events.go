@@ -1,0 +1,76 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/jetwatch/jetwatch/store"
+	"github.com/jetwatch/jetwatch/views"
+)
+
+func eventFilter(c echo.Context) (store.EventFilter, error) {
+	f := store.EventFilter{Stream: c.QueryParam("stream"), Consumer: c.QueryParam("consumer"),
+		Kind: c.QueryParam("kind"), Severity: c.QueryParam("severity"), Limit: 100}
+	switch f.Severity {
+	case "", store.SeverityInfo, store.SeverityWarning, store.SeverityCritical:
+	default:
+		return f, echo.NewHTTPError(http.StatusUnprocessableEntity, "severity: use info, warning or critical")
+	}
+	if v := c.QueryParam("before"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return f, echo.NewHTTPError(http.StatusUnprocessableEntity, "before: not an event id")
+		}
+		f.Before = n
+	}
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return f, echo.NewHTTPError(http.StatusUnprocessableEntity, "limit: use 1 to 1000")
+		}
+		f.Limit = n
+	}
+	return f, nil
+}
+
+// eventList answers GET /events: the advisory timeline.
+func (s *Server) eventList(c echo.Context) error {
+	f, err := eventFilter(c)
+	if err != nil {
+		return err
+	}
+	events, err := s.cfg.Index.Events(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	m := views.EventList{Filter: f, Events: events}
+	if len(events) == f.Limit {
+		q := url.Values{}
+		for k, v := range map[string]string{"stream": f.Stream, "kind": f.Kind, "severity": f.Severity} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		q.Set("before", strconv.FormatUint(events[len(events)-1].ID, 10))
+		m.Next = "/events?" + q.Encode()
+	}
+	p := s.page(c, "Events", true)
+	p.Nav = "events"
+	return s.renderPage(c, p, views.EventsBody(m))
+}
+
+// apiEventList answers GET /api/v1/events.
+func (s *Server) apiEventList(c echo.Context) error {
+	f, err := eventFilter(c)
+	if err != nil {
+		return err
+	}
+	events, err := s.cfg.Index.Events(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	return apiJSON(c, list[store.Event]{Items: nonNil(events)})
+}
