@@ -1,113 +1,136 @@
 package natsconn
 
 import (
-	"context"
-	"fmt"
-	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 )
 
-// Status tracks a connection's state for the UI: connected or not, since
-// when, and the last error. A nil *Status ignores updates.
+// Status tracks a connection's state for the UI ("NATS unreachable since
+// <Since>: <LastError>"). It is safe for concurrent use. Where a *Status is
+// optional (Connect, NATSOptions), nil means none.
 type Status struct {
-	mu         sync.Mutex
-	connected  bool
-	since      time.Time
-	lastErr    string
-	url        string
-	serverName string
-	reconnects uint64
+	mu   sync.Mutex
+	snap StatusSnapshot
 }
 
 // StatusSnapshot is a copy of the state at one moment.
 type StatusSnapshot struct {
-	Connected  bool
-	Since      time.Time // when the current state began
-	LastError  string
-	ServerURL  string // without credentials
+	Connected bool
+	// Closed is set once the connection gave up for good: it was closed,
+	// or the server rejected the credentials twice in a row.
+	Closed bool
+	// Since is when the current state (connected or not) began.
+	Since time.Time
+	// LastError is why the connection is down; empty while connected.
+	LastError string
+	// ServerURL is the server connected to, or last connected to (or the
+	// configured ones before the first connect), without credentials.
+	ServerURL  string
 	ServerName string
+	// Reconnects counts successful reconnects.
 	Reconnects uint64
 }
 
 // NewStatus returns a status that starts disconnected, since now.
 func NewStatus() *Status {
-	return &Status{since: time.Now(), lastErr: "not connected yet"}
+	return &Status{snap: StatusSnapshot{Since: time.Now(), LastError: "not connected yet"}}
 }
 
 // Snapshot returns the current state.
 func (s *Status) Snapshot() StatusSnapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return StatusSnapshot{Connected: s.connected, Since: s.since, LastError: s.lastErr,
-		ServerURL: s.url, ServerName: s.serverName, Reconnects: s.reconnects}
+	return s.snap
 }
 
-func (s *Status) set(connected bool, nc *nats.Conn, err error) {
+// Options returns nats.go options that keep s current. They chain to the
+// handlers already installed by earlier options (and NATSOptions' handlers
+// chain to these), so they compose with logging instead of replacing it,
+// in either order. NATSOptions already includes them when given a Status:
+// pass them yourself only for connections built without it.
+func (s *Status) Options() []nats.Option {
+	if s == nil {
+		return nil
+	}
+	return []nats.Option{handlers{
+		connected:    func(nc *nats.Conn) { s.up(nc, false) },
+		reconnected:  func(nc *nats.Conn) { s.up(nc, true) },
+		disconnected: func(nc *nats.Conn, err error) { s.down(err, false) },
+		closed:       func(nc *nats.Conn) { s.down(closeReason(nc), true) },
+		reconnectErr: func(nc *nats.Conn, err error) { s.noteError(nc, err) },
+		asyncErr: func(nc *nats.Conn, sub *nats.Subscription, err error) {
+			// Subscription errors (slow consumers) say nothing about
+			// the connection; connection-level ones while down (an auth
+			// error during reconnect) say why it stays down.
+			if sub == nil {
+				s.noteError(nc, err)
+			}
+		},
+	}.option()}
+}
+
+// setServers records the configured servers until a connection says which
+// one it reached, so the UI can name what is unreachable.
+func (s *Status) setServers(servers string) {
 	if s == nil {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if connected != s.connected {
-		s.since = time.Now()
-	}
-	s.connected = connected
-	if err != nil {
-		s.lastErr = err.Error()
-	} else if connected {
-		s.lastErr = ""
-	}
-	if nc != nil && connected {
-		s.url = RedactURL(nc.ConnectedUrl())
-		s.serverName = nc.ConnectedServerName()
+	if s.snap.ServerURL == "" {
+		s.snap.ServerURL = RedactURL(servers)
 	}
 }
 
-func (s *Status) reconnected(nc *nats.Conn) {
-	if s == nil {
+func (s *Status) up(nc *nats.Conn, reconnected bool) {
+	url, name := RedactURL(nc.ConnectedUrl()), nc.ConnectedServerName()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.snap.Connected {
+		s.snap.Since = time.Now()
+	}
+	s.snap.Connected, s.snap.Closed, s.snap.LastError = true, false, ""
+	if url != "" { // empty if the connection dropped again meanwhile
+		s.snap.ServerURL, s.snap.ServerName = url, name
+	}
+	if reconnected {
+		s.snap.Reconnects++
+	}
+}
+
+func (s *Status) down(err error, closed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.snap.Connected {
+		s.snap.Since = time.Now()
+	}
+	s.snap.Connected = false
+	s.snap.Closed = s.snap.Closed || closed
+	switch {
+	case err != nil:
+		s.snap.LastError = err.Error()
+	case closed:
+		s.snap.LastError = "connection closed"
+	default:
+		s.snap.LastError = "disconnected"
+	}
+}
+
+func (s *Status) noteError(nc *nats.Conn, err error) {
+	if err == nil {
 		return
 	}
-	s.set(true, nc, nil)
+	pool := strings.Join(nc.Servers(), ",")
 	s.mu.Lock()
-	s.reconnects++
-	s.mu.Unlock()
-}
-
-func (s *Status) noteError(err error) {
-	if s == nil || err == nil {
+	defer s.mu.Unlock()
+	if s.snap.Connected {
 		return
 	}
-	s.mu.Lock()
-	s.lastErr = err.Error()
-	s.mu.Unlock()
-}
-
-// Connect resolves o, then connects. Because the first connect retries in
-// the background, it returns a connection even while the server is down;
-// status (which may be nil) says when it comes up.
-func Connect(ctx context.Context, o Options, logger *slog.Logger, status *Status, extra ...nats.Option) (*nats.Conn, error) {
-	o, err := o.Resolve()
-	if err != nil {
-		return nil, err
+	s.snap.LastError = err.Error()
+	if s.snap.ServerURL == "" {
+		s.snap.ServerURL = RedactURL(pool)
 	}
-	opts, err := o.NATSOptions(logger, status)
-	if err != nil {
-		return nil, err
-	}
-	if status != nil {
-		status.mu.Lock()
-		status.url = RedactURL(o.Servers)
-		status.mu.Unlock()
-	}
-	nc, err := nats.Connect(o.Servers, append(opts, extra...)...)
-	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", RedactURL(o.Servers), err)
-	}
-	if nc.IsConnected() {
-		status.set(true, nc, nil)
-	}
-	return nc, ctx.Err()
 }
