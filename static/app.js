@@ -45,8 +45,14 @@
       });
   }
 
+  // Never swap a region while the operator is typing in it.
+  function typingIn() {
+    var a = document.activeElement;
+    return a && /^(INPUT|TEXTAREA|SELECT)$/.test(a.tagName) && a.closest("[data-live]");
+  }
+
   function refresh() {
-    if (inflight || document.hidden) return;
+    if (inflight || document.hidden || typingIn()) return;
     var jobs = [];
     document.querySelectorAll("[data-live]").forEach(function (el) {
       if (el.getAttribute("data-live")) jobs.push(refreshOne(el));
@@ -78,4 +84,12 @@
     }
   });
   if (!document.hidden) start();
+
+  // Forms that change production state ask first. Without the script they
+  // post directly, which is still a deliberate click on a labelled button.
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    var msg = form.getAttribute && form.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) e.preventDefault();
+  });
 })();

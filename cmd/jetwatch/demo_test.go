@@ -40,11 +40,20 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-var dashboardLine = regexp.MustCompile(`dashboard: (http://\S+)/`)
+var (
+	dashboardLine = regexp.MustCompile(`dashboard: (http://\S+)/`)
+	natsLine      = regexp.MustCompile(`nats:\s+(nats://\S+)`)
+)
 
 // startDemo runs `jetwatch demo` in-process on free ports and returns the
 // dashboard's base URL once it is ready.
 func startDemo(t *testing.T) string {
+	base, _ := startDemoWithNATS(t)
+	return base
+}
+
+// startDemoWithNATS is startDemo that also returns the demo's NATS URL.
+func startDemoWithNATS(t *testing.T) (string, string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
@@ -84,8 +93,9 @@ func startDemo(t *testing.T) string {
 		}
 		return nil
 	})
-	require.Contains(t, out.String(), "nats:")
-	return base
+	m := natsLine.FindStringSubmatch(out.String())
+	require.NotNil(t, m, "the demo prints its NATS URL")
+	return base, m[1]
 }
 
 func getJSON(t *testing.T, url string, v any) {
