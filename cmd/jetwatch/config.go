@@ -141,8 +141,12 @@ func parseFlags(cmd string, args []string, env func(string) string, out io.Write
 	}
 	c.NATS.Name = "jetwatch"
 	c.System.Name = "jetwatch-system"
-	c.System.Servers = c.NATS.Servers
-	c.System.TLSCert, c.System.TLSKey, c.System.TLSCA = c.NATS.TLSCert, c.NATS.TLSKey, c.NATS.TLSCA
+	// The system user reaches the same servers the same way, unless a
+	// system context says otherwise.
+	if c.System.Context == "" {
+		c.System.Servers = c.NATS.Servers
+		c.System.TLSCert, c.System.TLSKey, c.System.TLSCA = c.NATS.TLSCert, c.NATS.TLSKey, c.NATS.TLSCA
+	}
 	return c, nil
 }
 
