@@ -33,6 +33,9 @@ type Filter struct {
 	Q        string    `json:"q,omitempty"` // full-text search over subject, error and payload
 	Since    time.Time `json:"since,omitzero"`
 	Until    time.Time `json:"until,omitzero"`
+	// MaxID bounds a bulk job to the dead letters that existed when it was
+	// created.
+	MaxID uint64 `json:"-"`
 }
 
 // Validate checks the filter's closed vocabularies and syntax.
@@ -132,6 +135,9 @@ func (f Filter) where() (string, []any) {
 	}
 	if !f.Until.IsZero() {
 		add("d.failed_at <= ?", f.Until.UnixMilli())
+	}
+	if f.MaxID > 0 {
+		add("d.id <= ?", f.MaxID)
 	}
 	if f.Q != "" {
 		add("d.id IN (SELECT rowid FROM dead_letters_fts WHERE dead_letters_fts MATCH ?)", ftsQuery(f.Q))
@@ -236,6 +242,15 @@ func (q *Queries) Count(ctx context.Context, f Filter) (int, error) {
 		return 0, fmt.Errorf("count dead letters: %w", err)
 	}
 	return n, nil
+}
+
+// MaxID is the newest dead letter's id, 0 when there is none.
+func (q *Queries) MaxID(ctx context.Context) (uint64, error) {
+	var id sql.NullInt64
+	if err := q.db.SQL().QueryRowContext(ctx, `SELECT MAX(id) FROM dead_letters`).Scan(&id); err != nil {
+		return 0, fmt.Errorf("newest dead letter: %w", err)
+	}
+	return uint64(id.Int64), nil
 }
 
 // Get returns one dead letter with its headers and payload, or

@@ -1,0 +1,462 @@
+package dlq
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
+)
+
+// Bulk job states.
+const (
+	JobRunning   = "running"
+	JobPaused    = "paused"
+	JobDone      = "done"
+	JobCancelled = "cancelled"
+	JobFailed    = "failed"
+)
+
+// ErrJobNotFound is returned for an unknown bulk job id.
+var ErrJobNotFound = errors.New("no such bulk job")
+
+// ErrJobFinished is returned when pausing or resuming a finished job.
+var ErrJobFinished = errors.New("the bulk job has finished")
+
+// BulkRequest asks for a bulk redelivery or discard of every dead letter
+// matching a filter.
+type BulkRequest struct {
+	Filter     Filter
+	Action     string // redeliver (default) or discard
+	RatePerSec float64
+	Actor      string
+}
+
+// BulkJob is a bulk action's definition and progress, kept in a KV bucket,
+// so it survives a restart of jetwatch, SIGKILL included.
+type BulkJob struct {
+	ID         string    `json:"id"`
+	Filter     Filter    `json:"filter"`
+	Action     string    `json:"action"`
+	RatePerSec float64   `json:"rate_per_sec"`
+	MaxID      uint64    `json:"max_id"`
+	State      string    `json:"state"`
+	Total      int       `json:"total"`
+	Sent       int       `json:"sent"`
+	Failed     int       `json:"failed"`
+	Skipped    int       `json:"skipped"`
+	LastError  string    `json:"last_error,omitempty"`
+	Actor      string    `json:"actor"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	// Owner and LeaseUntil let one jetwatch replica run the job at a time.
+	Owner      string    `json:"owner,omitempty"`
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
+}
+
+// BulkConfig configures a BulkRunner.
+type BulkConfig struct {
+	// Bucket keeps the jobs. Defaults to jetwatch_bulk_jobs.
+	Bucket string
+	// Replicas of the bucket. Defaults to 1.
+	Replicas int
+	// Lease is how long a replica owns a running job without renewing.
+	// Defaults to 15 seconds.
+	Lease time.Duration
+	// SaveEvery is how often progress is saved. Defaults to 1 second.
+	SaveEvery time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// BulkRunner runs bulk jobs. Progress never decides what is sent: each
+// pass takes the dead letters still pending that match the job's filter
+// (up to the newest one when the job was created), and every send carries
+// the dead letter's redelivery message id, so a job resumed after a crash
+// sends nothing twice.
+type BulkRunner struct {
+	kv     jetstream.KeyValue
+	q      *Queries
+	r      *Redeliverer
+	cfg    BulkConfig
+	logger *slog.Logger
+	self   string
+
+	mu      sync.Mutex
+	running map[string]context.CancelFunc
+	wg      sync.WaitGroup
+	ctx     context.Context
+	stop    context.CancelFunc
+}
+
+// NewBulkRunner creates the jobs bucket if missing.
+func NewBulkRunner(ctx context.Context, js jetstream.JetStream, q *Queries, r *Redeliverer, cfg BulkConfig) (*BulkRunner, error) {
+	cfg.Bucket = cmp.Or(cfg.Bucket, "jetwatch_bulk_jobs")
+	cfg.Replicas = max(cfg.Replicas, 1)
+	cfg.Lease = cmp.Or(cfg.Lease, 15*time.Second)
+	cfg.SaveEvery = cmp.Or(cfg.SaveEvery, time.Second)
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cfg.Bucket,
+		Description: "jetwatch bulk redelivery jobs", Replicas: cfg.Replicas})
+	if err != nil {
+		return nil, fmt.Errorf("bulk jobs bucket %s (allow $JS.API.STREAM.CREATE.KV_%s): %w", cfg.Bucket, cfg.Bucket, err)
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	return &BulkRunner{kv: kv, q: q, r: r, cfg: cfg, logger: cfg.Logger.With("component", "bulk"),
+		self: randomID(), running: map[string]context.CancelFunc{}, ctx: runCtx, stop: stop}, nil
+}
+
+func randomID() string {
+	var b [8]byte
+	rand.Read(b[:]) //nolint:errcheck // crypto/rand never fails on Linux
+	return hex.EncodeToString(b[:])
+}
+
+func (req BulkRequest) check() (BulkRequest, error) {
+	req.Action = cmp.Or(req.Action, ActionRedeliver)
+	if req.Action != ActionRedeliver && req.Action != ActionDiscard {
+		return req, fmt.Errorf("%w: action %q: use redeliver or discard", ErrBadFilter, req.Action)
+	}
+	if req.RatePerSec < 0 || math.IsNaN(req.RatePerSec) || math.IsInf(req.RatePerSec, 0) {
+		return req, fmt.Errorf("%w: rate_per_sec must be 0 (unthrottled) or more", ErrBadFilter)
+	}
+	// Only pending dead letters are acted on; a status filter other than
+	// pending would select nothing to do.
+	if req.Filter.Status != "" && req.Filter.Status != StatusPending {
+		return req, fmt.Errorf("%w: a bulk job acts on pending dead letters only", ErrBadFilter)
+	}
+	req.Filter.Status = StatusPending
+	return req, req.Filter.Validate()
+}
+
+// Plan is the dry run: how many dead letters a job would act on, and a
+// sample of them.
+func (b *BulkRunner) Plan(ctx context.Context, req BulkRequest) (int, []DeadLetter, error) {
+	req, err := req.check()
+	if err != nil {
+		return 0, nil, err
+	}
+	n, err := b.q.Count(ctx, req.Filter)
+	if err != nil {
+		return 0, nil, err
+	}
+	page, err := b.q.List(ctx, req.Filter, 10, "")
+	return n, page.Items, err
+}
+
+// Create stores a job and starts it.
+func (b *BulkRunner) Create(ctx context.Context, req BulkRequest) (BulkJob, error) {
+	req, err := req.check()
+	if err != nil {
+		return BulkJob{}, err
+	}
+	maxID, err := b.q.MaxID(ctx)
+	if err != nil {
+		return BulkJob{}, err
+	}
+	req.Filter.MaxID = maxID
+	total, err := b.q.Count(ctx, req.Filter)
+	if err != nil {
+		return BulkJob{}, err
+	}
+	now := time.Now().UTC()
+	job := BulkJob{ID: randomID(), Filter: req.Filter, Action: req.Action, RatePerSec: req.RatePerSec, MaxID: maxID,
+		State: JobRunning, Total: total, Actor: req.Actor, CreatedAt: now, UpdatedAt: now}
+	data, _ := json.Marshal(job)
+	if _, err := b.kv.Create(ctx, job.ID, data); err != nil {
+		return BulkJob{}, fmt.Errorf("store bulk job: %w", err)
+	}
+	b.launch(job.ID)
+	return job, nil
+}
+
+// Get returns a job.
+func (b *BulkRunner) Get(ctx context.Context, id string) (BulkJob, error) {
+	job, _, err := b.load(ctx, id)
+	return job, err
+}
+
+// List returns every job, newest first.
+func (b *BulkRunner) List(ctx context.Context) ([]BulkJob, error) {
+	keys, err := b.kv.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list bulk jobs: %w", err)
+	}
+	var jobs []BulkJob
+	for k := range keys.Keys() {
+		if job, _, err := b.load(ctx, k); err == nil {
+			jobs = append(jobs, job)
+		}
+	}
+	slices.SortFunc(jobs, func(a, b BulkJob) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	return jobs, nil
+}
+
+func (b *BulkRunner) load(ctx context.Context, id string) (BulkJob, uint64, error) {
+	e, err := b.kv.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
+		return BulkJob{}, 0, ErrJobNotFound
+	}
+	if err != nil {
+		return BulkJob{}, 0, fmt.Errorf("load bulk job %s: %w", id, err)
+	}
+	var job BulkJob
+	if err := json.Unmarshal(e.Value(), &job); err != nil {
+		return BulkJob{}, 0, fmt.Errorf("bulk job %s is corrupt: %w", id, err)
+	}
+	return job, e.Revision(), nil
+}
+
+// change applies fn to the stored job with optimistic concurrency.
+func (b *BulkRunner) change(ctx context.Context, id string, fn func(*BulkJob) error) (BulkJob, error) {
+	for range 10 {
+		job, rev, err := b.load(ctx, id)
+		if err != nil {
+			return job, err
+		}
+		if err := fn(&job); err != nil {
+			return job, err
+		}
+		job.UpdatedAt = time.Now().UTC()
+		data, _ := json.Marshal(job)
+		if _, err := b.kv.Update(ctx, id, data, rev); err == nil {
+			return job, nil
+		} else if !errors.Is(err, jetstream.ErrKeyExists) {
+			var apiErr *jetstream.APIError
+			if !errors.As(err, &apiErr) || apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence {
+				return job, fmt.Errorf("save bulk job %s: %w", id, err)
+			}
+		}
+	}
+	return BulkJob{}, fmt.Errorf("save bulk job %s: too many concurrent changes", id)
+}
+
+// Pause stops a running job after the dead letter in hand.
+func (b *BulkRunner) Pause(ctx context.Context, id string) (BulkJob, error) {
+	job, err := b.change(ctx, id, func(j *BulkJob) error {
+		if j.State != JobRunning && j.State != JobPaused {
+			return ErrJobFinished
+		}
+		j.State, j.Owner, j.LeaseUntil = JobPaused, "", time.Time{}
+		return nil
+	})
+	if err == nil {
+		b.halt(id)
+	}
+	return job, err
+}
+
+// Resume restarts a paused job.
+func (b *BulkRunner) Resume(ctx context.Context, id string) (BulkJob, error) {
+	job, err := b.change(ctx, id, func(j *BulkJob) error {
+		if j.State != JobRunning && j.State != JobPaused {
+			return ErrJobFinished
+		}
+		j.State = JobRunning
+		return nil
+	})
+	if err == nil {
+		b.launch(id)
+	}
+	return job, err
+}
+
+// Cancel ends a job; what was sent stays sent.
+func (b *BulkRunner) Cancel(ctx context.Context, id string) (BulkJob, error) {
+	job, err := b.change(ctx, id, func(j *BulkJob) error {
+		if j.State == JobDone || j.State == JobCancelled || j.State == JobFailed {
+			return ErrJobFinished
+		}
+		j.State, j.Owner, j.LeaseUntil = JobCancelled, "", time.Time{}
+		return nil
+	})
+	if err == nil {
+		b.halt(id)
+	}
+	return job, err
+}
+
+// Start resumes the jobs that were running when jetwatch stopped.
+func (b *BulkRunner) Start(ctx context.Context) error {
+	jobs, err := b.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if j.State == JobRunning {
+			b.launch(j.ID)
+		}
+	}
+	return nil
+}
+
+// Stop stops every job this process runs, leaving them running in the
+// bucket for the next start (or another replica) to resume.
+func (b *BulkRunner) Stop() {
+	b.stop()
+	b.wg.Wait()
+}
+
+func (b *BulkRunner) launch(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.running[id]; ok || b.ctx.Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(b.ctx)
+	b.running[id] = cancel
+	b.wg.Go(func() {
+		defer func() {
+			b.mu.Lock()
+			delete(b.running, id)
+			b.mu.Unlock()
+			cancel()
+		}()
+		if err := b.run(ctx, id); err != nil && ctx.Err() == nil {
+			b.logger.Error("bulk job stopped", "job", id, "err", err)
+			b.change(context.Background(), id, func(j *BulkJob) error { //nolint:errcheck // best effort, logged above
+				j.State, j.LastError = JobFailed, err.Error()
+				return nil
+			})
+		}
+	})
+}
+
+func (b *BulkRunner) halt(id string) {
+	b.mu.Lock()
+	cancel, ok := b.running[id]
+	b.mu.Unlock()
+	if ok {
+		cancel()
+	}
+}
+
+// errLeased says another replica holds the job's lease.
+type errLeased struct{ until time.Time }
+
+func (e errLeased) Error() string { return "runs on another jetwatch until " + e.until.Format(time.RFC3339) }
+
+// run takes the job's lease, waiting while another replica holds it (a
+// replica that died lets its lease lapse), and works through the job's
+// pending dead letters.
+func (b *BulkRunner) run(ctx context.Context, id string) error {
+	var job BulkJob
+	for {
+		var err error
+		job, err = b.change(ctx, id, func(j *BulkJob) error {
+			if j.State != JobRunning {
+				return ErrJobFinished
+			}
+			if j.Owner != "" && j.Owner != b.self && time.Now().Before(j.LeaseUntil) {
+				return errLeased{j.LeaseUntil}
+			}
+			j.Owner, j.LeaseUntil = b.self, time.Now().Add(b.cfg.Lease)
+			return nil
+		})
+		var leased errLeased
+		switch {
+		case errors.Is(err, ErrJobFinished):
+			return nil
+		case errors.As(err, &leased):
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Until(leased.until) + 10*time.Millisecond):
+			}
+			continue
+		case err != nil:
+			return err
+		}
+		break
+	}
+	// What is left is what is still pending: progress so far is derived,
+	// never trusted from the last save.
+	f := job.Filter
+	f.MaxID = job.MaxID
+	remaining, err := b.q.Count(ctx, f)
+	if err != nil {
+		return err
+	}
+	sent, failed, skipped := max(job.Total-remaining-job.Skipped, job.Sent), 0, job.Skipped
+	limiter := rate.NewLimiter(rate.Inf, 1)
+	if job.RatePerSec > 0 {
+		limiter = rate.NewLimiter(rate.Limit(job.RatePerSec), 1)
+	}
+	lastErr := ""
+	lastSave := time.Now()
+	save := func(final string) error {
+		_, err := b.change(context.WithoutCancel(ctx), id, func(j *BulkJob) error {
+			if j.State != JobRunning {
+				return ErrJobFinished // paused or cancelled meanwhile
+			}
+			j.Sent, j.Failed, j.Skipped, j.LastError = sent, failed, skipped, lastErr
+			j.LeaseUntil = time.Now().Add(b.cfg.Lease)
+			if final != "" {
+				j.State, j.Owner, j.LeaseUntil = final, "", time.Time{}
+			}
+			return nil
+		})
+		if errors.Is(err, ErrJobFinished) {
+			return context.Canceled
+		}
+		return err
+	}
+	cursor := ""
+	for {
+		page, err := b.q.List(ctx, f, 200, cursor)
+		if err != nil {
+			return err
+		}
+		for _, d := range page.Items {
+			if err := limiter.Wait(ctx); err != nil {
+				return nil // paused, cancelled or stopping
+			}
+			var aerr error
+			if job.Action == ActionDiscard {
+				_, aerr = b.r.Discard(ctx, d.ID, job.Actor, "bulk job "+job.ID)
+			} else {
+				_, aerr = b.r.Redeliver(ctx, RedeliverRequest{ID: d.ID, Actor: job.Actor + " (bulk job " + job.ID + ")"})
+			}
+			switch {
+			case aerr == nil:
+				sent++
+			case errors.Is(aerr, ErrAlreadyRedelivered), errors.Is(aerr, ErrAlreadyDiscarded):
+				// Settled meanwhile, or sent just before a crash: the send
+				// was deduplicated.
+				sent++
+			case ctx.Err() != nil:
+				return nil
+			default:
+				failed++
+				lastErr = fmt.Sprintf("#%d: %v", d.ID, aerr)
+			}
+			if time.Since(lastSave) >= b.cfg.SaveEvery {
+				if err := save(""); err != nil {
+					if errors.Is(err, context.Canceled) {
+						return nil
+					}
+					return err
+				}
+				lastSave = time.Now()
+			}
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	if err := save(JobDone); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

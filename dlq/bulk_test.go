@@ -1,0 +1,120 @@
+package dlq
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetwatch/jetwatch/internal/natstest"
+)
+
+// manyDeadLetters publishes n dead letters of orders.created and indexes them.
+func (b *deskBundle) manyDeadLetters(t *testing.T, n int) {
+	t.Helper()
+	for i := range n {
+		m := nats.NewMsg(Subject("ORDERS", "billing"))
+		m.Data = fmt.Appendf(nil, `{"n":%d}`, i)
+		Envelope{Stream: "ORDERS", Subject: "orders.created", Sequence: uint64(i + 1), Consumer: "billing",
+			Reason: ReasonMaxDeliver, Error: "timeout", FailedAt: time.Now()}.Apply(m.Header)
+		_, err := b.js.PublishMsgAsync(m)
+		require.NoError(t, err)
+	}
+	<-b.js.PublishAsyncComplete()
+	require.NoError(t, b.ix.CatchUp(b.ctx))
+}
+
+func (b *deskBundle) runner(t *testing.T) *BulkRunner {
+	t.Helper()
+	r, err := NewBulkRunner(b.ctx, b.js, b.q, b.r, BulkConfig{Lease: 300 * time.Millisecond, SaveEvery: 20 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(r.Stop)
+	return r
+}
+
+func TestBulkJobKilledPartWayResumesAndSendsEachOnce(t *testing.T) {
+	t.Parallel()
+	b := setupDesk(t)
+	const n = 200
+	b.manyDeadLetters(t, n)
+
+	first := b.runner(t)
+	matched, sample, err := first.Plan(b.ctx, BulkRequest{Filter: Filter{Stream: "ORDERS"}})
+	require.NoError(t, err)
+	require.Equal(t, n, matched)
+	require.Len(t, sample, 10)
+	require.Zero(t, b.ordersCount(t), "a dry run sends nothing")
+
+	job, err := first.Create(b.ctx, BulkRequest{Filter: Filter{Stream: "ORDERS"}, RatePerSec: 500, Actor: "ann"})
+	require.NoError(t, err)
+	require.Equal(t, n, job.Total)
+	natstest.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if c := b.ordersCount(t); c < n/4 {
+			return fmt.Errorf("%d sent so far", c)
+		}
+		return nil
+	})
+	// jetwatch dies: the runner stops where it is, the job still says running.
+	first.Stop()
+	stopped := b.ordersCount(t)
+	require.Less(t, stopped, uint64(n))
+	job, err = first.Get(b.ctx, job.ID)
+	require.NoError(t, err)
+	require.Equal(t, JobRunning, job.State)
+
+	// A new jetwatch picks it up once the dead one's lease lapses.
+	second := b.runner(t)
+	require.NoError(t, second.Start(b.ctx))
+	natstest.CheckFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+		j, err := second.Get(b.ctx, job.ID)
+		if err != nil {
+			return err
+		}
+		if j.State != JobDone {
+			return fmt.Errorf("job %s: %d/%d sent", j.State, j.Sent, j.Total)
+		}
+		job = j
+		return nil
+	})
+	require.Equal(t, uint64(n), b.ordersCount(t), "every dead letter redelivered exactly once")
+	require.Equal(t, n, job.Sent)
+	require.Zero(t, job.Failed)
+	pending, err := b.q.Count(b.ctx, Filter{Status: StatusPending})
+	require.NoError(t, err)
+	require.Zero(t, pending)
+}
+
+func TestBulkJobPauseResumeCancelAndValidation(t *testing.T) {
+	t.Parallel()
+	b := setupDesk(t)
+	b.manyDeadLetters(t, 50)
+	r := b.runner(t)
+
+	_, err := r.Create(b.ctx, BulkRequest{Filter: Filter{Status: StatusRedelivered}})
+	require.ErrorIs(t, err, ErrBadFilter)
+	_, err = r.Create(b.ctx, BulkRequest{Action: "explode"})
+	require.ErrorIs(t, err, ErrBadFilter)
+	_, err = r.Get(b.ctx, "nope")
+	require.ErrorIs(t, err, ErrJobNotFound)
+
+	job, err := r.Create(b.ctx, BulkRequest{Filter: Filter{Stream: "ORDERS"}, RatePerSec: 20, Action: ActionDiscard, Actor: "ann"})
+	require.NoError(t, err)
+	job, err = r.Pause(b.ctx, job.ID)
+	require.NoError(t, err)
+	require.Equal(t, JobPaused, job.State)
+	job, err = r.Resume(b.ctx, job.ID)
+	require.NoError(t, err)
+	require.Equal(t, JobRunning, job.State)
+	job, err = r.Cancel(b.ctx, job.ID)
+	require.NoError(t, err)
+	require.Equal(t, JobCancelled, job.State)
+	_, err = r.Resume(b.ctx, job.ID)
+	require.ErrorIs(t, err, ErrJobFinished)
+	require.Zero(t, b.ordersCount(t), "discard sends nothing")
+
+	jobs, err := r.List(b.ctx)
+	require.NoError(t, err)
+	require.Len(t, jobs, 1)
+}
