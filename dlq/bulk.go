@@ -344,7 +344,9 @@ func (b *BulkRunner) halt(id string) {
 // errLeased says another replica holds the job's lease.
 type errLeased struct{ until time.Time }
 
-func (e errLeased) Error() string { return "runs on another jetwatch until " + e.until.Format(time.RFC3339) }
+func (e errLeased) Error() string {
+	return "runs on another jetwatch until " + e.until.Format(time.RFC3339)
+}
 
 // run takes the job's lease, waiting while another replica holds it (a
 // replica that died lets its lease lapse), and works through the job's
