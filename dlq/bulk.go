@@ -30,6 +30,10 @@ const (
 // ErrJobNotFound is returned for an unknown bulk job id.
 var ErrJobNotFound = errors.New("no such bulk job")
 
+// ErrBulkUnavailable is returned while bulk jobs cannot run (NATS not
+// reachable yet).
+var ErrBulkUnavailable = errors.New("bulk jobs are not available yet: jetwatch's streams are not reachable (see the log)")
+
 // ErrJobFinished is returned when pausing or resuming a finished job.
 var ErrJobFinished = errors.New("the bulk job has finished")
 

@@ -33,9 +33,11 @@ type Filter struct {
 	Q        string    `json:"q,omitempty"` // full-text search over subject, error and payload
 	Since    time.Time `json:"since,omitzero"`
 	Until    time.Time `json:"until,omitzero"`
+	// IDs, when given, selects these dead letters only (a selection).
+	IDs []uint64 `json:"ids,omitempty"`
 	// MaxID bounds a bulk job to the dead letters that existed when it was
 	// created.
-	MaxID uint64 `json:"-"`
+	MaxID uint64 `json:"max_id,omitempty"`
 }
 
 // Validate checks the filter's closed vocabularies and syntax.
@@ -56,6 +58,9 @@ func (f Filter) Validate() error {
 				return fmt.Errorf("%w: subject %q is not a valid NATS subject pattern", ErrBadFilter, f.Subject)
 			}
 		}
+	}
+	if len(f.IDs) > 10000 {
+		return fmt.Errorf("%w: select at most 10,000 dead letters, or use a filter", ErrBadFilter)
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
 		return fmt.Errorf("%w: until is before since", ErrBadFilter)
@@ -138,6 +143,14 @@ func (f Filter) where() (string, []any) {
 	}
 	if f.MaxID > 0 {
 		add("d.id <= ?", f.MaxID)
+	}
+	if len(f.IDs) > 0 {
+		marks := strings.TrimSuffix(strings.Repeat("?,", len(f.IDs)), ",")
+		args := make([]any, len(f.IDs))
+		for i, id := range f.IDs {
+			args[i] = id
+		}
+		add("d.id IN ("+marks+")", args...)
 	}
 	if f.Q != "" {
 		add("d.id IN (SELECT rowid FROM dead_letters_fts WHERE dead_letters_fts MATCH ?)", ftsQuery(f.Q))

@@ -272,3 +272,34 @@ func eventLevel(severity string) string {
 
 // DeadLetterIDText is a dead letter id as text.
 func DeadLetterIDText(id uint64) string { return u64(id) }
+
+// BulkPlan is the dry run of a bulk job, with the form that starts it.
+type BulkPlan struct {
+	Request     dlq.BulkRequest
+	Matched     int
+	Sample      []dlq.DeadLetter
+	CSRF        string
+	FilterQuery string
+}
+
+// BulkJobView is a bulk job's progress page.
+type BulkJobView struct {
+	Job  dlq.BulkJob
+	CSRF string
+}
+
+// Progress is the share of a job done, 0-100.
+func (v BulkJobView) Progress() float64 {
+	if v.Job.Total == 0 {
+		return 100
+	}
+	return float64(v.Job.Sent+v.Job.Failed) * 100 / float64(v.Job.Total)
+}
+
+func idsText(ids []uint64) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = u64(id)
+	}
+	return strings.Join(parts, ", ")
+}

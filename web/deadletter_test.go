@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -49,7 +50,12 @@ func setupDesk(t *testing.T) (*Server, *deskBundle) {
 		require.NoError(t, err)
 		ix, err = dlq.NewIndex(nc, db, dlq.IndexConfig{})
 		require.NoError(t, err)
-		cfg.DeadLetters = dlq.Desk{Queries: dlq.NewQueries(db), Redeliverer: r}
+		q := dlq.NewQueries(db)
+		cfg.DeadLetters = dlq.Desk{Queries: q, Redeliverer: r}
+		bulk, err := dlq.NewBulkRunner(ctx, js, q, r, dlq.BulkConfig{SaveEvery: 10 * time.Millisecond})
+		require.NoError(t, err)
+		t.Cleanup(bulk.Stop)
+		cfg.Bulk = bulk
 		cfg.TraceURL = "http://traces.example/trace/{trace_id}"
 	})
 	d := &deskBundle{testBundle: b, js: js, ids: map[string]uint64{}}
@@ -270,3 +276,53 @@ func TestDeadLetterAPI(t *testing.T) {
 }
 
 func u(id uint64) string { return strconv.FormatUint(id, 10) }
+
+func TestBulkFromThePageAndTheAPI(t *testing.T) {
+	t.Parallel()
+	srv, d := setupDesk(t)
+
+	// Dry run through the API: a count and a sample, nothing sent.
+	code, out := postJSON(t, srv, "/api/v1/redeliveries", `{"filter":{"stream":"ORDERS","reason":"terminated"},"dry_run":true}`)
+	require.Equal(t, http.StatusOK, code, out)
+	require.Equal(t, 2.0, out["matched"])
+	code, out = postJSON(t, srv, "/api/v1/redeliveries", `{"filter":{"reason":"exploded"}}`)
+	require.Equal(t, http.StatusUnprocessableEntity, code, out)
+
+	// The page: tick one dead letter, preview, start.
+	token, cookie := csrfOf(t, srv, "/dead-letters")
+	res, page := postForm(t, srv, "/dead-letters/bulk/plan?stream=ORDERS", url.Values{"csrf": {token}, "action": {"redeliver"}, "id": {u(d.ids["json"])}}, cookie)
+	require.Equal(t, http.StatusOK, res.StatusCode, page)
+	require.Contains(t, byTestID(t, page, "bulk-matched")[0], "1 pending")
+	require.Zero(t, d.ordersCount(t))
+	res, _ = postForm(t, srv, "/dead-letters/bulk?stream=ORDERS", url.Values{"csrf": {token}, "action": {"redeliver"}, "id": {u(d.ids["json"])}, "rate_per_sec": {"0"}}, cookie)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	jobURL := res.Header.Get("Location")
+	require.True(t, strings.HasPrefix(jobURL, "/redeliveries/"))
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		_, body := get(t, srv, "/api/v1"+jobURL)
+		var st struct{ State string }
+		if err := json.Unmarshal([]byte(body), &st); err != nil {
+			return err
+		}
+		if st.State != dlq.JobDone {
+			return fmt.Errorf("job %s", st.State)
+		}
+		return nil
+	})
+	require.Equal(t, uint64(1), d.ordersCount(t), "only the ticked one")
+	_, page = get(t, srv, jobURL)
+	require.Equal(t, []string{"done"}, byTestID(t, page, "bulk-state"))
+	require.Contains(t, byTestID(t, page, "bulk-counts")[0], "1 of 1 done")
+
+	// A discard job through the API, then its controls.
+	code, out = postJSON(t, srv, "/api/v1/redeliveries", `{"filter":{"stream":"ORDERS"},"action":"discard","rate_per_sec":1}`)
+	require.Equal(t, http.StatusOK, code, out)
+	id := out["id"].(string)
+	code, out = postJSON(t, srv, "/api/v1/redeliveries/"+id+"/cancel", `{}`)
+	require.Equal(t, http.StatusOK, code, out)
+	require.Equal(t, "cancelled", out["state"])
+	code, _ = postJSON(t, srv, "/api/v1/redeliveries/"+id+"/resume", `{}`)
+	require.Equal(t, http.StatusConflict, code)
+	code, _ = postJSON(t, srv, "/api/v1/redeliveries/nope/pause", `{}`)
+	require.Equal(t, http.StatusNotFound, code)
+}

@@ -108,6 +108,8 @@ type Config struct {
 	// DeadLetters serves the dead-letter pages and API. Without it they
 	// answer 503.
 	DeadLetters DeadLetters
+	// Bulk runs bulk redeliveries and discards. Without it they answer 503.
+	Bulk BulkJobs
 	// TraceURL links trace ids to a tracing UI: {trace_id} is replaced.
 	// Defaults to no link.
 	TraceURL string
@@ -171,12 +173,19 @@ func New(cfg Config) (*Server, error) {
 	e.POST("/dead-letters/:id/redeliver", s.deadLetterRedeliver)
 	e.POST("/dead-letters/:id/edit", s.deadLetterEdit)
 	e.POST("/dead-letters/:id/discard", s.deadLetterDiscard)
+	e.POST("/dead-letters/bulk/plan", s.bulkPlan)
+	e.POST("/dead-letters/bulk", s.bulkCreate)
+	e.GET("/redeliveries/:id", s.bulkShow)
+	e.POST("/redeliveries/:id/:verb", s.bulkControl)
 	e.GET("/events", s.eventList)
 	api.GET("/dead-letters", s.apiDeadLetterList)
 	api.GET("/dead-letters/:id", s.apiDeadLetterShow)
 	api.POST("/dead-letters/:id/redeliver", s.apiDeadLetterRedeliver)
 	api.POST("/dead-letters/:id/discard", s.apiDeadLetterDiscard)
 	api.GET("/events", s.apiEventList)
+	api.POST("/redeliveries", s.apiBulkCreate)
+	api.GET("/redeliveries/:id", s.apiBulkShow)
+	api.POST("/redeliveries/:id/:verb", s.apiBulkControl)
 
 	e.GET("/metrics", s.metrics())
 	e.GET("/healthz", s.healthz)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jetwatch/jetwatch/collector"
@@ -17,10 +19,15 @@ import (
 // deadLetterDesk is the bridge, the dead-letter index and the advisory
 // timeline, started together once jetwatch's streams exist.
 type deadLetterDesk struct {
-	bridge   *collector.Bridge
-	index    *dlq.Index
-	timeline *collector.Timeline
-	logger   *slog.Logger
+	bridge      *collector.Bridge
+	index       *dlq.Index
+	timeline    *collector.Timeline
+	nc          *nats.Conn
+	queries     *dlq.Queries
+	redeliverer *dlq.Redeliverer
+	logger      *slog.Logger
+
+	bulk atomic.Pointer[dlq.BulkRunner]
 
 	mu      sync.Mutex
 	started []interface{ Stop() }
@@ -31,7 +38,7 @@ func streamsConfig(cfg *config) collector.StreamsConfig {
 	return collector.StreamsConfig{Advisories: cfg.AdvisoryStream, DLQ: cfg.DLQStream, Replicas: cfg.StreamReplicas}
 }
 
-func newDeadLetterDesk(nc *nats.Conn, db *store.DB, cfg *config, reg prometheus.Registerer, logger *slog.Logger) (*deadLetterDesk, error) {
+func newDeadLetterDesk(nc *nats.Conn, db *store.DB, redeliverer *dlq.Redeliverer, cfg *config, reg prometheus.Registerer, logger *slog.Logger) (*deadLetterDesk, error) {
 	streams := streamsConfig(cfg)
 	bridge, err := collector.NewBridge(nc, collector.BridgeConfig{Streams: streams, Registerer: reg, Logger: logger})
 	if err != nil {
@@ -45,7 +52,8 @@ func newDeadLetterDesk(nc *nats.Conn, db *store.DB, cfg *config, reg prometheus.
 	if err != nil {
 		return nil, err
 	}
-	return &deadLetterDesk{bridge: bridge, index: index, timeline: timeline, logger: logger, done: make(chan struct{})}, nil
+	return &deadLetterDesk{bridge: bridge, index: index, timeline: timeline, nc: nc, queries: dlq.NewQueries(db),
+		redeliverer: redeliverer, logger: logger, done: make(chan struct{})}, nil
 }
 
 // start keeps trying until jetwatch's streams exist (NATS may be down, or a
@@ -77,7 +85,96 @@ func (d *deadLetterDesk) start(ctx context.Context) {
 		}
 		d.add(part)
 	}
+	if err := d.startBulk(ctx); err != nil {
+		d.logger.Error("bulk jobs are not available", "err", err)
+	}
 	d.logger.Info("dead-letter capture running")
+}
+
+func (d *deadLetterDesk) startBulk(ctx context.Context) error {
+	js, err := jetstream.New(d.nc)
+	if err != nil {
+		return err
+	}
+	runner, err := dlq.NewBulkRunner(ctx, js, d.queries, d.redeliverer, dlq.BulkConfig{Logger: d.logger})
+	if err != nil {
+		return err
+	}
+	if err := runner.Start(ctx); err != nil {
+		return err
+	}
+	d.add(stopper(runner.Stop))
+	d.bulk.Store(runner)
+	return nil
+}
+
+type stopper func()
+
+func (s stopper) Stop() { s() }
+
+func (d *deadLetterDesk) runner() (*dlq.BulkRunner, error) {
+	if r := d.bulk.Load(); r != nil {
+		return r, nil
+	}
+	return nil, dlq.ErrBulkUnavailable
+}
+
+// The desk serves web.BulkJobs through the runner once it runs.
+
+func (d *deadLetterDesk) Plan(ctx context.Context, req dlq.BulkRequest) (int, []dlq.DeadLetter, error) {
+	r, err := d.runner()
+	if err != nil {
+		return 0, nil, err
+	}
+	return r.Plan(ctx, req)
+}
+
+func (d *deadLetterDesk) Create(ctx context.Context, req dlq.BulkRequest) (dlq.BulkJob, error) {
+	r, err := d.runner()
+	if err != nil {
+		return dlq.BulkJob{}, err
+	}
+	return r.Create(ctx, req)
+}
+
+func (d *deadLetterDesk) Get(ctx context.Context, id string) (dlq.BulkJob, error) {
+	r, err := d.runner()
+	if err != nil {
+		return dlq.BulkJob{}, err
+	}
+	return r.Get(ctx, id)
+}
+
+func (d *deadLetterDesk) List(ctx context.Context) ([]dlq.BulkJob, error) {
+	r, err := d.runner()
+	if err != nil {
+		return nil, err
+	}
+	return r.List(ctx)
+}
+
+func (d *deadLetterDesk) Pause(ctx context.Context, id string) (dlq.BulkJob, error) {
+	r, err := d.runner()
+	if err != nil {
+		return dlq.BulkJob{}, err
+	}
+	return r.Pause(ctx, id)
+}
+
+func (d *deadLetterDesk) Resume(ctx context.Context, id string) (dlq.BulkJob, error) {
+	r, err := d.runner()
+	if err != nil {
+		return dlq.BulkJob{}, err
+	}
+	return r.Resume(ctx, id)
+}
+
+func (d *deadLetterDesk) Cancel(ctx context.Context, id string) (dlq.BulkJob, error) {
+	r, err := d.runner()
+	if err != nil {
+		return dlq.BulkJob{}, err
+	}
+	return r.Cancel(ctx, id)
 }
 
 func (d *deadLetterDesk) add(s interface{ Stop() }) {

@@ -82,21 +82,21 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	}
 	defer sampler.Stop()
 
-	desk, err := newDeadLetterDesk(nc, db, cfg, reg, logger)
+	redeliverer, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{})
+	if err != nil {
+		return err
+	}
+	desk, err := newDeadLetterDesk(nc, db, redeliverer, cfg, reg, logger)
 	if err != nil {
 		return err
 	}
 	go desk.start(ctx)
 	defer desk.stop()
 
-	redeliverer, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{})
-	if err != nil {
-		return err
-	}
-
 	srv, err := web.New(web.Config{
 		Index:       db,
-		DeadLetters: dlq.Desk{Queries: dlq.NewQueries(db), Redeliverer: redeliverer},
+		DeadLetters: dlq.Desk{Queries: desk.queries, Redeliverer: redeliverer},
+		Bulk:        desk,
 		TraceURL:    cfg.TraceURL,
 		NATSState: func() web.NATSState {
 			s := status.Snapshot()
