@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -74,6 +75,8 @@ type RedelivererConfig struct {
 	ActionsStream string
 	// Timeout bounds each publish. Defaults to 5 seconds.
 	Timeout time.Duration
+	// Registerer receives the redelivery metrics. Nil registers nothing.
+	Registerer prometheus.Registerer
 }
 
 // Redeliverer publishes dead letters back and records every action in
@@ -85,6 +88,8 @@ type Redeliverer struct {
 	db      *store.DB
 	queries *Queries
 	cfg     RedelivererConfig
+
+	results *prometheus.CounterVec
 
 	mu    sync.Mutex
 	locks map[uint64]*sync.Mutex
@@ -98,7 +103,32 @@ func NewRedeliverer(nc *nats.Conn, db *store.DB, cfg RedelivererConfig) (*Redeli
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	return &Redeliverer{js: js, db: db, queries: NewQueries(db), cfg: cfg, locks: map[uint64]*sync.Mutex{}}, nil
+	r := &Redeliverer{js: js, db: db, queries: NewQueries(db), cfg: cfg, locks: map[uint64]*sync.Mutex{},
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetwatch_redeliveries_total",
+			Help: "Redeliveries and discards of dead letters, by action and result (sent, duplicate, refused, failed).",
+		}, []string{"action", "result"})}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(r.results); err != nil {
+			return nil, fmt.Errorf("register redelivery metrics: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// count records the outcome of an action for the metrics.
+func (r *Redeliverer) count(action string, err error) {
+	result := "sent"
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrAlreadyRedelivered), errors.Is(err, ErrAlreadyDiscarded):
+		result = "duplicate"
+	case errors.Is(err, ErrNoStream), errors.Is(err, ErrBadSubject), errors.Is(err, ErrPayloadUnavailable), errors.Is(err, store.ErrNotFound):
+		result = "refused"
+	default:
+		result = "failed"
+	}
+	r.results.WithLabelValues(action, result).Inc()
 }
 
 // lock serialises actions on one dead letter within this process; the
@@ -118,8 +148,9 @@ func (r *Redeliverer) lock(id uint64) func() {
 // Redeliver publishes a dead letter to its origin subject (or req.Subject),
 // with the original headers and trace context minus the Dlq- and server
 // headers, and records the action.
-func (r *Redeliverer) Redeliver(ctx context.Context, req RedeliverRequest) (Action, error) {
+func (r *Redeliverer) Redeliver(ctx context.Context, req RedeliverRequest) (a Action, err error) {
 	defer r.lock(req.ID)()
+	defer func() { r.count(ActionRedeliver, err) }()
 	d, err := r.queries.Get(ctx, req.ID)
 	if err != nil {
 		return Action{}, err
@@ -168,7 +199,7 @@ func (r *Redeliverer) Redeliver(ctx context.Context, req RedeliverRequest) (Acti
 		}
 		return Action{}, fmt.Errorf("the target stream did not take the message (%v): nothing is marked redelivered", err)
 	}
-	a := Action{DeadLetter: d.ID, Action: ActionRedeliver, Actor: req.Actor, At: time.Now().UTC(), Attempt: attempt,
+	a = Action{DeadLetter: d.ID, Action: ActionRedeliver, Actor: req.Actor, At: time.Now().UTC(), Attempt: attempt,
 		Subject: subject, Edited: edited, AckStream: ack.Stream, AckSeq: ack.Sequence, Duplicate: ack.Duplicate}
 	if err := r.record(ctx, a); err != nil {
 		return a, err
@@ -181,8 +212,9 @@ func (r *Redeliverer) Redeliver(ctx context.Context, req RedeliverRequest) (Acti
 }
 
 // Discard marks a dead letter as handled without sending it anywhere.
-func (r *Redeliverer) Discard(ctx context.Context, id uint64, actor, note string) (Action, error) {
+func (r *Redeliverer) Discard(ctx context.Context, id uint64, actor, note string) (a Action, err error) {
 	defer r.lock(id)()
+	defer func() { r.count(ActionDiscard, err) }()
 	d, err := r.queries.Get(ctx, id)
 	if err != nil {
 		return Action{}, err
@@ -190,7 +222,7 @@ func (r *Redeliverer) Discard(ctx context.Context, id uint64, actor, note string
 	if err := settled(d.Status); err != nil {
 		return Action{}, err
 	}
-	a := Action{DeadLetter: id, Action: ActionDiscard, Actor: actor, At: time.Now().UTC(), Note: note}
+	a = Action{DeadLetter: id, Action: ActionDiscard, Actor: actor, At: time.Now().UTC(), Note: note}
 	return a, r.record(ctx, a)
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"runtime"
 	"time"
 
@@ -82,7 +83,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	}
 	defer sampler.Stop()
 
-	redeliverer, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{})
+	redeliverer, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{Registerer: reg})
 	if err != nil {
 		return err
 	}
@@ -90,6 +91,18 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	if err != nil {
 		return err
 	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "jetwatch_dead_letters_pending",
+		Help: "Dead letters neither redelivered nor discarded, from the index.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := desk.queries.Count(ctx, dlq.Filter{Status: dlq.StatusPending})
+		if err != nil {
+			return math.NaN()
+		}
+		return float64(n)
+	}))
 	go desk.start(ctx)
 	defer desk.stop()
 
