@@ -289,19 +289,9 @@ type storedMsg struct {
 }
 
 func (b *Bridge) getMsg(ctx context.Context, stream string, seq uint64) (*storedMsg, error) {
-	req, _ := json.Marshal(map[string]uint64{"seq": seq})
-	rctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
-	defer cancel()
-	resp, err := b.nc.RequestWithContext(rctx, b.cfg.APIPrefix+".STREAM.MSG.GET."+stream, req)
-	if err != nil {
-		return nil, err
-	}
 	var r msgGetResponse
-	if err := json.Unmarshal(resp.Data, &r); err != nil {
-		return nil, fmt.Errorf("decode message get: %w", err)
-	}
-	if r.Error != nil {
-		return nil, r.Error
+	if err := apiRequest(ctx, b.nc, b.cfg.RequestTimeout, b.cfg.APIPrefix+".STREAM.MSG.GET."+stream, map[string]uint64{"seq": seq}, &r); err != nil {
+		return nil, err
 	}
 	if r.Message == nil {
 		return nil, errors.New("message get answered without a message")

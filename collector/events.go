@@ -3,9 +3,7 @@ package collector
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -149,17 +147,8 @@ func (t *Timeline) Stop() {
 	})
 }
 
-func (t *Timeline) position(ctx context.Context) (uint64, error) {
-	var seq int64
-	err := t.db.SQL().QueryRowContext(ctx, `SELECT last_seq FROM stream_positions WHERE name = ?`, eventsPosition).Scan(&seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	return uint64(seq), err
-}
-
 func (t *Timeline) follow(ctx context.Context) error {
-	pos, err := t.position(ctx)
+	pos, err := t.db.Position(ctx, eventsPosition)
 	if err != nil {
 		return fmt.Errorf("read timeline position: %w", err)
 	}
@@ -209,9 +198,8 @@ func (t *Timeline) store(ctx context.Context, msgs []jetstream.Msg) error {
 		}
 		seen[kindSeverity{e.Kind, e.Severity}]++
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO stream_positions (name, last_seq) VALUES (?, ?)
-		ON CONFLICT (name) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)`, eventsPosition, last); err != nil {
-		return fmt.Errorf("store timeline position: %w", err)
+	if err := store.SetPosition(ctx, tx, eventsPosition, last); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store advisories: %w", err)

@@ -3,7 +3,6 @@ package collector
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -395,19 +394,9 @@ func (s *Sampler) listConsumers(ctx context.Context, stream string) ([]store.Con
 	subject := s.cfg.APIPrefix + ".CONSUMER.LIST." + stream
 	at := s.cfg.Now().UTC()
 	for offset := 0; ; {
-		req, _ := json.Marshal(map[string]int{"offset": offset})
-		rctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-		msg, err := s.nc.RequestWithContext(rctx, subject, req)
-		cancel()
-		if err != nil {
-			return out, err
-		}
 		var resp consumerListResponse
-		if err := json.Unmarshal(msg.Data, &resp); err != nil {
-			return out, fmt.Errorf("decode consumer list: %w", err)
-		}
-		if resp.Error != nil {
-			return out, resp.Error
+		if err := apiRequest(ctx, s.nc, s.cfg.RequestTimeout, subject, map[string]int{"offset": offset}, &resp); err != nil {
+			return out, err
 		}
 		for _, ci := range resp.Consumers {
 			if ci != nil {

@@ -3,7 +3,6 @@ package dlq
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,15 +97,7 @@ func (ix *Index) Position(ctx context.Context) (uint64, error) {
 }
 
 func (ix *Index) position(ctx context.Context, key string) (uint64, error) {
-	var seq int64
-	err := ix.db.SQL().QueryRowContext(ctx, `SELECT last_seq FROM stream_positions WHERE name = ?`, key).Scan(&seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("read index position: %w", err)
-	}
-	return uint64(seq), nil
+	return ix.db.Position(ctx, key)
 }
 
 // Start indexes in the background from the stored position.
@@ -223,18 +214,10 @@ func (ix *Index) ingestActions(ctx context.Context, msgs []jetstream.Msg) error 
 			return err
 		}
 	}
-	if err := setPosition(ctx, tx, actionsPositionKey, last); err != nil {
+	if err := store.SetPosition(ctx, tx, actionsPositionKey, last); err != nil {
 		return err
 	}
 	return tx.Commit()
-}
-
-func setPosition(ctx context.Context, tx *sql.Tx, key string, seq uint64) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO stream_positions (name, last_seq) VALUES (?, ?)
-		ON CONFLICT (name) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)`, key, seq); err != nil {
-		return fmt.Errorf("store position %s: %w", key, err)
-	}
-	return nil
 }
 
 // run indexes from the stored position until done says so, ctx ends or
@@ -353,7 +336,7 @@ func (ix *Index) ingest(ctx context.Context, msgs []jetstream.Msg) error {
 	if err := applyRecordedStatus(ctx, tx, first, last); err != nil {
 		return err
 	}
-	if err := setPosition(ctx, tx, positionKey, last); err != nil {
+	if err := store.SetPosition(ctx, tx, positionKey, last); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {

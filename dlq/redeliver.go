@@ -151,6 +151,15 @@ func (r *Redeliverer) lock(id uint64) func() {
 func (r *Redeliverer) Redeliver(ctx context.Context, req RedeliverRequest) (a Action, err error) {
 	defer r.lock(req.ID)()
 	defer func() { r.count(ActionRedeliver, err) }()
+	// Count the attempts before reading the status: an action recorded in
+	// between (another replica's click) then shows in the status, and one
+	// recorded after both reads has the same attempt number, so its send and
+	// ours share a message id and JetStream keeps one.
+	attempt, err := r.attempts(ctx, req.ID)
+	if err != nil {
+		return Action{}, err
+	}
+	attempt++
 	d, err := r.queries.Get(ctx, req.ID)
 	if err != nil {
 		return Action{}, err
@@ -166,12 +175,6 @@ func (r *Redeliverer) Redeliver(ctx context.Context, req RedeliverRequest) (a Ac
 	if err := validSubject(subject); err != nil {
 		return Action{}, err
 	}
-	attempt, err := r.attempts(ctx, d.ID)
-	if err != nil {
-		return Action{}, err
-	}
-	attempt++
-
 	msg := nats.NewMsg(subject)
 	msg.Data = d.Payload
 	if req.Payload != nil {

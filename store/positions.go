@@ -1,0 +1,32 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// Position is how far the in-order reader named name has indexed its
+// stream: the last stream sequence stored, 0 before the first.
+func (db *DB) Position(ctx context.Context, name string) (uint64, error) {
+	var seq int64
+	err := db.sql.QueryRowContext(ctx, `SELECT last_seq FROM stream_positions WHERE name = ?`, name).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read position %s: %w", name, err)
+	}
+	return uint64(seq), nil
+}
+
+// SetPosition records a reader's position in the transaction that stores
+// what it read, so the two never disagree. It never moves back.
+func SetPosition(ctx context.Context, tx *sql.Tx, name string, seq uint64) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO stream_positions (name, last_seq) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)`, name, seq); err != nil {
+		return fmt.Errorf("store position %s: %w", name, err)
+	}
+	return nil
+}
