@@ -153,12 +153,31 @@ func (f Filter) where() (string, []any) {
 		add("d.id IN ("+marks+")", args...)
 	}
 	if f.Q != "" {
-		add("d.id IN (SELECT rowid FROM dead_letters_fts WHERE dead_letters_fts MATCH ?)", ftsQuery(f.Q))
+		add("dead_letters_fts MATCH ?", ftsQuery(f.Q))
 	}
 	if len(conds) == 0 {
 		return "", nil
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// from is the FROM clause for f. A search drives the query from the
+// full-text index, which hands out matches newest first without
+// collecting them all.
+func (f Filter) from() string {
+	if f.Q != "" {
+		return " FROM dead_letters_fts JOIN dead_letters d ON d.id = dead_letters_fts.rowid"
+	}
+	return " FROM dead_letters d"
+}
+
+// order is the ORDER BY for listing f newest first: by DLQ sequence,
+// which is the order dead letters arrived in.
+func (f Filter) order() string {
+	if f.Q != "" {
+		return " ORDER BY dead_letters_fts.rowid DESC"
+	}
+	return " ORDER BY d.id DESC"
 }
 
 // ftsQuery turns what an operator types into an FTS5 query: every word must
@@ -175,8 +194,8 @@ func ftsQuery(q string) string {
 	return strings.Join(words, " ")
 }
 
-// List returns up to limit dead letters matching f, newest first, after
-// cursor (from a previous page's NextCursor).
+// List returns up to limit dead letters matching f, newest first (the
+// order they reached the DLQ), after cursor (a previous page's NextCursor).
 func (q *Queries) List(ctx context.Context, f Filter, limit int, cursor string) (Page, error) {
 	if err := f.Validate(); err != nil {
 		return Page{}, err
@@ -184,20 +203,19 @@ func (q *Queries) List(ctx context.Context, f Filter, limit int, cursor string) 
 	limit = min(max(limit, 1), 500)
 	where, args := f.where()
 	if cursor != "" {
-		at, id, err := parseCursor(cursor)
+		before, err := strconv.ParseUint(cursor, 10, 64)
 		if err != nil {
-			return Page{}, err
+			return Page{}, fmt.Errorf("%w: cursor %q is not one this server gave out", ErrBadFilter, cursor)
 		}
-		cond := "(d.failed_at < ? OR (d.failed_at = ? AND d.id < ?))"
+		cond := "d.id < ?"
 		if where == "" {
 			where = " WHERE " + cond
 		} else {
 			where += " AND " + cond
 		}
-		args = append(args, at, at, id)
+		args = append(args, before)
 	}
-	rows, err := q.db.SQL().QueryContext(ctx, `SELECT `+listColumns+` FROM dead_letters d`+where+
-		` ORDER BY d.failed_at DESC, d.id DESC LIMIT ?`, append(args, limit+1)...)
+	rows, err := q.db.SQL().QueryContext(ctx, `SELECT `+listColumns+f.from()+where+f.order()+` LIMIT ?`, append(args, limit+1)...)
 	if err != nil {
 		return Page{}, fmt.Errorf("list dead letters: %w", err)
 	}
@@ -216,19 +234,9 @@ func (q *Queries) List(ctx context.Context, f Filter, limit int, cursor string) 
 	if len(p.Items) > limit {
 		p.Items = p.Items[:limit]
 		last := p.Items[limit-1]
-		p.NextCursor = strconv.FormatInt(last.FailedAt.UnixMilli(), 10) + "-" + strconv.FormatUint(last.ID, 10)
+		p.NextCursor = strconv.FormatUint(last.ID, 10)
 	}
 	return p, nil
-}
-
-func parseCursor(c string) (int64, uint64, error) {
-	a, b, ok := strings.Cut(c, "-")
-	at, err1 := strconv.ParseInt(a, 10, 64)
-	id, err2 := strconv.ParseUint(b, 10, 64)
-	if !ok || err1 != nil || err2 != nil {
-		return 0, 0, fmt.Errorf("%w: cursor %q is not one this server gave out", ErrBadFilter, c)
-	}
-	return at, id, nil
 }
 
 type scanner interface{ Scan(dest ...any) error }
@@ -251,10 +259,29 @@ func (q *Queries) Count(ctx context.Context, f Filter) (int, error) {
 	}
 	where, args := f.where()
 	var n int
-	if err := q.db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM dead_letters d`+where, args...).Scan(&n); err != nil {
+	if err := q.db.SQL().QueryRowContext(ctx, `SELECT COUNT(*)`+f.from()+where, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count dead letters: %w", err)
 	}
 	return n, nil
+}
+
+// CountUpTo counts the dead letters matching f, stopping at limit: pages
+// show "10,000+" rather than wait for an exact count of a million.
+func (q *Queries) CountUpTo(ctx context.Context, f Filter, limit int) (int, bool, error) {
+	if err := f.Validate(); err != nil {
+		return 0, false, err
+	}
+	where, args := f.where()
+	var n int
+	err := q.db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1`+f.from()+where+` LIMIT ?)`,
+		append(args, limit+1)...).Scan(&n)
+	if err != nil {
+		return 0, false, fmt.Errorf("count dead letters: %w", err)
+	}
+	if n > limit {
+		return limit, true, nil
+	}
+	return n, false, nil
 }
 
 // MaxID is the newest dead letter's id, 0 when there is none.
@@ -314,8 +341,8 @@ func (q *Queries) Groups(ctx context.Context, f Filter, limit int, now time.Time
 		return nil, err
 	}
 	where, args := f.where()
-	rows, err := q.db.SQL().QueryContext(ctx, `SELECT d.fingerprint, MIN(d.error), COUNT(*), MIN(d.failed_at), MAX(d.failed_at)
-		FROM dead_letters d`+where+` GROUP BY d.fingerprint ORDER BY COUNT(*) DESC LIMIT ?`, append(args, min(max(limit, 1), 200))...)
+	rows, err := q.db.SQL().QueryContext(ctx, `SELECT d.fingerprint, MIN(d.error), COUNT(*), MIN(d.failed_at), MAX(d.failed_at)`+
+		f.from()+where+` GROUP BY d.fingerprint ORDER BY COUNT(*) DESC LIMIT ?`, append(args, min(max(limit, 1), 200))...)
 	if err != nil {
 		return nil, fmt.Errorf("group dead letters: %w", err)
 	}
@@ -345,7 +372,7 @@ func (q *Queries) Groups(ctx context.Context, f Filter, limit int, now time.Time
 	tf := f
 	tf.Since = since
 	where, args = tf.where()
-	rows, err = q.db.SQL().QueryContext(ctx, `SELECT d.fingerprint, (d.failed_at - ?) / ?, COUNT(*) FROM dead_letters d`+where+
+	rows, err = q.db.SQL().QueryContext(ctx, `SELECT d.fingerprint, (d.failed_at - ?) / ?, COUNT(*)`+tf.from()+where+
 		` GROUP BY 1, 2`, append([]any{since.UnixMilli(), bucketMs}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("trend of dead letters: %w", err)

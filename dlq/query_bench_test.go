@@ -100,6 +100,18 @@ func BenchmarkQueries1M(b *testing.B) {
 			}
 		}
 	})
+	for _, c := range []struct {
+		name string
+		f    Filter
+	}{{"pending", Filter{Status: StatusPending}}, {"search-common", Filter{Q: "foxtrot"}}, {"subject-wildcard", Filter{Subject: "ORDERS.*.paid"}}} {
+		b.Run("count-upto-10000/"+c.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, _, err := q.CountUpTo(ctx, c.f, 10000); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 	b.Run("detail", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
 			if _, err := q.Get(ctx, uint64(1+(i*7919)%n)); err != nil {

@@ -17,17 +17,20 @@ import (
 
 // DeadLetterList is the dead-letters page.
 type DeadLetterList struct {
-	Filter     dlq.Filter
-	SinceText  string
-	UntilText  string
-	Items      []dlq.DeadLetter
-	Matched    int
-	NextURL    string
-	GroupsURL  string
-	Problem    string // a bad filter, in words
-	Pending    int
-	CSRF       string
-	FlashTitle string
+	Filter    dlq.Filter
+	SinceText string
+	UntilText string
+	Items     []dlq.DeadLetter
+	Matched   int
+	// MatchedMore says Matched is a floor: counting stopped there.
+	MatchedMore bool
+	PendingMore bool
+	NextURL     string
+	GroupsURL   string
+	Problem     string // a bad filter, in words
+	Pending     int
+	CSRF        string
+	FlashTitle  string
 }
 
 // DeadLetterGroups is the grouped view.
@@ -302,4 +305,12 @@ func idsText(ids []uint64) string {
 		parts[i] = u64(id)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// CountText renders a count that may have stopped at a limit.
+func CountText(n int, more bool) string {
+	if more {
+		return strconv.Itoa(n) + "+"
+	}
+	return strconv.Itoa(n)
 }

@@ -12,6 +12,9 @@ import (
 	"github.com/jetwatch/jetwatch/views"
 )
 
+// countLimit is where the list's counts stop counting and say "10000+".
+const countLimit = 10000
+
 var errNoDesk = echo.NewHTTPError(http.StatusServiceUnavailable, "the dead-letter desk is not running")
 
 // deadLetterList answers GET /dead-letters: filters, counts, a page.
@@ -43,11 +46,11 @@ func (s *Server) deadLetterList(c echo.Context) error {
 			q.Set("cursor", page.NextCursor)
 			m.NextURL = "/dead-letters?" + q.Encode()
 		}
-		if m.Matched, err = s.cfg.DeadLetters.Count(ctx, f); err != nil {
+		if m.Matched, m.MatchedMore, err = s.cfg.DeadLetters.CountUpTo(ctx, f, countLimit); err != nil {
 			return err
 		}
 	}
-	if m.Pending, err = s.cfg.DeadLetters.Count(ctx, dlq.Filter{Status: dlq.StatusPending}); err != nil {
+	if m.Pending, m.PendingMore, err = s.cfg.DeadLetters.CountUpTo(ctx, dlq.Filter{Status: dlq.StatusPending}, countLimit); err != nil {
 		return err
 	}
 	m.GroupsURL = "/dead-letters/groups?" + views.FilterQuery(f).Encode()

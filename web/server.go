@@ -42,7 +42,7 @@ type Index interface {
 // implements it.
 type DeadLetters interface {
 	List(ctx context.Context, f dlq.Filter, limit int, cursor string) (dlq.Page, error)
-	Count(ctx context.Context, f dlq.Filter) (int, error)
+	CountUpTo(ctx context.Context, f dlq.Filter, limit int) (int, bool, error)
 	Get(ctx context.Context, id uint64) (dlq.DeadLetter, error)
 	Groups(ctx context.Context, f dlq.Filter, limit int, now time.Time, window time.Duration, buckets int) ([]dlq.Group, error)
 	Redeliver(ctx context.Context, req dlq.RedeliverRequest) (dlq.Action, error)
