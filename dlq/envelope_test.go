@@ -97,3 +97,10 @@ func TestFingerprintGroupsByShape(t *testing.T) {
 	require.Equal(t, "card declined", Fingerprint("card declined\n"))
 	require.NotEqual(t, Fingerprint("card declined"), Fingerprint("card expired"))
 }
+
+func TestNATSGlobMatchesAtLeastThePattern(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "orders.*.paid", natsGlob("orders.*.paid"))
+	require.Equal(t, "orders.*", natsGlob("orders.>"))
+	require.Equal(t, "a[?]b[[]", natsGlob("a?b["))
+}

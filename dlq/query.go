@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -124,7 +125,10 @@ func (f Filter) where() (string, []any) {
 	}
 	if f.Subject != "" {
 		if strings.ContainsAny(f.Subject, "*>") {
-			add("subject_matches(?, d.subject)", f.Subject)
+			// GLOB narrows in C (and through the subject index when the
+			// pattern starts with a literal); subject_matches then keeps
+			// NATS semantics, where * stops at a dot.
+			add("d.subject GLOB ? AND subject_matches(?, d.subject)", natsGlob(f.Subject), f.Subject)
 		} else {
 			add("d.subject = ?", f.Subject)
 		}
@@ -152,8 +156,8 @@ func (f Filter) where() (string, []any) {
 		}
 		add("d.id IN ("+marks+")", args...)
 	}
-	if f.Q != "" {
-		add("dead_letters_fts MATCH ?", ftsQuery(f.Q))
+	if fq := ftsQuery(f.Q); fq != "" {
+		add("dead_letters_fts MATCH ?", fq)
 	}
 	if len(conds) == 0 {
 		return "", nil
@@ -161,11 +165,30 @@ func (f Filter) where() (string, []any) {
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
+// natsGlob turns a NATS subject pattern into a GLOB that matches at least
+// what it matches: * and > both become *, GLOB's own specials are escaped.
+func natsGlob(pattern string) string {
+	var b strings.Builder
+	for _, r := range pattern {
+		switch r {
+		case '*', '>':
+			b.WriteByte('*')
+		case '?', '[', ']':
+			b.WriteByte('[')
+			b.WriteRune(r)
+			b.WriteByte(']')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
 // from is the FROM clause for f. A search drives the query from the
 // full-text index, which hands out matches newest first without
 // collecting them all.
 func (f Filter) from() string {
-	if f.Q != "" {
+	if ftsQuery(f.Q) != "" {
 		return " FROM dead_letters_fts JOIN dead_letters d ON d.id = dead_letters_fts.rowid"
 	}
 	return " FROM dead_letters d"
@@ -174,24 +197,25 @@ func (f Filter) from() string {
 // order is the ORDER BY for listing f newest first: by DLQ sequence,
 // which is the order dead letters arrived in.
 func (f Filter) order() string {
-	if f.Q != "" {
+	if ftsQuery(f.Q) != "" {
 		return " ORDER BY dead_letters_fts.rowid DESC"
 	}
 	return " ORDER BY d.id DESC"
 }
 
-// ftsQuery turns what an operator types into an FTS5 query: every word must
-// appear (prefix match on the last), and FTS5 syntax characters are taken
-// literally, so a stray quote is never a syntax error.
+// ftsQuery turns what an operator types into an FTS5 query: every token
+// (letters and digits, as the index splits them) must appear, the last one
+// as a prefix. Punctuation only separates, so nothing typed is ever an FTS5
+// syntax error, and no phrase is asked of an index that keeps no positions.
 func ftsQuery(q string) string {
-	words := strings.Fields(q)
-	for i, w := range words {
-		words[i] = `"` + strings.ReplaceAll(w, `"`, `""`) + `"`
+	tokens := strings.FieldsFunc(q, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) })
+	for i, t := range tokens {
+		tokens[i] = `"` + t + `"`
 	}
-	if n := len(words); n > 0 {
-		words[n-1] += "*"
+	if n := len(tokens); n > 0 {
+		tokens[n-1] += "*"
 	}
-	return strings.Join(words, " ")
+	return strings.Join(tokens, " ")
 }
 
 // List returns up to limit dead letters matching f, newest first (the
@@ -215,7 +239,19 @@ func (q *Queries) List(ctx context.Context, f Filter, limit int, cursor string) 
 		}
 		args = append(args, before)
 	}
-	rows, err := q.db.SQL().QueryContext(ctx, `SELECT `+listColumns+f.from()+where+f.order()+` LIMIT ?`, append(args, limit+1)...)
+	from := f.from()
+	if f.Q == "" && strings.ContainsAny(f.Subject, "*>") {
+		// A wildcard that matches many dead letters is fastest walking
+		// them newest first until the page is full; the subject index
+		// would collect and sort every match. One that matches few is
+		// fastest through the index. A capped count tells which.
+		if _, many, err := q.CountUpTo(ctx, f, 20*limit); err != nil {
+			return Page{}, err
+		} else if many {
+			from = " FROM dead_letters d NOT INDEXED"
+		}
+	}
+	rows, err := q.db.SQL().QueryContext(ctx, `SELECT `+listColumns+from+where+f.order()+` LIMIT ?`, append(args, limit+1)...)
 	if err != nil {
 		return Page{}, fmt.Errorf("list dead letters: %w", err)
 	}
