@@ -46,6 +46,9 @@ type BridgeConfig struct {
 	Durable string
 	// Batch is how many advisories are fetched at once. Defaults to 256.
 	Batch int
+	// Concurrency is how many advisories are bridged at once; dead letters
+	// need no order among themselves. Defaults to 16.
+	Concurrency int
 	// RequestTimeout bounds each JetStream request. Defaults to 5 seconds.
 	RequestTimeout time.Duration
 	// APIPrefix is the JetStream API subject prefix. Defaults to "$JS.API".
@@ -81,6 +84,7 @@ func NewBridge(nc *nats.Conn, cfg BridgeConfig) (*Bridge, error) {
 	cfg.Streams = cfg.Streams.withDefaults()
 	cfg.Durable = cmp.Or(cfg.Durable, DefaultBridgeDurable)
 	cfg.Batch = cmp.Or(cfg.Batch, 256)
+	cfg.Concurrency = cmp.Or(cfg.Concurrency, 16)
 	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, 5*time.Second)
 	cfg.APIPrefix = cmp.Or(cfg.APIPrefix, "$JS.API")
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
@@ -162,15 +166,36 @@ func (b *Bridge) run(ctx context.Context, cons jetstream.Consumer) {
 			}
 			continue
 		}
+		var msgs []jetstream.Msg
+		var datas [][]byte
 		for m := range batch.Messages() {
-			if err := b.Handle(ctx, m.Data()); err != nil {
-				b.logger.Warn("bridging a dead letter failed; it will be retried", "err", err)
-				m.NakWithDelay(5 * time.Second) //nolint:errcheck // redelivered after AckWait anyway
-				continue
-			}
-			m.Ack() //nolint:errcheck // a lost ack redelivers; the Nats-Msg-Id dedups the copy
+			msgs = append(msgs, m)
+			datas = append(datas, m.Data())
 		}
+		b.handleAll(ctx, datas, func(i int, err error) {
+			if err != nil {
+				b.logger.Warn("bridging a dead letter failed; it will be retried", "err", err)
+				msgs[i].NakWithDelay(5 * time.Second) //nolint:errcheck // redelivered after AckWait anyway
+				return
+			}
+			msgs[i].Ack() //nolint:errcheck // a lost ack redelivers; the Nats-Msg-Id dedups the copy
+		})
 	}
+}
+
+// handleAll bridges advisories, Concurrency at a time, and reports each
+// outcome to done.
+func (b *Bridge) handleAll(ctx context.Context, datas [][]byte, done func(i int, err error)) {
+	sem := make(chan struct{}, b.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for i, d := range datas {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			done(i, b.Handle(ctx, d))
+		})
+	}
+	wg.Wait()
 }
 
 func sleep(ctx context.Context, d time.Duration) {
