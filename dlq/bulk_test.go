@@ -12,7 +12,7 @@ import (
 )
 
 // manyDeadLetters publishes n dead letters of orders.created and indexes them.
-func (b *deskBundle) manyDeadLetters(t *testing.T, n int) {
+func (b *deskBundle) manyDeadLetters(t testing.TB, n int) {
 	t.Helper()
 	for i := range n {
 		m := nats.NewMsg(Subject("ORDERS", "billing"))

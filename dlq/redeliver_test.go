@@ -26,7 +26,7 @@ type deskBundle struct {
 	ctx context.Context
 }
 
-func setupDesk(t *testing.T) *deskBundle {
+func setupDesk(t testing.TB) *deskBundle {
 	t.Helper()
 	srv := natstest.RunServer(t)
 	nc := natstest.Connect(t, srv)
@@ -72,7 +72,7 @@ func (b *deskBundle) deadLetter(t *testing.T, payload string, unavailable bool) 
 	return ack.Sequence
 }
 
-func (b *deskBundle) ordersCount(t *testing.T) uint64 {
+func (b *deskBundle) ordersCount(t testing.TB) uint64 {
 	t.Helper()
 	s, err := b.js.Stream(b.ctx, "ORDERS")
 	require.NoError(t, err)
