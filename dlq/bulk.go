@@ -394,9 +394,14 @@ func (b *BulkRunner) run(ctx context.Context, id string) error {
 		return err
 	}
 	sent, failed, skipped := max(job.Total-remaining-job.Skipped, job.Sent), 0, job.Skipped
-	limiter := rate.NewLimiter(rate.Inf, 1)
+	// Dead letters go in chunks (their sends and records travel together);
+	// a throttled job's chunks are a tenth of a second's worth, so the rate
+	// holds over any second.
+	chunk := 100
+	limiter := rate.NewLimiter(rate.Inf, chunk)
 	if job.RatePerSec > 0 {
-		limiter = rate.NewLimiter(rate.Limit(job.RatePerSec), 1)
+		chunk = max(1, min(chunk, int(job.RatePerSec/10)))
+		limiter = rate.NewLimiter(rate.Limit(job.RatePerSec), chunk)
 	}
 	lastErr := ""
 	lastSave := time.Now()
@@ -423,28 +428,32 @@ func (b *BulkRunner) run(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		for _, d := range page.Items {
-			if err := limiter.Wait(ctx); err != nil {
+		for items := range slices.Chunk(page.Items, chunk) {
+			if err := limiter.WaitN(ctx, len(items)); err != nil {
 				return nil // paused, cancelled or stopping
 			}
-			var aerr error
-			if job.Action == ActionDiscard {
-				_, aerr = b.r.Discard(ctx, d.ID, job.Actor, "bulk job "+job.ID)
-			} else {
-				_, aerr = b.r.Redeliver(ctx, RedeliverRequest{ID: d.ID, Actor: job.Actor + " (bulk job " + job.ID + ")"})
+			ids := make([]uint64, len(items))
+			for i, d := range items {
+				ids[i] = d.ID
 			}
-			switch {
-			case aerr == nil:
-				sent++
-			case errors.Is(aerr, ErrAlreadyRedelivered), errors.Is(aerr, ErrAlreadyDiscarded):
-				// Settled meanwhile, or sent just before a crash: the send
-				// was deduplicated.
-				sent++
-			case ctx.Err() != nil:
-				return nil
-			default:
-				failed++
-				lastErr = fmt.Sprintf("#%d: %v", d.ID, aerr)
+			note := "bulk job " + job.ID
+			actor := job.Actor + " (" + note + ")"
+			if job.Action == ActionDiscard {
+				actor = job.Actor
+			}
+			for i, aerr := range b.r.ActMany(ctx, job.Action, ids, actor, note) {
+				switch {
+				case aerr == nil,
+					// Settled meanwhile, or sent just before a crash: the
+					// send was deduplicated.
+					errors.Is(aerr, ErrAlreadyRedelivered), errors.Is(aerr, ErrAlreadyDiscarded):
+					sent++
+				case ctx.Err() != nil:
+					return nil
+				default:
+					failed++
+					lastErr = fmt.Sprintf("#%d: %v", ids[i], aerr)
+				}
 			}
 			if time.Since(lastSave) >= b.cfg.SaveEvery {
 				if err := save(""); err != nil {

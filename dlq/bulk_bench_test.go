@@ -16,7 +16,7 @@ func BenchmarkBulk(b *testing.B) {
 		name string
 		n    int
 		rate float64
-	}{{"unthrottled", 5000, 0}, {"throttled-500", 1500, 500}} {
+	}{{"unthrottled", 5000, 0}, {"throttled-500", 3000, 500}} {
 		b.Run(c.name, func(b *testing.B) {
 			d := setupDesk(b)
 			d.manyDeadLetters(b, c.n)

@@ -329,30 +329,64 @@ func (q *Queries) MaxID(ctx context.Context) (uint64, error) {
 	return uint64(id.Int64), nil
 }
 
+const detailColumns = listColumns + `, d.unavailable_why, d.problems, d.headers, d.payload, d.dlq_subject, d.indexed_at`
+
 // Get returns one dead letter with its headers and payload, or
 // store.ErrNotFound.
 func (q *Queries) Get(ctx context.Context, id uint64) (DeadLetter, error) {
-	row := q.db.SQL().QueryRowContext(ctx, `SELECT `+listColumns+`, d.unavailable_why, d.problems, d.headers, d.payload,
-		d.dlq_subject, d.indexed_at FROM dead_letters d WHERE d.id = ?`, id)
-	var d DeadLetter
-	var failed, indexed int64
-	var problems, headers string
-	err := row.Scan(&d.ID, &d.Stream, &d.Consumer, &d.Subject, &d.StreamSeq, &d.Reason, &d.Error, &d.Status,
-		&d.Deliveries, &failed, &d.PayloadAvailable, &d.Service, &d.Size, &d.Fingerprint,
-		&d.UnavailableWhy, &problems, &headers, &d.Payload, &d.DLQSubject, &indexed)
+	d, err := scanDetail(q.db.SQL().QueryRowContext(ctx, `SELECT `+detailColumns+` FROM dead_letters d WHERE d.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, fmt.Errorf("dead letter %d: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
 		return d, fmt.Errorf("dead letter %d: %w", id, err)
 	}
+	return d, nil
+}
+
+// getMany returns the dead letters with these ids, with headers and
+// payload; unknown ids are absent from the map.
+func (q *Queries) getMany(ctx context.Context, ids []uint64) (map[uint64]DeadLetter, error) {
+	out := make(map[uint64]DeadLetter, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := q.db.SQL().QueryContext(ctx, `SELECT `+detailColumns+` FROM dead_letters d WHERE d.id IN (`+
+		strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read dead letters: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		d, err := scanDetail(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[d.ID] = d
+	}
+	return out, rows.Err()
+}
+
+func scanDetail(r scanner) (DeadLetter, error) {
+	var d DeadLetter
+	var failed, indexed int64
+	var problems, headers string
+	if err := r.Scan(&d.ID, &d.Stream, &d.Consumer, &d.Subject, &d.StreamSeq, &d.Reason, &d.Error, &d.Status,
+		&d.Deliveries, &failed, &d.PayloadAvailable, &d.Service, &d.Size, &d.Fingerprint,
+		&d.UnavailableWhy, &problems, &headers, &d.Payload, &d.DLQSubject, &indexed); err != nil {
+		return d, err
+	}
 	d.FailedAt = time.UnixMilli(failed).UTC()
 	d.IndexedAt = time.UnixMilli(indexed).UTC()
 	if err := json.Unmarshal([]byte(problems), &d.Problems); err != nil {
-		return d, fmt.Errorf("dead letter %d problems: %w", id, err)
+		return d, fmt.Errorf("dead letter %d problems: %w", d.ID, err)
 	}
 	if err := json.Unmarshal([]byte(headers), &d.Headers); err != nil {
-		return d, fmt.Errorf("dead letter %d headers: %w", id, err)
+		return d, fmt.Errorf("dead letter %d headers: %w", d.ID, err)
 	}
 	return d, nil
 }

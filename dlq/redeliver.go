@@ -164,43 +164,16 @@ func (r *Redeliverer) Redeliver(ctx context.Context, req RedeliverRequest) (a Ac
 	if err != nil {
 		return Action{}, err
 	}
-	if err := settled(d.Status); err != nil {
+	msg, err := redelivery(d, req, attempt)
+	if err != nil {
 		return Action{}, err
 	}
-	edited := req.Payload != nil || req.Headers != nil
-	if !d.PayloadAvailable && req.Payload == nil {
-		return Action{}, ErrPayloadUnavailable
-	}
-	subject := cmp.Or(strings.TrimSpace(req.Subject), d.Subject)
-	if err := validSubject(subject); err != nil {
-		return Action{}, err
-	}
-	msg := nats.NewMsg(subject)
-	msg.Data = d.Payload
-	if req.Payload != nil {
-		msg.Data = req.Payload
-	}
-	headers := d.Headers
-	if req.Headers != nil {
-		headers = req.Headers
-	}
-	for k, v := range headers {
-		if IsEnvelopeHeader(k) || strings.HasPrefix(k, "Nats-") {
-			continue
-		}
-		msg.Header[k] = append([]string(nil), v...)
-	}
-	msg.Header.Set(HeaderRedeliveredFrom, "DLQ #"+strconv.FormatUint(d.ID, 10))
-	msg.Header.Set(jetstream.MsgIDHeader, "jetwatch-redeliver:"+strconv.FormatUint(d.ID, 10)+":"+strconv.Itoa(attempt))
-
+	subject, edited := msg.Subject, req.Payload != nil || req.Headers != nil
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	ack, err := r.js.PublishMsg(pctx, msg)
 	if err != nil {
-		if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
-			return Action{}, fmt.Errorf("%w %s: nothing was sent, and the dead letter stays pending", ErrNoStream, subject)
-		}
-		return Action{}, fmt.Errorf("the target stream did not take the message (%v): nothing is marked redelivered", err)
+		return Action{}, publishError(subject, err)
 	}
 	a = Action{DeadLetter: d.ID, Action: ActionRedeliver, Actor: req.Actor, At: time.Now().UTC(), Attempt: attempt,
 		Subject: subject, Edited: edited, AckStream: ack.Stream, AckSeq: ack.Sequence, Duplicate: ack.Duplicate}
@@ -227,6 +200,49 @@ func (r *Redeliverer) Discard(ctx context.Context, id uint64, actor, note string
 	}
 	a = Action{DeadLetter: id, Action: ActionDiscard, Actor: actor, At: time.Now().UTC(), Note: note}
 	return a, r.record(ctx, a)
+}
+
+// redelivery builds the message that redelivers d as attempt number
+// attempt: the original (or edited) payload and headers without the
+// envelope and server headers, and a message id of the dead letter and the
+// attempt.
+func redelivery(d DeadLetter, req RedeliverRequest, attempt int) (*nats.Msg, error) {
+	if err := settled(d.Status); err != nil {
+		return nil, err
+	}
+	if !d.PayloadAvailable && req.Payload == nil {
+		return nil, ErrPayloadUnavailable
+	}
+	subject := cmp.Or(strings.TrimSpace(req.Subject), d.Subject)
+	if err := validSubject(subject); err != nil {
+		return nil, err
+	}
+	msg := nats.NewMsg(subject)
+	msg.Data = d.Payload
+	if req.Payload != nil {
+		msg.Data = req.Payload
+	}
+	headers := d.Headers
+	if req.Headers != nil {
+		headers = req.Headers
+	}
+	for k, v := range headers {
+		if IsEnvelopeHeader(k) || strings.HasPrefix(k, "Nats-") {
+			continue
+		}
+		msg.Header[k] = append([]string(nil), v...)
+	}
+	msg.Header.Set(HeaderRedeliveredFrom, "DLQ #"+strconv.FormatUint(d.ID, 10))
+	msg.Header.Set(jetstream.MsgIDHeader, "jetwatch-redeliver:"+strconv.FormatUint(d.ID, 10)+":"+strconv.Itoa(attempt))
+	return msg, nil
+}
+
+// publishError says what a failed redelivery publish means.
+func publishError(subject string, err error) error {
+	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
+		return fmt.Errorf("%w %s: nothing was sent, and the dead letter stays pending", ErrNoStream, subject)
+	}
+	return fmt.Errorf("the target stream did not take the message (%v): nothing is marked redelivered", err)
 }
 
 func settled(status string) error {
@@ -263,16 +279,9 @@ func (r *Redeliverer) attempts(ctx context.Context, id uint64) (int, error) {
 // own message id) and applies it to the index at once, so the page that
 // follows shows it.
 func (r *Redeliverer) record(ctx context.Context, a Action) error {
-	data, err := json.Marshal(a)
-	if err != nil {
-		return fmt.Errorf("record action: %w", err)
-	}
-	msg := nats.NewMsg(ActionSubjectPrefix + strconv.FormatUint(a.DeadLetter, 10))
-	msg.Data = data
-	msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("jetwatch-action:%d:%s:%d", a.DeadLetter, a.Action, a.Attempt))
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	ack, err := r.js.PublishMsg(pctx, msg, jetstream.WithExpectStream(r.cfg.ActionsStream))
+	ack, err := r.js.PublishMsg(pctx, actionMsg(a), jetstream.WithExpectStream(r.cfg.ActionsStream))
 	if err != nil {
 		return fmt.Errorf("the message was sent, but recording the action failed (%v); retrying the action is safe: it will not send twice", err)
 	}
@@ -285,6 +294,16 @@ func (r *Redeliverer) record(ctx context.Context, a Action) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// actionMsg is an action as recorded in the actions stream, with a message
+// id that makes recording it twice harmless.
+func actionMsg(a Action) *nats.Msg {
+	data, _ := json.Marshal(a) // plain struct: cannot fail
+	msg := nats.NewMsg(ActionSubjectPrefix + strconv.FormatUint(a.DeadLetter, 10))
+	msg.Data = data
+	msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("jetwatch-action:%d:%s:%d", a.DeadLetter, a.Action, a.Attempt))
+	return msg
 }
 
 // History returns what was done to a dead letter, oldest first.
