@@ -72,7 +72,6 @@ type Sampler struct {
 
 	mu         sync.Mutex
 	state      State
-	latest     atomic.Pointer[store.Cycle]
 	exposition atomic.Pointer[exposition]
 	prev       map[string]prevSample // by stream, or stream + "\x00" + consumer
 	jszSkip    int                   // cycles to wait before asking JSZ again
@@ -164,9 +163,6 @@ func (s *Sampler) State() State {
 	st.Errors = append([]string(nil), st.Errors...)
 	return st
 }
-
-// Latest is the last cycle saved, or nil before the first.
-func (s *Sampler) Latest() *store.Cycle { return s.latest.Load() }
 
 func (s *Sampler) run(ctx context.Context) {
 	defer close(s.done)
@@ -274,7 +270,6 @@ func (s *Sampler) SampleOnce(ctx context.Context) (store.Cycle, error) {
 		s.finish(start, cycle, problems, false)
 		return cycle, err
 	}
-	s.latest.Store(&cycle)
 	s.exposition.Store(renderExposition(&cycle))
 	s.compact(ctx, now, note)
 	s.finish(start, cycle, problems, true)

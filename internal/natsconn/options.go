@@ -58,25 +58,6 @@ type Options struct {
 	JSDomain, JSAPIPrefix, JSEventPrefix string
 }
 
-// FromEnv returns the options natscli's environment variables set:
-// NATS_URL, NATS_USER, NATS_PASSWORD, NATS_TOKEN, NATS_CREDS, NATS_NKEY,
-// NATS_CERT, NATS_KEY, NATS_CA and NATS_CONTEXT. Pass os.Getenv. Used as
-// flag defaults, flags win over the environment, as in natscli.
-func FromEnv(getenv func(string) string) Options {
-	return Options{
-		Servers:  getenv("NATS_URL"),
-		User:     getenv("NATS_USER"),
-		Password: getenv("NATS_PASSWORD"),
-		Token:    getenv("NATS_TOKEN"),
-		Creds:    getenv("NATS_CREDS"),
-		NKey:     getenv("NATS_NKEY"),
-		TLSCert:  getenv("NATS_CERT"),
-		TLSKey:   getenv("NATS_KEY"),
-		TLSCA:    getenv("NATS_CA"),
-		Context:  getenv("NATS_CONTEXT"),
-	}
-}
-
 // Resolve returns the settings to connect with: the named context, if any,
 // under the explicit fields; DefaultServer when no server is given; "~"
 // expanded in paths.

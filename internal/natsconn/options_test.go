@@ -191,14 +191,6 @@ func TestDefaultContextDirFollowsXDG(t *testing.T) {
 	require.Equal(t, "/home/jw/.config/nats/context", dir)
 }
 
-func TestFromEnv(t *testing.T) {
-	t.Parallel()
-	env := map[string]string{"NATS_URL": "nats://h:1", "NATS_USER": "u", "NATS_PASSWORD": "p", "NATS_TOKEN": "t",
-		"NATS_CREDS": "c", "NATS_NKEY": "n", "NATS_CERT": "cert", "NATS_KEY": "key", "NATS_CA": "ca", "NATS_CONTEXT": "ctx"}
-	require.Equal(t, Options{Servers: "nats://h:1", User: "u", Password: "p", Token: "t", Creds: "c", NKey: "n",
-		TLSCert: "cert", TLSKey: "key", TLSCA: "ca", Context: "ctx"}, FromEnv(func(k string) string { return env[k] }))
-}
-
 func TestReconnectDelayBacksOffWithCapAndJitter(t *testing.T) {
 	t.Parallel()
 	for attempt, base := range map[int]time.Duration{
