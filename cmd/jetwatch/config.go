@@ -29,6 +29,7 @@ type config struct {
 	DLQStream      string
 	StreamReplicas int
 	TraceURL       string
+	InsecureNoAuth bool
 
 	// demo only
 	NATSPort int
@@ -58,6 +59,20 @@ func durationSetting(p *time.Duration) func(*flag.FlagSet, string, string, strin
 			return fmt.Errorf("%q is not a duration (like 10s, 5m, 24h): %w", def, err)
 		}
 		fs.DurationVar(p, name, d, usage)
+		return nil
+	}
+}
+
+func boolSetting(p *bool) func(*flag.FlagSet, string, string, string) error {
+	return func(fs *flag.FlagSet, name, def, usage string) error {
+		b := false
+		if def != "" {
+			var err error
+			if b, err = strconv.ParseBool(def); err != nil {
+				return fmt.Errorf("%q is not true or false: %w", def, err)
+			}
+		}
+		fs.BoolVar(p, name, b, usage)
 		return nil
 	}
 }
@@ -93,6 +108,7 @@ func settings(c *config) []setting {
 		both(setting{flag: "dlq-stream", env: "JETWATCH_DLQ_STREAM", def: "DLQ", usage: "stream that holds dead letters on dlq.> (created if missing)", bind: stringSetting(&c.DLQStream)}),
 		both(setting{flag: "stream-replicas", env: "JETWATCH_STREAM_REPLICAS", def: "1", usage: "replicas of the streams jetwatch creates", bind: intSetting(&c.StreamReplicas)}),
 
+		both(setting{flag: "insecure-no-auth", env: "JETWATCH_INSECURE_NO_AUTH", usage: "serve on a non-loopback address although operators do not sign in yet: anyone who reaches it can redeliver and discard dead letters", bind: boolSetting(&c.InsecureNoAuth)}),
 		both(setting{flag: "trace-url", env: "JETWATCH_TRACE_URL", usage: "link trace ids of dead letters to a tracing UI; {trace_id} is replaced (e.g. http://jaeger:16686/trace/{trace_id})", bind: stringSetting(&c.TraceURL)}),
 
 		serve(setting{flag: "server", env: "NATS_URL", usage: "NATS server URLs, comma separated (default nats://127.0.0.1:4222, or the context's)", bind: stringSetting(&c.NATS.Servers)}),

@@ -56,3 +56,16 @@ func TestBadSettingsAreClearErrors(t *testing.T) {
 	require.ErrorContains(t, err, `unknown command "bogus"`)
 	require.True(t, strings.Contains(out.String(), "jetwatch demo"))
 }
+
+func TestServeRefusesNonLoopbackWithoutAuth(t *testing.T) {
+	t.Parallel()
+	for listen, ok := range map[string]bool{"127.0.0.1:8080": true, "localhost:0": true, "[::1]:8080": true, "0.0.0.0:8080": false, ":8080": false, "10.0.0.5:80": false} {
+		err := checkListen(&config{Listen: listen})
+		if ok {
+			require.NoError(t, err, listen)
+		} else {
+			require.ErrorContains(t, err, "--insecure-no-auth", listen)
+			require.NoError(t, checkListen(&config{Listen: listen, InsecureNoAuth: true}), listen)
+		}
+	}
+}

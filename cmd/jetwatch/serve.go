@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"runtime"
 	"time"
 
@@ -42,6 +43,9 @@ func runServe(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.W
 // serveWith runs the index, sampler and web server on an established
 // connection until ctx ends, then shuts them down in reverse order.
 func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writer, nc, sys *nats.Conn, status *natsconn.Status) error {
+	if err := checkListen(cfg); err != nil {
+		return err
+	}
 	db, err := store.Open(ctx, cfg.Data)
 	if err != nil {
 		return err
@@ -145,4 +149,24 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 		logger.Warn("web server shutdown", "err", err)
 	}
 	return nil
+}
+
+// checkListen refuses a non-loopback address unless the operator accepts,
+// knowingly, that anyone who reaches it can act on dead letters: operators
+// do not sign in yet.
+func checkListen(cfg *config) error {
+	host, _, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %w", cfg.Listen, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	if cfg.InsecureNoAuth {
+		return nil
+	}
+	return fmt.Errorf("--listen %s is reachable from other machines, and jetwatch has no sign-in yet: anyone who reaches it could redeliver or discard dead letters. Listen on 127.0.0.1 behind an authenticating proxy, or pass --insecure-no-auth (JETWATCH_INSECURE_NO_AUTH=true) if you accept that", cfg.Listen)
 }
