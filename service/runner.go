@@ -1,0 +1,271 @@
+package service
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetwatch/jetwatch/dlq"
+)
+
+// Handler handles one message. Returning nil acknowledges it; returning an
+// error retries it later, up to the consumer's MaxDeliver; returning a
+// Permanent error dead-letters it at once.
+type Handler func(ctx context.Context, msg jetstream.Msg) error
+
+// permanentError marks an error no retry can fix.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent wraps err so the runner dead-letters the message at once
+// instead of retrying it.
+func Permanent(err error) error { return permanentError{err} }
+
+// IsPermanent says whether err was marked Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
+
+// Config configures a Runner.
+type Config struct {
+	// Stream and Consumer name an existing pull consumer. Required.
+	Stream, Consumer string
+	// Handler handles each message. Required.
+	Handler Handler
+	// Service names this service in dead letters. Required.
+	Service string
+	// Concurrency is how many messages are handled at once, and so how
+	// many are fetched: never more are in flight. Defaults to 4.
+	Concurrency int
+	// Backoff is the delay before each retry: the first failure waits
+	// Backoff[0], the second Backoff[1], and the last entry repeats.
+	// Defaults to 1s, 5s, 30s.
+	Backoff []time.Duration
+	// HeartbeatEvery sends InProgress while a handler runs, so a handler
+	// slower than AckWait is not redelivered under it. Defaults to half the
+	// consumer's AckWait.
+	HeartbeatEvery time.Duration
+	// ShutdownTimeout is how long Stop lets running handlers finish before
+	// their messages are naked for redelivery. Defaults to 10 seconds.
+	ShutdownTimeout time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Runner runs a pull consumer's messages through a Handler.
+type Runner struct {
+	js         jetstream.JetStream
+	cons       jetstream.Consumer
+	cfg        Config
+	maxDeliver int
+	logger     *slog.Logger
+
+	slots    chan struct{}
+	stop     context.CancelFunc
+	handlers context.CancelFunc
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+// New looks up the consumer and returns a runner for it.
+func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Runner, error) {
+	if cfg.Stream == "" || cfg.Consumer == "" || cfg.Handler == nil || cfg.Service == "" {
+		return nil, errors.New("service: Stream, Consumer, Handler and Service are required")
+	}
+	cfg.Concurrency = max(cfg.Concurrency, 0)
+	cfg.Concurrency = cmp.Or(cfg.Concurrency, 4)
+	if len(cfg.Backoff) == 0 {
+		cfg.Backoff = []time.Duration{time.Second, 5 * time.Second, 30 * time.Second}
+	}
+	cfg.ShutdownTimeout = cmp.Or(cfg.ShutdownTimeout, 10*time.Second)
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	cons, err := js.Consumer(ctx, cfg.Stream, cfg.Consumer)
+	if err != nil {
+		return nil, fmt.Errorf("service: consumer %s/%s: %w", cfg.Stream, cfg.Consumer, err)
+	}
+	info := cons.CachedInfo()
+	if info.Config.DeliverSubject != "" {
+		return nil, fmt.Errorf("service: %s/%s is a push consumer; the runner pulls", cfg.Stream, cfg.Consumer)
+	}
+	if cfg.HeartbeatEvery == 0 {
+		cfg.HeartbeatEvery = max(info.Config.AckWait/2, 100*time.Millisecond)
+	}
+	return &Runner{js: js, cons: cons, cfg: cfg, maxDeliver: info.Config.MaxDeliver,
+		logger: cfg.Logger.With("stream", cfg.Stream, "consumer", cfg.Consumer),
+		slots:  make(chan struct{}, cfg.Concurrency)}, nil
+}
+
+// Start fetches and handles messages in the background until Stop.
+func (r *Runner) Start(ctx context.Context) error {
+	fetchCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	handlerCtx, handlers := context.WithCancel(context.WithoutCancel(ctx))
+	r.stop, r.handlers, r.done = stop, handlers, make(chan struct{})
+	go r.loop(fetchCtx, handlerCtx)
+	return nil
+}
+
+// Stop stops fetching, lets running handlers finish for up to
+// ShutdownTimeout, then cancels them and naks their messages, so nothing
+// in flight is lost: each message is acked, or redelivered later. Safe to
+// call twice.
+func (r *Runner) Stop() {
+	r.stopOnce.Do(func() {
+		if r.stop == nil {
+			return
+		}
+		r.stop()
+		t := time.AfterFunc(r.cfg.ShutdownTimeout, r.handlers)
+		<-r.done
+		t.Stop()
+		r.handlers()
+	})
+}
+
+func (r *Runner) loop(fetchCtx, handlerCtx context.Context) {
+	var wg sync.WaitGroup
+	defer func() {
+		wg.Wait()
+		close(r.done)
+	}()
+	for fetchCtx.Err() == nil {
+		// Take one free slot, then as many more as are free: fetch no more
+		// than can be handled now.
+		select {
+		case r.slots <- struct{}{}:
+		case <-fetchCtx.Done():
+			return
+		}
+		free := 1
+	more:
+		for free < cap(r.slots) {
+			select {
+			case r.slots <- struct{}{}:
+				free++
+			default:
+				break more
+			}
+		}
+		// A fetch waits at most a second, and not at all once Stop is called.
+		fctx, cancel := context.WithTimeout(fetchCtx, time.Second)
+		batch, err := r.cons.Fetch(free, jetstream.FetchContext(fctx))
+		got := 0
+		if err == nil {
+			for m := range batch.Messages() {
+				got++
+				wg.Go(func() {
+					defer func() { <-r.slots }()
+					r.handle(handlerCtx, m)
+				})
+			}
+		} else if fetchCtx.Err() == nil {
+			r.logger.Warn("fetch failed; retrying", "err", err)
+			select {
+			case <-fetchCtx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+		cancel()
+		for range free - got {
+			<-r.slots
+		}
+	}
+}
+
+// handle runs the handler with InProgress heartbeats and settles the
+// message by the outcome.
+func (r *Runner) handle(ctx context.Context, m jetstream.Msg) {
+	meta, err := m.Metadata()
+	if err != nil {
+		r.logger.Error("message without JetStream metadata; terminated", "subject", m.Subject(), "err", err)
+		m.Term() //nolint:errcheck // nothing else to do with it
+		return
+	}
+	hctx, cancel := context.WithCancel(ctx)
+	beat := time.NewTicker(r.cfg.HeartbeatEvery)
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("handler panicked: %v", p)
+			}
+		}()
+		done <- r.cfg.Handler(hctx, m)
+	}()
+	var herr error
+wait:
+	for {
+		select {
+		case herr = <-done:
+			break wait
+		case <-beat.C:
+			m.InProgress() //nolint:errcheck // a lost heartbeat only risks a redelivery
+		case <-ctx.Done():
+			// Shutdown deadline: give the message back now rather than
+			// wait for AckWait.
+			// The handler is told to stop; it is not waited for, so a handler
+			// that ignores its context cannot hold up shutdown.
+			cancel()
+			beat.Stop()
+			m.Nak() //nolint:errcheck // redelivered after AckWait anyway
+			return
+		}
+	}
+	beat.Stop()
+	cancel()
+	r.settle(ctx, m, meta, herr)
+}
+
+func (r *Runner) settle(ctx context.Context, m jetstream.Msg, meta *jetstream.MsgMetadata, herr error) {
+	switch {
+	case herr == nil:
+		if err := m.DoubleAck(ctx); err != nil {
+			r.logger.Warn("ack failed; the message will be redelivered", "seq", meta.Sequence.Stream, "err", err)
+		}
+	case IsPermanent(herr):
+		r.deadLetter(ctx, m, meta, dlq.ReasonError, herr)
+	case r.maxDeliver > 0 && int(meta.NumDelivered) >= r.maxDeliver:
+		// The last allowed delivery: dead-letter it rather than let it
+		// vanish with a max_deliver advisory.
+		r.deadLetter(ctx, m, meta, dlq.ReasonMaxDeliver, herr)
+	default:
+		delay := r.cfg.Backoff[min(int(meta.NumDelivered)-1, len(r.cfg.Backoff)-1)]
+		r.logger.Info("handler failed; retrying", "seq", meta.Sequence.Stream, "delivery", meta.NumDelivered, "retry_in", delay, "err", herr)
+		m.NakWithDelay(delay) //nolint:errcheck // redelivered after AckWait anyway
+	}
+}
+
+// deadLetter copies the message to dlq.<stream>.<consumer> with the
+// envelope, then terminates it. If the copy fails the message is naked, so
+// it is retried rather than lost.
+func (r *Runner) deadLetter(ctx context.Context, m jetstream.Msg, meta *jetstream.MsgMetadata, reason string, herr error) {
+	out := nats.NewMsg(dlq.Subject(meta.Stream, meta.Consumer))
+	for k, v := range m.Headers() {
+		out.Header[k] = v
+	}
+	out.Data = m.Data()
+	dlq.Envelope{Stream: meta.Stream, Subject: m.Subject(), Sequence: meta.Sequence.Stream, Consumer: meta.Consumer,
+		Deliveries: meta.NumDelivered, Reason: reason, Error: herr.Error(), FailedAt: time.Now(), Service: r.cfg.Service}.Apply(out.Header)
+	// The bridge gives its copy from the terminated advisory the same id,
+	// so the DLQ keeps one.
+	out.Header.Set(jetstream.MsgIDHeader, meta.Stream+":"+strconv.FormatUint(meta.Sequence.Stream, 10)+":"+meta.Consumer)
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := r.js.PublishMsg(pctx, out); err != nil {
+		r.logger.Error("dead-lettering failed; the message will be retried", "seq", meta.Sequence.Stream, "err", err)
+		m.NakWithDelay(r.cfg.Backoff[0]) //nolint:errcheck // redelivered after AckWait anyway
+		return
+	}
+	r.logger.Warn("message dead-lettered", "seq", meta.Sequence.Stream, "reason", reason, "err", herr)
+	m.TermWithReason(reason + ": " + herr.Error()) //nolint:errcheck // the copy is safe in the DLQ
+}
