@@ -3,6 +3,8 @@ package service
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,6 +61,14 @@ type Config struct {
 	// ShutdownTimeout is how long Stop lets running handlers finish before
 	// their messages are naked for redelivery. Defaults to 10 seconds.
 	ShutdownTimeout time.Duration
+	// ProcessedBucket, when set, makes handling idempotent: the
+	// Nats-Msg-Id of each message handled successfully is kept in this KV
+	// bucket (created if missing) for ProcessedTTL, and a message whose id
+	// is there is acknowledged without calling the handler. Defaults to off.
+	ProcessedBucket string
+	// ProcessedTTL is how long a handled id is remembered. Defaults to 24
+	// hours.
+	ProcessedTTL time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -70,6 +80,8 @@ type Runner struct {
 	cfg        Config
 	maxDeliver int
 	logger     *slog.Logger
+
+	processed jetstream.KeyValue // nil when idempotency is off
 
 	slots    chan struct{}
 	stop     context.CancelFunc
@@ -101,9 +113,30 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Runner, erro
 	if cfg.HeartbeatEvery == 0 {
 		cfg.HeartbeatEvery = max(info.Config.AckWait/2, 100*time.Millisecond)
 	}
-	return &Runner{js: js, cons: cons, cfg: cfg, maxDeliver: info.Config.MaxDeliver,
+	r := &Runner{js: js, cons: cons, cfg: cfg, maxDeliver: info.Config.MaxDeliver,
 		logger: cfg.Logger.With("stream", cfg.Stream, "consumer", cfg.Consumer),
-		slots:  make(chan struct{}, cfg.Concurrency)}, nil
+		slots:  make(chan struct{}, cfg.Concurrency)}
+	if cfg.ProcessedBucket != "" {
+		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cfg.ProcessedBucket,
+			Description: "ids of messages handled, for idempotent handling", TTL: cmp.Or(cfg.ProcessedTTL, 24*time.Hour)})
+		if err != nil {
+			return nil, fmt.Errorf("service: processed-ids bucket %s: %w", cfg.ProcessedBucket, err)
+		}
+		r.processed = kv
+	}
+	return r, nil
+}
+
+// processedKey is where a handled message id is remembered: per consumer
+// (another consumer of the same event must still handle it), hashed,
+// because a message id may hold characters a KV key may not.
+func (r *Runner) processedKey(m jetstream.Msg) string {
+	id := m.Headers().Get(jetstream.MsgIDHeader)
+	if r.processed == nil || id == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(id))
+	return r.cfg.Consumer + "." + hex.EncodeToString(sum[:16])
 }
 
 // Start fetches and handles messages in the background until Stop.
@@ -191,6 +224,14 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) {
 		m.Term() //nolint:errcheck // nothing else to do with it
 		return
 	}
+	key := r.processedKey(m)
+	if key != "" {
+		if _, err := r.processed.Get(ctx, key); err == nil {
+			r.logger.Debug("duplicate message acknowledged without handling", "seq", meta.Sequence.Stream)
+			m.DoubleAck(ctx) //nolint:errcheck // redelivered and skipped again if lost
+			return
+		}
+	}
 	hctx, cancel := context.WithCancel(ctx)
 	beat := time.NewTicker(r.cfg.HeartbeatEvery)
 	done := make(chan error, 1)
@@ -223,6 +264,13 @@ wait:
 	}
 	beat.Stop()
 	cancel()
+	if herr == nil && key != "" {
+		// Remembered before the ack: a crash in between makes the
+		// redelivery a duplicate, acknowledged without handling.
+		if _, err := r.processed.Put(ctx, key, []byte(strconv.FormatUint(meta.Sequence.Stream, 10))); err != nil {
+			r.logger.Warn("remembering a handled message failed; a redelivery would be handled again", "seq", meta.Sequence.Stream, "err", err)
+		}
+	}
 	r.settle(ctx, m, meta, herr)
 }
 

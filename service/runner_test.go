@@ -231,3 +231,37 @@ func TestRetriesThenDeadLettersOnTheLastDelivery(t *testing.T) {
 	require.Equal(t, uint64(3), env.Deliveries)
 	require.Equal(t, "downstream timeout", env.Error)
 }
+
+func TestDuplicateMessageIDIsHandledOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jetstream.LimitsPolicy, jetstream.ConsumerConfig{})
+	// A short duplicate window, so the same id can be stored twice, as it
+	// is when a producer retries after the window.
+	_, err := b.js.UpdateStream(b.ctx, jetstream.StreamConfig{Name: "JOBS", Subjects: []string{"jobs.>"}, Duplicates: 100 * time.Millisecond})
+	require.NoError(t, err)
+	_, err = b.js.Publish(b.ctx, "jobs.resize", []byte("one"), jetstream.WithMsgID("order-42"))
+	require.NoError(t, err)
+	natstest.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		ack, err := b.js.Publish(b.ctx, "jobs.resize", []byte("two"), jetstream.WithMsgID("order-42"))
+		if err != nil {
+			return err
+		}
+		if ack.Duplicate {
+			return fmt.Errorf("still inside the duplicate window")
+		}
+		return nil
+	})
+	var calls atomic.Int64
+	b.runner(t, Config{Concurrency: 1, ProcessedBucket: "processed", Handler: func(ctx context.Context, m jetstream.Msg) error {
+		calls.Add(1)
+		return nil
+	}})
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		info := b.consumerInfo(t)
+		if info.NumPending > 0 || info.NumAckPending > 0 {
+			return fmt.Errorf("pending %d, ack pending %d", info.NumPending, info.NumAckPending)
+		}
+		return nil
+	})
+	require.Equal(t, int64(1), calls.Load(), "the second message with the same id was acknowledged without handling")
+}
