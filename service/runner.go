@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sony/gobreaker/v2"
 
 	"github.com/jetwatch/jetwatch/dlq"
 )
@@ -69,6 +70,11 @@ type Config struct {
 	// ProcessedTTL is how long a handled id is remembered. Defaults to 24
 	// hours.
 	ProcessedTTL time.Duration
+	// Breaker, when set, puts a circuit breaker around the handler: while
+	// it is open the runner fetches nothing, so no delivery is wasted; half
+	// open, it lets a trickle through. Its state is reported to the
+	// jetwatch_breakers KV bucket for the dashboard. Defaults to none.
+	Breaker *BreakerConfig
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -82,6 +88,7 @@ type Runner struct {
 	logger     *slog.Logger
 
 	processed jetstream.KeyValue // nil when idempotency is off
+	breaker   *breaker           // nil without a breaker
 
 	slots    chan struct{}
 	stop     context.CancelFunc
@@ -123,6 +130,11 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Runner, erro
 			return nil, fmt.Errorf("service: processed-ids bucket %s: %w", cfg.ProcessedBucket, err)
 		}
 		r.processed = kv
+	}
+	if cfg.Breaker != nil {
+		if r.breaker, err = newBreaker(ctx, js, cfg.Service, *cfg.Breaker, r.logger); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }
@@ -171,7 +183,14 @@ func (r *Runner) loop(fetchCtx, handlerCtx context.Context) {
 		wg.Wait()
 		close(r.done)
 	}()
+	if r.breaker != nil {
+		wg.Go(func() { r.breaker.heartbeat(fetchCtx) })
+	}
 	for fetchCtx.Err() == nil {
+		limit, ok := r.fetchLimit(fetchCtx)
+		if !ok {
+			return
+		}
 		// Take one free slot, then as many more as are free: fetch no more
 		// than can be handled now.
 		select {
@@ -181,7 +200,7 @@ func (r *Runner) loop(fetchCtx, handlerCtx context.Context) {
 		}
 		free := 1
 	more:
-		for free < cap(r.slots) {
+		for free < limit {
 			select {
 			case r.slots <- struct{}{}:
 				free++
@@ -215,6 +234,31 @@ func (r *Runner) loop(fetchCtx, handlerCtx context.Context) {
 	}
 }
 
+// fetchLimit is how many messages may be fetched now: none while the
+// breaker is open (it waits), a trickle while half open and only once the
+// last trickle is done, else Concurrency. ok is false once ctx ends.
+func (r *Runner) fetchLimit(ctx context.Context) (limit int, ok bool) {
+	if r.breaker == nil {
+		return cap(r.slots), true
+	}
+	poll := max(r.breaker.cfg.OpenFor/20, 10*time.Millisecond)
+	for {
+		switch r.breaker.state() {
+		case gobreaker.StateClosed:
+			return cap(r.slots), true
+		case gobreaker.StateHalfOpen:
+			if len(r.slots) == 0 {
+				return min(int(r.breaker.cfg.HalfOpenRequests), cap(r.slots)), true
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, false
+		case <-time.After(poll):
+		}
+	}
+}
+
 // handle runs the handler with InProgress heartbeats and settles the
 // message by the outcome.
 func (r *Runner) handle(ctx context.Context, m jetstream.Msg) {
@@ -241,6 +285,10 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) {
 				done <- fmt.Errorf("handler panicked: %v", p)
 			}
 		}()
+		if r.breaker != nil {
+			done <- r.breaker.run(func() error { return r.cfg.Handler(hctx, m) })
+			return
+		}
 		done <- r.cfg.Handler(hctx, m)
 	}()
 	var herr error
@@ -280,6 +328,9 @@ func (r *Runner) settle(ctx context.Context, m jetstream.Msg, meta *jetstream.Ms
 		if err := m.DoubleAck(ctx); err != nil {
 			r.logger.Warn("ack failed; the message will be redelivered", "seq", meta.Sequence.Stream, "err", err)
 		}
+	case errors.Is(herr, gobreaker.ErrOpenState), errors.Is(herr, gobreaker.ErrTooManyRequests):
+		// Not handled at all: give it back for when the breaker lets it in.
+		m.NakWithDelay(r.breaker.cfg.OpenFor) //nolint:errcheck // redelivered after AckWait anyway
 	case IsPermanent(herr):
 		r.deadLetter(ctx, m, meta, dlq.ReasonError, herr)
 	case r.maxDeliver > 0 && int(meta.NumDelivered) >= r.maxDeliver:

@@ -1,0 +1,202 @@
+package service
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sony/gobreaker/v2"
+)
+
+// BreakerBucket is the KV bucket breakers report to; jetwatch's dashboard
+// watches it.
+const BreakerBucket = "jetwatch_breakers"
+
+// Breaker states as reported.
+const (
+	BreakerClosed   = "closed"
+	BreakerHalfOpen = "half-open"
+	BreakerOpen     = "open"
+)
+
+// BreakerConfig configures the circuit breaker around the handler.
+type BreakerConfig struct {
+	// Name names the breaker (the downstream it guards). Defaults to
+	// "handler".
+	Name string
+	// Failures is how many failures in a row open the breaker. Defaults to 5.
+	Failures uint32
+	// OpenFor is how long the breaker stays open before it lets a trickle
+	// through. Defaults to 30 seconds.
+	OpenFor time.Duration
+	// HalfOpenRequests is how many messages are let through while half
+	// open. Defaults to 1.
+	HalfOpenRequests uint32
+	// Heartbeat is how often the state is written even when it does not
+	// change, so the dashboard can tell a breaker whose service died
+	// (stale). Defaults to 10 seconds.
+	Heartbeat time.Duration
+	// Instance names this process in the report. Defaults to the host
+	// name and process id.
+	Instance string
+}
+
+// BreakerReport is a breaker's state as written to the jetwatch_breakers
+// bucket under <service>.<breaker>.
+type BreakerReport struct {
+	Service        string    `json:"service"`
+	Breaker        string    `json:"breaker"`
+	State          string    `json:"state"`
+	Since          time.Time `json:"since"`
+	Failures       uint32    `json:"consecutive_failures"`
+	TotalFailures  uint32    `json:"total_failures"`
+	Requests       uint32    `json:"requests"`
+	LastError      string    `json:"last_error,omitempty"`
+	Instance       string    `json:"instance"`
+	HeartbeatEvery float64   `json:"heartbeat_seconds"`
+	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+// BreakerKey is the KV key of a service's breaker.
+func BreakerKey(service, breaker string) string {
+	return keyToken(service) + "." + keyToken(breaker)
+}
+
+// keyToken keeps the characters a KV key allows in a token.
+func keyToken(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '=':
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// breaker wraps gobreaker with reporting.
+type breaker struct {
+	cb      *gobreaker.CircuitBreaker[struct{}]
+	cfg     BreakerConfig
+	kv      jetstream.KeyValue
+	key     string
+	service string
+	logger  *slog.Logger
+
+	// reportMu keeps reports in order: one taken before a state change is
+	// never written after it.
+	reportMu sync.Mutex
+
+	mu      sync.Mutex
+	since   time.Time
+	lastErr string
+	// Kept here, not read from gobreaker, whose counts restart with each
+	// state: the dashboard wants the failures that opened it.
+	consecutive, total, requests uint32
+}
+
+func newBreaker(ctx context.Context, js jetstream.JetStream, service string, cfg BreakerConfig, logger *slog.Logger) (*breaker, error) {
+	cfg.Name = cmp.Or(cfg.Name, "handler")
+	cfg.Failures = cmp.Or(cfg.Failures, 5)
+	cfg.OpenFor = cmp.Or(cfg.OpenFor, 30*time.Second)
+	cfg.HalfOpenRequests = cmp.Or(cfg.HalfOpenRequests, 1)
+	cfg.Heartbeat = cmp.Or(cfg.Heartbeat, 10*time.Second)
+	if cfg.Instance == "" {
+		host, _ := os.Hostname()
+		cfg.Instance = fmt.Sprintf("%s/%d", host, os.Getpid())
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: BreakerBucket, Description: "circuit breaker states reported by services (jetwatch)"})
+	if err != nil {
+		return nil, fmt.Errorf("service: breaker bucket %s: %w", BreakerBucket, err)
+	}
+	b := &breaker{cfg: cfg, kv: kv, key: BreakerKey(service, cfg.Name), service: service, logger: logger, since: time.Now().UTC()}
+	b.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        cfg.Name,
+		MaxRequests: cfg.HalfOpenRequests,
+		Timeout:     cfg.OpenFor,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= cfg.Failures },
+		// A message no retry can fix says nothing about the downstream.
+		IsExcluded: IsPermanent,
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			b.mu.Lock()
+			b.since = time.Now().UTC()
+			b.mu.Unlock()
+			logger.Warn("circuit breaker changed state", "breaker", cfg.Name, "from", stateName(from), "to", stateName(to))
+			go b.report(context.Background())
+		},
+	})
+	return b, nil
+}
+
+func stateName(s gobreaker.State) string {
+	switch s {
+	case gobreaker.StateOpen:
+		return BreakerOpen
+	case gobreaker.StateHalfOpen:
+		return BreakerHalfOpen
+	}
+	return BreakerClosed
+}
+
+// run calls fn through the breaker and notes its error.
+func (b *breaker) run(fn func() error) error {
+	ran := false
+	_, err := b.cb.Execute(func() (struct{}, error) { ran = true; return struct{}{}, fn() })
+	if !ran {
+		return err // refused by the breaker: nothing happened downstream
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.requests++
+	switch {
+	case err == nil:
+		b.consecutive = 0
+	case !IsPermanent(err):
+		b.consecutive++
+		b.total++
+		b.lastErr = err.Error()
+	}
+	return err
+}
+
+// state is the current state; reading it moves an open breaker whose time
+// is up to half open.
+func (b *breaker) state() gobreaker.State { return b.cb.State() }
+
+func (b *breaker) report(ctx context.Context) {
+	b.reportMu.Lock()
+	defer b.reportMu.Unlock()
+	state := stateName(b.cb.State())
+	b.mu.Lock()
+	r := BreakerReport{Service: b.service, Breaker: b.cfg.Name, State: state, Since: b.since,
+		Failures: b.consecutive, TotalFailures: b.total, Requests: b.requests,
+		LastError: b.lastErr, Instance: b.cfg.Instance, HeartbeatEvery: b.cfg.Heartbeat.Seconds(), UpdatedAt: time.Now().UTC()}
+	b.mu.Unlock()
+	data, _ := json.Marshal(r)
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := b.kv.Put(rctx, b.key, data); err != nil {
+		b.logger.Warn("reporting the breaker state failed", "breaker", b.cfg.Name, "err", err)
+	}
+}
+
+// heartbeat reports the state every Heartbeat until ctx ends.
+func (b *breaker) heartbeat(ctx context.Context) {
+	t := time.NewTicker(b.cfg.Heartbeat)
+	defer t.Stop()
+	b.report(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			b.report(ctx)
+		}
+	}
+}
