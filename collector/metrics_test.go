@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -104,4 +105,16 @@ func scrape(t *testing.T, s *Sampler, b *testBundle) map[string]*dto.MetricFamil
 func TestLabelValuesAreEscaped(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, `{stream_name="a\"b\\c\nd"}`, labels("stream_name", "a\"b\\c\nd"))
+}
+
+// gatherAll is a registry's metrics by name.
+func gatherAll(t *testing.T, reg *prometheus.Registry) map[string]*dto.MetricFamily {
+	t.Helper()
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	out := map[string]*dto.MetricFamily{}
+	for _, f := range families {
+		out[f.GetName()] = f
+	}
+	return out
 }

@@ -53,6 +53,8 @@ type BreakerConfig struct {
 type BreakerReport struct {
 	Service        string    `json:"service"`
 	Breaker        string    `json:"breaker"`
+	Stream         string    `json:"stream"` // the consumer it guards
+	Consumer       string    `json:"consumer"`
 	State          string    `json:"state"`
 	Since          time.Time `json:"since"`
 	Failures       uint32    `json:"consecutive_failures"`
@@ -87,6 +89,8 @@ type breaker struct {
 	kv      jetstream.KeyValue
 	key     string
 	service string
+	stream  string
+	cons    string
 	logger  *slog.Logger
 
 	// reportMu keeps reports in order: one taken before a state change is
@@ -101,7 +105,7 @@ type breaker struct {
 	consecutive, total, requests uint32
 }
 
-func newBreaker(ctx context.Context, js jetstream.JetStream, service string, cfg BreakerConfig, logger *slog.Logger) (*breaker, error) {
+func newBreaker(ctx context.Context, js jetstream.JetStream, service, stream, consumer string, cfg BreakerConfig, logger *slog.Logger) (*breaker, error) {
 	cfg.Name = cmp.Or(cfg.Name, "handler")
 	cfg.Failures = cmp.Or(cfg.Failures, 5)
 	cfg.OpenFor = cmp.Or(cfg.OpenFor, 30*time.Second)
@@ -115,7 +119,8 @@ func newBreaker(ctx context.Context, js jetstream.JetStream, service string, cfg
 	if err != nil {
 		return nil, fmt.Errorf("service: breaker bucket %s: %w", BreakerBucket, err)
 	}
-	b := &breaker{cfg: cfg, kv: kv, key: BreakerKey(service, cfg.Name), service: service, logger: logger, since: time.Now().UTC()}
+	b := &breaker{cfg: cfg, kv: kv, key: BreakerKey(service, cfg.Name), service: service, stream: stream, cons: consumer,
+		logger: logger, since: time.Now().UTC()}
 	b.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        cfg.Name,
 		MaxRequests: cfg.HalfOpenRequests,
@@ -174,7 +179,7 @@ func (b *breaker) report(ctx context.Context) {
 	defer b.reportMu.Unlock()
 	state := stateName(b.cb.State())
 	b.mu.Lock()
-	r := BreakerReport{Service: b.service, Breaker: b.cfg.Name, State: state, Since: b.since,
+	r := BreakerReport{Service: b.service, Breaker: b.cfg.Name, Stream: b.stream, Consumer: b.cons, State: state, Since: b.since,
 		Failures: b.consecutive, TotalFailures: b.total, Requests: b.requests,
 		LastError: b.lastErr, Instance: b.cfg.Instance, HeartbeatEvery: b.cfg.Heartbeat.Seconds(), UpdatedAt: time.Now().UTC()}
 	b.mu.Unlock()

@@ -132,7 +132,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Runner, erro
 		r.processed = kv
 	}
 	if cfg.Breaker != nil {
-		if r.breaker, err = newBreaker(ctx, js, cfg.Service, *cfg.Breaker, r.logger); err != nil {
+		if r.breaker, err = newBreaker(ctx, js, cfg.Service, cfg.Stream, cfg.Consumer, *cfg.Breaker, r.logger); err != nil {
 			return nil, err
 		}
 	}

@@ -165,6 +165,27 @@ DELETE FROM dead_letters;
 DELETE FROM dead_letter_actions;
 DELETE FROM stream_positions WHERE name IN ('dlq', 'dlq-actions');
 `,
+	// 5: circuit breakers reported by services, and their transitions.
+	`
+CREATE TABLE breakers (
+	service    TEXT NOT NULL,
+	breaker    TEXT NOT NULL,
+	state      TEXT NOT NULL,
+	since      INTEGER NOT NULL, -- unix ms
+	updated_at INTEGER NOT NULL, -- unix ms of the last report
+	data       TEXT NOT NULL,    -- JSON of Breaker
+	PRIMARY KEY (service, breaker)
+);
+CREATE TABLE breaker_transitions (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	service    TEXT NOT NULL,
+	breaker    TEXT NOT NULL,
+	from_state TEXT NOT NULL,
+	to_state   TEXT NOT NULL,
+	at         INTEGER NOT NULL
+);
+CREATE INDEX breaker_transitions_by ON breaker_transitions (service, breaker, id);
+`,
 }
 
 func (db *DB) migrate(ctx context.Context) error {

@@ -83,6 +83,8 @@ type Overview struct {
 	Servers    []store.Server
 	Sampler    SamplerInfo
 	StallAfter time.Duration
+	// Breakers are the breakers not closed.
+	Breakers []store.Breaker
 }
 
 // StreamPage is one stream's page.
@@ -110,6 +112,8 @@ type ConsumerPage struct {
 	Rates    LineChart
 	// ConfigRaw is the consumer's config as indented JSON.
 	ConfigRaw string
+	// Breakers guard this consumer's handlers.
+	Breakers []store.Breaker
 }
 
 // NotFound is the friendly 404 page.

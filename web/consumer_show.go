@@ -59,8 +59,19 @@ func (s *Server) consumerShow(c echo.Context) error {
 	}
 	// The first point has no predecessor to derive a rate from.
 	rateTimes := rest(times)
+	breakers, err := s.cfg.Index.Breakers(ctx, p.Now)
+	if err != nil {
+		return err
+	}
+	var guards []store.Breaker
+	for _, b := range breakers {
+		if b.Stream == cs.Stream && b.Consumer == cs.Name {
+			guards = append(guards, b)
+		}
+	}
 	m := views.ConsumerPage{
-		Page: p, Consumer: views.ConsumerRow{Consumer: cs, Stale: s.stale(cs.SampledAt, p.Now)},
+		Breakers: guards,
+		Page:     p, Consumer: views.ConsumerRow{Consumer: cs, Stale: s.stale(cs.SampledAt, p.Now)},
 		Window: window, Windows: windows,
 		Pending: views.NewLineChart("Pending, ack pending and redelivered", "chart-pending", since, p.Now, times, views.CountAxis,
 			views.Series{Name: "pending", Class: "s1", Values: pending},

@@ -326,3 +326,46 @@ func TestBulkFromThePageAndTheAPI(t *testing.T) {
 	code, _ = postJSON(t, srv, "/api/v1/redeliveries/nope/pause", `{}`)
 	require.Equal(t, http.StatusNotFound, code)
 }
+
+func TestBreakersPageAPIAndOverview(t *testing.T) {
+	t.Parallel()
+	srv, b := setup(t)
+	seed(t, b)
+	ctx := context.Background()
+	for _, br := range []store.Breaker{
+		{Service: "billing", Breaker: "payments-api", Stream: "ORDERS", Consumer: "shipping", State: store.BreakerOpen,
+			Since: testNow.Add(-time.Minute), Failures: 5, TotalFailures: 9, LastError: "<b>502</b> from payments-api",
+			Instance: "host/1", HeartbeatSeconds: 10, UpdatedAt: testNow.Add(-5 * time.Second)},
+		{Service: "mailer", Breaker: "smtp", State: store.BreakerClosed, Since: testNow.Add(-time.Hour),
+			Instance: "host/2", HeartbeatSeconds: 10, UpdatedAt: testNow.Add(-10 * time.Minute)},
+	} {
+		_, err := b.db.SaveBreaker(ctx, br)
+		require.NoError(t, err)
+	}
+	res, page := get(t, srv, "/breakers")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Len(t, byTestID(t, page, "breaker-row"), 2)
+	require.Equal(t, []string{"stale"}, byTestID(t, page, "breaker-stale"), "the mailer has not reported for 10 minutes")
+	require.NotContains(t, page, "<b>502</b>")
+
+	_, page = get(t, srv, "/")
+	require.Len(t, byTestID(t, page, "open-breakers"), 1)
+	require.Contains(t, byTestID(t, page, "open-breakers")[0], "billing / payments-api")
+	_, page = get(t, srv, "/streams/ORDERS/consumers/shipping")
+	require.Len(t, byTestID(t, page, "consumer-breakers"), 1)
+
+	_, body := get(t, srv, "/api/v1/breakers")
+	var out struct {
+		Items []struct {
+			Service string `json:"service"`
+			Breaker string `json:"breaker"`
+			State   string `json:"state"`
+			Stale   bool   `json:"stale"`
+		} `json:"items"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &out))
+	require.Len(t, out.Items, 2)
+	require.Equal(t, "open", out.Items[0].State, "open first")
+	require.False(t, out.Items[0].Stale)
+	require.True(t, out.Items[1].Stale)
+}

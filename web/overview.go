@@ -38,9 +38,18 @@ func (s *Server) overview(c echo.Context) error {
 		return err
 	}
 	p := s.page(c, "Overview", true)
+	breakers, err := s.cfg.Index.Breakers(ctx, p.Now)
+	if err != nil {
+		return err
+	}
 	m := views.Overview{
 		Page: p, Counts: counts, Servers: servers,
 		Sampler: s.samplerInfo(), StallAfter: s.cfg.StallAfter,
+	}
+	for _, b := range breakers {
+		if b.State != store.BreakerClosed {
+			m.Breakers = append(m.Breakers, b)
+		}
 	}
 	m.Streams = make([]views.StreamRow, len(streams))
 	for i := range streams {

@@ -36,6 +36,8 @@ type Index interface {
 	PendingSparklines(ctx context.Context, stream string, since, until time.Time, points int) (map[string][]uint64, error)
 	CheckWritable(ctx context.Context) error
 	Events(ctx context.Context, f store.EventFilter) ([]store.Event, error)
+	Breakers(ctx context.Context, now time.Time) ([]store.Breaker, error)
+	BreakerTransitions(ctx context.Context, service, breaker string, limit int) ([]store.BreakerTransition, error)
 }
 
 // DeadLetters is the dead-letter desk the pages and API use. dlq.Desk
@@ -178,11 +180,13 @@ func New(cfg Config) (*Server, error) {
 	e.GET("/redeliveries/:id", s.bulkShow)
 	e.POST("/redeliveries/:id/:verb", s.bulkControl)
 	e.GET("/events", s.eventList)
+	e.GET("/breakers", s.breakerList)
 	api.GET("/dead-letters", s.apiDeadLetterList)
 	api.GET("/dead-letters/:id", s.apiDeadLetterShow)
 	api.POST("/dead-letters/:id/redeliver", s.apiDeadLetterRedeliver)
 	api.POST("/dead-letters/:id/discard", s.apiDeadLetterDiscard)
 	api.GET("/events", s.apiEventList)
+	api.GET("/breakers", s.apiBreakerList)
 	api.POST("/redeliveries", s.apiBulkCreate)
 	api.GET("/redeliveries/:id", s.apiBulkShow)
 	api.POST("/redeliveries/:id/:verb", s.apiBulkControl)

@@ -25,6 +25,7 @@ type deadLetterDesk struct {
 	nc          *nats.Conn
 	queries     *dlq.Queries
 	redeliverer *dlq.Redeliverer
+	breakers    *collector.BreakerWatcher
 	logger      *slog.Logger
 
 	bulk atomic.Pointer[dlq.BulkRunner]
@@ -52,8 +53,16 @@ func newDeadLetterDesk(nc *nats.Conn, db *store.DB, redeliverer *dlq.Redeliverer
 	if err != nil {
 		return nil, err
 	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	breakers, err := collector.NewBreakerWatcher(js, db, collector.BreakerWatcherConfig{Registerer: reg, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
 	return &deadLetterDesk{bridge: bridge, index: index, timeline: timeline, nc: nc, queries: dlq.NewQueries(db),
-		redeliverer: redeliverer, logger: logger, done: make(chan struct{})}, nil
+		redeliverer: redeliverer, breakers: breakers, logger: logger, done: make(chan struct{})}, nil
 }
 
 // start keeps trying until jetwatch's streams exist (NATS may be down, or a
@@ -87,6 +96,11 @@ func (d *deadLetterDesk) start(ctx context.Context) {
 	}
 	if err := d.startBulk(ctx); err != nil {
 		d.logger.Error("bulk jobs are not available", "err", err)
+	}
+	if err := d.breakers.Start(ctx); err != nil {
+		d.logger.Error("breakers are not watched", "err", err)
+	} else {
+		d.add(d.breakers)
 	}
 	d.logger.Info("dead-letter capture running")
 }

@@ -1,0 +1,152 @@
+package collector
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jetwatch/jetwatch/store"
+)
+
+// DefaultBreakerBucket is where services report their circuit breakers.
+const DefaultBreakerBucket = "jetwatch_breakers"
+
+// BreakerWatcherConfig configures a BreakerWatcher.
+type BreakerWatcherConfig struct {
+	// Bucket is the KV bucket services report to. Defaults to
+	// jetwatch_breakers.
+	Bucket string
+	// Registerer receives the breaker metrics. Nil registers nothing.
+	Registerer prometheus.Registerer
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// BreakerWatcher watches the breakers bucket and stores each report and
+// every state change in the index.
+type BreakerWatcher struct {
+	js     jetstream.JetStream
+	db     *store.DB
+	cfg    BreakerWatcherConfig
+	logger *slog.Logger
+
+	state       *prometheus.GaugeVec
+	transitions *prometheus.CounterVec
+
+	stop     context.CancelFunc
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+// NewBreakerWatcher returns a watcher of js's breakers bucket.
+func NewBreakerWatcher(js jetstream.JetStream, db *store.DB, cfg BreakerWatcherConfig) (*BreakerWatcher, error) {
+	cfg.Bucket = cmp.Or(cfg.Bucket, DefaultBreakerBucket)
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	w := &BreakerWatcher{js: js, db: db, cfg: cfg, logger: cfg.Logger.With("component", "breakers"),
+		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "jetwatch_breaker_state",
+			Help: "Circuit breaker state reported by services: 0 closed, 1 half-open, 2 open.",
+		}, []string{"service", "breaker"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetwatch_breaker_transitions_total",
+			Help: "Circuit breaker state changes seen, by the state changed to.",
+		}, []string{"service", "breaker", "to"}),
+	}
+	if cfg.Registerer != nil {
+		for _, c := range []prometheus.Collector{w.state, w.transitions} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("register breaker metrics: %w", err)
+			}
+		}
+	}
+	return w, nil
+}
+
+// Start creates the bucket if missing (so services and jetwatch may start
+// in any order) and watches it in the background.
+func (w *BreakerWatcher) Start(ctx context.Context) error {
+	kv, err := w.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: w.cfg.Bucket,
+		Description: "circuit breaker states reported by services (jetwatch)"})
+	if err != nil {
+		return fmt.Errorf("breakers bucket %s (allow $JS.API.STREAM.CREATE.KV_%s): %w", w.cfg.Bucket, w.cfg.Bucket, err)
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	watcher, err := kv.WatchAll(ctx)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("watch %s: %w", w.cfg.Bucket, err)
+	}
+	w.stop, w.done = cancel, make(chan struct{})
+	go func() {
+		defer close(w.done)
+		defer watcher.Stop() //nolint:errcheck // stopping anyway
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-watcher.Updates():
+				if !ok {
+					return
+				}
+				if e != nil && e.Operation() == jetstream.KeyValuePut {
+					w.apply(ctx, e.Key(), e.Value())
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// Stop stops watching. Safe to call twice.
+func (w *BreakerWatcher) Stop() {
+	w.stopOnce.Do(func() {
+		if w.stop != nil {
+			w.stop()
+			<-w.done
+		}
+	})
+}
+
+func (w *BreakerWatcher) apply(ctx context.Context, key string, value []byte) {
+	var b store.Breaker
+	if err := json.Unmarshal(value, &b); err != nil || b.Service == "" || b.Breaker == "" {
+		w.logger.Warn("malformed breaker report ignored", "key", key, "err", err)
+		return
+	}
+	switch b.State {
+	case store.BreakerClosed, store.BreakerHalfOpen, store.BreakerOpen:
+	default:
+		w.logger.Warn("breaker report with an unknown state ignored", "key", key, "state", b.State)
+		return
+	}
+	if b.UpdatedAt.IsZero() {
+		b.UpdatedAt = time.Now().UTC()
+	}
+	tr, err := w.db.SaveBreaker(ctx, b)
+	if err != nil {
+		w.logger.Error("storing a breaker report failed", "key", key, "err", err)
+		return
+	}
+	w.state.WithLabelValues(b.Service, b.Breaker).Set(breakerValue(b.State))
+	if tr != nil && tr.From != "unknown" {
+		w.transitions.WithLabelValues(b.Service, b.Breaker, b.State).Inc()
+		w.logger.Info("breaker changed state", "service", b.Service, "breaker", b.Breaker, "from", tr.From, "to", tr.To)
+	}
+}
+
+func breakerValue(state string) float64 {
+	switch state {
+	case store.BreakerHalfOpen:
+		return 1
+	case store.BreakerOpen:
+		return 2
+	}
+	return 0
+}

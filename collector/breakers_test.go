@@ -1,0 +1,104 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetwatch/jetwatch/internal/natstest"
+	"github.com/jetwatch/jetwatch/service"
+	"github.com/jetwatch/jetwatch/store"
+)
+
+// TestBreakerWatcherFollowsARealService runs a service whose downstream
+// fails, and follows its breaker on the dashboard's side: open, then
+// closed, with transitions, metrics, and stale once the service stops.
+func TestBreakerWatcherFollowsARealService(t *testing.T) {
+	t.Parallel()
+	_, b := setup(t)
+	ctx := context.Background()
+	reg := prometheus.NewRegistry()
+	w, err := NewBreakerWatcher(b.js, b.db, BreakerWatcherConfig{Registerer: reg, Logger: testLogger(t)})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(ctx))
+	t.Cleanup(w.Stop)
+
+	_, err = b.js.CreateStream(ctx, jetstream.StreamConfig{Name: "MAIL", Subjects: []string{"mail.>"}})
+	require.NoError(t, err)
+	_, err = b.js.CreateOrUpdateConsumer(ctx, "MAIL", jetstream.ConsumerConfig{Durable: "sender", AckPolicy: jetstream.AckExplicitPolicy})
+	require.NoError(t, err)
+	for range 10 {
+		_, err := b.js.Publish(ctx, "mail.send", []byte("hello"))
+		require.NoError(t, err)
+	}
+	var down atomic.Bool
+	down.Store(true)
+	r, err := service.New(ctx, b.js, service.Config{Stream: "MAIL", Consumer: "sender", Service: "mailer", Concurrency: 1,
+		Backoff: []time.Duration{10 * time.Millisecond}, Logger: testLogger(t),
+		Breaker: &service.BreakerConfig{Name: "smtp", Failures: 2, OpenFor: 300 * time.Millisecond, Heartbeat: 100 * time.Millisecond},
+		Handler: func(ctx context.Context, m jetstream.Msg) error {
+			if down.Load() {
+				return errors.New("smtp: 421 service not available")
+			}
+			return nil
+		}})
+	require.NoError(t, err)
+	require.NoError(t, r.Start(ctx))
+
+	breaker := func() (store.Breaker, error) {
+		all, err := b.db.Breakers(ctx, time.Now())
+		if err != nil || len(all) != 1 {
+			return store.Breaker{}, fmt.Errorf("breakers %v: %w", all, err)
+		}
+		return all[0], nil
+	}
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		br, err := breaker()
+		if err != nil {
+			return err
+		}
+		if br.State != store.BreakerOpen {
+			return fmt.Errorf("state %s", br.State)
+		}
+		require.Equal(t, "smtp: 421 service not available", br.LastError)
+		return nil
+	})
+	require.Equal(t, 2.0, gaugeValue(t, gatherAll(t, reg), "jetwatch_breaker_state", map[string]string{"service": "mailer", "breaker": "smtp"}))
+	down.Store(false)
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		br, err := breaker()
+		if err != nil {
+			return err
+		}
+		if br.State != store.BreakerClosed {
+			return fmt.Errorf("state %s", br.State)
+		}
+		return nil
+	})
+	trs, err := b.db.BreakerTransitions(ctx, "mailer", "smtp", 10)
+	require.NoError(t, err)
+	var path []string
+	for i := len(trs) - 1; i >= 0; i-- {
+		path = append(path, trs[i].To)
+	}
+	require.Equal(t, []string{store.BreakerClosed, store.BreakerOpen, store.BreakerHalfOpen, store.BreakerClosed}, path)
+
+	r.Stop()
+	natstest.CheckFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+		br, err := breaker()
+		if err != nil {
+			return err
+		}
+		if !br.Stale {
+			return fmt.Errorf("not stale yet")
+		}
+		return nil
+	})
+}

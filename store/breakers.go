@@ -1,0 +1,123 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Breaker states.
+const (
+	BreakerClosed   = "closed"
+	BreakerHalfOpen = "half-open"
+	BreakerOpen     = "open"
+)
+
+// Breaker is a service's circuit breaker as it last reported itself.
+type Breaker struct {
+	Service          string    `json:"service"`
+	Breaker          string    `json:"breaker"`
+	Stream           string    `json:"stream,omitempty"`
+	Consumer         string    `json:"consumer,omitempty"`
+	State            string    `json:"state"`
+	Since            time.Time `json:"since"`
+	Failures         uint32    `json:"consecutive_failures"`
+	TotalFailures    uint32    `json:"total_failures"`
+	Requests         uint32    `json:"requests"`
+	LastError        string    `json:"last_error,omitempty"`
+	Instance         string    `json:"instance"`
+	HeartbeatSeconds float64   `json:"heartbeat_seconds"`
+	UpdatedAt        time.Time `json:"updated_at"`
+	// Stale is set when read: no report for three heartbeats, so the
+	// service is probably gone and the state may be old.
+	Stale bool `json:"stale"`
+}
+
+// BreakerTransition is one change of a breaker's state.
+type BreakerTransition struct {
+	Service string    `json:"service"`
+	Breaker string    `json:"breaker"`
+	From    string    `json:"from"`
+	To      string    `json:"to"`
+	At      time.Time `json:"at"`
+}
+
+// SaveBreaker stores a report and, when the state changed, a transition.
+// It returns the transition, or nil.
+func (db *DB) SaveBreaker(ctx context.Context, b Breaker) (*BreakerTransition, error) {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("save breaker: %w", err)
+	}
+	defer tx.Rollback()
+	var prev string
+	err = tx.QueryRowContext(ctx, `SELECT state FROM breakers WHERE service = ? AND breaker = ?`, b.Service, b.Breaker).Scan(&prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("save breaker: %w", err)
+	}
+	b.Stale = false
+	data, err := json.Marshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("save breaker: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO breakers (service, breaker, state, since, updated_at, data) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (service, breaker) DO UPDATE SET state = excluded.state, since = excluded.since,
+			updated_at = excluded.updated_at, data = excluded.data`,
+		b.Service, b.Breaker, b.State, b.Since.UnixMilli(), b.UpdatedAt.UnixMilli(), data); err != nil {
+		return nil, fmt.Errorf("save breaker: %w", err)
+	}
+	var tr *BreakerTransition
+	if prev != b.State {
+		from := prev
+		if from == "" {
+			from = "unknown"
+		}
+		tr = &BreakerTransition{Service: b.Service, Breaker: b.Breaker, From: from, To: b.State, At: b.Since}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO breaker_transitions (service, breaker, from_state, to_state, at) VALUES (?, ?, ?, ?, ?)`,
+			b.Service, b.Breaker, from, b.State, b.Since.UnixMilli()); err != nil {
+			return nil, fmt.Errorf("save breaker transition: %w", err)
+		}
+	}
+	return tr, tx.Commit()
+}
+
+// Breakers returns every breaker, open ones first, with Stale judged at now.
+func (db *DB) Breakers(ctx context.Context, now time.Time) ([]Breaker, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT data FROM breakers
+		ORDER BY CASE state WHEN 'open' THEN 0 WHEN 'half-open' THEN 1 ELSE 2 END, service, breaker`)
+	if err != nil {
+		return nil, fmt.Errorf("list breakers: %w", err)
+	}
+	out, err := scanJSON[Breaker](rows, "list breakers")
+	for i := range out {
+		hb := time.Duration(out[i].HeartbeatSeconds * float64(time.Second))
+		out[i].Stale = hb > 0 && now.Sub(out[i].UpdatedAt) > 3*hb
+	}
+	return out, err
+}
+
+// BreakerTransitions returns the latest transitions, newest first; empty
+// service and breaker mean all.
+func (db *DB) BreakerTransitions(ctx context.Context, service, breaker string, limit int) ([]BreakerTransition, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT service, breaker, from_state, to_state, at FROM breaker_transitions
+		WHERE (? = '' OR service = ?) AND (? = '' OR breaker = ?) ORDER BY id DESC LIMIT ?`,
+		service, service, breaker, breaker, max(limit, 1))
+	if err != nil {
+		return nil, fmt.Errorf("breaker transitions: %w", err)
+	}
+	defer rows.Close()
+	var out []BreakerTransition
+	for rows.Next() {
+		var t BreakerTransition
+		var at int64
+		if err := rows.Scan(&t.Service, &t.Breaker, &t.From, &t.To, &at); err != nil {
+			return nil, fmt.Errorf("breaker transitions: %w", err)
+		}
+		t.At = time.UnixMilli(at).UTC()
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
