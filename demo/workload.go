@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetwatch/jetwatch/service"
 )
 
 // WorkloadConfig configures the synthetic workload.
@@ -31,6 +33,10 @@ type WorkloadConfig struct {
 //	SENSORS   limits with discard new, filled to 97 % of max messages
 //	TELEMETRY limits, binary frames; decoder terminates undecodable ones
 //
+// The notifier (orders.paid) runs on the service package with a circuit
+// breaker around an email gateway that is down for a minute from 30 s
+// after the start, then a minute in every four.
+//
 // and a trickle of every kind of dead letter: billing naks large orders
 // until MaxDeliver (Limits), processor naks some payments until MaxDeliver
 // (WorkQueue), terminates others without a copy (payload unavailable) and
@@ -44,6 +50,8 @@ type Workload struct {
 	wg       sync.WaitGroup
 	stopOnce sync.Once
 	consumes []jetstream.ConsumeContext
+	runners  []*service.Runner
+	started  time.Time
 }
 
 // NewWorkload returns a workload on nc.
@@ -95,6 +103,8 @@ func (w *Workload) Start(ctx context.Context) error {
 		{"AUDIT", jetstream.ConsumerConfig{Durable: "archiver", Description: "Archives to cold storage; its service is down",
 			AckPolicy: jetstream.AckExplicitPolicy}},
 		{"SENSORS", jetstream.ConsumerConfig{Durable: "dashboard", AckPolicy: jetstream.AckExplicitPolicy}},
+		{"ORDERS", jetstream.ConsumerConfig{Durable: "notifier", Description: "Emails the customer; its email gateway goes down now and then",
+			AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: 10, FilterSubjects: []string{"orders.paid"}}},
 		{"TELEMETRY", jetstream.ConsumerConfig{Durable: "decoder", Description: "Decodes frames; terminates corrupt ones",
 			AckPolicy: jetstream.AckExplicitPolicy}},
 	}
@@ -149,6 +159,44 @@ func (w *Workload) Start(ctx context.Context) error {
 		}
 	}
 	w.consumePaced(runCtx, "ORDERS", "shipping", 12)
+	if err := w.startNotifier(ctx); err != nil {
+		cancel()
+		return err
+	}
+	return nil
+}
+
+// gatewayDown says whether the demo's email gateway is down: for a minute
+// from 30 s after the start, then a minute in every four.
+func (w *Workload) gatewayDown(now time.Time) bool {
+	t := now.Sub(w.started) - 30*time.Second
+	return t >= 0 && t%(4*time.Minute) < time.Minute
+}
+
+// startNotifier runs the notifier on the service package, with a circuit
+// breaker around its email gateway: the breaker opens within the first
+// minute, lag grows, it half-opens and recovers.
+func (w *Workload) startNotifier(ctx context.Context) error {
+	w.started = time.Now()
+	r, err := service.New(ctx, w.js, service.Config{
+		Stream: "ORDERS", Consumer: "notifier", Service: "notifier", Concurrency: 4,
+		Backoff: []time.Duration{2 * time.Second, 5 * time.Second, 10 * time.Second},
+		Breaker: &service.BreakerConfig{Name: "email-gateway", Failures: 5, OpenFor: 15 * time.Second},
+		Logger:  w.logger,
+		Handler: func(ctx context.Context, m jetstream.Msg) error {
+			if w.gatewayDown(time.Now()) {
+				return errors.New("email-gateway: dial tcp email-gateway.internal:587: connect: connection refused")
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("demo notifier: %w", err)
+	}
+	if err := r.Start(ctx); err != nil {
+		return err
+	}
+	w.runners = append(w.runners, r)
 	return nil
 }
 
@@ -157,6 +205,9 @@ func (w *Workload) Stop() {
 	w.stopOnce.Do(func() {
 		if w.stop != nil {
 			w.stop()
+		}
+		for _, r := range w.runners {
+			r.Stop()
 		}
 		for _, cc := range w.consumes {
 			cc.Stop()
