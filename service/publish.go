@@ -35,7 +35,9 @@ func WithHeader(h nats.Header) PublishOption { return func(o *publishOptions) { 
 func WithAttempts(n int) PublishOption { return func(o *publishOptions) { o.attempts = n } }
 
 // WithAttemptTimeout bounds each attempt. Defaults to 5 seconds.
-func WithAttemptTimeout(d time.Duration) PublishOption { return func(o *publishOptions) { o.timeout = d } }
+func WithAttemptTimeout(d time.Duration) PublishOption {
+	return func(o *publishOptions) { o.timeout = d }
+}
 
 // Publish publishes an event to JetStream the way the dashboard and the
 // runner expect: with a Nats-Msg-Id, so a retried publish is stored once,

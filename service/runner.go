@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/jetwatch/jetwatch/dlq"
@@ -75,6 +76,8 @@ type Config struct {
 	// open, it lets a trickle through. Its state is reported to the
 	// jetwatch_breakers KV bucket for the dashboard. Defaults to none.
 	Breaker *BreakerConfig
+	// Registerer receives the runner's metrics. Nil registers nothing.
+	Registerer prometheus.Registerer
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -89,6 +92,7 @@ type Runner struct {
 
 	processed jetstream.KeyValue // nil when idempotency is off
 	breaker   *breaker           // nil without a breaker
+	metrics   *runnerMetrics
 
 	slots    chan struct{}
 	stop     context.CancelFunc
@@ -130,6 +134,9 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Runner, erro
 			return nil, fmt.Errorf("service: processed-ids bucket %s: %w", cfg.ProcessedBucket, err)
 		}
 		r.processed = kv
+	}
+	if r.metrics, err = newRunnerMetrics(cfg); err != nil {
+		return nil, err
 	}
 	if cfg.Breaker != nil {
 		if r.breaker, err = newBreaker(ctx, js, cfg.Service, cfg.Stream, cfg.Consumer, *cfg.Breaker, r.logger); err != nil {
@@ -268,15 +275,19 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) {
 		m.Term() //nolint:errcheck // nothing else to do with it
 		return
 	}
+	r.metrics.inFlight.Inc()
+	defer r.metrics.inFlight.Dec()
 	key := r.processedKey(m)
 	if key != "" {
 		if _, err := r.processed.Get(ctx, key); err == nil {
+			r.metrics.result("duplicate")
 			r.logger.Debug("duplicate message acknowledged without handling", "seq", meta.Sequence.Stream)
 			m.DoubleAck(ctx) //nolint:errcheck // redelivered and skipped again if lost
 			return
 		}
 	}
 	hctx, cancel := context.WithCancel(ctx)
+	started := time.Now()
 	beat := time.NewTicker(r.cfg.HeartbeatEvery)
 	done := make(chan error, 1)
 	go func() {
@@ -312,6 +323,7 @@ wait:
 	}
 	beat.Stop()
 	cancel()
+	r.metrics.duration.Observe(time.Since(started).Seconds())
 	if herr == nil && key != "" {
 		// Remembered before the ack: a crash in between makes the
 		// redelivery a duplicate, acknowledged without handling.
@@ -325,11 +337,13 @@ wait:
 func (r *Runner) settle(ctx context.Context, m jetstream.Msg, meta *jetstream.MsgMetadata, herr error) {
 	switch {
 	case herr == nil:
+		r.metrics.result("processed")
 		if err := m.DoubleAck(ctx); err != nil {
 			r.logger.Warn("ack failed; the message will be redelivered", "seq", meta.Sequence.Stream, "err", err)
 		}
 	case errors.Is(herr, gobreaker.ErrOpenState), errors.Is(herr, gobreaker.ErrTooManyRequests):
 		// Not handled at all: give it back for when the breaker lets it in.
+		r.metrics.result("rejected_by_breaker")
 		m.NakWithDelay(r.breaker.cfg.OpenFor) //nolint:errcheck // redelivered after AckWait anyway
 	case IsPermanent(herr):
 		r.deadLetter(ctx, m, meta, dlq.ReasonError, herr)
@@ -338,6 +352,7 @@ func (r *Runner) settle(ctx context.Context, m jetstream.Msg, meta *jetstream.Ms
 		// vanish with a max_deliver advisory.
 		r.deadLetter(ctx, m, meta, dlq.ReasonMaxDeliver, herr)
 	default:
+		r.metrics.result("retried")
 		delay := r.cfg.Backoff[min(int(meta.NumDelivered)-1, len(r.cfg.Backoff)-1)]
 		r.logger.Info("handler failed; retrying", "seq", meta.Sequence.Stream, "delivery", meta.NumDelivered, "retry_in", delay, "err", herr)
 		m.NakWithDelay(delay) //nolint:errcheck // redelivered after AckWait anyway
@@ -365,6 +380,7 @@ func (r *Runner) deadLetter(ctx context.Context, m jetstream.Msg, meta *jetstrea
 		m.NakWithDelay(r.cfg.Backoff[0]) //nolint:errcheck // redelivered after AckWait anyway
 		return
 	}
+	r.metrics.result("dead_lettered")
 	r.logger.Warn("message dead-lettered", "seq", meta.Sequence.Stream, "reason", reason, "err", herr)
 	m.TermWithReason(reason + ": " + herr.Error()) //nolint:errcheck // the copy is safe in the DLQ
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/dlq"
@@ -264,4 +265,46 @@ func TestDuplicateMessageIDIsHandledOnce(t *testing.T) {
 		return nil
 	})
 	require.Equal(t, int64(1), calls.Load(), "the second message with the same id was acknowledged without handling")
+}
+
+func TestMetricsCountResults(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jetstream.LimitsPolicy, jetstream.ConsumerConfig{MaxDeliver: 2})
+	b.publish(t, 3)
+	reg := prometheus.NewRegistry()
+	var calls atomic.Int64
+	b.runner(t, Config{Registerer: reg, Backoff: []time.Duration{10 * time.Millisecond}, Handler: func(ctx context.Context, m jetstream.Msg) error {
+		if string(m.Data()) == `{"n":1}` {
+			return errors.New("boom")
+		}
+		calls.Add(1)
+		return nil
+	}})
+	count := func(result string) float64 {
+		families, err := reg.Gather()
+		require.NoError(t, err)
+		for _, f := range families {
+			if f.GetName() != "jetwatch_service_messages_total" {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "result" && l.GetValue() == result {
+						return m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		return 0
+	}
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if count("processed") != 2 || count("retried") != 1 || count("dead_lettered") != 1 {
+			return fmt.Errorf("processed %v retried %v dead-lettered %v", count("processed"), count("retried"), count("dead_lettered"))
+		}
+		return nil
+	})
+	// A second runner on the same registry shares the metrics.
+	_, err := New(b.ctx, b.js, Config{Stream: "JOBS", Consumer: "worker", Service: "resizer2", Registerer: reg,
+		Handler: func(context.Context, jetstream.Msg) error { return nil }})
+	require.NoError(t, err)
 }

@@ -1,0 +1,59 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// runnerMetrics are a runner's metrics, labelled with its service, stream
+// and consumer so several runners can share a registry.
+type runnerMetrics struct {
+	messages *prometheus.CounterVec
+	inFlight prometheus.Gauge
+	duration prometheus.Observer
+	labels   prometheus.Labels
+}
+
+func newRunnerMetrics(cfg Config) (*runnerMetrics, error) {
+	labels := prometheus.Labels{"service": cfg.Service, "stream": cfg.Stream, "consumer": cfg.Consumer}
+	messages := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "jetwatch_service_messages_total",
+		Help: "Messages a service runner settled, by result: processed, retried, dead_lettered, duplicate, rejected_by_breaker.",
+	}, []string{"service", "stream", "consumer", "result"})
+	inFlight := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "jetwatch_service_in_flight",
+		Help: "Messages being handled now.",
+	}, []string{"service", "stream", "consumer"})
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "jetwatch_service_handler_duration_seconds",
+		Help:    "Time a handler took, successful or not.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 4, 9),
+	}, []string{"service", "stream", "consumer"})
+	if cfg.Registerer != nil {
+		for i, c := range []prometheus.Collector{messages, inFlight, duration} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				var are prometheus.AlreadyRegisteredError
+				if !errors.As(err, &are) {
+					return nil, fmt.Errorf("service: register metrics: %w", err)
+				}
+				// Another runner registered them: share its collectors.
+				switch i {
+				case 0:
+					messages = are.ExistingCollector.(*prometheus.CounterVec)
+				case 1:
+					inFlight = are.ExistingCollector.(*prometheus.GaugeVec)
+				case 2:
+					duration = are.ExistingCollector.(*prometheus.HistogramVec)
+				}
+			}
+		}
+	}
+	return &runnerMetrics{messages: messages, inFlight: inFlight.With(labels), duration: duration.With(labels), labels: labels}, nil
+}
+
+func (m *runnerMetrics) result(r string) {
+	m.messages.With(prometheus.Labels{"service": m.labels["service"], "stream": m.labels["stream"],
+		"consumer": m.labels["consumer"], "result": r}).Inc()
+}
