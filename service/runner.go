@@ -16,6 +16,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jetwatch/jetwatch/dlq"
 )
@@ -81,6 +85,9 @@ type Config struct {
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
+
+// tracerName names the runner's spans' instrumentation scope.
+const tracerName = "github.com/jetwatch/jetwatch/service"
 
 // Runner runs a pull consumer's messages through a Handler.
 type Runner struct {
@@ -286,7 +293,14 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) {
 			return
 		}
 	}
-	hctx, cancel := context.WithCancel(ctx)
+	// A span per message, continuing the trace of whoever published it.
+	pctx := otel.GetTextMapPropagator().Extract(ctx, headerCarrier(m.Headers()))
+	pctx, span := otel.Tracer(tracerName).Start(pctx, "process "+m.Subject(), trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", m.Subject()),
+			attribute.String("messaging.consumer.group.name", r.cfg.Consumer), attribute.Int64("messaging.nats.stream_sequence", int64(meta.Sequence.Stream)),
+			attribute.Int64("messaging.nats.delivered", int64(meta.NumDelivered))))
+	defer span.End()
+	hctx, cancel := context.WithCancel(pctx)
 	started := time.Now()
 	beat := time.NewTicker(r.cfg.HeartbeatEvery)
 	done := make(chan error, 1)
@@ -324,6 +338,10 @@ wait:
 	beat.Stop()
 	cancel()
 	r.metrics.duration.Observe(time.Since(started).Seconds())
+	if herr != nil {
+		span.RecordError(herr)
+		span.SetStatus(codes.Error, herr.Error())
+	}
 	if herr == nil && key != "" {
 		// Remembered before the ack: a crash in between makes the
 		// redelivery a duplicate, acknowledged without handling.
@@ -331,7 +349,7 @@ wait:
 			r.logger.Warn("remembering a handled message failed; a redelivery would be handled again", "seq", meta.Sequence.Stream, "err", err)
 		}
 	}
-	r.settle(ctx, m, meta, herr)
+	r.settle(pctx, m, meta, herr)
 }
 
 func (r *Runner) settle(ctx context.Context, m jetstream.Msg, meta *jetstream.MsgMetadata, herr error) {
@@ -354,7 +372,8 @@ func (r *Runner) settle(ctx context.Context, m jetstream.Msg, meta *jetstream.Ms
 	default:
 		r.metrics.result("retried")
 		delay := r.cfg.Backoff[min(int(meta.NumDelivered)-1, len(r.cfg.Backoff)-1)]
-		r.logger.Info("handler failed; retrying", "seq", meta.Sequence.Stream, "delivery", meta.NumDelivered, "retry_in", delay, "err", herr)
+		r.logger.Info("handler failed; retrying", "seq", meta.Sequence.Stream, "delivery", meta.NumDelivered, "retry_in", delay,
+			"err", herr, "trace_id", traceID(ctx))
 		m.NakWithDelay(delay) //nolint:errcheck // redelivered after AckWait anyway
 	}
 }
@@ -367,6 +386,8 @@ func (r *Runner) deadLetter(ctx context.Context, m jetstream.Msg, meta *jetstrea
 	for k, v := range m.Headers() {
 		out.Header[k] = v
 	}
+	// The dead letter carries the message's own trace context, so a
+	// redelivery continues the original trace.
 	out.Data = m.Data()
 	dlq.Envelope{Stream: meta.Stream, Subject: m.Subject(), Sequence: meta.Sequence.Stream, Consumer: meta.Consumer,
 		Deliveries: meta.NumDelivered, Reason: reason, Error: herr.Error(), FailedAt: time.Now(), Service: r.cfg.Service}.Apply(out.Header)
@@ -381,6 +402,14 @@ func (r *Runner) deadLetter(ctx context.Context, m jetstream.Msg, meta *jetstrea
 		return
 	}
 	r.metrics.result("dead_lettered")
-	r.logger.Warn("message dead-lettered", "seq", meta.Sequence.Stream, "reason", reason, "err", herr)
+	r.logger.Warn("message dead-lettered", "seq", meta.Sequence.Stream, "reason", reason, "err", herr, "trace_id", traceID(ctx))
 	m.TermWithReason(reason + ": " + herr.Error()) //nolint:errcheck // the copy is safe in the DLQ
+}
+
+// traceID is the trace id of ctx's span, for log lines, or "".
+func traceID(ctx context.Context) string {
+	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+		return sc.TraceID().String()
+	}
+	return ""
 }

@@ -1,0 +1,67 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/jetwatch/jetwatch/internal/natstest"
+)
+
+// TestTraceFlowsFromPublishToHandlerToDeadLetter: the handler's span
+// continues the publisher's trace, and the dead letter carries that trace
+// context, which a redelivery keeps (see dlq's redelivery test).
+func TestTraceFlowsFromPublishToHandlerToDeadLetter(t *testing.T) {
+	recorder := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
+	otel.SetTracerProvider(tp)
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	t.Cleanup(func() { tp.Shutdown(context.Background()) }) //nolint:errcheck // test
+
+	b := setup(t, jetstream.WorkQueuePolicy, jetstream.ConsumerConfig{})
+	ctx, parent := tp.Tracer("test").Start(b.ctx, "place order")
+	_, err := Publish(ctx, b.js, "jobs.resize", []byte("x"))
+	require.NoError(t, err)
+	parent.End()
+
+	b.runner(t, Config{Handler: func(ctx context.Context, m jetstream.Msg) error {
+		return Permanent(fmt.Errorf("unsupported"))
+	}})
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		s, err := b.js.Stream(b.ctx, "DLQ")
+		if err != nil {
+			return err
+		}
+		if s.CachedInfo().State.Msgs != 1 {
+			return fmt.Errorf("no dead letter yet")
+		}
+		return nil
+	})
+	natstest.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if len(recorder.Ended()) < 2 {
+			return fmt.Errorf("%d spans ended", len(recorder.Ended()))
+		}
+		return nil
+	})
+	var process sdktrace.ReadOnlySpan
+	for _, s := range recorder.Ended() {
+		if s.Name() == "process jobs.resize" {
+			process = s
+		}
+	}
+	require.NotNil(t, process, "a span per message")
+	require.Equal(t, parent.SpanContext().TraceID(), process.SpanContext().TraceID(), "the handler continues the publisher's trace")
+	require.Equal(t, parent.SpanContext().SpanID(), process.Parent().SpanID())
+	require.Equal(t, "Error", process.Status().Code.String())
+
+	letter := dlqMessages(t, b)[0]
+	require.Contains(t, letter.Header.Get("traceparent"), parent.SpanContext().TraceID().String(), "the dead letter carries the trace")
+}
