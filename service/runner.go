@@ -205,21 +205,30 @@ func (r *Runner) loop(fetchCtx, handlerCtx context.Context) {
 		if !ok {
 			return
 		}
-		// Take one free slot, then as many more as are free: fetch no more
-		// than can be handled now.
-		select {
-		case r.slots <- struct{}{}:
-		case <-fetchCtx.Done():
-			return
-		}
-		free := 1
+		// Take free slots, fetch no more than can be handled now. With many
+		// handlers busy, wait until a quarter of the slots are free, so
+		// one pull request fetches a batch instead of one message.
+		want := max(1, limit/4)
+		free := 0
 	more:
 		for free < limit {
+			if free >= want || (free > 0 && len(r.slots) == free) {
+				select {
+				case r.slots <- struct{}{}:
+					free++
+					continue
+				default:
+					break more
+				}
+			}
 			select {
 			case r.slots <- struct{}{}:
 				free++
-			default:
-				break more
+			case <-fetchCtx.Done():
+				for range free {
+					<-r.slots
+				}
+				return
 			}
 		}
 		// A fetch waits at most a second, and not at all once Stop is called.
@@ -289,7 +298,7 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) {
 		if _, err := r.processed.Get(ctx, key); err == nil {
 			r.metrics.result("duplicate")
 			r.logger.Debug("duplicate message acknowledged without handling", "seq", meta.Sequence.Stream)
-			m.DoubleAck(ctx) //nolint:errcheck // redelivered and skipped again if lost
+			m.Ack() //nolint:errcheck // redelivered and skipped again if lost
 			return
 		}
 	}
@@ -356,7 +365,9 @@ func (r *Runner) settle(ctx context.Context, m jetstream.Msg, meta *jetstream.Ms
 	switch {
 	case herr == nil:
 		r.metrics.result("processed")
-		if err := m.DoubleAck(ctx); err != nil {
+		// Not waited for: a lost ack only redelivers, and waiting for each
+		// would cost a round trip per message.
+		if err := m.Ack(); err != nil {
 			r.logger.Warn("ack failed; the message will be redelivered", "seq", meta.Sequence.Stream, "err", err)
 		}
 	case errors.Is(herr, gobreaker.ErrOpenState), errors.Is(herr, gobreaker.ErrTooManyRequests):
