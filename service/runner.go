@@ -102,10 +102,15 @@ type Runner struct {
 	metrics   *runnerMetrics
 
 	slots    chan struct{}
+	work     chan jetstream.Msg
+	workers  sync.WaitGroup
+	fetched  chan struct{} // closed when fetching has ended
 	stop     context.CancelFunc
 	handlers context.CancelFunc
-	done     chan struct{}
 	stopOnce sync.Once
+
+	mu       sync.Mutex
+	inFlight map[*flight]struct{}
 }
 
 // New looks up the consumer and returns a runner for it.
@@ -169,36 +174,90 @@ func (r *Runner) processedKey(m jetstream.Msg) string {
 func (r *Runner) Start(ctx context.Context) error {
 	fetchCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	handlerCtx, handlers := context.WithCancel(context.WithoutCancel(ctx))
-	r.stop, r.handlers, r.done = stop, handlers, make(chan struct{})
-	go r.loop(fetchCtx, handlerCtx)
+	r.stop, r.handlers = stop, handlers
+	r.work = make(chan jetstream.Msg)
+	r.fetched = make(chan struct{})
+	r.inFlight = map[*flight]struct{}{}
+	for range r.cfg.Concurrency {
+		r.workers.Go(func() {
+			for m := range r.work {
+				r.handle(handlerCtx, m)
+				<-r.slots
+			}
+		})
+	}
+	go func() {
+		defer close(r.fetched)
+		defer close(r.work)
+		r.loop(fetchCtx)
+	}()
+	go r.heartbeats(fetchCtx)
 	return nil
+}
+
+// flight is a message being handled.
+type flight struct {
+	m       jetstream.Msg
+	started time.Time
 }
 
 // Stop stops fetching, lets running handlers finish for up to
 // ShutdownTimeout, then cancels them and naks their messages, so nothing
-// in flight is lost: each message is acked, or redelivered later. Safe to
-// call twice.
+// in flight is lost: each message is acked, or redelivered later. A
+// handler that ignores its context is not waited for. Safe to call twice.
 func (r *Runner) Stop() {
 	r.stopOnce.Do(func() {
 		if r.stop == nil {
 			return
 		}
 		r.stop()
-		t := time.AfterFunc(r.cfg.ShutdownTimeout, r.handlers)
-		<-r.done
-		t.Stop()
+		<-r.fetched
+		finished := make(chan struct{})
+		go func() {
+			r.workers.Wait()
+			close(finished)
+		}()
+		select {
+		case <-finished:
+		case <-time.After(r.cfg.ShutdownTimeout):
+			r.handlers()
+			r.mu.Lock()
+			for f := range r.inFlight {
+				f.m.Nak() //nolint:errcheck // redelivered after AckWait anyway
+			}
+			r.inFlight = map[*flight]struct{}{}
+			r.mu.Unlock()
+		}
 		r.handlers()
 	})
 }
 
-func (r *Runner) loop(fetchCtx, handlerCtx context.Context) {
-	var wg sync.WaitGroup
-	defer func() {
-		wg.Wait()
-		close(r.done)
-	}()
+// heartbeats sends InProgress for every message handled for longer than
+// HeartbeatEvery, so a slow handler keeps its message: one ticker for the
+// runner, not one per message.
+func (r *Runner) heartbeats(ctx context.Context) {
+	t := time.NewTicker(max(r.cfg.HeartbeatEvery/2, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			r.mu.Lock()
+			for f := range r.inFlight {
+				if now.Sub(f.started) >= r.cfg.HeartbeatEvery {
+					f.m.InProgress() //nolint:errcheck // a lost heartbeat only risks a redelivery
+				}
+			}
+			r.mu.Unlock()
+		}
+	}
+}
+
+// loop fetches while there are free handlers, until ctx ends.
+func (r *Runner) loop(fetchCtx context.Context) {
 	if r.breaker != nil {
-		wg.Go(func() { r.breaker.heartbeat(fetchCtx) })
+		go r.breaker.heartbeat(fetchCtx)
 	}
 	for fetchCtx.Err() == nil {
 		limit, ok := r.fetchLimit(fetchCtx)
@@ -238,10 +297,7 @@ func (r *Runner) loop(fetchCtx, handlerCtx context.Context) {
 		if err == nil {
 			for m := range batch.Messages() {
 				got++
-				wg.Go(func() {
-					defer func() { <-r.slots }()
-					r.handle(handlerCtx, m)
-				})
+				r.work <- m // a worker is free: a slot was taken for it
 			}
 		} else if fetchCtx.Err() == nil {
 			r.logger.Warn("fetch failed; retrying", "err", err)
@@ -255,6 +311,20 @@ func (r *Runner) loop(fetchCtx, handlerCtx context.Context) {
 			<-r.slots
 		}
 	}
+}
+
+// call runs the handler (through the breaker, if any), turning a panic
+// into an error.
+func (r *Runner) call(ctx context.Context, m jetstream.Msg) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("handler panicked: %v", p)
+		}
+	}()
+	if r.breaker != nil {
+		return r.breaker.run(func() error { return r.cfg.Handler(ctx, m) })
+	}
+	return r.cfg.Handler(ctx, m)
 }
 
 // fetchLimit is how many messages may be fetched now: none while the
@@ -309,44 +379,19 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) {
 			attribute.String("messaging.consumer.group.name", r.cfg.Consumer), attribute.Int64("messaging.nats.stream_sequence", int64(meta.Sequence.Stream)),
 			attribute.Int64("messaging.nats.delivered", int64(meta.NumDelivered))))
 	defer span.End()
-	hctx, cancel := context.WithCancel(pctx)
-	started := time.Now()
-	beat := time.NewTicker(r.cfg.HeartbeatEvery)
-	done := make(chan error, 1)
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				done <- fmt.Errorf("handler panicked: %v", p)
-			}
-		}()
-		if r.breaker != nil {
-			done <- r.breaker.run(func() error { return r.cfg.Handler(hctx, m) })
-			return
-		}
-		done <- r.cfg.Handler(hctx, m)
-	}()
-	var herr error
-wait:
-	for {
-		select {
-		case herr = <-done:
-			break wait
-		case <-beat.C:
-			m.InProgress() //nolint:errcheck // a lost heartbeat only risks a redelivery
-		case <-ctx.Done():
-			// Shutdown deadline: give the message back now rather than
-			// wait for AckWait.
-			// The handler is told to stop; it is not waited for, so a handler
-			// that ignores its context cannot hold up shutdown.
-			cancel()
-			beat.Stop()
-			m.Nak() //nolint:errcheck // redelivered after AckWait anyway
-			return
-		}
+	f := &flight{m: m, started: time.Now()}
+	r.mu.Lock()
+	r.inFlight[f] = struct{}{}
+	r.mu.Unlock()
+	herr := r.call(pctx, m)
+	r.mu.Lock()
+	_, mine := r.inFlight[f]
+	delete(r.inFlight, f)
+	r.mu.Unlock()
+	if !mine {
+		return // Stop gave up on it and naked it already
 	}
-	beat.Stop()
-	cancel()
-	r.metrics.duration.Observe(time.Since(started).Seconds())
+	r.metrics.duration.Observe(time.Since(f.started).Seconds())
 	if herr != nil {
 		span.RecordError(herr)
 		span.SetStatus(codes.Error, herr.Error())
