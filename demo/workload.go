@@ -33,9 +33,9 @@ type WorkloadConfig struct {
 //	SENSORS   limits with discard new, filled to 97 % of max messages
 //	TELEMETRY limits, binary frames; decoder terminates undecodable ones
 //
-// The notifier (orders.paid) runs on the service package with a circuit
-// breaker around an email gateway that is down for a minute from 30 s
-// after the start, then a minute in every four.
+// dashboard, loyalty and notifier run on the service package: healthy,
+// flaky, and behind a circuit breaker whose downstream goes down (see
+// startServices).
 //
 // and a trickle of every kind of dead letter: billing naks large orders
 // until MaxDeliver (Limits), processor naks some payments until MaxDeliver
@@ -103,6 +103,8 @@ func (w *Workload) Start(ctx context.Context) error {
 		{"AUDIT", jetstream.ConsumerConfig{Durable: "archiver", Description: "Archives to cold storage; its service is down",
 			AckPolicy: jetstream.AckExplicitPolicy}},
 		{"SENSORS", jetstream.ConsumerConfig{Durable: "dashboard", AckPolicy: jetstream.AckExplicitPolicy}},
+		{"ORDERS", jetstream.ConsumerConfig{Durable: "loyalty", Description: "Awards points; its points service fails now and then",
+			AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: 3, FilterSubjects: []string{"orders.created"}}},
 		{"ORDERS", jetstream.ConsumerConfig{Durable: "notifier", Description: "Emails the customer; its email gateway goes down now and then",
 			AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: 10, FilterSubjects: []string{"orders.paid"}}},
 		{"TELEMETRY", jetstream.ConsumerConfig{Durable: "decoder", Description: "Decodes frames; terminates corrupt ones",
@@ -149,7 +151,6 @@ func (w *Workload) Start(ctx context.Context) error {
 	}{
 		{"ORDERS", "billing", w.bill},
 		{"PAYMENTS", "processor", w.processPayment},
-		{"SENSORS", "dashboard", func(m jetstream.Msg) { m.Ack() }}, //nolint:errcheck // a lost ack is redelivered
 		{"TELEMETRY", "decoder", decodeFrame},
 	}
 	for _, h := range handlers {
@@ -159,7 +160,7 @@ func (w *Workload) Start(ctx context.Context) error {
 		}
 	}
 	w.consumePaced(runCtx, "ORDERS", "shipping", 12)
-	if err := w.startNotifier(ctx); err != nil {
+	if err := w.startServices(ctx); err != nil {
 		cancel()
 		return err
 	}
@@ -173,30 +174,45 @@ func (w *Workload) gatewayDown(now time.Time) bool {
 	return t >= 0 && t%(4*time.Minute) < time.Minute
 }
 
-// startNotifier runs the notifier on the service package, with a circuit
-// breaker around its email gateway: the breaker opens within the first
-// minute, lag grows, it half-opens and recovers.
-func (w *Workload) startNotifier(ctx context.Context) error {
+// startServices runs three sample services on the service package:
+// dashboard (SENSORS) always succeeds; loyalty (orders.created) fails one
+// time in seven, so it retries and now and then dead-letters after
+// MaxDeliver; notifier (orders.paid) has a circuit breaker around an email
+// gateway that is down for a minute from 30 s after the start, then a
+// minute in every four: the breaker opens, lag grows, it half-opens and
+// recovers.
+func (w *Workload) startServices(ctx context.Context) error {
 	w.started = time.Now()
-	r, err := service.New(ctx, w.js, service.Config{
-		Stream: "ORDERS", Consumer: "notifier", Service: "notifier", Concurrency: 4,
-		Backoff: []time.Duration{2 * time.Second, 5 * time.Second, 10 * time.Second},
-		Breaker: &service.BreakerConfig{Name: "email-gateway", Failures: 5, OpenFor: 15 * time.Second},
-		Logger:  w.logger,
-		Handler: func(ctx context.Context, m jetstream.Msg) error {
-			if w.gatewayDown(time.Now()) {
-				return errors.New("email-gateway: dial tcp email-gateway.internal:587: connect: connection refused")
-			}
-			return nil
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("demo notifier: %w", err)
+	for _, cfg := range []service.Config{
+		{Stream: "SENSORS", Consumer: "dashboard", Service: "dashboard",
+			Handler: func(context.Context, jetstream.Msg) error { return nil }},
+		{Stream: "ORDERS", Consumer: "loyalty", Service: "loyalty", Backoff: []time.Duration{time.Second, 3 * time.Second},
+			Handler: func(context.Context, jetstream.Msg) error {
+				if rand.IntN(7) == 0 {
+					return errors.New("points-service: 503 Service Unavailable")
+				}
+				return nil
+			}},
+		{Stream: "ORDERS", Consumer: "notifier", Service: "notifier",
+			Backoff: []time.Duration{2 * time.Second, 5 * time.Second, 10 * time.Second},
+			Breaker: &service.BreakerConfig{Name: "email-gateway", Failures: 5, OpenFor: 15 * time.Second},
+			Handler: func(ctx context.Context, m jetstream.Msg) error {
+				if w.gatewayDown(time.Now()) {
+					return errors.New("email-gateway: dial tcp email-gateway.internal:587: connect: connection refused")
+				}
+				return nil
+			}},
+	} {
+		cfg.Concurrency, cfg.Logger = 4, w.logger
+		r, err := service.New(ctx, w.js, cfg)
+		if err != nil {
+			return fmt.Errorf("demo service %s: %w", cfg.Service, err)
+		}
+		if err := r.Start(ctx); err != nil {
+			return err
+		}
+		w.runners = append(w.runners, r)
 	}
-	if err := r.Start(ctx); err != nil {
-		return err
-	}
-	w.runners = append(w.runners, r)
 	return nil
 }
 

@@ -428,7 +428,7 @@ func (r *Runner) settle(ctx context.Context, m jetstream.Msg, meta *jetstream.Ms
 	default:
 		r.metrics.result("retried")
 		delay := r.cfg.Backoff[min(int(meta.NumDelivered)-1, len(r.cfg.Backoff)-1)]
-		r.logger.Info("handler failed; retrying", "seq", meta.Sequence.Stream, "delivery", meta.NumDelivered, "retry_in", delay,
+		r.logger.Debug("handler failed; retrying", "seq", meta.Sequence.Stream, "delivery", meta.NumDelivered, "retry_in", delay,
 			"err", herr, "trace_id", traceID(ctx))
 		m.NakWithDelay(delay) //nolint:errcheck // redelivered after AckWait anyway
 	}
