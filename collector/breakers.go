@@ -59,12 +59,8 @@ func NewBreakerWatcher(js jetstream.JetStream, db *store.DB, cfg BreakerWatcherC
 			Help: "Circuit breaker state changes seen, by the state changed to.",
 		}, []string{"service", "breaker", "to"}),
 	}
-	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{w.state, w.transitions} {
-			if err := cfg.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("register breaker metrics: %w", err)
-			}
-		}
+	if err := register(cfg.Registerer, "breaker", w.state, w.transitions); err != nil {
+		return nil, err
 	}
 	return w, nil
 }

@@ -107,12 +107,8 @@ func NewBridge(nc *nats.Conn, cfg BridgeConfig) (*Bridge, error) {
 			Help: "Dead-letter publishes that failed and will be retried.",
 		}),
 	}
-	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{b.bridged, b.fetchFailed, b.publishError} {
-			if err := cfg.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("register bridge metrics: %w", err)
-			}
-		}
+	if err := register(cfg.Registerer, "bridge", b.bridged, b.fetchFailed, b.publishError); err != nil {
+		return nil, err
 	}
 	return b, nil
 }

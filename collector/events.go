@@ -76,12 +76,8 @@ func NewTimeline(nc *nats.Conn, db *store.DB, cfg TimelineConfig) (*Timeline, er
 			Help: "JetStream API calls seen in API audit advisories, jetwatch's own excluded, by outcome.",
 		}, []string{"outcome"}),
 	}
-	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{t.events, t.naks, t.apiCalls} {
-			if err := cfg.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("register timeline metrics: %w", err)
-			}
-		}
+	if err := register(cfg.Registerer, "timeline", t.events, t.naks, t.apiCalls); err != nil {
+		return nil, err
 	}
 	return t, nil
 }

@@ -1,6 +1,8 @@
 package collector
 
 import (
+	"fmt"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -33,9 +35,17 @@ func newSamplerMetrics(s *Sampler) *samplerMetrics {
 }
 
 func (m *samplerMetrics) register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.duration, m.errors, m.lastSample} {
+	return register(r, "sampler", m.duration, m.errors, m.lastSample)
+}
+
+// register registers a component's collectors on r, which may be nil.
+func register(r prometheus.Registerer, component string, cs ...prometheus.Collector) error {
+	if r == nil {
+		return nil
+	}
+	for _, c := range cs {
 		if err := r.Register(c); err != nil {
-			return err
+			return fmt.Errorf("register %s metrics: %w", component, err)
 		}
 	}
 	return nil

@@ -122,10 +122,8 @@ func NewSampler(nc *nats.Conn, db *store.DB, cfg SamplerConfig) (*Sampler, error
 		prev:   map[string]prevSample{},
 	}
 	s.metrics = newSamplerMetrics(s)
-	if cfg.Registerer != nil {
-		if err := s.metrics.register(cfg.Registerer); err != nil {
-			return nil, fmt.Errorf("register sampler metrics: %w", err)
-		}
+	if err := s.metrics.register(cfg.Registerer); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
