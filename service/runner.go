@@ -167,7 +167,7 @@ func (r *Runner) processedKey(m jetstream.Msg) string {
 		return ""
 	}
 	sum := sha256.Sum256([]byte(id))
-	return r.cfg.Consumer + "." + hex.EncodeToString(sum[:16])
+	return keyToken(r.cfg.Consumer) + "." + hex.EncodeToString(sum[:16])
 }
 
 // Start fetches and handles messages in the background until Stop.
