@@ -3,7 +3,10 @@ package dlq
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,6 +117,11 @@ func BenchmarkQueries1M(b *testing.B) {
 			}
 		})
 	}
+	b.Run("rss-after-queries", func(b *testing.B) {
+		for b.Loop() {
+		}
+		b.ReportMetric(rssMiB(b), "MiB-rss")
+	})
 	b.Run("detail", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
 			if _, err := q.Get(ctx, uint64(1+(i*7919)%n)); err != nil {
@@ -121,4 +129,23 @@ func BenchmarkQueries1M(b *testing.B) {
 			}
 		}
 	})
+}
+
+// rssMiB is this process's resident set size, from /proc.
+func rssMiB(b *testing.B) float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Skip("no /proc/self/status")
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return float64(kb) / 1024
+		}
+	}
+	b.Fatal("no VmRSS")
+	return 0
 }
