@@ -82,6 +82,37 @@ func keyToken(s string) string {
 	}, s)
 }
 
+// Breaker is a circuit breaker around calls to a named downstream, for
+// use inside a handler. Give it to the runner in Config.Downstreams, so
+// the runner stops fetching while it is open, and it reports to the
+// dashboard like the handler's breaker.
+type Breaker struct{ b *breaker }
+
+// NewBreaker returns a breaker of service around the downstream cfg.Name.
+func NewBreaker(ctx context.Context, js jetstream.JetStream, service string, cfg BreakerConfig) (*Breaker, error) {
+	b, err := newBreaker(ctx, js, service, "", "", cfg, slog.Default())
+	if err != nil {
+		return nil, err
+	}
+	return &Breaker{b}, nil
+}
+
+// Do calls fn unless the breaker is open. Its error counts towards
+// opening the breaker, except a Permanent one; a refused call returns
+// gobreaker.ErrOpenState or gobreaker.ErrTooManyRequests, which the runner
+// gives back for later without counting it as a failure of the message.
+func (b *Breaker) Do(fn func() error) error { return b.b.run(fn) }
+
+// State is closed, half-open or open.
+func (b *Breaker) State() string { return stateName(b.b.state()) }
+
+// guard records which consumer the breaker's service reads, for the report.
+func (b *Breaker) guard(stream, consumer string) {
+	b.b.mu.Lock()
+	defer b.b.mu.Unlock()
+	b.b.stream, b.b.cons = stream, consumer
+}
+
 // breaker wraps gobreaker with reporting.
 type breaker struct {
 	cb      *gobreaker.CircuitBreaker[struct{}]

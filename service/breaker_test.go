@@ -117,3 +117,57 @@ func TestBreakerOpensStopsFetchingHalfOpensAndCloses(t *testing.T) {
 		return nil
 	})
 }
+
+func TestDownstreamBreakerGatesFetching(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jetstream.LimitsPolicy, jetstream.ConsumerConfig{MaxDeliver: -1})
+	b.publish(t, 20)
+	smtp, err := NewBreaker(b.ctx, b.js, "resizer", BreakerConfig{Name: "thumbnails-api", Failures: 2, OpenFor: 500 * time.Millisecond, Heartbeat: 100 * time.Millisecond})
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var calls []time.Time
+	var down atomic.Bool
+	down.Store(true)
+	b.runner(t, Config{Concurrency: 1, Backoff: []time.Duration{10 * time.Millisecond}, Downstreams: []*Breaker{smtp},
+		Handler: func(ctx context.Context, m jetstream.Msg) error {
+			mu.Lock()
+			calls = append(calls, time.Now())
+			mu.Unlock()
+			return smtp.Do(func() error {
+				if down.Load() {
+					return errors.New("503")
+				}
+				return nil
+			})
+		}})
+	var opened BreakerReport
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		rep, err := b.breakerReport(t)
+		if err != nil {
+			return err
+		}
+		if rep.State != BreakerOpen {
+			return fmt.Errorf("breaker %s", rep.State)
+		}
+		opened = rep
+		return nil
+	})
+	require.Equal(t, "JOBS", opened.Stream, "the runner names the consumer the breaker's service reads")
+	require.Equal(t, "worker", opened.Consumer)
+	require.Equal(t, BreakerOpen, smtp.State())
+	down.Store(false)
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		info := b.consumerInfo(t)
+		if info.NumPending > 0 || info.NumAckPending > 0 {
+			return fmt.Errorf("pending %d, ack pending %d", info.NumPending, info.NumAckPending)
+		}
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, c := range calls {
+		if c.After(opened.Since.Add(50*time.Millisecond)) && c.Before(opened.Since.Add(450*time.Millisecond)) {
+			t.Fatalf("a message was handled at %s while the breaker (open at %s) was open", c, opened.Since)
+		}
+	}
+}

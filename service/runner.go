@@ -80,6 +80,10 @@ type Config struct {
 	// open, it lets a trickle through. Its state is reported to the
 	// jetwatch_breakers KV bucket for the dashboard. Defaults to none.
 	Breaker *BreakerConfig
+	// Downstreams are breakers the handler uses around calls to named
+	// downstreams (NewBreaker, Breaker.Do). While any is open the runner
+	// fetches nothing; while one is half open it fetches a trickle.
+	Downstreams []*Breaker
 	// Registerer receives the runner's metrics. Nil registers nothing.
 	Registerer prometheus.Registerer
 	// Logger defaults to slog.Default().
@@ -98,7 +102,8 @@ type Runner struct {
 	logger     *slog.Logger
 
 	processed jetstream.KeyValue // nil when idempotency is off
-	breaker   *breaker           // nil without a breaker
+	breaker   *breaker           // nil without a breaker around the handler
+	breakers  []*breaker         // every breaker that gates fetching
 	metrics   *runnerMetrics
 
 	slots    chan struct{}
@@ -154,6 +159,11 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Runner, erro
 		if r.breaker, err = newBreaker(ctx, js, cfg.Service, cfg.Stream, cfg.Consumer, *cfg.Breaker, r.logger); err != nil {
 			return nil, err
 		}
+		r.breakers = append(r.breakers, r.breaker)
+	}
+	for _, d := range cfg.Downstreams {
+		d.guard(cfg.Stream, cfg.Consumer)
+		r.breakers = append(r.breakers, d.b)
 	}
 	return r, nil
 }
@@ -256,8 +266,8 @@ func (r *Runner) heartbeats(ctx context.Context) {
 
 // loop fetches while there are free handlers, until ctx ends.
 func (r *Runner) loop(fetchCtx context.Context) {
-	if r.breaker != nil {
-		go r.breaker.heartbeat(fetchCtx)
+	for _, b := range r.breakers {
+		go b.heartbeat(fetchCtx)
 	}
 	for fetchCtx.Err() == nil {
 		limit, ok := r.fetchLimit(fetchCtx)
@@ -327,29 +337,45 @@ func (r *Runner) call(ctx context.Context, m jetstream.Msg) (err error) {
 	return r.cfg.Handler(ctx, m)
 }
 
-// fetchLimit is how many messages may be fetched now: none while the
-// breaker is open (it waits), a trickle while half open and only once the
-// last trickle is done, else Concurrency. ok is false once ctx ends.
+// fetchLimit is how many messages may be fetched now: none while a
+// breaker is open (it waits), a trickle while one is half open and only
+// once the last trickle is done, else Concurrency. ok is false once ctx
+// ends.
 func (r *Runner) fetchLimit(ctx context.Context) (limit int, ok bool) {
-	if r.breaker == nil {
-		return cap(r.slots), true
-	}
-	poll := max(r.breaker.cfg.OpenFor/20, 10*time.Millisecond)
 	for {
-		switch r.breaker.state() {
-		case gobreaker.StateClosed:
-			return cap(r.slots), true
-		case gobreaker.StateHalfOpen:
-			if len(r.slots) == 0 {
-				return min(int(r.breaker.cfg.HalfOpenRequests), cap(r.slots)), true
+		limit, poll := cap(r.slots), time.Duration(0)
+		for _, b := range r.breakers {
+			switch b.state() {
+			case gobreaker.StateOpen:
+				limit = 0
+			case gobreaker.StateHalfOpen:
+				if len(r.slots) > 0 {
+					limit = 0
+				} else {
+					limit = min(limit, int(b.cfg.HalfOpenRequests))
+				}
 			}
+			poll = max(poll, b.cfg.OpenFor/20)
+		}
+		if limit > 0 {
+			return limit, true
 		}
 		select {
 		case <-ctx.Done():
 			return 0, false
-		case <-time.After(poll):
+		case <-time.After(max(poll, 10*time.Millisecond)):
 		}
 	}
+}
+
+// rejectDelay is how long a message a breaker refused waits: the longest
+// open period of the runner's breakers.
+func (r *Runner) rejectDelay() time.Duration {
+	d := r.cfg.Backoff[0]
+	for _, b := range r.breakers {
+		d = max(d, b.cfg.OpenFor)
+	}
+	return d
 }
 
 // handle runs the handler with InProgress heartbeats and settles the
@@ -418,7 +444,7 @@ func (r *Runner) settle(ctx context.Context, m jetstream.Msg, meta *jetstream.Ms
 	case errors.Is(herr, gobreaker.ErrOpenState), errors.Is(herr, gobreaker.ErrTooManyRequests):
 		// Not handled at all: give it back for when the breaker lets it in.
 		r.metrics.result("rejected_by_breaker")
-		m.NakWithDelay(r.breaker.cfg.OpenFor) //nolint:errcheck // redelivered after AckWait anyway
+		m.NakWithDelay(r.rejectDelay()) //nolint:errcheck // redelivered after AckWait anyway
 	case IsPermanent(herr):
 		r.deadLetter(ctx, m, meta, dlq.ReasonError, herr)
 	case r.maxDeliver > 0 && int(meta.NumDelivered) >= r.maxDeliver:
