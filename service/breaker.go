@@ -124,6 +124,9 @@ type breaker struct {
 	cons    string
 	logger  *slog.Logger
 
+	// observe, when set, is told each reported state (the runner's metric).
+	observe func(breaker, state string)
+
 	// reportMu keeps reports in order: one taken before a state change is
 	// never written after it.
 	reportMu sync.Mutex
@@ -214,6 +217,9 @@ func (b *breaker) report(ctx context.Context) {
 		Failures: b.consecutive, TotalFailures: b.total, Requests: b.requests,
 		LastError: b.lastErr, Instance: b.cfg.Instance, HeartbeatEvery: b.cfg.Heartbeat.Seconds(), UpdatedAt: time.Now().UTC()}
 	b.mu.Unlock()
+	if b.observe != nil {
+		b.observe(r.Breaker, r.State)
+	}
 	data, _ := json.Marshal(r)
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

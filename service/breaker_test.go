@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/internal/natstest"
@@ -128,7 +129,8 @@ func TestDownstreamBreakerGatesFetching(t *testing.T) {
 	var calls []time.Time
 	var down atomic.Bool
 	down.Store(true)
-	b.runner(t, Config{Concurrency: 1, Backoff: []time.Duration{10 * time.Millisecond}, Downstreams: []*Breaker{smtp},
+	reg := prometheus.NewRegistry()
+	b.runner(t, Config{Concurrency: 1, Backoff: []time.Duration{10 * time.Millisecond}, Downstreams: []*Breaker{smtp}, Registerer: reg,
 		Handler: func(ctx context.Context, m jetstream.Msg) error {
 			mu.Lock()
 			calls = append(calls, time.Now())
@@ -155,6 +157,18 @@ func TestDownstreamBreakerGatesFetching(t *testing.T) {
 	require.Equal(t, "JOBS", opened.Stream, "the runner names the consumer the breaker's service reads")
 	require.Equal(t, "worker", opened.Consumer)
 	require.Equal(t, BreakerOpen, smtp.State())
+	natstest.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		families, err := reg.Gather()
+		if err != nil {
+			return err
+		}
+		for _, f := range families {
+			if f.GetName() == "jetwatch_service_breaker_state" && f.GetMetric()[0].GetGauge().GetValue() == 2 {
+				return nil
+			}
+		}
+		return fmt.Errorf("jetwatch_service_breaker_state is not 2 (open) yet")
+	})
 	down.Store(false)
 	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		info := b.consumerInfo(t)

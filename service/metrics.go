@@ -13,6 +13,7 @@ type runnerMetrics struct {
 	messages *prometheus.CounterVec
 	inFlight prometheus.Gauge
 	duration prometheus.Observer
+	breakers *prometheus.GaugeVec
 	labels   prometheus.Labels
 }
 
@@ -31,8 +32,12 @@ func newRunnerMetrics(cfg Config) (*runnerMetrics, error) {
 		Help:    "Time a handler took, successful or not.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 4, 9),
 	}, []string{"service", "stream", "consumer"})
+	breakers := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "jetwatch_service_breaker_state",
+		Help: "A service's circuit breaker: 0 closed, 1 half-open, 2 open.",
+	}, []string{"service", "breaker"})
 	if cfg.Registerer != nil {
-		for i, c := range []prometheus.Collector{messages, inFlight, duration} {
+		for i, c := range []prometheus.Collector{messages, inFlight, duration, breakers} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				var are prometheus.AlreadyRegisteredError
 				if !errors.As(err, &are) {
@@ -46,14 +51,29 @@ func newRunnerMetrics(cfg Config) (*runnerMetrics, error) {
 					inFlight = are.ExistingCollector.(*prometheus.GaugeVec)
 				case 2:
 					duration = are.ExistingCollector.(*prometheus.HistogramVec)
+				case 3:
+					breakers = are.ExistingCollector.(*prometheus.GaugeVec)
 				}
 			}
 		}
 	}
-	return &runnerMetrics{messages: messages, inFlight: inFlight.With(labels), duration: duration.With(labels), labels: labels}, nil
+	return &runnerMetrics{messages: messages, inFlight: inFlight.With(labels), duration: duration.With(labels),
+		breakers: breakers, labels: labels}, nil
 }
 
 func (m *runnerMetrics) result(r string) {
 	m.messages.With(prometheus.Labels{"service": m.labels["service"], "stream": m.labels["stream"],
 		"consumer": m.labels["consumer"], "result": r}).Inc()
+}
+
+// breakerState records a breaker's state as a number.
+func (m *runnerMetrics) breakerState(breaker, state string) {
+	v := 0.0
+	switch state {
+	case BreakerHalfOpen:
+		v = 1
+	case BreakerOpen:
+		v = 2
+	}
+	m.breakers.With(prometheus.Labels{"service": m.labels["service"], "breaker": breaker}).Set(v)
 }

@@ -165,6 +165,9 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Runner, erro
 		d.guard(cfg.Stream, cfg.Consumer)
 		r.breakers = append(r.breakers, d.b)
 	}
+	for _, b := range r.breakers {
+		b.observe = r.metrics.breakerState
+	}
 	return r, nil
 }
 
