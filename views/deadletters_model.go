@@ -314,20 +314,3 @@ func CountText(n int, more bool) string {
 	}
 	return strconv.Itoa(n)
 }
-
-// BreakerList is the breakers page.
-type BreakerList struct {
-	Breakers    []store.Breaker
-	Transitions []store.BreakerTransition
-	Now         time.Time
-}
-
-func breakerLevel(state string) string {
-	switch state {
-	case store.BreakerOpen:
-		return store.HealthCritical
-	case store.BreakerHalfOpen:
-		return store.HealthWarning
-	}
-	return store.HealthOK
-}
