@@ -113,6 +113,12 @@ func (b *Breaker) guard(stream, consumer string) {
 	b.b.stream, b.b.cons = stream, consumer
 }
 
+// change is a state change waiting to be reported.
+type change struct {
+	to gobreaker.State
+	at time.Time
+}
+
 // breaker wraps gobreaker with reporting.
 type breaker struct {
 	cb      *gobreaker.CircuitBreaker[struct{}]
@@ -126,9 +132,12 @@ type breaker struct {
 
 	// observe, when set, is told each reported state (the runner's metric).
 	observe func(breaker, state string)
+	// changes carries state changes, in order, to the reporting goroutine:
+	// a change is reported as the state it changed to, even if the breaker
+	// has moved on since (half open for a few milliseconds, then closed).
+	changes chan change
 
-	// reportMu keeps reports in order: one taken before a state change is
-	// never written after it.
+	// reportMu keeps reports whole when several runners share a breaker.
 	reportMu sync.Mutex
 
 	mu      sync.Mutex
@@ -154,7 +163,7 @@ func newBreaker(ctx context.Context, js jetstream.JetStream, service, stream, co
 		return nil, fmt.Errorf("service: breaker bucket %s: %w", BreakerBucket, err)
 	}
 	b := &breaker{cfg: cfg, kv: kv, key: BreakerKey(service, cfg.Name), service: service, stream: stream, cons: consumer,
-		logger: logger, since: time.Now().UTC()}
+		logger: logger, since: time.Now().UTC(), changes: make(chan change, 64)}
 	b.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        cfg.Name,
 		MaxRequests: cfg.HalfOpenRequests,
@@ -163,11 +172,15 @@ func newBreaker(ctx context.Context, js jetstream.JetStream, service, stream, co
 		// A message no retry can fix says nothing about the downstream.
 		IsExcluded: IsPermanent,
 		OnStateChange: func(_ string, from, to gobreaker.State) {
+			now := time.Now().UTC()
 			b.mu.Lock()
-			b.since = time.Now().UTC()
+			b.since = now
 			b.mu.Unlock()
 			logger.Warn("circuit breaker changed state", "breaker", cfg.Name, "from", stateName(from), "to", stateName(to))
-			go b.report(context.Background())
+			select {
+			case b.changes <- change{to, now}:
+			default: // a flood of changes: the next heartbeat reports the state
+			}
 		},
 	})
 	return b, nil
@@ -208,12 +221,15 @@ func (b *breaker) run(fn func() error) error {
 // is up to half open.
 func (b *breaker) state() gobreaker.State { return b.cb.State() }
 
-func (b *breaker) report(ctx context.Context) {
+// report writes the state, which began at since (zero: the latest change).
+func (b *breaker) report(ctx context.Context, state string, since time.Time) {
 	b.reportMu.Lock()
 	defer b.reportMu.Unlock()
-	state := stateName(b.cb.State())
 	b.mu.Lock()
-	r := BreakerReport{Service: b.service, Breaker: b.cfg.Name, Stream: b.stream, Consumer: b.cons, State: state, Since: b.since,
+	if since.IsZero() {
+		since = b.since
+	}
+	r := BreakerReport{Service: b.service, Breaker: b.cfg.Name, Stream: b.stream, Consumer: b.cons, State: state, Since: since,
 		Failures: b.consecutive, TotalFailures: b.total, Requests: b.requests,
 		LastError: b.lastErr, Instance: b.cfg.Instance, HeartbeatEvery: b.cfg.Heartbeat.Seconds(), UpdatedAt: time.Now().UTC()}
 	b.mu.Unlock()
@@ -228,17 +244,29 @@ func (b *breaker) report(ctx context.Context) {
 	}
 }
 
-// heartbeat reports the state every Heartbeat until ctx ends.
+// heartbeat reports each state change, in order, and the current state
+// every Heartbeat, until ctx ends.
 func (b *breaker) heartbeat(ctx context.Context) {
 	t := time.NewTicker(b.cfg.Heartbeat)
 	defer t.Stop()
-	b.report(ctx)
+	b.report(ctx, stateName(b.cb.State()), time.Time{})
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case c := <-b.changes:
+			b.report(ctx, stateName(c.to), c.at)
 		case <-t.C:
-			b.report(ctx)
+			// Changes first, so the current state is the last word.
+			for drained := false; !drained; {
+				select {
+				case c := <-b.changes:
+					b.report(ctx, stateName(c.to), c.at)
+				default:
+					drained = true
+				}
+			}
+			b.report(ctx, stateName(b.cb.State()), time.Time{})
 		}
 	}
 }
