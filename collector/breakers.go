@@ -12,11 +12,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/jetwatch/jetwatch/service"
 	"github.com/jetwatch/jetwatch/store"
 )
 
 // DefaultBreakerBucket is where services report their circuit breakers.
-const DefaultBreakerBucket = "jetwatch_breakers"
+const DefaultBreakerBucket = service.BreakerBucket
 
 // BreakerWatcherConfig configures a BreakerWatcher.
 type BreakerWatcherConfig struct {
@@ -68,8 +69,9 @@ func NewBreakerWatcher(js jetstream.JetStream, db *store.DB, cfg BreakerWatcherC
 // Start creates the bucket if missing (so services and jetwatch may start
 // in any order) and watches it in the background.
 func (w *BreakerWatcher) Start(ctx context.Context) error {
-	kv, err := w.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: w.cfg.Bucket,
-		Description: "circuit breaker states reported by services (jetwatch)"})
+	bucket := service.BreakerBucketConfig()
+	bucket.Bucket = w.cfg.Bucket
+	kv, err := w.js.CreateOrUpdateKeyValue(ctx, bucket)
 	if err != nil {
 		return fmt.Errorf("breakers bucket %s (allow $JS.API.STREAM.CREATE.KV_%s): %w", w.cfg.Bucket, w.cfg.Bucket, err)
 	}

@@ -19,6 +19,18 @@ import (
 // watches it.
 const BreakerBucket = "jetwatch_breakers"
 
+// BreakerBucketHistory is how many reports per breaker the bucket keeps:
+// with only the latest, a watcher a moment behind would miss a state that
+// lasted milliseconds (half open, then closed).
+const BreakerBucketHistory = 16
+
+// BreakerBucketConfig is the bucket as services and jetwatch create it;
+// both use this, so neither changes the other's.
+func BreakerBucketConfig() jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{Bucket: BreakerBucket, History: BreakerBucketHistory,
+		Description: "circuit breaker states reported by services (jetwatch)"}
+}
+
 // Breaker states as reported.
 const (
 	BreakerClosed   = "closed"
@@ -158,7 +170,7 @@ func newBreaker(ctx context.Context, js jetstream.JetStream, service, stream, co
 		host, _ := os.Hostname()
 		cfg.Instance = fmt.Sprintf("%s/%d", host, os.Getpid())
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: BreakerBucket, Description: "circuit breaker states reported by services (jetwatch)"})
+	kv, err := js.CreateOrUpdateKeyValue(ctx, BreakerBucketConfig())
 	if err != nil {
 		return nil, fmt.Errorf("service: breaker bucket %s: %w", BreakerBucket, err)
 	}
@@ -245,11 +257,11 @@ func (b *breaker) report(ctx context.Context, state string, since time.Time) {
 }
 
 // heartbeat reports each state change, in order, and the current state
-// every Heartbeat, until ctx ends.
+// every Heartbeat, until ctx ends. The runner reports the first state
+// itself, before it fetches anything.
 func (b *breaker) heartbeat(ctx context.Context) {
 	t := time.NewTicker(b.cfg.Heartbeat)
 	defer t.Stop()
-	b.report(ctx, stateName(b.cb.State()), time.Time{})
 	for {
 		select {
 		case <-ctx.Done():

@@ -191,6 +191,11 @@ func (r *Runner) Start(ctx context.Context) error {
 	r.work = make(chan jetstream.Msg)
 	r.fetched = make(chan struct{})
 	r.inFlight = map[*flight]struct{}{}
+	// Each breaker appears on the dashboard, in its current state, before
+	// anything is fetched: its first change then always follows it.
+	for _, b := range r.breakers {
+		b.report(ctx, stateName(b.state()), time.Time{})
+	}
 	for range r.cfg.Concurrency {
 		r.workers.Go(func() {
 			for m := range r.work {
