@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/internal/streamreader"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -207,7 +208,8 @@ func (t *Timeline) store(ctx context.Context, msgs []jetstream.Msg) error {
 }
 
 func (t *Timeline) ownConsumer(e store.Event) bool {
-	own := e.Stream == t.cfg.Streams.Advisories || e.Stream == t.cfg.Streams.DLQ
+	own := e.Stream == t.cfg.Streams.Advisories || e.Stream == t.cfg.Streams.DLQ ||
+		e.Stream == t.cfg.Streams.Actions || e.Stream == audit.DefaultStream
 	return own && (e.Kind == "consumer_create" || e.Kind == "consumer_delete")
 }
 

@@ -186,6 +186,22 @@ CREATE TABLE breaker_transitions (
 );
 CREATE INDEX breaker_transitions_by ON breaker_transitions (service, breaker, id);
 `,
+	// 6: the audit log: who did what, indexed from the audit stream.
+	`
+CREATE TABLE audit (
+	id      INTEGER PRIMARY KEY, -- stream sequence in the audit stream
+	at      INTEGER NOT NULL,    -- unix ms
+	actor   TEXT NOT NULL,
+	method  TEXT NOT NULL,
+	action  TEXT NOT NULL,
+	target  TEXT NOT NULL,
+	result  TEXT NOT NULL,
+	failed  INTEGER NOT NULL,
+	addr    TEXT NOT NULL
+);
+CREATE INDEX audit_actor ON audit (actor, id);
+CREATE INDEX audit_action ON audit (action, id);
+`,
 }
 
 func (db *DB) migrate(ctx context.Context) error {

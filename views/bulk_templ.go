@@ -577,19 +577,19 @@ func BulkJobBody(v BulkJobView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		if j.State == dlq.JobRunning {
+		if v.CanAct && j.State == dlq.JobRunning {
 			templ_7745c5c3_Err = jobButton(j.ID, "pause", "Pause", v.CSRF, "").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 		}
-		if j.State == dlq.JobPaused {
+		if v.CanAct && j.State == dlq.JobPaused {
 			templ_7745c5c3_Err = jobButton(j.ID, "resume", "Resume", v.CSRF, "").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 		}
-		if j.State == dlq.JobRunning || j.State == dlq.JobPaused {
+		if v.CanAct && (j.State == dlq.JobRunning || j.State == dlq.JobPaused) {
 			templ_7745c5c3_Err = jobButton(j.ID, "cancel", "Cancel", v.CSRF, "Cancel this job? What was sent stays sent.").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err

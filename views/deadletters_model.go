@@ -31,6 +31,8 @@ type DeadLetterList struct {
 	Pending     int
 	CSRF        string
 	FlashTitle  string
+	// CanAct is set when the operator may run bulk jobs.
+	CanAct bool
 }
 
 // DeadLetterGroups is the grouped view.
@@ -61,6 +63,12 @@ type DeadLetterDetail struct {
 	FlashBad bool
 	// Preview is set when an edit awaits confirmation.
 	Preview *EditPreview
+	// CanAct is set when the operator may redeliver and discard.
+	CanAct bool
+	// Redacted says some header or payload values are masked.
+	Redacted bool
+	// PayloadHidden says the payload is hidden from this viewer.
+	PayloadHidden bool
 }
 
 // HeaderRow is one header value.
@@ -289,6 +297,8 @@ type BulkPlan struct {
 type BulkJobView struct {
 	Job  dlq.BulkJob
 	CSRF string
+	// CanAct is set when the operator may pause, resume or cancel.
+	CanAct bool
 }
 
 // Progress is the share of a job done, 0-100.

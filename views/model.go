@@ -22,6 +22,15 @@ type Page struct {
 	NATS    NATSBanner
 	// Now is when the page is rendered; relative times count from it.
 	Now time.Time
+	// User and Role name the signed-in operator; empty without sign-in.
+	User, Role string
+	// CanSignOut is set for a password session.
+	CanSignOut bool
+	// CanAct is set when the operator may redeliver, discard and run bulk
+	// jobs; the pages hide those forms otherwise.
+	CanAct bool
+	// CSRF is the token forms post back.
+	CSRF string
 }
 
 // NATSBanner is the connection state shown on every page.

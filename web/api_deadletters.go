@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -50,13 +51,22 @@ func (s *Server) apiDeadLetterShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if d.Headers == nil {
-		d.Headers = map[string][]string{}
+	shown := struct {
+		dlq.DeadLetter
+		Redacted      bool `json:"redacted,omitempty"`
+		PayloadHidden bool `json:"payload_hidden,omitempty"`
+	}{}
+	shown.DeadLetter, shown.Redacted, shown.PayloadHidden = s.shown(c, d)
+	if shown.Headers == nil {
+		shown.Headers = map[string][]string{}
 	}
-	if d.Payload == nil {
-		d.Payload = []byte{}
+	if shown.Payload == nil {
+		shown.Payload = []byte{}
 	}
-	return apiJSON(c, d)
+	if !shown.PayloadHidden && d.PayloadAvailable {
+		s.audit(c, audit.Entry{Action: "payload.view", Target: "dead-letter " + strconv.FormatUint(id, 10), Result: "shown (API)"})
+	}
+	return apiJSON(c, shown)
 }
 
 type redeliverBody struct {
@@ -119,6 +129,11 @@ func (s *Server) apiAction(c echo.Context, a dlq.Action, err error) error {
 	}
 	if err != nil {
 		return err
+	}
+	if a.Action == dlq.ActionRedeliver {
+		setAuditResult(c, redeliveredResult(a))
+	} else {
+		setAuditResult(c, a.Action+"ed")
 	}
 	return apiJSON(c, a)
 }

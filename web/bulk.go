@@ -3,12 +3,14 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jetwatch/jetwatch/auth"
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/views"
 )
@@ -111,6 +113,7 @@ func (s *Server) bulkCreate(c echo.Context) error {
 	if err != nil {
 		return bulkError(err)
 	}
+	setAuditResult(c, jobResult(job))
 	return c.Redirect(http.StatusSeeOther, "/redeliveries/"+job.ID)
 }
 
@@ -125,7 +128,8 @@ func (s *Server) bulkShow(c echo.Context) error {
 	}
 	p := s.page(c, "Bulk job "+job.ID, true)
 	p.Nav = "dead-letters"
-	return s.renderPage(c, p, views.BulkJobBody(views.BulkJobView{Job: job, CSRF: csrfToken(c)}))
+	return s.renderPage(c, p, views.BulkJobBody(views.BulkJobView{Job: job, CSRF: csrfToken(c),
+		CanAct: principal(c).Role.Allows(auth.Operator)}))
 }
 
 // bulkControl answers POST /redeliveries/:id/{pause,resume,cancel}.
@@ -134,6 +138,7 @@ func (s *Server) bulkControl(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	setAuditResult(c, jobResult(job))
 	return c.Redirect(http.StatusSeeOther, "/redeliveries/"+job.ID)
 }
 
@@ -198,12 +203,14 @@ func (s *Server) apiBulkCreate(c echo.Context) error {
 		if err != nil {
 			return bulkError(err)
 		}
+		setAuditResult(c, fmt.Sprintf("dry run: %d match", matched))
 		return apiJSON(c, map[string]any{"id": "", "matched": matched, "dry_run": true, "sample": nonNil(sample)})
 	}
 	job, err := s.cfg.Bulk.Create(ctx, req)
 	if err != nil {
 		return bulkError(err)
 	}
+	setAuditResult(c, jobResult(job))
 	return apiJSON(c, map[string]any{"id": job.ID, "matched": job.Total})
 }
 
@@ -225,5 +232,11 @@ func (s *Server) apiBulkControl(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	setAuditResult(c, jobResult(job))
 	return apiJSON(c, jobStatus(job))
+}
+
+// jobResult is the audit log's account of a bulk job after an action.
+func jobResult(j dlq.BulkJob) string {
+	return fmt.Sprintf("job %s %s: %s of %d, %d sent, %d failed", j.ID, j.State, j.Action, j.Total, j.Sent, j.Failed)
 }

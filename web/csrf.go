@@ -13,14 +13,17 @@ import (
 const (
 	csrfCookie = "jetwatch_csrf"
 	csrfField  = "csrf"
+	csrfHeader = "X-CSRF-Token"
 	csrfKey    = "csrf"
 )
 
-// csrf protects state-changing requests. Forms carry a token that must
-// match the jetwatch_csrf cookie (SameSite=Strict, HttpOnly): another site
-// can neither read nor send it. API requests must be JSON, which a
-// cross-site form cannot send without a CORS preflight jetwatch never
-// grants.
+// csrf protects state-changing requests made by a browser. Forms carry a
+// token (field "csrf"), scripts send it in X-CSRF-Token; it must match the
+// jetwatch_csrf cookie, which another site can neither read nor send
+// (SameSite=Strict, HttpOnly). Requests with an API bearer token carry no
+// ambient credential and are exempt. Without authentication (loopback
+// only) a JSON API request is accepted too: a cross-site page cannot send
+// JSON without a CORS preflight jetwatch never grants.
 func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		token := ""
@@ -31,7 +34,7 @@ func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 			rand.Read(b[:]) //nolint:errcheck // crypto/rand never fails on Linux
 			token = hex.EncodeToString(b[:])
 			c.SetCookie(&http.Cookie{Name: csrfCookie, Value: token, Path: "/", HttpOnly: true,
-				SameSite: http.SameSiteStrictMode, Secure: c.IsTLS()})
+				SameSite: http.SameSiteStrictMode, Secure: s.secureCookies(c)})
 		}
 		c.Set(csrfKey, token)
 		switch c.Request().Method {
@@ -43,9 +46,18 @@ func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 			if mt != echo.MIMEApplicationJSON {
 				return echo.NewHTTPError(http.StatusUnsupportedMediaType, "send JSON (Content-Type: application/json)")
 			}
-			return next(c)
+			if principal(c).Method == "token" || s.cfg.Auth == nil {
+				return next(c)
+			}
 		}
-		if subtle.ConstantTimeCompare([]byte(c.FormValue(csrfField)), []byte(token)) != 1 {
+		sent := c.Request().Header.Get(csrfHeader)
+		if sent == "" && !isAPI(c) {
+			sent = c.FormValue(csrfField)
+		}
+		if subtle.ConstantTimeCompare([]byte(sent), []byte(token)) != 1 {
+			if isAPI(c) {
+				return echo.NewHTTPError(http.StatusForbidden, "missing or wrong X-CSRF-Token header: scripts must send the page's CSRF token, automation an API token")
+			}
 			return echo.NewHTTPError(http.StatusForbidden, "this form expired or came from another site: reload the page and try again")
 		}
 		return next(c)
@@ -57,6 +69,7 @@ func csrfToken(c echo.Context) string {
 	return t
 }
 
-// actor names who acted. Until operators sign in, it is the client
-// address.
-func actor(c echo.Context) string { return "anonymous@" + c.RealIP() }
+// secureCookies says whether cookies must only travel over HTTPS.
+func (s *Server) secureCookies(c echo.Context) bool {
+	return c.IsTLS() || (s.cfg.Auth != nil && s.cfg.Auth.SecureCookies)
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jetwatch/jetwatch/auth"
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/views"
 )
@@ -23,7 +24,8 @@ func (s *Server) deadLetterList(c echo.Context) error {
 		return errNoDesk
 	}
 	ctx := c.Request().Context()
-	m := views.DeadLetterList{SinceText: c.QueryParam("since"), UntilText: c.QueryParam("until"), CSRF: csrfToken(c)}
+	m := views.DeadLetterList{SinceText: c.QueryParam("since"), UntilText: c.QueryParam("until"), CSRF: csrfToken(c),
+		CanAct: principal(c).Role.Allows(auth.Operator)}
 	f, err := s.deadLetterFilter(c)
 	m.Filter = f
 	if err != nil {

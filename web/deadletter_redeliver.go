@@ -23,6 +23,9 @@ func (s *Server) deadLetterRedeliver(c echo.Context) error {
 	}
 	req := dlq.RedeliverRequest{ID: m.D.ID, Actor: actor(c), Subject: c.FormValue("subject")}
 	if c.FormValue("edited") == "1" {
+		if m.Redacted {
+			return echo.NewHTTPError(http.StatusUnprocessableEntity, errEditRedacted)
+		}
 		req.Payload = []byte(c.FormValue("payload"))
 		req.Headers, err = parseHeaderLines(c.FormValue("headers"))
 		if err != nil {
@@ -30,8 +33,9 @@ func (s *Server) deadLetterRedeliver(c echo.Context) error {
 			return s.renderDeadLetter(c, http.StatusUnprocessableEntity, m)
 		}
 	}
-	_, err = s.cfg.DeadLetters.Redeliver(c.Request().Context(), req)
+	a, err := s.cfg.DeadLetters.Redeliver(c.Request().Context(), req)
 	if status, msg, ok := actionError(err); ok {
+		setAuditResult(c, msg)
 		fresh, ferr := s.deadLetterDetail(c)
 		if ferr == nil {
 			m = fresh
@@ -41,7 +45,20 @@ func (s *Server) deadLetterRedeliver(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
+	setAuditResult(c, redeliveredResult(a))
 	return c.Redirect(http.StatusSeeOther, views.DeadLetterURL(m.D.ID)+"?done=redelivered")
+}
+
+// errEditRedacted refuses an edit of a dead letter shown with masks.
+const errEditRedacted = "editing is off for this dead letter: some of its values are redacted, and an edit would send the masks; redeliver it unchanged instead"
+
+// redeliveredResult is the audit log's account of a redelivery.
+func redeliveredResult(a dlq.Action) string {
+	r := "redelivered to " + a.Subject
+	if a.AckStream != "" {
+		r += fmt.Sprintf(" (stored in %s #%d)", a.AckStream, a.AckSeq)
+	}
+	return r
 }
 
 // deadLetterEdit answers POST /dead-letters/:id/edit: the edit as a diff,
@@ -50,6 +67,9 @@ func (s *Server) deadLetterEdit(c echo.Context) error {
 	m, err := s.deadLetterDetail(c)
 	if err != nil {
 		return err
+	}
+	if m.Redacted {
+		return echo.NewHTTPError(http.StatusUnprocessableEntity, errEditRedacted)
 	}
 	headers, err := parseHeaderLines(c.FormValue("headers"))
 	if err != nil {
@@ -80,11 +100,13 @@ func (s *Server) deadLetterDiscard(c echo.Context) error {
 	}
 	_, err = s.cfg.DeadLetters.Discard(c.Request().Context(), m.D.ID, actor(c), strings.TrimSpace(c.FormValue("note")))
 	if status, msg, ok := actionError(err); ok {
+		setAuditResult(c, msg)
 		m.Flash, m.FlashBad = msg, true
 		return s.renderDeadLetter(c, status, m)
 	} else if err != nil {
 		return err
 	}
+	setAuditResult(c, "discarded")
 	return c.Redirect(http.StatusSeeOther, views.DeadLetterURL(m.D.ID)+"?done=discarded")
 }
 

@@ -6,6 +6,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jetwatch/jetwatch/audit"
+	"github.com/jetwatch/jetwatch/auth"
+	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/views"
 )
 
@@ -15,6 +18,9 @@ func (s *Server) deadLetterShow(c echo.Context) error {
 	m, err := s.deadLetterDetail(c)
 	if err != nil {
 		return err
+	}
+	if !m.PayloadHidden && m.D.PayloadAvailable {
+		s.audit(c, audit.Entry{Action: "payload.view", Target: "dead-letter " + views.DeadLetterIDText(m.D.ID), Result: "shown"})
 	}
 	switch c.QueryParam("done") {
 	case "redelivered":
@@ -42,8 +48,9 @@ func (s *Server) deadLetterDetail(c echo.Context) (views.DeadLetterDetail, error
 	if err != nil {
 		return views.DeadLetterDetail{}, err
 	}
-	m := views.DeadLetterDetail{D: d, History: hist, Headers: views.HeaderRows(d.Headers),
-		Payload: views.NewPayloadView(d.Payload), CSRF: csrfToken(c)}
+	m := views.DeadLetterDetail{History: hist, CSRF: csrfToken(c), CanAct: principal(c).Role.Allows(auth.Operator)}
+	d, m.Redacted, m.PayloadHidden = s.shown(c, d)
+	m.D, m.Headers, m.Payload = d, views.HeaderRows(d.Headers), views.NewPayloadView(d.Payload)
 	if tp := firstValue(d.Headers, "traceparent"); tp != "" {
 		if parts := strings.Split(tp, "-"); len(parts) == 4 && len(parts[1]) == 32 {
 			m.TraceID = parts[1]
@@ -68,4 +75,14 @@ func firstValue(h map[string][]string, name string) string {
 		}
 	}
 	return ""
+}
+
+// shown is a dead letter as this principal may see it: redaction rules
+// applied, and the payload gone for a viewer under --hide-payloads.
+func (s *Server) shown(c echo.Context, d dlq.DeadLetter) (shown dlq.DeadLetter, redacted, hidden bool) {
+	d, redacted = s.cfg.Redact.DeadLetter(d)
+	if s.cfg.HidePayloads && !principal(c).Role.Allows(auth.Operator) {
+		d.Payload, hidden = nil, true
+	}
+	return d, redacted, hidden
 }

@@ -26,14 +26,16 @@ import (
 
 type deskBundle struct {
 	*testBundle
+	nc  *nats.Conn
 	js  jetstream.JetStream
+	ix  *dlq.Index
 	ids map[string]uint64 // by payload kind: json, binary, gone
 }
 
 // setupDesk runs the web server over a real dead-letter desk: an
 // in-process NATS server with jetwatch's streams, a real index and real
 // redeliveries.
-func setupDesk(t *testing.T) (*Server, *deskBundle) {
+func setupDesk(t *testing.T, opts ...func(*Config)) (*Server, *deskBundle) {
 	t.Helper()
 	srvNATS := natstest.RunServer(t)
 	nc := natstest.Connect(t, srvNATS)
@@ -57,8 +59,11 @@ func setupDesk(t *testing.T) (*Server, *deskBundle) {
 		t.Cleanup(bulk.Stop)
 		cfg.Bulk = bulk
 		cfg.TraceURL = "http://traces.example/trace/{trace_id}"
+		for _, o := range opts {
+			o(cfg)
+		}
 	})
-	d := &deskBundle{testBundle: b, js: js, ids: map[string]uint64{}}
+	d := &deskBundle{testBundle: b, nc: nc, js: js, ix: ix, ids: map[string]uint64{}}
 	for kind, l := range map[string]struct {
 		payload []byte
 		env     dlq.Envelope

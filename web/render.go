@@ -10,6 +10,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"github.com/jetwatch/jetwatch/auth"
 	"github.com/jetwatch/jetwatch/store"
 	"github.com/jetwatch/jetwatch/views"
 )
@@ -51,6 +52,11 @@ func (s *Server) page(c echo.Context, title string, live bool) views.Page {
 		RefreshSeconds: max(int(s.cfg.SampleInterval.Seconds()), 1),
 		NATS:           views.NATSBanner{Connected: n.Connected, Since: n.Since, LastError: n.LastError, Server: n.Server, ServerName: n.ServerName},
 		Now:            s.cfg.Now(),
+		CSRF:           csrfToken(c),
+		CanAct:         principal(c).Role.Allows(auth.Operator),
+	}
+	if pr := principal(c); s.cfg.Auth != nil && pr.Role != auth.NoRole {
+		p.User, p.Role, p.CanSignOut = pr.Name, pr.Role.String(), pr.Method == "password"
 	}
 	if live {
 		q := c.Request().URL.Query()

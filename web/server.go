@@ -9,12 +9,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/jetwatch/jetwatch/audit"
+	"github.com/jetwatch/jetwatch/auth"
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -115,6 +118,26 @@ type Config struct {
 	// TraceURL links trace ids to a tracing UI: {trace_id} is replaced.
 	// Defaults to no link.
 	TraceURL string
+	// Auth says how operators sign in. Nil means nobody signs in and
+	// everyone who reaches jetwatch is an admin: serve allows that only on
+	// loopback (or with --insecure-no-auth).
+	Auth *AuthConfig
+	// Audit records every action and payload view. Without it, entries
+	// only reach the log.
+	Audit AuditLog
+	// HidePayloads hides dead-letter payloads from viewers.
+	HidePayloads bool
+	// Redact masks header values and JSON fields everywhere they are shown.
+	Redact *dlq.Redactor
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client. Without them the client is the connection's peer.
+	TrustedProxies []netip.Prefix
+}
+
+// AuditLog records and lists audit entries. *audit.Log implements it.
+type AuditLog interface {
+	Record(ctx context.Context, e audit.Entry) error
+	List(ctx context.Context, f audit.Filter, limit int) ([]audit.Entry, error)
 }
 
 // Server is jetwatch's HTTP server: pages, API, metrics and probes.
@@ -123,6 +146,11 @@ type Server struct {
 	logger *slog.Logger
 	echo   *echo.Echo
 	assets *assets
+
+	// needs is the role each route needs, by "METHOD /path".
+	needs map[string]auth.Role
+	// tokenSeen rate-limits token.use audit entries of read requests.
+	tokenSeen sync.Map
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -147,56 +175,58 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if a := cfg.Auth; a != nil {
+		if a.Users != nil && a.Sessions == nil {
+			return nil, errors.New("web: Auth.Users needs Auth.Sessions")
+		}
+		if err := a.Proxy.Check(); err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+		if a.Users == nil && !a.Proxy.Enabled() && a.Tokens == nil {
+			return nil, errors.New("web: Auth needs users, a proxy or tokens")
+		}
+		if a.Lockout == nil {
+			a2 := *a
+			a2.Lockout = auth.NewLockout(5, 15*time.Minute)
+			cfg.Auth = &a2
+		}
+	}
 	a, err := newAssets()
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
-	s := &Server{cfg: cfg, logger: cfg.Logger.With("component", "web"), assets: a}
+	s := &Server{cfg: cfg, logger: cfg.Logger.With("component", "web"), assets: a, needs: map[string]auth.Role{}}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	// Outermost first: every answer, errors and panics included, carries
 	// the security headers and is logged once.
-	e.Use(securityHeaders, s.logRequests, recoverPanics, s.csrf)
-
-	e.GET("/", s.overview)
-	e.GET("/streams/:stream", s.streamShow)
-	e.GET("/streams/:stream/consumers/:consumer", s.consumerShow)
-
-	api := e.Group("/api/v1")
-	api.GET("/streams", s.apiStreamList)
-	api.GET("/streams/:stream", s.apiStreamShow)
-	api.GET("/streams/:stream/consumers", s.apiConsumerList)
-	api.GET("/streams/:stream/consumers/:consumer", s.apiConsumerShow)
-
-	e.GET("/dead-letters", s.deadLetterList)
-	e.GET("/dead-letters/groups", s.deadLetterGroups)
-	e.GET("/dead-letters/:id", s.deadLetterShow)
-	e.POST("/dead-letters/:id/redeliver", s.deadLetterRedeliver)
-	e.POST("/dead-letters/:id/edit", s.deadLetterEdit)
-	e.POST("/dead-letters/:id/discard", s.deadLetterDiscard)
-	e.POST("/dead-letters/bulk/plan", s.bulkPlan)
-	e.POST("/dead-letters/bulk", s.bulkCreate)
-	e.GET("/redeliveries/:id", s.bulkShow)
-	e.POST("/redeliveries/:id/:verb", s.bulkControl)
-	e.GET("/events", s.eventList)
-	e.GET("/breakers", s.breakerList)
-	api.GET("/dead-letters", s.apiDeadLetterList)
-	api.GET("/dead-letters/:id", s.apiDeadLetterShow)
-	api.POST("/dead-letters/:id/redeliver", s.apiDeadLetterRedeliver)
-	api.POST("/dead-letters/:id/discard", s.apiDeadLetterDiscard)
-	api.GET("/events", s.apiEventList)
-	api.GET("/breakers", s.apiBreakerList)
-	api.POST("/redeliveries", s.apiBulkCreate)
-	api.GET("/redeliveries/:id", s.apiBulkShow)
-	api.POST("/redeliveries/:id/:verb", s.apiBulkControl)
-
-	e.GET("/metrics", s.metrics())
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
-	e.GET("/static/:hash/:name", s.assets.serve)
+	e.IPExtractor = cfg.clientIP()
+	// Outermost first: every answer, errors and panics included, carries
+	// the security headers and is logged once.
+	e.Use(s.securityHeaders, s.logRequests, recoverPanics, s.authenticate, s.csrf)
+	s.routes(e)
 	s.echo = e
 	return s, nil
+}
+
+// clientIP says whose address a request is: the connection's peer, or
+// with trusted proxies the last address in X-Forwarded-For that is not
+// one of them. Echo's default would believe any X-Forwarded-For, letting a
+// client choose the address its sign-in failures are counted against.
+func (cfg Config) clientIP() echo.IPExtractor {
+	if len(cfg.TrustedProxies) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range cfg.TrustedProxies {
+		opts = append(opts, echo.TrustIPRange(netipToIPNet(p)))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+func netipToIPNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
 // Handler is the server's HTTP handler, for tests.

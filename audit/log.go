@@ -1,0 +1,281 @@
+package audit
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetwatch/jetwatch/internal/streamreader"
+	"github.com/jetwatch/jetwatch/store"
+)
+
+// DefaultStream is the stream audit entries are kept in.
+const DefaultStream = "JETWATCH_AUDIT"
+
+// SubjectPrefix is where entries are published: jetwatch.audit.<action>.
+const SubjectPrefix = "jetwatch.audit."
+
+// position names the index's place in stream_positions.
+const position = "audit"
+
+// Entry is one audited act.
+type Entry struct {
+	// ID is the entry's sequence in the audit stream; 0 before it is stored.
+	ID   uint64    `json:"id,omitempty"`
+	Time time.Time `json:"time"`
+	// Actor is who acted: a user, "token:<name>", "proxy:<user>" or
+	// "anonymous@<address>" without sign-in.
+	Actor string `json:"actor"`
+	// Method is how the actor was identified: password, token, proxy, none.
+	Method string `json:"method"`
+	// Action is what was done: redeliver, edit, discard, bulk.create,
+	// bulk.pause, login, logout, token.create, token.revoke, token.use,
+	// payload.view, alert.silence, ...
+	Action string `json:"action"`
+	// Target is what it was done to: "dead-letter 42", "job 7f3a", a user.
+	Target string `json:"target"`
+	// Result is how it went, in words.
+	Result string `json:"result"`
+	Failed bool   `json:"failed"`
+	// Addr is the client address.
+	Addr string `json:"addr"`
+}
+
+// Config configures the audit log.
+type Config struct {
+	// Stream defaults to JETWATCH_AUDIT.
+	Stream string
+	// Replicas of the stream. Defaults to 1.
+	Replicas int
+	// MaxAge bounds how long entries are kept. Defaults to 400 days.
+	MaxAge time.Duration
+	// Logger receives one line per entry (component=audit), so the audit
+	// trail also reaches the logs. Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Log records entries in JetStream and indexes them into SQLite.
+type Log struct {
+	cfg    Config
+	js     jetstream.JetStream
+	db     *store.DB
+	logger *slog.Logger
+
+	stopOnce sync.Once
+	stop     context.CancelFunc
+	done     chan struct{}
+}
+
+// Open creates the audit stream if missing. Call Start to index it.
+func Open(ctx context.Context, nc *nats.Conn, db *store.DB, cfg Config) (*Log, error) {
+	if cfg.Stream == "" {
+		cfg.Stream = DefaultStream
+	}
+	cfg.Replicas = max(cfg.Replicas, 1)
+	if cfg.MaxAge == 0 {
+		cfg.MaxAge = 400 * 24 * time.Hour
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := js.Stream(ctx, cfg.Stream); err != nil {
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("look up stream %s: %w", cfg.Stream, err)
+		}
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: cfg.Stream,
+			Description: "jetwatch audit log: who did what", Subjects: []string{SubjectPrefix + ">"},
+			MaxAge: cfg.MaxAge, Replicas: cfg.Replicas, Storage: jetstream.FileStorage,
+			Duplicates: 2 * time.Minute}); err != nil {
+			return nil, fmt.Errorf("create stream %s (allow $JS.API.STREAM.CREATE.%s, or create it with subjects %s>): %w",
+				cfg.Stream, cfg.Stream, SubjectPrefix, err)
+		}
+	}
+	return &Log{cfg: cfg, js: js, db: db, logger: cfg.Logger.With("component", "audit")}, nil
+}
+
+// Stream is the name of the audit stream.
+func (l *Log) Stream() string { return l.cfg.Stream }
+
+// Record stores e in the audit stream, waiting for JetStream to confirm.
+// A retried publish of the same entry is stored once.
+func (l *Log) Record(ctx context.Context, e Entry) error {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	e.Time = e.Time.UTC()
+	e.ID = 0
+	l.logger.LogAttrs(ctx, slog.LevelInfo, "audit", slog.String("actor", e.Actor), slog.String("action", e.Action),
+		slog.String("target", e.Target), slog.String("result", e.Result), slog.Bool("failed", e.Failed), slog.String("addr", e.Addr))
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	var id [12]byte
+	rand.Read(id[:]) //nolint:errcheck // crypto/rand never fails on Linux
+	msg := &nats.Msg{Subject: SubjectPrefix + subjectToken(e.Action), Data: b, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, "audit:"+hex.EncodeToString(id[:]))
+	for attempt := 0; ; attempt++ {
+		_, err = l.js.PublishMsg(ctx, msg)
+		if err == nil || attempt == 2 || ctx.Err() != nil || !errors.Is(err, nats.ErrTimeout) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("record audit entry %s on %s: %w", e.Action, l.cfg.Stream, err)
+	}
+	return nil
+}
+
+// subjectToken makes an action usable as one subject token.
+func subjectToken(action string) string {
+	t := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_':
+			return r
+		}
+		return '_'
+	}, strings.ToLower(action))
+	if t == "" {
+		return "unknown"
+	}
+	return t
+}
+
+// Start indexes the audit stream into SQLite in the background until Stop.
+func (l *Log) Start(ctx context.Context) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	l.stop, l.done = cancel, make(chan struct{})
+	go func() {
+		defer close(l.done)
+		for ctx.Err() == nil {
+			if err := l.follow(ctx); err != nil && ctx.Err() == nil {
+				l.logger.Warn("indexing the audit log stopped; restarting", "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(2 * time.Second):
+				}
+			}
+		}
+	}()
+}
+
+// Stop stops indexing. Safe to call twice, and without Start.
+func (l *Log) Stop() {
+	l.stopOnce.Do(func() {
+		if l.stop != nil {
+			l.stop()
+			<-l.done
+		}
+	})
+}
+
+func (l *Log) follow(ctx context.Context) error {
+	pos, err := l.db.Position(ctx, position)
+	if err != nil {
+		return fmt.Errorf("read audit index position: %w", err)
+	}
+	return streamreader.Run(ctx, l.js, l.cfg.Stream, pos+1, 500, func(ctx context.Context, batch []jetstream.Msg) (bool, error) {
+		if len(batch) == 0 {
+			return false, nil
+		}
+		return false, l.index(ctx, batch)
+	})
+}
+
+func (l *Log) index(ctx context.Context, msgs []jetstream.Msg) error {
+	tx, err := l.db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("index audit entries: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	var last uint64
+	for _, m := range msgs {
+		meta, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("audit entry metadata: %w", err)
+		}
+		last = max(last, meta.Sequence.Stream)
+		var e Entry
+		if err := json.Unmarshal(m.Data(), &e); err != nil || e.Action == "" {
+			// Not ours, or damaged: keep a trace of it rather than stopping.
+			e = Entry{Time: meta.Timestamp, Action: "unreadable", Target: m.Subject(), Failed: true,
+				Result: "an entry on the audit stream could not be read"}
+		}
+		if e.Time.IsZero() {
+			e.Time = meta.Timestamp
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO audit (id, at, actor, method, action, target, result, failed, addr)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, meta.Sequence.Stream, e.Time.UnixMilli(), e.Actor, e.Method, e.Action,
+			e.Target, e.Result, e.Failed, e.Addr); err != nil {
+			return fmt.Errorf("index audit entry %d: %w", meta.Sequence.Stream, err)
+		}
+	}
+	if err := store.SetPosition(ctx, tx, position, last); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Filter selects audit entries; zero fields match everything.
+type Filter struct {
+	Actor  string
+	Action string
+	// Before lists entries older than this id (keyset paging).
+	Before uint64
+}
+
+// List returns up to limit entries matching f, newest first.
+func (l *Log) List(ctx context.Context, f Filter, limit int) ([]Entry, error) {
+	return List(ctx, l.db.SQL(), f, limit)
+}
+
+// List reads the audit index.
+func List(ctx context.Context, db *sql.DB, f Filter, limit int) ([]Entry, error) {
+	q := `SELECT id, at, actor, method, action, target, result, failed, addr FROM audit WHERE 1=1`
+	var args []any
+	if f.Actor != "" {
+		q += ` AND actor = ?`
+		args = append(args, f.Actor)
+	}
+	if f.Action != "" {
+		q += ` AND action = ?`
+		args = append(args, f.Action)
+	}
+	if f.Before > 0 {
+		q += ` AND id < ?`
+		args = append(args, f.Before)
+	}
+	q += ` ORDER BY id DESC LIMIT ` + strconv.Itoa(min(max(limit, 1), 1000))
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list audit entries: %w", err)
+	}
+	defer rows.Close()
+	var out []Entry
+	for rows.Next() {
+		var e Entry
+		var at int64
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Method, &e.Action, &e.Target, &e.Result, &e.Failed, &e.Addr); err != nil {
+			return nil, fmt.Errorf("list audit entries: %w", err)
+		}
+		e.Time = time.UnixMilli(at).UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

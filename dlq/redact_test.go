@@ -1,0 +1,64 @@
+package dlq
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestRedactorMasksFieldsAndHeadersKeepingOrder(t *testing.T) {
+	r, err := NewRedactor([]string{"Authorization", " x-api-key "}, []string{"password", "card.number", "items.secret", "meta.*.token"})
+	require.NoError(t, err)
+	require.True(t, r.Active())
+
+	in := []byte(`{"user":"ann","Password":"hunter2","card":{"number":"4111111111111111","exp":"12/29"},` +
+		`"items":[{"id":1,"secret":{"a":[1,2]}},{"id":2.50}],"note":null,"ok":true,"number":"kept",` +
+		`"meta":{"x":{"token":"t1","id":3}},"token":"top"}`)
+	out, changed := r.Payload(in)
+	require.True(t, changed)
+	require.Equal(t, `{"user":"ann","Password":"[redacted]","card":{"number":"[redacted]","exp":"12/29"},`+
+		`"items":[{"id":1,"secret":"[redacted]"},{"id":2.50}],"note":null,"ok":true,"number":"kept",`+
+		`"meta":{"x":{"token":"[redacted]","id":3}},"token":"top"}`, string(out))
+
+	same, changed := r.Payload([]byte(`{"user":"ann"}`))
+	require.False(t, changed)
+	require.Equal(t, `{"user":"ann"}`, string(same))
+	bin := []byte{0xff, 0x00, 'p'}
+	got, changed := r.Payload(bin)
+	require.False(t, changed, "not JSON: left alone")
+	require.Equal(t, bin, got)
+
+	h := map[string][]string{"authorization": {"Bearer abc"}, "X-Api-Key": {"k1", "k2"}, "Trace": {"t"}}
+	hr, changed := r.Headers(h)
+	require.True(t, changed)
+	require.Equal(t, []string{Redacted}, hr["authorization"])
+	require.Equal(t, []string{Redacted, Redacted}, hr["X-Api-Key"])
+	require.Equal(t, []string{"t"}, hr["Trace"])
+	require.Equal(t, []string{"Bearer abc"}, h["authorization"], "the original is untouched")
+
+	_, err = NewRedactor(nil, []string{"card..number"})
+	require.Error(t, err)
+	var none *Redactor
+	require.False(t, none.Active())
+	p, _ := none.Payload(in)
+	require.Equal(t, in, p)
+}
+
+func FuzzRedactorPayload(f *testing.F) {
+	r, err := NewRedactor(nil, []string{"password", "a.*.b"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte(`{"password":"x","a":{"q":{"b":[1,{"password":2}]}}}`))
+	f.Add([]byte(`[1,"two",{"three":3e10}]`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out, changed := r.Payload(in)
+		if changed && !json.Valid(out) {
+			t.Fatalf("redacted %q into invalid JSON %q", in, out)
+		}
+		if !changed && string(out) != string(in) {
+			t.Fatalf("unchanged payload differs")
+		}
+	})
+}

@@ -1,0 +1,66 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/jetwatch/jetwatch/auth"
+)
+
+// routes is jetwatch's route table: every route with the role it needs
+// and, for those that change something, the action the audit log records.
+func (s *Server) routes(e *echo.Echo) {
+	const get, post = http.MethodGet, http.MethodPost
+	v, op, admin := auth.Viewer, auth.Operator, auth.Admin
+	r := func(method, path string, need auth.Role, action string, h echo.HandlerFunc) {
+		s.handle(e, method, path, need, action, h)
+	}
+
+	r(get, "/login", public, "", s.signInForm)
+	r(post, "/login", public, "", s.signIn)
+	r(post, "/logout", v, "logout", s.signOut)
+	r(get, "/metrics", public, "", s.metrics())
+	r(get, "/healthz", public, "", s.healthz)
+	r(get, "/readyz", public, "", s.readyz)
+	r(get, "/static/:hash/:name", public, "", s.assets.serve)
+
+	r(get, "/", v, "", s.overview)
+	r(get, "/streams/:stream", v, "", s.streamShow)
+	r(get, "/streams/:stream/consumers/:consumer", v, "", s.consumerShow)
+	r(get, "/dead-letters", v, "", s.deadLetterList)
+	r(get, "/dead-letters/groups", v, "", s.deadLetterGroups)
+	r(get, "/dead-letters/:id", v, "", s.deadLetterShow)
+	r(post, "/dead-letters/:id/redeliver", op, "redeliver", s.deadLetterRedeliver)
+	r(post, "/dead-letters/:id/edit", op, "", s.deadLetterEdit) // a preview: nothing is sent
+	r(post, "/dead-letters/:id/discard", op, "discard", s.deadLetterDiscard)
+	r(post, "/dead-letters/bulk/plan", op, "", s.bulkPlan) // a dry run
+	r(post, "/dead-letters/bulk", op, "bulk.create", s.bulkCreate)
+	r(get, "/redeliveries/:id", v, "", s.bulkShow)
+	r(post, "/redeliveries/:id/:verb", op, "bulk.control", s.bulkControl)
+	r(get, "/events", v, "", s.eventList)
+	r(get, "/breakers", v, "", s.breakerList)
+	r(get, "/audit", v, "", s.auditList)
+	r(get, "/admin/tokens", admin, "", s.tokenList)
+	r(post, "/admin/tokens", admin, "token.create", s.tokenCreate)
+	r(post, "/admin/tokens/:id/revoke", admin, "token.revoke", s.tokenRevoke)
+
+	api := e.Group("/api/v1")
+	a := func(method, path string, need auth.Role, action string, h echo.HandlerFunc) {
+		s.handle(api, method, path, need, action, h)
+	}
+	a(get, "/streams", v, "", s.apiStreamList)
+	a(get, "/streams/:stream", v, "", s.apiStreamShow)
+	a(get, "/streams/:stream/consumers", v, "", s.apiConsumerList)
+	a(get, "/streams/:stream/consumers/:consumer", v, "", s.apiConsumerShow)
+	a(get, "/dead-letters", v, "", s.apiDeadLetterList)
+	a(get, "/dead-letters/:id", v, "", s.apiDeadLetterShow)
+	a(post, "/dead-letters/:id/redeliver", op, "redeliver", s.apiDeadLetterRedeliver)
+	a(post, "/dead-letters/:id/discard", op, "discard", s.apiDeadLetterDiscard)
+	a(get, "/events", v, "", s.apiEventList)
+	a(get, "/breakers", v, "", s.apiBreakerList)
+	a(post, "/redeliveries", op, "bulk.create", s.apiBulkCreate)
+	a(get, "/redeliveries/:id", v, "", s.apiBulkShow)
+	a(post, "/redeliveries/:id/:verb", op, "bulk.control", s.apiBulkControl)
+	a(get, "/audit", v, "", s.apiAuditList)
+}
