@@ -3,6 +3,7 @@ package web
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -129,6 +130,10 @@ type Config struct {
 	HidePayloads bool
 	// Redact masks header values and JSON fields everywhere they are shown.
 	Redact *dlq.Redactor
+	// TLSCertFile and TLSKeyFile, when set, make the server speak HTTPS.
+	// The files are read again when they change (a renewed certificate
+	// needs no restart).
+	TLSCertFile, TLSKeyFile string
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client. Without them the client is the connection's peer.
 	TrustedProxies []netip.Prefix
@@ -147,6 +152,7 @@ type Server struct {
 	echo   *echo.Echo
 	assets *assets
 
+	tls *tls.Config
 	// needs is the role each route needs, by "METHOD /path".
 	needs map[string]auth.Role
 	// tokenSeen rate-limits token.use audit entries of read requests.
@@ -191,11 +197,19 @@ func New(cfg Config) (*Server, error) {
 			cfg.Auth = &a2
 		}
 	}
+	var tlsConfig *tls.Config
+	if cfg.TLSCertFile != "" || cfg.TLSKeyFile != "" {
+		kp, err := newKeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: kp.get}
+	}
 	a, err := newAssets()
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
-	s := &Server{cfg: cfg, logger: cfg.Logger.With("component", "web"), assets: a, needs: map[string]auth.Role{}}
+	s := &Server{cfg: cfg, logger: cfg.Logger.With("component", "web"), assets: a, needs: map[string]auth.Role{}, tls: tlsConfig}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -252,6 +266,10 @@ func (s *Server) Start(ctx context.Context) error {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		TLSConfig:         s.tls,
+	}
+	if s.tls != nil {
+		ln = tls.NewListener(ln, s.tls)
 	}
 	s.ln, s.http, s.done = ln, srv, make(chan struct{})
 	go func() {

@@ -31,6 +31,20 @@ type config struct {
 	TraceURL       string
 	InsecureNoAuth bool
 
+	Users             string
+	SessionKey        string
+	SessionTTL        time.Duration
+	SecureCookies     bool
+	TrustedProxies    string
+	ProxyUserHeader   string
+	ProxyGroupsHeader string
+	ProxyRoles        string
+	TLSCert           string
+	TLSKey            string
+	HidePayloads      bool
+	RedactHeaders     string
+	RedactFields      string
+
 	// demo only
 	NATSPort int
 }
@@ -108,7 +122,20 @@ func settings(c *config) []setting {
 		both(setting{flag: "dlq-stream", env: "JETWATCH_DLQ_STREAM", def: "DLQ", usage: "stream that holds dead letters on dlq.> (created if missing)", bind: stringSetting(&c.DLQStream)}),
 		both(setting{flag: "stream-replicas", env: "JETWATCH_STREAM_REPLICAS", def: "1", usage: "replicas of the streams jetwatch creates", bind: intSetting(&c.StreamReplicas)}),
 
-		both(setting{flag: "insecure-no-auth", env: "JETWATCH_INSECURE_NO_AUTH", usage: "serve on a non-loopback address although operators do not sign in yet: anyone who reaches it can redeliver and discard dead letters", bind: boolSetting(&c.InsecureNoAuth)}),
+		both(setting{flag: "insecure-no-auth", env: "JETWATCH_INSECURE_NO_AUTH", usage: "serve on a non-loopback address without sign-in: anyone who reaches it can redeliver and discard dead letters", bind: boolSetting(&c.InsecureNoAuth)}),
+		serve(setting{flag: "users", env: "JETWATCH_USERS", usage: "users file (name:role:bcrypt-hash lines, written by jetwatch user add): enables the sign-in page", bind: stringSetting(&c.Users)}),
+		serve(setting{flag: "session-key", env: "JETWATCH_SESSION_KEY", usage: "key signing session cookies, 32+ characters, the same on every replica (prefer the environment variable); default: random, so sessions end on restart", bind: stringSetting(&c.SessionKey)}),
+		serve(setting{flag: "session-ttl", env: "JETWATCH_SESSION_TTL", def: "12h", usage: "how long a sign-in lasts", bind: durationSetting(&c.SessionTTL)}),
+		serve(setting{flag: "secure-cookies", env: "JETWATCH_SECURE_COOKIES", usage: "mark cookies Secure although jetwatch serves plain HTTP (behind a TLS-terminating proxy)", bind: boolSetting(&c.SecureCookies)}),
+		serve(setting{flag: "trusted-proxies", env: "JETWATCH_TRUSTED_PROXIES", usage: "addresses or CIDRs of reverse proxies: their X-Forwarded-For and proxy user headers are believed", bind: stringSetting(&c.TrustedProxies)}),
+		serve(setting{flag: "proxy-user-header", env: "JETWATCH_PROXY_USER_HEADER", usage: "header a trusted proxy names the signed-in user in (e.g. X-Forwarded-User); enables proxy sign-in", bind: stringSetting(&c.ProxyUserHeader)}),
+		serve(setting{flag: "proxy-groups-header", env: "JETWATCH_PROXY_GROUPS_HEADER", def: "X-Forwarded-Groups", usage: "header a trusted proxy lists the user's groups in, comma separated", bind: stringSetting(&c.ProxyGroupsHeader)}),
+		serve(setting{flag: "proxy-roles", env: "JETWATCH_PROXY_ROLES", usage: "groups to roles for proxy sign-in, e.g. sre=admin,payments=operator,*=viewer", bind: stringSetting(&c.ProxyRoles)}),
+		serve(setting{flag: "tls-cert", env: "JETWATCH_TLS_CERT", usage: "certificate file (PEM): serve HTTPS", bind: stringSetting(&c.TLSCert)}),
+		serve(setting{flag: "tls-key", env: "JETWATCH_TLS_KEY", usage: "private key file (PEM) of --tls-cert", bind: stringSetting(&c.TLSKey)}),
+		both(setting{flag: "hide-payloads", env: "JETWATCH_HIDE_PAYLOADS", usage: "hide dead-letter payloads from viewers (operators still see them)", bind: boolSetting(&c.HidePayloads)}),
+		both(setting{flag: "redact-headers", env: "JETWATCH_REDACT_HEADERS", usage: "header names whose values are masked everywhere jetwatch shows them, comma separated (e.g. Authorization,X-Api-Key)", bind: stringSetting(&c.RedactHeaders)}),
+		both(setting{flag: "redact-fields", env: "JETWATCH_REDACT_FIELDS", usage: "JSON payload fields masked everywhere jetwatch shows them, comma separated dotted paths (e.g. password,card.number)", bind: stringSetting(&c.RedactFields)}),
 		both(setting{flag: "trace-url", env: "JETWATCH_TRACE_URL", usage: "link trace ids of dead letters to a tracing UI; {trace_id} is replaced (e.g. http://jaeger:16686/trace/{trace_id})", bind: stringSetting(&c.TraceURL)}),
 
 		serve(setting{flag: "server", env: "NATS_URL", usage: "NATS server URLs, comma separated (default nats://127.0.0.1:4222, or the context's)", bind: stringSetting(&c.NATS.Servers)}),
@@ -132,6 +159,19 @@ func settings(c *config) []setting {
 
 // parseFlags parses args for the named subcommand, taking defaults from env.
 func parseFlags(cmd string, args []string, env func(string) string, out io.Writer) (*config, error) {
+	c, rest, err := parseFlagsArgs(cmd, args, env, out, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(rest) > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %v", rest)
+	}
+	return c, nil
+}
+
+// parseFlagsArgs is parseFlags for commands that take arguments after the
+// flags, and flags of their own (bound by extra).
+func parseFlagsArgs(cmd string, args []string, env func(string) string, out io.Writer, extra func(*flag.FlagSet)) (*config, []string, error) {
 	c := &config{}
 	fs := flag.NewFlagSet("jetwatch "+cmd, flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -146,14 +186,14 @@ func parseFlags(cmd string, args []string, env func(string) string, out io.Write
 		}
 		usage := s.usage + " (env " + s.env + ")"
 		if err := s.bind(fs, s.flag, def, usage); err != nil {
-			return nil, fmt.Errorf("%s: %w", s.env, err)
+			return nil, nil, fmt.Errorf("%s: %w", s.env, err)
 		}
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
+	if extra != nil {
+		extra(fs)
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
 	}
 	c.NATS.Name = "jetwatch"
 	c.System.Name = "jetwatch-system"
@@ -163,7 +203,7 @@ func parseFlags(cmd string, args []string, env func(string) string, out io.Write
 		c.System.Servers = c.NATS.Servers
 		c.System.TLSCert, c.System.TLSKey, c.System.TLSCA = c.NATS.TLSCert, c.NATS.TLSKey, c.NATS.TLSCA
 	}
-	return c, nil
+	return c, fs.Args(), nil
 }
 
 // systemConfigured says whether a separate system-account connection was asked for.

@@ -60,12 +60,14 @@ func TestBadSettingsAreClearErrors(t *testing.T) {
 func TestServeRefusesNonLoopbackWithoutAuth(t *testing.T) {
 	t.Parallel()
 	for listen, ok := range map[string]bool{"127.0.0.1:8080": true, "localhost:0": true, "[::1]:8080": true, "0.0.0.0:8080": false, ":8080": false, "10.0.0.5:80": false} {
-		err := checkListen(&config{Listen: listen})
+		err := checkListen(&config{Listen: listen}, false)
 		if ok {
 			require.NoError(t, err, listen)
 		} else {
 			require.ErrorContains(t, err, "--insecure-no-auth", listen)
-			require.NoError(t, checkListen(&config{Listen: listen, InsecureNoAuth: true}), listen)
+			require.ErrorContains(t, err, "jetwatch user add", listen)
+			require.NoError(t, checkListen(&config{Listen: listen, InsecureNoAuth: true}, false), listen)
+			require.NoError(t, checkListen(&config{Listen: listen}, true), listen)
 		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/jetwatch/jetwatch/audit"
+	"github.com/jetwatch/jetwatch/auth"
 	"github.com/jetwatch/jetwatch/collector"
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/store"
@@ -29,6 +31,11 @@ type deadLetterDesk struct {
 	logger      *slog.Logger
 
 	bulk atomic.Pointer[dlq.BulkRunner]
+
+	db       *store.DB
+	replicas int
+	audit    *lazyAudit
+	tokens   *lazyTokens // nil without sign-in
 
 	mu      sync.Mutex
 	started []interface{ Stop() }
@@ -62,7 +69,8 @@ func newDeadLetterDesk(nc *nats.Conn, db *store.DB, redeliverer *dlq.Redeliverer
 		return nil, err
 	}
 	return &deadLetterDesk{bridge: bridge, index: index, timeline: timeline, nc: nc, queries: dlq.NewQueries(db),
-		redeliverer: redeliverer, breakers: breakers, logger: logger, done: make(chan struct{})}, nil
+		redeliverer: redeliverer, breakers: breakers, logger: logger, done: make(chan struct{}),
+		db: db, replicas: cfg.StreamReplicas, audit: &lazyAudit{db: db}}, nil
 }
 
 // start keeps trying until jetwatch's streams exist (NATS may be down, or a
@@ -97,6 +105,9 @@ func (d *deadLetterDesk) start(ctx context.Context) {
 	if err := d.startBulk(ctx); err != nil {
 		d.logger.Error("bulk jobs are not available", "err", err)
 	}
+	if err := d.startAccess(ctx); err != nil {
+		d.logger.Error("the audit log or API tokens are not available", "err", err)
+	}
 	if err := d.breakers.Start(ctx); err != nil {
 		d.logger.Error("breakers are not watched", "err", err)
 	} else {
@@ -119,6 +130,31 @@ func (d *deadLetterDesk) startBulk(ctx context.Context) error {
 	}
 	d.add(stopper(runner.Stop))
 	d.bulk.Store(runner)
+	return nil
+}
+
+// startAccess opens the audit stream and, with sign-in configured, the
+// API token bucket.
+func (d *deadLetterDesk) startAccess(ctx context.Context) error {
+	log, err := audit.Open(ctx, d.nc, d.db, audit.Config{Replicas: d.replicas, Logger: d.logger})
+	if err != nil {
+		return err
+	}
+	log.Start(ctx)
+	d.add(stopper(log.Stop))
+	d.audit.p.Store(log)
+	if d.tokens == nil {
+		return nil
+	}
+	js, err := jetstream.New(d.nc)
+	if err != nil {
+		return err
+	}
+	tokens, err := auth.OpenTokens(ctx, js, "", d.replicas, true)
+	if err != nil {
+		return err
+	}
+	d.tokens.p.Store(tokens)
 	return nil
 }
 

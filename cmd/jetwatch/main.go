@@ -19,7 +19,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	err := runIO(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout)
 	stop()
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "jetwatch:", err)
@@ -33,6 +33,8 @@ Usage:
   jetwatch demo [flags]    embedded NATS server, sample workload and dashboard
   jetwatch serve [flags]   watch the NATS server given by --server / --context
   jetwatch reindex [flags] rebuild the dead-letter index from the DLQ stream
+  jetwatch user ...        add, remove or list users of the sign-in page
+  jetwatch token ...       create, list or revoke API tokens
   jetwatch version         print the version
 
 Run 'jetwatch <command> -h' for the flags of a command; every flag can also
@@ -40,8 +42,13 @@ be set by the environment variable named in its help.
 `
 
 // run is the whole program, without globals: tests call it with their own
-// arguments, environment and output.
+// arguments, environment and output. Its stdin is empty.
 func run(ctx context.Context, args []string, env func(string) string, stdout io.Writer) error {
+	return runIO(ctx, args, env, strings.NewReader(""), stdout)
+}
+
+// runIO is run with an input, for the commands that read one.
+func runIO(ctx context.Context, args []string, env func(string) string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stdout, usage)
 		return errors.New("no command given")
@@ -63,6 +70,10 @@ func run(ctx context.Context, args []string, env func(string) string, stdout io.
 			return runReindex(ctx, cfg, logger, stdout)
 		}
 		return runServe(ctx, cfg, logger, stdout)
+	case "user":
+		return runUser(args[1:], env, stdin, stdout)
+	case "token":
+		return runToken(ctx, args[1:], env, stdout)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "jetwatch", version())
 		return nil

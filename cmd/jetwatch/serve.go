@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -43,7 +44,11 @@ func runServe(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.W
 // serveWith runs the index, sampler and web server on an established
 // connection until ctx ends, then shuts them down in reverse order.
 func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writer, nc, sys *nats.Conn, status *natsconn.Status) error {
-	if err := checkListen(cfg); err != nil {
+	acc, err := buildAccess(cfg, logger)
+	if err != nil {
+		return err
+	}
+	if err := checkListen(cfg, acc.auth != nil); err != nil {
 		return err
 	}
 	db, err := store.Open(ctx, cfg.Data)
@@ -95,6 +100,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	if err != nil {
 		return err
 	}
+	desk.tokens = acc.tokens
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "jetwatch_dead_letters_pending",
 		Help: "Dead letters neither redelivered nor discarded, from the index.",
@@ -111,10 +117,17 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	defer desk.stop()
 
 	srv, err := web.New(web.Config{
-		Index:       db,
-		DeadLetters: dlq.Desk{Queries: desk.queries, Redeliverer: redeliverer},
-		Bulk:        desk,
-		TraceURL:    cfg.TraceURL,
+		Index:          db,
+		DeadLetters:    dlq.Desk{Queries: desk.queries, Redeliverer: redeliverer},
+		Bulk:           desk,
+		TraceURL:       cfg.TraceURL,
+		Auth:           acc.auth,
+		Audit:          desk.audit,
+		Redact:         acc.redact,
+		HidePayloads:   cfg.HidePayloads,
+		TrustedProxies: acc.proxies,
+		TLSCertFile:    cfg.TLSCert,
+		TLSKeyFile:     cfg.TLSKey,
 		NATSState: func() web.NATSState {
 			s := status.Snapshot()
 			return web.NATSState{Connected: s.Connected, Since: s.Since, LastError: s.LastError, Server: s.ServerURL, ServerName: s.ServerName}
@@ -138,8 +151,12 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	if err := srv.Start(ctx); err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	fmt.Fprintf(stdout, "jetwatch %s\n  dashboard: http://%s/\n  data:      %s\n", version(), srv.Addr(), db.Path())
-	logger.Info("jetwatch serving", "dashboard", "http://"+srv.Addr()+"/", "data", db.Path())
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	fmt.Fprintf(stdout, "jetwatch %s\n  dashboard: %s://%s/\n  data:      %s\n", version(), scheme, srv.Addr(), db.Path())
+	logger.Info("jetwatch serving", "dashboard", scheme+"://"+srv.Addr()+"/", "data", db.Path(), "sign_in", signInSummary(acc))
 
 	<-ctx.Done()
 	logger.Info("shutting down")
@@ -151,10 +168,25 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	return nil
 }
 
-// checkListen refuses a non-loopback address unless the operator accepts,
-// knowingly, that anyone who reaches it can act on dead letters: operators
-// do not sign in yet.
-func checkListen(cfg *config) error {
+// signInSummary says in the start log how operators sign in.
+func signInSummary(a access) string {
+	if a.auth == nil {
+		return "none: everyone who reaches jetwatch is an admin"
+	}
+	var ways []string
+	if a.auth.Users != nil {
+		ways = append(ways, "password ("+a.auth.Users.Path()+")")
+	}
+	if a.auth.Proxy.Enabled() {
+		ways = append(ways, "proxy header "+a.auth.Proxy.UserHeader)
+	}
+	return strings.Join(append(ways, "API tokens"), ", ")
+}
+
+// checkListen refuses a non-loopback address without sign-in unless the
+// operator accepts, knowingly, that anyone who reaches it can act on dead
+// letters.
+func checkListen(cfg *config, signIn bool) error {
 	host, _, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("--listen %q: %w", cfg.Listen, err)
@@ -165,8 +197,8 @@ func checkListen(cfg *config) error {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	if cfg.InsecureNoAuth {
+	if cfg.InsecureNoAuth || signIn {
 		return nil
 	}
-	return fmt.Errorf("--listen %s is reachable from other machines, and jetwatch has no sign-in yet: anyone who reaches it could redeliver or discard dead letters. Listen on 127.0.0.1 behind an authenticating proxy, or pass --insecure-no-auth (JETWATCH_INSECURE_NO_AUTH=true) if you accept that", cfg.Listen)
+	return fmt.Errorf("--listen %s is reachable from other machines, but no sign-in is configured: anyone who reaches it could redeliver or discard dead letters. Configure sign-in with --users FILE (create it with `jetwatch user add --users FILE --role admin NAME`) or proxy sign-in with --proxy-user-header, --proxy-roles and --trusted-proxies; or pass --insecure-no-auth (JETWATCH_INSECURE_NO_AUTH=true) if you accept that", cfg.Listen)
 }

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jetwatch/jetwatch/audit"
+	"github.com/jetwatch/jetwatch/auth"
+	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/store"
+	"github.com/jetwatch/jetwatch/web"
+)
+
+// access is what the flags say about who may use jetwatch.
+type access struct {
+	auth    *web.AuthConfig // nil: nobody signs in
+	proxies []netip.Prefix
+	redact  *dlq.Redactor
+	tokens  *lazyTokens
+}
+
+// buildAccess reads the sign-in, proxy and redaction settings. Every
+// mistake is an error at start: a half-configured sign-in must not
+// silently leave jetwatch open.
+func buildAccess(cfg *config, logger *slog.Logger) (access, error) {
+	var a access
+	var err error
+	if a.proxies, err = auth.ParseCIDRs(cfg.TrustedProxies); err != nil {
+		return a, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	if a.redact, err = dlq.NewRedactor(splitList(cfg.RedactHeaders), splitList(cfg.RedactFields)); err != nil {
+		return a, fmt.Errorf("--redact-fields: %w", err)
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return a, errors.New("--tls-cert and --tls-key go together: give both, or neither")
+	}
+	ac := &web.AuthConfig{SecureCookies: cfg.SecureCookies}
+	if cfg.Users != "" {
+		if ac.Users, err = auth.OpenUsers(cfg.Users); err != nil {
+			return a, fmt.Errorf("--users: %w", err)
+		}
+		if cfg.SessionKey == "" {
+			logger.Warn("no session key set (JETWATCH_SESSION_KEY): sign-ins end when jetwatch restarts and are not shared between replicas")
+		}
+		if ac.Sessions, err = auth.NewSessions(cfg.SessionKey, cfg.SessionTTL); err != nil {
+			return a, fmt.Errorf("JETWATCH_SESSION_KEY: %w", err)
+		}
+	}
+	if cfg.ProxyUserHeader != "" {
+		roles, err := auth.ParseGroupRoles(cfg.ProxyRoles)
+		if err != nil {
+			return a, fmt.Errorf("--proxy-roles: %w", err)
+		}
+		ac.Proxy = &auth.Proxy{UserHeader: cfg.ProxyUserHeader, GroupsHeader: cfg.ProxyGroupsHeader,
+			Trusted: a.proxies, GroupRoles: roles}
+		if err := ac.Proxy.Check(); err != nil {
+			return a, err
+		}
+	}
+	if ac.Users == nil && ac.Proxy == nil {
+		return a, nil
+	}
+	a.tokens = &lazyTokens{}
+	ac.Tokens = a.tokens
+	a.auth = ac
+	return a, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// errNotYet answers while jetwatch has not reached NATS.
+var errNotYet = errors.New("not available until jetwatch reaches NATS")
+
+// lazyTokens serves API tokens once the KV bucket is open.
+type lazyTokens struct{ p atomic.Pointer[auth.Tokens] }
+
+func (l *lazyTokens) get() (*auth.Tokens, error) {
+	if t := l.p.Load(); t != nil {
+		return t, nil
+	}
+	return nil, fmt.Errorf("API tokens are %w", errNotYet)
+}
+
+func (l *lazyTokens) Authenticate(ctx context.Context, bearer string) (auth.Token, error) {
+	t, err := l.get()
+	if err != nil {
+		return auth.Token{}, err
+	}
+	return t.Authenticate(ctx, bearer)
+}
+
+func (l *lazyTokens) Create(ctx context.Context, name string, role auth.Role, by string, now time.Time) (auth.Token, string, error) {
+	t, err := l.get()
+	if err != nil {
+		return auth.Token{}, "", err
+	}
+	return t.Create(ctx, name, role, by, now)
+}
+
+func (l *lazyTokens) Revoke(ctx context.Context, id string) error {
+	t, err := l.get()
+	if err != nil {
+		return err
+	}
+	return t.Revoke(ctx, id)
+}
+
+func (l *lazyTokens) List(ctx context.Context) ([]auth.Token, error) {
+	t, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return t.List(ctx)
+}
+
+// lazyAudit records once the audit stream is open; the index in SQLite is
+// readable from the start.
+type lazyAudit struct {
+	db *store.DB
+	p  atomic.Pointer[audit.Log]
+}
+
+func (l *lazyAudit) Record(ctx context.Context, e audit.Entry) error {
+	if a := l.p.Load(); a != nil {
+		return a.Record(ctx, e)
+	}
+	return fmt.Errorf("the audit stream is %w", errNotYet)
+}
+
+func (l *lazyAudit) List(ctx context.Context, f audit.Filter, limit int) ([]audit.Entry, error) {
+	return audit.List(ctx, l.db.SQL(), f, limit)
+}
