@@ -27,6 +27,7 @@ type DeadLetterList struct {
 	PendingMore bool
 	NextURL     string
 	GroupsURL   string
+	ExportURL   string
 	Problem     string // a bad filter, in words
 	Pending     int
 	CSRF        string

@@ -456,6 +456,22 @@ func TestRedactionAndHiddenPayloads(t *testing.T) {
 	require.Equal(t, []string{dlq.Redacted}, got.Headers["Authorization"])
 	require.NotContains(t, string(got.Payload), "4111")
 
+	// The export masks the same values.
+	res, body = op.do(http.MethodGet, "/api/v1/dead-letters/export?subject=orders.paid", nil, "")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Equal(t, "application/x-ndjson", res.Header.Get("Content-Type"))
+	lines := strings.Split(strings.TrimSpace(body), "\n")
+	require.Len(t, lines, 1)
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &got))
+	require.True(t, got.Redacted)
+	require.Equal(t, []string{dlq.Redacted}, got.Headers["Authorization"])
+	require.NotContains(t, string(got.Payload), "4111")
+	require.NotContains(t, string(got.Payload), "hunter2")
+	res, body = op.do(http.MethodGet, "/dead-letters/export", nil, "")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Len(t, strings.Split(strings.TrimSpace(body), "\n"), 4, "every dead letter")
+	require.NotContains(t, body, "sk_live_123")
+
 	// Redeliver sends the original, unmasked.
 	res, body = op.do(http.MethodPost, "/api/v1/dead-letters/"+id+"/redeliver", nil, `{}`)
 	require.Equal(t, http.StatusOK, res.StatusCode, body)
@@ -474,5 +490,8 @@ func TestRedactionAndHiddenPayloads(t *testing.T) {
 	require.NotEmpty(t, byTestID(t, page, "dl-no-act"))
 	_, body = viewer.do(http.MethodGet, "/api/v1/dead-letters/"+id, nil, "")
 	require.Contains(t, body, `"payload_hidden":true`)
+	require.NotContains(t, body, "o-9")
+	_, body = viewer.do(http.MethodGet, "/api/v1/dead-letters/export", nil, "")
+	require.Equal(t, 4, strings.Count(body, `"payload_hidden":true`))
 	require.NotContains(t, body, "o-9")
 }

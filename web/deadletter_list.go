@@ -56,6 +56,7 @@ func (s *Server) deadLetterList(c echo.Context) error {
 		return err
 	}
 	m.GroupsURL = "/dead-letters/groups?" + views.FilterQuery(f).Encode()
+	m.ExportURL = "/dead-letters/export?" + views.FilterQuery(f).Encode()
 	p := s.page(c, "Dead letters", true)
 	p.Nav = "dead-letters"
 	return s.renderPage(c, p, views.DeadLettersBody(m))

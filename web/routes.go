@@ -30,6 +30,7 @@ func (s *Server) routes(e *echo.Echo) {
 	r(get, "/streams/:stream/consumers/:consumer", v, "", s.consumerShow)
 	r(get, "/dead-letters", v, "", s.deadLetterList)
 	r(get, "/dead-letters/groups", v, "", s.deadLetterGroups)
+	r(get, "/dead-letters/export", v, "export", s.deadLetterExport)
 	r(get, "/dead-letters/:id", v, "", s.deadLetterShow)
 	r(post, "/dead-letters/:id/redeliver", op, "redeliver", s.deadLetterRedeliver)
 	r(post, "/dead-letters/:id/edit", op, "", s.deadLetterEdit) // a preview: nothing is sent
@@ -54,6 +55,7 @@ func (s *Server) routes(e *echo.Echo) {
 	a(get, "/streams/:stream/consumers", v, "", s.apiConsumerList)
 	a(get, "/streams/:stream/consumers/:consumer", v, "", s.apiConsumerShow)
 	a(get, "/dead-letters", v, "", s.apiDeadLetterList)
+	a(get, "/dead-letters/export", v, "export", s.deadLetterExport)
 	a(get, "/dead-letters/:id", v, "", s.apiDeadLetterShow)
 	a(post, "/dead-letters/:id/redeliver", op, "redeliver", s.apiDeadLetterRedeliver)
 	a(post, "/dead-letters/:id/discard", op, "discard", s.apiDeadLetterDiscard)
