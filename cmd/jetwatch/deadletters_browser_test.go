@@ -80,6 +80,7 @@ func TestDeadLettersInBrowser(t *testing.T) {
 	pwned, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](`window.__pwned !== undefined`))
 	require.NoError(t, err)
 	require.False(t, pwned, "a payload or header ran script")
+	checkHostileNamesInert(t, b, base, js)
 
 	// Filter to the demo's max-deliver dead letters of ORDERS and open one.
 	natstest.CheckFor(t, 60*time.Second, 500*time.Millisecond, func() error {
