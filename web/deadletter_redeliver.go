@@ -55,6 +55,9 @@ const errEditRedacted = "editing is off for this dead letter: some of its values
 // redeliveredResult is the audit log's account of a redelivery.
 func redeliveredResult(a dlq.Action) string {
 	r := "redelivered to " + a.Subject
+	if a.Edited {
+		r = "redelivered, edited, to " + a.Subject
+	}
 	if a.AckStream != "" {
 		r += fmt.Sprintf(" (stored in %s #%d)", a.AckStream, a.AckSeq)
 	}

@@ -33,7 +33,7 @@ func (s *Server) routes(e *echo.Echo) {
 	r(get, "/dead-letters/export", v, "export", s.deadLetterExport)
 	r(get, "/dead-letters/:id", v, "", s.deadLetterShow)
 	r(post, "/dead-letters/:id/redeliver", op, "redeliver", s.deadLetterRedeliver)
-	r(post, "/dead-letters/:id/edit", op, "", s.deadLetterEdit) // a preview: nothing is sent
+	r(post, "/dead-letters/:id/edit", op, "edit.preview", s.deadLetterEdit) // shows the payload; sends nothing
 	r(post, "/dead-letters/:id/discard", op, "discard", s.deadLetterDiscard)
 	r(post, "/dead-letters/bulk/plan", op, "", s.bulkPlan) // a dry run
 	r(post, "/dead-letters/bulk", op, "bulk.create", s.bulkCreate)
