@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -57,13 +58,20 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		r := c.Request()
 		if h := r.Header.Get(echo.HeaderAuthorization); h != "" {
 			bearer, ok := strings.CutPrefix(h, "Bearer ")
-			if !ok || a.Tokens == nil {
-				return echo.NewHTTPError(http.StatusUnauthorized, "only Bearer API tokens are accepted (create one with jetwatch token create)")
+			var tok auth.Token
+			err := errors.New("only Bearer API tokens are accepted (create one with jetwatch token create)")
+			if ok && a.Tokens != nil {
+				tok, err = a.Tokens.Authenticate(r.Context(), strings.TrimSpace(bearer))
 			}
-			tok, err := a.Tokens.Authenticate(r.Context(), strings.TrimSpace(bearer))
+			if err != nil && s.isPublic(c) {
+				// A scraper or probe sending some other system's token
+				// still gets /metrics and /healthz.
+				c.Set(principalKey, auth.Principal{Method: "anonymous"})
+				return next(c)
+			}
 			if err != nil {
-				s.logger.Warn("API token refused", "addr", c.RealIP(), "path", r.URL.Path)
-				return echo.NewHTTPError(http.StatusUnauthorized, auth.ErrBadToken.Error())
+				s.logger.Warn("API token refused", "addr", c.RealIP(), "path", r.URL.Path, "err", err)
+				return echo.NewHTTPError(http.StatusUnauthorized, err.Error())
 			}
 			c.Set(principalKey, auth.Principal{Name: tok.Name, Role: tok.Role, Method: "token"})
 			if r.Method == http.MethodGet {
@@ -99,6 +107,13 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Set(principalKey, auth.Principal{Method: "anonymous"})
 		return next(c)
 	}
+}
+
+// isPublic says whether the matched route is open to anyone. Middleware
+// added with Use runs after routing, so the route is known.
+func (s *Server) isPublic(c echo.Context) bool {
+	need, ok := s.needs[c.Request().Method+" "+c.Path()]
+	return ok && need == public
 }
 
 // principal is who is asking; set by authenticate for every request.

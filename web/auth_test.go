@@ -283,6 +283,12 @@ func TestBearerTokensAndCSRFForScripts(t *testing.T) {
 	res, body = script.do(http.MethodGet, "/api/v1/dead-letters", nil, "")
 	require.Equal(t, http.StatusUnauthorized, res.StatusCode)
 	require.Contains(t, body, "unknown or revoked")
+	res, _ = script.do(http.MethodGet, "/metrics", nil, "")
+	require.Equal(t, http.StatusOK, res.StatusCode, "a scraper's foreign token does not lock it out of /metrics")
+	script.header.Set("Authorization", "Basic dXNlcjpwYXNz")
+	res, body = script.do(http.MethodGet, "/api/v1/streams", nil, "")
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+	require.Contains(t, body, "only Bearer")
 
 	// A signed-in page's script must send X-CSRF-Token with its cookie.
 	op := signedIn(t, srv, "otto")
