@@ -144,3 +144,29 @@ func (l *lazyAudit) Record(ctx context.Context, e audit.Entry) error {
 func (l *lazyAudit) List(ctx context.Context, f audit.Filter, limit int) ([]audit.Entry, error) {
 	return audit.List(ctx, l.db.SQL(), f, limit)
 }
+
+// watchUsersFile logs when the users file stops being readable (the users
+// read before keep working) and when it is fine again.
+func watchUsersFile(ctx context.Context, users *auth.Users, logger *slog.Logger) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	last := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := ""
+		if err := users.Err(); err != nil {
+			now = err.Error()
+		}
+		switch {
+		case now != "" && now != last:
+			logger.Error("the users file cannot be read; sign-in keeps the users read before until it is fixed", "err", now)
+		case now == "" && last != "":
+			logger.Info("the users file is readable again", "path", users.Path())
+		}
+		last = now
+	}
+}

@@ -101,6 +101,9 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 		return err
 	}
 	desk.tokens = acc.tokens
+	if acc.auth != nil && acc.auth.Users != nil {
+		go watchUsersFile(ctx, acc.auth.Users, logger)
+	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "jetwatch_dead_letters_pending",
 		Help: "Dead letters neither redelivered nor discarded, from the index.",
