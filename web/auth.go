@@ -143,6 +143,9 @@ func (s *Server) handle(g routeAdder, method, path string, need auth.Role, actio
 	}
 	r := g.Add(method, path, s.guard(need, h))
 	s.needs[r.Method+" "+r.Path] = need
+	if action != "" {
+		s.actions[r.Method+" "+r.Path] = action
+	}
 }
 
 // guard refuses a request whose principal lacks need: anonymous pages go

@@ -501,3 +501,68 @@ func TestRedactionAndHiddenPayloads(t *testing.T) {
 	require.Equal(t, 4, strings.Count(body, `"payload_hidden":true`))
 	require.NotContains(t, body, "o-9")
 }
+
+// TestEveryActionIsAudited calls every audited route, as an admin, and
+// finds an entry for each in the audit log, whether the call succeeded
+// or failed; a token's reads are recorded too.
+func TestEveryActionIsAudited(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	srv, d := setupDesk(t, withUsers(t))
+	log, err := audit.Open(ctx, d.nc, d.db, audit.Config{})
+	require.NoError(t, err)
+	log.Start(ctx)
+	t.Cleanup(log.Stop)
+	srv.cfg.Audit = log
+	tokens, err := auth.OpenTokens(ctx, d.js, "", 1, true)
+	require.NoError(t, err)
+	srv.cfg.Auth.Tokens = tokens
+
+	admin := signedIn(t, srv, "ada")
+	want := map[string]bool{"login": true}
+	for route, action := range srv.actions {
+		method, path, _ := strings.Cut(route, " ")
+		path = examplePath(path)
+		if action == "logout" {
+			continue // last, below
+		}
+		want[action] = true
+		if strings.HasPrefix(path, "/api/") {
+			admin.header.Set(csrfHeader, admin.csrf)
+			admin.do(method, path, nil, `{}`)
+			admin.header.Del(csrfHeader)
+		} else if method == http.MethodGet {
+			admin.do(method, path, nil, "")
+		} else {
+			admin.do(method, path, url.Values{"csrf": {admin.csrf}, "name": {"n"}, "role": {"viewer"}}, "")
+		}
+	}
+	_, bearer, err := tokens.Create(ctx, "reader", auth.Viewer, "test", time.Now())
+	require.NoError(t, err)
+	script := newClient(t, srv)
+	script.header.Set("Authorization", "Bearer "+bearer)
+	script.do(http.MethodGet, "/api/v1/streams", nil, "")
+	want["token.use"] = true
+	res, _ := admin.do(http.MethodPost, "/logout", url.Values{"csrf": {admin.csrf}}, "")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	want["logout"] = true
+	require.Greater(t, len(want), 8)
+
+	natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		entries, err := log.List(ctx, audit.Filter{}, 1000)
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, e := range entries {
+			seen[e.Action] = true
+		}
+		for a := range want {
+			if !seen[a] {
+				return fmt.Errorf("no audit entry for %s yet (have %v)", a, seen)
+			}
+		}
+		return nil
+	})
+}

@@ -155,6 +155,8 @@ type Server struct {
 	tls *tls.Config
 	// needs is the role each route needs, by "METHOD /path".
 	needs map[string]auth.Role
+	// actions is what the audit log calls each audited route.
+	actions map[string]string
 	// tokenSeen rate-limits token.use audit entries of read requests.
 	tokenSeen sync.Map
 
@@ -209,7 +211,8 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
-	s := &Server{cfg: cfg, logger: cfg.Logger.With("component", "web"), assets: a, needs: map[string]auth.Role{}, tls: tlsConfig}
+	s := &Server{cfg: cfg, logger: cfg.Logger.With("component", "web"), assets: a, needs: map[string]auth.Role{},
+		actions: map[string]string{}, tls: tlsConfig}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
