@@ -1,0 +1,11 @@
+// Package deploy holds what runs jetwatch elsewhere: the Kubernetes manifest
+// (kubernetes/), the Grafana dashboard (grafana/) and the tests that keep
+// them, and the repository's Dockerfile, in step with the jetwatch binary:
+// the Dockerfile's build command is run and its binary started, and every
+// setting, port, mount and metric the files name is checked against it and
+// the README.
+//
+// It has no code of its own and must not be imported. Its tests build
+// jetwatch once (about a minute cold), so they live here rather than next to
+// cmd/jetwatch, whose tests stay fast.
+package deploy
