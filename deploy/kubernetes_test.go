@@ -6,12 +6,16 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/jetwatch/jetwatch/auth"
 )
 
 // The parts of Kubernetes objects these tests read; the rest is ignored.
@@ -418,4 +422,17 @@ func checkManifestSettings(t *testing.T, settings map[string]string) {
 			require.True(t, flags[name], "the container passes %s, which jetwatch serve does not take", a)
 		}
 	}
+}
+
+// An example Secret applied as it is must not start a jetwatch anyone can
+// sign in to with published values.
+func TestExampleSecretPlaceholdersAreRefused(t *testing.T) {
+	t.Parallel()
+	secret := loadManifest(t).get(t, "Secret", "jetwatch")
+	_, err := auth.NewSessions(secret.StringData["session-key"], time.Hour)
+	require.Error(t, err, "the placeholder session key")
+	users := filepath.Join(t.TempDir(), "users")
+	require.NoError(t, os.WriteFile(users, []byte(secret.StringData["users"]), 0o600))
+	_, err = auth.OpenUsers(users)
+	require.Error(t, err, "the placeholder users file")
 }
