@@ -32,8 +32,9 @@ type (
 	}
 	spec struct {
 		// A Deployment's selector has matchLabels, a Service's is the labels.
-		Selector yaml.Node `yaml:"selector"`
-		Template struct {
+		Selector                 yaml.Node `yaml:"selector"`
+		PublishNotReadyAddresses bool      `yaml:"publishNotReadyAddresses"`
+		Template                 struct {
 			Metadata struct {
 				Labels map[string]string `yaml:"labels"`
 			} `yaml:"metadata"`
@@ -217,6 +218,7 @@ func TestKubernetesProbesAndServiceUseTheListenPort(t *testing.T) {
 	require.NoError(t, svc.Spec.Selector.Decode(&svcSelector))
 	require.NotEmpty(t, svcSelector)
 	require.Equal(t, svcSelector, subset(dep.Spec.Template.Metadata.Labels, svcSelector), "the Service selects jetwatch's pods")
+	require.True(t, svc.Spec.PublishNotReadyAddresses, "the dashboard stays reachable while /readyz fails because NATS is down")
 	require.Len(t, svc.Spec.Ports, 1)
 	require.Equal(t, c.Ports[0].ContainerPort, resolvePort(t, c, svc.Spec.Ports[0].TargetPort), "the Service targets the listen port")
 }
