@@ -33,6 +33,15 @@ func TestTheDockerfileBuildsAWorkingBinary(t *testing.T) {
 		}
 	})
 
+	t.Run("the image's environment is settings", func(t *testing.T) {
+		require.NotEmpty(t, settings, "needs serve --help")
+		env := imageEnv(t, parseDockerfile(t)[1])
+		require.NotEmpty(t, env)
+		for name := range env {
+			require.NotEmpty(t, settings[name], "the Dockerfile sets %s, which jetwatch serve does not read", name)
+		}
+	})
+
 	t.Run("kubernetes manifest uses real settings", func(t *testing.T) {
 		require.NotEmpty(t, settings, "needs serve --help")
 		checkManifestSettings(t, settings)
