@@ -258,11 +258,11 @@ func TestKubernetesMountsMatchTheSettings(t *testing.T) {
 				continue
 			}
 			rel = strings.TrimPrefix(rel, "/")
-			found = true
 			for _, v := range pod.Volumes {
 				if v.Name != vm.Name {
 					continue
 				}
+				found = true
 				switch kind {
 				case "secret":
 					require.NotNil(t, v.Secret, "%s=%s is in volume %s, not a Secret", env, value, v.Name)
@@ -290,7 +290,7 @@ func TestKubernetesMountsMatchTheSettings(t *testing.T) {
 				}
 			}
 		}
-		require.True(t, found, "%s=%s is on no mounted volume", env, value)
+		require.True(t, found, "%s=%s is on no mounted volume of the pod", env, value)
 	}
 
 	for _, e := range c.Env {
