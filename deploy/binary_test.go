@@ -46,6 +46,17 @@ func TestTheDockerfileBuildsAWorkingBinary(t *testing.T) {
 		require.NotEmpty(t, settings, "needs serve --help")
 		checkManifestSettings(t, settings)
 	})
+
+	var users string
+	usersDir := t.TempDir() // outlives the subtest
+	t.Run("user add", func(t *testing.T) {
+		users = checkUserAdd(t, bin, usersDir)
+	})
+
+	t.Run("serve as the Deployment configures it", func(t *testing.T) {
+		require.NotEmpty(t, users, "needs user add")
+		checkServeAsDeployed(t, bin, users)
+	})
 }
 
 // runJetwatch runs the binary with an empty environment, so that settings

@@ -1,7 +1,8 @@
 // Package deploy holds what runs jetwatch elsewhere: the Kubernetes manifest
 // (kubernetes/), the Grafana dashboard (grafana/) and the tests that keep
 // them, and the repository's Dockerfile, in step with the jetwatch binary:
-// the Dockerfile's build command is run and its binary started, and every
+// the Dockerfile's build command is run, its binary is started with the
+// Deployment's environment against an in-process NATS server, and every
 // setting, port, mount and metric the files name is checked against it and
 // the README.
 //
