@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -55,12 +56,18 @@ func checkServeAsDeployed(t *testing.T, bin, users string) {
 	ns := natstest.RunServer(t)
 	dir := t.TempDir()
 
-	// The manifest's values, with the cluster's paths and addresses
-	// replaced by this machine's.
-	env := []string{}
+	// The image's environment under the manifest's, with the cluster's
+	// paths and addresses replaced by this machine's.
+	vars := imageEnv(t, parseDockerfile(t)[1])
 	for _, e := range c.Env {
-		v := e.Value
-		switch e.Name {
+		vars[e.Name] = e.Value
+		if e.ValueFrom != nil {
+			vars[e.Name] = "test value of " + e.Name
+		}
+	}
+	env := []string{}
+	for name, v := range vars {
+		switch name {
 		case "JETWATCH_LISTEN":
 			host, _, _ := strings.Cut(v, ":")
 			v = host + ":0" // a free port: tests run in parallel
@@ -75,15 +82,11 @@ func checkServeAsDeployed(t *testing.T, bin, users string) {
 		case "JETWATCH_SESSION_KEY":
 			v = strings.Repeat("k", auth.MinSessionKeyLength)
 		case "JETWATCH_RULES":
-			v = filepath.Join(dir, filepath.Base(v))
 			rules := m.get(t, "ConfigMap", "jetwatch-rules").Data[filepath.Base(v)]
+			v = filepath.Join(dir, filepath.Base(v))
 			require.NoError(t, os.WriteFile(v, []byte(rules), 0o600))
-		default:
-			if e.ValueFrom != nil {
-				v = "test value of " + e.Name
-			}
 		}
-		env = append(env, e.Name+"="+v)
+		env = append(env, name+"="+v)
 	}
 
 	// What the container runs: the image's entrypoint, then the pod's args.
@@ -110,13 +113,17 @@ func checkServeAsDeployed(t *testing.T, bin, users string) {
 			output.WriteString(sc.Text() + "\n")
 			mu.Unlock()
 			if m := dashboard.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
+				select {
+				case addr <- m[1]:
+				default:
+				}
 			}
 		}
 		done <- cmd.Wait()
 	}()
+	exited := false // set where done is received
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		if !exited {
 			cmd.Process.Kill() //nolint:errcheck // the test has failed already
 			<-done
 		}
@@ -131,20 +138,25 @@ func checkServeAsDeployed(t *testing.T, bin, users string) {
 		require.True(t, ip != nil && ip.IsUnspecified(), "listening on every interface as in the pod, got %s", a)
 		base = "http://127.0.0.1:" + port
 	case err := <-done:
+		exited = true
 		require.Failf(t, "serve stopped", "jetwatch serve with the manifest's settings exited (%v):\n%s", err, logged())
 	case <-time.After(60 * time.Second):
 		require.Failf(t, "serve did not start", "no dashboard address within a minute:\n%s", logged())
 	}
 
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// get answers the status, and the Location or else the body.
 	get := func(path string) (int, string, error) {
 		resp, err := client.Get(base + path)
 		if err != nil {
 			return 0, "", err
 		}
 		defer resp.Body.Close()
-		_, err = io.Copy(io.Discard, resp.Body)
-		return resp.StatusCode, resp.Header.Get("Location"), err
+		b, err := io.ReadAll(resp.Body)
+		if loc := resp.Header.Get("Location"); loc != "" {
+			return resp.StatusCode, loc, err
+		}
+		return resp.StatusCode, string(b), err
 	}
 	status, _, err := get("/healthz")
 	require.NoError(t, err)
@@ -156,19 +168,46 @@ func checkServeAsDeployed(t *testing.T, bin, users string) {
 		}
 		return err
 	})
-	status, _, err = get("/metrics")
+	status, metrics, err := get("/metrics")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, status, "Prometheus scrapes without signing in")
+	checkScrape(t, metrics)
 	status, location, err := get("/")
 	require.NoError(t, err)
 	require.Contains(t, []int{http.StatusFound, http.StatusSeeOther}, status, "pages ask to sign in")
 	require.Contains(t, location, "/login")
 
-	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM)) // what Kubernetes sends
 	select {
 	case err := <-done:
-		require.NoError(t, err, "SIGINT stops jetwatch cleanly:\n%s", logged())
+		exited = true
+		require.NoError(t, err, "SIGTERM stops jetwatch cleanly:\n%s", logged())
 	case <-time.After(30 * time.Second):
-		require.Fail(t, "jetwatch did not stop within 30 s of SIGINT")
+		require.Fail(t, "jetwatch did not stop within 30 s of SIGTERM, Kubernetes' grace period")
+	}
+}
+
+var scrapedType = regexp.MustCompile(`(?m)^# TYPE ((?:jetwatch|jetstream)_[a-z0-9_]+) `)
+
+// checkScrape checks a /metrics answer of a fresh jetwatch: every jetwatch
+// metric in it is documented in README, and the dashboard's unlabelled
+// series are there from the start (labelled ones appear with their first
+// stream, dead letter or breaker).
+func checkScrape(t *testing.T, metrics string) {
+	t.Helper()
+	known := readmeMetrics(t)
+	for _, m := range scrapedType.FindAllStringSubmatch(metrics, -1) {
+		require.True(t, known[m[1]], "/metrics serves %s; list it in README's Metrics and probes", m[1])
+	}
+	for _, series := range []string{
+		"jetwatch_nats_connected 1",
+		"jetwatch_dead_letters_pending ",
+		"jetwatch_dead_letter_index_lag ",
+		"jetwatch_bridge_fetch_failures_total ",
+		"jetwatch_bridge_publish_errors_total ",
+		"jetwatch_last_sample_timestamp_seconds ",
+		"jetwatch_sample_duration_seconds_bucket{",
+	} {
+		require.Contains(t, metrics, "\n"+series, "the dashboard reads %s", strings.TrimSpace(series))
 	}
 }
