@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"net/http"
 	"os"
@@ -121,11 +122,18 @@ func TestLockoutByNameAndAddress(t *testing.T) {
 	require.True(t, blocked, "the name is locked from any address")
 	require.Equal(t, now.Add(10*time.Minute), until)
 	_, blocked = l.Blocked("bob", "10.0.0.1", now.Add(time.Minute))
+	require.False(t, blocked, "others behind the same address may still sign in")
+	_, blocked = l.Blocked("alice", "10.0.0.2", now.Add(10*time.Minute))
+	require.False(t, blocked, "the lock ends after the window")
+
+	// One address guessing many names is locked after 4x the failures.
+	for i := range 3*AddressFactor - 3 {
+		l.Failed(fmt.Sprintf("user%d", i), "10.0.0.1", now)
+	}
+	_, blocked = l.Blocked("bob", "10.0.0.1", now.Add(time.Minute))
 	require.True(t, blocked, "the address is locked for any name")
 	_, blocked = l.Blocked("bob", "10.0.0.2", now.Add(time.Minute))
 	require.False(t, blocked)
-	_, blocked = l.Blocked("alice", "10.0.0.2", now.Add(10*time.Minute))
-	require.False(t, blocked, "the lock ends after the window")
 }
 
 func TestProxyTrustsOnlyItsAddresses(t *testing.T) {

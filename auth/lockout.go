@@ -6,9 +6,10 @@ import (
 )
 
 // Lockout slows password guessing: after MaxFailures failed sign-ins for
-// one user name, or from one address, within Window, further attempts for
-// that name or from that address are refused until Window has passed
-// since the last failure. A success clears the name's failures.
+// one user name within Window, or AddressFactor times as many from one
+// address (many users may share a proxy's or an office's address), further
+// attempts for that name or from that address are refused until Window
+// has passed since the last failure. A success clears the name's failures.
 type Lockout struct {
 	MaxFailures int
 	Window      time.Duration
@@ -43,7 +44,7 @@ func (l *Lockout) Blocked(name, addr string, now time.Time) (time.Time, bool) {
 	defer l.mu.Unlock()
 	var until time.Time
 	for _, key := range []string{"user:" + name, "addr:" + addr} {
-		if ts := l.recent(key, now); len(ts) >= l.MaxFailures {
+		if ts := l.recent(key, now); len(ts) >= l.limit(key) {
 			if u := ts[len(ts)-1].Add(l.Window); u.After(until) {
 				until = u
 			}
@@ -64,11 +65,21 @@ func (l *Lockout) Failed(name, addr string, now time.Time) {
 	}
 	for _, key := range []string{"user:" + name, "addr:" + addr} {
 		ts := l.recent(key, now)
-		if len(ts) >= 2*l.MaxFailures {
+		if len(ts) >= 2*l.limit(key) {
 			ts = ts[1:]
 		}
 		l.failures[key] = append(ts, now)
 	}
+}
+
+// AddressFactor is how many more failures an address may have than a name.
+const AddressFactor = 4
+
+func (l *Lockout) limit(key string) int {
+	if key[0] == 'a' {
+		return AddressFactor * l.MaxFailures
+	}
+	return l.MaxFailures
 }
 
 // Succeeded clears name's failures.
