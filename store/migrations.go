@@ -202,6 +202,26 @@ CREATE TABLE audit (
 CREATE INDEX audit_actor ON audit (actor, id);
 CREATE INDEX audit_action ON audit (action, id);
 `,
+	// 7: the alert delivery log: one row per notification, updated on
+	// every attempt. The outbox stream is the record of what is still to
+	// send; this is what this replica sent, for the delivery log page.
+	`
+CREATE TABLE alert_deliveries (
+	id          TEXT PRIMARY KEY, -- notification id (idempotency key)
+	receiver    TEXT NOT NULL,
+	rule        TEXT NOT NULL,
+	status      TEXT NOT NULL,    -- firing or resolved
+	fingerprint TEXT NOT NULL,
+	result      TEXT NOT NULL,    -- delivered, retrying, failed, dropped
+	http_status INTEGER NOT NULL,
+	latency_ms  INTEGER NOT NULL,
+	attempts    INTEGER NOT NULL,
+	error       TEXT NOT NULL,
+	created_at  INTEGER NOT NULL, -- unix ms the notification was made
+	updated_at  INTEGER NOT NULL  -- unix ms of the last attempt
+);
+CREATE INDEX alert_deliveries_recent ON alert_deliveries (updated_at);
+`,
 }
 
 func (db *DB) migrate(ctx context.Context) error {

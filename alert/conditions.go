@@ -1,0 +1,240 @@
+package alert
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/store"
+)
+
+// Index is the state rules are evaluated over. *store.DB implements it.
+type Index interface {
+	AllConsumers(ctx context.Context) ([]store.Consumer, error)
+	Streams(ctx context.Context) ([]store.Stream, error)
+	Breakers(ctx context.Context, now time.Time) ([]store.Breaker, error)
+	Events(ctx context.Context, f store.EventFilter) ([]store.Event, error)
+}
+
+// DeadLetterList lists indexed dead letters. *dlq.Queries implements it.
+type DeadLetterList interface {
+	List(ctx context.Context, f dlq.Filter, limit int, cursor string) (dlq.Page, error)
+}
+
+// deadLetterScan bounds how many dead letters one evaluation reads per
+// rule: enough to count past any sensible threshold.
+const deadLetterScan = 2000
+
+// observation is one instance of a rule whose condition holds now.
+type observation struct {
+	Labels  map[string]string
+	Value   float64
+	Summary string
+}
+
+// matches reports whether a rule pattern (empty: anything) matches name.
+func matches(pattern, name string) bool {
+	if pattern == "" {
+		return true
+	}
+	ok, _ := path.Match(pattern, name)
+	return ok
+}
+
+// observe returns the instances of r whose condition holds at now.
+func (e *Evaluator) observe(ctx context.Context, r Rule, now time.Time) ([]observation, error) {
+	switch r.Kind {
+	case KindConsumerLag, KindConsumerStalled:
+		consumers, err := e.cfg.Index.AllConsumers(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var out []observation
+		for _, c := range consumers {
+			if !matches(r.Stream, c.Stream) || !matches(r.Consumer, c.Name) {
+				continue
+			}
+			labels := map[string]string{"stream": c.Stream, "consumer": c.Name}
+			if r.Kind == KindConsumerLag && float64(c.NumPending) > r.Above {
+				out = append(out, observation{Labels: labels, Value: float64(c.NumPending),
+					Summary: fmt.Sprintf("consumer %s on %s has %d pending messages (above %g)", c.Name, c.Stream, c.NumPending, r.Above)})
+			}
+			if r.Kind == KindConsumerStalled && c.NumPending > 0 {
+				last := lastActivity(c)
+				if idle := now.Sub(last); idle >= time.Duration(r.For) {
+					out = append(out, observation{Labels: labels, Value: float64(c.NumPending),
+						Summary: fmt.Sprintf("consumer %s on %s has %d pending and delivered or acked nothing for %s", c.Name, c.Stream, c.NumPending, idle.Round(time.Second))})
+				}
+			}
+		}
+		return out, nil
+	case KindStreamLimit:
+		streams, err := e.cfg.Index.Streams(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var out []observation
+		for _, s := range streams {
+			if !matches(r.Stream, s.Name) {
+				continue
+			}
+			for _, u := range []struct {
+				what string
+				pct  *float64
+			}{{"messages", s.Limits.MsgsUsedPct}, {"bytes", s.Limits.BytesUsedPct}} {
+				if u.pct != nil && *u.pct > r.Above {
+					out = append(out, observation{Labels: map[string]string{"stream": s.Name, "limit": u.what}, Value: *u.pct,
+						Summary: fmt.Sprintf("stream %s uses %.1f%% of its max %s (above %g%%)", s.Name, *u.pct, u.what, r.Above)})
+				}
+			}
+		}
+		return out, nil
+	case KindBreakerOpen:
+		breakers, err := e.cfg.Index.Breakers(ctx, now)
+		if err != nil {
+			return nil, err
+		}
+		var out []observation
+		for _, b := range breakers {
+			if b.State != store.BreakerOpen || now.Sub(b.Since) < time.Duration(r.For) || !matches(r.Service, b.Service) || !matches(r.Breaker, b.Breaker) ||
+				!matches(r.Stream, b.Stream) || !matches(r.Consumer, b.Consumer) {
+				continue
+			}
+			out = append(out, observation{Labels: map[string]string{"service": b.Service, "breaker": b.Breaker},
+				Value:   now.Sub(b.Since).Seconds(),
+				Summary: fmt.Sprintf("breaker %s of %s is open since %s: %s", b.Breaker, b.Service, b.Since.Format(time.RFC3339), b.LastError)})
+		}
+		return out, nil
+	case KindDeadLetterRate, KindDeadLetterMatch:
+		return e.observeDeadLetters(ctx, r, now)
+	case KindAdvisory:
+		return e.observeAdvisories(ctx, r, now)
+	}
+	return nil, fmt.Errorf("unknown kind %q", r.Kind)
+}
+
+// lastActivity is when the consumer last delivered or had an ack, or was
+// created when it never did either.
+func lastActivity(c store.Consumer) time.Time {
+	last := c.Created
+	for _, t := range []*time.Time{c.Delivered.LastActive, c.AckFloor.LastActive} {
+		if t != nil && t.After(last) {
+			last = *t
+		}
+	}
+	return last
+}
+
+// observeDeadLetters counts dead letters per stream and consumer: those in
+// the window for a rate, those still pending for a match (so the alert
+// resolves once every match is redelivered or discarded).
+func (e *Evaluator) observeDeadLetters(ctx context.Context, r Rule, now time.Time) ([]observation, error) {
+	f := dlq.Filter{Subject: r.Subject, Reason: r.Reason}
+	if r.Kind == KindDeadLetterRate {
+		f.Since = now.Add(-time.Duration(r.Window))
+	} else {
+		f.Status = dlq.StatusPending
+	}
+	if !strings.ContainsAny(r.Stream, "*?[") {
+		f.Stream = r.Stream
+	}
+	if !strings.ContainsAny(r.Consumer, "*?[") {
+		f.Consumer = r.Consumer
+	}
+	type key struct{ stream, consumer string }
+	counts := map[key]int{}
+	var order []key
+	cursor := ""
+	for read := 0; read < deadLetterScan; {
+		page, err := e.cfg.DeadLetters.List(ctx, f, 500, cursor)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range page.Items {
+			if !matches(r.Stream, d.Stream) || !matches(r.Consumer, d.Consumer) {
+				continue
+			}
+			k := key{d.Stream, d.Consumer}
+			if counts[k] == 0 {
+				order = append(order, k)
+			}
+			counts[k]++
+		}
+		read += len(page.Items)
+		if page.NextCursor == "" || len(page.Items) == 0 {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	var out []observation
+	for _, k := range order {
+		n := counts[k]
+		labels := map[string]string{"stream": k.stream, "consumer": k.consumer}
+		switch {
+		case r.Kind == KindDeadLetterRate && float64(n) > r.Above:
+			out = append(out, observation{Labels: labels, Value: float64(n),
+				Summary: fmt.Sprintf("%d dead letters from %s/%s in the last %s (above %g)", n, k.stream, k.consumer, time.Duration(r.Window), r.Above)})
+		case r.Kind == KindDeadLetterMatch:
+			out = append(out, observation{Labels: labels, Value: float64(n),
+				Summary: fmt.Sprintf("%d pending dead letters from %s/%s match rule %s", n, k.stream, k.consumer, r.Name)})
+		}
+	}
+	return out, nil
+}
+
+// advisoryKinds are the timeline kinds behind each advisory event.
+var advisoryKinds = map[string][]string{
+	EventQuorumLost:    {"stream_quorum_lost", "consumer_quorum_lost"},
+	EventLeaderElected: {"stream_leader_elected", "consumer_leader_elected"},
+	EventOutOfStorage:  {"server_out_of_space"},
+	EventDataLoss:      {"data_loss"},
+}
+
+// observeAdvisories counts the rule's advisories in its window (for the
+// one-off events, the window defaults to 15 minutes: the alert fires on
+// the advisory and resolves when it has been quiet that long).
+func (e *Evaluator) observeAdvisories(ctx context.Context, r Rule, now time.Time) ([]observation, error) {
+	window := time.Duration(r.Window)
+	if window == 0 {
+		window = 15 * time.Minute
+	}
+	type key struct{ stream, consumer string }
+	counts := map[key]int{}
+	var order []key
+	for _, kind := range advisoryKinds[r.Event] {
+		events, err := e.cfg.Index.Events(ctx, store.EventFilter{Kind: kind, Since: now.Add(-window), Limit: 1000})
+		if err != nil {
+			return nil, err
+		}
+		for _, ev := range events {
+			if !matches(r.Stream, ev.Stream) || !matches(r.Consumer, ev.Consumer) {
+				continue
+			}
+			k := key{ev.Stream, ev.Consumer}
+			if counts[k] == 0 {
+				order = append(order, k)
+			}
+			counts[k]++
+		}
+	}
+	var out []observation
+	for _, k := range order {
+		if float64(counts[k]) <= r.Above {
+			continue
+		}
+		labels := map[string]string{"event": r.Event}
+		where := "the cluster"
+		if k.stream != "" {
+			labels["stream"], where = k.stream, "stream "+k.stream
+		}
+		if k.consumer != "" {
+			labels["consumer"], where = k.consumer, "consumer "+k.consumer+" on "+k.stream
+		}
+		out = append(out, observation{Labels: labels, Value: float64(counts[k]),
+			Summary: fmt.Sprintf("%d %s advisories for %s in the last %s", counts[k], strings.ReplaceAll(r.Event, "_", " "), where, window)})
+	}
+	return out, nil
+}

@@ -1,0 +1,374 @@
+package alert
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Names jetwatch uses in JetStream unless configured otherwise.
+const (
+	DefaultOutboxStream = "JETWATCH_ALERTS_OUTBOX"
+	DefaultOutboxPrefix = "jetwatch.alerts.outbox"
+	DefaultStateBucket  = "jetwatch_alerts"
+	defaultInterval     = 5 * time.Second
+)
+
+// Rule and instance states shown to operators.
+const (
+	StateInactive = "inactive"
+	StatePending  = "pending"
+	StateFiring   = "firing"
+)
+
+// EvaluatorConfig configures an Evaluator.
+type EvaluatorConfig struct {
+	// Rules returns the rules in force; a reload swaps what it returns.
+	// Required.
+	Rules func() *Rules
+	// Index is the sampled state. Required.
+	Index Index
+	// DeadLetters lists dead letters. Required.
+	DeadLetters DeadLetterList
+	// Interval between evaluations. Defaults to 5 seconds.
+	Interval time.Duration
+	// Outbox names the stream and subject prefix notifications go to.
+	Outbox OutboxConfig
+	// Now is the clock. Defaults to time.Now.
+	Now func() time.Time
+	// Registerer receives jetwatch_alerts_firing. Defaults to none.
+	Registerer prometheus.Registerer
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Evaluator evaluates the rules on an interval and publishes every
+// transition to the outbox. Several replicas may each run one: firing
+// episodes are shared through the KV bucket, and notifications carry a
+// Nats-Msg-Id derived from the transition, so each is stored once.
+type Evaluator struct {
+	cfg    EvaluatorConfig
+	js     jetstream.JetStream
+	logger *slog.Logger
+	firing *prometheus.GaugeVec
+
+	mu       sync.Mutex
+	kv       jetstream.KeyValue
+	pending  map[string]time.Time // fingerprint -> when the condition began
+	statuses []RuleStatus
+	lastRun  time.Time
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewEvaluator checks cfg and fills its defaults.
+func NewEvaluator(js jetstream.JetStream, cfg EvaluatorConfig) (*Evaluator, error) {
+	if cfg.Rules == nil || cfg.Index == nil || cfg.DeadLetters == nil {
+		return nil, errors.New("alert: Rules, Index and DeadLetters are required")
+	}
+	cfg.Interval = cmp.Or(cfg.Interval, defaultInterval)
+	cfg.Outbox = cfg.Outbox.withDefaults()
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	e := &Evaluator{cfg: cfg, js: js, logger: cfg.Logger.With("component", "alerts"), pending: map[string]time.Time{},
+		firing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "jetwatch_alerts_firing", Help: "Instances of each alert rule firing now.",
+		}, []string{"rule"})}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(e.firing); err != nil {
+			return nil, fmt.Errorf("alert: register metrics: %w", err)
+		}
+	}
+	return e, nil
+}
+
+// Start creates the outbox stream and state bucket when missing, then
+// evaluates every Interval until Stop or ctx ends.
+func (e *Evaluator) Start(ctx context.Context) error {
+	kv, err := EnsureOutbox(ctx, e.js, e.cfg.Outbox)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.kv = kv
+	e.mu.Unlock()
+	ctx, e.cancel = context.WithCancel(ctx)
+	e.done = make(chan struct{})
+	go func() {
+		defer close(e.done)
+		t := time.NewTicker(e.cfg.Interval)
+		defer t.Stop()
+		for {
+			if err := e.Evaluate(ctx); err != nil && ctx.Err() == nil {
+				e.logger.Error("alert evaluation failed; retrying next interval", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return nil
+}
+
+// Stop ends the evaluation loop. Safe to call twice.
+func (e *Evaluator) Stop() {
+	if e.cancel != nil {
+		e.cancel()
+		<-e.done
+	}
+}
+
+// Evaluate runs every rule once and publishes the transitions. A rule
+// whose data cannot be read keeps its state and reports the error.
+func (e *Evaluator) Evaluate(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.kv == nil {
+		kv, err := EnsureOutbox(ctx, e.js, e.cfg.Outbox)
+		if err != nil {
+			return err
+		}
+		e.kv = kv
+	}
+	rules := e.cfg.Rules()
+	now := e.cfg.Now()
+	st, err := loadState(ctx, e.kv)
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	var statuses []RuleStatus
+	var errs []error
+	for _, r := range rules.Rules {
+		rs := RuleStatus{Rule: r, State: StateInactive}
+		obs, err := e.observe(ctx, r, now)
+		if err != nil {
+			rs.Error = "cannot read the data this rule needs: " + err.Error()
+			errs = append(errs, fmt.Errorf("rule %s: %w", r.Name, err))
+			// Keep its episodes and pending instances as they are.
+			for fp, ep := range st.episodes {
+				if ep.Rule == r.Name {
+					seen[fp] = true
+				}
+			}
+			statuses = append(statuses, rs)
+			continue
+		}
+		for _, o := range obs {
+			fp := fingerprint(r.Name, o.Labels)
+			seen[fp] = true
+			inst := Instance{Fingerprint: fp, Labels: o.Labels, Summary: o.Summary, Value: o.Value, Silence: st.silenced(r.Name, fp, now)}
+			if ep, ok := st.episodes[fp]; ok {
+				e.continueFiring(ctx, rules, r, ep, o, inst.Silence, now)
+				inst.State, inst.Since, inst.AckedBy, inst.AckedAt, inst.AckNote = StateFiring, ep.StartsAt, ep.AckedBy, ep.AckedAt, ep.AckNote
+			} else {
+				since, ok := e.pending[fp]
+				if !ok {
+					since = now
+					e.pending[fp] = now
+				}
+				inst.State, inst.Since = StatePending, since
+				if now.Sub(since) >= r.hold() {
+					if err := e.fire(ctx, rules, r, fp, o, since, inst.Silence, now); err != nil {
+						errs = append(errs, fmt.Errorf("rule %s: %w", r.Name, err))
+					} else {
+						delete(e.pending, fp)
+						inst.State = StateFiring
+					}
+				}
+			}
+			rs.Instances = append(rs.Instances, inst)
+		}
+		for _, inst := range rs.Instances {
+			if inst.State == StateFiring || (inst.State == StatePending && rs.State == StateInactive) {
+				rs.State = inst.State
+			}
+		}
+		statuses = append(statuses, rs)
+	}
+	// A pending instance whose condition cleared was a blip: forget it.
+	for fp := range e.pending {
+		if !seen[fp] {
+			delete(e.pending, fp)
+		}
+	}
+	for fp, ep := range st.episodes {
+		if !seen[fp] {
+			if err := e.resolve(ctx, rules, ep, now); err != nil {
+				errs = append(errs, fmt.Errorf("rule %s: %w", ep.Rule, err))
+			}
+		}
+	}
+	e.firing.Reset()
+	for _, rs := range statuses {
+		n := 0
+		for _, inst := range rs.Instances {
+			if inst.State == StateFiring {
+				n++
+			}
+		}
+		e.firing.WithLabelValues(rs.Rule.Name).Set(float64(n))
+	}
+	e.statuses, e.lastRun = statuses, now
+	return errors.Join(errs...)
+}
+
+// fire starts an episode and notifies its receivers. When another replica
+// started the same episode first, its start time is adopted, so both
+// publish the same notification ids.
+func (e *Evaluator) fire(ctx context.Context, rules *Rules, r Rule, fp string, o observation, since time.Time, silence *Silence, now time.Time) error {
+	ep := &episode{Rule: r.Name, Fingerprint: fp, Labels: o.Labels, Summary: o.Summary, Value: o.Value,
+		StartsAt: since.UTC(), FiredAt: now.UTC(), Sent: silence == nil, LastSentAt: now.UTC()}
+	b, _ := json.Marshal(ep)
+	if _, err := e.kv.Create(ctx, episodePrefix+fp, b); err != nil {
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("record firing: %w", err)
+		}
+		entry, err := e.kv.Get(ctx, episodePrefix+fp)
+		if err != nil {
+			return fmt.Errorf("read firing another replica recorded: %w", err)
+		}
+		if err := json.Unmarshal(entry.Value(), ep); err != nil {
+			return fmt.Errorf("read firing another replica recorded: %w", err)
+		}
+	}
+	if !ep.Sent {
+		e.logger.Info("alert firing, silenced", "rule", r.Name, "fingerprint", fp)
+		return nil
+	}
+	e.logger.Info("alert firing", "rule", r.Name, "fingerprint", fp, "summary", o.Summary)
+	return e.publish(ctx, rules, r, ep, StatusFiring, time.Time{}, now)
+}
+
+// continueFiring refreshes a firing episode and sends a reminder when the
+// rule repeats and nobody acknowledged or silenced it.
+func (e *Evaluator) continueFiring(ctx context.Context, rules *Rules, r Rule, ep *episode, o observation, silence *Silence, now time.Time) {
+	ep.Summary, ep.Value = o.Summary, o.Value
+	if r.Repeat <= 0 || silence != nil || ep.AckedBy != "" || now.Sub(ep.LastSentAt) < time.Duration(r.Repeat) {
+		return
+	}
+	ep.Repeats++
+	ep.LastSentAt, ep.Sent = now.UTC(), true
+	b, _ := json.Marshal(ep)
+	if _, err := e.kv.Update(ctx, episodePrefix+ep.Fingerprint, b, ep.revision); err != nil {
+		// Another replica sent this reminder (or resolved it) first.
+		return
+	}
+	if err := e.publish(ctx, rules, r, ep, StatusFiring, time.Time{}, now); err != nil {
+		e.logger.Error("alert reminder not queued", "rule", r.Name, "err", err)
+	}
+}
+
+// resolve ends an episode and tells the receivers that were told it fired.
+func (e *Evaluator) resolve(ctx context.Context, rules *Rules, ep *episode, now time.Time) error {
+	err := e.kv.Delete(ctx, episodePrefix+ep.Fingerprint, jetstream.LastRevision(ep.revision))
+	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		// Another replica changed it since: the next cycle decides again.
+		return nil
+	}
+	r, ok := findRule(rules, ep.Rule)
+	if !ok || !ep.Sent {
+		return nil
+	}
+	e.logger.Info("alert resolved", "rule", ep.Rule, "fingerprint", ep.Fingerprint)
+	ep.Repeats = 0 // a resolution is one message, whatever the reminders
+	return e.publish(ctx, rules, r, ep, StatusResolved, now.UTC(), now)
+}
+
+func findRule(rules *Rules, name string) (Rule, bool) {
+	for _, r := range rules.Rules {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return Rule{}, false
+}
+
+// publish queues one notification per receiver of r in the outbox.
+func (e *Evaluator) publish(ctx context.Context, rules *Rules, r Rule, ep *episode, status string, endsAt, now time.Time) error {
+	var errs []error
+	for _, name := range r.Receivers {
+		if _, ok := rules.Receiver(name); !ok {
+			continue
+		}
+		n := Notification{
+			ID: notificationID(name, ep.Fingerprint, status, ep.StartsAt, ep.Repeats), Receiver: name,
+			Rule: r.Name, Kind: r.Kind, Severity: r.Severity, Status: status, Labels: ep.Labels,
+			Summary: cmp.Or(r.Summary, ep.Summary), Value: ep.Value, Fingerprint: ep.Fingerprint,
+			StartsAt: ep.StartsAt, EndsAt: endsAt, Repeat: ep.Repeats, CreatedAt: now.UTC(),
+		}
+		b, err := json.Marshal(n)
+		if err != nil {
+			return err
+		}
+		subject := e.cfg.Outbox.Prefix + "." + name
+		if _, err := e.js.Publish(ctx, subject, b, jetstream.WithMsgID(n.ID)); err != nil {
+			errs = append(errs, fmt.Errorf("queue notification to %s in %s: %w", name, e.cfg.Outbox.Stream, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// RuleStatus is a rule and the state of its instances.
+type RuleStatus struct {
+	Rule      Rule       `json:"-"`
+	State     string     `json:"state"`
+	Instances []Instance `json:"instances"`
+	// Error says why the rule could not be evaluated last time.
+	Error string `json:"error,omitempty"`
+}
+
+// Instance is one pending or firing instance of a rule.
+type Instance struct {
+	Fingerprint string            `json:"fingerprint"`
+	State       string            `json:"state"`
+	Labels      map[string]string `json:"labels"`
+	Summary     string            `json:"summary"`
+	Value       float64           `json:"value"`
+	// Since is when the condition began.
+	Since   time.Time `json:"since"`
+	Silence *Silence  `json:"silence,omitempty"`
+	AckedBy string    `json:"acked_by,omitempty"`
+	AckedAt time.Time `json:"acked_at,omitzero"`
+	AckNote string    `json:"ack_note,omitempty"`
+}
+
+// Statuses returns each rule with its state at the last evaluation, in the
+// file's order, and when that evaluation ran.
+func (e *Evaluator) Statuses() ([]RuleStatus, time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]RuleStatus, len(e.statuses))
+	copy(out, e.statuses)
+	for i := range out {
+		sort.Slice(out[i].Instances, func(a, b int) bool { return out[i].Instances[a].Fingerprint < out[i].Instances[b].Fingerprint })
+	}
+	return out, e.lastRun
+}
+
+// hold is how long an instance stays pending before it fires. Stalled
+// consumers and open breakers already measure their own duration against
+// for, so they fire as soon as they are observed.
+func (r Rule) hold() time.Duration {
+	switch r.Kind {
+	case KindConsumerStalled, KindBreakerOpen:
+		return 0
+	}
+	return time.Duration(r.For)
+}

@@ -1,0 +1,102 @@
+package alert
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// SignatureHeader carries t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + body>.
+const SignatureHeader = "X-Jetwatch-Signature"
+
+// IdempotencyHeader carries the notification id, the same on every retry.
+const IdempotencyHeader = "Idempotency-Key"
+
+// Sign returns the X-Jetwatch-Signature value for body sent at t.
+func Sign(secret string, t time.Time, body []byte) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(ts + "."))
+	mac.Write(body)
+	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// Body renders a notification in the receiver's format.
+func Body(format string, n Notification, externalURL string) ([]byte, error) {
+	switch format {
+	case FormatJSON:
+		return json.Marshal(n)
+	case FormatSlack:
+		return json.Marshal(map[string]string{"text": slackText(n, externalURL)})
+	case FormatAlertmanager, "":
+		return json.Marshal(alertmanagerBody(n, externalURL))
+	}
+	return nil, fmt.Errorf("unknown format %q", format)
+}
+
+// amAlert and amMessage follow the Alertmanager webhook payload (version 4).
+type amAlert struct {
+	Status       string            `json:"status"`
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations"`
+	StartsAt     time.Time         `json:"startsAt"`
+	EndsAt       time.Time         `json:"endsAt"`
+	GeneratorURL string            `json:"generatorURL"`
+	Fingerprint  string            `json:"fingerprint"`
+}
+
+type amMessage struct {
+	Version           string            `json:"version"`
+	GroupKey          string            `json:"groupKey"`
+	TruncatedAlerts   int               `json:"truncatedAlerts"`
+	Status            string            `json:"status"`
+	Receiver          string            `json:"receiver"`
+	GroupLabels       map[string]string `json:"groupLabels"`
+	CommonLabels      map[string]string `json:"commonLabels"`
+	CommonAnnotations map[string]string `json:"commonAnnotations"`
+	ExternalURL       string            `json:"externalURL"`
+	Alerts            []amAlert         `json:"alerts"`
+}
+
+func alertmanagerBody(n Notification, externalURL string) amMessage {
+	labels := map[string]string{"alertname": n.Rule, "kind": n.Kind, "severity": n.Severity}
+	maps.Copy(labels, n.Labels)
+	annotations := map[string]string{"summary": n.Summary, "value": strconv.FormatFloat(n.Value, 'f', -1, 64)}
+	generator := ""
+	if externalURL != "" {
+		generator = strings.TrimSuffix(externalURL, "/") + "/alerts"
+	}
+	return amMessage{
+		Version: "4", GroupKey: fmt.Sprintf("{}:{alertname=%q}", n.Rule), Status: n.Status, Receiver: n.Receiver,
+		GroupLabels: map[string]string{"alertname": n.Rule}, CommonLabels: labels, CommonAnnotations: annotations,
+		ExternalURL: externalURL,
+		// A firing alert has no end yet: Alertmanager sends the zero time.
+		Alerts: []amAlert{{Status: n.Status, Labels: labels, Annotations: annotations, StartsAt: n.StartsAt,
+			EndsAt: n.EndsAt, GeneratorURL: generator, Fingerprint: n.Fingerprint}},
+	}
+}
+
+func slackText(n Notification, externalURL string) string {
+	var b strings.Builder
+	if n.Status == StatusResolved {
+		fmt.Fprintf(&b, ":white_check_mark: *[RESOLVED] %s*", n.Rule)
+	} else {
+		fmt.Fprintf(&b, ":rotating_light: *[FIRING] %s* (%s)", n.Rule, n.Severity)
+	}
+	fmt.Fprintf(&b, "\n%s", n.Summary)
+	for _, k := range slices.Sorted(maps.Keys(n.Labels)) {
+		fmt.Fprintf(&b, "\n• %s: `%s`", k, n.Labels[k])
+	}
+	fmt.Fprintf(&b, "\nsince %s", n.StartsAt.Format(time.RFC3339))
+	if externalURL != "" {
+		fmt.Fprintf(&b, " · <%s/alerts|jetwatch>", strings.TrimSuffix(externalURL, "/"))
+	}
+	return b.String()
+}

@@ -1,0 +1,70 @@
+package alert
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// OutboxConfig names the JetStream parts alerts use.
+type OutboxConfig struct {
+	// Stream is the work-queue stream of notifications still to send.
+	// Defaults to JETWATCH_ALERTS_OUTBOX.
+	Stream string
+	// Prefix of the outbox subjects, <prefix>.<receiver>. Defaults to
+	// jetwatch.alerts.outbox.
+	Prefix string
+	// Bucket is the KV bucket of firing episodes and silences. Defaults
+	// to jetwatch_alerts.
+	Bucket string
+	// Replicas of the stream and bucket. Defaults to 1.
+	Replicas int
+	// DuplicateWindow of the outbox: the same transition published by
+	// two replicas within it is stored once. Defaults to 10 minutes.
+	DuplicateWindow time.Duration
+}
+
+func (c OutboxConfig) withDefaults() OutboxConfig {
+	c.Stream = cmp.Or(c.Stream, DefaultOutboxStream)
+	c.Prefix = cmp.Or(c.Prefix, DefaultOutboxPrefix)
+	c.Bucket = cmp.Or(c.Bucket, DefaultStateBucket)
+	c.Replicas = max(c.Replicas, 1)
+	c.DuplicateWindow = cmp.Or(c.DuplicateWindow, 10*time.Minute)
+	return c
+}
+
+// EnsureOutbox creates the outbox stream and the state bucket when they
+// are missing, and returns the bucket. Existing ones are left as their
+// owner configured them.
+func EnsureOutbox(ctx context.Context, js jetstream.JetStream, cfg OutboxConfig) (jetstream.KeyValue, error) {
+	cfg = cfg.withDefaults()
+	if _, err := js.Stream(ctx, cfg.Stream); err != nil {
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("look up stream %s: %w", cfg.Stream, err)
+		}
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: cfg.Stream,
+			Description: "Alert notifications still to send (jetwatch)", Subjects: []string{cfg.Prefix + ".>"},
+			Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
+			Duplicates: cfg.DuplicateWindow})
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return nil, fmt.Errorf("create stream %s (allow publishing to $JS.API.STREAM.CREATE.%s, or create it yourself as a work queue on %s.>): %w",
+				cfg.Stream, cfg.Stream, cfg.Prefix, err)
+		}
+	}
+	kv, err := js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cfg.Bucket,
+			Description: "Firing alerts and silences (jetwatch)", Storage: jetstream.FileStorage, Replicas: cfg.Replicas})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, cfg.Bucket)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("alert state bucket %s (allow $JS.API.STREAM.CREATE.KV_%s, or create the bucket yourself): %w", cfg.Bucket, cfg.Bucket, err)
+	}
+	return kv, nil
+}

@@ -1,0 +1,375 @@
+package alert
+
+import (
+	"bytes"
+	"cmp"
+	"reflect"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/jetwatch/jetwatch/dlq"
+)
+
+// Rule kinds.
+const (
+	KindConsumerLag     = "consumer_lag"
+	KindConsumerStalled = "consumer_stalled"
+	KindDeadLetterRate  = "dead_letter_rate"
+	KindDeadLetterMatch = "dead_letter_match"
+	KindBreakerOpen     = "breaker_open"
+	KindStreamLimit     = "stream_limit"
+	KindAdvisory        = "advisory"
+)
+
+// Advisory events an advisory rule can watch.
+const (
+	EventQuorumLost    = "quorum_lost"
+	EventLeaderElected = "leader_elected"
+	EventOutOfStorage  = "out_of_storage"
+	EventDataLoss      = "data_loss"
+)
+
+// Receiver formats.
+const (
+	FormatAlertmanager = "alertmanager"
+	FormatJSON         = "json"
+	FormatSlack        = "slack"
+)
+
+// Duration is a time.Duration written as "5s", "10m" or "1h30m" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: %q is not a duration (like 30s, 5m, 1h)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Receiver is where notifications go.
+type Receiver struct {
+	Name   string `yaml:"name" json:"name"`
+	URL    string `yaml:"url" json:"-"`
+	Format string `yaml:"format" json:"format"`
+	// Secret is the HMAC key for X-Jetwatch-Signature. Never shown or logged.
+	Secret string `yaml:"secret" json:"-"`
+	// SecretEnv names an environment variable holding the secret.
+	SecretEnv string `yaml:"secret_env" json:"secret_env,omitempty"`
+	// Timeout of one request. Defaults to 10 seconds.
+	Timeout Duration `yaml:"timeout" json:"timeout"`
+}
+
+// SafeURL is the receiver's URL without user info or query, fit to show.
+func (r Receiver) SafeURL() string {
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return u.String()
+}
+
+// Signed says whether requests to the receiver carry a signature.
+func (r Receiver) Signed() bool { return r.Secret != "" }
+
+// Rule is one alert rule as written in the rules file.
+type Rule struct {
+	Name string `yaml:"name" json:"name"`
+	Kind string `yaml:"kind" json:"kind"`
+	// Stream and Consumer select what the rule watches; * and ? match
+	// like shell patterns. Empty matches everything.
+	Stream   string `yaml:"stream" json:"stream,omitempty"`
+	Consumer string `yaml:"consumer" json:"consumer,omitempty"`
+	// Subject filters dead letters, with NATS wildcards.
+	Subject string `yaml:"subject" json:"subject,omitempty"`
+	// Reason filters dead letters: max_deliver, terminated or error.
+	Reason string `yaml:"reason" json:"reason,omitempty"`
+	// Service and Breaker select breakers, as patterns.
+	Service string `yaml:"service" json:"service,omitempty"`
+	Breaker string `yaml:"breaker" json:"breaker,omitempty"`
+	// Event is the advisory to watch.
+	Event string `yaml:"event" json:"event,omitempty"`
+	// Above is the threshold: pending messages, a percentage, a count.
+	Above float64 `yaml:"above" json:"above"`
+	// For is how long the condition must hold before the rule fires.
+	For Duration `yaml:"for" json:"for"`
+	// Window is the period counted by rate rules.
+	Window Duration `yaml:"window" json:"window,omitempty"`
+	// Repeat re-sends a firing notification this often; 0 never.
+	Repeat    Duration `yaml:"repeat" json:"repeat,omitempty"`
+	Severity  string   `yaml:"severity" json:"severity,omitempty"`
+	Summary   string   `yaml:"summary" json:"summary,omitempty"`
+	Receivers []string `yaml:"receivers" json:"receivers"`
+	// Line is where the rule starts in the file.
+	Line int `yaml:"-" json:"line"`
+}
+
+// Rules is a loaded, valid rules file.
+type Rules struct {
+	Receivers []Receiver `json:"receivers"`
+	Rules     []Rule     `json:"rules"`
+	// Source is the file the rules came from.
+	Source string `json:"source"`
+}
+
+// Receiver returns the named receiver.
+func (rs *Rules) Receiver(name string) (Receiver, bool) {
+	if rs == nil {
+		return Receiver{}, false
+	}
+	for _, r := range rs.Receivers {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return Receiver{}, false
+}
+
+// ErrInvalidRules wraps every problem found in a rules file.
+var ErrInvalidRules = errors.New("invalid rules file")
+
+// LoadFile reads and validates a rules file. env looks up secret_env
+// variables (os.Getenv when nil).
+func LoadFile(file string, env func(string) string) (*Rules, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("rules file: %w", err)
+	}
+	rs, err := Parse(b, file, env)
+	if err != nil {
+		return nil, err
+	}
+	return rs, nil
+}
+
+var receiverName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// Parse validates rules from YAML. Every problem is reported with its
+// file, line and field, all at once, so one edit fixes them all.
+func Parse(b []byte, source string, env func(string) string) (*Rules, error) {
+	if env == nil {
+		env = os.Getenv
+	}
+	var problems []string
+	bad := func(line int, format string, args ...any) {
+		problems = append(problems, fmt.Sprintf("%s:%d: %s", source, line, fmt.Sprintf(format, args...)))
+	}
+	var doc struct {
+		Receivers []yaml.Node `yaml:"receivers"`
+		Rules     []yaml.Node `yaml:"rules"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("%w: %s: %s", ErrInvalidRules, source, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	rs := &Rules{Source: source}
+	names := map[string]bool{}
+	for i := range doc.Receivers {
+		n := &doc.Receivers[i]
+		var r Receiver
+		if err := decodeStrict(n, &r); err != nil {
+			bad(errLine(n, err), "receiver %d: %s", i+1, err)
+			continue
+		}
+		switch {
+		case !receiverName.MatchString(r.Name):
+			bad(fieldLine(n, "name"), "receiver %d: field name: %q must be 1-64 letters, digits, - or _", i+1, r.Name)
+		case names[r.Name]:
+			bad(fieldLine(n, "name"), "receiver %q: field name: defined twice", r.Name)
+		}
+		names[r.Name] = true
+		if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(fieldLine(n, "url"), "receiver %q: field url: must be an http:// or https:// URL", r.Name)
+		}
+		r.Format = cmp.Or(r.Format, FormatAlertmanager)
+		switch r.Format {
+		case FormatAlertmanager, FormatJSON, FormatSlack:
+		default:
+			bad(fieldLine(n, "format"), "receiver %q: field format: %q is not alertmanager, json or slack", r.Name, r.Format)
+		}
+		if r.SecretEnv != "" {
+			if r.Secret != "" {
+				bad(fieldLine(n, "secret_env"), "receiver %q: field secret_env: give secret or secret_env, not both", r.Name)
+			}
+			r.Secret = env(r.SecretEnv)
+			if r.Secret == "" {
+				bad(fieldLine(n, "secret_env"), "receiver %q: field secret_env: environment variable %s is empty or not set", r.Name, r.SecretEnv)
+			}
+		}
+		if r.Timeout == 0 {
+			r.Timeout = Duration(10 * time.Second)
+		}
+		if time.Duration(r.Timeout) > maxReceiverTimeout {
+			bad(fieldLine(n, "timeout"), "receiver %q: field timeout: at most %s", r.Name, maxReceiverTimeout)
+		}
+		rs.Receivers = append(rs.Receivers, r)
+	}
+	ruleNames := map[string]bool{}
+	for i := range doc.Rules {
+		n := &doc.Rules[i]
+		var r Rule
+		if err := decodeStrict(n, &r); err != nil {
+			bad(errLine(n, err), "rule %d: %s", i+1, err)
+			continue
+		}
+		r.Line = n.Line
+		label := fmt.Sprintf("rule %q", r.Name)
+		if r.Name == "" {
+			label = fmt.Sprintf("rule %d", i+1)
+			bad(n.Line, "%s: field name: required", label)
+		} else if ruleNames[r.Name] {
+			bad(fieldLine(n, "name"), "%s: field name: defined twice", label)
+		}
+		ruleNames[r.Name] = true
+		field := func(f, format string, args ...any) {
+			bad(fieldLine(n, f), "%s: field %s: %s", label, f, fmt.Sprintf(format, args...))
+		}
+		for _, f := range []struct{ name, v string }{{"stream", r.Stream}, {"consumer", r.Consumer}, {"service", r.Service}, {"breaker", r.Breaker}} {
+			if _, err := path.Match(f.v, ""); err != nil {
+				field(f.name, "%q is not a valid pattern (use * and ?)", f.v)
+			}
+		}
+		validateKind(r, field)
+		switch r.Severity {
+		case "":
+			r.Severity = "warning"
+		case "info", "warning", "critical":
+		default:
+			field("severity", "%q is not info, warning or critical", r.Severity)
+		}
+		if len(r.Receivers) == 0 {
+			field("receivers", "name at least one receiver")
+		}
+		for _, rc := range r.Receivers {
+			if !names[rc] {
+				field("receivers", "no receiver named %q (define it under receivers:)", rc)
+			}
+		}
+		rs.Rules = append(rs.Rules, r)
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%w:\n  %s", ErrInvalidRules, strings.Join(problems, "\n  "))
+	}
+	return rs, nil
+}
+
+// validateKind checks the fields each kind needs.
+func validateKind(r Rule, field func(f, format string, args ...any)) {
+	switch r.Kind {
+	case KindConsumerLag:
+		if r.Above < 0 {
+			field("above", "must be 0 or more pending messages")
+		}
+	case KindConsumerStalled:
+		if r.For <= 0 {
+			field("for", "required: how long without delivery or ack counts as stalled (like 5m)")
+		}
+	case KindDeadLetterRate:
+		if r.Window <= 0 {
+			field("window", "required: the period to count dead letters in (like 5m)")
+		}
+		if r.Above < 0 {
+			field("above", "must be 0 or more dead letters")
+		}
+	case KindDeadLetterMatch:
+	case KindBreakerOpen:
+	case KindStreamLimit:
+		if r.Above <= 0 || r.Above > 100 {
+			field("above", "must be a percentage above 0 and at most 100")
+		}
+	case KindAdvisory:
+		switch r.Event {
+		case EventQuorumLost, EventOutOfStorage, EventDataLoss:
+		case EventLeaderElected:
+			if r.Window <= 0 {
+				field("window", "required for leader_elected: the period to count elections in (like 10m)")
+			}
+		default:
+			field("event", "%q is not quorum_lost, leader_elected, out_of_storage or data_loss", r.Event)
+		}
+	case "":
+		field("kind", "required: one of consumer_lag, consumer_stalled, dead_letter_rate, dead_letter_match, breaker_open, stream_limit, advisory")
+	default:
+		field("kind", "%q is not one of consumer_lag, consumer_stalled, dead_letter_rate, dead_letter_match, breaker_open, stream_limit, advisory", r.Kind)
+	}
+	if r.Subject != "" || r.Reason != "" {
+		if err := (dlq.Filter{Subject: r.Subject, Reason: r.Reason}).Validate(); err != nil {
+			f := "subject"
+			if r.Reason != "" && !strings.Contains(err.Error(), "subject") {
+				f = "reason"
+			}
+			field(f, "%s", strings.TrimPrefix(err.Error(), dlq.ErrBadFilter.Error()+": "))
+		}
+	}
+}
+
+// decodeStrict decodes a mapping node, rejecting unknown fields.
+func decodeStrict(n *yaml.Node, v any) error {
+	if n.Kind != yaml.MappingNode {
+		return errors.New("must be a mapping of field: value")
+	}
+	known := yamlFields(v)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if !known[k.Value] {
+			return &unknownField{name: k.Value, line: k.Line}
+		}
+	}
+	if err := n.Decode(v); err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	return nil
+}
+
+// unknownField is a key the file format does not have: often a typo.
+type unknownField struct {
+	name string
+	line int
+}
+
+func (u *unknownField) Error() string {
+	return fmt.Sprintf("field %s: unknown (check the spelling; the README lists every field)", u.name)
+}
+
+// errLine is the line an error from decodeStrict points at.
+func errLine(n *yaml.Node, err error) int {
+	var u *unknownField
+	if errors.As(err, &u) {
+		return u.line
+	}
+	return n.Line
+}
+
+// fieldLine is the line of key in a mapping node, or the node's own line.
+func fieldLine(n *yaml.Node, key string) int {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i].Line
+		}
+	}
+	return n.Line
+}
+
+// yamlFields are the yaml keys of struct v points to.
+func yamlFields(v any) map[string]bool {
+	t := reflect.TypeOf(v).Elem()
+	known := map[string]bool{}
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" && name != "-" {
+			known[name] = true
+		}
+	}
+	return known
+}
