@@ -3,12 +3,12 @@ package alert
 import (
 	"bytes"
 	"cmp"
-	"reflect"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
