@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -61,8 +62,13 @@ type receiver struct {
 }
 
 func newReceiver(t *testing.T, answers ...int) *receiver {
+	return newReceiverOn(t, nil, answers...)
+}
+
+// newReceiverOn serves on ln, or a new port when ln is nil.
+func newReceiverOn(t *testing.T, ln net.Listener, answers ...int) *receiver {
 	r := &receiver{answers: answers}
-	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	r.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
 		defer r.mu.Unlock()
@@ -76,6 +82,11 @@ func newReceiver(t *testing.T, answers ...int) *receiver {
 		}
 		w.WriteHeader(status)
 	}))
+	if ln != nil {
+		r.Listener.Close()
+		r.Listener = ln
+	}
+	r.Start()
 	t.Cleanup(r.Close)
 	return r
 }
