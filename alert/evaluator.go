@@ -372,3 +372,6 @@ func (r Rule) hold() time.Duration {
 	}
 	return time.Duration(r.For)
 }
+
+// Rules returns the rules in force.
+func (e *Evaluator) Rules() *Rules { return e.cfg.Rules() }

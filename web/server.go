@@ -19,6 +19,7 @@ import (
 
 	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/auth"
+	"github.com/jetwatch/jetwatch/alert"
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -54,6 +55,19 @@ type DeadLetters interface {
 	Redeliver(ctx context.Context, req dlq.RedeliverRequest) (dlq.Action, error)
 	Discard(ctx context.Context, id uint64, actor, note string) (dlq.Action, error)
 	History(ctx context.Context, id uint64) ([]dlq.Action, error)
+}
+
+// Alerts is the alerting the pages and API use. alert.Desk implements
+// it. Silence and Acknowledge report a rule or instance that does not exist
+// with alert.ErrUnknownAlert, and a request that cannot be done as asked
+// with alert.ErrBadRequest.
+type Alerts interface {
+	Statuses() ([]alert.RuleStatus, time.Time)
+	Rules() *alert.Rules
+	Silences(ctx context.Context) ([]alert.Silence, error)
+	Silence(ctx context.Context, req alert.SilenceRequest) (alert.Silence, error)
+	Acknowledge(ctx context.Context, fingerprint, by, note string) error
+	Deliveries(ctx context.Context, limit int) ([]alert.Delivery, error)
 }
 
 // NATSState is the connection state the pages and /readyz report.
@@ -116,6 +130,8 @@ type Config struct {
 	DeadLetters DeadLetters
 	// Bulk runs bulk redeliveries and discards. Without it they answer 503.
 	Bulk BulkJobs
+	// Alerts serves the alert pages and API. Without it they answer 503.
+	Alerts Alerts
 	// TraceURL links trace ids to a tracing UI: {trace_id} is replaced.
 	// Defaults to no link.
 	TraceURL string

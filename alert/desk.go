@@ -1,0 +1,15 @@
+package alert
+
+import "context"
+
+// Desk is what the dashboard reads and does: rule states, silences,
+// acknowledgements and the delivery log.
+type Desk struct {
+	*Evaluator
+	Log *DeliveryLog
+}
+
+// Deliveries returns the latest deliveries, newest first.
+func (d Desk) Deliveries(ctx context.Context, limit int) ([]Delivery, error) {
+	return d.Log.Recent(ctx, limit)
+}

@@ -1,0 +1,90 @@
+package views
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jetwatch/jetwatch/alert"
+)
+
+// AlertList is the alerts page: each rule with its state, the silences in
+// force and the receivers (never their secrets).
+type AlertList struct {
+	Rules     []alert.RuleStatus
+	Receivers []alert.Receiver
+	Silences  []alert.Silence
+	Source    string
+	// EvaluatedAt is when the rules were last evaluated; zero before the
+	// first evaluation.
+	EvaluatedAt time.Time
+	CSRF        string
+	Flash       string
+	FlashBad    bool
+	Now         time.Time
+}
+
+// NotificationList is the delivery log page.
+type NotificationList struct {
+	Deliveries []alert.Delivery
+	Now        time.Time
+}
+
+func alertLevel(state string) string {
+	switch state {
+	case alert.StateFiring:
+		return "critical"
+	case alert.StatePending:
+		return "warning"
+	}
+	return "ok"
+}
+
+func deliveryLevel(result string) string {
+	switch result {
+	case alert.ResultDelivered:
+		return "ok"
+	case alert.ResultRetrying:
+		return "warning"
+	}
+	return "critical"
+}
+
+// Labels writes labels as k=v, sorted.
+func Labels(l map[string]string) string {
+	parts := make([]string, 0, len(l))
+	for _, k := range slices.Sorted(maps.Keys(l)) {
+		parts = append(parts, k+"="+l[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+// RuleCondition describes what a rule watches, in words.
+func RuleCondition(r alert.Rule) string {
+	var b strings.Builder
+	b.WriteString(r.Kind)
+	for _, f := range []struct{ k, v string }{{"stream", r.Stream}, {"consumer", r.Consumer}, {"subject", r.Subject},
+		{"reason", r.Reason}, {"service", r.Service}, {"breaker", r.Breaker}, {"event", r.Event}} {
+		if f.v != "" {
+			fmt.Fprintf(&b, " %s=%s", f.k, f.v)
+		}
+	}
+	switch r.Kind {
+	case alert.KindConsumerLag, alert.KindDeadLetterRate, alert.KindAdvisory:
+		fmt.Fprintf(&b, " above %g", r.Above)
+	case alert.KindStreamLimit:
+		fmt.Fprintf(&b, " above %g%%", r.Above)
+	}
+	if r.Window > 0 {
+		fmt.Fprintf(&b, " in %s", time.Duration(r.Window))
+	}
+	if r.For > 0 {
+		fmt.Fprintf(&b, " for %s", time.Duration(r.For))
+	}
+	if r.Repeat > 0 {
+		fmt.Fprintf(&b, ", repeat every %s", time.Duration(r.Repeat))
+	}
+	return b.String()
+}
