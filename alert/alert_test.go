@@ -276,6 +276,8 @@ func TestConsumerLagFiresAfterForThenResolvesSigned(t *testing.T) {
 	tampered[len(tampered)-2] = ' '
 	require.Error(t, verifySignature(secret, req.header.Get(alert.SignatureHeader), tampered, time.Now()), "a changed body must not verify")
 	require.Error(t, verifySignature("other", req.header.Get(alert.SignatureHeader), req.body, time.Now()))
+	require.NoError(t, alert.Verify(secret, req.header.Get(alert.SignatureHeader), req.body, time.Now(), time.Minute))
+	require.Error(t, alert.Verify(secret, req.header.Get(alert.SignatureHeader), tampered, time.Now(), time.Minute))
 	require.Error(t, verifySignature(secret, req.header.Get(alert.SignatureHeader), req.body, time.Now().Add(time.Hour)), "an old signature is a replay")
 
 	drain(t, cons)

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -26,6 +27,39 @@ func Sign(secret string, t time.Time, body []byte) string {
 	mac.Write([]byte(ts + "."))
 	mac.Write(body)
 	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// Verify checks an X-Jetwatch-Signature header against body: the HMAC
+// must match and t must be within tolerance of now, so a captured request
+// replayed later is refused.
+func Verify(secret, header string, body []byte, now time.Time, tolerance time.Duration) error {
+	var ts, sig string
+	for _, part := range strings.Split(header, ",") {
+		k, v, _ := strings.Cut(part, "=")
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			sig = v
+		}
+	}
+	t, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || sig == "" {
+		return errors.New("no valid " + SignatureHeader + " header")
+	}
+	if d := now.Sub(time.Unix(t, 0)); d > tolerance || d < -tolerance {
+		return errors.New("signature time is too far from now: possible replay")
+	}
+	want, err := hex.DecodeString(sig)
+	if err != nil {
+		return errors.New("signature is not hex")
+	}
+	got, _ := strings.CutPrefix(Sign(secret, time.Unix(t, 0), body), "t="+ts+",v1=")
+	gotb, _ := hex.DecodeString(got)
+	if !hmac.Equal(gotb, want) {
+		return errors.New("signature does not match the body")
+	}
+	return nil
 }
 
 // Body renders a notification in the receiver's format.

@@ -3,6 +3,7 @@ package alert_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,4 +106,16 @@ rules: []
 	ops, _ := rs.Receiver("ops")
 	require.Equal(t, "from-env", ops.Secret)
 	require.Equal(t, "https://hooks.example.com/x", ops.SafeURL(), "the shown URL drops the query, which may hold a token")
+}
+
+// TestREADMEHoldsTheVerificationRecipe keeps the README's snippet the very
+// function the tests verify real requests with.
+func TestREADMEHoldsTheVerificationRecipe(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile("verify_example_test.go")
+	require.NoError(t, err)
+	fn := string(src)[strings.Index(string(src), "func verifySignature"):]
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	require.Contains(t, string(readme), "```go\n"+fn+"```", "README's verification snippet differs from verifySignature in verify_example_test.go")
 }

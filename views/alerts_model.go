@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jetwatch/jetwatch/alert"
+	"github.com/jetwatch/jetwatch/demo"
 )
 
 // AlertList is the alerts page: each rule with its state, the silences in
@@ -87,4 +88,17 @@ func RuleCondition(r alert.Rule) string {
 		fmt.Fprintf(&b, ", repeat every %s", time.Duration(r.Repeat))
 	}
 	return b.String()
+}
+
+// DemoReceiverList is the demo receiver's page.
+type DemoReceiverList struct {
+	Arrivals []demo.Arrival
+	Now      time.Time
+}
+
+func arrivalLevel(status string) string {
+	if status == alert.StatusResolved {
+		return "ok"
+	}
+	return "critical"
 }

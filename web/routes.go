@@ -45,6 +45,12 @@ func (s *Server) routes(e *echo.Echo) {
 	r(get, "/alerts/notifications", v, "", s.alertNotifications)
 	r(post, "/alerts/silence", op, "alert.silence", s.alertSilence)
 	r(post, "/alerts/ack", op, "alert.ack", s.alertAcknowledge)
+	if s.cfg.DemoReceiver != nil {
+		r(get, demoReceiverPath, v, "", s.demoReceiverPage)
+		// Webhooks from jetwatch's own sender: no session, and no CSRF
+		// token; the demo receiver verifies their signature instead.
+		r(post, demoReceiverPath, public, "", s.demoReceiverPost)
+	}
 	r(get, "/audit", v, "", s.auditList)
 	r(get, "/admin/tokens", admin, "", s.tokenList)
 	r(post, "/admin/tokens", admin, "token.create", s.tokenCreate)

@@ -17,9 +17,10 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/jetwatch/jetwatch/alert"
 	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/auth"
-	"github.com/jetwatch/jetwatch/alert"
+	"github.com/jetwatch/jetwatch/demo"
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -68,6 +69,14 @@ type Alerts interface {
 	Silence(ctx context.Context, req alert.SilenceRequest) (alert.Silence, error)
 	Acknowledge(ctx context.Context, fingerprint, by, note string) error
 	Deliveries(ctx context.Context, limit int) ([]alert.Delivery, error)
+}
+
+// DemoReceiver is the demo's built-in webhook receiver. demo.Receiver
+// implements it.
+type DemoReceiver interface {
+	// Receive records a webhook request and returns the status to answer.
+	Receive(r *http.Request) int
+	Arrivals() []demo.Arrival
 }
 
 // NATSState is the connection state the pages and /readyz report.
@@ -132,6 +141,10 @@ type Config struct {
 	Bulk BulkJobs
 	// Alerts serves the alert pages and API. Without it they answer 503.
 	Alerts Alerts
+	// DemoReceiver, in the demo only, serves /demo/receiver: webhooks
+	// post to it (signed, so without the CSRF token) and the page shows
+	// what arrived. Defaults to none: the route does not exist.
+	DemoReceiver DemoReceiver
 	// TraceURL links trace ids to a tracing UI: {trace_id} is replaced.
 	// Defaults to no link.
 	TraceURL string

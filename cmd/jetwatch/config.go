@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jetwatch/jetwatch/internal/natsconn"
+	"github.com/jetwatch/jetwatch/web"
 )
 
 // config is everything serve and demo are told by flags and environment.
@@ -45,8 +46,16 @@ type config struct {
 	RedactHeaders     string
 	RedactFields      string
 
+	Rules         string
+	AlertInterval time.Duration
+	ExternalURL   string
+	// Env looks up environment variables, for secret_env in the rules.
+	Env func(string) string
+
 	// demo only
 	NATSPort int
+	// DemoReceiver is the demo's webhook receiver, served at /demo/receiver.
+	DemoReceiver web.DemoReceiver
 }
 
 // setting is one flag with the environment variable that sets its default.
@@ -138,6 +147,10 @@ func settings(c *config) []setting {
 		both(setting{flag: "redact-fields", env: "JETWATCH_REDACT_FIELDS", usage: "JSON payload fields masked everywhere jetwatch shows them, comma separated dotted paths (e.g. password,card.number)", bind: stringSetting(&c.RedactFields)}),
 		both(setting{flag: "trace-url", env: "JETWATCH_TRACE_URL", usage: "link trace ids of dead letters to a tracing UI; {trace_id} is replaced (e.g. http://jaeger:16686/trace/{trace_id})", bind: stringSetting(&c.TraceURL)}),
 
+		both(setting{flag: "rules", env: "JETWATCH_RULES", usage: "alert rules file (YAML); SIGHUP or a change of the file reloads it (demo: its own rules when unset)", bind: stringSetting(&c.Rules)}),
+		both(setting{flag: "alert-interval", env: "JETWATCH_ALERT_INTERVAL", def: "5s", usage: "how often alert rules are evaluated", bind: durationSetting(&c.AlertInterval)}),
+		both(setting{flag: "external-url", env: "JETWATCH_EXTERNAL_URL", usage: "the dashboard's address as receivers reach it, linked from notifications (e.g. https://jetwatch.example.com)", bind: stringSetting(&c.ExternalURL)}),
+
 		serve(setting{flag: "server", env: "NATS_URL", usage: "NATS server URLs, comma separated (default nats://127.0.0.1:4222, or the context's)", bind: stringSetting(&c.NATS.Servers)}),
 		serve(setting{flag: "context", env: "NATS_CONTEXT", usage: "natscli context to read connection settings from (flags given explicitly win)", bind: stringSetting(&c.NATS.Context)}),
 		serve(setting{flag: "creds", env: "NATS_CREDS", usage: "user credentials file (JWT + seed)", bind: stringSetting(&c.NATS.Creds)}),
@@ -195,6 +208,7 @@ func parseFlagsArgs(cmd string, args []string, env func(string) string, out io.W
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
 	}
+	c.Env = env
 	c.NATS.Name = "jetwatch"
 	c.System.Name = "jetwatch-system"
 	// The system user reaches the same servers the same way, unless a

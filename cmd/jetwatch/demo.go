@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
 
 	"github.com/nats-io/nats.go"
 
@@ -52,6 +55,46 @@ func runDemo(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wr
 	}
 	defer sys.Close()
 
+	if err := demoRules(cfg); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "jetwatch demo\n  nats:      %s   (try: nats --server %s stream report)\n", url, url)
 	return serveWith(ctx, cfg, logger, stdout, nc, sys, status)
+}
+
+// demoRules, unless --rules names a file, writes the demo's rules to the
+// data directory, sending to the built-in receiver on the dashboard's
+// address: a newcomer sees alerts fire and arrive, signed.
+func demoRules(cfg *config) error {
+	cfg.DemoReceiver = &demo.Receiver{}
+	if cfg.Rules != "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %w", cfg.Listen, err)
+	}
+	if port == "0" {
+		// The receiver's URL must be known before the rules load: take a
+		// free port now.
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		}
+		cfg.Listen = ln.Addr().String()
+		ln.Close()
+	}
+	_, port, _ = net.SplitHostPort(cfg.Listen)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	file := filepath.Join(cfg.Data, "demo-rules.yaml")
+	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+		return fmt.Errorf("data directory %s: %w", cfg.Data, err)
+	}
+	if err := os.WriteFile(file, demo.Rules(net.JoinHostPort(host, port)), 0o600); err != nil {
+		return fmt.Errorf("write the demo's alert rules: %w", err)
+	}
+	cfg.Rules = file
+	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/jetwatch/jetwatch/alert"
 	"github.com/jetwatch/jetwatch/collector"
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/internal/natsconn"
@@ -119,7 +120,24 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	go desk.start(ctx)
 	defer desk.stop()
 
+	var alerts web.Alerts
+	if cfg.Rules != "" {
+		rules, err := loadRules(cfg.Rules, cfg.Env, logger)
+		if err != nil {
+			return err
+		}
+		a, err := newAlerting(nc, db, rules, cfg, reg, logger)
+		if err != nil {
+			return err
+		}
+		go a.start(ctx)
+		defer a.stop()
+		alerts = alert.Desk{Evaluator: a.evaluator, Log: alert.NewDeliveryLog(db)}
+	}
+
 	srv, err := web.New(web.Config{
+		Alerts:         alerts,
+		DemoReceiver:   cfg.DemoReceiver,
 		Index:          db,
 		DeadLetters:    dlq.Desk{Queries: desk.queries, Redeliverer: redeliverer},
 		Bulk:           desk,

@@ -1,0 +1,87 @@
+package demo
+
+import (
+	_ "embed"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jetwatch/jetwatch/alert"
+)
+
+//go:embed rules.yaml
+var rulesTemplate string
+
+// ReceiverSecret signs the demo's notifications to its own receiver.
+const ReceiverSecret = "demo-secret"
+
+// Rules is the demo's rules file, sending to the receiver on listen.
+func Rules(listen string) []byte {
+	return []byte(strings.ReplaceAll(rulesTemplate, "{{LISTEN}}", listen))
+}
+
+// Arrival is one webhook the demo receiver got.
+type Arrival struct {
+	At        time.Time
+	Status    string
+	Alerts    []string
+	Key       string
+	Signature string
+	// Verified is empty when the signature checked out, else why not.
+	Verified string
+	Body     string
+}
+
+// Receiver is the demo's webhook receiver: it checks each request's
+// signature as the README shows and keeps the latest arrivals, so a
+// newcomer sees the whole loop on /demo/receiver.
+type Receiver struct {
+	mu       sync.Mutex
+	arrivals []Arrival
+}
+
+// Receive records one webhook request; it answers 401 when the signature
+// does not verify.
+func (r *Receiver) Receive(req *http.Request) int {
+	body, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+	if err != nil {
+		return http.StatusBadRequest
+	}
+	a := Arrival{At: time.Now().UTC(), Key: req.Header.Get(alert.IdempotencyHeader),
+		Signature: req.Header.Get(alert.SignatureHeader), Body: string(body)}
+	if err := alert.Verify(ReceiverSecret, a.Signature, body, a.At, 5*time.Minute); err != nil {
+		a.Verified = err.Error()
+	}
+	var msg struct {
+		Status string `json:"status"`
+		Alerts []struct {
+			Labels map[string]string `json:"labels"`
+		} `json:"alerts"`
+	}
+	if err := json.Unmarshal(body, &msg); err == nil {
+		a.Status = msg.Status
+		for _, al := range msg.Alerts {
+			a.Alerts = append(a.Alerts, al.Labels["alertname"])
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.arrivals = append([]Arrival{a}, r.arrivals...)
+	if len(r.arrivals) > 100 {
+		r.arrivals = r.arrivals[:100]
+	}
+	if a.Verified != "" {
+		return http.StatusUnauthorized
+	}
+	return http.StatusOK
+}
+
+// Arrivals returns what arrived, newest first.
+func (r *Receiver) Arrivals() []Arrival {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Arrival(nil), r.arrivals...)
+}
