@@ -113,10 +113,14 @@ func (e *Evaluator) Acknowledge(ctx context.Context, fp, by, note string) error 
 
 func (e *Evaluator) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	e.mu.Lock()
-	kv := e.kv
-	e.mu.Unlock()
-	if kv != nil {
-		return kv, nil
+	defer e.mu.Unlock()
+	if e.kv != nil {
+		return e.kv, nil
 	}
-	return EnsureOutbox(ctx, e.js, e.cfg.Outbox)
+	kv, err := EnsureOutbox(ctx, e.js, e.cfg.Outbox)
+	if err != nil {
+		return nil, err
+	}
+	e.kv = kv
+	return kv, nil
 }

@@ -112,6 +112,7 @@ type testBundle struct {
 	clock   *clock
 	rules   *alert.Rules
 	recv    *receiver
+	reg     *prometheus.Registry
 }
 
 const secret = "s3cret"
@@ -140,9 +141,19 @@ func setup(t *testing.T, rules string, answers ...int) *testBundle {
 func (b *testBundle) evaluator(t *testing.T, db *store.DB, now func() time.Time) *alert.Evaluator {
 	t.Helper()
 	e, err := alert.NewEvaluator(b.js, alert.EvaluatorConfig{Rules: func() *alert.Rules { return b.rules },
-		Index: db, DeadLetters: dlq.NewQueries(db), Now: now, Registerer: prometheus.NewRegistry()})
+		Index: db, DeadLetters: dlq.NewQueries(db), Now: now, Registerer: b.registry(db)})
 	require.NoError(t, err)
 	return e
+}
+
+// registry is where the evaluator of the bundle's own index registers,
+// so a test can read its metrics; other evaluators get their own.
+func (b *testBundle) registry(db *store.DB) *prometheus.Registry {
+	if db == b.db && b.reg == nil {
+		b.reg = prometheus.NewRegistry()
+		return b.reg
+	}
+	return prometheus.NewRegistry()
 }
 
 func (b *testBundle) sender(t *testing.T, db *store.DB) *alert.Sender {
@@ -263,6 +274,7 @@ func TestConsumerLagFiresAfterForThenResolvesSigned(t *testing.T) {
 	b.clock.Advance(3 * time.Second)
 	b.evaluate(t, e)
 	require.Equal(t, alert.StateFiring, state(t, e, "billing-lag"))
+	require.InDelta(t, 1, firing(t, b.reg), 0)
 	got := waitNotifications(t, b.recv, 1)
 	require.Equal(t, alert.StatusFiring, got[0].Status)
 	require.Equal(t, "billing-lag", got[0].Rule)
@@ -284,6 +296,7 @@ func TestConsumerLagFiresAfterForThenResolvesSigned(t *testing.T) {
 	b.clock.Advance(time.Second)
 	b.evaluate(t, e)
 	require.Equal(t, alert.StateInactive, state(t, e, "billing-lag"))
+	require.InDelta(t, 0, firing(t, b.reg), 0)
 	got = waitNotifications(t, b.recv, 2)
 	require.Equal(t, alert.StatusResolved, got[1].Status)
 	require.Equal(t, got[0].Fingerprint, got[1].Fingerprint)
@@ -313,4 +326,22 @@ func TestBlipShorterThanForDoesNotPage(t *testing.T) {
 	st, err := b.js.Stream(context.Background(), alert.DefaultOutboxStream)
 	require.NoError(t, err)
 	require.Zero(t, st.CachedInfo().State.Msgs, "nothing may be queued for a blip")
+}
+
+// firing is jetwatch_alerts_firing{rule="billing-lag"} as gathered.
+func firing(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() == "jetwatch_alerts_firing" {
+			for _, m := range f.GetMetric() {
+				if m.GetLabel()[0].GetValue() == "billing-lag" {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatal("jetwatch_alerts_firing{rule=billing-lag} not registered")
+	return 0
 }

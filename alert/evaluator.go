@@ -61,9 +61,13 @@ type Evaluator struct {
 	logger *slog.Logger
 	firing *prometheus.GaugeVec
 
+	// evaluating serializes evaluations; mu guards what pages read, so a
+	// slow evaluation (NATS away) never blocks the dashboard.
+	evaluating sync.Mutex
+	pending    map[string]time.Time // fingerprint -> when the condition began
+
 	mu       sync.Mutex
 	kv       jetstream.KeyValue
-	pending  map[string]time.Time // fingerprint -> when the condition began
 	statuses []RuleStatus
 	lastRun  time.Time
 
@@ -137,18 +141,15 @@ func (e *Evaluator) Stop() {
 // Evaluate runs every rule once and publishes the transitions. A rule
 // whose data cannot be read keeps its state and reports the error.
 func (e *Evaluator) Evaluate(ctx context.Context) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.kv == nil {
-		kv, err := EnsureOutbox(ctx, e.js, e.cfg.Outbox)
-		if err != nil {
-			return err
-		}
-		e.kv = kv
+	e.evaluating.Lock()
+	defer e.evaluating.Unlock()
+	kv, err := e.bucket(ctx)
+	if err != nil {
+		return err
 	}
 	rules := e.cfg.Rules()
 	now := e.cfg.Now()
-	st, err := loadState(ctx, e.kv)
+	st, err := loadState(ctx, kv)
 	if err != nil {
 		return err
 	}
@@ -225,7 +226,9 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 		}
 		e.firing.WithLabelValues(rs.Rule.Name).Set(float64(n))
 	}
+	e.mu.Lock()
 	e.statuses, e.lastRun = statuses, now
+	e.mu.Unlock()
 	return errors.Join(errs...)
 }
 

@@ -18,6 +18,7 @@ func (s *Server) alertAcknowledge(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
+	setAuditResult(c, "acknowledged "+c.FormValue("fingerprint"))
 	return c.Redirect(http.StatusSeeOther, "/alerts?done=acknowledged")
 }
 
@@ -42,5 +43,6 @@ func (s *Server) apiAlertAcknowledge(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
+	setAuditResult(c, "acknowledged "+req.Fingerprint)
 	return c.NoContent(http.StatusNoContent)
 }

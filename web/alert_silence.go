@@ -22,13 +22,14 @@ func (s *Server) alertSilence(c echo.Context) error {
 	if err != nil {
 		return s.alertRefused(c, http.StatusUnprocessableEntity, "For: "+c.FormValue("for")+" is not a duration (like 30m, 4h).")
 	}
-	_, err = s.cfg.Alerts.Silence(c.Request().Context(), alert.SilenceRequest{Rule: c.FormValue("rule"),
+	sil, err := s.cfg.Alerts.Silence(c.Request().Context(), alert.SilenceRequest{Rule: c.FormValue("rule"),
 		Fingerprint: c.FormValue("fingerprint"), For: d, By: actor(c), Why: c.FormValue("why")})
 	if status, msg, ok := alertError(err); ok {
 		return s.alertRefused(c, status, msg)
 	} else if err != nil {
 		return err
 	}
+	setAuditResult(c, silenceResult(sil))
 	return c.Redirect(http.StatusSeeOther, "/alerts?done=silenced")
 }
 
@@ -61,7 +62,17 @@ func (s *Server) apiAlertSilence(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
+	setAuditResult(c, silenceResult(sil))
 	return c.JSON(http.StatusCreated, sil)
+}
+
+// silenceResult is what the audit log says a silence did.
+func silenceResult(s alert.Silence) string {
+	what := "rule " + s.Rule
+	if s.Fingerprint != "" {
+		what += " instance " + s.Fingerprint
+	}
+	return "silenced " + what + " until " + s.Until.Format(time.RFC3339) + ": " + s.Why
 }
 
 // alertError maps refusals to a status and a message the operator can act
