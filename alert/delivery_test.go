@@ -143,3 +143,28 @@ func TestTwoReplicasSendEachNotificationOnce(t *testing.T) {
 	require.Equal(t, alert.StatusFiring, got[0].Status)
 	require.Equal(t, alert.StatusResolved, got[1].Status)
 }
+
+func TestFiringThatResolvedBeforeDeliveryIsNotSentAfterItsResolution(t *testing.T) {
+	t.Parallel()
+	b := setup(t, strings.Replace(lagRule, "for: 5s", "for: 0s", 1))
+	cons := b.orders(t, 20)
+	e := b.evaluator(t, b.db, b.clock.Now)
+	// No sender yet: the firing waits in the outbox while the lag clears.
+	b.evaluate(t, e)
+	drain(t, cons)
+	b.clock.Advance(time.Second)
+	b.evaluate(t, e)
+	b.sender(t, b.db)
+	got := waitNotifications(t, b.recv, 1)
+	settled(t, b.js)
+	got = notifications(t, b.recv)
+	require.Len(t, got, 1)
+	require.Equal(t, alert.StatusResolved, got[0].Status)
+	log, err := alert.NewDeliveryLog(b.db).Recent(context.Background(), 10)
+	require.NoError(t, err)
+	results := map[string]string{}
+	for _, d := range log {
+		results[d.Status] = d.Result
+	}
+	require.Equal(t, map[string]string{alert.StatusFiring: alert.ResultDropped, alert.StatusResolved: alert.ResultDelivered}, results)
+}

@@ -65,6 +65,7 @@ type Sender struct {
 	logger     *slog.Logger
 	deliveries *prometheus.CounterVec
 	cc         jetstream.ConsumeContext
+	kv         jetstream.KeyValue
 }
 
 // NewSender checks cfg and fills its defaults.
@@ -117,9 +118,11 @@ func (s *Sender) outboxDepth() float64 {
 // Start creates the outbox and the shared consumer when missing and starts
 // sending. It returns once consuming.
 func (s *Sender) Start(ctx context.Context) error {
-	if _, err := EnsureOutbox(ctx, s.js, s.cfg.Outbox); err != nil {
+	kv, err := EnsureOutbox(ctx, s.js, s.cfg.Outbox)
+	if err != nil {
 		return err
 	}
+	s.kv = kv
 	cons, err := s.js.CreateOrUpdateConsumer(ctx, s.cfg.Outbox.Stream, jetstream.ConsumerConfig{
 		Durable: s.cfg.Durable, Description: "jetwatch alert webhook sender, shared by replicas",
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 2 * maxReceiverTimeout, MaxDeliver: -1,
@@ -176,6 +179,14 @@ func (s *Sender) handle(ctx context.Context, m jetstream.Msg) {
 		finish(ResultDropped, m.Term)
 		return
 	}
+	if s.superseded(ctx, n) {
+		// Sending it now would page for a problem already over, after
+		// its resolution: receivers would be left firing.
+		d.Error = "the alert resolved before this could be delivered"
+		s.logger.Info("notification dropped", "id", n.ID, "rule", n.Rule, "why", d.Error)
+		finish(ResultDropped, m.Term)
+		return
+	}
 	d.HTTPStatus, d.Latency, d.Error = s.post(ctx, r, n)
 	switch {
 	case d.Error == "":
@@ -188,6 +199,26 @@ func (s *Sender) handle(ctx context.Context, m jetstream.Msg) {
 		s.logger.Warn("notification not delivered; will retry", "id", n.ID, "receiver", r.Name, "url", r.SafeURL(), "attempt", attempt, "retry_in", wait, "err", d.Error)
 		finish(ResultRetrying, func() error { return m.NakWithDelay(wait) })
 	}
+}
+
+// superseded says whether a firing notification's episode has ended.
+// When the state cannot be read it is sent: a late page beats none.
+func (s *Sender) superseded(ctx context.Context, n Notification) bool {
+	if n.Status != StatusFiring {
+		return false
+	}
+	entry, err := s.kv.Get(ctx, episodePrefix+n.Fingerprint)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return true
+	}
+	if err != nil {
+		return false
+	}
+	var ep episode
+	if err := json.Unmarshal(entry.Value(), &ep); err != nil {
+		return false
+	}
+	return !ep.StartsAt.Equal(n.StartsAt)
 }
 
 // post sends one request and says how it went; errText is empty on a 2xx.
