@@ -7,7 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -196,6 +197,7 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 			}
 			rs.Instances = append(rs.Instances, inst)
 		}
+		slices.SortFunc(rs.Instances, func(a, b Instance) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })
 		for _, inst := range rs.Instances {
 			if inst.State == StateFiring || (inst.State == StatePending && rs.State == StateInactive) {
 				rs.State = inst.State
@@ -219,6 +221,7 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 	e.firing.Reset()
 	for _, rs := range statuses {
 		n := 0
+		slices.SortFunc(rs.Instances, func(a, b Instance) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })
 		for _, inst := range rs.Instances {
 			if inst.State == StateFiring {
 				n++
@@ -263,10 +266,18 @@ func (e *Evaluator) fire(ctx context.Context, rules *Rules, r Rule, fp string, o
 // rule repeats and nobody acknowledged or silenced it.
 func (e *Evaluator) continueFiring(ctx context.Context, rules *Rules, r Rule, ep *episode, o observation, silence *Silence, now time.Time) {
 	ep.Summary, ep.Value = o.Summary, o.Value
-	if r.Repeat <= 0 || silence != nil || ep.AckedBy != "" || now.Sub(ep.LastSentAt) < time.Duration(r.Repeat) {
+	if silence != nil {
 		return
 	}
-	ep.Repeats++
+	switch {
+	case !ep.Sent:
+		// It fired while silenced and still fires now the silence ended:
+		// page now, as the first notification of this episode.
+	case r.Repeat <= 0 || ep.AckedBy != "" || now.Sub(ep.LastSentAt) < time.Duration(r.Repeat):
+		return
+	default:
+		ep.Repeats++
+	}
 	ep.LastSentAt, ep.Sent = now.UTC(), true
 	b, _ := json.Marshal(ep)
 	if _, err := e.kv.Update(ctx, episodePrefix+ep.Fingerprint, b, ep.revision); err != nil {
@@ -357,12 +368,7 @@ type Instance struct {
 func (e *Evaluator) Statuses() ([]RuleStatus, time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make([]RuleStatus, len(e.statuses))
-	copy(out, e.statuses)
-	for i := range out {
-		sort.Slice(out[i].Instances, func(a, b int) bool { return out[i].Instances[a].Fingerprint < out[i].Instances[b].Fingerprint })
-	}
-	return out, e.lastRun
+	return slices.Clone(e.statuses), e.lastRun
 }
 
 // hold is how long an instance stays pending before it fires. Stalled

@@ -57,3 +57,21 @@ func TestRepeatUntilAcknowledgedAndSilenceMutes(t *testing.T) {
 	require.Len(t, silences, 1)
 	require.Equal(t, "ann", silences[0].By)
 }
+
+func TestAlertFiringThroughASilencePagesWhenItEnds(t *testing.T) {
+	t.Parallel()
+	b := setup(t, strings.Replace(lagRule, "for: 5s", "for: 0s", 1))
+	b.orders(t, 20)
+	e := b.evaluator(t, b.db, b.clock.Now)
+	b.sender(t, b.db)
+	_, err := e.Silence(context.Background(), alert.SilenceRequest{Rule: "billing-lag", For: time.Minute, By: "ann", Why: "deploy"})
+	require.NoError(t, err)
+	b.evaluate(t, e)
+	require.Equal(t, alert.StateFiring, state(t, e, "billing-lag"))
+	settled(t, b.js)
+	require.Empty(t, notifications(t, b.recv), "silenced")
+	b.clock.Advance(2 * time.Minute)
+	b.evaluate(t, e)
+	got := waitNotifications(t, b.recv, 1)
+	require.Equal(t, alert.StatusFiring, got[0].Status, "still firing when the silence ended: page now")
+}
