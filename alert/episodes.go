@@ -52,8 +52,8 @@ type Silence struct {
 	CreatedAt   time.Time `json:"created_at"`
 }
 
-// covers says whether the silence mutes an instance at now.
-func (s Silence) covers(rule, fp string, now time.Time) bool {
+// Covers says whether the silence mutes an instance at now.
+func (s Silence) Covers(rule, fp string, now time.Time) bool {
 	return s.Rule == rule && (s.Fingerprint == "" || s.Fingerprint == fp) && now.Before(s.Until)
 }
 
@@ -100,7 +100,7 @@ func loadState(ctx context.Context, kv jetstream.KeyValue) (state, error) {
 
 func (st state) silenced(rule, fp string, now time.Time) *Silence {
 	for i, s := range st.silences {
-		if s.covers(rule, fp, now) {
+		if s.Covers(rule, fp, now) {
 			return &st.silences[i]
 		}
 	}

@@ -4,7 +4,9 @@ import (
 	_ "embed"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -64,7 +66,7 @@ func (r *Receiver) Receive(req *http.Request) int {
 	if err := json.Unmarshal(body, &msg); err == nil {
 		a.Status = msg.Status
 		for _, al := range msg.Alerts {
-			a.Alerts = append(a.Alerts, al.Labels["alertname"])
+			a.Alerts = append(a.Alerts, describe(al.Labels))
 		}
 	}
 	r.mu.Lock()
@@ -84,4 +86,21 @@ func (r *Receiver) Arrivals() []Arrival {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]Arrival(nil), r.arrivals...)
+}
+
+// describe names an alert by its rule and the labels that tell its
+// instances apart.
+func describe(labels map[string]string) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		switch k {
+		case "alertname", "kind", "severity":
+		default:
+			parts = append(parts, k+"="+labels[k])
+		}
+	}
+	if len(parts) == 0 {
+		return labels["alertname"]
+	}
+	return labels["alertname"] + " (" + strings.Join(parts, " ") + ")"
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -39,9 +40,22 @@ func (s *Server) alertListModel(c echo.Context) (views.AlertList, error) {
 	if err != nil {
 		return views.AlertList{}, err
 	}
+	// A silence made since the last evaluation shows at once.
+	now := s.cfg.Now()
+	for i, rs := range statuses {
+		instances := slices.Clone(rs.Instances)
+		for j, in := range instances {
+			for k, sil := range silences {
+				if in.Silence == nil && sil.Covers(rs.Rule.Name, in.Fingerprint, now) {
+					instances[j].Silence = &silences[k]
+				}
+			}
+		}
+		statuses[i].Instances = instances
+	}
 	rules := s.cfg.Alerts.Rules()
 	return views.AlertList{Rules: statuses, Receivers: rules.Receivers, Silences: silences, Source: rules.Source,
-		EvaluatedAt: at, CSRF: csrfToken(c), Now: s.cfg.Now()}, nil
+		EvaluatedAt: at, CSRF: csrfToken(c), Now: now}, nil
 }
 
 // apiAlert is one rule in GET /api/v1/alerts.

@@ -86,6 +86,8 @@ func TestAlertPagesShowStateAndActThroughCSRF(t *testing.T) {
 	require.Contains(t, byTestID(t, page, "flash")[0], "say why")
 	res, _ = postForm(t, srv, "/alerts/silence", url.Values{"csrf": {token}, "rule": {"orders-lag"}, "for": {"1h"}, "why": {"deploying billing"}}, cookie)
 	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, page = get(t, srv, "/alerts")
+	require.Contains(t, byTestID(t, page, "alert-silenced")[0], "deploying billing", "shown before the next evaluation")
 
 	require.NoError(t, ev.Evaluate(context.Background()))
 	_, page = get(t, srv, "/alerts")

@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jetwatch/jetwatch/internal/browsertest"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 )
 
@@ -85,4 +87,30 @@ func TestDemoAlertsArriveSignedAtTheDemoReceiver(t *testing.T) {
 		delivered = delivered || (d.Rule == "sensors-nearly-full" && d.Result == "delivered")
 	}
 	require.True(t, delivered, "the delivery log shows it: %+v", log.Items)
+
+	// In a browser: the rule shows firing, an operator silences it with
+	// the form (CSRF token and all), and no page breaks the CSP.
+	b := browsertest.New(t)
+	rule := `[data-testid=alert-rule][data-rule=sensors-nearly-full]`
+	_, err := chromedp.Run(b.Ctx, chromedp.Navigate(base+"/alerts"))
+	require.NoError(t, err)
+	_, err = chromedp.Run(b.Ctx, chromedp.WaitVisible(chromedp.CSS(rule+`[data-state=firing]`)))
+	require.NoError(t, err)
+	_, err = chromedp.Run(b.Ctx, chromedp.SetValue(chromedp.CSS(rule+` [data-testid=alert-instance] input[name=why]`), "resizing SENSORS"))
+	require.NoError(t, err)
+	_, err = chromedp.Run(b.Ctx, chromedp.Click(chromedp.CSS(rule+` [data-testid=alert-instance] [data-testid=alert-silence-submit]`)))
+	require.NoError(t, err)
+	_, err = chromedp.Run(b.Ctx, chromedp.WaitVisible(chromedp.CSS(`[data-testid=flash]`)))
+	require.NoError(t, err)
+	silenced, err := chromedp.Run(b.Ctx, chromedp.Text(chromedp.CSS(`[data-testid=silences]`)))
+	require.NoError(t, err)
+	require.Contains(t, silenced, "resizing SENSORS")
+	require.Contains(t, silenced, "anonymous@")
+	for _, page := range []string{"/alerts/notifications", "/demo/receiver"} {
+		_, err = chromedp.Run(b.Ctx, chromedp.Navigate(base+page))
+		require.NoError(t, err)
+		_, err = chromedp.Run(b.Ctx, chromedp.WaitVisible(chromedp.CSS(`main`)))
+		require.NoError(t, err)
+	}
+	require.Empty(t, b.Errors(), "console errors (CSP violations included) on the alert pages")
 }
