@@ -7,11 +7,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/alert"
 	"github.com/jetwatch/jetwatch/collector"
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -111,15 +113,32 @@ func TestEachKindFiresAndResolves(t *testing.T) {
 		labels: map[string]string{"stream": "ORDERS", "consumer": "billing"},
 	}, {
 		kind: alert.KindAdvisory,
-		rule: "{name: r, kind: advisory, event: data_loss, receivers: [ops]}",
+		rule: "{name: r, kind: advisory, event: leader_elected, stream: ORDERS, above: 1, window: 10m, receivers: [ops]}",
 		make: func(t *testing.T, b *testBundle) {
-			// The timeline's own table, as collector.Timeline writes it.
-			_, err := b.db.SQL().Exec(`INSERT INTO events (id, kind, at, stream, consumer, severity, summary, data)
-				VALUES (1, 'data_loss', ?, 'ORDERS', 'billing', 'critical', 'data loss', '{}')`, b.clock.Now().UnixMilli())
+			// Advisories as the server sends them, through jetwatch's
+			// capture stream and timeline; a single server elects no
+			// leaders, so they are published here.
+			ctx := context.Background()
+			require.NoError(t, collector.EnsureStreams(ctx, b.js, collector.StreamsConfig{}))
+			tl, err := collector.NewTimeline(b.nc, b.db, collector.TimelineConfig{Registerer: prometheus.NewRegistry()})
 			require.NoError(t, err)
+			require.NoError(t, tl.Start(ctx))
+			t.Cleanup(tl.Stop)
+			for range 2 {
+				adv := fmt.Sprintf(`{"type":"io.nats.jetstream.advisory.v1.stream_leader_elected","timestamp":%q,"stream":"ORDERS","leader":"n2"}`,
+					b.clock.Now().Format(time.RFC3339Nano))
+				require.NoError(t, b.nc.Publish("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.ORDERS", []byte(adv)))
+			}
+			natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+				events, err := b.db.Events(ctx, store.EventFilter{Kind: "stream_leader_elected"})
+				if err != nil || len(events) < 2 {
+					return fmt.Errorf("timeline has %d leader elections (%v)", len(events), err)
+				}
+				return nil
+			})
 		},
-		clear:  func(t *testing.T, b *testBundle) { b.clock.Advance(16 * time.Minute) },
-		labels: map[string]string{"event": "data_loss", "stream": "ORDERS", "consumer": "billing"},
+		clear:  func(t *testing.T, b *testBundle) { b.clock.Advance(11 * time.Minute) },
+		labels: map[string]string{"event": "leader_elected", "stream": "ORDERS"},
 	}}
 	for _, tc := range cases {
 		t.Run(tc.kind, func(t *testing.T) {

@@ -44,6 +44,20 @@ func TestRulesReloadKeepsOldRulesWhenTheNewFileIsBad(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, []byte(strings.Replace(good, "name: a", "name: b", 1)), 0o600))
 	rf.reload("test")
 	require.Equal(t, "b", rf.current().Rules[0].Name)
+
+	// A change of the file is picked up on its own.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go rf.watch(ctx)
+	require.NoError(t, os.WriteFile(file, []byte(strings.Replace(good, "name: a", "name: c", 1)), 0o600))
+	later := time.Now().Add(time.Minute)
+	require.NoError(t, os.Chtimes(file, later, later))
+	natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if name := rf.current().Rules[0].Name; name != "c" {
+			return fmt.Errorf("rules still %s", name)
+		}
+		return nil
+	})
 }
 
 // TestDemoAlertsArriveSignedAtTheDemoReceiver runs the demo and waits for
