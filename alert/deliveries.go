@@ -1,9 +1,17 @@
 package alert
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetwatch/jetwatch/internal/streamreader"
 
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -41,12 +49,24 @@ func NewDeliveryLog(db *store.DB) *DeliveryLog { return &DeliveryLog{db: db} }
 
 // record stores the outcome of an attempt.
 func (l *DeliveryLog) record(ctx context.Context, d Delivery) error {
-	_, err := l.db.SQL().ExecContext(ctx, `INSERT INTO alert_deliveries
+	return l.recordIn(ctx, l.db.SQL(), d)
+}
+
+// execer is a database or a transaction.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// recordIn stores an attempt unless a later one of the same notification
+// is already there (the record stream and this replica may both bring it).
+func (l *DeliveryLog) recordIn(ctx context.Context, db execer, d Delivery) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO alert_deliveries
 		(id, receiver, rule, status, fingerprint, result, http_status, latency_ms, attempts, error, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET result = excluded.result, http_status = excluded.http_status,
-			latency_ms = excluded.latency_ms, attempts = MAX(attempts, excluded.attempts), error = excluded.error,
-			updated_at = excluded.updated_at`,
+			latency_ms = excluded.latency_ms, attempts = excluded.attempts, error = excluded.error,
+			updated_at = excluded.updated_at
+		WHERE excluded.attempts > attempts OR (excluded.attempts = attempts AND excluded.updated_at >= updated_at)`,
 		d.ID, d.Receiver, d.Rule, d.Status, d.Fingerprint, d.Result, d.HTTPStatus, d.Latency.Milliseconds(), d.Attempts,
 		d.Error, d.CreatedAt.UnixMilli(), d.UpdatedAt.UnixMilli())
 	if err != nil {
@@ -77,4 +97,100 @@ func (l *DeliveryLog) Recent(ctx context.Context, limit int) ([]Delivery, error)
 		out = append(out, d)
 	}
 	return out, rows.Err()
+}
+
+// deliveriesPosition names the delivery log's place in the deliveries
+// stream.
+const deliveriesPosition = "alert-deliveries"
+
+// DeliveryIndex follows the deliveries stream into the delivery log, so
+// each replica's log shows what every replica sent, and a lost index is
+// rebuilt from the stream.
+type DeliveryIndex struct {
+	log    *DeliveryLog
+	js     jetstream.JetStream
+	cfg    OutboxConfig
+	logger *slog.Logger
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewDeliveryIndex returns an index of the deliveries stream into log.
+// logger defaults to slog.Default().
+func NewDeliveryIndex(js jetstream.JetStream, log *DeliveryLog, cfg OutboxConfig, logger *slog.Logger) *DeliveryIndex {
+	logger = cmp.Or(logger, slog.Default())
+	return &DeliveryIndex{log: log, js: js, cfg: cfg.withDefaults(), logger: logger.With("component", "alert-deliveries")}
+}
+
+// Start creates the streams when missing and follows the deliveries from
+// where the index stopped, until Stop or ctx ends; a broken read is
+// retried.
+func (x *DeliveryIndex) Start(ctx context.Context) error {
+	if _, err := EnsureOutbox(ctx, x.js, x.cfg); err != nil {
+		return err
+	}
+	ctx, x.cancel = context.WithCancel(ctx)
+	x.done = make(chan struct{})
+	go func() {
+		defer close(x.done)
+		for {
+			err := x.follow(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			x.logger.Warn("delivery log stopped following its stream; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	return nil
+}
+
+// Stop ends following. Safe to call twice.
+func (x *DeliveryIndex) Stop() {
+	if x.cancel != nil {
+		x.cancel()
+		<-x.done
+	}
+}
+
+func (x *DeliveryIndex) follow(ctx context.Context) error {
+	pos, err := x.log.db.Position(ctx, deliveriesPosition)
+	if err != nil {
+		return err
+	}
+	return streamreader.Run(ctx, x.js, x.cfg.Deliveries, pos+1, 200, func(ctx context.Context, batch []jetstream.Msg) (bool, error) {
+		if len(batch) == 0 {
+			return false, nil
+		}
+		tx, err := x.log.db.SQL().BeginTx(ctx, nil)
+		if err != nil {
+			return false, fmt.Errorf("index deliveries: %w", err)
+		}
+		defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+		var last uint64
+		for _, m := range batch {
+			md, err := m.Metadata()
+			if err != nil {
+				return false, err
+			}
+			last = md.Sequence.Stream
+			var d Delivery
+			if err := json.Unmarshal(m.Data(), &d); err != nil {
+				x.logger.Warn("delivery record is not a delivery; skipped", "seq", last, "err", err)
+				continue
+			}
+			d.Latency = time.Duration(d.LatencyMS) * time.Millisecond
+			if err := x.log.recordIn(ctx, tx, d); err != nil {
+				return false, err
+			}
+		}
+		if err := store.SetPosition(ctx, tx, deliveriesPosition, last); err != nil {
+			return false, err
+		}
+		return false, tx.Commit()
+	})
 }

@@ -142,6 +142,23 @@ func TestTwoReplicasSendEachNotificationOnce(t *testing.T) {
 	require.Len(t, got, 2, "one firing and one resolved, whichever replica saw them")
 	require.Equal(t, alert.StatusFiring, got[0].Status)
 	require.Equal(t, alert.StatusResolved, got[1].Status)
+
+	// Each replica's delivery log shows both, whichever replica sent them.
+	for _, db := range []*store.DB{b.db, dbB} {
+		ix := alert.NewDeliveryIndex(b.js, alert.NewDeliveryLog(db), alert.OutboxConfig{}, nil)
+		require.NoError(t, ix.Start(context.Background()))
+		t.Cleanup(ix.Stop)
+		natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+			log, err := alert.NewDeliveryLog(db).Recent(context.Background(), 10)
+			if err != nil {
+				return err
+			}
+			if len(log) != 2 || log[0].Result != alert.ResultDelivered || log[1].Result != alert.ResultDelivered {
+				return fmt.Errorf("delivery log of %s: %+v", db.Path(), log)
+			}
+			return nil
+		})
+	}
 }
 
 func TestFiringThatResolvedBeforeDeliveryIsNotSentAfterItsResolution(t *testing.T) {

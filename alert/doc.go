@@ -5,7 +5,8 @@
 // resolved, and publishes every notification to a work-queue stream (the
 // outbox). A sender shared by all jetwatch replicas through one durable
 // consumer signs each notification and posts it to its receiver, with
-// retries, and keeps a delivery log.
+// retries, and records every attempt in a stream that each replica's
+// delivery log is indexed from.
 //
 // Firing episodes, silences and acknowledgements live in a JetStream KV
 // bucket, so they survive a restart and replicas agree on them. The

@@ -21,7 +21,10 @@ const (
 	DefaultOutboxStream = "JETWATCH_ALERTS_OUTBOX"
 	DefaultOutboxPrefix = "jetwatch.alerts.outbox"
 	DefaultStateBucket  = "jetwatch_alerts"
-	defaultInterval     = 5 * time.Second
+	// DefaultDeliveriesStream records every delivery attempt.
+	DefaultDeliveriesStream = "JETWATCH_ALERT_DELIVERIES"
+	deliveriesPrefix        = "jetwatch.alerts.deliveries"
+	defaultInterval         = 5 * time.Second
 )
 
 // Rule and instance states shown to operators.

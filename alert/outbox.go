@@ -18,6 +18,12 @@ type OutboxConfig struct {
 	// Prefix of the outbox subjects, <prefix>.<receiver>. Defaults to
 	// jetwatch.alerts.outbox.
 	Prefix string
+	// Deliveries is the stream of delivery attempts, the record every
+	// replica's delivery log is indexed from. Defaults to
+	// JETWATCH_ALERT_DELIVERIES, on jetwatch.alerts.deliveries.>.
+	Deliveries string
+	// DeliveriesMaxAge bounds the delivery record. Defaults to 7 days.
+	DeliveriesMaxAge time.Duration
 	// Bucket is the KV bucket of firing episodes and silences. Defaults
 	// to jetwatch_alerts.
 	Bucket string
@@ -32,28 +38,29 @@ func (c OutboxConfig) withDefaults() OutboxConfig {
 	c.Stream = cmp.Or(c.Stream, DefaultOutboxStream)
 	c.Prefix = cmp.Or(c.Prefix, DefaultOutboxPrefix)
 	c.Bucket = cmp.Or(c.Bucket, DefaultStateBucket)
+	c.Deliveries = cmp.Or(c.Deliveries, DefaultDeliveriesStream)
+	c.DeliveriesMaxAge = cmp.Or(c.DeliveriesMaxAge, 7*24*time.Hour)
 	c.Replicas = max(c.Replicas, 1)
 	c.DuplicateWindow = cmp.Or(c.DuplicateWindow, 10*time.Minute)
 	return c
 }
 
-// EnsureOutbox creates the outbox stream and the state bucket when they
-// are missing, and returns the bucket. Existing ones are left as their
+// EnsureOutbox creates the outbox stream, the deliveries stream and the
+// state bucket when they are missing, and returns the bucket. Existing ones are left as their
 // owner configured them.
 func EnsureOutbox(ctx context.Context, js jetstream.JetStream, cfg OutboxConfig) (jetstream.KeyValue, error) {
 	cfg = cfg.withDefaults()
-	if _, err := js.Stream(ctx, cfg.Stream); err != nil {
-		if !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return nil, fmt.Errorf("look up stream %s: %w", cfg.Stream, err)
-		}
-		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: cfg.Stream,
-			Description: "Alert notifications still to send (jetwatch)", Subjects: []string{cfg.Prefix + ".>"},
-			Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
-			Duplicates: cfg.DuplicateWindow})
-		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return nil, fmt.Errorf("create stream %s (allow publishing to $JS.API.STREAM.CREATE.%s, or create it yourself as a work queue on %s.>): %w",
-				cfg.Stream, cfg.Stream, cfg.Prefix, err)
-		}
+	if err := ensureStream(ctx, js, jetstream.StreamConfig{Name: cfg.Stream,
+		Description: "Alert notifications still to send (jetwatch)", Subjects: []string{cfg.Prefix + ".>"},
+		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
+		Duplicates: cfg.DuplicateWindow}); err != nil {
+		return nil, err
+	}
+	if err := ensureStream(ctx, js, jetstream.StreamConfig{Name: cfg.Deliveries,
+		Description: "Alert webhook delivery attempts (jetwatch)", Subjects: []string{deliveriesPrefix + ".>"},
+		Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
+		MaxAge: cfg.DeliveriesMaxAge}); err != nil {
+		return nil, err
 	}
 	kv, err := js.KeyValue(ctx, cfg.Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
@@ -67,4 +74,22 @@ func EnsureOutbox(ctx context.Context, js jetstream.JetStream, cfg OutboxConfig)
 		return nil, fmt.Errorf("alert state bucket %s (allow $JS.API.STREAM.CREATE.KV_%s, or create the bucket yourself): %w", cfg.Bucket, cfg.Bucket, err)
 	}
 	return kv, nil
+}
+
+// ensureStream creates sc when no stream of that name exists; an existing
+// one is left as its owner configured it.
+func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
+	_, err := js.Stream(ctx, sc.Name)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("look up stream %s: %w", sc.Name, err)
+	}
+	_, err = js.CreateStream(ctx, sc)
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return fmt.Errorf("create stream %s (allow publishing to $JS.API.STREAM.CREATE.%s, or create it yourself on %v): %w",
+			sc.Name, sc.Name, sc.Subjects, err)
+	}
+	return nil
 }

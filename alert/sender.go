@@ -164,8 +164,15 @@ func (s *Sender) handle(ctx context.Context, m jetstream.Msg) {
 		Attempts: attempt, CreatedAt: n.CreatedAt}
 	finish := func(result string, ack func() error) {
 		d.Result, d.UpdatedAt = result, s.cfg.Now().UTC()
+		d.LatencyMS = d.Latency.Milliseconds()
 		if err := s.cfg.Log.record(ctx, d); err != nil {
 			s.logger.Warn("delivery log not written", "err", err)
+		}
+		// The record other replicas (and a rebuilt index) read it from.
+		if b, err := json.Marshal(d); err == nil {
+			if _, err := s.js.Publish(ctx, deliveriesPrefix+"."+n.Receiver, b); err != nil {
+				s.logger.Warn("delivery not recorded in "+s.cfg.Outbox.Deliveries+"; other replicas will not show it", "err", err)
+			}
 		}
 		s.deliveries.WithLabelValues(n.Receiver, result).Inc()
 		if err := ack(); err != nil {

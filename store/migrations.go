@@ -203,8 +203,7 @@ CREATE INDEX audit_actor ON audit (actor, id);
 CREATE INDEX audit_action ON audit (action, id);
 `,
 	// 7: the alert delivery log: one row per notification, updated on
-	// every attempt. The outbox stream is the record of what is still to
-	// send; this is what this replica sent, for the delivery log page.
+	// every attempt, indexed from the stream JETWATCH_ALERT_DELIVERIES.
 	`
 CREATE TABLE alert_deliveries (
 	id          TEXT PRIMARY KEY, -- notification id (idempotency key)

@@ -86,6 +86,7 @@ type alerting struct {
 	rules     *rulesFile
 	evaluator *alert.Evaluator
 	sender    *alert.Sender
+	index     *alert.DeliveryIndex
 	logger    *slog.Logger
 	done      chan struct{}
 	started   []interface{ Stop() }
@@ -107,7 +108,8 @@ func newAlerting(nc *nats.Conn, db *store.DB, rules *rulesFile, cfg *config, reg
 	if err != nil {
 		return nil, err
 	}
-	return &alerting{rules: rules, evaluator: ev, sender: sender, logger: logger.With("component", "alerts"), done: make(chan struct{})}, nil
+	index := alert.NewDeliveryIndex(js, alert.NewDeliveryLog(db), outbox, logger)
+	return &alerting{rules: rules, evaluator: ev, sender: sender, index: index, logger: logger.With("component", "alerts"), done: make(chan struct{})}, nil
 }
 
 // start keeps trying until the outbox exists (NATS may be down, or a
@@ -119,7 +121,7 @@ func (a *alerting) start(ctx context.Context) {
 	for _, part := range []interface {
 		Start(context.Context) error
 		Stop()
-	}{a.sender, a.evaluator} {
+	}{a.index, a.sender, a.evaluator} {
 		for {
 			err := part.Start(ctx)
 			if err == nil {
