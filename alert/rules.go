@@ -70,14 +70,19 @@ type Receiver struct {
 	Timeout Duration `yaml:"timeout" json:"timeout"`
 }
 
-// SafeURL is the receiver's URL without user info or query, fit to show.
+// SafeURL is the receiver's address fit to show: scheme and host only.
+// User info, query and path may all hold a token (a Slack webhook's path
+// is its secret), so the path shows as an ellipsis.
 func (r Receiver) SafeURL() string {
 	u, err := url.Parse(r.URL)
 	if err != nil {
 		return "(invalid URL)"
 	}
-	u.User, u.RawQuery, u.Fragment = nil, "", ""
-	return u.String()
+	safe := u.Scheme + "://" + u.Host
+	if u.Path != "" && u.Path != "/" {
+		safe += "/…"
+	}
+	return safe
 }
 
 // Signed says whether requests to the receiver carry a signature.

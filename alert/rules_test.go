@@ -105,7 +105,7 @@ rules: []
 	require.NoError(t, err)
 	ops, _ := rs.Receiver("ops")
 	require.Equal(t, "from-env", ops.Secret)
-	require.Equal(t, "https://hooks.example.com/x", ops.SafeURL(), "the shown URL drops the query, which may hold a token")
+	require.Equal(t, "https://hooks.example.com/…", ops.SafeURL(), "the shown URL drops what may hold a token: user, path, query")
 }
 
 // TestREADMEHoldsTheVerificationRecipe keeps the README's snippet the very

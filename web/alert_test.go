@@ -54,7 +54,8 @@ func TestAlertPagesShowStateAndActThroughCSRF(t *testing.T) {
 	require.NotContains(t, page, "hush-hush", "a receiver's secret is never shown")
 	require.NotContains(t, page, "tok123", "nor a token in its URL")
 	require.NotContains(t, page, "pw@")
-	require.Contains(t, page, "https://hooks.example.com/hook")
+	require.NotContains(t, page, "example.com/hook", "nor its path: a Slack webhook's path is its secret")
+	require.Contains(t, page, "https://hooks.example.com/…")
 
 	var api struct {
 		Items []struct {
