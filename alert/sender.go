@@ -131,7 +131,10 @@ func (s *Sender) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("alert sender consumer %s on %s: %w", s.cfg.Durable, s.cfg.Outbox.Stream, err)
 	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { s.handle(ctx, m) })
+	// One message at a time: a notification waiting in a client buffer
+	// behind a slow receiver would pass its ack wait and be sent twice.
+	// Left in the stream it waits for this or another replica instead.
+	cc, err := cons.Consume(func(m jetstream.Msg) { s.handle(ctx, m) }, jetstream.PullMaxMessages(1))
 	if err != nil {
 		return fmt.Errorf("alert sender: consume %s: %w", s.cfg.Outbox.Stream, err)
 	}
