@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/alert"
 	"github.com/jetwatch/jetwatch/collector"
+	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // settled waits until the outbox is empty and nothing is being sent, so a
@@ -184,4 +185,30 @@ func TestFiringThatResolvedBeforeDeliveryIsNotSentAfterItsResolution(t *testing.
 		results[d.Status] = d.Result
 	}
 	require.Equal(t, map[string]string{alert.StatusFiring: alert.ResultDropped, alert.StatusResolved: alert.ResultDelivered}, results)
+}
+
+func TestRestartedEvaluatorContinuesTheFiringWithoutPagingAgain(t *testing.T) {
+	t.Parallel()
+	b := setup(t, strings.Replace(lagRule, "for: 5s", "for: 0s", 1))
+	cons := b.orders(t, 20)
+	b.sender(t, b.db)
+	first := b.evaluator(t, b.db, b.clock.Now)
+	b.evaluate(t, first)
+	waitNotifications(t, b.recv, 1)
+
+	// jetwatch restarts: a new evaluator, nothing in memory.
+	restarted, err := alert.NewEvaluator(b.js, alert.EvaluatorConfig{Rules: func() *alert.Rules { return b.rules },
+		Index: b.db, DeadLetters: dlq.NewQueries(b.db), Now: b.clock.Now})
+	require.NoError(t, err)
+	b.clock.Advance(time.Minute)
+	b.evaluate(t, restarted)
+	require.Equal(t, alert.StateFiring, state(t, restarted, "billing-lag"))
+	settled(t, b.js)
+	require.Len(t, notifications(t, b.recv), 1, "the firing goes on; nobody is paged twice")
+
+	drain(t, cons)
+	b.evaluate(t, restarted)
+	got := waitNotifications(t, b.recv, 2)
+	require.Equal(t, alert.StatusResolved, got[1].Status)
+	require.Equal(t, got[0].StartsAt, got[1].StartsAt, "the resolution names the episode that fired before the restart")
 }
