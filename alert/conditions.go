@@ -132,7 +132,7 @@ func lastActivity(c store.Consumer) time.Time {
 // the window for a rate, those still pending for a match (so the alert
 // resolves once every match is redelivered or discarded).
 func (e *Evaluator) observeDeadLetters(ctx context.Context, r Rule, now time.Time) ([]observation, error) {
-	f := dlq.Filter{Subject: r.Subject, Reason: r.Reason}
+	f := dlq.Filter{Subject: r.Subject, Reason: r.Reason, Q: r.Search}
 	if r.Kind == KindDeadLetterRate {
 		f.Since = now.Add(-time.Duration(r.Window))
 	} else {

@@ -95,7 +95,7 @@ func TestEachKindFiresAndResolves(t *testing.T) {
 		labels: map[string]string{"stream": "ORDERS", "consumer": "billing"},
 	}, {
 		kind: alert.KindDeadLetterMatch,
-		rule: "{name: r, kind: dead_letter_match, subject: 'orders.*.paid', receivers: [ops]}",
+		rule: "{name: r, kind: dead_letter_match, subject: 'orders.*.paid', search: gateway, receivers: [ops]}",
 		make: func(t *testing.T, b *testBundle) {
 			b.deadLetter(t, "orders.us.created", 1) // no match
 			b.deadLetter(t, "orders.eu.paid", 2)

@@ -100,6 +100,9 @@ type Rule struct {
 	Subject string `yaml:"subject" json:"subject,omitempty"`
 	// Reason filters dead letters: max_deliver, terminated or error.
 	Reason string `yaml:"reason" json:"reason,omitempty"`
+	// Search filters dead letters by words in their subject, error or
+	// payload, as the dead-letter page's search does.
+	Search string `yaml:"search" json:"search,omitempty"`
 	// Service and Breaker select breakers, as patterns.
 	Service string `yaml:"service" json:"service,omitempty"`
 	Breaker string `yaml:"breaker" json:"breaker,omitempty"`

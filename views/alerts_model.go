@@ -67,7 +67,7 @@ func RuleCondition(r alert.Rule) string {
 	var b strings.Builder
 	b.WriteString(r.Kind)
 	for _, f := range []struct{ k, v string }{{"stream", r.Stream}, {"consumer", r.Consumer}, {"subject", r.Subject},
-		{"reason", r.Reason}, {"service", r.Service}, {"breaker", r.Breaker}, {"event", r.Event}} {
+		{"reason", r.Reason}, {"search", r.Search}, {"service", r.Service}, {"breaker", r.Breaker}, {"event", r.Event}} {
 		if f.v != "" {
 			fmt.Fprintf(&b, " %s=%s", f.k, f.v)
 		}
