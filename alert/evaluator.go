@@ -166,7 +166,8 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 		if err != nil {
 			rs.Error = "cannot read the data this rule needs: " + err.Error()
 			errs = append(errs, fmt.Errorf("rule %s: %w", r.Name, err))
-			// Keep its episodes and pending instances as they are.
+			// Unknown is not resolved: its firing episodes go on. (Its
+			// pending instances start their for period again.)
 			for fp, ep := range st.episodes {
 				if ep.Rule == r.Name {
 					seen[fp] = true
@@ -224,7 +225,6 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 	e.firing.Reset()
 	for _, rs := range statuses {
 		n := 0
-		slices.SortFunc(rs.Instances, func(a, b Instance) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })
 		for _, inst := range rs.Instances {
 			if inst.State == StateFiring {
 				n++
