@@ -379,7 +379,7 @@ func (s *Sampler) listAllConsumers(ctx context.Context, streams []store.Stream, 
 		if r.err != nil {
 			var apiErr *jetstream.APIError
 			if errors.As(r.err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamNotFound {
-				s.logger.Info("stream deleted while sampling", "stream", r.stream)
+				s.logger.InfoContext(ctx, "stream deleted while sampling", "stream", r.stream)
 				continue
 			}
 			note("list_consumers", fmt.Sprintf("listing consumers of stream %s failed: %v", r.stream, r.err))
@@ -435,6 +435,6 @@ func (s *Sampler) compact(ctx context.Context, now time.Time, note func(kind, ms
 		return
 	}
 	if res.Downsampled > 0 || res.Deleted > 0 {
-		s.logger.Info("history compacted", "downsampled_rows", res.Downsampled, "expired_rows", res.Deleted)
+		s.logger.InfoContext(ctx, "history compacted", "downsampled_rows", res.Downsampled, "expired_rows", res.Deleted)
 	}
 }

@@ -69,6 +69,12 @@ func (s *Server) traceRequests() echo.MiddlewareFunc {
 	}
 }
 
+// recordError puts an internal failure on the request's span; the span's
+// status follows the answer's.
+func recordError(c echo.Context, err error) {
+	trace.SpanFromContext(c.Request().Context()).RecordError(err)
+}
+
 // fromTrustedProxy says whether the request's peer is one of the trusted
 // proxies.
 func (s *Server) fromTrustedProxy(r *http.Request) bool {

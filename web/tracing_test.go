@@ -98,3 +98,18 @@ func TestTraceparentFromATrustedProxyIsContinued(t *testing.T) {
 	require.Equal(t, "00f067aa0ba902b7", spans[0].ParentSpanID)
 	require.Empty(t, spans[0].Links)
 }
+
+func TestAFailedRequestSpanSaysWhy(t *testing.T) {
+	t.Parallel()
+	opt, recv, flush := traced(t)
+	srv, b := setup(t, opt)
+	require.NoError(t, b.db.Close()) // every read now fails
+	res, _ := get(t, srv, "/")
+	require.Equal(t, http.StatusInternalServerError, res.StatusCode)
+	flush()
+
+	spans := recv.Named("GET /")
+	require.Len(t, spans, 1, recv.Names())
+	require.Equal(t, "STATUS_CODE_ERROR", spans[0].Status.String())
+	require.Equal(t, []string{"exception"}, spans[0].Events)
+}
