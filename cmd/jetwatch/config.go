@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/jetwatch/jetwatch/internal/natsconn"
 )
 
@@ -47,6 +49,10 @@ type config struct {
 
 	// demo only
 	NATSPort int
+
+	// Tracing is not a flag: startTracing sets it from the OTEL_*
+	// variables. Nil means no tracing.
+	Tracing trace.TracerProvider
 }
 
 // setting is one flag with the environment variable that sets its default.

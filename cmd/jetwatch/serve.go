@@ -83,6 +83,8 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 		SystemConn: sys,
 		Registerer: reg,
 		Logger:     logger,
+
+		TracerProvider: cfg.Tracing,
 	})
 	if err != nil {
 		return err
@@ -92,7 +94,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	}
 	defer sampler.Stop()
 
-	redeliverer, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{Registerer: reg})
+	redeliverer, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{Registerer: reg, TracerProvider: cfg.Tracing})
 	if err != nil {
 		return err
 	}
@@ -129,6 +131,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 		Redact:         acc.redact,
 		HidePayloads:   cfg.HidePayloads,
 		TrustedProxies: acc.proxies,
+		TracerProvider: cfg.Tracing,
 		TLSCertFile:    cfg.TLSCert,
 		TLSKeyFile:     cfg.TLSKey,
 		NATSState: func() web.NATSState {
