@@ -158,10 +158,10 @@ func (r *Redeliverer) lock(id uint64) func() {
 
 // Redeliver publishes a dead letter to its origin subject (or req.Subject),
 // with the original headers minus the Dlq- and server headers, and records
-// the action. The message carries the trace context of ctx's span (the
-// redelivery's own span, linked to the original trace) when there is one,
-// so the service's processing continues the redelivery's trace; without
-// tracing it keeps the original traceparent.
+// the action. When the redelivery's span is recorded (it links to the
+// original trace), the message carries its trace context, so the service's
+// processing continues the redelivery's trace; otherwise it keeps the
+// original traceparent.
 func (r *Redeliverer) Redeliver(ctx context.Context, req RedeliverRequest) (a Action, err error) {
 	ctx, span := r.startAction(ctx, ActionRedeliver, req.ID)
 	defer func() { endAction(span, a, err) }()

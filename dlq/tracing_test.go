@@ -107,3 +107,24 @@ func TestBulkChunkSpansHoldASpanPerDeadLetter(t *testing.T) {
 		require.Equal(t, "sent", s.Attributes["jetwatch.result"])
 	}
 }
+
+func TestAnUnrecordedRedeliveryKeepsTheOriginalTraceparent(t *testing.T) {
+	t.Parallel()
+	b := setupDesk(t)
+	recv := otlptest.Start(t)
+	tr, err := telemetry.New(b.ctx, telemetry.Config{Env: recv.Env(map[string]string{"OTEL_TRACES_SAMPLER": "always_off"})})
+	require.NoError(t, err)
+	r, err := NewRedeliverer(b.js.Conn(), b.db, RedelivererConfig{TracerProvider: tr.Provider()})
+	require.NoError(t, err)
+	id := b.deadLetter(t, `{"order":"ord-1"}`, false)
+
+	a, err := r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "ann"})
+	require.NoError(t, err)
+	s, err := b.js.Stream(b.ctx, "ORDERS")
+	require.NoError(t, err)
+	got, err := s.GetMsg(b.ctx, a.AckSeq)
+	require.NoError(t, err)
+	require.Equal(t, "00-"+originalTrace+"-b7ad6b7169203331-01", got.Header.Get("traceparent"))
+	require.NoError(t, tr.Shutdown(b.ctx))
+	require.Empty(t, recv.Spans())
+}

@@ -40,11 +40,11 @@ func (s *Server) traceRequests() echo.MiddlewareFunc {
 			if route := c.Path(); route != "" {
 				name += " " + route
 			}
-			opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
-				attribute.String("http.request.method", r.Method),
-				attribute.String("http.route", c.Path()),
-				attribute.String("url.path", r.URL.Path),
-			)}
+			attrs := []attribute.KeyValue{attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path)}
+			if route := c.Path(); route != "" {
+				attrs = append(attrs, attribute.String("http.route", route))
+			}
+			opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...)}
 			ctx := r.Context()
 			if incoming := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(ctx, propagation.HeaderCarrier(r.Header))); incoming.IsValid() {
 				if s.fromTrustedProxy(r) {

@@ -50,11 +50,13 @@ func LinkTo(headers map[string][]string) (trace.Link, bool) {
 	return trace.Link{SpanContext: sc}, true
 }
 
-// Inject writes ctx's trace context into headers, replacing the traceparent
-// and tracestate there, when ctx has a valid span; otherwise headers stay
-// as they are. It reports whether it wrote.
+// Inject writes the context of ctx's span into headers, replacing the
+// traceparent and tracestate there, when that span is recorded (tracing
+// is on and sampled it); otherwise headers stay as they are, so a message
+// passing through jetwatch untraced keeps its own trace. It reports
+// whether it wrote.
 func Inject(ctx context.Context, headers map[string][]string) bool {
-	if !trace.SpanContextFromContext(ctx).IsValid() {
+	if !trace.SpanFromContext(ctx).IsRecording() {
 		return false
 	}
 	delete(headers, "traceparent")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jetwatch/jetwatch/internal/otlptest"
@@ -145,11 +146,16 @@ func TestHeadersCarryTraceContext(t *testing.T) {
 
 	require.False(t, telemetry.Inject(context.Background(), h), "no span: the headers stay")
 	require.Equal(t, "a=b", h["tracestate"][0])
-
+	// A trace passing through without being recorded (tracing off, a
+	// trusted proxy's traceparent) does not replace the message's own.
 	tid, _ := trace.TraceIDFromHex("11111111111111111111111111111111")
 	sid, _ := trace.SpanIDFromHex("2222222222222222")
-	ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
+	passing := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
+	require.False(t, telemetry.Inject(passing, h))
+
+	ctx, span := sdktrace.NewTracerProvider().Tracer("test").Start(passing, "redeliver")
+	defer span.End()
 	require.True(t, telemetry.Inject(ctx, h))
-	require.Equal(t, []string{"00-11111111111111111111111111111111-2222222222222222-01"}, h["traceparent"])
+	require.Equal(t, []string{"00-11111111111111111111111111111111-" + span.SpanContext().SpanID().String() + "-01"}, h["traceparent"])
 	require.NotContains(t, h, "tracestate", "the original's tracestate does not describe the new parent")
 }
