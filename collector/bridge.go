@@ -15,8 +15,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/internal/telemetry"
 )
 
 // Advisory types the bridge acts on.
@@ -57,6 +59,9 @@ type BridgeConfig struct {
 	Registerer prometheus.Registerer
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// TracerProvider traces each bridged advisory as a span. Defaults to
+	// no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 // Bridge turns max_deliver and terminated advisories into dead letters:
@@ -69,6 +74,7 @@ type Bridge struct {
 	js     jetstream.JetStream
 	cfg    BridgeConfig
 	logger *slog.Logger
+	tracer trace.Tracer
 
 	bridged      *prometheus.CounterVec
 	fetchFailed  prometheus.Counter
@@ -94,6 +100,7 @@ func NewBridge(nc *nats.Conn, cfg BridgeConfig) (*Bridge, error) {
 	}
 	b := &Bridge{
 		nc: nc, js: js, cfg: cfg, logger: cfg.Logger.With("component", "bridge"),
+		tracer: telemetry.Tracer(cfg.TracerProvider, tracerName),
 		bridged: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetwatch_dead_letters_captured_total",
 			Help: "Dead letters the bridge published to the DLQ stream, by origin stream, consumer, reason and whether the payload was still there.",
@@ -205,17 +212,21 @@ func sleep(ctx context.Context, d time.Duration) {
 
 // Handle bridges one advisory. Malformed or unrelated advisories are logged
 // and skipped (nil): retrying them cannot help. An error means a retry may.
-func (b *Bridge) Handle(ctx context.Context, data []byte) error {
+func (b *Bridge) Handle(ctx context.Context, data []byte) (err error) {
+	ctx, span := b.tracer.Start(ctx, "bridge advisory", trace.WithSpanKind(trace.SpanKindConsumer))
+	outcome := outcomeSkipped
+	defer func() { endBridgeSpan(span, outcome, err) }()
 	var a deliveryAdvisory
 	if err := json.Unmarshal(data, &a); err != nil {
-		b.logger.Warn("malformed advisory skipped", "err", err, "size", len(data))
+		b.logger.WarnContext(ctx, "malformed advisory skipped", "err", err, "size", len(data))
 		return nil
 	}
+	span.SetAttributes(bridgeAttributes(a)...)
 	if a.Type != typeMaxDeliver && a.Type != typeTerminated {
 		return nil
 	}
 	if a.Stream == "" || a.Consumer == "" || a.StreamSeq == 0 {
-		b.logger.Warn("advisory without stream, consumer or sequence skipped", "type", a.Type, "id", a.ID)
+		b.logger.WarnContext(ctx, "advisory without stream, consumer or sequence skipped", "type", a.Type, "id", a.ID)
 		return nil
 	}
 	if a.Stream == b.cfg.Streams.DLQ || a.Stream == b.cfg.Streams.Advisories {
@@ -238,6 +249,11 @@ func (b *Bridge) Handle(ctx context.Context, data []byte) error {
 	var apiErr *jetstream.APIError
 	switch {
 	case err == nil:
+		if link, ok := telemetry.LinkTo(orig.Header); ok {
+			// The dead letter keeps the original's traceparent; the span
+			// that bridged it points there.
+			span.AddLink(link)
+		}
 		for k, v := range orig.Header {
 			if strings.HasPrefix(k, "Nats-") {
 				// Server headers (Nats-Expected-*, Nats-Rollup, ...) would
@@ -270,9 +286,9 @@ func (b *Bridge) Handle(ctx context.Context, data []byte) error {
 		b.publishError.Inc()
 		return fmt.Errorf("publish dead letter of %s #%d to %s: %w", a.Stream, a.StreamSeq, out.Subject, err)
 	}
-	payload := "available"
+	payload, outcome := "available", outcomeBridged
 	if env.PayloadUnavailable != "" {
-		payload = "unavailable"
+		payload, outcome = "unavailable", outcomePayloadUnavailable
 	}
 	b.bridged.WithLabelValues(a.Stream, a.Consumer, env.Reason, payload).Inc()
 	return nil

@@ -13,7 +13,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/jetwatch/jetwatch/internal/telemetry"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -45,6 +47,8 @@ type SamplerConfig struct {
 	Logger *slog.Logger
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// TracerProvider traces each cycle as a span. Defaults to no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 // State is what the sampler reports about itself to the UI and probes.
@@ -69,6 +73,7 @@ type Sampler struct {
 	cfg     SamplerConfig
 	logger  *slog.Logger
 	metrics *samplerMetrics
+	tracer  trace.Tracer
 
 	mu         sync.Mutex
 	state      State
@@ -120,6 +125,7 @@ func NewSampler(nc *nats.Conn, db *store.DB, cfg SamplerConfig) (*Sampler, error
 		nc: nc, js: js, db: db, cfg: cfg,
 		logger: cfg.Logger.With("component", "sampler"),
 		prev:   map[string]prevSample{},
+		tracer: telemetry.Tracer(cfg.TracerProvider, tracerName),
 	}
 	s.metrics = newSamplerMetrics(s)
 	if err := s.metrics.register(cfg.Registerer); err != nil {
@@ -201,7 +207,9 @@ func (s *Sampler) loadPrevious(ctx context.Context) error {
 // SampleOnce runs one cycle: list, judge, derive rates, store. Problems with
 // single streams or consumers are recorded and the cycle goes on; an error is
 // returned only when nothing could be stored.
-func (s *Sampler) SampleOnce(ctx context.Context) (store.Cycle, error) {
+func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
+	ctx, span := s.tracer.Start(ctx, "sample cycle")
+	defer func() { endCycleSpan(span, err) }()
 	start := s.cfg.Now()
 	cycle := store.Cycle{At: start.UTC().Truncate(time.Millisecond), ConsumersComplete: map[string]bool{}}
 	var problems []string
@@ -212,7 +220,7 @@ func (s *Sampler) SampleOnce(ctx context.Context) (store.Cycle, error) {
 
 	if !s.nc.IsConnected() {
 		note("nats", "NATS is not connected: showing the last stored sample until it is back")
-		s.finish(start, cycle, problems, false)
+		s.finish(ctx, start, cycle, problems, false)
 		return cycle, errors.New("nats not connected")
 	}
 
@@ -260,21 +268,21 @@ func (s *Sampler) SampleOnce(ctx context.Context) (store.Cycle, error) {
 	cycle.Servers = s.sampleServers(ctx, note)
 
 	if len(cycle.Streams) == 0 && listErr != nil {
-		s.finish(start, cycle, problems, false)
+		s.finish(ctx, start, cycle, problems, false)
 		return cycle, fmt.Errorf("list streams: %w", listErr)
 	}
 	if err := s.db.SaveCycle(ctx, cycle); err != nil {
 		note("store", "saving the sample failed: "+err.Error())
-		s.finish(start, cycle, problems, false)
+		s.finish(ctx, start, cycle, problems, false)
 		return cycle, err
 	}
 	s.exposition.Store(renderExposition(&cycle))
 	s.compact(ctx, now, note)
-	s.finish(start, cycle, problems, true)
+	s.finish(ctx, start, cycle, problems, true)
 	return cycle, nil
 }
 
-func (s *Sampler) finish(start time.Time, c store.Cycle, problems []string, saved bool) {
+func (s *Sampler) finish(ctx context.Context, start time.Time, c store.Cycle, problems []string, saved bool) {
 	d := s.cfg.Now().Sub(start)
 	s.metrics.duration.Observe(d.Seconds())
 	s.mu.Lock()
@@ -294,7 +302,8 @@ func (s *Sampler) finish(start time.Time, c store.Cycle, problems []string, save
 	if len(problems) > 0 {
 		level = slog.LevelWarn
 	}
-	s.logger.Log(context.Background(), level, "sample cycle",
+	recordCycle(ctx, c, problems, saved)
+	s.logger.Log(ctx, level, "sample cycle",
 		"streams", len(c.Streams), "consumers", len(c.Consumers), "servers", len(c.Servers),
 		"duration", d.Round(time.Millisecond), "saved", saved, "problems", problems)
 }
@@ -370,7 +379,7 @@ func (s *Sampler) listAllConsumers(ctx context.Context, streams []store.Stream, 
 		if r.err != nil {
 			var apiErr *jetstream.APIError
 			if errors.As(r.err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamNotFound {
-				s.logger.Info("stream deleted while sampling", "stream", r.stream)
+				s.logger.InfoContext(ctx, "stream deleted while sampling", "stream", r.stream)
 				continue
 			}
 			note("list_consumers", fmt.Sprintf("listing consumers of stream %s failed: %v", r.stream, r.err))
@@ -426,6 +435,6 @@ func (s *Sampler) compact(ctx context.Context, now time.Time, note func(kind, ms
 		return
 	}
 	if res.Downsampled > 0 || res.Deleted > 0 {
-		s.logger.Info("history compacted", "downsampled_rows", res.Downsampled, "expired_rows", res.Deleted)
+		s.logger.InfoContext(ctx, "history compacted", "downsampled_rows", res.Downsampled, "expired_rows", res.Deleted)
 	}
 }

@@ -15,7 +15,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
+
+	"github.com/jetwatch/jetwatch/internal/telemetry"
 )
 
 // Bulk job states.
@@ -81,6 +84,9 @@ type BulkConfig struct {
 	SaveEvery time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// TracerProvider traces each chunk of a job as a span, with a span per
+	// dead letter under it. Defaults to no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 // BulkRunner runs bulk jobs. Progress never decides what is sent: each
@@ -94,6 +100,7 @@ type BulkRunner struct {
 	r      *Redeliverer
 	cfg    BulkConfig
 	logger *slog.Logger
+	tracer trace.Tracer
 	self   string
 
 	mu      sync.Mutex
@@ -117,7 +124,8 @@ func NewBulkRunner(ctx context.Context, js jetstream.JetStream, q *Queries, r *R
 	}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	return &BulkRunner{kv: kv, q: q, r: r, cfg: cfg, logger: cfg.Logger.With("component", "bulk"),
-		self: randomID(), running: map[string]context.CancelFunc{}, ctx: runCtx, stop: stop}, nil
+		self: randomID(), running: map[string]context.CancelFunc{}, ctx: runCtx, stop: stop,
+		tracer: telemetry.Tracer(cfg.TracerProvider, tracerName)}, nil
 }
 
 func randomID() string {
@@ -441,20 +449,26 @@ func (b *BulkRunner) run(ctx context.Context, id string) error {
 			if job.Action == ActionDiscard {
 				actor = job.Actor
 			}
-			for i, aerr := range b.r.ActMany(ctx, job.Action, ids, actor, note) {
+			cctx, span := b.startChunk(ctx, job, len(ids))
+			chunkSent, chunkFailed := 0, 0
+			for i, aerr := range b.r.ActMany(cctx, job.Action, ids, actor, note) {
 				switch {
 				case aerr == nil,
 					// Settled meanwhile, or sent just before a crash: the
 					// send was deduplicated.
 					errors.Is(aerr, ErrAlreadyRedelivered), errors.Is(aerr, ErrAlreadyDiscarded):
-					sent++
-				case ctx.Err() != nil:
-					return nil
+					chunkSent++
 				default:
-					failed++
+					chunkFailed++
 					lastErr = fmt.Sprintf("#%d: %v", ids[i], aerr)
 				}
 			}
+			endChunk(span, chunkSent, chunkFailed)
+			if ctx.Err() != nil && chunkFailed > 0 {
+				return nil
+			}
+			sent += chunkSent
+			failed += chunkFailed
 			if time.Since(lastSave) >= b.cfg.SaveEvery {
 				if err := save(""); err != nil {
 					if errors.Is(err, context.Canceled) {

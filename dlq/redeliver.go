@@ -14,7 +14,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/jetwatch/jetwatch/internal/telemetry"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -77,6 +79,9 @@ type RedelivererConfig struct {
 	Timeout time.Duration
 	// Registerer receives the redelivery metrics. Nil registers nothing.
 	Registerer prometheus.Registerer
+	// TracerProvider traces each redelivery and discard as a span linked
+	// to the dead letter's original trace. Defaults to no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 // Redeliverer publishes dead letters back and records every action in
@@ -90,6 +95,7 @@ type Redeliverer struct {
 	cfg     RedelivererConfig
 
 	results *prometheus.CounterVec
+	tracer  trace.Tracer
 
 	mu    sync.Mutex
 	locks map[uint64]*sync.Mutex
@@ -104,6 +110,7 @@ func NewRedeliverer(nc *nats.Conn, db *store.DB, cfg RedelivererConfig) (*Redeli
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	r := &Redeliverer{js: js, db: db, queries: NewQueries(db), cfg: cfg, locks: map[uint64]*sync.Mutex{},
+		tracer: telemetry.Tracer(cfg.TracerProvider, tracerName),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetwatch_redeliveries_total",
 			Help: "Redeliveries and discards of dead letters, by action and result (sent, duplicate, refused, failed).",
@@ -118,17 +125,21 @@ func NewRedeliverer(nc *nats.Conn, db *store.DB, cfg RedelivererConfig) (*Redeli
 
 // count records the outcome of an action for the metrics.
 func (r *Redeliverer) count(action string, err error) {
-	result := "sent"
+	r.results.WithLabelValues(action, actionResult(err)).Inc()
+}
+
+// actionResult names an action's outcome: sent, duplicate, refused or
+// failed.
+func actionResult(err error) string {
 	switch {
 	case err == nil:
+		return "sent"
 	case errors.Is(err, ErrAlreadyRedelivered), errors.Is(err, ErrAlreadyDiscarded):
-		result = "duplicate"
+		return "duplicate"
 	case errors.Is(err, ErrNoStream), errors.Is(err, ErrBadSubject), errors.Is(err, ErrPayloadUnavailable), errors.Is(err, store.ErrNotFound):
-		result = "refused"
-	default:
-		result = "failed"
+		return "refused"
 	}
-	r.results.WithLabelValues(action, result).Inc()
+	return "failed"
 }
 
 // lock serialises actions on one dead letter within this process; the
@@ -146,9 +157,14 @@ func (r *Redeliverer) lock(id uint64) func() {
 }
 
 // Redeliver publishes a dead letter to its origin subject (or req.Subject),
-// with the original headers and trace context minus the Dlq- and server
-// headers, and records the action.
+// with the original headers minus the Dlq- and server headers, and records
+// the action. When the redelivery's span is recorded (it links to the
+// original trace), the message carries its trace context, so the service's
+// processing continues the redelivery's trace; otherwise it keeps the
+// original traceparent.
 func (r *Redeliverer) Redeliver(ctx context.Context, req RedeliverRequest) (a Action, err error) {
+	ctx, span := r.startAction(ctx, ActionRedeliver, req.ID)
+	defer func() { endAction(span, a, err) }()
 	defer r.lock(req.ID)()
 	defer func() { r.count(ActionRedeliver, err) }()
 	// Count the attempts before reading the status: an action recorded in
@@ -164,10 +180,12 @@ func (r *Redeliverer) Redeliver(ctx context.Context, req RedeliverRequest) (a Ac
 	if err != nil {
 		return Action{}, err
 	}
+	linkOriginal(span, d)
 	msg, err := redelivery(d, req, attempt)
 	if err != nil {
 		return Action{}, err
 	}
+	telemetry.Inject(ctx, msg.Header)
 	subject, edited := msg.Subject, req.Payload != nil || req.Headers != nil
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
@@ -189,12 +207,15 @@ func (r *Redeliverer) Redeliver(ctx context.Context, req RedeliverRequest) (a Ac
 
 // Discard marks a dead letter as handled without sending it anywhere.
 func (r *Redeliverer) Discard(ctx context.Context, id uint64, actor, note string) (a Action, err error) {
+	ctx, span := r.startAction(ctx, ActionDiscard, id)
+	defer func() { endAction(span, a, err) }()
 	defer r.lock(id)()
 	defer func() { r.count(ActionDiscard, err) }()
 	d, err := r.queries.Get(ctx, id)
 	if err != nil {
 		return Action{}, err
 	}
+	linkOriginal(span, d)
 	if err := settled(d.Status); err != nil {
 		return Action{}, err
 	}

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/jetwatch/jetwatch/internal/telemetry"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -52,15 +54,35 @@ func (r *Redeliverer) ActMany(ctx context.Context, action string, ids []uint64, 
 		a   Action
 		fut jetstream.PubAckFuture
 	}
+	// A span per dead letter, children of ctx's (a bulk chunk's), ended
+	// with each one's outcome.
+	spans := make([]trace.Span, len(ids))
+	stepOf := make([]*step, len(ids))
+	defer func() {
+		for i, span := range spans {
+			if span == nil {
+				continue
+			}
+			a := Action{DeadLetter: ids[i], Action: action}
+			if stepOf[i] != nil {
+				a = stepOf[i].a
+			}
+			endAction(span, a, errs[i])
+		}
+	}()
 	now := time.Now().UTC()
 	var steps []*step
 	for i, id := range ids {
+		ictx, span := r.startAction(ctx, action, id)
+		spans[i] = span
 		d, ok := letters[id]
 		if !ok {
 			errs[i] = fmt.Errorf("dead letter %d: %w", id, store.ErrNotFound)
 			continue
 		}
+		linkOriginal(span, d)
 		st := &step{i: i, a: Action{DeadLetter: id, Action: action, Actor: actor, At: now, Note: note}}
+		stepOf[i] = st
 		if action == ActionDiscard {
 			if errs[i] = settled(d.Status); errs[i] == nil {
 				steps = append(steps, st)
@@ -73,6 +95,7 @@ func (r *Redeliverer) ActMany(ctx context.Context, action string, ids []uint64, 
 			errs[i] = err
 			continue
 		}
+		telemetry.Inject(ictx, msg.Header)
 		st.a.Subject = msg.Subject
 		if st.fut, err = r.js.PublishMsgAsync(msg); err != nil {
 			errs[i] = publishError(msg.Subject, err)

@@ -57,13 +57,13 @@ func (s *Server) audit(c echo.Context, e audit.Entry) {
 		e.Actor = "anonymous@" + e.Addr
 	}
 	if s.cfg.Audit == nil {
-		s.logger.Info("audit", "actor", e.Actor, "action", e.Action, "target", e.Target, "result", e.Result, "failed", e.Failed)
+		s.logger.InfoContext(c.Request().Context(), "audit", "actor", e.Actor, "action", e.Action, "target", e.Target, "result", e.Result, "failed", e.Failed)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), 5*time.Second)
 	defer cancel()
 	if err := s.cfg.Audit.Record(ctx, e); err != nil {
-		s.logger.Error("could not record an audit entry: the act happened but is missing from the audit log",
+		s.logger.ErrorContext(ctx, "could not record an audit entry: the act happened but is missing from the audit log",
 			"actor", e.Actor, "action", e.Action, "target", e.Target, "err", err)
 	}
 }

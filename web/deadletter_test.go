@@ -47,8 +47,11 @@ func setupDesk(t *testing.T, opts ...func(*Config)) (*Server, *deskBundle) {
 	require.NoError(t, err)
 	var ix *dlq.Index
 	srv, b := setup(t, func(cfg *Config) {
+		for _, o := range opts {
+			o(cfg)
+		}
 		db := cfg.Index.(*store.DB)
-		r, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{})
+		r, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{TracerProvider: cfg.TracerProvider})
 		require.NoError(t, err)
 		ix, err = dlq.NewIndex(nc, db, dlq.IndexConfig{})
 		require.NoError(t, err)
@@ -59,9 +62,6 @@ func setupDesk(t *testing.T, opts ...func(*Config)) (*Server, *deskBundle) {
 		t.Cleanup(bulk.Stop)
 		cfg.Bulk = bulk
 		cfg.TraceURL = "http://traces.example/trace/{trace_id}"
-		for _, o := range opts {
-			o(cfg)
-		}
 	})
 	d := &deskBundle{testBundle: b, nc: nc, js: js, ix: ix, ids: map[string]uint64{}}
 	for kind, l := range map[string]struct {

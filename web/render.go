@@ -95,7 +95,7 @@ const internalMessage = "internal error, see jetwatch logs"
 // their text never reaches the client.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
-		s.logger.Error("request failed after the answer started", "method", c.Request().Method,
+		s.logger.ErrorContext(c.Request().Context(), "request failed after the answer started", "method", c.Request().Method,
 			"path", c.Request().URL.Path, "err", err)
 		return
 	}
@@ -121,7 +121,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 		if errors.As(err, &pe) {
 			attrs = append(attrs, "stack", string(pe.stack))
 		}
-		s.logger.Error("request failed", attrs...)
+		s.logger.ErrorContext(c.Request().Context(), "request failed", attrs...)
+		recordError(c, err)
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	if isAPI(c) {
@@ -136,7 +137,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		body = views.ErrorView(views.ErrorPage{Status: status, Message: msg})
 	}
 	if rerr := s.render(c, status, views.Document(p, body)); rerr != nil {
-		s.logger.Error("rendering the error page failed", "err", rerr)
+		s.logger.ErrorContext(c.Request().Context(), "rendering the error page failed", "err", rerr)
 		c.String(status, msg) //nolint:errcheck // the client went away; nothing left to do
 	}
 }

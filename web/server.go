@@ -16,6 +16,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jetwatch/jetwatch/alert"
 	"github.com/jetwatch/jetwatch/audit"
@@ -166,6 +167,8 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client. Without them the client is the connection's peer.
 	TrustedProxies []netip.Prefix
+	// TracerProvider traces each request as a span. Defaults to no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 // AuditLog records and lists audit entries. *audit.Log implements it.
@@ -250,6 +253,7 @@ func New(cfg Config) (*Server, error) {
 	e.IPExtractor = cfg.clientIP()
 	// Outermost first: every answer, errors and panics included, carries
 	// the security headers and is logged once.
+	e.Use(s.traceRequests()) // outermost: the span covers the rest, the request log line included
 	e.Use(s.securityHeaders, s.logRequests, recoverPanics, s.authenticate, s.csrf)
 	s.routes(e)
 	s.echo = e

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/jetwatch/jetwatch/internal/natsconn"
 	"github.com/jetwatch/jetwatch/web"
 )
@@ -56,6 +58,10 @@ type config struct {
 	NATSPort int
 	// DemoReceiver is the demo's webhook receiver, served at /demo/receiver.
 	DemoReceiver web.DemoReceiver
+
+	// Tracing is not a flag: startTracing sets it from the OTEL_*
+	// variables. Nil means no tracing.
+	Tracing trace.TracerProvider
 }
 
 // setting is one flag with the environment variable that sets its default.

@@ -54,13 +54,20 @@ func startDemo(t *testing.T) string {
 
 // startDemoWithNATS is startDemo that also returns the demo's NATS URL.
 func startDemoWithNATS(t *testing.T) (string, string) {
+	base, natsURL, _ := startDemoWithEnv(t, func(string) string { return "" })
+	return base, natsURL
+}
+
+// startDemoWithEnv is startDemoWithNATS with an environment and more
+// arguments; it also returns what the demo writes.
+func startDemoWithEnv(t *testing.T, env func(string) string, args ...string) (string, string, *syncBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"demo", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--nats-port", "0",
-			"--sample-interval", "1s", "--stall-after", "3s", "--log-level", "warn"}, func(string) string { return "" }, out)
+		done <- run(ctx, append([]string{"demo", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--nats-port", "0",
+			"--sample-interval", "1s", "--stall-after", "3s", "--log-level", "warn"}, args...), env, out)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -95,7 +102,7 @@ func startDemoWithNATS(t *testing.T) (string, string) {
 	})
 	m := natsLine.FindStringSubmatch(out.String())
 	require.NotNil(t, m, "the demo prints its NATS URL")
-	return base, m[1]
+	return base, m[1], out
 }
 
 func getJSON(t *testing.T, url string, v any) {

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/auth"
@@ -29,6 +30,7 @@ type deadLetterDesk struct {
 	redeliverer *dlq.Redeliverer
 	breakers    *collector.BreakerWatcher
 	logger      *slog.Logger
+	tracing     trace.TracerProvider
 
 	bulk atomic.Pointer[dlq.BulkRunner]
 
@@ -48,7 +50,7 @@ func streamsConfig(cfg *config) collector.StreamsConfig {
 
 func newDeadLetterDesk(nc *nats.Conn, db *store.DB, redeliverer *dlq.Redeliverer, cfg *config, reg prometheus.Registerer, logger *slog.Logger) (*deadLetterDesk, error) {
 	streams := streamsConfig(cfg)
-	bridge, err := collector.NewBridge(nc, collector.BridgeConfig{Streams: streams, Registerer: reg, Logger: logger})
+	bridge, err := collector.NewBridge(nc, collector.BridgeConfig{Streams: streams, Registerer: reg, Logger: logger, TracerProvider: cfg.Tracing})
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +72,7 @@ func newDeadLetterDesk(nc *nats.Conn, db *store.DB, redeliverer *dlq.Redeliverer
 	}
 	return &deadLetterDesk{bridge: bridge, index: index, timeline: timeline, nc: nc, queries: dlq.NewQueries(db),
 		redeliverer: redeliverer, breakers: breakers, logger: logger, done: make(chan struct{}),
-		db: db, replicas: cfg.StreamReplicas, audit: &lazyAudit{db: db}}, nil
+		db: db, replicas: cfg.StreamReplicas, audit: &lazyAudit{db: db}, tracing: cfg.Tracing}, nil
 }
 
 // start keeps trying until jetwatch's streams exist (NATS may be down, or a
@@ -121,7 +123,7 @@ func (d *deadLetterDesk) startBulk(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	runner, err := dlq.NewBulkRunner(ctx, js, d.queries, d.redeliverer, dlq.BulkConfig{Logger: d.logger})
+	runner, err := dlq.NewBulkRunner(ctx, js, d.queries, d.redeliverer, dlq.BulkConfig{Logger: d.logger, TracerProvider: d.tracing})
 	if err != nil {
 		return err
 	}

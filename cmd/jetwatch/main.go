@@ -63,6 +63,11 @@ func runIO(ctx context.Context, args []string, env func(string) string, stdin io
 		if err != nil {
 			return err
 		}
+		logger, stopTracing, err := startTracing(ctx, cfg, env, logger)
+		if err != nil {
+			return err
+		}
+		defer stopTracing()
 		switch cmd {
 		case "demo":
 			return runDemo(ctx, cfg, logger, stdout)

@@ -84,6 +84,8 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 		SystemConn: sys,
 		Registerer: reg,
 		Logger:     logger,
+
+		TracerProvider: cfg.Tracing,
 	})
 	if err != nil {
 		return err
@@ -93,7 +95,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	}
 	defer sampler.Stop()
 
-	redeliverer, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{Registerer: reg})
+	redeliverer, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{Registerer: reg, TracerProvider: cfg.Tracing})
 	if err != nil {
 		return err
 	}
@@ -147,6 +149,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 		Redact:         acc.redact,
 		HidePayloads:   cfg.HidePayloads,
 		TrustedProxies: acc.proxies,
+		TracerProvider: cfg.Tracing,
 		TLSCertFile:    cfg.TLSCert,
 		TLSKeyFile:     cfg.TLSKey,
 		NATSState: func() web.NATSState {

@@ -1,0 +1,89 @@
+package dlq
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/jetwatch/jetwatch/internal/telemetry"
+)
+
+// tracerName names the dead-letter desk's spans' instrumentation scope.
+const tracerName = "github.com/jetwatch/jetwatch/dlq"
+
+// Span names, in the operator's words.
+const (
+	spanRedeliver = "redeliver dead letter"
+	spanDiscard   = "discard dead letter"
+	spanBulkChunk = "bulk chunk"
+)
+
+// startAction starts the span of one redelivery or discard. A redelivery
+// publishes, so it is a producer span.
+func (r *Redeliverer) startAction(ctx context.Context, action string, id uint64) (context.Context, trace.Span) {
+	name, kind := spanRedeliver, trace.SpanKindProducer
+	if action == ActionDiscard {
+		name, kind = spanDiscard, trace.SpanKindInternal
+	}
+	return r.tracer.Start(ctx, name, trace.WithSpanKind(kind), trace.WithAttributes(
+		attribute.Int64("jetwatch.dead_letter.id", int64(id))))
+}
+
+// linkOriginal links an action's span to the trace of the message that
+// became the dead letter (its stored traceparent), and says where it came
+// from.
+func linkOriginal(span trace.Span, d DeadLetter) {
+	if !span.IsRecording() {
+		return
+	}
+	if link, ok := telemetry.LinkTo(d.Headers); ok {
+		span.AddLink(link)
+	}
+	span.SetAttributes(
+		attribute.String("jetwatch.stream", d.Stream),
+		attribute.String("jetwatch.consumer", d.Consumer),
+		attribute.Int64("jetwatch.stream_seq", int64(d.StreamSeq)),
+	)
+}
+
+// endAction ends an action's span with what happened.
+func endAction(span trace.Span, a Action, err error) {
+	if span.IsRecording() {
+		if a.Action == ActionRedeliver {
+			span.SetAttributes(
+				attribute.String("messaging.system", "nats"),
+				attribute.String("messaging.destination.name", a.Subject),
+				attribute.Int("jetwatch.attempt", a.Attempt),
+				attribute.Bool("jetwatch.edited", a.Edited),
+				attribute.Bool("jetwatch.duplicate", a.Duplicate),
+			)
+		}
+		span.SetAttributes(attribute.String("jetwatch.result", actionResult(err)))
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+	}
+	span.End()
+}
+
+// startChunk starts the span of one chunk of a bulk job.
+func (b *BulkRunner) startChunk(ctx context.Context, job BulkJob, size int) (context.Context, trace.Span) {
+	return b.tracer.Start(ctx, spanBulkChunk, trace.WithAttributes(
+		attribute.String("jetwatch.bulk.job", job.ID),
+		attribute.String("jetwatch.bulk.action", job.Action),
+		attribute.Int("jetwatch.bulk.chunk_size", size),
+	))
+}
+
+// endChunk ends a chunk's span with its counts; a chunk with failures is
+// an error.
+func endChunk(span trace.Span, sent, failed int) {
+	span.SetAttributes(attribute.Int("jetwatch.bulk.sent", sent), attribute.Int("jetwatch.bulk.failed", failed))
+	if failed > 0 {
+		span.SetStatus(codes.Error, "some dead letters of the chunk failed")
+	}
+	span.End()
+}
