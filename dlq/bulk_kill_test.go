@@ -125,17 +125,7 @@ func TestBulkJobSurvivesSIGKILL(t *testing.T) {
 
 	// The next jetwatch resumes the job once the dead one's lease lapses.
 	start()
-	natstest.CheckFor(t, 60*time.Second, 10*time.Millisecond, func() error {
-		j, err := jobs.Get(b.ctx, id)
-		if err != nil {
-			return err
-		}
-		if j.State != JobDone {
-			return fmt.Errorf("job %s: %d/%d sent", j.State, j.Sent, j.Total)
-		}
-		job = j
-		return nil
-	})
+	job = waitJobDone(t, jobs, id, 60*time.Second)
 	require.Equal(t, n, job.Sent)
 	require.Zero(t, job.Failed)
 	t.Logf("killed after %d of %d sends; the second jetwatch sent the rest", sentBeforeKill, n)
