@@ -125,10 +125,7 @@ func (f Filter) where() (string, []any) {
 	}
 	if f.Subject != "" {
 		if strings.ContainsAny(f.Subject, "*>") {
-			// GLOB narrows in C (and through the subject index when the
-			// pattern starts with a literal); subject_matches then keeps
-			// NATS semantics, where * stops at a dot.
-			add("d.subject GLOB ? AND subject_matches(?, d.subject)", natsGlob(f.Subject), f.Subject)
+			add(subjectWildcard(f.Subject))
 		} else {
 			add("d.subject = ?", f.Subject)
 		}
@@ -163,6 +160,37 @@ func (f Filter) where() (string, []any) {
 		return "", nil
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// subjectWildcard is the condition for a subject pattern with wildcards.
+// GLOB narrows in C (and through the subject index when the pattern starts
+// with a literal), but its * also crosses dots. When every wildcard is a
+// whole token, counting the subject's dots restores NATS semantics in C
+// too: with as many dots as the pattern (or more, after a trailing >),
+// each of the pattern's dots takes one of the subject's and leaves none
+// for a * to swallow. A * before a trailing >, or a * inside a token (a
+// literal to NATS), needs subject_matches, a Go call per row.
+func subjectWildcard(pattern string) (string, any, any) {
+	tokens := strings.Split(pattern, ".")
+	dots := len(tokens) - 1
+	star, tail := false, tokens[dots] == ">"
+	for _, t := range tokens {
+		switch {
+		case t == "*":
+			star = true
+		case t != ">" && strings.ContainsAny(t, "*>"):
+			star, tail = true, true // forces the Go call
+		}
+	}
+	const subjectDots = "length(d.subject) - length(replace(d.subject, '.', ''))"
+	switch {
+	case !tail:
+		return "d.subject GLOB ? AND " + subjectDots + " = ?", natsGlob(pattern), dots
+	case !star:
+		return "d.subject GLOB ? AND " + subjectDots + " >= ?", natsGlob(pattern), dots
+	default:
+		return "d.subject GLOB ? AND subject_matches(?, d.subject)", natsGlob(pattern), pattern
+	}
 }
 
 // natsGlob turns a NATS subject pattern into a GLOB that matches at least

@@ -156,3 +156,32 @@ func TestQueriesFilterSearchAndPaginate(t *testing.T) {
 	}
 	require.Equal(t, 20, total, "every one of them failed within the trend window")
 }
+
+func TestSubjectWildcardsKeepNATSSemantics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := store.OpenFile(ctx, filepath.Join(t.TempDir(), "jetwatch.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	subjects := []string{"orders", "orders.eu", "orders.eu.paid", "orders.us.paid", "orders.eu.x.paid", "orders.eu.paid.late",
+		"a.orders.eu.paid", "orders.e*u.paid", "orders.e>u.paid", "ord.eu.paid", "orders.eu.c.paid", "x.y.c.z", "x.y.q.c.z", "a?b.c"}
+	for i, s := range subjects {
+		_, err := db.SQL().ExecContext(ctx, `INSERT INTO dead_letters (id, dlq_subject, stream, consumer, subject, stream_seq,
+			reason, error, service, deliveries, failed_at, indexed_at, payload_available, unavailable_why, size, fingerprint,
+			problems, headers) VALUES (?, '', 'S', 'c', ?, 0, 'error', '', '', 0, 0, 0, 1, '', 0, '', 'null', '{}')`, i+1, s)
+		require.NoError(t, err)
+	}
+	q := NewQueries(db)
+	for _, p := range []string{"*", ">", "orders.*", "orders.>", "orders.*.paid", "*.eu.paid", "*.*.paid", "orders.*.>",
+		"*.y.c.>", "x.*.c.>", "orders.e*u.paid", "orders.e*u.>", "orders.e>u.paid", "a?b.*", "orders.eu.*.>", "*.*.*.*"} {
+		want := 0
+		for _, s := range subjects {
+			if store.SubjectMatches(p, s) {
+				want++
+			}
+		}
+		got, err := q.Count(ctx, Filter{Subject: p})
+		require.NoError(t, err)
+		require.Equal(t, want, got, "pattern %s", p)
+	}
+}
