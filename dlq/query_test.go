@@ -94,6 +94,22 @@ func TestQueriesFilterSearchAndPaginate(t *testing.T) {
 	require.Equal(t, 1, count(Filter{Q: "ord-7"}))
 	require.Equal(t, 10, count(Filter{Q: `courier "DH`}), "quotes are literal and the last word a prefix")
 	require.Equal(t, 1, count(Filter{Q: "script headers"}))
+	for _, c := range []struct {
+		f     Filter
+		limit int
+		n     int
+		more  bool
+	}{
+		{Filter{Q: "ann"}, 100, 30, false}, // counted in the full-text index alone
+		{Filter{Q: "ann"}, 10, 10, true},
+		{Filter{Q: "ann", Consumer: "shipping"}, 100, 10, false},
+		{Filter{Q: "nothing-like-it"}, 100, 0, false},
+	} {
+		n, more, err := q.CountUpTo(ctx, c.f, c.limit)
+		require.NoError(t, err)
+		require.Equal(t, c.n, n, "%+v", c.f)
+		require.Equal(t, c.more, more, "%+v", c.f)
+	}
 
 	_, err := q.Count(ctx, Filter{Reason: "exploded"})
 	require.True(t, errors.Is(err, ErrBadFilter))
