@@ -37,7 +37,8 @@ func applyRecordedStatus(ctx context.Context, tx *sql.Tx, fromID, toID uint64) e
 	_, err := tx.ExecContext(ctx, `UPDATE dead_letters SET status = (
 			SELECT CASE a.action WHEN 'discard' THEN 'discarded' ELSE 'redelivered' END
 			FROM dead_letter_actions a WHERE a.dead_letter_id = dead_letters.id ORDER BY a.seq DESC LIMIT 1)
-		WHERE id BETWEEN ? AND ? AND id IN (SELECT dead_letter_id FROM dead_letter_actions)`, fromID, toID)
+		WHERE id BETWEEN ? AND ? AND id IN (SELECT dead_letter_id FROM dead_letter_actions WHERE dead_letter_id BETWEEN ? AND ?)`,
+		fromID, toID, fromID, toID)
 	if err != nil {
 		return fmt.Errorf("apply recorded status: %w", err)
 	}

@@ -1,6 +1,7 @@
 package dlq
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -32,6 +33,24 @@ func (b *deskBundle) runner(t *testing.T) *BulkRunner {
 	require.NoError(t, err)
 	t.Cleanup(r.Stop)
 	return r
+}
+
+// waitJobDone polls the job until it is done and returns it.
+func waitJobDone(t *testing.T, r *BulkRunner, id string, timeout time.Duration) BulkJob {
+	t.Helper()
+	var job BulkJob
+	natstest.CheckFor(t, timeout, 10*time.Millisecond, func() error {
+		j, err := r.Get(context.Background(), id)
+		if err != nil {
+			return err
+		}
+		if j.State != JobDone {
+			return fmt.Errorf("job %s: %d/%d sent", j.State, j.Sent, j.Total)
+		}
+		job = j
+		return nil
+	})
+	return job
 }
 
 func TestBulkJobKilledPartWayResumesAndSendsEachOnce(t *testing.T) {
@@ -67,17 +86,7 @@ func TestBulkJobKilledPartWayResumesAndSendsEachOnce(t *testing.T) {
 	// A new jetwatch picks it up once the dead one's lease lapses.
 	second := b.runner(t)
 	require.NoError(t, second.Start(b.ctx))
-	natstest.CheckFor(t, 20*time.Second, 10*time.Millisecond, func() error {
-		j, err := second.Get(b.ctx, job.ID)
-		if err != nil {
-			return err
-		}
-		if j.State != JobDone {
-			return fmt.Errorf("job %s: %d/%d sent", j.State, j.Sent, j.Total)
-		}
-		job = j
-		return nil
-	})
+	job = waitJobDone(t, second, job.ID, 20*time.Second)
 	require.Equal(t, uint64(n), b.ordersCount(t), "every dead letter redelivered exactly once")
 	require.Equal(t, n, job.Sent)
 	require.Zero(t, job.Failed)

@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -228,11 +231,11 @@ func (ix *Index) run(ctx context.Context, done func(pos uint64) bool) error {
 		return err
 	}
 	var lastLag time.Time
-	return streamreader.Run(ctx, ix.js, ix.cfg.Stream, pos+1, ix.cfg.Batch, func(ctx context.Context, batch []jetstream.Msg) (bool, error) {
-		if len(batch) > 0 {
-			if err := ix.ingest(ctx, batch); err != nil {
-				return false, err
-			}
+	// Rows are worked out on the reading goroutine while the previous batch
+	// is written.
+	return streamreader.RunPrepared(ctx, ix.js, ix.cfg.Stream, pos+1, ix.cfg.Batch, newIndexRows, func(ctx context.Context, rows []indexRow) (bool, error) {
+		if err := ix.ingest(ctx, rows); err != nil {
+			return false, err
 		}
 		pos, err := ix.Position(ctx)
 		if err != nil {
@@ -278,60 +281,64 @@ func (ix *Index) Reset(ctx context.Context) error {
 }
 
 // ingest stores a batch and the new position in one transaction.
-func (ix *Index) ingest(ctx context.Context, msgs []jetstream.Msg) error {
+func (ix *Index) ingest(ctx context.Context, rows []indexRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	// The batch is written whole or not at all; a cancellable context
+	// would also make the driver run every statement on a goroutine of its
+	// own.
+	ctx = context.WithoutCancel(ctx)
 	tx, err := ix.db.SQL().BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("index dead letters: %w", err)
 	}
 	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO dead_letters (id, dlq_subject, stream, consumer, subject, stream_seq,
+	pos, err := store.PositionTx(ctx, tx, positionKey)
+	if err != nil {
+		return err
+	}
+	// Rows the index holds already (another process got there first) are
+	// skipped, so the full-text step below never sees a row twice.
+	for len(rows) > 0 && rows[0].seq <= pos {
+		rows = rows[1:]
+	}
+	if len(rows) == 0 {
+		return tx.Commit()
+	}
+	// indexed_at is the same for the whole batch: one bound value less per row.
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO dead_letters (id, dlq_subject, stream, consumer, subject, stream_seq,
 		reason, error, service, deliveries, failed_at, indexed_at, payload_available, unavailable_why, size, fingerprint,
-		problems, headers, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		problems, headers, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, `+strconv.FormatInt(time.Now().UnixMilli(), 10)+
+		`, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("index dead letters: %w", err)
 	}
 	defer ins.Close()
-	fts, err := tx.PrepareContext(ctx, `INSERT INTO dead_letters_fts (rowid, subject, error, payload) VALUES (?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("index dead letters: %w", err)
-	}
-	defer fts.Close()
-	now := time.Now().UnixMilli()
-	var first, last uint64
 	type counted struct{ stream, consumer, reason string }
 	counts := map[counted]int{}
-	for _, m := range msgs {
-		meta, err := m.Metadata()
-		if err != nil {
-			return fmt.Errorf("dead letter metadata: %w", err)
+	var binary []uint64
+	first, last := rows[0].seq, rows[0].seq
+	for i := range rows {
+		r := &rows[i]
+		last = max(last, r.seq)
+		e := &r.env
+		if _, err := ins.ExecContext(ctx, r.seq, r.dlqSubject, e.Stream, e.Consumer, e.Subject, e.Sequence,
+			e.Reason, e.Error, e.Service, e.Deliveries, e.FailedAt.UnixMilli(), r.available,
+			e.PayloadUnavailable, len(r.payload), r.fingerprint, r.problems, r.headers, r.payload); err != nil {
+			return fmt.Errorf("index dead letter %d: %w", r.seq, err)
 		}
-		seq := meta.Sequence.Stream
-		last = max(last, seq)
-		if first == 0 {
-			first = seq
+		if !r.searchable {
+			binary = append(binary, r.seq)
 		}
-		h := m.Headers()
-		env := Decode(m.Subject(), h, meta.Timestamp)
-		headers, _ := json.Marshal(h)
-		if h == nil {
-			headers = []byte("{}")
-		}
-		problems, _ := json.Marshal(env.Problems)
-		data := m.Data()
-		available := env.PayloadUnavailable == ""
-		res, err := ins.ExecContext(ctx, seq, m.Subject(), env.Stream, env.Consumer, env.Subject, env.Sequence,
-			env.Reason, env.Error, env.Service, env.Deliveries, env.FailedAt.UnixMilli(), now, available,
-			env.PayloadUnavailable, len(data), Fingerprint(env.Error), string(problems), string(headers), data)
-		if err != nil {
-			return fmt.Errorf("index dead letter %d: %w", seq, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			continue // indexed already
-		}
-		if _, err := fts.ExecContext(ctx, seq, env.Subject, env.Error, searchableText(data)); err != nil {
-			return fmt.Errorf("index dead letter %d for search: %w", seq, err)
-		}
-		counts[counted{env.Stream, env.Consumer, env.Reason}]++
+		counts[counted{e.Stream, e.Consumer, e.Reason}]++
+	}
+	// One statement makes the batch searchable, rather than one per row.
+	binaryIDs, _ := json.Marshal(binary)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO dead_letters_fts (rowid, subject, error, payload)
+		SELECT id, subject, error, CASE WHEN id IN (SELECT value FROM json_each(?)) THEN '' ELSE CAST(substr(payload, 1, ?) AS TEXT) END
+		FROM dead_letters WHERE id BETWEEN ? AND ?`, string(binaryIDs), maxIndexedText, first, last); err != nil {
+		return fmt.Errorf("index dead letters %d-%d for search: %w", first, last, err)
 	}
 	if err := applyRecordedStatus(ctx, tx, first, last); err != nil {
 		return err
@@ -348,16 +355,87 @@ func (ix *Index) ingest(ctx context.Context, msgs []jetstream.Msg) error {
 	return nil
 }
 
-// searchableText is the payload as text for full-text search, or nothing
-// for binary payloads.
-func searchableText(data []byte) string {
-	if len(data) > maxIndexedText {
-		data = data[:maxIndexedText]
+// indexRow is a dead letter ready to be stored: everything worked out from
+// the message before the write transaction begins.
+type indexRow struct {
+	seq         uint64
+	dlqSubject  string
+	env         Envelope
+	available   bool
+	fingerprint string
+	problems    string
+	headers     string
+	payload     []byte
+	// searchable says whether the payload is text for full-text search.
+	searchable bool
+}
+
+// newIndexRows works out the rows of a batch of DLQ messages.
+func newIndexRows(msgs []jetstream.Msg) ([]indexRow, error) {
+	rows := make([]indexRow, len(msgs))
+	var buf []byte
+	for i, m := range msgs {
+		meta, err := m.Metadata()
+		if err != nil {
+			return nil, fmt.Errorf("dead letter metadata: %w", err)
+		}
+		h := m.Headers()
+		env := Decode(m.Subject(), h, meta.Timestamp)
+		problems := "null"
+		if env.Problems != nil {
+			p, _ := json.Marshal(env.Problems)
+			problems = string(p)
+		}
+		buf = appendHeadersJSON(buf[:0], h)
+		data := m.Data()
+		rows[i] = indexRow{seq: meta.Sequence.Stream, dlqSubject: m.Subject(), env: env,
+			available: env.PayloadUnavailable == "", fingerprint: Fingerprint(env.Error), problems: problems,
+			headers: string(buf), payload: data, searchable: utf8.Valid(data[:min(len(data), maxIndexedText)])}
 	}
-	if !utf8.Valid(data) {
-		return ""
+	return rows, nil
+}
+
+// appendHeadersJSON appends headers as a JSON object of name -> values,
+// byte for byte what encoding/json makes of them (names sorted), without
+// its reflection: it runs for every dead letter indexed.
+func appendHeadersJSON(b []byte, h nats.Header) []byte {
+	b = append(b, '{')
+	for i, k := range slices.Sorted(maps.Keys(h)) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		vs := h[k]
+		if vs == nil {
+			b = append(b, "null"...)
+			continue
+		}
+		b = append(b, '[')
+		for j, v := range vs {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, v)
+		}
+		b = append(b, ']')
 	}
-	return string(data)
+	return append(b, '}')
+}
+
+// appendJSONString quotes s as encoding/json does: printable ASCII other
+// than its escaped characters is copied, anything else goes through
+// encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // Fingerprint normalises an error text so that failures differing only in

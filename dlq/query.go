@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,13 @@ type Filter struct {
 	// MaxID bounds a bulk job to the dead letters that existed when it was
 	// created.
 	MaxID uint64 `json:"max_id,omitempty"`
+}
+
+// equal says whether two filters select the same way.
+func (f Filter) equal(o Filter) bool {
+	return f.Stream == o.Stream && f.Consumer == o.Consumer && f.Subject == o.Subject && f.Reason == o.Reason &&
+		f.Status == o.Status && f.Q == o.Q && f.Since.Equal(o.Since) && f.Until.Equal(o.Until) &&
+		slices.Equal(f.IDs, o.IDs) && f.MaxID == o.MaxID
 }
 
 // Validate checks the filter's closed vocabularies and syntax.
@@ -125,10 +133,7 @@ func (f Filter) where() (string, []any) {
 	}
 	if f.Subject != "" {
 		if strings.ContainsAny(f.Subject, "*>") {
-			// GLOB narrows in C (and through the subject index when the
-			// pattern starts with a literal); subject_matches then keeps
-			// NATS semantics, where * stops at a dot.
-			add("d.subject GLOB ? AND subject_matches(?, d.subject)", natsGlob(f.Subject), f.Subject)
+			add(subjectWildcard(f.Subject))
 		} else {
 			add("d.subject = ?", f.Subject)
 		}
@@ -163,6 +168,37 @@ func (f Filter) where() (string, []any) {
 		return "", nil
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// subjectWildcard is the condition for a subject pattern with wildcards.
+// GLOB narrows in C (and through the subject index when the pattern starts
+// with a literal), but its * also crosses dots. When every wildcard is a
+// whole token, counting the subject's dots restores NATS semantics in C
+// too: with as many dots as the pattern (or more, after a trailing >),
+// each of the pattern's dots takes one of the subject's and leaves none
+// for a * to swallow. A * before a trailing >, or a * inside a token (a
+// literal to NATS), needs subject_matches, a Go call per row.
+func subjectWildcard(pattern string) (string, any, any) {
+	tokens := strings.Split(pattern, ".")
+	dots := len(tokens) - 1
+	star, tail := false, tokens[dots] == ">"
+	for _, t := range tokens {
+		switch {
+		case t == "*":
+			star = true
+		case t != ">" && strings.ContainsAny(t, "*>"):
+			star, tail = true, true // forces the Go call
+		}
+	}
+	const subjectDots = "length(d.subject) - length(replace(d.subject, '.', ''))"
+	switch {
+	case !tail:
+		return "d.subject GLOB ? AND " + subjectDots + " = ?", natsGlob(pattern), dots
+	case !star:
+		return "d.subject GLOB ? AND " + subjectDots + " >= ?", natsGlob(pattern), dots
+	default:
+		return "d.subject GLOB ? AND subject_matches(?, d.subject)", natsGlob(pattern), pattern
+	}
 }
 
 // natsGlob turns a NATS subject pattern into a GLOB that matches at least
@@ -308,8 +344,14 @@ func (q *Queries) CountUpTo(ctx context.Context, f Filter, limit int) (int, bool
 		return 0, false, err
 	}
 	where, args := f.where()
+	from := f.from()
+	if fq := ftsQuery(f.Q); fq != "" && (Filter{Q: f.Q}).equal(f) {
+		// Every dead letter has one full-text row: a search alone counts
+		// there, without looking each match up.
+		from, where, args = " FROM dead_letters_fts", " WHERE dead_letters_fts MATCH ?", []any{fq}
+	}
 	var n int
-	err := q.db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1`+f.from()+where+` LIMIT ?)`,
+	err := q.db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1`+from+where+` LIMIT ?)`,
 		append(args, limit+1)...).Scan(&n)
 	if err != nil {
 		return 0, false, fmt.Errorf("count dead letters: %w", err)

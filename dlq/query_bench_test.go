@@ -84,6 +84,7 @@ func BenchmarkQueries1M(b *testing.B) {
 		{"subject-wildcard-leading", Filter{Subject: "*.eu.paid"}},
 		{"reason-rare", Filter{Reason: ReasonError}},
 		{"status", Filter{Status: StatusRedelivered}},
+		{"status-common", Filter{Status: StatusPending}},
 		{"time-range", Filter{Since: mid, Until: mid.Add(time.Hour)}},
 		{"search-common", Filter{Q: "foxtrot"}},
 		{"search-rare", Filter{Q: "zulu500000"}},

@@ -94,6 +94,22 @@ func TestQueriesFilterSearchAndPaginate(t *testing.T) {
 	require.Equal(t, 1, count(Filter{Q: "ord-7"}))
 	require.Equal(t, 10, count(Filter{Q: `courier "DH`}), "quotes are literal and the last word a prefix")
 	require.Equal(t, 1, count(Filter{Q: "script headers"}))
+	for _, c := range []struct {
+		f     Filter
+		limit int
+		n     int
+		more  bool
+	}{
+		{Filter{Q: "ann"}, 100, 30, false}, // counted in the full-text index alone
+		{Filter{Q: "ann"}, 10, 10, true},
+		{Filter{Q: "ann", Consumer: "shipping"}, 100, 10, false},
+		{Filter{Q: "nothing-like-it"}, 100, 0, false},
+	} {
+		n, more, err := q.CountUpTo(ctx, c.f, c.limit)
+		require.NoError(t, err)
+		require.Equal(t, c.n, n, "%+v", c.f)
+		require.Equal(t, c.more, more, "%+v", c.f)
+	}
 
 	_, err := q.Count(ctx, Filter{Reason: "exploded"})
 	require.True(t, errors.Is(err, ErrBadFilter))
@@ -155,4 +171,33 @@ func TestQueriesFilterSearchAndPaginate(t *testing.T) {
 		total += n
 	}
 	require.Equal(t, 20, total, "every one of them failed within the trend window")
+}
+
+func TestSubjectWildcardsKeepNATSSemantics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := store.OpenFile(ctx, filepath.Join(t.TempDir(), "jetwatch.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	subjects := []string{"orders", "orders.eu", "orders.eu.paid", "orders.us.paid", "orders.eu.x.paid", "orders.eu.paid.late",
+		"a.orders.eu.paid", "orders.e*u.paid", "orders.e>u.paid", "ord.eu.paid", "orders.eu.c.paid", "x.y.c.z", "x.y.q.c.z", "a?b.c"}
+	for i, s := range subjects {
+		_, err := db.SQL().ExecContext(ctx, `INSERT INTO dead_letters (id, dlq_subject, stream, consumer, subject, stream_seq,
+			reason, error, service, deliveries, failed_at, indexed_at, payload_available, unavailable_why, size, fingerprint,
+			problems, headers) VALUES (?, '', 'S', 'c', ?, 0, 'error', '', '', 0, 0, 0, 1, '', 0, '', 'null', '{}')`, i+1, s)
+		require.NoError(t, err)
+	}
+	q := NewQueries(db)
+	for _, p := range []string{"*", ">", "orders.*", "orders.>", "orders.*.paid", "*.eu.paid", "*.*.paid", "orders.*.>",
+		"*.y.c.>", "x.*.c.>", "orders.e*u.paid", "orders.e*u.>", "orders.e>u.paid", "a?b.*", "orders.eu.*.>", "*.*.*.*"} {
+		want := 0
+		for _, s := range subjects {
+			if store.SubjectMatches(p, s) {
+				want++
+			}
+		}
+		got, err := q.Count(ctx, Filter{Subject: p})
+		require.NoError(t, err)
+		require.Equal(t, want, got, "pattern %s", p)
+	}
 }

@@ -10,8 +10,19 @@ import (
 // Position is how far the in-order reader named name has indexed its
 // stream: the last stream sequence stored, 0 before the first.
 func (db *DB) Position(ctx context.Context, name string) (uint64, error) {
+	return position(ctx, db.sql, name)
+}
+
+// PositionTx is Position read inside the transaction that will move it.
+func PositionTx(ctx context.Context, tx *sql.Tx, name string) (uint64, error) {
+	return position(ctx, tx, name)
+}
+
+func position(ctx context.Context, q interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}, name string) (uint64, error) {
 	var seq int64
-	err := db.sql.QueryRowContext(ctx, `SELECT last_seq FROM stream_positions WHERE name = ?`, name).Scan(&seq)
+	err := q.QueryRowContext(ctx, `SELECT last_seq FROM stream_positions WHERE name = ?`, name).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}

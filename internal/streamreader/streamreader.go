@@ -28,6 +28,15 @@ type Handler func(ctx context.Context, batch []jetstream.Msg) (stop bool, err er
 // most batch messages, calling handle for each, until handle says stop,
 // handle fails, reading fails or ctx ends.
 func Run(ctx context.Context, js jetstream.JetStream, stream string, startSeq uint64, batch int, handle Handler) error {
+	return RunPrepared(ctx, js, stream, startSeq, batch,
+		func(b []jetstream.Msg) ([]jetstream.Msg, error) { return b, nil }, handle)
+}
+
+// RunPrepared is Run with a prepare step that turns each batch into what
+// handle stores. It runs on the reading goroutine, so preparing the next
+// batch overlaps with handling the last one. A prepare error ends the run.
+func RunPrepared[T any](ctx context.Context, js jetstream.JetStream, stream string, startSeq uint64, batch int,
+	prepare func([]jetstream.Msg) (T, error), handle func(ctx context.Context, batch T) (stop bool, err error)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
@@ -42,9 +51,9 @@ func Run(ctx context.Context, js jetstream.JetStream, stream string, startSeq ui
 		return fmt.Errorf("read stream %s: %w", stream, err)
 	}
 	defer it.Stop()
-	batches := make(chan []jetstream.Msg, 1)
+	batches := make(chan T, 1)
 	readErr := make(chan error, 1)
-	go gather(ctx, it, batch, batches, readErr)
+	go gather(ctx, it, batch, prepare, batches, readErr)
 	for b := range batches {
 		stop, err := handle(ctx, b)
 		if err != nil || stop {
@@ -61,13 +70,19 @@ func Run(ctx context.Context, js jetstream.JetStream, stream string, startSeq ui
 
 // gather cuts the message stream into batches, sending a partial batch when
 // nothing arrives for batchWait and an empty one now and then while idle.
-func gather(ctx context.Context, it jetstream.MessagesContext, size int, out chan<- []jetstream.Msg, readErr chan<- error) {
+func gather[T any](ctx context.Context, it jetstream.MessagesContext, size int, prepare func([]jetstream.Msg) (T, error),
+	out chan<- T, readErr chan<- error) {
 	defer close(out)
 	var batch []jetstream.Msg
 	idle := 0
 	send := func() bool {
+		prepared, err := prepare(batch)
+		if err != nil {
+			readErr <- err
+			return false
+		}
 		select {
-		case out <- batch:
+		case out <- prepared:
 			batch = nil
 			return true
 		case <-ctx.Done():
