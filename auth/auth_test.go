@@ -2,8 +2,8 @@ package auth
 
 import (
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"

@@ -372,12 +372,9 @@ func TestKubernetesRunsLockedDown(t *testing.T) {
 	require.True(t, tmp, "an emptyDir on /tmp")
 }
 
-// plannedSettings are the settings being added with issue 6 that the
-// manifest already uses. Once the binary has one, it is checked like any
-// other; delete it from here then.
-var plannedSettings = map[string]string{
-	"JETWATCH_RULES": "rules", // alert rules, in the works
-}
+// plannedSettings are settings the manifest uses before the binary has
+// them (setting -> flag). None now: every one is checked against serve.
+var plannedSettings = map[string]string{}
 
 var commentedEnv = regexp.MustCompile(`(?m)^\s*#\s*- name: ([A-Z][A-Z0-9_]*)$`)
 
