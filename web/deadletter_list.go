@@ -13,8 +13,31 @@ import (
 	"github.com/jetwatch/jetwatch/views"
 )
 
-// countLimit is where the list's counts stop counting and say "10000+".
-const countLimit = 10000
+// countLimit is where the list's counts stop counting and say "10000+";
+// searchCountLimit is the same for a full-text search, where each match
+// counted costs more.
+const (
+	countLimit       = 10000
+	searchCountLimit = 1000
+)
+
+// countResult is a capped count computed beside the page.
+type countResult struct {
+	n    int
+	more bool
+	err  error
+}
+
+// countAsync counts f up to limit on another connection while the page is
+// read, so a search page pays for its slowest query, not the sum.
+func (s *Server) countAsync(c echo.Context, f dlq.Filter, limit int) <-chan countResult {
+	out := make(chan countResult, 1)
+	go func() {
+		n, more, err := s.cfg.DeadLetters.CountUpTo(c.Request().Context(), f, limit)
+		out <- countResult{n, more, err}
+	}()
+	return out
+}
 
 var errNoDesk = echo.NewHTTPError(http.StatusServiceUnavailable, "the dead-letter desk is not running")
 
@@ -35,8 +58,15 @@ func (s *Server) deadLetterList(c echo.Context) error {
 		m.Problem = strings.TrimPrefix(err.Error(), dlq.ErrBadFilter.Error()+": ")
 		f = dlq.Filter{}
 	}
+	pending := s.countAsync(c, dlq.Filter{Status: dlq.StatusPending}, countLimit)
 	if m.Problem == "" {
+		limit := countLimit
+		if f.Q != "" {
+			limit = searchCountLimit
+		}
+		matched := s.countAsync(c, f, limit)
 		page, err := s.cfg.DeadLetters.List(ctx, f, 50, c.QueryParam("cursor"))
+		r := <-matched
 		if errors.Is(err, dlq.ErrBadFilter) {
 			m.Problem = err.Error()
 		} else if err != nil {
@@ -48,13 +78,19 @@ func (s *Server) deadLetterList(c echo.Context) error {
 			q.Set("cursor", page.NextCursor)
 			m.NextURL = "/dead-letters?" + q.Encode()
 		}
-		if m.Matched, m.MatchedMore, err = s.cfg.DeadLetters.CountUpTo(ctx, f, countLimit); err != nil {
-			return err
+		switch {
+		case m.Problem != "": // the count failed on the same filter
+		case r.err != nil:
+			return r.err
+		default:
+			m.Matched, m.MatchedMore = r.n, r.more
 		}
 	}
-	if m.Pending, m.PendingMore, err = s.cfg.DeadLetters.CountUpTo(ctx, dlq.Filter{Status: dlq.StatusPending}, countLimit); err != nil {
-		return err
+	r := <-pending
+	if r.err != nil {
+		return r.err
 	}
+	m.Pending, m.PendingMore = r.n, r.more
 	m.GroupsURL = "/dead-letters/groups?" + views.FilterQuery(f).Encode()
 	m.ExportURL = "/dead-letters/export?" + views.FilterQuery(f).Encode()
 	p := s.page(c, "Dead letters", true)
