@@ -11,6 +11,9 @@ import (
 // and consumer so several runners can share a registry.
 type runnerMetrics struct {
 	messages *prometheus.CounterVec
+	// results holds the counter of each result, curried once: no label
+	// lookup per message.
+	results  map[string]prometheus.Counter
 	inFlight prometheus.Gauge
 	duration prometheus.Observer
 	breakers *prometheus.GaugeVec
@@ -57,14 +60,16 @@ func newRunnerMetrics(cfg Config) (*runnerMetrics, error) {
 			}
 		}
 	}
-	return &runnerMetrics{messages: messages, inFlight: inFlight.With(labels), duration: duration.With(labels),
-		breakers: breakers, labels: labels}, nil
+	m := &runnerMetrics{messages: messages, inFlight: inFlight.With(labels), duration: duration.With(labels),
+		breakers: breakers, labels: labels, results: map[string]prometheus.Counter{}}
+	for _, r := range []string{"processed", "retried", "dead_lettered", "duplicate", "rejected_by_breaker"} {
+		m.results[r] = messages.With(prometheus.Labels{"service": cfg.Service, "stream": cfg.Stream,
+			"consumer": cfg.Consumer, "result": r})
+	}
+	return m, nil
 }
 
-func (m *runnerMetrics) result(r string) {
-	m.messages.With(prometheus.Labels{"service": m.labels["service"], "stream": m.labels["stream"],
-		"consumer": m.labels["consumer"], "result": r}).Inc()
-}
+func (m *runnerMetrics) result(r string) { m.results[r].Inc() }
 
 // breakerState records a breaker's state as a number.
 func (m *runnerMetrics) breakerState(breaker, state string) {

@@ -54,7 +54,13 @@ type Config struct {
 	// Service names this service in dead letters. Required.
 	Service string
 	// Concurrency is how many messages are handled at once, and so how
-	// many are fetched: never more are in flight. Defaults to 4.
+	// many are fetched: never more are in flight. A message is in flight
+	// from the pull request that asks for it until its ack (or nak) is
+	// sent: pull requests overlap, each asking only for slots no message
+	// holds, so messages waiting for a worker never pile up; a pull
+	// request's slots are held while it waits (at most a second) and given
+	// back when it ends. Acks are not waited for, so the server may count
+	// a few more than Concurrency acks pending for a moment. Defaults to 4.
 	Concurrency int
 	// Backoff is the delay before each retry: the first failure waits
 	// Backoff[0], the second Backoff[1], and the last entry repeats.
@@ -101,9 +107,9 @@ type Runner struct {
 	maxDeliver int
 	logger     *slog.Logger
 
-	processed jetstream.KeyValue // nil when idempotency is off
-	breaker   *breaker           // nil without a breaker around the handler
-	breakers  []*breaker         // every breaker that gates fetching
+	processed *processedIDs // nil when idempotency is off
+	breaker   *breaker      // nil without a breaker around the handler
+	breakers  []*breaker    // every breaker that gates fetching
 	metrics   *runnerMetrics
 
 	slots    chan struct{}
@@ -150,7 +156,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Runner, erro
 		if err != nil {
 			return nil, fmt.Errorf("service: processed-ids bucket %s: %w", cfg.ProcessedBucket, err)
 		}
-		r.processed = kv
+		r.processed = newProcessedIDs(js, kv)
 	}
 	if r.metrics, err = newRunnerMetrics(cfg); err != nil {
 		return nil, err
@@ -191,6 +197,9 @@ func (r *Runner) Start(ctx context.Context) error {
 	r.work = make(chan jetstream.Msg)
 	r.fetched = make(chan struct{})
 	r.inFlight = map[*flight]struct{}{}
+	if r.processed != nil {
+		go r.processed.run(handlerCtx)
+	}
 	// Each breaker appears on the dashboard, in its current state, before
 	// anything is fetched: its first change then always follows it.
 	for _, b := range r.breakers {
@@ -277,6 +286,10 @@ func (r *Runner) loop(fetchCtx context.Context) {
 	for _, b := range r.breakers {
 		go b.heartbeat(fetchCtx)
 	}
+	// Fetching has ended, and the work channel may close, once every
+	// pull's messages are handed over.
+	var pulls sync.WaitGroup
+	defer pulls.Wait()
 	for fetchCtx.Err() == nil {
 		limit, ok := r.fetchLimit(fetchCtx)
 		if !ok {
@@ -309,25 +322,38 @@ func (r *Runner) loop(fetchCtx context.Context) {
 			}
 		}
 		// A fetch waits at most a second, and not at all once Stop is called.
+		// Its messages are handed to workers by a goroutine of its own, so
+		// the next pull request goes out as soon as slots free up, while
+		// this one's messages are still arriving: pulls overlap, but each
+		// asks only for slots taken, so no more than Concurrency messages
+		// are ever delivered and not yet settled.
 		fctx, cancel := context.WithTimeout(fetchCtx, time.Second)
 		batch, err := r.cons.Fetch(free, jetstream.FetchContext(fctx))
-		got := 0
-		if err == nil {
+		if err != nil {
+			cancel()
+			for range free {
+				<-r.slots
+			}
+			if fetchCtx.Err() == nil {
+				r.logger.Warn("fetch failed; retrying", "err", err)
+				select {
+				case <-fetchCtx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+			continue
+		}
+		pulls.Go(func() {
+			defer cancel()
+			got := 0
 			for m := range batch.Messages() {
 				got++
 				r.work <- m // a worker is free: a slot was taken for it
 			}
-		} else if fetchCtx.Err() == nil {
-			r.logger.Warn("fetch failed; retrying", "err", err)
-			select {
-			case <-fetchCtx.Done():
-			case <-time.After(time.Second):
+			for range free - got {
+				<-r.slots
 			}
-		}
-		cancel()
-		for range free - got {
-			<-r.slots
-		}
+		})
 	}
 }
 
@@ -399,7 +425,13 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) {
 	defer r.metrics.inFlight.Dec()
 	key := r.processedKey(m)
 	if key != "" {
-		if _, err := r.processed.Get(ctx, key); err == nil {
+		seen, err := r.processed.seen(ctx, key)
+		if err != nil {
+			// Stop gave up waiting for handlers: give it back.
+			m.Nak() //nolint:errcheck // redelivered after AckWait anyway
+			return
+		}
+		if seen {
 			r.metrics.result("duplicate")
 			r.logger.Debug("duplicate message acknowledged without handling", "seq", meta.Sequence.Stream)
 			m.Ack() //nolint:errcheck // redelivered and skipped again if lost
@@ -433,7 +465,7 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) {
 	if herr == nil && key != "" {
 		// Remembered before the ack: a crash in between makes the
 		// redelivery a duplicate, acknowledged without handling.
-		if _, err := r.processed.Put(ctx, key, []byte(strconv.FormatUint(meta.Sequence.Stream, 10))); err != nil {
+		if err := r.processed.record(ctx, key, strconv.AppendUint(nil, meta.Sequence.Stream, 10)); err != nil {
 			r.logger.Warn("remembering a handled message failed; a redelivery would be handled again", "seq", meta.Sequence.Stream, "err", err)
 		}
 	}

@@ -1,0 +1,48 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+)
+
+func TestProcessedLookupFindsRecordedKeysInOneBatch(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jetstream.LimitsPolicy, jetstream.ConsumerConfig{})
+	kv, err := b.js.CreateKeyValue(b.ctx, jetstream.KeyValueConfig{Bucket: "processed"})
+	require.NoError(t, err)
+	p := newProcessedIDs(b.js, kv)
+	require.NotEmpty(t, p.direct, "the batched lookup is in use")
+	var batch []*lookup
+	for i := range 20 {
+		key := fmt.Sprintf("worker.%02d", i)
+		if i%2 == 0 {
+			require.NoError(t, p.record(b.ctx, key, []byte("1")))
+		}
+		batch = append(batch, &lookup{key: key})
+	}
+	require.NoError(t, kv.Delete(b.ctx, "worker.04"), "a deleted key is no record")
+	found, err := p.lookupAll(b.ctx, batch)
+	require.NoError(t, err)
+	for i := range 20 {
+		key := fmt.Sprintf("worker.%02d", i)
+		require.Equal(t, i%2 == 0 && i != 4, found[key], key)
+	}
+	found, err = p.lookupAll(b.ctx, []*lookup{{key: "worker.99"}})
+	require.NoError(t, err, "none found is an answer, not an error")
+	require.Empty(t, found)
+
+	// Through run, as workers ask.
+	ctx, cancel := context.WithCancel(b.ctx)
+	defer cancel()
+	go p.run(ctx)
+	seen, err := p.seen(ctx, "worker.02")
+	require.NoError(t, err)
+	require.True(t, seen)
+	seen, err = p.seen(ctx, "worker.03")
+	require.NoError(t, err)
+	require.False(t, seen)
+}
