@@ -296,9 +296,11 @@ func (r *Runner) loop(fetchCtx context.Context) {
 			return
 		}
 		// Take free slots, fetch no more than can be handled now. With many
-		// handlers busy, wait until a quarter of the slots are free, so
-		// one pull request fetches a batch instead of one message.
-		want := max(1, limit/4)
+		// handlers busy, wait until half the slots are free, so one pull
+		// request fetches a batch instead of one message: each pull costs a
+		// subscription and a request, and measured, pulls of half the slots
+		// beat pulls of a quarter or less (BenchmarkRunner).
+		want := max(1, limit/2)
 		free := 0
 	more:
 		for free < limit {
@@ -440,11 +442,15 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) {
 	}
 	// A span per message, continuing the trace of whoever published it.
 	pctx := otel.GetTextMapPropagator().Extract(ctx, headerCarrier(m.Headers()))
-	pctx, span := otel.Tracer(tracerName).Start(pctx, "process "+m.Subject(), trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", m.Subject()),
-			attribute.String("messaging.consumer.group.name", r.cfg.Consumer), attribute.Int64("messaging.nats.stream_sequence", int64(meta.Sequence.Stream)),
-			attribute.Int64("messaging.nats.delivered", int64(meta.NumDelivered))))
+	pctx, span := otel.Tracer(tracerName).Start(pctx, "process "+m.Subject(), trace.WithSpanKind(trace.SpanKindConsumer))
 	defer span.End()
+	// Attributes only for a span that is recorded: with no tracing set up
+	// they would be built for nothing, for every message.
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", m.Subject()),
+			attribute.String("messaging.consumer.group.name", r.cfg.Consumer), attribute.Int64("messaging.nats.stream_sequence", int64(meta.Sequence.Stream)),
+			attribute.Int64("messaging.nats.delivered", int64(meta.NumDelivered)))
+	}
 	f := &flight{m: m, started: time.Now()}
 	r.mu.Lock()
 	r.inFlight[f] = struct{}{}
