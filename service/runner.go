@@ -417,16 +417,28 @@ func (r *Runner) rejectDelay() time.Duration {
 // handle runs the handler with InProgress heartbeats and settles the
 // message by the outcome.
 func (r *Runner) handle(ctx context.Context, m jetstream.Msg) {
-	meta, err := m.Metadata()
-	if err != nil {
-		r.logger.Error("message without JetStream metadata; terminated", "subject", m.Subject(), "err", err)
-		m.Term() //nolint:errcheck // nothing else to do with it
-		return
-	}
 	r.metrics.inFlight.Inc()
 	defer r.metrics.inFlight.Dec()
+	// The metadata is parsed only where it is used: a message handled
+	// without error, idempotency or tracing does not need it.
+	var meta *jetstream.MsgMetadata
+	metadata := func() bool {
+		if meta != nil {
+			return true
+		}
+		var err error
+		if meta, err = m.Metadata(); err != nil {
+			r.logger.Error("message without JetStream metadata; terminated", "subject", m.Subject(), "err", err)
+			m.Term() //nolint:errcheck // nothing else to do with it
+			return false
+		}
+		return true
+	}
 	key := r.processedKey(m)
 	if key != "" {
+		if !metadata() {
+			return
+		}
 		seen, err := r.processed.seen(ctx, key)
 		if err != nil {
 			// Stop gave up waiting for handlers: give it back.
@@ -447,6 +459,9 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) {
 	// Attributes only for a span that is recorded: with no tracing set up
 	// they would be built for nothing, for every message.
 	if span.IsRecording() {
+		if !metadata() {
+			return
+		}
 		span.SetAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", m.Subject()),
 			attribute.String("messaging.consumer.group.name", r.cfg.Consumer), attribute.Int64("messaging.nats.stream_sequence", int64(meta.Sequence.Stream)),
 			attribute.Int64("messaging.nats.delivered", int64(meta.NumDelivered)))
@@ -467,6 +482,9 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) {
 	if herr != nil {
 		span.RecordError(herr)
 		span.SetStatus(codes.Error, herr.Error())
+		if !metadata() {
+			return
+		}
 	}
 	if herr == nil && key != "" {
 		// Remembered before the ack: a crash in between makes the
@@ -478,14 +496,15 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) {
 	r.settle(pctx, m, meta, herr)
 }
 
+// settle acks, naks or dead-letters m by herr; meta is set unless herr is nil.
 func (r *Runner) settle(ctx context.Context, m jetstream.Msg, meta *jetstream.MsgMetadata, herr error) {
 	switch {
 	case herr == nil:
 		r.metrics.result("processed")
 		// Not waited for: a lost ack only redelivers, and waiting for each
-		// would cost a round trip per message.
+		// would cost a round trip per message. (meta may be nil here.)
 		if err := m.Ack(); err != nil {
-			r.logger.Warn("ack failed; the message will be redelivered", "seq", meta.Sequence.Stream, "err", err)
+			r.logger.Warn("ack failed; the message will be redelivered", "subject", m.Subject(), "err", err)
 		}
 	case errors.Is(herr, gobreaker.ErrOpenState), errors.Is(herr, gobreaker.ErrTooManyRequests):
 		// Not handled at all: give it back for when the breaker lets it in.
