@@ -231,7 +231,10 @@ type flight struct {
 // Stop stops fetching, lets running handlers finish for up to
 // ShutdownTimeout, then cancels them and naks their messages, so nothing
 // in flight is lost: each message is acked, or redelivered later. A
-// handler that ignores its context is not waited for. Safe to call twice.
+// message the server sends to a pull request Stop has just cancelled (at
+// most the free slots) is not handled here: it is redelivered once the
+// consumer's AckWait passes. A handler that ignores its context is not
+// waited for. Safe to call twice.
 func (r *Runner) Stop() {
 	r.stopOnce.Do(func() {
 		if r.stop == nil {
