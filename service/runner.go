@@ -523,7 +523,7 @@ func (r *Runner) settle(ctx context.Context, m jetstream.Msg, meta *jetstream.Ms
 		r.metrics.result("retried")
 		delay := r.cfg.Backoff[min(int(meta.NumDelivered)-1, len(r.cfg.Backoff)-1)]
 		r.logger.Debug("handler failed; retrying", "seq", meta.Sequence.Stream, "delivery", meta.NumDelivered, "retry_in", delay,
-			"err", herr, "trace_id", traceID(ctx))
+			"err", herr, traceAttr(ctx))
 		m.NakWithDelay(delay) //nolint:errcheck // redelivered after AckWait anyway
 	}
 }
@@ -552,11 +552,20 @@ func (r *Runner) deadLetter(ctx context.Context, m jetstream.Msg, meta *jetstrea
 		return
 	}
 	r.metrics.result("dead_lettered")
-	r.logger.Warn("message dead-lettered", "seq", meta.Sequence.Stream, "reason", reason, "err", herr, "trace_id", traceID(ctx))
+	r.logger.Warn("message dead-lettered", "seq", meta.Sequence.Stream, "reason", reason, "err", herr, traceAttr(ctx))
 	m.TermWithReason(reason + ": " + herr.Error()) //nolint:errcheck // the copy is safe in the DLQ
 }
 
 // traceID is the trace id of ctx's span, for log lines, or "".
+// traceAttr is the trace_id of ctx's span for a log line, or nothing
+// (slog drops an empty attribute) when the message carried no trace.
+func traceAttr(ctx context.Context) slog.Attr {
+	if id := traceID(ctx); id != "" {
+		return slog.String("trace_id", id)
+	}
+	return slog.Attr{}
+}
+
 func traceID(ctx context.Context) string {
 	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
 		return sc.TraceID().String()
