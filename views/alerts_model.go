@@ -25,6 +25,8 @@ type AlertList struct {
 	Flash       string
 	FlashBad    bool
 	Now         time.Time
+	// CanAct is set when the operator may acknowledge and silence.
+	CanAct bool
 }
 
 // NotificationList is the delivery log page.

@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/jetwatch/jetwatch/alert"
+	"github.com/jetwatch/jetwatch/auth"
 	"github.com/jetwatch/jetwatch/views"
 )
 
@@ -55,7 +56,7 @@ func (s *Server) alertListModel(c echo.Context) (views.AlertList, error) {
 	}
 	rules := s.cfg.Alerts.Rules()
 	return views.AlertList{Rules: statuses, Receivers: rules.Receivers, Silences: silences, Source: rules.Source,
-		EvaluatedAt: at, CSRF: csrfToken(c), Now: now}, nil
+		EvaluatedAt: at, CSRF: csrfToken(c), Now: now, CanAct: principal(c).Role.Allows(auth.Operator)}, nil
 }
 
 // apiAlert is one rule in GET /api/v1/alerts.
