@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/auth"
 )
 
@@ -141,7 +142,7 @@ func (s *Server) handle(g routeAdder, method, path string, need auth.Role, actio
 	if action != "" {
 		h = s.audited(action, h)
 	}
-	r := g.Add(method, path, s.guard(need, h))
+	r := g.Add(method, path, s.guard(need, action, h))
 	s.needs[r.Method+" "+r.Path] = need
 	if action != "" {
 		s.actions[r.Method+" "+r.Path] = action
@@ -149,8 +150,10 @@ func (s *Server) handle(g routeAdder, method, path string, need auth.Role, actio
 }
 
 // guard refuses a request whose principal lacks need: anonymous pages go
-// to the sign-in page, anonymous API calls get 401, others 403.
-func (s *Server) guard(need auth.Role, h echo.HandlerFunc) echo.HandlerFunc {
+// to the sign-in page, anonymous API calls get 401, others 403. A
+// signed-in operator refused an audited action is audited too: someone
+// tried something their role does not allow.
+func (s *Server) guard(need auth.Role, action string, h echo.HandlerFunc) echo.HandlerFunc {
 	if need == public {
 		return h
 	}
@@ -169,7 +172,10 @@ func (s *Server) guard(need auth.Role, h echo.HandlerFunc) echo.HandlerFunc {
 			}
 			return echo.NewHTTPError(http.StatusUnauthorized, "your session has ended: sign in again")
 		}
-		return echo.NewHTTPError(http.StatusForbidden,
-			"you are signed in as "+p.Role.String()+"; this needs the "+need.String()+" role")
+		msg := "you are signed in as " + p.Role.String() + "; this needs the " + need.String() + " role"
+		if action != "" {
+			s.audit(c, audit.Entry{Action: action, Target: c.Request().URL.Path, Result: "refused: " + msg, Failed: true})
+		}
+		return echo.NewHTTPError(http.StatusForbidden, msg)
 	}
 }

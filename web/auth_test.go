@@ -403,6 +403,21 @@ func TestAuditRecordsActionsSignInsAndPayloadViews(t *testing.T) {
 		require.Contains(t, got[k], v, "audit %s: %v", k, got)
 	}
 
+	// A viewer trying to redeliver is refused, and that is recorded.
+	viewer := signedIn(t, srv, "vera")
+	res, _ = viewer.do(http.MethodPost, "/dead-letters/"+u(d.ids["gone"])+"/discard", url.Values{"csrf": {viewer.csrf}}, "")
+	require.Equal(t, http.StatusForbidden, res.StatusCode)
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		refused, err := log.List(ctx, audit.Filter{Actor: "vera", Action: "discard"}, 10)
+		if err != nil {
+			return err
+		}
+		if len(refused) != 1 || !refused[0].Failed || !strings.Contains(refused[0].Result, "refused") {
+			return fmt.Errorf("no refused discard by vera yet: %+v", refused)
+		}
+		return nil
+	})
+
 	// The page and API show them.
 	res, page := c.do(http.MethodGet, "/audit?action=redeliver", nil, "")
 	require.Equal(t, http.StatusOK, res.StatusCode)
