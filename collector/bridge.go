@@ -18,7 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jetwatch/jetwatch/dlq"
-	"github.com/jetwatch/jetwatch/internal/telemetry"
+	"github.com/jetwatch/jetwatch/internal/tracecontext"
 )
 
 // Advisory types the bridge acts on.
@@ -100,7 +100,7 @@ func NewBridge(nc *nats.Conn, cfg BridgeConfig) (*Bridge, error) {
 	}
 	b := &Bridge{
 		nc: nc, js: js, cfg: cfg, logger: cfg.Logger.With("component", "bridge"),
-		tracer: telemetry.Tracer(cfg.TracerProvider, tracerName),
+		tracer: tracecontext.Tracer(cfg.TracerProvider, tracerName),
 		bridged: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetwatch_dead_letters_captured_total",
 			Help: "Dead letters the bridge published to the DLQ stream, by origin stream, consumer, reason and whether the payload was still there.",
@@ -249,7 +249,7 @@ func (b *Bridge) Handle(ctx context.Context, data []byte) (err error) {
 	var apiErr *jetstream.APIError
 	switch {
 	case err == nil:
-		if link, ok := telemetry.LinkTo(orig.Header); ok {
+		if link, ok := tracecontext.LinkTo(orig.Header); ok {
 			// The dead letter keeps the original's traceparent; the span
 			// that bridged it points there.
 			span.AddLink(link)

@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/jetwatch/jetwatch/internal/telemetry"
+	"github.com/jetwatch/jetwatch/internal/tracecontext"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -125,7 +125,7 @@ func NewSampler(nc *nats.Conn, db *store.DB, cfg SamplerConfig) (*Sampler, error
 		nc: nc, js: js, db: db, cfg: cfg,
 		logger: cfg.Logger.With("component", "sampler"),
 		prev:   map[string]prevSample{},
-		tracer: telemetry.Tracer(cfg.TracerProvider, tracerName),
+		tracer: tracecontext.Tracer(cfg.TracerProvider, tracerName),
 	}
 	s.metrics = newSamplerMetrics(s)
 	if err := s.metrics.register(cfg.Registerer); err != nil {

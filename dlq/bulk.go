@@ -18,7 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
-	"github.com/jetwatch/jetwatch/internal/telemetry"
+	"github.com/jetwatch/jetwatch/internal/tracecontext"
 )
 
 // Bulk job states.
@@ -125,7 +125,7 @@ func NewBulkRunner(ctx context.Context, js jetstream.JetStream, q *Queries, r *R
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	return &BulkRunner{kv: kv, q: q, r: r, cfg: cfg, logger: cfg.Logger.With("component", "bulk"),
 		self: randomID(), running: map[string]context.CancelFunc{}, ctx: runCtx, stop: stop,
-		tracer: telemetry.Tracer(cfg.TracerProvider, tracerName)}, nil
+		tracer: tracecontext.Tracer(cfg.TracerProvider, tracerName)}, nil
 }
 
 func randomID() string {

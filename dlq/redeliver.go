@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/jetwatch/jetwatch/internal/telemetry"
+	"github.com/jetwatch/jetwatch/internal/tracecontext"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -110,7 +110,7 @@ func NewRedeliverer(nc *nats.Conn, db *store.DB, cfg RedelivererConfig) (*Redeli
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	r := &Redeliverer{js: js, db: db, queries: NewQueries(db), cfg: cfg, locks: map[uint64]*sync.Mutex{},
-		tracer: telemetry.Tracer(cfg.TracerProvider, tracerName),
+		tracer: tracecontext.Tracer(cfg.TracerProvider, tracerName),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetwatch_redeliveries_total",
 			Help: "Redeliveries and discards of dead letters, by action and result (sent, duplicate, refused, failed).",
@@ -185,7 +185,7 @@ func (r *Redeliverer) Redeliver(ctx context.Context, req RedeliverRequest) (a Ac
 	if err != nil {
 		return Action{}, err
 	}
-	telemetry.Inject(ctx, msg.Header)
+	tracecontext.Inject(ctx, msg.Header)
 	subject, edited := msg.Subject, req.Payload != nil || req.Headers != nil
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()

@@ -10,7 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/jetwatch/jetwatch/internal/telemetry"
+	"github.com/jetwatch/jetwatch/internal/tracecontext"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -95,7 +95,7 @@ func (r *Redeliverer) ActMany(ctx context.Context, action string, ids []uint64, 
 			errs[i] = err
 			continue
 		}
-		telemetry.Inject(ictx, msg.Header)
+		tracecontext.Inject(ictx, msg.Header)
 		st.a.Subject = msg.Subject
 		if st.fut, err = r.js.PublishMsgAsync(msg); err != nil {
 			errs[i] = publishError(msg.Subject, err)

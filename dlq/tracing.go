@@ -7,7 +7,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/jetwatch/jetwatch/internal/telemetry"
+	"github.com/jetwatch/jetwatch/internal/tracecontext"
 )
 
 // tracerName names the dead-letter desk's spans' instrumentation scope.
@@ -38,7 +38,7 @@ func linkOriginal(span trace.Span, d DeadLetter) {
 	if !span.IsRecording() {
 		return
 	}
-	if link, ok := telemetry.LinkTo(d.Headers); ok {
+	if link, ok := tracecontext.LinkTo(d.Headers); ok {
 		span.AddLink(link)
 	}
 	span.SetAttributes(

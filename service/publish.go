@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
+
+	"github.com/jetwatch/jetwatch/internal/tracecontext"
 )
 
 // PublishOption adjusts a Publish.
@@ -59,7 +61,7 @@ func Publish(ctx context.Context, js jetstream.JetStream, subject string, data [
 	for k, v := range o.header {
 		msg.Header[k] = append([]string(nil), v...)
 	}
-	otel.GetTextMapPropagator().Inject(ctx, headerCarrier(msg.Header))
+	otel.GetTextMapPropagator().Inject(ctx, tracecontext.HeaderCarrier(msg.Header))
 	msg.Header.Set(jetstream.MsgIDHeader, o.msgID)
 	var err error
 	for attempt := 1; attempt <= max(o.attempts, 1); attempt++ {
@@ -75,25 +77,4 @@ func Publish(ctx context.Context, js jetstream.JetStream, subject string, data [
 		}
 	}
 	return nil, fmt.Errorf("publish %s (Nats-Msg-Id %s): %w", subject, o.msgID, err)
-}
-
-// headerCarrier lets the OpenTelemetry propagators read and write NATS
-// headers, keeping W3C's lower-case names as they are.
-type headerCarrier nats.Header
-
-func (h headerCarrier) Get(key string) string {
-	if v := h[key]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
-func (h headerCarrier) Set(key, value string) { h[key] = []string{value} }
-
-func (h headerCarrier) Keys() []string {
-	keys := make([]string, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
-	}
-	return keys
 }

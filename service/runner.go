@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/internal/tracecontext"
 )
 
 // Handler handles one message. Returning nil acknowledges it; returning an
@@ -456,7 +457,7 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) {
 		}
 	}
 	// A span per message, continuing the trace of whoever published it.
-	pctx := otel.GetTextMapPropagator().Extract(ctx, headerCarrier(m.Headers()))
+	pctx := otel.GetTextMapPropagator().Extract(ctx, tracecontext.HeaderCarrier(m.Headers()))
 	pctx, span := otel.Tracer(tracerName).Start(pctx, "process "+m.Subject(), trace.WithSpanKind(trace.SpanKindConsumer))
 	defer span.End()
 	// Attributes only for a span that is recorded: with no tracing set up

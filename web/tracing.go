@@ -12,7 +12,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/jetwatch/jetwatch/internal/telemetry"
+	"github.com/jetwatch/jetwatch/internal/tracecontext"
 )
 
 // tracerName names the web server's spans' instrumentation scope.
@@ -29,7 +29,7 @@ const tracerName = "github.com/jetwatch/jetwatch/web"
 // spans land in, or force sampling by setting the sampled flag. From other
 // clients the span starts a new trace with a link to theirs.
 func (s *Server) traceRequests() echo.MiddlewareFunc {
-	tracer := telemetry.Tracer(s.cfg.TracerProvider, tracerName)
+	tracer := tracecontext.Tracer(s.cfg.TracerProvider, tracerName)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()

@@ -123,12 +123,3 @@ func (t *Tracing) Shutdown(ctx context.Context) error {
 	}
 	return nil
 }
-
-// Tracer returns the named tracer of tp, or a no-op tracer when tp is nil,
-// so components can leave their TracerProvider unset.
-func Tracer(tp trace.TracerProvider, name string) trace.Tracer {
-	if tp == nil {
-		tp = noop.NewTracerProvider()
-	}
-	return tp.Tracer(name)
-}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jetwatch/jetwatch/internal/otlptest"
@@ -133,29 +132,4 @@ func TestLogHandlerAddsTraceAndSpanIDs(t *testing.T) {
 	require.Equal(t, "test", inside["component"])
 	require.NotContains(t, outside, "trace_id")
 	require.NotContains(t, outside, "span_id")
-}
-
-func TestHeadersCarryTraceContext(t *testing.T) {
-	t.Parallel()
-	h := map[string][]string{"traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}, "tracestate": {"a=b"}}
-	link, ok := telemetry.LinkTo(h)
-	require.True(t, ok)
-	require.Equal(t, "0af7651916cd43dd8448eb211c80319c", link.SpanContext.TraceID().String())
-	_, ok = telemetry.LinkTo(map[string][]string{"traceparent": {"garbage"}})
-	require.False(t, ok)
-
-	require.False(t, telemetry.Inject(context.Background(), h), "no span: the headers stay")
-	require.Equal(t, "a=b", h["tracestate"][0])
-	// A trace passing through without being recorded (tracing off, a
-	// trusted proxy's traceparent) does not replace the message's own.
-	tid, _ := trace.TraceIDFromHex("11111111111111111111111111111111")
-	sid, _ := trace.SpanIDFromHex("2222222222222222")
-	passing := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
-	require.False(t, telemetry.Inject(passing, h))
-
-	ctx, span := sdktrace.NewTracerProvider().Tracer("test").Start(passing, "redeliver")
-	defer span.End()
-	require.True(t, telemetry.Inject(ctx, h))
-	require.Equal(t, []string{"00-11111111111111111111111111111111-" + span.SpanContext().SpanID().String() + "-01"}, h["traceparent"])
-	require.NotContains(t, h, "tracestate", "the original's tracestate does not describe the new parent")
 }

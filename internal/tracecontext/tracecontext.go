@@ -1,10 +1,15 @@
-package telemetry
+// Package tracecontext carries W3C trace context (traceparent,
+// tracestate) in NATS message headers and hands out tracers. It is kept
+// apart from internal/telemetry, which sets up the OTLP exporter, so that
+// the packages services import (service, dlq) do not link the exporter.
+package tracecontext
 
 import (
 	"context"
 
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // W3C Trace Context (traceparent, tracestate) is the only propagation format
@@ -63,4 +68,13 @@ func Inject(ctx context.Context, headers map[string][]string) bool {
 	delete(headers, "tracestate")
 	propagation.TraceContext{}.Inject(ctx, HeaderCarrier(headers))
 	return true
+}
+
+// Tracer returns the named tracer of tp, or a no-op tracer when tp is nil,
+// so components can leave their TracerProvider unset.
+func Tracer(tp trace.TracerProvider, name string) trace.Tracer {
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	return tp.Tracer(name)
 }
