@@ -22,16 +22,21 @@ func deliveryLimit(c echo.Context) (int, error) {
 	return n, nil
 }
 
-// alertNotifications answers GET /alerts/notifications: the delivery log.
-func (s *Server) alertNotifications(c echo.Context) error {
+// deliveries reads the delivery log the page and the API show.
+func (s *Server) deliveries(c echo.Context) ([]alert.Delivery, error) {
 	if s.cfg.Alerts == nil {
-		return errNoAlerts
+		return nil, errNoAlerts
 	}
 	limit, err := deliveryLimit(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	deliveries, err := s.cfg.Alerts.Deliveries(c.Request().Context(), limit)
+	return s.cfg.Alerts.Deliveries(c.Request().Context(), limit)
+}
+
+// alertNotifications answers GET /alerts/notifications: the delivery log.
+func (s *Server) alertNotifications(c echo.Context) error {
+	deliveries, err := s.deliveries(c)
 	if err != nil {
 		return err
 	}
@@ -42,14 +47,7 @@ func (s *Server) alertNotifications(c echo.Context) error {
 
 // apiAlertNotifications answers GET /api/v1/notifications.
 func (s *Server) apiAlertNotifications(c echo.Context) error {
-	if s.cfg.Alerts == nil {
-		return errNoAlerts
-	}
-	limit, err := deliveryLimit(c)
-	if err != nil {
-		return err
-	}
-	deliveries, err := s.cfg.Alerts.Deliveries(c.Request().Context(), limit)
+	deliveries, err := s.deliveries(c)
 	if err != nil {
 		return err
 	}

@@ -51,12 +51,7 @@ func (s *Server) apiDeadLetterShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	shown := struct {
-		dlq.DeadLetter
-		Redacted      bool `json:"redacted,omitempty"`
-		PayloadHidden bool `json:"payload_hidden,omitempty"`
-	}{}
-	shown.DeadLetter, shown.Redacted, shown.PayloadHidden = s.shown(c, d)
+	shown := s.shownJSON(c, d)
 	if shown.Headers == nil {
 		shown.Headers = map[string][]string{}
 	}
@@ -133,7 +128,7 @@ func (s *Server) apiAction(c echo.Context, a dlq.Action, err error) error {
 	if a.Action == dlq.ActionRedeliver {
 		setAuditResult(c, redeliveredResult(a))
 	} else {
-		setAuditResult(c, a.Action+"ed")
+		setAuditResult(c, "discarded")
 	}
 	return apiJSON(c, a)
 }

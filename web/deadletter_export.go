@@ -48,12 +48,7 @@ func (s *Server) deadLetterExport(c echo.Context) error {
 			if err != nil {
 				continue // gone since the list
 			}
-			var shown struct {
-				dlq.DeadLetter
-				Redacted      bool `json:"redacted,omitempty"`
-				PayloadHidden bool `json:"payload_hidden,omitempty"`
-			}
-			shown.DeadLetter, shown.Redacted, shown.PayloadHidden = s.shown(c, d)
+			shown := s.shownJSON(c, d)
 			hidden = shown.PayloadHidden
 			if err := enc.Encode(shown); err != nil {
 				return fmt.Errorf("export: %w", err)

@@ -77,6 +77,21 @@ func firstValue(h map[string][]string, name string) string {
 	return ""
 }
 
+// shownDeadLetter is a dead letter in API answers and exports, saying
+// what was masked or hidden.
+type shownDeadLetter struct {
+	dlq.DeadLetter
+	Redacted      bool `json:"redacted,omitempty"`
+	PayloadHidden bool `json:"payload_hidden,omitempty"`
+}
+
+// shownJSON is shown for the API and exports.
+func (s *Server) shownJSON(c echo.Context, d dlq.DeadLetter) shownDeadLetter {
+	var out shownDeadLetter
+	out.DeadLetter, out.Redacted, out.PayloadHidden = s.shown(c, d)
+	return out
+}
+
 // shown is a dead letter as this principal may see it: redaction rules
 // applied, and the payload gone for a viewer under --hide-payloads.
 func (s *Server) shown(c echo.Context, d dlq.DeadLetter) (shown dlq.DeadLetter, redacted, hidden bool) {

@@ -55,7 +55,6 @@ func (s *Server) tokenCreate(c echo.Context) error {
 		return s.renderTokens(c, http.StatusUnprocessableEntity, views.TokenList{Problem: err.Error()})
 	}
 	setAuditResult(c, "created token "+tok.ID+" ("+tok.Name+", "+tok.Role.String()+")")
-	c.Response().Header().Set("Cache-Control", "no-store")
 	return s.renderTokens(c, http.StatusCreated, views.TokenList{Created: &tok, CreatedText: bearer})
 }
 
