@@ -5,13 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
-	"time"
-
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
@@ -47,7 +48,20 @@ const FileName = "jetwatch.db"
 type DB struct {
 	sql  *sql.DB
 	path string
+	// stopCheckpoints ends the checkpointer; checkpointed closes when it
+	// has.
+	stopCheckpoints context.CancelFunc
+	checkpointed    chan struct{}
+	logger          atomic.Pointer[slog.Logger]
 }
+
+// checkpointEvery is how often the write-ahead log is copied into the
+// database file.
+const checkpointEvery = 500 * time.Millisecond
+
+// walSizeLimit is the size the write-ahead log is cut back to once it has
+// been copied into the database whole.
+const walSizeLimit = 64 << 20
 
 // Open creates dataDir if needed, opens (or creates) the database in it and
 // applies pending migrations. An unwritable directory is reported as such, so
@@ -79,6 +93,14 @@ func OpenFile(ctx context.Context, path string) (*DB, error) {
 	q.Set("_txlock", "immediate")
 	registerDriver.Do(func() {
 		sql.Register(driverName, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+			// SQLite's own checkpoint runs inside whichever commit
+			// crosses its threshold, and that commit then waits for the
+			// copy and two fsyncs: the dead-letter index would stall on
+			// it every few thousand rows. Checkpoints run on a goroutine
+			// of their own instead (DB.checkpoints).
+			if _, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = %d", walSizeLimit), nil); err != nil {
+				return err
+			}
 			return c.RegisterFunc("subject_matches", SubjectMatches, true)
 		}})
 	})
@@ -86,12 +108,58 @@ func OpenFile(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	db := &DB{sql: sqlDB, path: path}
+	db := &DB{sql: sqlDB, path: path, checkpointed: make(chan struct{})}
+	db.logger.Store(slog.Default())
 	if err := db.migrate(ctx); err != nil {
 		sqlDB.Close()
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
+	cctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	db.stopCheckpoints = stop
+	go db.checkpoints(cctx)
 	return db, nil
+}
+
+// SetLogger sets where the database reports trouble in the background
+// (a checkpoint that fails). Defaults to slog.Default().
+func (db *DB) SetLogger(l *slog.Logger) { db.logger.Store(l) }
+
+// checkpoints copies the write-ahead log into the database file every
+// checkpointEvery until ctx ends. A passive checkpoint never blocks
+// readers or writers; it copies what no reader still needs, and SQLite
+// starts the log over (cut back to walSizeLimit) once all of it is copied.
+func (db *DB) checkpoints(ctx context.Context) {
+	defer close(db.checkpointed)
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		_, _, err := db.Checkpoint(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			failing = true
+			db.logger.Load().Warn("copying the write-ahead log into the database failed; it keeps growing until this succeeds (check disk space and permissions)",
+				"component", "store", "path", db.path, "err", err)
+		case err == nil && failing:
+			failing = false
+			db.logger.Load().Info("write-ahead log copied into the database again", "component", "store", "path", db.path)
+		}
+	}
+}
+
+// Checkpoint runs one passive checkpoint and says how many pages the
+// write-ahead log holds and how many of them are in the database file.
+func (db *DB) Checkpoint(ctx context.Context) (logPages, copied int, err error) {
+	var busy int
+	if err := db.sql.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logPages, &copied); err != nil {
+		return 0, 0, fmt.Errorf("checkpoint %s: %w", db.path, err)
+	}
+	return logPages, copied, nil
 }
 
 // Path is the database file's path.
@@ -101,7 +169,11 @@ func (db *DB) Path() string { return db.path }
 func (db *DB) SQL() *sql.DB { return db.sql }
 
 // Close closes the database.
-func (db *DB) Close() error { return db.sql.Close() }
+func (db *DB) Close() error {
+	db.stopCheckpoints()
+	<-db.checkpointed
+	return db.sql.Close()
+}
 
 // CheckWritable performs a small write, so readiness reflects a full disk or
 // a database that went read-only, not only an open file handle.

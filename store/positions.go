@@ -32,9 +32,14 @@ func position(ctx context.Context, q interface {
 	return uint64(seq), nil
 }
 
+// Execer runs a statement: a *sql.Tx or a *RawTx.
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
 // SetPosition records a reader's position in the transaction that stores
 // what it read, so the two never disagree. It never moves back.
-func SetPosition(ctx context.Context, tx *sql.Tx, name string, seq uint64) error {
+func SetPosition(ctx context.Context, tx Execer, name string, seq uint64) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO stream_positions (name, last_seq) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)`, name, seq); err != nil {
 		return fmt.Errorf("store position %s: %w", name, err)

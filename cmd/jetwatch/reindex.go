@@ -21,6 +21,7 @@ func runReindex(ctx context.Context, cfg *config, logger *slog.Logger, stdout io
 		return err
 	}
 	defer db.Close()
+	db.SetLogger(logger)
 	nc, err := natsconn.Connect(ctx, cfg.NATS, logger, nil)
 	if err != nil {
 		return fmt.Errorf("nats: %w", err)

@@ -57,6 +57,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 		return err
 	}
 	defer db.Close()
+	db.SetLogger(logger)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(

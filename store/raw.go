@@ -1,0 +1,162 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+// RawTx is a write transaction driven through the SQLite driver directly,
+// for a writer whose rows are many and small: database/sql's bookkeeping
+// per statement (converting and checking each argument, locking, a result
+// object) costs more than a microsecond a row. Arguments may be int64,
+// uint64 (up to MaxInt64), int, float64, bool, string, []byte or nil.
+type RawTx struct {
+	ctx  context.Context
+	conn *sqlite3.SQLiteConn
+	args []driver.NamedValue
+}
+
+// WithRawTx runs fn in an immediate write transaction on a connection of
+// its own, and commits when fn returns nil. Statements ignore ctx's
+// cancellation once begun (the driver would run each on a goroutine of its
+// own to honour it); a transaction is written whole or not at all.
+func (db *DB) WithRawTx(ctx context.Context, fn func(tx *RawTx) error) (err error) {
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("database connection: %w", err)
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(*sqlite3.SQLiteConn)
+		if !ok {
+			return fmt.Errorf("database connection is a %T, not SQLite", dc)
+		}
+		tx := &RawTx{ctx: context.WithoutCancel(ctx), conn: c}
+		if _, err := c.ExecContext(tx.ctx, "BEGIN IMMEDIATE", nil); err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		if err := fn(tx); err != nil {
+			if _, rerr := c.ExecContext(tx.ctx, "ROLLBACK", nil); rerr != nil {
+				return errors.Join(err, fmt.Errorf("rollback: %w", rerr))
+			}
+			return err
+		}
+		if _, err := c.ExecContext(tx.ctx, "COMMIT", nil); err != nil {
+			// A failed COMMIT may leave the transaction open.
+			if c.AutoCommit() {
+				return fmt.Errorf("commit: %w", err)
+			}
+			_, rerr := c.ExecContext(tx.ctx, "ROLLBACK", nil)
+			return errors.Join(fmt.Errorf("commit: %w", err), rerr)
+		}
+		return nil
+	})
+}
+
+// bind turns args into the driver's named values, reusing tx's slice.
+func (tx *RawTx) bind(args []any) ([]driver.NamedValue, error) {
+	tx.args = tx.args[:0]
+	for i, a := range args {
+		v, err := rawValue(a)
+		if err != nil {
+			return nil, fmt.Errorf("argument %d: %w", i+1, err)
+		}
+		tx.args = append(tx.args, driver.NamedValue{Ordinal: i + 1, Value: v})
+	}
+	return tx.args, nil
+}
+
+func rawValue(a any) (driver.Value, error) {
+	switch v := a.(type) {
+	case nil, int64, float64, bool, string, []byte:
+		return v, nil
+	case int:
+		return int64(v), nil
+	case uint64:
+		if v > 1<<63-1 {
+			return nil, fmt.Errorf("%d does not fit in an SQLite integer", v)
+		}
+		return int64(v), nil
+	default:
+		return nil, fmt.Errorf("unsupported type %T", a)
+	}
+}
+
+// ExecContext runs query with args; the same shape as *sql.Tx's, so code
+// can write through either. ctx is the transaction's.
+func (tx *RawTx) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
+	named, err := tx.bind(args)
+	if err != nil {
+		return nil, err
+	}
+	return tx.conn.ExecContext(tx.ctx, query, named)
+}
+
+// QueryInt64 returns the first column of the first row of query, and
+// false when there is no row.
+func (tx *RawTx) QueryInt64(query string, args ...any) (int64, bool, error) {
+	named, err := tx.bind(args)
+	if err != nil {
+		return 0, false, err
+	}
+	rows, err := tx.conn.QueryContext(tx.ctx, query, named)
+	if err != nil {
+		return 0, false, err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, len(rows.Columns()))
+	if err := rows.Next(dest); err != nil {
+		if errors.Is(err, io.EOF) {
+			return 0, false, nil
+		}
+		return 0, false, err
+	}
+	n, ok := dest[0].(int64)
+	if !ok {
+		return 0, false, fmt.Errorf("%s: got %T, want an integer", query, dest[0])
+	}
+	return n, true, nil
+}
+
+// RawStmt is a statement prepared in a RawTx, to run many times.
+type RawStmt struct {
+	tx   *RawTx
+	stmt *sqlite3.SQLiteStmt
+}
+
+// Prepare prepares query; close the statement before the transaction ends.
+func (tx *RawTx) Prepare(query string) (*RawStmt, error) {
+	s, err := tx.conn.PrepareContext(tx.ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return &RawStmt{tx: tx, stmt: s.(*sqlite3.SQLiteStmt)}, nil
+}
+
+// Exec runs the statement with args.
+func (s *RawStmt) Exec(args ...any) error {
+	named, err := s.tx.bind(args)
+	if err != nil {
+		return err
+	}
+	_, err = s.stmt.ExecContext(s.tx.ctx, named)
+	return err
+}
+
+// Close releases the statement.
+func (s *RawStmt) Close() error { return s.stmt.Close() }
+
+// PositionRaw is Position read inside a RawTx.
+func PositionRaw(tx *RawTx, name string) (uint64, error) {
+	seq, _, err := tx.QueryInt64(`SELECT last_seq FROM stream_positions WHERE name = ?`, name)
+	if err != nil {
+		return 0, fmt.Errorf("read position %s: %w", name, err)
+	}
+	return uint64(seq), nil
+}
