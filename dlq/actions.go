@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // applyAction stores an action (once, by its actions-stream sequence) and
@@ -33,12 +35,14 @@ func statusAfter(action string) string {
 
 // applyRecordedStatus sets the status of freshly indexed dead letters whose
 // actions were indexed before them (a replica catching up, a rebuild).
-func applyRecordedStatus(ctx context.Context, tx *sql.Tx, fromID, toID uint64) error {
+// The rows to change are found from the actions' index, not by walking
+// the batch: almost always there are none.
+func applyRecordedStatus(ctx context.Context, tx store.Execer, fromID, toID uint64) error {
 	_, err := tx.ExecContext(ctx, `UPDATE dead_letters SET status = (
 			SELECT CASE a.action WHEN 'discard' THEN 'discarded' ELSE 'redelivered' END
 			FROM dead_letter_actions a WHERE a.dead_letter_id = dead_letters.id ORDER BY a.seq DESC LIMIT 1)
-		WHERE id BETWEEN ? AND ? AND id IN (SELECT dead_letter_id FROM dead_letter_actions WHERE dead_letter_id BETWEEN ? AND ?)`,
-		fromID, toID, fromID, toID)
+		WHERE id IN (SELECT dead_letter_id FROM dead_letter_actions WHERE dead_letter_id BETWEEN ? AND ?)`,
+		fromID, toID)
 	if err != nil {
 		return fmt.Errorf("apply recorded status: %w", err)
 	}
