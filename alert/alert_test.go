@@ -141,7 +141,7 @@ func setup(t *testing.T, rules string, answers ...int) *testBundle {
 func (b *testBundle) evaluator(t *testing.T, db *store.DB, now func() time.Time) *alert.Evaluator {
 	t.Helper()
 	e, err := alert.NewEvaluator(b.js, alert.EvaluatorConfig{Rules: func() *alert.Rules { return b.rules },
-		Index: db, DeadLetters: dlq.NewQueries(db), Now: now, Registerer: b.registry(db)})
+		Index: db, DeadLetters: dlq.NewQueries(db, nil, ""), Now: now, Registerer: b.registry(db)})
 	require.NoError(t, err)
 	return e
 }

@@ -198,7 +198,7 @@ func TestRestartedEvaluatorContinuesTheFiringWithoutPagingAgain(t *testing.T) {
 
 	// jetwatch restarts: a new evaluator, nothing in memory.
 	restarted, err := alert.NewEvaluator(b.js, alert.EvaluatorConfig{Rules: func() *alert.Rules { return b.rules },
-		Index: b.db, DeadLetters: dlq.NewQueries(b.db), Now: b.clock.Now})
+		Index: b.db, DeadLetters: dlq.NewQueries(b.db, nil, ""), Now: b.clock.Now})
 	require.NoError(t, err)
 	b.clock.Advance(time.Minute)
 	b.evaluate(t, restarted)

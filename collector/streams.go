@@ -85,9 +85,11 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfi
 	want := []jetstream.StreamConfig{
 		{Name: cfg.Advisories, Description: "JetStream advisories captured by jetwatch", Subjects: advisorySubjects,
 			Retention: jetstream.LimitsPolicy, MaxAge: cfg.AdvisoryMaxAge, Replicas: cfg.Replicas, Storage: jetstream.FileStorage},
+		// Direct gets: a dead letter shown reads its message from any
+		// replica, without a round trip through the stream's leader.
 		{Name: cfg.DLQ, Description: "Dead letters: failed messages with their Dlq- envelope", Subjects: []string{"dlq.>"},
 			Retention: jetstream.LimitsPolicy, MaxAge: cfg.DLQMaxAge, Replicas: cfg.Replicas, Storage: jetstream.FileStorage,
-			Duplicates: cfg.DuplicateWindow},
+			Duplicates: cfg.DuplicateWindow, AllowDirect: true},
 		{Name: cfg.Actions, Description: "What operators did to dead letters, in order (jetwatch)", Subjects: []string{dlq.ActionSubjectPrefix + ">"},
 			Retention: jetstream.LimitsPolicy, Replicas: cfg.Replicas, Storage: jetstream.FileStorage, Duplicates: cfg.DuplicateWindow},
 	}

@@ -53,7 +53,7 @@ func TestHelperBulkProcess(t *testing.T) {
 	defer ix.Stop()
 	r, err := NewRedeliverer(nc, db, RedelivererConfig{})
 	require.NoError(t, err)
-	runner, err := NewBulkRunner(ctx, js, NewQueries(db), r, BulkConfig{Lease: time.Second, SaveEvery: 10 * time.Millisecond})
+	runner, err := NewBulkRunner(ctx, js, NewQueries(db, js, ""), r, BulkConfig{Lease: time.Second, SaveEvery: 10 * time.Millisecond})
 	require.NoError(t, err)
 	defer runner.Stop()
 	require.NoError(t, runner.Start(ctx))

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -304,13 +303,19 @@ func (ix *Index) ingest(ctx context.Context, rows []indexRow) error {
 		// indexed_at is the same for the whole batch: one bound value less per row.
 		ins, err := tx.Prepare(`INSERT INTO dead_letters (id, dlq_subject, stream, consumer, subject, stream_seq,
 			reason, error, service, deliveries, failed_at, indexed_at, payload_available, unavailable_why, size, fingerprint,
-			problems, headers, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` + strconv.FormatInt(time.Now().UnixMilli(), 10) +
-			`, ?, ?, ?, ?, ?, ?, ?)`)
+			problems) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` + strconv.FormatInt(time.Now().UnixMilli(), 10) +
+			`, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return fmt.Errorf("index dead letters: %w", err)
 		}
 		defer ins.Close()
-		var binary []uint64
+		// Full-text search covers the subject, the error and the payload
+		// when it is text.
+		fts, err := tx.Prepare(`INSERT INTO dead_letters_fts (rowid, subject, error, payload) VALUES (?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("index dead letters for search: %w", err)
+		}
+		defer fts.Close()
 		first, last := rows[0].seq, rows[0].seq
 		for i := range rows {
 			r := &rows[i]
@@ -318,20 +323,13 @@ func (ix *Index) ingest(ctx context.Context, rows []indexRow) error {
 			e := &r.env
 			if err := ins.Exec(r.seq, r.dlqSubject, e.Stream, e.Consumer, e.Subject, e.Sequence,
 				e.Reason, e.Error, e.Service, e.Deliveries, e.FailedAt.UnixMilli(), r.available,
-				e.PayloadUnavailable, len(r.payload), r.fingerprint, r.problems, r.headers, r.payload); err != nil {
+				e.PayloadUnavailable, r.size, r.fingerprint, r.problems); err != nil {
 				return fmt.Errorf("index dead letter %d: %w", r.seq, err)
 			}
-			if !r.searchable {
-				binary = append(binary, r.seq)
+			if err := fts.Exec(r.seq, e.Subject, e.Error, r.text); err != nil {
+				return fmt.Errorf("index dead letter %d for search: %w", r.seq, err)
 			}
 			counts[counted{e.Stream, e.Consumer, e.Reason}]++
-		}
-		// One statement makes the batch searchable, rather than one per row.
-		binaryIDs, _ := json.Marshal(binary)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO dead_letters_fts (rowid, subject, error, payload)
-			SELECT id, subject, error, CASE WHEN id IN (SELECT value FROM json_each(?)) THEN '' ELSE CAST(substr(payload, 1, ?) AS TEXT) END
-			FROM dead_letters WHERE id BETWEEN ? AND ?`, string(binaryIDs), maxIndexedText, first, last); err != nil {
-			return fmt.Errorf("index dead letters %d-%d for search: %w", first, last, err)
 		}
 		if err := applyRecordedStatus(ctx, tx, first, last); err != nil {
 			return err
@@ -356,86 +354,48 @@ type indexRow struct {
 	available   bool
 	fingerprint string
 	problems    string
-	headers     string
-	payload     []byte
-	// searchable says whether the payload is text for full-text search.
-	searchable bool
+	size        int
+	// text is what full-text search sees of the payload: its start when
+	// it is text, nothing when it is binary.
+	text string
 }
 
 // newIndexRows works out the rows of a batch of DLQ messages.
 func newIndexRows(msgs []jetstream.Msg) ([]indexRow, error) {
 	rows := make([]indexRow, len(msgs))
-	var buf []byte
 	for i, m := range msgs {
 		meta, err := m.Metadata()
 		if err != nil {
 			return nil, fmt.Errorf("dead letter metadata: %w", err)
 		}
-		h := m.Headers()
-		env := Decode(m.Subject(), h, meta.Timestamp)
+		env := Decode(m.Subject(), m.Headers(), meta.Timestamp)
 		problems := "null"
 		if env.Problems != nil {
 			p, _ := json.Marshal(env.Problems)
 			problems = string(p)
 		}
-		buf = appendHeadersJSON(buf[:0], h)
 		data := m.Data()
 		rows[i] = indexRow{seq: meta.Sequence.Stream, dlqSubject: m.Subject(), env: env,
 			available: env.PayloadUnavailable == "", fingerprint: Fingerprint(env.Error), problems: problems,
-			headers: string(buf), payload: data, searchable: utf8.Valid(data[:min(len(data), maxIndexedText)])}
+			size: len(data), text: searchText(data)}
 	}
 	return rows, nil
 }
 
-// appendHeadersJSON appends headers as a JSON object of name -> values,
-// byte for byte what encoding/json makes of them (names sorted), without
-// its reflection: it runs for every dead letter indexed.
-func appendHeadersJSON(b []byte, h nats.Header) []byte {
-	b = append(b, '{')
-	// The names are sorted in place on the stack: an iterator-built,
-	// sorted copy was a third of this function's cost.
-	var names [16]string
-	keys := names[:0]
-	for k := range h {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, k)
-		b = append(b, ':')
-		vs := h[k]
-		if vs == nil {
-			b = append(b, "null"...)
-			continue
-		}
-		b = append(b, '[')
-		for j, v := range vs {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, v)
-		}
-		b = append(b, ']')
-	}
-	return append(b, '}')
-}
-
-// appendJSONString quotes s as encoding/json does: printable ASCII other
-// than its escaped characters is copied, anything else goes through
-// encoding/json.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
+// searchText is the start of a payload (up to maxIndexedText bytes, cut at
+// a character boundary) when it is UTF-8 text, and "" when it is binary.
+func searchText(data []byte) string {
+	if len(data) > maxIndexedText {
+		data = data[:maxIndexedText]
+		// Off with the character the cut went through, if it did.
+		for k := 0; k < utf8.UTFMax-1 && !utf8.Valid(data); k++ {
+			data = data[:len(data)-1]
 		}
 	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
+	if !utf8.Valid(data) {
+		return ""
+	}
+	return string(data)
 }
 
 // Fingerprint normalises an error text so that failures differing only in

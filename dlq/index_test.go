@@ -1,27 +1,25 @@
 package dlq
 
 import (
-	"encoding/json"
+	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 )
 
-func TestHeadersJSONIsWhatEncodingJSONMakes(t *testing.T) {
+func TestSearchTextIsTheTextStartOfAPayload(t *testing.T) {
 	t.Parallel()
-	for _, h := range []nats.Header{
-		nil,
-		{},
-		{"traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}, "Dlq-Stream": {"ORDERS"}},
-		{"B": {"1", "2"}, "A": {`quote " and \ backslash`}, "C": nil, "D": {}},
-		{"Html": {"<script>&</script>"}, "Ctl": {"tab\tnew\nline\x00"}, "Utf8": {"Müller ✓ \u2028"}, "Bad": {"\xff\xfe"}},
-	} {
-		want, err := json.Marshal(h)
-		require.NoError(t, err)
-		if h == nil {
-			want = []byte("{}") // stored as an empty object, never null
-		}
-		require.Equal(t, string(want), string(appendHeadersJSON(nil, h)))
-	}
+	require.Equal(t, `{"order":"Müller ✓"}`, searchText([]byte(`{"order":"Müller ✓"}`)))
+	require.Empty(t, searchText([]byte{0x00, 0xff, 0xfe, 0x10}), "binary payloads are not searched")
+	require.Empty(t, searchText(nil))
+
+	// A long payload is cut at maxIndexedText, and a cut through a
+	// character drops that character, not the whole text.
+	long := strings.Repeat("a", maxIndexedText-1) + "ü" + "tail"
+	got := searchText([]byte(long))
+	require.Equal(t, strings.Repeat("a", maxIndexedText-1), got)
+	exact := strings.Repeat("b", maxIndexedText) + "more"
+	require.Equal(t, strings.Repeat("b", maxIndexedText), searchText([]byte(exact)))
+	// Bytes that are not UTF-8 past the cut do not matter.
+	require.Len(t, searchText(append([]byte(strings.Repeat("c", maxIndexedText)), 0xff)), maxIndexedText)
 }

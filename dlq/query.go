@@ -1,6 +1,7 @@
 package dlq
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -9,8 +10,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -108,11 +112,24 @@ type Page struct {
 	NextCursor string       `json:"next_cursor"`
 }
 
-// Queries runs the dashboard's reads over the index.
-type Queries struct{ db *store.DB }
+// Queries runs the dashboard's reads over the index. Headers and payload
+// are not in the index: Get reads them from the DLQ stream, their system
+// of record.
+type Queries struct {
+	db     *store.DB
+	js     jetstream.JetStream
+	stream string
 
-// NewQueries returns queries over db.
-func NewQueries(db *store.DB) *Queries { return &Queries{db: db} }
+	mu     sync.Mutex
+	handle jetstream.Stream // the DLQ stream, looked up once
+}
+
+// NewQueries returns queries over db, reading dead letters' messages from
+// the stream named stream (DLQ when empty) through js. With js nil, Get
+// fails: lists, counts and groups need only the index.
+func NewQueries(db *store.DB, js jetstream.JetStream, stream string) *Queries {
+	return &Queries{db: db, js: js, stream: cmp.Or(stream, "DLQ")}
+}
 
 const listColumns = `d.id, d.stream, d.consumer, d.subject, d.stream_seq, d.reason, d.error, d.status, d.deliveries,
 	d.failed_at, d.payload_available, d.service, d.size, d.fingerprint`
@@ -371,10 +388,13 @@ func (q *Queries) MaxID(ctx context.Context) (uint64, error) {
 	return uint64(id.Int64), nil
 }
 
-const detailColumns = listColumns + `, d.unavailable_why, d.problems, d.headers, d.payload, d.dlq_subject, d.indexed_at`
+const detailColumns = listColumns + `, d.unavailable_why, d.problems, d.dlq_subject, d.indexed_at`
 
 // Get returns one dead letter with its headers and payload, or
-// store.ErrNotFound.
+// store.ErrNotFound. A dead letter whose message the DLQ stream no longer
+// holds (removed by the stream's limits, or deleted) comes without them,
+// marked payload unavailable with the reason. Failing to ask NATS is an
+// error: nothing is shown as gone that may be there.
 func (q *Queries) Get(ctx context.Context, id uint64) (DeadLetter, error) {
 	d, err := scanDetail(q.db.SQL().QueryRowContext(ctx, `SELECT `+detailColumns+` FROM dead_letters d WHERE d.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -383,7 +403,70 @@ func (q *Queries) Get(ctx context.Context, id uint64) (DeadLetter, error) {
 	if err != nil {
 		return d, fmt.Errorf("dead letter %d: %w", id, err)
 	}
+	if err := q.readMessage(ctx, &d); err != nil {
+		return d, err
+	}
 	return d, nil
+}
+
+// dlqStream is the DLQ stream's handle, looked up on first use.
+func (q *Queries) dlqStream(ctx context.Context) (jetstream.Stream, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.handle != nil {
+		return q.handle, nil
+	}
+	if q.js == nil {
+		return nil, errors.New("no NATS connection to read it from")
+	}
+	s, err := q.js.Stream(ctx, q.stream)
+	if err != nil {
+		return nil, err
+	}
+	q.handle = s
+	return s, nil
+}
+
+// readMessage fills d's headers and payload from its message in the DLQ
+// stream (its id is the message's sequence there).
+func (q *Queries) readMessage(ctx context.Context, d *DeadLetter) error {
+	s, err := q.dlqStream(ctx)
+	if err == nil {
+		var m *jetstream.RawStreamMsg
+		m, err = s.GetMsg(ctx, d.ID)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			d.markGone(fmt.Sprintf("the %s stream no longer holds this dead letter (its limits removed it, or it was deleted); what the index kept is shown", q.stream))
+			return nil
+		case err == nil && m.Subject != d.DLQSubject:
+			d.markGone(fmt.Sprintf("message %d of the %s stream is another message now (on %s, not %s): was the stream recreated? Run jetwatch reindex", d.ID, q.stream, m.Subject, d.DLQSubject))
+			return nil
+		case err == nil:
+			d.Headers = map[string][]string(m.Header)
+			if d.Headers == nil {
+				d.Headers = map[string][]string{}
+			}
+			if d.PayloadAvailable {
+				d.Payload = m.Data
+			}
+			return nil
+		}
+		// The stream may have been recreated: look it up again next time.
+		q.mu.Lock()
+		q.handle = nil
+		q.mu.Unlock()
+	}
+	return fmt.Errorf("dead letter %d: reading its headers and payload from the %s stream: %w", d.ID, q.stream, err)
+}
+
+// markGone records that d's message is no longer in the DLQ stream.
+func (d *DeadLetter) markGone(why string) {
+	d.Headers, d.Payload = map[string][]string{}, nil
+	if d.PayloadAvailable {
+		d.PayloadAvailable, d.UnavailableWhy = false, why
+	} else {
+		d.UnavailableWhy = strings.TrimSuffix(d.UnavailableWhy, ".") + "; " + why
+	}
 }
 
 // getMany returns the dead letters with these ids, with headers and
@@ -410,25 +493,31 @@ func (q *Queries) getMany(ctx context.Context, ids []uint64) (map[uint64]DeadLet
 		}
 		out[d.ID] = d
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for id, d := range out {
+		if err := q.readMessage(ctx, &d); err != nil {
+			return nil, err
+		}
+		out[id] = d
+	}
+	return out, nil
 }
 
 func scanDetail(r scanner) (DeadLetter, error) {
 	var d DeadLetter
 	var failed, indexed int64
-	var problems, headers string
+	var problems string
 	if err := r.Scan(&d.ID, &d.Stream, &d.Consumer, &d.Subject, &d.StreamSeq, &d.Reason, &d.Error, &d.Status,
 		&d.Deliveries, &failed, &d.PayloadAvailable, &d.Service, &d.Size, &d.Fingerprint,
-		&d.UnavailableWhy, &problems, &headers, &d.Payload, &d.DLQSubject, &indexed); err != nil {
+		&d.UnavailableWhy, &problems, &d.DLQSubject, &indexed); err != nil {
 		return d, err
 	}
 	d.FailedAt = time.UnixMilli(failed).UTC()
 	d.IndexedAt = time.UnixMilli(indexed).UTC()
 	if err := json.Unmarshal([]byte(problems), &d.Problems); err != nil {
 		return d, fmt.Errorf("dead letter %d problems: %w", d.ID, err)
-	}
-	if err := json.Unmarshal([]byte(headers), &d.Headers); err != nil {
-		return d, fmt.Errorf("dead letter %d headers: %w", d.ID, err)
 	}
 	return d, nil
 }

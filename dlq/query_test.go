@@ -52,7 +52,7 @@ func indexed(t *testing.T, letters []letter, raw ...*nats.Msg) *Queries {
 	ix, err := NewIndex(nc, db, IndexConfig{Batch: 7})
 	require.NoError(t, err)
 	require.NoError(t, ix.CatchUp(ctx))
-	return NewQueries(db)
+	return NewQueries(db, js, "DLQ")
 }
 
 func TestQueriesFilterSearchAndPaginate(t *testing.T) {
@@ -184,10 +184,10 @@ func TestSubjectWildcardsKeepNATSSemantics(t *testing.T) {
 	for i, s := range subjects {
 		_, err := db.SQL().ExecContext(ctx, `INSERT INTO dead_letters (id, dlq_subject, stream, consumer, subject, stream_seq,
 			reason, error, service, deliveries, failed_at, indexed_at, payload_available, unavailable_why, size, fingerprint,
-			problems, headers) VALUES (?, '', 'S', 'c', ?, 0, 'error', '', '', 0, 0, 0, 1, '', 0, '', 'null', '{}')`, i+1, s)
+			problems) VALUES (?, '', 'S', 'c', ?, 0, 'error', '', '', 0, 0, 0, 1, '', 0, '', 'null')`, i+1, s)
 		require.NoError(t, err)
 	}
-	q := NewQueries(db)
+	q := NewQueries(db, nil, "")
 	for _, p := range []string{"*", ">", "orders.*", "orders.>", "orders.*.paid", "*.eu.paid", "*.*.paid", "orders.*.>",
 		"*.y.c.>", "x.*.c.>", "orders.e*u.paid", "orders.e*u.>", "orders.e>u.paid", "a?b.*", "orders.eu.*.>", "*.*.*.*"} {
 		want := 0

@@ -73,6 +73,8 @@ type RedeliverRequest struct {
 
 // RedelivererConfig configures a Redeliverer.
 type RedelivererConfig struct {
+	// Stream holds the dead letters' messages. Defaults to DLQ.
+	Stream string
 	// ActionsStream records actions. Defaults to JETWATCH_DLQ_ACTIONS.
 	ActionsStream string
 	// Timeout bounds each publish. Defaults to 5 seconds.
@@ -109,7 +111,7 @@ func NewRedeliverer(nc *nats.Conn, db *store.DB, cfg RedelivererConfig) (*Redeli
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	r := &Redeliverer{js: js, db: db, queries: NewQueries(db), cfg: cfg, locks: map[uint64]*sync.Mutex{},
+	r := &Redeliverer{js: js, db: db, queries: NewQueries(db, js, cfg.Stream), cfg: cfg, locks: map[uint64]*sync.Mutex{},
 		tracer: tracecontext.Tracer(cfg.TracerProvider, tracerName),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetwatch_redeliveries_total",

@@ -48,7 +48,7 @@ func setupDesk(t testing.TB) *deskBundle {
 	require.NoError(t, err)
 	r, err := NewRedeliverer(nc, db, RedelivererConfig{})
 	require.NoError(t, err)
-	return &deskBundle{js: js, ix: ix, q: NewQueries(db), r: r, db: db, ctx: ctx}
+	return &deskBundle{js: js, ix: ix, q: NewQueries(db, js, ""), r: r, db: db, ctx: ctx}
 }
 
 // deadLetter publishes one dead letter of orders.created and indexes it.
@@ -199,4 +199,57 @@ func TestRedeliverRefusesWhatCannotWork(t *testing.T) {
 	d, err = b.q.Get(b.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, StatusDiscarded, d.Status)
+}
+
+func TestDeadLetterReadsItsMessageFromTheDLQStream(t *testing.T) {
+	t.Parallel()
+	b := setupDesk(t)
+	kept := b.deadLetter(t, `{"order":"ord-1"}`, false)
+	gone := b.deadLetter(t, `{"order":"ord-2"}`, false)
+
+	d, err := b.q.Get(b.ctx, kept)
+	require.NoError(t, err)
+	require.True(t, d.PayloadAvailable)
+	require.Equal(t, `{"order":"ord-1"}`, string(d.Payload))
+	require.Equal(t, []string{"ORDERS"}, d.Headers["Dlq-Stream"])
+	require.Equal(t, []string{"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}, d.Headers["traceparent"])
+
+	// The stream's limits (or an operator) removed the message: the index
+	// still lists the dead letter, marked and explained, and nothing is
+	// redelivered from it.
+	s, err := b.js.Stream(b.ctx, "DLQ")
+	require.NoError(t, err)
+	require.NoError(t, s.DeleteMsg(b.ctx, gone))
+	d, err = b.q.Get(b.ctx, gone)
+	require.NoError(t, err)
+	require.False(t, d.PayloadAvailable)
+	require.Nil(t, d.Payload)
+	require.Contains(t, d.UnavailableWhy, "the DLQ stream no longer holds this dead letter")
+	require.Equal(t, "orders.created", d.Subject, "what the index kept is still there")
+	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: gone, Actor: "ann"})
+	require.ErrorIs(t, err, ErrPayloadUnavailable)
+	require.Zero(t, b.ordersCount(t))
+
+	page, err := b.q.List(b.ctx, Filter{}, 10, "")
+	require.NoError(t, err)
+	require.Len(t, page.Items, 2)
+}
+
+func TestDeadLetterReadFailsWhenNATSCannotBeAsked(t *testing.T) {
+	t.Parallel()
+	b := setupDesk(t)
+	id := b.deadLetter(t, `{"order":"ord-1"}`, false)
+
+	// A connection that went away: an error, not a dead letter shown as
+	// gone while its message may well be there.
+	srv := natstest.RunServer(t)
+	nc := natstest.Connect(t, srv)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	nc.Close()
+	_, err = NewQueries(b.db, js, "DLQ").Get(b.ctx, id)
+	require.ErrorContains(t, err, "reading its headers and payload from the DLQ stream")
+
+	_, err = NewQueries(b.db, nil, "").Get(b.ctx, id)
+	require.ErrorContains(t, err, "no NATS connection")
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -214,4 +215,47 @@ func TestSubjectMatches(t *testing.T) {
 	var ok bool
 	require.NoError(t, db.sql.QueryRow(`SELECT subject_matches('orders.>', 'orders.a.b')`).Scan(&ok))
 	require.True(t, ok)
+}
+
+func TestMigrationNineKeepsDeadLettersWithoutTheirMessages(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), FileName)
+	// A database as version 8 left it, with a dead letter in it.
+	old, err := sql.Open("sqlite3", "file:"+path)
+	require.NoError(t, err)
+	_, err = old.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL)`)
+	require.NoError(t, err)
+	for _, m := range migrations[:8] {
+		_, err := old.ExecContext(ctx, m)
+		require.NoError(t, err)
+	}
+	_, err = old.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (8)`)
+	require.NoError(t, err)
+	_, err = old.ExecContext(ctx, `INSERT INTO dead_letters (id, dlq_subject, stream, consumer, subject, stream_seq, reason, error,
+		service, deliveries, failed_at, indexed_at, payload_available, unavailable_why, size, fingerprint, problems, headers, payload)
+		VALUES (42, 'dlq.ORDERS.billing', 'ORDERS', 'billing', 'orders.created', 7, 'max_deliver', 'boom', '', 5, 1, 2, 1, '', 3,
+		'boom', 'null', '{"A":["b"]}', x'010203')`)
+	require.NoError(t, err)
+	require.NoError(t, old.Close())
+
+	db, err := OpenFile(ctx, path)
+	require.NoError(t, err)
+	defer db.Close()
+	var columns []string
+	rows, err := db.SQL().QueryContext(ctx, `SELECT name FROM pragma_table_info('dead_letters')`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var c string
+		require.NoError(t, rows.Scan(&c))
+		columns = append(columns, c)
+	}
+	require.NoError(t, rows.Err())
+	require.NotContains(t, columns, "headers")
+	require.NotContains(t, columns, "payload")
+	var subject string
+	var size int
+	require.NoError(t, db.SQL().QueryRowContext(ctx, `SELECT subject, size FROM dead_letters WHERE id = 42`).Scan(&subject, &size))
+	require.Equal(t, "orders.created", subject)
+	require.Equal(t, 3, size)
 }

@@ -35,7 +35,7 @@ rules:
 	srv, b := setup(t, func(c *Config) {
 		db := c.Index.(*store.DB)
 		ev, err = alert.NewEvaluator(js, alert.EvaluatorConfig{Rules: func() *alert.Rules { return rules },
-			Index: db, DeadLetters: dlq.NewQueries(db), Now: c.Now, Registerer: prometheus.NewRegistry()})
+			Index: db, DeadLetters: dlq.NewQueries(db, nil, ""), Now: c.Now, Registerer: prometheus.NewRegistry()})
 		require.NoError(t, err)
 		c.Alerts = alert.Desk{Evaluator: ev, Log: alert.NewDeliveryLog(db)}
 	})

@@ -55,7 +55,7 @@ func setupDesk(t *testing.T, opts ...func(*Config)) (*Server, *deskBundle) {
 		require.NoError(t, err)
 		ix, err = dlq.NewIndex(nc, db, dlq.IndexConfig{})
 		require.NoError(t, err)
-		q := dlq.NewQueries(db)
+		q := dlq.NewQueries(db, js, "")
 		cfg.DeadLetters = dlq.Desk{Queries: q, Redeliverer: r}
 		bulk, err := dlq.NewBulkRunner(ctx, js, q, r, dlq.BulkConfig{SaveEvery: 10 * time.Millisecond})
 		require.NoError(t, err)

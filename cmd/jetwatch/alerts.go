@@ -98,7 +98,7 @@ func newAlerting(nc *nats.Conn, db *store.DB, rules *rulesFile, cfg *config, reg
 		return nil, err
 	}
 	outbox := alert.OutboxConfig{Replicas: cfg.StreamReplicas}
-	ev, err := alert.NewEvaluator(js, alert.EvaluatorConfig{Rules: rules.current, Index: db, DeadLetters: dlq.NewQueries(db),
+	ev, err := alert.NewEvaluator(js, alert.EvaluatorConfig{Rules: rules.current, Index: db, DeadLetters: dlq.NewQueries(db, js, cfg.DLQStream),
 		Interval: cfg.AlertInterval, Outbox: outbox, Registerer: reg, Logger: logger})
 	if err != nil {
 		return nil, err

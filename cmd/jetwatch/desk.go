@@ -70,7 +70,7 @@ func newDeadLetterDesk(nc *nats.Conn, db *store.DB, redeliverer *dlq.Redeliverer
 	if err != nil {
 		return nil, err
 	}
-	return &deadLetterDesk{bridge: bridge, index: index, timeline: timeline, nc: nc, queries: dlq.NewQueries(db),
+	return &deadLetterDesk{bridge: bridge, index: index, timeline: timeline, nc: nc, queries: dlq.NewQueries(db, js, cfg.DLQStream),
 		redeliverer: redeliverer, breakers: breakers, logger: logger, done: make(chan struct{}),
 		db: db, replicas: cfg.StreamReplicas, audit: &lazyAudit{db: db}, tracing: cfg.Tracing}, nil
 }
