@@ -402,10 +402,10 @@ func (b *BulkRunner) run(ctx context.Context, id string) error {
 		return err
 	}
 	sent, failed, skipped := max(job.Total-remaining-job.Skipped, job.Sent), 0, job.Skipped
-	// Dead letters go in chunks (their sends and records travel together);
-	// a throttled job's chunks are a tenth of a second's worth, so the rate
-	// holds over any second.
-	chunk := 100
+	// Dead letters go in chunks (their reads, sends and records travel
+	// together): a page at a time, and a throttled job's chunks are a tenth
+	// of a second's worth, so the rate holds over any second.
+	chunk := 200
 	limiter := rate.NewLimiter(rate.Inf, chunk)
 	if job.RatePerSec > 0 {
 		chunk = max(1, min(chunk, int(job.RatePerSec/10)))

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -409,56 +410,6 @@ func (q *Queries) Get(ctx context.Context, id uint64) (DeadLetter, error) {
 	return d, nil
 }
 
-// dlqStream is the DLQ stream's handle, looked up on first use.
-func (q *Queries) dlqStream(ctx context.Context) (jetstream.Stream, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.handle != nil {
-		return q.handle, nil
-	}
-	if q.js == nil {
-		return nil, errors.New("no NATS connection to read it from")
-	}
-	s, err := q.js.Stream(ctx, q.stream)
-	if err != nil {
-		return nil, err
-	}
-	q.handle = s
-	return s, nil
-}
-
-// readMessage fills d's headers and payload from its message in the DLQ
-// stream (its id is the message's sequence there).
-func (q *Queries) readMessage(ctx context.Context, d *DeadLetter) error {
-	s, err := q.dlqStream(ctx)
-	if err == nil {
-		var m *jetstream.RawStreamMsg
-		m, err = s.GetMsg(ctx, d.ID)
-		switch {
-		case errors.Is(err, jetstream.ErrMsgNotFound):
-			d.markGone(fmt.Sprintf("the %s stream no longer holds this dead letter (its limits removed it, or it was deleted); what the index kept is shown", q.stream))
-			return nil
-		case err == nil && m.Subject != d.DLQSubject:
-			d.markGone(fmt.Sprintf("message %d of the %s stream is another message now (on %s, not %s): was the stream recreated? Run jetwatch reindex", d.ID, q.stream, m.Subject, d.DLQSubject))
-			return nil
-		case err == nil:
-			d.Headers = map[string][]string(m.Header)
-			if d.Headers == nil {
-				d.Headers = map[string][]string{}
-			}
-			if d.PayloadAvailable {
-				d.Payload = m.Data
-			}
-			return nil
-		}
-		// The stream may have been recreated: look it up again next time.
-		q.mu.Lock()
-		q.handle = nil
-		q.mu.Unlock()
-	}
-	return fmt.Errorf("dead letter %d: reading its headers and payload from the %s stream: %w", d.ID, q.stream, err)
-}
-
 // markGone records that d's message is no longer in the DLQ stream.
 func (d *DeadLetter) markGone(why string) {
 	d.Headers, d.Payload = map[string][]string{}, nil
@@ -470,8 +421,8 @@ func (d *DeadLetter) markGone(why string) {
 }
 
 // getMany returns the dead letters with these ids, with headers and
-// payload; unknown ids are absent from the map.
-func (q *Queries) getMany(ctx context.Context, ids []uint64) (map[uint64]DeadLetter, error) {
+// payload when withMessages; unknown ids are absent from the map.
+func (q *Queries) getMany(ctx context.Context, ids []uint64, withMessages bool) (map[uint64]DeadLetter, error) {
 	out := make(map[uint64]DeadLetter, len(ids))
 	if len(ids) == 0 {
 		return out, nil
@@ -496,11 +447,15 @@ func (q *Queries) getMany(ctx context.Context, ids []uint64) (map[uint64]DeadLet
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	for id, d := range out {
-		if err := q.readMessage(ctx, &d); err != nil {
-			return nil, err
-		}
-		out[id] = d
+	if !withMessages {
+		return out, nil
+	}
+	letters := slices.Collect(maps.Values(out))
+	if err := q.readMessages(ctx, letters); err != nil {
+		return nil, err
+	}
+	for _, d := range letters {
+		out[d.ID] = d
 	}
 	return out, nil
 }

@@ -44,7 +44,8 @@ func (r *Redeliverer) ActMany(ctx context.Context, action string, ids []uint64, 
 	if err != nil {
 		return fail(err)
 	}
-	letters, err := r.queries.getMany(ctx, ids)
+	// A discard needs no payload.
+	letters, err := r.queries.getMany(ctx, ids, action != ActionDiscard)
 	if err != nil {
 		return fail(err)
 	}

@@ -3,6 +3,7 @@ package dlq
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -35,7 +36,7 @@ func setupDesk(t testing.TB) *deskBundle {
 	ctx := context.Background()
 	for _, sc := range []jetstream.StreamConfig{
 		{Name: "ORDERS", Subjects: []string{"orders.>"}},
-		{Name: "DLQ", Subjects: []string{"dlq.>"}},
+		{Name: "DLQ", Subjects: []string{"dlq.>"}, AllowDirect: true}, // as jetwatch creates it
 		{Name: "JETWATCH_DLQ_ACTIONS", Subjects: []string{ActionSubjectPrefix + ">"}},
 	} {
 		_, err := js.CreateStream(ctx, sc)
@@ -252,4 +253,56 @@ func TestDeadLetterReadFailsWhenNATSCannotBeAsked(t *testing.T) {
 
 	_, err = NewQueries(b.db, nil, "").Get(b.ctx, id)
 	require.ErrorContains(t, err, "no NATS connection")
+}
+
+func TestManyDeadLettersReadAsARangeOrOneByOne(t *testing.T) {
+	t.Parallel()
+	b := setupDesk(t)
+	var ids []uint64
+	for i := range 6 {
+		ids = append(ids, b.deadLetter(t, fmt.Sprintf(`{"order":"ord-%d"}`, i), false))
+	}
+	s, err := b.js.Stream(b.ctx, "DLQ")
+	require.NoError(t, err)
+	require.NoError(t, s.DeleteMsg(b.ctx, ids[2]))
+	require.NoError(t, s.DeleteMsg(b.ctx, ids[5]))
+
+	check := func(q *Queries, ids []uint64) {
+		t.Helper()
+		got, err := q.getMany(b.ctx, ids, true)
+		require.NoError(t, err)
+		require.Len(t, got, len(ids))
+		for _, id := range ids {
+			one, err := q.Get(b.ctx, id)
+			require.NoError(t, err)
+			require.Equal(t, one, got[id], "read in a batch as read alone")
+		}
+		for _, id := range ids {
+			d := got[id]
+			if id == 3 || id == 6 {
+				require.False(t, d.PayloadAvailable, "dead letter %d was deleted", id)
+				require.Contains(t, d.UnavailableWhy, "no longer holds")
+				continue
+			}
+			require.True(t, d.PayloadAvailable)
+			require.Equal(t, fmt.Sprintf(`{"order":"ord-%d"}`, id-1), string(d.Payload))
+			require.Equal(t, []string{"billing"}, d.Headers["Dlq-Consumer"])
+			for _, k := range []string{"Nats-Stream", "Nats-Sequence", "Nats-Subject", "Nats-Time-Stamp", "Nats-Num-Pending", "Nats-Last-Sequence"} {
+				require.NotContains(t, d.Headers, k, "a direct get's own header is not the dead letter's")
+			}
+		}
+	}
+	require.Equal(t, []uint64{1, 2, 3, 4, 5, 6}, ids)
+	check(b.q, ids)               // one range, two gaps, the last one gone
+	check(b.q, []uint64{1, 4, 6}) // dense enough for a range
+	check(b.q, []uint64{2, 5})    // one by one
+	check(NewQueries(b.db, b.js, "DLQ"), []uint64{1, 2, 3})
+
+	// A DLQ stream without direct gets (an owner's choice) is read
+	// through the stream API, with the same result.
+	cfg := s.CachedInfo().Config
+	cfg.AllowDirect = false
+	_, err = b.js.UpdateStream(b.ctx, cfg)
+	require.NoError(t, err)
+	check(NewQueries(b.db, b.js, "DLQ"), ids)
 }

@@ -1,0 +1,243 @@
+package dlq
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// A dead letter's headers and payload are read from its message in the
+// DLQ stream; its id is the message's sequence there.
+
+// directHeaders are the headers a direct get adds to the stored message.
+var directHeaders = []string{jetstream.StreamHeader, jetstream.SubjectHeader, jetstream.SequenceHeader,
+	jetstream.TimeStampHeaer, "Nats-Num-Pending", "Nats-Last-Sequence", "Nats-UpTo-Sequence"}
+
+// readers is how many messages readMessages asks for at once when it
+// cannot read them as one range.
+const readers = 128
+
+// maxRange is the most messages one batched direct get asks for.
+const maxRange = 1000
+
+// dlqStream is the DLQ stream's handle, looked up on first use.
+func (q *Queries) dlqStream(ctx context.Context) (jetstream.Stream, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.handle != nil {
+		return q.handle, nil
+	}
+	if q.js == nil {
+		return nil, errors.New("no NATS connection to read it from")
+	}
+	s, err := q.js.Stream(ctx, q.stream)
+	if err != nil {
+		return nil, err
+	}
+	q.handle = s
+	return s, nil
+}
+
+// forget drops the stream's handle after a failed read: the stream may
+// have been recreated.
+func (q *Queries) forget() {
+	q.mu.Lock()
+	q.handle = nil
+	q.mu.Unlock()
+}
+
+func (q *Queries) readFailed(d *DeadLetter, err error) error {
+	q.forget()
+	return fmt.Errorf("dead letter %d: reading its headers and payload from the %s stream: %w", d.ID, q.stream, err)
+}
+
+// readMessage fills d's headers and payload from its message.
+func (q *Queries) readMessage(ctx context.Context, d *DeadLetter) error {
+	s, err := q.dlqStream(ctx)
+	if err != nil {
+		return q.readFailed(d, err)
+	}
+	m, err := s.GetMsg(ctx, d.ID)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		q.fill(d, nil, s.CachedInfo().Config.AllowDirect)
+	case err != nil:
+		return q.readFailed(d, err)
+	default:
+		q.fill(d, &nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data}, s.CachedInfo().Config.AllowDirect)
+	}
+	return nil
+}
+
+// fill sets d's headers and payload from m, its message (nil when the
+// stream no longer holds it).
+func (q *Queries) fill(d *DeadLetter, m *nats.Msg, direct bool) {
+	switch {
+	case m == nil:
+		d.markGone(fmt.Sprintf("the %s stream no longer holds this dead letter (its limits removed it, or it was deleted); what the index kept is shown", q.stream))
+	case m.Subject != d.DLQSubject:
+		d.markGone(fmt.Sprintf("message %d of the %s stream is another message now (on %s, not %s): was the stream recreated? Run jetwatch reindex", d.ID, q.stream, m.Subject, d.DLQSubject))
+	default:
+		d.Headers = map[string][]string{}
+		for k, v := range m.Header {
+			d.Headers[k] = v
+		}
+		if direct {
+			for _, k := range directHeaders {
+				delete(d.Headers, k)
+			}
+		}
+		if d.PayloadAvailable {
+			d.Payload = m.Data
+		}
+	}
+}
+
+// readMessages fills the headers and payload of letters. Dead letters
+// close together in the stream (a bulk job's chunk, usually) are read as
+// one range in a single batched direct get; others a few at a time.
+func (q *Queries) readMessages(ctx context.Context, letters []DeadLetter) error {
+	if len(letters) == 0 {
+		return nil
+	}
+	slices.SortFunc(letters, func(a, b DeadLetter) int { return cmpUint(a.ID, b.ID) })
+	lo, hi := letters[0].ID, letters[len(letters)-1].ID
+	if span := hi - lo + 1; len(letters) > 1 && span <= 2*uint64(len(letters)) && span <= maxRange {
+		s, err := q.dlqStream(ctx)
+		if err != nil {
+			return q.readFailed(&letters[0], err)
+		}
+		if s.CachedInfo().Config.AllowDirect && q.directSubject() != "" {
+			msgs, last, err := q.readRange(ctx, lo, int(span))
+			if err != nil {
+				return q.readFailed(&letters[0], err)
+			}
+			rest := letters[:0:0]
+			for i := range letters {
+				switch m := msgs[letters[i].ID]; {
+				case m != nil || letters[i].ID < last:
+					// The server steps over deleted messages: one missing
+					// below the last it sent is gone.
+					q.fill(&letters[i], m, true)
+				default:
+					// Past where the server stopped (its byte limit for one
+					// answer): read on their own.
+					rest = append(rest, letters[i])
+				}
+			}
+			if err := q.readEach(ctx, rest); err != nil {
+				return err
+			}
+			for _, d := range rest {
+				i, _ := slices.BinarySearchFunc(letters, d.ID, func(l DeadLetter, id uint64) int { return cmpUint(l.ID, id) })
+				letters[i] = d
+			}
+			return nil
+		}
+	}
+	return q.readEach(ctx, letters)
+}
+
+// readEach reads letters' messages one by one, a few at a time.
+func (q *Queries) readEach(ctx context.Context, letters []DeadLetter) error {
+	var (
+		next   atomic.Int64
+		failed atomic.Pointer[error]
+		wg     sync.WaitGroup
+	)
+	for range min(readers, len(letters)) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(letters) && failed.Load() == nil; i = int(next.Add(1)) - 1 {
+				if err := q.readMessage(ctx, &letters[i]); err != nil {
+					failed.CompareAndSwap(nil, &err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := failed.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// directSubject is where direct gets of the DLQ stream go, or "" when js
+// reaches JetStream through a domain or another API prefix.
+func (q *Queries) directSubject() string {
+	if o := q.js.Options(); o.Domain != "" || (o.APIPrefix != "" && o.APIPrefix != jetstream.DefaultAPIPrefix) {
+		return ""
+	}
+	return "$JS.API.DIRECT.GET." + q.stream
+}
+
+// readRange reads up to n messages from sequence lo on in one batched
+// direct get: the server sends the messages it holds (stepping over
+// deleted ones, stopping early at its byte limit for one answer), then an
+// end-of-batch status (204), or a 404 when it holds none from lo on. last
+// is the sequence of the last message sent, or the greatest there is
+// (math.MaxUint64) when none was.
+func (q *Queries) readRange(ctx context.Context, lo uint64, n int) (msgs map[uint64]*nats.Msg, last uint64, err error) {
+	req, err := json.Marshal(struct {
+		Seq   uint64 `json:"seq"`
+		Batch int    `json:"batch"`
+	}{lo, n})
+	if err != nil {
+		return nil, 0, err
+	}
+	nc := q.js.Conn()
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer sub.Unsubscribe() //nolint:errcheck // the inbox is not reused
+	if err := nc.PublishRequest(q.directSubject(), inbox, req); err != nil {
+		return nil, 0, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	msgs = make(map[uint64]*nats.Msg, n)
+	for {
+		m, err := sub.NextMsgWithContext(rctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		switch status := m.Header.Get("Status"); status {
+		case "":
+			seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+			if err != nil {
+				return nil, 0, fmt.Errorf("direct get: a message without its sequence: %w", err)
+			}
+			m.Subject = m.Header.Get(jetstream.SubjectHeader)
+			msgs[seq], last = m, seq
+		case "204": // end of the batch
+			return msgs, last, nil
+		case "404": // nothing from lo on
+			return msgs, math.MaxUint64, nil
+		case "503":
+			return nil, 0, nats.ErrNoResponders
+		default:
+			return nil, 0, fmt.Errorf("direct get: %s %s", status, m.Header.Get("Description"))
+		}
+	}
+}
