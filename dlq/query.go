@@ -420,6 +420,13 @@ func (d *DeadLetter) markGone(why string) {
 	}
 }
 
+// GetMany returns the dead letters with these ids, with headers and
+// payload, reading their messages together (see Get); unknown ids are
+// absent from the map.
+func (q *Queries) GetMany(ctx context.Context, ids []uint64) (map[uint64]DeadLetter, error) {
+	return q.getMany(ctx, ids, true)
+}
+
 // getMany returns the dead letters with these ids, with headers and
 // payload when withMessages; unknown ids are absent from the map.
 func (q *Queries) getMany(ctx context.Context, ids []uint64, withMessages bool) (map[uint64]DeadLetter, error) {

@@ -43,10 +43,22 @@ func (s *Server) deadLetterExport(c echo.Context) error {
 		if err != nil {
 			return fmt.Errorf("export after %d dead letters: %w", n, err)
 		}
-		for _, item := range page.Items {
-			d, err := s.cfg.DeadLetters.Get(ctx, item.ID)
-			if err != nil {
-				continue // gone since the list
+		ids := make([]uint64, len(page.Items))
+		for i, item := range page.Items {
+			ids[i] = item.ID
+		}
+		letters, err := s.cfg.DeadLetters.GetMany(ctx, ids)
+		if err != nil {
+			// The answer has begun: its last line says why it stops.
+			err = fmt.Errorf("export stopped after %d dead letters: %w", n, err)
+			_ = enc.Encode(map[string]string{"error": err.Error()})
+			setAuditResult(c, err.Error())
+			return err
+		}
+		for _, id := range ids {
+			d, ok := letters[id]
+			if !ok {
+				continue // deleted from the index since the list
 			}
 			shown := s.shownJSON(c, d)
 			hidden = shown.PayloadHidden

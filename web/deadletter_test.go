@@ -374,3 +374,17 @@ func TestBreakersPageAPIAndOverview(t *testing.T) {
 	require.False(t, out.Items[0].Stale)
 	require.True(t, out.Items[1].Stale)
 }
+
+func TestExportSaysWhyItStopsWhenNATSCannotBeAsked(t *testing.T) {
+	t.Parallel()
+	srv, d := setupDesk(t)
+	d.nc.Close() // payloads and headers come from the DLQ stream
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/dead-letters/export", nil))
+	require.Equal(t, http.StatusOK, rec.Code, "the answer had begun")
+	lines := strings.Split(strings.TrimSpace(rec.Body.String()), "\n")
+	var last map[string]string
+	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &last))
+	require.Contains(t, last["error"], "export stopped after 0 dead letters")
+	require.Contains(t, last["error"], "reading its headers and payload from the DLQ stream")
+}

@@ -53,6 +53,7 @@ type DeadLetters interface {
 	List(ctx context.Context, f dlq.Filter, limit int, cursor string) (dlq.Page, error)
 	CountUpTo(ctx context.Context, f dlq.Filter, limit int) (int, bool, error)
 	Get(ctx context.Context, id uint64) (dlq.DeadLetter, error)
+	GetMany(ctx context.Context, ids []uint64) (map[uint64]dlq.DeadLetter, error)
 	Groups(ctx context.Context, f dlq.Filter, limit int, now time.Time, window time.Duration, buckets int) ([]dlq.Group, error)
 	Redeliver(ctx context.Context, req dlq.RedeliverRequest) (dlq.Action, error)
 	Discard(ctx context.Context, id uint64, actor, note string) (dlq.Action, error)
