@@ -19,6 +19,10 @@ import (
 // A dead letter's headers and payload are read from its message in the
 // DLQ stream; its id is the message's sequence there.
 
+// ErrMessageUnreadable wraps a failure to ask NATS for a dead letter's
+// message (not its absence: that is a dead letter marked gone).
+var ErrMessageUnreadable = errors.New("its headers and payload could not be read from NATS")
+
 // directHeaders are the headers a direct get adds to the stored message.
 var directHeaders = []string{jetstream.StreamHeader, jetstream.SubjectHeader, jetstream.SequenceHeader,
 	jetstream.TimeStampHeaer, "Nats-Num-Pending", "Nats-Last-Sequence", "Nats-UpTo-Sequence"}
@@ -58,7 +62,7 @@ func (q *Queries) forget() {
 
 func (q *Queries) readFailed(d *DeadLetter, err error) error {
 	q.forget()
-	return fmt.Errorf("dead letter %d: reading its headers and payload from the %s stream: %w", d.ID, q.stream, err)
+	return fmt.Errorf("dead letter %d: reading its headers and payload from the %s stream: %w (%w)", d.ID, q.stream, err, ErrMessageUnreadable)
 }
 
 // readMessage fills d's headers and payload from its message.

@@ -250,9 +250,15 @@ func TestDeadLetterReadFailsWhenNATSCannotBeAsked(t *testing.T) {
 	nc.Close()
 	_, err = NewQueries(b.db, js, "DLQ").Get(b.ctx, id)
 	require.ErrorContains(t, err, "reading its headers and payload from the DLQ stream")
+	require.ErrorIs(t, err, ErrMessageUnreadable)
 
 	_, err = NewQueries(b.db, nil, "").Get(b.ctx, id)
 	require.ErrorContains(t, err, "no NATS connection")
+	require.ErrorIs(t, err, ErrMessageUnreadable)
+	// The redeliverer reads the message through its own connection, which
+	// is up: the dead letter was never marked gone.
+	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "ann"})
+	require.NoError(t, err)
 }
 
 func TestManyDeadLettersReadAsARangeOrOneByOne(t *testing.T) {

@@ -49,11 +49,16 @@ func (s *Server) deadLetterExport(c echo.Context) error {
 		}
 		letters, err := s.cfg.DeadLetters.GetMany(ctx, ids)
 		if err != nil {
-			// The answer has begun: its last line says why it stops.
-			err = fmt.Errorf("export stopped after %d dead letters: %w", n, err)
-			_ = enc.Encode(map[string]string{"error": err.Error()})
-			setAuditResult(c, err.Error())
-			return err
+			// The answer has begun: its last line says why it stops (the
+			// log has the error itself).
+			why := internalMessage
+			if errors.Is(err, dlq.ErrMessageUnreadable) {
+				why = unreadableMessage
+			}
+			why = fmt.Sprintf("export stopped after %d dead letters: %s", n, why)
+			_ = enc.Encode(map[string]string{"error": why})
+			setAuditResult(c, why)
+			return fmt.Errorf("export stopped after %d dead letters: %w", n, err)
 		}
 		for _, id := range ids {
 			d, ok := letters[id]

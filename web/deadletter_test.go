@@ -375,7 +375,7 @@ func TestBreakersPageAPIAndOverview(t *testing.T) {
 	require.True(t, out.Items[1].Stale)
 }
 
-func TestExportSaysWhyItStopsWhenNATSCannotBeAsked(t *testing.T) {
+func TestDeadLetterPagesSayWhenNATSCannotBeAsked(t *testing.T) {
 	t.Parallel()
 	srv, d := setupDesk(t)
 	d.nc.Close() // payloads and headers come from the DLQ stream
@@ -386,5 +386,15 @@ func TestExportSaysWhyItStopsWhenNATSCannotBeAsked(t *testing.T) {
 	var last map[string]string
 	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &last))
 	require.Contains(t, last["error"], "export stopped after 0 dead letters")
-	require.Contains(t, last["error"], "reading its headers and payload from the DLQ stream")
+	require.Contains(t, last["error"], "check jetwatch's NATS connection")
+
+	// The detail page and API say the same, with 503, not an internal error.
+	rec = httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, fmt.Sprintf("/api/v1/dead-letters/%d", d.ids["json"]), nil))
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	require.Contains(t, rec.Body.String(), "NATS could not be asked for them")
+	rec = httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, fmt.Sprintf("/dead-letters/%d", d.ids["json"]), nil))
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	require.Contains(t, rec.Body.String(), "check jetwatch&#39;s NATS connection")
 }

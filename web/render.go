@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/jetwatch/jetwatch/auth"
+	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/store"
 	"github.com/jetwatch/jetwatch/views"
 )
@@ -90,6 +91,11 @@ func (e notFoundError) Error() string { return e.msg }
 // internalMessage is all a client learns about an internal failure.
 const internalMessage = "internal error, see jetwatch logs"
 
+// unreadableMessage answers for a dead letter whose message NATS could not
+// be asked for.
+const unreadableMessage = "a dead letter's headers and payload are read from the DLQ stream, and NATS could not be asked for them: " +
+	"check jetwatch's NATS connection (shown at the top of the page) and try again; nothing was lost, and the jetwatch log has the error"
+
 // handleError is the one place errors become answers: JSON under /api/v1/,
 // a friendly page elsewhere. Internal errors are logged here, once, and
 // their text never reaches the client.
@@ -114,6 +120,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 	case errors.Is(err, store.ErrNotFound):
 		status, msg = http.StatusNotFound, "not found"
+	case errors.Is(err, dlq.ErrMessageUnreadable):
+		status, msg = http.StatusServiceUnavailable, unreadableMessage
 	}
 	if status >= 500 {
 		attrs := []any{"method", c.Request().Method, "path", c.Request().URL.Path, "err", err}
