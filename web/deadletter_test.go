@@ -398,3 +398,19 @@ func TestDeadLetterPagesSayWhenNATSCannotBeAsked(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
 	require.Contains(t, rec.Body.String(), "check jetwatch&#39;s NATS connection")
 }
+
+func TestDeadLetterGoneFromTheStreamStillShows(t *testing.T) {
+	t.Parallel()
+	srv, d := setupDesk(t)
+	s, err := d.js.Stream(context.Background(), "DLQ")
+	require.NoError(t, err)
+	require.NoError(t, s.DeleteMsg(context.Background(), d.ids["json"]))
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, fmt.Sprintf("/dead-letters/%d", d.ids["json"]), nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	unavailable := byTestID(t, rec.Body.String(), "dl-unavailable")
+	require.Len(t, unavailable, 1)
+	require.Contains(t, unavailable[0], "the DLQ stream no longer holds this dead letter")
+	require.Contains(t, rec.Body.String(), "card declined for ord-1", "what the index kept is shown")
+	require.NotContains(t, rec.Body.String(), "ord-1&#34;", "no payload is shown")
+}
