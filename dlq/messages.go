@@ -1,8 +1,8 @@
 package dlq
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -10,10 +10,11 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetwatch/jetwatch/internal/directget"
 )
 
 // A dead letter's headers and payload are read from its message in the
@@ -92,9 +93,10 @@ func (q *Queries) fill(d *DeadLetter, m *nats.Msg, direct bool) {
 	case m.Subject != d.DLQSubject:
 		d.markGone(fmt.Sprintf("message %d of the %s stream is another message now (on %s, not %s): was the stream recreated? Run jetwatch reindex", d.ID, q.stream, m.Subject, d.DLQSubject))
 	default:
-		d.Headers = map[string][]string{}
-		for k, v := range m.Header {
-			d.Headers[k] = v
+		// Each read makes a header map of its own, so it is d's to keep.
+		d.Headers = m.Header
+		if d.Headers == nil {
+			d.Headers = map[string][]string{}
 		}
 		if direct {
 			for _, k := range directHeaders {
@@ -114,19 +116,19 @@ func (q *Queries) readMessages(ctx context.Context, letters []DeadLetter) error 
 	if len(letters) == 0 {
 		return nil
 	}
-	slices.SortFunc(letters, func(a, b DeadLetter) int { return cmpUint(a.ID, b.ID) })
+	slices.SortFunc(letters, func(a, b DeadLetter) int { return cmp.Compare(a.ID, b.ID) })
 	lo, hi := letters[0].ID, letters[len(letters)-1].ID
 	if span := hi - lo + 1; len(letters) > 1 && span <= 2*uint64(len(letters)) && span <= maxRange {
 		s, err := q.dlqStream(ctx)
 		if err != nil {
 			return q.readFailed(&letters[0], err)
 		}
-		if s.CachedInfo().Config.AllowDirect && q.directSubject() != "" {
-			msgs, last, err := q.readRange(ctx, lo, int(span))
+		if subject := directget.Subject(q.js, q.stream); s.CachedInfo().Config.AllowDirect && subject != "" {
+			msgs, last, err := q.readRange(ctx, subject, lo, int(span))
 			if err != nil {
 				return q.readFailed(&letters[0], err)
 			}
-			rest := letters[:0:0]
+			var rest []*DeadLetter
 			for i := range letters {
 				switch m := msgs[letters[i].ID]; {
 				case m != nil || letters[i].ID < last:
@@ -136,24 +138,21 @@ func (q *Queries) readMessages(ctx context.Context, letters []DeadLetter) error 
 				default:
 					// Past where the server stopped (its byte limit for one
 					// answer): read on their own.
-					rest = append(rest, letters[i])
+					rest = append(rest, &letters[i])
 				}
 			}
-			if err := q.readEach(ctx, rest); err != nil {
-				return err
-			}
-			for _, d := range rest {
-				i, _ := slices.BinarySearchFunc(letters, d.ID, func(l DeadLetter, id uint64) int { return cmpUint(l.ID, id) })
-				letters[i] = d
-			}
-			return nil
+			return q.readEach(ctx, rest)
 		}
 	}
-	return q.readEach(ctx, letters)
+	each := make([]*DeadLetter, len(letters))
+	for i := range letters {
+		each[i] = &letters[i]
+	}
+	return q.readEach(ctx, each)
 }
 
 // readEach reads letters' messages one by one, a few at a time.
-func (q *Queries) readEach(ctx context.Context, letters []DeadLetter) error {
+func (q *Queries) readEach(ctx context.Context, letters []*DeadLetter) error {
 	var (
 		next   atomic.Int64
 		failed atomic.Pointer[error]
@@ -162,7 +161,7 @@ func (q *Queries) readEach(ctx context.Context, letters []DeadLetter) error {
 	for range min(readers, len(letters)) {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < len(letters) && failed.Load() == nil; i = int(next.Add(1)) - 1 {
-				if err := q.readMessage(ctx, &letters[i]); err != nil {
+				if err := q.readMessage(ctx, letters[i]); err != nil {
 					failed.CompareAndSwap(nil, &err)
 				}
 			}
@@ -175,73 +174,31 @@ func (q *Queries) readEach(ctx context.Context, letters []DeadLetter) error {
 	return nil
 }
 
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// directSubject is where direct gets of the DLQ stream go, or "" when js
-// reaches JetStream through a domain or another API prefix.
-func (q *Queries) directSubject() string {
-	if o := q.js.Options(); o.Domain != "" || (o.APIPrefix != "" && o.APIPrefix != jetstream.DefaultAPIPrefix) {
-		return ""
-	}
-	return "$JS.API.DIRECT.GET." + q.stream
-}
-
 // readRange reads up to n messages from sequence lo on in one batched
 // direct get: the server sends the messages it holds (stepping over
 // deleted ones, stopping early at its byte limit for one answer), then an
 // end-of-batch status (204), or a 404 when it holds none from lo on. last
 // is the sequence of the last message sent, or the greatest there is
 // (math.MaxUint64) when none was.
-func (q *Queries) readRange(ctx context.Context, lo uint64, n int) (msgs map[uint64]*nats.Msg, last uint64, err error) {
-	req, err := json.Marshal(struct {
+func (q *Queries) readRange(ctx context.Context, subject string, lo uint64, n int) (msgs map[uint64]*nats.Msg, last uint64, err error) {
+	msgs = make(map[uint64]*nats.Msg, n)
+	err = directget.Request(ctx, q.js.Conn(), subject, struct {
 		Seq   uint64 `json:"seq"`
 		Batch int    `json:"batch"`
-	}{lo, n})
-	if err != nil {
-		return nil, 0, err
-	}
-	nc := q.js.Conn()
-	inbox := nc.NewInbox()
-	sub, err := nc.SubscribeSync(inbox)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer sub.Unsubscribe() //nolint:errcheck // the inbox is not reused
-	if err := nc.PublishRequest(q.directSubject(), inbox, req); err != nil {
-		return nil, 0, err
-	}
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	msgs = make(map[uint64]*nats.Msg, n)
-	for {
-		m, err := sub.NextMsgWithContext(rctx)
+	}{lo, n}, func(m *nats.Msg) error {
+		seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
 		if err != nil {
-			return nil, 0, err
+			return fmt.Errorf("direct get: a message without its sequence: %w", err)
 		}
-		switch status := m.Header.Get("Status"); status {
-		case "":
-			seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
-			if err != nil {
-				return nil, 0, fmt.Errorf("direct get: a message without its sequence: %w", err)
-			}
-			m.Subject = m.Header.Get(jetstream.SubjectHeader)
-			msgs[seq], last = m, seq
-		case "204": // end of the batch
-			return msgs, last, nil
-		case "404": // nothing from lo on
-			return msgs, math.MaxUint64, nil
-		case "503":
-			return nil, 0, nats.ErrNoResponders
-		default:
-			return nil, 0, fmt.Errorf("direct get: %s %s", status, m.Header.Get("Description"))
-		}
+		m.Subject = m.Header.Get(jetstream.SubjectHeader)
+		msgs[seq], last = m, seq
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
 	}
+	if len(msgs) == 0 {
+		last = math.MaxUint64 // the server holds none from lo on
+	}
+	return msgs, last, nil
 }

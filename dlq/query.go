@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -444,22 +443,21 @@ func (q *Queries) getMany(ctx context.Context, ids []uint64, withMessages bool) 
 		return nil, fmt.Errorf("read dead letters: %w", err)
 	}
 	defer rows.Close()
+	var letters []DeadLetter
 	for rows.Next() {
 		d, err := scanDetail(rows)
 		if err != nil {
 			return nil, err
 		}
-		out[d.ID] = d
+		letters = append(letters, d)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if !withMessages {
-		return out, nil
-	}
-	letters := slices.Collect(maps.Values(out))
-	if err := q.readMessages(ctx, letters); err != nil {
-		return nil, err
+	if withMessages {
+		if err := q.readMessages(ctx, letters); err != nil {
+			return nil, err
+		}
 	}
 	for _, d := range letters {
 		out[d.ID] = d

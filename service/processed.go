@@ -2,14 +2,13 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetwatch/jetwatch/internal/directget"
 )
 
 // maxLookup is how many ids one lookup asks for: the server answers a
@@ -40,11 +39,8 @@ type lookup struct {
 }
 
 func newProcessedIDs(js jetstream.JetStream, kv jetstream.KeyValue) *processedIDs {
-	p := &processedIDs{kv: kv, js: js, nc: js.Conn(), subject: "$KV." + kv.Bucket() + ".", lookups: make(chan *lookup)}
-	if o := js.Options(); o.Domain == "" && (o.APIPrefix == "" || o.APIPrefix == jetstream.DefaultAPIPrefix) {
-		p.direct = "$JS.API.DIRECT.GET.KV_" + kv.Bucket()
-	}
-	return p
+	return &processedIDs{kv: kv, js: js, nc: js.Conn(), subject: "$KV." + kv.Bucket() + ".", lookups: make(chan *lookup),
+		direct: directget.Subject(js, "KV_"+kv.Bucket())}
 }
 
 // run answers lookups in batches until ctx ends.
@@ -97,8 +93,7 @@ func (p *processedIDs) seen(ctx context.Context, key string) (bool, error) {
 }
 
 // lookupAll asks for the last entry of every key of batch in one direct
-// get; the server streams the entries it has, then an end-of-batch
-// status (204), or a 404 when it has none.
+// get.
 func (p *processedIDs) lookupAll(ctx context.Context, batch []*lookup) (map[string]bool, error) {
 	if p.direct == "" {
 		return nil, errors.New("no direct get")
@@ -107,43 +102,20 @@ func (p *processedIDs) lookupAll(ctx context.Context, batch []*lookup) (map[stri
 	for i, l := range batch {
 		subjects[i] = p.subject + l.key
 	}
-	req, err := json.Marshal(struct {
-		MultiLast []string `json:"multi_last"`
-	}{subjects})
-	if err != nil {
-		return nil, err
-	}
-	inbox := p.nc.NewInbox()
-	sub, err := p.nc.SubscribeSync(inbox)
-	if err != nil {
-		return nil, err
-	}
-	defer sub.Unsubscribe() //nolint:errcheck // the inbox is not reused
-	if err := p.nc.PublishRequest(p.direct, inbox, req); err != nil {
-		return nil, err
-	}
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
 	found := make(map[string]bool, len(batch))
-	for {
-		m, err := sub.NextMsgWithContext(rctx)
-		if err != nil {
-			return nil, err
+	err := directget.Request(ctx, p.nc, p.direct, struct {
+		MultiLast []string `json:"multi_last"`
+	}{subjects}, func(m *nats.Msg) error {
+		// A deleted or purged key is not a record of processing.
+		if op := m.Header.Get("KV-Operation"); op == "" || op == "PUT" {
+			found[strings.TrimPrefix(m.Header.Get(jetstream.SubjectHeader), p.subject)] = true
 		}
-		switch status := m.Header.Get("Status"); status {
-		case "":
-			// A deleted or purged key is not a record of processing.
-			if op := m.Header.Get("KV-Operation"); op == "" || op == "PUT" {
-				found[strings.TrimPrefix(m.Header.Get(jetstream.SubjectHeader), p.subject)] = true
-			}
-		case "204", "404": // end of batch; nothing found
-			return found, nil
-		case "503":
-			return nil, nats.ErrNoResponders
-		default:
-			return nil, fmt.Errorf("direct get: %s %s", status, m.Header.Get("Description"))
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return found, nil
 }
 
 // record remembers key as processed, and returns once the bucket has it.

@@ -18,11 +18,14 @@ func PositionTx(ctx context.Context, tx *sql.Tx, name string) (uint64, error) {
 	return position(ctx, tx, name)
 }
 
+// positionQuery reads a reader's position.
+const positionQuery = `SELECT last_seq FROM stream_positions WHERE name = ?`
+
 func position(ctx context.Context, q interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }, name string) (uint64, error) {
 	var seq int64
-	err := q.QueryRowContext(ctx, `SELECT last_seq FROM stream_positions WHERE name = ?`, name).Scan(&seq)
+	err := q.QueryRowContext(ctx, positionQuery, name).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}

@@ -154,7 +154,7 @@ func (s *RawStmt) Close() error { return s.stmt.Close() }
 
 // PositionRaw is Position read inside a RawTx.
 func PositionRaw(tx *RawTx, name string) (uint64, error) {
-	seq, _, err := tx.QueryInt64(`SELECT last_seq FROM stream_positions WHERE name = ?`, name)
+	seq, _, err := tx.QueryInt64(positionQuery, name)
 	if err != nil {
 		return 0, fmt.Errorf("read position %s: %w", name, err)
 	}
