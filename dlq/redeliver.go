@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +42,14 @@ var (
 	ErrPayloadUnavailable = errors.New("the payload of this dead letter is unavailable: edit it to send a new one")
 	ErrNoStream           = errors.New("no stream captures the subject")
 	ErrBadSubject         = errors.New("bad subject")
+	ErrTooLarge           = errors.New("the message is larger than the NATS server takes")
+	// ErrNotSent: the target did not take the message; nothing is marked.
+	ErrNotSent = errors.New("the target stream did not take the message")
+	// ErrNotRecorded: the message was sent but the action could not be
+	// recorded; retrying is safe, the message id prevents a second send.
+	ErrNotRecorded = errors.New("the message was sent, but recording the action failed")
+	// ErrNATSUnavailable: NATS could not be asked, so nothing was sent.
+	ErrNATSUnavailable = errors.New("NATS did not answer")
 )
 
 // Action is one thing an operator did to a dead letter, as recorded in the
@@ -84,6 +93,9 @@ type RedelivererConfig struct {
 	// TracerProvider traces each redelivery and discard as a span linked
 	// to the dead letter's original trace. Defaults to no tracing.
 	TracerProvider trace.TracerProvider
+	// Policy says where dead letters may be redelivered; Stream and
+	// ActionsStream are added to its own streams.
+	Policy TargetPolicy
 }
 
 // Redeliverer publishes dead letters back and records every action in
@@ -105,8 +117,13 @@ type Redeliverer struct {
 
 // NewRedeliverer returns a redeliverer publishing on nc.
 func NewRedeliverer(nc *nats.Conn, db *store.DB, cfg RedelivererConfig) (*Redeliverer, error) {
+	cfg.Stream = cmp.Or(cfg.Stream, "DLQ")
 	cfg.ActionsStream = cmp.Or(cfg.ActionsStream, "JETWATCH_DLQ_ACTIONS")
 	cfg.Timeout = cmp.Or(cfg.Timeout, 5*time.Second)
+	if err := cfg.Policy.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.Policy.OwnStreams = append(slices.Clip(cfg.Policy.OwnStreams), cfg.Stream, cfg.ActionsStream)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
@@ -138,7 +155,8 @@ func actionResult(err error) string {
 		return "sent"
 	case errors.Is(err, ErrAlreadyRedelivered), errors.Is(err, ErrAlreadyDiscarded):
 		return "duplicate"
-	case errors.Is(err, ErrNoStream), errors.Is(err, ErrBadSubject), errors.Is(err, ErrPayloadUnavailable), errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, ErrNoStream), errors.Is(err, ErrBadSubject), errors.Is(err, ErrPayloadUnavailable), errors.Is(err, store.ErrNotFound),
+		errors.Is(err, ErrTargetRefused), errors.Is(err, ErrBadHeader), errors.Is(err, ErrTooLarge):
 		return "refused"
 	}
 	return "failed"
@@ -185,6 +203,9 @@ func (r *Redeliverer) Redeliver(ctx context.Context, req RedeliverRequest) (a Ac
 	linkOriginal(span, d)
 	msg, err := redelivery(d, req, attempt)
 	if err != nil {
+		return Action{}, err
+	}
+	if _, err := r.targetStream(ctx, msg.Subject, nil); err != nil {
 		return Action{}, err
 	}
 	tracecontext.Inject(ctx, msg.Header)
@@ -237,8 +258,8 @@ func redelivery(d DeadLetter, req RedeliverRequest, attempt int) (*nats.Msg, err
 		return nil, ErrPayloadUnavailable
 	}
 	subject := cmp.Or(strings.TrimSpace(req.Subject), d.Subject)
-	if err := validSubject(subject); err != nil {
-		return nil, err
+	if subject == "" {
+		return nil, fmt.Errorf("%w: the dead letter does not say which subject it came from: give one", ErrBadSubject)
 	}
 	msg := nats.NewMsg(subject)
 	msg.Data = d.Payload
@@ -250,10 +271,15 @@ func redelivery(d DeadLetter, req RedeliverRequest, attempt int) (*nats.Msg, err
 		headers = req.Headers
 	}
 	for k, v := range headers {
-		if IsEnvelopeHeader(k) || strings.HasPrefix(k, "Nats-") {
+		// The envelope is jetwatch's; Nats-* headers steer the server
+		// (expected stream or sequence, rollups, message ids, TTLs).
+		if envelopeHeader(k) || serverHeader(k) {
 			continue
 		}
 		msg.Header[k] = append([]string(nil), v...)
+	}
+	if err := checkHeaders(msg.Header); err != nil {
+		return nil, err
 	}
 	msg.Header.Set(HeaderRedeliveredFrom, "DLQ #"+strconv.FormatUint(d.ID, 10))
 	msg.Header.Set(jetstream.MsgIDHeader, "jetwatch-redeliver:"+strconv.FormatUint(d.ID, 10)+":"+strconv.Itoa(attempt))
@@ -262,10 +288,16 @@ func redelivery(d DeadLetter, req RedeliverRequest, attempt int) (*nats.Msg, err
 
 // publishError says what a failed redelivery publish means.
 func publishError(subject string, err error) error {
-	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
+	switch {
+	case errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders):
 		return fmt.Errorf("%w %s: nothing was sent, and the dead letter stays pending", ErrNoStream, subject)
+	case errors.Is(err, nats.ErrMaxPayload):
+		return fmt.Errorf("%w: its headers and payload together exceed the server's max_payload; nothing was sent", ErrTooLarge)
+	case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionDraining), errors.Is(err, nats.ErrConnectionReconnecting),
+		errors.Is(err, nats.ErrDisconnected):
+		return fmt.Errorf("%w (%v): nothing was sent, and the dead letter stays pending", ErrNATSUnavailable, err)
 	}
-	return fmt.Errorf("the target stream did not take the message (%v): nothing is marked redelivered", err)
+	return fmt.Errorf("%w (%v): nothing is marked redelivered", ErrNotSent, err)
 }
 
 func settled(status string) error {
@@ -274,16 +306,6 @@ func settled(status string) error {
 		return ErrAlreadyRedelivered
 	case StatusDiscarded:
 		return ErrAlreadyDiscarded
-	}
-	return nil
-}
-
-func validSubject(s string) error {
-	if s == "" || strings.ContainsAny(s, "*> \t\r\n") || strings.HasPrefix(s, ".") || strings.HasSuffix(s, ".") || strings.Contains(s, "..") {
-		return fmt.Errorf("%w %q: give a full subject without wildcards or spaces", ErrBadSubject, s)
-	}
-	if strings.HasPrefix(s, SubjectPrefix+".") {
-		return fmt.Errorf("%w %q: redelivering into the DLQ would only dead-letter it again", ErrBadSubject, s)
 	}
 	return nil
 }
@@ -306,7 +328,7 @@ func (r *Redeliverer) record(ctx context.Context, a Action) error {
 	defer cancel()
 	ack, err := r.js.PublishMsg(pctx, actionMsg(a), jetstream.WithExpectStream(r.cfg.ActionsStream))
 	if err != nil {
-		return fmt.Errorf("the message was sent, but recording the action failed (%v); retrying the action is safe: it will not send twice", err)
+		return fmt.Errorf("%w (%v); retrying the action is safe: it will not send twice", ErrNotRecorded, err)
 	}
 	tx, err := r.db.SQL().BeginTx(ctx, nil)
 	if err != nil {

@@ -72,6 +72,7 @@ func (r *Redeliverer) ActMany(ctx context.Context, action string, ids []uint64, 
 		}
 	}()
 	now := time.Now().UTC()
+	targets := map[string]targetAnswer{}
 	var steps []*step
 	for i, id := range ids {
 		ictx, span := r.startAction(ctx, action, id)
@@ -93,6 +94,10 @@ func (r *Redeliverer) ActMany(ctx context.Context, action string, ids []uint64, 
 		st.a.Attempt = attempts[id] + 1
 		msg, err := redelivery(d, RedeliverRequest{ID: id}, st.a.Attempt)
 		if err != nil {
+			errs[i] = err
+			continue
+		}
+		if _, err := r.targetStream(ctx, msg.Subject, targets); err != nil {
 			errs[i] = err
 			continue
 		}
@@ -127,7 +132,7 @@ func (r *Redeliverer) ActMany(ctx context.Context, action string, ids []uint64, 
 			st.a.AckStream, st.a.AckSeq, st.a.Duplicate = ack.Stream, ack.Sequence, ack.Duplicate
 		}
 		if st.fut, err = r.js.PublishMsgAsync(actionMsg(st.a), jetstream.WithExpectStream(r.cfg.ActionsStream)); err != nil {
-			errs[st.i] = fmt.Errorf("recording the action failed (%v); retrying is safe: it will not send twice", err)
+			errs[st.i] = fmt.Errorf("%w (%v); retrying is safe: it will not send twice", ErrNotRecorded, err)
 			continue
 		}
 		sent = append(sent, st)
@@ -140,7 +145,7 @@ func (r *Redeliverer) ActMany(ctx context.Context, action string, ids []uint64, 
 	for _, st := range sent {
 		ack, err := wait(st.fut)
 		if err != nil {
-			errs[st.i] = fmt.Errorf("recording the action failed (%v); retrying is safe: it will not send twice", err)
+			errs[st.i] = fmt.Errorf("%w (%v); retrying is safe: it will not send twice", ErrNotRecorded, err)
 			continue
 		}
 		if err := applyAction(ctx, tx, ack.Sequence, st.a); err != nil {

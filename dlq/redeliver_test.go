@@ -179,10 +179,12 @@ func TestRedeliverRefusesWhatCannotWork(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, StatusPending, d.Status)
 
-	for _, s := range []string{"orders.*", "orders.>", "a b", "dlq.ORDERS.billing", "orders..x"} {
+	for _, s := range []string{"orders.*", "orders.>", "a b", "orders..x"} {
 		_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Subject: s})
 		require.ErrorIs(t, err, ErrBadSubject, s)
 	}
+	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Subject: "dlq.ORDERS.billing"})
+	require.ErrorIs(t, err, ErrTargetRefused, "redelivering into the DLQ would only dead-letter it again")
 	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: 4242})
 	require.ErrorIs(t, err, store.ErrNotFound)
 

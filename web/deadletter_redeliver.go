@@ -29,6 +29,7 @@ func (s *Server) deadLetterRedeliver(c echo.Context) error {
 		req.Payload = []byte(c.FormValue("payload"))
 		req.Headers, err = parseHeaderLines(c.FormValue("headers"))
 		if err != nil {
+			setAuditResult(c, err.Error())
 			m.Flash, m.FlashBad = err.Error(), true
 			return s.renderDeadLetter(c, http.StatusUnprocessableEntity, m)
 		}
@@ -121,9 +122,12 @@ func actionError(err error) (int, string, bool) {
 		return 0, "", false
 	case errors.Is(err, dlq.ErrAlreadyRedelivered), errors.Is(err, dlq.ErrAlreadyDiscarded):
 		return http.StatusConflict, "Nothing sent: this dead letter is " + err.Error() + ".", true
-	case errors.Is(err, dlq.ErrNoStream), errors.Is(err, dlq.ErrBadSubject), errors.Is(err, dlq.ErrPayloadUnavailable):
+	case errors.Is(err, dlq.ErrNoStream), errors.Is(err, dlq.ErrBadSubject), errors.Is(err, dlq.ErrPayloadUnavailable),
+		errors.Is(err, dlq.ErrTargetRefused), errors.Is(err, dlq.ErrBadHeader), errors.Is(err, dlq.ErrTooLarge):
 		return http.StatusUnprocessableEntity, err.Error(), true
-	case strings.Contains(err.Error(), "target stream did not take"), strings.Contains(err.Error(), "recording the action failed"):
+	case errors.Is(err, dlq.ErrNATSUnavailable):
+		return http.StatusServiceUnavailable, err.Error() + " Check jetwatch's connection to NATS and retry.", true
+	case errors.Is(err, dlq.ErrNotSent), errors.Is(err, dlq.ErrNotRecorded):
 		return http.StatusBadGateway, err.Error(), true
 	}
 	return 0, "", false
@@ -139,8 +143,8 @@ func parseHeaderLines(text string) (map[string][]string, error) {
 		}
 		name, value, ok := strings.Cut(line, ":")
 		name = strings.TrimSpace(name)
-		if !ok || name == "" || strings.ContainsAny(name, " \t") {
-			return nil, fmt.Errorf("header line %d is not \"Name: value\"", i+1)
+		if !ok || !dlq.ValidHeaderName(name) {
+			return nil, fmt.Errorf("header line %d is not \"Name: value\" with a name of letters, digits and -_. only", i+1)
 		}
 		h[name] = append(h[name], strings.TrimSpace(value))
 	}

@@ -47,6 +47,7 @@ type config struct {
 	HidePayloads      bool
 	RedactHeaders     string
 	RedactFields      string
+	RedeliverSubjects string
 
 	Rules         string
 	AlertInterval time.Duration
@@ -151,6 +152,7 @@ func settings(c *config) []setting {
 		both(setting{flag: "hide-payloads", env: "JETWATCH_HIDE_PAYLOADS", usage: "hide dead-letter payloads from viewers (operators still see them)", bind: boolSetting(&c.HidePayloads)}),
 		both(setting{flag: "redact-headers", env: "JETWATCH_REDACT_HEADERS", usage: "header names whose values are masked everywhere jetwatch shows them, comma separated (e.g. Authorization,X-Api-Key)", bind: stringSetting(&c.RedactHeaders)}),
 		both(setting{flag: "redact-fields", env: "JETWATCH_REDACT_FIELDS", usage: "JSON payload fields masked everywhere jetwatch shows them, comma separated dotted paths (e.g. password,card.number)", bind: stringSetting(&c.RedactFields)}),
+		both(setting{flag: "redeliver-subjects", env: "JETWATCH_REDELIVER_SUBJECTS", usage: "subjects redeliveries may go to, comma separated, wildcards allowed (e.g. orders.>,payments.*); default: any subject a user stream captures", bind: stringSetting(&c.RedeliverSubjects)}),
 		both(setting{flag: "trace-url", env: "JETWATCH_TRACE_URL", usage: "link trace ids of dead letters to a tracing UI; {trace_id} is replaced (e.g. http://jaeger:16686/trace/{trace_id})", bind: stringSetting(&c.TraceURL)}),
 
 		both(setting{flag: "rules", env: "JETWATCH_RULES", usage: "alert rules file (YAML); SIGHUP or a change of the file reloads it (demo: its own rules when unset)", bind: stringSetting(&c.Rules)}),

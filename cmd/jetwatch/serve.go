@@ -96,7 +96,8 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	}
 	defer sampler.Stop()
 
-	redeliverer, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{Stream: cfg.DLQStream, Registerer: reg, TracerProvider: cfg.Tracing})
+	redeliverer, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{Stream: cfg.DLQStream, Registerer: reg, TracerProvider: cfg.Tracing,
+		Policy: dlq.TargetPolicy{OwnStreams: []string{cfg.AdvisoryStream}, Subjects: splitList(cfg.RedeliverSubjects)}})
 	if err != nil {
 		return err
 	}
