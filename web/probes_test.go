@@ -18,6 +18,12 @@ func TestHealthz(t *testing.T) {
 	res, body := get(t, srv, "/healthz")
 	require.Equal(t, http.StatusOK, res.StatusCode, "alive even without NATS")
 	require.JSONEq(t, `{"status":"ok","checks":{"process":"ok"}}`, body)
+
+	// Closed for good: nats.go will not reconnect, only a restart helps.
+	b.setNATS(NATSState{Closed: true, LastError: "nats: maximum control line exceeded"})
+	res, body = get(t, srv, "/healthz")
+	require.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
+	require.Contains(t, body, "restart jetwatch")
 }
 
 func readyz(t *testing.T, srv *Server) (int, readiness) {

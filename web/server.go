@@ -84,6 +84,9 @@ type DemoReceiver interface {
 // NATSState is the connection state the pages and /readyz report.
 type NATSState struct {
 	Connected bool
+	// Closed is set when the connection was closed for good: it will not
+	// reconnect, and /healthz fails until jetwatch is restarted.
+	Closed bool
 	// Since is when the current state (connected or not) began.
 	Since     time.Time
 	LastError string

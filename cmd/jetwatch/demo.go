@@ -49,7 +49,8 @@ func runDemo(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wr
 	defer nc.Close()
 	sysOpts := cfg.System
 	sysOpts.Servers, sysOpts.User, sysOpts.Password = url, demo.SystemUser, demo.SystemPassword
-	sys, err := natsconn.Connect(ctx, sysOpts, logger.With("connection", "system"), nil)
+	sysStatus := natsconn.NewStatus()
+	sys, err := natsconn.Connect(ctx, sysOpts, logger.With("connection", "system"), sysStatus)
 	if err != nil {
 		return fmt.Errorf("nats system connection: %w", err)
 	}
@@ -59,7 +60,7 @@ func runDemo(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wr
 		return err
 	}
 	fmt.Fprintf(stdout, "jetwatch demo\n  nats:      %s   (try: nats --server %s stream report)\n", url, url)
-	return serveWith(ctx, cfg, logger, stdout, nc, sys, status)
+	return serveWith(ctx, cfg, logger, stdout, conns{nc: nc, status: status, sys: sys, sysStatus: sysStatus})
 }
 
 // demoRules, unless --rules names a file, writes the demo's rules to the

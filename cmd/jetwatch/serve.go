@@ -32,19 +32,55 @@ func runServe(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.W
 	}
 	defer nc.Close()
 	var sys *nats.Conn
+	var sysStatus *natsconn.Status
 	if cfg.systemConfigured() {
-		sys, err = natsconn.Connect(ctx, cfg.System, logger.With("connection", "system"), nil)
+		sysStatus = natsconn.NewStatus()
+		sys, err = natsconn.Connect(ctx, cfg.System, logger.With("connection", "system"), sysStatus)
 		if err != nil {
 			return fmt.Errorf("nats system connection: %w", err)
 		}
 		defer sys.Close()
 	}
-	return serveWith(ctx, cfg, logger, stdout, nc, sys, status)
+	return serveWith(ctx, cfg, logger, stdout, conns{nc: nc, status: status, sys: sys, sysStatus: sysStatus})
+}
+
+// conns are jetwatch's NATS connections with their status; sys and
+// sysStatus are nil without a system-account user.
+type conns struct {
+	nc, sys           *nats.Conn
+	status, sysStatus *natsconn.Status
+}
+
+// lost waits for ctx to end or for a connection to be closed for good,
+// which nats.go never recovers from: jetwatch then exits with an error,
+// so that its supervisor starts it again with fresh connections.
+func (c conns) lost(ctx context.Context, logger *slog.Logger) error {
+	var which string
+	var st *natsconn.Status
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-c.status.Lost():
+		which, st = "", c.status
+	case <-c.sysStatus.Lost():
+		which, st = "system ", c.sysStatus
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	reason := st.Snapshot().LastError
+	logger.Error("the NATS "+which+"connection was closed for good; exiting so that a supervisor starts jetwatch again", "err", reason)
+	return fmt.Errorf("the NATS %sconnection was closed for good (%s): exiting so that a supervisor starts jetwatch again", which, reason)
 }
 
 // serveWith runs the index, sampler and web server on an established
 // connection until ctx ends, then shuts them down in reverse order.
-func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writer, nc, sys *nats.Conn, status *natsconn.Status) error {
+func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writer, c conns) error {
+	nc, sys, status := c.nc, c.sys, c.status
+	// Ended by the caller, or when a connection is lost for good: every
+	// part started below stops with it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	acc, err := buildAccess(cfg, logger)
 	if err != nil {
 		return err
@@ -156,7 +192,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 		TLSKeyFile:     cfg.TLSKey,
 		NATSState: func() web.NATSState {
 			s := status.Snapshot()
-			return web.NATSState{Connected: s.Connected, Since: s.Since, LastError: s.LastError, Server: s.ServerURL, ServerName: s.ServerName}
+			return web.NATSState{Connected: s.Connected, Closed: s.Closed, Since: s.Since, LastError: s.LastError, Server: s.ServerURL, ServerName: s.ServerName}
 		},
 		SamplerState: func() web.SamplerState {
 			s := sampler.State()
@@ -184,14 +220,15 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	fmt.Fprintf(stdout, "jetwatch %s\n  dashboard: %s://%s/\n  data:      %s\n", version(), scheme, srv.Addr(), db.Path())
 	logger.Info("jetwatch serving", "dashboard", scheme+"://"+srv.Addr()+"/", "data", db.Path(), "sign_in", signInSummary(acc))
 
-	<-ctx.Done()
+	lostErr := c.lost(ctx, logger)
+	cancel()
 	logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Stop(shutdownCtx); err != nil && !errors.Is(err, context.Canceled) {
 		logger.Warn("web server shutdown", "err", err)
 	}
-	return nil
+	return lostErr
 }
 
 // signInSummary says in the start log how operators sign in.

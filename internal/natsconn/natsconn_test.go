@@ -130,6 +130,11 @@ func TestConnectWithWrongPasswordGivesUpWithAuthorizationError(t *testing.T) {
 	require.Equal(t, "nats: authorization violation", strings.ToLower(s.LastError))
 	require.True(t, nc.IsClosed())
 	require.ErrorIs(t, nc.LastError(), nats.ErrAuthorization)
+	select {
+	case <-status.Lost():
+	default:
+		t.Fatal("a connection closed by rejected credentials is lost for good")
+	}
 	checkFor(t, time.Second, 10*time.Millisecond, func() error {
 		if !strings.Contains(strings.ToLower(logs.String()), `level=error msg="nats connection closed, not reconnecting" err="nats: authorization violation"`) {
 			return fmt.Errorf("no error logged:\n%s", logs.String())
@@ -338,6 +343,11 @@ func TestHandlersComposeWithOthers(t *testing.T) {
 		}
 		return nil
 	})
+	select {
+	case <-status.Lost():
+		t.Fatal("Close is not a lost connection")
+	default:
+	}
 
 	// Status.Options on a connection built without NATSOptions, after a
 	// handler of the same kind: both run.
@@ -418,4 +428,25 @@ func writeTLSFiles(t *testing.T) tlsFiles {
 	f.serverCert, f.serverKey = issue(2, "127.0.0.1", x509.ExtKeyUsageServerAuth, "server")
 	f.clientCert, f.clientKey = issue(3, "jetwatch", x509.ExtKeyUsageClientAuth, "client")
 	return f
+}
+
+// A control line the server cannot parse makes it close the connection,
+// and nats.go does not reconnect: Lost says so, so the process can act.
+func TestServerClosingTheConnectionForGoodIsLost(t *testing.T) {
+	t.Parallel()
+	srv := runServer(t, nil)
+	status := NewStatus()
+	nc := connect(t, Options{Servers: srv.ClientURL()}, nil, status)
+	waitConnected(t, status)
+	require.NoError(t, nc.Publish(strings.Repeat("a", 5000), nil))
+	_ = nc.Flush() // the answer is the server's error, or the closed connection
+	select {
+	case <-status.Lost():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not lost: %+v", status.Snapshot())
+	}
+	s := status.Snapshot()
+	require.True(t, s.Closed)
+	require.Contains(t, strings.ToLower(s.LastError), "maximum control line")
+	require.True(t, nc.IsClosed())
 }

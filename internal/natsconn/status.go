@@ -14,6 +14,11 @@ import (
 type Status struct {
 	mu   sync.Mutex
 	snap StatusSnapshot
+	// lost is closed once nats.go gave up on the connection for a reason
+	// other than Close: an error the server answered with (a control
+	// line it could not parse), or credentials rejected twice.
+	lost     chan struct{}
+	lostOnce sync.Once
 }
 
 // StatusSnapshot is a copy of the state at one moment.
@@ -36,7 +41,17 @@ type StatusSnapshot struct {
 
 // NewStatus returns a status that starts disconnected, since now.
 func NewStatus() *Status {
-	return &Status{snap: StatusSnapshot{Since: time.Now(), LastError: "not connected yet"}}
+	return &Status{snap: StatusSnapshot{Since: time.Now(), LastError: "not connected yet"}, lost: make(chan struct{})}
+}
+
+// Lost is closed when the connection is closed for good by an error
+// rather than by Close: nats.go will not reconnect, so the process must
+// connect anew or exit. Nil (never closed) for a nil Status.
+func (s *Status) Lost() <-chan struct{} {
+	if s == nil {
+		return nil
+	}
+	return s.lost
 }
 
 // Snapshot returns the current state.
@@ -59,7 +74,13 @@ func (s *Status) Options() []nats.Option {
 		connected:    func(nc *nats.Conn) { s.up(nc, false) },
 		reconnected:  func(nc *nats.Conn) { s.up(nc, true) },
 		disconnected: func(nc *nats.Conn, err error) { s.down(err, false) },
-		closed:       func(nc *nats.Conn) { s.down(closeReason(nc), true) },
+		closed: func(nc *nats.Conn) {
+			err := closeReason(nc)
+			s.down(err, true)
+			if err != nil {
+				s.lostOnce.Do(func() { close(s.lost) })
+			}
+		},
 		reconnectErr: func(nc *nats.Conn, err error) { s.noteError(nc, err) },
 		asyncErr: func(nc *nats.Conn, sub *nats.Subscription, err error) {
 			// Subscription errors (slow consumers) say nothing about
