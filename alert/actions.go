@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetwatch/jetwatch/internal/natsname"
 )
 
 // ErrUnknownAlert is returned for a rule or instance that is not firing or
@@ -87,6 +89,9 @@ func (e *Evaluator) Acknowledge(ctx context.Context, fp, by, note string) error 
 	kv, err := e.bucket(ctx)
 	if err != nil {
 		return err
+	}
+	if natsname.Key(fp) != nil {
+		return fmt.Errorf("%w: %.40q is not an alert instance", ErrUnknownAlert, fp)
 	}
 	for range 3 {
 		entry, err := kv.Get(ctx, episodePrefix+fp)

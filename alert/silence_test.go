@@ -41,6 +41,8 @@ func TestRepeatUntilAcknowledgedAndSilenceMutes(t *testing.T) {
 
 	require.NoError(t, e.Acknowledge(ctx, got[0].Fingerprint, "bob", "looking at it"))
 	require.ErrorIs(t, e.Acknowledge(ctx, "0000000000000000", "bob", ""), alert.ErrUnknownAlert)
+	require.ErrorIs(t, e.Acknowledge(ctx, strings.Repeat("f", 5000), "bob", ""), alert.ErrUnknownAlert, "never reaches the connection")
+	require.ErrorIs(t, e.Acknowledge(ctx, "a b", "bob", ""), alert.ErrUnknownAlert)
 	b.clock.Advance(61 * time.Second)
 	b.evaluate(t, e)
 	statuses, _ := e.Statuses()

@@ -218,6 +218,12 @@ func TestTokensAreHashedSharedAndRevocable(t *testing.T) {
 		return nil
 	})
 	require.ErrorContains(t, a.Revoke(ctx, tok.ID), "no token")
+	// An id from a URL never reaches the connection unless it can be a key.
+	for _, id := range []string{strings.Repeat("a", 5000), "a b", "a..b", "*", ">"} {
+		require.ErrorContains(t, a.Revoke(ctx, id), "no token")
+	}
+	_, err = b.List(ctx)
+	require.NoError(t, err, "the connection is still up")
 
 	// Without a watch (the CLI), tokens are read from the bucket.
 	_, bearer2, err := a.Create(ctx, "cli", Viewer, "alice", time.Now())

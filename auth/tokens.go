@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetwatch/jetwatch/internal/natsname"
 )
 
 // DefaultTokenBucket is the KV bucket API tokens are kept in.
@@ -144,6 +146,9 @@ func (t *Tokens) Create(ctx context.Context, name string, role Role, by string, 
 
 // Revoke deletes the token with id.
 func (t *Tokens) Revoke(ctx context.Context, id string) error {
+	if natsname.Key(id) != nil {
+		return fmt.Errorf("no token with id %.40q", id)
+	}
 	if _, err := t.kv.Get(ctx, id); err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return fmt.Errorf("no token with id %q", id)

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
+	"github.com/jetwatch/jetwatch/internal/natsname"
 	"github.com/jetwatch/jetwatch/internal/tracecontext"
 )
 
@@ -215,6 +216,10 @@ func (b *BulkRunner) List(ctx context.Context) ([]BulkJob, error) {
 }
 
 func (b *BulkRunner) load(ctx context.Context, id string) (BulkJob, uint64, error) {
+	if natsname.Key(id) != nil {
+		// From a URL: it names no job, and must not reach the connection.
+		return BulkJob{}, 0, ErrJobNotFound
+	}
 	e, err := b.kv.Get(ctx, id)
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
 		return BulkJob{}, 0, ErrJobNotFound

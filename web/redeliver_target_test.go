@@ -131,3 +131,19 @@ func TestRedeliveryCannotActOnNATSOrJetwatch(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, out)
 	require.Equal(t, "ORDERS", out["ack_stream"])
 }
+
+// Ids in URLs become KV keys, and keys become subjects: a viewer's
+// 5,000-character job id must not make the server close the connection.
+func TestIDsInURLsNeverReachTheConnection(t *testing.T) {
+	t.Parallel()
+	srv, d := setupDesk(t)
+	long := strings.Repeat("a", 5000)
+	for _, path := range []string{"/redeliveries/" + long, "/api/v1/redeliveries/" + long, "/redeliveries/a..b", "/api/v1/redeliveries/%2A"} {
+		res, _ := get(t, srv, path)
+		require.Equal(t, http.StatusNotFound, res.StatusCode, "%.40s", path)
+	}
+	code, _ := postJSON(t, srv, "/api/v1/redeliveries/"+long+"/pause", `{}`)
+	require.Equal(t, http.StatusNotFound, code)
+	require.True(t, d.nc.IsConnected())
+	require.NoError(t, d.nc.Flush(), "the connection is still up")
+}

@@ -22,6 +22,11 @@ const MaxSubjectLen = 1024
 // MaxNameLen is the server's limit for stream and consumer names.
 const MaxNameLen = 255
 
+// MaxKeyLen bounds a KV key jetwatch reads or writes. Its keys are ids
+// and fingerprints of a few dozen bytes; a key from a URL can be any
+// length, and it becomes part of a subject.
+const MaxKeyLen = 256
+
 // ErrInvalid is wrapped by every refusal.
 var ErrInvalid = errors.New("invalid")
 
@@ -88,6 +93,26 @@ func common(what, s string, limit int) error {
 	for _, r := range s {
 		if unicode.IsSpace(r) || unicode.IsControl(r) {
 			return fmt.Errorf("%w %s: white space or a control character (%U)", ErrInvalid, what, r)
+		}
+	}
+	return nil
+}
+
+// Key checks a KV key: 1 to MaxKeyLen bytes of letters, digits and
+// -/_=., not starting or ending with a dot, without an empty token.
+func Key(s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("%w key: empty", ErrInvalid)
+	case len(s) > MaxKeyLen:
+		return fmt.Errorf("%w key: %d bytes, at most %d", ErrInvalid, len(s), MaxKeyLen)
+	case s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, ".."):
+		return fmt.Errorf("%w key: an empty token (a leading, trailing or double dot)", ErrInvalid)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-/_=.", c) >= 0) {
+			return fmt.Errorf("%w key: only letters, digits and -/_=. are allowed", ErrInvalid)
 		}
 	}
 	return nil

@@ -48,6 +48,19 @@ func TestName(t *testing.T) {
 	}
 }
 
+func TestKey(t *testing.T) {
+	for _, s := range []string{"7f3a9c", "firing.abc", "a/b=c-d_e", strings.Repeat("k", MaxKeyLen)} {
+		if err := Key(s); err != nil {
+			t.Errorf("Key(%.40q) = %v, want nil", s, err)
+		}
+	}
+	for _, s := range []string{"", ".a", "a.", "a..b", "a b", "a*", "a>", "é", "a\x00", strings.Repeat("k", MaxKeyLen+1)} {
+		if err := Key(s); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Key(%.40q) = %v, want ErrInvalid", s, err)
+		}
+	}
+}
+
 func FuzzSubject(f *testing.F) {
 	for _, s := range []string{"orders.created", "a..b", "a.*", "\x00", strings.Repeat("a", 2000)} {
 		f.Add(s)
