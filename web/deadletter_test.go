@@ -35,7 +35,7 @@ type deskBundle struct {
 // setupDesk runs the web server over a real dead-letter desk: an
 // in-process NATS server with jetwatch's streams, a real index and real
 // redeliveries.
-func setupDesk(t *testing.T, opts ...func(*Config)) (*Server, *deskBundle) {
+func setupDesk(t testing.TB, opts ...func(*Config)) (*Server, *deskBundle) {
 	t.Helper()
 	srvNATS := natstest.RunServer(t)
 	nc := natstest.Connect(t, srvNATS)

@@ -61,7 +61,7 @@ var testNow = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
 // setup builds a Server over a real SQLite file in t.TempDir(); opts may
 // change the Config before New.
-func setup(t *testing.T, opts ...func(*Config)) (*Server, *testBundle) {
+func setup(t testing.TB, opts ...func(*Config)) (*Server, *testBundle) {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.OpenFile(ctx, filepath.Join(t.TempDir(), "jetwatch.db"))
