@@ -20,15 +20,26 @@ func applyAction(ctx context.Context, tx *sql.Tx, seq uint64, a Action) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, seq, a.DeadLetter, a.Action, a.Actor, a.At.UnixMilli(), a.Attempt, string(detail)); err != nil {
 		return fmt.Errorf("apply action: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE dead_letters SET status = ? WHERE id = ?`, statusAfter(a.Action), a.DeadLetter); err != nil {
+	// The status is the newest record's: a record applied late (the
+	// stream reader reaching one this process applied at once) changes
+	// nothing.
+	if _, err := tx.ExecContext(ctx, `UPDATE dead_letters SET status = ? WHERE id = ?
+		AND NOT EXISTS (SELECT 1 FROM dead_letter_actions WHERE dead_letter_id = ? AND seq > ?)`,
+		statusAfter(a.Action), a.DeadLetter, a.DeadLetter, seq); err != nil {
 		return fmt.Errorf("apply action: %w", err)
 	}
 	return nil
 }
 
+// statusAfter is a dead letter's status once action is its newest record.
 func statusAfter(action string) string {
-	if action == ActionDiscard {
+	switch action {
+	case ActionDiscard:
 		return StatusDiscarded
+	case ActionRedeliverStart:
+		return StatusRedelivering
+	case ActionRedeliverFail:
+		return StatusPending
 	}
 	return StatusRedelivered
 }
@@ -39,7 +50,8 @@ func statusAfter(action string) string {
 // the batch: almost always there are none.
 func applyRecordedStatus(ctx context.Context, tx store.Execer, fromID, toID uint64) error {
 	_, err := tx.ExecContext(ctx, `UPDATE dead_letters SET status = (
-			SELECT CASE a.action WHEN 'discard' THEN 'discarded' ELSE 'redelivered' END
+			SELECT CASE a.action WHEN 'discard' THEN 'discarded' WHEN 'redeliver.start' THEN 'redelivering'
+				WHEN 'redeliver.fail' THEN 'pending' ELSE 'redelivered' END
 			FROM dead_letter_actions a WHERE a.dead_letter_id = dead_letters.id ORDER BY a.seq DESC LIMIT 1)
 		WHERE id IN (SELECT dead_letter_id FROM dead_letter_actions WHERE dead_letter_id BETWEEN ? AND ?)`,
 		fromID, toID)

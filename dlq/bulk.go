@@ -456,7 +456,7 @@ func (b *BulkRunner) run(ctx context.Context, id string) error {
 			}
 			cctx, span := b.startChunk(ctx, job, len(ids))
 			chunkSent, chunkFailed := 0, 0
-			for i, aerr := range b.r.ActMany(cctx, job.Action, ids, actor, note) {
+			for i, aerr := range b.r.ActMany(cctx, job.Action, ids, actor, note, job.ID) {
 				switch {
 				case aerr == nil,
 					// Settled meanwhile, or sent just before a crash: the

@@ -61,9 +61,9 @@ func (f Filter) Validate() error {
 		return fmt.Errorf("%w: reason %q: use max_deliver, terminated or error", ErrBadFilter, f.Reason)
 	}
 	switch f.Status {
-	case "", StatusPending, StatusRedelivered, StatusDiscarded:
+	case "", StatusPending, StatusRedelivering, StatusRedelivered, StatusDiscarded:
 	default:
-		return fmt.Errorf("%w: status %q: use pending, redelivered or discarded", ErrBadFilter, f.Status)
+		return fmt.Errorf("%w: status %q: use pending, redelivering, redelivered or discarded", ErrBadFilter, f.Status)
 	}
 	if f.Subject != "" {
 		for i, tok := range strings.Split(f.Subject, ".") {
@@ -158,7 +158,13 @@ func (f Filter) where() (string, []any) {
 	if f.Reason != "" {
 		add("d.reason = ?", f.Reason)
 	}
-	if f.Status != "" {
+	switch f.Status {
+	case "":
+	case StatusPending:
+		// An interrupted redelivery still needs an operator (or its
+		// bulk job) to finish it.
+		add("d.status IN (?, ?)", StatusPending, StatusRedelivering)
+	default:
 		add("d.status = ?", f.Status)
 	}
 	if !f.Since.IsZero() {

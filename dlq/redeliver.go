@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,6 +67,9 @@ type Action struct {
 	AckSeq     uint64    `json:"ack_seq,omitempty"`
 	Duplicate  bool      `json:"duplicate,omitempty"`
 	Note       string    `json:"note,omitempty"`
+	// Job is the bulk job that acted, if one did: a job resumed after a
+	// crash finishes its own interrupted redeliveries at once.
+	Job string `json:"job,omitempty"`
 }
 
 // RedeliverRequest says what to redeliver and how.
@@ -96,6 +100,12 @@ type RedelivererConfig struct {
 	// Policy says where dead letters may be redelivered; Stream and
 	// ActionsStream are added to its own streams.
 	Policy TargetPolicy
+	// StaleAfter is how long a started redelivery may go without ending
+	// before it counts as interrupted (a crash), so that redelivering
+	// again resumes it. Defaults to three times Timeout.
+	StaleAfter time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
 }
 
 // Redeliverer publishes dead letters back and records every action in
@@ -120,6 +130,8 @@ func NewRedeliverer(nc *nats.Conn, db *store.DB, cfg RedelivererConfig) (*Redeli
 	cfg.Stream = cmp.Or(cfg.Stream, "DLQ")
 	cfg.ActionsStream = cmp.Or(cfg.ActionsStream, "JETWATCH_DLQ_ACTIONS")
 	cfg.Timeout = cmp.Or(cfg.Timeout, 5*time.Second)
+	cfg.StaleAfter = cmp.Or(cfg.StaleAfter, 3*cfg.Timeout)
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	if err := cfg.Policy.Validate(); err != nil {
 		return nil, err
 	}
@@ -153,7 +165,7 @@ func actionResult(err error) string {
 	switch {
 	case err == nil:
 		return "sent"
-	case errors.Is(err, ErrAlreadyRedelivered), errors.Is(err, ErrAlreadyDiscarded):
+	case errors.Is(err, ErrAlreadyRedelivered), errors.Is(err, ErrAlreadyDiscarded), errors.Is(err, ErrInProgress), errors.Is(err, ErrInterrupted):
 		return "duplicate"
 	case errors.Is(err, ErrNoStream), errors.Is(err, ErrBadSubject), errors.Is(err, ErrPayloadUnavailable), errors.Is(err, store.ErrNotFound),
 		errors.Is(err, ErrTargetRefused), errors.Is(err, ErrBadHeader), errors.Is(err, ErrTooLarge):
@@ -178,19 +190,18 @@ func (r *Redeliverer) lock(id uint64) func() {
 
 // Redeliver publishes a dead letter to its origin subject (or req.Subject),
 // with the original headers minus the Dlq- and server headers, and records
-// the action. When the redelivery's span is recorded (it links to the
-// original trace), the message carries its trace context, so the service's
-// processing continues the redelivery's trace; otherwise it keeps the
-// original traceparent.
+// the action around the send (see claim). When the redelivery's span is
+// recorded (it links to the original trace), the message carries its trace
+// context, so the service's processing continues the redelivery's trace;
+// otherwise it keeps the original traceparent.
 func (r *Redeliverer) Redeliver(ctx context.Context, req RedeliverRequest) (a Action, err error) {
 	ctx, span := r.startAction(ctx, ActionRedeliver, req.ID)
 	defer func() { endAction(span, a, err) }()
 	defer r.lock(req.ID)()
 	defer func() { r.count(ActionRedeliver, err) }()
-	// Count the attempts before reading the status: an action recorded in
-	// between (another replica's click) then shows in the status, and one
-	// recorded after both reads has the same attempt number, so its send and
-	// ours share a message id and JetStream keeps one.
+	// The attempt numbers the message id. Only a redelivery that ended as
+	// sent counts, so a retry after a failure, or resuming one a crash
+	// interrupted, sends under the same id and JetStream keeps one.
 	attempt, err := r.attempts(ctx, req.ID)
 	if err != nil {
 		return Action{}, err
@@ -208,21 +219,36 @@ func (r *Redeliverer) Redeliver(ctx context.Context, req RedeliverRequest) (a Ac
 	if _, err := r.targetStream(ctx, msg.Subject, nil); err != nil {
 		return Action{}, err
 	}
-	tracecontext.Inject(ctx, msg.Header)
 	subject, edited := msg.Subject, req.Payload != nil || req.Headers != nil
+	a = Action{DeadLetter: d.ID, Action: ActionRedeliverStart, Actor: req.Actor, At: time.Now().UTC(), Attempt: attempt,
+		Subject: subject, Edited: edited}
+	start, err := r.claim(ctx, a)
+	if err != nil {
+		return Action{}, err
+	}
+	tracecontext.Inject(ctx, msg.Header)
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	ack, err := r.js.PublishMsg(pctx, msg)
 	if err != nil {
-		return Action{}, publishError(subject, err)
+		err = publishError(subject, err)
+		failed := a
+		failed.Action, failed.At, failed.Note = ActionRedeliverFail, time.Now().UTC(), err.Error()
+		if rerr := r.recordAfter(ctx, failed, start); rerr != nil {
+			// The start stays the newest record: after a while, the next
+			// redelivery resumes it, under the same message id.
+			r.cfg.Logger.Warn("a failed redelivery could not be recorded as failed", "dead_letter", d.ID, "err", rerr)
+		}
+		return Action{}, err
 	}
-	a = Action{DeadLetter: d.ID, Action: ActionRedeliver, Actor: req.Actor, At: time.Now().UTC(), Attempt: attempt,
-		Subject: subject, Edited: edited, AckStream: ack.Stream, AckSeq: ack.Sequence, Duplicate: ack.Duplicate}
-	if err := r.record(ctx, a); err != nil {
+	a.Action, a.At = ActionRedeliver, time.Now().UTC()
+	a.AckStream, a.AckSeq, a.Duplicate = ack.Stream, ack.Sequence, ack.Duplicate
+	if err := r.recordAfter(ctx, a, start); err != nil {
 		return a, err
 	}
 	if ack.Duplicate {
-		// Another request sent this very attempt first: it was sent once.
+		// An interrupted redelivery of this attempt had sent it: it was
+		// sent once, and is now recorded.
 		return a, ErrAlreadyRedelivered
 	}
 	return a, nil
@@ -239,11 +265,11 @@ func (r *Redeliverer) Discard(ctx context.Context, id uint64, actor, note string
 		return Action{}, err
 	}
 	linkOriginal(span, d)
-	if err := settled(d.Status); err != nil {
+	a = Action{DeadLetter: id, Action: ActionDiscard, Actor: actor, At: time.Now().UTC(), Note: note}
+	if _, err := r.claim(ctx, a); err != nil {
 		return Action{}, err
 	}
-	a = Action{DeadLetter: id, Action: ActionDiscard, Actor: actor, At: time.Now().UTC(), Note: note}
-	return a, r.record(ctx, a)
+	return a, nil
 }
 
 // redelivery builds the message that redelivers d as attempt number
@@ -251,9 +277,6 @@ func (r *Redeliverer) Discard(ctx context.Context, id uint64, actor, note string
 // envelope and server headers, and a message id of the dead letter and the
 // attempt.
 func redelivery(d DeadLetter, req RedeliverRequest, attempt int) (*nats.Msg, error) {
-	if err := settled(d.Status); err != nil {
-		return nil, err
-	}
 	if !d.PayloadAvailable && req.Payload == nil {
 		return nil, ErrPayloadUnavailable
 	}
@@ -300,16 +323,6 @@ func publishError(subject string, err error) error {
 	return fmt.Errorf("%w (%v): nothing is marked redelivered", ErrNotSent, err)
 }
 
-func settled(status string) error {
-	switch status {
-	case StatusRedelivered:
-		return ErrAlreadyRedelivered
-	case StatusDiscarded:
-		return ErrAlreadyDiscarded
-	}
-	return nil
-}
-
 func (r *Redeliverer) attempts(ctx context.Context, id uint64) (int, error) {
 	var n int
 	err := r.db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM dead_letter_actions WHERE dead_letter_id = ? AND action = ?`,
@@ -320,38 +333,9 @@ func (r *Redeliverer) attempts(ctx context.Context, id uint64) (int, error) {
 	return n, nil
 }
 
-// record appends the action to the actions stream (deduplicated by its
-// own message id) and applies it to the index at once, so the page that
-// follows shows it.
-func (r *Redeliverer) record(ctx context.Context, a Action) error {
-	pctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-	defer cancel()
-	ack, err := r.js.PublishMsg(pctx, actionMsg(a), jetstream.WithExpectStream(r.cfg.ActionsStream))
-	if err != nil {
-		return fmt.Errorf("%w (%v); retrying the action is safe: it will not send twice", ErrNotRecorded, err)
-	}
-	tx, err := r.db.SQL().BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("apply action: %w", err)
-	}
-	defer tx.Rollback()
-	if err := applyAction(ctx, tx, ack.Sequence, a); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
-// actionMsg is an action as recorded in the actions stream, with a message
-// id that makes recording it twice harmless.
-func actionMsg(a Action) *nats.Msg {
-	data, _ := json.Marshal(a) // plain struct: cannot fail
-	msg := nats.NewMsg(ActionSubjectPrefix + strconv.FormatUint(a.DeadLetter, 10))
-	msg.Data = data
-	msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("jetwatch-action:%d:%s:%d", a.DeadLetter, a.Action, a.Attempt))
-	return msg
-}
-
-// History returns what was done to a dead letter, oldest first.
+// History returns what was done to a dead letter, oldest first. The start
+// of a redelivery is left out once it ended; one that did not end (under
+// way, or interrupted) shows.
 func (r *Redeliverer) History(ctx context.Context, id uint64) ([]Action, error) {
 	return history(ctx, r.db, id)
 }
@@ -371,6 +355,9 @@ func history(ctx context.Context, db *store.DB, id uint64) ([]Action, error) {
 		var a Action
 		if err := json.Unmarshal([]byte(detail), &a); err != nil {
 			return nil, fmt.Errorf("history of %d: %w", id, err)
+		}
+		if n := len(out); n > 0 && out[n-1].Action == ActionRedeliverStart {
+			out = out[:n-1] // it ended with this record
 		}
 		out = append(out, a)
 	}

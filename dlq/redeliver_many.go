@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 
@@ -15,11 +16,12 @@ import (
 )
 
 // ActMany redelivers (to each origin subject) or discards many dead
-// letters at once, with the same guarantees as one at a time: the sends and
-// then the records go out together and are applied to the index in one
-// transaction. It returns each dead letter's outcome, in the order of ids.
-// Bulk jobs use it; one send at a time waits for every acknowledgement.
-func (r *Redeliverer) ActMany(ctx context.Context, action string, ids []uint64, actor, note string) []error {
+// letters at once, with the same guarantees as one at a time (see claim):
+// each step's records and sends go out together, and every record is
+// applied to the index in one transaction. It returns each dead letter's
+// outcome, in the order of ids. Bulk jobs use it; one send at a time waits
+// for every acknowledgement. job names the bulk job acting, if any.
+func (r *Redeliverer) ActMany(ctx context.Context, action string, ids []uint64, actor, note, job string) []error {
 	errs := make([]error, len(ids))
 	locked := slices.Clone(ids)
 	slices.Sort(locked)
@@ -39,8 +41,11 @@ func (r *Redeliverer) ActMany(ctx context.Context, action string, ids []uint64, 
 		}
 		return errs
 	}
-	// Attempts before statuses, as in Redeliver.
 	attempts, err := r.attemptsOf(ctx, ids)
+	if err != nil {
+		return fail(err)
+	}
+	lasts, err := r.lastActions(ctx, ids)
 	if err != nil {
 		return fail(err)
 	}
@@ -53,7 +58,10 @@ func (r *Redeliverer) ActMany(ctx context.Context, action string, ids []uint64, 
 	type step struct {
 		i   int
 		a   Action
-		fut jetstream.PubAckFuture
+		msg *nats.Msg
+		// claim is the sequence of the start (or discard) record.
+		claim uint64
+		fut   jetstream.PubAckFuture
 	}
 	// A span per dead letter, children of ctx's (a bulk chunk's), ended
 	// with each one's outcome.
@@ -71,44 +79,6 @@ func (r *Redeliverer) ActMany(ctx context.Context, action string, ids []uint64, 
 			endAction(span, a, errs[i])
 		}
 	}()
-	now := time.Now().UTC()
-	targets := map[string]targetAnswer{}
-	var steps []*step
-	for i, id := range ids {
-		ictx, span := r.startAction(ctx, action, id)
-		spans[i] = span
-		d, ok := letters[id]
-		if !ok {
-			errs[i] = fmt.Errorf("dead letter %d: %w", id, store.ErrNotFound)
-			continue
-		}
-		linkOriginal(span, d)
-		st := &step{i: i, a: Action{DeadLetter: id, Action: action, Actor: actor, At: now, Note: note}}
-		stepOf[i] = st
-		if action == ActionDiscard {
-			if errs[i] = settled(d.Status); errs[i] == nil {
-				steps = append(steps, st)
-			}
-			continue
-		}
-		st.a.Attempt = attempts[id] + 1
-		msg, err := redelivery(d, RedeliverRequest{ID: id}, st.a.Attempt)
-		if err != nil {
-			errs[i] = err
-			continue
-		}
-		if _, err := r.targetStream(ctx, msg.Subject, targets); err != nil {
-			errs[i] = err
-			continue
-		}
-		tracecontext.Inject(ictx, msg.Header)
-		st.a.Subject = msg.Subject
-		if st.fut, err = r.js.PublishMsgAsync(msg); err != nil {
-			errs[i] = publishError(msg.Subject, err)
-			continue
-		}
-		steps = append(steps, st)
-	}
 	wait := func(fut jetstream.PubAckFuture) (*jetstream.PubAck, error) {
 		select {
 		case ack := <-fut.Ok():
@@ -121,43 +91,120 @@ func (r *Redeliverer) ActMany(ctx context.Context, action string, ids []uint64, 
 			return nil, ctx.Err()
 		}
 	}
-	sent := steps[:0]
-	for _, st := range steps {
-		if st.fut != nil {
-			ack, err := wait(st.fut)
-			if err != nil {
-				errs[st.i] = publishError(st.a.Subject, err)
+	var applied []recorded
+	now := time.Now().UTC()
+	targets := map[string]targetAnswer{}
+
+	// 1. The claims: a discard record, or a redelivery's start record,
+	// each expecting the newest record the index knows of.
+	var steps []*step
+	for i, id := range ids {
+		ictx, span := r.startAction(ctx, action, id)
+		spans[i] = span
+		d, ok := letters[id]
+		if !ok {
+			errs[i] = fmt.Errorf("dead letter %d: %w", id, store.ErrNotFound)
+			continue
+		}
+		linkOriginal(span, d)
+		st := &step{i: i, a: Action{DeadLetter: id, Action: action, Actor: actor, At: now, Note: note, Job: job}}
+		stepOf[i] = st
+		if errs[i] = admit(action, lasts[id], now, r.cfg.StaleAfter, job); errs[i] != nil {
+			continue
+		}
+		if action == ActionRedeliver {
+			st.a.Action, st.a.Attempt = ActionRedeliverStart, attempts[id]+1
+			if st.msg, errs[i] = redelivery(d, RedeliverRequest{ID: id}, st.a.Attempt); errs[i] != nil {
 				continue
 			}
-			st.a.AckStream, st.a.AckSeq, st.a.Duplicate = ack.Stream, ack.Sequence, ack.Duplicate
+			if _, errs[i] = r.targetStream(ctx, st.msg.Subject, targets); errs[i] != nil {
+				continue
+			}
+			tracecontext.Inject(ictx, st.msg.Header)
+			st.a.Subject = st.msg.Subject
 		}
-		if st.fut, err = r.js.PublishMsgAsync(actionMsg(st.a), jetstream.WithExpectStream(r.cfg.ActionsStream)); err != nil {
-			errs[st.i] = fmt.Errorf("%w (%v); retrying is safe: it will not send twice", ErrNotRecorded, err)
+		if st.fut, err = r.js.PublishMsgAsync(actionMsg(st.a), r.recordOpts(lasts[id].Seq)...); err != nil {
+			errs[i] = fmt.Errorf("%w: recording the %s failed (%w); nothing was sent", ErrNATSUnavailable, st.a.Action, err)
 			continue
 		}
-		sent = append(sent, st)
+		steps = append(steps, st)
 	}
-	tx, err := r.db.SQL().BeginTx(ctx, nil)
-	if err != nil {
-		return fail(fmt.Errorf("apply actions: %w", err))
+	claimed := steps[:0]
+	for _, st := range steps {
+		ack, err := wait(st.fut)
+		var seq uint64
+		switch {
+		case err == nil:
+			seq = ack.Sequence
+		case wrongLastSequence(err):
+			// The index lagged behind the stream (another replica acted,
+			// or this one's records were not applied yet): decide again
+			// on the newest record, one at a time.
+			if seq, errs[st.i] = r.claim(ctx, st.a); errs[st.i] != nil {
+				continue
+			}
+		default:
+			errs[st.i] = fmt.Errorf("%w: recording the %s failed (%w); nothing was sent", ErrNATSUnavailable, st.a.Action, err)
+			continue
+		}
+		st.claim = seq
+		applied = append(applied, recorded{seq, st.a})
+		if action == ActionRedeliver {
+			claimed = append(claimed, st)
+		}
 	}
-	defer tx.Rollback()
-	for _, st := range sent {
+
+	// 2. The sends, then 3. how each ended, right after its start.
+	for _, st := range claimed {
+		if st.fut, err = r.js.PublishMsgAsync(st.msg); err != nil {
+			st.fut = nil
+			st.a.Action, st.a.Note = ActionRedeliverFail, publishError(st.a.Subject, err).Error()
+			errs[st.i] = publishError(st.a.Subject, err)
+		}
+	}
+	for _, st := range claimed {
+		if st.fut != nil {
+			ack, err := wait(st.fut)
+			if err != nil && ctx.Err() != nil {
+				// Stopping: whether it was sent is not known. The start
+				// stays the newest record, and the job resumes it under
+				// the same message id.
+				errs[st.i], st.fut = ctx.Err(), nil
+				continue
+			}
+			if err != nil {
+				errs[st.i] = publishError(st.a.Subject, err)
+				st.a.Action, st.a.Note = ActionRedeliverFail, errs[st.i].Error()
+			} else {
+				st.a.Action = ActionRedeliver
+				st.a.AckStream, st.a.AckSeq, st.a.Duplicate = ack.Stream, ack.Sequence, ack.Duplicate
+			}
+		}
+		st.a.At = time.Now().UTC()
+		if st.fut, err = r.js.PublishMsgAsync(actionMsg(st.a), r.recordOpts(st.claim)...); err != nil {
+			st.fut = nil
+			if errs[st.i] == nil {
+				errs[st.i] = fmt.Errorf("%w (%v); redelivering it again finishes the record and will not send twice", ErrNotRecorded, err)
+			}
+		}
+	}
+	for _, st := range claimed {
+		if st.fut == nil {
+			continue
+		}
 		ack, err := wait(st.fut)
 		if err != nil {
-			errs[st.i] = fmt.Errorf("%w (%v); retrying is safe: it will not send twice", ErrNotRecorded, err)
+			if errs[st.i] == nil {
+				errs[st.i] = fmt.Errorf("%w (%v); redelivering it again finishes the record and will not send twice", ErrNotRecorded, err)
+			}
 			continue
 		}
-		if err := applyAction(ctx, tx, ack.Sequence, st.a); err != nil {
-			return fail(err)
-		}
-		if st.a.Duplicate {
+		applied = append(applied, recorded{ack.Sequence, st.a})
+		if st.a.Action == ActionRedeliver && st.a.Duplicate {
 			errs[st.i] = ErrAlreadyRedelivered
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return fail(fmt.Errorf("apply actions: %w", err))
-	}
+	r.applyOrLog(ctx, applied)
 	return errs
 }
 

@@ -146,7 +146,8 @@ func TestConcurrentAndRetriedRedeliveriesSendOnce(t *testing.T) {
 		if err == nil {
 			ok++
 		} else {
-			require.ErrorIs(t, err, ErrAlreadyRedelivered)
+			// The loser saw the winner's start, or its end.
+			require.True(t, errors.Is(err, ErrAlreadyRedelivered) || errors.Is(err, ErrInProgress), "%v", err)
 		}
 	}
 	require.Equal(t, 1, ok)

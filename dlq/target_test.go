@@ -90,7 +90,7 @@ func TestRedeliveryTargetPolicyRefusesWhatIsNotAService(t *testing.T) {
 	require.NoError(t, b.ix.CatchUp(b.ctx))
 	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: ack.Sequence, Actor: "ann"})
 	require.ErrorIs(t, err, ErrTargetRefused)
-	errs := b.r.ActMany(b.ctx, ActionRedeliver, []uint64{ack.Sequence, id}, "ann", "")
+	errs := b.r.ActMany(b.ctx, ActionRedeliver, []uint64{ack.Sequence, id}, "ann", "", "")
 	require.ErrorIs(t, errs[0], ErrTargetRefused)
 	require.NoError(t, errs[1])
 	_, err = b.js.Stream(b.ctx, "ORDERS")

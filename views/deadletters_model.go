@@ -257,6 +257,10 @@ func actionText(a dlq.Action) string {
 			return "discarded: " + a.Note
 		}
 		return "discarded"
+	case dlq.ActionRedeliverStart:
+		return "redelivery to " + a.Subject + " started, not ended (attempt " + strconv.Itoa(a.Attempt) + ")"
+	case dlq.ActionRedeliverFail:
+		return "redelivery to " + a.Subject + " failed, nothing sent: " + a.Note
 	}
 	return a.Action
 }

@@ -122,6 +122,8 @@ func actionError(err error) (int, string, bool) {
 		return 0, "", false
 	case errors.Is(err, dlq.ErrAlreadyRedelivered), errors.Is(err, dlq.ErrAlreadyDiscarded):
 		return http.StatusConflict, "Nothing sent: this dead letter is " + err.Error() + ".", true
+	case errors.Is(err, dlq.ErrInProgress), errors.Is(err, dlq.ErrInterrupted):
+		return http.StatusConflict, "Nothing done: " + err.Error() + ".", true
 	case errors.Is(err, dlq.ErrNoStream), errors.Is(err, dlq.ErrBadSubject), errors.Is(err, dlq.ErrPayloadUnavailable),
 		errors.Is(err, dlq.ErrTargetRefused), errors.Is(err, dlq.ErrBadHeader), errors.Is(err, dlq.ErrTooLarge):
 		return http.StatusUnprocessableEntity, err.Error(), true

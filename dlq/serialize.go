@@ -1,0 +1,245 @@
+package dlq
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Actions on one dead letter are serialized through JetStream, so that of
+// two replicas acting at once exactly one wins. Every record on a dead
+// letter's subject (jetwatch.dlq.actions.<id>) is published expecting the
+// subject's last sequence the publisher decided on; the server refuses it
+// if anything was recorded in between. A redelivery is three records: it
+// starts (the claim, before anything is sent), then the message is sent,
+// then it ends as redelivered (with the publish ack) or failed (nothing
+// was sent; the dead letter is pending again).
+
+// Steps of a redelivery, recorded around the send.
+const (
+	ActionRedeliverStart = "redeliver.start"
+	ActionRedeliverFail  = "redeliver.fail"
+)
+
+// StatusRedelivering is a dead letter whose redelivery started and has not
+// ended: under way, or interrupted by a crash (redelivering it again
+// finishes it without sending twice).
+const StatusRedelivering = "redelivering"
+
+// ErrInProgress is returned while another redelivery of the dead letter
+// is under way.
+var ErrInProgress = errors.New("a redelivery of this dead letter is under way")
+
+// ErrInterrupted refuses to discard a dead letter whose redelivery was
+// interrupted: it may have been sent.
+var ErrInterrupted = errors.New("a redelivery of this dead letter was interrupted and may have been sent: redeliver it again to finish (it will not send twice)")
+
+// lastAction is the newest record on a dead letter's actions subject.
+type lastAction struct {
+	Seq    uint64
+	Action string
+	At     time.Time
+	Job    string
+}
+
+// admit says whether action, by bulk job job (or none), may follow last:
+// the status is the last record's. A redelivery that started more than
+// stale ago without ending was interrupted, so redelivering again may
+// resume it; a job resumes its own at once, as its lease makes it the
+// only one running.
+func admit(action string, last lastAction, now time.Time, stale time.Duration, job string) error {
+	switch last.Action {
+	case ActionDiscard:
+		return ErrAlreadyDiscarded
+	case ActionRedeliver:
+		return ErrAlreadyRedelivered
+	case ActionRedeliverStart:
+		if action == ActionDiscard {
+			if now.Sub(last.At) < stale {
+				return ErrInProgress
+			}
+			return ErrInterrupted
+		}
+		if now.Sub(last.At) < stale && (job == "" || last.Job != job) {
+			return ErrInProgress
+		}
+	}
+	return nil
+}
+
+// wrongLastSequence says whether a publish was refused because the subject
+// moved on: another replica recorded an action first.
+func wrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// actionSubject is where the actions on dead letter id are recorded.
+func actionSubject(id uint64) string {
+	return ActionSubjectPrefix + strconv.FormatUint(id, 10)
+}
+
+// actionMsg is an action as recorded in the actions stream. It carries no
+// message id: the expected last sequence, not deduplication, makes a
+// record happen once.
+func actionMsg(a Action) *nats.Msg {
+	data, _ := json.Marshal(a) // plain struct: cannot fail
+	msg := nats.NewMsg(actionSubject(a.DeadLetter))
+	msg.Data = data
+	return msg
+}
+
+// recordOpts are the publish options of a record expecting last as the
+// subject's last sequence (0: nothing recorded yet).
+func (r *Redeliverer) recordOpts(last uint64) []jetstream.PublishOpt {
+	return []jetstream.PublishOpt{jetstream.WithExpectStream(r.cfg.ActionsStream), jetstream.WithExpectLastSequencePerSubject(last)}
+}
+
+// lastActions reads the newest recorded action of each dead letter from
+// the index. The index may lag behind another replica: a record made on
+// that stale view is refused by the server, and the truth read then.
+func (r *Redeliverer) lastActions(ctx context.Context, ids []uint64) (map[uint64]lastAction, error) {
+	out := make(map[uint64]lastAction, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := r.db.SQL().QueryContext(ctx, `SELECT a.dead_letter_id, a.seq, a.action, a.at,
+			COALESCE(json_extract(a.detail, '$.job'), '') FROM dead_letter_actions a
+		WHERE a.dead_letter_id IN (`+strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+`)
+		AND a.seq = (SELECT MAX(seq) FROM dead_letter_actions b WHERE b.dead_letter_id = a.dead_letter_id)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("last actions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id uint64
+		var l lastAction
+		var at int64
+		if err := rows.Scan(&id, &l.Seq, &l.Action, &at, &l.Job); err != nil {
+			return nil, fmt.Errorf("last actions: %w", err)
+		}
+		l.At = time.UnixMilli(at).UTC()
+		out[id] = l
+	}
+	return out, rows.Err()
+}
+
+// lastActionRecorded reads the newest action on dead letter id from the
+// actions stream, the truth when the index lagged, and applies it to the
+// index so the pages show it too.
+func (r *Redeliverer) lastActionRecorded(ctx context.Context, id uint64) (lastAction, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	s, err := r.js.Stream(ctx, r.cfg.ActionsStream)
+	if err != nil {
+		return lastAction{}, fmt.Errorf("%w: reading the actions of dead letter %d: %w", ErrNATSUnavailable, id, err)
+	}
+	m, err := s.GetLastMsgForSubject(ctx, actionSubject(id))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return lastAction{}, nil
+	}
+	if err != nil {
+		return lastAction{}, fmt.Errorf("%w: reading the actions of dead letter %d: %w", ErrNATSUnavailable, id, err)
+	}
+	var a Action
+	if err := json.Unmarshal(m.Data, &a); err != nil {
+		return lastAction{}, fmt.Errorf("the last action on dead letter %d (actions #%d) is not an action: %w", id, m.Sequence, err)
+	}
+	if err := r.applyLocally(ctx, []recorded{{m.Sequence, a}}); err != nil {
+		r.cfg.Logger.Warn("the index did not take an action read from the actions stream; it will when it reads that far", "dead_letter", id, "err", err)
+	}
+	return lastAction{Seq: m.Sequence, Action: a.Action, At: a.At, Job: a.Job}, nil
+}
+
+// claim records a (the start of a redelivery, or a discard) as the next
+// action on its dead letter, deciding on the newest record it knows and
+// reading the newest from the stream when another replica moved first.
+// It returns the record's sequence; an error means nothing was recorded.
+func (r *Redeliverer) claim(ctx context.Context, a Action) (uint64, error) {
+	lasts, err := r.lastActions(ctx, []uint64{a.DeadLetter})
+	if err != nil {
+		return 0, err
+	}
+	last := lasts[a.DeadLetter]
+	for try := 0; ; try++ {
+		if err := admit(a.Action, last, a.At, r.cfg.StaleAfter, a.Job); err != nil {
+			return 0, err
+		}
+		pctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+		ack, err := r.js.PublishMsg(pctx, actionMsg(a), r.recordOpts(last.Seq)...)
+		cancel()
+		if err == nil {
+			r.applyOrLog(ctx, []recorded{{ack.Sequence, a}})
+			return ack.Sequence, nil
+		}
+		if !wrongLastSequence(err) || try == 2 {
+			return 0, fmt.Errorf("%w: recording the %s of dead letter %d failed (%w); nothing was sent", ErrNATSUnavailable, a.Action, a.DeadLetter, err)
+		}
+		if last, err = r.lastActionRecorded(ctx, a.DeadLetter); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// recordAfter records how a started redelivery ended, right after its
+// start record.
+func (r *Redeliverer) recordAfter(ctx context.Context, a Action, start uint64) error {
+	pctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	ack, err := r.js.PublishMsg(pctx, actionMsg(a), r.recordOpts(start)...)
+	if err != nil {
+		return fmt.Errorf("%w (%v); redelivering it again finishes the record and will not send twice", ErrNotRecorded, err)
+	}
+	r.applyOrLog(ctx, []recorded{{ack.Sequence, a}})
+	return nil
+}
+
+// recorded is an action with its sequence in the actions stream.
+type recorded struct {
+	seq uint64
+	a   Action
+}
+
+// applyLocally applies records to the index at once, so the page that
+// follows shows them; the index applies them again from the stream, once.
+func (r *Redeliverer) applyLocally(ctx context.Context, recs []recorded) error {
+	tx, err := r.db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("apply actions: %w", err)
+	}
+	defer tx.Rollback()
+	for _, rec := range recs {
+		if err := applyAction(ctx, tx, rec.seq, rec.a); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("apply actions: %w", err)
+	}
+	return nil
+}
+
+// applyOrLog is applyLocally for records already in JetStream: the action
+// happened, and the index catches up from the stream, so a local failure
+// (a full disk) is logged, not answered as a failed action.
+func (r *Redeliverer) applyOrLog(ctx context.Context, recs []recorded) {
+	// What JetStream holds is applied even when the caller is stopping.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
+	defer cancel()
+	if err := r.applyLocally(ctx, recs); err != nil {
+		r.cfg.Logger.Warn("actions are recorded in JetStream, but the index did not take them yet; it will when it reads the actions stream",
+			"actions", len(recs), "err", err)
+	}
+}
