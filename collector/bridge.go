@@ -251,7 +251,7 @@ func (b *Bridge) handle(ctx context.Context, m capturedAdvisory) (err error) {
 	}
 	if rej != nil {
 		outcome = outcomeRejected
-		b.reject(ctx, m, a, rej)
+		b.recordRejection(ctx, m, a, rej)
 		return nil
 	}
 
@@ -333,9 +333,9 @@ func (b *Bridge) policy(a deliveryAdvisory) *rejection {
 	return nil
 }
 
-// reject counts, logs and records a rejected advisory. Each is logged once:
-// it is acked, never retried.
-func (b *Bridge) reject(ctx context.Context, m capturedAdvisory, a deliveryAdvisory, rej *rejection) {
+// recordRejection counts, logs and records a rejected advisory. Each is
+// logged once: it is acked, never retried.
+func (b *Bridge) recordRejection(ctx context.Context, m capturedAdvisory, a deliveryAdvisory, rej *rejection) {
 	b.rejected.WithLabelValues(rej.reason).Inc()
 	if rej.reason == rejectNotCaptured {
 		// The operator's choice, not an attack: the timeline still shows
