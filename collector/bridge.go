@@ -3,7 +3,6 @@ package collector
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,26 +17,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/internal/natsname"
 	"github.com/jetwatch/jetwatch/internal/tracecontext"
+	"github.com/jetwatch/jetwatch/store"
 )
-
-// Advisory types the bridge acts on.
-const (
-	typeMaxDeliver = "io.nats.jetstream.advisory.v1.max_deliver"
-	typeTerminated = "io.nats.jetstream.advisory.v1.terminated"
-)
-
-// deliveryAdvisory is the body of a max_deliver or terminated advisory.
-type deliveryAdvisory struct {
-	Type       string    `json:"type"`
-	ID         string    `json:"id"`
-	Time       time.Time `json:"timestamp"`
-	Stream     string    `json:"stream"`
-	Consumer   string    `json:"consumer"`
-	StreamSeq  uint64    `json:"stream_seq"`
-	Deliveries uint64    `json:"deliveries"`
-	Reason     string    `json:"reason"`
-}
 
 // BridgeConfig configures a Bridge.
 type BridgeConfig struct {
@@ -62,6 +45,19 @@ type BridgeConfig struct {
 	// TracerProvider traces each bridged advisory as a span. Defaults to
 	// no tracing.
 	TracerProvider trace.TracerProvider
+	// CaptureStreams limits the streams failed messages are copied from.
+	// Defaults to every user stream; jetwatch's own and KV and object
+	// store streams are never copied.
+	CaptureStreams StreamPatterns
+	// Events receives an event for each rejected advisory, for the events
+	// page. Nil records none; the metric and the log still say.
+	Events EventRecorder
+}
+
+// EventRecorder keeps the bridge's verdicts on advisories where the events
+// page reads them. *store.DB is one.
+type EventRecorder interface {
+	RecordEvent(ctx context.Context, e store.Event, data string) error
 }
 
 // Bridge turns max_deliver and terminated advisories into dead letters:
@@ -69,6 +65,11 @@ type BridgeConfig struct {
 // and publishes it to dlq.<stream>.<consumer> with the Dlq- envelope. When
 // the original is gone it still records a dead letter, marked payload
 // unavailable, so no failure goes unseen.
+//
+// Any client in the account may publish an advisory, so each one is a
+// claim the bridge checks against the server before it copies anything
+// (see verify); one that fails is rejected: counted, logged, shown on the
+// events page, and acknowledged.
 type Bridge struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -77,6 +78,8 @@ type Bridge struct {
 	tracer trace.Tracer
 
 	bridged      *prometheus.CounterVec
+	rejected     *prometheus.CounterVec
+	infos        *consumerInfos
 	fetchFailed  prometheus.Counter
 	publishError prometheus.Counter
 
@@ -101,10 +104,15 @@ func NewBridge(nc *nats.Conn, cfg BridgeConfig) (*Bridge, error) {
 	b := &Bridge{
 		nc: nc, js: js, cfg: cfg, logger: cfg.Logger.With("component", "bridge"),
 		tracer: tracecontext.Tracer(cfg.TracerProvider, tracerName),
+		infos:  newConsumerInfos(time.Second),
 		bridged: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetwatch_dead_letters_captured_total",
 			Help: "Dead letters the bridge published to the DLQ stream, by origin stream, consumer, reason and whether the payload was still there.",
 		}, []string{"stream", "consumer", "reason", "payload"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jetwatch_bridge_advisories_rejected_total",
+			Help: "Advisories the bridge refused to copy, by reason: malformed, invalid_name, protected_stream, not_captured (outside --capture-streams), not_delivered, deliveries_mismatch.",
+		}, []string{"reason"}),
 		fetchFailed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "jetwatch_bridge_fetch_failures_total",
 			Help: "Originals the bridge could not fetch (gone, or the request failed).",
@@ -114,7 +122,10 @@ func NewBridge(nc *nats.Conn, cfg BridgeConfig) (*Bridge, error) {
 			Help: "Dead-letter publishes that failed and will be retried.",
 		}),
 	}
-	if err := register(cfg.Registerer, "bridge", b.bridged, b.fetchFailed, b.publishError); err != nil {
+	for _, r := range rejectReasons {
+		b.rejected.WithLabelValues(r) // every reason shows, at 0 until it happens
+	}
+	if err := register(cfg.Registerer, "bridge", b.bridged, b.rejected, b.fetchFailed, b.publishError); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -170,12 +181,16 @@ func (b *Bridge) run(ctx context.Context, cons jetstream.Consumer) {
 			continue
 		}
 		var msgs []jetstream.Msg
-		var datas [][]byte
+		var advisories []capturedAdvisory
 		for m := range batch.Messages() {
 			msgs = append(msgs, m)
-			datas = append(datas, m.Data())
+			c := capturedAdvisory{data: m.Data(), received: time.Now()}
+			if meta, err := m.Metadata(); err == nil {
+				c.seq, c.received = meta.Sequence.Stream, meta.Timestamp
+			}
+			advisories = append(advisories, c)
 		}
-		b.handleAll(ctx, datas, func(i int, err error) {
+		b.handleAll(ctx, advisories, func(i int, err error) {
 			if err != nil {
 				b.logger.Warn("bridging a dead letter failed; it will be retried", "err", err)
 				msgs[i].NakWithDelay(5 * time.Second) //nolint:errcheck // redelivered after AckWait anyway
@@ -186,16 +201,23 @@ func (b *Bridge) run(ctx context.Context, cons jetstream.Consumer) {
 	}
 }
 
+// capturedAdvisory is one advisory as the capture stream holds it.
+type capturedAdvisory struct {
+	data     []byte
+	seq      uint64    // in the capture stream: the id of its event; 0 when unknown
+	received time.Time // when the capture stream stored it
+}
+
 // handleAll bridges advisories, Concurrency at a time, and reports each
 // outcome to done.
-func (b *Bridge) handleAll(ctx context.Context, datas [][]byte, done func(i int, err error)) {
+func (b *Bridge) handleAll(ctx context.Context, advisories []capturedAdvisory, done func(i int, err error)) {
 	sem := make(chan struct{}, b.cfg.Concurrency)
 	var wg sync.WaitGroup
-	for i, d := range datas {
+	for i, m := range advisories {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			done(i, b.Handle(ctx, d))
+			done(i, b.handle(ctx, m))
 		})
 	}
 	wg.Wait()
@@ -210,31 +232,32 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// Handle bridges one advisory. Malformed or unrelated advisories are logged
-// and skipped (nil): retrying them cannot help. An error means a retry may.
-func (b *Bridge) Handle(ctx context.Context, data []byte) (err error) {
+// handle bridges one advisory. A rejected advisory is nil (acked):
+// retrying cannot help. An error means a retry may.
+func (b *Bridge) handle(ctx context.Context, m capturedAdvisory) (err error) {
 	ctx, span := b.tracer.Start(ctx, "bridge advisory", trace.WithSpanKind(trace.SpanKindConsumer))
 	outcome := outcomeSkipped
 	defer func() { endBridgeSpan(span, outcome, err) }()
-	var a deliveryAdvisory
-	if err := json.Unmarshal(data, &a); err != nil {
-		b.logger.WarnContext(ctx, "malformed advisory skipped", "err", err, "size", len(data))
-		return nil
-	}
+	a, rej := decodeDeliveryAdvisory(m.data, m.received)
 	span.SetAttributes(bridgeAttributes(a)...)
-	if a.Type != typeMaxDeliver && a.Type != typeTerminated {
+	var orig original
+	if rej == nil {
+		rej = b.policy(a)
+	}
+	if rej == nil {
+		if orig, rej, err = b.verify(ctx, a); err != nil {
+			return err
+		}
+	}
+	if rej != nil {
+		outcome = outcomeRejected
+		b.recordRejection(ctx, m, a, rej)
 		return nil
 	}
-	if a.Stream == "" || a.Consumer == "" || a.StreamSeq == 0 {
-		b.logger.WarnContext(ctx, "advisory without stream, consumer or sequence skipped", "type", a.Type, "id", a.ID)
-		return nil
-	}
-	if a.Stream == b.cfg.Streams.DLQ || a.Stream == b.cfg.Streams.Advisories {
-		return nil // failures reading jetwatch's own streams are not dead letters
-	}
+
 	env := dlq.Envelope{
 		Stream: a.Stream, Sequence: a.StreamSeq, Consumer: a.Consumer, Deliveries: a.Deliveries,
-		Reason: dlq.ReasonMaxDeliver, FailedAt: a.Time,
+		Reason: dlq.ReasonMaxDeliver, FailedAt: a.Time, PayloadUnavailable: orig.unavailable,
 	}
 	if a.Type == typeTerminated {
 		env.Reason = dlq.ReasonTerminated
@@ -242,19 +265,15 @@ func (b *Bridge) Handle(ctx context.Context, data []byte) (err error) {
 	} else {
 		env.Error = fmt.Sprintf("not acknowledged after %d deliveries", a.Deliveries)
 	}
-
 	out := nats.NewMsg(dlq.Subject(a.Stream, a.Consumer))
 	var originalMsgID []string
-	orig, err := b.getMsg(ctx, a.Stream, a.StreamSeq)
-	var apiErr *jetstream.APIError
-	switch {
-	case err == nil:
-		if link, ok := tracecontext.LinkTo(orig.Header); ok {
+	if orig.msg != nil {
+		if link, ok := tracecontext.LinkTo(orig.msg.Header); ok {
 			// The dead letter keeps the original's traceparent; the span
 			// that bridged it points there.
 			span.AddLink(link)
 		}
-		for k, v := range orig.Header {
+		for k, v := range orig.msg.Header {
 			if strings.HasPrefix(k, "Nats-") {
 				// Server headers (Nats-Expected-*, Nats-Rollup, ...) would
 				// change how the DLQ stream treats the copy.
@@ -265,15 +284,8 @@ func (b *Bridge) Handle(ctx context.Context, data []byte) (err error) {
 			}
 			out.Header[k] = v
 		}
-		out.Data = orig.Data
-		env.Subject = orig.Subject
-	case errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeMessageNotFound,
-		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamNotFound:
-		b.fetchFailed.Inc()
-		env.PayloadUnavailable = unavailableWhy(a, apiErr.ErrorCode == jetstream.JSErrCodeStreamNotFound)
-	default:
-		b.fetchFailed.Inc()
-		return fmt.Errorf("fetch %s #%d: %w", a.Stream, a.StreamSeq, err)
+		out.Data = orig.msg.Data
+		env.Subject = orig.msg.Subject
 	}
 	env.Apply(out.Header)
 	if originalMsgID != nil {
@@ -287,11 +299,73 @@ func (b *Bridge) Handle(ctx context.Context, data []byte) (err error) {
 		return fmt.Errorf("publish dead letter of %s #%d to %s: %w", a.Stream, a.StreamSeq, out.Subject, err)
 	}
 	payload, outcome := "available", outcomeBridged
-	if env.PayloadUnavailable != "" {
+	stream, consumer := a.Stream, a.Consumer
+	switch {
+	case orig.unverified:
+		// Names nobody vouched for stay out of the labels: forged
+		// advisories must not mint series.
+		payload, outcome, consumer = "unverified", outcomeUnverified, unverifiedLabel
+		if !orig.streamExists {
+			stream = unverifiedLabel
+		}
+		b.logger.InfoContext(ctx, "failure of a consumer that is gone recorded without its payload",
+			"stream", clip(a.Stream), "consumer", clip(a.Consumer), "stream_seq", a.StreamSeq, "why", orig.unavailable)
+	case env.PayloadUnavailable != "":
 		payload, outcome = "unavailable", outcomePayloadUnavailable
 	}
-	b.bridged.WithLabelValues(a.Stream, a.Consumer, env.Reason, payload).Inc()
+	b.bridged.WithLabelValues(stream, consumer, env.Reason, payload).Inc()
 	return nil
+}
+
+// unverifiedLabel stands for a stream or consumer name the server did not
+// vouch for, in the bridge's metrics.
+const unverifiedLabel = "(unverified)"
+
+// policy refuses advisories about streams the bridge never copies from.
+func (b *Bridge) policy(a deliveryAdvisory) *rejection {
+	switch {
+	case b.cfg.Streams.protected(a.Stream):
+		return reject(rejectProtectedStream, "%s advisory names stream %s: jetwatch never copies from its own streams nor from KV or object store streams",
+			a.kind(), clip(a.Stream))
+	case !b.cfg.CaptureStreams.Match(a.Stream):
+		return reject(rejectNotCaptured, "stream %s is not in --capture-streams %s", clip(a.Stream), clip(b.cfg.CaptureStreams.String()))
+	}
+	return nil
+}
+
+// recordRejection counts, logs and records a rejected advisory. Each is
+// logged once: it is acked, never retried.
+func (b *Bridge) recordRejection(ctx context.Context, m capturedAdvisory, a deliveryAdvisory, rej *rejection) {
+	b.rejected.WithLabelValues(rej.reason).Inc()
+	if rej.reason == rejectNotCaptured {
+		// The operator's choice, not an attack: the timeline still shows
+		// the failure.
+		b.logger.DebugContext(ctx, "failure outside --capture-streams not copied", "detail", rej.detail, "advisory_seq", m.seq)
+		return
+	}
+	b.logger.WarnContext(ctx, "advisory rejected; nothing copied", "reason", rej.reason, "detail", rej.detail, "advisory_seq", m.seq)
+	if b.cfg.Events == nil || m.seq == 0 {
+		return
+	}
+	e := store.Event{ID: m.seq, Kind: EventAdvisoryRejected, At: m.received.UTC(),
+		Stream: shownName(a.Stream), Consumer: shownName(a.Consumer), Severity: store.SeverityWarning,
+		Summary: "advisory rejected (" + rej.reason + "): " + rej.detail + "; nothing was copied to the DLQ"}
+	if err := b.cfg.Events.RecordEvent(ctx, e, eventData(m.data)); err != nil {
+		b.logger.WarnContext(ctx, "the rejected advisory could not be put on the events page", "err", err, "advisory_seq", m.seq)
+	}
+}
+
+// EventAdvisoryRejected is the kind of the event the bridge records for an
+// advisory it rejected.
+const EventAdvisoryRejected = "advisory_rejected"
+
+// shownName is a name as the events table keeps it: whole when valid, so
+// filtering by it works; clipped when not.
+func shownName(s string) string {
+	if natsname.Name(s) == nil {
+		return s
+	}
+	return clip(s)
 }
 
 // unavailableWhy explains a missing original in the operator's words.
@@ -323,6 +397,7 @@ type storedMsg struct {
 	Subject string
 	Header  nats.Header
 	Data    []byte
+	Time    time.Time
 }
 
 func (b *Bridge) getMsg(ctx context.Context, stream string, seq uint64) (*storedMsg, error) {
@@ -333,7 +408,7 @@ func (b *Bridge) getMsg(ctx context.Context, stream string, seq uint64) (*stored
 	if r.Message == nil {
 		return nil, errors.New("message get answered without a message")
 	}
-	m := &storedMsg{Subject: r.Message.Subject, Data: r.Message.Data, Header: nats.Header{}}
+	m := &storedMsg{Subject: r.Message.Subject, Data: r.Message.Data, Time: r.Message.Time, Header: nats.Header{}}
 	if len(r.Message.Header) > 0 {
 		h, err := nats.DecodeHeadersMsg(r.Message.Header)
 		if err != nil {

@@ -64,10 +64,7 @@ func fail(t *testing.T, cons jetstream.Consumer, how func(jetstream.Msg) error) 
 
 func startDeadLetterDesk(t *testing.T, b *testBundle) (*Bridge, *dlq.Index) {
 	t.Helper()
-	bridge, err := NewBridge(b.nc, BridgeConfig{Logger: testLogger(t)})
-	require.NoError(t, err)
-	require.NoError(t, bridge.Start(context.Background()))
-	t.Cleanup(bridge.Stop)
+	bridge := startBridge(t, b, BridgeConfig{})
 	ix, err := dlq.NewIndex(b.nc, b.db, dlq.IndexConfig{Logger: testLogger(t)})
 	require.NoError(t, err)
 	require.NoError(t, ix.Start(context.Background()))

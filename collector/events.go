@@ -177,12 +177,8 @@ func (t *Timeline) store(ctx context.Context, msgs []jetstream.Msg) error {
 		if t.ownConsumer(e) {
 			continue // jetwatch's own ordered readers come and go; not the operator's news
 		}
-		data := m.Data()
-		if !json.Valid(data) {
-			data, _ = json.Marshal(string(data))
-		}
 		res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO events (id, kind, at, stream, consumer, severity, summary, data)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Kind, e.At.UnixMilli(), e.Stream, e.Consumer, e.Severity, e.Summary, string(data))
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Kind, e.At.UnixMilli(), e.Stream, e.Consumer, e.Severity, e.Summary, eventData(m.Data()))
 		if err != nil {
 			return fmt.Errorf("store advisory %d: %w", e.ID, err)
 		}

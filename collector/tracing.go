@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"math"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -46,16 +47,20 @@ const (
 	outcomeBridged            = "bridged"
 	outcomePayloadUnavailable = "payload_unavailable"
 	outcomeSkipped            = "skipped"
+	outcomeRejected           = "rejected"
+	outcomeUnverified         = "unverified"
 	outcomeFailed             = "failed"
 )
 
+// bridgeAttributes describe an advisory on its span; its values may not
+// have passed validation, so strings are clipped and numbers capped.
 func bridgeAttributes(a deliveryAdvisory) []attribute.KeyValue {
 	return []attribute.KeyValue{
-		attribute.String("jetwatch.advisory.type", a.Type),
-		attribute.String("jetwatch.stream", a.Stream),
-		attribute.Int64("jetwatch.stream_seq", int64(a.StreamSeq)),
-		attribute.String("jetwatch.consumer", a.Consumer),
-		attribute.Int64("jetwatch.deliveries", int64(a.Deliveries)),
+		attribute.String("jetwatch.advisory.type", clip(a.Type)),
+		attribute.String("jetwatch.stream", clip(a.Stream)),
+		attribute.Int64("jetwatch.stream_seq", int64(min(a.StreamSeq, math.MaxInt64))),
+		attribute.String("jetwatch.consumer", clip(a.Consumer)),
+		attribute.Int64("jetwatch.deliveries", int64(min(a.Deliveries, math.MaxInt64))),
 	}
 }
 

@@ -95,3 +95,20 @@ func (db *DB) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 	}
 	return out, rows.Err()
 }
+
+// RecordEvent stores e under its id, the advisory stream sequence of the
+// advisory it is about, with data, the advisory as received. A verdict on
+// an advisory (the bridge rejected it) replaces what the timeline stored
+// from the advisory's own claims, and the timeline, which never
+// overwrites, keeps the verdict when it comes second.
+func (db *DB) RecordEvent(ctx context.Context, e Event, data string) error {
+	_, err := db.sql.ExecContext(ctx, `INSERT INTO events (id, kind, at, stream, consumer, severity, summary, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, stream = excluded.stream, consumer = excluded.consumer,
+			severity = excluded.severity, summary = excluded.summary`,
+		e.ID, e.Kind, e.At.UnixMilli(), e.Stream, e.Consumer, e.Severity, e.Summary, data)
+	if err != nil {
+		return fmt.Errorf("record event %d: %w", e.ID, err)
+	}
+	return nil
+}

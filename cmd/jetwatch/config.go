@@ -9,6 +9,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/jetwatch/jetwatch/collector"
 	"github.com/jetwatch/jetwatch/internal/natsconn"
 	"github.com/jetwatch/jetwatch/web"
 )
@@ -31,6 +32,7 @@ type config struct {
 	AdvisoryStream string
 	DLQStream      string
 	StreamReplicas int
+	CaptureStreams string
 	TraceURL       string
 	InsecureNoAuth bool
 
@@ -137,6 +139,7 @@ func settings(c *config) []setting {
 		both(setting{flag: "advisory-stream", env: "JETWATCH_ADVISORY_STREAM", def: "JETWATCH_ADVISORIES", usage: "stream that captures JetStream advisories (created if missing)", bind: stringSetting(&c.AdvisoryStream)}),
 		both(setting{flag: "dlq-stream", env: "JETWATCH_DLQ_STREAM", def: "DLQ", usage: "stream that holds dead letters on dlq.> (created if missing)", bind: stringSetting(&c.DLQStream)}),
 		both(setting{flag: "stream-replicas", env: "JETWATCH_STREAM_REPLICAS", def: "1", usage: "replicas of the streams jetwatch creates", bind: intSetting(&c.StreamReplicas)}),
+		both(setting{flag: "capture-streams", env: "JETWATCH_CAPTURE_STREAMS", usage: "streams whose failed messages are copied to the DLQ, comma separated, * for any run of characters (e.g. ORDERS,PAY*); default: every user stream", bind: stringSetting(&c.CaptureStreams)}),
 
 		both(setting{flag: "insecure-no-auth", env: "JETWATCH_INSECURE_NO_AUTH", usage: "serve on a non-loopback address without sign-in: anyone who reaches it can redeliver and discard dead letters", bind: boolSetting(&c.InsecureNoAuth)}),
 		serve(setting{flag: "users", env: "JETWATCH_USERS", usage: "users file (name:role:bcrypt-hash lines, written by jetwatch user add): enables the sign-in page", bind: stringSetting(&c.Users)}),
@@ -226,6 +229,15 @@ func parseFlagsArgs(cmd string, args []string, env func(string) string, out io.W
 		c.System.TLSCert, c.System.TLSKey, c.System.TLSCA = c.NATS.TLSCert, c.NATS.TLSKey, c.NATS.TLSCA
 	}
 	return c, fs.Args(), nil
+}
+
+// captureStreams is --capture-streams, checked.
+func (c *config) captureStreams() (collector.StreamPatterns, error) {
+	p, err := collector.ParseStreamPatterns(splitList(c.CaptureStreams))
+	if err != nil {
+		return p, fmt.Errorf("--capture-streams: %w", err)
+	}
+	return p, nil
 }
 
 // systemConfigured says whether a separate system-account connection was asked for.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/jetwatch/jetwatch/collector"
 )
 
 func TestEverySettingIsInTheREADME(t *testing.T) {
@@ -50,6 +52,20 @@ func TestBadSettingsAreClearErrors(t *testing.T) {
 
 	err = run(t.Context(), []string{"serve", "--log-format", "xml"}, func(string) string { return "" }, &bytes.Buffer{})
 	require.ErrorContains(t, err, "use text or json")
+
+	err = run(t.Context(), []string{"serve", "--capture-streams", "ORDERS, PAY.*"}, func(string) string { return "" }, &bytes.Buffer{})
+	require.ErrorIs(t, err, collector.ErrBadStreamPattern)
+	require.ErrorContains(t, err, `--capture-streams: bad stream pattern "PAY.*": give stream names, with * for any run of characters (like ORDERS,PAY*)`)
+	cfg, err := parseFlags("serve", nil, func(k string) string {
+		if k == "JETWATCH_CAPTURE_STREAMS" {
+			return " ORDERS , PAY* ,"
+		}
+		return ""
+	}, &bytes.Buffer{})
+	require.NoError(t, err)
+	capture, err := cfg.captureStreams()
+	require.NoError(t, err)
+	require.Equal(t, "ORDERS,PAY*", capture.String())
 
 	var out bytes.Buffer
 	err = run(t.Context(), []string{"bogus"}, func(string) string { return "" }, &out)

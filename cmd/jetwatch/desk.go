@@ -50,7 +50,12 @@ func streamsConfig(cfg *config) collector.StreamsConfig {
 
 func newDeadLetterDesk(nc *nats.Conn, db *store.DB, redeliverer *dlq.Redeliverer, cfg *config, reg prometheus.Registerer, logger *slog.Logger) (*deadLetterDesk, error) {
 	streams := streamsConfig(cfg)
-	bridge, err := collector.NewBridge(nc, collector.BridgeConfig{Streams: streams, Registerer: reg, Logger: logger, TracerProvider: cfg.Tracing})
+	capture, err := cfg.captureStreams()
+	if err != nil {
+		return nil, err
+	}
+	bridge, err := collector.NewBridge(nc, collector.BridgeConfig{Streams: streams, CaptureStreams: capture, Events: db,
+		Registerer: reg, Logger: logger, TracerProvider: cfg.Tracing})
 	if err != nil {
 		return nil, err
 	}

@@ -59,6 +59,9 @@ func runIO(ctx context.Context, args []string, env func(string) string, stdin io
 		if err != nil {
 			return err
 		}
+		if _, err := cfg.captureStreams(); err != nil {
+			return err // before anything connects
+		}
 		logger, err := newLogger(cfg.LogFormat, cfg.LogLevel, stdout)
 		if err != nil {
 			return err
