@@ -29,8 +29,9 @@ type Session struct {
 // accept each other's sessions; sign-out is remembered by the replica
 // that saw it until the session would have expired.
 type Sessions struct {
-	key []byte
-	ttl time.Duration
+	key     []byte
+	csrfKey []byte
+	ttl     time.Duration
 
 	mu      sync.Mutex
 	revoked map[string]time.Time // session id -> expiry
@@ -48,7 +49,10 @@ func NewSessions(key string, ttl time.Duration) (*Sessions, error) {
 		return nil, errors.New("the session key is too short: use at least 32 random characters (e.g. `openssl rand -hex 32`)")
 	}
 	mac := sha256.Sum256(append([]byte("jetwatch session v1\x00"), k...))
-	return &Sessions{key: mac[:], ttl: ttl, revoked: map[string]time.Time{}}, nil
+	// CSRF tokens get a key of their own: a token is never a valid
+	// signature of anything a cookie carries.
+	csrf := sha256.Sum256(append([]byte("jetwatch csrf v1\x00"), k...))
+	return &Sessions{key: mac[:], csrfKey: csrf[:], ttl: ttl, revoked: map[string]time.Time{}}, nil
 }
 
 // TTL is how long a new session lasts.
@@ -107,4 +111,27 @@ func (s *Sessions) Revoke(sess Session, now time.Time) {
 		}
 	}
 	s.revoked[sess.ID] = sess.Expires
+}
+
+// CSRFToken is the token a signed-in operator's forms and scripts send
+// back. It is derived from the session's id, so it is good for that
+// session only: not for another operator's, not after sign-out, and
+// not before sign-in. Replicas sharing the key derive the same token.
+func (s *Sessions) CSRFToken(sess Session) string { return s.csrfMAC("session", sess.ID) }
+
+// PreSessionCSRFToken is the sign-in form's token, before there is a
+// session: derived from nonce, a random value the browser keeps in a
+// cookie no other site can read or set, so a token copied from another
+// browser's sign-in page is refused.
+func (s *Sessions) PreSessionCSRFToken(nonce string) string {
+	if nonce == "" {
+		return ""
+	}
+	return s.csrfMAC("pre-session", nonce)
+}
+
+func (s *Sessions) csrfMAC(kind, value string) string {
+	m := hmac.New(sha256.New, s.csrfKey)
+	m.Write([]byte(kind + "\x00" + value))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }

@@ -16,7 +16,7 @@ import (
 
 // signInForm answers GET /login.
 func (s *Server) signInForm(c echo.Context) error {
-	next := safeNext(c.QueryParam("next"))
+	next := auth.LocalRedirect(c.QueryParam("next"))
 	if principal(c).Role != auth.NoRole && s.cfg.Auth != nil {
 		return c.Redirect(http.StatusSeeOther, next)
 	}
@@ -37,8 +37,14 @@ func (s *Server) signIn(c echo.Context) error {
 	if a == nil || a.Users == nil {
 		return echo.NewHTTPError(http.StatusNotFound, "password sign-in is not configured (jetwatch serve --users FILE)")
 	}
-	name := strings.TrimSpace(c.FormValue("user"))
-	m := views.SignIn{Next: safeNext(c.FormValue("next")), User: name}
+	// Only the POST body: a password in the query string would land in
+	// proxy and access logs.
+	form, err := bodyForm(c)
+	if err != nil {
+		return err
+	}
+	name := strings.TrimSpace(form.Get("user"))
+	m := views.SignIn{Next: auth.LocalRedirect(form.Get("next")), User: name}
 	now, addr := s.cfg.Now(), c.RealIP()
 	if until, locked := a.Lockout.Blocked(name, addr, now); locked {
 		s.logger.Warn("sign-in refused: locked out after failed attempts", "user", name, "addr", addr, "until", until)
@@ -48,7 +54,7 @@ func (s *Server) signIn(c echo.Context) error {
 		c.Response().Header().Set("Retry-After", retryAfter(until.Sub(now)))
 		return s.renderSignIn(c, http.StatusTooManyRequests, m)
 	}
-	u, err := a.Users.Authenticate(name, c.FormValue("password"))
+	u, err := a.Users.Authenticate(name, form.Get("password"))
 	if err != nil {
 		if !errors.Is(err, auth.ErrBadCredentials) {
 			return err
@@ -77,16 +83,6 @@ func (s *Server) signOut(c echo.Context) error {
 	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteLaxMode, Secure: s.secureCookies(c), MaxAge: -1})
 	return c.Redirect(http.StatusSeeOther, "/login")
-}
-
-// safeNext keeps a redirect on this server: a path, never "//host" or an
-// absolute URL another site could use to send operators away.
-func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n") || strings.HasPrefix(next, "/login") {
-		return "/"
-	}
-	return next
 }
 
 func retryAfter(d time.Duration) string { return strconv.Itoa(int(d.Seconds()) + 1) }

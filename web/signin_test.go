@@ -1,0 +1,142 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/net/html"
+)
+
+// hostileNext are sign-in targets that lead, or could lead after one more
+// decoding, to another site.
+var hostileNext = []string{
+	"/\t/evil.example", "/%09/evil.example", `/\evil`, "//evil", "/%2F%2Fevil", "%2F%2Fevil", "/%252F%252Fevil",
+	"https://evil", "HTTPS://evil.example/x", "/\r\n/evil", "/\x00/evil", "/%5Cevil", "javascript:alert(1)",
+	"evil.example", "/" + strings.Repeat("x", 10000), "/%" + strings.Repeat("25", 40) + "2F%2Fevil",
+}
+
+// TestSignInNextStaysOnThisServer posts the sign-in form with hostile
+// next values: the answer always redirects to a path on this server, and
+// the sign-in page never puts a hostile value in its form.
+func TestSignInNextStaysOnThisServer(t *testing.T) {
+	t.Parallel()
+	srv, _ := setup(t, withUsers(t))
+	for _, next := range hostileNext {
+		c := newClient(t, srv)
+		res, _ := c.do(http.MethodPost, "/login", url.Values{"csrf": {c.csrf}, "user": {"vera"}, "password": {testPassword}, "next": {next}}, "")
+		require.Equal(t, http.StatusSeeOther, res.StatusCode, "%q", next)
+		require.Equal(t, "/", res.Header.Get("Location"), "%q", next)
+		require.NotNil(t, c.cookies[sessionCookie], "signed in all the same")
+
+		// The form carries "/" instead, and a signed-in visit is sent there.
+		anon := newClient(t, srv)
+		res, page := anon.do(http.MethodGet, "/login?next="+url.QueryEscape(next), nil, "")
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Equal(t, []string{"/"}, inputValues(t, page, "next"), "%q", next)
+		res, _ = c.do(http.MethodGet, "/login?next="+url.QueryEscape(next), nil, "")
+		require.Equal(t, http.StatusSeeOther, res.StatusCode)
+		require.Equal(t, "/", res.Header.Get("Location"), "%q", next)
+	}
+
+	// The query string exactly as in issue 11.
+	c := signedIn(t, srv, "vera")
+	res, _ := c.do(http.MethodGet, "/login?next=/%09/evil.example", nil, "")
+	require.Equal(t, "/", res.Header.Get("Location"))
+
+	// A local path survives the round trip through the guard and the form.
+	anon := newClient(t, srv)
+	res, _ = anon.do(http.MethodGet, "/streams/"+url.PathEscape(oddStream)+"?w=1h", nil, "")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	loc, err := url.Parse(res.Header.Get("Location"))
+	require.NoError(t, err)
+	next := loc.Query().Get("next")
+	require.Equal(t, "/streams/"+url.PathEscape(oddStream)+"?w=1h", next)
+	res, _ = anon.do(http.MethodPost, "/login", url.Values{"csrf": {anon.csrf}, "user": {"vera"}, "password": {testPassword}, "next": {next}}, "")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, next, res.Header.Get("Location"))
+}
+
+// inputValues is the value of every input named name on a page.
+func inputValues(t *testing.T, page, name string) []string {
+	t.Helper()
+	var out []string
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "input" && attr(n, "name") == name {
+			out = append(out, attr(n, "value"))
+		}
+		for ch := n.FirstChild; ch != nil; ch = ch.NextSibling {
+			walk(ch)
+		}
+	}
+	walk(parse(t, page))
+	return out
+}
+
+// TestCSRFTokenIsBoundToTheSession: a token works only for the session it
+// was given to, and only from the form body or the header.
+func TestCSRFTokenIsBoundToTheSession(t *testing.T) {
+	t.Parallel()
+	srv, d := setupDesk(t, withUsers(t))
+	path := "/dead-letters/" + u(d.ids["json"]) + "/redeliver"
+	a, b := signedIn(t, srv, "otto"), signedIn(t, srv, "otto")
+	require.NotEqual(t, a.csrf, b.csrf, "two sessions of one user have two tokens")
+
+	refused := func(c *client, target string, form url.Values, why string) {
+		t.Helper()
+		res, page := c.do(http.MethodPost, target, form, "")
+		require.Equal(t, http.StatusForbidden, res.StatusCode, why)
+		require.Contains(t, byTestID(t, page, "error")[0], "this form expired or came from another site", why)
+		require.Zero(t, d.ordersCount(t), "%s: nothing was redelivered", why)
+	}
+	refused(b, path, url.Values{"csrf": {a.csrf}}, "session A's token in session B")
+	anon := newClient(t, srv)
+	refused(b, path, url.Values{"csrf": {anon.csrf}}, "a sign-in page's token in a session")
+	refused(b, path, url.Values{"csrf": {b.cookies[csrfCookie].Value}}, "the CSRF cookie's value")
+	refused(b, path+"?csrf="+url.QueryEscape(b.csrf), url.Values{"note": {"x"}}, "the right token, in the query string")
+	refused(b, path+"?csrf="+url.QueryEscape(b.csrf), url.Values{}, "the right token, in the query string, empty form")
+
+	// Signed out and in again: the old session's token is dead.
+	old := a.csrf
+	res, _ := a.do(http.MethodPost, "/logout", url.Values{"csrf": {a.csrf}}, "")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	_, page := a.do(http.MethodGet, "/login", nil, "")
+	a.csrf = formToken(page)
+	require.Equal(t, http.StatusSeeOther, a.signIn("otto", testPassword).StatusCode)
+	require.NotEqual(t, old, a.csrf)
+	refused(a, path, url.Values{"csrf": {old}}, "the token of a signed-out session")
+
+	// The sign-in form: a token from another browser's sign-in page is
+	// refused, and nobody is signed in.
+	other := newClient(t, srv)
+	victim := newClient(t, srv)
+	res, _ = victim.do(http.MethodPost, "/login", url.Values{"csrf": {other.csrf}, "user": {"otto"}, "password": {testPassword}}, "")
+	require.Equal(t, http.StatusForbidden, res.StatusCode)
+	require.Nil(t, victim.cookies[sessionCookie])
+
+	// The right token in the form body, or in the header, is accepted.
+	res, _ = b.do(http.MethodPost, path, url.Values{"csrf": {b.csrf}}, "")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, uint64(1), d.ordersCount(t))
+	b.header.Set(csrfHeader, b.csrf)
+	res, _ = b.do(http.MethodPost, "/dead-letters/"+u(d.ids["binary"])+"/redeliver", url.Values{"note": {"x"}}, "")
+	b.header.Del(csrfHeader)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	require.Equal(t, uint64(2), d.ordersCount(t))
+
+	// A script's header is bound the same way.
+	api := "/api/v1/dead-letters/" + u(d.ids["gone"]) + "/discard"
+	b.header.Set(csrfHeader, a.csrf)
+	res, _ = b.do(http.MethodPost, api, nil, `{"note":"x"}`)
+	require.Equal(t, http.StatusForbidden, res.StatusCode)
+	hist, err := srv.cfg.DeadLetters.History(context.Background(), d.ids["gone"])
+	require.NoError(t, err)
+	require.Empty(t, hist, "nothing was discarded")
+	b.header.Set(csrfHeader, b.csrf)
+	res, body := b.do(http.MethodPost, api, nil, `{"note":"x"}`)
+	require.Equal(t, http.StatusOK, res.StatusCode, body)
+}
