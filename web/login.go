@@ -78,7 +78,12 @@ func (s *Server) signIn(c echo.Context) error {
 // signOut answers POST /logout.
 func (s *Server) signOut(c echo.Context) error {
 	if sess, ok := c.Get(sessionKey).(auth.Session); ok && s.cfg.Auth != nil {
-		s.cfg.Auth.Sessions.Revoke(sess, s.cfg.Now())
+		// The session has ended here whatever the error; the sign-out is
+		// sent to the other replicas as soon as NATS takes it.
+		if err := s.cfg.Auth.Sessions.Revoke(c.Request().Context(), sess, s.cfg.Now()); err != nil {
+			s.logger.Warn("signed out on this replica; other jetwatch replicas may accept the session until NATS takes the sign-out",
+				"user", sess.User, "err", err)
+		}
 	}
 	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteLaxMode, Secure: s.secureCookies(c), MaxAge: -1})

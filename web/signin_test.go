@@ -2,13 +2,19 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/html"
+
+	"github.com/jetwatch/jetwatch/auth"
+	"github.com/jetwatch/jetwatch/internal/natstest"
 )
 
 // hostileNext are sign-in targets that lead, or could lead after one more
@@ -139,4 +145,67 @@ func TestCSRFTokenIsBoundToTheSession(t *testing.T) {
 	b.header.Set(csrfHeader, b.csrf)
 	res, body := b.do(http.MethodPost, api, nil, `{"note":"x"}`)
 	require.Equal(t, http.StatusOK, res.StatusCode, body)
+}
+
+// TestSignOutIsRememberedAcrossRestartsAndReplicas: two jetwatch replicas
+// on one NATS share a session key; a sign-out on one is refused on the
+// other and on a jetwatch started afterwards.
+func TestSignOutIsRememberedAcrossRestartsAndReplicas(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	natsSrv := natstest.RunServer(t)
+	users := usersFile(t)
+	replica := func() *Server {
+		sessions, err := auth.NewSessions(strings.Repeat("s", 32), time.Hour)
+		require.NoError(t, err)
+		js, err := jetstream.New(natstest.Connect(t, natsSrv))
+		require.NoError(t, err)
+		so, err := auth.NewSignOuts(js, sessions, auth.SignOutsConfig{Retry: 50 * time.Millisecond})
+		require.NoError(t, err)
+		require.NoError(t, so.Start(ctx))
+		t.Cleanup(so.Stop)
+		select {
+		case <-so.Read():
+		case <-time.After(10 * time.Second):
+			t.Fatal("sign-outs not read")
+		}
+		srv, _ := setup(t, func(cfg *Config) { cfg.Auth = &AuthConfig{Users: users, Sessions: sessions} })
+		return srv
+	}
+	// with is a browser on srv holding cookie.
+	with := func(srv *Server, cookie *http.Cookie) *client {
+		c := newClient(t, srv)
+		c.cookies[sessionCookie] = cookie
+		return c
+	}
+	a, b := replica(), replica()
+	otto := signedIn(t, a, "otto")
+	cookie := *otto.cookies[sessionCookie]
+	vera := signedIn(t, a, "vera")
+	kept := *vera.cookies[sessionCookie]
+	res, _ := with(b, &cookie).do(http.MethodGet, "/", nil, "")
+	require.Equal(t, http.StatusOK, res.StatusCode, "the replicas share sessions")
+
+	res, _ = otto.do(http.MethodPost, "/logout", url.Values{"csrf": {otto.csrf}}, "")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	res, _ = with(a, &cookie).do(http.MethodGet, "/", nil, "")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, "refused at once where signed out")
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if res, _ := with(b, &cookie).do(http.MethodGet, "/", nil, ""); res.StatusCode != http.StatusSeeOther {
+			return fmt.Errorf("the other replica still answers %d to the signed-out cookie", res.StatusCode)
+		}
+		return nil
+	})
+	res, _ = with(b, &cookie).do(http.MethodPost, "/dead-letters/1/discard", url.Values{"csrf": {otto.csrf}}, "")
+	require.Equal(t, http.StatusForbidden, res.StatusCode, "and so is its CSRF token")
+
+	// A restart: a new Server, new sessions, the same NATS.
+	restarted := replica()
+	res, _ = with(restarted, &cookie).do(http.MethodGet, "/", nil, "")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, "the sign-out outlives the restart")
+	require.Equal(t, "/login?next=%2F", res.Header.Get("Location"))
+	res, page := with(restarted, &kept).do(http.MethodGet, "/", nil, "")
+	require.Equal(t, http.StatusOK, res.StatusCode, "a session not signed out survives the restart")
+	require.Contains(t, byTestID(t, page, "who")[0], "vera")
 }
