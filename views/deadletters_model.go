@@ -216,6 +216,15 @@ func FilterQuery(f dlq.Filter) url.Values {
 	return q
 }
 
+// searchPlaceholder says what the search box searches: payloads only for
+// those who may see them.
+func searchPlaceholder(payloadsHidden bool) string {
+	if payloadsHidden {
+		return "words in subject or error"
+	}
+	return "words in subject, error or payload"
+}
+
 // Shorten cuts s to n runes for table cells; the full text is in a title.
 func Shorten(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {

@@ -96,8 +96,14 @@ func (s *Server) shownJSON(c echo.Context, d dlq.DeadLetter) shownDeadLetter {
 // applied, and the payload gone for a viewer under --hide-payloads.
 func (s *Server) shown(c echo.Context, d dlq.DeadLetter) (shown dlq.DeadLetter, redacted, hidden bool) {
 	d, redacted = s.cfg.Redact.DeadLetter(d)
-	if s.cfg.HidePayloads && !principal(c).Role.Allows(auth.Operator) {
+	if s.payloadsHidden(c) {
 		d.Payload, hidden = nil, true
 	}
 	return d, redacted, hidden
+}
+
+// payloadsHidden says whether this principal may not see payloads: a
+// viewer under --hide-payloads. Their searches leave payloads out too.
+func (s *Server) payloadsHidden(c echo.Context) bool {
+	return s.cfg.HidePayloads && !principal(c).Role.Allows(auth.Operator)
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -9,11 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/html"
 
 	"github.com/jetwatch/jetwatch/auth"
+	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 )
 
@@ -208,4 +211,68 @@ func TestSignOutIsRememberedAcrossRestartsAndReplicas(t *testing.T) {
 	res, page := with(restarted, &kept).do(http.MethodGet, "/", nil, "")
 	require.Equal(t, http.StatusOK, res.StatusCode, "a session not signed out survives the restart")
 	require.Contains(t, byTestID(t, page, "who")[0], "vera")
+}
+
+// TestViewerSearchLeavesHiddenPayloadsOut: under --hide-payloads a viewer
+// cannot find which dead letters hold a value by searching for it; an
+// operator, who sees payloads, can.
+func TestViewerSearchLeavesHiddenPayloadsOut(t *testing.T) {
+	t.Parallel()
+	srv, d := setupDesk(t, withUsers(t), func(cfg *Config) { cfg.HidePayloads = true })
+	ctx := context.Background()
+	m := nats.NewMsg(dlq.Subject("ORDERS", "billing"))
+	m.Data = []byte(`{"order":"o-9","card":{"number":"4111111111111111"}}`)
+	dlq.Envelope{Reason: dlq.ReasonError, Error: "issuer declined", Stream: "ORDERS", Consumer: "billing", Subject: "orders.paid",
+		Sequence: 9, FailedAt: testNow}.Apply(m.Header)
+	ack, err := d.js.PublishMsg(ctx, m)
+	require.NoError(t, err)
+	require.NoError(t, d.ix.CatchUp(ctx))
+	card := url.QueryEscape("4111111111111111")
+
+	apiItems := func(c *client, query string) int {
+		t.Helper()
+		res, body := c.do(http.MethodGet, "/api/v1/dead-letters?"+query, nil, "")
+		require.Equal(t, http.StatusOK, res.StatusCode, body)
+		var page struct {
+			Items []json.RawMessage `json:"items"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(body), &page))
+		return len(page.Items)
+	}
+	viewer, operator := signedIn(t, srv, "vera"), signedIn(t, srv, "otto")
+	for _, q := range []string{card, "411111", "o-9", "number"} {
+		res, page := viewer.do(http.MethodGet, "/dead-letters?q="+q, nil, "")
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Empty(t, byTestID(t, page, "dl-row"), "viewer, q=%s", q)
+		require.Equal(t, []string{"0"}, byTestID(t, page, "dl-matched"), "viewer, q=%s", q)
+		require.Equal(t, 0, apiItems(viewer, "q="+q), "viewer API, q=%s", q)
+		_, page = viewer.do(http.MethodGet, "/dead-letters/groups?q="+q, nil, "")
+		require.Empty(t, byTestID(t, page, "dl-group"), "viewer groups, q=%s", q)
+		_, body := viewer.do(http.MethodGet, "/api/v1/dead-letters/export?q="+q, nil, "")
+		require.Empty(t, strings.TrimSpace(body), "viewer export, q=%s", q)
+
+		res, page = operator.do(http.MethodGet, "/dead-letters?q="+q, nil, "")
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		rows := nodes(parse(t, page), "dl-row")
+		require.Len(t, rows, 1, "operator, q=%s", q)
+		require.Equal(t, u(ack.Sequence), attr(rows[0], "data-id"))
+		require.Equal(t, 1, apiItems(operator, "q="+q), "operator API, q=%s", q)
+	}
+	// What viewers see (subject and error) they still find.
+	require.Equal(t, 1, apiItems(viewer, "q=issuer+declined"))
+	require.Equal(t, 1, apiItems(viewer, "q=orders+paid"))
+	_, page := viewer.do(http.MethodGet, "/dead-letters", nil, "")
+	require.Equal(t, []string{"words in subject or error"}, placeholders(t, page))
+	_, page = operator.do(http.MethodGet, "/dead-letters", nil, "")
+	require.Equal(t, []string{"words in subject, error or payload"}, placeholders(t, page))
+}
+
+// placeholders is the placeholder of the dead-letter search box.
+func placeholders(t *testing.T, page string) []string {
+	t.Helper()
+	var out []string
+	for _, n := range nodes(parse(t, page), "dl-search") {
+		out = append(out, attr(n, "placeholder"))
+	}
+	return out
 }
