@@ -53,15 +53,19 @@ type GroupRow struct {
 
 // DeadLetterDetail is one dead letter's page.
 type DeadLetterDetail struct {
-	D        dlq.DeadLetter
-	History  []dlq.Action
-	Headers  []HeaderRow
-	Payload  PayloadView
-	TraceID  string
-	TraceURL string
-	CSRF     string
-	Flash    string
-	FlashBad bool
+	D       dlq.DeadLetter
+	History []dlq.Action
+	Headers []HeaderRow
+	Payload PayloadView
+	// TraceID is the trace id in the message's traceparent, as it is;
+	// TraceValid says it is a well-formed W3C trace id, and only then is
+	// TraceURL (the link to the tracing UI) set.
+	TraceID    string
+	TraceValid bool
+	TraceURL   string
+	CSRF       string
+	Flash      string
+	FlashBad   bool
 	// Preview is set when an edit awaits confirmation.
 	Preview *EditPreview
 	// CanAct is set when the operator may redeliver and discard.

@@ -276,3 +276,49 @@ func placeholders(t *testing.T, page string) []string {
 	}
 	return out
 }
+
+// TestTraceLinkOnlyForWellFormedTraceIDs: a dead letter's traceparent is
+// the message's, so only a well-formed W3C trace id becomes a link to the
+// tracing UI; anything else is shown as text.
+func TestTraceLinkOnlyForWellFormedTraceIDs(t *testing.T) {
+	t.Parallel()
+	srv, d := setupDesk(t) // TraceURL http://traces.example/trace/{trace_id}
+	ctx := context.Background()
+	for _, c := range []struct {
+		traceparent, shown string
+		link               bool
+	}{
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "4bf92f3577b34da6a3ce929d0e0e4736", true},
+		{"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", "4BF92F3577B34DA6A3CE929D0E0E4736", false},
+		{"00-00000000000000000000000000000000-00f067aa0ba902b7-01", "00000000000000000000000000000000", false},
+		{"00-../../admin/api/delete?all=yes&x=1-00f067aa0ba902b7-01", "../../admin/api/delete?all=yes&x=1", false},
+		{"00-\"><script>alert(1)</script>xxxxx-00f067aa0ba902b7-01", "\"><script>alert(1)</script>xxxxx", false},
+		{"00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01", "4bf92f3577b34da6a3ce929d0e0e473", false},
+		{"garbage", "garbage", false},
+	} {
+		m := nats.NewMsg(dlq.Subject("ORDERS", "billing"))
+		m.Data = []byte("{}")
+		m.Header.Set("traceparent", c.traceparent)
+		dlq.Envelope{Reason: dlq.ReasonError, Error: "x", Stream: "ORDERS", Consumer: "billing", Subject: "orders.paid",
+			Sequence: 1, FailedAt: testNow}.Apply(m.Header)
+		ack, err := d.js.PublishMsg(ctx, m)
+		require.NoError(t, err)
+		require.NoError(t, d.ix.CatchUp(ctx))
+
+		res, page := get(t, srv, "/dead-letters/"+u(ack.Sequence))
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		trace := nodes(parse(t, page), "dl-trace")
+		require.Len(t, trace, 1, c.traceparent)
+		require.Contains(t, text(trace[0]), c.shown, c.traceparent)
+		hrefs := links(trace[0])
+		if c.link {
+			require.Equal(t, []string{"http://traces.example/trace/" + c.shown}, hrefs)
+			require.Empty(t, byTestID(t, page, "dl-trace-invalid"))
+		} else {
+			require.Empty(t, hrefs, "no link for %q", c.traceparent)
+			require.NotEmpty(t, byTestID(t, page, "dl-trace-invalid"), c.traceparent)
+			require.NotContains(t, page, "traces.example", c.traceparent)
+		}
+		require.NotContains(t, page, "<script>alert(1)", "escaped")
+	}
+}
