@@ -24,7 +24,7 @@ func (s *Server) signInForm(c echo.Context) error {
 }
 
 func (s *Server) renderSignIn(c echo.Context, status int, m views.SignIn) error {
-	m.CSSURL, m.IconURL, m.Version = s.assets.url("app.css"), s.assets.url("favicon.svg"), s.cfg.Version
+	m.CSSURL, m.IconURL = s.assets.url("app.css"), s.assets.url("favicon.svg")
 	m.CSRF = csrfToken(c)
 	m.Enabled = s.cfg.Auth != nil && s.cfg.Auth.Users != nil
 	return s.render(c, status, views.SignInPage(m))

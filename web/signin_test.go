@@ -322,3 +322,63 @@ func TestTraceLinkOnlyForWellFormedTraceIDs(t *testing.T) {
 		require.NotContains(t, page, "<script>alert(1)", "escaped")
 	}
 }
+
+// TestAnonymousPagesShowNothingOfNATS: the pages anyone can reach (sign-in,
+// 401, 403, 404, the readiness probe) name neither the NATS server nor its
+// id, nor jetwatch's version; a signed-in operator sees them.
+func TestAnonymousPagesShowNothingOfNATS(t *testing.T) {
+	t.Parallel()
+	srv, d := setupDesk(t, withUsers(t))
+	natsURL, serverID, serverName := d.nc.ConnectedUrl(), d.nc.ConnectedServerId(), d.nc.ConnectedServerName()
+	require.NotEmpty(t, serverID)
+	d.setNATS(NATSState{Connected: true, Since: testNow.Add(-time.Hour), Server: natsURL, ServerName: serverName})
+	secrets := []string{natsURL, strings.TrimPrefix(natsURL, "nats://"), serverID, serverName, "jetwatch test"}
+
+	anonymousPages := func(why string, ready int) {
+		t.Helper()
+		anon := newClient(t, srv)
+		for _, c := range []struct {
+			method, target string
+			form           url.Values
+			status         int
+		}{
+			{http.MethodGet, "/login", nil, http.StatusOK},
+			{http.MethodGet, "/login?next=/x", nil, http.StatusOK},
+			{http.MethodGet, "/no-such-page", nil, http.StatusNotFound},
+			{http.MethodGet, "/static/x/nothing.css", nil, http.StatusNotFound},
+			{http.MethodPost, "/dead-letters/1/discard", url.Values{"note": {"x"}}, http.StatusForbidden},      // no CSRF token
+			{http.MethodPost, "/dead-letters/1/discard", url.Values{"csrf": {anon.csrf}}, http.StatusUnauthorized}, // not signed in
+			{http.MethodPost, "/login", url.Values{"csrf": {anon.csrf}, "user": {"otto"}, "password": {"wrong"}}, http.StatusUnauthorized},
+			{http.MethodGet, "/api/v1/streams", nil, http.StatusUnauthorized},
+			{http.MethodGet, "/readyz", nil, ready},
+		} {
+			res, body := anon.do(c.method, c.target, c.form, "")
+			require.Equal(t, c.status, res.StatusCode, "%s %s %s", why, c.method, c.target)
+			for _, secret := range secrets {
+				require.NotContains(t, body, secret, "%s %s %s", why, c.method, c.target)
+			}
+			require.Empty(t, byTestID(t, body, "nats-state"), "%s %s %s", why, c.method, c.target)
+		}
+	}
+	anonymousPages("connected", http.StatusOK)
+	_, body := get(t, srv, "/readyz")
+	require.Contains(t, body, `"detail":"connected"`)
+
+	// Down: the banner would name the server and the error's address.
+	d.setNATS(NATSState{Since: testNow.Add(-time.Minute), LastError: "dial tcp 10.1.2.3:4222: connection refused",
+		Server: natsURL, ServerName: serverName})
+	secrets = append(secrets, "10.1.2.3")
+	anonymousPages("disconnected", http.StatusServiceUnavailable)
+
+	// Signed in, the same pages show the connection.
+	otto := signedIn(t, srv, "otto")
+	_, page := otto.do(http.MethodGet, "/no-such-page", nil, "")
+	require.Contains(t, byTestID(t, page, "nats-state")[0], "NATS unreachable")
+	require.Contains(t, page, "10.1.2.3")
+	require.Equal(t, []string{"jetwatch test"}, byTestID(t, page, "footer"))
+	d.setNATS(NATSState{Connected: true, Server: natsURL, ServerName: serverName})
+	_, page = otto.do(http.MethodGet, "/no-such-page", nil, "")
+	require.Contains(t, byTestID(t, page, "nats-state")[0], serverName)
+	_, body = otto.do(http.MethodGet, "/readyz", nil, "")
+	require.Contains(t, body, natsURL)
+}
