@@ -55,3 +55,32 @@ func TestLocalRedirectRefusesEveryWayOffSite(t *testing.T) {
 		require.True(t, strings.HasPrefix(got, "/") && !strings.HasPrefix(got, "//"))
 	}
 }
+
+// FuzzLocalRedirect: whatever next is, the answer is "/" or next itself,
+// and a browser can only read it as a path on this server, however many
+// times it is decoded.
+func FuzzLocalRedirect(f *testing.F) {
+	for _, s := range []string{"/", "/dead-letters?q=x", "/%09/evil", `/\evil`, "//evil", "/%252F%252Fevil", "https://evil", "/streams/a%2Fb"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, next string) {
+		got := LocalRedirect(next)
+		if got != "/" && got != next {
+			t.Fatalf("LocalRedirect(%q) = %q: neither / nor the input", next, got)
+		}
+		u, err := url.Parse(got)
+		if err != nil || u.Scheme != "" || u.Host != "" {
+			t.Fatalf("LocalRedirect(%q) = %q: not a local URL (%v)", next, got, err)
+		}
+		for form := got; ; {
+			if !strings.HasPrefix(form, "/") || strings.HasPrefix(form, "//") || strings.ContainsAny(form, "\\\t\r\n\x00") {
+				t.Fatalf("LocalRedirect(%q) = %q, which decodes to %q", next, got, form)
+			}
+			d, err := url.PathUnescape(form)
+			if err != nil || d == form {
+				break
+			}
+			form = d
+		}
+	})
+}
