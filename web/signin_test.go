@@ -346,7 +346,7 @@ func TestAnonymousPagesShowNothingOfNATS(t *testing.T) {
 			{http.MethodGet, "/login?next=/x", nil, http.StatusOK},
 			{http.MethodGet, "/no-such-page", nil, http.StatusNotFound},
 			{http.MethodGet, "/static/x/nothing.css", nil, http.StatusNotFound},
-			{http.MethodPost, "/dead-letters/1/discard", url.Values{"note": {"x"}}, http.StatusForbidden},      // no CSRF token
+			{http.MethodPost, "/dead-letters/1/discard", url.Values{"note": {"x"}}, http.StatusForbidden},          // no CSRF token
 			{http.MethodPost, "/dead-letters/1/discard", url.Values{"csrf": {anon.csrf}}, http.StatusUnauthorized}, // not signed in
 			{http.MethodPost, "/login", url.Values{"csrf": {anon.csrf}, "user": {"otto"}, "password": {"wrong"}}, http.StatusUnauthorized},
 			{http.MethodGet, "/api/v1/streams", nil, http.StatusUnauthorized},
