@@ -102,9 +102,35 @@ func TestSessionsSignExpireAndRevoke(t *testing.T) {
 	_, err = other.Check(cookie, now)
 	require.Error(t, err, "another key")
 
-	s.Revoke(sess, now)
+	require.NoError(t, s.Revoke(context.Background(), sess, now), "nothing to share without SignOuts")
 	_, err = s.Check(cookie, now)
 	require.Error(t, err, "signed out")
+
+	// A cookie that outlasts today's TTL (signed when sessions lasted
+	// longer) ends as sessions do now.
+	long, err := NewSessions(strings.Repeat("k", 32), 48*time.Hour)
+	require.NoError(t, err)
+	_, longCookie := long.New("alice", now)
+	_, err = long.Check(longCookie, now.Add(30*time.Hour))
+	require.NoError(t, err)
+	_, err = s.Check(longCookie, now)
+	require.Error(t, err, "lasts longer than the TTL allows")
+
+	// CSRF tokens: one per session, never the pre-session one, the same
+	// on every replica with the key.
+	sess2, _ := s.New("alice", now)
+	require.NotEqual(t, s.CSRFToken(sess), s.CSRFToken(sess2))
+	require.NotEqual(t, s.CSRFToken(sess), s.PreSessionCSRFToken(sess.ID))
+	require.NotEqual(t, s.CSRFToken(sess), other.CSRFToken(sess))
+	replica, err := NewSessions(strings.Repeat("k", 32), time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, s.CSRFToken(sess), replica.CSRFToken(sess))
+	require.Equal(t, s.PreSessionCSRFToken("n1"), replica.PreSessionCSRFToken("n1"))
+	require.NotEqual(t, s.PreSessionCSRFToken("n1"), s.PreSessionCSRFToken("n2"))
+	require.Empty(t, s.PreSessionCSRFToken(""), "no cookie, no token")
+
+	_, err = NewSessions(strings.Repeat("k", 32), 0)
+	require.ErrorContains(t, err, "TTL")
 
 	_, err = NewSessions("short", time.Hour)
 	require.ErrorContains(t, err, "too short")

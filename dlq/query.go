@@ -44,13 +44,18 @@ type Filter struct {
 	// MaxID bounds a bulk job to the dead letters that existed when it was
 	// created.
 	MaxID uint64 `json:"max_id,omitempty"`
+	// PayloadsHidden keeps Q from matching payload text, for whoever may
+	// not see payloads (a viewer under --hide-payloads): otherwise a
+	// search for a card number would tell which dead letters hold it. Set
+	// by the server from the searcher's role, never read from a client.
+	PayloadsHidden bool `json:"-"`
 }
 
 // equal says whether two filters select the same way.
 func (f Filter) equal(o Filter) bool {
 	return f.Stream == o.Stream && f.Consumer == o.Consumer && f.Subject == o.Subject && f.Reason == o.Reason &&
 		f.Status == o.Status && f.Q == o.Q && f.Since.Equal(o.Since) && f.Until.Equal(o.Until) &&
-		slices.Equal(f.IDs, o.IDs) && f.MaxID == o.MaxID
+		slices.Equal(f.IDs, o.IDs) && f.MaxID == o.MaxID && f.PayloadsHidden == o.PayloadsHidden
 }
 
 // Validate checks the filter's closed vocabularies and syntax.
@@ -186,6 +191,12 @@ func (f Filter) where() (string, []any) {
 	}
 	if fq := ftsQuery(f.Q); fq != "" {
 		add("dead_letters_fts MATCH ?", fq)
+		if f.PayloadsHidden {
+			// The index keeps no columns (detail=none), so it cannot
+			// leave the payload out: of what it found, keep the dead
+			// letters whose subject and error hold every term.
+			add("search_terms_in(?, d.subject || ' ' || d.error)", f.Q)
+		}
 	}
 	if len(conds) == 0 {
 		return "", nil

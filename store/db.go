@@ -101,6 +101,9 @@ func OpenFile(ctx context.Context, path string) (*DB, error) {
 			if _, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = %d", walSizeLimit), nil); err != nil {
 				return err
 			}
+			if err := c.RegisterFunc("search_terms_in", SearchTermsIn, true); err != nil {
+				return err
+			}
 			return c.RegisterFunc("subject_matches", SubjectMatches, true)
 		}})
 	})

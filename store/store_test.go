@@ -217,6 +217,34 @@ func TestSubjectMatches(t *testing.T) {
 	require.True(t, ok)
 }
 
+func TestSearchTermsIn(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		q, text string
+		want    bool
+	}{
+		{"declined", "orders.paid card declined", true},
+		{"DECLINED", "Card Declined", true},
+		{"card decl", "orders.paid card declined", true},     // the last term is a prefix
+		{"car declined", "orders.paid card declined", false}, // the others are whole words
+		{"4111111111111111", "orders.paid card declined", false},
+		{"4111", "card 4111111111111111 declined", true},
+		{"orders.paid", "orders.paid timeout", true}, // punctuation separates, as in the index
+		{"paid orders", "orders.paid", true},
+		{"", "anything", true},
+		{"!!", "anything", true},
+		{"x", "", false},
+		{"é", "café", false}, // a word inside another is not a word
+		{"café", "Café crème", true},
+	} {
+		require.Equal(t, c.want, SearchTermsIn(c.q, c.text), "%q in %q", c.q, c.text)
+	}
+	db := openTestDB(t)
+	var ok bool
+	require.NoError(t, db.sql.QueryRow(`SELECT search_terms_in('card decl', 'orders.paid' || ' ' || 'card declined')`).Scan(&ok))
+	require.True(t, ok)
+}
+
 func TestMigrationNineKeepsDeadLettersWithoutTheirMessages(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

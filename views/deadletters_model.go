@@ -53,15 +53,19 @@ type GroupRow struct {
 
 // DeadLetterDetail is one dead letter's page.
 type DeadLetterDetail struct {
-	D        dlq.DeadLetter
-	History  []dlq.Action
-	Headers  []HeaderRow
-	Payload  PayloadView
-	TraceID  string
-	TraceURL string
-	CSRF     string
-	Flash    string
-	FlashBad bool
+	D       dlq.DeadLetter
+	History []dlq.Action
+	Headers []HeaderRow
+	Payload PayloadView
+	// TraceID is the trace id in the message's traceparent, as it is;
+	// TraceValid says it is a well-formed W3C trace id, and only then is
+	// TraceURL (the link to the tracing UI) set.
+	TraceID    string
+	TraceValid bool
+	TraceURL   string
+	CSRF       string
+	Flash      string
+	FlashBad   bool
 	// Preview is set when an edit awaits confirmation.
 	Preview *EditPreview
 	// CanAct is set when the operator may redeliver and discard.
@@ -214,6 +218,15 @@ func FilterQuery(f dlq.Filter) url.Values {
 		q.Set("until", f.Until.UTC().Format(time.RFC3339))
 	}
 	return q
+}
+
+// searchPlaceholder says what the search box searches: payloads only for
+// those who may see them.
+func searchPlaceholder(payloadsHidden bool) string {
+	if payloadsHidden {
+		return "words in subject or error"
+	}
+	return "words in subject, error or payload"
 }
 
 // Shorten cuts s to n runes for table cells; the full text is in a title.

@@ -31,6 +31,11 @@ type Page struct {
 	CanAct bool
 	// CSRF is the token forms post back.
 	CSRF string
+	// Anonymous is set for a visitor who has not signed in (the error
+	// pages they can reach): the layout then shows nothing about the NATS
+	// deployment (server URL, name, connection errors), nor jetwatch's
+	// version.
+	Anonymous bool
 }
 
 // NATSBanner is the connection state shown on every page.

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/net/html"
 
 	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/auth"
@@ -64,10 +65,44 @@ type client struct {
 
 func newClient(t *testing.T, srv *Server) *client {
 	c := &client{t: t, srv: srv, remote: "192.0.2.10:5000", header: http.Header{}, cookies: map[string]*http.Cookie{}}
-	res, _ := c.do(http.MethodGet, "/login", nil, "")
+	res, page := c.do(http.MethodGet, "/login", nil, "")
 	require.Equal(t, http.StatusOK, res.StatusCode)
-	c.csrf = c.cookies[csrfCookie].Value
+	c.csrf = formToken(page)
+	if c.csrf == "" {
+		// No sign-in form (proxy sign-in only): the double-submit cookie.
+		c.csrf = c.cookies[csrfCookie].Value
+	}
 	return c
+}
+
+// formToken is the CSRF token a page's forms carry, "" when it has none.
+func formToken(page string) string {
+	doc, err := html.Parse(strings.NewReader(page))
+	if err != nil {
+		return ""
+	}
+	var token string
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "input" && attr(n, "name") == csrfField && token == "" {
+			token = attr(n, "value")
+		}
+		for ch := n.FirstChild; ch != nil; ch = ch.NextSibling {
+			walk(ch)
+		}
+	}
+	walk(doc)
+	return token
+}
+
+// refreshCSRF takes the token from a page, as a browser's next form would:
+// after sign-in it is bound to the new session.
+func (c *client) refreshCSRF() {
+	c.t.Helper()
+	res, page := c.do(http.MethodGet, "/", nil, "")
+	require.Equal(c.t, http.StatusOK, res.StatusCode)
+	c.csrf = formToken(page)
+	require.NotEmpty(c.t, c.csrf, "a signed-in page carries a CSRF token")
 }
 
 // do sends a request; body is a form (url.Values) or JSON (string).
@@ -109,6 +144,9 @@ func (c *client) do(method, target string, form url.Values, jsonBody string) (*h
 func (c *client) signIn(user, password string) *http.Response {
 	c.t.Helper()
 	res, _ := c.do(http.MethodPost, "/login", url.Values{"csrf": {c.csrf}, "user": {user}, "password": {password}, "next": {"/dead-letters"}}, "")
+	if res.StatusCode == http.StatusSeeOther {
+		c.refreshCSRF()
+	}
 	return res
 }
 
@@ -245,10 +283,6 @@ func TestSignInLockoutAndSignOut(t *testing.T) {
 	other.remote = "198.51.100.7:1234"
 	require.Equal(t, http.StatusSeeOther, other.signIn("ada", testPassword).StatusCode)
 
-	// next never leaves the server.
-	require.Equal(t, "/", safeNext("//evil.example/x"))
-	require.Equal(t, "/", safeNext("https://evil.example"))
-	require.Equal(t, "/streams/A?w=1h", safeNext("/streams/A?w=1h"))
 	require.NotContains(t, b.log.String(), testPassword, "passwords never reach the log")
 }
 

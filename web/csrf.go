@@ -4,10 +4,14 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"mime"
 	"net/http"
+	"net/url"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/jetwatch/jetwatch/auth"
 )
 
 const (
@@ -17,25 +21,31 @@ const (
 	csrfKey    = "csrf"
 )
 
+// signInPath is the sign-in page: its form is posted before there is a
+// session, so it always carries the pre-session token.
+const signInPath = "/login"
+
 // csrf protects state-changing requests made by a browser. Forms carry a
-// token (field "csrf"), scripts send it in X-CSRF-Token; it must match the
-// jetwatch_csrf cookie, which another site can neither read nor send
-// (SameSite=Strict, HttpOnly). Requests with an API bearer token carry no
+// token (field "csrf", in the POST body), scripts send it in
+// X-CSRF-Token; a token in the query string is never read, since URLs end
+// up in logs, histories and Referer headers. Which token is right is
+// csrfTokenFor's decision. Requests with an API bearer token carry no
 // ambient credential and are exempt. Without authentication (loopback
 // only) a JSON API request is accepted too: a cross-site page cannot send
 // JSON without a CORS preflight jetwatch never grants.
 func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		token := ""
-		if ck, err := c.Cookie(csrfCookie); err == nil && len(ck.Value) == 64 {
-			token = ck.Value
+		nonce := ""
+		if ck, err := c.Cookie(csrfCookie); err == nil && validNonce(ck.Value) {
+			nonce = ck.Value
 		} else {
 			var b [32]byte
 			rand.Read(b[:]) //nolint:errcheck // crypto/rand never fails on Linux
-			token = hex.EncodeToString(b[:])
-			c.SetCookie(&http.Cookie{Name: csrfCookie, Value: token, Path: "/", HttpOnly: true,
+			nonce = hex.EncodeToString(b[:])
+			c.SetCookie(&http.Cookie{Name: csrfCookie, Value: nonce, Path: "/", HttpOnly: true,
 				SameSite: http.SameSiteStrictMode, Secure: s.secureCookies(c)})
 		}
+		token := s.csrfTokenFor(c, nonce)
 		c.Set(csrfKey, token)
 		switch c.Request().Method {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
@@ -57,9 +67,13 @@ func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		sent := c.Request().Header.Get(csrfHeader)
 		if sent == "" && !isAPI(c) {
-			sent = c.FormValue(csrfField)
+			form, err := bodyForm(c)
+			if err != nil {
+				return err
+			}
+			sent = form.Get(csrfField)
 		}
-		if subtle.ConstantTimeCompare([]byte(sent), []byte(token)) != 1 {
+		if sent == "" || subtle.ConstantTimeCompare([]byte(sent), []byte(token)) != 1 {
 			if isAPI(c) {
 				return echo.NewHTTPError(http.StatusForbidden, "missing or wrong X-CSRF-Token header: scripts must send the page's CSRF token, automation an API token")
 			}
@@ -67,6 +81,48 @@ func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// csrfTokenFor is the token this request's forms carry and its posts must
+// send back. With password sign-in it is bound to the session (see
+// auth.Sessions.CSRFToken), so a token from another operator's page, from
+// before sign-in or from a signed-out session is refused; the sign-in
+// form's own token is bound to the browser's jetwatch_csrf cookie.
+// Without sessions (a trusted proxy, or no sign-in on loopback) the
+// token is that cookie's value, checked by double submit: another site
+// can neither read the cookie (HttpOnly) nor make the browser send it
+// (SameSite=Strict).
+func (s *Server) csrfTokenFor(c echo.Context, nonce string) string {
+	a := s.cfg.Auth
+	if a == nil || a.Sessions == nil {
+		return nonce
+	}
+	if sess, ok := c.Get(sessionKey).(auth.Session); ok && c.Path() != signInPath {
+		return a.Sessions.CSRFToken(sess)
+	}
+	return a.Sessions.PreSessionCSRFToken(nonce)
+}
+
+// validNonce says whether a jetwatch_csrf cookie is one jetwatch could
+// have set: 64 hex digits.
+func validNonce(v string) bool {
+	if len(v) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(v)
+	return err == nil
+}
+
+// bodyForm is the form in the request body, without the query string's
+// parameters (which c.FormValue would also read).
+func bodyForm(c echo.Context) (url.Values, error) {
+	if _, err := c.FormParams(); err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			return nil, echo.NewHTTPError(http.StatusRequestEntityTooLarge, "the form is too large")
+		}
+		return nil, echo.NewHTTPError(http.StatusBadRequest, "the form in the request body could not be read: send it as application/x-www-form-urlencoded or multipart/form-data")
+	}
+	return c.Request().PostForm, nil
 }
 
 func csrfToken(c echo.Context) string {

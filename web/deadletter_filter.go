@@ -18,6 +18,7 @@ func (s *Server) deadLetterFilter(c echo.Context) (dlq.Filter, error) {
 		Stream: strings.TrimSpace(c.QueryParam("stream")), Consumer: strings.TrimSpace(c.QueryParam("consumer")),
 		Subject: strings.TrimSpace(c.QueryParam("subject")), Reason: c.QueryParam("reason"),
 		Status: c.QueryParam("status"), Q: strings.TrimSpace(c.QueryParam("q")),
+		PayloadsHidden: s.payloadsHidden(c),
 	}
 	var err error
 	if f.Since, err = s.parseTime(c.QueryParam("since")); err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/auth"
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/internal/tracecontext"
 	"github.com/jetwatch/jetwatch/views"
 )
 
@@ -52,11 +53,16 @@ func (s *Server) deadLetterDetail(c echo.Context) (views.DeadLetterDetail, error
 	d, m.Redacted, m.PayloadHidden = s.shown(c, d)
 	m.D, m.Headers, m.Payload = d, views.HeaderRows(d.Headers), views.NewPayloadView(d.Payload)
 	if tp := firstValue(d.Headers, "traceparent"); tp != "" {
-		if parts := strings.Split(tp, "-"); len(parts) == 4 && len(parts[1]) == 32 {
-			m.TraceID = parts[1]
-			if s.cfg.TraceURL != "" {
-				m.TraceURL = strings.ReplaceAll(s.cfg.TraceURL, "{trace_id}", m.TraceID)
-			}
+		// The header is the message's, hostile like the rest of it: only a
+		// well-formed trace id becomes a link; anything else is shown as
+		// text (shortened: the headers table has it whole).
+		m.TraceID = tracecontext.TraceIDField(tp)
+		m.TraceValid = tracecontext.ValidTraceID(m.TraceID)
+		if m.TraceValid && s.cfg.TraceURL != "" {
+			m.TraceURL = strings.ReplaceAll(s.cfg.TraceURL, "{trace_id}", m.TraceID)
+		}
+		if !m.TraceValid {
+			m.TraceID = views.Shorten(m.TraceID, 64)
 		}
 	}
 	return m, nil
@@ -96,8 +102,14 @@ func (s *Server) shownJSON(c echo.Context, d dlq.DeadLetter) shownDeadLetter {
 // applied, and the payload gone for a viewer under --hide-payloads.
 func (s *Server) shown(c echo.Context, d dlq.DeadLetter) (shown dlq.DeadLetter, redacted, hidden bool) {
 	d, redacted = s.cfg.Redact.DeadLetter(d)
-	if s.cfg.HidePayloads && !principal(c).Role.Allows(auth.Operator) {
+	if s.payloadsHidden(c) {
 		d.Payload, hidden = nil, true
 	}
 	return d, redacted, hidden
+}
+
+// payloadsHidden says whether this principal may not see payloads: a
+// viewer under --hide-payloads. Their searches leave payloads out too.
+func (s *Server) payloadsHidden(c echo.Context) bool {
+	return s.cfg.HidePayloads && !principal(c).Role.Allows(auth.Operator)
 }

@@ -16,7 +16,7 @@ import (
 
 // signInForm answers GET /login.
 func (s *Server) signInForm(c echo.Context) error {
-	next := safeNext(c.QueryParam("next"))
+	next := auth.LocalRedirect(c.QueryParam("next"))
 	if principal(c).Role != auth.NoRole && s.cfg.Auth != nil {
 		return c.Redirect(http.StatusSeeOther, next)
 	}
@@ -24,7 +24,7 @@ func (s *Server) signInForm(c echo.Context) error {
 }
 
 func (s *Server) renderSignIn(c echo.Context, status int, m views.SignIn) error {
-	m.CSSURL, m.IconURL, m.Version = s.assets.url("app.css"), s.assets.url("favicon.svg"), s.cfg.Version
+	m.CSSURL, m.IconURL = s.assets.url("app.css"), s.assets.url("favicon.svg")
 	m.CSRF = csrfToken(c)
 	m.Enabled = s.cfg.Auth != nil && s.cfg.Auth.Users != nil
 	return s.render(c, status, views.SignInPage(m))
@@ -37,8 +37,14 @@ func (s *Server) signIn(c echo.Context) error {
 	if a == nil || a.Users == nil {
 		return echo.NewHTTPError(http.StatusNotFound, "password sign-in is not configured (jetwatch serve --users FILE)")
 	}
-	name := strings.TrimSpace(c.FormValue("user"))
-	m := views.SignIn{Next: safeNext(c.FormValue("next")), User: name}
+	// Only the POST body: a password in the query string would land in
+	// proxy and access logs.
+	form, err := bodyForm(c)
+	if err != nil {
+		return err
+	}
+	name := strings.TrimSpace(form.Get("user"))
+	m := views.SignIn{Next: auth.LocalRedirect(form.Get("next")), User: name}
 	now, addr := s.cfg.Now(), c.RealIP()
 	if until, locked := a.Lockout.Blocked(name, addr, now); locked {
 		s.logger.Warn("sign-in refused: locked out after failed attempts", "user", name, "addr", addr, "until", until)
@@ -48,7 +54,7 @@ func (s *Server) signIn(c echo.Context) error {
 		c.Response().Header().Set("Retry-After", retryAfter(until.Sub(now)))
 		return s.renderSignIn(c, http.StatusTooManyRequests, m)
 	}
-	u, err := a.Users.Authenticate(name, c.FormValue("password"))
+	u, err := a.Users.Authenticate(name, form.Get("password"))
 	if err != nil {
 		if !errors.Is(err, auth.ErrBadCredentials) {
 			return err
@@ -72,21 +78,16 @@ func (s *Server) signIn(c echo.Context) error {
 // signOut answers POST /logout.
 func (s *Server) signOut(c echo.Context) error {
 	if sess, ok := c.Get(sessionKey).(auth.Session); ok && s.cfg.Auth != nil {
-		s.cfg.Auth.Sessions.Revoke(sess, s.cfg.Now())
+		// The session has ended here whatever the error; the sign-out is
+		// sent to the other replicas as soon as NATS takes it.
+		if err := s.cfg.Auth.Sessions.Revoke(c.Request().Context(), sess, s.cfg.Now()); err != nil {
+			s.logger.Warn("signed out on this replica; other jetwatch replicas may accept the session until NATS takes the sign-out",
+				"user", sess.User, "err", err)
+		}
 	}
 	c.SetCookie(&http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteLaxMode, Secure: s.secureCookies(c), MaxAge: -1})
 	return c.Redirect(http.StatusSeeOther, "/login")
-}
-
-// safeNext keeps a redirect on this server: a path, never "//host" or an
-// absolute URL another site could use to send operators away.
-func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n") || strings.HasPrefix(next, "/login") {
-		return "/"
-	}
-	return next
 }
 
 func retryAfter(d time.Duration) string { return strconv.Itoa(int(d.Seconds()) + 1) }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/jetwatch/jetwatch/auth"
 )
 
 // check is one readiness condition.
@@ -30,14 +32,21 @@ const writableTimeout = 2 * time.Second
 func (s *Server) readyz(c echo.Context) error {
 	checks := map[string]check{}
 	n := s.cfg.NATSState()
+	// Probes are anonymous: which server, and the connection's errors
+	// (which name hosts), are for signed-in callers only.
+	detailed := principal(c).Role != auth.NoRole
 	if n.Connected {
-		checks["nats"] = check{OK: true, Detail: "connected to " + n.Server}
+		detail := "connected"
+		if detailed {
+			detail += " to " + n.Server
+		}
+		checks["nats"] = check{OK: true, Detail: detail}
 	} else {
 		detail := "not connected yet"
 		if !n.Since.IsZero() {
 			detail = "not connected since " + n.Since.UTC().Format(time.RFC3339)
 		}
-		if n.LastError != "" {
+		if n.LastError != "" && detailed {
 			detail += ": " + n.LastError
 		}
 		checks["nats"] = check{Detail: detail}

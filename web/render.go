@@ -44,19 +44,26 @@ const fragmentParam = "fragment"
 func wantsFragment(c echo.Context) bool { return c.QueryParam(fragmentParam) == "live" }
 
 // page is the layout model every page shares. With live set, the live
-// region refreshes from the same URL plus ?fragment=live.
+// region refreshes from the same URL plus ?fragment=live. Only a
+// signed-in principal gets the connection details and the version: the
+// error pages are open to anyone.
 func (s *Server) page(c echo.Context, title string, live bool) views.Page {
-	n := s.cfg.NATSState()
+	pr := principal(c)
 	p := views.Page{
-		Title: title, Nav: "overview", Version: s.cfg.Version,
+		Title: title, Nav: "overview",
 		CSSURL: s.assets.url("app.css"), JSURL: s.assets.url("app.js"), IconURL: s.assets.url("favicon.svg"),
 		RefreshSeconds: max(int(s.cfg.SampleInterval.Seconds()), 1),
-		NATS:           views.NATSBanner{Connected: n.Connected, Since: n.Since, LastError: n.LastError, Server: n.Server, ServerName: n.ServerName},
 		Now:            s.cfg.Now(),
 		CSRF:           csrfToken(c),
-		CanAct:         principal(c).Role.Allows(auth.Operator),
+		CanAct:         pr.Role.Allows(auth.Operator),
+		Anonymous:      pr.Role == auth.NoRole,
 	}
-	if pr := principal(c); s.cfg.Auth != nil && pr.Role != auth.NoRole {
+	if !p.Anonymous {
+		n := s.cfg.NATSState()
+		p.Version = s.cfg.Version
+		p.NATS = views.NATSBanner{Connected: n.Connected, Since: n.Since, LastError: n.LastError, Server: n.Server, ServerName: n.ServerName}
+	}
+	if s.cfg.Auth != nil && !p.Anonymous {
 		p.User, p.Role, p.CanSignOut = pr.Name, pr.Role.String(), pr.Method == "password"
 	}
 	if live {

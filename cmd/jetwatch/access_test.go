@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/auth"
@@ -135,6 +136,16 @@ func TestServeWithSignInOverHTTPS(t *testing.T) {
 	require.NoError(t, err)
 	res.Body.Close()
 	require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+
+	// Sign-outs are shared through a bucket that keeps each one as long
+	// as a session lasts (--session-ttl, 12h by default).
+	js, err := jetstream.New(natstest.Connect(t, nats))
+	require.NoError(t, err)
+	kv, err := js.KeyValue(t.Context(), auth.DefaultSignOutBucket)
+	require.NoError(t, err)
+	st, err := kv.Status(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, 12*time.Hour, st.TTL())
 }
 
 func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {

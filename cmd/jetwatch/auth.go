@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/auth"
 	"github.com/jetwatch/jetwatch/dlq"
@@ -47,6 +50,9 @@ func buildAccess(cfg *config, logger *slog.Logger) (access, error) {
 		}
 		if cfg.SessionKey == "" {
 			logger.Warn("no session key set (JETWATCH_SESSION_KEY): sign-ins end when jetwatch restarts and are not shared between replicas")
+		}
+		if cfg.SessionTTL <= 0 {
+			return a, fmt.Errorf("--session-ttl %s: a sign-in must last a positive time (e.g. 12h)", cfg.SessionTTL)
 		}
 		if ac.Sessions, err = auth.NewSessions(cfg.SessionKey, cfg.SessionTTL); err != nil {
 			return a, fmt.Errorf("JETWATCH_SESSION_KEY: %w", err)
@@ -169,4 +175,37 @@ func watchUsersFile(ctx context.Context, users *auth.Users, logger *slog.Logger)
 		}
 		last = now
 	}
+}
+
+// signOutsReadWait is how long serving waits at start for the shared
+// sign-outs, so that operators' sessions survive a restart without a
+// new sign-in; past it, jetwatch serves and reads them when NATS answers.
+const signOutsReadWait = 3 * time.Second
+
+// startSignOuts shares sign-outs between replicas and restarts through
+// JetStream. Without a session key no session outlives its process or
+// reaches another replica, so there is nothing to share.
+func startSignOuts(ctx context.Context, nc *nats.Conn, cfg *config, a access, logger *slog.Logger) (stop func(), err error) {
+	if a.auth == nil || a.auth.Sessions == nil || cfg.SessionKey == "" {
+		return func() {}, nil
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("sign-outs: %w", err)
+	}
+	so, err := auth.NewSignOuts(js, a.auth.Sessions, auth.SignOutsConfig{Replicas: cfg.StreamReplicas, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	if err := so.Start(ctx); err != nil {
+		return nil, err
+	}
+	select {
+	case <-so.Read():
+	case <-ctx.Done():
+	case <-time.After(signOutsReadWait):
+		logger.Warn("sign-outs are not read yet: sessions started before this jetwatch must sign in again until NATS answers",
+			"bucket", auth.DefaultSignOutBucket)
+	}
+	return so.Stop, nil
 }

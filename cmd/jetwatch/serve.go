@@ -88,6 +88,11 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	if err := checkListen(cfg, acc.auth != nil); err != nil {
 		return err
 	}
+	stopSignOuts, err := startSignOuts(ctx, nc, cfg, acc, logger)
+	if err != nil {
+		return err
+	}
+	defer stopSignOuts()
 	db, err := store.Open(ctx, cfg.Data)
 	if err != nil {
 		return err

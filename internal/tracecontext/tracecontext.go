@@ -6,6 +6,7 @@ package tracecontext
 
 import (
 	"context"
+	"strings"
 
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -77,4 +78,37 @@ func Tracer(tp trace.TracerProvider, name string) trace.Tracer {
 		tp = noop.NewTracerProvider()
 	}
 	return tp.Tracer(name)
+}
+
+// ValidTraceID reports whether id is a well-formed W3C trace id: 32
+// lowercase hex digits, not all zeros. Only such an id may go into a link
+// to a tracing UI; anything else in a message's traceparent is hostile
+// input that could point the link elsewhere.
+func ValidTraceID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	zeros := true
+	for i := range len(id) {
+		c := id[i]
+		switch {
+		case c == '0':
+		case '1' <= c && c <= '9', 'a' <= c && c <= 'f':
+			zeros = false
+		default:
+			return false
+		}
+	}
+	return !zeros
+}
+
+// TraceIDField is the trace id field of a traceparent value
+// ("version-traceid-parentid-flags"), valid or not; a value without
+// dashes is returned whole.
+func TraceIDField(traceparent string) string {
+	parts := strings.SplitN(traceparent, "-", 3)
+	if len(parts) < 2 {
+		return traceparent
+	}
+	return parts[1]
 }
