@@ -134,6 +134,17 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// isJobID says whether id has the shape randomID gives: anything else is
+// no job, and never becomes a key in a request to NATS (a long one would
+// pass the server's control line limit and cost the connection).
+func isJobID(id string) bool {
+	if len(id) != 16 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil
+}
+
 func (req BulkRequest) check() (BulkRequest, error) {
 	req.Action = cmp.Or(req.Action, ActionRedeliver)
 	if req.Action != ActionRedeliver && req.Action != ActionDiscard {
@@ -215,6 +226,9 @@ func (b *BulkRunner) List(ctx context.Context) ([]BulkJob, error) {
 }
 
 func (b *BulkRunner) load(ctx context.Context, id string) (BulkJob, uint64, error) {
+	if !isJobID(id) {
+		return BulkJob{}, 0, ErrJobNotFound
+	}
 	e, err := b.kv.Get(ctx, id)
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
 		return BulkJob{}, 0, ErrJobNotFound
