@@ -35,7 +35,7 @@ type deskBundle struct {
 // setupDesk runs the web server over a real dead-letter desk: an
 // in-process NATS server with jetwatch's streams, a real index and real
 // redeliveries.
-func setupDesk(t *testing.T, opts ...func(*Config)) (*Server, *deskBundle) {
+func setupDesk(t testing.TB, opts ...func(*Config)) (*Server, *deskBundle) {
 	t.Helper()
 	srvNATS := natstest.RunServer(t)
 	nc := natstest.Connect(t, srvNATS)
@@ -128,7 +128,7 @@ func postJSON(t *testing.T, srv *Server, path, body string) (int, map[string]any
 	return rec.Code, out
 }
 
-func (d *deskBundle) ordersCount(t *testing.T) uint64 {
+func (d *deskBundle) ordersCount(t testing.TB) uint64 {
 	t.Helper()
 	s, err := d.js.Stream(context.Background(), "ORDERS")
 	require.NoError(t, err)
