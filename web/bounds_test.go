@@ -19,6 +19,7 @@ import (
 
 	"github.com/jetwatch/jetwatch/alert"
 	"github.com/jetwatch/jetwatch/audit"
+	"github.com/jetwatch/jetwatch/auth"
 	"github.com/jetwatch/jetwatch/dlq"
 )
 
@@ -256,4 +257,53 @@ func TestOutOfRangeIDsAndMalformedParameters(t *testing.T) {
 	require.Zero(t, d.ordersCount(t))
 	require.Equal(t, dlq.StatusPending, d.status(t, srv, d.ids["json"]))
 	d.connected(t)
+}
+
+func TestMalformedTokenIDNeverReachesNATS(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	srv, d := setupDesk(t)
+	tokens, err := auth.OpenTokens(ctx, d.js, "", 1, true)
+	require.NoError(t, err)
+	srv.cfg.Auth = &AuthConfig{Tokens: tokens}
+	kept, bearer, err := tokens.Create(ctx, "admin-script", auth.Admin, "test", time.Now())
+	require.NoError(t, err)
+
+	do := func(method, target string, form url.Values, cookie *http.Cookie) *httptest.ResponseRecorder {
+		var body io.Reader
+		if form != nil {
+			body = strings.NewReader(form.Encode())
+		}
+		req := httptest.NewRequest(method, target, body)
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		if form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, req)
+		return rec
+	}
+	rec := do(http.MethodGet, "/admin/tokens", nil, nil)
+	require.Equal(t, http.StatusOK, rec.Code)
+	var cookie *http.Cookie
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == csrfCookie {
+			cookie = c
+		}
+	}
+	require.NotNil(t, cookie)
+	for _, id := range []string{strings.Repeat("a", 5000), "not-a-token-id", "0123456789abcdeg"} {
+		rec = do(http.MethodPost, "/admin/tokens/"+id+"/revoke", url.Values{"csrf": {cookie.Value}}, cookie)
+		require.Equal(t, http.StatusNotFound, rec.Code, id)
+		require.Contains(t, rec.Body.String(), "no API token")
+	}
+	d.connected(t)
+	list, err := tokens.List(ctx)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, kept.ID, list[0].ID, "no token was revoked")
 }
