@@ -307,3 +307,17 @@ func TestMalformedTokenIDNeverReachesNATS(t *testing.T) {
 	require.Len(t, list, 1)
 	require.Equal(t, kept.ID, list[0].ID, "no token was revoked")
 }
+
+func TestMalformedAlertFingerprintNeverReachesNATS(t *testing.T) {
+	t.Parallel()
+	srv, d := setupEverything(t)
+	for _, fp := range []string{strings.Repeat("a", 5000), "has spaces in it", "0123456789abcdef"} {
+		code, out := postJSON(t, srv, "/api/v1/alerts/ack", `{"fingerprint":"`+fp+`"}`)
+		require.Equal(t, http.StatusNotFound, code, out)
+		require.Less(t, len(out["error"].(string)), 200, "the answer does not echo the fingerprint")
+	}
+	token, cookie := csrfOf(t, srv, "/alerts")
+	res, _ := postForm(t, srv, "/alerts/ack", url.Values{"csrf": {token}, "fingerprint": {strings.Repeat("f", 5000)}}, cookie)
+	require.Equal(t, http.StatusNotFound, res.StatusCode)
+	d.connected(t)
+}
