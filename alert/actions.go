@@ -86,6 +86,10 @@ func (e *Evaluator) Silences(ctx context.Context) ([]Silence, error) {
 // Acknowledge marks a firing instance as being handled: its reminders stop
 // until it resolves.
 func (e *Evaluator) Acknowledge(ctx context.Context, fp, by, note string) error {
+	if !isFingerprint(fp) {
+		// Never a key sent to NATS: a long one would cost the connection.
+		return fmt.Errorf("%w: %.40q is not an alert instance's fingerprint (16 hex digits, as the alerts page shows)", ErrUnknownAlert, fp)
+	}
 	kv, err := e.bucket(ctx)
 	if err != nil {
 		return err
@@ -128,4 +132,13 @@ func (e *Evaluator) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	}
 	e.kv = kv
 	return kv, nil
+}
+
+// isFingerprint says whether fp has the shape fingerprint gives.
+func isFingerprint(fp string) bool {
+	if len(fp) != 16 {
+		return false
+	}
+	_, err := hex.DecodeString(fp)
+	return err == nil
 }

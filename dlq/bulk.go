@@ -18,7 +18,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
-	"github.com/jetwatch/jetwatch/internal/natsname"
 	"github.com/jetwatch/jetwatch/internal/tracecontext"
 )
 
@@ -135,6 +134,17 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// isJobID says whether id has the shape randomID gives: anything else is
+// no job, and never becomes a key in a request to NATS (a long one would
+// pass the server's control line limit and cost the connection).
+func isJobID(id string) bool {
+	if len(id) != 16 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil
+}
+
 func (req BulkRequest) check() (BulkRequest, error) {
 	req.Action = cmp.Or(req.Action, ActionRedeliver)
 	if req.Action != ActionRedeliver && req.Action != ActionDiscard {
@@ -216,7 +226,7 @@ func (b *BulkRunner) List(ctx context.Context) ([]BulkJob, error) {
 }
 
 func (b *BulkRunner) load(ctx context.Context, id string) (BulkJob, uint64, error) {
-	if natsname.Key(id) != nil {
+	if !isJobID(id) {
 		// From a URL: it names no job, and must not reach the connection.
 		return BulkJob{}, 0, ErrJobNotFound
 	}

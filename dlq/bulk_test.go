@@ -3,6 +3,7 @@ package dlq
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,6 +108,15 @@ func TestBulkJobPauseResumeCancelAndValidation(t *testing.T) {
 	require.ErrorIs(t, err, ErrBadFilter)
 	_, err = r.Get(b.ctx, "nope")
 	require.ErrorIs(t, err, ErrJobNotFound)
+	// An id no job can have never reaches NATS: one past the server's
+	// control line limit would cost the connection.
+	for _, id := range []string{strings.Repeat("a", 5000), "0123456789abcdeg", "../../x", ""} {
+		_, err = r.Pause(b.ctx, id)
+		require.ErrorIs(t, err, ErrJobNotFound)
+	}
+	require.True(t, b.js.Conn().IsConnected())
+	_, err = r.Create(b.ctx, BulkRequest{Filter: Filter{IDs: []uint64{1 << 63}}})
+	require.ErrorIs(t, err, ErrBadFilter)
 
 	job, err := r.Create(b.ctx, BulkRequest{Filter: Filter{Stream: "ORDERS"}, RatePerSec: 20, Action: ActionDiscard, Actor: "ann"})
 	require.NoError(t, err)

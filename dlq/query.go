@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetwatch/jetwatch/internal/natsname"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -58,8 +60,31 @@ func (f Filter) equal(o Filter) bool {
 		slices.Equal(f.IDs, o.IDs) && f.MaxID == o.MaxID && f.PayloadsHidden == o.PayloadsHidden
 }
 
-// Validate checks the filter's closed vocabularies and syntax.
+// MaxSearchBytes and MaxSearchTerms bound a full-text search: each term is
+// one more index lookup in the query, and a search of thousands of terms
+// once cost half a minute of CPU.
+const (
+	MaxSearchBytes = 512
+	MaxSearchTerms = 16
+)
+
+// Validate checks the filter's closed vocabularies, syntax and sizes.
 func (f Filter) Validate() error {
+	if len(f.Q) > MaxSearchBytes {
+		return fmt.Errorf("%w: q is %d bytes: search with at most %d", ErrBadFilter, len(f.Q), MaxSearchBytes)
+	}
+	if n := len(searchTerms(f.Q)); n > MaxSearchTerms {
+		return fmt.Errorf("%w: q has %d words: search with at most %d (letters and digits make a word; anything else separates them)",
+			ErrBadFilter, n, MaxSearchTerms)
+	}
+	for _, v := range []struct{ name, value string }{{"stream", f.Stream}, {"consumer", f.Consumer}} {
+		if len(v.value) > natsname.MaxNameLen {
+			return fmt.Errorf("%w: %s is %d bytes: NATS names are at most %d", ErrBadFilter, v.name, len(v.value), natsname.MaxNameLen)
+		}
+	}
+	if len(f.Subject) > natsname.MaxSubjectLen {
+		return fmt.Errorf("%w: subject is %d bytes: subjects jetwatch handles are at most %d", ErrBadFilter, len(f.Subject), natsname.MaxSubjectLen)
+	}
 	switch f.Reason {
 	case "", ReasonMaxDeliver, ReasonTerminated, ReasonError:
 	default:
@@ -73,12 +98,20 @@ func (f Filter) Validate() error {
 	if f.Subject != "" {
 		for i, tok := range strings.Split(f.Subject, ".") {
 			if tok == "" || (tok == ">" && i != strings.Count(f.Subject, ".")) || strings.ContainsAny(tok, " \t") {
-				return fmt.Errorf("%w: subject %q is not a valid NATS subject pattern", ErrBadFilter, f.Subject)
+				return fmt.Errorf("%w: subject %q is not a valid NATS subject pattern", ErrBadFilter, clip(f.Subject))
 			}
 		}
 	}
 	if len(f.IDs) > 10000 {
 		return fmt.Errorf("%w: select at most 10,000 dead letters, or use a filter", ErrBadFilter)
+	}
+	for _, id := range f.IDs {
+		if id == 0 || id > math.MaxInt64 {
+			return fmt.Errorf("%w: selection: %d is not a dead letter id", ErrBadFilter, id)
+		}
+	}
+	if f.MaxID > math.MaxInt64 {
+		return fmt.Errorf("%w: max_id %d is not a dead letter id", ErrBadFilter, f.MaxID)
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
 		return fmt.Errorf("%w: until is before since", ErrBadFilter)
@@ -278,7 +311,7 @@ func (f Filter) order() string {
 // as a prefix. Punctuation only separates, so nothing typed is ever an FTS5
 // syntax error, and no phrase is asked of an index that keeps no positions.
 func ftsQuery(q string) string {
-	tokens := strings.FieldsFunc(q, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) })
+	tokens := searchTerms(q)
 	for i, t := range tokens {
 		tokens[i] = `"` + t + `"`
 	}
@@ -286,6 +319,21 @@ func ftsQuery(q string) string {
 		tokens[n-1] += "*"
 	}
 	return strings.Join(tokens, " ")
+}
+
+// searchTerms are the words of a search: runs of letters and digits, as
+// the index splits text.
+func searchTerms(q string) []string {
+	return strings.FieldsFunc(q, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) })
+}
+
+// parseCursor reads a cursor List gave out: a dead letter id.
+func parseCursor(cursor string) (uint64, error) {
+	before, err := strconv.ParseUint(cursor, 10, 64)
+	if err != nil || before > math.MaxInt64 {
+		return 0, fmt.Errorf("%w: cursor %q is not one this server gave out", ErrBadFilter, clip(cursor))
+	}
+	return before, nil
 }
 
 // List returns up to limit dead letters matching f, newest first (the
@@ -297,9 +345,9 @@ func (q *Queries) List(ctx context.Context, f Filter, limit int, cursor string) 
 	limit = min(max(limit, 1), 500)
 	where, args := f.where()
 	if cursor != "" {
-		before, err := strconv.ParseUint(cursor, 10, 64)
+		before, err := parseCursor(cursor)
 		if err != nil {
-			return Page{}, fmt.Errorf("%w: cursor %q is not one this server gave out", ErrBadFilter, cursor)
+			return Page{}, err
 		}
 		cond := "d.id < ?"
 		if where == "" {

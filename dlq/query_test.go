@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -200,4 +202,52 @@ func TestSubjectWildcardsKeepNATSSemantics(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, want, got, "pattern %s", p)
 	}
+}
+
+func TestFiltersAreBounded(t *testing.T) {
+	t.Parallel()
+	q := indexed(t, []letter{{stream: "ORDERS", consumer: "billing", subject: "orders.created", reason: ReasonError,
+		errText: "w1 w2 w3 w4 w5 w6 w7 w8 w9 w10 w11 w12 w13 w14 w15 w16", payload: []byte("x"), at: time.Now()}})
+	ctx := context.Background()
+
+	words := func(n int) string {
+		var w []string
+		for i := range n {
+			w = append(w, fmt.Sprintf("w%d", i+1))
+		}
+		return strings.Join(w, " ")
+	}
+	n, err := q.Count(ctx, Filter{Q: words(MaxSearchTerms)})
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "16 words is within the limit")
+
+	for _, c := range []struct {
+		f    Filter
+		want string
+	}{
+		{Filter{Q: words(MaxSearchTerms + 1)}, "q has 17 words: search with at most 16"},
+		{Filter{Q: strings.Repeat("a", 488<<10)}, "q is 499712 bytes: search with at most 512"},
+		{Filter{Q: strings.Repeat("a-", 300)}, "q is 600 bytes"},
+		{Filter{Stream: strings.Repeat("S", 256)}, "stream is 256 bytes: NATS names are at most 255"},
+		{Filter{Consumer: strings.Repeat("c", 5000)}, "consumer is 5000 bytes"},
+		{Filter{Subject: strings.Repeat("s", 5000)}, "subject is 5000 bytes"},
+		{Filter{IDs: []uint64{1, 1 << 63}}, "selection: 9223372036854775808 is not a dead letter id"},
+		{Filter{IDs: []uint64{0}}, "selection: 0 is not a dead letter id"},
+		{Filter{MaxID: math.MaxUint64}, "max_id"},
+	} {
+		_, err := q.Count(ctx, c.f)
+		require.ErrorIs(t, err, ErrBadFilter)
+		require.Contains(t, err.Error(), c.want)
+		require.Less(t, len(err.Error()), 200, "the message does not echo the input")
+		_, err = q.List(ctx, c.f, 10, "")
+		require.ErrorIs(t, err, ErrBadFilter)
+	}
+	for _, cursor := range []string{"9223372036854775808", "18446744073709551615", "-1", "abc", strings.Repeat("9", 5000)} {
+		_, err := q.List(ctx, Filter{}, 10, cursor)
+		require.ErrorIs(t, err, ErrBadFilter, cursor)
+		require.Less(t, len(err.Error()), 200)
+	}
+	p, err := q.List(ctx, Filter{}, 10, "9223372036854775807")
+	require.NoError(t, err)
+	require.Len(t, p.Items, 1, "the largest cursor lists everything")
 }

@@ -1,9 +1,6 @@
 package views
 
 import (
-	"bytes"
-	"encoding/hex"
-	"encoding/json"
 	"net/url"
 	"sort"
 	"strconv"
@@ -79,46 +76,20 @@ type DeadLetterDetail struct {
 // HeaderRow is one header value.
 type HeaderRow struct{ Name, Value string }
 
-// PayloadView is a payload shown as pretty JSON, text or hex.
-type PayloadView struct {
-	Kind string // json, text, binary, empty
-	Text string
-}
-
 // EditPreview is an edit shown as a diff before it is sent.
 type EditPreview struct {
 	Subject     string
 	Payload     string
 	HeadersText string
-	PayloadDiff []DiffLine
-	HeaderDiff  []DiffLine
+	PayloadDiff DiffView
+	HeaderDiff  DiffView
 }
-
-// DiffLine is one line of a diff: Op is " ", "-" or "+".
-type DiffLine struct{ Op, Text string }
 
 // EventList is the advisory timeline page.
 type EventList struct {
 	Filter store.EventFilter
 	Events []store.Event
 	Next   string
-}
-
-// NewPayloadView decides how to show a payload: pretty JSON when it parses,
-// text when it is UTF-8, else hex.
-func NewPayloadView(data []byte) PayloadView {
-	switch {
-	case len(data) == 0:
-		return PayloadView{Kind: "empty"}
-	case json.Valid(data):
-		var b bytes.Buffer
-		if json.Indent(&b, data, "", "  ") == nil {
-			return PayloadView{Kind: "json", Text: b.String()}
-		}
-	case utf8.Valid(data) && !bytes.ContainsAny(data, "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f"):
-		return PayloadView{Kind: "text", Text: string(data)}
-	}
-	return PayloadView{Kind: "binary", Text: hex.Dump(data)}
 }
 
 // HeaderRows flattens headers for display, sorted by name.
@@ -147,51 +118,6 @@ func HeadersText(h map[string][]string) string {
 		b.WriteString(r.Name + ": " + r.Value + "\n")
 	}
 	return b.String()
-}
-
-// Diff is a line diff of a and b (longest common subsequence), enough for
-// an operator to check an edit before it is sent.
-func Diff(a, b string) []DiffLine {
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	if len(al)*len(bl) > 1_000_000 {
-		return []DiffLine{{"-", "(too large to diff: " + strconv.Itoa(len(al)) + " lines)"}, {"+", "(" + strconv.Itoa(len(bl)) + " lines)"}}
-	}
-	lcs := make([][]int, len(al)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(bl)+1)
-	}
-	for i := len(al) - 1; i >= 0; i-- {
-		for j := len(bl) - 1; j >= 0; j-- {
-			if al[i] == bl[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	var out []DiffLine
-	i, j := 0, 0
-	for i < len(al) && j < len(bl) {
-		switch {
-		case al[i] == bl[j]:
-			out = append(out, DiffLine{" ", al[i]})
-			i++
-			j++
-		case lcs[i+1][j] >= lcs[i][j+1]:
-			out = append(out, DiffLine{"-", al[i]})
-			i++
-		default:
-			out = append(out, DiffLine{"+", bl[j]})
-			j++
-		}
-	}
-	for ; i < len(al); i++ {
-		out = append(out, DiffLine{"-", al[i]})
-	}
-	for ; j < len(bl); j++ {
-		out = append(out, DiffLine{"+", bl[j]})
-	}
-	return out
 }
 
 // DeadLetterURL is the path of a dead letter's page.

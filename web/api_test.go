@@ -166,7 +166,8 @@ func TestParseWindow(t *testing.T) {
 		require.NoError(t, err, in)
 		require.Equal(t, want, got, in)
 	}
-	for _, in := range []string{"", "x", "-1h", "31d", "1.5d", "0s", "500ms", "d", "+1d", "721h"} {
+	for _, in := range []string{"", "x", "-1h", "31d", "1.5d", "0s", "500ms", "d", "+1d", "721h",
+		"106752d", "213504d", "9223372036854775807d", "-0d", "99999999999999999999h"} {
 		_, err := parseWindow(in)
 		require.Error(t, err, in)
 	}

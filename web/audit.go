@@ -80,18 +80,22 @@ func (s *Server) auditTokenUse(c echo.Context, name string) {
 }
 
 func (s *Server) auditFilter(c echo.Context) (audit.Filter, error) {
-	f := audit.Filter{Actor: c.QueryParam("actor"), Action: c.QueryParam("action")}
-	if b := c.QueryParam("before"); b != "" {
-		n, err := strconv.ParseUint(b, 10, 64)
-		if err != nil {
-			return f, echo.NewHTTPError(http.StatusUnprocessableEntity, "before must be an audit entry id")
-		}
-		f.Before = n
+	var f audit.Filter
+	var err error
+	if f.Actor, err = textParam(c, "actor", maxActorLen); err != nil {
+		return f, err
 	}
-	return f, nil
+	if f.Action, err = textParam(c, "action", maxKindLen); err != nil {
+		return f, err
+	}
+	f.Before, err = beforeParam(c, "an audit entry id")
+	return f, err
 }
 
 const auditPage = 100
+
+// maxActorLen bounds the actor filter: a user or token name and an address.
+const maxActorLen = 512
 
 // auditList answers GET /audit.
 func (s *Server) auditList(c echo.Context) error {
@@ -130,9 +134,11 @@ func (s *Server) apiAuditList(c echo.Context) error {
 	}
 	limit := auditPage
 	if l := c.QueryParam("limit"); l != "" {
-		if n, err := strconv.Atoi(l); err == nil && n > 0 {
-			limit = min(n, 1000)
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			return echo.NewHTTPError(http.StatusUnprocessableEntity, "limit: use 1 to 1000")
 		}
+		limit = n
 	}
 	items, err := s.cfg.Audit.List(c.Request().Context(), f, limit+1)
 	if err != nil {

@@ -56,7 +56,7 @@ func (s *Server) bulkRequestFromForm(c echo.Context) (dlq.BulkRequest, error) {
 	for _, v := range form["id"] {
 		id, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			return dlq.BulkRequest{}, echo.NewHTTPError(http.StatusUnprocessableEntity, "selection: "+v+" is not a dead letter id")
+			return dlq.BulkRequest{}, echo.NewHTTPError(http.StatusUnprocessableEntity, "selection: "+shortQuote(v)+" is not a dead letter id")
 		}
 		f.IDs = append(f.IDs, id)
 	}
@@ -64,7 +64,7 @@ func (s *Server) bulkRequestFromForm(c echo.Context) (dlq.BulkRequest, error) {
 	if v := strings.TrimSpace(c.FormValue("rate_per_sec")); v != "" {
 		r, err := strconv.ParseFloat(v, 64)
 		if err != nil {
-			return req, echo.NewHTTPError(http.StatusUnprocessableEntity, "rate: "+v+" is not a number of messages per second")
+			return req, echo.NewHTTPError(http.StatusUnprocessableEntity, "rate: "+shortQuote(v)+" is not a number of messages per second")
 		}
 		req.RatePerSec = r
 	}

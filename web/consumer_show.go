@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -93,11 +92,12 @@ func rest[T any](s []T) []T {
 }
 
 // indentJSON pretty-prints a raw config for the <details> block, or
-// returns it as stored when it is not valid JSON.
+// returns it as stored when it is not valid JSON or too large or deep to
+// indent (a stream's metadata is the user's).
 func indentJSON(raw json.RawMessage) string {
-	var b bytes.Buffer
-	if err := json.Indent(&b, raw, "", "  "); err != nil {
+	if !json.Valid(raw) {
 		return string(raw)
 	}
-	return b.String()
+	text, _ := views.PrettyJSON(raw)
+	return text
 }

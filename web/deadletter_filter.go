@@ -2,7 +2,6 @@ package web
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -44,26 +43,5 @@ func (s *Server) parseTime(v string) (time.Time, error) {
 	if d, err := parseWindow(v); err == nil {
 		return s.cfg.Now().Add(-d), nil
 	}
-	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a duration like 1h or 7d", v)
-}
-
-func parseID(c echo.Context) (uint64, error) {
-	id, err := strconv.ParseUint(c.Param("id"), 10, 64)
-	if err != nil || id == 0 {
-		return 0, notFoundError{"no dead letter " + c.Param("id")}
-	}
-	return id, nil
-}
-
-// pageLimit reads limit, 50 by default, at most 500.
-func pageLimit(c echo.Context) (int, error) {
-	v := c.QueryParam("limit")
-	if v == "" {
-		return 50, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 500 {
-		return 0, fmt.Errorf("%w: limit %q: use 1 to 500", dlq.ErrBadFilter, v)
-	}
-	return n, nil
+	return time.Time{}, fmt.Errorf("%s is neither an RFC 3339 time nor a duration like 1h or 7d", shortQuote(v))
 }

@@ -56,6 +56,7 @@ func (s *Server) deadLetterList(c echo.Context) error {
 			return err
 		}
 		m.Problem = strings.TrimPrefix(err.Error(), dlq.ErrBadFilter.Error()+": ")
+		m.Filter, m.SinceText, m.UntilText = formEcho(f), clipEcho(m.SinceText), clipEcho(m.UntilText)
 		f = dlq.Filter{}
 	}
 	pending := s.countAsync(c, dlq.Filter{Status: dlq.StatusPending}, countLimit)
@@ -68,7 +69,7 @@ func (s *Server) deadLetterList(c echo.Context) error {
 		page, err := s.cfg.DeadLetters.List(ctx, f, 50, c.QueryParam("cursor"))
 		r := <-matched
 		if errors.Is(err, dlq.ErrBadFilter) {
-			m.Problem = err.Error()
+			m.Problem = strings.TrimPrefix(err.Error(), dlq.ErrBadFilter.Error()+": ")
 		} else if err != nil {
 			return err
 		}
@@ -93,9 +94,32 @@ func (s *Server) deadLetterList(c echo.Context) error {
 	m.Pending, m.PendingMore = r.n, r.more
 	m.GroupsURL = "/dead-letters/groups?" + views.FilterQuery(f).Encode()
 	m.ExportURL = "/dead-letters/export?" + views.FilterQuery(f).Encode()
-	p := s.page(c, "Dead letters", true)
+	p := s.page(c, "Dead letters", m.Problem == "") // a refused filter has nothing to refresh
 	p.Nav = "dead-letters"
+	if m.Problem != "" {
+		// The page says what is wrong with the filter, with the status an
+		// API client would get.
+		return s.renderPageStatus(c, http.StatusUnprocessableEntity, p, views.DeadLettersBody(m))
+	}
 	return s.renderPage(c, p, views.DeadLettersBody(m))
+}
+
+// maxEcho is the longest filter value the form shows back after a
+// problem: the problem says what was wrong with a longer one, and echoing
+// half a megabyte of search would make the answer that large.
+const maxEcho = 1024
+
+// formEcho is a refused filter as the form shows it back.
+func formEcho(f dlq.Filter) dlq.Filter {
+	f.Stream, f.Consumer, f.Subject, f.Q = clipEcho(f.Stream), clipEcho(f.Consumer), clipEcho(f.Subject), clipEcho(f.Q)
+	return f
+}
+
+func clipEcho(s string) string {
+	if len(s) > maxEcho {
+		return ""
+	}
+	return s
 }
 
 // deadLetterGroups answers GET /dead-letters/groups: the filtered dead

@@ -128,7 +128,7 @@ func postJSON(t *testing.T, srv *Server, path, body string) (int, map[string]any
 	return rec.Code, out
 }
 
-func (d *deskBundle) ordersCount(t *testing.T) uint64 {
+func (d *deskBundle) ordersCount(t testing.TB) uint64 {
 	t.Helper()
 	s, err := d.js.Stream(context.Background(), "ORDERS")
 	require.NoError(t, err)

@@ -7,24 +7,33 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jetwatch/jetwatch/internal/natsname"
 	"github.com/jetwatch/jetwatch/store"
 	"github.com/jetwatch/jetwatch/views"
 )
 
+// maxKindLen bounds the kind filter: kinds are short words.
+const maxKindLen = 64
+
 func eventFilter(c echo.Context) (store.EventFilter, error) {
-	f := store.EventFilter{Stream: c.QueryParam("stream"), Consumer: c.QueryParam("consumer"),
-		Kind: c.QueryParam("kind"), Severity: c.QueryParam("severity"), Limit: 100}
+	f := store.EventFilter{Severity: c.QueryParam("severity"), Limit: 100}
+	var err error
+	for _, p := range []struct {
+		dst   *string
+		name  string
+		limit int
+	}{{&f.Stream, "stream", natsname.MaxNameLen}, {&f.Consumer, "consumer", natsname.MaxNameLen}, {&f.Kind, "kind", maxKindLen}} {
+		if *p.dst, err = textParam(c, p.name, p.limit); err != nil {
+			return f, err
+		}
+	}
 	switch f.Severity {
 	case "", store.SeverityInfo, store.SeverityWarning, store.SeverityCritical:
 	default:
 		return f, echo.NewHTTPError(http.StatusUnprocessableEntity, "severity: use info, warning or critical")
 	}
-	if v := c.QueryParam("before"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			return f, echo.NewHTTPError(http.StatusUnprocessableEntity, "before: not an event id")
-		}
-		f.Before = n
+	if f.Before, err = beforeParam(c, "an event id"); err != nil {
+		return f, err
 	}
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -30,10 +30,15 @@ func (s *Server) render(c echo.Context, status int, comp templ.Component) error 
 // renderPage renders body in the page layout, or only the live region when
 // live refresh asks for the fragment.
 func (s *Server) renderPage(c echo.Context, p views.Page, body templ.Component) error {
+	return s.renderPageStatus(c, http.StatusOK, p, body)
+}
+
+// renderPageStatus is renderPage answering status.
+func (s *Server) renderPageStatus(c echo.Context, status int, p views.Page, body templ.Component) error {
 	if wantsFragment(c) {
-		return s.render(c, http.StatusOK, views.Fragment(p, body))
+		return s.render(c, status, views.Fragment(p, body))
 	}
-	return s.render(c, http.StatusOK, views.Document(p, body))
+	return s.render(c, status, views.Document(p, body))
 }
 
 // fragmentParam is the query parameter live refresh adds to a page's URL

@@ -258,7 +258,7 @@ func New(cfg Config) (*Server, error) {
 	// Outermost first: every answer, errors and panics included, carries
 	// the security headers and is logged once.
 	e.Use(s.traceRequests()) // outermost: the span covers the rest, the request log line included
-	e.Use(s.securityHeaders, s.logRequests, recoverPanics, s.authenticate, s.csrf)
+	e.Use(s.securityHeaders, s.logRequests, recoverPanics, limitBodies, s.authenticate, s.csrf)
 	s.routes(e)
 	s.echo = e
 	return s, nil

@@ -108,7 +108,7 @@ const (
 // seed stores two cycles 10 s apart, as the sampler would: a replicated
 // healthy stream with a lagging, stalled consumer, a full stream with
 // discard new, a stream with an odd name, a hostile name, and two servers.
-func seed(t *testing.T, b *testBundle) {
+func seed(t testing.TB, b *testBundle) {
 	t.Helper()
 	for i, at := range []time.Time{b.now.Add(-10 * time.Second), b.now} {
 		step := uint64(i)
@@ -166,7 +166,7 @@ func seed(t *testing.T, b *testBundle) {
 }
 
 // get serves one GET request.
-func get(t *testing.T, srv *Server, target string) (*http.Response, string) {
+func get(t testing.TB, srv *Server, target string) (*http.Response, string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
@@ -177,7 +177,7 @@ func get(t *testing.T, srv *Server, target string) (*http.Response, string) {
 }
 
 // parse parses a page.
-func parse(t *testing.T, page string) *html.Node {
+func parse(t testing.TB, page string) *html.Node {
 	t.Helper()
 	doc, err := html.Parse(strings.NewReader(page))
 	require.NoError(t, err)
@@ -202,7 +202,7 @@ func nodes(n *html.Node, id string) []*html.Node {
 
 // byTestID returns the text, whitespace collapsed, of every element of a
 // page with the given data-testid.
-func byTestID(t *testing.T, page, id string) []string {
+func byTestID(t testing.TB, page, id string) []string {
 	t.Helper()
 	var out []string
 	for _, n := range nodes(parse(t, page), id) {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/hex"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -64,10 +65,23 @@ func (s *Server) tokenRevoke(c echo.Context) error {
 	if ts == nil {
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "API tokens are not available: configure sign-in and NATS")
 	}
+	if !isTokenID(c.Param("id")) {
+		// Never a key sent to NATS: a long one would cost the connection.
+		return notFoundError{"no API token " + shortQuote(c.Param("id"))}
+	}
 	if err := ts.Revoke(c.Request().Context(), c.Param("id")); err != nil {
 		setAuditResult(c, err.Error())
 		return s.renderTokens(c, http.StatusUnprocessableEntity, views.TokenList{Problem: err.Error()})
 	}
 	setAuditResult(c, "revoked token "+c.Param("id"))
 	return c.Redirect(http.StatusSeeOther, "/admin/tokens")
+}
+
+// isTokenID says whether id has the shape of a token id: 16 hex digits.
+func isTokenID(id string) bool {
+	if len(id) != 16 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil
 }

@@ -32,18 +32,18 @@ func parseWindow(s string) (time.Duration, error) {
 	var d time.Duration
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(days)
-		if err != nil || strconv.Itoa(n) != days {
-			return 0, fmt.Errorf("history window %q: use 1h, 24h, 7d or a duration like 90m", s)
+		if err != nil || strconv.Itoa(n) != days || n < 0 || n > int(maxWindow/(24*time.Hour)) {
+			return 0, fmt.Errorf("history window %s: use 1h, 24h, 7d or a duration like 90m, at most 30d", shortQuote(s))
 		}
 		d = time.Duration(n) * 24 * time.Hour
 	} else {
 		var err error
 		if d, err = time.ParseDuration(s); err != nil {
-			return 0, fmt.Errorf("history window %q: use 1h, 24h, 7d or a duration like 90m", s)
+			return 0, fmt.Errorf("history window %s: use 1h, 24h, 7d or a duration like 90m", shortQuote(s))
 		}
 	}
 	if d < time.Second || d > maxWindow {
-		return 0, fmt.Errorf("history window %q: must be between 1s and 30d", s)
+		return 0, fmt.Errorf("history window %s: must be between 1s and 30d", shortQuote(s))
 	}
 	return d, nil
 }
