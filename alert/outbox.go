@@ -3,11 +3,12 @@ package alert
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetwatch/jetwatch/internal/ensure"
 )
 
 // OutboxConfig names the JetStream parts alerts use.
@@ -50,46 +51,22 @@ func (c OutboxConfig) withDefaults() OutboxConfig {
 // owner configured them.
 func EnsureOutbox(ctx context.Context, js jetstream.JetStream, cfg OutboxConfig) (jetstream.KeyValue, error) {
 	cfg = cfg.withDefaults()
-	if err := ensureStream(ctx, js, jetstream.StreamConfig{Name: cfg.Stream,
+	if err := ensure.Stream(ctx, js, jetstream.StreamConfig{Name: cfg.Stream,
 		Description: "Alert notifications still to send (jetwatch)", Subjects: []string{cfg.Prefix + ".>"},
 		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
 		Duplicates: cfg.DuplicateWindow}); err != nil {
 		return nil, err
 	}
-	if err := ensureStream(ctx, js, jetstream.StreamConfig{Name: cfg.Deliveries,
+	if err := ensure.Stream(ctx, js, jetstream.StreamConfig{Name: cfg.Deliveries,
 		Description: "Alert webhook delivery attempts (jetwatch)", Subjects: []string{deliveriesPrefix + ".>"},
 		Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
 		MaxAge: cfg.DeliveriesMaxAge}); err != nil {
 		return nil, err
 	}
-	kv, err := js.KeyValue(ctx, cfg.Bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cfg.Bucket,
-			Description: "Firing alerts and silences (jetwatch)", Storage: jetstream.FileStorage, Replicas: cfg.Replicas})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = js.KeyValue(ctx, cfg.Bucket)
-		}
-	}
+	kv, err := ensure.KeyValue(ctx, js, jetstream.KeyValueConfig{Bucket: cfg.Bucket,
+		Description: "Firing alerts and silences (jetwatch)", Storage: jetstream.FileStorage, Replicas: cfg.Replicas})
 	if err != nil {
 		return nil, fmt.Errorf("alert state bucket %s (allow $JS.API.STREAM.CREATE.KV_%s, or create the bucket yourself): %w", cfg.Bucket, cfg.Bucket, err)
 	}
 	return kv, nil
-}
-
-// ensureStream creates sc when no stream of that name exists; an existing
-// one is left as its owner configured it.
-func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
-	_, err := js.Stream(ctx, sc.Name)
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, jetstream.ErrStreamNotFound) {
-		return fmt.Errorf("look up stream %s: %w", sc.Name, err)
-	}
-	_, err = js.CreateStream(ctx, sc)
-	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		return fmt.Errorf("create stream %s (allow publishing to $JS.API.STREAM.CREATE.%s, or create it yourself on %v): %w",
-			sc.Name, sc.Name, sc.Subjects, err)
-	}
-	return nil
 }

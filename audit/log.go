@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetwatch/jetwatch/internal/ensure"
 	"github.com/jetwatch/jetwatch/internal/streamreader"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -94,17 +95,11 @@ func Open(ctx context.Context, nc *nats.Conn, db *store.DB, cfg Config) (*Log, e
 	if err != nil {
 		return nil, err
 	}
-	if _, err := js.Stream(ctx, cfg.Stream); err != nil {
-		if !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return nil, fmt.Errorf("look up stream %s: %w", cfg.Stream, err)
-		}
-		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: cfg.Stream,
-			Description: "jetwatch audit log: who did what", Subjects: []string{SubjectPrefix + ">"},
-			MaxAge: cfg.MaxAge, Replicas: cfg.Replicas, Storage: jetstream.FileStorage,
-			Duplicates: 2 * time.Minute}); err != nil {
-			return nil, fmt.Errorf("create stream %s (allow $JS.API.STREAM.CREATE.%s, or create it with subjects %s>): %w",
-				cfg.Stream, cfg.Stream, SubjectPrefix, err)
-		}
+	if err := ensure.Stream(ctx, js, jetstream.StreamConfig{Name: cfg.Stream,
+		Description: "jetwatch audit log: who did what", Subjects: []string{SubjectPrefix + ">"},
+		MaxAge: cfg.MaxAge, Replicas: cfg.Replicas, Storage: jetstream.FileStorage,
+		Duplicates: 2 * time.Minute}); err != nil {
+		return nil, err
 	}
 	return &Log{cfg: cfg, js: js, db: db, logger: cfg.Logger.With("component", "audit")}, nil
 }

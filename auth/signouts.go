@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetwatch/jetwatch/internal/ensure"
 )
 
 // DefaultSignOutBucket is the KV bucket sign-outs are shared through.
@@ -160,7 +162,7 @@ func (so *SignOuts) run(ctx context.Context) {
 
 // follow opens the bucket and applies its sign-outs until the watch ends.
 func (so *SignOuts) follow(ctx context.Context) error {
-	kv, err := so.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: so.cfg.Bucket,
+	kv, err := ensure.KeyValue(ctx, so.js, jetstream.KeyValueConfig{Bucket: so.cfg.Bucket,
 		Description: "jetwatch sign-outs: ids of sessions that must be refused until they expire",
 		History:     1, TTL: so.sessions.ttl, Replicas: so.cfg.Replicas})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetwatch/jetwatch/internal/ensure"
 	"github.com/jetwatch/jetwatch/internal/natsname"
 )
 
@@ -60,7 +61,7 @@ func OpenTokens(ctx context.Context, js jetstream.JetStream, bucket string, repl
 	if bucket == "" {
 		bucket = DefaultTokenBucket
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket,
+	kv, err := ensure.KeyValue(ctx, js, jetstream.KeyValueConfig{Bucket: bucket,
 		Description: "jetwatch API tokens (hashed)", Replicas: max(replicas, 1)})
 	if err != nil {
 		return nil, fmt.Errorf("open KV bucket %s for API tokens (needs permission on $JS.API.STREAM.*.KV_%s): %w", bucket, bucket, err)

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/jetwatch/jetwatch/internal/ensure"
 	"github.com/jetwatch/jetwatch/service"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -24,6 +25,9 @@ type BreakerWatcherConfig struct {
 	// Bucket is the KV bucket services report to. Defaults to
 	// jetwatch_breakers.
 	Bucket string
+	// Replicas of the bucket when jetwatch creates it, or raises it to.
+	// Defaults to 1.
+	Replicas int
 	// Registerer receives the breaker metrics. Nil registers nothing.
 	Registerer prometheus.Registerer
 	// Logger defaults to slog.Default().
@@ -70,8 +74,8 @@ func NewBreakerWatcher(js jetstream.JetStream, db *store.DB, cfg BreakerWatcherC
 // in any order) and watches it in the background.
 func (w *BreakerWatcher) Start(ctx context.Context) error {
 	bucket := service.BreakerBucketConfig()
-	bucket.Bucket = w.cfg.Bucket
-	kv, err := w.js.CreateOrUpdateKeyValue(ctx, bucket)
+	bucket.Bucket, bucket.Replicas = w.cfg.Bucket, w.cfg.Replicas
+	kv, err := ensure.KeyValue(ctx, w.js, bucket)
 	if err != nil {
 		return fmt.Errorf("breakers bucket %s (allow $JS.API.STREAM.CREATE.KV_%s): %w", w.cfg.Bucket, w.cfg.Bucket, err)
 	}

@@ -2,13 +2,12 @@ package collector
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/internal/ensure"
 )
 
 // Names jetwatch uses in JetStream unless configured otherwise.
@@ -78,8 +77,8 @@ func (c StreamsConfig) withDefaults() StreamsConfig {
 }
 
 // EnsureStreams creates jetwatch's streams when they are missing. Existing
-// streams are left as their owner configured them. A missing permission is
-// reported with the subject to allow.
+// streams are left as their owner configured them, but for replicas raised
+// to Replicas. A missing permission is reported with the subject to allow.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfig) error {
 	cfg = cfg.withDefaults()
 	want := []jetstream.StreamConfig{
@@ -94,16 +93,8 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfi
 			Retention: jetstream.LimitsPolicy, Replicas: cfg.Replicas, Storage: jetstream.FileStorage, Duplicates: cfg.DuplicateWindow},
 	}
 	for _, sc := range want {
-		_, err := js.Stream(ctx, sc.Name)
-		if err == nil {
-			continue
-		}
-		if !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return fmt.Errorf("look up stream %s: %w", sc.Name, err)
-		}
-		if _, err := js.CreateStream(ctx, sc); err != nil {
-			return fmt.Errorf("create stream %s (allow publishing to $JS.API.STREAM.CREATE.%s, or create it yourself with subjects %v): %w",
-				sc.Name, sc.Name, sc.Subjects, err)
+		if err := ensure.Stream(ctx, js, sc); err != nil {
+			return err
 		}
 	}
 	return nil

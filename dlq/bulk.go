@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
+	"github.com/jetwatch/jetwatch/internal/ensure"
 	"github.com/jetwatch/jetwatch/internal/tracecontext"
 )
 
@@ -117,7 +118,7 @@ func NewBulkRunner(ctx context.Context, js jetstream.JetStream, q *Queries, r *R
 	cfg.Lease = cmp.Or(cfg.Lease, 15*time.Second)
 	cfg.SaveEvery = cmp.Or(cfg.SaveEvery, time.Second)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cfg.Bucket,
+	kv, err := ensure.KeyValue(ctx, js, jetstream.KeyValueConfig{Bucket: cfg.Bucket,
 		Description: "jetwatch bulk redelivery jobs", Replicas: cfg.Replicas})
 	if err != nil {
 		return nil, fmt.Errorf("bulk jobs bucket %s (allow $JS.API.STREAM.CREATE.KV_%s): %w", cfg.Bucket, cfg.Bucket, err)

@@ -13,6 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/jetwatch/jetwatch/internal/ensure"
 )
 
 // BreakerBucket is the KV bucket breakers report to; jetwatch's dashboard
@@ -170,7 +172,8 @@ func newBreaker(ctx context.Context, js jetstream.JetStream, service, stream, co
 		host, _ := os.Hostname()
 		cfg.Instance = fmt.Sprintf("%s/%d", host, os.Getpid())
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, BreakerBucketConfig())
+	// Never lowers what an operator or jetwatch raised (its replicas).
+	kv, err := ensure.KeyValue(ctx, js, BreakerBucketConfig())
 	if err != nil {
 		return nil, fmt.Errorf("service: breaker bucket %s: %w", BreakerBucket, err)
 	}

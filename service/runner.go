@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/internal/ensure"
 	"github.com/jetwatch/jetwatch/internal/tracecontext"
 )
 
@@ -160,7 +161,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Runner, erro
 		logger: cfg.Logger.With("stream", cfg.Stream, "consumer", cfg.Consumer),
 		slots:  make(chan struct{}, cfg.Concurrency)}
 	if cfg.ProcessedBucket != "" {
-		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cfg.ProcessedBucket,
+		kv, err := ensure.KeyValue(ctx, js, jetstream.KeyValueConfig{Bucket: cfg.ProcessedBucket,
 			Description: "ids of messages handled, for idempotent handling", TTL: cmp.Or(cfg.ProcessedTTL, 24*time.Hour)})
 		if err != nil {
 			return nil, fmt.Errorf("service: processed-ids bucket %s: %w", cfg.ProcessedBucket, err)

@@ -71,7 +71,7 @@ func newDeadLetterDesk(nc *nats.Conn, db *store.DB, redeliverer *dlq.Redeliverer
 	if err != nil {
 		return nil, err
 	}
-	breakers, err := collector.NewBreakerWatcher(js, db, collector.BreakerWatcherConfig{Registerer: reg, Logger: logger})
+	breakers, err := collector.NewBreakerWatcher(js, db, collector.BreakerWatcherConfig{Replicas: cfg.StreamReplicas, Registerer: reg, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +128,7 @@ func (d *deadLetterDesk) startBulk(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	runner, err := dlq.NewBulkRunner(ctx, js, d.queries, d.redeliverer, dlq.BulkConfig{Logger: d.logger, TracerProvider: d.tracing})
+	runner, err := dlq.NewBulkRunner(ctx, js, d.queries, d.redeliverer, dlq.BulkConfig{Replicas: d.replicas, Logger: d.logger, TracerProvider: d.tracing})
 	if err != nil {
 		return err
 	}
