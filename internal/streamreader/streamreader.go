@@ -46,12 +46,17 @@ func RunPrepared[T any](ctx context.Context, js jetstream.JetStream, stream stri
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   max(startSeq, 1),
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       max(startSeq, 1),
+		InactiveThreshold: InactiveThreshold,
 	})
 	if err != nil {
 		return fmt.Errorf("read stream %s: %w", stream, err)
 	}
+	// Stopping the ordered consumer leaves its server-side consumer to
+	// the inactivity threshold; a reader restarted after an error would
+	// leave one behind each time, shown as stalled on jetwatch's streams.
+	defer deleteConsumer(js, stream, cons)
 	q := newQueue(batch)
 	cc, err := cons.Consume(func(m jetstream.Msg) { q.push(ctx, m) },
 		jetstream.PullMaxMessages(2*batch),
@@ -80,6 +85,23 @@ func RunPrepared[T any](ctx context.Context, js jetstream.JetStream, stream stri
 		return fmt.Errorf("read stream %s: %w", stream, err)
 	}
 	return ctx.Err()
+}
+
+// InactiveThreshold is how long the server keeps a reader's consumer that
+// nobody reads, when jetwatch could not delete it (it died, or NATS was
+// away when it stopped).
+const InactiveThreshold = 30 * time.Second
+
+// deleteConsumer deletes the reader's current server-side consumer, if
+// NATS can be asked now.
+func deleteConsumer(js jetstream.JetStream, stream string, cons jetstream.Consumer) {
+	info := cons.CachedInfo()
+	if info == nil || !js.Conn().IsConnected() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = js.DeleteConsumer(ctx, stream, info.Name) // else the inactivity threshold removes it
 }
 
 // recovered says whether the ordered consumer gets over err by itself

@@ -165,3 +165,47 @@ func TestQueueHoldsAtMostTwoBatches(t *testing.T) {
 	require.Len(t, q.take(), 1)
 	require.Empty(t, q.take())
 }
+
+// A reader leaves no consumer behind when it stops, whether it was asked
+// to, its handler failed, or it is started again after an error.
+func TestNoConsumerIsLeftBehind(t *testing.T) {
+	t.Parallel()
+	js := newStream(t, 10)
+	ctx := context.Background()
+	consumers := func() int {
+		s, err := js.Stream(ctx, "S")
+		require.NoError(t, err)
+		info, err := s.Info(ctx)
+		require.NoError(t, err)
+		return info.State.Consumers
+	}
+	failing := errors.New("disk full")
+	for range 3 { // a caller restarting a reader whose handler fails
+		err := Run(ctx, js, "S", 1, 5, func(context.Context, []jetstream.Msg) (bool, error) {
+			// While it reads, its consumer exists and gives up on its own.
+			s, err := js.Stream(ctx, "S")
+			require.NoError(t, err)
+			for name := range s.ListConsumers(ctx).Info() {
+				require.Equal(t, InactiveThreshold, name.Config.InactiveThreshold)
+			}
+			return false, failing
+		})
+		require.ErrorIs(t, err, failing)
+	}
+	require.Zero(t, consumers())
+
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(rctx, js, "S", 1, 5, func(context.Context, []jetstream.Msg) (bool, error) { return false, nil })
+	}()
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if consumers() != 1 {
+			return errors.New("not reading yet")
+		}
+		return nil
+	})
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	require.Zero(t, consumers())
+}
