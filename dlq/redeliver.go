@@ -317,7 +317,7 @@ func publishError(subject string, err error) error {
 	case errors.Is(err, nats.ErrMaxPayload):
 		return fmt.Errorf("%w: its headers and payload together exceed the server's max_payload; nothing was sent", ErrTooLarge)
 	case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionDraining), errors.Is(err, nats.ErrConnectionReconnecting),
-		errors.Is(err, nats.ErrDisconnected):
+		errors.Is(err, nats.ErrDisconnected), errors.Is(err, nats.ErrReconnectBufExceeded):
 		return fmt.Errorf("%w (%v): nothing was sent, and the dead letter stays pending", ErrNATSUnavailable, err)
 	}
 	return fmt.Errorf("%w (%v): nothing is marked redelivered", ErrNotSent, err)

@@ -15,11 +15,12 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// Reconnect backoff bounds: quick enough that a restarted server is picked
-// up within a second, slow enough that an outage does not flood the log.
+// Reconnect backoff bounds: a server that comes back is picked up within
+// about 2 s; the failures of a long outage are logged once (see
+// logHandlers), so retrying that often floods nothing.
 const (
 	minReconnectDelay = 250 * time.Millisecond
-	maxReconnectDelay = 10 * time.Second
+	maxReconnectDelay = 2 * time.Second
 )
 
 // Connect resolves o, builds its nats.go options and connects.
@@ -98,6 +99,10 @@ func (o Options) natsOptions(logger *slog.Logger, status *Status) (opts, hs []na
 		nats.Name(cmp.Or(o.Name, "jetwatch")),
 		nats.MaxReconnects(-1),
 		nats.CustomReconnectDelay(reconnectDelay),
+		// Nothing is buffered while disconnected: a publish fails at once
+		// (the request answers 503 at once), and a redelivery the operator
+		// was told failed is never sent later, when the connection is back.
+		nats.ReconnectBufSize(-1),
 		// A monitor must start before the thing it monitors is up.
 		nats.RetryOnFailedConnect(true),
 	}
@@ -138,12 +143,12 @@ func (o Options) natsOptions(logger *slog.Logger, status *Status) (opts, hs []na
 }
 
 // reconnectDelay is the wait after every server in the pool failed for the
-// attempts-th time in a row: exponential from 250 ms, capped at 10 s, plus
+// attempts-th time in a row: exponential from 250 ms, capped at 2 s, plus
 // up to 20% jitter so a fleet of jetwatch replicas does not reconnect in
 // lockstep.
 func reconnectDelay(attempts int) time.Duration {
 	d := maxReconnectDelay
-	if shift := max(attempts-1, 0); shift < 6 { // 250ms<<6 is past the cap
+	if shift := max(attempts-1, 0); shift < 3 { // 250ms<<3 is the cap
 		d = min(minReconnectDelay<<shift, maxReconnectDelay)
 	}
 	return d + rand.N(d/5)

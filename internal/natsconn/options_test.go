@@ -195,7 +195,7 @@ func TestReconnectDelayBacksOffWithCapAndJitter(t *testing.T) {
 	t.Parallel()
 	for attempt, base := range map[int]time.Duration{
 		0: 250 * time.Millisecond, 1: 250 * time.Millisecond, 2: 500 * time.Millisecond, 3: time.Second,
-		6: 8 * time.Second, 7: 10 * time.Second, 100: 10 * time.Second, 1 << 40: 10 * time.Second,
+		4: 2 * time.Second, 5: 2 * time.Second, 100: 2 * time.Second, 1 << 40: 2 * time.Second,
 	} {
 		for range 50 {
 			d := reconnectDelay(attempt)
