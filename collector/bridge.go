@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,6 +83,9 @@ type Bridge struct {
 	infos        *consumerInfos
 	fetchFailed  prometheus.Counter
 	publishError prometheus.Counter
+	// seen holds the ids of advisories bridged lately: the relay's copy of
+	// one (or the original of a copy) is skipped.
+	seen *recentIDs
 
 	stop     context.CancelFunc
 	done     chan struct{}
@@ -102,7 +106,7 @@ func NewBridge(nc *nats.Conn, cfg BridgeConfig) (*Bridge, error) {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	b := &Bridge{
-		nc: nc, js: js, cfg: cfg, logger: cfg.Logger.With("component", "bridge"),
+		nc: nc, js: js, cfg: cfg, seen: newRecentIDs(1 << 14), logger: cfg.Logger.With("component", "bridge"),
 		tracer: tracecontext.Tracer(cfg.TracerProvider, tracerName),
 		infos:  newConsumerInfos(time.Second),
 		bridged: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -145,10 +149,9 @@ func (b *Bridge) Start(ctx context.Context) error {
 		AckWait:     30 * time.Second,
 		MaxDeliver:  -1,
 		BackOff:     nil,
-		FilterSubjects: []string{
-			"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>",
-			"$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.>",
-		},
+		// The advisories as the server sent them, and the copies the relay
+		// stored for when the capture stream had no leader.
+		FilterSubjects: append(slices.Clone(relayedSubjects), relayedCopies()...),
 	})
 	if err != nil {
 		return fmt.Errorf("bridge consumer on %s: %w", b.cfg.Streams.Advisories, err)
@@ -182,7 +185,16 @@ func (b *Bridge) run(ctx context.Context, cons jetstream.Consumer) {
 		}
 		var msgs []jetstream.Msg
 		var advisories []capturedAdvisory
+		inBatch := map[string]bool{}
 		for m := range batch.Messages() {
+			id := advisoryID(m.Data())
+			if b.seen.has(id) || inBatch[id] {
+				// The relay's copy of one bridged already (or in hand), or
+				// the reverse: bridged once, and counted once.
+				m.Ack() //nolint:errcheck // a lost ack redelivers, and it is skipped again
+				continue
+			}
+			inBatch[id] = true
 			msgs = append(msgs, m)
 			c := capturedAdvisory{data: m.Data(), received: time.Now()}
 			if meta, err := m.Metadata(); err == nil {
@@ -196,6 +208,7 @@ func (b *Bridge) run(ctx context.Context, cons jetstream.Consumer) {
 				msgs[i].NakWithDelay(5 * time.Second) //nolint:errcheck // redelivered after AckWait anyway
 				return
 			}
+			b.seen.add(advisoryID(advisories[i].data))
 			msgs[i].Ack() //nolint:errcheck // a lost ack redelivers; the Nats-Msg-Id dedups the copy
 		})
 	}
@@ -349,7 +362,8 @@ func (b *Bridge) recordRejection(ctx context.Context, m capturedAdvisory, a deli
 	}
 	e := store.Event{ID: m.seq, Kind: EventAdvisoryRejected, At: m.received.UTC(),
 		Stream: shownName(a.Stream), Consumer: shownName(a.Consumer), Severity: store.SeverityWarning,
-		Summary: "advisory rejected (" + rej.reason + "): " + rej.detail + "; nothing was copied to the DLQ"}
+		Summary:    "advisory rejected (" + rej.reason + "): " + rej.detail + "; nothing was copied to the DLQ",
+		AdvisoryID: advisoryID(m.data)}
 	if err := b.cfg.Events.RecordEvent(ctx, e, eventData(m.data)); err != nil {
 		b.logger.WarnContext(ctx, "the rejected advisory could not be put on the events page", "err", err, "advisory_seq", m.seq)
 	}

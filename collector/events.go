@@ -172,13 +172,16 @@ func (t *Timeline) store(ctx context.Context, msgs []jetstream.Msg) error {
 			return fmt.Errorf("advisory metadata: %w", err)
 		}
 		last = max(last, meta.Sequence.Stream)
-		e := describeAdvisory(m.Subject(), m.Data(), meta.Timestamp)
+		e := describeAdvisory(strings.TrimPrefix(m.Subject(), RelayPrefix), m.Data(), meta.Timestamp)
 		e.ID = meta.Sequence.Stream
 		if t.ownConsumer(e) {
 			continue // jetwatch's own ordered readers come and go; not the operator's news
 		}
-		res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO events (id, kind, at, stream, consumer, severity, summary, data)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Kind, e.At.UnixMilli(), e.Stream, e.Consumer, e.Severity, e.Summary, eventData(m.Data()))
+		// The advisory's id makes the relay's copy of one and the original
+		// a single event, whichever the stream holds first.
+		res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO events (id, kind, at, stream, consumer, severity, summary, data, advisory_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Kind, e.At.UnixMilli(), e.Stream, e.Consumer, e.Severity, e.Summary, eventData(m.Data()),
+			advisoryID(m.Data()))
 		if err != nil {
 			return fmt.Errorf("store advisory %d: %w", e.ID, err)
 		}

@@ -33,6 +33,9 @@ var advisorySubjects = []string{
 	"$JS.EVENT.ADVISORY.SERVER.>",
 	"$JS.EVENT.ADVISORY.DOMAIN.>",
 	"$JS.EVENT.ADVISORY.API.LIMIT_REACHED",
+	// The relay's copies of dead-letter advisories, for when this stream
+	// had no leader as the server sent them.
+	RelayPrefix + ">",
 }
 
 // StreamsConfig names and sizes the streams jetwatch keeps its records in.

@@ -23,6 +23,9 @@ type Event struct {
 	Consumer string    `json:"consumer,omitempty"`
 	Severity string    `json:"severity"`
 	Summary  string    `json:"summary"`
+	// AdvisoryID is the advisory's own id: one advisory stored twice in
+	// the capture stream (the server's and the relay's copy) is one event.
+	AdvisoryID string `json:"-"`
 }
 
 // EventFilter narrows the timeline; zero fields match everything.
@@ -102,11 +105,13 @@ func (db *DB) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 // from the advisory's own claims, and the timeline, which never
 // overwrites, keeps the verdict when it comes second.
 func (db *DB) RecordEvent(ctx context.Context, e Event, data string) error {
-	_, err := db.sql.ExecContext(ctx, `INSERT INTO events (id, kind, at, stream, consumer, severity, summary, data)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	_, err := db.sql.ExecContext(ctx, `INSERT INTO events (id, kind, at, stream, consumer, severity, summary, data, advisory_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, ''))
 		ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, stream = excluded.stream, consumer = excluded.consumer,
-			severity = excluded.severity, summary = excluded.summary`,
-		e.ID, e.Kind, e.At.UnixMilli(), e.Stream, e.Consumer, e.Severity, e.Summary, data)
+			severity = excluded.severity, summary = excluded.summary
+		ON CONFLICT (advisory_id) WHERE advisory_id IS NOT NULL DO UPDATE SET kind = excluded.kind, stream = excluded.stream,
+			consumer = excluded.consumer, severity = excluded.severity, summary = excluded.summary`,
+		e.ID, e.Kind, e.At.UnixMilli(), e.Stream, e.Consumer, e.Severity, e.Summary, data, e.AdvisoryID)
 	if err != nil {
 		return fmt.Errorf("record event %d: %w", e.ID, err)
 	}

@@ -237,6 +237,12 @@ CREATE INDEX dead_letters_status ON dead_letters (status);
 ALTER TABLE dead_letters DROP COLUMN headers;
 ALTER TABLE dead_letters DROP COLUMN payload;
 `,
+	// 10: an advisory may be in the capture stream twice, as the server
+	// sent it and as the relay copied it; its id makes them one event.
+	`
+ALTER TABLE events ADD COLUMN advisory_id TEXT;
+CREATE UNIQUE INDEX events_advisory ON events (advisory_id) WHERE advisory_id IS NOT NULL;
+`,
 }
 
 func (db *DB) migrate(ctx context.Context) error {

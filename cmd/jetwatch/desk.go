@@ -22,6 +22,7 @@ import (
 // deadLetterDesk is the bridge, the dead-letter index and the advisory
 // timeline, started together once jetwatch's streams exist.
 type deadLetterDesk struct {
+	relay       *collector.Relay
 	bridge      *collector.Bridge
 	index       *dlq.Index
 	timeline    *collector.Timeline
@@ -59,6 +60,10 @@ func newDeadLetterDesk(nc *nats.Conn, db *store.DB, redeliverer *dlq.Redeliverer
 	if err != nil {
 		return nil, err
 	}
+	relay, err := collector.NewRelay(nc, collector.RelayConfig{Streams: streams, Registerer: reg, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
 	index, err := dlq.NewIndex(nc, db, dlq.IndexConfig{Stream: cfg.DLQStream, Registerer: reg, Logger: logger})
 	if err != nil {
 		return nil, err
@@ -75,7 +80,7 @@ func newDeadLetterDesk(nc *nats.Conn, db *store.DB, redeliverer *dlq.Redeliverer
 	if err != nil {
 		return nil, err
 	}
-	return &deadLetterDesk{bridge: bridge, index: index, timeline: timeline, nc: nc, queries: dlq.NewQueries(db, js, cfg.DLQStream),
+	return &deadLetterDesk{relay: relay, bridge: bridge, index: index, timeline: timeline, nc: nc, queries: dlq.NewQueries(db, js, cfg.DLQStream),
 		redeliverer: redeliverer, breakers: breakers, logger: logger, done: make(chan struct{}),
 		db: db, replicas: cfg.StreamReplicas, audit: &lazyAudit{db: db}, tracing: cfg.Tracing}, nil
 }
@@ -84,6 +89,13 @@ func newDeadLetterDesk(nc *nats.Conn, db *store.DB, redeliverer *dlq.Redeliverer
 // permission missing: the log says which), then starts every part.
 func (d *deadLetterDesk) start(ctx context.Context) {
 	defer close(d.done)
+	// The relay first: it needs no stream to receive advisories, and
+	// keeps them until the capture stream can take them.
+	if err := d.relay.Start(ctx); err != nil {
+		d.logger.Error("dead-letter advisories are not relayed: a capture stream without a leader may lose some", "err", err)
+	} else {
+		d.add(d.relay)
+	}
 	wait := time.Second
 	for {
 		err := d.bridge.Start(ctx)

@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -51,8 +53,9 @@ func KeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValu
 }
 
 // Stream creates sc when no stream of that name exists. An existing stream
-// gets sc's replicas when they are higher than its own; nothing else of
-// its configuration changes.
+// gets sc's replicas when they are higher than its own, and those of sc's
+// subjects that none of its own covers (a newer jetwatch captures more);
+// nothing else of its configuration changes.
 func Stream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
 	s, err := js.Stream(ctx, sc.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -67,13 +70,37 @@ func Stream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConf
 		return fmt.Errorf("look up stream %s: %w", sc.Name, err)
 	}
 	have := s.CachedInfo().Config
-	if sc.Replicas <= have.Replicas {
+	want := have
+	want.Replicas = max(have.Replicas, sc.Replicas)
+	want.Subjects = slices.Clone(have.Subjects)
+	for _, subject := range sc.Subjects {
+		if !slices.ContainsFunc(have.Subjects, func(h string) bool { return covers(h, subject) }) {
+			want.Subjects = append(want.Subjects, subject)
+		}
+	}
+	if want.Replicas == have.Replicas && len(want.Subjects) == len(have.Subjects) {
 		return nil
 	}
-	have.Replicas = sc.Replicas
-	if _, err := js.UpdateStream(ctx, have); err != nil {
-		return fmt.Errorf("raise the replicas of stream %s to %d (allow $JS.API.STREAM.UPDATE.%s, or raise them yourself): %w",
-			sc.Name, sc.Replicas, sc.Name, err)
+	if _, err := js.UpdateStream(ctx, want); err != nil {
+		return fmt.Errorf("raise the replicas of stream %s to %d and capture %v (allow $JS.API.STREAM.UPDATE.%s, or change it yourself): %w",
+			sc.Name, want.Replicas, want.Subjects, sc.Name, err)
 	}
 	return nil
+}
+
+// covers says whether subject filter a matches everything filter b does.
+func covers(a, b string) bool {
+	at, bt := strings.Split(a, "."), strings.Split(b, ".")
+	for i, t := range at {
+		switch {
+		case t == ">":
+			return true
+		case i >= len(bt):
+			return false
+		case t == "*" && bt[i] != ">":
+		case t != bt[i]:
+			return false
+		}
+	}
+	return len(at) == len(bt)
 }

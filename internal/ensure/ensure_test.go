@@ -60,4 +60,23 @@ func TestEnsureRaisesAndNeverLowers(t *testing.T) {
 	require.Zero(t, s.CachedInfo().Config.MaxAge, "only replicas change")
 	require.NoError(t, Stream(ctx, js, jetstream.StreamConfig{Name: "S", Subjects: []string{"s.>"}, Replicas: 1}))
 	require.Equal(t, 3, replicas("S"))
+
+	// A subject a newer version captures is added, one already covered is not.
+	require.NoError(t, Stream(ctx, js, jetstream.StreamConfig{Name: "S", Subjects: []string{"s.x.>", "t.>"}}))
+	s, err = js.Stream(ctx, "S")
+	require.NoError(t, err)
+	require.Equal(t, []string{"s.>", "t.>"}, s.CachedInfo().Config.Subjects)
+}
+
+func TestCovers(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{
+		{">", "jetwatch.relay.>", true}, {"jetwatch.>", "jetwatch.relay.>", true}, {"jetwatch.relay.>", "jetwatch.relay.>", true},
+		{"jetwatch.*.>", "jetwatch.relay.>", true}, {"jetwatch.relay", "jetwatch.relay.>", false}, {"$JS.EVENT.ADVISORY.STREAM.>", "jetwatch.relay.>", false},
+		{"a.*", "a.b", true}, {"a.*", "a.>", false}, {"a.b", "a.*", false}, {"a.b.c", "a.b", false},
+	} {
+		require.Equal(t, c.want, covers(c.a, c.b), "%s covers %s", c.a, c.b)
+	}
 }

@@ -119,6 +119,11 @@ func (c *Cluster) URLs() string {
 	return strings.Join(urls, ",")
 }
 
+// URL is node i's client URL.
+func (c *Cluster) URL(i int) string {
+	return fmt.Sprintf("nats://127.0.0.1:%d", c.opts[i].Port)
+}
+
 // Index is the position of the running node named name, or -1.
 func (c *Cluster) Index(name string) int {
 	for i, s := range c.Nodes {
