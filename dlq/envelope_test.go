@@ -51,7 +51,7 @@ func TestDecodeInfersWhatGarbageHeadersHide(t *testing.T) {
 	require.Equal(t, uint64(0), e.Sequence)
 	require.Equal(t, ReasonError, e.Reason)
 	require.Equal(t, published, e.FailedAt)
-	require.Len(t, e.Problems, 4)
+	require.Len(t, e.Problems, 5)
 	require.True(t, utf8.ValidString(e.Error))
 }
 
