@@ -97,8 +97,8 @@ func NewIndex(nc *nats.Conn, db *store.DB, cfg IndexConfig) (*Index, error) {
 		}),
 	}
 	// The lag is worked out when scraped, from the stream's last sequence
-	// (read every LagEvery at most) and the position in the database, so
-	// it stays true when indexing is stuck or not running at all.
+	// (read every LagEvery) and the position in the database, so it stays
+	// true when indexing is stuck or not running at all.
 	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "jetwatch_dead_letter_index_lag",
 		Help: "DLQ stream messages not indexed yet: the stream's last sequence minus the last sequence indexed.",

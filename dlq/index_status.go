@@ -104,13 +104,14 @@ func (p *progress) seePosition(pos uint64, now time.Time) {
 }
 
 // observe works out the lag and whether the index stalled, reading the
-// position from the database and, when the last read is older than
-// LagEvery (or force), the DLQ stream's last sequence from NATS.
+// position from the database and the DLQ stream's last sequence from NATS
+// when force says so or nobody else does: while the index runs, its
+// watcher reads it every LagEvery, so pages and scrapes never wait on NATS.
 func (ix *Index) observe(ctx context.Context, force bool) IndexStatus {
 	p := &ix.progress
 	now := time.Now()
 	p.mu.Lock()
-	ask := force || !p.known || now.Sub(p.askedAt) >= ix.cfg.LagEvery
+	ask := force || !p.known || (!p.running && now.Sub(p.askedAt) >= ix.cfg.LagEvery)
 	if ask {
 		p.askedAt = now
 	}
@@ -192,9 +193,10 @@ func (ix *Index) watch(ctx context.Context) {
 }
 
 // Status says how far the index is behind the DLQ stream, whether it
-// stalled and why, and which dead letters it could not store. It reads
-// the stream's last sequence from NATS when the last read is older than
-// IndexConfig.LagEvery (within ctx, and at most 2 s); an error is a
+// stalled and why, and which dead letters it could not store. While the
+// index runs, the stream's last sequence is the one read at most
+// IndexConfig.LagEvery ago; while it does not, Status reads it from NATS
+// (within ctx, and at most 2 s) when that read is older. An error is a
 // failure to read the database.
 func (ix *Index) Status(ctx context.Context) (IndexStatus, error) {
 	st := ix.observe(ctx, false)
