@@ -185,19 +185,11 @@ func Decode(subject string, h nats.Header, published time.Time) Envelope {
 	}
 	e.Service = h.Get(HeaderService)
 	e.PayloadUnavailable = h.Get(HeaderPayloadUnavailable)
-	for _, f := range []struct {
-		name  string
-		v     *string
-		limit int
-	}{
-		{HeaderStream, &e.Stream, maxNameLen},
-		{HeaderConsumer, &e.Consumer, maxNameLen},
-		{HeaderError, &e.Error, maxErrorLen},
-		{HeaderService, &e.Service, maxNameLen},
-		{HeaderPayloadUnavailable, &e.PayloadUnavailable, maxErrorLen},
-	} {
-		*f.v = storable(f.name, *f.v, f.limit, problem)
-	}
+	e.Stream = storable(HeaderStream, e.Stream, maxNameLen, problem)
+	e.Consumer = storable(HeaderConsumer, e.Consumer, maxNameLen, problem)
+	e.Error = storable(HeaderError, e.Error, maxErrorLen, problem)
+	e.Service = storable(HeaderService, e.Service, maxNameLen, problem)
+	e.PayloadUnavailable = storable(HeaderPayloadUnavailable, e.PayloadUnavailable, maxErrorLen, problem)
 	return e
 }
 
