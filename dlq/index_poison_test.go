@@ -37,8 +37,13 @@ func setupIndex(t *testing.T) *indexBundle {
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
 	ctx := context.Background()
-	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "DLQ", Subjects: []string{"dlq.>"}, AllowDirect: true})
-	require.NoError(t, err)
+	for _, sc := range []jetstream.StreamConfig{
+		{Name: "DLQ", Subjects: []string{"dlq.>"}, AllowDirect: true},
+		{Name: "JETWATCH_DLQ_ACTIONS", Subjects: []string{ActionSubjectPrefix + ">"}},
+	} {
+		_, err := js.CreateStream(ctx, sc)
+		require.NoError(t, err)
+	}
 	path := filepath.Join(t.TempDir(), "jetwatch.db")
 	db, err := store.OpenFile(ctx, path)
 	require.NoError(t, err)
@@ -433,4 +438,48 @@ func TestNewIndexRefusesNegativeSettings(t *testing.T) {
 	b := setupIndex(t)
 	_, err := NewIndex(b.nc, b.db, IndexConfig{StallAfter: -time.Second})
 	require.ErrorContains(t, err, "must not be negative")
+}
+
+// A full disk is retried, never skipped: the dead letters that do not fit
+// now are indexed once there is room. (SQLite's max_page_count makes the
+// database full for real.)
+func TestAFullDiskStallsTheIndexWithoutSkipping(t *testing.T) {
+	t.Parallel()
+	b := setupIndex(t)
+	// One connection, so the limit below holds for every statement.
+	b.db.SQL().SetMaxOpenConns(1)
+	ix, _ := b.start(t, IndexConfig{StallAfter: 200 * time.Millisecond, LagEvery: 50 * time.Millisecond})
+	first := b.good(t, "first")
+	b.waitIndexed(t, first)
+	_, err := b.db.SQL().ExecContext(b.ctx, `PRAGMA max_page_count = 1`) // as small as the file is now
+	require.NoError(t, err)
+
+	m := nats.NewMsg(Subject("ORDERS", "billing"))
+	var words strings.Builder
+	for i := range 10_000 {
+		fmt.Fprintf(&words, "w%d ", i) // 60 KB of distinct words: many pages of full-text index
+	}
+	m.Data = []byte(words.String())
+	Envelope{Stream: "ORDERS", Reason: ReasonError, Error: "big"}.Apply(m.Header)
+	big := b.publish(t, m)
+	natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		st, err := ix.Status(b.ctx)
+		if err != nil {
+			return err
+		}
+		if !st.Stalled || !strings.Contains(st.Why, "the disk holding jetwatch's database is full") {
+			return fmt.Errorf("status %+v", st)
+		}
+		return nil
+	})
+	pos, err := b.db.Position(b.ctx, positionKey)
+	require.NoError(t, err)
+	require.Equal(t, first, pos, "nothing skipped while the disk is full")
+	require.Zero(t, b.count(t, "dead_letters_unindexable"))
+
+	_, err = b.db.SQL().ExecContext(b.ctx, `PRAGMA max_page_count = 1073741823`)
+	require.NoError(t, err)
+	b.waitIndexed(t, big)
+	require.Zero(t, b.count(t, "dead_letters_unindexable"))
+	require.Equal(t, 1, count(t, NewQueries(b.db, b.js, "DLQ"), Filter{Q: "big"}))
 }

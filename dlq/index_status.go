@@ -75,10 +75,15 @@ type progress struct {
 	stalled bool
 }
 
+// setRunning notes the index starting or stopping. A start gives the
+// index StallAfter to move before it counts as stalled.
 func (p *progress) setRunning(on bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.running = on
+	if on {
+		p.movedAt = time.Now()
+	}
 }
 
 func (p *progress) failed(why string) {

@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
+	sqlite3 "github.com/mattn/go-sqlite3"
 	"github.com/stretchr/testify/require"
 )
 
@@ -34,4 +36,20 @@ func TestRowErrorsAreToldApartFromDatabaseFailures(t *testing.T) {
 	require.Empty(t, Explain(noTable))
 	require.False(t, IsRowError(errors.New("anything else")))
 	require.False(t, IsRowError(nil))
+}
+
+func TestDatabaseWideFailuresAreNeverRowErrors(t *testing.T) {
+	t.Parallel()
+	for code, words := range map[sqlite3.ErrNo]string{
+		sqlite3.ErrFull:     "is full",
+		sqlite3.ErrBusy:     "locked by another process",
+		sqlite3.ErrLocked:   "locked by another process",
+		sqlite3.ErrReadonly: "cannot be written",
+		sqlite3.ErrIoErr:    "the disk failed",
+		sqlite3.ErrCorrupt:  "damaged",
+	} {
+		err := fmt.Errorf("index dead letters: %w", sqlite3.Error{Code: code})
+		require.False(t, IsRowError(err), code)
+		require.Contains(t, Explain(err), words, code)
+	}
 }
