@@ -136,7 +136,7 @@ func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
 func TestPoisonDeadLettersAreIndexedClampedAndTheNextOneToo(t *testing.T) {
 	t.Parallel()
 	b := setupIndex(t)
-	b.start(t, IndexConfig{Batch: 4})
+	ix, _ := b.start(t, IndexConfig{Batch: 4})
 	q := NewQueries(b.db, b.js, "DLQ")
 	big := strings.Repeat("x", 60<<10)
 	poisons := map[string]map[string]string{
@@ -230,6 +230,7 @@ func TestPoisonDeadLettersAreIndexedClampedAndTheNextOneToo(t *testing.T) {
 	require.Equal(t, int(next), b.count(t, "dead_letters"), "every message indexed once")
 
 	// A restart neither repeats nor stalls: the next one is indexed too.
+	ix.Stop()
 	ix2, _ := b.start(t, IndexConfig{})
 	after := b.good(t, "card expired")
 	b.waitIndexed(t, after)
