@@ -1,13 +1,17 @@
 package dlq
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/jetwatch/jetwatch/internal/natsname"
 )
 
 // Header names of the dead-letter envelope. Services that dead-letter
@@ -100,10 +104,33 @@ func (e Envelope) Apply(h nats.Header) {
 	set(HeaderPayloadUnavailable, headerSafe(e.PayloadUnavailable, maxErrorLen))
 }
 
+// Bounds of what the index keeps of an envelope's text. Longer values are
+// cut (with a note in Problems); the DLQ stream keeps the whole message.
+const (
+	maxNameLen    = natsname.MaxNameLen // stream, consumer, service
+	maxSubjectLen = natsname.MaxSubjectLen
+)
+
+// maxStoredInt is the largest integer SQLite stores: sequence numbers and
+// delivery counts above it are kept as this, with a note.
+const maxStoredInt = math.MaxInt64
+
+// Failure times outside these are not believed: the time the dead letter
+// reached the DLQ is shown instead, with a note. Years past 9999 (or before
+// year 0, as a time zone offset can make them) cannot even be written as
+// JSON.
+var (
+	earliestFailure = time.Unix(0, 0).UTC()
+	latestFailure   = time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC)
+)
+
 // Decode reads the envelope of a message published on subject at time
 // published. Missing or garbage headers never fail: what can be inferred
 // from the subject (dlq.<stream>.<consumer>) and the publish time fills in,
-// and Problems says what was wrong.
+// and Problems says what was wrong. Whatever the headers hold, the result
+// fits the index: valid UTF-8 without NUL bytes, text cut to the index's
+// bounds, numbers within SQLite's integers, a failure time between 1970
+// and 9999.
 func Decode(subject string, h nats.Header, published time.Time) Envelope {
 	var e Envelope
 	problem := func(format string, args ...any) {
@@ -120,20 +147,17 @@ func Decode(subject string, h nats.Header, published time.Time) Envelope {
 		}
 	}
 	e.Subject = h.Get(HeaderSubject)
-	if v := h.Get(HeaderSequence); v != "" {
-		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-		if err != nil {
-			problem("%s %q is not a sequence number", HeaderSequence, clip(v))
+	if e.Subject != "" {
+		// The original subject is where a redelivery goes by default: one
+		// that cannot be published to is dropped rather than mended into
+		// another subject.
+		if err := natsname.Subject(e.Subject); err != nil {
+			problem("%s %q is not a subject a message can have (%v): a redelivery needs a target subject", HeaderSubject, clip(e.Subject), err)
+			e.Subject = ""
 		}
-		e.Sequence = n
 	}
-	if v := h.Get(HeaderDeliveries); v != "" {
-		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-		if err != nil {
-			problem("%s %q is not a number", HeaderDeliveries, clip(v))
-		}
-		e.Deliveries = n
-	}
+	e.Sequence = decodeCount(HeaderSequence, h.Get(HeaderSequence), "a sequence number", problem)
+	e.Deliveries = decodeCount(HeaderDeliveries, h.Get(HeaderDeliveries), "a number", problem)
 	e.Reason = strings.ToLower(strings.TrimSpace(h.Get(HeaderReason)))
 	switch e.Reason {
 	case ReasonMaxDeliver, ReasonTerminated, ReasonError:
@@ -150,20 +174,59 @@ func Decode(subject string, h nats.Header, published time.Time) Envelope {
 	e.FailedAt = published.UTC()
 	if v := h.Get(HeaderFailedAt); v != "" {
 		t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(v))
-		if err != nil {
+		switch t = t.UTC(); {
+		case err != nil:
 			problem("%s %q is not an RFC 3339 time; the time it reached the DLQ is shown", HeaderFailedAt, clip(v))
-		} else {
-			e.FailedAt = t.UTC()
+		case t.Before(earliestFailure) || t.After(latestFailure):
+			problem("%s %q is outside the years 1970 to 9999; the time it reached the DLQ is shown", HeaderFailedAt, clip(v))
+		default:
+			e.FailedAt = t
 		}
 	}
 	e.Service = h.Get(HeaderService)
 	e.PayloadUnavailable = h.Get(HeaderPayloadUnavailable)
-	for _, s := range []*string{&e.Stream, &e.Consumer, &e.Subject, &e.Error, &e.Service, &e.PayloadUnavailable} {
-		if !utf8.ValidString(*s) {
-			*s = strings.ToValidUTF8(*s, "\uFFFD")
-		}
-	}
+	e.Stream = storable(HeaderStream, e.Stream, maxNameLen, problem)
+	e.Consumer = storable(HeaderConsumer, e.Consumer, maxNameLen, problem)
+	e.Error = storable(HeaderError, e.Error, maxErrorLen, problem)
+	e.Service = storable(HeaderService, e.Service, maxNameLen, problem)
+	e.PayloadUnavailable = storable(HeaderPayloadUnavailable, e.PayloadUnavailable, maxErrorLen, problem)
 	return e
+}
+
+// decodeCount reads a sequence number or a count: garbage is 0, and a
+// number too large to store is kept as the largest one that is.
+func decodeCount(name, v, what string, problem func(string, ...any)) uint64 {
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+	switch {
+	case errors.Is(err, strconv.ErrRange), err == nil && n > maxStoredInt:
+		problem("%s %q is larger than jetwatch can store; kept as %d", name, clip(v), uint64(maxStoredInt))
+		return maxStoredInt
+	case err != nil:
+		problem("%s %q is not %s", name, clip(v), what)
+		return 0
+	}
+	return n
+}
+
+// storable makes a header's text fit the index: invalid UTF-8 and NUL bytes
+// become U+FFFD and text longer than limit bytes is cut, each with a note.
+func storable(name, v string, limit int, problem func(string, ...any)) string {
+	if !utf8.ValidString(v) {
+		v = strings.ToValidUTF8(v, "\uFFFD")
+		problem("%s is not valid UTF-8: the bytes that are not are shown as \uFFFD", name)
+	}
+	if strings.IndexByte(v, 0) >= 0 {
+		v = strings.ReplaceAll(v, "\x00", "\uFFFD")
+		problem("%s holds NUL bytes: they are shown as \uFFFD", name)
+	}
+	if len(v) > limit {
+		problem("%s is %d bytes long: the index keeps the first %d (the DLQ stream keeps all of it)", name, len(v), limit)
+		v = headerSafe(v, limit)
+	}
+	return v
 }
 
 // oneLine turns line breaks into spaces. Built once: building a replacer

@@ -51,7 +51,7 @@ func TestDecodeInfersWhatGarbageHeadersHide(t *testing.T) {
 	require.Equal(t, uint64(0), e.Sequence)
 	require.Equal(t, ReasonError, e.Reason)
 	require.Equal(t, published, e.FailedAt)
-	require.Len(t, e.Problems, 4)
+	require.Len(t, e.Problems, 5)
 	require.True(t, utf8.ValidString(e.Error))
 }
 
@@ -103,4 +103,51 @@ func TestNATSGlobMatchesAtLeastThePattern(t *testing.T) {
 	require.Equal(t, "orders.*.paid", natsGlob("orders.*.paid"))
 	require.Equal(t, "orders.*", natsGlob("orders.>"))
 	require.Equal(t, "a[?]b[[]", natsGlob("a?b["))
+}
+
+func TestDecodeKeepsNumbersWithinWhatTheIndexStores(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		in       string
+		want     uint64
+		problems int
+	}{
+		{"9223372036854775807", 9223372036854775807, 0},
+		{" 12 ", 12, 0},
+		{"9223372036854775808", 9223372036854775807, 1},
+		{"18446744073709551615", 9223372036854775807, 1},
+		{"18446744073709551616", 9223372036854775807, 1}, // past uint64 too
+		{"-1", 0, 1},
+		{"0x10", 0, 1},
+	} {
+		h := nats.Header{}
+		h.Set(HeaderStream, "S")
+		h.Set(HeaderDeliveries, c.in)
+		e := Decode("dlq.S.c", h, time.Now())
+		require.Equal(t, c.want, e.Deliveries, c.in)
+		require.Len(t, e.Problems, c.problems, c.in)
+	}
+}
+
+func TestDecodeBelievesFailureTimesBetween1970And9999(t *testing.T) {
+	t.Parallel()
+	published := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"1970-01-01T00:00:00Z":      time.Unix(0, 0).UTC(),
+		"9999-12-31T23:59:59Z":      time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
+		"2026-01-02T04:04:05+01:00": published,
+		"9999-12-31T23:59:59-23:59": published, // year 10000 in UTC
+		"0000-01-01T00:00:00+23:59": published, // year -1 in UTC
+		"1969-12-31T23:59:59Z":      published,
+		"99999-01-01T00:00:00Z":     published,
+	} {
+		h := nats.Header{}
+		h.Set(HeaderStream, "S")
+		h.Set(HeaderFailedAt, in)
+		e := Decode("dlq.S.c", h, published)
+		require.Equal(t, want, e.FailedAt, in)
+		if want.Equal(published) && in != "2026-01-02T04:04:05+01:00" {
+			require.Len(t, e.Problems, 1, in)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +41,13 @@ type IndexConfig struct {
 	// Batch is how many dead letters go into one transaction at most.
 	// Defaults to 1000.
 	Batch int
+	// StallAfter is how long the index may stay behind the DLQ stream
+	// without storing anything before it counts as stalled: /readyz fails
+	// and the dead-letters page says why. Defaults to 30 seconds.
+	StallAfter time.Duration
+	// LagEvery is how often the DLQ stream's last sequence is read to
+	// work out the lag. Defaults to 5 seconds.
+	LagEvery time.Duration
 	// Registerer receives the index's metrics. Nil registers nothing.
 	Registerer prometheus.Registerer
 	// Logger defaults to slog.Default().
@@ -55,11 +63,12 @@ type Index struct {
 	cfg    IndexConfig
 	logger *slog.Logger
 
-	indexed  *prometheus.CounterVec
-	lag      prometheus.Gauge
-	stop     context.CancelFunc
-	done     chan struct{}
-	stopOnce sync.Once
+	indexed     *prometheus.CounterVec
+	unindexable prometheus.Counter
+	progress    progress
+	stop        context.CancelFunc
+	done        chan struct{}
+	stopOnce    sync.Once
 }
 
 // NewIndex returns an index of the DLQ stream on nc into db.
@@ -68,6 +77,11 @@ func NewIndex(nc *nats.Conn, db *store.DB, cfg IndexConfig) (*Index, error) {
 	cfg.ActionsStream = cmp.Or(cfg.ActionsStream, "JETWATCH_DLQ_ACTIONS")
 	cfg.Batch = cmp.Or(cfg.Batch, 1000)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	cfg.StallAfter = cmp.Or(cfg.StallAfter, 30*time.Second)
+	cfg.LagEvery = cmp.Or(cfg.LagEvery, 5*time.Second)
+	if cfg.Batch < 0 || cfg.StallAfter < 0 || cfg.LagEvery < 0 {
+		return nil, errors.New("dlq index: Batch, StallAfter and LagEvery must not be negative")
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
@@ -77,13 +91,28 @@ func NewIndex(nc *nats.Conn, db *store.DB, cfg IndexConfig) (*Index, error) {
 			Name: "jetwatch_dead_letters_indexed_total",
 			Help: "Dead letters indexed from the DLQ stream, by origin stream, consumer and reason.",
 		}, []string{"stream", "consumer", "reason"}),
-		lag: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "jetwatch_dead_letter_index_lag",
-			Help: "DLQ stream messages not indexed yet (last sequence minus indexed sequence).",
+		unindexable: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jetwatch_dead_letters_unindexable_total",
+			Help: "Dead letters the index could not store and moved past (listed on the dead-letters page).",
 		}),
 	}
+	// The lag is worked out when scraped, from the stream's last sequence
+	// (read every LagEvery) and the position in the database, so it stays
+	// true when indexing is stuck or not running at all.
+	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "jetwatch_dead_letter_index_lag",
+		Help: "DLQ stream messages not indexed yet: the stream's last sequence minus the last sequence indexed.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), lagTimeout)
+		defer cancel()
+		st := ix.observe(ctx, false)
+		if !st.known {
+			return math.NaN()
+		}
+		return float64(st.Lag)
+	})
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{ix.indexed, ix.lag} {
+		for _, c := range []prometheus.Collector{ix.indexed, ix.unindexable, lag} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("register index metrics: %w", err)
 			}
@@ -105,11 +134,16 @@ func (ix *Index) position(ctx context.Context, key string) (uint64, error) {
 func (ix *Index) Start(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	ix.stop, ix.done = cancel, make(chan struct{})
+	ix.progress.setRunning(true)
 	var wg sync.WaitGroup
-	for _, follow := range []func(context.Context) error{ix.follow, ix.followActions} {
+	wg.Go(func() { ix.watch(ctx) })
+	for i, follow := range []func(context.Context) error{ix.follow, ix.followActions} {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				if err := follow(ctx); err != nil && ctx.Err() == nil {
+					if i == 0 {
+						ix.progress.failed(ix.failureWords(err))
+					}
 					ix.logger.Warn("indexing dead letters stopped; restarting", "err", err)
 					t := time.NewTimer(2 * time.Second)
 					select {
@@ -135,6 +169,7 @@ func (ix *Index) Stop() {
 			ix.stop()
 			<-ix.done
 		}
+		ix.progress.setRunning(false)
 	})
 }
 
@@ -226,35 +261,127 @@ func (ix *Index) ingestActions(ctx context.Context, msgs []jetstream.Msg) error 
 func (ix *Index) run(ctx context.Context, done func(pos uint64) bool) error {
 	pos, err := ix.Position(ctx)
 	if err != nil {
-		return err
+		return &writeError{err}
 	}
-	var lastLag time.Time
 	// Rows are worked out on the reading goroutine while the previous batch
 	// is written.
 	return streamreader.RunPrepared(ctx, ix.js, ix.cfg.Stream, pos+1, ix.cfg.Batch, newIndexRows, func(ctx context.Context, rows []indexRow) (bool, error) {
-		if err := ix.ingest(ctx, rows); err != nil {
-			return false, err
+		if err := ix.store(ctx, rows); err != nil {
+			return false, &writeError{err}
 		}
 		pos, err := ix.Position(ctx)
 		if err != nil {
-			return false, err
+			return false, &writeError{err}
 		}
-		if time.Since(lastLag) > time.Second {
-			ix.updateLag(ctx, pos)
-			lastLag = time.Now()
-		}
+		ix.progress.stored(pos, time.Now())
 		return done(pos), nil
 	})
 }
 
-func (ix *Index) updateLag(ctx context.Context, pos uint64) {
-	s, err := ix.js.Stream(ctx, ix.cfg.Stream)
+// writeError is a failure to write the index, as opposed to reading the
+// DLQ stream.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+// failureWords says in the operator's words why indexing failed.
+func (ix *Index) failureWords(err error) string {
+	if w := store.Explain(err); w != "" {
+		return w
+	}
+	var we *writeError
+	switch {
+	case errors.As(err, &we):
+		return "writing to jetwatch's database failed (see the jetwatch logs)"
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return fmt.Sprintf("the DLQ stream %s does not exist", ix.cfg.Stream)
+	}
+	return fmt.Sprintf("reading the DLQ stream %s failed (see the jetwatch logs)", ix.cfg.Stream)
+}
+
+// store stores a batch in one transaction. When SQLite refuses one of its
+// rows, the batch is stored again one dead letter at a time, and the ones
+// it refuses are recorded as unindexable and passed: one message never
+// stops the index. A failure of the database as a whole (full, locked,
+// read-only) is returned, to be retried: skipping then would lose rows
+// that are fine.
+func (ix *Index) store(ctx context.Context, rows []indexRow) error {
+	err := ix.ingest(ctx, rows)
+	if _, ok := refusedRow(err); !ok {
+		return err
+	}
+	for i := range rows {
+		err := ix.ingest(ctx, rows[i:i+1])
+		if err == nil {
+			continue
+		}
+		re, ok := refusedRow(err)
+		if !ok || re.seq != rows[i].seq {
+			return err
+		}
+		if err := ix.skip(ctx, &rows[i], re.err); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rowError is a failure to store one dead letter's row.
+type rowError struct {
+	seq uint64
+	err error
+}
+
+func (e *rowError) Error() string { return fmt.Sprintf("dead letter %d: %v", e.seq, e.err) }
+func (e *rowError) Unwrap() error { return e.err }
+
+// refusedRow finds, in a failure to store, a row SQLite refused for what it
+// holds.
+func refusedRow(err error) (*rowError, bool) {
+	var re *rowError
+	if errors.As(err, &re) && store.IsRowError(re.err) {
+		return re, true
+	}
+	return nil, false
+}
+
+// skip records a dead letter the index cannot store, with the reason, and
+// moves the position past it in the same transaction.
+func (ix *Index) skip(ctx context.Context, r *indexRow, cause error) error {
+	reason := store.Explain(cause)
+	if reason == "" {
+		reason = "the index refused it"
+	}
+	skipped := false
+	err := ix.db.WithRawTx(ctx, func(tx *store.RawTx) error {
+		pos, err := store.PositionRaw(tx, positionKey)
+		if err != nil || r.seq <= pos {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO dead_letters_unindexable (id, dlq_subject, reason, at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET dlq_subject = excluded.dlq_subject, reason = excluded.reason, at = excluded.at`,
+			r.seq, shownSubject(r.dlqSubject), reason, time.Now().UnixMilli()); err != nil {
+			return fmt.Errorf("record unindexable dead letter %d: %w", r.seq, err)
+		}
+		skipped = true
+		return store.SetPosition(ctx, tx, positionKey, r.seq)
+	})
 	if err != nil {
-		return
+		return err
 	}
-	if last := s.CachedInfo().State.LastSeq; last >= pos {
-		ix.lag.Set(float64(last - pos))
+	if skipped {
+		ix.unindexable.Inc()
+		ix.logger.Warn("a dead letter could not be indexed; the index moved past it (listed on the dead-letters page)",
+			"dlq_seq", r.seq, "subject", shownSubject(r.dlqSubject), "reason", reason, "err", cause)
 	}
+	return nil
+}
+
+// shownSubject is a DLQ subject as an unindexable row shows it: the
+// message keeps it exactly, the page needs only a readable start.
+func shownSubject(s string) string {
+	return headerSafe(strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD"), maxSubjectLen)
 }
 
 // Reset forgets everything indexed, so the next run rebuilds from the
@@ -269,6 +396,7 @@ func (ix *Index) Reset(ctx context.Context) error {
 		`DELETE FROM dead_letters`,
 		`INSERT INTO dead_letters_fts (dead_letters_fts) VALUES ('delete-all')`,
 		`DELETE FROM dead_letter_actions`,
+		`DELETE FROM dead_letters_unindexable`,
 		`DELETE FROM stream_positions WHERE name IN ('` + positionKey + `', '` + actionsPositionKey + `')`,
 	} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
@@ -324,10 +452,10 @@ func (ix *Index) ingest(ctx context.Context, rows []indexRow) error {
 			if err := ins.Exec(r.seq, r.dlqSubject, e.Stream, e.Consumer, e.Subject, e.Sequence,
 				e.Reason, e.Error, e.Service, e.Deliveries, e.FailedAt.UnixMilli(), r.available,
 				e.PayloadUnavailable, r.size, r.fingerprint, r.problems); err != nil {
-				return fmt.Errorf("index dead letter %d: %w", r.seq, err)
+				return &rowError{r.seq, err}
 			}
 			if err := fts.Exec(r.seq, e.Subject, e.Error, r.text); err != nil {
-				return fmt.Errorf("index dead letter %d for search: %w", r.seq, err)
+				return &rowError{r.seq, fmt.Errorf("for search: %w", err)}
 			}
 			counts[counted{e.Stream, e.Consumer, e.Reason}]++
 		}
@@ -368,18 +496,24 @@ func newIndexRows(msgs []jetstream.Msg) ([]indexRow, error) {
 		if err != nil {
 			return nil, fmt.Errorf("dead letter metadata: %w", err)
 		}
-		env := Decode(m.Subject(), m.Headers(), meta.Timestamp)
-		problems := "null"
-		if env.Problems != nil {
-			p, _ := json.Marshal(env.Problems)
-			problems = string(p)
-		}
-		data := m.Data()
-		rows[i] = indexRow{seq: meta.Sequence.Stream, dlqSubject: m.Subject(), env: env,
-			available: env.PayloadUnavailable == "", fingerprint: Fingerprint(env.Error), problems: problems,
-			size: len(data), text: searchText(data)}
+		rows[i] = newIndexRow(meta.Sequence.Stream, m.Subject(), m.Headers(), meta.Timestamp, m.Data())
 	}
 	return rows, nil
+}
+
+// newIndexRow works out the row of the DLQ message seq. Whatever the
+// message holds, the row fits the index (Decode sees to the envelope); the
+// DLQ subject is kept exactly, as reads check the message by it.
+func newIndexRow(seq uint64, dlqSubject string, h nats.Header, published time.Time, data []byte) indexRow {
+	env := Decode(dlqSubject, h, published)
+	problems := "null"
+	if env.Problems != nil {
+		p, _ := json.Marshal(env.Problems)
+		problems = string(p)
+	}
+	return indexRow{seq: seq, dlqSubject: dlqSubject, env: env,
+		available: env.PayloadUnavailable == "", fingerprint: Fingerprint(env.Error), problems: problems,
+		size: len(data), text: searchText(data)}
 }
 
 // searchText is the start of a payload (up to maxIndexedText bytes, cut at

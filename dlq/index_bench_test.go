@@ -128,3 +128,18 @@ func processCPU(b *testing.B) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkDecode decodes a typical dead letter's envelope, which the index
+// does for every message it reads.
+//
+//	go test -tags sqlite_fts5 -run xxx -bench 'Decode$' -benchmem ./dlq
+func BenchmarkDecode(b *testing.B) {
+	h := nats.Header{}
+	h.Set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	Envelope{Stream: "ORDERS", Subject: "orders.created.eu", Sequence: 123456, Consumer: "billing", Deliveries: 5,
+		Reason: ReasonMaxDeliver, Error: "timeout after 300 ms calling 10.0.0.7:8080", FailedAt: time.Now(), Service: "billing-svc"}.Apply(h)
+	now := time.Now()
+	for b.Loop() {
+		Decode("dlq.ORDERS.billing", h, now)
+	}
+}

@@ -237,7 +237,19 @@ CREATE INDEX dead_letters_status ON dead_letters (status);
 ALTER TABLE dead_letters DROP COLUMN headers;
 ALTER TABLE dead_letters DROP COLUMN payload;
 `,
-	// 10: an advisory may be in the capture stream twice, as the server
+	// 10: dead letters the index could not store (SQLite refused the row:
+	// a constraint, a value it does not take). The index moves past them
+	// and the dead-letters page lists them with the reason; id is the DLQ
+	// stream sequence, so the message itself is still there to read.
+	`
+CREATE TABLE dead_letters_unindexable (
+	id          INTEGER PRIMARY KEY, -- DLQ stream sequence
+	dlq_subject TEXT NOT NULL,
+	reason      TEXT NOT NULL,       -- in the operator's words
+	at          INTEGER NOT NULL     -- unix ms it was given up on
+);
+`,
+	// 11: an advisory may be in the capture stream twice, as the server
 	// sent it and as the relay copied it; its id makes them one event.
 	`
 ALTER TABLE events ADD COLUMN advisory_id TEXT;

@@ -80,11 +80,11 @@ func rawValue(a any) (driver.Value, error) {
 		return int64(v), nil
 	case uint64:
 		if v > 1<<63-1 {
-			return nil, fmt.Errorf("%d does not fit in an SQLite integer", v)
+			return nil, fmt.Errorf("%w: %d does not fit in an SQLite integer", ErrValue, v)
 		}
 		return int64(v), nil
 	default:
-		return nil, fmt.Errorf("unsupported type %T", a)
+		return nil, fmt.Errorf("%w: unsupported type %T", ErrValue, a)
 	}
 }
 

@@ -31,6 +31,30 @@ type DeadLetterList struct {
 	FlashTitle  string
 	// CanAct is set when the operator may run bulk jobs.
 	CanAct bool
+	// Index is how the dead-letter index stands; nil when unknown.
+	Index *dlq.IndexStatus
+}
+
+// deadLetters is n dead letter(s), in words.
+func deadLetters(n uint64) string {
+	if n == 1 {
+		return "1 dead letter"
+	}
+	return strconv.FormatUint(n, 10) + " dead letters"
+}
+
+// IndexStalledText is the banner of a stalled index.
+func IndexStalledText(st dlq.IndexStatus) string {
+	return deadLetters(st.Lag) + " not indexed yet: " + st.Why
+}
+
+// UnindexableText heads the list of dead letters the index could not store.
+func UnindexableText(st dlq.IndexStatus) string {
+	verb := " could not be indexed; the index moved past them. Their messages are still in the DLQ stream:"
+	if st.Unindexable == 1 {
+		verb = " could not be indexed; the index moved past it. Its message is still in the DLQ stream:"
+	}
+	return deadLetters(uint64(st.Unindexable)) + verb
 }
 
 // DeadLetterGroups is the grouped view.

@@ -59,6 +59,14 @@ func (s *Server) deadLetterList(c echo.Context) error {
 		m.Filter, m.SinceText, m.UntilText = formEcho(f), clipEcho(m.SinceText), clipEcho(m.UntilText)
 		f = dlq.Filter{}
 	}
+	if s.cfg.DeadLetterIndex != nil {
+		// The list is still worth showing when the index's state is not.
+		if st, err := s.cfg.DeadLetterIndex.Status(ctx); err != nil {
+			s.logger.Warn("dead-letter index status unreadable", "err", err)
+		} else {
+			m.Index = &st
+		}
+	}
 	pending := s.countAsync(c, dlq.Filter{Status: dlq.StatusPending}, countLimit)
 	if m.Problem == "" {
 		limit := countLimit

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/collector"
@@ -37,6 +38,13 @@ type deskBundle struct {
 // redeliveries.
 func setupDesk(t testing.TB, opts ...func(*Config)) (*Server, *deskBundle) {
 	t.Helper()
+	return setupDeskWith(t, dlq.IndexConfig{}, opts...)
+}
+
+// setupDeskWith is setupDesk with the dead-letter index configured as
+// icfg; its metrics go to the server's registry.
+func setupDeskWith(t testing.TB, icfg dlq.IndexConfig, opts ...func(*Config)) (*Server, *deskBundle) {
+	t.Helper()
 	srvNATS := natstest.RunServer(t)
 	nc := natstest.Connect(t, srvNATS)
 	js, err := jetstream.New(nc)
@@ -53,8 +61,11 @@ func setupDesk(t testing.TB, opts ...func(*Config)) (*Server, *deskBundle) {
 		db := cfg.Index.(*store.DB)
 		r, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{TracerProvider: cfg.TracerProvider})
 		require.NoError(t, err)
-		ix, err = dlq.NewIndex(nc, db, dlq.IndexConfig{})
+		icfg.Registerer = cfg.Gatherer.(prometheus.Registerer)
+		ix, err = dlq.NewIndex(nc, db, icfg)
 		require.NoError(t, err)
+		t.Cleanup(ix.Stop)
+		cfg.DeadLetterIndex = ix
 		q := dlq.NewQueries(db, js, "")
 		cfg.DeadLetters = dlq.Desk{Queries: q, Redeliverer: r}
 		bulk, err := dlq.NewBulkRunner(ctx, js, q, r, dlq.BulkConfig{SaveEvery: 10 * time.Millisecond})

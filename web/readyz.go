@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -27,8 +28,8 @@ type readiness struct {
 const writableTimeout = 2 * time.Second
 
 // readyz answers GET /readyz: 200 when NATS is connected, the database
-// takes writes and the first sample is stored, else 503. Every check is
-// named in the body.
+// takes writes, the first sample is stored and the dead-letter index is
+// not stalled, else 503. Every check is named in the body.
 func (s *Server) readyz(c echo.Context) error {
 	checks := map[string]check{}
 	n := s.cfg.NATSState()
@@ -66,6 +67,9 @@ func (s *Server) readyz(c echo.Context) error {
 	} else {
 		checks["first_sample"] = check{Detail: "no sample stored yet"}
 	}
+	if s.cfg.DeadLetterIndex != nil {
+		checks["dead_letter_index"] = s.indexCheck(ctx)
+	}
 	ans, status := readiness{Status: "ready", Checks: checks}, http.StatusOK
 	for _, ch := range checks {
 		if !ch.OK {
@@ -74,4 +78,23 @@ func (s *Server) readyz(c echo.Context) error {
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(status, ans)
+}
+
+// indexCheck fails while the dead-letter index is stalled: a replica that
+// cannot index shows stale dead letters. The index keeps time by the wall
+// clock, not the server's Now.
+func (s *Server) indexCheck(ctx context.Context) check {
+	st, err := s.cfg.DeadLetterIndex.Status(ctx)
+	switch {
+	case err != nil:
+		// The database check says whether the database is the trouble.
+		s.logger.Warn("readiness: dead-letter index status unreadable", "err", err)
+		return check{OK: true, Detail: "status unreadable, see jetwatch logs"}
+	case st.Stalled:
+		return check{Detail: fmt.Sprintf("%d dead letters not indexed for %s: %s",
+			st.Lag, time.Since(st.ProgressAt).Round(time.Second), st.Why)}
+	case st.Lag > 0:
+		return check{OK: true, Detail: fmt.Sprintf("indexing, %d dead letters behind", st.Lag)}
+	}
+	return check{OK: true, Detail: fmt.Sprintf("up to date (DLQ sequence %d)", st.Indexed)}
 }

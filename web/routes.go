@@ -65,6 +65,7 @@ func (s *Server) routes(e *echo.Echo) {
 	a(get, "/streams/:stream/consumers", v, "", s.apiConsumerList)
 	a(get, "/streams/:stream/consumers/:consumer", v, "", s.apiConsumerShow)
 	a(get, "/dead-letters", v, "", s.apiDeadLetterList)
+	a(get, "/dead-letter-index", v, "", s.apiDeadLetterIndex)
 	a(get, "/dead-letters/export", v, "export", s.deadLetterExport)
 	a(get, "/dead-letters/:id", v, "", s.apiDeadLetterShow)
 	a(post, "/dead-letters/:id/redeliver", op, "redeliver", s.apiDeadLetterRedeliver)

@@ -60,6 +60,14 @@ type DeadLetters interface {
 	History(ctx context.Context, id uint64) ([]dlq.Action, error)
 }
 
+// DeadLetterIndex is how the dead-letter index stands: /readyz fails while
+// it is stalled, and the dead-letters page and API show why and which dead
+// letters it could not store. *dlq.Index implements it; Status's error is
+// a failure to read the database.
+type DeadLetterIndex interface {
+	Status(ctx context.Context) (dlq.IndexStatus, error)
+}
+
 // Alerts is the alerting the pages and API use. alert.Desk implements
 // it. Silence and Acknowledge report a rule or instance that does not exist
 // with alert.ErrUnknownAlert, and a request that cannot be done as asked
@@ -142,6 +150,10 @@ type Config struct {
 	// DeadLetters serves the dead-letter pages and API. Without it they
 	// answer 503.
 	DeadLetters DeadLetters
+	// DeadLetterIndex reports the dead-letter index's lag and stalls.
+	// Without it /readyz does not check the index and the dead-letters
+	// page shows no index banners.
+	DeadLetterIndex DeadLetterIndex
 	// Bulk runs bulk redeliveries and discards. Without it they answer 503.
 	Bulk BulkJobs
 	// Alerts serves the alert pages and API. Without it they answer 503.

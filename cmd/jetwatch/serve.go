@@ -211,6 +211,9 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 		SampleInterval: cfg.SampleInterval,
 		StallAfter:     cfg.StallAfter,
 		Version:        version(),
+
+		// /readyz and the dead-letters page report the index's stalls.
+		DeadLetterIndex: desk.index,
 	})
 	if err != nil {
 		return err
