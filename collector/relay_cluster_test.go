@@ -26,11 +26,16 @@ type storm struct {
 	admin   jetstream.JetStream
 	cons    jetstream.Consumer
 	relay   *Relay
-	leader  int // of the capture stream
+	leader  int // of the stream at stake
 	pulling context.CancelFunc
 }
 
 func newStorm(t *testing.T, n, captureReplicas int) *storm {
+	return newStormAround(t, n, captureReplicas, DefaultAdvisoryStream)
+}
+
+// newStormAround is newStorm with leader the leader of stream at stake.
+func newStormAround(t *testing.T, n, captureReplicas int, stream string) *storm {
 	t.Helper()
 	c := natstest.RunCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -52,7 +57,7 @@ func newStorm(t *testing.T, n, captureReplicas int) *storm {
 	}
 	_, err = ajs.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}, Replicas: 3})
 	require.NoError(t, err)
-	s := &storm{t: t, n: n, c: c, ctx: ctx, admin: ajs, leader: c.WaitForStreamLeader(DefaultAdvisoryStream)}
+	s := &storm{t: t, n: n, c: c, ctx: ctx, admin: ajs, leader: c.WaitForStreamLeader(stream)}
 	other := (s.leader + 1) % 3 // jetwatch and the service stay connected
 
 	jw, err := nats.Connect(c.URL(other), nats.MaxReconnects(-1))
@@ -167,5 +172,20 @@ func TestDeadLettersSurviveACaptureStreamAwayForTheWholeStorm(t *testing.T) {
 		return nil
 	})
 	s.c.Start(s.leader)
+	s.waitCaptured()
+}
+
+// The DLQ stream's leader dies in the middle of a storm: the bridge's
+// publishes fail until a new leader is elected, and it retries them.
+func TestDeadLettersSurviveTheDLQLosingItsLeader(t *testing.T) {
+	t.Parallel()
+	s := newStormAround(t, 2000, 3, DefaultDLQStream)
+	natstest.CheckFor(t, time.Minute, 10*time.Millisecond, func() error {
+		if got := s.captured(); got < uint64(s.n/5) {
+			return fmt.Errorf("%d dead letters so far", got)
+		}
+		return nil
+	})
+	s.c.Stop(s.leader)
 	s.waitCaptured()
 }
