@@ -124,9 +124,11 @@ func TestEachKindFiresAndResolves(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, tl.Start(ctx))
 			t.Cleanup(tl.Stop)
-			for range 2 {
-				adv := fmt.Sprintf(`{"type":"io.nats.jetstream.advisory.v1.stream_leader_elected","timestamp":%q,"stream":"ORDERS","leader":"n2"}`,
-					b.clock.Now().Format(time.RFC3339Nano))
+			for i := range 2 {
+				// Each with its own id, as the server sends them: one body
+				// stored twice (the relay's copy) is one advisory.
+				adv := fmt.Sprintf(`{"type":"io.nats.jetstream.advisory.v1.stream_leader_elected","id":"adv%d","timestamp":%q,"stream":"ORDERS","leader":"n2"}`,
+					i, b.clock.Now().Format(time.RFC3339Nano))
 				require.NoError(t, b.nc.Publish("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.ORDERS", []byte(adv)))
 			}
 			natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
