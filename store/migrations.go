@@ -237,6 +237,12 @@ CREATE INDEX dead_letters_status ON dead_letters (status);
 ALTER TABLE dead_letters DROP COLUMN headers;
 ALTER TABLE dead_letters DROP COLUMN payload;
 `,
+	// 10: jetwatch's own streams and consumers are marked, so health, lag
+	// and stall lists leave them out unless asked for.
+	`
+ALTER TABLE streams ADD COLUMN own INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE consumers ADD COLUMN own INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 func (db *DB) migrate(ctx context.Context) error {
