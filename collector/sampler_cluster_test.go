@@ -100,8 +100,16 @@ func TestSamplerWithANodeDown(t *testing.T) {
 	// cycleTimeout, then what was read is judged and stored.
 	const bound = cycleTimeout + time.Second
 	var durations []time.Duration
-	sample := func() {
+	sample := func(t *testing.T) {
 		t.Helper()
+		// jetwatch's own connection may have been on the node that went:
+		// what a cycle does while it reconnects is another matter.
+		natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+			if !nc.IsConnected() || !sys.IsConnected() {
+				return fmt.Errorf("reconnecting")
+			}
+			return nil
+		})
 		before := s.State().LastCycleAt
 		start := time.Now()
 		_, err := s.SampleOnce(ctx)
@@ -111,7 +119,7 @@ func TestSamplerWithANodeDown(t *testing.T) {
 		require.Less(t, st.LastDuration, bound, "cycle took %s (%s by the wall clock)", st.LastDuration, time.Since(start))
 		durations = append(durations, st.LastDuration.Round(time.Millisecond))
 	}
-	streams := func() map[string]store.Stream {
+	streams := func(t *testing.T) map[string]store.Stream {
 		t.Helper()
 		sts, err := db.Streams(ctx)
 		require.NoError(t, err)
@@ -122,7 +130,7 @@ func TestSamplerWithANodeDown(t *testing.T) {
 		require.Len(t, out, 4, "every stream is listed, read or not")
 		return out
 	}
-	servers := func() map[string]store.Server {
+	servers := func(t *testing.T) map[string]store.Server {
 		t.Helper()
 		srvs, err := db.Servers(ctx)
 		require.NoError(t, err)
@@ -134,12 +142,12 @@ func TestSamplerWithANodeDown(t *testing.T) {
 		return out
 	}
 
-	sample()
-	for name, st := range streams() {
+	sample(t)
+	for name, st := range streams(t) {
 		require.Nil(t, st.Unread, name)
 		require.Equal(t, store.HealthOK, st.Health.Level, "%s: %v", name, st.Health.Reasons)
 	}
-	for name, srv := range servers() {
+	for name, srv := range servers(t) {
 		require.Nil(t, srv.DownSince, name)
 	}
 	durations = nil
@@ -147,8 +155,8 @@ func TestSamplerWithANodeDown(t *testing.T) {
 	t.Run("a node crashes", func(t *testing.T) {
 		c.Kill(victim)
 		natstest.CheckFor(t, 90*time.Second, 10*time.Millisecond, func() error {
-			sample()
-			sts := streams()
+			sample(t)
+			sts := streams(t)
 			soloRow := sts["SOLO"]
 			if soloRow.Unread == nil {
 				return fmt.Errorf("SOLO was read")
@@ -159,14 +167,14 @@ func TestSamplerWithANodeDown(t *testing.T) {
 			if p := sts["PAYMENTS"]; !replicaOffline(p, victimName) {
 				return fmt.Errorf("PAYMENTS: replica %s not offline yet: %+v", victimName, p.Cluster)
 			}
-			if srv := servers()[victimName]; srv.DownSince == nil {
+			if srv := servers(t)[victimName]; srv.DownSince == nil {
 				return fmt.Errorf("server %s not down yet", victimName)
 			}
 			return nil
 		})
 		t.Logf("cycles with %s down took %v", victimName, durations)
 
-		sts := streams()
+		sts := streams(t)
 		soloRow := sts["SOLO"]
 		require.Equal(t, store.HealthCritical, soloRow.Health.Level)
 		require.Contains(t, []string{store.UnreadNoLeader, store.UnreadNoResponse}, soloRow.Unread.Why)
@@ -185,7 +193,7 @@ func TestSamplerWithANodeDown(t *testing.T) {
 		for _, name := range []string{"ORDERS", "PAYMENTS", "SAFE"} {
 			require.Nil(t, sts[name].Unread, name)
 		}
-		srvs := servers()
+		srvs := servers(t)
 		require.Equal(t, store.HealthCritical, srvs[victimName].Health.Level)
 		require.Contains(t, srvs[victimName].Health.Reasons[0], "down: no answer since")
 		require.NotEmpty(t, srvs[victimName].Version, "a down server keeps what it said last")
@@ -202,8 +210,8 @@ func TestSamplerWithANodeDown(t *testing.T) {
 		require.Contains(t, logs.b.String(), "stream SOLO: "+soloRow.Unread.Why)
 		warned := logs.count("sample cycle partial")
 		require.Positive(t, warned)
-		sample()
-		sample()
+		sample(t)
+		sample(t)
 		require.Equal(t, warned, logs.count("sample cycle partial"), "the same trouble is not logged every cycle")
 		require.Contains(t, strings.Join(s.State().Errors, "\n"), "stream SOLO: "+soloRow.Unread.Why)
 	})
@@ -212,13 +220,13 @@ func TestSamplerWithANodeDown(t *testing.T) {
 		durations = nil
 		c.Start(victim)
 		natstest.CheckFor(t, 90*time.Second, 10*time.Millisecond, func() error {
-			sample()
-			for name, st := range streams() {
+			sample(t)
+			for name, st := range streams(t) {
 				if st.Unread != nil || st.Health.Level != store.HealthOK {
 					return fmt.Errorf("%s: %v", name, st.Health.Reasons)
 				}
 			}
-			if srv := servers()[victimName]; srv.DownSince != nil {
+			if srv := servers(t)[victimName]; srv.DownSince != nil {
 				return fmt.Errorf("server %s still down", victimName)
 			}
 			return nil
@@ -226,7 +234,7 @@ func TestSamplerWithANodeDown(t *testing.T) {
 		t.Logf("cycles while %s came back took %v", victimName, durations)
 		require.Empty(t, s.State().Errors)
 		require.Equal(t, 1, logs.count("sample cycle complete again"))
-		st := streams()["SOLO"]
+		st := streams(t)["SOLO"]
 		require.Equal(t, uint64(3), st.Messages)
 	})
 
@@ -242,11 +250,11 @@ func TestSamplerWithANodeDown(t *testing.T) {
 		leaderName := c.Nodes[leader].Name()
 		c.Kill(leader)
 		// Until a new meta leader is elected, streams cannot be listed:
-		// those known are read one by one and none is dropped (streams()
+		// those known are read one by one and none is dropped (streams(t)
 		// checks every cycle).
 		natstest.CheckFor(t, 90*time.Second, 10*time.Millisecond, func() error {
-			sample()
-			sts := streams()
+			sample(t)
+			sts := streams(t)
 			elected := false
 			for _, n := range c.Nodes {
 				elected = elected || (n != nil && n.JetStreamIsLeader())
@@ -258,7 +266,7 @@ func TestSamplerWithANodeDown(t *testing.T) {
 				return fmt.Errorf("ORDERS not read yet: %v", sts["ORDERS"].Health.Reasons)
 			case sts["SAFE"].Unread == nil:
 				return fmt.Errorf("SAFE, on %s, still read", leaderName)
-			case servers()[leaderName].DownSince == nil:
+			case servers(t)[leaderName].DownSince == nil:
 				return fmt.Errorf("server %s not down yet", leaderName)
 			}
 			return nil
