@@ -15,8 +15,7 @@ type apiResponse interface {
 	apiError() *jetstream.APIError
 }
 
-func (r *consumerListResponse) apiError() *jetstream.APIError { return r.Error }
-func (r *msgGetResponse) apiError() *jetstream.APIError       { return r.Error }
+func (r *msgGetResponse) apiError() *jetstream.APIError { return r.Error }
 
 // apiRequest sends req as JSON to a JetStream API subject and decodes the
 // answer into resp; an error in the answer is returned as a

@@ -42,7 +42,7 @@ func streamFromInfo(info *jetstream.StreamInfo, at time.Time) store.Stream {
 			MaxConsumers:      cfg.MaxConsumers,
 			Discard:           discardName(cfg.Discard),
 		},
-		Cluster:   clusterFromInfo(info.Cluster),
+		Cluster:   clusterFromInfo(info.Cluster, at),
 		Health:    store.Health{Level: store.HealthOK},
 		SampledAt: at,
 	}
@@ -82,7 +82,7 @@ func consumerFromInfo(info *jetstream.ConsumerInfo, at time.Time) store.Consumer
 		Delivered:      sequencePair(info.Delivered),
 		AckFloor:       sequencePair(info.AckFloor),
 		Paused:         info.Paused,
-		Cluster:        clusterFromInfo(info.Cluster),
+		Cluster:        clusterFromInfo(info.Cluster, at),
 		Health:         store.Health{Level: store.HealthOK},
 		SampledAt:      at,
 	}
@@ -101,7 +101,12 @@ func consumerFromInfo(info *jetstream.ConsumerInfo, at time.Time) store.Consumer
 	return c
 }
 
-func clusterFromInfo(ci *jetstream.ClusterInfo) *store.Cluster {
+// replicaLostAfter is how long a replica that is not current may go
+// unheard before it counts as offline: RAFT leaders hear from their
+// followers every second, so this is five missed heartbeats.
+const replicaLostAfter = 5 * time.Second
+
+func clusterFromInfo(ci *jetstream.ClusterInfo, at time.Time) *store.Cluster {
 	if ci == nil {
 		return nil
 	}
@@ -110,10 +115,20 @@ func clusterFromInfo(ci *jetstream.ClusterInfo) *store.Cluster {
 		if p == nil {
 			continue
 		}
-		c.Replicas = append(c.Replicas, store.Replica{
-			Name: p.Name, Current: p.Current, Offline: p.Offline,
-			ActiveSeconds: p.Active.Seconds(), Lag: p.Lag,
-		})
+		r := store.Replica{Name: p.Name, Current: p.Current, Offline: p.Offline, ActiveSeconds: p.Active.Seconds(), Lag: p.Lag}
+		// A leader elected after a server died never heard from it: it
+		// reports it not current, seen "0s" ago and 0 behind. Count from
+		// the election instead.
+		if p.Active == 0 && !p.Current && ci.LeaderSince != nil {
+			r.Unseen, r.ActiveSeconds = true, max(at.Sub(*ci.LeaderSince), 0).Seconds()
+		}
+		// The server flags a replica offline only once it has given up on
+		// its server (minutes after a crash): not current and not heard
+		// from for several heartbeats is offline for the operator.
+		if !r.Current && r.ActiveSeconds >= replicaLostAfter.Seconds() {
+			r.Offline = true
+		}
+		c.Replicas = append(c.Replicas, r)
 	}
 	return c
 }

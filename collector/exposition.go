@@ -35,7 +35,7 @@ var (
 		{"jetstream_stream_last_seq", "Last sequence in the stream.", func(s *store.Stream) float64 { return float64(s.LastSeq) }},
 		{"jetstream_stream_consumer_count", "Consumers of the stream.", func(s *store.Stream) float64 { return float64(s.ConsumerCount) }},
 		{"jetstream_stream_num_deleted", "Interior deleted messages of the stream.", func(s *store.Stream) float64 { return float64(s.NumDeleted) }},
-		{"jetwatch_stream_health", "Stream health: 0 ok, 1 warning, 2 critical.", func(s *store.Stream) float64 { return float64(healthValue(s.Health.Level)) }},
+		{healthGauge, "Stream health: 0 ok, 1 warning, 2 critical.", func(s *store.Stream) float64 { return float64(healthValue(s.Health.Level)) }},
 		{"jetwatch_stream_messages_per_second", "Messages added per second, from the last two samples.", func(s *store.Stream) float64 { return s.InPerSec }},
 	}
 	consumerGauges = []struct {
@@ -56,7 +56,10 @@ var (
 	}
 )
 
-const limitGauge = "jetwatch_stream_limit_used_ratio"
+const (
+	limitGauge  = "jetwatch_stream_limit_used_ratio"
+	healthGauge = "jetwatch_stream_health"
+)
 
 func renderExposition(c *store.Cycle) *exposition {
 	var b bytes.Buffer
@@ -70,12 +73,19 @@ func renderExposition(c *store.Cycle) *exposition {
 	for _, g := range streamGauges {
 		header(&b, g.name, g.help)
 		for i := range c.Streams {
-			sample(&b, g.name, streamLabels[i], g.value(&c.Streams[i]))
+			// A stream not read this cycle has only its health: its
+			// numbers are old, and an absent series says so.
+			if c.Streams[i].Unread == nil || g.name == healthGauge {
+				sample(&b, g.name, streamLabels[i], g.value(&c.Streams[i]))
+			}
 		}
 	}
 	header(&b, limitGauge, "Share of a stream limit in use (0-1), by limit (messages, bytes); absent when unlimited.")
 	for i := range c.Streams {
 		st := &c.Streams[i]
+		if st.Unread != nil {
+			continue
+		}
 		base := streamLabels[i][:len(streamLabels[i])-1] // without the closing brace
 		if p := st.Limits.MsgsUsedPct; p != nil {
 			sample(&b, limitGauge, base+`,limit="messages"}`, *p/100)
@@ -94,7 +104,9 @@ func renderExposition(c *store.Cycle) *exposition {
 	for _, g := range consumerGauges {
 		header(&b, g.name, g.help)
 		for i := range c.Consumers {
-			sample(&b, g.name, consumerLabels[i], g.value(&c.Consumers[i]))
+			if c.Consumers[i].Unread == nil {
+				sample(&b, g.name, consumerLabels[i], g.value(&c.Consumers[i]))
+			}
 		}
 	}
 	var z bytes.Buffer

@@ -39,7 +39,9 @@ func judgeConsumer(c *store.Consumer, now time.Time, stallAfter time.Duration) {
 }
 
 // judgeStream sets a stream's health from its replicas, limits and the
-// consumers already judged.
+// consumers already judged. jetwatch's own consumers (its readers, which
+// a crash or restart may leave behind for a while) never make a stream
+// look unwell.
 func judgeStream(s *store.Stream, consumers []store.Consumer) {
 	h := store.Health{Level: store.HealthOK}
 	if s.Replicas > 1 || (s.Cluster != nil && len(s.Cluster.Replicas) > 0) {
@@ -48,8 +50,13 @@ func judgeStream(s *store.Stream, consumers []store.Consumer) {
 	judgeLimit(&h, "messages", s.Limits.MsgsUsedPct, s.Limits.Discard)
 	judgeLimit(&h, "bytes", s.Limits.BytesUsedPct, s.Limits.Discard)
 	for i := range consumers {
-		if consumers[i].Stalled {
-			h.Raise(store.HealthWarning, "consumer "+consumers[i].Name+" is stalled")
+		c := &consumers[i]
+		switch {
+		case c.Own:
+		case c.Unread != nil:
+			h.Raise(store.HealthWarning, "consumer "+c.Name+" could not be read ("+c.Unread.Why+")")
+		case c.Stalled:
+			h.Raise(store.HealthWarning, "consumer "+c.Name+" is stalled")
 		}
 	}
 	s.Health = h
@@ -65,11 +72,22 @@ func judgeCluster(h *store.Health, c *store.Cluster) {
 	for _, r := range c.Replicas {
 		switch {
 		case r.Offline:
-			h.Raise(store.HealthCritical, "replica "+r.Name+" is offline")
+			h.Raise(store.HealthCritical, "replica "+r.Name+" is offline: "+replicaLastSeen(r))
+		case !r.Current && r.Lag == 0:
+			h.Raise(store.HealthWarning, "replica "+r.Name+" is catching up: "+replicaLastSeen(r))
 		case !r.Current:
 			h.Raise(store.HealthWarning, fmt.Sprintf("replica %s is %d operations behind", r.Name, r.Lag))
 		}
 	}
+}
+
+// replicaLastSeen says when a replica's leader last heard from it.
+func replicaLastSeen(r store.Replica) string {
+	ago := roundDuration(time.Duration(r.ActiveSeconds * float64(time.Second)))
+	if r.Unseen {
+		return fmt.Sprintf("not seen since its leader was elected %s ago", ago)
+	}
+	return fmt.Sprintf("last seen %s ago", ago)
 }
 
 func judgeLimit(h *store.Health, what string, used *float64, discard string) {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -61,9 +63,10 @@ type jszResponse struct {
 	} `json:"error"`
 }
 
-// sampleServers returns per-server health, or nil when JSZ is not
-// available, in which case the state says why.
-func (s *Sampler) sampleServers(ctx context.Context, note func(kind, msg string)) []store.Server {
+// sampleServers returns every server's JetStream health, servers that
+// stopped answering included as down, or nil when JSZ is not available,
+// in which case the state says why.
+func (s *Sampler) sampleServers(ctx context.Context, at time.Time, note func(kind, key, msg string)) []store.Server {
 	s.mu.Lock()
 	if s.jszSkip > 0 {
 		s.jszSkip--
@@ -71,43 +74,108 @@ func (s *Sampler) sampleServers(ctx context.Context, note func(kind, msg string)
 		return nil
 	}
 	s.mu.Unlock()
-	servers, err := s.requestJSZ(ctx)
+	servers, peers, err := s.requestJSZ(ctx)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if err != nil {
-		s.jszSkip = jszRetryCycles
+		if errors.Is(err, errNoJSZ) || errors.Is(err, errNotSystem) {
+			// Likely a user outside the system account: do not pay the
+			// wait every cycle. Anything else (a reconnect) is retried
+			// next cycle.
+			s.jszSkip = jszRetryCycles
+		}
 		why := fmt.Sprintf("per-server JetStream health is unavailable (%v): connect jetwatch with a system-account user (--system-creds, --system-user or --system-context) to see it", err)
 		if s.state.JSZ != why {
 			s.logger.Info("per-server health unavailable", "err", err)
 		}
 		s.state.JSZ = why
+		s.mu.Unlock()
 		return nil
 	}
 	s.state.JSZ = ""
-	return servers
+	s.mu.Unlock()
+	return s.withDown(ctx, servers, peers, at, note)
 }
 
-var errNoJSZ = errors.New("no server answered " + jszSubject)
+// serverForgetAfter is how long a server that stopped answering stays
+// listed as down once no JetStream meta peer names it any more (it was
+// removed from the cluster, or never was in one).
+const serverForgetAfter = time.Hour
 
-func (s *Sampler) requestJSZ(ctx context.Context) ([]store.Server, error) {
+// withDown adds to the servers that answered those known before or named
+// as meta peers that did not, as down since they last answered. Runs
+// within a cycle (s.cycle held).
+func (s *Sampler) withDown(ctx context.Context, answered []store.Server, peers []string, at time.Time, note func(kind, key, msg string)) []store.Server {
+	if !s.serversLoaded {
+		stored, err := s.db.Servers(ctx)
+		if err != nil {
+			note("store", "servers", "reading the servers last seen failed: "+err.Error())
+		} else {
+			s.servers, s.serversLoaded = stored, true
+		}
+	}
+	out := answered
+	seen := map[string]bool{}
+	for _, srv := range answered {
+		seen[srv.Name] = true
+	}
+	down := func(last store.Server, since time.Time) {
+		srv := last
+		srv.SampledAt, srv.DownSince, srv.MetaLeader = at, &since, ""
+		srv.Health = store.Health{Level: store.HealthOK}
+		srv.Health.Raise(store.HealthCritical, fmt.Sprintf("down: no answer since %s (%s ago)",
+			since.UTC().Format(time.TimeOnly+" UTC"), roundDuration(at.Sub(since))))
+		out = append(out, srv)
+		seen[srv.Name] = true
+		note("server_down", "server "+srv.Name, fmt.Sprintf("server %s did not answer %s: %s", srv.Name, jszSubject, srv.Health.Reasons[0]))
+	}
+	for _, last := range s.servers {
+		if seen[last.Name] {
+			continue
+		}
+		since := last.SampledAt
+		if last.DownSince != nil {
+			since = *last.DownSince
+		}
+		if slices.Contains(peers, last.Name) || at.Sub(since) < serverForgetAfter {
+			down(last, since)
+		}
+	}
+	for _, p := range peers {
+		if !seen[p] {
+			down(store.Server{Name: p}, at)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Server) int { return strings.Compare(a.Name, b.Name) })
+	s.servers = out
+	return out
+}
+
+var (
+	errNoJSZ     = errors.New("no server answered " + jszSubject)
+	errNotSystem = errors.New("no responders: this user is not in the system account")
+)
+
+// requestJSZ gathers the servers' JSZ answers, and the names of the
+// JetStream meta peers they know of.
+func (s *Sampler) requestJSZ(ctx context.Context) ([]store.Server, []string, error) {
 	nc := s.cfg.SystemConn
 	if !nc.IsConnected() {
-		return nil, errors.New("system connection is not connected")
+		return nil, nil, errors.New("system connection is not connected")
 	}
 	inbox := nc.NewRespInbox()
 	replies := make(chan *nats.Msg, 64)
 	sub, err := nc.ChanSubscribe(inbox, replies)
 	if err != nil {
-		return nil, fmt.Errorf("subscribe: %w", err)
+		return nil, nil, fmt.Errorf("subscribe: %w", err)
 	}
 	defer sub.Unsubscribe()
 	if err := nc.PublishRequest(jszSubject, inbox, []byte(`{}`)); err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
+		return nil, nil, fmt.Errorf("publish: %w", err)
 	}
 	fctx, cancel := context.WithTimeout(ctx, s.cfg.JSZTimeout)
 	defer cancel()
 	if err := nc.FlushWithContext(fctx); err != nil {
-		return nil, fmt.Errorf("flush: %w", err)
+		return nil, nil, fmt.Errorf("flush: %w", err)
 	}
 	deadline := time.NewTimer(s.cfg.JSZTimeout)
 	defer deadline.Stop()
@@ -116,21 +184,25 @@ func (s *Sampler) requestJSZ(ctx context.Context) ([]store.Server, error) {
 	const quiet = 150 * time.Millisecond
 	var idle <-chan time.Time
 	var out []store.Server
+	var peers []string
 	now := s.cfg.Now().UTC()
 	for {
 		select {
 		case <-ctx.Done():
-			return out, ctx.Err()
+			if len(out) == 0 {
+				return nil, nil, ctx.Err()
+			}
+			return out, peers, nil
 		case <-deadline.C:
 			if len(out) == 0 {
-				return nil, errNoJSZ
+				return nil, nil, errNoJSZ
 			}
-			return out, nil
+			return out, peers, nil
 		case <-idle:
-			return out, nil
+			return out, peers, nil
 		case m := <-replies:
 			if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
-				return nil, errors.New("no responders: this user is not in the system account")
+				return nil, nil, errNotSystem
 			}
 			var r jszResponse
 			if err := json.Unmarshal(m.Data, &r); err != nil {
@@ -138,9 +210,18 @@ func (s *Sampler) requestJSZ(ctx context.Context) ([]store.Server, error) {
 				continue
 			}
 			if r.Error != nil {
-				return nil, fmt.Errorf("server %s answered: %s", r.Server.Name, r.Error.Description)
+				return nil, nil, fmt.Errorf("server %s answered: %s", r.Server.Name, r.Error.Description)
 			}
 			out = append(out, serverFromJSZ(&r, now))
+			if r.Data != nil && r.Data.Meta != nil {
+				for _, p := range r.Data.Meta.Replicas {
+					// A peer the server has not heard of yet is named by
+					// id only ("Server name unknown at this time ...").
+					if p.Name != "" && !strings.HasPrefix(p.Name, "Server name unknown") && !slices.Contains(peers, p.Name) {
+						peers = append(peers, p.Name)
+					}
+				}
+			}
 			idle = time.After(quiet)
 		}
 	}

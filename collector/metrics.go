@@ -25,7 +25,7 @@ func newSamplerMetrics(s *Sampler) *samplerMetrics {
 		}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetwatch_sample_errors_total",
-			Help: "Problems met while sampling, by kind (nats, list_streams, list_consumers, jsz, store).",
+			Help: "Problems met while sampling, by kind (nats, list_streams, list_consumers, stream_unread, consumer_unread, server_down, store).",
 		}, []string{"kind"}),
 		lastSample: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "jetwatch_last_sample_timestamp_seconds",

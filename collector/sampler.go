@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,11 +30,23 @@ type SamplerConfig struct {
 	StallAfter time.Duration
 	// Retention of history. Defaults to store.Retention's defaults.
 	Retention store.Retention
-	// Concurrency is how many consumer-list requests are in flight at once.
-	// Defaults to 8.
+	// Concurrency is how many JetStream API requests are in flight at once,
+	// and how many streams have their consumers read at once. Defaults to 8.
 	Concurrency int
-	// RequestTimeout bounds each JetStream API request. Defaults to 5 seconds.
+	// RequestTimeout bounds each JetStream API request. Defaults to 2
+	// seconds.
 	RequestTimeout time.Duration
+	// CycleTimeout bounds the reading of a cycle: what has not been read by
+	// then is shown as not read ("no response"), with its last numbers,
+	// and what was read is stored. Defaults to 4/5 of Interval, at least 5
+	// seconds.
+	CycleTimeout time.Duration
+	// OwnStreams are jetwatch's streams under names of the operator's
+	// choosing (the DLQ and advisory streams); JETWATCH_* and
+	// KV_jetwatch_* streams are always jetwatch's. Their consumers, and
+	// jetwatch's durables, are left out of health, lag and stall lists
+	// unless asked for. Defaults to DLQ.
+	OwnStreams []string
 	// APIPrefix is the JetStream API subject prefix. Defaults to "$JS.API".
 	APIPrefix string
 	// SystemConn is a connection in the system account used for
@@ -58,7 +72,8 @@ type State struct {
 	LastDuration   time.Duration
 	Streams        int
 	Consumers      int
-	// Errors are the problems of the last cycle, in the operator's words.
+	// Errors are the problems of the last cycle, in the operator's words:
+	// what could not be read and why, at most maxShownProblems of them.
 	Errors []string
 	// JSZ is empty while per-server health is available, else why not.
 	JSZ string
@@ -67,19 +82,30 @@ type State struct {
 // Sampler lists every stream and consumer each interval and stores their
 // latest state and history.
 type Sampler struct {
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	db      *store.DB
-	cfg     SamplerConfig
-	logger  *slog.Logger
-	metrics *samplerMetrics
-	tracer  trace.Tracer
+	nc       *nats.Conn
+	db       *store.DB
+	cfg      SamplerConfig
+	logger   *slog.Logger
+	metrics  *samplerMetrics
+	tracer   trace.Tracer
+	own      ownership
+	inflight chan struct{} // one token per JetStream API request in flight
 
 	mu         sync.Mutex
 	state      State
 	exposition atomic.Pointer[exposition]
-	prev       map[string]prevSample // by stream, or stream + "\x00" + consumer
-	jszSkip    int                   // cycles to wait before asking JSZ again
+	jszSkip    int // cycles to wait before asking JSZ again
+
+	// cycle serializes cycles and guards what one leaves to the next.
+	cycle sync.Mutex
+	prev  map[string]prevSample // by stream, or stream + "\x00" + consumer
+	// byItem names the listings to read item by item, because the last
+	// cycle could not read all of them: "" the streams, else a stream's
+	// consumers. Their LIST would only keep the next cycle waiting.
+	byItem        map[string]bool
+	servers       []store.Server // the servers last stored
+	serversLoaded bool
+	partial       string // what the last cycle could not read, to log each change once
 
 	lastCompact time.Time
 	stop        context.CancelFunc
@@ -99,7 +125,11 @@ func NewSampler(nc *nats.Conn, db *store.DB, cfg SamplerConfig) (*Sampler, error
 	cfg.Interval = cmp.Or(cfg.Interval, 10*time.Second)
 	cfg.StallAfter = cmp.Or(cfg.StallAfter, 5*time.Minute)
 	cfg.Concurrency = cmp.Or(cfg.Concurrency, 8)
-	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, 5*time.Second)
+	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, 2*time.Second)
+	cfg.CycleTimeout = cmp.Or(cfg.CycleTimeout, max(5*time.Second, cfg.Interval*4/5))
+	if len(cfg.OwnStreams) == 0 {
+		cfg.OwnStreams = []string{DefaultDLQStream}
+	}
 	cfg.APIPrefix = cmp.Or(cfg.APIPrefix, "$JS.API")
 	cfg.JSZTimeout = cmp.Or(cfg.JSZTimeout, time.Second)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
@@ -117,15 +147,14 @@ func NewSampler(nc *nats.Conn, db *store.DB, cfg SamplerConfig) (*Sampler, error
 		return nil, err
 	}
 	cfg.Retention = ret
-	js, err := jetstream.NewWithAPIPrefix(nc, cfg.APIPrefix)
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
-	}
 	s := &Sampler{
-		nc: nc, js: js, db: db, cfg: cfg,
-		logger: cfg.Logger.With("component", "sampler"),
-		prev:   map[string]prevSample{},
-		tracer: tracecontext.Tracer(cfg.TracerProvider, tracerName),
+		nc: nc, db: db, cfg: cfg,
+		logger:   cfg.Logger.With("component", "sampler"),
+		prev:     map[string]prevSample{},
+		byItem:   map[string]bool{},
+		own:      ownership{streams: cfg.OwnStreams},
+		inflight: make(chan struct{}, cfg.Concurrency),
+		tracer:   tracecontext.Tracer(cfg.TracerProvider, tracerName),
 	}
 	s.metrics = newSamplerMetrics(s)
 	if err := s.metrics.register(cfg.Registerer); err != nil {
@@ -193,86 +222,124 @@ func (s *Sampler) loadPrevious(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load previous samples: %w", err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.cycle.Lock()
+	defer s.cycle.Unlock()
 	for _, st := range streams {
-		s.prev[st.Name] = prevSample{at: st.SampledAt, seq: st.LastSeq, bytes: st.Bytes}
+		if at := readAt(st.Unread, st.SampledAt); at != nil {
+			s.prev[st.Name] = prevSample{at: *at, seq: st.LastSeq, bytes: st.Bytes}
+		}
 	}
 	for _, c := range consumers {
-		s.prev[c.Stream+"\x00"+c.Name] = prevSample{at: c.SampledAt, seq: c.Delivered.ConsumerSeq, ackFloor: c.AckFloor.ConsumerSeq}
+		if at := readAt(c.Unread, c.SampledAt); at != nil {
+			s.prev[c.Stream+"\x00"+c.Name] = prevSample{at: *at, seq: c.Delivered.ConsumerSeq, ackFloor: c.AckFloor.ConsumerSeq}
+		}
 	}
 	return nil
 }
 
-// SampleOnce runs one cycle: list, judge, derive rates, store. Problems with
-// single streams or consumers are recorded and the cycle goes on; an error is
-// returned only when nothing could be stored.
+// SampleOnce runs one cycle: read, judge, derive rates, store. It is
+// bounded by CycleTimeout however many servers are down: what could not be
+// read is stored as such (Unread, servers DownSince), with its last
+// numbers, never dropped. An error is returned only when nothing could be
+// stored.
 func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
+	s.cycle.Lock()
+	defer s.cycle.Unlock()
 	ctx, span := s.tracer.Start(ctx, "sample cycle")
 	defer func() { endCycleSpan(span, err) }()
 	start := s.cfg.Now()
 	cycle := store.Cycle{At: start.UTC().Truncate(time.Millisecond), ConsumersComplete: map[string]bool{}}
-	var problems []string
-	note := func(kind, msg string) {
-		problems = append(problems, msg)
+	var pmu sync.Mutex
+	var problems []problem
+	note := func(kind, key, msg string) {
+		pmu.Lock()
+		problems = append(problems, problem{key: key, msg: msg})
+		pmu.Unlock()
 		s.metrics.errors.WithLabelValues(kind).Inc()
 	}
 
 	if !s.nc.IsConnected() {
-		note("nats", "NATS is not connected: showing the last stored sample until it is back")
+		note("nats", "nats", "NATS is not connected: showing the last stored sample until it is back")
 		s.finish(ctx, start, cycle, problems, false)
 		return cycle, errors.New("nats not connected")
 	}
 
-	infos, listErr := s.listStreams(ctx)
-	if listErr != nil {
-		note("list_streams", fmt.Sprintf("listing streams stopped after %d: %v", len(infos), listErr))
-	} else {
-		cycle.StreamsComplete = true
-	}
-	for _, info := range infos {
-		cycle.Streams = append(cycle.Streams, streamFromInfo(info, cycle.At))
-	}
-
-	consumersByStream := s.listAllConsumers(ctx, cycle.Streams, cycle.ConsumersComplete, note)
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.CycleTimeout)
+	defer cancel()
+	servers := make(chan []store.Server, 1)
+	go func() { servers <- s.sampleServers(rctx, cycle.At, note) }()
+	streams, consumers := s.readAll(ctx, rctx)
+	cycle.Servers = <-servers
 
 	now := s.cfg.Now()
-	s.mu.Lock()
-	for i := range cycle.Streams {
-		st := &cycle.Streams[i]
-		cons := consumersByStream[st.Name]
-		for j := range cons {
-			c := &cons[j]
-			judgeConsumer(c, now, s.cfg.StallAfter)
-			key := st.Name + "\x00" + c.Name
-			if p, ok := s.prev[key]; ok {
-				if dt := cycle.At.Sub(p.at).Seconds(); dt > 0 {
-					c.DeliveredPerSec = rate(p.seq, c.Delivered.ConsumerSeq, dt)
-					c.AckedPerSec = rate(p.ackFloor, c.AckFloor.ConsumerSeq, dt)
-				}
-			}
-			s.prev[key] = prevSample{at: cycle.At, seq: c.Delivered.ConsumerSeq, ackFloor: c.AckFloor.ConsumerSeq}
+	for _, info := range streams.items {
+		name := info.Config.Name
+		cons := consumers[name]
+		if cons.parentGone {
+			s.logger.InfoContext(ctx, "stream deleted while sampling", "stream", name)
+			continue
 		}
-		judgeStream(st, cons)
-		if p, ok := s.prev[st.Name]; ok {
+		st := streamFromInfo(info, cycle.At)
+		st.Own = s.own.stream(name)
+		cs := s.consumersOf(ctx, &st, cons, cycle.At, now, note)
+		if cons.complete {
+			cycle.ConsumersComplete[name] = true
+		}
+		judgeStream(&st, cs)
+		if p, ok := s.prev[name]; ok {
 			if dt := cycle.At.Sub(p.at).Seconds(); dt > 0 {
 				st.InPerSec = rate(p.seq, st.LastSeq, dt)
 				st.BytesInPerSec = rate(p.bytes, st.Bytes, dt)
 			}
 		}
-		s.prev[st.Name] = prevSample{at: cycle.At, seq: st.LastSeq, bytes: st.Bytes}
-		cycle.Consumers = append(cycle.Consumers, cons...)
+		s.prev[name] = prevSample{at: cycle.At, seq: st.LastSeq, bytes: st.Bytes}
+		cycle.Streams = append(cycle.Streams, st)
+		cycle.Consumers = append(cycle.Consumers, cs...)
 	}
-	s.mu.Unlock()
+	if streams.namesFailed {
+		// Reading stream by stream is the normal way round a slow LIST;
+		// only not knowing which streams exist is a gap.
+		note("list_streams", "list streams", fmt.Sprintf("%v: only the streams seen before were read; new ones show up once NATS answers", streams.problem))
+	}
+	var known map[string]store.Stream
+	if len(streams.unread) > 0 {
+		known = s.storedStreams(ctx, note)
+	}
+	for name, u := range streams.unread {
+		prev, ok := known[name]
+		st := unreadStream(prev, ok, name, u, cycle.At)
+		st.Own = s.own.stream(name)
+		cycle.Streams = append(cycle.Streams, st)
+		note("stream_unread", "stream "+name+": "+u.Why, "stream "+name+": "+st.Health.Reasons[0])
+		// Its consumers cannot be asked either: they keep their last
+		// numbers, marked as not read.
+		stored, err := s.db.Consumers(ctx, name)
+		if err != nil {
+			note("store", "consumers of "+name, "reading the stored consumers of "+name+" failed: "+err.Error())
+			continue
+		}
+		for _, c := range stored {
+			cu := store.Unread{Why: u.Why, Detail: "its stream " + name + " could not be read"}
+			cycle.Consumers = append(cycle.Consumers, unreadConsumer(c, true, c.Name, cu, cycle.At))
+		}
+	}
+	slices.SortFunc(cycle.Streams, func(a, b store.Stream) int { return strings.Compare(a.Name, b.Name) })
+	cycle.StreamsComplete = streams.complete
+	byItem := map[string]bool{}
+	for name, l := range consumers {
+		if l.stillByItem() {
+			byItem[name] = true
+		}
+	}
+	byItem[""] = streams.stillByItem()
+	s.byItem = byItem
 
-	cycle.Servers = s.sampleServers(ctx, note)
-
-	if len(cycle.Streams) == 0 && listErr != nil {
+	if len(cycle.Streams) == 0 && !streams.complete {
 		s.finish(ctx, start, cycle, problems, false)
-		return cycle, fmt.Errorf("list streams: %w", listErr)
+		return cycle, fmt.Errorf("list streams: %w", streams.problem)
 	}
 	if err := s.db.SaveCycle(ctx, cycle); err != nil {
-		note("store", "saving the sample failed: "+err.Error())
+		note("store", "store", "saving the sample failed: "+err.Error())
 		s.finish(ctx, start, cycle, problems, false)
 		return cycle, err
 	}
@@ -282,11 +349,197 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 	return cycle, nil
 }
 
-func (s *Sampler) finish(ctx context.Context, start time.Time, c store.Cycle, problems []string, saved bool) {
+// consumersOf turns one stream's consumer listing into the index's shape:
+// those read judged and with rates, those not read with their last
+// numbers.
+func (s *Sampler) consumersOf(ctx context.Context, st *store.Stream, l listed[jetstream.ConsumerInfo], at, now time.Time,
+	note func(kind, key, msg string)) []store.Consumer {
+	out := make([]store.Consumer, 0, len(l.items)+len(l.unread))
+	for _, info := range l.items {
+		c := consumerFromInfo(info, at)
+		c.Own = s.own.consumer(st.Name, c.Name, c.Description)
+		judgeConsumer(&c, now, s.cfg.StallAfter)
+		key := st.Name + "\x00" + c.Name
+		if p, ok := s.prev[key]; ok {
+			if dt := at.Sub(p.at).Seconds(); dt > 0 {
+				c.DeliveredPerSec = rate(p.seq, c.Delivered.ConsumerSeq, dt)
+				c.AckedPerSec = rate(p.ackFloor, c.AckFloor.ConsumerSeq, dt)
+			}
+		}
+		s.prev[key] = prevSample{at: at, seq: c.Delivered.ConsumerSeq, ackFloor: c.AckFloor.ConsumerSeq}
+		out = append(out, c)
+	}
+	if l.namesFailed {
+		note("list_consumers", "list consumers of "+st.Name, fmt.Sprintf("%v: only the consumers seen before were read; new ones show up once NATS answers", l.problem))
+	}
+	if len(l.unread) > 0 {
+		stored := map[string]store.Consumer{}
+		if cs, err := s.db.Consumers(ctx, st.Name); err == nil {
+			for _, c := range cs {
+				stored[c.Name] = c
+			}
+		}
+		for name, u := range l.unread {
+			prev, ok := stored[name]
+			c := unreadConsumer(prev, ok, name, u, at)
+			c.Stream = st.Name
+			c.Own = s.own.consumer(st.Name, name, prev.Description)
+			out = append(out, c)
+			note("consumer_unread", "consumer "+st.Name+"/"+name+": "+u.Why, "consumer "+st.Name+" / "+name+": "+c.Health.Reasons[0])
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Consumer) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// readAll reads every stream and, as soon as a stream is read, its
+// consumers. Requests are bounded by rctx; the index is read with ctx.
+func (s *Sampler) readAll(ctx, rctx context.Context) (listed[jetstream.StreamInfo], map[string]listed[jetstream.ConsumerInfo]) {
+	byItem := s.byItem
+	prefix := s.cfg.APIPrefix
+
+	var mu sync.Mutex
+	consumers := map[string]listed[jetstream.ConsumerInfo]{}
+	jobs := make(chan *jetstream.StreamInfo)
+	var wg sync.WaitGroup
+	for range s.cfg.Concurrency {
+		wg.Go(func() {
+			for info := range jobs {
+				name := info.Config.Name
+				var l listed[jetstream.ConsumerInfo]
+				if info.State.Consumers == 0 {
+					// The stream info already says there is nothing to
+					// list, so stored consumers of this stream are gone.
+					l.complete = true
+				} else {
+					l = readListing(rctx, s, listing{
+						what:  "consumers of " + name,
+						list:  prefix + ".CONSUMER.LIST." + name,
+						names: prefix + ".CONSUMER.NAMES." + name,
+						info:  func(c string) string { return prefix + ".CONSUMER.INFO." + name + "." + c },
+						gone:  jetstream.JSErrCodeConsumerNotFound, parentGone: jetstream.JSErrCodeStreamNotFound,
+					}, byItem[name], func() ([]string, error) {
+						cs, err := s.db.Consumers(ctx, name)
+						return namesOf(cs, func(c store.Consumer) string { return c.Name }), err
+					}, func(c *jetstream.ConsumerInfo) string { return c.Name }, func(*jetstream.ConsumerInfo) {})
+				}
+				mu.Lock()
+				consumers[name] = l
+				mu.Unlock()
+			}
+		})
+	}
+	streams := readListing(rctx, s, listing{
+		what:  "streams",
+		list:  prefix + ".STREAM.LIST",
+		names: prefix + ".STREAM.NAMES",
+		info:  func(name string) string { return prefix + ".STREAM.INFO." + name },
+		gone:  jetstream.JSErrCodeStreamNotFound,
+	}, byItem[""], func() ([]string, error) {
+		sts, err := s.db.Streams(ctx)
+		return namesOf(sts, func(st store.Stream) string { return st.Name }), err
+	}, func(si *jetstream.StreamInfo) string { return si.Config.Name }, func(si *jetstream.StreamInfo) { jobs <- si })
+	close(jobs)
+	wg.Wait()
+	return streams, consumers
+}
+
+func namesOf[T any](items []T, name func(T) string) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = name(it)
+	}
+	return out
+}
+
+// storedStreams is the index's latest row of every stream, by name: what
+// an unread stream keeps showing.
+func (s *Sampler) storedStreams(ctx context.Context, note func(kind, key, msg string)) map[string]store.Stream {
+	sts, err := s.db.Streams(ctx)
+	if err != nil {
+		note("store", "streams", "reading the stored streams failed: "+err.Error())
+		return nil
+	}
+	out := make(map[string]store.Stream, len(sts))
+	for _, st := range sts {
+		out[st.Name] = st
+	}
+	return out
+}
+
+// unreadStream is a stream that could not be read: its last row, or just
+// its name when it never was read, marked red with why.
+func unreadStream(prev store.Stream, ok bool, name string, u store.Unread, at time.Time) store.Stream {
+	st := store.Stream{Name: name}
+	if ok {
+		st = prev
+		u.ReadAt = readAt(prev.Unread, prev.SampledAt)
+	}
+	st.SampledAt, st.InPerSec, st.BytesInPerSec = at, 0, 0
+	st.Unread = &u
+	st.Health = unreadHealth(u, at)
+	return st
+}
+
+// unreadConsumer is unreadStream for a consumer.
+func unreadConsumer(prev store.Consumer, ok bool, name string, u store.Unread, at time.Time) store.Consumer {
+	c := store.Consumer{Name: name}
+	if ok {
+		c = prev
+		u.ReadAt = readAt(prev.Unread, prev.SampledAt)
+	}
+	c.SampledAt, c.DeliveredPerSec, c.AckedPerSec = at, 0, 0
+	c.Unread = &u
+	c.Health = unreadHealth(u, at)
+	return c
+}
+
+// readAt is when a row's numbers were read: when it was sampled, or as
+// long ago as it already said.
+func readAt(prev *store.Unread, sampledAt time.Time) *time.Time {
+	if prev != nil {
+		return prev.ReadAt
+	}
+	return &sampledAt
+}
+
+func unreadHealth(u store.Unread, at time.Time) store.Health {
+	h := store.Health{Level: store.HealthOK}
+	last := "never read"
+	if u.ReadAt != nil {
+		last = fmt.Sprintf("numbers last read %s ago", roundDuration(at.Sub(*u.ReadAt)))
+	}
+	h.Raise(store.HealthCritical, fmt.Sprintf("%s: %s; %s", u.Why, u.Detail, last))
+	return h
+}
+
+// problem is something a cycle could not do, in the operator's words;
+// key says what and why without the details that change every cycle.
+type problem struct {
+	key, msg string
+}
+
+// maxShownProblems bounds the problems the state and the log list: with a
+// node down, hundreds of consumers may be unread for the same reason.
+const maxShownProblems = 20
+
+func (s *Sampler) finish(ctx context.Context, start time.Time, c store.Cycle, problems []problem, saved bool) {
 	d := s.cfg.Now().Sub(start)
 	s.metrics.duration.Observe(d.Seconds())
+	slices.SortFunc(problems, func(a, b problem) int { return strings.Compare(a.key, b.key) })
+	msgs := make([]string, 0, min(len(problems), maxShownProblems+1))
+	keys := make([]string, len(problems))
+	for i, p := range problems {
+		keys[i] = p.key
+		if i < maxShownProblems {
+			msgs = append(msgs, p.msg)
+		}
+	}
+	if n := len(problems) - maxShownProblems; n > 0 {
+		msgs = append(msgs, fmt.Sprintf("… and %d more", n))
+	}
 	s.mu.Lock()
-	s.state.Errors = problems
+	s.state.Errors = msgs
 	if saved {
 		s.state.FirstCycleDone = true
 		s.state.LastCycleAt = c.At
@@ -298,118 +551,22 @@ func (s *Sampler) finish(ctx context.Context, start time.Time, c store.Cycle, pr
 	if saved {
 		s.metrics.lastSample.Set(float64(c.At.UnixMilli()) / 1000)
 	}
-	level := slog.LevelDebug
-	if len(problems) > 0 {
-		level = slog.LevelWarn
+	recordCycle(ctx, c, msgs, saved)
+	// What could not be read is logged when it changes, not every cycle:
+	// a node down for an hour says so once.
+	partial := strings.Join(keys, "\n")
+	switch {
+	case partial == s.partial:
+	case len(problems) > 0:
+		s.logger.WarnContext(ctx, "sample cycle partial: some of NATS could not be read; the rest is shown, and what is missing is marked",
+			"not_read", strings.Join(msgs, "; "), "duration", d.Round(time.Millisecond), "saved", saved)
+	default:
+		s.logger.InfoContext(ctx, "sample cycle complete again: everything could be read", "duration", d.Round(time.Millisecond))
 	}
-	recordCycle(ctx, c, problems, saved)
-	s.logger.Log(ctx, level, "sample cycle",
+	s.partial = partial
+	s.logger.Log(ctx, slog.LevelDebug, "sample cycle",
 		"streams", len(c.Streams), "consumers", len(c.Consumers), "servers", len(c.Servers),
-		"duration", d.Round(time.Millisecond), "saved", saved, "problems", problems)
-}
-
-func (s *Sampler) listStreams(ctx context.Context) ([]*jetstream.StreamInfo, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout*4)
-	defer cancel()
-	lister := s.js.ListStreams(ctx)
-	var infos []*jetstream.StreamInfo
-	for info := range lister.Info() {
-		infos = append(infos, info)
-	}
-	if err := lister.Err(); err != nil {
-		return infos, err
-	}
-	return infos, nil
-}
-
-// consumerListResponse is the JetStream API's answer to CONSUMER.LIST.
-type consumerListResponse struct {
-	Total     int                       `json:"total"`
-	Offset    int                       `json:"offset"`
-	Limit     int                       `json:"limit"`
-	Consumers []*jetstream.ConsumerInfo `json:"consumers"`
-	Error     *jetstream.APIError       `json:"error,omitempty"`
-}
-
-// listAllConsumers lists the consumers of every stream with bounded
-// concurrency. A stream whose listing fails keeps its stored consumers.
-func (s *Sampler) listAllConsumers(ctx context.Context, streams []store.Stream, complete map[string]bool, note func(kind, msg string)) map[string][]store.Consumer {
-	type result struct {
-		stream    string
-		consumers []store.Consumer
-		err       error
-	}
-	var names []string
-	for i := range streams {
-		if streams[i].ConsumerCount == 0 {
-			// The stream info already says there is nothing to list, so any
-			// stored consumers of this stream are gone.
-			complete[streams[i].Name] = true
-			continue
-		}
-		names = append(names, streams[i].Name)
-	}
-	jobs := make(chan string)
-	results := make(chan result)
-	var wg sync.WaitGroup
-	for range min(s.cfg.Concurrency, max(len(names), 1)) {
-		wg.Go(func() {
-			for name := range jobs {
-				cons, err := s.listConsumers(ctx, name)
-				results <- result{name, cons, err}
-			}
-		})
-	}
-	go func() {
-		defer close(jobs)
-		for _, name := range names {
-			select {
-			case jobs <- name:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	go func() {
-		wg.Wait()
-		close(results)
-	}()
-	out := make(map[string][]store.Consumer, len(streams))
-	for r := range results {
-		if r.err != nil {
-			var apiErr *jetstream.APIError
-			if errors.As(r.err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamNotFound {
-				s.logger.InfoContext(ctx, "stream deleted while sampling", "stream", r.stream)
-				continue
-			}
-			note("list_consumers", fmt.Sprintf("listing consumers of stream %s failed: %v", r.stream, r.err))
-			continue
-		}
-		complete[r.stream] = true
-		out[r.stream] = r.consumers
-	}
-	return out
-}
-
-func (s *Sampler) listConsumers(ctx context.Context, stream string) ([]store.Consumer, error) {
-	var out []store.Consumer
-	subject := s.cfg.APIPrefix + ".CONSUMER.LIST." + stream
-	at := s.cfg.Now().UTC()
-	for offset := 0; ; {
-		var resp consumerListResponse
-		if err := apiRequest(ctx, s.nc, s.cfg.RequestTimeout, subject, map[string]int{"offset": offset}, &resp); err != nil {
-			return out, err
-		}
-		for _, ci := range resp.Consumers {
-			if ci != nil {
-				out = append(out, consumerFromInfo(ci, at))
-			}
-		}
-		offset += len(resp.Consumers)
-		if len(resp.Consumers) == 0 || offset >= resp.Total {
-			return out, nil
-		}
-	}
+		"duration", d.Round(time.Millisecond), "saved", saved, "problems", len(problems))
 }
 
 func rate(prev, cur uint64, seconds float64) float64 {
@@ -424,14 +581,14 @@ func rate(prev, cur uint64, seconds float64) float64 {
 // compactEvery is how often history is downsampled and expired.
 const compactEvery = 5 * time.Minute
 
-func (s *Sampler) compact(ctx context.Context, now time.Time, note func(kind, msg string)) {
+func (s *Sampler) compact(ctx context.Context, now time.Time, note func(kind, key, msg string)) {
 	if now.Sub(s.lastCompact) < compactEvery {
 		return
 	}
 	s.lastCompact = now
 	res, err := s.db.Compact(ctx, now, s.cfg.Retention)
 	if err != nil {
-		note("store", "compacting history failed: "+err.Error())
+		note("store", "compact", "compacting history failed: "+err.Error())
 		return
 	}
 	if res.Downsampled > 0 || res.Deleted > 0 {

@@ -208,7 +208,7 @@ func TestSamplerMarksStalledAndLimitHealth(t *testing.T) {
 	require.Contains(t, strings.Join(st.Health.Reasons, "; "), "publishes are about to be rejected")
 	require.Contains(t, strings.Join(st.Health.Reasons, "; "), "consumer idle is stalled")
 
-	stalled, err := b.db.Stalled(ctx)
+	stalled, err := b.db.Stalled(ctx, false)
 	require.NoError(t, err)
 	require.Len(t, stalled, 1)
 	require.Equal(t, "idle", stalled[0].Name)
@@ -349,4 +349,91 @@ func gaugeValue(t *testing.T, families map[string]*dto.MetricFamily, name string
 	}
 	t.Fatalf("metric %s%v not found", name, labels)
 	return 0
+}
+
+func TestSamplerLeavesJetwatchsOwnOutOfHealth(t *testing.T) {
+	t.Parallel()
+	s, b := setup(t)
+	ctx := context.Background()
+	mk := func(name, subject string) jetstream.Stream {
+		st, err := b.js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subject}})
+		require.NoError(t, err)
+		publish(t, b.js, subject, 3)
+		return st
+	}
+	idle := func(st jetstream.Stream, name, description string) {
+		_, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: name, Description: description, AckPolicy: jetstream.AckExplicitPolicy})
+		require.NoError(t, err)
+	}
+	orders := mk("ORDERS", "orders")
+	idle(orders, "jetwatch-probe", "")
+	idle(orders, "relay", "jetwatch: relays advisories")
+	idle(mk("DLQ", "dlq.>"), "reader", "")
+	idle(mk("JETWATCH_AUDIT", "jetwatch.audit"), "reader", "")
+	_, err := b.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "jetwatch_breakers"})
+	require.NoError(t, err)
+	_, err = b.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "sessions"})
+	require.NoError(t, err)
+
+	b.clock.Advance(2 * time.Minute) // every consumer above is stalled
+	_, err = s.SampleOnce(ctx)
+	require.NoError(t, err)
+
+	streams, err := b.db.Streams(ctx)
+	require.NoError(t, err)
+	own := map[string]bool{}
+	for _, st := range streams {
+		own[st.Name] = st.Own
+		require.Equal(t, store.HealthOK, st.Health.Level, "%s: %v", st.Name, st.Health.Reasons)
+	}
+	require.Equal(t, map[string]bool{"ORDERS": false, "DLQ": true, "JETWATCH_AUDIT": true, "KV_jetwatch_breakers": true, "KV_sessions": false}, own)
+	consumers, err := b.db.AllConsumers(ctx)
+	require.NoError(t, err)
+	require.Len(t, consumers, 4)
+	for _, c := range consumers {
+		require.True(t, c.Own, "%s/%s", c.Stream, c.Name)
+		require.True(t, c.Stalled, "its own health is still judged: %s/%s", c.Stream, c.Name)
+	}
+	stalled, err := b.db.Stalled(ctx, false)
+	require.NoError(t, err)
+	require.Empty(t, stalled)
+	stalled, err = b.db.Stalled(ctx, true)
+	require.NoError(t, err)
+	require.Len(t, stalled, 4)
+}
+
+func TestReplicaNotHeardFromIsOffline(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	elected := func(ago time.Duration) *time.Time { return ptr(at.Add(-ago)) }
+	for _, tc := range []struct {
+		name    string
+		since   *time.Time
+		peer    jetstream.PeerInfo
+		offline bool
+		level   string
+		reason  string
+	}{
+		{"current and heard from", elected(time.Hour), jetstream.PeerInfo{Name: "n2", Current: true, Active: 300 * time.Millisecond}, false, store.HealthOK, ""},
+		{"behind", elected(time.Hour), jetstream.PeerInfo{Name: "n2", Active: time.Second, Lag: 42}, false, store.HealthWarning, "replica n2 is 42 operations behind"},
+		{"catching up", elected(time.Hour), jetstream.PeerInfo{Name: "n2", Active: time.Second}, false, store.HealthWarning, "replica n2 is catching up: last seen 1s ago"},
+		{"not heard from for 12s", elected(time.Hour), jetstream.PeerInfo{Name: "n2", Active: 12 * time.Second}, true, store.HealthCritical, "replica n2 is offline: last seen 12s ago"},
+		{"flagged by the server", elected(time.Hour), jetstream.PeerInfo{Name: "n2", Current: true, Offline: true, Active: time.Second}, true, store.HealthCritical, "replica n2 is offline: last seen 1s ago"},
+		// A leader elected after its peer died reports it "0s" ago, 0 behind.
+		{"never heard from since an election 9s ago", elected(9 * time.Second), jetstream.PeerInfo{Name: "n2"}, true, store.HealthCritical, "replica n2 is offline: not seen since its leader was elected 9s ago"},
+		{"just elected", elected(time.Second), jetstream.PeerInfo{Name: "n2"}, false, store.HealthWarning, "replica n2 is catching up: not seen since its leader was elected 1s ago"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := clusterFromInfo(&jetstream.ClusterInfo{Leader: "n1", LeaderSince: tc.since, Replicas: []*jetstream.PeerInfo{&tc.peer}}, at)
+			require.Equal(t, tc.offline, c.Replicas[0].Offline)
+			h := store.Health{Level: store.HealthOK}
+			judgeCluster(&h, c)
+			require.Equal(t, tc.level, h.Level)
+			if tc.reason == "" {
+				require.Empty(t, h.Reasons)
+			} else {
+				require.Equal(t, []string{tc.reason}, h.Reasons)
+			}
+		})
+	}
 }

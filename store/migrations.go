@@ -255,6 +255,12 @@ CREATE TABLE dead_letters_unindexable (
 ALTER TABLE events ADD COLUMN advisory_id TEXT;
 CREATE UNIQUE INDEX events_advisory ON events (advisory_id) WHERE advisory_id IS NOT NULL;
 `,
+	// 12: jetwatch's own streams and consumers are marked, so health, lag
+	// and stall lists leave them out unless asked for.
+	`
+ALTER TABLE streams ADD COLUMN own INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE consumers ADD COLUMN own INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 func (db *DB) migrate(ctx context.Context) error {

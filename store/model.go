@@ -63,6 +63,34 @@ type Stream struct {
 	Health        Health          `json:"health"`
 	SampledAt     time.Time       `json:"sampled_at"`
 	Config        json.RawMessage `json:"config,omitempty"`
+	// Own marks one of jetwatch's own streams (JETWATCH_*, its DLQ and
+	// advisory streams, KV_jetwatch_*): left out of health lists unless
+	// asked for.
+	Own bool `json:"own,omitempty"`
+	// Unread, when set, says why the last cycle could not read the
+	// stream; its numbers are then the last ones read.
+	Unread *Unread `json:"unread,omitempty"`
+}
+
+// Why a stream or consumer could not be read, in the operator's words.
+const (
+	// UnreadNoLeader: NATS answered that it has no leader (all its
+	// servers offline, or no JetStream meta leader).
+	UnreadNoLeader = "no leader"
+	// UnreadNoResponse: nobody answered in time; its leader is
+	// unreachable or being elected.
+	UnreadNoResponse = "no response"
+	// UnreadError: NATS answered with another error.
+	UnreadError = "error"
+)
+
+// Unread is why a stream or consumer the sampler knows of could not be
+// read this cycle. It stays listed, red, with its last numbers.
+type Unread struct {
+	Why    string `json:"why"`
+	Detail string `json:"detail"`
+	// ReadAt is when its numbers were read; nil when they never were.
+	ReadAt *time.Time `json:"read_at,omitempty"`
 }
 
 // StreamLimits are the configured limits and how much of each is used.
@@ -88,11 +116,17 @@ type Cluster struct {
 
 // Replica is one follower of a RAFT group.
 type Replica struct {
-	Name          string  `json:"name"`
-	Current       bool    `json:"current"`
-	Offline       bool    `json:"offline"`
+	Name    string `json:"name"`
+	Current bool   `json:"current"`
+	// Offline: the server says so, or the replica is not current and its
+	// leader has not heard from it for several heartbeats.
+	Offline bool `json:"offline"`
+	// ActiveSeconds is the time since the leader last heard from it.
 	ActiveSeconds float64 `json:"active_seconds"`
-	Lag           uint64  `json:"lag"`
+	// Unseen: the leader has not heard from it since its election, and
+	// ActiveSeconds counts from the election.
+	Unseen bool   `json:"unseen,omitempty"`
+	Lag    uint64 `json:"lag"`
 }
 
 // Consumer is the latest sampled state of one consumer.
@@ -128,6 +162,12 @@ type Consumer struct {
 	Health          Health          `json:"health"`
 	SampledAt       time.Time       `json:"sampled_at"`
 	Config          json.RawMessage `json:"config,omitempty"`
+	// Own marks one of jetwatch's own consumers (its readers and durables,
+	// and every consumer of its own streams), like Stream.Own.
+	Own bool `json:"own,omitempty"`
+	// Unread, when set, says why the last cycle could not read the
+	// consumer; its numbers are then the last ones read.
+	Unread *Unread `json:"unread,omitempty"`
 }
 
 // SequencePair is a consumer and stream sequence with the last activity.
@@ -158,6 +198,10 @@ type Server struct {
 	Disabled   bool      `json:"disabled,omitempty"`
 	Health     Health    `json:"health"`
 	SampledAt  time.Time `json:"sampled_at"`
+	// DownSince is set while the server does not answer: when it last
+	// did, or when it was first missed if it never did. Its numbers are
+	// then the last ones it gave.
+	DownSince *time.Time `json:"down_since,omitempty"`
 }
 
 // Cycle is everything one sampling cycle saw.
@@ -165,14 +209,15 @@ type Cycle struct {
 	At        time.Time
 	Streams   []Stream
 	Consumers []Consumer
-	// StreamsComplete is true when the stream listing finished, so streams
-	// not in it have been deleted.
+	// StreamsComplete is true when every stream known is in Streams (read
+	// or Unread) or was found deleted, so streams not in it are gone.
 	StreamsComplete bool
-	// ConsumersComplete names the streams whose consumer listing finished,
-	// so their consumers not in it have been deleted.
+	// ConsumersComplete names the streams whose consumers were all
+	// accounted for likewise, so their consumers not in it are gone.
 	ConsumersComplete map[string]bool
 	// Servers is nil when JSZ was not available this cycle; the previous
-	// server rows are then kept.
+	// server rows are then kept. Otherwise it replaces them, servers that
+	// stopped answering included (with DownSince).
 	Servers []Server
 }
 

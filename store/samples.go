@@ -21,12 +21,14 @@ func (db *DB) SaveCycle(ctx context.Context, c Cycle) error {
 	defer tx.Rollback()
 	at := c.At.UnixMilli()
 
+	// An unread stream or consumer keeps the config last read (?8/?10).
 	upStream, err := tx.PrepareContext(ctx, `
-		INSERT INTO streams (name, sampled_at, messages, bytes, health, data, config)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
+		INSERT INTO streams (name, sampled_at, messages, bytes, health, data, config, own)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9)
 		ON CONFLICT (name) DO UPDATE SET sampled_at = excluded.sampled_at,
 			messages = excluded.messages, bytes = excluded.bytes,
-			health = excluded.health, data = excluded.data, config = excluded.config`)
+			health = excluded.health, data = excluded.data, own = excluded.own,
+			config = CASE WHEN ?8 THEN config ELSE excluded.config END`)
 	if err != nil {
 		return fmt.Errorf("save cycle: %w", err)
 	}
@@ -45,8 +47,13 @@ func (db *DB) SaveCycle(ctx context.Context, c Cycle) error {
 		if err != nil {
 			return fmt.Errorf("save stream %s: %w", s.Name, err)
 		}
-		if _, err := upStream.ExecContext(ctx, s.Name, at, int64(s.Messages), int64(s.Bytes), s.Health.Level, data, config); err != nil {
+		if _, err := upStream.ExecContext(ctx, s.Name, at, int64(s.Messages), int64(s.Bytes), s.Health.Level, data, config,
+			s.Unread != nil, s.Own); err != nil {
 			return fmt.Errorf("save stream %s: %w", s.Name, err)
+		}
+		if s.Unread != nil {
+			// Its numbers are old: history records only what was read.
+			continue
 		}
 		if _, err := insStream.ExecContext(ctx, s.Name, at, int64(s.Messages), int64(s.Bytes),
 			int64(s.FirstSeq), int64(s.LastSeq), int64(s.NumDeleted), s.ConsumerCount); err != nil {
@@ -55,11 +62,12 @@ func (db *DB) SaveCycle(ctx context.Context, c Cycle) error {
 	}
 
 	upConsumer, err := tx.PrepareContext(ctx, `
-		INSERT INTO consumers (stream, name, sampled_at, num_pending, num_ack_pending, stalled, health, data, config)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		INSERT INTO consumers (stream, name, sampled_at, num_pending, num_ack_pending, stalled, health, data, config, own)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11)
 		ON CONFLICT (stream, name) DO UPDATE SET sampled_at = excluded.sampled_at,
 			num_pending = excluded.num_pending, num_ack_pending = excluded.num_ack_pending,
-			stalled = excluded.stalled, health = excluded.health, data = excluded.data, config = excluded.config`)
+			stalled = excluded.stalled, health = excluded.health, data = excluded.data, own = excluded.own,
+			config = CASE WHEN ?10 THEN config ELSE excluded.config END`)
 	if err != nil {
 		return fmt.Errorf("save cycle: %w", err)
 	}
@@ -79,8 +87,11 @@ func (db *DB) SaveCycle(ctx context.Context, c Cycle) error {
 			return fmt.Errorf("save consumer %s/%s: %w", cs.Stream, cs.Name, err)
 		}
 		if _, err := upConsumer.ExecContext(ctx, cs.Stream, cs.Name, at, int64(cs.NumPending), cs.NumAckPending,
-			cs.Stalled, cs.Health.Level, data, config); err != nil {
+			cs.Stalled, cs.Health.Level, data, config, cs.Unread != nil, cs.Own); err != nil {
 			return fmt.Errorf("save consumer %s/%s: %w", cs.Stream, cs.Name, err)
+		}
+		if cs.Unread != nil {
+			continue
 		}
 		if _, err := insConsumer.ExecContext(ctx, cs.Stream, cs.Name, at, int64(cs.NumPending), cs.NumAckPending,
 			cs.NumRedelivered, cs.NumWaiting, int64(cs.Delivered.ConsumerSeq), int64(cs.AckFloor.ConsumerSeq)); err != nil {
@@ -184,20 +195,23 @@ func (db *DB) Consumer(ctx context.Context, stream, name string) (Consumer, erro
 	return c, nil
 }
 
-// TopLagging returns up to limit consumers with the most pending messages.
-func (db *DB) TopLagging(ctx context.Context, limit int) ([]Consumer, error) {
+// TopLagging returns up to limit consumers with the most pending
+// messages; jetwatch's own only with own.
+func (db *DB) TopLagging(ctx context.Context, limit int, own bool) ([]Consumer, error) {
 	rows, err := db.sql.QueryContext(ctx,
-		`SELECT data FROM consumers WHERE num_pending > 0 ORDER BY num_pending DESC, stream, name LIMIT ?`, limit)
+		`SELECT data FROM consumers WHERE num_pending > 0 AND (?2 OR own = 0)
+		ORDER BY num_pending DESC, stream, name LIMIT ?1`, limit, own)
 	if err != nil {
 		return nil, fmt.Errorf("top lagging consumers: %w", err)
 	}
 	return scanJSON[Consumer](rows, "top lagging consumers")
 }
 
-// Stalled returns the consumers the last sample found stalled.
-func (db *DB) Stalled(ctx context.Context) ([]Consumer, error) {
+// Stalled returns the consumers the last sample found stalled; jetwatch's
+// own only with own.
+func (db *DB) Stalled(ctx context.Context, own bool) ([]Consumer, error) {
 	rows, err := db.sql.QueryContext(ctx,
-		`SELECT data FROM consumers WHERE stalled = 1 ORDER BY num_pending DESC, stream, name`)
+		`SELECT data FROM consumers WHERE stalled = 1 AND (? OR own = 0) ORDER BY num_pending DESC, stream, name`, own)
 	if err != nil {
 		return nil, fmt.Errorf("stalled consumers: %w", err)
 	}
@@ -212,23 +226,29 @@ type Counts struct {
 	Bytes            uint64
 	StreamsByHealth  map[string]int
 	ConsumersStalled int
+	// OwnStreams is how many of jetwatch's own streams there are, counted
+	// in the other numbers or not.
+	OwnStreams int
 }
 
-// Counts sums the latest state.
-func (db *DB) Counts(ctx context.Context) (Counts, error) {
+// Counts sums the latest state; jetwatch's own streams and consumers only
+// with own.
+func (db *DB) Counts(ctx context.Context, own bool) (Counts, error) {
 	c := Counts{StreamsByHealth: map[string]int{}}
 	var msgs, bytes int64
 	err := db.sql.QueryRowContext(ctx,
-		`SELECT COUNT(*), COALESCE(SUM(messages), 0), COALESCE(SUM(bytes), 0) FROM streams`).Scan(&c.Streams, &msgs, &bytes)
+		`SELECT COUNT(*) FILTER (WHERE ?1 OR own = 0), COALESCE(SUM(messages) FILTER (WHERE ?1 OR own = 0), 0),
+			COALESCE(SUM(bytes) FILTER (WHERE ?1 OR own = 0), 0), COUNT(*) FILTER (WHERE own = 1)
+		FROM streams`, own).Scan(&c.Streams, &msgs, &bytes, &c.OwnStreams)
 	if err != nil {
 		return c, fmt.Errorf("count streams: %w", err)
 	}
 	c.Messages, c.Bytes = uint64(msgs), uint64(bytes)
 	if err := db.sql.QueryRowContext(ctx,
-		`SELECT COUNT(*), COALESCE(SUM(stalled), 0) FROM consumers`).Scan(&c.Consumers, &c.ConsumersStalled); err != nil {
+		`SELECT COUNT(*), COALESCE(SUM(stalled), 0) FROM consumers WHERE ? OR own = 0`, own).Scan(&c.Consumers, &c.ConsumersStalled); err != nil {
 		return c, fmt.Errorf("count consumers: %w", err)
 	}
-	rows, err := db.sql.QueryContext(ctx, `SELECT health, COUNT(*) FROM streams GROUP BY health`)
+	rows, err := db.sql.QueryContext(ctx, `SELECT health, COUNT(*) FROM streams WHERE ? OR own = 0 GROUP BY health`, own)
 	if err != nil {
 		return c, fmt.Errorf("count stream health: %w", err)
 	}

@@ -167,10 +167,97 @@ func TestSaveCycleKeepsConsumersOfIncompleteListing(t *testing.T) {
 	require.NoError(t, db.SaveCycle(ctx, Cycle{At: t0.Add(2 * time.Second), StreamsComplete: true}))
 	_, err = db.Consumer(ctx, "S", "c")
 	require.ErrorIs(t, err, ErrNotFound)
-	counts, err := db.Counts(ctx)
+	counts, err := db.Counts(ctx, true)
 	require.NoError(t, err)
 	require.Zero(t, counts.Streams)
 	require.Zero(t, counts.Consumers)
+}
+
+func TestSaveCycleKeepsWhatCouldNotBeRead(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t)
+	ctx := context.Background()
+	t0 := time.Now().UTC().Truncate(time.Millisecond)
+	require.NoError(t, db.SaveCycle(ctx, Cycle{At: t0, StreamsComplete: true,
+		Streams: []Stream{{Name: "S", Messages: 5, Health: Health{Level: HealthOK}, SampledAt: t0, Config: []byte(`{"name":"S"}`)}},
+		Consumers: []Consumer{{Stream: "S", Name: "c", NumPending: 2, Health: Health{Level: HealthOK}, SampledAt: t0,
+			Config: []byte(`{"durable_name":"c"}`)}},
+	}))
+
+	// The next cycle cannot read them: they stay, with their last numbers
+	// and configs, and add no history.
+	t1 := t0.Add(time.Second)
+	unread := &Unread{Why: UnreadNoResponse, Detail: "no answer", ReadAt: &t0}
+	require.NoError(t, db.SaveCycle(ctx, Cycle{At: t1, StreamsComplete: true, ConsumersComplete: map[string]bool{"S": true},
+		Streams: []Stream{{Name: "S", Messages: 5, Health: Health{Level: HealthCritical, Reasons: []string{"no response"}},
+			SampledAt: t1, Unread: unread}},
+		Consumers: []Consumer{{Stream: "S", Name: "c", NumPending: 2, Health: Health{Level: HealthCritical}, SampledAt: t1, Unread: unread}},
+	}))
+	st, err := db.Stream(ctx, "S")
+	require.NoError(t, err)
+	require.Equal(t, HealthCritical, st.Health.Level)
+	require.Equal(t, UnreadNoResponse, st.Unread.Why)
+	require.True(t, st.Unread.ReadAt.Equal(t0))
+	require.Equal(t, uint64(5), st.Messages)
+	require.JSONEq(t, `{"name":"S"}`, string(st.Config), "the config last read is kept")
+	c, err := db.Consumer(ctx, "S", "c")
+	require.NoError(t, err)
+	require.NotNil(t, c.Unread)
+	require.JSONEq(t, `{"durable_name":"c"}`, string(c.Config))
+	hist, err := db.StreamHistory(ctx, "S", t0.Add(-time.Minute), t1.Add(time.Minute), 600)
+	require.NoError(t, err)
+	require.Len(t, hist, 1, "only what was read is history")
+	chist, err := db.ConsumerHistory(ctx, "S", "c", t0.Add(-time.Minute), t1.Add(time.Minute), 600)
+	require.NoError(t, err)
+	require.Len(t, chist, 1)
+}
+
+func TestListsLeaveJetwatchsOwnOutUnlessAsked(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t)
+	ctx := context.Background()
+	at := time.Now().UTC()
+	stalled := func(stream, name string, own bool) Consumer {
+		return Consumer{Stream: stream, Name: name, NumPending: 10, Stalled: true, Own: own,
+			Health: Health{Level: HealthWarning}, SampledAt: at}
+	}
+	require.NoError(t, db.SaveCycle(ctx, Cycle{At: at, StreamsComplete: true,
+		Streams: []Stream{
+			{Name: "ORDERS", Messages: 3, Health: Health{Level: HealthWarning}, SampledAt: at},
+			{Name: "JETWATCH_ADVISORIES", Messages: 100, Own: true, Health: Health{Level: HealthOK}, SampledAt: at},
+			{Name: "DLQ", Messages: 7, Own: true, Health: Health{Level: HealthCritical}, SampledAt: at},
+		},
+		Consumers: []Consumer{
+			stalled("ORDERS", "billing", false),
+			stalled("ORDERS", "jetwatch-probe", true),
+			stalled("DLQ", "reader_1", true),
+		},
+	}))
+	counts, err := db.Counts(ctx, false)
+	require.NoError(t, err)
+	require.Equal(t, Counts{Streams: 1, Consumers: 1, Messages: 3, StreamsByHealth: map[string]int{HealthWarning: 1},
+		ConsumersStalled: 1, OwnStreams: 2}, counts)
+	counts, err = db.Counts(ctx, true)
+	require.NoError(t, err)
+	require.Equal(t, Counts{Streams: 3, Consumers: 3, Messages: 110,
+		StreamsByHealth: map[string]int{HealthWarning: 1, HealthOK: 1, HealthCritical: 1}, ConsumersStalled: 3, OwnStreams: 2}, counts)
+
+	for _, own := range []bool{false, true} {
+		lagging, err := db.TopLagging(ctx, 10, own)
+		require.NoError(t, err)
+		st, err := db.Stalled(ctx, own)
+		require.NoError(t, err)
+		want := 1
+		if own {
+			want = 3
+		}
+		require.Len(t, lagging, want, "own=%v", own)
+		require.Len(t, st, want, "own=%v", own)
+		if !own {
+			require.Equal(t, "billing", lagging[0].Name)
+			require.Equal(t, "billing", st[0].Name)
+		}
+	}
 }
 
 func BenchmarkSaveCycle(b *testing.B) {

@@ -89,12 +89,15 @@ func replicaLevel(current, offline bool) string {
 	return "ok"
 }
 
-// secondsAgo renders the time since a replica was last seen.
-func secondsAgo(s float64) string {
-	if s <= 0 {
+// replicaSeen renders when a replica's leader last heard from it.
+func replicaSeen(r store.Replica) string {
+	switch {
+	case r.Unseen:
+		return "not since the election, " + Seconds(r.ActiveSeconds) + " ago"
+	case r.ActiveSeconds <= 0:
 		return "now"
 	}
-	return Seconds(s) + " ago"
+	return Seconds(r.ActiveSeconds) + " ago"
 }
 
 // usageTitle is a server's exact usage of a resource and its limit.

@@ -65,9 +65,12 @@ type StreamRow struct {
 	Stale bool
 }
 
-// Level is the health level to show: stale wins over the sampled level,
-// which may no longer be true.
-func (r StreamRow) Level() string { return shownLevel(r.Health.Level, r.Stale) }
+// Shown is the health every page and the API show for the stream: stale
+// wins over the sampled health, which may no longer be true.
+func (r StreamRow) Shown() store.Health { return shownHealth(r.Health, r.Stale, r.SampledAt) }
+
+// Level is the health level to show, Shown's.
+func (r StreamRow) Level() string { return r.Shown().Level }
 
 // ConsumerRow is a consumer as listed, with its staleness and, on the
 // stream page, its lag sparkline.
@@ -77,14 +80,21 @@ type ConsumerRow struct {
 	Spark Sparkline
 }
 
-// Level is the health level to show, like StreamRow.Level.
-func (r ConsumerRow) Level() string { return shownLevel(r.Health.Level, r.Stale) }
+// Shown is the health to show, like StreamRow.Shown.
+func (r ConsumerRow) Shown() store.Health { return shownHealth(r.Health, r.Stale, r.SampledAt) }
 
-func shownLevel(level string, stale bool) string {
-	if stale {
-		return store.HealthStale
+// Level is the health level to show, Shown's.
+func (r ConsumerRow) Level() string { return r.Shown().Level }
+
+// shownHealth is the one judgement of what health to show: the sampled
+// health, or, when the sample is too old to trust, stale, saying since
+// when, with the sampled reasons after.
+func shownHealth(h store.Health, stale bool, sampledAt time.Time) store.Health {
+	if !stale {
+		return h
 	}
-	return level
+	return store.Health{Level: store.HealthStale,
+		Reasons: append([]string{"not sampled since " + UTC(sampledAt) + ": the numbers may be old"}, h.Reasons...)}
 }
 
 // Overview is the overview page's live region.
@@ -99,6 +109,9 @@ type Overview struct {
 	StallAfter time.Duration
 	// Breakers are the breakers not closed.
 	Breakers []store.Breaker
+	// ShowOwn is set when jetwatch's own streams and consumers are listed
+	// and counted too (?own=1).
+	ShowOwn bool
 }
 
 // StreamPage is one stream's page.

@@ -10,7 +10,7 @@ import (
 
 // apiConsumerList answers GET /api/v1/streams/:stream/consumers. An unknown
 // stream is a 404, not an empty list, so a typo is not mistaken for a
-// stream without consumers.
+// stream without consumers. Health is the one the stream's page shows.
 func (s *Server) apiConsumerList(c echo.Context) error {
 	ctx := c.Request().Context()
 	stream, err := pathParam(c, "stream")
@@ -26,5 +26,10 @@ func (s *Server) apiConsumerList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return apiJSON(c, list[store.Consumer]{Items: nonNil(consumers)})
+	rows := s.consumerRows(consumers, nil, s.cfg.Now())
+	items := make([]apiConsumer, len(rows))
+	for i, r := range rows {
+		items[i] = newAPIConsumer(r)
+	}
+	return apiJSON(c, list[apiConsumer]{Items: items})
 }

@@ -12,7 +12,7 @@ import (
 // consumerWithHistory is a consumer plus, when asked for, its history:
 // omitted without ?history=, an empty list when the window holds no sample.
 type consumerWithHistory struct {
-	store.Consumer
+	apiConsumer
 	History []historyPoint `json:"history,omitzero"`
 }
 
@@ -42,7 +42,7 @@ func (s *Server) apiConsumerShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := consumerWithHistory{Consumer: cs}
+	out := consumerWithHistory{apiConsumer: newAPIConsumer(s.consumerRows([]store.Consumer{cs}, nil, s.cfg.Now())[0])}
 	if window != "" {
 		now := s.cfg.Now()
 		hist, err := s.cfg.Index.ConsumerHistory(ctx, stream, name, now.Add(-d), now, chartPoints)

@@ -9,7 +9,7 @@ import (
 )
 
 // apiStreamShow answers GET /api/v1/streams/:stream: the stream with its
-// config.
+// config and the health its page shows.
 func (s *Server) apiStreamShow(c echo.Context) error {
 	name, err := pathParam(c, "stream")
 	if err != nil {
@@ -22,5 +22,5 @@ func (s *Server) apiStreamShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return apiJSON(c, st)
+	return apiJSON(c, newAPIStream(s.streamRow(st, s.cfg.Now())))
 }

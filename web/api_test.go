@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/jetwatch/jetwatch/store"
 )
 
 func TestAPIStreams(t *testing.T) {
@@ -171,4 +173,55 @@ func TestParseWindow(t *testing.T) {
 		_, err := parseWindow(in)
 		require.Error(t, err, in)
 	}
+}
+
+// TestAPIHealthIsThePagesHealth compares, stream by stream, the health
+// /api/v1/streams answers with the one the overview shows, fresh and
+// stale, with and without jetwatch's own.
+func TestAPIHealthIsThePagesHealth(t *testing.T) {
+	t.Parallel()
+	for _, late := range []time.Duration{0, 40 * time.Second} {
+		srv, b := setup(t, func(c *Config) { c.Now = func() time.Time { return testNow.Add(late) } })
+		seed(t, b)
+		seedTrouble(t, b)
+		for _, q := range []struct{ page, api string }{{"/", "/api/v1/streams"}, {"/?own=1", "/api/v1/streams?own=true"}} {
+			_, page := get(t, srv, q.page)
+			shown := map[string]string{}
+			for _, row := range nodes(parse(t, page), "stream-row") {
+				shown[attr(row, "data-stream")] = attr(row, "data-level")
+			}
+			res, body := get(t, srv, q.api)
+			require.Equal(t, http.StatusOK, res.StatusCode)
+			var streams struct {
+				Items []struct {
+					Name   string       `json:"name"`
+					Health store.Health `json:"health"`
+					Stale  bool         `json:"stale"`
+				} `json:"items"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(body), &streams))
+			answered := map[string]string{}
+			for _, it := range streams.Items {
+				answered[it.Name] = it.Health.Level
+			}
+			require.Equal(t, shown, answered, "%s vs %s, %s late", q.page, q.api, late)
+			for _, it := range streams.Items {
+				require.Equal(t, late > 0, it.Stale, it.Name)
+				if late > 0 {
+					require.NotEmpty(t, it.Health.Reasons, it.Name)
+					require.Contains(t, it.Health.Reasons[0], "not sampled since ", it.Name)
+				}
+			}
+			if late == 0 {
+				require.Equal(t, "critical", answered["SOLO"])
+			} else {
+				require.Equal(t, "stale", answered["ORDERS"])
+			}
+			require.Equal(t, q.api != "/api/v1/streams", answered["DLQ"] != "", "own streams only when asked for")
+		}
+	}
+	srv, _ := setup(t)
+	res, body := get(t, srv, "/api/v1/streams?own=perhaps")
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	require.Contains(t, body, "own must be true or false")
 }

@@ -13,23 +13,29 @@ import (
 // topLaggingLimit is how many lagging consumers the overview lists.
 const topLaggingLimit = 10
 
-// overview answers GET /: connection state, counts, per-server health,
-// every stream with its health, the most lagging and the stalled consumers.
+// overview answers GET /?own=: connection state, counts, per-server
+// health, every stream with its health, the most lagging and the stalled
+// consumers. jetwatch's own streams and consumers are left out of all of
+// them unless own is set.
 func (s *Server) overview(c echo.Context) error {
 	ctx := c.Request().Context()
+	own, err := ownParam(c)
+	if err != nil {
+		return err
+	}
 	streams, err := s.cfg.Index.Streams(ctx)
 	if err != nil {
 		return err
 	}
-	counts, err := s.cfg.Index.Counts(ctx)
+	counts, err := s.cfg.Index.Counts(ctx, own)
 	if err != nil {
 		return err
 	}
-	lagging, err := s.cfg.Index.TopLagging(ctx, topLaggingLimit)
+	lagging, err := s.cfg.Index.TopLagging(ctx, topLaggingLimit, own)
 	if err != nil {
 		return err
 	}
-	stalled, err := s.cfg.Index.Stalled(ctx)
+	stalled, err := s.cfg.Index.Stalled(ctx, own)
 	if err != nil {
 		return err
 	}
@@ -44,16 +50,18 @@ func (s *Server) overview(c echo.Context) error {
 	}
 	m := views.Overview{
 		Page: p, Counts: counts, Servers: servers,
-		Sampler: s.samplerInfo(), StallAfter: s.cfg.StallAfter,
+		Sampler: s.samplerInfo(), StallAfter: s.cfg.StallAfter, ShowOwn: own,
 	}
 	for _, b := range breakers {
 		if b.State != store.BreakerClosed {
 			m.Breakers = append(m.Breakers, b)
 		}
 	}
-	m.Streams = make([]views.StreamRow, len(streams))
-	for i := range streams {
-		m.Streams[i] = views.StreamRow{Stream: streams[i], Stale: s.stale(streams[i].SampledAt, p.Now)}
+	m.Streams = make([]views.StreamRow, 0, len(streams))
+	for _, st := range streams {
+		if own || !st.Own {
+			m.Streams = append(m.Streams, s.streamRow(st, p.Now))
+		}
 	}
 	// Worst first: with a thousand streams, the ones that need the operator
 	// must not hide in the middle. Within a level, by name as listed.

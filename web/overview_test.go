@@ -1,12 +1,16 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/net/html"
+
+	"github.com/jetwatch/jetwatch/store"
 )
 
 func TestOverviewShowsHealthLagAndStalls(t *testing.T) {
@@ -144,4 +148,97 @@ func TestOverviewFragmentIsTheLiveRegion(t *testing.T) {
 	require.Len(t, byTestID(t, frag, "stream-row"), 4)
 	require.Len(t, byTestID(t, frag, "nats-state"), 1)
 	require.Contains(t, b.log.String(), `level=DEBUG msg="http request" component=web method=GET path=/ status=200`, "live refreshes log at debug level")
+}
+
+// seedTrouble adds to seed's state what a cluster in trouble and jetwatch
+// itself leave: a stream that could not be read, a server that is down,
+// and jetwatch's own streams with a stalled reader.
+func seedTrouble(t *testing.T, b *testBundle) {
+	t.Helper()
+	readAt := b.now.Add(-time.Minute)
+	downSince := b.now.Add(-90 * time.Second)
+	require.NoError(t, b.db.SaveCycle(context.Background(), store.Cycle{At: b.now,
+		Streams: []store.Stream{
+			{Name: "SOLO", Replicas: 1, Messages: 3, SampledAt: b.now,
+				Unread: &store.Unread{Why: store.UnreadNoResponse, Detail: "no answer within 2s", ReadAt: &readAt},
+				Health: store.Health{Level: store.HealthCritical, Reasons: []string{"no response: no answer within 2s; numbers last read 1m0s ago"}}},
+			{Name: "JETWATCH_ADVISORIES", Own: true, Messages: 500, ConsumerCount: 1, SampledAt: b.now, Health: store.Health{Level: store.HealthOK}},
+			{Name: "DLQ", Own: true, Messages: 9, SampledAt: b.now, Health: store.Health{Level: store.HealthCritical, Reasons: []string{"no leader"}}},
+		},
+		Consumers: []store.Consumer{
+			{Stream: "JETWATCH_ADVISORIES", Name: "Xy7_1", Own: true, NumPending: 400, Stalled: true, StalledSince: &readAt,
+				Health: store.Health{Level: store.HealthWarning, Reasons: []string{"stalled"}}, SampledAt: b.now},
+		},
+		Servers: []store.Server{
+			{Name: "n1", Cluster: "east", MetaLeader: "n1", Health: store.Health{Level: store.HealthOK}, SampledAt: b.now},
+			{Name: "n2", Cluster: "east", Version: "2.15.2", SampledAt: b.now, DownSince: &downSince,
+				Health: store.Health{Level: store.HealthCritical, Reasons: []string{"down: no answer since 11:58:30 UTC (1m30s ago)"}}},
+			{Name: "n3", Cluster: "east", Health: store.Health{Level: store.HealthOK}, SampledAt: b.now},
+		},
+	}))
+}
+
+func TestOverviewShowsWhatCouldNotBeRead(t *testing.T) {
+	t.Parallel()
+	srv, b := setup(t)
+	seed(t, b)
+	seedTrouble(t, b)
+	_, page := get(t, srv, "/")
+	doc := parse(t, page)
+	var solo *html.Node
+	for _, row := range nodes(doc, "stream-row") {
+		if attr(row, "data-stream") == "SOLO" {
+			solo = row
+		}
+	}
+	require.NotNil(t, solo, "a stream that could not be read is listed")
+	require.Equal(t, "critical", attr(solo, "data-level"))
+	require.Equal(t, "no response: no answer within 2s; numbers last read 1m0s ago", text(nodes(solo, "stream-reasons")[0]))
+
+	servers := nodes(doc, "server-row")
+	require.Len(t, servers, 3, "a server that does not answer is listed")
+	require.Equal(t, "n2", attr(servers[1], "data-server"))
+	require.Equal(t, "critical", attr(servers[1], "data-level"))
+	require.Contains(t, text(servers[1]), "down: no answer since 11:58:30 UTC")
+}
+
+func TestOverviewLeavesJetwatchsOwnOutUnlessAsked(t *testing.T) {
+	t.Parallel()
+	srv, b := setup(t)
+	seed(t, b)
+	seedTrouble(t, b)
+
+	_, page := get(t, srv, "/")
+	doc := parse(t, page)
+	for _, row := range nodes(doc, "stream-row") {
+		require.NotContains(t, []string{"DLQ", "JETWATCH_ADVISORIES"}, attr(row, "data-stream"))
+	}
+	require.Equal(t, []string{"5"}, byTestID(t, page, "count-streams"), "seed's four and SOLO")
+	require.Equal(t, []string{"2 critical, 1 warning"}, byTestID(t, page, "count-unhealthy"))
+	require.Equal(t, []string{"1"}, byTestID(t, page, "count-stalled"))
+	require.Len(t, nodes(doc, "stalled-row"), 1)
+	require.NotContains(t, byTestID(t, page, "lag"), "400")
+	toggle := nodes(doc, "own-toggle")
+	require.Len(t, toggle, 1)
+	require.Contains(t, text(toggle[0]), "2 of jetwatch's own streams")
+	require.Equal(t, []string{"/?own=1"}, links(toggle[0]))
+
+	res, page := get(t, srv, "/?own=1")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	doc = parse(t, page)
+	var own []string
+	for _, row := range nodes(doc, "stream-row") {
+		if len(nodes(row, "own-tag")) > 0 {
+			own = append(own, attr(row, "data-stream"))
+		}
+	}
+	require.ElementsMatch(t, []string{"DLQ", "JETWATCH_ADVISORIES"}, own)
+	require.Equal(t, []string{"7"}, byTestID(t, page, "count-streams"))
+	require.Len(t, nodes(doc, "stalled-row"), 2)
+	require.Equal(t, []string{"/"}, links(nodes(doc, "own-toggle")[0]))
+	require.Equal(t, "/?fragment=live&own=1", liveURL(t, page), "live refresh keeps showing them")
+
+	res, page = get(t, srv, "/?own=maybe")
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	require.Contains(t, page, "own must be true or false")
 }

@@ -34,9 +34,11 @@ type Index interface {
 	Stream(ctx context.Context, name string) (store.Stream, error)
 	Consumers(ctx context.Context, stream string) ([]store.Consumer, error)
 	Consumer(ctx context.Context, stream, name string) (store.Consumer, error)
-	TopLagging(ctx context.Context, limit int) ([]store.Consumer, error)
-	Stalled(ctx context.Context) ([]store.Consumer, error)
-	Counts(ctx context.Context) (store.Counts, error)
+	// TopLagging, Stalled and Counts leave jetwatch's own streams and
+	// consumers out unless own is set.
+	TopLagging(ctx context.Context, limit int, own bool) ([]store.Consumer, error)
+	Stalled(ctx context.Context, own bool) ([]store.Consumer, error)
+	Counts(ctx context.Context, own bool) (store.Counts, error)
 	Servers(ctx context.Context) ([]store.Server, error)
 	StreamHistory(ctx context.Context, stream string, since, until time.Time, points int) ([]store.StreamPoint, error)
 	ConsumerHistory(ctx context.Context, stream, consumer string, since, until time.Time, points int) ([]store.ConsumerPoint, error)

@@ -51,7 +51,7 @@ func (s *Server) streamShow(c echo.Context) error {
 	}
 	m := views.StreamPage{
 		Page:      p,
-		Stream:    views.StreamRow{Stream: st, Stale: s.stale(st.SampledAt, p.Now)},
+		Stream:    s.streamRow(st, p.Now),
 		Window:    window,
 		Windows:   windows,
 		Messages:  views.NewLineChart("Messages", "chart-messages", since, p.Now, times, views.CountAxis, views.Series{Name: "messages", Class: "s1", Values: msgs}),

@@ -124,6 +124,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 		StallAfter: cfg.StallAfter,
 		Retention:  store.Retention{Raw: cfg.HistoryRaw, FiveMinute: cfg.History5m, Hourly: cfg.History1h},
 		SystemConn: sys,
+		OwnStreams: []string{cfg.AdvisoryStream, cfg.DLQStream},
 		Registerer: reg,
 		Logger:     logger,
 

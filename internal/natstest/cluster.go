@@ -2,9 +2,11 @@ package natstest
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,13 +14,23 @@ import (
 )
 
 // Cluster is a JetStream cluster of in-process servers routed on
-// loopback. Nodes can be stopped and started again with their ports and
-// storage, as a crashed and restarted server would be.
+// loopback, named n1, n2... and tagged node:n1, node:n2... for placement.
+// Nodes can be stopped and started again with their ports and storage,
+// as a crashed and restarted server would be.
+//
+// Every route runs through a relay of the cluster's (links[from][to]), so
+// Kill can cut a node off before it stops: its peers then learn nothing
+// of the stop, as with a SIGKILL, instead of hearing its shutdown notice.
 type Cluster struct {
-	t     testing.TB
-	Name  string
-	opts  []*server.Options
-	Nodes []*server.Server // nil while a node is stopped
+	t      testing.TB
+	Name   string
+	opts   []*server.Options
+	links  [][]*link
+	killed []bool
+	Nodes  []*server.Server // nil while a node is stopped
+	// Account is where unauthenticated clients, and so the streams
+	// tests create, live: $G, or APP with WithSystemAccount.
+	Account string
 }
 
 // RunCluster starts n JetStream servers in one cluster and waits until
@@ -27,27 +39,45 @@ func RunCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t, Name: "C" + strings.ToUpper(fmt.Sprintf("%x", time.Now().UnixNano()&0xffffff))}
 	clientPorts, routePorts := freePorts(t, n), freePorts(t, n)
-	var routes []*url.URL
-	for _, p := range routePorts {
-		routes = append(routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)})
+	c.killed = make([]bool, n)
+	c.links = make([][]*link, n)
+	for i := range n {
+		c.links[i] = make([]*link, n)
+		for j := range n {
+			if i != j {
+				c.links[i][j] = newLink(t, fmt.Sprintf("127.0.0.1:%d", routePorts[j]))
+			}
+		}
 	}
 	for i := range n {
+		// Each node routes to every other through its own relays; no
+		// node advertises its route port, so none goes around them.
+		var routes []*url.URL
+		for j, l := range c.links[i] {
+			if j != i {
+				routes = append(routes, &url.URL{Scheme: "nats", Host: l.addr()})
+			}
+		}
+		name := fmt.Sprintf("n%d", i+1)
 		o := &server.Options{
-			ServerName: fmt.Sprintf("n%d", i+1),
-			Host:       "127.0.0.1",
-			Port:       clientPorts[i],
-			JetStream:  true,
-			StoreDir:   t.TempDir(),
-			NoLog:      true,
-			NoSigs:     true,
-			Cluster:    server.ClusterOpts{Name: c.Name, Host: "127.0.0.1", Port: routePorts[i]},
-			Routes:     routes,
+			ServerName: name,
+			// Placement{Tags: []string{"node:n2"}} puts a stream on n2.
+			Tags:      []string{"node:" + name},
+			Host:      "127.0.0.1",
+			Port:      clientPorts[i],
+			JetStream: true,
+			StoreDir:  t.TempDir(),
+			NoLog:     true,
+			NoSigs:    true,
+			Cluster:   server.ClusterOpts{Name: c.Name, Host: "127.0.0.1", Port: routePorts[i], NoAdvertise: true},
+			Routes:    routes,
 		}
 		for _, opt := range opts {
 			opt(o)
 		}
 		c.opts = append(c.opts, o)
 	}
+	c.Account = clientAccount(c.opts[0])
 	c.Nodes = make([]*server.Server, n)
 	for i := range n {
 		c.Start(i)
@@ -59,6 +89,17 @@ func RunCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	})
 	c.WaitForMetaLeader()
 	return c
+}
+
+// clientAccount is the account of the user unauthenticated clients
+// connect as.
+func clientAccount(o *server.Options) string {
+	for _, u := range o.Users {
+		if u.Username == o.NoAuthUser && u.Account != nil {
+			return u.Account.Name
+		}
+	}
+	return server.DEFAULT_GLOBAL_ACCOUNT
 }
 
 // freePorts reserves n loopback ports by listening and closing; routes
@@ -87,6 +128,8 @@ func (c *Cluster) Start(i int) *server.Server {
 	if c.Nodes[i] != nil {
 		return c.Nodes[i]
 	}
+	c.killed[i] = false
+	c.setLinks()
 	s, err := server.NewServer(c.opts[i].Clone())
 	if err != nil {
 		c.t.Fatalf("node %d: %v", i+1, err)
@@ -106,6 +149,26 @@ func (c *Cluster) Stop(i int) {
 		s.Shutdown()
 		s.WaitForShutdown()
 		c.Nodes[i] = nil
+	}
+}
+
+// Kill takes node i away as a crash would: its routes are cut before it
+// shuts down, so its peers never hear that it stopped and find out only
+// by their own timeouts. Start brings it back.
+func (c *Cluster) Kill(i int) {
+	c.killed[i] = true
+	c.setLinks()
+	c.Stop(i)
+}
+
+// setLinks cuts every route to or from a killed node and restores the rest.
+func (c *Cluster) setLinks() {
+	for i, row := range c.links {
+		for j, l := range row {
+			if l != nil {
+				l.setCut(c.killed[i] || c.killed[j])
+			}
+		}
 	}
 }
 
@@ -156,10 +219,11 @@ func (c *Cluster) WaitForMetaLeader() {
 	})
 }
 
-// StreamLeader is the index of the node leading stream in account $G, or -1.
+// StreamLeader is the index of the node leading stream in the clients'
+// account, or -1.
 func (c *Cluster) StreamLeader(stream string) int {
 	for i, s := range c.Nodes {
-		if s != nil && s.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, stream) {
+		if s != nil && s.JetStreamIsStreamLeader(c.Account, stream) {
 			return i
 		}
 	}
@@ -177,4 +241,101 @@ func (c *Cluster) WaitForStreamLeader(stream string) int {
 		return nil
 	})
 	return leader
+}
+
+// link relays TCP connections to one node's route port, and can cut them.
+type link struct {
+	ln     net.Listener
+	target string
+
+	mu    sync.Mutex
+	cut   bool
+	conns map[net.Conn]struct{}
+}
+
+func newLink(t testing.TB, target string) *link {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("route relay: %v", err)
+	}
+	l := &link{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	t.Cleanup(func() {
+		ln.Close()
+		l.setCut(true)
+	})
+	go l.serve()
+	return l
+}
+
+func (l *link) addr() string { return l.ln.Addr().String() }
+
+func (l *link) serve() {
+	for {
+		in, err := l.ln.Accept()
+		if err != nil {
+			return
+		}
+		go l.relay(in)
+	}
+}
+
+func (l *link) relay(in net.Conn) {
+	out, err := net.DialTimeout("tcp", l.target, 2*time.Second)
+	if err != nil {
+		in.Close()
+		return
+	}
+	if !l.track(in, out) {
+		in.Close()
+		out.Close()
+		return
+	}
+	done := make(chan struct{}, 2)
+	pipe := func(dst, src net.Conn) {
+		io.Copy(dst, src)
+		done <- struct{}{}
+	}
+	go pipe(out, in)
+	go pipe(in, out)
+	<-done
+	in.Close()
+	out.Close()
+	<-done
+	l.untrack(in, out)
+}
+
+// track registers a relayed pair unless the link is cut.
+func (l *link) track(conns ...net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cut {
+		return false
+	}
+	for _, c := range conns {
+		l.conns[c] = struct{}{}
+	}
+	return true
+}
+
+func (l *link) untrack(conns ...net.Conn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range conns {
+		delete(l.conns, c)
+	}
+}
+
+// setCut closes every relayed connection and refuses new ones while cut.
+func (l *link) setCut(cut bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cut = cut
+	if !cut {
+		return
+	}
+	for c := range l.conns {
+		c.Close()
+		delete(l.conns, c)
+	}
 }

@@ -2,7 +2,9 @@ package natstest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,4 +56,75 @@ func TestClusterSurvivesALeaderAndTakesItBack(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A clean stop is announced to the peers, so the meta leader answers at
+// once that a stream on the stopped node is offline; a kill is not, so
+// nobody answers for it, as after a SIGKILL.
+func TestClusterKillIsACrashStopIsAnnounced(t *testing.T) {
+	t.Parallel()
+	c := RunCluster(t, 3)
+	var followers []int
+	leader := -1
+	for i, s := range c.Nodes {
+		if s.JetStreamIsLeader() {
+			leader = i
+		} else {
+			followers = append(followers, i)
+		}
+	}
+	// Connected to the meta leader, which stays up: the answers below are
+	// the cluster's, not a reconnect's.
+	nc, err := nats.Connect(c.URL(leader))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stopped, killed := followers[0], followers[1]
+	for _, i := range []int{stopped, killed} {
+		name := c.Nodes[i].Name()
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ON_" + name, Subjects: []string{"on." + name},
+			Placement: &jetstream.Placement{Tags: []string{"node:" + name}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if leader := c.WaitForStreamLeader("ON_" + name); leader != i {
+			t.Fatalf("ON_%s placed on node %d, want %d", name, leader, i)
+		}
+	}
+	info := func(i int) (*nats.Msg, error) {
+		return nc.Request("$JS.API.STREAM.INFO.ON_"+c.opts[i].ServerName, nil, 2*time.Second)
+	}
+
+	c.Stop(stopped)
+	m, err := info(stopped)
+	if err != nil || !strings.Contains(string(m.Data), `"err_code":10118`) {
+		t.Fatalf("after a clean stop: %v %s, want stream offline (10118)", err, msgData(m))
+	}
+	c.Start(stopped)
+	CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		m, err := info(stopped)
+		if err != nil || strings.Contains(string(m.Data), `"error"`) {
+			return fmt.Errorf("not back: %v %s", err, msgData(m))
+		}
+		return nil
+	})
+
+	c.Kill(killed)
+	if m, err := info(killed); !errors.Is(err, nats.ErrTimeout) {
+		t.Fatalf("after a kill: %v %s, want no answer", err, msgData(m))
+	}
+}
+
+func msgData(m *nats.Msg) string {
+	if m == nil {
+		return ""
+	}
+	return string(m.Data)
 }
