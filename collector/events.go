@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jetwatch/jetwatch/audit"
+	"github.com/jetwatch/jetwatch/internal/natsname"
 	"github.com/jetwatch/jetwatch/internal/streamreader"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -48,6 +49,11 @@ type Timeline struct {
 	naks     *prometheus.CounterVec
 	apiCalls *prometheus.CounterVec
 	subs     []*nats.Subscription
+	// nakSeries are the stream/consumer pairs counted so far: the subjects
+	// naks are counted by can be published by anyone, so their number is
+	// capped.
+	nakMu     sync.Mutex
+	nakSeries map[[2]string]bool
 
 	stop     context.CancelFunc
 	done     chan struct{}
@@ -89,8 +95,8 @@ func (t *Timeline) Start(ctx context.Context) error {
 	naks, err := t.nc.Subscribe("$JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED.>", func(m *nats.Msg) {
 		// $JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED.<stream>.<consumer>
 		tokens := strings.Split(m.Subject, ".")
-		if len(tokens) >= 7 {
-			t.naks.WithLabelValues(tokens[5], strings.Join(tokens[6:], ".")).Inc()
+		if len(tokens) == 7 {
+			t.naks.WithLabelValues(t.nakLabels(tokens[5], tokens[6])...).Inc()
 		}
 	})
 	if err != nil {
@@ -192,7 +198,7 @@ func (t *Timeline) store(ctx context.Context, msgs []jetstream.Msg) error {
 			ON CONFLICT (kind, stream, consumer) DO UPDATE SET count = count + 1`, e.Kind, e.Stream, e.Consumer); err != nil {
 			return fmt.Errorf("count advisory %d: %w", e.ID, err)
 		}
-		seen[kindSeverity{e.Kind, e.Severity}]++
+		seen[kindSeverity{metricKind(e.Kind), e.Severity}]++
 	}
 	if err := store.SetPosition(ctx, tx, eventsPosition, last); err != nil {
 		return err
@@ -239,7 +245,18 @@ func describeAdvisory(subject string, data []byte, received time.Time) store.Eve
 		return store.Event{Kind: "malformed", At: received.UTC(), Severity: store.SeverityWarning,
 			Summary: fmt.Sprintf("malformed advisory on %s (%d bytes): %v", subject, len(data), err)}
 	}
+	// Anyone in the account may publish an advisory: names are shown
+	// clipped unless they are names the server could have sent.
+	subject = clip(subject)
+	a.Stream, a.Consumer, a.Leader, a.Server, a.Domain = shownName(a.Stream), shownName(a.Consumer), shownName(a.Leader), shownName(a.Server), shownName(a.Domain)
+	if natsname.Name(a.Action) != nil || len(a.Action) > 32 {
+		a.Action = "unknown"
+	}
 	e := store.Event{Kind: strings.TrimPrefix(a.Type, advisoryTypePrefix), At: a.Time.UTC(), Stream: a.Stream, Consumer: a.Consumer, Severity: store.SeverityInfo}
+	if natsname.Name(e.Kind) != nil || len(e.Kind) > 64 {
+		// Kinds label a metric: a forged one must not make a new series each time.
+		e.Kind = "unknown"
+	}
 	if e.At.IsZero() {
 		e.At = received.UTC()
 	}
@@ -296,11 +313,56 @@ func describeAdvisory(subject string, data []byte, received time.Time) store.Eve
 	case "api_limit_reached":
 		e.Severity = store.SeverityWarning
 		e.Summary = "the JetStream API reached its limit of pending requests: calls are being dropped"
-	case "":
+	case "", "unknown":
 		e.Kind = "unknown"
-		e.Summary = "advisory without a type on " + subject
+		e.Summary = "advisory of no known type on " + subject
 	default:
 		e.Summary = strings.ReplaceAll(e.Kind, "_", " ") + " on " + subject
 	}
 	return e
+}
+
+// maxNakSeries caps the stream/consumer pairs naks are counted by.
+const maxNakSeries = 10_000
+
+// nakLabels are the labels a nak is counted by: its stream and consumer,
+// or "(other)" for names the server could not have sent and for pairs
+// past the cap.
+func (t *Timeline) nakLabels(stream, consumer string) []string {
+	if natsname.Name(stream) != nil || natsname.Name(consumer) != nil {
+		return []string{"(other)", "(other)"}
+	}
+	t.nakMu.Lock()
+	defer t.nakMu.Unlock()
+	k := [2]string{stream, consumer}
+	if !t.nakSeries[k] {
+		if len(t.nakSeries) >= maxNakSeries {
+			return []string{"(other)", "(other)"}
+		}
+		if t.nakSeries == nil {
+			t.nakSeries = map[[2]string]bool{}
+		}
+		t.nakSeries[k] = true
+	}
+	return k[:]
+}
+
+// knownKinds are the event kinds the server sends (as the timeline names
+// them); anything else is counted as "other".
+var knownKinds = map[string]bool{
+	"stream_create": true, "stream_delete": true, "stream_modify": true, "consumer_create": true, "consumer_delete": true,
+	"consumer_modify": true, "max_deliver": true, "terminated": true, "data_loss": true, "stream_leader_elected": true,
+	"consumer_leader_elected": true, "stream_quorum_lost": true, "consumer_quorum_lost": true, "server_out_of_space": true,
+	"server_removed": true, "consumer_pause": true, "domain_leader_elected": true, "api_limit_reached": true,
+	"malformed": true, "unknown": true, "stream_snapshot_create": true, "stream_snapshot_complete": true,
+	"stream_restore_create": true, "stream_restore_complete": true, "stream_batch_abandoned": true,
+}
+
+// metricKind is kind as jetwatch_advisories_total labels it: advisories
+// can be forged, and each new label value would be a new series.
+func metricKind(kind string) string {
+	if knownKinds[kind] {
+		return kind
+	}
+	return "other"
 }

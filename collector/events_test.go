@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,4 +144,74 @@ func TestDescribeAdvisoryNamesDataLoss(t *testing.T) {
 	require.Equal(t, store.SeverityCritical, e.Severity)
 	e = describeAdvisory("x", []byte(`{"type":"io.nats.jetstream.advisory.v1.brand_new"}`), time.Now())
 	require.Equal(t, "brand_new", e.Kind)
+}
+
+// Anyone in the account may publish naks and advisories: forged ones with
+// hostile names or endless new kinds never add metric series without end,
+// nor long names to the timeline.
+func TestForgedNoiseAddsNoMetricSeries(t *testing.T) {
+	t.Parallel()
+	_, b := setup(t)
+	ctx := context.Background()
+	jw := natstest.Connect(t, b.srv, nats.Name("jetwatch"))
+	jwJS, err := jetstream.New(jw)
+	require.NoError(t, err)
+	require.NoError(t, EnsureStreams(ctx, jwJS, StreamsConfig{}))
+	reg := prometheus.NewRegistry()
+	tl, err := NewTimeline(jw, b.db, TimelineConfig{Registerer: reg, Logger: testLogger(t)})
+	require.NoError(t, err)
+	require.NoError(t, tl.Start(ctx))
+	t.Cleanup(tl.Stop)
+
+	forger := natstest.Connect(t, b.srv, nats.Name("forger"))
+	long := strings.Repeat("S", 900)
+	for i := range 50 {
+		require.NoError(t, forger.Publish(fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED.%s%d.c", long, i), nil))
+		adv := fmt.Sprintf(`{"type":"io.nats.jetstream.advisory.v1.kind_%d","id":"f%d","stream":%q}`, i, i, long)
+		require.NoError(t, forger.Publish("$JS.EVENT.ADVISORY.STREAM.UPDATED.X", []byte(adv)))
+	}
+	require.NoError(t, forger.Flush())
+	series := func(name string) (n int, total float64) {
+		families, err := reg.Gather()
+		require.NoError(t, err)
+		for _, f := range families {
+			if f.GetName() == name {
+				for _, m := range f.GetMetric() {
+					n++
+					total += m.GetCounter().GetValue()
+				}
+			}
+		}
+		return n, total
+	}
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if _, total := series("jetwatch_advisories_total"); total < 50 {
+			return fmt.Errorf("%v advisories read", total)
+		}
+		if _, total := series("jetwatch_advisory_naks_total"); total < 50 {
+			return fmt.Errorf("%v naks counted", total)
+		}
+		return nil
+	})
+	n, _ := series("jetwatch_advisory_naks_total")
+	require.Equal(t, 1, n, "hostile names are counted together")
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() != "jetwatch_advisories_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "kind" {
+					require.True(t, l.GetValue() == "other" || knownKinds[l.GetValue()], "kind %q is a series of its own", l.GetValue())
+				}
+			}
+		}
+	}
+	events, err := b.db.Events(ctx, store.EventFilter{Limit: 100})
+	require.NoError(t, err)
+	for _, e := range events {
+		require.Less(t, len(e.Stream), 200, "a forged name is clipped")
+	}
 }
