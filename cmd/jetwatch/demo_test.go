@@ -143,15 +143,26 @@ func TestDemoInBrowser(t *testing.T) {
 		return fmt.Errorf("shipping has no lag yet: %+v", orders.Items)
 	})
 
+	// jetwatch's own streams are listed only when asked for.
+	_, err := chromedp.Run(b.Ctx, chromedp.Navigate(base+"/?own=1"))
+	require.NoError(t, err)
+	for _, stream := range []string{"DLQ", "JETWATCH_ADVISORIES"} {
+		_, err := chromedp.Run(b.Ctx, chromedp.WaitReady(chromedp.CSS(`[data-testid=stream-row][data-stream=`+stream+`]`)))
+		require.NoError(t, err, "overview with own=1 lists stream %s", stream)
+	}
+
 	// The overview lists every demo stream, with badges and the legend.
-	_, err := chromedp.Run(b.Ctx, chromedp.Navigate(base+"/"))
+	_, err = chromedp.Run(b.Ctx, chromedp.Navigate(base+"/"))
 	require.NoError(t, err)
 	_, err = chromedp.Run(b.Ctx, chromedp.WaitVisible(chromedp.CSS(`[data-testid=streams]`)))
 	require.NoError(t, err)
-	for _, stream := range []string{"ORDERS", "PAYMENTS", "AUDIT", "SENSORS", "TELEMETRY", "DLQ", "JETWATCH_ADVISORIES"} {
+	for _, stream := range []string{"ORDERS", "PAYMENTS", "AUDIT", "SENSORS", "TELEMETRY"} {
 		_, err := chromedp.Run(b.Ctx, chromedp.WaitReady(chromedp.CSS(`[data-testid=stream-row][data-stream=`+stream+`]`)))
 		require.NoError(t, err, "overview lists stream %s", stream)
 	}
+	table, err := chromedp.Run(b.Ctx, chromedp.Text(chromedp.CSS(`[data-testid=streams]`)))
+	require.NoError(t, err)
+	require.NotContains(t, table, "JETWATCH_ADVISORIES", "jetwatch's own streams are left out unless asked for")
 	legend, err := chromedp.Run(b.Ctx, chromedp.Text(chromedp.CSS(`[data-testid=health-legend]`)))
 	require.NoError(t, err)
 	require.Contains(t, strings.ToLower(legend), "act now")
