@@ -47,6 +47,7 @@ type Index interface {
 	Events(ctx context.Context, f store.EventFilter) ([]store.Event, error)
 	Breakers(ctx context.Context, now time.Time) ([]store.Breaker, error)
 	BreakerTransitions(ctx context.Context, service, breaker string, limit int) ([]store.BreakerTransition, error)
+	BreakerHistory(ctx context.Context, service, breaker string, since time.Time, limit int) ([]store.BreakerTransition, error)
 }
 
 // DeadLetters is the dead-letter desk the pages and API use. dlq.Desk
