@@ -65,8 +65,11 @@ func startDemoWithEnv(t *testing.T, env func(string) string, args ...string) (st
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan error, 1)
+	// Made before the cleanup below is registered, so it is removed after
+	// the demo stopped writing to it.
+	data := t.TempDir()
 	go func() {
-		done <- run(ctx, append([]string{"demo", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--nats-port", "0",
+		done <- run(ctx, append([]string{"demo", "--data", data, "--listen", "127.0.0.1:0", "--nats-port", "0",
 			"--sample-interval", "1s", "--stall-after", "3s", "--log-level", "warn"}, args...), env, out)
 	}()
 	t.Cleanup(func() {
