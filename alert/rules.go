@@ -260,7 +260,7 @@ func Parse(b []byte, source string, env func(string) string) (*Rules, error) {
 		}
 		validateKind(r, field)
 		if r.KeepFiringFor != nil && time.Duration(*r.KeepFiringFor) > maxKeepFiringFor {
-			field("keep_firing_for", "at most %s", maxKeepFiringFor)
+			field("keep_firing_for", "at most 24h: longer would hide for a day that the condition cleared")
 		}
 		switch r.Severity {
 		case "":
