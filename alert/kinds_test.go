@@ -69,7 +69,7 @@ func TestEachKindFiresAndResolves(t *testing.T) {
 		labels: map[string]string{"stream": "ORDERS", "limit": "messages"},
 	}, {
 		kind: alert.KindBreakerOpen,
-		rule: "{name: r, kind: breaker_open, service: notif*, for: 30s, receivers: [ops]}",
+		rule: "{name: r, kind: breaker_open, service: notif*, for: 30s, keep_firing_for: 0s, receivers: [ops]}",
 		make: func(t *testing.T, b *testBundle) {
 			now := b.clock.Now()
 			_, err := b.db.SaveBreaker(context.Background(), store.Breaker{Service: "notifier", Breaker: "smtp", State: store.BreakerOpen,
