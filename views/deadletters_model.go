@@ -1,6 +1,7 @@
 package views
 
 import (
+	"encoding/base64"
 	"net/url"
 	"sort"
 	"strconv"
@@ -102,12 +103,17 @@ type HeaderRow struct{ Name, Value string }
 
 // EditPreview is an edit shown as a diff before it is sent.
 type EditPreview struct {
-	Subject     string
-	Payload     string
+	Subject string
+	// Payload is the edited payload checked against the original: its
+	// Send is what the confirm form sends, in base64, so that no
+	// browser's rewriting of line ends in form fields touches a byte.
+	Payload     PayloadEdit
 	HeadersText string
-	PayloadDiff DiffView
 	HeaderDiff  DiffView
 }
+
+// PayloadBase64 is what the edit sends, for the confirm form.
+func (p EditPreview) PayloadBase64() string { return base64.StdEncoding.EncodeToString(p.Payload.Send) }
 
 // EventList is the advisory timeline page.
 type EventList struct {
@@ -189,13 +195,6 @@ func Shorten(s string, n int) string {
 }
 
 func u64(n uint64) string { return strconv.FormatUint(n, 10) }
-
-func editablePayload(p PayloadView) string {
-	if p.Kind == "binary" {
-		return ""
-	}
-	return p.Text
-}
 
 func diffClass(op string) string {
 	switch op {
