@@ -34,6 +34,9 @@ type DeadLetterList struct {
 	CanAct bool
 	// Index is how the dead-letter index stands; nil when unknown.
 	Index *dlq.IndexStatus
+	// Jobs are the bulk jobs not finished (running or paused), newest
+	// first.
+	Jobs []dlq.BulkJob
 }
 
 // deadLetters is n dead letter(s), in words.
@@ -254,8 +257,7 @@ func DeadLetterIDText(id uint64) string { return u64(id) }
 // BulkPlan is the dry run of a bulk job, with the form that starts it.
 type BulkPlan struct {
 	Request     dlq.BulkRequest
-	Matched     int
-	Sample      []dlq.DeadLetter
+	Plan        dlq.BulkPlan
 	CSRF        string
 	FilterQuery string
 }
@@ -269,12 +271,7 @@ type BulkJobView struct {
 }
 
 // Progress is the share of a job done, 0-100.
-func (v BulkJobView) Progress() float64 {
-	if v.Job.Total == 0 {
-		return 100
-	}
-	return float64(v.Job.Sent+v.Job.Failed) * 100 / float64(v.Job.Total)
-}
+func (v BulkJobView) Progress() float64 { return JobProgress(v.Job) }
 
 func idsText(ids []uint64) string {
 	parts := make([]string, len(ids))

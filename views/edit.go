@@ -26,7 +26,8 @@ const (
 // JSON, text; nothing for binary), so the edit is compared with that same
 // text: a payload the operator did not touch shows no change.
 //
-// An edit is unchanged when its text is the text the form showed, or, for
+// An edit is unchanged when its text is the text the form showed (line
+// ends aside, see NewPayloadEdit), or, for
 // a JSON original, when it holds the same JSON tokens in the same order
 // (only the white space between tokens differs: json.Compact of both is
 // the same bytes). Values are not compared after parsing: 1.0 and 1, a
@@ -60,8 +61,9 @@ func EditText(p PayloadView) string {
 // against the original payload (available says the DLQ stream still holds
 // it: an unavailable payload is replaced by whatever the edit holds).
 //
-// Browsers send a textarea's line ends as CRLF whatever it showed; they
-// are turned back into LF unless the text shown held a carriage return.
+// A textarea shows no line end, and browsers send each as CRLF: line ends
+// alone never make a change, and a changed edit's are turned back into LF
+// unless the text shown held a carriage return.
 func NewPayloadEdit(original []byte, available bool, edited string) PayloadEdit {
 	shown := EditText(NewPayloadView(original))
 	if !strings.Contains(shown, "\r") {
@@ -70,7 +72,7 @@ func NewPayloadEdit(original []byte, available bool, edited string) PayloadEdit 
 	e := PayloadEdit{Send: []byte(edited)}
 	if available {
 		switch {
-		case edited == shown:
+		case lineEndsAsLF(edited) == lineEndsAsLF(shown):
 			e.Unchanged = true
 		case json.Valid(original) && sameJSONTokens(original, []byte(edited)):
 			e.Unchanged, e.WhiteSpace = true, true
@@ -85,6 +87,11 @@ func NewPayloadEdit(original []byte, available bool, edited string) PayloadEdit 
 		e.Keys = changedKeys(original, e.Send)
 	}
 	return e
+}
+
+// lineEndsAsLF is s with every CRLF and CR as LF, as a textarea shows it.
+func lineEndsAsLF(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
 }
 
 // sameJSONTokens says whether a and b, both valid JSON (b is checked

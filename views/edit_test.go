@@ -93,12 +93,17 @@ func TestPayloadEditOfTextBinaryAndMissingPayloads(t *testing.T) {
 	require.Equal(t, "line one\nline 2\n", string(e.Send))
 	require.Equal(t, []string{"- line two", "+ line 2"}, changedLines(e.Diff))
 
-	// A payload written with CRLF keeps them: the browser sends CRLF back.
-	crlf := []byte("a\r\nb")
-	e = NewPayloadEdit(crlf, true, "a\r\nb")
-	require.True(t, e.Unchanged)
-	e = NewPayloadEdit(crlf, true, "a\r\nc")
-	require.Equal(t, "a\r\nc", string(e.Send))
+	// A payload written with CR and CRLF: the textarea shows neither, and
+	// the browser sends CRLF back. Untouched, the original is sent; edited,
+	// the CRLF stay.
+	crlf := []byte("\na\r\nb\rc\n")
+	for _, posted := range []string{"\r\na\r\nb\r\nc\r\n", "\na\nb\nc\n"} {
+		e = NewPayloadEdit(crlf, true, posted)
+		require.True(t, e.Unchanged, "%q", posted)
+		require.Equal(t, crlf, e.Send)
+	}
+	e = NewPayloadEdit(crlf, true, "\r\na\r\nB\r\nc\r\n")
+	require.Equal(t, "\r\na\r\nB\r\nc\r\n", string(e.Send))
 
 	// Binary shows as an empty textarea: left empty, the original is sent.
 	bin := []byte{0, 0xff, 1}

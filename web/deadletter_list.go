@@ -67,6 +67,7 @@ func (s *Server) deadLetterList(c echo.Context) error {
 			m.Index = &st
 		}
 	}
+	m.Jobs = s.unfinishedJobs(ctx)
 	pending := s.countAsync(c, dlq.Filter{Status: dlq.StatusPending}, countLimit)
 	if m.Problem == "" {
 		limit := countLimit
