@@ -91,7 +91,10 @@ func PlanText(p dlq.BulkPlan) string {
 
 // ShowingText says how much of the matching set the sample shows.
 func ShowingText(p dlq.BulkPlan) string {
-	if len(p.Sample) >= p.Matched {
+	switch {
+	case p.Matched == 1:
+		return "Showing it."
+	case len(p.Sample) >= p.Matched:
 		return "Showing all " + strconv.Itoa(p.Matched) + "."
 	}
 	return "Showing the newest " + strconv.Itoa(len(p.Sample)) + " of " + strconv.Itoa(p.Matched) + "."

@@ -170,11 +170,14 @@ func FilterQuery(f dlq.Filter) url.Values {
 	set("reason", f.Reason)
 	set("status", f.Status)
 	set("q", f.Q)
+	// To the nanosecond: "since 1h" resolved once must select the same
+	// dead letters from every link and form that carries it (a bulk job's
+	// start most of all).
 	if !f.Since.IsZero() {
-		q.Set("since", f.Since.UTC().Format(time.RFC3339))
+		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
 	}
 	if !f.Until.IsZero() {
-		q.Set("until", f.Until.UTC().Format(time.RFC3339))
+		q.Set("until", f.Until.UTC().Format(time.RFC3339Nano))
 	}
 	return q
 }
