@@ -181,3 +181,24 @@ func TestEditPreviewSaysWhatIsSent(t *testing.T) {
 	require.Contains(t, text(byTestID(doc, "dl-payload-sends")[0]), "Sends the edited text exactly")
 	require.Contains(t, text(byTestID(doc, "dl-payload-diff")[0]), `- "b": "x" + "b": "y"`)
 }
+
+// BenchmarkPayloadEdit checks edits of the hostile and large payloads the
+// detail page is benchmarked with: untouched (as a browser posts it), and
+// with one value changed in the middle of the text shown.
+func BenchmarkPayloadEdit(b *testing.B) {
+	for _, p := range benchPayloads() {
+		shown := EditText(NewPayloadView(p.data))
+		untouched := strings.ReplaceAll(shown, "\n", "\r\n")
+		mid := len(shown) / 2
+		changed := shown[:mid] + "x" + shown[mid:]
+		for _, c := range []struct{ name, edit string }{{"untouched", untouched}, {"one-change", changed}} {
+			b.Run(p.name+"/"+c.name, func(b *testing.B) {
+				b.SetBytes(int64(len(p.data)))
+				b.ReportAllocs()
+				for b.Loop() {
+					NewPayloadEdit(p.data, true, c.edit)
+				}
+			})
+		}
+	}
+}
