@@ -162,6 +162,11 @@ func TestBulkDryRunAnswersAPlanWithoutAnID(t *testing.T) {
 
 	// The job created with the dry run's bound acts on what it counted,
 	// though a dead letter that matches arrived since.
+	code, out = postJSON(t, srv, "/api/v1/redeliveries", `{"filter":{"stream":"ORDERS"},"dry_run":true}`)
+	require.Equal(t, http.StatusOK, code, out)
+	require.Equal(t, 3.0, out["matched"])
+	upTo = uint64(out["up_to_id"].(float64))
+	require.Equal(t, max(d.ids["json"], d.ids["binary"], d.ids["gone"]), upTo)
 	late := d.publishDeadLetter(t, nil)
 	code, out = postJSON(t, srv, "/api/v1/redeliveries", fmt.Sprintf(`{"filter":{"stream":"ORDERS"},"action":"discard","up_to_id":%d}`, upTo))
 	require.Equal(t, http.StatusOK, code, out)
