@@ -1,59 +1,110 @@
 package collector
 
 import (
-	"bytes"
-	"compress/gzip"
+	"cmp"
 	"io"
-	"strconv"
 	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/jetwatch/jetwatch/store"
 )
 
-// The stream and consumer gauges are rendered in the Prometheus text format
-// once per cycle, plain and gzipped, and a scrape copies those bytes. With
-// 1,000 streams x 10 consumers that is over 100,000 series: building them as
-// client_golang const metrics on every scrape took most of a second, and
-// this takes a copy. A scrape never calls JetStream nor reads the database.
+// The stream, consumer and server gauges are not client_golang collectors:
+// with 10,000 streams x 10 consumers they are over a million series, and
+// building a metric object for each on every scrape took seconds. Each
+// cycle keeps its series as label strings and values (an exposition); a
+// scrape writes them in the text format (exposition_text.go), and the
+// gzipped form is built once per cycle and copied to every scraper. A
+// scrape never calls JetStream nor reads the database.
+//
+// Names and labels are prometheus-nats-exporter's (its collector/jsz.go),
+// so dashboards built for it work against jetwatch: every stream series
+// carries streamLabelNames, every consumer series consumerLabelNames, and
+// jetwatch's own per-stream and per-consumer gauges carry the same.
 
-// exposition is one cycle's gauges in the text format.
-type exposition struct {
-	plain []byte
-	gzip  []byte // one gzip member, so it can follow another in a response
+// streamGauge is one per-stream metric family; value reports false when
+// the stream has no such value.
+type streamGauge struct {
+	name, help string
+	value      func(*store.Stream) (float64, bool)
 }
 
-// Label names follow prometheus-nats-exporter's JetStream metrics, so
-// dashboards built for it work against jetwatch.
+// consumerGauge is one per-consumer metric family. To add one, add a line
+// to consumerGauges: it gets the consumer labels and is written for every
+// consumer read this cycle.
+type consumerGauge struct {
+	name, help string
+	value      func(*store.Consumer) (float64, bool)
+}
+
 var (
-	streamGauges = []struct {
-		name, help string
-		value      func(*store.Stream) float64
-	}{
-		{"jetstream_stream_total_messages", "Messages stored in the stream.", func(s *store.Stream) float64 { return float64(s.Messages) }},
-		{"jetstream_stream_total_bytes", "Bytes stored in the stream.", func(s *store.Stream) float64 { return float64(s.Bytes) }},
-		{"jetstream_stream_first_seq", "First sequence in the stream.", func(s *store.Stream) float64 { return float64(s.FirstSeq) }},
-		{"jetstream_stream_last_seq", "Last sequence in the stream.", func(s *store.Stream) float64 { return float64(s.LastSeq) }},
-		{"jetstream_stream_consumer_count", "Consumers of the stream.", func(s *store.Stream) float64 { return float64(s.ConsumerCount) }},
-		{"jetstream_stream_num_deleted", "Interior deleted messages of the stream.", func(s *store.Stream) float64 { return float64(s.NumDeleted) }},
-		{healthGauge, "Stream health: 0 ok, 1 warning, 2 critical.", func(s *store.Stream) float64 { return float64(healthValue(s.Health.Level)) }},
-		{"jetwatch_stream_messages_per_second", "Messages added per second, from the last two samples.", func(s *store.Stream) float64 { return s.InPerSec }},
+	streamGauges = []streamGauge{
+		{"jetstream_stream_total_messages", "Messages stored in the stream.", func(s *store.Stream) (float64, bool) { return float64(s.Messages), true }},
+		{"jetstream_stream_total_bytes", "Bytes stored in the stream.", func(s *store.Stream) (float64, bool) { return float64(s.Bytes), true }},
+		{"jetstream_stream_first_seq", "First sequence in the stream.", func(s *store.Stream) (float64, bool) { return float64(s.FirstSeq), true }},
+		{"jetstream_stream_last_seq", "Last sequence in the stream.", func(s *store.Stream) (float64, bool) { return float64(s.LastSeq), true }},
+		{"jetstream_stream_consumer_count", "Consumers of the stream.", func(s *store.Stream) (float64, bool) { return float64(s.ConsumerCount), true }},
+		{"jetstream_stream_subject_count", "Distinct subjects in the stream.", func(s *store.Stream) (float64, bool) { return float64(s.NumSubjects), true }},
+		{"jetstream_stream_limit_bytes", "The stream's configured byte limit; -1 when unlimited.", func(s *store.Stream) (float64, bool) { return float64(s.Limits.MaxBytes), true }},
+		{"jetstream_stream_limit_messages", "The stream's configured message limit; -1 when unlimited.", func(s *store.Stream) (float64, bool) { return float64(s.Limits.MaxMsgs), true }},
+		{"jetstream_stream_num_deleted", "Interior deleted messages of the stream (jetwatch's; not an exporter metric).", func(s *store.Stream) (float64, bool) { return float64(s.NumDeleted), true }},
+		{healthGauge, "Stream health: 0 ok, 1 warning, 2 critical.", func(s *store.Stream) (float64, bool) { return float64(healthValue(s.Health.Level)), true }},
+		{"jetwatch_stream_messages_per_second", "Messages added per second, from the last two samples.", func(s *store.Stream) (float64, bool) { return s.InPerSec, true }},
 	}
-	consumerGauges = []struct {
-		name, help string
-		value      func(*store.Consumer) float64
-	}{
-		{"jetstream_consumer_num_pending", "Messages in the stream not yet delivered to the consumer.", func(c *store.Consumer) float64 { return float64(c.NumPending) }},
-		{"jetstream_consumer_num_ack_pending", "Messages delivered and not yet acknowledged.", func(c *store.Consumer) float64 { return float64(c.NumAckPending) }},
-		{"jetstream_consumer_num_redelivered", "Messages redelivered and not yet acknowledged.", func(c *store.Consumer) float64 { return float64(c.NumRedelivered) }},
-		{"jetstream_consumer_num_waiting", "Pull requests waiting for messages.", func(c *store.Consumer) float64 { return float64(c.NumWaiting) }},
-		{"jetstream_consumer_delivered_consumer_seq", "Last delivered consumer sequence.", func(c *store.Consumer) float64 { return float64(c.Delivered.ConsumerSeq) }},
-		{"jetstream_consumer_delivered_stream_seq", "Last delivered stream sequence.", func(c *store.Consumer) float64 { return float64(c.Delivered.StreamSeq) }},
-		{"jetstream_consumer_ack_floor_consumer_seq", "Ack floor consumer sequence.", func(c *store.Consumer) float64 { return float64(c.AckFloor.ConsumerSeq) }},
-		{"jetstream_consumer_ack_floor_stream_seq", "Ack floor stream sequence.", func(c *store.Consumer) float64 { return float64(c.AckFloor.StreamSeq) }},
-		{"jetwatch_consumer_stalled", "1 when the consumer has pending messages and delivered nothing for the stall threshold.", func(c *store.Consumer) float64 { return boolValue(c.Stalled) }},
-		{"jetwatch_consumer_delivered_per_second", "Deliveries per second, from the last two samples.", func(c *store.Consumer) float64 { return c.DeliveredPerSec }},
-		{"jetwatch_consumer_acked_per_second", "Acknowledgements per second (ack floor movement), from the last two samples.", func(c *store.Consumer) float64 { return c.AckedPerSec }},
+	consumerGauges = []consumerGauge{
+		{"jetstream_consumer_delivered_consumer_seq", "Last delivered consumer sequence.", func(c *store.Consumer) (float64, bool) { return float64(c.Delivered.ConsumerSeq), true }},
+		{"jetstream_consumer_delivered_stream_seq", "Last delivered stream sequence.", func(c *store.Consumer) (float64, bool) { return float64(c.Delivered.StreamSeq), true }},
+		{"jetstream_consumer_last_delivery_seconds", "Seconds since the last delivery, by the server's clock; absent before the first.", func(c *store.Consumer) (float64, bool) {
+			return secondsSince(c.Delivered.LastActive, c)
+		}},
+		{"jetstream_consumer_last_ack_seconds", "Seconds since the ack floor last moved, by the server's clock; absent before the first ack.", func(c *store.Consumer) (float64, bool) {
+			return secondsSince(c.AckFloor.LastActive, c)
+		}},
+		{"jetstream_consumer_num_ack_pending", "Messages delivered and not yet acknowledged.", func(c *store.Consumer) (float64, bool) { return float64(c.NumAckPending), true }},
+		{"jetstream_consumer_num_redelivered", "Messages redelivered and not yet acknowledged.", func(c *store.Consumer) (float64, bool) { return float64(c.NumRedelivered), true }},
+		{"jetstream_consumer_num_waiting", "Pull requests waiting for messages.", func(c *store.Consumer) (float64, bool) { return float64(c.NumWaiting), true }},
+		{"jetstream_consumer_num_pending", "Messages in the stream not yet delivered to the consumer.", func(c *store.Consumer) (float64, bool) { return float64(c.NumPending), true }},
+		{"jetstream_consumer_ack_floor_stream_seq", "Ack floor stream sequence.", func(c *store.Consumer) (float64, bool) { return float64(c.AckFloor.StreamSeq), true }},
+		{"jetstream_consumer_ack_floor_consumer_seq", "Ack floor consumer sequence.", func(c *store.Consumer) (float64, bool) { return float64(c.AckFloor.ConsumerSeq), true }},
+		{"jetwatch_consumer_stalled", "1 when the consumer has pending messages and delivered nothing for the stall threshold.", func(c *store.Consumer) (float64, bool) { return boolValue(c.Stalled), true }},
+		{"jetwatch_consumer_delivered_per_second", "Deliveries per second, from the last two samples.", func(c *store.Consumer) (float64, bool) { return c.DeliveredPerSec, true }},
+		{"jetwatch_consumer_acked_per_second", "Acknowledgements per second (ack floor movement), from the last two samples.", func(c *store.Consumer) (float64, bool) { return c.AckedPerSec, true }},
 	}
+	// serverGauges are the exporter's per-server JetStream series, from
+	// JSZ; only with a system-account connection.
+	serverGauges = []struct {
+		name, help string
+		value      func(*store.Server) float64
+	}{
+		{"jetstream_server_jetstream_disabled", "1 when JetStream is disabled on the server.", func(s *store.Server) float64 { return boolValue(s.Disabled) }},
+		{"jetstream_server_max_memory", "The server's JetStream memory limit in bytes.", func(s *store.Server) float64 { return float64(s.MaxMemory) }},
+		{"jetstream_server_max_storage", "The server's JetStream file storage limit in bytes.", func(s *store.Server) float64 { return float64(s.MaxStorage) }},
+		{"jetstream_server_total_streams", "Streams with a replica on the server.", func(s *store.Server) float64 { return float64(s.Streams) }},
+		{"jetstream_server_total_consumers", "Consumers with a replica on the server.", func(s *store.Server) float64 { return float64(s.Consumers) }},
+		{"jetstream_server_total_messages", "Messages stored on the server.", func(s *store.Server) float64 { return float64(s.Messages) }},
+		{"jetstream_server_total_message_bytes", "Message bytes stored on the server.", func(s *store.Server) float64 { return float64(s.Bytes) }},
+	}
+	// accountGauges are each account's use of each server, from JSZ.
+	accountGauges = []struct {
+		name, help string
+		value      func(*store.ServerAccount) float64
+	}{
+		{"jetstream_account_max_memory", "Memory the account has reserved on the server, in bytes.", func(a *store.ServerAccount) float64 { return float64(a.ReservedMemory) }},
+		{"jetstream_account_max_storage", "File storage the account has reserved on the server, in bytes.", func(a *store.ServerAccount) float64 { return float64(a.ReservedStorage) }},
+		{"jetstream_account_storage_used", "File storage the account uses on the server, in bytes.", func(a *store.ServerAccount) float64 { return float64(a.Storage) }},
+		{"jetstream_account_memory_used", "Memory the account uses on the server, in bytes.", func(a *store.ServerAccount) float64 { return float64(a.Memory) }},
+	}
+)
+
+// The label names of each kind of series, in the exporter's order.
+var (
+	serverLabelNames   = []string{"server_id", "server_name", "cluster", "domain", "meta_leader", "is_meta_leader"}
+	accountLabelNames  = []string{"account", "account_name", "account_id"}
+	streamLabelNames   = concat(serverLabelNames, accountLabelNames, []string{"stream_name", "stream_leader", "is_stream_leader", "stream_raft_group"})
+	consumerLabelNames = concat(streamLabelNames, []string{"consumer_name", "consumer_leader", "is_consumer_leader", "consumer_desc"})
 )
 
 const (
@@ -61,119 +112,435 @@ const (
 	healthGauge = "jetwatch_stream_health"
 )
 
-func renderExposition(c *store.Cycle) *exposition {
-	var b bytes.Buffer
-	b.Grow(len(c.Streams)*1500 + len(c.Consumers)*2500)
-	streamLabels := make([]string, len(c.Streams))
+// seriesLabels are one series' labels, written {head,tail}: head, the
+// server and account labels, is shared by many series; tail is the
+// series' own. Both are already escaped.
+type seriesLabels struct{ head, tail string }
+
+type point struct {
+	series int32 // index into the family's labels
+	value  float64
+}
+
+// family is one metric family: its series in the order written.
+type family struct {
+	name, help string
+	labels     []seriesLabels // may be shared with other families
+	points     []point
+}
+
+// exposition is one cycle's sampled series. It never changes once
+// published; its gzipped form is built on first use.
+type exposition struct {
+	families []family
+	gzOnce   sync.Once
+	gz       gzipBody
+	// unitPoints overrides the const of that name, for tests.
+	unitPoints int
+}
+
+// connectedServer is the server jetwatch's connection is on: the only one
+// whose id it knows without a system account.
+type connectedServer struct{ name, id string }
+
+func connectedServerOf(nc *nats.Conn) connectedServer {
+	return connectedServer{name: nc.ConnectedServerName(), id: nc.ConnectedServerId()}
+}
+
+// newExposition builds the cycle's series. servers are those JSZ reported
+// this cycle (nil without a system account): they get their own series.
+// known are the servers known to the sampler, for their ids and the meta
+// leader.
+func newExposition(c *store.Cycle, servers, known []store.Server, id identity, conn connectedServer) *exposition {
+	l := newLabeller(known, id, conn, len(c.Streams))
+	e := &exposition{}
+
+	streamLabels := make([]seriesLabels, len(c.Streams))
+	streams := make(map[string]*store.Stream, len(c.Streams))
+	read := 0
 	for i := range c.Streams {
 		st := &c.Streams[i]
-		leader, cluster := leaderOf(st.Cluster)
-		streamLabels[i] = labels("stream_name", st.Name, "stream_leader", leader, "is_stream_leader", "true", "cluster", cluster)
+		streams[st.Name] = st
+		leader, cluster := l.readFrom(st.Cluster, st.Unread != nil)
+		streamLabels[i] = seriesLabels{l.head(leader, cluster), l.streamTail(st, leader)}
+		if st.Unread == nil {
+			read++
+		}
 	}
 	for _, g := range streamGauges {
-		header(&b, g.name, g.help)
+		f := family{name: g.name, help: g.help, labels: streamLabels, points: make([]point, 0, read)}
 		for i := range c.Streams {
 			// A stream not read this cycle has only its health: its
 			// numbers are old, and an absent series says so.
-			if c.Streams[i].Unread == nil || g.name == healthGauge {
-				sample(&b, g.name, streamLabels[i], g.value(&c.Streams[i]))
+			if c.Streams[i].Unread != nil && g.name != healthGauge {
+				continue
+			}
+			if v, ok := g.value(&c.Streams[i]); ok {
+				f.points = append(f.points, point{int32(i), v})
 			}
 		}
+		e.families = append(e.families, f)
 	}
-	header(&b, limitGauge, "Share of a stream limit in use (0-1), by limit (messages, bytes); absent when unlimited.")
-	for i := range c.Streams {
-		st := &c.Streams[i]
+	e.families = append(e.families, limitFamily(c.Streams, streamLabels))
+	e.families = append(e.families, sourceFamilies(c.Streams, streamLabels)...)
+
+	consumerLabels := make([]seriesLabels, 0, len(c.Consumers))
+	readConsumers := make([]*store.Consumer, 0, len(c.Consumers))
+	for i := range c.Consumers {
+		cs := &c.Consumers[i]
+		if cs.Unread != nil {
+			continue
+		}
+		st := streams[cs.Stream]
+		if st == nil {
+			st = &store.Stream{Name: cs.Stream}
+		}
+		leader, cluster := l.readFrom(cs.Cluster, false)
+		consumerLabels = append(consumerLabels, seriesLabels{l.head(leader, cluster), l.consumerTail(st, cs, leader)})
+		readConsumers = append(readConsumers, cs)
+	}
+	for _, g := range consumerGauges {
+		f := family{name: g.name, help: g.help, labels: consumerLabels, points: make([]point, 0, len(readConsumers))}
+		for i, cs := range readConsumers {
+			if v, ok := g.value(cs); ok {
+				f.points = append(f.points, point{int32(i), v})
+			}
+		}
+		e.families = append(e.families, f)
+	}
+	if servers != nil {
+		e.families = append(e.families, serverFamilies(servers, l)...)
+	}
+	return e
+}
+
+// publishMetrics makes the cycle's series what /metrics serves. Runs
+// within a cycle (s.cycle held).
+func (s *Sampler) publishMetrics(c *store.Cycle, id identity) {
+	known := c.Servers
+	if known == nil {
+		known = s.servers
+	}
+	e := newExposition(c, c.Servers, known, id, connectedServerOf(s.nc))
+	s.exposition.Store(e)
+	// While something scrapes with gzip, compress now rather than in the
+	// next scrape, so a scrape is a copy. It runs on its own: it only
+	// reads e, and finishes within a second or two at any scale.
+	if last := s.gzipScrapedAt.Load(); last != 0 && s.cfg.Now().UnixNano()-last < int64(gzipAheadWhileScraped) {
+		go e.gzipped()
+	}
+}
+
+// gzipAheadWhileScraped is how long after a gzipped scrape each new cycle
+// is compressed ahead of the next one.
+const gzipAheadWhileScraped = 10 * time.Minute
+
+// WriteMetrics writes the latest cycle's stream, consumer and server
+// series in the Prometheus text format followed by extra (more text, such
+// as a registry's metrics); when gz is set, as one gzip member. Before the
+// first cycle it writes extra alone.
+func (s *Sampler) WriteMetrics(w io.Writer, gz bool, extra []byte) error {
+	e := s.exposition.Load()
+	if !gz {
+		if e != nil {
+			if err := e.writeText(w); err != nil {
+				return err
+			}
+		}
+		_, err := w.Write(extra)
+		return err
+	}
+	s.gzipScrapedAt.Store(s.cfg.Now().UnixNano())
+	body := &gzipBody{}
+	if e != nil {
+		body = e.gzipped()
+	}
+	return body.writeGzip(w, extra)
+}
+
+// limitFamily is the share of each stream limit in use.
+func limitFamily(streams []store.Stream, streamLabels []seriesLabels) family {
+	f := family{name: limitGauge, help: "Share of a stream limit in use (0-1), by limit (messages, bytes); absent when unlimited."}
+	add := func(i int, limit string, pct float64) {
+		f.points = append(f.points, point{int32(len(f.labels)), pct / 100})
+		f.labels = append(f.labels, seriesLabels{streamLabels[i].head, streamLabels[i].tail + `,limit="` + limit + `"`})
+	}
+	for i := range streams {
+		st := &streams[i]
 		if st.Unread != nil {
 			continue
 		}
-		base := streamLabels[i][:len(streamLabels[i])-1] // without the closing brace
 		if p := st.Limits.MsgsUsedPct; p != nil {
-			sample(&b, limitGauge, base+`,limit="messages"}`, *p/100)
+			add(i, "messages", *p)
 		}
 		if p := st.Limits.BytesUsedPct; p != nil {
-			sample(&b, limitGauge, base+`,limit="bytes"}`, *p/100)
+			add(i, "bytes", *p)
 		}
 	}
-	consumerLabels := make([]string, len(c.Consumers))
-	for i := range c.Consumers {
-		cs := &c.Consumers[i]
-		leader, cluster := leaderOf(cs.Cluster)
-		consumerLabels[i] = labels("stream_name", cs.Stream, "consumer_name", cs.Name, "consumer_leader", leader,
-			"is_consumer_leader", "true", "cluster", cluster)
+	return f
+}
+
+// sourceFamilies are the exporter's mirror and source lag and activity.
+func sourceFamilies(streams []store.Stream, streamLabels []seriesLabels) []family {
+	var sources, mirrors []seriesLabels
+	var sourceLag, sourceActive, mirrorLag, mirrorActive []point
+	for i := range streams {
+		st := &streams[i]
+		if st.Unread != nil {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, src := range st.Sources {
+			// The same origin sourced twice (with other filters) would
+			// repeat a series, which Prometheus rejects.
+			tail := streamLabels[i].tail + "," + labels("source_name", src.Name, "source_api", src.APIPrefix, "source_deliver", src.DeliverPrefix)
+			if seen[tail] {
+				continue
+			}
+			seen[tail] = true
+			n := int32(len(sources))
+			sources = append(sources, seriesLabels{streamLabels[i].head, tail})
+			sourceLag = append(sourceLag, point{n, float64(src.Lag)})
+			sourceActive = append(sourceActive, point{n, activeNanos(src.Active)})
+		}
+		if m := st.Mirror; m != nil {
+			n := int32(len(mirrors))
+			tail := streamLabels[i].tail + "," + labels("mirror_name", m.Name, "mirror_api", m.APIPrefix, "mirror_deliver", m.DeliverPrefix)
+			mirrors = append(mirrors, seriesLabels{streamLabels[i].head, tail})
+			mirrorLag = append(mirrorLag, point{n, float64(m.Lag)})
+			mirrorActive = append(mirrorActive, point{n, activeNanos(m.Active)})
+		}
 	}
-	for _, g := range consumerGauges {
-		header(&b, g.name, g.help)
-		for i := range c.Consumers {
-			if c.Consumers[i].Unread == nil {
-				sample(&b, g.name, consumerLabels[i], g.value(&c.Consumers[i]))
+	return []family{
+		{name: "jetstream_stream_source_lag", help: "Messages a stream's source is behind.", labels: sources, points: sourceLag},
+		{name: "jetstream_stream_source_active_duration_ns", help: "Nanoseconds since a stream's source was last active; -1 when it never was.", labels: sources, points: sourceActive},
+		{name: "jetstream_stream_mirror_lag", help: "Messages a stream's mirror is behind.", labels: mirrors, points: mirrorLag},
+		{name: "jetstream_stream_mirror_active_duration_ns", help: "Nanoseconds since a stream's mirror origin was last active; -1 when it never was.", labels: mirrors, points: mirrorActive},
+	}
+}
+
+// serverFamilies are the exporter's per-server and per-account series of
+// the servers that answered, and every server's health.
+func serverFamilies(servers []store.Server, l *labeller) []family {
+	serverLabels := make([]seriesLabels, len(servers))
+	var accountLabels []seriesLabels
+	type accountOf struct {
+		a      *store.ServerAccount
+		series int32
+	}
+	var accounts []accountOf
+	for i := range servers {
+		srv := &servers[i]
+		serverLabels[i] = seriesLabels{head: l.ownServerBlock(srv)}
+		if srv.DownSince != nil {
+			continue
+		}
+		for j := range srv.Accounts {
+			a := &srv.Accounts[j]
+			accounts = append(accounts, accountOf{a, int32(len(accountLabels))})
+			accountLabels = append(accountLabels, seriesLabels{serverLabels[i].head, labels("account", a.Name, "account_name", a.Name, "account_id", a.ID)})
+		}
+	}
+	var out []family
+	for _, g := range serverGauges {
+		f := family{name: g.name, help: g.help, labels: serverLabels}
+		for i := range servers {
+			// A server that stopped answering has only its health.
+			if servers[i].DownSince == nil {
+				f.points = append(f.points, point{int32(i), g.value(&servers[i])})
+			}
+		}
+		out = append(out, f)
+	}
+	for _, g := range accountGauges {
+		f := family{name: g.name, help: g.help, labels: accountLabels}
+		for _, a := range accounts {
+			f.points = append(f.points, point{a.series, g.value(a.a)})
+		}
+		out = append(out, f)
+	}
+	health := family{name: "jetwatch_server_health", help: "Server health: 0 ok, 1 warning, 2 critical (2 while it does not answer).", labels: serverLabels}
+	for i := range servers {
+		health.points = append(health.points, point{int32(i), float64(healthValue(servers[i].Health.Level))})
+	}
+	return append(out, health)
+}
+
+// labeller builds the exporter's label values from what jetwatch knows
+// this cycle, and shares the head of every series on one server.
+type labeller struct {
+	id         identity
+	conn       connectedServer
+	servers    map[string]*store.Server
+	metaLeader string // "" when not known
+	account    string
+	heads      map[[2]string]string // by server and cluster
+	// streamTails are by stream and the server a series is read from:
+	// the consumers of a stream mostly share their stream's leader.
+	streamTails map[[2]string]string
+	scratch     []byte
+}
+
+func newLabeller(known []store.Server, id identity, conn connectedServer, streams int) *labeller {
+	l := &labeller{
+		id: id, conn: conn, servers: make(map[string]*store.Server, len(known)),
+		heads: map[[2]string]string{}, streamTails: make(map[[2]string]string, 2*streams),
+	}
+	for i := range known {
+		srv := &known[i]
+		l.servers[srv.Name] = srv
+		if l.metaLeader == "" && srv.DownSince == nil {
+			l.metaLeader = srv.MetaLeader
+		}
+	}
+	l.account = labels("account", id.Account, "account_name", id.Account, "account_id", id.AccountID)
+	return l
+}
+
+// head is the server and account labels of a series read from the server
+// named, in cluster.
+func (l *labeller) head(server, cluster string) string {
+	key := [2]string{server, cluster}
+	if h, ok := l.heads[key]; ok {
+		return h
+	}
+	serverID, domain := "", l.id.Domain
+	if srv := l.servers[server]; srv != nil {
+		serverID, domain = srv.ID, cmp.Or(domain, srv.Domain)
+	}
+	if serverID == "" && server != "" && server == l.conn.name {
+		serverID = l.conn.id
+	}
+	metaLeader, isMetaLeader := "", ""
+	switch {
+	case cluster == "":
+		// No JetStream cluster: the server is its own meta leader, as
+		// the exporter says.
+		isMetaLeader = "true"
+	case l.metaLeader != "":
+		metaLeader, isMetaLeader = l.metaLeader, boolLabel(server == l.metaLeader)
+	}
+	h := labels("server_id", serverID, "server_name", server, "cluster", cluster, "domain", domain,
+		"meta_leader", metaLeader, "is_meta_leader", isMetaLeader) + "," + l.account
+	l.heads[key] = h
+	return h
+}
+
+// ownServerBlock is a server's labels on its own series, as it reported
+// itself to JSZ.
+func (l *labeller) ownServerBlock(srv *store.Server) string {
+	isMetaLeader := "true"
+	if srv.Cluster != "" {
+		isMetaLeader = boolLabel(srv.MetaLeader != "" && srv.MetaLeader == srv.Name)
+	}
+	return labels("server_id", srv.ID, "server_name", srv.Name, "cluster", srv.Cluster, "domain", srv.Domain,
+		"meta_leader", srv.MetaLeader, "is_meta_leader", isMetaLeader)
+}
+
+// readFrom is the server a stream's or consumer's numbers come from, and
+// its cluster: its RAFT group's leader. Without a RAFT group, on a server
+// without a JetStream cluster, that is the server jetwatch is connected
+// to; for a stream never read, nobody knows.
+func (l *labeller) readFrom(c *store.Cluster, unread bool) (server, cluster string) {
+	switch {
+	case c != nil:
+		return c.Leader, c.Name
+	case unread:
+		return "", ""
+	}
+	return l.conn.name, ""
+}
+
+// streamTail is a stream's labels on a series read from server.
+func (l *labeller) streamTail(st *store.Stream, server string) string {
+	key := [2]string{st.Name, server}
+	if t, ok := l.streamTails[key]; ok {
+		return t
+	}
+	leader, _ := l.readFrom(st.Cluster, st.Unread != nil)
+	raftGroup := ""
+	if st.Cluster != nil {
+		raftGroup = st.Cluster.RaftGroup
+	}
+	t := labels("stream_name", st.Name, "stream_leader", leader, "is_stream_leader", boolLabel(leader != "" && leader == server),
+		"stream_raft_group", raftGroup)
+	l.streamTails[key] = t
+	return t
+}
+
+// consumerTail is a consumer's stream and consumer labels; its series are
+// read from its leader, which may not lead the stream. There is one per
+// consumer, so it is built with a single allocation.
+func (l *labeller) consumerTail(st *store.Stream, c *store.Consumer, leader string) string {
+	b := append(l.scratch[:0], l.streamTail(st, leader)...)
+	b = append(b, ',')
+	b = appendLabel(b, "consumer_name", c.Name)
+	b = append(b, ',')
+	b = appendLabel(b, "consumer_leader", leader)
+	b = append(b, ',')
+	b = appendLabel(b, "is_consumer_leader", boolLabel(leader != ""))
+	b = append(b, ',')
+	b = appendLabel(b, "consumer_desc", c.Description)
+	l.scratch = b
+	return string(b)
+}
+
+// labels renders k="v",... with the text format's escaping.
+func labels(kv ...string) string {
+	var b []byte
+	for i := 0; i < len(kv); i += 2 {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendLabel(b, kv[i], kv[i+1])
+	}
+	return string(b)
+}
+
+// appendLabel appends name="value", escaping the value as the text format
+// requires.
+func appendLabel(b []byte, name, value string) []byte {
+	b = append(b, name...)
+	b = append(b, '=', '"')
+	if !strings.ContainsAny(value, "\\\"\n") {
+		b = append(b, value...)
+	} else {
+		for i := 0; i < len(value); i++ {
+			switch c := value[i]; c {
+			case '\\':
+				b = append(b, '\\', '\\')
+			case '"':
+				b = append(b, '\\', '"')
+			case '\n':
+				b = append(b, '\\', 'n')
+			default:
+				b = append(b, c)
 			}
 		}
 	}
-	var z bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed)
-	zw.Write(b.Bytes()) //nolint:errcheck // writes to memory
-	zw.Close()          //nolint:errcheck // writes to memory
-	return &exposition{plain: b.Bytes(), gzip: z.Bytes()}
+	return append(b, '"')
 }
 
-func header(b *bytes.Buffer, name, help string) {
-	b.WriteString("# HELP ")
-	b.WriteString(name)
-	b.WriteByte(' ')
-	b.WriteString(help)
-	b.WriteString("\n# TYPE ")
-	b.WriteString(name)
-	b.WriteString(" gauge\n")
-}
-
-func sample(b *bytes.Buffer, name, labels string, v float64) {
-	b.WriteString(name)
-	b.WriteString(labels)
-	b.WriteByte(' ')
-	b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
-	b.WriteByte('\n')
-}
-
-// labels renders {k="v",...} with the text format's escaping.
-func labels(kv ...string) string {
-	var b strings.Builder
-	b.WriteByte('{')
-	for i := 0; i < len(kv); i += 2 {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(kv[i])
-		b.WriteString(`="`)
-		labelEscaper.WriteString(&b, kv[i+1]) //nolint:errcheck // writes to memory
-		b.WriteByte('"')
+// secondsSince is the time from an activity to the server's answer, as the
+// exporter measures it.
+func secondsSince(t *time.Time, c *store.Consumer) (float64, bool) {
+	if t == nil {
+		return 0, false
 	}
-	b.WriteByte('}')
-	return b.String()
+	now := c.ServerTime
+	if now.IsZero() {
+		now = c.SampledAt
+	}
+	return now.Sub(*t).Seconds(), true
 }
 
-var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-
-// WriteMetrics writes the latest cycle's stream and consumer gauges in the
-// Prometheus text format, gzipped when gz is set (as one gzip member that
-// may follow others). Before the first cycle it writes nothing.
-func (s *Sampler) WriteMetrics(w io.Writer, gz bool) error {
-	e := s.exposition.Load()
-	if e == nil {
-		return nil
+// activeNanos is the exporter's value for a source's activity: nanoseconds,
+// -1 when never active.
+func activeNanos(d time.Duration) float64 {
+	if d < 0 {
+		return -1
 	}
-	data := e.plain
-	if gz {
-		data = e.gzip
-	}
-	_, err := w.Write(data)
-	return err
-}
-
-func leaderOf(c *store.Cluster) (leader, cluster string) {
-	if c == nil {
-		return "", ""
-	}
-	return c.Leader, c.Name
+	return float64(d)
 }
 
 func healthValue(level string) int {
@@ -191,4 +558,19 @@ func boolValue(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+func boolLabel(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
+
+func concat(parts ...[]string) []string {
+	var out []string
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
 }
