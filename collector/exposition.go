@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -135,6 +136,8 @@ type exposition struct {
 	families []family
 	gzOnce   sync.Once
 	gz       gzipBody
+	// compressed is set once gz is ready.
+	compressed atomic.Bool
 	// unitPoints overrides the const of that name, for tests.
 	unitPoints int
 }

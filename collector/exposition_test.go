@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -508,4 +509,80 @@ func syntheticCycle(streams, consumers int) (*store.Cycle, []store.Server) {
 	}
 	c.Servers = servers
 	return c, servers
+}
+
+// TestMetricsCompressedAheadWhileScrapedWithGzip: once something scrapes
+// with gzip, each new cycle is compressed without waiting for a scrape;
+// before that, no cycle pays for it.
+func TestMetricsCompressedAheadWhileScrapedWithGzip(t *testing.T) {
+	t.Parallel()
+	s, b := setup(t)
+	metricsWorkload(t, b.js)
+	ctx := context.Background()
+	_, err := s.SampleOnce(ctx)
+	require.NoError(t, err)
+	first := s.exposition.Load()
+	require.False(t, first.compressed.Load(), "nothing scraped with gzip yet")
+	require.NoError(t, s.WriteMetrics(io.Discard, false, nil))
+	_, err = s.SampleOnce(ctx)
+	require.NoError(t, err)
+	require.False(t, s.exposition.Load().compressed.Load(), "a plain scrape does not ask for gzip")
+
+	require.NoError(t, s.WriteMetrics(io.Discard, true, nil))
+	_, err = s.SampleOnce(ctx)
+	require.NoError(t, err)
+	next := s.exposition.Load()
+	natstest.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if !next.compressed.Load() {
+			return fmt.Errorf("the new cycle is not compressed yet")
+		}
+		return nil
+	})
+
+	// Ten minutes without a gzipped scrape: cycles stop compressing.
+	b.clock.Advance(gzipAheadWhileScraped + time.Second)
+	_, err = s.SampleOnce(ctx)
+	require.NoError(t, err)
+	require.False(t, s.exposition.Load().compressed.Load())
+}
+
+// TestMetricsWhenTheAccountCannotBeLearnt: a user that may not publish
+// $SYS.REQ.USER.INFO gets its series with empty account labels, and the
+// reason is logged once, not at every retry.
+func TestMetricsWhenTheAccountCannotBeLearnt(t *testing.T) {
+	t.Parallel()
+	deny := func(o *server.Options) {
+		o.Users = []*server.User{{Username: "jetwatch", Password: "secret", Permissions: &server.Permissions{
+			Publish: &server.SubjectPermission{Deny: []string{userInfoSubject}},
+		}}}
+	}
+	srv := natstest.RunServer(t, deny)
+	nc := natstest.Connect(t, srv, nats.UserInfo("jetwatch", "secret"), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	metricsWorkload(t, js)
+	db, err := store.OpenFile(context.Background(), t.TempDir()+"/jetwatch.db")
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	clock := &fakeClock{now: time.Now()}
+	logs := &syncBuffer{}
+	reg := prometheus.NewRegistry()
+	const timeout = 300 * time.Millisecond
+	s, err := NewSampler(nc, db, SamplerConfig{
+		RequestTimeout: timeout, Registerer: reg, Now: clock.Now, JSZTimeout: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.MultiWriter(tWriter{t}, logs), nil)),
+	})
+	require.NoError(t, err)
+
+	for range 2 {
+		_, err = s.SampleOnce(context.Background())
+		require.NoError(t, err)
+		labels, v := series(t, scrapeWith(t, s, reg, true), "jetstream_stream_total_messages", map[string]string{"stream_name": "ORDERS"})
+		require.Equal(t, 4.0, v)
+		requireSubset(t, map[string]string{"account": "", "account_name": "", "account_id": "", "server_id": srv.ID(), "server_name": srv.Name()}, labels)
+		clock.Advance(identityRefresh + time.Second) // ask again next cycle
+	}
+	require.Equal(t, 1, strings.Count(logs.String(), "metrics labels left empty"), logs.String())
+	require.Contains(t, logs.String(), userInfoSubject)
+	require.True(t, nc.IsConnected(), "a denied request does not cost the connection")
 }

@@ -127,7 +127,10 @@ type gzipBody struct {
 // gzipped returns the compressed exposition, compressing it on first use;
 // concurrent callers wait for the one compression.
 func (e *exposition) gzipped() *gzipBody {
-	e.gzOnce.Do(func() { e.gz = e.compress() })
+	e.gzOnce.Do(func() {
+		e.gz = e.compress()
+		e.compressed.Store(true)
+	})
 	return &e.gz
 }
 
