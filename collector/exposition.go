@@ -227,10 +227,15 @@ func (s *Sampler) publishMetrics(c *store.Cycle, id identity) {
 	e := newExposition(c, c.Servers, known, id, connectedServerOf(s.nc))
 	s.exposition.Store(e)
 	// While something scrapes with gzip, compress now rather than in the
-	// next scrape, so a scrape is a copy. It runs on its own: it only
-	// reads e, and finishes within a second or two at any scale.
-	if last := s.gzipScrapedAt.Load(); last != 0 && s.cfg.Now().UnixNano()-last < int64(gzipAheadWhileScraped) {
-		go e.gzipped()
+	// next scrape, so a scrape is a copy. It runs on its own (it only
+	// reads e), one at a time: cycles shorter than a compression leave
+	// it to the scrape rather than pile up.
+	last := s.gzipScrapedAt.Load()
+	if last != 0 && s.cfg.Now().UnixNano()-last < int64(gzipAheadWhileScraped) && s.compressingAhead.CompareAndSwap(false, true) {
+		go func() {
+			defer s.compressingAhead.Store(false)
+			e.gzipped()
+		}()
 	}
 }
 

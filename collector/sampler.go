@@ -98,8 +98,9 @@ type Sampler struct {
 
 	// gzipScrapedAt is when /metrics was last scraped with gzip, in Unix
 	// nanoseconds; 0 before the first.
-	gzipScrapedAt atomic.Int64
-	ident         identityCache // the account and domain, for metrics labels
+	gzipScrapedAt    atomic.Int64
+	compressingAhead atomic.Bool   // a cycle's series are being gzipped ahead of a scrape
+	ident            identityCache // the account and domain, for metrics labels
 
 	// cycle serializes cycles and guards what one leaves to the next.
 	cycle sync.Mutex
