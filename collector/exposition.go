@@ -113,21 +113,37 @@ const (
 	healthGauge = "jetwatch_stream_health"
 )
 
-// seriesLabels are one series' labels, written {head,tail}: head, the
-// server and account labels, is shared by many series; tail is the
-// series' own. Both are already escaped.
-type seriesLabels struct{ head, tail string }
+// seriesLabels are one series' labels in three parts, each already
+// escaped and written comma-separated when not empty: head, the server and
+// account labels, shared by every series read from one server; stream,
+// shared by a stream's series; own, the series' own (a consumer's, a
+// source's). So a million consumer series hold only their own labels.
+type seriesLabels struct{ head, stream, own string }
 
-type point struct {
-	series int32 // index into the family's labels
-	value  float64
-}
-
-// family is one metric family: its series in the order written.
+// family is one metric family: a value for each series of labels, in the
+// order written.
 type family struct {
 	name, help string
 	labels     []seriesLabels // may be shared with other families
-	points     []point
+	values     []float64      // values[i] is labels[i]'s
+	absent     []bool         // nil when every series has a value
+}
+
+// newFamily returns a family of n series (all absent until set).
+func newFamily(name, help string, labels []seriesLabels) family {
+	return family{name: name, help: help, labels: labels, values: make([]float64, len(labels))}
+}
+
+// set gives series i its value, or marks it absent.
+func (f *family) set(i int, v float64, ok bool) {
+	if ok {
+		f.values[i] = v
+		return
+	}
+	if f.absent == nil {
+		f.absent = make([]bool, len(f.values))
+	}
+	f.absent[i] = true
 }
 
 // exposition is one cycle's sampled series. It never changes once
@@ -160,33 +176,26 @@ func newExposition(c *store.Cycle, servers, known []store.Server, id identity, c
 
 	streamLabels := make([]seriesLabels, len(c.Streams))
 	streams := make(map[string]*store.Stream, len(c.Streams))
-	read := 0
 	for i := range c.Streams {
 		st := &c.Streams[i]
 		streams[st.Name] = st
 		leader, cluster := l.readFrom(st.Cluster, st.Unread != nil)
-		streamLabels[i] = seriesLabels{l.head(leader, cluster), l.streamTail(st, leader)}
-		if st.Unread == nil {
-			read++
-		}
+		streamLabels[i] = seriesLabels{head: l.head(leader, cluster), stream: l.streamLabels(st, leader)}
 	}
 	for _, g := range streamGauges {
-		f := family{name: g.name, help: g.help, labels: streamLabels, points: make([]point, 0, read)}
+		f := newFamily(g.name, g.help, streamLabels)
 		for i := range c.Streams {
+			v, ok := g.value(&c.Streams[i])
 			// A stream not read this cycle has only its health: its
 			// numbers are old, and an absent series says so.
-			if c.Streams[i].Unread != nil && g.name != healthGauge {
-				continue
-			}
-			if v, ok := g.value(&c.Streams[i]); ok {
-				f.points = append(f.points, point{int32(i), v})
-			}
+			f.set(i, v, ok && (c.Streams[i].Unread == nil || g.name == healthGauge))
 		}
 		e.families = append(e.families, f)
 	}
 	e.families = append(e.families, limitFamily(c.Streams, streamLabels))
 	e.families = append(e.families, sourceFamilies(c.Streams, streamLabels)...)
 
+	// A consumer not read this cycle has no series at all.
 	consumerLabels := make([]seriesLabels, 0, len(c.Consumers))
 	readConsumers := make([]*store.Consumer, 0, len(c.Consumers))
 	for i := range c.Consumers {
@@ -199,15 +208,16 @@ func newExposition(c *store.Cycle, servers, known []store.Server, id identity, c
 			st = &store.Stream{Name: cs.Stream}
 		}
 		leader, cluster := l.readFrom(cs.Cluster, false)
-		consumerLabels = append(consumerLabels, seriesLabels{l.head(leader, cluster), l.consumerTail(st, cs, leader)})
+		consumerLabels = append(consumerLabels, seriesLabels{
+			head: l.head(leader, cluster), stream: l.streamLabels(st, leader), own: l.consumerLabels(cs, leader),
+		})
 		readConsumers = append(readConsumers, cs)
 	}
 	for _, g := range consumerGauges {
-		f := family{name: g.name, help: g.help, labels: consumerLabels, points: make([]point, 0, len(readConsumers))}
+		f := newFamily(g.name, g.help, consumerLabels)
 		for i, cs := range readConsumers {
-			if v, ok := g.value(cs); ok {
-				f.points = append(f.points, point{int32(i), v})
-			}
+			v, ok := g.value(cs)
+			f.set(i, v, ok)
 		}
 		e.families = append(e.families, f)
 	}
@@ -270,8 +280,8 @@ func (s *Sampler) WriteMetrics(w io.Writer, gz bool, extra []byte) error {
 func limitFamily(streams []store.Stream, streamLabels []seriesLabels) family {
 	f := family{name: limitGauge, help: "Share of a stream limit in use (0-1), by limit (messages, bytes); absent when unlimited."}
 	add := func(i int, limit string, pct float64) {
-		f.points = append(f.points, point{int32(len(f.labels)), pct / 100})
-		f.labels = append(f.labels, seriesLabels{streamLabels[i].head, streamLabels[i].tail + `,limit="` + limit + `"`})
+		f.labels = append(f.labels, seriesLabels{streamLabels[i].head, streamLabels[i].stream, limit})
+		f.values = append(f.values, pct/100)
 	}
 	for i := range streams {
 		st := &streams[i]
@@ -279,10 +289,10 @@ func limitFamily(streams []store.Stream, streamLabels []seriesLabels) family {
 			continue
 		}
 		if p := st.Limits.MsgsUsedPct; p != nil {
-			add(i, "messages", *p)
+			add(i, `limit="messages"`, *p)
 		}
 		if p := st.Limits.BytesUsedPct; p != nil {
-			add(i, "bytes", *p)
+			add(i, `limit="bytes"`, *p)
 		}
 	}
 	return f
@@ -290,8 +300,11 @@ func limitFamily(streams []store.Stream, streamLabels []seriesLabels) family {
 
 // sourceFamilies are the exporter's mirror and source lag and activity.
 func sourceFamilies(streams []store.Stream, streamLabels []seriesLabels) []family {
+	sourceLag := family{name: "jetstream_stream_source_lag", help: "Messages a stream's source is behind."}
+	sourceActive := family{name: "jetstream_stream_source_active_duration_ns", help: "Nanoseconds since a stream's source was last active; -1 when it never was."}
+	mirrorLag := family{name: "jetstream_stream_mirror_lag", help: "Messages a stream's mirror is behind."}
+	mirrorActive := family{name: "jetstream_stream_mirror_active_duration_ns", help: "Nanoseconds since a stream's mirror origin was last active; -1 when it never was."}
 	var sources, mirrors []seriesLabels
-	var sourceLag, sourceActive, mirrorLag, mirrorActive []point
 	for i := range streams {
 		st := &streams[i]
 		if st.Unread != nil {
@@ -301,30 +314,25 @@ func sourceFamilies(streams []store.Stream, streamLabels []seriesLabels) []famil
 		for _, src := range st.Sources {
 			// The same origin sourced twice (with other filters) would
 			// repeat a series, which Prometheus rejects.
-			tail := streamLabels[i].tail + "," + labels("source_name", src.Name, "source_api", src.APIPrefix, "source_deliver", src.DeliverPrefix)
-			if seen[tail] {
+			own := labels("source_name", src.Name, "source_api", src.APIPrefix, "source_deliver", src.DeliverPrefix)
+			if seen[own] {
 				continue
 			}
-			seen[tail] = true
-			n := int32(len(sources))
-			sources = append(sources, seriesLabels{streamLabels[i].head, tail})
-			sourceLag = append(sourceLag, point{n, float64(src.Lag)})
-			sourceActive = append(sourceActive, point{n, activeNanos(src.Active)})
+			seen[own] = true
+			sources = append(sources, seriesLabels{streamLabels[i].head, streamLabels[i].stream, own})
+			sourceLag.values = append(sourceLag.values, float64(src.Lag))
+			sourceActive.values = append(sourceActive.values, activeNanos(src.Active))
 		}
 		if m := st.Mirror; m != nil {
-			n := int32(len(mirrors))
-			tail := streamLabels[i].tail + "," + labels("mirror_name", m.Name, "mirror_api", m.APIPrefix, "mirror_deliver", m.DeliverPrefix)
-			mirrors = append(mirrors, seriesLabels{streamLabels[i].head, tail})
-			mirrorLag = append(mirrorLag, point{n, float64(m.Lag)})
-			mirrorActive = append(mirrorActive, point{n, activeNanos(m.Active)})
+			own := labels("mirror_name", m.Name, "mirror_api", m.APIPrefix, "mirror_deliver", m.DeliverPrefix)
+			mirrors = append(mirrors, seriesLabels{streamLabels[i].head, streamLabels[i].stream, own})
+			mirrorLag.values = append(mirrorLag.values, float64(m.Lag))
+			mirrorActive.values = append(mirrorActive.values, activeNanos(m.Active))
 		}
 	}
-	return []family{
-		{name: "jetstream_stream_source_lag", help: "Messages a stream's source is behind.", labels: sources, points: sourceLag},
-		{name: "jetstream_stream_source_active_duration_ns", help: "Nanoseconds since a stream's source was last active; -1 when it never was.", labels: sources, points: sourceActive},
-		{name: "jetstream_stream_mirror_lag", help: "Messages a stream's mirror is behind.", labels: mirrors, points: mirrorLag},
-		{name: "jetstream_stream_mirror_active_duration_ns", help: "Nanoseconds since a stream's mirror origin was last active; -1 when it never was.", labels: mirrors, points: mirrorActive},
-	}
+	sourceLag.labels, sourceActive.labels = sources, sources
+	mirrorLag.labels, mirrorActive.labels = mirrors, mirrors
+	return []family{sourceLag, sourceActive, mirrorLag, mirrorActive}
 }
 
 // serverFamilies are the exporter's per-server and per-account series of
@@ -332,11 +340,7 @@ func sourceFamilies(streams []store.Stream, streamLabels []seriesLabels) []famil
 func serverFamilies(servers []store.Server, l *labeller) []family {
 	serverLabels := make([]seriesLabels, len(servers))
 	var accountLabels []seriesLabels
-	type accountOf struct {
-		a      *store.ServerAccount
-		series int32
-	}
-	var accounts []accountOf
+	var accounts []*store.ServerAccount
 	for i := range servers {
 		srv := &servers[i]
 		serverLabels[i] = seriesLabels{head: l.ownServerBlock(srv)}
@@ -345,31 +349,29 @@ func serverFamilies(servers []store.Server, l *labeller) []family {
 		}
 		for j := range srv.Accounts {
 			a := &srv.Accounts[j]
-			accounts = append(accounts, accountOf{a, int32(len(accountLabels))})
-			accountLabels = append(accountLabels, seriesLabels{serverLabels[i].head, labels("account", a.Name, "account_name", a.Name, "account_id", a.ID)})
+			accounts = append(accounts, a)
+			accountLabels = append(accountLabels, seriesLabels{head: serverLabels[i].head, own: labels("account", a.Name, "account_name", a.Name, "account_id", a.ID)})
 		}
 	}
 	var out []family
 	for _, g := range serverGauges {
-		f := family{name: g.name, help: g.help, labels: serverLabels}
+		f := newFamily(g.name, g.help, serverLabels)
 		for i := range servers {
 			// A server that stopped answering has only its health.
-			if servers[i].DownSince == nil {
-				f.points = append(f.points, point{int32(i), g.value(&servers[i])})
-			}
+			f.set(i, g.value(&servers[i]), servers[i].DownSince == nil)
 		}
 		out = append(out, f)
 	}
 	for _, g := range accountGauges {
-		f := family{name: g.name, help: g.help, labels: accountLabels}
-		for _, a := range accounts {
-			f.points = append(f.points, point{a.series, g.value(a.a)})
+		f := newFamily(g.name, g.help, accountLabels)
+		for i, a := range accounts {
+			f.set(i, g.value(a), true)
 		}
 		out = append(out, f)
 	}
-	health := family{name: "jetwatch_server_health", help: "Server health: 0 ok, 1 warning, 2 critical (2 while it does not answer).", labels: serverLabels}
+	health := newFamily("jetwatch_server_health", "Server health: 0 ok, 1 warning, 2 critical (2 while it does not answer).", serverLabels)
 	for i := range servers {
-		health.points = append(health.points, point{int32(i), float64(healthValue(servers[i].Health.Level))})
+		health.set(i, float64(healthValue(servers[i].Health.Level)), true)
 	}
 	return append(out, health)
 }
@@ -383,16 +385,15 @@ type labeller struct {
 	metaLeader string // "" when not known
 	account    string
 	heads      map[[2]string]string // by server and cluster
-	// streamTails are by stream and the server a series is read from:
-	// the consumers of a stream mostly share their stream's leader.
-	streamTails map[[2]string]string
-	scratch     []byte
+	// streams are stream labels by stream and the server a series is
+	// read from: a stream's consumers mostly share their stream's leader.
+	streams map[[2]string]string
 }
 
 func newLabeller(known []store.Server, id identity, conn connectedServer, streams int) *labeller {
 	l := &labeller{
 		id: id, conn: conn, servers: make(map[string]*store.Server, len(known)),
-		heads: map[[2]string]string{}, streamTails: make(map[[2]string]string, 2*streams),
+		heads: map[[2]string]string{}, streams: make(map[[2]string]string, 2*streams),
 	}
 	for i := range known {
 		srv := &known[i]
@@ -459,10 +460,10 @@ func (l *labeller) readFrom(c *store.Cluster, unread bool) (server, cluster stri
 	return l.conn.name, ""
 }
 
-// streamTail is a stream's labels on a series read from server.
-func (l *labeller) streamTail(st *store.Stream, server string) string {
+// streamLabels are a stream's labels on a series read from server.
+func (l *labeller) streamLabels(st *store.Stream, server string) string {
 	key := [2]string{st.Name, server}
-	if t, ok := l.streamTails[key]; ok {
+	if t, ok := l.streams[key]; ok {
 		return t
 	}
 	leader, _ := l.readFrom(st.Cluster, st.Unread != nil)
@@ -472,62 +473,42 @@ func (l *labeller) streamTail(st *store.Stream, server string) string {
 	}
 	t := labels("stream_name", st.Name, "stream_leader", leader, "is_stream_leader", boolLabel(leader != "" && leader == server),
 		"stream_raft_group", raftGroup)
-	l.streamTails[key] = t
+	l.streams[key] = t
 	return t
 }
 
-// consumerTail is a consumer's stream and consumer labels; its series are
-// read from its leader, which may not lead the stream. There is one per
-// consumer, so it is built with a single allocation.
-func (l *labeller) consumerTail(st *store.Stream, c *store.Consumer, leader string) string {
-	b := append(l.scratch[:0], l.streamTail(st, leader)...)
-	b = append(b, ',')
-	b = appendLabel(b, "consumer_name", c.Name)
-	b = append(b, ',')
-	b = appendLabel(b, "consumer_leader", leader)
-	b = append(b, ',')
-	b = appendLabel(b, "is_consumer_leader", boolLabel(leader != ""))
-	b = append(b, ',')
-	b = appendLabel(b, "consumer_desc", c.Description)
-	l.scratch = b
-	return string(b)
+// consumerLabels are a consumer's own labels; its series are read from
+// its leader.
+func (l *labeller) consumerLabels(c *store.Consumer, leader string) string {
+	return labels("consumer_name", c.Name, "consumer_leader", leader, "is_consumer_leader", boolLabel(leader != ""),
+		"consumer_desc", c.Description)
 }
 
 // labels renders k="v",... with the text format's escaping.
 func labels(kv ...string) string {
-	var b []byte
+	n := 0
+	for _, s := range kv {
+		n += len(s) + 2
+	}
+	var b strings.Builder
+	b.Grow(n)
 	for i := 0; i < len(kv); i += 2 {
 		if i > 0 {
-			b = append(b, ',')
+			b.WriteByte(',')
 		}
-		b = appendLabel(b, kv[i], kv[i+1])
+		b.WriteString(kv[i])
+		b.WriteString(`="`)
+		if v := kv[i+1]; !strings.ContainsAny(v, "\\\"\n") {
+			b.WriteString(v)
+		} else {
+			labelEscaper.WriteString(&b, v) //nolint:errcheck // writes to memory
+		}
+		b.WriteByte('"')
 	}
-	return string(b)
+	return b.String()
 }
 
-// appendLabel appends name="value", escaping the value as the text format
-// requires.
-func appendLabel(b []byte, name, value string) []byte {
-	b = append(b, name...)
-	b = append(b, '=', '"')
-	if !strings.ContainsAny(value, "\\\"\n") {
-		b = append(b, value...)
-	} else {
-		for i := 0; i < len(value); i++ {
-			switch c := value[i]; c {
-			case '\\':
-				b = append(b, '\\', '\\')
-			case '"':
-				b = append(b, '\\', '"')
-			case '\n':
-				b = append(b, '\\', 'n')
-			default:
-				b = append(b, c)
-			}
-		}
-	}
-	return append(b, '"')
-}
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 
 // secondsSince is the time from an activity to the server's answer, as the
 // exporter measures it.

@@ -4,6 +4,7 @@ package collector
 
 import (
 	"io"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -27,7 +28,11 @@ func BenchmarkExposition(b *testing.B) {
 	}
 	series := 0
 	for _, f := range e.families {
-		series += len(f.points)
+		for i := range f.values {
+			if f.absent == nil || !f.absent[i] {
+				series++
+			}
+		}
 	}
 
 	b.Run("build", func(b *testing.B) {
@@ -38,6 +43,7 @@ func BenchmarkExposition(b *testing.B) {
 		}
 		cpu.report(b)
 		b.ReportMetric(float64(series), "series")
+		b.ReportMetric(retainedMB(func() any { return newExposition(c, servers, servers, id, conn) }), "retained-MB")
 	})
 	b.Run("text", func(b *testing.B) {
 		b.ReportAllocs()
@@ -64,6 +70,10 @@ func BenchmarkExposition(b *testing.B) {
 		}
 		cpu.report(b)
 		b.ReportMetric(float64(zipped), "gzip-bytes")
+		b.ReportMetric(retainedMB(func() any {
+			fresh := &exposition{families: e.families}
+			return fresh.gzipped()
+		}), "retained-MB")
 	})
 	b.Run("scrape-gzip", func(b *testing.B) {
 		b.ReportAllocs()
@@ -88,6 +98,18 @@ func startCPU() cpuClock { return cpuClock{processCPU()} }
 
 func (c cpuClock) report(b *testing.B) {
 	b.ReportMetric(float64(processCPU()-c.start)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+}
+
+// retainedMB is the heap that what build returns keeps alive.
+func retainedMB(build func() any) float64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	kept := build()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(kept)
+	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / 1e6
 }
 
 func processCPU() time.Duration {

@@ -22,8 +22,8 @@ import (
 // and the buffers few.
 const unitPoints = 8192
 
-// segment is part of one family's points; a family's first segment also
-// writes its HELP and TYPE lines.
+// segment is a range of one family's series; a family's first segment
+// also writes its HELP and TYPE lines.
 type segment struct {
 	f        *family
 	from, to int
@@ -43,14 +43,14 @@ func (e *exposition) units() []unit {
 		f := &e.families[i]
 		from := 0
 		for {
-			to := min(len(f.points), from+size-n)
+			to := min(len(f.values), from+size-n)
 			cur = append(cur, segment{f: f, from: from, to: to, header: from == 0})
 			n += to - from
 			from = to
 			if n >= size {
 				out, cur, n = append(out, cur), nil, 0
 			}
-			if from == len(f.points) {
+			if from == len(f.values) {
 				break
 			}
 		}
@@ -74,17 +74,24 @@ func (u unit) appendTo(b []byte) []byte {
 			b = append(b, f.name...)
 			b = append(b, " gauge\n"...)
 		}
-		for _, p := range f.points[s.from:s.to] {
-			l := &f.labels[p.series]
+		for i := s.from; i < s.to; i++ {
+			if f.absent != nil && f.absent[i] {
+				continue
+			}
+			l := &f.labels[i]
 			b = append(b, f.name...)
 			b = append(b, '{')
 			b = append(b, l.head...)
-			if l.head != "" && l.tail != "" {
-				b = append(b, ',')
+			for _, part := range [2]string{l.stream, l.own} {
+				if part != "" {
+					if len(b) > 0 && b[len(b)-1] != '{' {
+						b = append(b, ',')
+					}
+					b = append(b, part...)
+				}
 			}
-			b = append(b, l.tail...)
 			b = append(b, '}', ' ')
-			b = appendValue(b, p.value)
+			b = appendValue(b, f.values[i])
 			b = append(b, '\n')
 		}
 	}
@@ -154,6 +161,7 @@ func (e *exposition) compress() gzipBody {
 	for range workers {
 		wg.Go(func() {
 			zw, _ := flate.NewWriter(nil, flate.BestSpeed) // cannot fail for a valid level
+			var z bytes.Buffer
 			for {
 				slots <- struct{}{}
 				i := int(next.Add(1) - 1)
@@ -163,12 +171,12 @@ func (e *exposition) compress() gzipBody {
 				}
 				bp := textBuffers.Get().(*[]byte)
 				*bp = units[i].appendTo((*bp)[:0])
-				var z bytes.Buffer
-				z.Grow(len(*bp) / 16)
+				z.Reset()
 				zw.Reset(&z)
 				zw.Write(*bp) //nolint:errcheck // writes to memory
 				zw.Flush()    //nolint:errcheck // writes to memory
-				results[i] <- result{text: *bp, blocks: z.Bytes()}
+				// Kept until the next cycle: exactly its size.
+				results[i] <- result{text: *bp, blocks: bytes.Clone(z.Bytes())}
 			}
 		})
 	}
