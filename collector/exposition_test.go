@@ -574,15 +574,28 @@ func TestMetricsWhenTheAccountCannotBeLearnt(t *testing.T) {
 	})
 	require.NoError(t, err)
 
+	asked := func() time.Time {
+		s.ident.mu.Lock()
+		defer s.ident.mu.Unlock()
+		return s.ident.at
+	}
 	for range 2 {
+		before := asked()
 		_, err = s.SampleOnce(context.Background())
 		require.NoError(t, err)
 		labels, v := series(t, scrapeWith(t, s, reg, true), "jetstream_stream_total_messages", map[string]string{"stream_name": "ORDERS"})
 		require.Equal(t, 4.0, v)
 		requireSubset(t, map[string]string{"account": "", "account_name": "", "account_id": "", "server_id": srv.ID(), "server_name": srv.Name()}, labels)
+		// The second time, asked again in the background.
+		natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+			if !asked().After(before) {
+				return fmt.Errorf("not asked yet")
+			}
+			return nil
+		})
 		clock.Advance(identityRefresh + time.Second) // ask again next cycle
 	}
-	require.Equal(t, 1, strings.Count(logs.String(), "metrics labels left empty"), logs.String())
+	require.Equal(t, 1, strings.Count(logs.String(), "could not learn its account"), logs.String())
 	require.Contains(t, logs.String(), userInfoSubject)
 	require.True(t, nc.IsConnected(), "a denied request does not cost the connection")
 }

@@ -32,13 +32,13 @@ const userInfoSubject = "$SYS.REQ.USER.INFO"
 const identityRefresh = 5 * time.Minute
 
 // identityCache keeps the last identity, so a cycle asks NATS for it only
-// every identityRefresh, or after a reconnect to another server.
+// the first time, and refreshes it in the background afterwards.
 type identityCache struct {
-	mu       sync.Mutex
-	last     identity
-	at       time.Time
-	serverID string // the connected server when last asked
-	problem  string // the last failure, logged once
+	mu         sync.Mutex
+	last       identity
+	at         time.Time // when last asked; zero before the first time
+	refreshing bool
+	problem    string // the last failure, logged once
 }
 
 type userInfoAnswer struct {
@@ -58,22 +58,33 @@ type accountInfoAnswer struct {
 
 func (a *accountInfoAnswer) apiError() *jetstream.APIError { return a.Error }
 
-// identify returns who jetwatch is, asking NATS when the cached answer is
-// old. What cannot be learnt stays as last known (empty at first), and the
-// reason is logged once: the labels then stay empty rather than the cycle
-// failing.
+// identify returns who jetwatch is. The first time it asks NATS and waits
+// (beside the cycle's reading, each request bounded by RequestTimeout);
+// afterwards it answers at once from the cache and, every
+// identityRefresh, refreshes it in the background, so that a busy or
+// failing NATS never holds a cycle up for it. What cannot be learnt stays
+// as last known (empty at first), and the reason is logged once.
 func (s *Sampler) identify(ctx context.Context) identity {
 	c := &s.ident
-	now := s.cfg.Now()
-	serverID := s.nc.ConnectedServerId()
 	c.mu.Lock()
-	if !c.at.IsZero() && now.Sub(c.at) < identityRefresh && c.serverID == serverID {
+	first := c.at.IsZero()
+	if !first && (c.refreshing || s.cfg.Now().Sub(c.at) < identityRefresh) {
 		defer c.mu.Unlock()
 		return c.last
 	}
+	c.refreshing = true
 	last := c.last
 	c.mu.Unlock()
+	if first {
+		return s.askIdentity(ctx, last)
+	}
+	go s.askIdentity(context.WithoutCancel(ctx), last)
+	return last
+}
 
+// askIdentity asks NATS for the account and domain, updates the cache and
+// returns what it holds then.
+func (s *Sampler) askIdentity(ctx context.Context, last identity) identity {
 	var problems []error
 	id := last
 	if account, accountID, err := s.askUserInfo(ctx); err != nil {
@@ -92,12 +103,13 @@ func (s *Sampler) identify(ctx context.Context) identity {
 		problem = err.Error()
 	}
 
+	c := &s.ident
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.last, c.at, c.serverID = id, now, serverID
+	c.last, c.at, c.refreshing = id, s.cfg.Now(), false
 	if problem != c.problem {
 		if problem != "" {
-			s.logger.Info("metrics labels left empty: jetwatch could not learn its account or domain; allow the user to publish "+userInfoSubject+" and "+s.cfg.APIPrefix+".INFO", "err", problem)
+			s.logger.Info("metrics labels: jetwatch could not learn its account or domain, so those labels keep their last value (empty until learnt); allow the user to publish "+userInfoSubject+" and "+s.cfg.APIPrefix+".INFO", "err", problem)
 		}
 		c.problem = problem
 	}
