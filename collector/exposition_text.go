@@ -195,6 +195,13 @@ func (e *exposition) compress() gzipBody {
 	return out
 }
 
+// finalWriters compress what follows the blocks in a scrape; a writer
+// is large to allocate (~800 KB), so they are reused.
+var finalWriters = sync.Pool{New: func() any {
+	zw, _ := flate.NewWriter(nil, flate.BestSpeed) // cannot fail for a valid level
+	return zw
+}}
+
 // gzipHeader is a gzip member's header: deflate, no name, no time.
 var gzipHeader = []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255}
 
@@ -209,7 +216,9 @@ func (b *gzipBody) writeGzip(w io.Writer, extra []byte) error {
 			return err
 		}
 	}
-	zw, _ := flate.NewWriter(w, flate.BestSpeed) // cannot fail for a valid level
+	zw := finalWriters.Get().(*flate.Writer)
+	defer finalWriters.Put(zw)
+	zw.Reset(w)
 	if _, err := zw.Write(extra); err != nil {
 		return err
 	}
