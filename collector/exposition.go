@@ -129,7 +129,7 @@ type family struct {
 	absent     []bool         // nil when every series has a value
 }
 
-// newFamily returns a family of n series (all absent until set).
+// newFamily returns a family with a value for each of labels, to be set.
 func newFamily(name, help string, labels []seriesLabels) family {
 	return family{name: name, help: help, labels: labels, values: make([]float64, len(labels))}
 }
@@ -167,11 +167,11 @@ func connectedServerOf(nc *nats.Conn) connectedServer {
 }
 
 // newExposition builds the cycle's series. servers are those JSZ reported
-// this cycle (nil without a system account): they get their own series.
-// known are the servers known to the sampler, for their ids and the meta
-// leader.
+// this cycle (nil without a system account): they get their own series,
+// and tell the meta leader. known are the servers known to the sampler,
+// for their ids.
 func newExposition(c *store.Cycle, servers, known []store.Server, id identity, conn connectedServer) *exposition {
-	l := newLabeller(known, id, conn, len(c.Streams))
+	l := newLabeller(servers, known, id, conn, len(c.Streams))
 	e := &exposition{}
 
 	streamLabels := make([]seriesLabels, len(c.Streams))
@@ -390,14 +390,15 @@ type labeller struct {
 	streams map[[2]string]string
 }
 
-func newLabeller(known []store.Server, id identity, conn connectedServer, streams int) *labeller {
+func newLabeller(current, known []store.Server, id identity, conn connectedServer, streams int) *labeller {
 	l := &labeller{
 		id: id, conn: conn, servers: make(map[string]*store.Server, len(known)),
 		heads: map[[2]string]string{}, streams: make(map[[2]string]string, 2*streams),
 	}
 	for i := range known {
-		srv := &known[i]
-		l.servers[srv.Name] = srv
+		l.servers[known[i].Name] = &known[i]
+	}
+	for _, srv := range current {
 		if l.metaLeader == "" && srv.DownSince == nil {
 			l.metaLeader = srv.MetaLeader
 		}
