@@ -53,12 +53,14 @@ var (
 		{"jetwatch_consumer_stalled", "1 when the consumer has pending messages and delivered nothing for the stall threshold.", func(c *store.Consumer) float64 { return boolValue(c.Stalled) }},
 		{"jetwatch_consumer_delivered_per_second", "Deliveries per second, from the last two samples.", func(c *store.Consumer) float64 { return c.DeliveredPerSec }},
 		{"jetwatch_consumer_acked_per_second", "Acknowledgements per second (ack floor movement), from the last two samples.", func(c *store.Consumer) float64 { return c.AckedPerSec }},
+		{lagStateGauge, "Consumer lag judged over a window of samples: 0 ok, 1 draining, 2 falling behind, 3 stalled, 4 stopped (nobody consuming, paused or deleted).", func(c *store.Consumer) float64 { return float64(store.LagRank(c.LagState)) }},
 	}
 )
 
 const (
-	limitGauge  = "jetwatch_stream_limit_used_ratio"
-	healthGauge = "jetwatch_stream_health"
+	limitGauge    = "jetwatch_stream_limit_used_ratio"
+	healthGauge   = "jetwatch_stream_health"
+	lagStateGauge = "jetwatch_consumer_lag_state"
 )
 
 func renderExposition(c *store.Cycle) *exposition {
@@ -104,8 +106,9 @@ func renderExposition(c *store.Cycle) *exposition {
 	for _, g := range consumerGauges {
 		header(&b, g.name, g.help)
 		for i := range c.Consumers {
-			if c.Consumers[i].Unread == nil {
-				sample(&b, g.name, consumerLabels[i], g.value(&c.Consumers[i]))
+			// A deleted consumer has only its lag state (stopped).
+			if cs := &c.Consumers[i]; cs.Unread == nil && (cs.DeletedAt == nil || g.name == lagStateGauge) {
+				sample(&b, g.name, consumerLabels[i], g.value(cs))
 			}
 		}
 	}

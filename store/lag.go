@@ -1,0 +1,40 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// RecentConsumerSamples calls fn with the raw samples taken since since
+// of every consumer the index lists, consumer by consumer (ordered by
+// stream and name), oldest first: what the sampler's lag windows start
+// from after a restart. One query, led by the consumers table so each
+// consumer's samples are a range of the samples' primary key.
+func (db *DB) RecentConsumerSamples(ctx context.Context, since time.Time, fn func(stream, consumer string, p ConsumerPoint)) error {
+	// CROSS JOIN keeps consumers the outer loop: the other way round
+	// would scan every raw sample of the last day.
+	rows, err := db.sql.QueryContext(ctx, `
+		SELECT s.stream, s.consumer, s.ts, s.num_pending, s.num_ack_pending, s.num_redelivered,
+			s.num_waiting, s.delivered_seq, s.ack_floor_seq
+		FROM consumers c CROSS JOIN consumer_samples s
+			ON s.stream = c.stream AND s.consumer = c.name AND s.res = 0 AND s.ts >= ?
+		ORDER BY c.stream, c.name, s.ts`, since.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("recent consumer samples: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var stream, consumer string
+		var ts, p, ap, rd, w, ds, af int64
+		if err := rows.Scan(&stream, &consumer, &ts, &p, &ap, &rd, &w, &ds, &af); err != nil {
+			return fmt.Errorf("recent consumer samples: %w", err)
+		}
+		fn(stream, consumer, ConsumerPoint{At: time.UnixMilli(ts).UTC(), NumPending: uint64(p), NumAckPending: uint64(ap),
+			NumRedelivered: uint64(rd), NumWaiting: uint64(w), DeliveredSeq: uint64(ds), AckFloorSeq: uint64(af)})
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("recent consumer samples: %w", err)
+	}
+	return nil
+}
