@@ -12,14 +12,7 @@ import (
 // from after a restart. One query, led by the consumers table so each
 // consumer's samples are a range of the samples' primary key.
 func (db *DB) RecentConsumerSamples(ctx context.Context, since time.Time, fn func(stream, consumer string, p ConsumerPoint)) error {
-	// CROSS JOIN keeps consumers the outer loop: the other way round
-	// would scan every raw sample of the last day.
-	rows, err := db.sql.QueryContext(ctx, `
-		SELECT s.stream, s.consumer, s.ts, s.num_pending, s.num_ack_pending, s.num_redelivered,
-			s.num_waiting, s.delivered_seq, s.ack_floor_seq
-		FROM consumers c CROSS JOIN consumer_samples s
-			ON s.stream = c.stream AND s.consumer = c.name AND s.res = 0 AND s.ts >= ?
-		ORDER BY c.stream, c.name, s.ts`, since.UnixMilli())
+	rows, err := db.sql.QueryContext(ctx, recentConsumerSamples, since.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("recent consumer samples: %w", err)
 	}
@@ -38,3 +31,14 @@ func (db *DB) RecentConsumerSamples(ctx context.Context, since time.Time, fn fun
 	}
 	return nil
 }
+
+// recentConsumerSamples is RecentConsumerSamples' query. CROSS JOIN keeps
+// consumers the outer loop, so each consumer's samples are a range of the
+// samples' primary key: the other way round would scan every raw sample of
+// the last day.
+const recentConsumerSamples = `
+	SELECT s.stream, s.consumer, s.ts, s.num_pending, s.num_ack_pending, s.num_redelivered,
+		s.num_waiting, s.delivered_seq, s.ack_floor_seq
+	FROM consumers c CROSS JOIN consumer_samples s
+		ON s.stream = c.stream AND s.consumer = c.name AND s.res = 0 AND s.ts >= ?
+	ORDER BY c.stream, c.name, s.ts`
