@@ -366,18 +366,22 @@ func (t *lagTracker) seed(ctx context.Context, db *store.DB, now time.Time) erro
 }
 
 func (t *lagTracker) seedLocked(ctx context.Context, db *store.DB, now time.Time) error {
-	consumers, err := db.AllConsumers(ctx)
+	kinds, err := db.ConsumerKinds(ctx)
 	if err != nil {
 		return fmt.Errorf("seed lag windows: %w", err)
 	}
-	for _, c := range consumers {
-		if c.DeletedAt != nil {
-			t.goneOf(c.Stream)[c.Name] = c
+	for _, k := range kinds {
+		if k.Deleted {
+			c, err := db.Consumer(ctx, k.Stream, k.Name)
+			if err != nil {
+				return fmt.Errorf("seed lag windows: %w", err)
+			}
+			t.goneOf(k.Stream)[k.Name] = c
 			continue
 		}
 		// Until the first cycle reads it, whether it is meant to stay is
 		// known only from the stored row: a durable that is not jetwatch's.
-		t.window(c.Stream, c.Name).longLived = c.Durable && !c.Own
+		t.window(k.Stream, k.Name).longLived = k.Durable && !k.Own
 	}
 	err = db.RecentConsumerSamples(ctx, now.Add(-t.rules.MaxAge), func(stream, consumer string, p store.ConsumerPoint) {
 		if w := t.windows[stream][consumer]; w != nil {

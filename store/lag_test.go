@@ -51,3 +51,24 @@ func TestRecentConsumerSamplesReadsEachConsumersRange(t *testing.T) {
 	require.Contains(t, strings.Join(plan, "\n"), "SEARCH s USING PRIMARY KEY (stream=? AND consumer=? AND res=? AND ts>?)")
 	require.NotContains(t, strings.Join(plan, "\n"), "TEMP B-TREE", "rows come in order, not sorted in memory: %v", plan)
 }
+
+func TestConsumerKinds(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t)
+	ctx := context.Background()
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	c := sampleCycle(at, 5)
+	c.Consumers = append(c.Consumers,
+		Consumer{Stream: "S", Name: "durable", Durable: true, SampledAt: at},
+		Consumer{Stream: "S", Name: "reader", Durable: true, Own: true, SampledAt: at},
+		Consumer{Stream: "S", Name: "deleted", Durable: true, DeletedAt: &at, SampledAt: at})
+	require.NoError(t, db.SaveCycle(ctx, c))
+	kinds, err := db.ConsumerKinds(ctx)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []ConsumerKind{
+		{Stream: "S", Name: "c"},
+		{Stream: "S", Name: "durable", Durable: true},
+		{Stream: "S", Name: "reader", Durable: true, Own: true},
+		{Stream: "S", Name: "deleted", Durable: true, Deleted: true},
+	}, kinds)
+}
