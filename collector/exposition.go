@@ -50,7 +50,7 @@ var (
 		{"jetstream_consumer_delivered_stream_seq", "Last delivered stream sequence.", func(c *store.Consumer) float64 { return float64(c.Delivered.StreamSeq) }},
 		{"jetstream_consumer_ack_floor_consumer_seq", "Ack floor consumer sequence.", func(c *store.Consumer) float64 { return float64(c.AckFloor.ConsumerSeq) }},
 		{"jetstream_consumer_ack_floor_stream_seq", "Ack floor stream sequence.", func(c *store.Consumer) float64 { return float64(c.AckFloor.StreamSeq) }},
-		{"jetwatch_consumer_stalled", "1 when the consumer has pending messages and delivered nothing for the stall threshold.", func(c *store.Consumer) float64 { return boolValue(c.Stalled) }},
+		{"jetwatch_consumer_stalled", "1 when the consumer is stalled, or stopped with nobody consuming (not paused or deleted): messages wait and nothing is acknowledged.", func(c *store.Consumer) float64 { return boolValue(c.Stalled) }},
 		{"jetwatch_consumer_delivered_per_second", "Deliveries per second, from the last two samples.", func(c *store.Consumer) float64 { return c.DeliveredPerSec }},
 		{"jetwatch_consumer_acked_per_second", "Acknowledgements per second (ack floor movement), from the last two samples.", func(c *store.Consumer) float64 { return c.AckedPerSec }},
 		{lagStateGauge, "Consumer lag judged over a window of samples: 0 ok, 1 draining, 2 falling behind, 3 stalled, 4 stopped (nobody consuming, paused or deleted).", func(c *store.Consumer) float64 { return float64(store.LagRank(c.LagState)) }},

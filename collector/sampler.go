@@ -25,8 +25,10 @@ import (
 type SamplerConfig struct {
 	// Interval between the starts of two cycles. Defaults to 10 seconds.
 	Interval time.Duration
-	// StallAfter is how long a consumer with pending messages may go without
-	// a delivery before it counts as stalled. Defaults to 5 minutes.
+	// StallAfter is how long a consumer with unacknowledged messages may go
+	// without an acknowledgement before it counts as stalled (or stopped),
+	// without waiting for a full window of samples: see evaluateLag.
+	// Defaults to 5 minutes.
 	StallAfter time.Duration
 	// DeletedFor is how long a deleted consumer (one meant to stay: not
 	// jetwatch's, without an inactive threshold) stays listed as stopped.
