@@ -21,7 +21,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/deadletter"
 	"github.com/jetwatch/jetwatch/internal/ensure"
 	"github.com/jetwatch/jetwatch/internal/tracecontext"
 )
@@ -527,11 +527,11 @@ func (r *Runner) settle(ctx context.Context, m jetstream.Msg, meta *jetstream.Ms
 		r.metrics.result("rejected_by_breaker")
 		m.NakWithDelay(r.rejectDelay()) //nolint:errcheck // redelivered after AckWait anyway
 	case IsPermanent(herr):
-		r.deadLetter(ctx, m, meta, dlq.ReasonError, herr)
+		r.deadLetter(ctx, m, meta, deadletter.ReasonError, herr)
 	case r.maxDeliver > 0 && int(meta.NumDelivered) >= r.maxDeliver:
 		// The last allowed delivery: dead-letter it rather than let it
 		// vanish with a max_deliver advisory.
-		r.deadLetter(ctx, m, meta, dlq.ReasonMaxDeliver, herr)
+		r.deadLetter(ctx, m, meta, deadletter.ReasonMaxDeliver, herr)
 	default:
 		r.metrics.result("retried")
 		delay := r.cfg.Backoff[min(int(meta.NumDelivered)-1, len(r.cfg.Backoff)-1)]
@@ -545,14 +545,14 @@ func (r *Runner) settle(ctx context.Context, m jetstream.Msg, meta *jetstream.Ms
 // envelope, then terminates it. If the copy fails the message is naked, so
 // it is retried rather than lost.
 func (r *Runner) deadLetter(ctx context.Context, m jetstream.Msg, meta *jetstream.MsgMetadata, reason string, herr error) {
-	out := nats.NewMsg(dlq.Subject(meta.Stream, meta.Consumer))
+	out := nats.NewMsg(deadletter.Subject(meta.Stream, meta.Consumer))
 	for k, v := range m.Headers() {
 		out.Header[k] = v
 	}
 	// The dead letter carries the message's own trace context, so a
 	// redelivery continues the original trace.
 	out.Data = m.Data()
-	dlq.Envelope{Stream: meta.Stream, Subject: m.Subject(), Sequence: meta.Sequence.Stream, Consumer: meta.Consumer,
+	deadletter.Envelope{Stream: meta.Stream, Subject: m.Subject(), Sequence: meta.Sequence.Stream, Consumer: meta.Consumer,
 		Deliveries: meta.NumDelivered, Reason: reason, Error: herr.Error(), FailedAt: time.Now(), Service: r.cfg.Service}.Apply(out.Header)
 	// The bridge gives its copy from the terminated advisory the same id,
 	// so the DLQ keeps one.
