@@ -42,7 +42,8 @@ func alertLevel(state string) string {
 	case alert.StatePending:
 		return "warning"
 	}
-	return "ok"
+	// Inactive is no news, good or bad: not ok's green.
+	return "inactive"
 }
 
 func deliveryLevel(result string) string {

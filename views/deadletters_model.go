@@ -9,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/jetwatch/jetwatch/dlq"
-	"github.com/jetwatch/jetwatch/store"
 )
 
 // DeadLetterList is the dead-letters page.
@@ -107,13 +106,6 @@ type EditPreview struct {
 	HeadersText string
 	PayloadDiff DiffView
 	HeaderDiff  DiffView
-}
-
-// EventList is the advisory timeline page.
-type EventList struct {
-	Filter store.EventFilter
-	Events []store.Event
-	Next   string
 }
 
 // HeaderRows flattens headers for display, sorted by name.
@@ -237,16 +229,6 @@ func actionResult(a dlq.Action) string {
 		s += " (duplicate: sent once before)"
 	}
 	return s
-}
-
-func eventLevel(severity string) string {
-	switch severity {
-	case store.SeverityCritical:
-		return store.HealthCritical
-	case store.SeverityWarning:
-		return store.HealthWarning
-	}
-	return store.HealthOK
 }
 
 // DeadLetterIDText is a dead letter id as text.

@@ -38,6 +38,9 @@ func (s *Server) renderPageStatus(c echo.Context, status int, p views.Page, body
 	if wantsFragment(c) {
 		return s.render(c, status, views.Fragment(p, body))
 	}
+	if p.Badges == nil && !p.Anonymous {
+		p.Badges = s.navBadges(c.Request().Context(), p.Now)
+	}
 	return s.render(c, status, views.Document(p, body))
 }
 

@@ -16,7 +16,7 @@ func TestStreamPage(t *testing.T) {
 	require.Equal(t, []string{"ORDERS"}, byTestID(t, page, "stream-name"))
 	require.Equal(t, []string{"1010"}, byTestID(t, page, "stream-messages"))
 	require.Equal(t, []string{"orders.>"}, byTestID(t, page, "stream-subjects"))
-	require.Equal(t, []string{"168h0m0s"}, byTestID(t, page, "max-age"))
+	require.Equal(t, []string{"7d"}, byTestID(t, page, "max-age"))
 	require.Equal(t, []string{"n1"}, byTestID(t, page, "leader"))
 	doc := parse(t, page)
 	replicas := nodes(doc, "replica-row")
