@@ -1,6 +1,7 @@
 package views
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"strconv"
@@ -219,4 +220,21 @@ func LimitBytes[T ~int32 | ~int64](v T) string {
 		return "unlimited"
 	}
 	return Bytes(int64(v))
+}
+
+// nowKey carries the time a page is rendered at in its context, for At.
+type nowKey struct{}
+
+// WithNow returns ctx carrying now, the time relative times on a page
+// count from (web's render sets it from its clock).
+func WithNow(ctx context.Context, now time.Time) context.Context {
+	return context.WithValue(ctx, nowKey{}, now)
+}
+
+// nowOf is the time WithNow put in ctx, or the clock's.
+func nowOf(ctx context.Context) time.Time {
+	if now, ok := ctx.Value(nowKey{}).(time.Time); ok {
+		return now
+	}
+	return time.Now()
 }

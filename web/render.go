@@ -20,7 +20,7 @@ import (
 // sends half a page and its error still reaches the error handler.
 func (s *Server) render(c echo.Context, status int, comp templ.Component) error {
 	var buf bytes.Buffer
-	if err := comp.Render(c.Request().Context(), &buf); err != nil {
+	if err := comp.Render(views.WithNow(c.Request().Context(), s.cfg.Now()), &buf); err != nil {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")

@@ -14,7 +14,7 @@ func TestStreamPage(t *testing.T) {
 	res, page := get(t, srv, "/streams/ORDERS")
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.Equal(t, []string{"ORDERS"}, byTestID(t, page, "stream-name"))
-	require.Equal(t, []string{"1010"}, byTestID(t, page, "stream-messages"))
+	require.Equal(t, []string{"1 010"}, byTestID(t, page, "stream-messages"), "in full, grouped")
 	require.Equal(t, []string{"orders.>"}, byTestID(t, page, "stream-subjects"))
 	require.Equal(t, []string{"7d"}, byTestID(t, page, "max-age"))
 	require.Equal(t, []string{"n1"}, byTestID(t, page, "leader"))

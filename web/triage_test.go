@@ -313,3 +313,59 @@ func minID(ids map[string]uint64) uint64 {
 	}
 	return m
 }
+
+func TestDeadLetterWithoutPayloadOffersOnlyEdit(t *testing.T) {
+	t.Parallel()
+	srv, d := setupDesk(t)
+
+	_, page := get(t, srv, "/dead-letters/"+u(d.ids["gone"]))
+	require.Empty(t, byTestID(t, page, "dl-redeliver-form"), "a redelivery with no payload cannot succeed: not offered")
+	note := byTestID(t, page, "dl-no-redeliver")
+	require.Len(t, note, 1)
+	require.Contains(t, note[0], "the original payload was not kept (Term on a WorkQueue)")
+	require.Contains(t, note[0], "Edit and redeliver")
+	require.Len(t, byTestID(t, page, "dl-edit"), 1, "editing is offered")
+	require.Len(t, byTestID(t, page, "dl-discard-form"), 1)
+
+	_, page = get(t, srv, "/dead-letters/"+u(d.ids["json"]))
+	require.Len(t, byTestID(t, page, "dl-redeliver-form"), 1)
+	require.Empty(t, byTestID(t, page, "dl-no-redeliver"))
+}
+
+func TestConsumerChartsMarkWhenItsBreakerWasOpen(t *testing.T) {
+	t.Parallel()
+	srv, b := setup(t)
+	seed(t, b) // shipping has samples 10 s ago and now
+	ctx := context.Background()
+	for _, step := range []struct {
+		state string
+		ago   time.Duration
+	}{{store.BreakerClosed, time.Hour}, {store.BreakerOpen, 8 * time.Second}, {store.BreakerHalfOpen, 6 * time.Second},
+		{store.BreakerClosed, 4 * time.Second}, {store.BreakerOpen, 2 * time.Second}} {
+		_, err := b.db.SaveBreaker(ctx, store.Breaker{Service: "billing", Breaker: "payments-api", Stream: "ORDERS", Consumer: "shipping",
+			State: step.state, Since: testNow.Add(-step.ago), HeartbeatSeconds: 10, UpdatedAt: testNow.Add(-step.ago)})
+		require.NoError(t, err)
+	}
+	_, page := get(t, srv, "/streams/ORDERS/consumers/shipping")
+	doc := parse(t, page)
+	// (The rates chart has one point from two samples: no time axis to
+	// mark.)
+	for _, id := range []string{"chart-pending"} {
+		chart := nodes(doc, id)[0]
+		spans := nodes(chart, "chart-span")
+		require.Len(t, spans, 3, "%s: open, half-open, open again", id)
+		require.Equal(t, "span open", attr(spans[0], "class"))
+		require.Equal(t, "span half-open", attr(spans[1], "class"))
+		require.Contains(t, text(spans[2]), "breaker billing / payments-api open from 2026-11-26 11:59:58 UTC, still")
+		var legend []string
+		for _, l := range nodes(chart, "span-legend") {
+			legend = append(legend, text(l))
+		}
+		require.Equal(t, []string{"breaker billing / payments-api open", "breaker billing / payments-api half-open"}, legend)
+	}
+	// The pending chart spans the 10 s of history: the last span, open
+	// for the last 2 s, covers the last fifth of the plot.
+	last := nodes(nodes(doc, "chart-pending")[0], "chart-span")[2]
+	require.Equal(t, "577.6", attr(last, "x"))
+	require.Equal(t, "126.4", attr(last, "width"))
+}
