@@ -33,6 +33,9 @@ type observation struct {
 	Labels  map[string]string
 	Value   float64
 	Summary string
+	// Since, when set, is when the condition began by the data's own
+	// account (a breaker's first open); the rule's for counts from it.
+	Since time.Time
 }
 
 // matches reports whether a rule pattern (empty: anything) matches name.
@@ -99,13 +102,20 @@ func (e *Evaluator) observe(ctx context.Context, r Rule, now time.Time) ([]obser
 		}
 		var out []observation
 		for _, b := range breakers {
-			if b.State != store.BreakerOpen || now.Sub(b.Since) < time.Duration(r.For) || !matches(r.Service, b.Service) || !matches(r.Breaker, b.Breaker) ||
-				!matches(r.Stream, b.Stream) || !matches(r.Consumer, b.Consumer) {
+			// Half open is the same outage, probing: it must neither
+			// resolve the alert nor restart its for.
+			if (b.State != store.BreakerOpen && b.State != store.BreakerHalfOpen) || !matches(r.Service, b.Service) ||
+				!matches(r.Breaker, b.Breaker) || !matches(r.Stream, b.Stream) || !matches(r.Consumer, b.Consumer) {
 				continue
 			}
+			state := "open"
+			if b.State == store.BreakerHalfOpen {
+				state = "half open (probing)"
+			}
 			out = append(out, observation{Labels: map[string]string{"service": b.Service, "breaker": b.Breaker},
-				Value:   now.Sub(b.Since).Seconds(),
-				Summary: fmt.Sprintf("breaker %s of %s is open since %s: %s", b.Breaker, b.Service, b.Since.Format(time.RFC3339), b.LastError)})
+				Value: now.Sub(b.Since).Seconds(), Since: b.Since,
+				Summary: fmt.Sprintf("breaker %s of %s is %s, down since %s: %s", b.Breaker, b.Service, state,
+					b.Since.UTC().Format(time.RFC3339), b.LastError)})
 		}
 		return out, nil
 	case KindDeadLetterRate, KindDeadLetterMatch:

@@ -36,6 +36,9 @@ type episode struct {
 	AckedBy    string    `json:"acked_by,omitempty"`
 	AckedAt    time.Time `json:"acked_at,omitzero"`
 	AckNote    string    `json:"ack_note,omitempty"`
+	// ClearedAt is when the condition stopped holding while the rule's
+	// keep_firing_for keeps the episode firing; zero while it holds.
+	ClearedAt time.Time `json:"cleared_at,omitzero"`
 
 	revision uint64
 }

@@ -114,6 +114,11 @@ type Rule struct {
 	For Duration `yaml:"for" json:"for"`
 	// Window is the period counted by rate rules.
 	Window Duration `yaml:"window" json:"window,omitempty"`
+	// KeepFiringFor keeps an instance firing this long after its
+	// condition cleared, so a condition that clears and comes back is one
+	// episode, paged once. Defaults to 1 minute for breaker_open (the
+	// breaker must stay closed that long), 0 otherwise.
+	KeepFiringFor *Duration `yaml:"keep_firing_for" json:"keep_firing_for,omitempty"`
 	// Repeat re-sends a firing notification this often; 0 never.
 	Repeat    Duration `yaml:"repeat" json:"repeat,omitempty"`
 	Severity  string   `yaml:"severity" json:"severity,omitempty"`
@@ -143,6 +148,10 @@ func (rs *Rules) Receiver(name string) (Receiver, bool) {
 	}
 	return Receiver{}, false
 }
+
+// maxKeepFiringFor bounds keep_firing_for: longer would hide that an
+// outage ended for a day.
+const maxKeepFiringFor = 24 * time.Hour
 
 // ErrInvalidRules wraps every problem found in a rules file.
 var ErrInvalidRules = errors.New("invalid rules file")
@@ -250,6 +259,9 @@ func Parse(b []byte, source string, env func(string) string) (*Rules, error) {
 			}
 		}
 		validateKind(r, field)
+		if r.KeepFiringFor != nil && time.Duration(*r.KeepFiringFor) > maxKeepFiringFor {
+			field("keep_firing_for", "at most 24h: longer would hide for a day that the condition cleared")
+		}
 		switch r.Severity {
 		case "":
 			r.Severity = "warning"

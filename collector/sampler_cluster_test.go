@@ -127,6 +127,33 @@ func TestSamplerWithANodeDown(t *testing.T) {
 		return out
 	}
 
+	// A cluster just formed may still be electing leaders and catching up
+	// replicas (slowly on a loaded machine): sample until it is whole.
+	natstest.CheckFor(t, 60*time.Second, 100*time.Millisecond, func() error {
+		if _, err := s.SampleOnce(ctx); err != nil {
+			return err
+		}
+		sts, err := db.Streams(ctx)
+		if err != nil {
+			return err
+		}
+		if len(sts) != 4 {
+			return fmt.Errorf("%d streams sampled", len(sts))
+		}
+		for _, st := range sts {
+			if st.Unread != nil || st.Health.Level != store.HealthOK {
+				return fmt.Errorf("%s: %v %v", st.Name, st.Health.Level, st.Health.Reasons)
+			}
+		}
+		srvs, err := db.Servers(ctx)
+		if err != nil {
+			return err
+		}
+		if len(srvs) != 3 {
+			return fmt.Errorf("%d servers sampled", len(srvs))
+		}
+		return nil
+	})
 	sample(t)
 	for name, st := range streams(t) {
 		require.Nil(t, st.Unread, name)

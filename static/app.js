@@ -33,7 +33,8 @@
 
   // Times: the server writes each <time> relative ("3m ago") with the
   // absolute time in UTC in its title. Unless the operator chose UTC,
-  // titles show the browser's zone instead, named.
+  // titles show the browser's zone instead, named. A title that is a
+  // sentence (data-sentence) is left as the server wrote it, in UTC.
   var tzKey = "jetwatch.timezone";
   function wantUTC() {
     try { return window.localStorage.getItem(tzKey) === "utc"; } catch (e) { return false; }
@@ -59,7 +60,7 @@
   }
   function localTimes(root) {
     var utc = wantUTC();
-    root.querySelectorAll("time[datetime][title]").forEach(function (el) {
+    root.querySelectorAll("time[datetime][title]:not([data-sentence])").forEach(function (el) {
       var d = new Date(el.getAttribute("datetime"));
       if (!isNaN(d.getTime())) el.title = absolute(d, utc);
     });

@@ -52,6 +52,7 @@ type Index interface {
 	Events(ctx context.Context, f store.EventFilter) ([]store.Event, error)
 	Breakers(ctx context.Context, now time.Time) ([]store.Breaker, error)
 	BreakerTransitions(ctx context.Context, service, breaker string, limit int) ([]store.BreakerTransition, error)
+	BreakerHistory(ctx context.Context, service, breaker string, since time.Time, limit int) ([]store.BreakerTransition, error)
 }
 
 // DeadLetters is the dead-letter desk the pages and API use. dlq.Desk
@@ -206,6 +207,9 @@ type Server struct {
 	logger *slog.Logger
 	echo   *echo.Echo
 	assets *assets
+	// slowRequest is how long a request may take before its log line is
+	// a warning.
+	slowRequest time.Duration
 
 	tls *tls.Config
 	// needs is the role each route needs, by "METHOD /path".
@@ -267,7 +271,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	s := &Server{cfg: cfg, logger: cfg.Logger.With("component", "web"), assets: a, needs: map[string]auth.Role{},
-		actions: map[string]string{}, tls: tlsConfig}
+		actions: map[string]string{}, tls: tlsConfig, slowRequest: slowRequest}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

@@ -65,8 +65,11 @@ func startDemoWithEnv(t *testing.T, env func(string) string, args ...string) (st
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan error, 1)
+	// Made before the shutdown below is registered, so it is removed after
+	// the demo stopped writing to it (cleanups run last first).
+	data := t.TempDir()
 	go func() {
-		done <- run(ctx, append([]string{"demo", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--nats-port", "0",
+		done <- run(ctx, append([]string{"demo", "--data", data, "--listen", "127.0.0.1:0", "--nats-port", "0",
 			"--sample-interval", "1s", "--stall-after", "3s", "--log-level", "warn"}, args...), env, out)
 	}()
 	t.Cleanup(func() {
@@ -160,19 +163,35 @@ func TestDemoInBrowser(t *testing.T) {
 		_, err := chromedp.Run(b.Ctx, chromedp.WaitReady(chromedp.CSS(`[data-testid=stream-row][data-stream=`+stream+`]`)))
 		require.NoError(t, err, "overview lists stream %s", stream)
 	}
-	table, err := chromedp.Run(b.Ctx, chromedp.Text(chromedp.CSS(`[data-testid=streams]`)))
-	require.NoError(t, err)
-	require.NotContains(t, table, "JETWATCH_ADVISORIES", "jetwatch's own streams are left out unless asked for")
-	legend, err := chromedp.Run(b.Ctx, chromedp.Text(chromedp.CSS(`[data-testid=health-legend]`)))
-	require.NoError(t, err)
-	require.Contains(t, strings.ToLower(legend), "act now")
-	stalled, err := chromedp.Run(b.Ctx, chromedp.Text(chromedp.CSS(`[data-testid=stalled]`)))
-	require.NoError(t, err)
-	require.Contains(t, stalled, "AUDIT / archiver")
-	sensors, err := chromedp.Run(b.Ctx, chromedp.AttributeValue(chromedp.CSS(`[data-stream=SENSORS] [data-testid=health-badge]`), "data-level"))
-	require.NoError(t, err)
-	require.Equal(t, "critical", sensors.Value)
+	require.NotContains(t, liveText(t, b, `[data-testid=streams]`), "JETWATCH_ADVISORIES", "jetwatch's own streams are left out unless asked for")
+	require.Contains(t, strings.ToLower(liveText(t, b, `[data-testid=health-legend]`)), "act now")
+	// The page shows the sample of its moment: on a loaded machine one may
+	// land between the API's answer above and this read.
+	natstest.CheckFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+		if !pageHas(t, b, problemSelector("stalled", "AUDIT / archiver")) {
+			return fmt.Errorf("what is wrong now lacks the stalled AUDIT / archiver: %s", liveText(t, b, `[data-testid=triage]`))
+		}
+		return nil
+	})
+	natstest.CheckFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+		level, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](
+			`(document.querySelector("[data-stream=SENSORS] [data-testid=health-badge]") || {getAttribute: () => ""}).getAttribute("data-level")`))
+		if err != nil || level != "critical" {
+			return fmt.Errorf("SENSORS health %q (%v), want critical", level, err)
+		}
+		return nil
+	})
 
+	// The README's screenshot: a desktop window, once what is wrong now
+	// shows shipping falling behind too.
+	_, err = chromedp.Run(b.Ctx, chromedp.EmulateViewport(1440, 900))
+	require.NoError(t, err)
+	natstest.CheckFor(t, 60*time.Second, 200*time.Millisecond, func() error {
+		if !pageHas(t, b, problemSelector("falling-behind", "ORDERS / shipping")) {
+			return fmt.Errorf("shipping not listed as falling behind yet: %s", liveText(t, b, `[data-testid=triage]`))
+		}
+		return nil
+	})
 	shot, err := chromedp.Run(b.Ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.NotEmpty(t, shot)
@@ -180,6 +199,8 @@ func TestDemoInBrowser(t *testing.T) {
 	if os.Getenv("JETWATCH_UPDATE_SCREENSHOT") != "" {
 		require.NoError(t, os.WriteFile("../../docs/overview.png", shot, 0o644))
 	}
+	_, err = chromedp.Run(b.Ctx, chromedp.EmulateReset())
+	require.NoError(t, err)
 
 	// The lag on the consumer page equals the API's. Samples arrive every
 	// second, so compare against API reads before and after the page read
@@ -195,7 +216,8 @@ func TestDemoInBrowser(t *testing.T) {
 			return err
 		}
 		getJSON(t, base+"/api/v1/streams/ORDERS/consumers/shipping", &after)
-		shown, err := strconv.ParseUint(strings.TrimSpace(text), 10, 64)
+		// In full, grouped by narrow no-break spaces: 4 169.
+		shown, err := strconv.ParseUint(strings.ReplaceAll(strings.TrimSpace(text), "\u202f", ""), 10, 64)
 		if err != nil {
 			return fmt.Errorf("consumer page shows %q: %w", text, err)
 		}
@@ -230,4 +252,38 @@ func TestDemoInBrowser(t *testing.T) {
 	require.True(t, hidden, "the live refresh failure indicator stays hidden")
 
 	require.Empty(t, b.Errors(), "console errors (CSP violations included) on jetwatch's pages")
+}
+
+// problemSelector matches one problem of kind on subject ("ORDERS /
+// shipping") in the overview's what is wrong now.
+func problemSelector(kind, subject string) string {
+	return fmt.Sprintf(`[data-testid=triage] [data-testid=problem][data-kind=%q][data-subject=%q]`, kind, subject)
+}
+
+// pageHas says whether an element matches sel on the page now, in one step.
+func pageHas(t *testing.T, b *browsertest.Browser, sel string) bool {
+	t.Helper()
+	found, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](`document.querySelector(`+strconv.Quote(sel)+`) !== null`))
+	require.NoError(t, err)
+	return found
+}
+
+// liveText is the text of the element sel matches, read in one step: the
+// page's live region is swapped every second, and a node found in one step
+// may be gone in the next.
+func liveText(t *testing.T, b *browsertest.Browser, sel string) string {
+	t.Helper()
+	var text string
+	natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		got, err := chromedp.Run(b.Ctx, chromedp.Evaluate[*string](`(() => { const el = document.querySelector(`+strconv.Quote(sel)+`); return el ? el.innerText : null })()`))
+		if err != nil {
+			return err
+		}
+		if got == nil {
+			return fmt.Errorf("no %s on the page", sel)
+		}
+		text = *got
+		return nil
+	})
+	return text
 }
