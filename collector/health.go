@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jetwatch/jetwatch/internal/human"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -19,7 +20,7 @@ func judgeConsumer(c *store.Consumer, now time.Time, stallAfter time.Duration) {
 	if c.NumPending > 0 && !c.Paused && now.Sub(last) >= stallAfter {
 		c.Stalled = true
 		c.StalledSince = ptr(last)
-		h.Raise(store.HealthWarning, fmt.Sprintf("stalled: %d pending and nothing delivered for %s", c.NumPending, roundDuration(now.Sub(last))))
+		h.Raise(store.HealthWarning, fmt.Sprintf("stalled: %d pending and nothing delivered for %s", c.NumPending, human.Duration(now.Sub(last))))
 	}
 	if c.Paused {
 		reason := "paused"
@@ -83,7 +84,7 @@ func judgeCluster(h *store.Health, c *store.Cluster) {
 
 // replicaLastSeen says when a replica's leader last heard from it.
 func replicaLastSeen(r store.Replica) string {
-	ago := roundDuration(time.Duration(r.ActiveSeconds * float64(time.Second)))
+	ago := human.Duration(time.Duration(r.ActiveSeconds * float64(time.Second)))
 	if r.Unseen {
 		return fmt.Sprintf("not seen since its leader was elected %s ago", ago)
 	}
@@ -103,11 +104,4 @@ func judgeLimit(h *store.Health, what string, used *float64, discard string) {
 	case u >= 95:
 		h.Raise(store.HealthWarning, fmt.Sprintf("%.0f%% of max %s: the oldest messages are being discarded", u, what))
 	}
-}
-
-func roundDuration(d time.Duration) time.Duration {
-	if d > time.Minute {
-		return d.Round(time.Second)
-	}
-	return d.Round(100 * time.Millisecond)
 }

@@ -172,7 +172,7 @@ func seedTrouble(t *testing.T, b *testBundle) {
 		Streams: []store.Stream{
 			{Name: "SOLO", Replicas: 1, Messages: 3, SampledAt: b.now,
 				Unread: &store.Unread{Why: store.UnreadNoResponse, Detail: "no answer within 2s", ReadAt: &readAt},
-				Health: store.Health{Level: store.HealthCritical, Reasons: []string{"no response: no answer within 2s; numbers last read 1m0s ago"}}},
+				Health: store.Health{Level: store.HealthCritical, Reasons: []string{"no response: no answer within 2s; numbers last read 1m ago"}}},
 			{Name: "JETWATCH_ADVISORIES", Own: true, Messages: 500, ConsumerCount: 1, SampledAt: b.now, Health: store.Health{Level: store.HealthOK}},
 			{Name: "DLQ", Own: true, Messages: 9, SampledAt: b.now, Health: store.Health{Level: store.HealthCritical, Reasons: []string{"no leader"}}},
 		},
@@ -204,7 +204,7 @@ func TestOverviewShowsWhatCouldNotBeRead(t *testing.T) {
 	}
 	require.NotNil(t, solo, "a stream that could not be read is listed")
 	require.Equal(t, "critical", attr(solo, "data-level"))
-	require.Equal(t, "no response: no answer within 2s; numbers last read 1m0s ago", text(nodes(solo, "stream-reasons")[0]))
+	require.Equal(t, "no response: no answer within 2s; numbers last read 1m ago", text(nodes(solo, "stream-reasons")[0]))
 
 	servers := nodes(doc, "server-row")
 	require.Len(t, servers, 3, "a server that does not answer is listed")
