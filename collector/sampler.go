@@ -97,6 +97,12 @@ type Sampler struct {
 	exposition atomic.Pointer[exposition]
 	jszSkip    int // cycles to wait before asking JSZ again
 
+	// gzipScrapedAt is when /metrics was last scraped with gzip, in Unix
+	// nanoseconds; 0 before the first.
+	gzipScrapedAt    atomic.Int64
+	compressingAhead atomic.Bool   // a cycle's series are being gzipped ahead of a scrape
+	ident            identityCache // the account and domain, for metrics labels
+
 	// cycle serializes cycles and guards what one leaves to the next.
 	cycle sync.Mutex
 	prev  map[string]prevSample // by stream, or stream + "\x00" + consumer
@@ -269,8 +275,11 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 	defer cancel()
 	servers := make(chan []store.Server, 1)
 	go func() { servers <- s.sampleServers(rctx, cycle.At, note) }()
+	ident := make(chan identity, 1)
+	go func() { ident <- s.identify(rctx) }()
 	streams, consumers := s.readAll(ctx, rctx)
 	cycle.Servers = <-servers
+	id := <-ident
 
 	now := s.cfg.Now()
 	for _, info := range streams.items {
@@ -344,7 +353,7 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 		s.finish(ctx, start, cycle, problems, false)
 		return cycle, err
 	}
-	s.exposition.Store(renderExposition(&cycle))
+	s.publishMetrics(&cycle, id)
 	s.compact(ctx, now, note)
 	s.finish(ctx, start, cycle, problems, true)
 	return cycle, nil

@@ -134,11 +134,12 @@ type Config struct {
 	SamplerState func() SamplerState
 	// Gatherer's metrics are served at /metrics. Required.
 	Gatherer prometheus.Gatherer
-	// SampledMetrics, when set, writes the stream and consumer gauges after
-	// the Gatherer's metrics, in the text format, gzipped when gz is set.
-	// The collector renders them once per cycle, because building 100,000
-	// series on every scrape is too slow. Defaults to none.
-	SampledMetrics func(w io.Writer, gz bool) error
+	// SampledMetrics, when set, writes the stream, consumer and server
+	// series followed by extra (the Gatherer's metrics, in the text
+	// format), as one gzip member when gz is set. The collector keeps them
+	// ready from its last cycle, because building a million series on
+	// every scrape is too slow. Defaults to none.
+	SampledMetrics func(w io.Writer, gz bool, extra []byte) error
 	// Logger receives request logs and errors. Defaults to slog.Default().
 	Logger *slog.Logger
 	// Listen is the address to listen on; port 0 picks a free port.
