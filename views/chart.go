@@ -18,16 +18,20 @@ const (
 
 // Axis says how a chart's y axis is scaled and labelled.
 type Axis struct {
-	// Format renders a value for tick labels and the legend.
+	// Format renders a value for tick labels, which may need fractions
+	// (0.125) to tell ticks of small values apart.
 	Format func(float64) string
+	// Value renders the latest value in the legend, as the rest of the
+	// page writes such a number. Defaults to Format.
+	Value func(float64) string
 	// Binary rounds the axis top to powers of 1024 (sizes), not of 10.
 	Binary bool
 }
 
 // The axes charts use.
 var (
-	CountAxis = Axis{Format: axisNumber}
-	RateAxis  = Axis{Format: func(v float64) string { return axisNumber(v) + "/s" }}
+	CountAxis = Axis{Format: axisNumber, Value: func(v float64) string { return Count(v) }}
+	RateAxis  = Axis{Format: func(v float64) string { return axisNumber(v) + "/s" }, Value: Rate}
 	BytesAxis = Axis{Format: func(v float64) string { return Bytes(v) }, Binary: true}
 )
 
@@ -144,7 +148,11 @@ func NewLineChart(title, testID string, from, to time.Time, times []time.Time, a
 		}
 		last := ""
 		if n := min(len(s.Values), len(times)); n > 0 {
-			last = axis.Format(s.Values[n-1])
+			value := axis.Value
+			if value == nil {
+				value = axis.Format
+			}
+			last = value(s.Values[n-1])
 		}
 		c.Lines = append(c.Lines, ChartLine{Name: s.Name, Class: s.Class, Points: b.String(), Last: last})
 	}

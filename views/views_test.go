@@ -330,6 +330,8 @@ func TestLineChartLaysOutTheWindow(t *testing.T) {
 
 	rates := NewLineChart("Rates", "chart", from, to, times, RateAxis, Series{Name: "acked/s", Class: "s1", Values: []float64{0.1, 0.3}})
 	require.Equal(t, "0.125/s", rates.YTicks[1].Label, "small rates keep their fractions")
+	busy := NewLineChart("Rates", "chart", from, to, times, RateAxis, Series{Name: "delivered/s", Class: "s1", Values: []float64{11.5, 11.988}})
+	require.Equal(t, "12.0/s", busy.Lines[0].Last, "the legend writes a rate as the rest of the page does")
 
 	empty := NewLineChart("Pending", "chart", from, to, nil, CountAxis)
 	require.True(t, empty.Empty)
