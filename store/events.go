@@ -43,7 +43,8 @@ type EventFilter struct {
 	// Before is a keyset cursor: only events with a smaller id.
 	Before uint64
 	// HideOwn leaves out events about jetwatch's own streams and
-	// consumers (its KV watchers and readers come and go all the time).
+	// consumers (its KV watchers and readers come and go all the time),
+	// except advisories the bridge rejected.
 	HideOwn bool
 	// Limit defaults to 100.
 	Limit int
@@ -79,7 +80,9 @@ func (db *DB) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 		add("id < ?", f.Before)
 	}
 	if f.HideOwn {
-		where = append(where, "NOT "+ownEventSQL)
+		// A rejected advisory naming jetwatch's stream is someone else's
+		// doing (a forgery aimed at it), not jetwatch's churn: it stays.
+		where = append(where, "(kind = '"+EventAdvisoryRejected+"' OR NOT "+ownEventSQL+")")
 	}
 	limit := f.Limit
 	if limit <= 0 {

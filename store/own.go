@@ -25,6 +25,10 @@ func OwnConsumerName(name, description string) bool {
 		strings.HasPrefix(description, "jetwatch")
 }
 
+// EventAdvisoryRejected is the kind of the event the dead-letter bridge
+// records for an advisory it rejected (collector.EventAdvisoryRejected).
+const EventAdvisoryRejected = "advisory_rejected"
+
 // ownEventSQL is true for an event about jetwatch's own streams or
 // consumers: by name, or marked own by the last sample (the configured
 // DLQ and advisory streams, and every consumer of jetwatch's streams).

@@ -249,6 +249,9 @@ func TestEventsHideJetwatchsOwnAndLinkToWhatTheyAreAbout(t *testing.T) {
 	failed := testNow.Add(-time.Minute)
 	saveHistory(t, d.testBundle, "ORDERS", map[string]func(int) (uint64, bool){"billing": func(int) (uint64, bool) { return 0, false }})
 	for i, e := range []store.Event{
+		// Someone else's doing, aimed at jetwatch's stream: shown.
+		{Kind: "advisory_rejected", At: failed, Stream: "KV_jetwatch_tokens", Consumer: "c", Severity: store.SeverityWarning,
+			Summary: "advisory rejected (protected_stream): max_deliver advisory for KV_jetwatch_tokens"},
 		{Kind: "consumer_action", At: failed, Stream: "KV_jetwatch_breakers", Consumer: "Xy7", Severity: store.SeverityInfo, Summary: "consumer Xy7 created"},
 		{Kind: "consumer_action", At: failed, Stream: "ORDERS", Consumer: "jetwatch-bridge", Severity: store.SeverityInfo, Summary: "consumer jetwatch-bridge created"},
 		{Kind: "consumer_action", At: failed, Stream: "ORDERS", Consumer: "billing", Severity: store.SeverityInfo, Summary: "consumer billing created"},
@@ -266,7 +269,8 @@ func TestEventsHideJetwatchsOwnAndLinkToWhatTheyAreAbout(t *testing.T) {
 	_, page := get(t, srv, "/events")
 	doc := parse(t, page)
 	rows := nodes(doc, "event-row")
-	require.Len(t, rows, 3, "jetwatch's own KV consumer and bridge are left out")
+	require.Len(t, rows, 4, "jetwatch's own KV consumer and bridge are left out, not a forgery aimed at its stream")
+	require.Contains(t, text(rows[3]), "advisory rejected (protected_stream)")
 	require.Contains(t, text(nodes(doc, "own-events-toggle")[0]), "left out")
 	require.Equal(t, []string{"/events?own=1"}, links(nodes(doc, "own-events-toggle")[0]))
 
@@ -286,12 +290,12 @@ func TestEventsHideJetwatchsOwnAndLinkToWhatTheyAreAbout(t *testing.T) {
 	require.NotContains(t, page, `class="badge ok"`)
 
 	_, page = get(t, srv, "/events?own=1")
-	require.Len(t, byTestID(t, page, "event-row"), 5)
+	require.Len(t, byTestID(t, page, "event-row"), 6)
 	require.Equal(t, []string{"/events"}, links(nodes(parse(t, page), "own-events-toggle")[0]))
 
 	// Paging keeps the filter and the choice.
 	_, page = get(t, srv, "/events?own=1&consumer=billing&limit=1")
-	require.Equal(t, "/events?before=5&consumer=billing&own=1", attr(nodes(parse(t, page), "events-next")[0], "href"))
+	require.Equal(t, "/events?before=6&consumer=billing&own=1", attr(nodes(parse(t, page), "events-next")[0], "href"))
 
 	// The API lists every event, with the dead letter's id.
 	_, body := get(t, srv, "/api/v1/events")
@@ -302,7 +306,7 @@ func TestEventsHideJetwatchsOwnAndLinkToWhatTheyAreAbout(t *testing.T) {
 		} `json:"items"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(body), &api))
-	require.Len(t, api.Items, 5)
+	require.Len(t, api.Items, 6)
 	require.Equal(t, minID(d.ids), api.Items[1].DeadLetterID)
 }
 
