@@ -66,6 +66,12 @@ type state struct {
 	silences []Silence
 }
 
+// firing says whether the instance with fingerprint fp is firing.
+func (st state) firing(fp string) bool {
+	_, ok := st.episodes[fp]
+	return ok
+}
+
 // loadState reads every episode and silence. The bucket is small: one key
 // per firing instance and per silence.
 func loadState(ctx context.Context, kv jetstream.KeyValue) (state, error) {

@@ -162,7 +162,7 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 	var errs []error
 	for _, r := range rules.Rules {
 		rs := RuleStatus{Rule: r, State: StateInactive}
-		obs, err := e.observe(ctx, r, now)
+		obs, err := e.observe(ctx, r, now, st.firing)
 		if err != nil {
 			rs.Error = "cannot read the data this rule needs: " + err.Error()
 			errs = append(errs, fmt.Errorf("rule %s: %w", r.Name, err))

@@ -10,12 +10,14 @@ import (
 	"path"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // Rule kinds.
@@ -110,6 +112,9 @@ type Rule struct {
 	Event string `yaml:"event" json:"event,omitempty"`
 	// Above is the threshold: pending messages, a percentage, a count.
 	Above float64 `yaml:"above" json:"above"`
+	// States are the lag states a consumer_lag rule fires for
+	// (falling_behind, stalled, stopped, draining); empty: by Above only.
+	States []string `yaml:"states" json:"states,omitempty"`
 	// For is how long the condition must hold before the rule fires.
 	For Duration `yaml:"for" json:"for"`
 	// Window is the period counted by rate rules.
@@ -292,6 +297,11 @@ func validateKind(r Rule, field func(f, format string, args ...any)) {
 		if r.Above < 0 {
 			field("above", "must be 0 or more pending messages")
 		}
+		for _, st := range r.States {
+			if st == store.LagOK || !slices.Contains(store.LagStates, st) {
+				field("states", "%q is not a lag state: use falling_behind, stalled, stopped or draining", st)
+			}
+		}
 	case KindConsumerStalled:
 		if r.For <= 0 {
 			field("for", "required: how long without delivery or ack counts as stalled (like 5m)")
@@ -323,6 +333,9 @@ func validateKind(r Rule, field func(f, format string, args ...any)) {
 		field("kind", "required: one of consumer_lag, consumer_stalled, dead_letter_rate, dead_letter_match, breaker_open, stream_limit, advisory")
 	default:
 		field("kind", "%q is not one of consumer_lag, consumer_stalled, dead_letter_rate, dead_letter_match, breaker_open, stream_limit, advisory", r.Kind)
+	}
+	if len(r.States) > 0 && r.Kind != KindConsumerLag {
+		field("states", "only consumer_lag rules have states")
 	}
 	if r.Subject != "" || r.Reason != "" {
 		if err := (dlq.Filter{Subject: r.Subject, Reason: r.Reason}).Validate(); err != nil {

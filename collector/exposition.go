@@ -70,9 +70,10 @@ var (
 		{"jetstream_consumer_num_pending", "Messages in the stream not yet delivered to the consumer.", func(c *store.Consumer) (float64, bool) { return float64(c.NumPending), true }},
 		{"jetstream_consumer_ack_floor_stream_seq", "Ack floor stream sequence.", func(c *store.Consumer) (float64, bool) { return float64(c.AckFloor.StreamSeq), true }},
 		{"jetstream_consumer_ack_floor_consumer_seq", "Ack floor consumer sequence.", func(c *store.Consumer) (float64, bool) { return float64(c.AckFloor.ConsumerSeq), true }},
-		{"jetwatch_consumer_stalled", "1 when the consumer has pending messages and delivered nothing for the stall threshold.", func(c *store.Consumer) (float64, bool) { return boolValue(c.Stalled), true }},
+		{"jetwatch_consumer_stalled", "1 when the consumer is stalled, or stopped with nobody consuming (not paused or deleted): messages wait and nothing is acknowledged.", func(c *store.Consumer) (float64, bool) { return boolValue(c.Stalled), true }},
 		{"jetwatch_consumer_delivered_per_second", "Deliveries per second, from the last two samples.", func(c *store.Consumer) (float64, bool) { return c.DeliveredPerSec, true }},
 		{"jetwatch_consumer_acked_per_second", "Acknowledgements per second (ack floor movement), from the last two samples.", func(c *store.Consumer) (float64, bool) { return c.AckedPerSec, true }},
+		{lagStateGauge, "Consumer lag judged over a window of samples: 0 ok, 1 draining, 2 falling behind, 3 stalled, 4 stopped (nobody consuming, paused or deleted).", func(c *store.Consumer) (float64, bool) { return float64(store.LagRank(c.LagState)), true }},
 	}
 	// serverGauges are the exporter's per-server JetStream series, from
 	// JSZ; only with a system-account connection.
@@ -109,8 +110,9 @@ var (
 )
 
 const (
-	limitGauge  = "jetwatch_stream_limit_used_ratio"
-	healthGauge = "jetwatch_stream_health"
+	limitGauge    = "jetwatch_stream_limit_used_ratio"
+	healthGauge   = "jetwatch_stream_health"
+	lagStateGauge = "jetwatch_consumer_lag_state"
 )
 
 // seriesLabels are one series' labels in three parts, each already
@@ -217,7 +219,8 @@ func newExposition(c *store.Cycle, servers, known []store.Server, id identity, c
 		f := newFamily(g.name, g.help, consumerLabels)
 		for i, cs := range readConsumers {
 			v, ok := g.value(cs)
-			f.set(i, v, ok)
+			// A deleted consumer has only its lag state (stopped).
+			f.set(i, v, ok && (cs.DeletedAt == nil || g.name == lagStateGauge))
 		}
 		e.families = append(e.families, f)
 	}

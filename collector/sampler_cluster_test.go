@@ -57,7 +57,10 @@ func TestSamplerWithANodeDown(t *testing.T) {
 	}
 	orders, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}, Replicas: 3})
 	require.NoError(t, err)
-	_, err = orders.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "billing", AckPolicy: jetstream.AckExplicitPolicy})
+	// billing has nothing to do (nothing is published on its subject):
+	// with messages waiting and nobody consuming, it would be stopped.
+	_, err = orders.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "billing", AckPolicy: jetstream.AckExplicitPolicy,
+		FilterSubject: "orders.paid"})
 	require.NoError(t, err)
 	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "PAYMENTS", Subjects: []string{"payments.>"}, Replicas: 3})
 	require.NoError(t, err)

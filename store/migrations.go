@@ -270,7 +270,7 @@ CREATE INDEX streams_overview ON streams (own, health, sampled_at, messages, byt
 CREATE INDEX streams_by_rate ON streams (json_extract(data, '$.in_per_sec'), own, name);
 CREATE INDEX streams_by_consumers ON streams (json_extract(data, '$.consumer_count'), own, name);
 CREATE INDEX consumers_own ON consumers (own, stalled);
-CREATE INDEX consumers_unwell ON consumers (own, health, num_pending) WHERE stalled = 1 OR health = 'critical';
+CREATE INDEX consumers_unwell ON consumers (own, health, num_pending) WHERE stalled = 1 OR health IN ('critical', 'warning');
 `,
 }
 

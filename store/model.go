@@ -198,6 +198,47 @@ type Consumer struct {
 	// Unread, when set, says why the last cycle could not read the
 	// consumer; its numbers are then the last ones read.
 	Unread *Unread `json:"unread,omitempty"`
+
+	// LagState is the consumer's lag judged as a trend over a window of
+	// samples: one of the Lag* states (see collector's evaluateLag).
+	LagState string `json:"lag_state"`
+	// ArrivalPerSec is how many messages per second arrive for the
+	// consumer, and AckPerSec how many it acknowledges, over the window.
+	ArrivalPerSec float64 `json:"arrival_per_second"`
+	AckPerSec     float64 `json:"ack_per_second"`
+	// DrainSeconds is, while draining, the estimated time until nothing is
+	// pending at the present net drain rate; nil otherwise.
+	DrainSeconds *float64 `json:"drain_seconds"`
+	// LagWindowSeconds is the time the window of samples spans.
+	LagWindowSeconds float64 `json:"lag_window_seconds"`
+	// DeletedAt is set when the consumer no longer exists on the server:
+	// when jetwatch found it gone. It stays listed, stopped, for a while,
+	// with its numbers zeroed (nothing of it is pending any more).
+	DeletedAt *time.Time `json:"deleted_at,omitempty"`
+}
+
+// Lag states of a consumer, from good to bad; LagRank orders them and is
+// the value of the metric jetwatch_consumer_lag_state.
+const (
+	LagOK            = "ok"             // keeping up, or nothing to do
+	LagDraining      = "draining"       // pending falling: catching up
+	LagFallingBehind = "falling_behind" // pending rising: arrivals outpace acks
+	LagStalled       = "stalled"        // pending, someone is there, nothing acknowledged
+	LagStopped       = "stopped"        // pending and nobody consuming, paused, or deleted
+)
+
+// LagStates are the lag states in LagRank's order.
+var LagStates = []string{LagOK, LagDraining, LagFallingBehind, LagStalled, LagStopped}
+
+// LagRank is a lag state's place in LagStates (0 ok ... 4 stopped); an
+// unknown or empty state (a row stored before lag was judged) ranks 0.
+func LagRank(state string) int {
+	for i, s := range LagStates {
+		if s == state {
+			return i
+		}
+	}
+	return 0
 }
 
 // SequencePair is a consumer and stream sequence with the last activity.

@@ -109,13 +109,13 @@ type Unwell struct {
 	// Streams are critical or warning, unread ones included.
 	Streams     []Stream
 	StreamTotal int
-	// Consumers are critical (unread ones included) or stalled.
+	// Consumers are critical (unread ones included), warning or stalled.
 	Consumers     []Consumer
 	ConsumerTotal int
 }
 
 // Unwell returns the streams and consumers the last sample judged
-// critical or warning (consumers: critical or stalled); jetwatch's own
+// critical or warning (consumers also when stalled); jetwatch's own
 // only with own. They are found in the small covering indexes
 // streams_overview and consumers_unwell (whose WHERE the query repeats
 // word for word, so SQLite uses it), counted in the same pass, and only
@@ -132,7 +132,7 @@ func (db *DB) Unwell(ctx context.Context, limit int, own bool) (Unwell, error) {
 	}
 	u.Consumers, u.ConsumerTotal, err = pageJSON[Consumer](ctx, db, "unwell consumers", `SELECT c.data, p.total FROM (SELECT rowid AS id,
 			row_number() OVER (ORDER BY health = 'critical' DESC, num_pending DESC, rowid) AS pos, COUNT(*) OVER () AS total
-		FROM consumers WHERE (stalled = 1 OR health = 'critical') AND (?1 OR own = 0) ORDER BY pos LIMIT ?2) AS p
+		FROM consumers WHERE (stalled = 1 OR health IN ('critical', 'warning')) AND (?1 OR own = 0) ORDER BY pos LIMIT ?2) AS p
 		CROSS JOIN consumers c ON c.rowid = p.id ORDER BY p.pos`, own, limit)
 	return u, err
 }

@@ -86,11 +86,13 @@ func (db *DB) SaveCycle(ctx context.Context, c Cycle) error {
 		if err != nil {
 			return fmt.Errorf("save consumer %s/%s: %w", cs.Stream, cs.Name, err)
 		}
+		// A deleted consumer keeps its last config and records no history.
+		stale := cs.Unread != nil || cs.DeletedAt != nil
 		if _, err := upConsumer.ExecContext(ctx, cs.Stream, cs.Name, at, int64(cs.NumPending), cs.NumAckPending,
-			cs.Stalled, cs.Health.Level, data, config, cs.Unread != nil, cs.Own); err != nil {
+			cs.Stalled, cs.Health.Level, data, config, stale, cs.Own); err != nil {
 			return fmt.Errorf("save consumer %s/%s: %w", cs.Stream, cs.Name, err)
 		}
-		if cs.Unread != nil {
+		if stale {
 			continue
 		}
 		if _, err := insConsumer.ExecContext(ctx, cs.Stream, cs.Name, at, int64(cs.NumPending), cs.NumAckPending,

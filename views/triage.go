@@ -15,12 +15,13 @@ const (
 	ProblemBreaker       = "breaker"        // a breaker open or half-open
 	ProblemUnread        = "unread"         // a stream or consumer the sampler could not read
 	ProblemStream        = "stream"         // a stream's own health: replicas, limits, leader
-	ProblemStalled       = "stalled"        // a consumer with pending messages and no deliveries
-	ProblemFallingBehind = "falling-behind" // a consumer whose backlog grows while it delivers
+	ProblemStalled       = "stalled"        // a consumer someone reads, with nothing acknowledged
+	ProblemStopped       = "stopped"        // a consumer with pending messages and nobody consuming
+	ProblemFallingBehind = "falling-behind" // a consumer whose backlog grows: arrivals outpace acks
 	ProblemConsumer      = "consumer"       // a consumer's other health: leader, replicas, ack limit
 )
 
-var problemOrder = []string{ProblemAlert, ProblemBreaker, ProblemUnread, ProblemStream, ProblemStalled, ProblemFallingBehind, ProblemConsumer}
+var problemOrder = []string{ProblemAlert, ProblemBreaker, ProblemUnread, ProblemStream, ProblemStalled, ProblemStopped, ProblemFallingBehind, ProblemConsumer}
 
 // ProblemRank orders kinds as the triage lists them.
 func ProblemRank(kind string) int {
@@ -45,6 +46,8 @@ func ProblemLabel(kind string) string {
 		return "stream"
 	case ProblemStalled:
 		return "stalled"
+	case ProblemStopped:
+		return "stopped"
 	case ProblemFallingBehind:
 		return "falling behind"
 	case ProblemConsumer:
@@ -104,9 +107,6 @@ type Triage struct {
 	// OpenBreakers counts breakers open or half-open.
 	OpenBreakers int
 	DeadLetters  DeadLetterSummary
-	// FallingBehindWindow is the span of samples a backlog must grow over
-	// to count as falling behind.
-	FallingBehindWindow time.Duration
 }
 
 // Total is how many problems there are, listed or not.

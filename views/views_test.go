@@ -125,7 +125,7 @@ func TestOverviewExplainsHealth(t *testing.T) {
 
 	legend := byTestID(doc, "health-legend")
 	require.Len(t, legend, 1)
-	for _, want := range []string{"ok", "warning", "critical", "stale", "Green", "Amber", "Red", "Grey", "5m without a delivery", "(30s)"} {
+	for _, want := range []string{"ok", "warning", "critical", "stale", "Green", "Amber", "Red", "Grey", "nothing was acknowledged for 5m", "falling behind", "(30s)"} {
 		require.Contains(t, text(legend[0]), want)
 	}
 

@@ -55,7 +55,7 @@ func (s *Server) overview(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	triage, err := s.triage(ctx, p.Now, own, lagging)
+	triage, err := s.triage(ctx, p.Now, own)
 	if err != nil {
 		return err
 	}

@@ -68,7 +68,8 @@ func benchmarkOverview(b *testing.B, streams, consumersPer int) {
 }
 
 // largeCycle is one sample of a big deployment: R3 streams with limits and
-// a few unhealthy ones, each with consumers of which some lag or stall.
+// a few unhealthy ones, each with consumers of which some fall behind
+// (1 in 97) or stall (1 in 211).
 func largeCycle(at time.Time, streams, consumersPer int, step uint64) store.Cycle {
 	c := store.Cycle{At: at, StreamsComplete: true, ConsumersComplete: map[string]bool{}}
 	for i := range streams {
@@ -104,10 +105,16 @@ func largeCycle(at time.Time, streams, consumersPer int, step uint64) store.Cycl
 				DeliveredPerSec: 4, AckedPerSec: 4, Health: store.Health{Level: store.HealthOK}, SampledAt: at,
 				Config: json.RawMessage(`{"durable_name":"worker","ack_policy":"explicit","max_deliver":5}`),
 			}
-			if (i*consumersPer+j)%211 == 0 {
+			switch n := i*consumersPer + j; {
+			case n%211 == 0:
 				since := at.Add(-10 * time.Minute)
-				cs.Stalled, cs.StalledSince = true, &since
-				cs.Health.Raise(store.HealthWarning, "stalled: pending messages and no delivery for 10m")
+				cs.LagState, cs.Stalled, cs.StalledSince = store.LagStalled, true, &since
+				cs.Health.Raise(store.HealthCritical, "stalled: 12 unacknowledged and nothing acknowledged for 10m although messages are delivered")
+			case n%97 == 0:
+				cs.LagState, cs.ArrivalPerSec, cs.AckPerSec = store.LagFallingBehind, 6, 4
+				cs.Health.Raise(store.HealthWarning, "falling behind: 900 pending and rising (6/s arriving, 4/s acknowledged, over the last 1m)")
+			default:
+				cs.LagState = store.LagOK
 			}
 			c.Consumers = append(c.Consumers, cs)
 		}

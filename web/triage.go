@@ -3,7 +3,6 @@ package web
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -21,9 +20,6 @@ const (
 	// triageFetched is how many unwell streams and consumers are read
 	// to choose them from.
 	triageFetched = 50
-	// lagCandidates is how many of the largest backlogs are checked for
-	// growth.
-	lagCandidates = 10
 	// pendingCountLimit bounds the pending dead-letter count: past it the
 	// badge says "100 000+" rather than count a million rows per page.
 	pendingCountLimit = 100_000
@@ -33,19 +29,13 @@ const (
 	deadLetterRateBuckets = 60
 )
 
-// fallingBehindWindow is how far back a backlog is followed to call it
-// growing: ten samples, at least a minute, at most ten.
-func (s *Server) fallingBehindWindow() time.Duration {
-	return min(max(10*s.cfg.SampleInterval, time.Minute), 10*time.Minute)
-}
-
 // triage gathers what is wrong now: firing alerts, breakers not closed,
-// unreadable or unwell streams and consumers, stalled consumers, growing
-// backlogs, and the pending dead letters with their rate. lagging are the
-// largest backlogs, already read by the caller. jetwatch's own streams
-// and consumers count only with own.
-func (s *Server) triage(ctx context.Context, now time.Time, own bool, lagging []store.Consumer) (views.Triage, error) {
-	t := views.Triage{FallingBehindWindow: s.fallingBehindWindow()}
+// unreadable or unwell streams and consumers (stalled, stopped or falling
+// behind as the sampler judged their lag), and the pending dead letters
+// with their rate. jetwatch's own streams and consumers count only with
+// own.
+func (s *Server) triage(ctx context.Context, now time.Time, own bool) (views.Triage, error) {
+	var t views.Triage
 	var problems []views.Problem
 	if s.cfg.Alerts != nil {
 		t.Alerts = true
@@ -80,13 +70,8 @@ func (s *Server) triage(ctx context.Context, now time.Time, own bool, lagging []
 		}
 	}
 	for _, c := range unwell.Consumers {
-		problems = append(problems, consumerProblem(c, now))
+		problems = append(problems, consumerProblem(c))
 	}
-	behind, err := s.fallingBehind(ctx, now, lagging)
-	if err != nil {
-		return t, err
-	}
-	problems = append(problems, behind...)
 	t.DeadLetters, err = s.deadLetterSummary(ctx, now)
 	if err != nil {
 		return t, err
@@ -174,21 +159,26 @@ func streamProblem(st store.Stream) (views.Problem, bool) {
 	return p, true
 }
 
-func consumerProblem(c store.Consumer, now time.Time) views.Problem {
+// consumerProblem is a consumer's trouble, named by its lag state when
+// that is what is wrong; its reasons say why (arrival and ack rates for
+// one falling behind).
+func consumerProblem(c store.Consumer) views.Problem {
 	p := views.Problem{Kind: views.ProblemConsumer, Severity: c.Health.Level, Subject: c.Stream + " / " + c.Name,
 		Link: views.ConsumerURL(c.Stream, c.Name), Text: strings.Join(c.Health.Reasons, "; ")}
 	switch {
 	case c.Unread != nil:
 		p.Kind, p.Severity = views.ProblemUnread, store.HealthCritical
 		p.Text = "could not be read (" + c.Unread.Why + "): " + c.Unread.Detail + "; " + readAtText(c.Unread.ReadAt)
-	case c.Health.Level == store.HealthCritical:
-	case c.Stalled:
+	case c.LagState == store.LagStopped:
+		p.Kind = views.ProblemStopped
+	case c.LagState == store.LagStalled || c.Stalled:
+		// A row sampled before lag was judged has only its stalled flag.
 		p.Kind = views.ProblemStalled
-		p.Text = views.Count(c.NumPending) + " pending and nothing delivered"
-		if c.StalledSince != nil {
-			p.Since = *c.StalledSince
-			p.Text += " for " + views.Duration(now.Sub(*c.StalledSince))
-		}
+	case c.LagState == store.LagFallingBehind:
+		p.Kind = views.ProblemFallingBehind
+	}
+	if c.StalledSince != nil && (p.Kind == views.ProblemStalled || p.Kind == views.ProblemStopped) {
+		p.Since = *c.StalledSince
 	}
 	return p
 }
@@ -198,45 +188,6 @@ func readAtText(at *time.Time) string {
 		return "never read"
 	}
 	return "the numbers shown are from " + views.Absolute(*at)
-}
-
-// fallingBehind judges the largest backlogs: a consumer falls behind when
-// its pending count grew over the window, sample after sample, while it
-// still delivers (one that delivers nothing is stalled, listed as such).
-//
-// This is the seam for the lag evaluator: when consumers carry their own
-// Burrow-style lag state (falling behind, stalled, stopped, draining),
-// the problems come from that state and this judgement goes.
-func (s *Server) fallingBehind(ctx context.Context, now time.Time, lagging []store.Consumer) ([]views.Problem, error) {
-	window := s.fallingBehindWindow()
-	var out []views.Problem
-	for _, c := range lagging[:min(len(lagging), lagCandidates)] {
-		if c.Stalled || c.Unread != nil || c.Paused {
-			continue
-		}
-		hist, err := s.cfg.Index.ConsumerHistory(ctx, c.Stream, c.Name, now.Add(-window), now, 10)
-		if err != nil {
-			return nil, err
-		}
-		if len(hist) < 3 {
-			continue
-		}
-		growing := true
-		for i := 1; i < len(hist) && growing; i++ {
-			growing = hist[i].NumPending >= hist[i-1].NumPending
-		}
-		first, last := hist[0], hist[len(hist)-1]
-		if !growing || last.NumPending <= first.NumPending {
-			continue
-		}
-		span := last.At.Sub(first.At)
-		grew := last.NumPending - first.NumPending
-		text := fmt.Sprintf("%s pending, up %s in %s (%s); delivering %s", views.Count(c.NumPending), views.Count(grew),
-			views.Duration(span), views.Rate(float64(grew)/max(span.Seconds(), 1)), views.Rate(c.DeliveredPerSec))
-		out = append(out, views.Problem{Kind: views.ProblemFallingBehind, Severity: store.HealthWarning,
-			Subject: c.Stream + " / " + c.Name, Text: text, Link: views.ConsumerURL(c.Stream, c.Name), Since: first.At})
-	}
-	return out, nil
 }
 
 // deadLetterSummary counts the dead letters waiting for an operator and
@@ -266,12 +217,9 @@ func (s *Server) deadLetterSummary(ctx context.Context, now time.Time) (views.De
 // overview (which has them from its own triage). They are a convenience:
 // a failure to read them is logged and shows no badges.
 func (s *Server) navBadges(ctx context.Context, now time.Time) *views.NavBadges {
-	lagging, err := s.cfg.Index.TopLagging(ctx, lagCandidates, false)
+	t, err := s.triage(ctx, now, false)
 	if err == nil {
-		var t views.Triage
-		if t, err = s.triage(ctx, now, false, lagging); err == nil {
-			return t.Badges()
-		}
+		return t.Badges()
 	}
 	if ctx.Err() == nil {
 		s.logger.WarnContext(ctx, "navigation counts could not be read", "err", err)

@@ -88,26 +88,57 @@ func saveHistory(t *testing.T, b *testBundle, stream string, consumers map[strin
 	}
 }
 
-func TestTriageGrowingBacklogFallsBehindAndADrainingOneDoesNot(t *testing.T) {
+// TestTriageNamesConsumersByTheirLagState: the sampler judges lag as a
+// trend (collector's lag tests); the triage lists a consumer falling
+// behind, stalled or stopped under that name, with the sampler's words
+// (arrival against ack rates), and a draining one not at all.
+func TestTriageNamesConsumersByTheirLagState(t *testing.T) {
 	t.Parallel()
 	srv, b := setup(t)
-	saveHistory(t, b, "ORDERS", map[string]func(int) (uint64, bool){
-		"shipping": func(i int) (uint64, bool) { return 1000 + uint64(i)*100, false },  // +400 in 40 s
-		"billing":  func(i int) (uint64, bool) { return 5000 - uint64(i)*1000, false }, // draining
-		"audit":    func(i int) (uint64, bool) { return 100 + uint64(i), true },        // stalled: its own kind
-		"jitter":   func(i int) (uint64, bool) { return []uint64{50, 80, 60, 90, 70}[i], false },
-	})
+	idle := b.now.Add(-10 * time.Minute)
+	consumer := func(name, lag, level, why string) store.Consumer {
+		c := store.Consumer{Stream: "ORDERS", Name: name, NumPending: 1400, LagState: lag, SampledAt: b.now,
+			Health: store.Health{Level: store.HealthOK}}
+		if why != "" {
+			c.Health.Raise(level, why)
+		}
+		return c
+	}
+	behind := consumer("shipping", store.LagFallingBehind, store.HealthWarning,
+		"falling behind: 1400 pending and rising (20/s arriving, 12/s acknowledged, over the last 40s)")
+	behind.ArrivalPerSec, behind.AckPerSec = 20, 12
+	stalled := consumer("audit", store.LagStalled, store.HealthCritical,
+		"stalled: 1400 unacknowledged and nothing acknowledged for 10m although messages are delivered")
+	stalled.Stalled, stalled.StalledSince = true, &idle
+	stopped := consumer("mailer", store.LagStopped, store.HealthCritical,
+		"stopped: nobody is consuming (no pull requests waiting): 1400 unacknowledged")
+	stopped.Stalled, stopped.StalledSince = true, &idle
+	paused := consumer("archiver", store.LagStopped, store.HealthWarning, "paused")
+	paused.Paused = true
+	draining := consumer("billing", store.LagDraining, "", "")
+	require.NoError(t, b.db.SaveCycle(context.Background(), store.Cycle{At: b.now,
+		Streams:   []store.Stream{{Name: "ORDERS", ConsumerCount: 5, SampledAt: b.now, Health: store.Health{Level: store.HealthOK}}},
+		Consumers: []store.Consumer{behind, stalled, stopped, paused, draining}}))
+
 	_, page := get(t, srv, "/")
 	doc := parse(t, page)
 	require.Equal(t, []string{"ORDERS / shipping"}, problemSubjects(doc, "falling-behind"))
 	require.Equal(t, []string{"ORDERS / audit"}, problemSubjects(doc, "stalled"))
+	require.Equal(t, []string{"ORDERS / mailer", "ORDERS / archiver"}, problemSubjects(doc, "stopped"), "critical first")
+	require.Empty(t, problemSubjects(doc, "consumer"))
 	for _, p := range nodes(doc, "problem") {
-		if attr(p, "data-kind") == "falling-behind" {
-			require.Contains(t, text(p), "1 400 pending, up 400 in 40s (10/s); delivering 5/s")
+		require.NotContains(t, attr(p, "data-subject"), "billing", "draining is catching up, not a problem")
+		switch attr(p, "data-kind") {
+		case "falling-behind":
+			require.Contains(t, text(p), "20/s arriving, 12/s acknowledged")
 			require.Equal(t, "warning", attr(p, "data-severity"))
 			require.Equal(t, []string{"/streams/ORDERS/consumers/shipping"}, links(p))
+		case "stalled":
+			require.Equal(t, "critical", attr(p, "data-severity"))
+			require.Contains(t, text(p), "since 10m ago")
 		}
 	}
+	require.Equal(t, []string{"4"}, byTestID(t, page, "problem-count"))
 }
 
 func TestTriageSaysWhenNothingIsWrong(t *testing.T) {

@@ -168,8 +168,8 @@ func TestDemoInBrowser(t *testing.T) {
 	// The page shows the sample of its moment: on a loaded machine one may
 	// land between the API's answer above and this read.
 	natstest.CheckFor(t, 30*time.Second, 200*time.Millisecond, func() error {
-		if !pageHas(t, b, problemSelector("stalled", "AUDIT / archiver")) {
-			return fmt.Errorf("what is wrong now lacks the stalled AUDIT / archiver: %s", liveText(t, b, `[data-testid=triage]`))
+		if !pageHas(t, b, problemSelector("stopped", "AUDIT / archiver")) {
+			return fmt.Errorf("what is wrong now lacks the stopped AUDIT / archiver (never pulled): %s", liveText(t, b, `[data-testid=triage]`))
 		}
 		return nil
 	})

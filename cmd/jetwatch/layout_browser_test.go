@@ -51,17 +51,17 @@ type overflow struct {
 // 390 px (a phone): no page scrolls sideways (wide tables scroll inside
 // their card), the navigation folds into a menu on the phone, and what is
 // wrong now leads the overview: the consumer falling behind
-// (ORDERS/shipping) and the stalled one (AUDIT/archiver).
+// (ORDERS/shipping) and the stopped one (AUDIT/archiver, never pulled).
 func TestDemoLayoutAtDesktopAndPhoneWidths(t *testing.T) {
 	b := browsertest.New(t)
 	base := startDemo(t)
 
 	// The triage lists both once the samples show them: shipping's
-	// backlog grows for several samples, archiver waits for --stall-after.
+	// backlog must rise over the lag window, archiver wait for --stall-after.
 	_, err := chromedp.Run(b.Ctx, chromedp.Navigate(base+"/"))
 	require.NoError(t, err)
 	natstest.CheckFor(t, 90*time.Second, 200*time.Millisecond, func() error {
-		for _, sel := range []string{problemSelector("falling-behind", "ORDERS / shipping"), problemSelector("stalled", "AUDIT / archiver")} {
+		for _, sel := range []string{problemSelector("falling-behind", "ORDERS / shipping"), problemSelector("stopped", "AUDIT / archiver")} {
 			if !pageHas(t, b, sel) {
 				return fmt.Errorf("not in what is wrong now yet: %s\n%s", sel, liveText(t, b, `[data-testid=triage]`))
 			}
@@ -71,7 +71,7 @@ func TestDemoLayoutAtDesktopAndPhoneWidths(t *testing.T) {
 	// Each problem links to its consumer's page (read in one step: the
 	// live region is swapped every second).
 	for subject, want := range map[string]string{
-		problemSelector("stalled", "AUDIT / archiver"):         "/streams/AUDIT/consumers/archiver",
+		problemSelector("stopped", "AUDIT / archiver"):         "/streams/AUDIT/consumers/archiver",
 		problemSelector("falling-behind", "ORDERS / shipping"): "/streams/ORDERS/consumers/shipping",
 	} {
 		href, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](

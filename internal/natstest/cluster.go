@@ -188,7 +188,8 @@ func (c *Cluster) Index(name string) int {
 }
 
 // WaitForMetaLeader waits until a running node sees a JetStream meta
-// leader and every running node is current with it.
+// leader, every running node is current with it, and the leader has
+// heard from every running node.
 func (c *Cluster) WaitForMetaLeader() {
 	c.t.Helper()
 	CheckFor(c.t, 30*time.Second, 50*time.Millisecond, func() error {
@@ -200,8 +201,19 @@ func (c *Cluster) WaitForMetaLeader() {
 				return fmt.Errorf("%s: JetStream not current", s.Name())
 			}
 		}
+		running := 0
+		for _, s := range c.Nodes {
+			if s != nil {
+				running++
+			}
+		}
 		for _, s := range c.Nodes {
 			if s != nil && s.JetStreamIsLeader() {
+				// Placement needs the leader to have heard from every
+				// peer, or an R3 stream is refused "peer offline".
+				if peers := s.JetStreamClusterPeers(); len(peers) < running {
+					return fmt.Errorf("meta leader %s sees %d of %d peers", s.Name(), len(peers), running)
+				}
 				return nil
 			}
 		}
