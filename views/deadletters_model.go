@@ -258,14 +258,6 @@ type BulkJobView struct {
 // Progress is the share of a job done, 0-100.
 func (v BulkJobView) Progress() float64 { return JobProgress(v.Job) }
 
-func idsText(ids []uint64) string {
-	parts := make([]string, len(ids))
-	for i, id := range ids {
-		parts[i] = u64(id)
-	}
-	return strings.Join(parts, ", ")
-}
-
 // CountText renders a count that may have stopped at a limit.
 func CountText(n int, more bool) string {
 	if more {
