@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/jetwatch/jetwatch/alert"
-	"github.com/jetwatch/jetwatch/demo"
+	"github.com/jetwatch/jetwatch/demo/receiver"
 )
 
 // AlertList is the alerts page: each rule with its state, the silences in
@@ -98,7 +98,7 @@ func RuleCondition(r alert.Rule) string {
 
 // DemoReceiverList is the demo receiver's page.
 type DemoReceiverList struct {
-	Arrivals []demo.Arrival
+	Arrivals []receiver.Arrival
 	Now      time.Time
 }
 

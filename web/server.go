@@ -21,7 +21,7 @@ import (
 	"github.com/jetwatch/jetwatch/alert"
 	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/auth"
-	"github.com/jetwatch/jetwatch/demo"
+	"github.com/jetwatch/jetwatch/demo/receiver"
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -89,12 +89,12 @@ type Alerts interface {
 	Deliveries(ctx context.Context, limit int) ([]alert.Delivery, error)
 }
 
-// DemoReceiver is the demo's built-in webhook receiver. demo.Receiver
+// DemoReceiver is the demo's built-in webhook receiver. receiver.Receiver
 // implements it.
 type DemoReceiver interface {
 	// Receive records a webhook request and returns the status to answer.
 	Receive(r *http.Request) int
-	Arrivals() []demo.Arrival
+	Arrivals() []receiver.Arrival
 }
 
 // NATSState is the connection state the pages and /readyz report.
