@@ -72,20 +72,6 @@ type SamplerConfig struct {
 	TracerProvider trace.TracerProvider
 }
 
-// State is what the sampler reports about itself to the UI and probes.
-type State struct {
-	FirstCycleDone bool
-	LastCycleAt    time.Time
-	LastDuration   time.Duration
-	Streams        int
-	Consumers      int
-	// Errors are the problems of the last cycle, in the operator's words:
-	// what could not be read and why, at most maxShownProblems of them.
-	Errors []string
-	// JSZ is empty while per-server health is available, else why not.
-	JSZ string
-}
-
 // Sampler lists every stream and consumer each interval and stores their
 // latest state and history.
 type Sampler struct {
@@ -100,7 +86,7 @@ type Sampler struct {
 	lag      *lagTracker
 
 	mu         sync.Mutex
-	state      State
+	state      store.SamplerState
 	exposition atomic.Pointer[exposition]
 	jszSkip    int // cycles to wait before asking JSZ again
 
@@ -205,7 +191,7 @@ func (s *Sampler) Stop() {
 }
 
 // State reports the sampler's state; safe for concurrent use.
-func (s *Sampler) State() State {
+func (s *Sampler) State() store.SamplerState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.state

@@ -42,8 +42,8 @@ func benchmarkOverview(b *testing.B, streams, consumersPer int) {
 		NATSState: func() NATSState {
 			return NATSState{Connected: true, Since: now.Add(-time.Hour), Server: "nats://nats:4222"}
 		},
-		SamplerState: func() SamplerState {
-			return SamplerState{FirstCycleDone: true, LastCycleAt: now, LastDuration: 600 * time.Millisecond}
+		SamplerState: func() store.SamplerState {
+			return store.SamplerState{FirstCycleDone: true, LastCycleAt: now, LastDuration: 600 * time.Millisecond}
 		},
 		Gatherer: prometheus.NewRegistry(),
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -112,7 +112,7 @@ func TestOverviewSaysWhenNATSIsDown(t *testing.T) {
 func TestOverviewBeforeTheFirstSample(t *testing.T) {
 	t.Parallel()
 	srv, b := setup(t)
-	b.setSampler(SamplerState{JSZ: "the NATS user is not in the system account"})
+	b.setSampler(store.SamplerState{JSZ: "the NATS user is not in the system account"})
 	_, page := get(t, srv, "/")
 	require.Equal(t, []string{"Waiting for the first sample…"}, byTestID(t, page, "no-streams"))
 	note := byTestID(t, page, "jsz-note")
@@ -126,7 +126,7 @@ func TestOverviewShowsSamplerErrorsAndStaleStreams(t *testing.T) {
 	t.Parallel()
 	srv, b := setup(t)
 	seed(t, b)
-	b.setSampler(SamplerState{FirstCycleDone: true, LastCycleAt: b.now.Add(-time.Minute), LastDuration: time.Second,
+	b.setSampler(store.SamplerState{FirstCycleDone: true, LastCycleAt: b.now.Add(-time.Minute), LastDuration: time.Second,
 		Errors: []string{"listing consumers of FULL timed out"}})
 	_, page := get(t, srv, "/")
 	require.Contains(t, byTestID(t, page, "sampler-errors")[0], "listing consumers of FULL timed out")

@@ -111,19 +111,6 @@ type NATSState struct {
 	ServerName string
 }
 
-// SamplerState is what the sampler reports about its last cycle.
-type SamplerState struct {
-	FirstCycleDone bool
-	LastCycleAt    time.Time
-	LastDuration   time.Duration
-	Streams        int
-	Consumers      int
-	// Errors are the problems of the last cycle, in the operator's words.
-	Errors []string
-	// JSZ is empty while per-server health via $SYS is available, else why not.
-	JSZ string
-}
-
 // Config configures the web server.
 type Config struct {
 	// Index is read for every page and API answer. Required.
@@ -131,7 +118,7 @@ type Config struct {
 	// NATSState reports the current NATS connection. Required.
 	NATSState func() NATSState
 	// SamplerState reports the sampler's last cycle. Required.
-	SamplerState func() SamplerState
+	SamplerState func() store.SamplerState
 	// Gatherer's metrics are served at /metrics. Required.
 	Gatherer prometheus.Gatherer
 	// SampledMetrics, when set, writes the stream, consumer and server

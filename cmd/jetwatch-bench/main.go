@@ -104,7 +104,7 @@ func run() error {
 	srv, err := web.New(web.Config{
 		Index:          db,
 		NATSState:      func() web.NATSState { return web.NATSState{Connected: true} },
-		SamplerState:   func() web.SamplerState { return web.SamplerState{FirstCycleDone: true, LastCycleAt: time.Now()} },
+		SamplerState:   func() store.SamplerState { return store.SamplerState{FirstCycleDone: true, LastCycleAt: time.Now()} },
 		Gatherer:       reg,
 		SampledMetrics: sampler.WriteMetrics,
 		Logger:         quiet,

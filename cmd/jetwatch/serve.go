@@ -194,11 +194,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 			s := status.Snapshot()
 			return web.NATSState{Connected: s.Connected, Closed: s.Closed, Since: s.Since, LastError: s.LastError, Server: s.ServerURL, ServerName: s.ServerName}
 		},
-		SamplerState: func() web.SamplerState {
-			s := sampler.State()
-			return web.SamplerState{FirstCycleDone: s.FirstCycleDone, LastCycleAt: s.LastCycleAt, LastDuration: s.LastDuration,
-				Streams: s.Streams, Consumers: s.Consumers, Errors: s.Errors, JSZ: s.JSZ}
-		},
+		SamplerState:   sampler.State,
 		Gatherer:       reg,
 		SampledMetrics: sampler.WriteMetrics,
 		Logger:         logger,
