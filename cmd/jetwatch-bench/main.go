@@ -15,11 +15,17 @@
 //	nats-server -js -sd /tmp/bench-nats -p 4333 &
 //	go run -tags sqlite_fts5 ./cmd/jetwatch-bench -server nats://127.0.0.1:4333 -streams 10000 -consumers 10
 //
-// and the memory figures are jetwatch's alone.
+// and the memory figures are jetwatch's alone. -nats-process does the same
+// with a server this command runs in a child process, and -natsdir keeps
+// that server's streams for the next run (creating 10,000 streams x 10
+// consumers takes minutes):
+//
+//	go run -tags sqlite_fts5 ./cmd/jetwatch-bench -nats-process -natsdir /tmp/bench-nats -streams 10000 -consumers 10
 package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -68,9 +74,15 @@ func run() error {
 	deliver := flag.Bool("deliver", true, "have each consumer receive and acknowledge one message before the cycles, as any consumer in use has: the server then answers from memory rather than reading each consumer's state from disk")
 	publish := flag.Int("publish", 1, "messages to publish to every stream between two cycles, so every stream and consumer changes in each")
 	natsURL := flag.String("server", "", "URL of a NATS server started separately; empty to run one in this process")
+	natsProcess := flag.Bool("nats-process", false, "run the NATS server in a child process (this command again, with -serve-nats), so the memory figures are jetwatch's alone")
+	serveNATS := flag.String("serve-nats", "", "run only a NATS server storing in this directory, print its URL and stop when standard input closes: what -nats-process starts")
+	natsDir := flag.String("natsdir", "", "store directory of the NATS server this command runs, kept after the run so that the next run with it reuses the streams instead of creating them; empty for a temporary one")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the sample cycles to this file")
 	memProfile := flag.String("memprofile", "", "write an allocation profile of the sample cycles to this file")
 	flag.Parse()
+	if *serveNATS != "" {
+		return serveNATSOnly(*serveNATS)
+	}
 
 	dir, err := os.MkdirTemp("", "jetwatch-bench-")
 	if err != nil {
@@ -79,17 +91,25 @@ func run() error {
 	defer os.RemoveAll(dir)
 	url := *natsURL
 	where := "a separate NATS server (not counted in jetwatch's memory)"
-	if url == "" {
-		ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir + "/nats",
-			NoLog: true, NoSigs: true, JetStreamMaxMemory: 4 << 30, JetStreamMaxStore: 64 << 30})
+	storeDir := cmp.Or(*natsDir, dir+"/nats")
+	switch {
+	case url != "":
+	case *natsProcess:
+		child, childURL, err := startNATSProcess(storeDir)
 		if err != nil {
 			return err
 		}
-		go ns.Start()
-		if !ns.ReadyForConnections(10 * time.Second) {
-			return fmt.Errorf("nats server did not start")
+		defer child.stop()
+		url = childURL
+		where = "a NATS server in a child process (not counted in jetwatch's memory)"
+	default:
+		// Not shut down: with 100,000 consumers that takes a quarter of an
+		// hour (each consumer store waits for its flusher), and the store
+		// recovers from an exit as from a crash.
+		ns, err := startNATS(storeDir)
+		if err != nil {
+			return err
 		}
-		defer ns.Shutdown()
 		url = ns.ClientURL()
 		where = "an in-process NATS server (its memory counts in RSS)"
 	}
@@ -216,6 +236,74 @@ func run() error {
 	return nil
 }
 
+// startNATS starts a JetStream server on a free port storing in dir.
+func startNATS(dir string) (*server.Server, error) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir,
+		NoLog: true, NoSigs: true, JetStreamMaxMemory: 4 << 30, JetStreamMaxStore: 64 << 30})
+	if err != nil {
+		return nil, err
+	}
+	go ns.Start()
+	// A kept store directory with 10,000 streams takes a while to recover.
+	if !ns.ReadyForConnections(10 * time.Minute) {
+		ns.Shutdown()
+		return nil, errors.New("nats server did not start")
+	}
+	return ns, nil
+}
+
+// serveNATSOnly runs a server for a parent jetwatch-bench: it prints the
+// URL and serves until the parent closes standard input (or exits).
+func serveNATSOnly(dir string) error {
+	ns, err := startNATS(dir)
+	if err != nil {
+		return err
+	}
+	fmt.Println(ns.ClientURL())
+	// Exits without shutting the server down, as startNATS's caller does.
+	_, err = io.Copy(io.Discard, os.Stdin)
+	return err
+}
+
+// natsProcess is a NATS server run by this command in a child process.
+type natsProcess struct {
+	cmd   *exec.Cmd
+	stdin io.Closer
+}
+
+func startNATSProcess(dir string) (*natsProcess, string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, "", err
+	}
+	cmd := exec.Command(self, "-serve-nats", dir)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	p := &natsProcess{cmd: cmd, stdin: stdin}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		p.stop()
+		return nil, "", fmt.Errorf("nats server process: %w", err)
+	}
+	return p, strings.TrimSpace(line), nil
+}
+
+// stop ends the child by closing its standard input, and waits for it.
+func (p *natsProcess) stop() {
+	p.stdin.Close()
+	p.cmd.Wait() //nolint:errcheck // it is going away either way
+}
+
 // timeWeb times /metrics scrapes and overview renders of the sampled state.
 func timeWeb(w io.Writer, row func(string, []time.Duration, string), db *store.DB, reg *prometheus.Registry,
 	sampler *collector.Sampler, scrapes int) error {
@@ -325,7 +413,7 @@ func msec(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Micr
 // leaving alone those a server started separately already has, and says
 // how many streams it created.
 func populate(ctx context.Context, nc *nats.Conn, streams, consumers, messages int, deliver bool) (int, error) {
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(time.Minute))
 	if err != nil {
 		return 0, err
 	}
@@ -356,7 +444,12 @@ func populate(ctx context.Context, nc *nats.Conn, streams, consumers, messages i
 						return
 					}
 				}
-				if err := populateConsumers(ctx, s, consumers, deliver); err != nil {
+				// A loaded server may time out a request: try again.
+				err = populateConsumers(ctx, s, consumers, deliver)
+				for try := 1; err != nil && try < 5; try++ {
+					err = populateConsumers(ctx, s, consumers, deliver)
+				}
+				if err != nil {
 					errs <- fmt.Errorf("consumers of %s: %w", name, err)
 					return
 				}
@@ -389,25 +482,31 @@ func publishAll(ctx context.Context, nc *nats.Conn, streams, n int) error {
 	if n == 0 {
 		return nil
 	}
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(time.Minute))
 	if err != nil {
 		return err
 	}
+	// In batches: more than PublishAsyncMaxPending (4,000) in flight
+	// stall and fail.
+	const batch = 1000
 	for i := range streams {
 		for range n {
 			if _, err := js.PublishAsync(fmt.Sprintf("bench.%d.m", i), []byte("more")); err != nil {
 				return err
 			}
 		}
+		if (i+1)%batch != 0 && i != streams-1 {
+			continue
+		}
+		select {
+		case <-js.PublishAsyncComplete():
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Minute):
+			return errors.New("publishing between cycles: no acknowledgement within a minute")
+		}
 	}
-	select {
-	case <-js.PublishAsyncComplete():
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(time.Minute):
-		return errors.New("publishing between cycles took over a minute")
-	}
+	return nil
 }
 
 // populateConsumers creates the consumers a stream lacks and, with
