@@ -45,6 +45,17 @@ func (c *clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
+// CatchUp moves the clock to the real time if it is behind: what the
+// server made since the test began (a consumer, a message) is not in the
+// clock's future.
+func (c *clock) CatchUp() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now := time.Now(); now.After(c.now) {
+		c.now = now
+	}
+}
+
 // request is what the receiver got.
 type request struct {
 	header http.Header

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +34,9 @@ type observation struct {
 	Labels  map[string]string
 	Value   float64
 	Summary string
+	// Since, when set, is when the condition began by the data's own
+	// account (a breaker's first open); the rule's for counts from it.
+	Since time.Time
 }
 
 // matches reports whether a rule pattern (empty: anything) matches name.
@@ -44,8 +48,9 @@ func matches(pattern, name string) bool {
 	return ok
 }
 
-// observe returns the instances of r whose condition holds at now.
-func (e *Evaluator) observe(ctx context.Context, r Rule, now time.Time) ([]observation, error) {
+// observe returns the instances of r whose condition holds at now;
+// firing says whether an instance (by fingerprint) is firing now.
+func (e *Evaluator) observe(ctx context.Context, r Rule, now time.Time, firing func(fp string) bool) ([]observation, error) {
 	switch r.Kind {
 	case KindConsumerLag, KindConsumerStalled:
 		consumers, err := e.cfg.Index.AllConsumers(ctx)
@@ -58,6 +63,12 @@ func (e *Evaluator) observe(ctx context.Context, r Rule, now time.Time) ([]obser
 				continue
 			}
 			labels := map[string]string{"stream": c.Stream, "consumer": c.Name}
+			if r.Kind == KindConsumerLag && len(r.States) > 0 {
+				if o, ok := lagObservation(r, c, labels, firing); ok {
+					out = append(out, o)
+				}
+				continue
+			}
 			if r.Kind == KindConsumerLag && float64(c.NumPending) > r.Above {
 				out = append(out, observation{Labels: labels, Value: float64(c.NumPending),
 					Summary: fmt.Sprintf("consumer %s on %s has %d pending messages (above %g)", c.Name, c.Stream, c.NumPending, r.Above)})
@@ -99,13 +110,20 @@ func (e *Evaluator) observe(ctx context.Context, r Rule, now time.Time) ([]obser
 		}
 		var out []observation
 		for _, b := range breakers {
-			if b.State != store.BreakerOpen || now.Sub(b.Since) < time.Duration(r.For) || !matches(r.Service, b.Service) || !matches(r.Breaker, b.Breaker) ||
-				!matches(r.Stream, b.Stream) || !matches(r.Consumer, b.Consumer) {
+			// Half open is the same outage, probing: it must neither
+			// resolve the alert nor restart its for.
+			if (b.State != store.BreakerOpen && b.State != store.BreakerHalfOpen) || !matches(r.Service, b.Service) ||
+				!matches(r.Breaker, b.Breaker) || !matches(r.Stream, b.Stream) || !matches(r.Consumer, b.Consumer) {
 				continue
 			}
+			state := "open"
+			if b.State == store.BreakerHalfOpen {
+				state = "half open (probing)"
+			}
 			out = append(out, observation{Labels: map[string]string{"service": b.Service, "breaker": b.Breaker},
-				Value:   now.Sub(b.Since).Seconds(),
-				Summary: fmt.Sprintf("breaker %s of %s is open since %s: %s", b.Breaker, b.Service, b.Since.Format(time.RFC3339), b.LastError)})
+				Value: now.Sub(b.Since).Seconds(), Since: b.Since,
+				Summary: fmt.Sprintf("breaker %s of %s is %s, down since %s: %s", b.Breaker, b.Service, state,
+					b.Since.UTC().Format(time.RFC3339), b.LastError)})
 		}
 		return out, nil
 	case KindDeadLetterRate, KindDeadLetterMatch:
@@ -114,6 +132,47 @@ func (e *Evaluator) observe(ctx context.Context, r Rule, now time.Time) ([]obser
 		return e.observeAdvisories(ctx, r, now)
 	}
 	return nil, fmt.Errorf("unknown kind %q", r.Kind)
+}
+
+// lagObservation is a consumer_lag rule with states on one consumer: it
+// holds while the consumer's lag state is one of them (and, with above,
+// more than above are pending). A firing instance then holds until the
+// consumer has caught up, at most above (default 0) pending, whatever
+// its state meanwhile (draining, or ok with a backlog left), and while it
+// cannot be read: the incident ends when its backlog does, and a
+// consumer that wavers between falling behind and draining pages once.
+func lagObservation(r Rule, c store.Consumer, labels map[string]string, firing func(fp string) bool) (observation, bool) {
+	holds := c.Unread == nil && slices.Contains(r.States, c.LagState) && (r.Above == 0 || float64(c.NumPending) > r.Above)
+	if !holds && (c.Unread != nil || float64(c.NumPending) > r.Above) {
+		holds = firing(fingerprint(r.Name, labels))
+	}
+	if !holds {
+		return observation{}, false
+	}
+	var what string
+	switch {
+	case c.Unread != nil:
+		what = fmt.Sprintf("could not be read (%s); it had %d pending", c.Unread.Why, c.NumPending)
+	case c.LagState == store.LagFallingBehind:
+		what = fmt.Sprintf("is falling behind: %d pending, %.1f/s arriving, %.1f/s acknowledged", c.NumPending, c.ArrivalPerSec, c.AckPerSec)
+	case c.LagState == store.LagStalled:
+		what = fmt.Sprintf("is stalled: %d pending, nothing acknowledged", c.NumPending)
+	case c.LagState == store.LagStopped && c.DeletedAt != nil:
+		what = "was deleted"
+	case c.LagState == store.LagStopped && c.Paused:
+		what = fmt.Sprintf("is paused with %d pending", c.NumPending)
+	case c.LagState == store.LagStopped:
+		what = fmt.Sprintf("is stopped: nobody is consuming, %d pending", c.NumPending)
+	case c.LagState == store.LagDraining:
+		what = fmt.Sprintf("is draining: %d pending", c.NumPending)
+		if c.DrainSeconds != nil {
+			what += fmt.Sprintf(", about %s to catch up", (time.Duration(*c.DrainSeconds) * time.Second).Round(time.Second))
+		}
+	default:
+		what = fmt.Sprintf("is catching up: %d pending", c.NumPending)
+	}
+	return observation{Labels: labels, Value: float64(c.NumPending),
+		Summary: fmt.Sprintf("consumer %s on %s %s", c.Name, c.Stream, what)}, true
 }
 
 // lastActivity is when the consumer last delivered or had an ack, or was

@@ -36,6 +36,9 @@ type episode struct {
 	AckedBy    string    `json:"acked_by,omitempty"`
 	AckedAt    time.Time `json:"acked_at,omitzero"`
 	AckNote    string    `json:"ack_note,omitempty"`
+	// ClearedAt is when the condition stopped holding while the rule's
+	// keep_firing_for keeps the episode firing; zero while it holds.
+	ClearedAt time.Time `json:"cleared_at,omitzero"`
 
 	revision uint64
 }
@@ -61,6 +64,12 @@ func (s Silence) Covers(rule, fp string, now time.Time) bool {
 type state struct {
 	episodes map[string]*episode
 	silences []Silence
+}
+
+// firing says whether the instance with fingerprint fp is firing.
+func (st state) firing(fp string) bool {
+	_, ok := st.episodes[fp]
+	return ok
 }
 
 // loadState reads every episode and silence. The bucket is small: one key

@@ -162,7 +162,7 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 	var errs []error
 	for _, r := range rules.Rules {
 		rs := RuleStatus{Rule: r, State: StateInactive}
-		obs, err := e.observe(ctx, r, now)
+		obs, err := e.observe(ctx, r, now, st.firing)
 		if err != nil {
 			rs.Error = "cannot read the data this rule needs: " + err.Error()
 			errs = append(errs, fmt.Errorf("rule %s: %w", r.Name, err))
@@ -184,11 +184,14 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 				e.continueFiring(ctx, rules, r, ep, o, inst.Silence, now)
 				inst.State, inst.Since, inst.AckedBy, inst.AckedAt, inst.AckNote = StateFiring, ep.StartsAt, ep.AckedBy, ep.AckedAt, ep.AckNote
 			} else {
-				since, ok := e.pending[fp]
-				if !ok {
-					since = now
-					e.pending[fp] = now
+				since := o.Since
+				if since.IsZero() {
+					var ok bool
+					if since, ok = e.pending[fp]; !ok {
+						since = now
+					}
 				}
+				e.pending[fp] = since
 				inst.State, inst.Since = StatePending, since
 				if now.Sub(since) >= r.hold() {
 					if err := e.fire(ctx, rules, r, fp, o, since, inst.Silence, now); err != nil {
@@ -200,6 +203,17 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 				}
 			}
 			rs.Instances = append(rs.Instances, inst)
+		}
+		// Firing instances whose condition cleared fire on for the rule's
+		// keep_firing_for; the rest resolve below.
+		for fp, ep := range st.episodes {
+			if ep.Rule != r.Name || seen[fp] || !e.keepFiring(ctx, r, ep, now) {
+				continue
+			}
+			seen[fp] = true
+			rs.Instances = append(rs.Instances, Instance{Fingerprint: fp, State: StateFiring, Labels: ep.Labels, Summary: ep.Summary,
+				Value: ep.Value, Since: ep.StartsAt, Silence: st.silenced(r.Name, fp, now), AckedBy: ep.AckedBy, AckedAt: ep.AckedAt,
+				AckNote: ep.AckNote, ClearedAt: ep.ClearedAt, ResolvesAt: ep.ClearedAt.Add(r.KeepFiring())})
 		}
 		slices.SortFunc(rs.Instances, func(a, b Instance) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })
 		for _, inst := range rs.Instances {
@@ -269,27 +283,64 @@ func (e *Evaluator) fire(ctx context.Context, rules *Rules, r Rule, fp string, o
 // rule repeats and nobody acknowledged or silenced it.
 func (e *Evaluator) continueFiring(ctx context.Context, rules *Rules, r Rule, ep *episode, o observation, silence *Silence, now time.Time) {
 	ep.Summary, ep.Value = o.Summary, o.Value
-	if silence != nil {
-		return
-	}
+	// The condition came back while the episode was kept firing: the same
+	// episode goes on, with no new page.
+	back := !ep.ClearedAt.IsZero()
+	ep.ClearedAt = time.Time{}
+	send := false
 	switch {
+	case silence != nil:
 	case !ep.Sent:
 		// It fired while silenced and still fires now the silence ended:
 		// page now, as the first notification of this episode.
+		send = true
 	case r.Repeat <= 0 || ep.AckedBy != "" || now.Sub(ep.LastSentAt) < time.Duration(r.Repeat):
-		return
 	default:
 		ep.Repeats++
+		send = true
 	}
-	ep.LastSentAt, ep.Sent = now.UTC(), true
+	if !send && !back {
+		return
+	}
+	if send {
+		ep.LastSentAt, ep.Sent = now.UTC(), true
+	}
 	b, _ := json.Marshal(ep)
-	if _, err := e.kv.Update(ctx, episodePrefix+ep.Fingerprint, b, ep.revision); err != nil {
+	rev, err := e.kv.Update(ctx, episodePrefix+ep.Fingerprint, b, ep.revision)
+	if err != nil {
 		// Another replica sent this reminder (or resolved it) first.
+		return
+	}
+	ep.revision = rev
+	if !send {
 		return
 	}
 	if err := e.publish(ctx, rules, r, ep, StatusFiring, time.Time{}, now); err != nil {
 		e.logger.Error("alert reminder not queued", "rule", r.Name, "err", err)
 	}
+}
+
+// keepFiring says whether a firing episode whose condition no longer holds
+// fires on: for the rule's keep_firing_for after the condition cleared.
+// When it cleared is recorded in the bucket, so replicas and a restarted
+// jetwatch count from the same moment.
+func (e *Evaluator) keepFiring(ctx context.Context, r Rule, ep *episode, now time.Time) bool {
+	keep := r.KeepFiring()
+	if keep <= 0 {
+		return false
+	}
+	if ep.ClearedAt.IsZero() {
+		ep.ClearedAt = now.UTC()
+		b, _ := json.Marshal(ep)
+		rev, err := e.kv.Update(ctx, episodePrefix+ep.Fingerprint, b, ep.revision)
+		if err != nil {
+			// Another replica changed it first; the next cycle reads its
+			// version. Until then it fires on.
+			return true
+		}
+		ep.revision = rev
+	}
+	return now.Sub(ep.ClearedAt) < keep
 }
 
 // resolve ends an episode and tells the receivers that were told it fired.
@@ -305,7 +356,8 @@ func (e *Evaluator) resolve(ctx context.Context, rules *Rules, ep *episode, now 
 	}
 	e.logger.Info("alert resolved", "rule", ep.Rule, "fingerprint", ep.Fingerprint)
 	ep.Repeats = 0 // a resolution is one message, whatever the reminders
-	return e.publish(ctx, rules, r, ep, StatusResolved, now.UTC(), now)
+	// It ended when the condition cleared, not when keep_firing_for ran out.
+	return e.publish(ctx, rules, r, ep, StatusResolved, cmp.Or(ep.ClearedAt, now).UTC(), now)
 }
 
 func findRule(rules *Rules, name string) (Rule, bool) {
@@ -364,6 +416,11 @@ type Instance struct {
 	AckedBy string    `json:"acked_by,omitempty"`
 	AckedAt time.Time `json:"acked_at,omitzero"`
 	AckNote string    `json:"ack_note,omitempty"`
+	// ClearedAt, when set, is when the firing instance's condition
+	// cleared: it fires on until ResolvesAt (the rule's keep_firing_for)
+	// and resolves then, unless the condition comes back.
+	ClearedAt  time.Time `json:"cleared_at,omitzero"`
+	ResolvesAt time.Time `json:"resolves_at,omitzero"`
 }
 
 // Statuses returns each rule with its state at the last evaluation, in the
@@ -374,15 +431,32 @@ func (e *Evaluator) Statuses() ([]RuleStatus, time.Time) {
 	return slices.Clone(e.statuses), e.lastRun
 }
 
-// hold is how long an instance stays pending before it fires. Stalled
-// consumers and open breakers already measure their own duration against
-// for, so they fire as soon as they are observed.
+// hold is how long an instance stays pending before it fires, counted
+// from the observation's own since when it has one (a breaker's first
+// open). Stalled consumers already measure their idle time against for,
+// so they fire as soon as they are observed.
 func (r Rule) hold() time.Duration {
-	switch r.Kind {
-	case KindConsumerStalled, KindBreakerOpen:
+	if r.Kind == KindConsumerStalled {
 		return 0
 	}
 	return time.Duration(r.For)
+}
+
+// defaultBreakerKeepFiringFor is how long a breaker must stay closed before
+// its alert resolves: one good probe closes a breaker whose downstream may
+// fail again a moment later, and that is still the same outage.
+const defaultBreakerKeepFiringFor = time.Minute
+
+// KeepFiring is how long an instance fires on after its condition
+// cleared: the rule's keep_firing_for, or its kind's default.
+func (r Rule) KeepFiring() time.Duration {
+	if r.KeepFiringFor != nil {
+		return time.Duration(*r.KeepFiringFor)
+	}
+	if r.Kind == KindBreakerOpen {
+		return defaultBreakerKeepFiringFor
+	}
+	return 0
 }
 
 // Rules returns the rules in force.

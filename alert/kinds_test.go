@@ -50,7 +50,7 @@ func TestEachKindFiresAndResolves(t *testing.T) {
 	}{{
 		kind: alert.KindConsumerStalled,
 		rule: "{name: r, kind: consumer_stalled, stream: ORD*, for: 1s, receivers: [ops]}",
-		make: func(t *testing.T, b *testBundle) { b.orders(t, 5); b.clock.Advance(2 * time.Second) },
+		make: func(t *testing.T, b *testBundle) { b.orders(t, 5); b.clock.CatchUp(); b.clock.Advance(2 * time.Second) },
 		clear: func(t *testing.T, b *testBundle) {
 			cons, err := b.js.Consumer(context.Background(), "ORDERS", "billing")
 			require.NoError(t, err)
@@ -69,7 +69,7 @@ func TestEachKindFiresAndResolves(t *testing.T) {
 		labels: map[string]string{"stream": "ORDERS", "limit": "messages"},
 	}, {
 		kind: alert.KindBreakerOpen,
-		rule: "{name: r, kind: breaker_open, service: notif*, for: 30s, receivers: [ops]}",
+		rule: "{name: r, kind: breaker_open, service: notif*, for: 30s, keep_firing_for: 0s, receivers: [ops]}",
 		make: func(t *testing.T, b *testBundle) {
 			now := b.clock.Now()
 			_, err := b.db.SaveBreaker(context.Background(), store.Breaker{Service: "notifier", Breaker: "smtp", State: store.BreakerOpen,

@@ -10,12 +10,14 @@ import (
 	"path"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // Rule kinds.
@@ -110,10 +112,18 @@ type Rule struct {
 	Event string `yaml:"event" json:"event,omitempty"`
 	// Above is the threshold: pending messages, a percentage, a count.
 	Above float64 `yaml:"above" json:"above"`
+	// States are the lag states a consumer_lag rule fires for
+	// (falling_behind, stalled, stopped, draining); empty: by Above only.
+	States []string `yaml:"states" json:"states,omitempty"`
 	// For is how long the condition must hold before the rule fires.
 	For Duration `yaml:"for" json:"for"`
 	// Window is the period counted by rate rules.
 	Window Duration `yaml:"window" json:"window,omitempty"`
+	// KeepFiringFor keeps an instance firing this long after its
+	// condition cleared, so a condition that clears and comes back is one
+	// episode, paged once. Defaults to 1 minute for breaker_open (the
+	// breaker must stay closed that long), 0 otherwise.
+	KeepFiringFor *Duration `yaml:"keep_firing_for" json:"keep_firing_for,omitempty"`
 	// Repeat re-sends a firing notification this often; 0 never.
 	Repeat    Duration `yaml:"repeat" json:"repeat,omitempty"`
 	Severity  string   `yaml:"severity" json:"severity,omitempty"`
@@ -143,6 +153,10 @@ func (rs *Rules) Receiver(name string) (Receiver, bool) {
 	}
 	return Receiver{}, false
 }
+
+// maxKeepFiringFor bounds keep_firing_for: longer would hide that an
+// outage ended for a day.
+const maxKeepFiringFor = 24 * time.Hour
 
 // ErrInvalidRules wraps every problem found in a rules file.
 var ErrInvalidRules = errors.New("invalid rules file")
@@ -250,6 +264,9 @@ func Parse(b []byte, source string, env func(string) string) (*Rules, error) {
 			}
 		}
 		validateKind(r, field)
+		if r.KeepFiringFor != nil && time.Duration(*r.KeepFiringFor) > maxKeepFiringFor {
+			field("keep_firing_for", "at most 24h: longer would hide for a day that the condition cleared")
+		}
 		switch r.Severity {
 		case "":
 			r.Severity = "warning"
@@ -279,6 +296,11 @@ func validateKind(r Rule, field func(f, format string, args ...any)) {
 	case KindConsumerLag:
 		if r.Above < 0 {
 			field("above", "must be 0 or more pending messages")
+		}
+		for _, st := range r.States {
+			if st == store.LagOK || !slices.Contains(store.LagStates, st) {
+				field("states", "%q is not a lag state: use falling_behind, stalled, stopped or draining", st)
+			}
 		}
 	case KindConsumerStalled:
 		if r.For <= 0 {
@@ -311,6 +333,9 @@ func validateKind(r Rule, field func(f, format string, args ...any)) {
 		field("kind", "required: one of consumer_lag, consumer_stalled, dead_letter_rate, dead_letter_match, breaker_open, stream_limit, advisory")
 	default:
 		field("kind", "%q is not one of consumer_lag, consumer_stalled, dead_letter_rate, dead_letter_match, breaker_open, stream_limit, advisory", r.Kind)
+	}
+	if len(r.States) > 0 && r.Kind != KindConsumerLag {
+		field("states", "only consumer_lag rules have states")
 	}
 	if r.Subject != "" || r.Reason != "" {
 		if err := (dlq.Filter{Subject: r.Subject, Reason: r.Reason}).Validate(); err != nil {

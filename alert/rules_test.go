@@ -119,3 +119,38 @@ func TestREADMEHoldsTheVerificationRecipe(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(readme), "```go\n"+fn+"```", "README's verification snippet differs from verifySignature in verify_example_test.go")
 }
+
+// TestKeepFiringForDefaultsByKind: breaker rules wait for the breaker to
+// stay closed a minute unless told otherwise; 0s is a choice, not a gap.
+func TestKeepFiringForDefaultsByKind(t *testing.T) {
+	t.Parallel()
+	src := `receivers: [{name: ops, url: "http://127.0.0.1:9/hook"}]
+rules:
+  - {name: a, kind: breaker_open, receivers: [ops]}
+  - {name: b, kind: breaker_open, keep_firing_for: 0s, receivers: [ops]}
+  - {name: c, kind: consumer_lag, above: 1, receivers: [ops]}
+  - {name: d, kind: consumer_lag, above: 1, keep_firing_for: 5m, receivers: [ops]}
+`
+	rs, err := alert.Parse([]byte(src), "rules.yaml", nil)
+	require.NoError(t, err)
+	var got []time.Duration
+	for _, r := range rs.Rules {
+		got = append(got, r.KeepFiring())
+	}
+	require.Equal(t, []time.Duration{time.Minute, 0, 0, 5 * time.Minute}, got)
+
+	_, err = alert.Parse([]byte(`receivers: [{name: ops, url: "http://127.0.0.1:9/hook"}]
+rules:
+  - name: a
+    kind: breaker_open
+    keep_firing_for: 48h
+    receivers: [ops]
+  - name: b
+    kind: breaker_open
+    keep_firing_for: -1m
+    receivers: [ops]
+`), "rules.yaml", nil)
+	require.ErrorIs(t, err, alert.ErrInvalidRules)
+	require.ErrorContains(t, err, `rules.yaml:5: rule "a": field keep_firing_for: at most 24h`)
+	require.ErrorContains(t, err, `line 9: "-1m" is not a duration`)
+}

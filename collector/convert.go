@@ -52,10 +52,26 @@ func streamFromInfo(info *jetstream.StreamInfo, at time.Time) store.Stream {
 	if cfg.MaxBytes > 0 {
 		s.Limits.BytesUsedPct = ptr(percent(st.Bytes, uint64(cfg.MaxBytes)))
 	}
+	if info.Mirror != nil {
+		s.Mirror = ptr(sourceFromInfo(info.Mirror))
+	}
+	for _, src := range info.Sources {
+		if src != nil {
+			s.Sources = append(s.Sources, sourceFromInfo(src))
+		}
+	}
 	if raw, err := json.Marshal(cfg); err == nil {
 		s.Config = raw
 	}
 	return s
+}
+
+func sourceFromInfo(si *jetstream.StreamSourceInfo) store.StreamSource {
+	src := store.StreamSource{Name: si.Name, Lag: si.Lag, Active: si.Active}
+	if si.External != nil {
+		src.APIPrefix, src.DeliverPrefix = si.External.APIPrefix, si.External.DeliverPrefix
+	}
+	return src
 }
 
 func consumerFromInfo(info *jetstream.ConsumerInfo, at time.Time) store.Consumer {
@@ -85,6 +101,7 @@ func consumerFromInfo(info *jetstream.ConsumerInfo, at time.Time) store.Consumer
 		Cluster:        clusterFromInfo(info.Cluster, at),
 		Health:         store.Health{Level: store.HealthOK},
 		SampledAt:      at,
+		ServerTime:     info.TimeStamp.UTC(),
 	}
 	if cfg.FilterSubject != "" {
 		c.FilterSubjects = append([]string{cfg.FilterSubject}, c.FilterSubjects...)
@@ -110,7 +127,7 @@ func clusterFromInfo(ci *jetstream.ClusterInfo, at time.Time) *store.Cluster {
 	if ci == nil {
 		return nil
 	}
-	c := &store.Cluster{Name: ci.Name, Leader: ci.Leader}
+	c := &store.Cluster{Name: ci.Name, Leader: ci.Leader, RaftGroup: ci.RaftGroup}
 	for _, p := range ci.Replicas {
 		if p == nil {
 			continue

@@ -7,31 +7,51 @@ import (
 	"github.com/jetwatch/jetwatch/store"
 )
 
-// judgeConsumer sets a consumer's stalled flag and health. A consumer is
-// stalled when messages wait for it and nothing was delivered for
-// stallAfter; a paused consumer is paused, not stalled.
-func judgeConsumer(c *store.Consumer, now time.Time, stallAfter time.Duration) {
+// judgeConsumer sets a consumer's health, and its stalled flag, from its
+// judged lag (see evaluateLag), the breakers of the services behind it
+// that are not closed, and what JetStream says of it. The one judgement
+// every page, the API, the metrics and the alerts show:
+//   - stalled, or stopped with nobody consuming: critical, and stalled;
+//   - falling behind: warning;
+//   - paused, or deleted: warning (stopped on purpose, or gone);
+//   - a breaker open or half-open: at least a warning, whatever the lag:
+//     the service pauses consumption while it is open;
+//   - ack pending at its limit, a push consumer without a subscriber:
+//     warning;
+//   - draining and ok add nothing.
+func judgeConsumer(c *store.Consumer, lag lagResult, guards []store.Breaker, now time.Time) {
 	h := store.Health{Level: store.HealthOK}
-	last := c.Created
-	if c.Delivered.LastActive != nil {
-		last = *c.Delivered.LastActive
-	}
-	if c.NumPending > 0 && !c.Paused && now.Sub(last) >= stallAfter {
-		c.Stalled = true
-		c.StalledSince = ptr(last)
-		h.Raise(store.HealthWarning, fmt.Sprintf("stalled: %d pending and nothing delivered for %s", c.NumPending, roundDuration(now.Sub(last))))
-	}
-	if c.Paused {
-		reason := "paused"
-		if c.PauseUntil != nil {
-			reason = "paused until " + c.PauseUntil.Format(time.RFC3339)
+	c.Stalled, c.StalledSince = false, nil
+	switch lag.State {
+	case store.LagStopped:
+		switch {
+		case c.DeletedAt != nil:
+			h.Raise(store.HealthWarning, fmt.Sprintf("deleted: no longer on the server since %s ago; listed as stopped for a while",
+				roundDuration(now.Sub(*c.DeletedAt))))
+		case c.Paused:
+			reason := "paused"
+			if c.PauseUntil != nil {
+				reason = "paused until " + c.PauseUntil.Format(time.RFC3339)
+			}
+			h.Raise(store.HealthWarning, reason)
+		default:
+			c.Stalled, c.StalledSince = true, lag.IdleSince
+			h.Raise(store.HealthCritical, lag.Why)
 		}
-		h.Raise(store.HealthWarning, reason)
+	case store.LagStalled:
+		c.Stalled, c.StalledSince = true, lag.IdleSince
+		h.Raise(store.HealthCritical, lag.Why)
+	case store.LagFallingBehind:
+		h.Raise(store.HealthWarning, lag.Why)
+	}
+	for _, b := range guards {
+		h.Raise(store.HealthWarning, fmt.Sprintf("breaker %s of service %s is %s since %s ago: the service pauses consumption while it is open",
+			b.Breaker, b.Service, b.State, roundDuration(now.Sub(b.Since))))
 	}
 	if c.MaxAckPending > 0 && c.NumAckPending >= c.MaxAckPending {
 		h.Raise(store.HealthWarning, fmt.Sprintf("ack pending at its limit (%d): no new deliveries until acks arrive", c.MaxAckPending))
 	}
-	if c.Push && !c.PushBound && c.NumPending > 0 {
+	if c.Push && !c.PushBound && c.NumPending > 0 && lag.State != store.LagStopped {
 		h.Raise(store.HealthWarning, "push consumer has no active subscriber")
 	}
 	judgeCluster(&h, c.Cluster)
@@ -39,9 +59,9 @@ func judgeConsumer(c *store.Consumer, now time.Time, stallAfter time.Duration) {
 }
 
 // judgeStream sets a stream's health from its replicas, limits and the
-// consumers already judged. jetwatch's own consumers (its readers, which
-// a crash or restart may leave behind for a while) never make a stream
-// look unwell.
+// consumers already judged: its worst consumer, with the consumer's first
+// reason. jetwatch's own consumers (its readers, which a crash or restart
+// may leave behind for a while) never make a stream look unwell.
 func judgeStream(s *store.Stream, consumers []store.Consumer) {
 	h := store.Health{Level: store.HealthOK}
 	if s.Replicas > 1 || (s.Cluster != nil && len(s.Cluster.Replicas) > 0) {
@@ -55,8 +75,8 @@ func judgeStream(s *store.Stream, consumers []store.Consumer) {
 		case c.Own:
 		case c.Unread != nil:
 			h.Raise(store.HealthWarning, "consumer "+c.Name+" could not be read ("+c.Unread.Why+")")
-		case c.Stalled:
-			h.Raise(store.HealthWarning, "consumer "+c.Name+" is stalled")
+		case c.Health.Level != store.HealthOK && len(c.Health.Reasons) > 0:
+			h.Raise(c.Health.Level, "consumer "+c.Name+": "+c.Health.Reasons[0])
 		}
 	}
 	s.Health = h

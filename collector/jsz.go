@@ -48,7 +48,15 @@ type jszResponse struct {
 		Consumers int    `json:"consumers"`
 		Messages  uint64 `json:"messages"`
 		Bytes     uint64 `json:"bytes"`
-		Meta      *struct {
+		Accounts  []struct {
+			Name            string `json:"name"`
+			ID              string `json:"id"`
+			Memory          uint64 `json:"memory"`
+			Storage         uint64 `json:"storage"`
+			ReservedMemory  uint64 `json:"reserved_memory"`
+			ReservedStorage uint64 `json:"reserved_storage"`
+		} `json:"account_details"`
+		Meta *struct {
 			Leader   string `json:"leader"`
 			Replicas []struct {
 				Name    string `json:"name"`
@@ -169,7 +177,10 @@ func (s *Sampler) requestJSZ(ctx context.Context) ([]store.Server, []string, err
 		return nil, nil, fmt.Errorf("subscribe: %w", err)
 	}
 	defer sub.Unsubscribe()
-	if err := nc.PublishRequest(jszSubject, inbox, []byte(`{}`)); err != nil {
+	// With accounts, each server also gives every account's use of it
+	// (for the jetstream_account_* metrics); without streams, that stays
+	// small.
+	if err := nc.PublishRequest(jszSubject, inbox, []byte(`{"accounts":true}`)); err != nil {
 		return nil, nil, fmt.Errorf("publish: %w", err)
 	}
 	fctx, cancel := context.WithTimeout(ctx, s.cfg.JSZTimeout)
@@ -244,6 +255,12 @@ func serverFromJSZ(r *jszResponse, at time.Time) store.Server {
 	srv.Streams, srv.Consumers = d.Streams, d.Consumers
 	srv.Messages, srv.Bytes = d.Messages, d.Bytes
 	srv.APITotal, srv.APIErrors = d.API.Total, d.API.Errors
+	for _, a := range d.Accounts {
+		srv.Accounts = append(srv.Accounts, store.ServerAccount{
+			Name: a.Name, ID: a.ID, Memory: a.Memory, Storage: a.Storage,
+			ReservedMemory: a.ReservedMemory, ReservedStorage: a.ReservedStorage,
+		})
+	}
 	if d.Disabled {
 		srv.Health.Raise(store.HealthWarning, "JetStream is disabled on this server")
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -77,34 +78,50 @@ func TestMetricsParseWithExporterNames(t *testing.T) {
 	require.Equal(t, uint64(1), h.GetMetric()[0].GetHistogram().GetSampleCount())
 	require.Contains(t, families, "jetwatch_last_sample_timestamp_seconds")
 
-	// The gzipped form is the same text.
+	// The gzipped form is the same text, the registry's metrics included.
+	extra := []byte("# TYPE registry_gauge gauge\nregistry_gauge 1\n")
 	var plain, zipped bytes.Buffer
-	require.NoError(t, s.WriteMetrics(&plain, false))
-	require.NoError(t, s.WriteMetrics(&zipped, true))
+	require.NoError(t, s.WriteMetrics(&plain, false, extra))
+	require.NoError(t, s.WriteMetrics(&zipped, true, extra))
 	zr, err := gzip.NewReader(&zipped)
 	require.NoError(t, err)
+	zr.Multistream(false) // one member holds it all
 	unzipped, err := io.ReadAll(zr)
 	require.NoError(t, err)
 	require.Equal(t, plain.String(), string(unzipped))
+	require.True(t, strings.HasSuffix(plain.String(), string(extra)))
 }
 
-// scrape returns what /metrics serves, the registry's metrics and the
-// sampled gauges, parsed with the Prometheus text parser.
+// scrape returns what /metrics serves, the sampled series and the
+// registry's metrics, parsed with the Prometheus text parser.
 func scrape(t *testing.T, s *Sampler, b *testBundle) map[string]*dto.MetricFamily {
 	t.Helper()
+	return scrapeWith(t, s, b.reg, false)
+}
+
+// scrapeWith is scrape with any registry, gzipped or not, as web serves it.
+func scrapeWith(t *testing.T, s *Sampler, reg *prometheus.Registry, gz bool) map[string]*dto.MetricFamily {
+	t.Helper()
 	rec := httptest.NewRecorder()
-	promhttp.HandlerFor(b.reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	require.Equal(t, http.StatusOK, rec.Code)
-	require.NoError(t, s.WriteMetrics(rec.Body, false))
+	var out bytes.Buffer
+	require.NoError(t, s.WriteMetrics(&out, gz, rec.Body.Bytes()))
+	var text io.Reader = &out
+	if gz {
+		zr, err := gzip.NewReader(&out)
+		require.NoError(t, err)
+		text = zr
+	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(rec.Body)
+	families, err := parser.TextToMetricFamilies(text)
 	require.NoError(t, err)
 	return families
 }
 
 func TestLabelValuesAreEscaped(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, `{stream_name="a\"b\\c\nd"}`, labels("stream_name", "a\"b\\c\nd"))
+	require.Equal(t, `stream_name="a\"b\\c\nd",consumer_desc=""`, labels("stream_name", "a\"b\\c\nd", "consumer_desc", ""))
 }
 
 // gatherAll is a registry's metrics by name.

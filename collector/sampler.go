@@ -26,9 +26,15 @@ import (
 type SamplerConfig struct {
 	// Interval between the starts of two cycles. Defaults to 10 seconds.
 	Interval time.Duration
-	// StallAfter is how long a consumer with pending messages may go without
-	// a delivery before it counts as stalled. Defaults to 5 minutes.
+	// StallAfter is how long a consumer with unacknowledged messages may go
+	// without an acknowledgement before it counts as stalled (or stopped),
+	// without waiting for a full window of samples: see evaluateLag.
+	// Defaults to 5 minutes.
 	StallAfter time.Duration
+	// DeletedFor is how long a deleted consumer (one meant to stay: not
+	// jetwatch's, without an inactive threshold) stays listed as stopped.
+	// Defaults to 15 minutes.
+	DeletedFor time.Duration
 	// Retention of history. Defaults to store.Retention's defaults.
 	Retention store.Retention
 	// Concurrency is how many JetStream API requests are in flight at once,
@@ -94,11 +100,18 @@ type Sampler struct {
 	tracer   trace.Tracer
 	own      ownership
 	inflight chan struct{} // one token per JetStream API request in flight
+	lag      *lagTracker
 
 	mu         sync.Mutex
 	state      State
 	exposition atomic.Pointer[exposition]
 	jszSkip    int // cycles to wait before asking JSZ again
+
+	// gzipScrapedAt is when /metrics was last scraped with gzip, in Unix
+	// nanoseconds; 0 before the first.
+	gzipScrapedAt    atomic.Int64
+	compressingAhead atomic.Bool   // a cycle's series are being gzipped ahead of a scrape
+	ident            identityCache // the account and domain, for metrics labels
 
 	// cycle serializes cycles and guards what one leaves to the next.
 	cycle sync.Mutex
@@ -132,6 +145,7 @@ type prevSample struct {
 func NewSampler(nc *nats.Conn, db *store.DB, cfg SamplerConfig) (*Sampler, error) {
 	cfg.Interval = cmp.Or(cfg.Interval, 10*time.Second)
 	cfg.StallAfter = cmp.Or(cfg.StallAfter, 5*time.Minute)
+	cfg.DeletedFor = cmp.Or(cfg.DeletedFor, 15*time.Minute)
 	cfg.Concurrency = cmp.Or(cfg.Concurrency, 8)
 	cfg.RequestTimeout = cmp.Or(cfg.RequestTimeout, 2*time.Second)
 	cfg.CycleTimeout = cmp.Or(cfg.CycleTimeout, max(5*time.Second, cfg.Interval*4/5))
@@ -162,6 +176,7 @@ func NewSampler(nc *nats.Conn, db *store.DB, cfg SamplerConfig) (*Sampler, error
 		byItem:   map[string]bool{},
 		own:      ownership{streams: cfg.OwnStreams},
 		inflight: make(chan struct{}, cfg.Concurrency),
+		lag:      newLagTracker(cfg.Interval, cfg.StallAfter, cfg.DeletedFor),
 		tracer:   tracecontext.Tracer(cfg.TracerProvider, tracerName),
 	}
 	s.metrics = newSamplerMetrics(s)
@@ -266,6 +281,8 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 		s.metrics.errors.WithLabelValues(kind).Inc()
 	}
 
+	s.beginLag(ctx, start, note)
+
 	if !s.nc.IsConnected() {
 		note("nats", "nats", "NATS is not connected: showing the last stored sample until it is back")
 		s.finish(ctx, start, cycle, problems, false)
@@ -276,9 +293,12 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 	defer cancel()
 	servers := make(chan []store.Server, 1)
 	go func() { servers <- s.sampleServers(rctx, cycle.At, note) }()
+	ident := make(chan identity, 1)
+	go func() { ident <- s.identify(rctx) }()
 	stored := newStoredRows(s.db)
 	streams, consumers := s.readAll(ctx, rctx, stored)
 	cycle.Servers = <-servers
+	id := <-ident
 
 	now := s.cfg.Now()
 	for _, info := range streams.items {
@@ -343,6 +363,7 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 	}
 	slices.SortFunc(cycle.Streams, func(a, b store.Stream) int { return strings.Compare(a.Name, b.Name) })
 	cycle.StreamsComplete = streams.complete
+	s.lag.end(cycle.Streams, streams.complete)
 	byItem := map[string]bool{}
 	for name, l := range consumers {
 		if l.stillByItem() {
@@ -367,7 +388,7 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 		s.finish(ctx, start, cycle, problems, false)
 		return cycle, err
 	}
-	s.exposition.Store(renderExposition(&cycle))
+	s.publishMetrics(&cycle, id)
 	s.compact(ctx, now, note)
 	s.finish(ctx, start, cycle, problems, true)
 	return cycle, nil
@@ -409,7 +430,7 @@ func (s *Sampler) consumersOf(ctx context.Context, st *store.Stream, l listed[je
 	for _, info := range l.items {
 		c := consumerFromInfo(info, at)
 		c.Own = s.own.consumer(st.Name, c.Name, c.Description)
-		judgeConsumer(&c, now, s.cfg.StallAfter)
+		s.lag.judge(&c, !c.Own && info.Config.InactiveThreshold == 0, at, now)
 		key := st.Name + "\x00" + c.Name
 		if p, ok := s.prev[key]; ok {
 			if dt := at.Sub(p.at).Seconds(); dt > 0 {
@@ -438,10 +459,16 @@ func (s *Sampler) consumersOf(ctx context.Context, st *store.Stream, l listed[je
 			c := unreadConsumer(prev, ok, name, u, at)
 			c.Stream = st.Name
 			c.Own = s.own.consumer(st.Name, name, prev.Description)
+			s.lag.touch(st.Name, name)
 			out = append(out, c)
 			note("consumer_unread", "consumer "+st.Name+"/"+name+": "+u.Why, "consumer "+st.Name+" / "+name+": "+c.Health.Reasons[0])
 		}
 	}
+	gone, err := s.lag.deleted(st.Name, l.complete, at, func() ([]store.Consumer, error) { return s.db.Consumers(ctx, st.Name) })
+	if err != nil {
+		note("store", "consumers of "+st.Name, "reading the stored consumers of "+st.Name+" failed: "+err.Error())
+	}
+	out = append(out, gone...)
 	slices.SortFunc(out, func(a, b store.Consumer) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
@@ -719,4 +746,17 @@ func (s *Sampler) compact(ctx context.Context, now time.Time, note func(kind, ke
 	if res.Downsampled > 0 || res.Deleted > 0 {
 		s.logger.InfoContext(ctx, "history compacted", "downsampled_rows", res.Downsampled, "expired_rows", res.Deleted)
 	}
+}
+
+// beginLag starts the lag judgement of a cycle: the windows seeded from
+// the stored samples on the first, and the breakers as they are now.
+func (s *Sampler) beginLag(ctx context.Context, now time.Time, note func(kind, key, msg string)) {
+	if err := s.lag.seed(ctx, s.db, now); err != nil {
+		note("store", "lag windows", "reading the last samples failed, so lag is judged from new samples only: "+err.Error())
+	}
+	breakers, err := s.db.Breakers(ctx, now)
+	if err != nil {
+		note("store", "breakers", "reading the breakers failed, so this cycle's health leaves them out: "+err.Error())
+	}
+	s.lag.begin(breakers)
 }

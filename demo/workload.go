@@ -203,7 +203,7 @@ func (w *Workload) startServices(ctx context.Context) error {
 				return nil
 			}},
 	} {
-		cfg.Concurrency, cfg.Logger = 4, w.logger
+		cfg.Concurrency, cfg.Logger = 4, slog.New(serviceLogs{w.logger.Handler()})
 		r, err := service.New(ctx, w.js, cfg)
 		if err != nil {
 			return fmt.Errorf("demo service %s: %w", cfg.Service, err)

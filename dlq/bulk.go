@@ -48,7 +48,29 @@ type BulkRequest struct {
 	Action     string // redeliver (default) or discard
 	RatePerSec float64
 	Actor      string
+	// UpToID bounds the job to the dead letters up to this id: a plan's
+	// UpToID, so the job acts on the set its dry run counted and not on
+	// dead letters that arrived since. 0 bounds it to those that exist
+	// when the job is created.
+	UpToID uint64
 }
+
+// BulkPlan is a bulk job's dry run: how many pending dead letters it
+// would act on, the newest of them, and the id it would stop at.
+type BulkPlan struct {
+	// Filter is the filter as the job applies it (pending only).
+	Filter  Filter `json:"filter"`
+	Matched int    `json:"matched"`
+	// Sample is the newest BulkSample of the matching dead letters.
+	Sample []DeadLetter `json:"sample"`
+	// UpToID is the newest matching dead letter's id, 0 when none
+	// matches. A job created with it acts on these dead letters only:
+	// new ones that arrive later are not included.
+	UpToID uint64 `json:"up_to_id"`
+}
+
+// BulkSample is how many dead letters a plan shows.
+const BulkSample = 10
 
 // BulkJob is a bulk action's definition and progress, kept in a KV bucket,
 // so it survives a restart of jetwatch, SIGKILL included.
@@ -103,6 +125,8 @@ type BulkRunner struct {
 	logger *slog.Logger
 	tracer trace.Tracer
 	self   string
+
+	jobs jobWatch
 
 	mu      sync.Mutex
 	running map[string]context.CancelFunc
@@ -163,22 +187,33 @@ func (req BulkRequest) check() (BulkRequest, error) {
 	return req, req.Filter.Validate()
 }
 
-// Plan is the dry run: how many dead letters a job would act on, and a
-// sample of them.
-func (b *BulkRunner) Plan(ctx context.Context, req BulkRequest) (int, []DeadLetter, error) {
+// Plan is the dry run: how many dead letters a job would act on, a sample
+// of them, and the newest one's id, which bounds the job (see UpToID).
+func (b *BulkRunner) Plan(ctx context.Context, req BulkRequest) (BulkPlan, error) {
 	req, err := req.check()
 	if err != nil {
-		return 0, nil, err
+		return BulkPlan{}, err
 	}
-	n, err := b.q.Count(ctx, req.Filter)
+	page, err := b.q.List(ctx, req.Filter, BulkSample, "")
 	if err != nil {
-		return 0, nil, err
+		return BulkPlan{}, err
 	}
-	page, err := b.q.List(ctx, req.Filter, 10, "")
-	return n, page.Items, err
+	p := BulkPlan{Filter: req.Filter, Sample: page.Items}
+	if len(page.Items) == 0 {
+		return p, nil
+	}
+	// Counted up to the newest in the sample: one that arrives meanwhile
+	// is in neither.
+	p.UpToID = page.Items[0].ID
+	f := req.Filter
+	f.MaxID = p.UpToID
+	p.Matched, err = b.q.Count(ctx, f)
+	return p, err
 }
 
-// Create stores a job and starts it.
+// Create stores a job and starts it. The job acts on the pending dead
+// letters matching its filter up to req.UpToID (or the newest dead letter
+// when 0): those that arrive later are never included.
 func (b *BulkRunner) Create(ctx context.Context, req BulkRequest) (BulkJob, error) {
 	req, err := req.check()
 	if err != nil {
@@ -188,18 +223,25 @@ func (b *BulkRunner) Create(ctx context.Context, req BulkRequest) (BulkJob, erro
 	if err != nil {
 		return BulkJob{}, err
 	}
+	if req.UpToID > 0 {
+		maxID = min(maxID, req.UpToID)
+	}
 	req.Filter.MaxID = maxID
-	total, err := b.q.Count(ctx, req.Filter)
-	if err != nil {
-		return BulkJob{}, err
+	total := 0
+	if maxID > 0 { // else there is nothing, and MaxID 0 would bound nothing
+		if total, err = b.q.Count(ctx, req.Filter); err != nil {
+			return BulkJob{}, err
+		}
 	}
 	now := time.Now().UTC()
 	job := BulkJob{ID: randomID(), Filter: req.Filter, Action: req.Action, RatePerSec: req.RatePerSec, MaxID: maxID,
 		State: JobRunning, Total: total, Actor: req.Actor, CreatedAt: now, UpdatedAt: now}
 	data, _ := json.Marshal(job)
-	if _, err := b.kv.Create(ctx, job.ID, data); err != nil {
+	rev, err := b.kv.Create(ctx, job.ID, data)
+	if err != nil {
 		return BulkJob{}, fmt.Errorf("store bulk job: %w", err)
 	}
+	b.jobs.note(job, rev)
 	b.launch(job.ID)
 	return job, nil
 }
@@ -210,20 +252,14 @@ func (b *BulkRunner) Get(ctx context.Context, id string) (BulkJob, error) {
 	return job, err
 }
 
-// List returns every job, newest first.
+// List returns every job, newest first, as the runner's watch of the
+// jobs bucket last saw them: listing asks NATS nothing once the watch has
+// started (the dead-letters page lists on every refresh).
 func (b *BulkRunner) List(ctx context.Context) ([]BulkJob, error) {
-	keys, err := b.kv.ListKeys(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list bulk jobs: %w", err)
+	if err := b.watchJobs(ctx); err != nil {
+		return nil, err
 	}
-	var jobs []BulkJob
-	for k := range keys.Keys() {
-		if job, _, err := b.load(ctx, k); err == nil {
-			jobs = append(jobs, job)
-		}
-	}
-	slices.SortFunc(jobs, func(a, b BulkJob) int { return b.CreatedAt.Compare(a.CreatedAt) })
-	return jobs, nil
+	return b.jobs.list(), nil
 }
 
 func (b *BulkRunner) load(ctx context.Context, id string) (BulkJob, uint64, error) {
@@ -257,7 +293,8 @@ func (b *BulkRunner) change(ctx context.Context, id string, fn func(*BulkJob) er
 		}
 		job.UpdatedAt = time.Now().UTC()
 		data, _ := json.Marshal(job)
-		if _, err := b.kv.Update(ctx, id, data, rev); err == nil {
+		if rev, err := b.kv.Update(ctx, id, data, rev); err == nil {
+			b.jobs.note(job, rev)
 			return job, nil
 		} else if !errors.Is(err, jetstream.ErrKeyExists) {
 			var apiErr *jetstream.APIError
@@ -409,6 +446,11 @@ func (b *BulkRunner) run(ctx context.Context, id string) error {
 		}
 		break
 	}
+	if job.MaxID == 0 {
+		// No dead letter existed when it was created: MaxID 0 bounds
+		// nothing, and new ones are not the job's.
+		return b.finish(ctx, id)
+	}
 	// What is left is what is still pending: progress so far is derived,
 	// never trusted from the last save.
 	f := job.Filter
@@ -504,4 +546,19 @@ func (b *BulkRunner) run(ctx context.Context, id string) error {
 		return err
 	}
 	return nil
+}
+
+// finish marks a job that has nothing to do as done.
+func (b *BulkRunner) finish(ctx context.Context, id string) error {
+	_, err := b.change(context.WithoutCancel(ctx), id, func(j *BulkJob) error {
+		if j.State != JobRunning {
+			return ErrJobFinished
+		}
+		j.State, j.Owner, j.LeaseUntil = JobDone, "", time.Time{}
+		return nil
+	})
+	if errors.Is(err, ErrJobFinished) {
+		return nil
+	}
+	return err
 }

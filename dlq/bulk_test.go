@@ -61,10 +61,10 @@ func TestBulkJobKilledPartWayResumesAndSendsEachOnce(t *testing.T) {
 	b.manyDeadLetters(t, n)
 
 	first := b.runner(t)
-	matched, sample, err := first.Plan(b.ctx, BulkRequest{Filter: Filter{Stream: "ORDERS"}})
+	plan, err := first.Plan(b.ctx, BulkRequest{Filter: Filter{Stream: "ORDERS"}})
 	require.NoError(t, err)
-	require.Equal(t, n, matched)
-	require.Len(t, sample, 10)
+	require.Equal(t, n, plan.Matched)
+	require.Len(t, plan.Sample, BulkSample)
 	require.Zero(t, b.ordersCount(t), "a dry run sends nothing")
 
 	job, err := first.Create(b.ctx, BulkRequest{Filter: Filter{Stream: "ORDERS"}, RatePerSec: 500, Actor: "ann"})

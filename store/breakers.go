@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -18,12 +19,19 @@ const (
 
 // Breaker is a service's circuit breaker as it last reported itself.
 type Breaker struct {
-	Service          string    `json:"service"`
-	Breaker          string    `json:"breaker"`
-	Stream           string    `json:"stream,omitempty"`
-	Consumer         string    `json:"consumer,omitempty"`
-	State            string    `json:"state"`
-	Since            time.Time `json:"since"`
+	Service  string `json:"service"`
+	Breaker  string `json:"breaker"`
+	Stream   string `json:"stream,omitempty"`
+	Consumer string `json:"consumer,omitempty"`
+	State    string `json:"state"`
+	// Since is when the breaker's episode began: for an open or half-open
+	// breaker, the first open of the outage (half-open probes that fail
+	// and open it again do not restart it); for a closed one, when it
+	// closed.
+	Since time.Time `json:"since"`
+	// StateSince is when the current state began, as the service
+	// reported it: the latest probe of an outage.
+	StateSince       time.Time `json:"state_since"`
 	Failures         uint32    `json:"consecutive_failures"`
 	TotalFailures    uint32    `json:"total_failures"`
 	Requests         uint32    `json:"requests"`
@@ -46,7 +54,10 @@ type BreakerTransition struct {
 }
 
 // SaveBreaker stores a report and, when the state changed, a transition.
-// It returns the transition, or nil.
+// It returns the transition, or nil. b.Since is when b.State began, as the
+// service reports it; the index keeps that as StateSince and sets Since to
+// the start of the episode (see Breaker.Since), so an outage whose probes
+// fail is one outage, since its first open.
 func (db *DB) SaveBreaker(ctx context.Context, b Breaker) (*BreakerTransition, error) {
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
@@ -54,11 +65,17 @@ func (db *DB) SaveBreaker(ctx context.Context, b Breaker) (*BreakerTransition, e
 	}
 	defer tx.Rollback()
 	var prev string
-	err = tx.QueryRowContext(ctx, `SELECT state FROM breakers WHERE service = ? AND breaker = ?`, b.Service, b.Breaker).Scan(&prev)
+	var prevSince int64
+	err = tx.QueryRowContext(ctx, `SELECT state, since FROM breakers WHERE service = ? AND breaker = ?`, b.Service, b.Breaker).Scan(&prev, &prevSince)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("save breaker: %w", err)
 	}
 	b.Stale = false
+	b.StateSince = b.Since
+	if prev != "" && isDown(prev) == isDown(b.State) {
+		// Still the same episode: open and half-open alike are one outage.
+		b.Since = time.UnixMilli(prevSince).UTC()
+	}
 	data, err := json.Marshal(b)
 	if err != nil {
 		return nil, fmt.Errorf("save breaker: %w", err)
@@ -75,14 +92,18 @@ func (db *DB) SaveBreaker(ctx context.Context, b Breaker) (*BreakerTransition, e
 		if from == "" {
 			from = "unknown"
 		}
-		tr = &BreakerTransition{Service: b.Service, Breaker: b.Breaker, From: from, To: b.State, At: b.Since}
+		tr = &BreakerTransition{Service: b.Service, Breaker: b.Breaker, From: from, To: b.State, At: b.StateSince}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO breaker_transitions (service, breaker, from_state, to_state, at) VALUES (?, ?, ?, ?, ?)`,
-			b.Service, b.Breaker, from, b.State, b.Since.UnixMilli()); err != nil {
+			b.Service, b.Breaker, from, b.State, b.StateSince.UnixMilli()); err != nil {
 			return nil, fmt.Errorf("save breaker transition: %w", err)
 		}
 	}
 	return tr, tx.Commit()
 }
+
+// isDown says whether a breaker in state refuses calls: open, or half open
+// (letting a probe through).
+func isDown(state string) bool { return state == BreakerOpen || state == BreakerHalfOpen }
 
 // Breakers returns every breaker, open ones first, with Stale judged at now.
 func (db *DB) Breakers(ctx context.Context, now time.Time) ([]Breaker, error) {
@@ -120,4 +141,36 @@ func (db *DB) BreakerTransitions(ctx context.Context, service, breaker string, l
 		out = append(out, t)
 	}
 	return out, rows.Err()
+}
+
+// BreakerHistory returns a breaker's transitions from since on, oldest
+// first, led by the last one before since, which says the state the window
+// starts in. At most limit are returned: the latest ones.
+func (db *DB) BreakerHistory(ctx context.Context, service, breaker string, since time.Time, limit int) ([]BreakerTransition, error) {
+	// Newest first by the (service, breaker, id) index, stopping at the
+	// first before since: a long-lived breaker's old history is not read.
+	rows, err := db.sql.QueryContext(ctx, `SELECT from_state, to_state, at FROM breaker_transitions
+		WHERE service = ? AND breaker = ? ORDER BY id DESC`, service, breaker)
+	if err != nil {
+		return nil, fmt.Errorf("breaker history: %w", err)
+	}
+	defer rows.Close()
+	var out []BreakerTransition
+	for len(out) < max(limit, 1) && rows.Next() {
+		t := BreakerTransition{Service: service, Breaker: breaker}
+		var at int64
+		if err := rows.Scan(&t.From, &t.To, &at); err != nil {
+			return nil, fmt.Errorf("breaker history: %w", err)
+		}
+		t.At = time.UnixMilli(at).UTC()
+		out = append(out, t)
+		if t.At.Before(since) {
+			break
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("breaker history: %w", err)
+	}
+	slices.Reverse(out)
+	return out, nil
 }

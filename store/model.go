@@ -63,6 +63,12 @@ type Stream struct {
 	Health        Health          `json:"health"`
 	SampledAt     time.Time       `json:"sampled_at"`
 	Config        json.RawMessage `json:"config,omitempty"`
+
+	// Mirror and Sources are where the stream copies messages from, and
+	// how far behind it is.
+	Mirror  *StreamSource  `json:"mirror,omitempty"`
+	Sources []StreamSource `json:"sources,omitempty"`
+
 	// Own marks one of jetwatch's own streams (JETWATCH_*, its DLQ and
 	// advisory streams, KV_jetwatch_*): left out of health lists unless
 	// asked for.
@@ -107,11 +113,30 @@ type StreamLimits struct {
 	BytesUsedPct      *float64 `json:"bytes_used_pct,omitempty"`
 }
 
+// StreamSource is a stream's mirror or one of its sources, as its
+// stream's leader last saw it.
+type StreamSource struct {
+	Name string `json:"name"`
+	// APIPrefix and DeliverPrefix are set for a stream in another account
+	// or domain.
+	APIPrefix     string `json:"api_prefix,omitempty"`
+	DeliverPrefix string `json:"deliver_prefix,omitempty"`
+	// Lag is how many messages the copy is behind.
+	Lag uint64 `json:"lag"`
+	// Active is the time since the origin was last heard from; negative
+	// when it never was.
+	Active time.Duration `json:"active"`
+}
+
 // Cluster is the RAFT group of a replicated stream or consumer.
 type Cluster struct {
 	Name     string    `json:"name,omitempty"`
 	Leader   string    `json:"leader,omitempty"`
 	Replicas []Replica `json:"replicas,omitempty"`
+
+	// RaftGroup names the RAFT group; empty on a server without a
+	// JetStream cluster.
+	RaftGroup string `json:"raft_group,omitempty"`
 }
 
 // Replica is one follower of a RAFT group.
@@ -162,12 +187,58 @@ type Consumer struct {
 	Health          Health          `json:"health"`
 	SampledAt       time.Time       `json:"sampled_at"`
 	Config          json.RawMessage `json:"config,omitempty"`
+
+	// ServerTime is the server's clock when it answered, to measure the
+	// time since the last delivery and ack without clock skew.
+	ServerTime time.Time `json:"server_time,omitzero"`
+
 	// Own marks one of jetwatch's own consumers (its readers and durables,
 	// and every consumer of its own streams), like Stream.Own.
 	Own bool `json:"own,omitempty"`
 	// Unread, when set, says why the last cycle could not read the
 	// consumer; its numbers are then the last ones read.
 	Unread *Unread `json:"unread,omitempty"`
+
+	// LagState is the consumer's lag judged as a trend over a window of
+	// samples: one of the Lag* states (see collector's evaluateLag).
+	LagState string `json:"lag_state"`
+	// ArrivalPerSec is how many messages per second arrive for the
+	// consumer, and AckPerSec how many it acknowledges, over the window.
+	ArrivalPerSec float64 `json:"arrival_per_second"`
+	AckPerSec     float64 `json:"ack_per_second"`
+	// DrainSeconds is, while draining, the estimated time until nothing is
+	// pending at the present net drain rate; nil otherwise.
+	DrainSeconds *float64 `json:"drain_seconds"`
+	// LagWindowSeconds is the time the window of samples spans.
+	LagWindowSeconds float64 `json:"lag_window_seconds"`
+	// DeletedAt is set when the consumer no longer exists on the server:
+	// when jetwatch found it gone. It stays listed, stopped, for a while,
+	// with its numbers zeroed (nothing of it is pending any more).
+	DeletedAt *time.Time `json:"deleted_at,omitempty"`
+}
+
+// Lag states of a consumer, from good to bad; LagRank orders them and is
+// the value of the metric jetwatch_consumer_lag_state.
+const (
+	LagOK            = "ok"             // keeping up, or nothing to do
+	LagDraining      = "draining"       // pending falling: catching up
+	LagFallingBehind = "falling_behind" // pending rising: arrivals outpace acks
+	LagStalled       = "stalled"        // pending, someone is there, nothing acknowledged
+	LagStopped       = "stopped"        // pending and nobody consuming, paused, or deleted
+)
+
+// LagStates are the lag states in LagRank's order.
+var LagStates = []string{LagOK, LagDraining, LagFallingBehind, LagStalled, LagStopped}
+
+// LagRank is a lag state's place in LagStates (0 ok ... 4 stopped); an
+// unknown or empty state (a row stored before lag was judged) ranks 0.
+func LagRank(state string) int {
+	for i, s := range LagStates {
+		if s == state {
+			return i
+		}
+	}
+	return 0
 }
 
 // SequencePair is a consumer and stream sequence with the last activity.
@@ -198,10 +269,26 @@ type Server struct {
 	Disabled   bool      `json:"disabled,omitempty"`
 	Health     Health    `json:"health"`
 	SampledAt  time.Time `json:"sampled_at"`
+
+	// Accounts is each account's JetStream use on this server.
+	Accounts []ServerAccount `json:"accounts,omitempty"`
+
 	// DownSince is set while the server does not answer: when it last
 	// did, or when it was first missed if it never did. Its numbers are
 	// then the last ones it gave.
 	DownSince *time.Time `json:"down_since,omitempty"`
+}
+
+// ServerAccount is one account's JetStream use and reservation on one
+// server, from JSZ.
+type ServerAccount struct {
+	// Name is the account's name tag, or its ID when it has none.
+	Name            string `json:"name"`
+	ID              string `json:"id"`
+	Memory          uint64 `json:"memory"`
+	Storage         uint64 `json:"storage"`
+	ReservedMemory  uint64 `json:"reserved_memory"`
+	ReservedStorage uint64 `json:"reserved_storage"`
 }
 
 // Cycle is everything one sampling cycle saw.

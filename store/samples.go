@@ -16,8 +16,8 @@ import (
 // removal of streams and consumers the cycle proved gone. A cycle that could
 // not list everything removes nothing.
 func (db *DB) SaveCycle(ctx context.Context, c Cycle) error {
-	// Encoding is half the work and needs no database: it is done on
-	// every core before the transaction takes the write lock.
+	// Encoding needs no database (a fifth of the work at 10,000 x 10): it
+	// is done on every core before the transaction takes the write lock.
 	streamRows, err := encodeRows(c.Streams, func(s *Stream) *json.RawMessage { return &s.Config },
 		func(s *Stream) string { return "stream " + s.Name })
 	if err != nil {
@@ -94,11 +94,13 @@ func (db *DB) SaveCycle(ctx context.Context, c Cycle) error {
 	for i := range c.Consumers {
 		cs := &c.Consumers[i]
 		data, config := consumerRows[i].data, consumerRows[i].config
+		// A deleted consumer keeps its last config and records no history.
+		stale := cs.Unread != nil || cs.DeletedAt != nil
 		if _, err := upConsumer.ExecContext(ctx, cs.Stream, cs.Name, at, int64(cs.NumPending), cs.NumAckPending,
-			cs.Stalled, cs.Health.Level, data, config, cs.Unread != nil, cs.Own); err != nil {
+			cs.Stalled, cs.Health.Level, data, config, stale, cs.Own); err != nil {
 			return fmt.Errorf("save consumer %s/%s: %w", cs.Stream, cs.Name, err)
 		}
-		if cs.Unread != nil {
+		if stale {
 			continue
 		}
 		if _, err := insConsumer.ExecContext(ctx, cs.Stream, cs.Name, at, int64(cs.NumPending), cs.NumAckPending,

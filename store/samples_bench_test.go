@@ -111,3 +111,27 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkRecentConsumerSamples reads what a restart seeds the lag
+// windows from at 10,000 streams x 10 consumers: the last 5 minutes of
+// samples (30 cycles, 3,000,000 samples), of a day's worth of times.
+//
+//	go test -tags sqlite_fts5 -run xxx -bench RecentConsumerSamples -benchtime 3x ./store
+func BenchmarkRecentConsumerSamples(b *testing.B) {
+	ctx := context.Background()
+	db, err := Open(ctx, b.TempDir())
+	require.NoError(b, err)
+	defer db.Close()
+	c := benchCycle(time.Now().Truncate(time.Second), 10000, 10)
+	require.NoError(b, db.SaveCycle(ctx, c))
+	fillHistory(b, db, c, 30)
+	cpu0 := cpuTime()
+	for b.Loop() {
+		n := 0
+		require.NoError(b, db.RecentConsumerSamples(ctx, c.At.Add(-5*time.Minute), func(string, string, ConsumerPoint) { n++ }))
+		if n != 31*len(c.Consumers) {
+			b.Fatalf("%d samples, want %d", n, 31*len(c.Consumers))
+		}
+	}
+	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
+}

@@ -86,6 +86,9 @@ func RuleCondition(r alert.Rule) string {
 	if r.For > 0 {
 		fmt.Fprintf(&b, " for %s", time.Duration(r.For))
 	}
+	if k := r.KeepFiring(); k > 0 {
+		fmt.Fprintf(&b, ", resolves once clear for %s", k)
+	}
 	if r.Repeat > 0 {
 		fmt.Fprintf(&b, ", repeat every %s", time.Duration(r.Repeat))
 	}

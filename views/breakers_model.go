@@ -10,7 +10,12 @@ import (
 type BreakerList struct {
 	Breakers    []store.Breaker
 	Transitions []store.BreakerTransition
-	Now         time.Time
+	Timeline    BreakerTimeline
+	// Window is the timeline's window as asked (1h by default), Windows
+	// the ones offered.
+	Window  string
+	Windows []string
+	Now     time.Time
 }
 
 func breakerLevel(state string) string {
@@ -22,3 +27,20 @@ func breakerLevel(state string) string {
 	}
 	return store.HealthOK
 }
+
+// breakerSince says what a breaker's since is: the start of its outage
+// while it is not closed, when it closed otherwise.
+func breakerSince(b store.Breaker) string {
+	switch b.State {
+	case store.BreakerOpen, store.BreakerHalfOpen:
+		s := "down since " + UTC(b.Since) + " (first open)"
+		if b.StateSince.After(b.Since) {
+			s += "; " + b.State + " since " + UTC(b.StateSince)
+		}
+		return s
+	}
+	return b.State + " since " + UTC(b.Since)
+}
+
+// instant is a time with its milliseconds, for data attributes.
+func instant(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }

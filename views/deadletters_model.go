@@ -1,6 +1,7 @@
 package views
 
 import (
+	"encoding/base64"
 	"net/url"
 	"sort"
 	"strconv"
@@ -33,6 +34,9 @@ type DeadLetterList struct {
 	CanAct bool
 	// Index is how the dead-letter index stands; nil when unknown.
 	Index *dlq.IndexStatus
+	// Jobs are the bulk jobs not finished (running or paused), newest
+	// first.
+	Jobs []dlq.BulkJob
 }
 
 // deadLetters is n dead letter(s), in words.
@@ -102,12 +106,17 @@ type HeaderRow struct{ Name, Value string }
 
 // EditPreview is an edit shown as a diff before it is sent.
 type EditPreview struct {
-	Subject     string
-	Payload     string
+	Subject string
+	// Payload is the edited payload checked against the original: its
+	// Send is what the confirm form sends, in base64, so that no
+	// browser's rewriting of line ends in form fields touches a byte.
+	Payload     PayloadEdit
 	HeadersText string
-	PayloadDiff DiffView
 	HeaderDiff  DiffView
 }
+
+// PayloadBase64 is what the edit sends, for the confirm form.
+func (p EditPreview) PayloadBase64() string { return base64.StdEncoding.EncodeToString(p.Payload.Send) }
 
 // EventList is the advisory timeline page.
 type EventList struct {
@@ -161,11 +170,14 @@ func FilterQuery(f dlq.Filter) url.Values {
 	set("reason", f.Reason)
 	set("status", f.Status)
 	set("q", f.Q)
+	// To the nanosecond: "since 1h" resolved once must select the same
+	// dead letters from every link and form that carries it (a bulk job's
+	// start most of all).
 	if !f.Since.IsZero() {
-		q.Set("since", f.Since.UTC().Format(time.RFC3339))
+		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
 	}
 	if !f.Until.IsZero() {
-		q.Set("until", f.Until.UTC().Format(time.RFC3339))
+		q.Set("until", f.Until.UTC().Format(time.RFC3339Nano))
 	}
 	return q
 }
@@ -189,13 +201,6 @@ func Shorten(s string, n int) string {
 }
 
 func u64(n uint64) string { return strconv.FormatUint(n, 10) }
-
-func editablePayload(p PayloadView) string {
-	if p.Kind == "binary" {
-		return ""
-	}
-	return p.Text
-}
 
 func diffClass(op string) string {
 	switch op {
@@ -255,8 +260,7 @@ func DeadLetterIDText(id uint64) string { return u64(id) }
 // BulkPlan is the dry run of a bulk job, with the form that starts it.
 type BulkPlan struct {
 	Request     dlq.BulkRequest
-	Matched     int
-	Sample      []dlq.DeadLetter
+	Plan        dlq.BulkPlan
 	CSRF        string
 	FilterQuery string
 }
@@ -270,12 +274,7 @@ type BulkJobView struct {
 }
 
 // Progress is the share of a job done, 0-100.
-func (v BulkJobView) Progress() float64 {
-	if v.Job.Total == 0 {
-		return 100
-	}
-	return float64(v.Job.Sent+v.Job.Failed) * 100 / float64(v.Job.Total)
-}
+func (v BulkJobView) Progress() float64 { return JobProgress(v.Job) }
 
 func idsText(ids []uint64) string {
 	parts := make([]string, len(ids))

@@ -176,7 +176,7 @@ func TestDiff(t *testing.T) {
 func TestEditPreviewShowsTheDiffNote(t *testing.T) {
 	t.Parallel()
 	m := DeadLetterDetail{D: dlq.DeadLetter{ID: 7, Status: dlq.StatusPending}, CanAct: true,
-		Preview: &EditPreview{Subject: "orders.x", PayloadDiff: Diff(strings.Repeat("\n", MaxDiffLines), "{}"), HeaderDiff: Diff("", "")}}
+		Preview: &EditPreview{Subject: "orders.x", Payload: PayloadEdit{Diff: Diff(strings.Repeat("\n", MaxDiffLines), "{}")}, HeaderDiff: Diff("", "")}}
 	doc := render(t, Document(testPage(), DeadLetterBody(m)))
 	require.Len(t, byTestID(doc, "dl-payload-diff-note"), 1)
 	require.Empty(t, byTestID(doc, "dl-header-diff-note"))

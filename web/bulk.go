@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -17,9 +19,10 @@ import (
 
 // BulkJobs runs bulk redeliveries and discards. dlq.BulkRunner implements it.
 type BulkJobs interface {
-	Plan(ctx context.Context, req dlq.BulkRequest) (int, []dlq.DeadLetter, error)
+	Plan(ctx context.Context, req dlq.BulkRequest) (dlq.BulkPlan, error)
 	Create(ctx context.Context, req dlq.BulkRequest) (dlq.BulkJob, error)
 	Get(ctx context.Context, id string) (dlq.BulkJob, error)
+	// List returns every job, newest first.
 	List(ctx context.Context) ([]dlq.BulkJob, error)
 	Pause(ctx context.Context, id string) (dlq.BulkJob, error)
 	Resume(ctx context.Context, id string) (dlq.BulkJob, error)
@@ -61,6 +64,13 @@ func (s *Server) bulkRequestFromForm(c echo.Context) (dlq.BulkRequest, error) {
 		f.IDs = append(f.IDs, id)
 	}
 	req := dlq.BulkRequest{Filter: f, Action: cmpOr(c.FormValue("action"), dlq.ActionRedeliver), Actor: actor(c)}
+	if v := strings.TrimSpace(c.FormValue("up_to_id")); v != "" {
+		id, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || id > math.MaxInt64 {
+			return req, echo.NewHTTPError(http.StatusUnprocessableEntity, "up_to_id: "+shortQuote(v)+" is not a dead letter id; preview the job again")
+		}
+		req.UpToID = id
+	}
 	if v := strings.TrimSpace(c.FormValue("rate_per_sec")); v != "" {
 		r, err := strconv.ParseFloat(v, 64)
 		if err != nil {
@@ -88,12 +98,11 @@ func (s *Server) bulkPlan(c echo.Context) error {
 	if err != nil {
 		return bulkError(err)
 	}
-	matched, sample, err := s.cfg.Bulk.Plan(c.Request().Context(), req)
+	plan, err := s.cfg.Bulk.Plan(c.Request().Context(), req)
 	if err != nil {
 		return bulkError(err)
 	}
-	m := views.BulkPlan{Request: req, Matched: matched, Sample: sample, CSRF: csrfToken(c),
-		FilterQuery: views.FilterQuery(req.Filter).Encode()}
+	m := views.BulkPlan{Request: req, Plan: plan, CSRF: csrfToken(c), FilterQuery: views.FilterQuery(req.Filter).Encode()}
 	p := s.page(c, "Bulk "+req.Action, false)
 	p.Nav = "dead-letters"
 	return s.render(c, http.StatusOK, views.Document(p, views.BulkPlanBody(m)))
@@ -114,7 +123,51 @@ func (s *Server) bulkCreate(c echo.Context) error {
 		return bulkError(err)
 	}
 	setAuditResult(c, jobResult(job))
-	return c.Redirect(http.StatusSeeOther, "/redeliveries/"+job.ID)
+	return c.Redirect(http.StatusSeeOther, views.BulkJobURL(job.ID))
+}
+
+// maxJobsShown is how many jobs the bulk jobs page lists, newest first.
+const maxJobsShown = 100
+
+// bulkList answers GET /redeliveries: the bulk jobs, newest first.
+func (s *Server) bulkList(c echo.Context) error {
+	if s.cfg.Bulk == nil {
+		return errNoBulk
+	}
+	jobs, err := s.cfg.Bulk.List(c.Request().Context())
+	if err != nil {
+		return bulkError(err)
+	}
+	m := views.BulkJobList{Jobs: jobs}
+	if len(jobs) > maxJobsShown {
+		m.Jobs, m.More = jobs[:maxJobsShown], len(jobs)-maxJobsShown
+	}
+	p := s.page(c, "Bulk jobs", true)
+	p.Nav = "dead-letters"
+	return s.renderPage(c, p, views.BulkJobsBody(m))
+}
+
+// unfinishedJobs are the bulk jobs the dead-letters page names: running or
+// paused. A desk whose jobs cannot be listed names none, and the page
+// still shows.
+func (s *Server) unfinishedJobs(ctx context.Context) []dlq.BulkJob {
+	if s.cfg.Bulk == nil {
+		return nil
+	}
+	jobs, err := s.cfg.Bulk.List(ctx)
+	if err != nil {
+		if !errors.Is(err, dlq.ErrBulkUnavailable) && ctx.Err() == nil {
+			s.logger.Warn("bulk jobs could not be listed", "err", err)
+		}
+		return nil
+	}
+	var out []dlq.BulkJob
+	for _, j := range jobs {
+		if views.JobUnfinished(j) {
+			out = append(out, j)
+		}
+	}
+	return out
 }
 
 // bulkShow answers GET /redeliveries/:id: progress, live.
@@ -139,7 +192,7 @@ func (s *Server) bulkControl(c echo.Context) error {
 		return err
 	}
 	setAuditResult(c, jobResult(job))
-	return c.Redirect(http.StatusSeeOther, "/redeliveries/"+job.ID)
+	return c.Redirect(http.StatusSeeOther, views.BulkJobURL(job.ID))
 }
 
 func (s *Server) control(c echo.Context) (dlq.BulkJob, error) {
@@ -168,50 +221,106 @@ type bulkAPIRequest struct {
 	RatePerSec float64    `json:"rate_per_sec"`
 	DryRun     bool       `json:"dry_run"`
 	Action     string     `json:"action"`
+	// UpToID is a dry run's up_to_id: the job acts on what it counted.
+	UpToID uint64 `json:"up_to_id"`
 }
 
 // bulkAPIStatus is a job as the API shows it.
 type bulkAPIStatus struct {
-	ID     string  `json:"id"`
-	State  string  `json:"state"`
-	Total  int     `json:"total"`
-	Sent   int     `json:"sent"`
-	Failed int     `json:"failed"`
-	Action string  `json:"action"`
-	Rate   float64 `json:"rate_per_sec"`
-	Error  string  `json:"last_error,omitempty"`
+	ID        string     `json:"id"`
+	State     string     `json:"state"`
+	Action    string     `json:"action"`
+	Total     int        `json:"total"`
+	Sent      int        `json:"sent"`
+	Failed    int        `json:"failed"`
+	Rate      float64    `json:"rate_per_sec"`
+	Error     string     `json:"last_error,omitempty"`
+	Actor     string     `json:"actor"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+	Filter    dlq.Filter `json:"filter"`
+	// UpToID is the newest dead letter the job acts on.
+	UpToID uint64 `json:"up_to_id"`
+	// URL is the job's page; its API answer is under /api/v1 at the same path.
+	URL string `json:"url"`
 }
 
 func jobStatus(j dlq.BulkJob) bulkAPIStatus {
-	return bulkAPIStatus{ID: j.ID, State: j.State, Total: j.Total, Sent: j.Sent, Failed: j.Failed, Action: j.Action, Rate: j.RatePerSec, Error: j.LastError}
+	return bulkAPIStatus{ID: j.ID, State: j.State, Action: j.Action, Total: j.Total, Sent: j.Sent, Failed: j.Failed,
+		Rate: j.RatePerSec, Error: j.LastError, Actor: j.Actor, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
+		Filter: j.Filter, UpToID: j.MaxID, URL: views.BulkJobURL(j.ID)}
 }
 
-// apiBulkCreate answers POST /api/v1/redeliveries.
+// bulkAPIPlan is the answer to a dry run: no job, so no id.
+type bulkAPIPlan struct {
+	DryRun bool `json:"dry_run"`
+	dlq.BulkPlan
+	Note string `json:"note"`
+}
+
+// bulkAPICreated is the answer to a job's creation.
+type bulkAPICreated struct {
+	bulkAPIStatus
+	// Matched is the number of dead letters the job acts on (its total).
+	Matched int `json:"matched"`
+}
+
+// apiBulkCreate answers POST /api/v1/redeliveries: a dry run, or a job.
 func (s *Server) apiBulkCreate(c echo.Context) error {
 	if s.cfg.Bulk == nil {
 		return errNoBulk
 	}
 	var body bulkAPIRequest
 	if err := c.Bind(&body); err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, "the body is not the JSON this endpoint takes: {\"filter\", \"rate_per_sec\", \"dry_run\", \"action\"}")
+		return echo.NewHTTPError(http.StatusBadRequest, "the body is not the JSON this endpoint takes: {\"filter\", \"rate_per_sec\", \"dry_run\", \"action\", \"up_to_id\"}")
 	}
-	req := dlq.BulkRequest{Filter: body.Filter, Action: body.Action, RatePerSec: body.RatePerSec, Actor: actor(c)}
+	if body.UpToID > math.MaxInt64 {
+		return echo.NewHTTPError(http.StatusUnprocessableEntity, "up_to_id is not a dead letter id: use a dry run's up_to_id")
+	}
+	req := dlq.BulkRequest{Filter: body.Filter, Action: body.Action, RatePerSec: body.RatePerSec, Actor: actor(c), UpToID: body.UpToID}
 	req.Filter.MaxID = 0
 	ctx := c.Request().Context()
 	if body.DryRun {
-		matched, sample, err := s.cfg.Bulk.Plan(ctx, req)
+		plan, err := s.cfg.Bulk.Plan(ctx, req)
 		if err != nil {
 			return bulkError(err)
 		}
-		setAuditResult(c, fmt.Sprintf("dry run: %d match", matched))
-		return apiJSON(c, map[string]any{"id": "", "matched": matched, "dry_run": true, "sample": nonNil(sample)})
+		plan.Sample = nonNil(plan.Sample)
+		setAuditResult(c, fmt.Sprintf("dry run: %d match, up to #%d", plan.Matched, plan.UpToID))
+		return apiJSON(c, bulkAPIPlan{DryRun: true, BulkPlan: plan,
+			Note: "Nothing was done. Create the job with the same filter and this up_to_id to act on these dead letters only: new ones that arrive later are not included."})
 	}
 	job, err := s.cfg.Bulk.Create(ctx, req)
 	if err != nil {
 		return bulkError(err)
 	}
 	setAuditResult(c, jobResult(job))
-	return apiJSON(c, map[string]any{"id": job.ID, "matched": job.Total})
+	return apiJSON(c, bulkAPICreated{bulkAPIStatus: jobStatus(job), Matched: job.Total})
+}
+
+// apiBulkList answers GET /api/v1/redeliveries: the bulk jobs, newest
+// first, at most limit (50 by default, 500 at most).
+func (s *Server) apiBulkList(c echo.Context) error {
+	if s.cfg.Bulk == nil {
+		return errNoBulk
+	}
+	limit, err := pageLimit(c)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusUnprocessableEntity, strings.TrimPrefix(err.Error(), dlq.ErrBadFilter.Error()+": "))
+	}
+	jobs, err := s.cfg.Bulk.List(c.Request().Context())
+	if err != nil {
+		return bulkError(err)
+	}
+	out := struct {
+		Items []bulkAPIStatus `json:"items"`
+		// Total counts every job, listed or not.
+		Total int `json:"total"`
+	}{Items: []bulkAPIStatus{}, Total: len(jobs)}
+	for _, j := range jobs[:min(limit, len(jobs))] {
+		out.Items = append(out.Items, jobStatus(j))
+	}
+	return apiJSON(c, out)
 }
 
 // apiBulkShow answers GET /api/v1/redeliveries/:id.

@@ -59,6 +59,9 @@ func (s *Server) deadLetterList(c echo.Context) error {
 		m.Filter, m.SinceText, m.UntilText = formEcho(f), clipEcho(m.SinceText), clipEcho(m.UntilText)
 		f = dlq.Filter{}
 	}
+	// Before the index's state: that is read just before the rows, so the
+	// banners and the rows tell of the same moment.
+	m.Jobs = s.unfinishedJobs(ctx)
 	if s.cfg.DeadLetterIndex != nil {
 		// The list is still worth showing when the index's state is not.
 		if st, err := s.cfg.DeadLetterIndex.Status(ctx); err != nil {

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -26,8 +28,7 @@ func (s *Server) deadLetterRedeliver(c echo.Context) error {
 		if m.Redacted {
 			return echo.NewHTTPError(http.StatusUnprocessableEntity, errEditRedacted)
 		}
-		req.Payload = []byte(c.FormValue("payload"))
-		req.Headers, err = parseHeaderLines(c.FormValue("headers"))
+		req.Payload, req.Headers, err = editedMessage(c, m.D)
 		if err != nil {
 			setAuditResult(c, err.Error())
 			m.Flash, m.FlashBad = err.Error(), true
@@ -48,6 +49,55 @@ func (s *Server) deadLetterRedeliver(c echo.Context) error {
 	}
 	setAuditResult(c, redeliveredResult(a))
 	return c.Redirect(http.StatusSeeOther, views.DeadLetterURL(m.D.ID)+"?done=redelivered")
+}
+
+// editedMessage is the payload and headers a confirmed edit sends, nil
+// for the parts it left unchanged, so those go out as the original's
+// bytes. The confirm form carries the payload the preview showed in
+// payload_b64, exactly; a plain "payload" field (a client posting the edit
+// directly) is checked as the preview checks it.
+func editedMessage(c echo.Context, d dlq.DeadLetter) ([]byte, map[string][]string, error) {
+	var payload []byte
+	if v, ok := formValue(c, "payload_b64"); ok {
+		var err error
+		if payload, err = base64.StdEncoding.DecodeString(v); err != nil {
+			return nil, nil, errors.New("the confirmed edit's payload is damaged (not base64): nothing was sent; preview the edit again")
+		}
+	} else {
+		payload = views.NewPayloadEdit(d.Payload, d.PayloadAvailable, c.FormValue("payload")).Send
+	}
+	if d.PayloadAvailable && bytes.Equal(payload, d.Payload) {
+		payload = nil
+	}
+	text := c.FormValue("headers")
+	headers, err := parseHeaderLines(text)
+	if err != nil {
+		return nil, nil, err
+	}
+	if headersUnchanged(d, text) {
+		headers = nil
+	}
+	return payload, headers, nil
+}
+
+// headersUnchanged says the edit's headers are the ones the form showed,
+// line ends aside.
+func headersUnchanged(d dlq.DeadLetter, text string) bool {
+	norm := func(s string) string { return strings.TrimRight(strings.ReplaceAll(s, "\r\n", "\n"), "\n") }
+	return norm(text) == norm(views.HeadersText(d.Headers))
+}
+
+// formValue is a form field and whether it was sent at all.
+func formValue(c echo.Context, name string) (string, bool) {
+	form, err := c.FormParams()
+	if err != nil {
+		return "", false
+	}
+	v, ok := form[name]
+	if !ok || len(v) == 0 {
+		return "", false
+	}
+	return v[0], true
 }
 
 // errEditRedacted refuses an edit of a dead letter shown with masks.
@@ -80,14 +130,13 @@ func (s *Server) deadLetterEdit(c echo.Context) error {
 		m.Flash, m.FlashBad = err.Error(), true
 		return s.renderDeadLetter(c, http.StatusUnprocessableEntity, m)
 	}
-	payload := c.FormValue("payload")
-	orig := ""
-	if m.Payload.Kind != "binary" {
-		orig = string(m.D.Payload)
-	}
+	// The payload is compared with the text the form showed (indented
+	// JSON against indented JSON), and the preview carries exactly what
+	// will be sent.
 	m.Preview = &views.EditPreview{
-		Subject: strings.TrimSpace(c.FormValue("subject")), Payload: payload, HeadersText: c.FormValue("headers"),
-		PayloadDiff: views.Diff(orig, payload),
+		Subject:     strings.TrimSpace(c.FormValue("subject")),
+		Payload:     views.NewPayloadEdit(m.D.Payload, m.D.PayloadAvailable, c.FormValue("payload")),
+		HeadersText: c.FormValue("headers"),
 		HeaderDiff:  views.Diff(strings.TrimRight(views.HeadersText(m.D.Headers), "\n"), strings.TrimRight(views.HeadersText(headers), "\n")),
 	}
 	if m.Preview.Subject == "" {

@@ -1,7 +1,7 @@
 package web
 
 import (
-	"compress/gzip"
+	"bytes"
 	"fmt"
 	"net/http"
 	"strings"
@@ -24,10 +24,9 @@ func (s *Server) metrics() echo.HandlerFunc {
 	return s.metricsWithSampled
 }
 
-// metricsWithSampled serves the Gatherer's metrics followed by the sampled
-// gauges the collector keeps pre-rendered in the text format, so it always
-// answers in the text format. With gzip the answer is two gzip members,
-// which every gzip reader, Prometheus included, reads as one stream.
+// metricsWithSampled serves the sampled series the collector keeps ready,
+// followed by the Gatherer's metrics, always in the text format; gzipped
+// (one gzip member) when the scraper accepts it, as Prometheus does.
 func (s *Server) metricsWithSampled(c echo.Context) error {
 	families, err := s.cfg.Gatherer.Gather()
 	if err != nil {
@@ -35,34 +34,37 @@ func (s *Server) metricsWithSampled(c echo.Context) error {
 		s.logger.Warn("gathering metrics", "err", err)
 	}
 	format := expfmt.NewFormat(expfmt.TypeTextPlain)
+	var gathered bytes.Buffer
+	enc := expfmt.NewEncoder(&gathered, format)
+	for _, mf := range families {
+		if err := enc.Encode(mf); err != nil {
+			return fmt.Errorf("encode %s: %w", mf.GetName(), err)
+		}
+	}
 	w := c.Response()
 	w.Header().Set("Content-Type", string(format))
 	w.Header().Set("Cache-Control", "no-store")
-	gz := strings.Contains(c.Request().Header.Get("Accept-Encoding"), "gzip")
+	gz := acceptsGzip(c.Request().Header.Get("Accept-Encoding"))
 	if gz {
 		w.Header().Set("Content-Encoding", "gzip")
 	}
+	w.Header().Add("Vary", "Accept-Encoding")
 	w.WriteHeader(http.StatusOK)
-	if gz {
-		zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
-		enc := expfmt.NewEncoder(zw, format)
-		for _, mf := range families {
-			if err := enc.Encode(mf); err != nil {
-				return err
-			}
+	return s.cfg.SampledMetrics(w, gz, gathered.Bytes())
+}
+
+// acceptsGzip says whether an Accept-Encoding header accepts gzip: listed,
+// and not with q=0.
+func acceptsGzip(header string) bool {
+	for part := range strings.SplitSeq(header, ",") {
+		coding, params, _ := strings.Cut(part, ";")
+		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			continue
 		}
-		if err := zw.Close(); err != nil {
-			return err
-		}
-	} else {
-		enc := expfmt.NewEncoder(w, format)
-		for _, mf := range families {
-			if err := enc.Encode(mf); err != nil {
-				return err
-			}
-		}
+		q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
 	}
-	return s.cfg.SampledMetrics(w, gz)
+	return false
 }
 
 // slogPrinter lets promhttp report gathering errors through our logger.

@@ -1,11 +1,11 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -32,9 +32,25 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// slowRequest is how long a request may take before its log line is a
+// warning.
+const slowRequest = time.Second
+
+// failureKey holds the *requestFailure the error handler found.
+const failureKey = "jetwatch.failure"
+
+// requestFailure is an internal failure behind an answer, for its log line.
+type requestFailure struct {
+	err error
+	// afterAnswer: the answer had begun (a stream of rows) when it failed.
+	afterAnswer bool
+}
+
 // logRequests logs one line per request after the error handler has
-// answered, so the status is the one sent. Probes, scrapes, assets and live
-// refreshes log at debug level: they would drown everything else.
+// answered, so the status is the one sent. Only what needs a look is
+// above debug: an internal failure at error (with its error, once), a
+// slow request at warn. Other answers, 4xx included, are at debug: a
+// refused sign-in or API token is logged and audited where it is refused.
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -42,17 +58,34 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		r := c.Request()
-		level := slog.LevelInfo
-		if p := r.URL.Path; p == "/metrics" || p == "/healthz" || p == "/readyz" ||
-			strings.HasPrefix(p, "/static/") || wantsFragment(c) {
-			level = slog.LevelDebug
+		status, took := c.Response().Status, time.Since(start)
+		msg, level := "http request", slog.LevelDebug
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", status, "duration", took.Round(time.Microsecond)}
+		switch f, _ := c.Get(failureKey).(*requestFailure); {
+		case f != nil:
+			msg, level = "request failed", slog.LevelError
+			if f.afterAnswer {
+				msg = "request failed after the answer started"
+			}
+			attrs = append(attrs, "err", f.err)
+			var pe *panicError
+			if errors.As(f.err, &pe) {
+				attrs = append(attrs, "stack", string(pe.stack))
+			}
+		case status >= 500 && !isProbe(r.URL.Path):
+			// Answered 5xx without an error: still a failure to look at.
+			// A probe's 503 is its report, logged where its check failed.
+			msg, level = "request failed", slog.LevelError
+		case took >= s.slowRequest:
+			msg, level = "slow http request", slog.LevelWarn
 		}
-		s.logger.Log(r.Context(), level, "http request",
-			"method", r.Method, "path", r.URL.Path, "status", c.Response().Status,
-			"duration", time.Since(start).Round(time.Microsecond))
+		s.logger.Log(r.Context(), level, msg, attrs...)
 		return nil
 	}
 }
+
+// isProbe says whether path is a liveness or readiness probe.
+func isProbe(path string) bool { return path == "/healthz" || path == "/readyz" }
 
 // panicError is a recovered panic; the error handler logs it with its stack.
 type panicError struct {

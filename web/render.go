@@ -113,8 +113,7 @@ const unreadableMessage = "a dead letter's headers and payload are read from the
 // their text never reaches the client.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
-		s.logger.ErrorContext(c.Request().Context(), "request failed after the answer started", "method", c.Request().Method,
-			"path", c.Request().URL.Path, "err", err)
+		c.Set(failureKey, &requestFailure{err: err, afterAnswer: true}) // logRequests logs it, in the request's line
 		return
 	}
 	status, msg := http.StatusInternalServerError, internalMessage
@@ -136,12 +135,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		status, msg = http.StatusServiceUnavailable, unreadableMessage
 	}
 	if status >= 500 {
-		attrs := []any{"method", c.Request().Method, "path", c.Request().URL.Path, "err", err}
-		var pe *panicError
-		if errors.As(err, &pe) {
-			attrs = append(attrs, "stack", string(pe.stack))
-		}
-		s.logger.ErrorContext(c.Request().Context(), "request failed", attrs...)
+		c.Set(failureKey, &requestFailure{err: err}) // logRequests logs it, in the request's line
 		recordError(c, err)
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")

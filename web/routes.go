@@ -37,6 +37,7 @@ func (s *Server) routes(e *echo.Echo) {
 	r(post, "/dead-letters/:id/discard", op, "discard", s.deadLetterDiscard)
 	r(post, "/dead-letters/bulk/plan", op, "", s.bulkPlan) // a dry run
 	r(post, "/dead-letters/bulk", op, "bulk.create", s.bulkCreate)
+	r(get, "/redeliveries", v, "", s.bulkList)
 	r(get, "/redeliveries/:id", v, "", s.bulkShow)
 	r(post, "/redeliveries/:id/:verb", op, "bulk.control", s.bulkControl)
 	r(get, "/events", v, "", s.eventList)
@@ -72,6 +73,7 @@ func (s *Server) routes(e *echo.Echo) {
 	a(post, "/dead-letters/:id/discard", op, "discard", s.apiDeadLetterDiscard)
 	a(get, "/events", v, "", s.apiEventList)
 	a(get, "/breakers", v, "", s.apiBreakerList)
+	a(get, "/redeliveries", v, "", s.apiBulkList)
 	a(post, "/redeliveries", op, "bulk.create", s.apiBulkCreate)
 	a(get, "/redeliveries/:id", v, "", s.apiBulkShow)
 	a(post, "/redeliveries/:id/:verb", op, "bulk.control", s.apiBulkControl)

@@ -47,6 +47,7 @@ type Index interface {
 	Events(ctx context.Context, f store.EventFilter) ([]store.Event, error)
 	Breakers(ctx context.Context, now time.Time) ([]store.Breaker, error)
 	BreakerTransitions(ctx context.Context, service, breaker string, limit int) ([]store.BreakerTransition, error)
+	BreakerHistory(ctx context.Context, service, breaker string, since time.Time, limit int) ([]store.BreakerTransition, error)
 }
 
 // DeadLetters is the dead-letter desk the pages and API use. dlq.Desk
@@ -128,11 +129,12 @@ type Config struct {
 	SamplerState func() SamplerState
 	// Gatherer's metrics are served at /metrics. Required.
 	Gatherer prometheus.Gatherer
-	// SampledMetrics, when set, writes the stream and consumer gauges after
-	// the Gatherer's metrics, in the text format, gzipped when gz is set.
-	// The collector renders them once per cycle, because building 100,000
-	// series on every scrape is too slow. Defaults to none.
-	SampledMetrics func(w io.Writer, gz bool) error
+	// SampledMetrics, when set, writes the stream, consumer and server
+	// series followed by extra (the Gatherer's metrics, in the text
+	// format), as one gzip member when gz is set. The collector keeps them
+	// ready from its last cycle, because building a million series on
+	// every scrape is too slow. Defaults to none.
+	SampledMetrics func(w io.Writer, gz bool, extra []byte) error
 	// Logger receives request logs and errors. Defaults to slog.Default().
 	Logger *slog.Logger
 	// Listen is the address to listen on; port 0 picks a free port.
@@ -201,6 +203,9 @@ type Server struct {
 	logger *slog.Logger
 	echo   *echo.Echo
 	assets *assets
+	// slowRequest is how long a request may take before its log line is
+	// a warning.
+	slowRequest time.Duration
 
 	tls *tls.Config
 	// needs is the role each route needs, by "METHOD /path".
@@ -262,7 +267,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	s := &Server{cfg: cfg, logger: cfg.Logger.With("component", "web"), assets: a, needs: map[string]auth.Role{},
-		actions: map[string]string{}, tls: tlsConfig}
+		actions: map[string]string{}, tls: tlsConfig, slowRequest: slowRequest}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError

@@ -2,10 +2,16 @@ package web
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -86,25 +92,112 @@ func TestPanicsBecomeAFriendly500(t *testing.T) {
 	require.NotContains(t, page, "secret internal state")
 	require.Equal(t, "DENY", res.Header.Get("X-Frame-Options"))
 	log := b.log.String()
-	require.Equal(t, 1, strings.Count(log, `msg="request failed"`), "logged once")
+	require.Equal(t, 1, strings.Count(log, "path=/boom"), "one line for the request, with its error")
+	require.Contains(t, log, `level=ERROR msg="request failed" component=web method=GET path=/boom status=500 duration=`)
 	require.Contains(t, log, "panic: secret internal state")
 	require.Contains(t, log, "stack=")
-	require.Contains(t, log, `msg="http request" component=web method=GET path=/boom status=500`)
 }
 
+// TestRequestLogLevels: at the default level (info) an answered request
+// logs nothing, whatever it was, refusals included; a failure logs one
+// error line with its error, a slow request one warning.
 func TestRequestLogLevels(t *testing.T) {
 	t.Parallel()
-	srv, _ := setup(t)
+	srv, b := setup(t, withUsers(t))
+	seed(t, b)
+	otto, vera, anon := signedIn(t, srv, "otto"), signedIn(t, srv, "vera"), newClient(t, srv)
 	logs := &strings.Builder{}
-	srv.logger = slogTo(logs)
-	for _, target := range []string{"/", "/metrics", "/healthz", "/readyz", srv.assets.url("app.js")} {
-		get(t, srv, target)
+	srv.logger = slog.New(slog.NewTextHandler(lockedWriter{&sync.Mutex{}, logs}, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", "web")
+	for _, r := range []struct {
+		c      *client
+		method string
+		target string
+		status int
+	}{
+		{anon, http.MethodGet, "/login", http.StatusOK},
+		{anon, http.MethodGet, "/", http.StatusSeeOther}, // to the sign-in page
+		{anon, http.MethodGet, "/metrics", http.StatusOK},
+		{anon, http.MethodGet, "/healthz", http.StatusOK},
+		{anon, http.MethodGet, "/readyz", http.StatusOK},
+		{anon, http.MethodGet, srv.assets.url("app.js"), http.StatusOK},
+		{anon, http.MethodGet, "/static/0000/app.js", http.StatusNotFound},
+		{anon, http.MethodGet, "/api/v1/streams", http.StatusUnauthorized},
+		{otto, http.MethodGet, "/", http.StatusOK},
+		{otto, http.MethodGet, "/?fragment=live", http.StatusOK},
+		{otto, http.MethodGet, "/breakers", http.StatusOK},
+		{otto, http.MethodGet, "/streams/ORDERS", http.StatusOK},
+		{otto, http.MethodGet, "/api/v1/streams", http.StatusOK},
+		{otto, http.MethodGet, "/streams/NOPE", http.StatusNotFound},
+		{otto, http.MethodGet, "/nothing/here", http.StatusNotFound},
+		{otto, http.MethodGet, "/breakers?window=soon", http.StatusUnprocessableEntity},
+		{vera, http.MethodPost, "/dead-letters/1/discard", http.StatusForbidden}, // refused and audited
+	} {
+		var form url.Values
+		if r.method == http.MethodPost {
+			form = url.Values{"csrf": {r.c.csrf}}
+		}
+		res, _ := r.c.do(r.method, r.target, form, "")
+		require.Equal(t, r.status, res.StatusCode, r.target)
 	}
-	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
-	require.Len(t, lines, 5)
-	require.Contains(t, lines[0], "level=INFO")
-	require.Contains(t, lines[0], "path=/ status=200 duration=")
-	for _, l := range lines[1:] {
-		require.Contains(t, l, "level=DEBUG", l)
+	require.Empty(t, requestLines(logs.String()), "nothing at info for answered requests, 4xx included")
+	require.Contains(t, logs.String(), `msg=audit component=web actor=vera action=discard`, "the refusal is in the audit log")
+
+	srv.echo.GET("/boom", func(echo.Context) error { return errors.New("disk on fire") })
+	srv.slowRequest = 20 * time.Millisecond
+	srv.echo.GET("/slow", func(c echo.Context) error {
+		time.Sleep(30 * time.Millisecond) // the work a slow request does
+		return c.String(http.StatusOK, "done")
+	})
+	get(t, srv, "/boom")
+	get(t, srv, "/slow")
+	lines := requestLines(logs.String())
+	require.Len(t, lines, 2, logs.String())
+	require.Contains(t, lines[0], `level=ERROR msg="request failed" component=web method=GET path=/boom status=500 duration=`)
+	require.Contains(t, lines[0], `err="disk on fire"`)
+	require.Contains(t, lines[1], `level=WARN msg="slow http request" component=web method=GET path=/slow status=200 duration=`)
+	for _, l := range lines {
+		require.Empty(t, duplicateKeys(l), l)
 	}
+
+	// At debug every request has its line.
+	srv.slowRequest = slowRequest
+	debug := &strings.Builder{}
+	srv.logger = slogTo(debug).With("component", "web")
+	get(t, srv, "/healthz")
+	otto.do(http.MethodGet, "/", nil, "")
+	require.Contains(t, debug.String(), `level=DEBUG msg="http request" component=web method=GET path=/healthz status=200`)
+	require.Contains(t, debug.String(), `level=DEBUG msg="http request" component=web method=GET path=/ status=200`)
+}
+
+// requestLines are the lines of log about a request (they have its status).
+func requestLines(log string) []string {
+	var out []string
+	for l := range strings.Lines(log) {
+		if strings.Contains(l, " status=") {
+			out = append(out, strings.TrimSpace(l))
+		}
+	}
+	return out
+}
+
+// duplicateKeys returns the keys a text log line has more than once.
+func duplicateKeys(line string) []string {
+	seen := map[string]int{}
+	var dups []string
+	for _, m := range logKey.FindAllStringSubmatch(line, -1) {
+		if seen[m[1]]++; seen[m[1]] == 2 {
+			dups = append(dups, m[1])
+		}
+	}
+	return dups
+}
+
+// logKey finds the keys of a slog text line: a word and '=' at the start
+// of the line or after a space, outside quoted values.
+var logKey = regexp.MustCompile(`(?:^| )([A-Za-z_][A-Za-z0-9_.]*)=(?:"(?:[^"\\]|\\.)*"|\S*)`)
+
+func TestDuplicateKeysFindsThem(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, []string{"rules"}, duplicateKeys(`time=x level=INFO msg="alert rules loaded" rules=/etc/r.yaml rules=5 receivers=1`))
+	require.Empty(t, duplicateKeys(`time=x level=INFO msg="a b=c" err="x rules=1 rules=2" rules=5`), "quoted values are not keys")
 }

@@ -35,7 +35,7 @@ func loadRules(path string, env func(string) string, logger *slog.Logger) (*rule
 	if err != nil {
 		return nil, err
 	}
-	f := &rulesFile{path: path, env: env, logger: logger.With("component", "alerts", "rules", path)}
+	f := &rulesFile{path: path, env: env, logger: logger.With("component", "alerts", "file", path)}
 	f.rules.Store(rs)
 	if fi, err := os.Stat(path); err == nil {
 		f.mod = fi.ModTime()

@@ -110,8 +110,16 @@ func TestDemoAlertsArriveSignedAtTheDemoReceiver(t *testing.T) {
 	require.NoError(t, err)
 	_, err = chromedp.Run(b.Ctx, chromedp.WaitVisible(chromedp.CSS(rule+`[data-state=firing]`)))
 	require.NoError(t, err)
-	_, err = chromedp.Run(b.Ctx, chromedp.SetValue(chromedp.CSS(rule+` [data-testid=alert-instance] input[name=why]`), "resizing SENSORS"))
-	require.NoError(t, err)
+	// Focused, the form is never swapped by live refresh; before that, a
+	// refresh may replace the node between finding and filling it.
+	why := chromedp.CSS(rule + ` [data-testid=alert-instance] input[name=why]`)
+	natstest.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+		if _, err := chromedp.Run(b.Ctx, chromedp.Focus(why)); err != nil {
+			return err
+		}
+		_, err := chromedp.Run(b.Ctx, chromedp.SetValue(why, "resizing SENSORS"))
+		return err
+	})
 	_, err = chromedp.Run(b.Ctx, chromedp.Click(chromedp.CSS(rule+` [data-testid=alert-instance] [data-testid=alert-silence-submit]`)))
 	require.NoError(t, err)
 	_, err = chromedp.Run(b.Ctx, chromedp.WaitVisible(chromedp.CSS(`[data-testid=flash]`)))

@@ -27,8 +27,9 @@ func TestForgedAdvisoriesAreRejectedAndShown(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	out := &syncBuffer{}
 	done := make(chan error, 1)
+	data := t.TempDir() // before the shutdown cleanup: removed after it
 	go func() {
-		done <- run(ctx, []string{"serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--server", srv.ClientURL(),
+		done <- run(ctx, []string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--server", srv.ClientURL(),
 			"--capture-streams", "ORDERS,PAY*", "--log-level", "warn"}, func(string) string { return "" }, out)
 	}()
 	t.Cleanup(func() {

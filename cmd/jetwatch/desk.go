@@ -190,10 +190,10 @@ func (d *deadLetterDesk) runner() (*dlq.BulkRunner, error) {
 
 // The desk serves web.BulkJobs through the runner once it runs.
 
-func (d *deadLetterDesk) Plan(ctx context.Context, req dlq.BulkRequest) (int, []dlq.DeadLetter, error) {
+func (d *deadLetterDesk) Plan(ctx context.Context, req dlq.BulkRequest) (dlq.BulkPlan, error) {
 	r, err := d.runner()
 	if err != nil {
-		return 0, nil, err
+		return dlq.BulkPlan{}, err
 	}
 	return r.Plan(ctx, req)
 }

@@ -29,8 +29,9 @@ func TestServeExitsWhenNATSClosesTheConnectionForGood(t *testing.T) {
 	t.Cleanup(cancel)
 	out := &syncBuffer{}
 	done := make(chan error, 1)
+	data := t.TempDir() // before the shutdown cleanup: removed after it
 	go func() {
-		done <- run(ctx, []string{"serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0"}, env, out)
+		done <- run(ctx, []string{"serve", "--data", data, "--listen", "127.0.0.1:0"}, env, out)
 	}()
 	natstest.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
 		if !regexp.MustCompile(`nats connected`).MatchString(out.String()) {

@@ -23,8 +23,9 @@ func TestEverythingJetwatchCreatesHonoursStreamReplicas(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	out := &syncBuffer{}
 	done := make(chan error, 1)
+	data := t.TempDir() // before the shutdown cleanup: removed after it
 	go func() {
-		done <- run(ctx, []string{"serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--stream-replicas", "3"}, env, out)
+		done <- run(ctx, []string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--stream-replicas", "3"}, env, out)
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -38,14 +38,13 @@ type Cluster struct {
 func RunCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t, Name: "C" + strings.ToUpper(fmt.Sprintf("%x", time.Now().UnixNano()&0xffffff))}
-	clientPorts, routePorts := freePorts(t, n), freePorts(t, n)
 	c.killed = make([]bool, n)
 	c.links = make([][]*link, n)
 	for i := range n {
 		c.links[i] = make([]*link, n)
 		for j := range n {
 			if i != j {
-				c.links[i][j] = newLink(t, fmt.Sprintf("127.0.0.1:%d", routePorts[j]))
+				c.links[i][j] = newLink(t) // aimed at node j once it listens
 			}
 		}
 	}
@@ -62,14 +61,17 @@ func RunCluster(t testing.TB, n int, opts ...Option) *Cluster {
 		o := &server.Options{
 			ServerName: name,
 			// Placement{Tags: []string{"node:n2"}} puts a stream on n2.
-			Tags:      []string{"node:" + name},
-			Host:      "127.0.0.1",
-			Port:      clientPorts[i],
+			Tags: []string{"node:" + name},
+			Host: "127.0.0.1",
+			// Each node picks its own ports on its first start and keeps
+			// them after; ports reserved ahead by listening and closing
+			// could be taken by anything else starting meanwhile.
+			Port:      server.RANDOM_PORT,
 			JetStream: true,
 			StoreDir:  t.TempDir(),
 			NoLog:     true,
 			NoSigs:    true,
-			Cluster:   server.ClusterOpts{Name: c.Name, Host: "127.0.0.1", Port: routePorts[i], NoAdvertise: true},
+			Cluster:   server.ClusterOpts{Name: c.Name, Host: "127.0.0.1", Port: server.RANDOM_PORT, NoAdvertise: true},
 			Routes:    routes,
 		}
 		for _, opt := range opts {
@@ -102,26 +104,6 @@ func clientAccount(o *server.Options) string {
 	return server.DEFAULT_GLOBAL_ACCOUNT
 }
 
-// freePorts reserves n loopback ports by listening and closing; routes
-// need every node's port before any node starts.
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("reserve port: %v", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
-
 // Start starts node i (again), with its ports and storage.
 func (c *Cluster) Start(i int) *server.Server {
 	c.t.Helper()
@@ -137,7 +119,15 @@ func (c *Cluster) Start(i int) *server.Server {
 	go s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
 		s.Shutdown()
-		c.t.Fatalf("node %d did not start", i+1)
+		c.t.Fatalf("node %d did not start on client port %d, route port %d", i+1, c.opts[i].Port, c.opts[i].Cluster.Port)
+	}
+	// Keep the ports for a restart, and aim the relays at this node.
+	c.opts[i].Port = s.Addr().(*net.TCPAddr).Port
+	c.opts[i].Cluster.Port = s.ClusterAddr().Port
+	for from := range c.links {
+		if l := c.links[from][i]; l != nil {
+			l.setTarget(fmt.Sprintf("127.0.0.1:%d", c.opts[i].Cluster.Port))
+		}
 	}
 	c.Nodes[i] = s
 	return s
@@ -198,7 +188,8 @@ func (c *Cluster) Index(name string) int {
 }
 
 // WaitForMetaLeader waits until a running node sees a JetStream meta
-// leader and every running node is current with it.
+// leader, every running node is current with it, and the leader has
+// heard from every running node.
 func (c *Cluster) WaitForMetaLeader() {
 	c.t.Helper()
 	CheckFor(c.t, 30*time.Second, 50*time.Millisecond, func() error {
@@ -210,8 +201,19 @@ func (c *Cluster) WaitForMetaLeader() {
 				return fmt.Errorf("%s: JetStream not current", s.Name())
 			}
 		}
+		running := 0
+		for _, s := range c.Nodes {
+			if s != nil {
+				running++
+			}
+		}
 		for _, s := range c.Nodes {
 			if s != nil && s.JetStreamIsLeader() {
+				// Placement needs the leader to have heard from every
+				// peer, or an R3 stream is refused "peer offline".
+				if peers := s.JetStreamClusterPeers(); len(peers) < running {
+					return fmt.Errorf("meta leader %s sees %d of %d peers", s.Name(), len(peers), running)
+				}
 				return nil
 			}
 		}
@@ -245,21 +247,21 @@ func (c *Cluster) WaitForStreamLeader(stream string) int {
 
 // link relays TCP connections to one node's route port, and can cut them.
 type link struct {
-	ln     net.Listener
-	target string
+	ln net.Listener
 
-	mu    sync.Mutex
-	cut   bool
-	conns map[net.Conn]struct{}
+	mu     sync.Mutex
+	target string // empty until the node has started once
+	cut    bool
+	conns  map[net.Conn]struct{}
 }
 
-func newLink(t testing.TB, target string) *link {
+func newLink(t testing.TB) *link {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("route relay: %v", err)
 	}
-	l := &link{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	l := &link{ln: ln, conns: map[net.Conn]struct{}{}}
 	t.Cleanup(func() {
 		ln.Close()
 		l.setCut(true)
@@ -280,8 +282,21 @@ func (l *link) serve() {
 	}
 }
 
+func (l *link) setTarget(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.target = addr
+}
+
 func (l *link) relay(in net.Conn) {
-	out, err := net.DialTimeout("tcp", l.target, 2*time.Second)
+	l.mu.Lock()
+	target := l.target
+	l.mu.Unlock()
+	if target == "" { // the node has not started yet; its peer retries
+		in.Close()
+		return
+	}
+	out, err := net.DialTimeout("tcp", target, 2*time.Second)
 	if err != nil {
 		in.Close()
 		return

@@ -103,10 +103,16 @@ func TestClusterKillIsACrashStopIsAnnounced(t *testing.T) {
 	}
 
 	c.Stop(stopped)
-	m, err := info(stopped)
-	if err != nil || !strings.Contains(string(m.Data), `"err_code":10118`) {
-		t.Fatalf("after a clean stop: %v %s, want stream offline (10118)", err, msgData(m))
-	}
+	// The shutdown notice travels on its own; the answer follows it
+	// within moments (the 2 s request timeout would hide a lost notice
+	// only by timing out, which the loop reports).
+	CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		m, err := info(stopped)
+		if err != nil || !strings.Contains(string(m.Data), `"err_code":10118`) {
+			return fmt.Errorf("after a clean stop: %v %s, want stream offline (10118)", err, msgData(m))
+		}
+		return nil
+	})
 	c.Start(stopped)
 	CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
 		m, err := info(stopped)

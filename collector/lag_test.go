@@ -1,0 +1,213 @@
+package collector
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetwatch/jetwatch/store"
+)
+
+// lagNow is the evaluations' clock: no test here sleeps or reads the time.
+var lagNow = time.Date(2026, 12, 1, 18, 0, 0, 0, time.UTC)
+
+// lagSeries builds a window of samples 10 s apart ending at lagNow, one
+// per pending value, with the ack floor and delivered sequence moving by
+// ackStep and deliverStep per sample, and ackPending unacknowledged in
+// flight in each.
+func lagSeries(pending []uint64, ackPending, ackStep, deliverStep uint64) []lagSample {
+	w := make([]lagSample, len(pending))
+	for i, p := range pending {
+		k := uint64(i)
+		w[i] = lagSample{
+			at:      lagNow.Add(-time.Duration(len(pending)-1-i) * 10 * time.Second).UnixMilli(),
+			pending: p, backlog: p + ackPending,
+			delivered: 1000 + k*deliverStep, ackFloor: 900 + k*ackStep,
+		}
+	}
+	return w
+}
+
+func steps(from uint64, step int64, n int) []uint64 {
+	out := make([]uint64, n)
+	v := int64(from)
+	for i := range out {
+		out[i] = uint64(v)
+		v += step
+	}
+	return out
+}
+
+func TestEvaluateLag(t *testing.T) {
+	t.Parallel()
+	rules := lagRules{StallAfter: 5 * time.Minute, MaxAge: 5 * time.Minute}
+	pulling := lagFacts{numWaiting: 1, created: lagNow.Add(-time.Hour)}
+	ago := func(d time.Duration) *time.Time { return ptr(lagNow.Add(-d)) }
+	with := func(f lagFacts, change func(*lagFacts)) lagFacts { change(&f); return f }
+	cases := []struct {
+		name   string
+		window []lagSample
+		facts  lagFacts
+		want   string
+		// arrival and ack are checked when either is set; drain when set.
+		arrival, ack float64
+		drain        float64
+		idleSince    *time.Time
+		why          string
+	}{{
+		name: "deleted is stopped whatever the samples", window: lagSeries(steps(100, 100, 10), 5, 10, 10),
+		facts: with(pulling, func(f *lagFacts) { f.deletedAt = ago(time.Minute) }), want: store.LagStopped,
+		idleSince: ago(time.Minute), why: "deleted",
+	}, {
+		name: "no samples yet is ok", facts: pulling, want: store.LagOK,
+	}, {
+		name: "nothing unacknowledged is ok", window: lagSeries(make([]uint64, 10), 0, 0, 0), facts: pulling, want: store.LagOK,
+	}, {
+		name: "paused is stopped", window: lagSeries(steps(10, 10, 5), 0, 0, 0),
+		facts: with(pulling, func(f *lagFacts) { f.paused = true }), want: store.LagStopped, why: "paused",
+	}, {
+		// ORDERS/shipping in the demo: 20/s arrive, 12/s are acked, 50 in
+		// flight (its max ack pending).
+		name: "pending rising while acking is falling behind", window: lagSeries(steps(957, 80, 10), 50, 120, 120),
+		facts: pulling, want: store.LagFallingBehind, arrival: 20, ack: 12, why: "falling behind: 1677 pending and rising (20/s arriving, 12/s acknowledged",
+	}, {
+		name: "a rise over two samples is too early to judge", window: lagSeries([]uint64{100, 900}, 50, 10, 10),
+		facts: pulling, want: store.LagOK, arrival: 81, ack: 1,
+	}, {
+		name: "a rise in a window that caught up once is ok", window: lagSeries([]uint64{0, 40, 80, 120, 160, 200, 240, 280, 320, 360}, 0, 10, 10),
+		facts: pulling, want: store.LagOK,
+	}, {
+		name: "a rise within the tolerance is noise", window: lagSeries([]uint64{1000, 1004, 998, 1003, 1001, 999, 1005, 1002, 1006, 1008}, 0, 10, 10),
+		facts: pulling, want: store.LagOK,
+	}, {
+		name: "a slow steady rise is falling behind", window: lagSeries(steps(1000, 5, 10), 0, 10, 10),
+		facts: pulling, want: store.LagFallingBehind,
+	}, {
+		// A consumer that fetches a batch every 30 s: pending is a
+		// saw-tooth that never reaches 0 and does not grow.
+		name: "a saw-tooth at its peak is ok", window: lagSeries([]uint64{120, 220, 320, 110, 210, 310, 105, 205, 305, 325}, 0, 10, 10),
+		facts: pulling, want: store.LagOK,
+	}, {
+		name: "a rising saw-tooth is falling behind", window: lagSeries([]uint64{120, 220, 320, 150, 250, 350, 180, 280, 380, 410}, 0, 10, 10),
+		facts: pulling, want: store.LagFallingBehind,
+	}, {
+		// 100 fewer pending each 10 s: 10/s net, 3100 left.
+		name: "pending falling is draining, with a time to drain", window: lagSeries(steps(4000, -100, 10), 50, 300, 300),
+		facts: pulling, want: store.LagDraining, arrival: 20, ack: 30, drain: 310, why: "draining: 3100 pending and falling, about 5m10s to catch up",
+	}, {
+		name: "a fall within the tolerance is ok", window: lagSeries([]uint64{500, 498, 501, 497, 499, 496, 495, 494, 493, 492}, 0, 10, 10),
+		facts: pulling, want: store.LagOK,
+	}, {
+		name: "nothing pending with acks in flight is ok", window: lagSeries([]uint64{40, 30, 20, 10, 0}, 30, 10, 10),
+		facts: pulling, want: store.LagOK,
+	}, {
+		// Handler failing every message: redeliveries move the delivered
+		// sequence, nothing is acked.
+		name: "delivering without acks over a full window is stalled", window: lagSeries(steps(200, 0, 10), 50, 0, 7),
+		facts: with(pulling, func(f *lagFacts) { f.lastDelivery, f.lastAck = ago(time.Second), ago(10*time.Minute) }),
+		want:  store.LagStalled, idleSince: ago(10 * time.Minute), why: "nothing acknowledged for 10m0s although messages are delivered",
+	}, {
+		name: "pulls waiting and nothing delivered is stalled", window: lagSeries(steps(200, 10, 10), 50, 0, 0),
+		facts: with(pulling, func(f *lagFacts) {
+			f.numWaiting = 3
+			f.lastDelivery, f.lastAck = ago(3*time.Minute), ago(3*time.Minute)
+		}),
+		want: store.LagStalled, idleSince: ago(3 * time.Minute), why: "although 3 pull requests wait",
+	}, {
+		name: "nobody pulling and nothing delivered over a full window is stopped", window: lagSeries(steps(200, 10, 10), 0, 0, 0),
+		facts: with(pulling, func(f *lagFacts) {
+			f.numWaiting = 0
+			f.lastDelivery, f.lastAck = ago(2*time.Minute), ago(2*time.Minute)
+		}),
+		want: store.LagStopped, idleSince: ago(2 * time.Minute), why: "stopped: nobody is consuming (no pull requests waiting): 290 unacknowledged",
+	}, {
+		name: "a push consumer without subscriber is stopped", window: lagSeries(steps(200, 10, 10), 0, 0, 0),
+		facts: with(pulling, func(f *lagFacts) { f.push, f.numWaiting = true, 0 }),
+		want:  store.LagStopped, why: "no subscriber on its deliver subject",
+	}, {
+		name: "the server's times say stopped from the first sample", window: lagSeries([]uint64{40}, 0, 0, 0),
+		facts: with(pulling, func(f *lagFacts) {
+			f.numWaiting = 0
+			f.lastDelivery, f.lastAck = ago(10*time.Minute), ago(11*time.Minute)
+		}),
+		want: store.LagStopped, idleSince: ago(10 * time.Minute), why: "nothing delivered or acknowledged for 10m0s",
+	}, {
+		name: "never delivered since created long ago is stopped", window: lagSeries([]uint64{40}, 0, 0, 0),
+		facts: with(pulling, func(f *lagFacts) { f.numWaiting = 0 }),
+		want:  store.LagStopped, idleSince: ptr(lagNow.Add(-time.Hour)),
+	}, {
+		// One message in a long backoff holds the ack floor while the
+		// others are acked: the server's last ack says it progresses.
+		name: "acks behind a held ack floor are progress", window: lagSeries(steps(300, -20, 10), 40, 0, 20),
+		facts: with(pulling, func(f *lagFacts) { f.lastDelivery, f.lastAck = ago(time.Second), ago(2*time.Second) }),
+		want:  store.LagDraining, drain: 60,
+	}, {
+		name: "rising without acks before the window fills is falling behind", window: lagSeries(steps(100, 50, 5), 20, 0, 0),
+		facts: with(pulling, func(f *lagFacts) { f.lastDelivery, f.lastAck = ago(time.Minute), ago(time.Minute) }),
+		want:  store.LagFallingBehind, arrival: 5, ack: 0,
+	}, {
+		name: "ack policy none progresses by deliveries", window: lagSeries(steps(200, 0, 10), 0, 0, 30),
+		facts: with(pulling, func(f *lagFacts) { f.ackNone = true; f.lastDelivery = ago(time.Second) }),
+		want:  store.LagOK, arrival: 3, ack: 3,
+	}, {
+		// The consumer was recreated under the same name 3 samples ago:
+		// the window before that is another consumer's.
+		name: "a reset starts the window again", window: func() []lagSample {
+			w := lagSeries(steps(5000, 100, 10), 0, 10, 10)
+			for i, p := range []uint64{10, 8, 6} {
+				w[7+i] = lagSample{at: w[7+i].at, pending: p, backlog: p, delivered: 5 + 2*uint64(i), ackFloor: 5 + 2*uint64(i)}
+			}
+			return w
+		}(),
+		facts: pulling, want: store.LagOK,
+	}, {
+		name: "samples older than the max age are left out", window: append([]lagSample{
+			{at: lagNow.Add(-time.Hour).UnixMilli(), pending: 100000, backlog: 100000, delivered: 1, ackFloor: 1}},
+			lagSeries(steps(100, 0, 4), 0, 10, 10)...),
+		facts: pulling, want: store.LagOK, arrival: 1, ack: 1,
+	}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := evaluateLag(tc.window, tc.facts, lagNow, rules)
+			require.Equal(t, tc.want, got.State, got.Why)
+			if tc.arrival != 0 || tc.ack != 0 {
+				require.InDelta(t, tc.arrival, got.ArrivalPerSec, 0.01, "arrival")
+				require.InDelta(t, tc.ack, got.AckPerSec, 0.01, "ack")
+			}
+			if tc.drain != 0 {
+				require.NotNil(t, got.DrainSeconds)
+				require.InDelta(t, tc.drain, *got.DrainSeconds, 0.01)
+			} else {
+				require.Nil(t, got.DrainSeconds)
+			}
+			if tc.idleSince != nil {
+				require.NotNil(t, got.IdleSince)
+				require.Equal(t, *tc.idleSince, *got.IdleSince)
+			}
+			require.Contains(t, got.Why, tc.why)
+			if tc.want == store.LagOK {
+				require.Empty(t, got.Why, "ok needs no explanation")
+			}
+		})
+	}
+}
+
+func TestLagWindowKeepsTheLastSamplesAndItsSpan(t *testing.T) {
+	t.Parallel()
+	var w lagWindow
+	for i := range 15 {
+		w.add(lagSample{at: int64(i) * 10_000, pending: uint64(i)}, 5_000)
+	}
+	require.Equal(t, lagWindowSamples, int(w.n))
+	require.Equal(t, uint64(5), w.samples[0].pending, "the oldest five slid out")
+	require.Equal(t, uint64(14), w.samples[w.n-1].pending)
+
+	// A cycle run again 1 s later replaces the newest sample rather than
+	// pushing out the oldest.
+	w.add(lagSample{at: 141_000, pending: 99}, 5_000)
+	require.Equal(t, lagWindowSamples, int(w.n))
+	require.Equal(t, uint64(5), w.samples[0].pending)
+	require.Equal(t, uint64(99), w.samples[w.n-1].pending)
+}
