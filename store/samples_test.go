@@ -145,3 +145,43 @@ func TestMigrationThirteenKeepsHistory(t *testing.T) {
 	require.Equal(t, uint64(12), streamHist[0].Messages)
 	require.Equal(t, 3, countRows(t, db, `SELECT COUNT(*) FROM sample_times`))
 }
+
+// TestSaveCycleRemovesConsumersOnlyOfCompleteListings: a consumer not seen
+// is removed when its stream's consumers were listed completely, and kept
+// (with its last numbers) when they were not.
+func TestSaveCycleRemovesConsumersOnlyOfCompleteListings(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	cycle := func(at time.Time, consumers []Consumer, complete map[string]bool) Cycle {
+		return Cycle{At: at, StreamsComplete: true, ConsumersComplete: complete, Consumers: consumers, Streams: []Stream{
+			{Name: "S", Health: Health{Level: HealthOK}, SampledAt: at},
+			{Name: "T", Health: Health{Level: HealthOK}, SampledAt: at},
+		}}
+	}
+	var all []Consumer
+	for _, st := range []string{"S", "T"} {
+		for _, name := range []string{"kept", "gone"} {
+			all = append(all, Consumer{Stream: st, Name: name, NumPending: 3, Health: Health{Level: HealthOK}, SampledAt: t0})
+		}
+	}
+	require.NoError(t, db.SaveCycle(ctx, cycle(t0, all, map[string]bool{"S": true, "T": true})))
+	require.Equal(t, 4, countRows(t, db, `SELECT COUNT(*) FROM consumers`))
+
+	at := t0.Add(10 * time.Second)
+	seen := []Consumer{
+		{Stream: "S", Name: "kept", Health: Health{Level: HealthOK}, SampledAt: at},
+		{Stream: "T", Name: "kept", Health: Health{Level: HealthOK}, SampledAt: at},
+	}
+	require.NoError(t, db.SaveCycle(ctx, cycle(at, seen, map[string]bool{"S": true, "T": false})))
+	_, err := db.Consumer(ctx, "S", "gone")
+	require.ErrorIs(t, err, ErrNotFound)
+	c, err := db.Consumer(ctx, "T", "gone")
+	require.NoError(t, err, "T's consumers were not all listed: its unseen consumer stays")
+	require.Equal(t, uint64(3), c.NumPending)
+	for _, st := range []string{"S", "T"} {
+		_, err := db.Consumer(ctx, st, "kept")
+		require.NoError(t, err)
+	}
+}
