@@ -301,6 +301,14 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 	id := <-ident
 
 	now := s.cfg.Now()
+	// Sized once: grown by appending, 100,000 consumers were copied over
+	// and over (a sixth of a 10,000 x 10 cycle's CPU).
+	nConsumers := 0
+	for _, l := range consumers {
+		nConsumers += len(l.items) + len(l.unread)
+	}
+	cycle.Streams = make([]store.Stream, 0, len(streams.items)+len(streams.unread))
+	cycle.Consumers = make([]store.Consumer, 0, nConsumers)
 	for _, info := range streams.items {
 		name := info.Config.Name
 		cons := consumers[name]
