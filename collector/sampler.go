@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/jetwatch/jetwatch/internal/human"
 	"github.com/jetwatch/jetwatch/internal/tracecontext"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -667,7 +668,7 @@ func unreadHealth(u store.Unread, at time.Time) store.Health {
 	h := store.Health{Level: store.HealthOK}
 	last := "never read"
 	if u.ReadAt != nil {
-		last = fmt.Sprintf("numbers last read %s ago", roundDuration(at.Sub(*u.ReadAt)))
+		last = fmt.Sprintf("numbers last read %s ago", human.Duration(at.Sub(*u.ReadAt)))
 	}
 	h.Raise(store.HealthCritical, fmt.Sprintf("%s: %s; %s", u.Why, u.Detail, last))
 	return h

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/jetwatch/jetwatch/internal/human"
 )
 
 // lagTimeout bounds one read of the DLQ stream's last sequence.
@@ -165,7 +167,7 @@ func (ix *Index) observe(ctx context.Context, force bool) IndexStatus {
 		case !p.running:
 			st.Why = "indexing is not running"
 		default:
-			st.Why = fmt.Sprintf("nothing indexed for %s while the DLQ stream holds more (see the jetwatch logs)", now.Sub(p.movedAt).Round(time.Second))
+			st.Why = fmt.Sprintf("nothing indexed for %s while the DLQ stream holds more (see the jetwatch logs)", human.Duration(now.Sub(p.movedAt)))
 		}
 	}
 	return st

@@ -261,7 +261,18 @@ CREATE UNIQUE INDEX events_advisory ON events (advisory_id) WHERE advisory_id IS
 ALTER TABLE streams ADD COLUMN own INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE consumers ADD COLUMN own INTEGER NOT NULL DEFAULT 0;
 `,
-	// 13: samples are kept in time order. A cycle's samples then append to
+	// 13: the overview at 10,000 streams and 100,000 consumers reads
+	// small covering indexes instead of every row's JSON: its counts,
+	// its triage (unwell streams and consumers) and each order of its
+	// stream table.
+	`
+CREATE INDEX streams_overview ON streams (own, health, sampled_at, messages, bytes, name);
+CREATE INDEX streams_by_rate ON streams (json_extract(data, '$.in_per_sec'), own, name);
+CREATE INDEX streams_by_consumers ON streams (json_extract(data, '$.consumer_count'), own, name);
+CREATE INDEX consumers_own ON consumers (own, stalled);
+CREATE INDEX consumers_unwell ON consumers (own, health, num_pending) WHERE stalled = 1 OR health IN ('critical', 'warning');
+`,
+	// 14: samples are kept in time order. A cycle's samples then append to
 	// the end of each table instead of landing one on every consumer's
 	// page (with an hour of history, 100,000 consumers dirtied 100,000
 	// pages a cycle), and compaction reads and deletes a range instead of

@@ -105,9 +105,9 @@ func TestCompactReadsARangeOfTimes(t *testing.T) {
 	}
 }
 
-// TestMigrationThirteenKeepsHistory: history stored by the layout before
+// TestMigrationFourteenKeepsHistory: history stored by the layout before
 // samples were kept in time order is still there, and found, after it.
-func TestMigrationThirteenKeepsHistory(t *testing.T) {
+func TestMigrationFourteenKeepsHistory(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), FileName)
@@ -115,11 +115,11 @@ func TestMigrationThirteenKeepsHistory(t *testing.T) {
 	require.NoError(t, err)
 	_, err = old.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL)`)
 	require.NoError(t, err)
-	for _, m := range migrations[:12] {
+	for _, m := range migrations[:13] {
 		_, err := old.ExecContext(ctx, m)
 		require.NoError(t, err)
 	}
-	_, err = old.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (12)`)
+	_, err = old.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (13)`)
 	require.NoError(t, err)
 	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	for i, at := range []time.Time{t0, t0.Add(10 * time.Second), t0.Add(-time.Hour)} {

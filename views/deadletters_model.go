@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/jetwatch/jetwatch/dlq"
-	"github.com/jetwatch/jetwatch/store"
 )
 
 // DeadLetterList is the dead-letters page.
@@ -117,13 +116,6 @@ type EditPreview struct {
 
 // PayloadBase64 is what the edit sends, for the confirm form.
 func (p EditPreview) PayloadBase64() string { return base64.StdEncoding.EncodeToString(p.Payload.Send) }
-
-// EventList is the advisory timeline page.
-type EventList struct {
-	Filter store.EventFilter
-	Events []store.Event
-	Next   string
-}
 
 // HeaderRows flattens headers for display, sorted by name.
 func HeaderRows(h map[string][]string) []HeaderRow {
@@ -242,16 +234,6 @@ func actionResult(a dlq.Action) string {
 		s += " (duplicate: sent once before)"
 	}
 	return s
-}
-
-func eventLevel(severity string) string {
-	switch severity {
-	case store.SeverityCritical:
-		return store.HealthCritical
-	case store.SeverityWarning:
-		return store.HealthWarning
-	}
-	return store.HealthOK
 }
 
 // DeadLetterIDText is a dead letter id as text.

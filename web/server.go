@@ -39,6 +39,11 @@ type Index interface {
 	TopLagging(ctx context.Context, limit int, own bool) ([]store.Consumer, error)
 	Stalled(ctx context.Context, own bool) ([]store.Consumer, error)
 	Counts(ctx context.Context, own bool) (store.Counts, error)
+	// QueryStreams is one page of the overview's stream table; Unwell
+	// what the triage lists of streams and consumers.
+	QueryStreams(ctx context.Context, q store.StreamQuery) (store.StreamResult, error)
+	Unwell(ctx context.Context, limit int, own bool) (store.Unwell, error)
+	DeadLetterArrivals(ctx context.Context, since, until time.Time, buckets int) ([]int, error)
 	Servers(ctx context.Context) ([]store.Server, error)
 	StreamHistory(ctx context.Context, stream string, since, until time.Time, points int) ([]store.StreamPoint, error)
 	ConsumerHistory(ctx context.Context, stream, consumer string, since, until time.Time, points int) ([]store.ConsumerPoint, error)

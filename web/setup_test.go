@@ -150,7 +150,7 @@ func seed(t testing.TB, b *testBundle) {
 					Delivered: store.SequencePair{ConsumerSeq: 900 + step*5, StreamSeq: 900 + step*5, LastActive: &lastDelivery},
 					AckFloor:  store.SequencePair{ConsumerSeq: 897, StreamSeq: 897},
 					Stalled:   true, StalledSince: &lastDelivery,
-					Health:    store.Health{Level: store.HealthWarning, Reasons: []string{"stalled: 150 pending and nothing delivered for 10m0s"}},
+					Health:    store.Health{Level: store.HealthWarning, Reasons: []string{"stalled: 150 pending and nothing delivered for 10m"}},
 					SampledAt: at, Config: json.RawMessage(`{"durable_name":"shipping"}`)},
 				{Stream: oddStream, Name: oddConsumer, NumPending: 7, Health: store.Health{Level: store.HealthOK}, SampledAt: at, Config: json.RawMessage(`{}`)},
 			},
