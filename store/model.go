@@ -336,8 +336,11 @@ type SamplerState struct {
 	FirstCycleDone bool
 	LastCycleAt    time.Time
 	LastDuration   time.Duration
-	Streams        int
-	Consumers      int
+	// LastSaveDuration is the part of LastDuration spent storing the
+	// cycle in the index.
+	LastSaveDuration time.Duration
+	Streams          int
+	Consumers        int
 	// Errors are the problems of the last cycle, in the operator's words:
 	// what could not be read and why, a bounded number of them.
 	Errors []string
