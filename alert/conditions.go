@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/internal/human"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -77,7 +78,7 @@ func (e *Evaluator) observe(ctx context.Context, r Rule, now time.Time, firing f
 				last := lastActivity(c)
 				if idle := now.Sub(last); idle >= time.Duration(r.For) {
 					out = append(out, observation{Labels: labels, Value: float64(c.NumPending),
-						Summary: fmt.Sprintf("consumer %s on %s has %d pending and delivered or acked nothing for %s", c.Name, c.Stream, c.NumPending, idle.Round(time.Second))})
+						Summary: fmt.Sprintf("consumer %s on %s has %d pending and delivered or acked nothing for %s", c.Name, c.Stream, c.NumPending, human.Duration(idle))})
 				}
 			}
 		}
@@ -235,7 +236,7 @@ func (e *Evaluator) observeDeadLetters(ctx context.Context, r Rule, now time.Tim
 		switch {
 		case r.Kind == KindDeadLetterRate && float64(n) > r.Above:
 			out = append(out, observation{Labels: labels, Value: float64(n),
-				Summary: fmt.Sprintf("%d dead letters from %s/%s in the last %s (above %g)", n, k.stream, k.consumer, time.Duration(r.Window), r.Above)})
+				Summary: fmt.Sprintf("%d dead letters from %s/%s in the last %s (above %g)", n, k.stream, k.consumer, human.Duration(time.Duration(r.Window)), r.Above)})
 		case r.Kind == KindDeadLetterMatch:
 			out = append(out, observation{Labels: labels, Value: float64(n),
 				Summary: fmt.Sprintf("%d pending dead letters from %s/%s match rule %s", n, k.stream, k.consumer, r.Name)})
@@ -293,7 +294,7 @@ func (e *Evaluator) observeAdvisories(ctx context.Context, r Rule, now time.Time
 			labels["consumer"], where = k.consumer, "consumer "+k.consumer+" on "+k.stream
 		}
 		out = append(out, observation{Labels: labels, Value: float64(counts[k]),
-			Summary: fmt.Sprintf("%d %s advisories for %s in the last %s", counts[k], strings.ReplaceAll(r.Event, "_", " "), where, window)})
+			Summary: fmt.Sprintf("%d %s advisories for %s in the last %s", counts[k], strings.ReplaceAll(r.Event, "_", " "), where, human.Duration(window))})
 	}
 	return out, nil
 }

@@ -371,7 +371,7 @@ func (b *Bridge) recordRejection(ctx context.Context, m capturedAdvisory, a deli
 
 // EventAdvisoryRejected is the kind of the event the bridge records for an
 // advisory it rejected.
-const EventAdvisoryRejected = "advisory_rejected"
+const EventAdvisoryRejected = store.EventAdvisoryRejected
 
 // shownName is a name as the events table keeps it: whole when valid, so
 // filtering by it works; clipped when not.

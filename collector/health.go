@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jetwatch/jetwatch/internal/human"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -27,7 +28,7 @@ func judgeConsumer(c *store.Consumer, lag lagResult, guards []store.Breaker, now
 		switch {
 		case c.DeletedAt != nil:
 			h.Raise(store.HealthWarning, fmt.Sprintf("deleted: no longer on the server since %s ago; listed as stopped for a while",
-				roundDuration(now.Sub(*c.DeletedAt))))
+				human.Duration(now.Sub(*c.DeletedAt))))
 		case c.Paused:
 			reason := "paused"
 			if c.PauseUntil != nil {
@@ -46,7 +47,7 @@ func judgeConsumer(c *store.Consumer, lag lagResult, guards []store.Breaker, now
 	}
 	for _, b := range guards {
 		h.Raise(store.HealthWarning, fmt.Sprintf("breaker %s of service %s is %s since %s ago: the service pauses consumption while it is open",
-			b.Breaker, b.Service, b.State, roundDuration(now.Sub(b.Since))))
+			b.Breaker, b.Service, b.State, human.Duration(now.Sub(b.Since))))
 	}
 	if c.MaxAckPending > 0 && c.NumAckPending >= c.MaxAckPending {
 		h.Raise(store.HealthWarning, fmt.Sprintf("ack pending at its limit (%d): no new deliveries until acks arrive", c.MaxAckPending))
@@ -103,7 +104,7 @@ func judgeCluster(h *store.Health, c *store.Cluster) {
 
 // replicaLastSeen says when a replica's leader last heard from it.
 func replicaLastSeen(r store.Replica) string {
-	ago := roundDuration(time.Duration(r.ActiveSeconds * float64(time.Second)))
+	ago := human.Duration(time.Duration(r.ActiveSeconds * float64(time.Second)))
 	if r.Unseen {
 		return fmt.Sprintf("not seen since its leader was elected %s ago", ago)
 	}
@@ -123,11 +124,4 @@ func judgeLimit(h *store.Health, what string, used *float64, discard string) {
 	case u >= 95:
 		h.Raise(store.HealthWarning, fmt.Sprintf("%.0f%% of max %s: the oldest messages are being discarded", u, what))
 	}
-}
-
-func roundDuration(d time.Duration) time.Duration {
-	if d > time.Minute {
-		return d.Round(time.Second)
-	}
-	return d.Round(100 * time.Millisecond)
 }

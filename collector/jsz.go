@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/jetwatch/jetwatch/internal/human"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -131,7 +132,7 @@ func (s *Sampler) withDown(ctx context.Context, answered []store.Server, peers [
 		srv.SampledAt, srv.DownSince, srv.MetaLeader = at, &since, ""
 		srv.Health = store.Health{Level: store.HealthOK}
 		srv.Health.Raise(store.HealthCritical, fmt.Sprintf("down: no answer since %s (%s ago)",
-			since.UTC().Format(time.TimeOnly+" UTC"), roundDuration(at.Sub(since))))
+			since.UTC().Format(time.TimeOnly+" UTC"), human.Duration(at.Sub(since))))
 		out = append(out, srv)
 		seen[srv.Name] = true
 		note("server_down", "server "+srv.Name, fmt.Sprintf("server %s did not answer %s: %s", srv.Name, jszSubject, srv.Health.Reasons[0]))

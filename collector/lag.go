@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jetwatch/jetwatch/internal/human"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -204,7 +205,7 @@ func evaluateLag(w []lagSample, f lagFacts, now time.Time, r lagRules) lagResult
 			idleSince = latest(f.lastDelivery, f.lastAck)
 		}
 		res.IdleSince = &idleSince
-		idle := roundDuration(now.Sub(idleSince))
+		idle := human.Duration(now.Sub(idleSince))
 		switch {
 		case !delivered && nobody:
 			res.State = store.LagStopped
@@ -243,13 +244,13 @@ func evaluateLag(w []lagSample, f lagFacts, now time.Time, r lagRules) lagResult
 	case alwaysPending && newest.pending > hi+over(hi):
 		res.State = store.LagFallingBehind
 		res.Why = fmt.Sprintf("falling behind: %d pending and rising (%s arriving, %s acknowledged, over the last %s)",
-			newest.pending, perSecond(res.ArrivalPerSec), perSecond(res.AckPerSec), roundDuration(time.Duration(span*float64(time.Second))))
+			newest.pending, perSecond(res.ArrivalPerSec), perSecond(res.AckPerSec), human.Duration(time.Duration(span*float64(time.Second))))
 	case newest.pending+over(lo) < lo:
 		res.State = store.LagDraining
 		drain := float64(newest.pending) / (float64(oldest.pending-newest.pending) / span)
 		res.DrainSeconds = &drain
 		res.Why = fmt.Sprintf("draining: %d pending and falling, about %s to catch up",
-			newest.pending, roundDuration(time.Duration(drain*float64(time.Second))))
+			newest.pending, human.Duration(time.Duration(drain*float64(time.Second))))
 	}
 	return res
 }

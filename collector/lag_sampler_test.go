@@ -229,7 +229,7 @@ func TestOpenBreakerMakesItsConsumerAWarning(t *testing.T) {
 	}
 	// A half-open probe belongs to the outage the open began: "since"
 	// stays the episode's start, one step (10 s) further back.
-	for _, step := range []struct{ state, since string }{{store.BreakerOpen, "1m10s"}, {store.BreakerHalfOpen, "1m20s"}} {
+	for _, step := range []struct{ state, since string }{{store.BreakerOpen, "1m 10s"}, {store.BreakerHalfOpen, "1m 20s"}} {
 		state, since := step.state, step.since
 		save(state)
 		lb.step(0, 0)

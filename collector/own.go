@@ -2,7 +2,8 @@ package collector
 
 import (
 	"slices"
-	"strings"
+
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // ownership says which streams and consumers are jetwatch's own, so that
@@ -16,13 +17,12 @@ type ownership struct {
 // stream says whether a stream is jetwatch's: JETWATCH_*, the streams of
 // its KV buckets (jetwatch_*), and the configured DLQ and advisory streams.
 func (o ownership) stream(name string) bool {
-	return strings.HasPrefix(name, "JETWATCH_") || strings.HasPrefix(name, "KV_jetwatch_") || slices.Contains(o.streams, name)
+	return store.OwnStreamName(name) || slices.Contains(o.streams, name)
 }
 
 // consumer says whether a consumer is jetwatch's: every consumer of its
 // streams, and its durables elsewhere (jetwatch-*, jetwatch_* or
 // described as jetwatch's).
 func (o ownership) consumer(stream, name, description string) bool {
-	return o.stream(stream) || strings.HasPrefix(name, "jetwatch-") || strings.HasPrefix(name, "jetwatch_") ||
-		strings.HasPrefix(description, "jetwatch")
+	return o.stream(stream) || store.OwnConsumerName(name, description)
 }

@@ -64,13 +64,26 @@ type listed[T any] struct {
 	namesFailed bool
 	// parentGone is set when what the listing belongs to was deleted.
 	parentGone bool
+	// notReached is set when the cycle's time ran out before the listing
+	// could be asked for at all: nothing was read, and nothing is known
+	// about NATS from it.
+	notReached bool
+	// refused is set when NATS was asked and did not answer, or answered
+	// with an error, for the listing or one of its items.
+	refused bool
+	// late is set when the cycle's time ran out before some of it could
+	// be asked for; lateItems names the items it left unread.
+	late      bool
+	lateItems []string
 }
 
 // stillByItem says whether the next cycle should read the listing item by
-// item: something could not be read, so LIST would only keep the next
-// cycle waiting for it, or even the names were not answered.
+// item: NATS was asked and something could not be read, so LIST would only
+// keep the next cycle waiting for it. What the cycle ran out of time for
+// before asking says nothing about NATS: it is read first next time, the
+// usual way.
 func (l listed[T]) stillByItem() bool {
-	return len(l.unread) > 0 || l.namesFailed
+	return l.refused
 }
 
 // listGatherWait is how long the meta leader waits for the leaders of a
@@ -109,30 +122,46 @@ type errorAnswer struct {
 func (e *errorAnswer) apiError() *jetstream.APIError { return e.Error }
 
 // readListing reads every item of l. With byItem it goes item by item
-// at once (the last cycle could not read them all); known are the names
-// stored from earlier cycles, read one by one when NAMES fails too. got
-// is called, from any goroutine, with each item as it is read.
+// at once (NATS could not answer for all of them last cycle); known are
+// the names stored from earlier cycles, read one by one when NAMES fails
+// too. got is called, from any goroutine, with each item as soon as its
+// page is read, so the work that follows starts while the rest is read.
 func readListing[T any](ctx context.Context, s *Sampler, l listing, byItem bool, known func() ([]string, error),
 	nameOf func(*T) string, got func(*T)) listed[T] {
 	res := listed[T]{unread: map[string]store.Unread{}}
 	var mu sync.Mutex
 	have := map[string]bool{}
 	keep := func(item *T) {
+		name := nameOf(item)
 		mu.Lock()
-		have[nameOf(item)] = true
-		res.items = append(res.items, item)
+		first := !have[name]
+		if first {
+			have[name] = true
+			res.items = append(res.items, item)
+		}
 		mu.Unlock()
-		got(item)
+		if first { // a page boundary that moved may repeat an item
+			got(item)
+		}
+	}
+	// outOfTime marks what is known and was not read as such, without
+	// asking: nothing more can be asked this cycle.
+	outOfTime := func(names []string) {
+		u := s.unreadFrom(ctx, errOutOfTime)
+		mu.Lock()
+		defer mu.Unlock()
+		res.late = true
+		for _, name := range names {
+			if !have[name] {
+				res.unread[name] = u
+				res.lateItems = append(res.lateItems, name)
+			}
+		}
 	}
 
 	var retry []string // items LIST could not gather
 	if !byItem {
-		items, missing, err := listAll[T](ctx, s, l.list, s.cfg.RequestTimeout+listGatherWait)
-		if isCode(err, l.parentGone) {
-			res.parentGone = true
-			return res
-		}
-		if err == nil {
+		changed, err := listAll(ctx, s, l.list, s.cfg.RequestTimeout+listGatherWait, func(items []*T, missing []string) {
 			for _, item := range items {
 				// The meta leader puts an offline item among the others,
 				// without its state: read it on its own.
@@ -140,30 +169,60 @@ func readListing[T any](ctx context.Context, s *Sampler, l listing, byItem bool,
 					keep(item)
 				}
 			}
-			retry = missing
-			res.complete = true
-		} else {
+			mu.Lock()
+			retry = append(retry, missing...)
+			// The meta leader could not gather them: their leaders are
+			// unreachable, and the next LIST would wait for them again.
+			res.refused = res.refused || len(missing) > 0
+			mu.Unlock()
+		})
+		switch {
+		case isCode(err, l.parentGone):
+			res.parentGone = true
+			return res
+		case err == nil:
+			// Streams or consumers created or deleted between two pages
+			// shift the pages: NAMES then says what a page skipped.
+			res.complete = !changed
+		case errors.Is(err, errOutOfTime):
+			res.notReached, res.late = len(res.items) == 0, true
+			res.problem = fmt.Errorf("listing %s: %w", l.what, err)
+		default:
+			res.refused = true
 			res.problem = fmt.Errorf("listing %s: %w", l.what, err)
 		}
 	}
 	if !res.complete {
-		names, err := listNames(ctx, s, l.names)
+		var names []string
+		var err error
+		if res.problem == nil || !errors.Is(res.problem, errOutOfTime) {
+			names, err = listNames(ctx, s, l.names)
+		} else {
+			err = errOutOfTime
+		}
 		if isCode(err, l.parentGone) {
 			res.parentGone = true
 			return res
 		}
 		res.complete = err == nil
 		if err != nil {
-			res.namesFailed = true
+			if !errors.Is(err, errOutOfTime) {
+				res.refused = true
+				res.namesFailed = true
+			}
 			if res.problem == nil {
 				res.problem = fmt.Errorf("listing %s: %w", l.what, err)
 			}
-			// Read what is known instead; anything new waits for NAMES.
+			// Go on with what is known; anything new waits for NAMES.
 			stored, serr := known()
 			res.complete = serr == nil
 			names = stored
+			if errors.Is(err, errOutOfTime) {
+				outOfTime(names)
+				return res
+			}
 		}
-		retry = names
+		retry = append(retry, names...)
 	}
 
 	var todo []string
@@ -180,13 +239,22 @@ func readListing[T any](ctx context.Context, s *Sampler, l listing, byItem bool,
 			err := s.requestInfo(ctx, l.info(name), &item)
 			switch {
 			case err == nil:
-				keep(&item)
+				mu.Lock()
+				res.items = append(res.items, &item)
+				mu.Unlock()
+				got(&item)
 			case isCode(err, l.gone) || isCode(err, l.parentGone):
 				// Deleted since it was listed or stored: nothing to show.
 			default:
 				u := s.unreadFrom(ctx, err)
 				mu.Lock()
 				res.unread[name] = u
+				if errors.Is(err, errOutOfTime) {
+					res.late = true
+					res.lateItems = append(res.lateItems, name)
+				} else {
+					res.refused = true
+				}
 				mu.Unlock()
 			}
 		})
@@ -203,52 +271,76 @@ func isCode(err error, code jetstream.ErrorCode) bool {
 
 // listNames pages through a NAMES subject.
 func listNames(ctx context.Context, s *Sampler, subject string) ([]string, error) {
-	names, _, err := listAll[string](ctx, s, subject, s.cfg.RequestTimeout)
-	out := make([]string, 0, len(names))
-	for _, n := range names {
-		out = append(out, *n)
-	}
+	var out []string
+	_, err := listAll(ctx, s, subject, s.cfg.RequestTimeout, func(names []*string, _ []string) {
+		for _, n := range names {
+			out = append(out, *n)
+		}
+	})
 	return out, err
 }
 
 // listAll pages through a LIST or NAMES subject, one request of at most
-// timeout per page, and returns the items and the names the meta leader
-// could not gather.
-func listAll[T any](ctx context.Context, s *Sampler, subject string, timeout time.Duration) ([]*T, []string, error) {
-	var items []*T
-	var missing []string
+// timeout per page, handing each page's items and the names the meta
+// leader could not gather to page as it comes. changed says the total
+// changed between pages, so a page may have skipped items.
+func listAll[T any](ctx context.Context, s *Sampler, subject string, timeout time.Duration,
+	page func(items []*T, missing []string)) (changed bool, err error) {
+	total := -1
 	for offset := 0; ; {
-		var page listPage[*T]
-		if err := s.request(ctx, timeout, subject, map[string]int{"offset": offset}, &page); err != nil {
-			return items, missing, err
+		var p listPage[*T]
+		if err := s.request(ctx, timeout, subject, map[string]int{"offset": offset}, &p); err != nil {
+			return changed, err
 		}
-		got := page.page()
+		got := p.page()
+		items := make([]*T, 0, len(got))
 		for _, item := range got {
 			if item != nil {
 				items = append(items, item)
 			}
 		}
-		missing = append(missing, page.Missing...)
-		for name := range page.Offline {
+		missing := p.Missing
+		for name := range p.Offline {
 			missing = append(missing, name)
 		}
+		page(items, missing)
+		changed = changed || (total >= 0 && p.Total != total)
+		total = p.Total
 		offset += len(got)
-		if len(got) == 0 || offset >= page.Total {
-			return items, missing, nil
+		if len(got) == 0 || offset >= p.Total {
+			return changed, nil
 		}
 	}
 }
 
+// errOutOfTime says the cycle's time ran out before a request could be
+// sent, or before NATS had had RequestTimeout to answer it: it says
+// nothing about NATS.
+var errOutOfTime = errors.New("the sample cycle's time ran out before NATS was asked or could answer")
+
 // request sends one JetStream API request, bounded by timeout and counted
-// against Concurrency, and decodes the answer into resp.
+// against Concurrency, and decodes the answer into resp. It returns
+// errOutOfTime when ctx ends before the request is sent or, having been
+// sent, before RequestTimeout.
 func (s *Sampler) request(ctx context.Context, timeout time.Duration, subject string, req any, resp apiResponse) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", errOutOfTime, ctx.Err())
+	}
 	select {
 	case s.inflight <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("%w: %w", errOutOfTime, ctx.Err())
 	}
 	defer func() { <-s.inflight }()
-	return apiRequest(ctx, s.nc, timeout, subject, req, resp)
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", errOutOfTime, ctx.Err())
+	}
+	sent := time.Now()
+	err := apiRequest(ctx, s.nc, timeout, subject, req, resp)
+	if err != nil && ctx.Err() != nil && time.Since(sent) < s.cfg.RequestTimeout {
+		return fmt.Errorf("%w: %w", errOutOfTime, err)
+	}
+	return err
 }
 
 // requestInfo sends an INFO request and decodes a successful answer into
@@ -280,7 +372,7 @@ func (a *rawAnswer) UnmarshalJSON(data []byte) error {
 func (s *Sampler) unreadFrom(ctx context.Context, err error) store.Unread {
 	var apiErr *jetstream.APIError
 	switch {
-	case ctx.Err() != nil:
+	case ctx.Err() != nil, errors.Is(err, errOutOfTime):
 		return store.Unread{Why: store.UnreadNoResponse,
 			Detail: fmt.Sprintf("not read before the sample cycle's time (%s) ran out", s.cfg.CycleTimeout)}
 	case errors.As(err, &apiErr):

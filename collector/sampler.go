@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/jetwatch/jetwatch/internal/human"
 	"github.com/jetwatch/jetwatch/internal/tracecontext"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -71,20 +73,6 @@ type SamplerConfig struct {
 	TracerProvider trace.TracerProvider
 }
 
-// State is what the sampler reports about itself to the UI and probes.
-type State struct {
-	FirstCycleDone bool
-	LastCycleAt    time.Time
-	LastDuration   time.Duration
-	Streams        int
-	Consumers      int
-	// Errors are the problems of the last cycle, in the operator's words:
-	// what could not be read and why, at most maxShownProblems of them.
-	Errors []string
-	// JSZ is empty while per-server health is available, else why not.
-	JSZ string
-}
-
 // Sampler lists every stream and consumer each interval and stores their
 // latest state and history.
 type Sampler struct {
@@ -99,7 +87,7 @@ type Sampler struct {
 	lag      *lagTracker
 
 	mu         sync.Mutex
-	state      State
+	state      store.SamplerState
 	exposition atomic.Pointer[exposition]
 	jszSkip    int // cycles to wait before asking JSZ again
 
@@ -115,7 +103,11 @@ type Sampler struct {
 	// byItem names the listings to read item by item, because the last
 	// cycle could not read all of them: "" the streams, else a stream's
 	// consumers. Their LIST would only keep the next cycle waiting.
-	byItem        map[string]bool
+	byItem map[string]bool
+	// behind names, in order, the streams whose consumers the last cycle
+	// ran out of time for: this cycle reads them first, so that a cycle
+	// too short for everything still reads every consumer in turn.
+	behind        []string
 	servers       []store.Server // the servers last stored
 	serversLoaded bool
 	partial       string // what the last cycle could not read, to log each change once
@@ -204,7 +196,7 @@ func (s *Sampler) Stop() {
 }
 
 // State reports the sampler's state; safe for concurrent use.
-func (s *Sampler) State() State {
+func (s *Sampler) State() store.SamplerState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.state
@@ -287,11 +279,20 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 	go func() { servers <- s.sampleServers(rctx, cycle.At, note) }()
 	ident := make(chan identity, 1)
 	go func() { ident <- s.identify(rctx) }()
-	streams, consumers := s.readAll(ctx, rctx)
+	stored := newStoredRows(s.db)
+	streams, consumers := s.readAll(ctx, rctx, stored)
 	cycle.Servers = <-servers
 	id := <-ident
 
 	now := s.cfg.Now()
+	// Sized once: grown by appending, 100,000 consumers were copied over
+	// and over (a sixth of a 10,000 x 10 cycle's CPU).
+	nConsumers := 0
+	for _, l := range consumers {
+		nConsumers += len(l.items) + len(l.unread)
+	}
+	cycle.Streams = make([]store.Stream, 0, len(streams.items)+len(streams.unread))
+	cycle.Consumers = make([]store.Consumer, 0, nConsumers)
 	for _, info := range streams.items {
 		name := info.Config.Name
 		cons := consumers[name]
@@ -301,7 +302,7 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 		}
 		st := streamFromInfo(info, cycle.At)
 		st.Own = s.own.stream(name)
-		cs := s.consumersOf(ctx, &st, cons, cycle.At, now, note)
+		cs := s.consumersOf(ctx, &st, cons, stored, cycle.At, now, note)
 		if cons.complete {
 			cycle.ConsumersComplete[name] = true
 		}
@@ -323,7 +324,7 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 	}
 	var known map[string]store.Stream
 	if len(streams.unread) > 0 {
-		known = s.storedStreams(ctx, note)
+		known = s.storedStreams(ctx, stored, note)
 	}
 	for name, u := range streams.unread {
 		prev, ok := known[name]
@@ -331,14 +332,23 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 		st.Own = s.own.stream(name)
 		cycle.Streams = append(cycle.Streams, st)
 		note("stream_unread", "stream "+name+": "+u.Why, "stream "+name+": "+st.Health.Reasons[0])
+		if l, ok := consumers[name]; ok && len(l.items) > 0 && !l.parentGone {
+			// Its consumers were read first, as the last cycle had no
+			// time for them, before the time ran out for the stream.
+			cycle.Consumers = append(cycle.Consumers, s.consumersOf(ctx, &st, l, stored, cycle.At, now, note)...)
+			if l.complete {
+				cycle.ConsumersComplete[name] = true
+			}
+			continue
+		}
 		// Its consumers cannot be asked either: they keep their last
 		// numbers, marked as not read.
-		stored, err := s.db.Consumers(ctx, name)
+		storedCons, err := stored.consumers(ctx, name)
 		if err != nil {
 			note("store", "consumers of "+name, "reading the stored consumers of "+name+" failed: "+err.Error())
 			continue
 		}
-		for _, c := range stored {
+		for _, c := range storedCons {
 			cu := store.Unread{Why: u.Why, Detail: "its stream " + name + " could not be read"}
 			cycle.Consumers = append(cycle.Consumers, unreadConsumer(c, true, c.Name, cu, cycle.At))
 		}
@@ -354,12 +364,18 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 	}
 	byItem[""] = streams.stillByItem()
 	s.byItem = byItem
+	s.behind = nextBehind(s.behind, streams, consumers)
 
 	if len(cycle.Streams) == 0 && !streams.complete {
 		s.finish(ctx, start, cycle, problems, false)
 		return cycle, fmt.Errorf("list streams: %w", streams.problem)
 	}
-	if err := s.db.SaveCycle(ctx, cycle); err != nil {
+	saveStart := s.cfg.Now()
+	err = s.db.SaveCycle(ctx, cycle)
+	s.mu.Lock()
+	s.state.LastSaveDuration = s.cfg.Now().Sub(saveStart)
+	s.mu.Unlock()
+	if err != nil {
 		note("store", "store", "saving the sample failed: "+err.Error())
 		s.finish(ctx, start, cycle, problems, false)
 		return cycle, err
@@ -370,11 +386,38 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 	return cycle, nil
 }
 
+// nextBehind lists the streams whose consumers a cycle ran out of time
+// for: those already behind before first, in their order, so that every
+// stream gets its turn however short the cycles.
+func nextBehind(before []string, streams listed[jetstream.StreamInfo], consumers map[string]listed[jetstream.ConsumerInfo]) []string {
+	late := map[string]bool{}
+	for name, l := range consumers {
+		if l.late {
+			late[name] = true
+		}
+	}
+	if !streams.refused {
+		// Streams NATS did not answer for keep their consumers unasked
+		// too: asking would only wait for the same servers.
+		for _, name := range streams.lateItems {
+			late[name] = true
+		}
+	}
+	next := make([]string, 0, len(late))
+	for _, name := range before {
+		if late[name] {
+			next = append(next, name)
+			delete(late, name)
+		}
+	}
+	return append(next, slices.Sorted(maps.Keys(late))...)
+}
+
 // consumersOf turns one stream's consumer listing into the index's shape:
 // those read judged and with rates, those not read with their last
 // numbers.
-func (s *Sampler) consumersOf(ctx context.Context, st *store.Stream, l listed[jetstream.ConsumerInfo], at, now time.Time,
-	note func(kind, key, msg string)) []store.Consumer {
+func (s *Sampler) consumersOf(ctx context.Context, st *store.Stream, l listed[jetstream.ConsumerInfo], stored *storedRows,
+	at, now time.Time, note func(kind, key, msg string)) []store.Consumer {
 	out := make([]store.Consumer, 0, len(l.items)+len(l.unread))
 	for _, info := range l.items {
 		c := consumerFromInfo(info, at)
@@ -390,18 +433,21 @@ func (s *Sampler) consumersOf(ctx context.Context, st *store.Stream, l listed[je
 		s.prev[key] = prevSample{at: at, seq: c.Delivered.ConsumerSeq, ackFloor: c.AckFloor.ConsumerSeq}
 		out = append(out, c)
 	}
+	if l.notReached {
+		note("list_consumers", "list consumers of "+st.Name+": out of time", fmt.Sprintf("%v: read first next cycle", l.problem))
+	}
 	if l.namesFailed {
 		note("list_consumers", "list consumers of "+st.Name, fmt.Sprintf("%v: only the consumers seen before were read; new ones show up once NATS answers", l.problem))
 	}
 	if len(l.unread) > 0 {
-		stored := map[string]store.Consumer{}
-		if cs, err := s.db.Consumers(ctx, st.Name); err == nil {
+		prevRows := map[string]store.Consumer{}
+		if cs, err := stored.consumers(ctx, st.Name); err == nil {
 			for _, c := range cs {
-				stored[c.Name] = c
+				prevRows[c.Name] = c
 			}
 		}
 		for name, u := range l.unread {
-			prev, ok := stored[name]
+			prev, ok := prevRows[name]
 			c := unreadConsumer(prev, ok, name, u, at)
 			c.Stream = st.Name
 			c.Own = s.own.consumer(st.Name, name, prev.Description)
@@ -420,25 +466,32 @@ func (s *Sampler) consumersOf(ctx context.Context, st *store.Stream, l listed[je
 }
 
 // readAll reads every stream and, as soon as a stream is read, its
-// consumers. Requests are bounded by rctx; the index is read with ctx.
-func (s *Sampler) readAll(ctx, rctx context.Context) (listed[jetstream.StreamInfo], map[string]listed[jetstream.ConsumerInfo]) {
+// consumers; the streams whose consumers the last cycle had no time for
+// go first. Requests are bounded by rctx; the index is read with ctx.
+func (s *Sampler) readAll(ctx, rctx context.Context, stored *storedRows) (listed[jetstream.StreamInfo], map[string]listed[jetstream.ConsumerInfo]) {
 	byItem := s.byItem
 	prefix := s.cfg.APIPrefix
 
+	// A stream to read the consumers of; info is nil for one named by the
+	// last cycle, whose info has not been read yet.
+	type job struct {
+		name string
+		info *jetstream.StreamInfo
+	}
 	var mu sync.Mutex
 	consumers := map[string]listed[jetstream.ConsumerInfo]{}
-	jobs := make(chan *jetstream.StreamInfo)
+	jobs := make(chan job)
 	var wg sync.WaitGroup
 	for range s.cfg.Concurrency {
 		wg.Go(func() {
-			for info := range jobs {
-				name := info.Config.Name
+			for j := range jobs {
 				var l listed[jetstream.ConsumerInfo]
-				if info.State.Consumers == 0 {
+				if j.info != nil && j.info.State.Consumers == 0 {
 					// The stream info already says there is nothing to
 					// list, so stored consumers of this stream are gone.
 					l.complete = true
 				} else {
+					name := j.name
 					l = readListing(rctx, s, listing{
 						what:  "consumers of " + name,
 						list:  prefix + ".CONSUMER.LIST." + name,
@@ -446,16 +499,35 @@ func (s *Sampler) readAll(ctx, rctx context.Context) (listed[jetstream.StreamInf
 						info:  func(c string) string { return prefix + ".CONSUMER.INFO." + name + "." + c },
 						gone:  jetstream.JSErrCodeConsumerNotFound, parentGone: jetstream.JSErrCodeStreamNotFound,
 					}, byItem[name], func() ([]string, error) {
-						cs, err := s.db.Consumers(ctx, name)
+						cs, err := stored.consumers(ctx, name)
 						return namesOf(cs, func(c store.Consumer) string { return c.Name }), err
 					}, func(c *jetstream.ConsumerInfo) string { return c.Name }, func(*jetstream.ConsumerInfo) {})
 				}
 				mu.Lock()
-				consumers[name] = l
+				consumers[j.name] = l
 				mu.Unlock()
 			}
 		})
 	}
+	// One feeder hands out the streams: first those the last cycle had
+	// no time for, then each as the stream listing reads it. (A page of
+	// streams waits for one request in flight at most: waiting senders
+	// on a channel are served in turn.)
+	listedStreams := make(chan job, 256)
+	go func() {
+		defer close(jobs)
+		dispatched := make(map[string]bool, len(s.behind))
+		for _, name := range s.behind {
+			dispatched[name] = true
+			jobs <- job{name: name}
+		}
+		for j := range listedStreams {
+			if !dispatched[j.name] {
+				dispatched[j.name] = true
+				jobs <- j
+			}
+		}
+	}()
 	streams := readListing(rctx, s, listing{
 		what:  "streams",
 		list:  prefix + ".STREAM.LIST",
@@ -463,10 +535,12 @@ func (s *Sampler) readAll(ctx, rctx context.Context) (listed[jetstream.StreamInf
 		info:  func(name string) string { return prefix + ".STREAM.INFO." + name },
 		gone:  jetstream.JSErrCodeStreamNotFound,
 	}, byItem[""], func() ([]string, error) {
-		sts, err := s.db.Streams(ctx)
+		sts, err := stored.streams(ctx)
 		return namesOf(sts, func(st store.Stream) string { return st.Name }), err
-	}, func(si *jetstream.StreamInfo) string { return si.Config.Name }, func(si *jetstream.StreamInfo) { jobs <- si })
-	close(jobs)
+	}, func(si *jetstream.StreamInfo) string { return si.Config.Name }, func(si *jetstream.StreamInfo) {
+		listedStreams <- job{name: si.Config.Name, info: si}
+	})
+	close(listedStreams)
 	wg.Wait()
 	return streams, consumers
 }
@@ -479,10 +553,53 @@ func namesOf[T any](items []T, name func(T) string) []string {
 	return out
 }
 
+// storedRows reads what the index holds from earlier cycles, at most once
+// per cycle and stream: what a cycle does not read keeps showing it.
+type storedRows struct {
+	db *store.DB
+
+	mu          sync.Mutex
+	streamsRead bool
+	streamRows  []store.Stream
+	streamsErr  error
+	byStream    map[string][]store.Consumer
+}
+
+func newStoredRows(db *store.DB) *storedRows {
+	return &storedRows{db: db, byStream: map[string][]store.Consumer{}}
+}
+
+func (r *storedRows) streams(ctx context.Context) ([]store.Stream, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.streamsRead {
+		r.streamRows, r.streamsErr = r.db.Streams(ctx)
+		r.streamsRead = true
+	}
+	return r.streamRows, r.streamsErr
+}
+
+func (r *storedRows) consumers(ctx context.Context, stream string) ([]store.Consumer, error) {
+	r.mu.Lock()
+	cs, ok := r.byStream[stream]
+	r.mu.Unlock()
+	if ok {
+		return cs, nil
+	}
+	cs, err := r.db.Consumers(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.byStream[stream] = cs
+	r.mu.Unlock()
+	return cs, nil
+}
+
 // storedStreams is the index's latest row of every stream, by name: what
 // an unread stream keeps showing.
-func (s *Sampler) storedStreams(ctx context.Context, note func(kind, key, msg string)) map[string]store.Stream {
-	sts, err := s.db.Streams(ctx)
+func (s *Sampler) storedStreams(ctx context.Context, stored *storedRows, note func(kind, key, msg string)) map[string]store.Stream {
+	sts, err := stored.streams(ctx)
 	if err != nil {
 		note("store", "streams", "reading the stored streams failed: "+err.Error())
 		return nil
@@ -534,7 +651,7 @@ func unreadHealth(u store.Unread, at time.Time) store.Health {
 	h := store.Health{Level: store.HealthOK}
 	last := "never read"
 	if u.ReadAt != nil {
-		last = fmt.Sprintf("numbers last read %s ago", roundDuration(at.Sub(*u.ReadAt)))
+		last = fmt.Sprintf("numbers last read %s ago", human.Duration(at.Sub(*u.ReadAt)))
 	}
 	h.Raise(store.HealthCritical, fmt.Sprintf("%s: %s; %s", u.Why, u.Detail, last))
 	return h

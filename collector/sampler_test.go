@@ -159,6 +159,18 @@ func TestSamplerRecordsWhatTheServerReports(t *testing.T) {
 
 	// Rates come from the delta to the previous sample.
 	publish(t, b.js, "orders.created", 5)
+	// The server counts a filtered consumer's pending messages as they
+	// reach it, a moment after the publish is acknowledged.
+	natstest.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		info, err := stream.Consumer(ctx, "audit")
+		if err != nil {
+			return err
+		}
+		if n := info.CachedInfo().NumPending; n != 15 {
+			return fmt.Errorf("the server says audit has %d pending, want 15", n)
+		}
+		return nil
+	})
 	b.clock.Advance(10 * time.Second)
 	_, err = s.SampleOnce(ctx)
 	require.NoError(t, err)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/jetwatch/jetwatch/internal/human"
 )
 
 // lagTimeout bounds one read of the DLQ stream's last sequence.
@@ -109,8 +111,9 @@ func (p *progress) seePosition(pos uint64, now time.Time) {
 }
 
 // observe works out the lag and whether the index stalled, reading the
-// position from the database and the DLQ stream's last sequence from NATS
-// when force says so or nobody else does: while the index runs, its
+// position from the database (when force says so or none is known yet)
+// and the DLQ stream's last sequence from NATS when force says so or
+// nobody else does: while the index runs, its
 // watcher reads it every LagEvery, so pages and scrapes never wait on NATS.
 func (ix *Index) observe(ctx context.Context, force bool) IndexStatus {
 	p := &ix.progress
@@ -120,15 +123,23 @@ func (ix *Index) observe(ctx context.Context, force bool) IndexStatus {
 	if ask {
 		p.askedAt = now
 	}
+	// The index notes each position it stores, so once one is known only
+	// the watcher reads it again (to see another process's writes, as a
+	// reindex's): a scrape of /metrics never queries SQLite.
+	readPos := force || !p.posSeen
+	pos := p.pos
 	p.mu.Unlock()
 	// The position first: read after the stream's last sequence, it could
 	// pass a message published in between and look like a stream that went
 	// back.
-	pos, posErr := ix.Position(ctx)
-	if posErr == nil {
-		p.mu.Lock()
-		p.seePosition(pos, now)
-		p.mu.Unlock()
+	var posErr error
+	if readPos {
+		pos, posErr = ix.Position(ctx)
+		if posErr == nil {
+			p.mu.Lock()
+			p.seePosition(pos, now)
+			p.mu.Unlock()
+		}
 	}
 	if ask {
 		rctx, cancel := context.WithTimeout(ctx, lagTimeout)
@@ -165,7 +176,7 @@ func (ix *Index) observe(ctx context.Context, force bool) IndexStatus {
 		case !p.running:
 			st.Why = "indexing is not running"
 		default:
-			st.Why = fmt.Sprintf("nothing indexed for %s while the DLQ stream holds more (see the jetwatch logs)", now.Sub(p.movedAt).Round(time.Second))
+			st.Why = fmt.Sprintf("nothing indexed for %s while the DLQ stream holds more (see the jetwatch logs)", human.Duration(now.Sub(p.movedAt)))
 		}
 	}
 	return st

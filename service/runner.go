@@ -404,6 +404,15 @@ func (r *Runner) loop(fetchCtx context.Context) {
 				return
 			}
 		}
+		// A breaker may have opened while this waited for slots (a
+		// handler that just failed freed its slot): look again before
+		// fetching, so nothing is fetched for an open breaker.
+		if r.breakerShut() {
+			for range free {
+				<-r.slots
+			}
+			continue
+		}
 		// A fetch waits at most a second, and not at all once Stop is called.
 		// Its messages are handed to workers by a goroutine of its own, so
 		// the next pull request goes out as soon as slots free up, while
@@ -483,6 +492,16 @@ func (r *Runner) fetchLimit(ctx context.Context) (limit int, ok bool) {
 		case <-time.After(max(poll, 10*time.Millisecond)):
 		}
 	}
+}
+
+// breakerShut reports whether one of the runner's breakers is open now.
+func (r *Runner) breakerShut() bool {
+	for _, b := range r.breakers {
+		if b.state() == gobreaker.StateOpen {
+			return true
+		}
+	}
+	return false
 }
 
 // rejectDelay is how long a message a breaker refused waits: the longest

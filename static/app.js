@@ -31,6 +31,75 @@
     });
   }
 
+  // Times: the server writes each <time> relative ("3m ago") with the
+  // absolute time in UTC in its title. Unless the operator chose UTC,
+  // titles show the browser's zone instead, named. A title that is a
+  // sentence (data-sentence) is left as the server wrote it, in UTC.
+  var tzKey = "jetwatch.timezone";
+  function wantUTC() {
+    try { return window.localStorage.getItem(tzKey) === "utc"; } catch (e) { return false; }
+  }
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function zoneName(d) {
+    try {
+      var parts = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" }).formatToParts(d);
+      for (var i = 0; i < parts.length; i++) {
+        if (parts[i].type === "timeZoneName") return parts[i].value;
+      }
+    } catch (e) { /* fall through */ }
+    var off = -d.getTimezoneOffset();
+    return "UTC" + (off < 0 ? "-" : "+") + pad(Math.floor(Math.abs(off) / 60)) + ":" + pad(Math.abs(off) % 60);
+  }
+  function absolute(d, utc) {
+    if (utc) {
+      return d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate()) + " " +
+        pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + ":" + pad(d.getUTCSeconds()) + " UTC";
+    }
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
+      pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()) + " " + zoneName(d);
+  }
+  function localTimes(root) {
+    var utc = wantUTC();
+    root.querySelectorAll("time[datetime][title]:not([data-sentence])").forEach(function (el) {
+      var d = new Date(el.getAttribute("datetime"));
+      if (!isNaN(d.getTime())) el.title = absolute(d, utc);
+    });
+  }
+  function zoneToggle() {
+    var el = document.querySelector("[data-tz-toggle]");
+    if (!el) return;
+    var utc = wantUTC();
+    el.textContent = utc ? "Times in UTC. " : "Times in your zone (" + zoneName(new Date()) + "). ";
+    var b = document.createElement("button");
+    b.type = "button";
+    b.className = "link";
+    b.setAttribute("data-testid", "time-zone-toggle");
+    b.textContent = utc ? "Show local times" : "Show UTC";
+    b.addEventListener("click", function () {
+      try { window.localStorage.setItem(tzKey, utc ? "local" : "utc"); } catch (e) { /* private mode */ }
+      zoneToggle();
+      localTimes(document);
+    });
+    el.appendChild(b);
+  }
+  zoneToggle();
+  localTimes(document);
+
+  // The overview's fragment carries the navigation's counts: copy them
+  // into the navigation, so its badges stay as live as the page.
+  function navCounts(el) {
+    var data = el.querySelector("[data-nav-counts]");
+    if (!data) return;
+    data.querySelectorAll("[data-nav-badge]").forEach(function (src) {
+      var dst = document.querySelector("header [data-nav-badge=" + src.getAttribute("data-nav-badge") + "]");
+      if (!dst) return;
+      dst.textContent = src.textContent;
+      dst.title = src.title;
+      dst.hidden = src.textContent === "";
+      dst.className = "nb " + src.getAttribute("data-level");
+    });
+  }
+
   function refreshOne(el) {
     var url = el.getAttribute("data-live");
     return fetch(url, { headers: { "Accept": "text/html" }, cache: "no-store", credentials: "same-origin" })
@@ -42,6 +111,8 @@
         var open = openDetails(el);
         el.innerHTML = html;
         reopenDetails(el, open);
+        localTimes(el);
+        navCounts(el);
       });
   }
 

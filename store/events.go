@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -23,6 +24,9 @@ type Event struct {
 	Consumer string    `json:"consumer,omitempty"`
 	Severity string    `json:"severity"`
 	Summary  string    `json:"summary"`
+	// DeadLetterID is the dead letter a max_deliver or terminated event
+	// became, when the index holds it; 0 otherwise.
+	DeadLetterID uint64 `json:"dead_letter_id,omitempty"`
 	// AdvisoryID is the advisory's own id: one advisory stored twice in
 	// the capture stream (the server's and the relay's copy) is one event.
 	AdvisoryID string `json:"-"`
@@ -38,6 +42,10 @@ type EventFilter struct {
 	Until    time.Time
 	// Before is a keyset cursor: only events with a smaller id.
 	Before uint64
+	// HideOwn leaves out events about jetwatch's own streams and
+	// consumers (its KV watchers and readers come and go all the time),
+	// except advisories the bridge rejected.
+	HideOwn bool
 	// Limit defaults to 100.
 	Limit int
 }
@@ -71,11 +79,16 @@ func (db *DB) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 	if f.Before > 0 {
 		add("id < ?", f.Before)
 	}
+	if f.HideOwn {
+		// A rejected advisory naming jetwatch's stream is someone else's
+		// doing (a forgery aimed at it), not jetwatch's churn: it stays.
+		where = append(where, "(kind = '"+EventAdvisoryRejected+"' OR NOT "+ownEventSQL+")")
+	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	q := `SELECT id, kind, at, stream, consumer, severity, summary FROM events`
+	q := `SELECT id, kind, at, stream, consumer, severity, summary, ` + eventDeadLetterSQL + ` FROM events e`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -90,14 +103,25 @@ func (db *DB) Events(ctx context.Context, f EventFilter) ([]Event, error) {
 	for rows.Next() {
 		var e Event
 		var at int64
-		if err := rows.Scan(&e.ID, &e.Kind, &at, &e.Stream, &e.Consumer, &e.Severity, &e.Summary); err != nil {
+		var dl sql.NullInt64
+		if err := rows.Scan(&e.ID, &e.Kind, &at, &e.Stream, &e.Consumer, &e.Severity, &e.Summary, &dl); err != nil {
 			return nil, fmt.Errorf("list events: %w", err)
 		}
 		e.At = time.UnixMilli(at).UTC()
+		e.DeadLetterID = uint64(dl.Int64)
 		out = append(out, e)
 	}
 	return out, rows.Err()
 }
+
+// eventDeadLetterSQL finds the dead letter a max_deliver or terminated
+// event became: same stream, consumer and stream sequence, failed within
+// ten minutes of the advisory (a service dead-letters before it
+// terminates; the bridge copies after), so the lookup is a short range of
+// the dead_letters_stream index.
+const eventDeadLetterSQL = `CASE WHEN e.kind IN ('max_deliver', 'terminated') THEN (SELECT d.id FROM dead_letters d
+	WHERE d.stream = e.stream AND d.consumer = e.consumer AND d.failed_at BETWEEN e.at - 600000 AND e.at + 600000
+		AND d.stream_seq = CASE WHEN json_valid(e.data) THEN json_extract(e.data, '$.stream_seq') END ORDER BY d.id LIMIT 1) END`
 
 // RecordEvent stores e under its id, the advisory stream sequence of the
 // advisory it is about, with data, the advisory as received. A verdict on

@@ -2,28 +2,44 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 )
 
 // RecentConsumerSamples calls fn with the raw samples taken since since
-// of every consumer the index lists, consumer by consumer (ordered by
-// stream and name), oldest first: what the sampler's lag windows start
-// from after a restart. One query, led by the consumers table so each
-// consumer's samples are a range of the samples' primary key.
+// of every consumer the index lists, in time order (so each consumer's
+// oldest first): what the sampler's lag windows start from after a
+// restart. Samples are stored in time order, so this is one range of the
+// samples' primary key, read in order; which consumers the index lists is
+// read first, rather than looked up for each sample.
 func (db *DB) RecentConsumerSamples(ctx context.Context, since time.Time, fn func(stream, consumer string, p ConsumerPoint)) error {
+	listed, err := db.listedConsumers(ctx)
+	if err != nil {
+		return fmt.Errorf("recent consumer samples: %w", err)
+	}
 	rows, err := db.sql.QueryContext(ctx, recentConsumerSamples, since.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("recent consumer samples: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var stream, consumer string
+		var rawStream, rawConsumer sql.RawBytes
 		var ts, p, ap, rd, w, ds, af int64
-		if err := rows.Scan(&stream, &consumer, &ts, &p, &ap, &rd, &w, &ds, &af); err != nil {
+		if err := rows.Scan(&rawStream, &rawConsumer, &ts, &p, &ap, &rd, &w, &ds, &af); err != nil {
 			return fmt.Errorf("recent consumer samples: %w", err)
 		}
-		fn(stream, consumer, ConsumerPoint{At: time.UnixMilli(ts).UTC(), NumPending: uint64(p), NumAckPending: uint64(ap),
+		// The names come from the listing: millions of samples allocate
+		// no strings of their own.
+		st := listed[string(rawStream)]
+		if st == nil {
+			continue
+		}
+		consumer, ok := st.consumers[string(rawConsumer)]
+		if !ok {
+			continue
+		}
+		fn(st.name, consumer, ConsumerPoint{At: time.UnixMilli(ts).UTC(), NumPending: uint64(p), NumAckPending: uint64(ap),
 			NumRedelivered: uint64(rd), NumWaiting: uint64(w), DeliveredSeq: uint64(ds), AckFloorSeq: uint64(af)})
 	}
 	if err := rows.Err(); err != nil {
@@ -32,16 +48,42 @@ func (db *DB) RecentConsumerSamples(ctx context.Context, since time.Time, fn fun
 	return nil
 }
 
-// recentConsumerSamples is RecentConsumerSamples' query. CROSS JOIN keeps
-// consumers the outer loop, so each consumer's samples are a range of the
-// samples' primary key: the other way round would scan every raw sample of
-// the last day.
+// recentConsumerSamples is RecentConsumerSamples' query: a range of the
+// samples' primary key (res, ts, stream, consumer), in its order.
 const recentConsumerSamples = `
-	SELECT s.stream, s.consumer, s.ts, s.num_pending, s.num_ack_pending, s.num_redelivered,
-		s.num_waiting, s.delivered_seq, s.ack_floor_seq
-	FROM consumers c CROSS JOIN consumer_samples s
-		ON s.stream = c.stream AND s.consumer = c.name AND s.res = 0 AND s.ts >= ?
-	ORDER BY c.stream, c.name, s.ts`
+	SELECT stream, consumer, ts, num_pending, num_ack_pending, num_redelivered,
+		num_waiting, delivered_seq, ack_floor_seq
+	FROM consumer_samples WHERE res = 0 AND ts >= ?
+	ORDER BY res, ts, stream, consumer`
+
+// listedStream is a stream the index lists and its consumers' names.
+type listedStream struct {
+	name      string
+	consumers map[string]string
+}
+
+// listedConsumers lists the consumers the index holds, by stream.
+func (db *DB) listedConsumers(ctx context.Context) (map[string]*listedStream, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT stream, name FROM consumers`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]*listedStream{}
+	for rows.Next() {
+		var stream, name string
+		if err := rows.Scan(&stream, &name); err != nil {
+			return nil, err
+		}
+		st := out[stream]
+		if st == nil {
+			st = &listedStream{name: stream, consumers: map[string]string{}}
+			out[stream] = st
+		}
+		st.consumers[name] = name
+	}
+	return out, rows.Err()
+}
 
 // ConsumerKind is what the sampler's lag windows need to know of a stored
 // consumer before it is read again.

@@ -261,6 +261,66 @@ CREATE UNIQUE INDEX events_advisory ON events (advisory_id) WHERE advisory_id IS
 ALTER TABLE streams ADD COLUMN own INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE consumers ADD COLUMN own INTEGER NOT NULL DEFAULT 0;
 `,
+	// 13: the overview at 10,000 streams and 100,000 consumers reads
+	// small covering indexes instead of every row's JSON: its counts,
+	// its triage (unwell streams and consumers) and each order of its
+	// stream table.
+	`
+CREATE INDEX streams_overview ON streams (own, health, sampled_at, messages, bytes, name);
+CREATE INDEX streams_by_rate ON streams (json_extract(data, '$.in_per_sec'), own, name);
+CREATE INDEX streams_by_consumers ON streams (json_extract(data, '$.consumer_count'), own, name);
+CREATE INDEX consumers_own ON consumers (own, stalled);
+CREATE INDEX consumers_unwell ON consumers (own, health, num_pending) WHERE stalled = 1 OR health IN ('critical', 'warning');
+`,
+	// 14: samples are kept in time order. A cycle's samples then append to
+	// the end of each table instead of landing one on every consumer's
+	// page (with an hour of history, 100,000 consumers dirtied 100,000
+	// pages a cycle), and compaction reads and deletes a range instead of
+	// scanning every sample. sample_times lists the times samples were
+	// taken at, so one stream's or consumer's history is a lookup per time.
+	`
+CREATE TABLE sample_times (
+	ts  INTEGER NOT NULL,
+	res INTEGER NOT NULL,
+	PRIMARY KEY (ts, res)
+) WITHOUT ROWID;
+
+CREATE TABLE stream_samples_by_time (
+	stream    TEXT NOT NULL,
+	res       INTEGER NOT NULL,
+	ts        INTEGER NOT NULL,
+	messages  INTEGER NOT NULL,
+	bytes     INTEGER NOT NULL,
+	first_seq INTEGER NOT NULL,
+	last_seq  INTEGER NOT NULL,
+	deleted   INTEGER NOT NULL,
+	consumers INTEGER NOT NULL,
+	PRIMARY KEY (res, ts, stream)
+) WITHOUT ROWID;
+INSERT INTO stream_samples_by_time SELECT * FROM stream_samples ORDER BY res, ts, stream;
+DROP TABLE stream_samples;
+ALTER TABLE stream_samples_by_time RENAME TO stream_samples;
+
+CREATE TABLE consumer_samples_by_time (
+	stream          TEXT NOT NULL,
+	consumer        TEXT NOT NULL,
+	res             INTEGER NOT NULL,
+	ts              INTEGER NOT NULL,
+	num_pending     INTEGER NOT NULL,
+	num_ack_pending INTEGER NOT NULL,
+	num_redelivered INTEGER NOT NULL,
+	num_waiting     INTEGER NOT NULL,
+	delivered_seq   INTEGER NOT NULL,
+	ack_floor_seq   INTEGER NOT NULL,
+	PRIMARY KEY (res, ts, stream, consumer)
+) WITHOUT ROWID;
+INSERT INTO consumer_samples_by_time SELECT * FROM consumer_samples ORDER BY res, ts, stream, consumer;
+DROP TABLE consumer_samples;
+ALTER TABLE consumer_samples_by_time RENAME TO consumer_samples;
+
+INSERT OR IGNORE INTO sample_times (ts, res)
+	SELECT DISTINCT ts, res FROM stream_samples UNION SELECT DISTINCT ts, res FROM consumer_samples;
+`,
 }
 
 func (db *DB) migrate(ctx context.Context) error {

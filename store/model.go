@@ -329,3 +329,21 @@ type ConsumerPoint struct {
 	DeliveredSeq   uint64    `json:"delivered_seq"`
 	AckFloorSeq    uint64    `json:"ack_floor_seq"`
 }
+
+// SamplerState is what the sampler reports about its last cycle: the
+// collector writes it, the pages and /readyz read it.
+type SamplerState struct {
+	FirstCycleDone bool
+	LastCycleAt    time.Time
+	LastDuration   time.Duration
+	// LastSaveDuration is the part of LastDuration spent storing the
+	// cycle in the index.
+	LastSaveDuration time.Duration
+	Streams          int
+	Consumers        int
+	// Errors are the problems of the last cycle, in the operator's words:
+	// what could not be read and why, a bounded number of them.
+	Errors []string
+	// JSZ is empty while per-server health via $SYS is available, else why not.
+	JSZ string
+}

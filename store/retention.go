@@ -82,15 +82,27 @@ func (db *DB) Compact(ctx context.Context, now time.Time, r Retention) (CompactR
 			n, _ := r.RowsAffected()
 			res.Downsampled += n
 		}
+		if _, err := tx.ExecContext(ctx, `
+			INSERT OR IGNORE INTO sample_times (ts, res)
+			SELECT DISTINCT (ts / ?2) * ?2, ?1 FROM sample_times WHERE res = ?3 AND ts < ?4`,
+			s.to, bucketMs, s.from, cutoff); err != nil {
+			return res, fmt.Errorf("downsample sample times: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sample_times WHERE res = ? AND ts < ?`, s.from, cutoff); err != nil {
+			return res, fmt.Errorf("downsample sample times: %w", err)
+		}
 	}
 	cutoff := now.Add(-r.Hourly).UnixMilli()
-	for _, table := range []string{"stream_samples", "consumer_samples"} {
-		r, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE ts < ?`, cutoff)
+	for _, table := range []string{"stream_samples", "consumer_samples", "sample_times"} {
+		// Naming every resolution makes each a range of the primary key.
+		r, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE res IN (0, 300, 3600) AND ts < ?`, cutoff)
 		if err != nil {
 			return res, fmt.Errorf("expire %s: %w", table, err)
 		}
-		n, _ := r.RowsAffected()
-		res.Deleted += n
+		if table != "sample_times" {
+			n, _ := r.RowsAffected()
+			res.Deleted += n
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return res, fmt.Errorf("compact history: %w", err)

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 )
 
@@ -14,6 +16,18 @@ import (
 // removal of streams and consumers the cycle proved gone. A cycle that could
 // not list everything removes nothing.
 func (db *DB) SaveCycle(ctx context.Context, c Cycle) error {
+	// Encoding needs no database (a fifth of the work at 10,000 x 10): it
+	// is done on every core before the transaction takes the write lock.
+	streamRows, err := encodeRows(c.Streams, func(s *Stream) *json.RawMessage { return &s.Config },
+		func(s *Stream) string { return "stream " + s.Name })
+	if err != nil {
+		return err
+	}
+	consumerRows, err := encodeRows(c.Consumers, func(cs *Consumer) *json.RawMessage { return &cs.Config },
+		func(cs *Consumer) string { return "consumer " + cs.Stream + "/" + cs.Name })
+	if err != nil {
+		return err
+	}
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("save cycle: %w", err)
@@ -43,10 +57,7 @@ func (db *DB) SaveCycle(ctx context.Context, c Cycle) error {
 	defer insStream.Close()
 	for i := range c.Streams {
 		s := &c.Streams[i]
-		data, config, err := splitConfig(s, &s.Config)
-		if err != nil {
-			return fmt.Errorf("save stream %s: %w", s.Name, err)
-		}
+		data, config := streamRows[i].data, streamRows[i].config
 		if _, err := upStream.ExecContext(ctx, s.Name, at, int64(s.Messages), int64(s.Bytes), s.Health.Level, data, config,
 			s.Unread != nil, s.Own); err != nil {
 			return fmt.Errorf("save stream %s: %w", s.Name, err)
@@ -82,10 +93,7 @@ func (db *DB) SaveCycle(ctx context.Context, c Cycle) error {
 	defer insConsumer.Close()
 	for i := range c.Consumers {
 		cs := &c.Consumers[i]
-		data, config, err := splitConfig(cs, &cs.Config)
-		if err != nil {
-			return fmt.Errorf("save consumer %s/%s: %w", cs.Stream, cs.Name, err)
-		}
+		data, config := consumerRows[i].data, consumerRows[i].config
 		// A deleted consumer keeps its last config and records no history.
 		stale := cs.Unread != nil || cs.DeletedAt != nil
 		if _, err := upConsumer.ExecContext(ctx, cs.Stream, cs.Name, at, int64(cs.NumPending), cs.NumAckPending,
@@ -101,6 +109,10 @@ func (db *DB) SaveCycle(ctx context.Context, c Cycle) error {
 		}
 	}
 
+	if err := recordSampleTime(ctx, tx, at, 0); err != nil {
+		return err
+	}
+
 	// Everything seen this cycle now carries sampled_at = at; older rows of
 	// a completely listed scope are gone from JetStream.
 	if c.StreamsComplete {
@@ -113,18 +125,23 @@ func (db *DB) SaveCycle(ctx context.Context, c Cycle) error {
 		}
 	}
 	if len(c.ConsumersComplete) > 0 {
-		del, err := tx.PrepareContext(ctx, `DELETE FROM consumers WHERE stream = ? AND sampled_at < ?`)
+		complete := make([]string, 0, len(c.ConsumersComplete))
+		for stream, ok := range c.ConsumersComplete {
+			if ok {
+				complete = append(complete, stream)
+			}
+		}
+		names, err := json.Marshal(complete)
 		if err != nil {
 			return fmt.Errorf("remove deleted consumers: %w", err)
 		}
-		defer del.Close()
-		for stream, complete := range c.ConsumersComplete {
-			if !complete {
-				continue
-			}
-			if _, err := del.ExecContext(ctx, stream, at); err != nil {
-				return fmt.Errorf("remove deleted consumers of %s: %w", stream, err)
-			}
+		// One statement, each stream's consumers a range of the primary
+		// key: a statement per stream cost 10,000 calls at 10,000 streams.
+		if _, err := tx.ExecContext(ctx, `
+			DELETE FROM consumers WHERE rowid IN (
+				SELECT c.rowid FROM json_each(?1) j CROSS JOIN consumers c ON c.stream = j.value
+				WHERE c.sampled_at < ?2)`, names, at); err != nil {
+			return fmt.Errorf("remove deleted consumers: %w", err)
 		}
 	}
 
@@ -313,6 +330,34 @@ func scanOneJSON(row *sql.Row, v any, config *json.RawMessage) error {
 	return nil
 }
 
+// encodedRow is a stream's or consumer's row: its JSON without its
+// config, and its config.
+type encodedRow struct{ data, config []byte }
+
+// encodeRows encodes every item, spread over the machine's cores.
+func encodeRows[T any](items []T, configOf func(*T) *json.RawMessage, nameOf func(*T) string) ([]encodedRow, error) {
+	out := make([]encodedRow, len(items))
+	workers := min(runtime.GOMAXPROCS(0), len(items)/256+1)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(items); i += workers {
+				// A copy, so that the caller's item is never written.
+				item := items[i]
+				data, config, err := splitConfig(&item, configOf(&item))
+				if err != nil {
+					errs[w] = fmt.Errorf("save %s: %w", nameOf(&item), err)
+					return
+				}
+				out[i] = encodedRow{data: data, config: config}
+			}
+		})
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
 // splitConfig marshals v without its config, which lists never need and
 // which would otherwise dominate their decoding time.
 func splitConfig(v any, config *json.RawMessage) (data, cfg []byte, err error) {
@@ -330,14 +375,29 @@ func splitConfig(v any, config *json.RawMessage) (data, cfg []byte, err error) {
 	return data, cfg, nil
 }
 
+// recordSampleTime lists ts among the times samples of resolution res
+// were taken at, which history queries look samples up by.
+func recordSampleTime(ctx context.Context, tx *sql.Tx, ts, res int64) error {
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO sample_times (ts, res) VALUES (?, ?)`, ts, res); err != nil {
+		return fmt.Errorf("record sample time: %w", err)
+	}
+	return nil
+}
+
+// History is read one sample time after another (CROSS JOIN keeps
+// sample_times the outer loop): samples are stored in time order, so a
+// stream's or consumer's samples are one key lookup per time, where a
+// range of times would read every stream's and consumer's samples.
+
 // StreamHistory returns a stream's history since the given time, in at most
 // about points buckets.
 func (db *DB) StreamHistory(ctx context.Context, stream string, since, until time.Time, points int) ([]StreamPoint, error) {
 	bucket := bucketMillis(since, until, points)
 	rows, err := db.sql.QueryContext(ctx, `
-		SELECT MAX(ts), MAX(messages), MAX(bytes), MAX(last_seq)
-		FROM stream_samples WHERE stream = ?2 AND ts >= ?3 AND ts <= ?4
-		GROUP BY ts / ?1 ORDER BY 1`, bucket, stream, since.UnixMilli(), until.UnixMilli())
+		SELECT MAX(s.ts), MAX(s.messages), MAX(s.bytes), MAX(s.last_seq)
+		FROM sample_times t CROSS JOIN stream_samples s ON s.res = t.res AND s.ts = t.ts AND s.stream = ?2
+		WHERE t.ts >= ?3 AND t.ts <= ?4
+		GROUP BY s.ts / ?1 ORDER BY 1`, bucket, stream, since.UnixMilli(), until.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("history of stream %s: %w", stream, err)
 	}
@@ -358,10 +418,12 @@ func (db *DB) StreamHistory(ctx context.Context, stream string, since, until tim
 func (db *DB) ConsumerHistory(ctx context.Context, stream, consumer string, since, until time.Time, points int) ([]ConsumerPoint, error) {
 	bucket := bucketMillis(since, until, points)
 	rows, err := db.sql.QueryContext(ctx, `
-		SELECT MAX(ts), MAX(num_pending), MAX(num_ack_pending), MAX(num_redelivered),
-			MAX(num_waiting), MAX(delivered_seq), MAX(ack_floor_seq)
-		FROM consumer_samples WHERE stream = ?2 AND consumer = ?3 AND ts >= ?4 AND ts <= ?5
-		GROUP BY ts / ?1 ORDER BY 1`, bucket, stream, consumer, since.UnixMilli(), until.UnixMilli())
+		SELECT MAX(s.ts), MAX(s.num_pending), MAX(s.num_ack_pending), MAX(s.num_redelivered),
+			MAX(s.num_waiting), MAX(s.delivered_seq), MAX(s.ack_floor_seq)
+		FROM sample_times t CROSS JOIN consumer_samples s
+			ON s.res = t.res AND s.ts = t.ts AND s.stream = ?2 AND s.consumer = ?3
+		WHERE t.ts >= ?4 AND t.ts <= ?5
+		GROUP BY s.ts / ?1 ORDER BY 1`, bucket, stream, consumer, since.UnixMilli(), until.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("history of consumer %s/%s: %w", stream, consumer, err)
 	}
@@ -383,9 +445,10 @@ func (db *DB) ConsumerHistory(ctx context.Context, stream, consumer string, sinc
 func (db *DB) PendingSparklines(ctx context.Context, stream string, since, until time.Time, points int) (map[string][]uint64, error) {
 	bucket := bucketMillis(since, until, points)
 	rows, err := db.sql.QueryContext(ctx, `
-		SELECT consumer, MAX(ts), MAX(num_pending)
-		FROM consumer_samples WHERE stream = ?2 AND ts >= ?3 AND ts <= ?4
-		GROUP BY consumer, ts / ?1 ORDER BY consumer, 2`, bucket, stream, since.UnixMilli(), until.UnixMilli())
+		SELECT s.consumer, MAX(s.ts), MAX(s.num_pending)
+		FROM sample_times t CROSS JOIN consumer_samples s ON s.res = t.res AND s.ts = t.ts AND s.stream = ?2
+		WHERE t.ts >= ?3 AND t.ts <= ?4
+		GROUP BY s.consumer, s.ts / ?1 ORDER BY s.consumer, 2`, bucket, stream, since.UnixMilli(), until.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("sparklines of %s: %w", stream, err)
 	}

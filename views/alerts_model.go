@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/jetwatch/jetwatch/alert"
-	"github.com/jetwatch/jetwatch/demo"
+	"github.com/jetwatch/jetwatch/demo/receiver"
 )
 
 // AlertList is the alerts page: each rule with its state, the silences in
@@ -42,7 +42,8 @@ func alertLevel(state string) string {
 	case alert.StatePending:
 		return "warning"
 	}
-	return "ok"
+	// Inactive is no news, good or bad: not ok's green.
+	return "inactive"
 }
 
 func deliveryLevel(result string) string {
@@ -81,23 +82,23 @@ func RuleCondition(r alert.Rule) string {
 		fmt.Fprintf(&b, " above %g%%", r.Above)
 	}
 	if r.Window > 0 {
-		fmt.Fprintf(&b, " in %s", time.Duration(r.Window))
+		fmt.Fprintf(&b, " in %s", Duration(time.Duration(r.Window)))
 	}
 	if r.For > 0 {
-		fmt.Fprintf(&b, " for %s", time.Duration(r.For))
+		fmt.Fprintf(&b, " for %s", Duration(time.Duration(r.For)))
 	}
 	if k := r.KeepFiring(); k > 0 {
 		fmt.Fprintf(&b, ", resolves once clear for %s", k)
 	}
 	if r.Repeat > 0 {
-		fmt.Fprintf(&b, ", repeat every %s", time.Duration(r.Repeat))
+		fmt.Fprintf(&b, ", repeat every %s", Duration(time.Duration(r.Repeat)))
 	}
 	return b.String()
 }
 
 // DemoReceiverList is the demo receiver's page.
 type DemoReceiverList struct {
-	Arrivals []demo.Arrival
+	Arrivals []receiver.Arrival
 	Now      time.Time
 }
 

@@ -33,13 +33,13 @@ func breakerLevel(state string) string {
 func breakerSince(b store.Breaker) string {
 	switch b.State {
 	case store.BreakerOpen, store.BreakerHalfOpen:
-		s := "down since " + UTC(b.Since) + " (first open)"
+		s := "down since " + Absolute(b.Since) + " (first open)"
 		if b.StateSince.After(b.Since) {
-			s += "; " + b.State + " since " + UTC(b.StateSince)
+			s += "; " + b.State + " since " + Absolute(b.StateSince)
 		}
 		return s
 	}
-	return b.State + " since " + UTC(b.Since)
+	return b.State + " since " + Absolute(b.Since)
 }
 
 // instant is a time with its milliseconds, for data attributes.

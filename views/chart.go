@@ -18,16 +18,20 @@ const (
 
 // Axis says how a chart's y axis is scaled and labelled.
 type Axis struct {
-	// Format renders a value for tick labels and the legend.
+	// Format renders a value for tick labels, which may need fractions
+	// (0.125) to tell ticks of small values apart.
 	Format func(float64) string
+	// Value renders the latest value in the legend, as the rest of the
+	// page writes such a number. Defaults to Format.
+	Value func(float64) string
 	// Binary rounds the axis top to powers of 1024 (sizes), not of 10.
 	Binary bool
 }
 
 // The axes charts use.
 var (
-	CountAxis = Axis{Format: axisNumber}
-	RateAxis  = Axis{Format: func(v float64) string { return axisNumber(v) + "/s" }}
+	CountAxis = Axis{Format: axisNumber, Value: func(v float64) string { return Count(v) }}
+	RateAxis  = Axis{Format: func(v float64) string { return axisNumber(v) + "/s" }, Value: Rate}
 	BytesAxis = Axis{Format: func(v float64) string { return Bytes(v) }, Binary: true}
 )
 
@@ -49,6 +53,29 @@ type LineChart struct {
 	Empty  bool
 	// Desc says in words what the chart shows, for screen readers.
 	Desc string
+	// Note says when the axis spans less than the window asked for,
+	// because history starts later.
+	Note string
+	// Spans mark periods on the time axis: a breaker open.
+	Spans []ChartSpan
+	// t0 and t1 are the ends of the time axis, to place spans.
+	t0, t1 time.Time
+}
+
+// ChartSpan is a period marked on a chart's time axis, with its legend.
+type ChartSpan struct {
+	X, W  float64
+	Class string
+	// Label names it in the legend and its title says when.
+	Label, Title string
+}
+
+// TimeSpan is a period to mark on a chart: Class picks its colour
+// (open, half-open), Label its legend entry.
+type TimeSpan struct {
+	From, To time.Time
+	Class    string
+	Label    string
 }
 
 // ChartLine is a series turned into polyline points.
@@ -66,9 +93,10 @@ type ChartTick struct {
 	Anchor string
 }
 
-// NewLineChart lays out series sharing the times axis over the whole window
-// from..to, not only the span of the samples, so an operator sees how
-// recent the data is.
+// NewLineChart lays out series sharing the times axis. The axis ends at
+// to, so an operator sees how recent the data is; it starts at from, or at
+// the first sample when history is shorter than the window, so three
+// minutes of data fill the chart rather than a sliver of a 1 h axis.
 func NewLineChart(title, testID string, from, to time.Time, times []time.Time, axis Axis, series ...Series) LineChart {
 	c := LineChart{Title: title, TestID: testID, W: chartW, H: chartH}
 	if len(times) == 0 {
@@ -89,9 +117,14 @@ func NewLineChart(title, testID string, from, to time.Time, times []time.Time, a
 	plotW := chartW - padLeft - padRight
 	plotH := chartH - padTop - padBottom
 	t0 := from
-	if times[0].Before(t0) {
+	if times[0].Before(t0) || times[0].Sub(from) > to.Sub(from)/10 {
 		t0 = times[0]
+		if times[0].After(from) {
+			c.Note = "History starts " + Ago(to, times[0]) + ": the time axis spans the " + Duration(to.Sub(t0)) +
+				" there are, not the whole " + Duration(to.Sub(from)) + "."
+		}
 	}
+	c.t0, c.t1 = t0, to
 	span := to.Sub(t0).Seconds()
 	x := func(t time.Time) float64 {
 		if span <= 0 {
@@ -115,7 +148,11 @@ func NewLineChart(title, testID string, from, to time.Time, times []time.Time, a
 		}
 		last := ""
 		if n := min(len(s.Values), len(times)); n > 0 {
-			last = axis.Format(s.Values[n-1])
+			value := axis.Value
+			if value == nil {
+				value = axis.Format
+			}
+			last = value(s.Values[n-1])
 		}
 		c.Lines = append(c.Lines, ChartLine{Name: s.Name, Class: s.Class, Points: b.String(), Last: last})
 	}
@@ -145,7 +182,7 @@ func NewLineChart(title, testID string, from, to time.Time, times []time.Time, a
 		c.XTicks = append(c.XTicks, ChartTick{Pos: x(t), Label: t.UTC().Format(layout), Anchor: anchor})
 	}
 	var desc strings.Builder
-	desc.WriteString("From " + t0.UTC().Format(time.RFC3339) + " to " + to.UTC().Format(time.RFC3339) + ", latest:")
+	desc.WriteString("From " + Absolute(t0) + " to " + Absolute(to) + ", latest:")
 	for i, l := range c.Lines {
 		if i > 0 {
 			desc.WriteByte(',')
@@ -156,11 +193,60 @@ func NewLineChart(title, testID string, from, to time.Time, times []time.Time, a
 	return c
 }
 
-// Sparkline is a tiny line without axes.
+// WithSpans marks periods on the chart's time axis, clipped to it. A span
+// with a zero To lasts until the end of the axis (still open).
+func (c LineChart) WithSpans(spans []TimeSpan) LineChart {
+	if c.Empty || !c.t1.After(c.t0) {
+		return c
+	}
+	plotW := chartW - padLeft - padRight
+	total := c.t1.Sub(c.t0).Seconds()
+	x := func(t time.Time) float64 {
+		return padLeft + plotW*math.Min(math.Max(t.Sub(c.t0).Seconds()/total, 0), 1)
+	}
+	for _, sp := range spans {
+		to := sp.To
+		if to.IsZero() || to.After(c.t1) {
+			to = c.t1
+		}
+		if !to.After(c.t0) || !sp.From.Before(c.t1) {
+			continue
+		}
+		x0, x1 := x(sp.From), x(to)
+		title := sp.Label + " from " + Absolute(sp.From)
+		if sp.To.IsZero() {
+			title += ", still"
+		} else {
+			title += " to " + Absolute(sp.To)
+		}
+		c.Spans = append(c.Spans, ChartSpan{X: x0, W: math.Max(x1-x0, 1), Class: sp.Class, Label: sp.Label, Title: title})
+	}
+	return c
+}
+
+// SpanLegend is each kind of span once, for the legend.
+func (c LineChart) SpanLegend() []ChartSpan {
+	var out []ChartSpan
+	seen := map[string]bool{}
+	for _, s := range c.Spans {
+		if !seen[s.Class+s.Label] {
+			seen[s.Class+s.Label] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// plotTop and plotHeight place spans over the plot area.
+func plotTop() float64    { return padTop }
+func plotHeight() float64 { return chartH - padTop - padBottom }
+
+// Sparkline is a tiny line without axes; its scale is written beside it.
 type Sparkline struct {
 	W, H   float64
 	Points string
-	// Max is the peak, formatted, for the accessible label.
+	// Max is the peak, formatted; the line's top is the peak and its
+	// bottom zero.
 	Max   string
 	Empty bool
 }
@@ -191,6 +277,35 @@ func NewSparkline(values []uint64) Sparkline {
 	s.Points = b.String()
 	s.Max = Count(maxV)
 	return s
+}
+
+// Bars is a small bar chart of counts, such as dead letters per minute.
+type Bars struct {
+	W, H  float64
+	Rects []BarRect
+	// Label says the scale and the busiest bucket.
+	Label string
+}
+
+// BarRect is one bar.
+type BarRect struct{ X, Y, W, H float64 }
+
+// NewBars lays out counts left to right, scaled to the largest.
+func NewBars(counts []int) Bars {
+	b := Bars{W: float64(len(counts)) * 2, H: sparkH}
+	top := 0
+	for _, n := range counts {
+		top = max(top, n)
+	}
+	for i, n := range counts {
+		if n == 0 {
+			continue
+		}
+		h := math.Max(sparkH*float64(n)/float64(top), 1)
+		b.Rects = append(b.Rects, BarRect{X: float64(i) * 2, Y: sparkH - h, W: 1.6, H: h})
+	}
+	b.Label = "per minute over the last hour, oldest left; busiest minute " + Count(top)
+	return b
 }
 
 // niceCeil rounds v up to 1, 2 or 5 times a power of ten, so axis labels

@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/jetwatch/jetwatch/dlq"
-	"github.com/jetwatch/jetwatch/store"
 )
 
 // DeadLetterList is the dead-letters page.
@@ -117,13 +116,6 @@ type EditPreview struct {
 
 // PayloadBase64 is what the edit sends, for the confirm form.
 func (p EditPreview) PayloadBase64() string { return base64.StdEncoding.EncodeToString(p.Payload.Send) }
-
-// EventList is the advisory timeline page.
-type EventList struct {
-	Filter store.EventFilter
-	Events []store.Event
-	Next   string
-}
 
 // HeaderRows flattens headers for display, sorted by name.
 func HeaderRows(h map[string][]string) []HeaderRow {
@@ -244,16 +236,6 @@ func actionResult(a dlq.Action) string {
 	return s
 }
 
-func eventLevel(severity string) string {
-	switch severity {
-	case store.SeverityCritical:
-		return store.HealthCritical
-	case store.SeverityWarning:
-		return store.HealthWarning
-	}
-	return store.HealthOK
-}
-
 // DeadLetterIDText is a dead letter id as text.
 func DeadLetterIDText(id uint64) string { return u64(id) }
 
@@ -275,14 +257,6 @@ type BulkJobView struct {
 
 // Progress is the share of a job done, 0-100.
 func (v BulkJobView) Progress() float64 { return JobProgress(v.Job) }
-
-func idsText(ids []uint64) string {
-	parts := make([]string, len(ids))
-	for i, id := range ids {
-		parts[i] = u64(id)
-	}
-	return strings.Join(parts, ", ")
-}
 
 // CountText renders a count that may have stopped at a limit.
 func CountText(n int, more bool) string {

@@ -21,13 +21,13 @@ func TestConsumerPageShowsTheLagTrend(t *testing.T) {
 	}{{
 		name:  "falling behind",
 		c:     store.Consumer{LagState: store.LagFallingBehind, ArrivalPerSec: 20, AckPerSec: 12, LagWindowSeconds: 90},
-		state: "falling_behind", label: "falling behind", level: store.HealthWarning, want: "over the last 1m30s of samples",
+		state: "falling_behind", label: "falling behind", level: store.HealthWarning, want: "over the last 1m 30s of samples",
 		arrival: "20/s", ack: "12/s",
 	}, {
 		name:  "draining",
 		c:     store.Consumer{LagState: store.LagDraining, ArrivalPerSec: 20, AckPerSec: 30, DrainSeconds: &drain, LagWindowSeconds: 90},
 		state: "draining", label: "draining", level: store.HealthOK, want: "catching up",
-		arrival: "20/s", ack: "30/s", drain: "about 5m10s",
+		arrival: "20/s", ack: "30/s", drain: "about 5m 10s",
 	}, {
 		name:  "stopped by nobody",
 		c:     store.Consumer{LagState: store.LagStopped},

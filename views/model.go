@@ -36,6 +36,8 @@ type Page struct {
 	// deployment (server URL, name, connection errors), nor jetwatch's
 	// version.
 	Anonymous bool
+	// Badges are the counts in the navigation; nil shows none.
+	Badges *NavBadges
 }
 
 // NATSBanner is the connection state shown on every page.
@@ -99,16 +101,15 @@ func shownHealth(h store.Health, stale bool, sampledAt time.Time) store.Health {
 
 // Overview is the overview page's live region.
 type Overview struct {
-	Page       Page
-	Counts     store.Counts
-	Streams    []StreamRow
+	Page   Page
+	Counts store.Counts
+	// Triage is what is wrong now: it leads the page.
+	Triage     Triage
+	Table      StreamTable
 	TopLagging []ConsumerRow
-	Stalled    []ConsumerRow
 	Servers    []store.Server
 	Sampler    SamplerInfo
 	StallAfter time.Duration
-	// Breakers are the breakers not closed.
-	Breakers []store.Breaker
 	// ShowOwn is set when jetwatch's own streams and consumers are listed
 	// and counted too (?own=1).
 	ShowOwn bool

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/jetwatch/jetwatch/store"
+	"github.com/jetwatch/jetwatch/views"
 )
 
 // reportBreaker saves a report as the breaker watcher does: since is when
@@ -79,8 +80,8 @@ func TestBreakersPageDrawsOutagesOnATimeline(t *testing.T) {
 	since := nodes(doc, "breaker-since")
 	require.Len(t, since, 2)
 	require.Equal(t, down.Format(time.RFC3339), attr(since[0], "datetime"), "down since its first open, not its latest probe")
-	require.Contains(t, attr(since[0], "title"), "down since "+down.Format(time.RFC3339))
-	require.Contains(t, attr(since[0], "title"), "open since "+down.Add(time.Minute).Format(time.RFC3339))
+	require.Contains(t, attr(since[0], "title"), "down since "+views.Absolute(down))
+	require.Contains(t, attr(since[0], "title"), "open since "+views.Absolute(down.Add(time.Minute)))
 	require.Equal(t, closed.Format(time.RFC3339), attr(since[1], "datetime"), "closed since it closed")
 
 	_, body := get(t, srv, "/api/v1/breakers")

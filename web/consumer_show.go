@@ -81,6 +81,11 @@ func (s *Server) consumerShow(c echo.Context) error {
 			views.Series{Name: "acked/s", Class: "s2", Values: rest(acked)}),
 		ConfigRaw: indentJSON(cs.Config),
 	}
+	spans, err := s.breakerSpans(ctx, guards, since)
+	if err != nil {
+		return err
+	}
+	m.Pending, m.Rates = m.Pending.WithSpans(spans), m.Rates.WithSpans(spans)
 	return s.renderPage(c, p, views.ConsumerLive(m))
 }
 

@@ -365,8 +365,15 @@ func TestBreakersPageAPIAndOverview(t *testing.T) {
 	require.NotContains(t, page, "<b>502</b>")
 
 	_, page = get(t, srv, "/")
-	require.Len(t, byTestID(t, page, "open-breakers"), 1)
-	require.Contains(t, byTestID(t, page, "open-breakers")[0], "billing / payments-api")
+	doc := parse(t, page)
+	require.Equal(t, []string{"billing / payments-api"}, problemSubjects(doc, "breaker"), "an open breaker is a problem")
+	for _, p := range nodes(doc, "problem") {
+		if attr(p, "data-kind") == "breaker" {
+			require.Equal(t, []string{"/streams/ORDERS/consumers/shipping"}, links(p), "it links to the consumer it guards")
+			require.Contains(t, text(p), "it guards ORDERS / shipping")
+		}
+	}
+	require.Equal(t, []string{"1"}, byTestID(t, page, "nav-badge-breakers"))
 	_, page = get(t, srv, "/streams/ORDERS/consumers/shipping")
 	require.Len(t, byTestID(t, page, "consumer-breakers"), 1)
 

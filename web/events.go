@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"net/url"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -45,29 +44,28 @@ func eventFilter(c echo.Context) (store.EventFilter, error) {
 	return f, nil
 }
 
-// eventList answers GET /events: the advisory timeline.
+// eventList answers GET /events: the advisory timeline. Events about
+// jetwatch's own streams and consumers are left out unless ?own=1.
 func (s *Server) eventList(c echo.Context) error {
 	f, err := eventFilter(c)
 	if err != nil {
 		return err
 	}
+	own, err := ownParam(c)
+	if err != nil {
+		return err
+	}
+	f.HideOwn = !own
 	events, err := s.cfg.Index.Events(c.Request().Context(), f)
 	if err != nil {
 		return err
 	}
-	m := views.EventList{Filter: f, Events: events}
-	if len(events) == f.Limit {
-		q := url.Values{}
-		for k, v := range map[string]string{"stream": f.Stream, "kind": f.Kind, "severity": f.Severity} {
-			if v != "" {
-				q.Set(k, v)
-			}
-		}
-		q.Set("before", strconv.FormatUint(events[len(events)-1].ID, 10))
-		m.Next = "/events?" + q.Encode()
-	}
 	p := s.page(c, "Events", true)
 	p.Nav = "events"
+	m := views.EventList{Filter: f, Events: events, ShowOwn: own, Page: p}
+	if len(events) == f.Limit {
+		m.Next = views.EventsURL(f, own, events[len(events)-1].ID)
+	}
 	return s.renderPage(c, p, views.EventsBody(m))
 }
 

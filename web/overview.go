@@ -1,8 +1,9 @@
 package web
 
 import (
-	"cmp"
+	"net/http"
 	"slices"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -10,20 +11,35 @@ import (
 	"github.com/jetwatch/jetwatch/views"
 )
 
-// topLaggingLimit is how many lagging consumers the overview lists.
-const topLaggingLimit = 10
+const (
+	// topLaggingLimit is how many lagging consumers the overview lists.
+	topLaggingLimit = 10
+	// streamsPerPage is the length of a page of the stream table: with
+	// 10,000 streams the overview stays small and fast.
+	streamsPerPage = 50
+	// maxStreamPage bounds ?page=, far beyond any deployment.
+	maxStreamPage = 1_000_000
+)
 
-// overview answers GET /?own=: connection state, counts, per-server
-// health, every stream with its health, the most lagging and the stalled
-// consumers. jetwatch's own streams and consumers are left out of all of
-// them unless own is set.
+// overview answers GET /?own=&q=&sort=&page=: what is wrong now (the
+// triage), counts, one page of the stream table (searched by name,
+// sorted, worst first by default), the largest backlogs and per-server
+// health. jetwatch's own streams and consumers are left out of all of
+// them unless own is set. Live refresh asks for the same URL, so it keeps
+// the table's parameters.
 func (s *Server) overview(c echo.Context) error {
 	ctx := c.Request().Context()
 	own, err := ownParam(c)
 	if err != nil {
 		return err
 	}
-	streams, err := s.cfg.Index.Streams(ctx)
+	q, err := streamQueryParams(c)
+	if err != nil {
+		return err
+	}
+	p := s.page(c, "Overview", true)
+	q.Own, q.StaleBefore = own, p.Now.Add(-staleAfterIntervals*s.cfg.SampleInterval)
+	res, err := s.cfg.Index.QueryStreams(ctx, q)
 	if err != nil {
 		return err
 	}
@@ -35,42 +51,63 @@ func (s *Server) overview(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	stalled, err := s.cfg.Index.Stalled(ctx, own)
-	if err != nil {
-		return err
-	}
 	servers, err := s.cfg.Index.Servers(ctx)
 	if err != nil {
 		return err
 	}
-	p := s.page(c, "Overview", true)
-	breakers, err := s.cfg.Index.Breakers(ctx, p.Now)
+	triage, err := s.triage(ctx, p.Now, own)
 	if err != nil {
 		return err
 	}
+	if !own {
+		p.Badges = triage.Badges()
+	} else {
+		p.Badges = s.navBadges(ctx, p.Now)
+	}
 	m := views.Overview{
-		Page: p, Counts: counts, Servers: servers,
+		Page: p, Counts: counts, Servers: servers, Triage: triage,
 		Sampler: s.samplerInfo(), StallAfter: s.cfg.StallAfter, ShowOwn: own,
+		TopLagging: s.consumerRows(lagging, nil, p.Now),
 	}
-	for _, b := range breakers {
-		if b.State != store.BreakerClosed {
-			m.Breakers = append(m.Breakers, b)
-		}
+	page := q.Offset/streamsPerPage + 1
+	t := views.StreamTable{Total: res.Total, From: q.Offset + 1, Search: q.Search, Sort: q.Sort, ShowOwn: own}
+	t.Rows = make([]views.StreamRow, len(res.Streams))
+	for i, st := range res.Streams {
+		t.Rows[i] = s.streamRow(st, p.Now)
 	}
-	m.Streams = make([]views.StreamRow, 0, len(streams))
-	for _, st := range streams {
-		if own || !st.Own {
-			m.Streams = append(m.Streams, s.streamRow(st, p.Now))
-		}
+	if page > 1 {
+		// A page past the end (the streams went away) links back to the last.
+		t.PrevURL = views.TableURL(own, q.Search, q.Sort, min(page-1, max((res.Total+streamsPerPage-1)/streamsPerPage, 1)))
 	}
-	// Worst first: with a thousand streams, the ones that need the operator
-	// must not hide in the middle. Within a level, by name as listed.
-	slices.SortStableFunc(m.Streams, func(a, b views.StreamRow) int {
-		return cmp.Compare(levelRank(b.Level()), levelRank(a.Level()))
-	})
-	m.TopLagging = s.consumerRows(lagging, nil, p.Now)
-	m.Stalled = s.consumerRows(stalled, nil, p.Now)
+	if q.Offset+len(res.Streams) < res.Total {
+		t.NextURL = views.TableURL(own, q.Search, q.Sort, page+1)
+	}
+	m.Table = t
 	return s.renderPage(c, p, views.OverviewLive(m))
+}
+
+// streamQueryParams reads the stream table's ?q=, ?sort= and ?page=.
+func streamQueryParams(c echo.Context) (store.StreamQuery, error) {
+	q := store.StreamQuery{Sort: c.QueryParam("sort"), Limit: streamsPerPage}
+	var err error
+	if q.Search, err = textParam(c, "q", store.MaxStreamSearch); err != nil {
+		return q, err
+	}
+	if q.Sort == "" {
+		q.Sort = store.SortHealth
+	}
+	if !slices.Contains(store.StreamSorts, q.Sort) {
+		return q, echo.NewHTTPError(http.StatusUnprocessableEntity,
+			"sort "+shortQuote(q.Sort)+": use one of health, name, messages, bytes, rate or consumers")
+	}
+	if v := c.QueryParam("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxStreamPage {
+			return q, echo.NewHTTPError(http.StatusUnprocessableEntity, "page "+shortQuote(v)+": use a page number from 1")
+		}
+		q.Offset = (n - 1) * streamsPerPage
+	}
+	return q, nil
 }
 
 // samplerInfo is the sampler's state as the overview shows it.
@@ -80,17 +117,4 @@ func (s *Server) samplerInfo() views.SamplerInfo {
 		FirstCycleDone: st.FirstCycleDone, LastCycleAt: st.LastCycleAt, LastDuration: st.LastDuration,
 		Errors: st.Errors, JSZ: st.JSZ, Interval: s.cfg.SampleInterval,
 	}
-}
-
-// levelRank orders health levels by how urgently they need the operator.
-func levelRank(level string) int {
-	switch level {
-	case store.HealthCritical:
-		return 3
-	case store.HealthWarning:
-		return 2
-	case store.HealthStale:
-		return 1
-	}
-	return 0
 }

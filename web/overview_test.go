@@ -37,11 +37,22 @@ func TestOverviewShowsHealthLagAndStalls(t *testing.T) {
 	require.Equal(t, "replica n3 is 42 operations behind; consumer shipping is stalled", text(nodes(rows[1], "stream-reasons")[0]))
 
 	require.Equal(t, []string{"150", "7"}, byTestID(t, page, "lag"), "only consumers with pending messages, most first")
-	stalled := nodes(doc, "stalled-row")
-	require.Len(t, stalled, 1)
-	require.Equal(t, "shipping", attr(stalled[0], "data-consumer"))
-	require.Equal(t, "10m ago", text(nodes(stalled[0], "stalled-since")[0]))
-	require.Equal(t, []string{"/streams/ORDERS/consumers/shipping"}, links(stalled[0]))
+
+	// What is wrong now leads the page: the full stream, the replica
+	// behind and the stalled consumer, worst first, each linked.
+	problems := nodes(doc, "problem")
+	require.Len(t, problems, 3)
+	require.Equal(t, []string{"stream", "FULL", "critical"},
+		[]string{attr(problems[0], "data-kind"), attr(problems[0], "data-subject"), attr(problems[0], "data-severity")})
+	require.Equal(t, []string{"stream", "ORDERS"}, []string{attr(problems[1], "data-kind"), attr(problems[1], "data-subject")})
+	require.Contains(t, text(problems[1]), "replica n3 is 42 operations behind")
+	require.NotContains(t, text(problems[1]), "shipping", "the stalled consumer is its own problem, listed once")
+	require.Equal(t, []string{"stalled", "ORDERS / shipping"}, []string{attr(problems[2], "data-kind"), attr(problems[2], "data-subject")})
+	require.Contains(t, text(problems[2]), "150 pending and nothing delivered for 10m since 10m ago")
+	require.Equal(t, []string{"/streams/ORDERS/consumers/shipping"}, links(problems[2]))
+	require.Equal(t, []string{"3"}, byTestID(t, page, "problem-count"))
+	require.Equal(t, []string{"3"}, byTestID(t, page, "nav-badge-problems"), "the count is in the navigation")
+	require.Empty(t, byTestID(t, page, "tile-dead-letters"), "no dead-letter desk, no tile")
 
 	require.Len(t, byTestID(t, page, "server-row"), 2)
 	require.Empty(t, byTestID(t, page, "jsz-note"))
@@ -91,7 +102,7 @@ func TestOverviewSaysWhenNATSIsDown(t *testing.T) {
 		_, page := get(t, srv, target)
 		down := byTestID(t, page, "nats-down")
 		require.Len(t, down, 1, target)
-		require.Contains(t, down[0], "NATS unreachable since 2026-11-26T11:58:30Z (1m ago)", target)
+		require.Contains(t, down[0], "NATS unreachable since 1m ago", target)
 		require.Contains(t, down[0], ": dial tcp 127.0.0.1:4222: connect: connection refused", target)
 		require.Contains(t, down[0], "the last sample and may be stale", target)
 		require.Len(t, byTestID(t, page, "stream-row"), 4, "the last sample is still shown")
@@ -101,21 +112,21 @@ func TestOverviewSaysWhenNATSIsDown(t *testing.T) {
 func TestOverviewBeforeTheFirstSample(t *testing.T) {
 	t.Parallel()
 	srv, b := setup(t)
-	b.setSampler(SamplerState{JSZ: "the NATS user is not in the system account"})
+	b.setSampler(store.SamplerState{JSZ: "the NATS user is not in the system account"})
 	_, page := get(t, srv, "/")
 	require.Equal(t, []string{"Waiting for the first sample…"}, byTestID(t, page, "no-streams"))
 	note := byTestID(t, page, "jsz-note")
 	require.Len(t, note, 1)
 	require.Contains(t, note[0], "the NATS user is not in the system account")
 	require.Contains(t, note[0], "system account")
-	require.Equal(t, []string{"No stalled consumer."}, byTestID(t, page, "no-stalled"))
+	require.Len(t, byTestID(t, page, "no-problems"), 1)
 }
 
 func TestOverviewShowsSamplerErrorsAndStaleStreams(t *testing.T) {
 	t.Parallel()
 	srv, b := setup(t)
 	seed(t, b)
-	b.setSampler(SamplerState{FirstCycleDone: true, LastCycleAt: b.now.Add(-time.Minute), LastDuration: time.Second,
+	b.setSampler(store.SamplerState{FirstCycleDone: true, LastCycleAt: b.now.Add(-time.Minute), LastDuration: time.Second,
 		Errors: []string{"listing consumers of FULL timed out"}})
 	_, page := get(t, srv, "/")
 	require.Contains(t, byTestID(t, page, "sampler-errors")[0], "listing consumers of FULL timed out")
@@ -161,7 +172,7 @@ func seedTrouble(t *testing.T, b *testBundle) {
 		Streams: []store.Stream{
 			{Name: "SOLO", Replicas: 1, Messages: 3, SampledAt: b.now,
 				Unread: &store.Unread{Why: store.UnreadNoResponse, Detail: "no answer within 2s", ReadAt: &readAt},
-				Health: store.Health{Level: store.HealthCritical, Reasons: []string{"no response: no answer within 2s; numbers last read 1m0s ago"}}},
+				Health: store.Health{Level: store.HealthCritical, Reasons: []string{"no response: no answer within 2s; numbers last read 1m ago"}}},
 			{Name: "JETWATCH_ADVISORIES", Own: true, Messages: 500, ConsumerCount: 1, SampledAt: b.now, Health: store.Health{Level: store.HealthOK}},
 			{Name: "DLQ", Own: true, Messages: 9, SampledAt: b.now, Health: store.Health{Level: store.HealthCritical, Reasons: []string{"no leader"}}},
 		},
@@ -193,7 +204,7 @@ func TestOverviewShowsWhatCouldNotBeRead(t *testing.T) {
 	}
 	require.NotNil(t, solo, "a stream that could not be read is listed")
 	require.Equal(t, "critical", attr(solo, "data-level"))
-	require.Equal(t, "no response: no answer within 2s; numbers last read 1m0s ago", text(nodes(solo, "stream-reasons")[0]))
+	require.Equal(t, "no response: no answer within 2s; numbers last read 1m ago", text(nodes(solo, "stream-reasons")[0]))
 
 	servers := nodes(doc, "server-row")
 	require.Len(t, servers, 3, "a server that does not answer is listed")
@@ -216,7 +227,9 @@ func TestOverviewLeavesJetwatchsOwnOutUnlessAsked(t *testing.T) {
 	require.Equal(t, []string{"5"}, byTestID(t, page, "count-streams"), "seed's four and SOLO")
 	require.Equal(t, []string{"2 critical, 1 warning"}, byTestID(t, page, "count-unhealthy"))
 	require.Equal(t, []string{"1"}, byTestID(t, page, "count-stalled"))
-	require.Len(t, nodes(doc, "stalled-row"), 1)
+	require.Equal(t, []string{"ORDERS / shipping"}, problemSubjects(doc, "stalled"))
+	require.Equal(t, []string{"SOLO"}, problemSubjects(doc, "unread"), "a stream that could not be read is a problem")
+	require.Equal(t, []string{"FULL", "ORDERS"}, problemSubjects(doc, "stream"), "the DLQ's missing leader is jetwatch's own")
 	require.NotContains(t, byTestID(t, page, "lag"), "400")
 	toggle := nodes(doc, "own-toggle")
 	require.Len(t, toggle, 1)
@@ -234,11 +247,24 @@ func TestOverviewLeavesJetwatchsOwnOutUnlessAsked(t *testing.T) {
 	}
 	require.ElementsMatch(t, []string{"DLQ", "JETWATCH_ADVISORIES"}, own)
 	require.Equal(t, []string{"7"}, byTestID(t, page, "count-streams"))
-	require.Len(t, nodes(doc, "stalled-row"), 2)
+	require.Equal(t, []string{"JETWATCH_ADVISORIES / Xy7_1", "ORDERS / shipping"}, problemSubjects(doc, "stalled"))
+	require.Equal(t, []string{"DLQ", "FULL", "ORDERS"}, problemSubjects(doc, "stream"))
 	require.Equal(t, []string{"/"}, links(nodes(doc, "own-toggle")[0]))
 	require.Equal(t, "/?fragment=live&own=1", liveURL(t, page), "live refresh keeps showing them")
 
 	res, page = get(t, srv, "/?own=maybe")
 	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
 	require.Contains(t, page, "own must be true or false")
+}
+
+// problemSubjects are the subjects of the triage's problems of a kind, in
+// the order listed.
+func problemSubjects(doc *html.Node, kind string) []string {
+	var out []string
+	for _, p := range nodes(doc, "problem") {
+		if attr(p, "data-kind") == kind {
+			out = append(out, attr(p, "data-subject"))
+		}
+	}
+	return out
 }

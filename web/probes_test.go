@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/jetwatch/jetwatch/store"
 )
 
 func TestHealthz(t *testing.T) {
@@ -55,7 +57,7 @@ func TestReadyz(t *testing.T) {
 	require.True(t, r.Checks["first_sample"].OK)
 
 	b.setNATS(NATSState{Connected: true, Server: "nats://127.0.0.1:4222"})
-	b.setSampler(SamplerState{})
+	b.setSampler(store.SamplerState{})
 	status, r = readyz(t, srv)
 	require.Equal(t, http.StatusServiceUnavailable, status)
 	require.Equal(t, check{Detail: "no sample stored yet"}, r.Checks["first_sample"])

@@ -20,7 +20,7 @@ import (
 // sends half a page and its error still reaches the error handler.
 func (s *Server) render(c echo.Context, status int, comp templ.Component) error {
 	var buf bytes.Buffer
-	if err := comp.Render(c.Request().Context(), &buf); err != nil {
+	if err := comp.Render(views.WithNow(c.Request().Context(), s.cfg.Now()), &buf); err != nil {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
@@ -37,6 +37,9 @@ func (s *Server) renderPage(c echo.Context, p views.Page, body templ.Component) 
 func (s *Server) renderPageStatus(c echo.Context, status int, p views.Page, body templ.Component) error {
 	if wantsFragment(c) {
 		return s.render(c, status, views.Fragment(p, body))
+	}
+	if p.Badges == nil && !p.Anonymous {
+		p.Badges = s.navBadges(c.Request().Context(), p.Now)
 	}
 	return s.render(c, status, views.Document(p, body))
 }

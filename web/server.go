@@ -21,7 +21,7 @@ import (
 	"github.com/jetwatch/jetwatch/alert"
 	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/auth"
-	"github.com/jetwatch/jetwatch/demo"
+	"github.com/jetwatch/jetwatch/demo/receiver"
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -39,6 +39,11 @@ type Index interface {
 	TopLagging(ctx context.Context, limit int, own bool) ([]store.Consumer, error)
 	Stalled(ctx context.Context, own bool) ([]store.Consumer, error)
 	Counts(ctx context.Context, own bool) (store.Counts, error)
+	// QueryStreams is one page of the overview's stream table; Unwell
+	// what the triage lists of streams and consumers.
+	QueryStreams(ctx context.Context, q store.StreamQuery) (store.StreamResult, error)
+	Unwell(ctx context.Context, limit int, own bool) (store.Unwell, error)
+	DeadLetterArrivals(ctx context.Context, since, until time.Time, buckets int) ([]int, error)
 	Servers(ctx context.Context) ([]store.Server, error)
 	StreamHistory(ctx context.Context, stream string, since, until time.Time, points int) ([]store.StreamPoint, error)
 	ConsumerHistory(ctx context.Context, stream, consumer string, since, until time.Time, points int) ([]store.ConsumerPoint, error)
@@ -84,12 +89,12 @@ type Alerts interface {
 	Deliveries(ctx context.Context, limit int) ([]alert.Delivery, error)
 }
 
-// DemoReceiver is the demo's built-in webhook receiver. demo.Receiver
+// DemoReceiver is the demo's built-in webhook receiver. receiver.Receiver
 // implements it.
 type DemoReceiver interface {
 	// Receive records a webhook request and returns the status to answer.
 	Receive(r *http.Request) int
-	Arrivals() []demo.Arrival
+	Arrivals() []receiver.Arrival
 }
 
 // NATSState is the connection state the pages and /readyz report.
@@ -106,19 +111,6 @@ type NATSState struct {
 	ServerName string
 }
 
-// SamplerState is what the sampler reports about its last cycle.
-type SamplerState struct {
-	FirstCycleDone bool
-	LastCycleAt    time.Time
-	LastDuration   time.Duration
-	Streams        int
-	Consumers      int
-	// Errors are the problems of the last cycle, in the operator's words.
-	Errors []string
-	// JSZ is empty while per-server health via $SYS is available, else why not.
-	JSZ string
-}
-
 // Config configures the web server.
 type Config struct {
 	// Index is read for every page and API answer. Required.
@@ -126,7 +118,7 @@ type Config struct {
 	// NATSState reports the current NATS connection. Required.
 	NATSState func() NATSState
 	// SamplerState reports the sampler's last cycle. Required.
-	SamplerState func() SamplerState
+	SamplerState func() store.SamplerState
 	// Gatherer's metrics are served at /metrics. Required.
 	Gatherer prometheus.Gatherer
 	// SampledMetrics, when set, writes the stream, consumer and server

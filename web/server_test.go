@@ -16,6 +16,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+
+	"github.com/jetwatch/jetwatch/store"
 )
 
 func TestStartServesAndStopsTwice(t *testing.T) {
@@ -52,7 +54,7 @@ func TestNewChecksConfig(t *testing.T) {
 	_, err := New(Config{})
 	require.Error(t, err)
 	srv, err := New(Config{Index: stuckIndex{}, NATSState: func() NATSState { return NATSState{} },
-		SamplerState: func() SamplerState { return SamplerState{} }, Gatherer: prometheus.NewRegistry()})
+		SamplerState: func() store.SamplerState { return store.SamplerState{} }, Gatherer: prometheus.NewRegistry()})
 	require.NoError(t, err)
 	require.Equal(t, "127.0.0.1:8080", srv.Addr())
 	require.Equal(t, "devel", srv.cfg.Version)

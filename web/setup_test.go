@@ -29,7 +29,7 @@ type testBundle struct {
 
 	mu      sync.Mutex
 	nats    NATSState
-	sampler SamplerState
+	sampler store.SamplerState
 }
 
 func (b *testBundle) setNATS(n NATSState) {
@@ -38,7 +38,7 @@ func (b *testBundle) setNATS(n NATSState) {
 	b.nats = n
 }
 
-func (b *testBundle) setSampler(s SamplerState) {
+func (b *testBundle) setSampler(s store.SamplerState) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.sampler = s
@@ -70,7 +70,7 @@ func setup(t testing.TB, opts ...func(*Config)) (*Server, *testBundle) {
 	now := testNow
 	b := &testBundle{db: db, now: now, reg: prometheus.NewRegistry(), log: &strings.Builder{},
 		nats:    NATSState{Connected: true, Since: now.Add(-time.Hour), Server: "nats://127.0.0.1:4222", ServerName: "n1"},
-		sampler: SamplerState{FirstCycleDone: true, LastCycleAt: now.Add(-2 * time.Second), LastDuration: 40 * time.Millisecond},
+		sampler: store.SamplerState{FirstCycleDone: true, LastCycleAt: now.Add(-2 * time.Second), LastDuration: 40 * time.Millisecond},
 	}
 	var logMu sync.Mutex
 	cfg := Config{
@@ -80,7 +80,7 @@ func setup(t testing.TB, opts ...func(*Config)) (*Server, *testBundle) {
 			defer b.mu.Unlock()
 			return b.nats
 		},
-		SamplerState: func() SamplerState {
+		SamplerState: func() store.SamplerState {
 			b.mu.Lock()
 			defer b.mu.Unlock()
 			return b.sampler
@@ -150,7 +150,7 @@ func seed(t testing.TB, b *testBundle) {
 					Delivered: store.SequencePair{ConsumerSeq: 900 + step*5, StreamSeq: 900 + step*5, LastActive: &lastDelivery},
 					AckFloor:  store.SequencePair{ConsumerSeq: 897, StreamSeq: 897},
 					Stalled:   true, StalledSince: &lastDelivery,
-					Health:    store.Health{Level: store.HealthWarning, Reasons: []string{"stalled: 150 pending and nothing delivered for 10m0s"}},
+					Health:    store.Health{Level: store.HealthWarning, Reasons: []string{"stalled: 150 pending and nothing delivered for 10m"}},
 					SampledAt: at, Config: json.RawMessage(`{"durable_name":"shipping"}`)},
 				{Stream: oddStream, Name: oddConsumer, NumPending: 7, Health: store.Health{Level: store.HealthOK}, SampledAt: at, Config: json.RawMessage(`{}`)},
 			},

@@ -113,7 +113,7 @@ func readPassword(stdin io.Reader, stdout io.Writer) ([]byte, error) {
 	}
 	line = strings.TrimRight(line, "\r\n")
 	if line == "" {
-		return nil, errors.New("no password on stdin: pipe it in, e.g. printf '%s\\n' \"$PW\" | jetwatch user add ...")
+		return nil, errors.New("no password on stdin: pipe it in, e.g. printf '%s\\n' \"$PW\" | jetwatch user add NAME")
 	}
 	return []byte(line), nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/jetwatch/jetwatch/demo"
+	"github.com/jetwatch/jetwatch/demo/receiver"
 	"github.com/jetwatch/jetwatch/internal/natsconn"
 )
 
@@ -67,7 +68,7 @@ func runDemo(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wr
 // data directory, sending to the built-in receiver on the dashboard's
 // address: a newcomer sees alerts fire and arrive, signed.
 func demoRules(cfg *config) error {
-	cfg.DemoReceiver = &demo.Receiver{}
+	cfg.DemoReceiver = &receiver.Receiver{}
 	if cfg.Rules != "" {
 		return nil
 	}

@@ -168,8 +168,8 @@ func TestDemoInBrowser(t *testing.T) {
 	// The page shows the sample of its moment: on a loaded machine one may
 	// land between the API's answer above and this read.
 	natstest.CheckFor(t, 30*time.Second, 200*time.Millisecond, func() error {
-		if stalled := liveText(t, b, `[data-testid=stalled]`); !strings.Contains(stalled, "AUDIT / archiver") {
-			return fmt.Errorf("stalled list %q lacks AUDIT / archiver", stalled)
+		if !pageHas(t, b, problemSelector("stopped", "AUDIT / archiver")) {
+			return fmt.Errorf("what is wrong now lacks the stopped AUDIT / archiver (never pulled): %s", liveText(t, b, `[data-testid=triage]`))
 		}
 		return nil
 	})
@@ -182,6 +182,16 @@ func TestDemoInBrowser(t *testing.T) {
 		return nil
 	})
 
+	// The README's screenshot: a desktop window, once what is wrong now
+	// shows shipping falling behind too.
+	_, err = chromedp.Run(b.Ctx, chromedp.EmulateViewport(1440, 900))
+	require.NoError(t, err)
+	natstest.CheckFor(t, 60*time.Second, 200*time.Millisecond, func() error {
+		if !pageHas(t, b, problemSelector("falling-behind", "ORDERS / shipping")) {
+			return fmt.Errorf("shipping not listed as falling behind yet: %s", liveText(t, b, `[data-testid=triage]`))
+		}
+		return nil
+	})
 	shot, err := chromedp.Run(b.Ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.NotEmpty(t, shot)
@@ -189,6 +199,8 @@ func TestDemoInBrowser(t *testing.T) {
 	if os.Getenv("JETWATCH_UPDATE_SCREENSHOT") != "" {
 		require.NoError(t, os.WriteFile("../../docs/overview.png", shot, 0o644))
 	}
+	_, err = chromedp.Run(b.Ctx, chromedp.EmulateReset())
+	require.NoError(t, err)
 
 	// The lag on the consumer page equals the API's. Samples arrive every
 	// second, so compare against API reads before and after the page read
@@ -204,7 +216,8 @@ func TestDemoInBrowser(t *testing.T) {
 			return err
 		}
 		getJSON(t, base+"/api/v1/streams/ORDERS/consumers/shipping", &after)
-		shown, err := strconv.ParseUint(strings.TrimSpace(text), 10, 64)
+		// In full, grouped by narrow no-break spaces: 4 169.
+		shown, err := strconv.ParseUint(strings.ReplaceAll(strings.TrimSpace(text), "\u202f", ""), 10, 64)
 		if err != nil {
 			return fmt.Errorf("consumer page shows %q: %w", text, err)
 		}
@@ -239,6 +252,20 @@ func TestDemoInBrowser(t *testing.T) {
 	require.True(t, hidden, "the live refresh failure indicator stays hidden")
 
 	require.Empty(t, b.Errors(), "console errors (CSP violations included) on jetwatch's pages")
+}
+
+// problemSelector matches one problem of kind on subject ("ORDERS /
+// shipping") in the overview's what is wrong now.
+func problemSelector(kind, subject string) string {
+	return fmt.Sprintf(`[data-testid=triage] [data-testid=problem][data-kind=%q][data-subject=%q]`, kind, subject)
+}
+
+// pageHas says whether an element matches sel on the page now, in one step.
+func pageHas(t *testing.T, b *browsertest.Browser, sel string) bool {
+	t.Helper()
+	found, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](`document.querySelector(`+strconv.Quote(sel)+`) !== null`))
+	require.NoError(t, err)
+	return found
 }
 
 // liveText is the text of the element sel matches, read in one step: the

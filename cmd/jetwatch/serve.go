@@ -151,18 +151,12 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	if acc.auth != nil && acc.auth.Users != nil {
 		go watchUsersFile(ctx, acc.auth.Users, logger)
 	}
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	pending := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "jetwatch_dead_letters_pending",
-		Help: "Dead letters neither redelivered nor discarded, from the index.",
-	}, func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		n, err := desk.queries.Count(ctx, dlq.Filter{Status: dlq.StatusPending})
-		if err != nil {
-			return math.NaN()
-		}
-		return float64(n)
-	}))
+		Help: "Dead letters neither redelivered nor discarded, from the index (counted every 5 s).",
+	})
+	reg.MustRegister(pending)
+	go countPending(ctx, desk.queries, pending, 5*time.Second)
 	go desk.start(ctx)
 	defer desk.stop()
 
@@ -200,11 +194,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 			s := status.Snapshot()
 			return web.NATSState{Connected: s.Connected, Closed: s.Closed, Since: s.Since, LastError: s.LastError, Server: s.ServerURL, ServerName: s.ServerName}
 		},
-		SamplerState: func() web.SamplerState {
-			s := sampler.State()
-			return web.SamplerState{FirstCycleDone: s.FirstCycleDone, LastCycleAt: s.LastCycleAt, LastDuration: s.LastDuration,
-				Streams: s.Streams, Consumers: s.Consumers, Errors: s.Errors, JSZ: s.JSZ}
-		},
+		SamplerState:   sampler.State,
 		Gatherer:       reg,
 		SampledMetrics: sampler.WriteMetrics,
 		Logger:         logger,
@@ -273,4 +263,29 @@ func checkListen(cfg *config, signIn bool) error {
 		return nil
 	}
 	return fmt.Errorf("--listen %s is reachable from other machines, but no sign-in is configured: anyone who reaches it could redeliver or discard dead letters. Configure sign-in with --users FILE (create it with `jetwatch user add --users FILE --role admin NAME`) or proxy sign-in with --proxy-user-header, --proxy-roles and --trusted-proxies; or pass --insecure-no-auth (JETWATCH_INSECURE_NO_AUTH=true) if you accept that", cfg.Listen)
+}
+
+// countPending sets jetwatch_dead_letters_pending from the index every
+// interval until ctx ends: counting in the background, rather than when
+// scraped, keeps SQLite out of /metrics (a COUNT over a million rows per
+// scrape). NaN says the last count failed.
+func countPending(ctx context.Context, q *dlq.Queries, g prometheus.Gauge, every time.Duration) {
+	g.Set(math.NaN())
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		n, err := q.Count(cctx, dlq.Filter{Status: dlq.StatusPending})
+		cancel()
+		if err == nil {
+			g.Set(float64(n))
+		} else if ctx.Err() == nil {
+			g.Set(math.NaN())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -1,7 +1,9 @@
-package demo
+// Package receiver is the demo's webhook receiver, apart from the demo so
+// that the pages showing its arrivals do not depend on the demo's embedded
+// NATS server.
+package receiver
 
 import (
-	_ "embed"
 	"encoding/json"
 	"io"
 	"maps"
@@ -14,16 +16,9 @@ import (
 	"github.com/jetwatch/jetwatch/alert"
 )
 
-//go:embed rules.yaml
-var rulesTemplate string
-
-// ReceiverSecret signs the demo's notifications to its own receiver.
-const ReceiverSecret = "demo-secret"
-
-// Rules is the demo's rules file, sending to the receiver on listen.
-func Rules(listen string) []byte {
-	return []byte(strings.ReplaceAll(rulesTemplate, "{{LISTEN}}", listen))
-}
+// Secret signs the demo's notifications to its own receiver; the demo's
+// rules file names it.
+const Secret = "demo-secret"
 
 // Arrival is one webhook the demo receiver got.
 type Arrival struct {
@@ -54,7 +49,7 @@ func (r *Receiver) Receive(req *http.Request) int {
 	}
 	a := Arrival{At: time.Now().UTC(), Key: req.Header.Get(alert.IdempotencyHeader),
 		Signature: req.Header.Get(alert.SignatureHeader), Body: string(body)}
-	if err := alert.Verify(ReceiverSecret, a.Signature, body, a.At, 5*time.Minute); err != nil {
+	if err := alert.Verify(Secret, a.Signature, body, a.At, 5*time.Minute); err != nil {
 		a.Verified = err.Error()
 	}
 	var msg struct {
