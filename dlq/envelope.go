@@ -11,98 +11,50 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/jetwatch/jetwatch/deadletter"
 	"github.com/jetwatch/jetwatch/internal/natsname"
 )
 
-// Header names of the dead-letter envelope. Services that dead-letter
-// messages themselves set the same headers (see README).
+// The envelope is shared with the service package through deadletter,
+// which links none of jetwatch's server side; these names stay for dlq's
+// callers.
 const (
-	HeaderStream             = "Dlq-Stream"
-	HeaderSubject            = "Dlq-Subject"
-	HeaderSequence           = "Dlq-Sequence"
-	HeaderConsumer           = "Dlq-Consumer"
-	HeaderDeliveries         = "Dlq-Deliveries"
-	HeaderReason             = "Dlq-Reason"
-	HeaderError              = "Dlq-Error"
-	HeaderFailedAt           = "Dlq-Failed-At"
-	HeaderService            = "Dlq-Service"
-	HeaderPayloadUnavailable = "Dlq-Payload-Unavailable"
+	HeaderStream             = deadletter.HeaderStream
+	HeaderSubject            = deadletter.HeaderSubject
+	HeaderSequence           = deadletter.HeaderSequence
+	HeaderConsumer           = deadletter.HeaderConsumer
+	HeaderDeliveries         = deadletter.HeaderDeliveries
+	HeaderReason             = deadletter.HeaderReason
+	HeaderError              = deadletter.HeaderError
+	HeaderFailedAt           = deadletter.HeaderFailedAt
+	HeaderService            = deadletter.HeaderService
+	HeaderPayloadUnavailable = deadletter.HeaderPayloadUnavailable
 	// HeaderOriginalMsgID keeps the original's Nats-Msg-Id, which the
 	// dead letter cannot carry under its own name.
-	HeaderOriginalMsgID = "Dlq-Original-Msg-Id"
+	HeaderOriginalMsgID = deadletter.HeaderOriginalMsgID
 
-	headerPrefix = "Dlq-"
+	headerPrefix = deadletter.HeaderPrefix
 )
 
 // Reasons a message was dead-lettered.
 const (
-	ReasonMaxDeliver = "max_deliver"
-	ReasonTerminated = "terminated"
-	ReasonError      = "error"
+	ReasonMaxDeliver = deadletter.ReasonMaxDeliver
+	ReasonTerminated = deadletter.ReasonTerminated
+	ReasonError      = deadletter.ReasonError
 )
 
 // SubjectPrefix is the first token of every dead-letter subject:
 // dlq.<stream>.<consumer>.
-const SubjectPrefix = "dlq"
+const SubjectPrefix = deadletter.SubjectPrefix
 
-// maxErrorLen bounds the error text kept in a header, far below the 64 KiB
-// header limit.
-const maxErrorLen = 4096
+// maxErrorLen bounds the error text kept in a header.
+const maxErrorLen = deadletter.MaxErrorLen
 
 // Envelope is what the Dlq- headers say about a dead letter.
-type Envelope struct {
-	Stream     string
-	Subject    string // the original subject
-	Sequence   uint64 // the original stream sequence, 0 when unknown
-	Consumer   string
-	Deliveries uint64
-	Reason     string
-	Error      string
-	FailedAt   time.Time
-	Service    string
-	// PayloadUnavailable says why the original payload is missing (for
-	// example, a Term on a WorkQueue stream removed it); empty when the
-	// payload is there.
-	PayloadUnavailable string
-	// Problems lists what was wrong with the headers, in the operator's
-	// words; a dead letter is indexed whatever they say.
-	Problems []string
-}
+type Envelope = deadletter.Envelope
 
 // Subject is where a dead letter for stream and consumer is published.
-func Subject(stream, consumer string) string {
-	return SubjectPrefix + "." + stream + "." + consumer
-}
-
-// Apply writes the envelope into h, replacing earlier Dlq- headers.
-func (e Envelope) Apply(h nats.Header) {
-	for k := range h {
-		if strings.HasPrefix(k, headerPrefix) {
-			delete(h, k)
-		}
-	}
-	set := func(k, v string) {
-		if v != "" {
-			h.Set(k, v)
-		}
-	}
-	set(HeaderStream, e.Stream)
-	set(HeaderSubject, e.Subject)
-	if e.Sequence > 0 {
-		h.Set(HeaderSequence, strconv.FormatUint(e.Sequence, 10))
-	}
-	set(HeaderConsumer, e.Consumer)
-	if e.Deliveries > 0 {
-		h.Set(HeaderDeliveries, strconv.FormatUint(e.Deliveries, 10))
-	}
-	set(HeaderReason, e.Reason)
-	set(HeaderError, headerSafe(e.Error, maxErrorLen))
-	if !e.FailedAt.IsZero() {
-		h.Set(HeaderFailedAt, e.FailedAt.UTC().Format(time.RFC3339Nano))
-	}
-	set(HeaderService, e.Service)
-	set(HeaderPayloadUnavailable, headerSafe(e.PayloadUnavailable, maxErrorLen))
-}
+func Subject(stream, consumer string) string { return deadletter.Subject(stream, consumer) }
 
 // Bounds of what the index keeps of an envelope's text. Longer values are
 // cut (with a note in Problems); the DLQ stream keeps the whole message.
@@ -224,29 +176,12 @@ func storable(name, v string, limit int, problem func(string, ...any)) string {
 	}
 	if len(v) > limit {
 		problem("%s is %d bytes long: the index keeps the first %d (the DLQ stream keeps all of it)", name, len(v), limit)
-		v = headerSafe(v, limit)
+		v = deadletter.HeaderValue(v, limit)
 	}
 	return v
 }
 
-// oneLine turns line breaks into spaces. Built once: building a replacer
-// costs more than using it, and every dead letter's error passes here.
-var oneLine = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
-
-// headerSafe makes s fit a header value: one line, at most n bytes.
-func headerSafe(s string, n int) string {
-	s = oneLine.Replace(s)
-	if len(s) > n {
-		s = s[:n]
-		for !utf8.ValidString(s) && len(s) > 0 {
-			s = s[:len(s)-1]
-		}
-		s += "…"
-	}
-	return s
-}
-
-func clip(s string) string { return headerSafe(s, 80) }
+func clip(s string) string { return deadletter.HeaderValue(s, 80) }
 
 // IsEnvelopeHeader says whether a header belongs to the envelope.
-func IsEnvelopeHeader(name string) bool { return strings.HasPrefix(name, headerPrefix) }
+func IsEnvelopeHeader(name string) bool { return deadletter.IsEnvelopeHeader(name) }

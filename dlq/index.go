@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/jetwatch/jetwatch/deadletter"
 	"github.com/jetwatch/jetwatch/internal/streamreader"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -381,7 +382,7 @@ func (ix *Index) skip(ctx context.Context, r *indexRow, cause error) error {
 // shownSubject is a DLQ subject as an unindexable row shows it: the
 // message keeps it exactly, the page needs only a readable start.
 func shownSubject(s string) string {
-	return headerSafe(strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD"), maxSubjectLen)
+	return deadletter.HeaderValue(strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD"), maxSubjectLen)
 }
 
 // Reset forgets everything indexed, so the next run rebuilds from the

@@ -6,6 +6,7 @@
 // understands, before it terminates the original, so a WorkQueue payload
 // survives.
 //
-// It imports only the dead-letter envelope from jetwatch; it must not
-// depend on jetwatch's server side.
+// Of jetwatch it imports only the dead-letter envelope (package
+// deadletter) and small NATS helpers: no cgo, SQLite or server side, as
+// TestServiceLinksNoServerSide checks.
 package service

@@ -3,7 +3,10 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -30,7 +33,19 @@ type processedIDs struct {
 	// then a plain KV get.
 	direct, subject string
 	lookups         chan *lookup
+
+	// pub publishes records without waiting for each PubAck: a JetStream
+	// context of the runner's own, so its pending count, ack handler and
+	// PublishAsyncComplete are not shared with the service's publishes.
+	// Nil when direct is empty: records then go through the KV client.
+	pub     jetstream.JetStream
+	mu      sync.Mutex
+	pending map[*nats.Msg]func(error) // records on their way, to their done
 }
+
+// recordTimeout bounds the wait for a record's PubAck, and the retry of
+// one that failed.
+const recordTimeout = 5 * time.Second
 
 // lookup is one worker's question: was key processed?
 type lookup struct {
@@ -38,9 +53,22 @@ type lookup struct {
 	found chan bool
 }
 
-func newProcessedIDs(js jetstream.JetStream, kv jetstream.KeyValue) *processedIDs {
-	return &processedIDs{kv: kv, js: js, nc: js.Conn(), subject: "$KV." + kv.Bucket() + ".", lookups: make(chan *lookup),
-		direct: directget.Subject(js, "KV_"+kv.Bucket())}
+// newProcessedIDs reads and writes kv; at most inFlight records are on
+// their way at once.
+func newProcessedIDs(js jetstream.JetStream, kv jetstream.KeyValue, inFlight int) (*processedIDs, error) {
+	p := &processedIDs{kv: kv, js: js, nc: js.Conn(), subject: "$KV." + kv.Bucket() + ".", lookups: make(chan *lookup),
+		direct: directget.Subject(js, "KV_"+kv.Bucket()), pending: map[*nats.Msg]func(error){}}
+	if p.direct != "" {
+		var err error
+		p.pub, err = jetstream.New(p.nc, jetstream.WithPublishAsyncTimeout(recordTimeout),
+			jetstream.WithPublishAsyncMaxPending(max(inFlight, 1)),
+			jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) { p.stored(m, nil) }),
+			jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) { p.stored(m, err) }))
+		if err != nil {
+			return nil, fmt.Errorf("service: records publisher: %w", err)
+		}
+	}
+	return p, nil
 }
 
 // run answers lookups in batches until ctx ends.
@@ -116,6 +144,56 @@ func (p *processedIDs) lookupAll(ctx context.Context, batch []*lookup) (map[stri
 		return nil, err
 	}
 	return found, nil
+}
+
+// recordAsync remembers key as processed without waiting for it: done is
+// called once the bucket has the record (with nil), or once storing it
+// failed, also after a retry that waits (with the error). done must not
+// block: it may run on the goroutine that reads every PubAck.
+func (p *processedIDs) recordAsync(key string, value []byte, done func(error)) {
+	if p.pub == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+		defer cancel()
+		done(p.record(ctx, key, value))
+		return
+	}
+	// The key is made of safe characters (processedKey): published as is.
+	m := &nats.Msg{Subject: p.subject + key, Data: value}
+	// Known before it is sent: its PubAck may come back before
+	// PublishMsgAsync returns.
+	p.mu.Lock()
+	p.pending[m] = done
+	p.mu.Unlock()
+	if _, err := p.pub.PublishMsgAsync(m); err != nil {
+		// Not sent (too many pending, or disconnected): no handler will
+		// hear of it.
+		p.stored(m, err)
+	}
+}
+
+// stored hears how a record sent by recordAsync went. A failed one is
+// retried, waiting for its PubAck, on a goroutine of its own.
+func (p *processedIDs) stored(m *nats.Msg, err error) {
+	p.mu.Lock()
+	done, ok := p.pending[m]
+	delete(p.pending, m)
+	p.mu.Unlock()
+	if !ok {
+		return
+	}
+	if err == nil {
+		done(nil)
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+		defer cancel()
+		if _, rerr := p.js.Publish(ctx, m.Subject, m.Data); rerr != nil {
+			done(fmt.Errorf("%w (retried: %w)", err, rerr))
+			return
+		}
+		done(nil)
+	}()
 }
 
 // record remembers key as processed, and returns once the bucket has it.

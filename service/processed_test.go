@@ -14,13 +14,21 @@ func TestProcessedLookupFindsRecordedKeysInOneBatch(t *testing.T) {
 	b := setup(t, jetstream.LimitsPolicy, jetstream.ConsumerConfig{})
 	kv, err := b.js.CreateKeyValue(b.ctx, jetstream.KeyValueConfig{Bucket: "processed"})
 	require.NoError(t, err)
-	p := newProcessedIDs(b.js, kv)
+	p, err := newProcessedIDs(b.js, kv, 4)
+	require.NoError(t, err)
 	require.NotEmpty(t, p.direct, "the batched lookup is in use")
+	require.NotNil(t, p.pub, "records are pipelined")
 	var batch []*lookup
 	for i := range 20 {
 		key := fmt.Sprintf("worker.%02d", i)
-		if i%2 == 0 {
+		switch {
+		case i%4 == 0:
 			require.NoError(t, p.record(b.ctx, key, []byte("1")))
+		case i%2 == 0:
+			// Pipelined: done says when the bucket has it.
+			stored := make(chan error, 1)
+			p.recordAsync(key, []byte("1"), func(err error) { stored <- err })
+			require.NoError(t, <-stored)
 		}
 		batch = append(batch, &lookup{key: key})
 	}

@@ -21,7 +21,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/deadletter"
 	"github.com/jetwatch/jetwatch/internal/ensure"
 	"github.com/jetwatch/jetwatch/internal/tracecontext"
 )
@@ -94,6 +94,9 @@ type Config struct {
 	Downstreams []*Breaker
 	// Registerer receives the runner's metrics. Nil registers nothing.
 	Registerer prometheus.Registerer
+	// TracerProvider makes each message's span. Defaults to the global
+	// provider (otel.GetTracerProvider): one set after New is used too.
+	TracerProvider trace.TracerProvider
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -113,8 +116,8 @@ type Runner struct {
 	maxDeliver int
 	logger     *slog.Logger
 
-	// tracer is the global provider's, as it was when New ran (or, when
-	// none was set yet, the first one set).
+	// tracer is Config.TracerProvider's, or the global provider's (which
+	// delegates to one set later, when none was set yet).
 	tracer trace.Tracer
 
 	processed *processedIDs // nil when idempotency is off
@@ -132,6 +135,14 @@ type Runner struct {
 
 	mu       sync.Mutex
 	inFlight map[*flight]struct{}
+
+	// claims are the message ids being handled, so a duplicate delivered
+	// meanwhile waits for the outcome instead of running the handler too.
+	claimsMu sync.Mutex
+	claims   map[string]*claim
+	// recording counts messages handled whose record is on its way: each
+	// is acked, and its slot freed, when the record is stored.
+	recording sync.WaitGroup
 }
 
 // New looks up the consumer and returns a runner for it.
@@ -157,7 +168,11 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Runner, erro
 	if cfg.HeartbeatEvery == 0 {
 		cfg.HeartbeatEvery = max(info.Config.AckWait/2, 100*time.Millisecond)
 	}
-	r := &Runner{js: js, cons: cons, cfg: cfg, tracer: otel.Tracer(tracerName), maxDeliver: info.Config.MaxDeliver,
+	tp := cfg.TracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	r := &Runner{js: js, cons: cons, cfg: cfg, tracer: tp.Tracer(tracerName), maxDeliver: info.Config.MaxDeliver,
 		logger: cfg.Logger.With("stream", cfg.Stream, "consumer", cfg.Consumer),
 		slots:  make(chan struct{}, cfg.Concurrency)}
 	if cfg.ProcessedBucket != "" {
@@ -166,7 +181,9 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Runner, erro
 		if err != nil {
 			return nil, fmt.Errorf("service: processed-ids bucket %s: %w", cfg.ProcessedBucket, err)
 		}
-		r.processed = newProcessedIDs(js, kv)
+		if r.processed, err = newProcessedIDs(js, kv, cfg.Concurrency); err != nil {
+			return nil, err
+		}
 	}
 	if r.metrics, err = newRunnerMetrics(cfg); err != nil {
 		return nil, err
@@ -210,6 +227,7 @@ func (r *Runner) Start(ctx context.Context) error {
 	r.work = make(chan jetstream.Msg)
 	r.fetched = make(chan struct{})
 	r.inFlight = map[*flight]struct{}{}
+	r.claims = map[string]*claim{}
 	if r.processed != nil {
 		go r.processed.run(handlerCtx)
 	}
@@ -221,8 +239,9 @@ func (r *Runner) Start(ctx context.Context) error {
 	for range r.cfg.Concurrency {
 		r.workers.Go(func() {
 			for m := range r.work {
-				r.handle(handlerCtx, m)
-				<-r.slots
+				if !r.handle(handlerCtx, m) {
+					<-r.slots
+				}
 			}
 		})
 	}
@@ -239,6 +258,51 @@ func (r *Runner) Start(ctx context.Context) error {
 type flight struct {
 	m       jetstream.Msg
 	started time.Time
+}
+
+// claim is a message id being handled.
+type claim struct {
+	done    chan struct{} // closed once the outcome is known
+	handled bool          // the outcome: the handler succeeded
+	waiting int           // duplicates waiting for it, under claimsMu
+}
+
+// claim takes key for this delivery. While another delivery of the same
+// id holds it, it waits for that one's outcome: dup when it was handled,
+// else this delivery takes key in its place. err is ctx's once it ends.
+func (r *Runner) claim(ctx context.Context, key string) (c *claim, dup bool, err error) {
+	for {
+		r.claimsMu.Lock()
+		held, busy := r.claims[key]
+		if busy {
+			held.waiting++
+		} else {
+			c = &claim{done: make(chan struct{})}
+			r.claims[key] = c
+		}
+		r.claimsMu.Unlock()
+		if !busy {
+			return c, false, nil
+		}
+		select {
+		case <-held.done:
+			if held.handled {
+				return nil, true, nil
+			}
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
+}
+
+// release gives key back with the outcome of its delivery, waking the
+// duplicates waiting for it.
+func (r *Runner) release(key string, c *claim, handled bool) {
+	r.claimsMu.Lock()
+	delete(r.claims, key)
+	r.claimsMu.Unlock()
+	c.handled = handled
+	close(c.done)
 }
 
 // Stop stops fetching, lets running handlers finish for up to
@@ -258,6 +322,7 @@ func (r *Runner) Stop() {
 		finished := make(chan struct{})
 		go func() {
 			r.workers.Wait()
+			r.recording.Wait() // their acks wait for their records
 			close(finished)
 		}()
 		select {
@@ -450,8 +515,9 @@ func (r *Runner) rejectDelay() time.Duration {
 }
 
 // handle runs the handler with InProgress heartbeats and settles the
-// message by the outcome.
-func (r *Runner) handle(ctx context.Context, m jetstream.Msg) {
+// message by the outcome. later says the message is settled, and its slot
+// freed, once its processed-id record is stored (recordHandled).
+func (r *Runner) handle(ctx context.Context, m jetstream.Msg) (later bool) {
 	r.metrics.inFlight.Inc()
 	defer r.metrics.inFlight.Dec()
 	// The metadata is parsed only where it is used: a message handled
@@ -469,22 +535,60 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) {
 		}
 		return true
 	}
+	// In flight from here: a duplicate waiting for its claim gets
+	// heartbeats too, and is naked by a Stop that gives up on it.
+	f := &flight{m: m, started: time.Now()}
+	r.mu.Lock()
+	r.inFlight[f] = struct{}{}
+	r.mu.Unlock()
+	// landed takes the message off the flights; false when Stop gave up
+	// on it and naked it already.
+	landed := func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		_, mine := r.inFlight[f]
+		delete(r.inFlight, f)
+		return mine
+	}
 	key := r.processedKey(m)
+	var c *claim
 	if key != "" {
 		if !metadata() {
-			return
+			landed()
+			return false
 		}
-		seen, err := r.processed.seen(ctx, key)
-		if err != nil {
-			// Stop gave up waiting for handlers: give it back.
-			m.Nak() //nolint:errcheck // redelivered after AckWait anyway
-			return
+		// Claimed before the lookup: a claim is released only once its
+		// record is stored, so a lookup after it finds the record.
+		var dup bool
+		var err error
+		if c, dup, err = r.claim(ctx, key); err != nil {
+			if landed() {
+				m.Nak() //nolint:errcheck // redelivered after AckWait anyway
+			}
+			return false
 		}
-		if seen {
-			r.metrics.result("duplicate")
-			r.logger.Debug("duplicate message acknowledged without handling", "seq", meta.Sequence.Stream)
-			m.Ack() //nolint:errcheck // redelivered and skipped again if lost
-			return
+		if !dup {
+			seen, err := r.processed.seen(ctx, key)
+			if err != nil {
+				// Stop gave up waiting for handlers: give it back.
+				r.release(key, c, false)
+				if landed() {
+					m.Nak() //nolint:errcheck // redelivered after AckWait anyway
+				}
+				return false
+			}
+			if seen {
+				r.release(key, c, true)
+				dup = true
+			}
+		}
+		if dup {
+			if landed() {
+				r.metrics.result("duplicate")
+				r.logger.Debug("duplicate message acknowledged without handling", "seq", meta.Sequence.Stream)
+				m.Ack() //nolint:errcheck // redelivered and skipped again if lost
+			}
+			return false
 		}
 	}
 	// A span per message, continuing the trace of whoever published it.
@@ -495,40 +599,66 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) {
 	// they would be built for nothing, for every message.
 	if span.IsRecording() {
 		if !metadata() {
-			return
+			if c != nil {
+				r.release(key, c, false)
+			}
+			landed()
+			return false
 		}
 		span.SetAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", m.Subject()),
 			attribute.String("messaging.consumer.group.name", r.cfg.Consumer), attribute.Int64("messaging.nats.stream_sequence", int64(meta.Sequence.Stream)),
 			attribute.Int64("messaging.nats.delivered", int64(meta.NumDelivered)))
 	}
-	f := &flight{m: m, started: time.Now()}
-	r.mu.Lock()
-	r.inFlight[f] = struct{}{}
-	r.mu.Unlock()
+	started := time.Now()
 	herr := r.call(pctx, m)
-	r.mu.Lock()
-	_, mine := r.inFlight[f]
-	delete(r.inFlight, f)
-	r.mu.Unlock()
-	if !mine {
-		return // Stop gave up on it and naked it already
+	if !landed() {
+		if c != nil {
+			r.release(key, c, false)
+		}
+		return false // Stop gave up on it and naked it already
 	}
-	r.metrics.duration.Observe(time.Since(f.started).Seconds())
+	r.metrics.duration.Observe(time.Since(started).Seconds())
 	if herr != nil {
 		span.RecordError(herr)
 		span.SetStatus(codes.Error, herr.Error())
 		if !metadata() {
-			return
+			if c != nil {
+				r.release(key, c, false)
+			}
+			return false
 		}
 	}
-	if herr == nil && key != "" {
-		// Remembered before the ack: a crash in between makes the
-		// redelivery a duplicate, acknowledged without handling.
-		if err := r.processed.record(ctx, key, strconv.AppendUint(nil, meta.Sequence.Stream, 10)); err != nil {
-			r.logger.Warn("remembering a handled message failed; a redelivery would be handled again", "seq", meta.Sequence.Stream, "err", err)
-		}
+	if herr == nil && c != nil {
+		r.recordHandled(m, meta, key, c)
+		return true
 	}
 	r.settle(pctx, m, meta, herr)
+	if c != nil {
+		r.release(key, c, false)
+	}
+	return false
+}
+
+// recordHandled remembers m's id as processed, then acks m, releases its
+// claim and frees its slot: the record is sent at once and the ack follows
+// its PubAck, so the handler's worker moves on meanwhile, yet a message is
+// acked only after its record is stored. Should storing it fail, even
+// after a retry, m is still acked (a redelivery would only run the handler
+// again) and the failure logged.
+func (r *Runner) recordHandled(m jetstream.Msg, meta *jetstream.MsgMetadata, key string, c *claim) {
+	r.recording.Add(1)
+	r.processed.recordAsync(key, strconv.AppendUint(nil, meta.Sequence.Stream, 10), func(err error) {
+		if err != nil {
+			r.logger.Warn("remembering a handled message failed; a redelivery would be handled again", "seq", meta.Sequence.Stream, "err", err)
+		}
+		r.metrics.result("processed")
+		if err := m.Ack(); err != nil {
+			r.logger.Warn("ack failed; the message will be redelivered", "subject", m.Subject(), "err", err)
+		}
+		r.release(key, c, true)
+		<-r.slots
+		r.recording.Done()
+	})
 }
 
 // settle acks, naks or dead-letters m by herr; meta is set unless herr is nil.
@@ -546,11 +676,11 @@ func (r *Runner) settle(ctx context.Context, m jetstream.Msg, meta *jetstream.Ms
 		r.metrics.result("rejected_by_breaker")
 		m.NakWithDelay(r.rejectDelay()) //nolint:errcheck // redelivered after AckWait anyway
 	case IsPermanent(herr):
-		r.deadLetter(ctx, m, meta, dlq.ReasonError, herr)
+		r.deadLetter(ctx, m, meta, deadletter.ReasonError, herr)
 	case r.maxDeliver > 0 && int(meta.NumDelivered) >= r.maxDeliver:
 		// The last allowed delivery: dead-letter it rather than let it
 		// vanish with a max_deliver advisory.
-		r.deadLetter(ctx, m, meta, dlq.ReasonMaxDeliver, herr)
+		r.deadLetter(ctx, m, meta, deadletter.ReasonMaxDeliver, herr)
 	default:
 		r.metrics.result("retried")
 		delay := r.cfg.Backoff[min(int(meta.NumDelivered)-1, len(r.cfg.Backoff)-1)]
@@ -564,14 +694,14 @@ func (r *Runner) settle(ctx context.Context, m jetstream.Msg, meta *jetstream.Ms
 // envelope, then terminates it. If the copy fails the message is naked, so
 // it is retried rather than lost.
 func (r *Runner) deadLetter(ctx context.Context, m jetstream.Msg, meta *jetstream.MsgMetadata, reason string, herr error) {
-	out := nats.NewMsg(dlq.Subject(meta.Stream, meta.Consumer))
+	out := nats.NewMsg(deadletter.Subject(meta.Stream, meta.Consumer))
 	for k, v := range m.Headers() {
 		out.Header[k] = v
 	}
 	// The dead letter carries the message's own trace context, so a
 	// redelivery continues the original trace.
 	out.Data = m.Data()
-	dlq.Envelope{Stream: meta.Stream, Subject: m.Subject(), Sequence: meta.Sequence.Stream, Consumer: meta.Consumer,
+	deadletter.Envelope{Stream: meta.Stream, Subject: m.Subject(), Sequence: meta.Sequence.Stream, Consumer: meta.Consumer,
 		Deliveries: meta.NumDelivered, Reason: reason, Error: herr.Error(), FailedAt: time.Now(), Service: r.cfg.Service}.Apply(out.Header)
 	// The bridge gives its copy from the terminated advisory the same id,
 	// so the DLQ keeps one.

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -64,4 +65,28 @@ func TestTraceFlowsFromPublishToHandlerToDeadLetter(t *testing.T) {
 
 	letter := dlqMessages(t, b)[0]
 	require.Contains(t, letter.Header.Get("traceparent"), parent.SpanContext().TraceID().String(), "the dead letter carries the trace")
+}
+
+// TestTracerProviderOption: a runner given a TracerProvider makes its
+// spans there, not with the global provider.
+func TestTracerProviderOption(t *testing.T) {
+	t.Parallel()
+	recorder := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
+	t.Cleanup(func() { tp.Shutdown(context.Background()) }) //nolint:errcheck // test
+
+	b := setup(t, jetstream.LimitsPolicy, jetstream.ConsumerConfig{})
+	b.publish(t, 3)
+	b.runner(t, Config{TracerProvider: tp, Handler: func(ctx context.Context, m jetstream.Msg) error { return nil }})
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if n := len(recorder.Ended()); n < 3 {
+			return fmt.Errorf("%d spans ended, want 3", n)
+		}
+		return nil
+	})
+	for _, s := range recorder.Ended() {
+		require.Equal(t, "process jobs.resize", s.Name())
+		require.Equal(t, tracerName, s.InstrumentationScope().Name)
+		require.Contains(t, s.Attributes(), attribute.String("messaging.consumer.group.name", "worker"))
+	}
 }
