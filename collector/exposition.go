@@ -52,7 +52,7 @@ var (
 		{"jetstream_stream_limit_bytes", "The stream's configured byte limit; -1 when unlimited.", func(s *store.Stream) (float64, bool) { return float64(s.Limits.MaxBytes), true }},
 		{"jetstream_stream_limit_messages", "The stream's configured message limit; -1 when unlimited.", func(s *store.Stream) (float64, bool) { return float64(s.Limits.MaxMsgs), true }},
 		{"jetstream_stream_num_deleted", "Interior deleted messages of the stream (jetwatch's; not an exporter metric).", func(s *store.Stream) (float64, bool) { return float64(s.NumDeleted), true }},
-		{healthGauge, "Stream health: 0 ok, 1 warning, 2 critical.", func(s *store.Stream) (float64, bool) { return float64(healthValue(s.Health.Level)), true }},
+		{healthGauge, "Stream health: 0 ok, 1 warning, 2 critical.", func(s *store.Stream) (float64, bool) { return float64(store.HealthRank(s.Health.Level)), true }},
 		{"jetwatch_stream_messages_per_second", "Messages added per second, from the last two samples.", func(s *store.Stream) (float64, bool) { return s.InPerSec, true }},
 	}
 	consumerGauges = []consumerGauge{
@@ -374,7 +374,7 @@ func serverFamilies(servers []store.Server, l *labeller) []family {
 	}
 	health := newFamily("jetwatch_server_health", "Server health: 0 ok, 1 warning, 2 critical (2 while it does not answer).", serverLabels)
 	for i := range servers {
-		health.set(i, float64(healthValue(servers[i].Health.Level)), true)
+		health.set(i, float64(store.HealthRank(servers[i].Health.Level)), true)
 	}
 	return append(out, health)
 }
@@ -534,16 +534,6 @@ func activeNanos(d time.Duration) float64 {
 		return -1
 	}
 	return float64(d)
-}
-
-func healthValue(level string) int {
-	switch level {
-	case store.HealthWarning:
-		return 1
-	case store.HealthCritical:
-		return 2
-	}
-	return 0
 }
 
 func boolValue(b bool) float64 {

@@ -21,13 +21,15 @@ type Health struct {
 
 // Raise records a reason and lifts the level to at least level.
 func (h *Health) Raise(level, reason string) {
-	if healthRank(level) > healthRank(h.Level) {
+	if HealthRank(level) > HealthRank(h.Level) {
 		h.Level = level
 	}
 	h.Reasons = append(h.Reasons, reason)
 }
 
-func healthRank(level string) int {
+// HealthRank orders health levels, worst highest: 0 ok (and stale or
+// unknown), 1 warning, 2 critical. It is also jetwatch_stream_health's value.
+func HealthRank(level string) int {
 	switch level {
 	case HealthWarning:
 		return 1

@@ -77,7 +77,7 @@ func (s *Server) triage(ctx context.Context, now time.Time, own bool) (views.Tri
 		return t, err
 	}
 	slices.SortStableFunc(problems, func(a, b views.Problem) int {
-		return cmp.Or(cmp.Compare(severityRank(b.Severity), severityRank(a.Severity)),
+		return cmp.Or(cmp.Compare(store.HealthRank(b.Severity), store.HealthRank(a.Severity)),
 			cmp.Compare(views.ProblemRank(a.Kind), views.ProblemRank(b.Kind)))
 	})
 	// Unwell streams and consumers beyond those read are counted too.
@@ -88,17 +88,6 @@ func (s *Server) triage(ctx context.Context, now time.Time, own bool) (views.Tri
 	}
 	t.Problems = problems
 	return t, nil
-}
-
-// severityRank orders problem severities, worst highest.
-func severityRank(s string) int {
-	switch s {
-	case store.HealthCritical:
-		return 2
-	case store.HealthWarning:
-		return 1
-	}
-	return 0
 }
 
 func alertProblem(r alert.Rule, in alert.Instance, now time.Time) views.Problem {
