@@ -211,24 +211,25 @@ func stateName(s gobreaker.State) string {
 	return BreakerClosed
 }
 
-// run calls fn through the breaker and notes its error.
+// run calls fn through the breaker and notes its error. The counts are
+// noted inside the call, before gobreaker counts it: a failure that opens
+// the breaker is in the report of its opening.
 func (b *breaker) run(fn func() error) error {
-	ran := false
-	_, err := b.cb.Execute(func() (struct{}, error) { ran = true; return struct{}{}, fn() })
-	if !ran {
-		return err // refused by the breaker: nothing happened downstream
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.requests++
-	switch {
-	case err == nil:
-		b.consecutive = 0
-	case !IsPermanent(err):
-		b.consecutive++
-		b.total++
-		b.lastErr = err.Error()
-	}
+	_, err := b.cb.Execute(func() (struct{}, error) {
+		err := fn()
+		b.mu.Lock()
+		b.requests++
+		switch {
+		case err == nil:
+			b.consecutive = 0
+		case !IsPermanent(err):
+			b.consecutive++
+			b.total++
+			b.lastErr = err.Error()
+		}
+		b.mu.Unlock()
+		return struct{}{}, err
+	})
 	return err
 }
 
