@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/internal/human"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -23,7 +22,7 @@ type Index interface {
 
 // DeadLetterList lists indexed dead letters. *dlq.Queries implements it.
 type DeadLetterList interface {
-	List(ctx context.Context, f dlq.Filter, limit int, cursor string) (dlq.Page, error)
+	List(ctx context.Context, f store.DeadLetterFilter, limit int, cursor string) (store.DeadLetterPage, error)
 }
 
 // deadLetterScan bounds how many dead letters one evaluation reads per
@@ -192,11 +191,11 @@ func lastActivity(c store.Consumer) time.Time {
 // the window for a rate, those still pending for a match (so the alert
 // resolves once every match is redelivered or discarded).
 func (e *Evaluator) observeDeadLetters(ctx context.Context, r Rule, now time.Time) ([]observation, error) {
-	f := dlq.Filter{Subject: r.Subject, Reason: r.Reason, Q: r.Search}
+	f := store.DeadLetterFilter{Subject: r.Subject, Reason: r.Reason, Q: r.Search}
 	if r.Kind == KindDeadLetterRate {
 		f.Since = now.Add(-time.Duration(r.Window))
 	} else {
-		f.Status = dlq.StatusPending
+		f.Status = store.StatusPending
 	}
 	if !strings.ContainsAny(r.Stream, "*?[") {
 		f.Stream = r.Stream

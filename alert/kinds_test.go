@@ -103,7 +103,7 @@ func TestEachKindFiresAndResolves(t *testing.T) {
 		clear: func(t *testing.T, b *testBundle) {
 			r, err := dlq.NewRedeliverer(b.nc, b.db, dlq.RedelivererConfig{})
 			require.NoError(t, err)
-			page, err := dlq.NewQueries(b.db, nil, "").List(context.Background(), dlq.Filter{Subject: "orders.eu.paid"}, 10, "")
+			page, err := dlq.NewQueries(b.db, nil, "").List(context.Background(), store.DeadLetterFilter{Subject: "orders.eu.paid"}, 10, "")
 			require.NoError(t, err)
 			require.Len(t, page.Items, 1)
 			_, err = r.Discard(context.Background(), page.Items[0].ID, "ann", "test order")

@@ -16,7 +16,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -338,12 +337,12 @@ func validateKind(r Rule, field func(f, format string, args ...any)) {
 		field("states", "only consumer_lag rules have states")
 	}
 	if r.Subject != "" || r.Reason != "" {
-		if err := (dlq.Filter{Subject: r.Subject, Reason: r.Reason}).Validate(); err != nil {
+		if err := (store.DeadLetterFilter{Subject: r.Subject, Reason: r.Reason}).Validate(); err != nil {
 			f := "subject"
 			if r.Reason != "" && !strings.Contains(err.Error(), "subject") {
 				f = "reason"
 			}
-			field(f, "%s", strings.TrimPrefix(err.Error(), dlq.ErrBadFilter.Error()+": "))
+			field(f, "%s", strings.TrimPrefix(err.Error(), store.ErrBadFilter.Error()+": "))
 		}
 	}
 }

@@ -35,13 +35,13 @@ func applyAction(ctx context.Context, tx *sql.Tx, seq uint64, a Action) error {
 func statusAfter(action string) string {
 	switch action {
 	case ActionDiscard:
-		return StatusDiscarded
+		return store.StatusDiscarded
 	case ActionRedeliverStart:
-		return StatusRedelivering
+		return store.StatusRedelivering
 	case ActionRedeliverFail:
-		return StatusPending
+		return store.StatusPending
 	}
-	return StatusRedelivered
+	return store.StatusRedelivered
 }
 
 // applyRecordedStatus sets the status of freshly indexed dead letters whose

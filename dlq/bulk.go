@@ -20,6 +20,7 @@ import (
 
 	"github.com/jetwatch/jetwatch/internal/ensure"
 	"github.com/jetwatch/jetwatch/internal/tracecontext"
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // Bulk job states.
@@ -44,7 +45,7 @@ var ErrJobFinished = errors.New("the bulk job has finished")
 // BulkRequest asks for a bulk redelivery or discard of every dead letter
 // matching a filter.
 type BulkRequest struct {
-	Filter     Filter
+	Filter     store.DeadLetterFilter
 	Action     string // redeliver (default) or discard
 	RatePerSec float64
 	Actor      string
@@ -59,10 +60,10 @@ type BulkRequest struct {
 // would act on, the newest of them, and the id it would stop at.
 type BulkPlan struct {
 	// Filter is the filter as the job applies it (pending only).
-	Filter  Filter `json:"filter"`
-	Matched int    `json:"matched"`
+	Filter  store.DeadLetterFilter `json:"filter"`
+	Matched int                    `json:"matched"`
 	// Sample is the newest BulkSample of the matching dead letters.
-	Sample []DeadLetter `json:"sample"`
+	Sample []store.DeadLetter `json:"sample"`
 	// UpToID is the newest matching dead letter's id, 0 when none
 	// matches. A job created with it acts on these dead letters only:
 	// new ones that arrive later are not included.
@@ -75,20 +76,20 @@ const BulkSample = 10
 // BulkJob is a bulk action's definition and progress, kept in a KV bucket,
 // so it survives a restart of jetwatch, SIGKILL included.
 type BulkJob struct {
-	ID         string    `json:"id"`
-	Filter     Filter    `json:"filter"`
-	Action     string    `json:"action"`
-	RatePerSec float64   `json:"rate_per_sec"`
-	MaxID      uint64    `json:"max_id"`
-	State      string    `json:"state"`
-	Total      int       `json:"total"`
-	Sent       int       `json:"sent"`
-	Failed     int       `json:"failed"`
-	Skipped    int       `json:"skipped"`
-	LastError  string    `json:"last_error,omitempty"`
-	Actor      string    `json:"actor"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	ID         string                 `json:"id"`
+	Filter     store.DeadLetterFilter `json:"filter"`
+	Action     string                 `json:"action"`
+	RatePerSec float64                `json:"rate_per_sec"`
+	MaxID      uint64                 `json:"max_id"`
+	State      string                 `json:"state"`
+	Total      int                    `json:"total"`
+	Sent       int                    `json:"sent"`
+	Failed     int                    `json:"failed"`
+	Skipped    int                    `json:"skipped"`
+	LastError  string                 `json:"last_error,omitempty"`
+	Actor      string                 `json:"actor"`
+	CreatedAt  time.Time              `json:"created_at"`
+	UpdatedAt  time.Time              `json:"updated_at"`
 	// Owner and LeaseUntil let one jetwatch replica run the job at a time.
 	Owner      string    `json:"owner,omitempty"`
 	LeaseUntil time.Time `json:"lease_until,omitzero"`
@@ -173,17 +174,17 @@ func isJobID(id string) bool {
 func (req BulkRequest) check() (BulkRequest, error) {
 	req.Action = cmp.Or(req.Action, ActionRedeliver)
 	if req.Action != ActionRedeliver && req.Action != ActionDiscard {
-		return req, fmt.Errorf("%w: action %q: use redeliver or discard", ErrBadFilter, req.Action)
+		return req, fmt.Errorf("%w: action %q: use redeliver or discard", store.ErrBadFilter, req.Action)
 	}
 	if req.RatePerSec < 0 || math.IsNaN(req.RatePerSec) || math.IsInf(req.RatePerSec, 0) {
-		return req, fmt.Errorf("%w: rate_per_sec must be 0 (unthrottled) or more", ErrBadFilter)
+		return req, fmt.Errorf("%w: rate_per_sec must be 0 (unthrottled) or more", store.ErrBadFilter)
 	}
 	// Only pending dead letters are acted on; a status filter other than
 	// pending would select nothing to do.
-	if req.Filter.Status != "" && req.Filter.Status != StatusPending {
-		return req, fmt.Errorf("%w: a bulk job acts on pending dead letters only", ErrBadFilter)
+	if req.Filter.Status != "" && req.Filter.Status != store.StatusPending {
+		return req, fmt.Errorf("%w: a bulk job acts on pending dead letters only", store.ErrBadFilter)
 	}
-	req.Filter.Status = StatusPending
+	req.Filter.Status = store.StatusPending
 	return req, req.Filter.Validate()
 }
 

@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // BenchmarkBulk measures a bulk redelivery job end to end, unthrottled and
@@ -27,7 +29,7 @@ func BenchmarkBulk(b *testing.B) {
 			defer r.Stop()
 			b.ResetTimer()
 			start := time.Now()
-			job, err := r.Create(d.ctx, BulkRequest{Filter: Filter{Stream: "ORDERS"}, RatePerSec: c.rate, Actor: "bench"})
+			job, err := r.Create(d.ctx, BulkRequest{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, RatePerSec: c.rate, Actor: "bench"})
 			if err != nil {
 				b.Fatal(err)
 			}

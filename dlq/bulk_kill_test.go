@@ -61,7 +61,7 @@ func TestHelperBulkProcess(t *testing.T) {
 		var perSec float64
 		_, err := fmt.Sscan(rate, &perSec)
 		require.NoError(t, err)
-		job, err := runner.Create(ctx, BulkRequest{Filter: Filter{Stream: "ORDERS"}, RatePerSec: perSec, Actor: "ann"})
+		job, err := runner.Create(ctx, BulkRequest{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, RatePerSec: perSec, Actor: "ann"})
 		require.NoError(t, err)
 		fmt.Printf("job %s\n", job.ID)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/internal/natstest"
+	"github.com/jetwatch/jetwatch/store"
 )
 
 func TestBulkJobActsOnWhatItsPlanCounted(t *testing.T) {
@@ -16,13 +17,13 @@ func TestBulkJobActsOnWhatItsPlanCounted(t *testing.T) {
 	b.manyDeadLetters(t, 14)
 	r := b.runner(t)
 
-	req := BulkRequest{Filter: Filter{Stream: "ORDERS"}, Actor: "ann"}
+	req := BulkRequest{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, Actor: "ann"}
 	plan, err := r.Plan(b.ctx, req)
 	require.NoError(t, err)
 	require.Equal(t, 14, plan.Matched)
 	require.Len(t, plan.Sample, BulkSample)
 	require.Equal(t, plan.Sample[0].ID, plan.UpToID, "the newest that matches")
-	require.Equal(t, StatusPending, plan.Filter.Status)
+	require.Equal(t, store.StatusPending, plan.Filter.Status)
 
 	// A dead letter arrives between the preview and the start.
 	late := b.deadLetter(t, `{"late":true}`, false)
@@ -41,12 +42,12 @@ func TestBulkJobActsOnWhatItsPlanCounted(t *testing.T) {
 	for _, id := range []uint64{late, later} {
 		d, err := b.q.Get(b.ctx, id)
 		require.NoError(t, err)
-		require.Equal(t, StatusPending, d.Status, "#%d arrived after the preview", id)
+		require.Equal(t, store.StatusPending, d.Status, "#%d arrived after the preview", id)
 	}
 
 	// An up_to_id past the newest dead letter bounds the job to those
 	// that exist now, never to ones still to come.
-	job, err = r.Create(b.ctx, BulkRequest{Filter: Filter{Stream: "ORDERS"}, UpToID: 1 << 40})
+	job, err = r.Create(b.ctx, BulkRequest{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, UpToID: 1 << 40})
 	require.NoError(t, err)
 	require.Equal(t, later, job.MaxID)
 	require.Equal(t, 2, job.Total)
@@ -77,7 +78,7 @@ func TestBulkJobOnAnEmptyDeskTakesNoLaterDeadLetter(t *testing.T) {
 	require.Zero(t, job.Sent)
 	d, err := b.q.Get(b.ctx, id)
 	require.NoError(t, err)
-	require.Equal(t, StatusPending, d.Status)
+	require.Equal(t, store.StatusPending, d.Status)
 	require.Zero(t, b.ordersCount(t))
 }
 
@@ -91,14 +92,14 @@ func TestBulkJobsListAsEveryReplicaSeesThem(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, jobs)
 
-	first, err := one.Create(b.ctx, BulkRequest{Filter: Filter{Stream: "ORDERS"}, Actor: "ann"})
+	first, err := one.Create(b.ctx, BulkRequest{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, Actor: "ann"})
 	require.NoError(t, err)
 	waitJobDone(t, one, first.ID, 10*time.Second)
 	jobs, err = one.List(b.ctx)
 	require.NoError(t, err)
 	require.Len(t, jobs, 1, "its own job lists at once")
 
-	second, err := one.Create(b.ctx, BulkRequest{Filter: Filter{Stream: "NONE"}, Actor: "bob"})
+	second, err := one.Create(b.ctx, BulkRequest{Filter: store.DeadLetterFilter{Stream: "NONE"}, Actor: "bob"})
 	require.NoError(t, err)
 	// The other replica sees both, newest first, with their progress.
 	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
@@ -120,7 +121,7 @@ func TestBulkJobsListAsEveryReplicaSeesThem(t *testing.T) {
 	// A value in the bucket that is no job is left out, not an error.
 	_, err = one.kv.Put(b.ctx, "0123456789abcdef", []byte("not json"))
 	require.NoError(t, err)
-	third, err := one.Create(b.ctx, BulkRequest{Filter: Filter{Stream: "NONE"}})
+	third, err := one.Create(b.ctx, BulkRequest{Filter: store.DeadLetterFilter{Stream: "NONE"}})
 	require.NoError(t, err)
 	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		jobs, err := two.List(b.ctx)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/internal/natstest"
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // manyDeadLetters publishes n dead letters of orders.created and indexes them.
@@ -61,13 +62,13 @@ func TestBulkJobKilledPartWayResumesAndSendsEachOnce(t *testing.T) {
 	b.manyDeadLetters(t, n)
 
 	first := b.runner(t)
-	plan, err := first.Plan(b.ctx, BulkRequest{Filter: Filter{Stream: "ORDERS"}})
+	plan, err := first.Plan(b.ctx, BulkRequest{Filter: store.DeadLetterFilter{Stream: "ORDERS"}})
 	require.NoError(t, err)
 	require.Equal(t, n, plan.Matched)
 	require.Len(t, plan.Sample, BulkSample)
 	require.Zero(t, b.ordersCount(t), "a dry run sends nothing")
 
-	job, err := first.Create(b.ctx, BulkRequest{Filter: Filter{Stream: "ORDERS"}, RatePerSec: 500, Actor: "ann"})
+	job, err := first.Create(b.ctx, BulkRequest{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, RatePerSec: 500, Actor: "ann"})
 	require.NoError(t, err)
 	require.Equal(t, n, job.Total)
 	natstest.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
@@ -91,7 +92,7 @@ func TestBulkJobKilledPartWayResumesAndSendsEachOnce(t *testing.T) {
 	require.Equal(t, uint64(n), b.ordersCount(t), "every dead letter redelivered exactly once")
 	require.Equal(t, n, job.Sent)
 	require.Zero(t, job.Failed)
-	pending, err := b.q.Count(b.ctx, Filter{Status: StatusPending})
+	pending, err := b.q.Count(b.ctx, store.DeadLetterFilter{Status: store.StatusPending})
 	require.NoError(t, err)
 	require.Zero(t, pending)
 }
@@ -102,10 +103,10 @@ func TestBulkJobPauseResumeCancelAndValidation(t *testing.T) {
 	b.manyDeadLetters(t, 50)
 	r := b.runner(t)
 
-	_, err := r.Create(b.ctx, BulkRequest{Filter: Filter{Status: StatusRedelivered}})
-	require.ErrorIs(t, err, ErrBadFilter)
+	_, err := r.Create(b.ctx, BulkRequest{Filter: store.DeadLetterFilter{Status: store.StatusRedelivered}})
+	require.ErrorIs(t, err, store.ErrBadFilter)
 	_, err = r.Create(b.ctx, BulkRequest{Action: "explode"})
-	require.ErrorIs(t, err, ErrBadFilter)
+	require.ErrorIs(t, err, store.ErrBadFilter)
 	_, err = r.Get(b.ctx, "nope")
 	require.ErrorIs(t, err, ErrJobNotFound)
 	// An id no job can have never reaches NATS: one past the server's
@@ -115,10 +116,10 @@ func TestBulkJobPauseResumeCancelAndValidation(t *testing.T) {
 		require.ErrorIs(t, err, ErrJobNotFound)
 	}
 	require.True(t, b.js.Conn().IsConnected())
-	_, err = r.Create(b.ctx, BulkRequest{Filter: Filter{IDs: []uint64{1 << 63}}})
-	require.ErrorIs(t, err, ErrBadFilter)
+	_, err = r.Create(b.ctx, BulkRequest{Filter: store.DeadLetterFilter{IDs: []uint64{1 << 63}}})
+	require.ErrorIs(t, err, store.ErrBadFilter)
 
-	job, err := r.Create(b.ctx, BulkRequest{Filter: Filter{Stream: "ORDERS"}, RatePerSec: 20, Action: ActionDiscard, Actor: "ann"})
+	job, err := r.Create(b.ctx, BulkRequest{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, RatePerSec: 20, Action: ActionDiscard, Actor: "ann"})
 	require.NoError(t, err)
 	job, err = r.Pause(b.ctx, job.ID)
 	require.NoError(t, err)

@@ -98,13 +98,6 @@ func TestFingerprintGroupsByShape(t *testing.T) {
 	require.NotEqual(t, Fingerprint("card declined"), Fingerprint("card expired"))
 }
 
-func TestNATSGlobMatchesAtLeastThePattern(t *testing.T) {
-	t.Parallel()
-	require.Equal(t, "orders.*.paid", natsGlob("orders.*.paid"))
-	require.Equal(t, "orders.*", natsGlob("orders.>"))
-	require.Equal(t, "a[?]b[[]", natsGlob("a?b["))
-}
-
 func TestDecodeKeepsNumbersWithinWhatTheIndexStores(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {

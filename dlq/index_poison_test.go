@@ -224,7 +224,7 @@ func TestPoisonDeadLettersAreIndexedClampedAndTheNextOneToo(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, d.Subject)
 	require.Contains(t, problems("60 KB subject"), "is not a subject a message can have")
-	require.Equal(t, 1, count(t, q, Filter{Q: "declined"}), "full-text search still works")
+	require.Equal(t, 1, count(t, q, store.DeadLetterFilter{Q: "declined"}), "full-text search still works")
 
 	require.Zero(t, b.count(t, "dead_letters_unindexable"))
 	require.Equal(t, int(next), b.count(t, "dead_letters"), "every message indexed once")
@@ -242,7 +242,7 @@ func TestPoisonDeadLettersAreIndexedClampedAndTheNextOneToo(t *testing.T) {
 	require.Zero(t, st.Unindexable)
 }
 
-func count(t *testing.T, q *Queries, f Filter) int {
+func count(t *testing.T, q *Queries, f store.DeadLetterFilter) int {
 	t.Helper()
 	n, err := q.Count(context.Background(), f)
 	require.NoError(t, err)
@@ -482,5 +482,5 @@ func TestAFullDiskStallsTheIndexWithoutSkipping(t *testing.T) {
 	require.NoError(t, err)
 	b.waitIndexed(t, big)
 	require.Zero(t, b.count(t, "dead_letters_unindexable"))
-	require.Equal(t, 1, count(t, NewQueries(b.db, b.js, "DLQ"), Filter{Q: "big"}))
+	require.Equal(t, 1, count(t, NewQueries(b.db, b.js, "DLQ"), store.DeadLetterFilter{Q: "big"}))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetwatch/jetwatch/internal/directget"
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // A dead letter's headers and payload are read from its message in the
@@ -61,13 +62,13 @@ func (q *Queries) forget() {
 	q.mu.Unlock()
 }
 
-func (q *Queries) readFailed(d *DeadLetter, err error) error {
+func (q *Queries) readFailed(d *store.DeadLetter, err error) error {
 	q.forget()
 	return fmt.Errorf("dead letter %d: reading its headers and payload from the %s stream: %w (%w)", d.ID, q.stream, err, ErrMessageUnreadable)
 }
 
 // readMessage fills d's headers and payload from its message.
-func (q *Queries) readMessage(ctx context.Context, d *DeadLetter) error {
+func (q *Queries) readMessage(ctx context.Context, d *store.DeadLetter) error {
 	s, err := q.dlqStream(ctx)
 	if err != nil {
 		return q.readFailed(d, err)
@@ -86,12 +87,12 @@ func (q *Queries) readMessage(ctx context.Context, d *DeadLetter) error {
 
 // fill sets d's headers and payload from m, its message (nil when the
 // stream no longer holds it).
-func (q *Queries) fill(d *DeadLetter, m *nats.Msg, direct bool) {
+func (q *Queries) fill(d *store.DeadLetter, m *nats.Msg, direct bool) {
 	switch {
 	case m == nil:
-		d.markGone(fmt.Sprintf("the %s stream no longer holds this dead letter (its limits removed it, or it was deleted); what the index kept is shown", q.stream))
+		markGone(d, fmt.Sprintf("the %s stream no longer holds this dead letter (its limits removed it, or it was deleted); what the index kept is shown", q.stream))
 	case m.Subject != d.DLQSubject:
-		d.markGone(fmt.Sprintf("message %d of the %s stream is another message now (on %s, not %s): was the stream recreated? Run jetwatch reindex", d.ID, q.stream, m.Subject, d.DLQSubject))
+		markGone(d, fmt.Sprintf("message %d of the %s stream is another message now (on %s, not %s): was the stream recreated? Run jetwatch reindex", d.ID, q.stream, m.Subject, d.DLQSubject))
 	default:
 		// Each read makes a header map of its own, so it is d's to keep.
 		d.Headers = m.Header
@@ -112,11 +113,11 @@ func (q *Queries) fill(d *DeadLetter, m *nats.Msg, direct bool) {
 // readMessages fills the headers and payload of letters. Dead letters
 // close together in the stream (a bulk job's chunk, usually) are read as
 // one range in a single batched direct get; others a few at a time.
-func (q *Queries) readMessages(ctx context.Context, letters []DeadLetter) error {
+func (q *Queries) readMessages(ctx context.Context, letters []store.DeadLetter) error {
 	if len(letters) == 0 {
 		return nil
 	}
-	slices.SortFunc(letters, func(a, b DeadLetter) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(letters, func(a, b store.DeadLetter) int { return cmp.Compare(a.ID, b.ID) })
 	lo, hi := letters[0].ID, letters[len(letters)-1].ID
 	if span := hi - lo + 1; len(letters) > 1 && span <= 2*uint64(len(letters)) && span <= maxRange {
 		s, err := q.dlqStream(ctx)
@@ -128,7 +129,7 @@ func (q *Queries) readMessages(ctx context.Context, letters []DeadLetter) error 
 			if err != nil {
 				return q.readFailed(&letters[0], err)
 			}
-			var rest []*DeadLetter
+			var rest []*store.DeadLetter
 			for i := range letters {
 				switch m := msgs[letters[i].ID]; {
 				case m != nil || letters[i].ID < last:
@@ -144,7 +145,7 @@ func (q *Queries) readMessages(ctx context.Context, letters []DeadLetter) error 
 			return q.readEach(ctx, rest)
 		}
 	}
-	each := make([]*DeadLetter, len(letters))
+	each := make([]*store.DeadLetter, len(letters))
 	for i := range letters {
 		each[i] = &letters[i]
 	}
@@ -152,7 +153,7 @@ func (q *Queries) readMessages(ctx context.Context, letters []DeadLetter) error 
 }
 
 // readEach reads letters' messages one by one, a few at a time.
-func (q *Queries) readEach(ctx context.Context, letters []*DeadLetter) error {
+func (q *Queries) readEach(ctx context.Context, letters []*store.DeadLetter) error {
 	var (
 		next   atomic.Int64
 		failed atomic.Pointer[error]

@@ -65,9 +65,9 @@ func BenchmarkQueries1M(b *testing.B) {
 			}
 			payload := fmt.Sprintf(`{"id":"%d","customer":"%s","items":["%s","%s"],"note":"%s %s %s"}`,
 				id, words[i%7], words[i%10], words[(i/10)%10], words[(i/100)%10], words[(i/3)%10], words[(i/7)%10])
-			status := StatusPending
+			status := store.StatusPending
 			if i%5 == 0 {
-				status = StatusRedelivered
+				status = store.StatusRedelivered
 			}
 			failed := base.Add(time.Duration(i) * 2592 * time.Millisecond) // 30 days over 1M
 			dlqSubject := Subject(stream, consumers[i%len(consumers)])
@@ -99,21 +99,21 @@ func BenchmarkQueries1M(b *testing.B) {
 	mid := base.Add(15 * 24 * time.Hour)
 	cases := []struct {
 		name string
-		f    Filter
+		f    store.DeadLetterFilter
 	}{
-		{"none", Filter{}},
-		{"stream", Filter{Stream: "PAYMENTS"}},
-		{"consumer", Filter{Consumer: "archiver"}},
-		{"subject-wildcard", Filter{Subject: "ORDERS.*.created"}},
-		{"subject-wildcard-none", Filter{Subject: "ORDERS.*.paid"}},
-		{"subject-wildcard-leading", Filter{Subject: "*.eu.paid"}},
-		{"reason-rare", Filter{Reason: ReasonError}},
-		{"status", Filter{Status: StatusRedelivered}},
-		{"status-common", Filter{Status: StatusPending}},
-		{"time-range", Filter{Since: mid, Until: mid.Add(time.Hour)}},
-		{"search-common", Filter{Q: "foxtrot"}},
-		{"search-rare", Filter{Q: "zulu500000"}},
-		{"search-and-stream", Filter{Q: "hotel", Stream: "AUDIT"}},
+		{"none", store.DeadLetterFilter{}},
+		{"stream", store.DeadLetterFilter{Stream: "PAYMENTS"}},
+		{"consumer", store.DeadLetterFilter{Consumer: "archiver"}},
+		{"subject-wildcard", store.DeadLetterFilter{Subject: "ORDERS.*.created"}},
+		{"subject-wildcard-none", store.DeadLetterFilter{Subject: "ORDERS.*.paid"}},
+		{"subject-wildcard-leading", store.DeadLetterFilter{Subject: "*.eu.paid"}},
+		{"reason-rare", store.DeadLetterFilter{Reason: ReasonError}},
+		{"status", store.DeadLetterFilter{Status: store.StatusRedelivered}},
+		{"status-common", store.DeadLetterFilter{Status: store.StatusPending}},
+		{"time-range", store.DeadLetterFilter{Since: mid, Until: mid.Add(time.Hour)}},
+		{"search-common", store.DeadLetterFilter{Q: "foxtrot"}},
+		{"search-rare", store.DeadLetterFilter{Q: "zulu500000"}},
+		{"search-and-stream", store.DeadLetterFilter{Q: "hotel", Stream: "AUDIT"}},
 	}
 	for _, c := range cases {
 		b.Run("list/"+c.name, func(b *testing.B) {
@@ -126,15 +126,15 @@ func BenchmarkQueries1M(b *testing.B) {
 	}
 	b.Run("count/stream", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := q.Count(ctx, Filter{Stream: "PAYMENTS"}); err != nil {
+			if _, err := q.Count(ctx, store.DeadLetterFilter{Stream: "PAYMENTS"}); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	for _, c := range []struct {
 		name string
-		f    Filter
-	}{{"pending", Filter{Status: StatusPending}}, {"search-common", Filter{Q: "foxtrot"}}, {"subject-wildcard", Filter{Subject: "ORDERS.*.created"}}} {
+		f    store.DeadLetterFilter
+	}{{"pending", store.DeadLetterFilter{Status: store.StatusPending}}, {"search-common", store.DeadLetterFilter{Q: "foxtrot"}}, {"subject-wildcard", store.DeadLetterFilter{Subject: "ORDERS.*.created"}}} {
 		b.Run("count-upto-10000/"+c.name, func(b *testing.B) {
 			for b.Loop() {
 				if _, _, err := q.CountUpTo(ctx, c.f, 10000); err != nil {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // TestSearchLeavesHiddenPayloadsOut: with PayloadsHidden, a search matches
@@ -33,7 +35,7 @@ func TestSearchLeavesHiddenPayloadsOut(t *testing.T) {
 		{"payments card", 2, 2, "card 4111111111111111 expired"},
 	} {
 		for _, hidden := range []bool{false, true} {
-			f := Filter{Q: c.q, PayloadsHidden: hidden}
+			f := store.DeadLetterFilter{Q: c.q, PayloadsHidden: hidden}
 			want := c.shown
 			if hidden {
 				want = c.hidden

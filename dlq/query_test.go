@@ -77,35 +77,35 @@ func TestQueriesFilterSearchAndPaginate(t *testing.T) {
 	q := indexed(t, letters, garbage)
 	ctx := context.Background()
 
-	count := func(f Filter) int {
+	count := func(f store.DeadLetterFilter) int {
 		n, err := q.Count(ctx, f)
 		require.NoError(t, err)
 		return n
 	}
-	require.Equal(t, 32, count(Filter{}))
-	require.Equal(t, 30, count(Filter{Stream: "ORDERS"}))
-	require.Equal(t, 10, count(Filter{Consumer: "shipping"}))
-	require.Equal(t, 20, count(Filter{Subject: "orders.created.*"}))
-	require.Equal(t, 30, count(Filter{Subject: "orders.>"}))
-	require.Equal(t, 10, count(Filter{Subject: "*.paid.us"}))
-	require.Equal(t, 10, count(Filter{Reason: ReasonTerminated}))
-	require.Equal(t, 32, count(Filter{Status: StatusPending}))
-	require.Equal(t, 10, count(Filter{Since: base.Add(20 * time.Minute), Until: base.Add(29 * time.Minute)}))
-	require.Equal(t, 30, count(Filter{Q: "ann"}), "payload text is searched; the binary one is not")
-	require.Equal(t, 10, count(Filter{Q: "dhl"}), "error text is searched")
-	require.Equal(t, 1, count(Filter{Q: "ord-7"}))
-	require.Equal(t, 10, count(Filter{Q: `courier "DH`}), "quotes are literal and the last word a prefix")
-	require.Equal(t, 1, count(Filter{Q: "script headers"}))
+	require.Equal(t, 32, count(store.DeadLetterFilter{}))
+	require.Equal(t, 30, count(store.DeadLetterFilter{Stream: "ORDERS"}))
+	require.Equal(t, 10, count(store.DeadLetterFilter{Consumer: "shipping"}))
+	require.Equal(t, 20, count(store.DeadLetterFilter{Subject: "orders.created.*"}))
+	require.Equal(t, 30, count(store.DeadLetterFilter{Subject: "orders.>"}))
+	require.Equal(t, 10, count(store.DeadLetterFilter{Subject: "*.paid.us"}))
+	require.Equal(t, 10, count(store.DeadLetterFilter{Reason: ReasonTerminated}))
+	require.Equal(t, 32, count(store.DeadLetterFilter{Status: store.StatusPending}))
+	require.Equal(t, 10, count(store.DeadLetterFilter{Since: base.Add(20 * time.Minute), Until: base.Add(29 * time.Minute)}))
+	require.Equal(t, 30, count(store.DeadLetterFilter{Q: "ann"}), "payload text is searched; the binary one is not")
+	require.Equal(t, 10, count(store.DeadLetterFilter{Q: "dhl"}), "error text is searched")
+	require.Equal(t, 1, count(store.DeadLetterFilter{Q: "ord-7"}))
+	require.Equal(t, 10, count(store.DeadLetterFilter{Q: `courier "DH`}), "quotes are literal and the last word a prefix")
+	require.Equal(t, 1, count(store.DeadLetterFilter{Q: "script headers"}))
 	for _, c := range []struct {
-		f     Filter
+		f     store.DeadLetterFilter
 		limit int
 		n     int
 		more  bool
 	}{
-		{Filter{Q: "ann"}, 100, 30, false}, // counted in the full-text index alone
-		{Filter{Q: "ann"}, 10, 10, true},
-		{Filter{Q: "ann", Consumer: "shipping"}, 100, 10, false},
-		{Filter{Q: "nothing-like-it"}, 100, 0, false},
+		{store.DeadLetterFilter{Q: "ann"}, 100, 30, false}, // counted in the full-text index alone
+		{store.DeadLetterFilter{Q: "ann"}, 10, 10, true},
+		{store.DeadLetterFilter{Q: "ann", Consumer: "shipping"}, 100, 10, false},
+		{store.DeadLetterFilter{Q: "nothing-like-it"}, 100, 0, false},
 	} {
 		n, more, err := q.CountUpTo(ctx, c.f, c.limit)
 		require.NoError(t, err)
@@ -113,12 +113,12 @@ func TestQueriesFilterSearchAndPaginate(t *testing.T) {
 		require.Equal(t, c.more, more, "%+v", c.f)
 	}
 
-	_, err := q.Count(ctx, Filter{Reason: "exploded"})
-	require.True(t, errors.Is(err, ErrBadFilter))
-	_, err = q.Count(ctx, Filter{Subject: "orders..x"})
-	require.True(t, errors.Is(err, ErrBadFilter))
-	_, err = q.List(ctx, Filter{}, 10, "garbage")
-	require.True(t, errors.Is(err, ErrBadFilter))
+	_, err := q.Count(ctx, store.DeadLetterFilter{Reason: "exploded"})
+	require.True(t, errors.Is(err, store.ErrBadFilter))
+	_, err = q.Count(ctx, store.DeadLetterFilter{Subject: "orders..x"})
+	require.True(t, errors.Is(err, store.ErrBadFilter))
+	_, err = q.List(ctx, store.DeadLetterFilter{}, 10, "garbage")
+	require.True(t, errors.Is(err, store.ErrBadFilter))
 
 	// Keyset pages cover everything once, newest first.
 	seen := map[uint64]bool{}
@@ -126,7 +126,7 @@ func TestQueriesFilterSearchAndPaginate(t *testing.T) {
 	var last time.Time
 	for pages := 0; ; pages++ {
 		require.Less(t, pages, 10)
-		p, err := q.List(ctx, Filter{Stream: "ORDERS"}, 7, cursor)
+		p, err := q.List(ctx, store.DeadLetterFilter{Stream: "ORDERS"}, 7, cursor)
 		require.NoError(t, err)
 		for _, d := range p.Items {
 			require.False(t, seen[d.ID], "dead letter %d listed twice", d.ID)
@@ -144,7 +144,7 @@ func TestQueriesFilterSearchAndPaginate(t *testing.T) {
 	require.Len(t, seen, 30)
 
 	// The garbage message is indexed with what can be inferred.
-	p, err := q.List(ctx, Filter{Stream: "PAYMENTS"}, 10, "")
+	p, err := q.List(ctx, store.DeadLetterFilter{Stream: "PAYMENTS"}, 10, "")
 	require.NoError(t, err)
 	require.Len(t, p.Items, 1)
 	d, err := q.Get(ctx, p.Items[0].ID)
@@ -162,7 +162,7 @@ func TestQueriesFilterSearchAndPaginate(t *testing.T) {
 	_, err = q.Get(ctx, 999)
 	require.ErrorIs(t, err, store.ErrNotFound)
 
-	groups, err := q.Groups(ctx, Filter{Stream: "ORDERS"}, 10, base.Add(30*time.Minute), 30*time.Minute, 6)
+	groups, err := q.Groups(ctx, store.DeadLetterFilter{Stream: "ORDERS"}, 10, base.Add(30*time.Minute), 30*time.Minute, 6)
 	require.NoError(t, err)
 	require.Len(t, groups, 2)
 	require.Equal(t, "timeout after <n> ms", groups[0].Fingerprint)
@@ -198,7 +198,7 @@ func TestSubjectWildcardsKeepNATSSemantics(t *testing.T) {
 				want++
 			}
 		}
-		got, err := q.Count(ctx, Filter{Subject: p})
+		got, err := q.Count(ctx, store.DeadLetterFilter{Subject: p})
 		require.NoError(t, err)
 		require.Equal(t, want, got, "pattern %s", p)
 	}
@@ -217,37 +217,37 @@ func TestFiltersAreBounded(t *testing.T) {
 		}
 		return strings.Join(w, " ")
 	}
-	n, err := q.Count(ctx, Filter{Q: words(MaxSearchTerms)})
+	n, err := q.Count(ctx, store.DeadLetterFilter{Q: words(store.MaxSearchTerms)})
 	require.NoError(t, err)
 	require.Equal(t, 1, n, "16 words is within the limit")
 
 	for _, c := range []struct {
-		f    Filter
+		f    store.DeadLetterFilter
 		want string
 	}{
-		{Filter{Q: words(MaxSearchTerms + 1)}, "q has 17 words: search with at most 16"},
-		{Filter{Q: strings.Repeat("a", 488<<10)}, "q is 499712 bytes: search with at most 512"},
-		{Filter{Q: strings.Repeat("a-", 300)}, "q is 600 bytes"},
-		{Filter{Stream: strings.Repeat("S", 256)}, "stream is 256 bytes: NATS names are at most 255"},
-		{Filter{Consumer: strings.Repeat("c", 5000)}, "consumer is 5000 bytes"},
-		{Filter{Subject: strings.Repeat("s", 5000)}, "subject is 5000 bytes"},
-		{Filter{IDs: []uint64{1, 1 << 63}}, "selection: 9223372036854775808 is not a dead letter id"},
-		{Filter{IDs: []uint64{0}}, "selection: 0 is not a dead letter id"},
-		{Filter{MaxID: math.MaxUint64}, "max_id"},
+		{store.DeadLetterFilter{Q: words(store.MaxSearchTerms + 1)}, "q has 17 words: search with at most 16"},
+		{store.DeadLetterFilter{Q: strings.Repeat("a", 488<<10)}, "q is 499712 bytes: search with at most 512"},
+		{store.DeadLetterFilter{Q: strings.Repeat("a-", 300)}, "q is 600 bytes"},
+		{store.DeadLetterFilter{Stream: strings.Repeat("S", 256)}, "stream is 256 bytes: NATS names are at most 255"},
+		{store.DeadLetterFilter{Consumer: strings.Repeat("c", 5000)}, "consumer is 5000 bytes"},
+		{store.DeadLetterFilter{Subject: strings.Repeat("s", 5000)}, "subject is 5000 bytes"},
+		{store.DeadLetterFilter{IDs: []uint64{1, 1 << 63}}, "selection: 9223372036854775808 is not a dead letter id"},
+		{store.DeadLetterFilter{IDs: []uint64{0}}, "selection: 0 is not a dead letter id"},
+		{store.DeadLetterFilter{MaxID: math.MaxUint64}, "max_id"},
 	} {
 		_, err := q.Count(ctx, c.f)
-		require.ErrorIs(t, err, ErrBadFilter)
+		require.ErrorIs(t, err, store.ErrBadFilter)
 		require.Contains(t, err.Error(), c.want)
 		require.Less(t, len(err.Error()), 200, "the message does not echo the input")
 		_, err = q.List(ctx, c.f, 10, "")
-		require.ErrorIs(t, err, ErrBadFilter)
+		require.ErrorIs(t, err, store.ErrBadFilter)
 	}
 	for _, cursor := range []string{"9223372036854775808", "18446744073709551615", "-1", "abc", strings.Repeat("9", 5000)} {
-		_, err := q.List(ctx, Filter{}, 10, cursor)
-		require.ErrorIs(t, err, ErrBadFilter, cursor)
+		_, err := q.List(ctx, store.DeadLetterFilter{}, 10, cursor)
+		require.ErrorIs(t, err, store.ErrBadFilter, cursor)
 		require.Less(t, len(err.Error()), 200)
 	}
-	p, err := q.List(ctx, Filter{}, 10, "9223372036854775807")
+	p, err := q.List(ctx, store.DeadLetterFilter{}, 10, "9223372036854775807")
 	require.NoError(t, err)
 	require.Len(t, p.Items, 1, "the largest cursor lists everything")
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // Redacted replaces every masked value.
@@ -97,7 +99,7 @@ func (r *Redactor) Payload(p []byte) ([]byte, bool) {
 
 // DeadLetter returns d with its headers and payload masked, and whether
 // anything was.
-func (r *Redactor) DeadLetter(d DeadLetter) (DeadLetter, bool) {
+func (r *Redactor) DeadLetter(d store.DeadLetter) (store.DeadLetter, bool) {
 	var hc, pc bool
 	d.Headers, hc = r.Headers(d.Headers)
 	d.Payload, pc = r.Payload(d.Payload)

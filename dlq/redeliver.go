@@ -276,7 +276,7 @@ func (r *Redeliverer) Discard(ctx context.Context, id uint64, actor, note string
 // attempt: the original (or edited) payload and headers without the
 // envelope and server headers, and a message id of the dead letter and the
 // attempt.
-func redelivery(d DeadLetter, req RedeliverRequest, attempt int) (*nats.Msg, error) {
+func redelivery(d store.DeadLetter, req RedeliverRequest, attempt int) (*nats.Msg, error) {
 	if !d.PayloadAvailable && req.Payload == nil {
 		return nil, ErrPayloadUnavailable
 	}

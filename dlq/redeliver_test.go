@@ -105,7 +105,7 @@ func TestRedeliverSendsOnceWithOriginalHeaders(t *testing.T) {
 
 	d, err := b.q.Get(b.ctx, id)
 	require.NoError(t, err)
-	require.Equal(t, StatusRedelivered, d.Status)
+	require.Equal(t, store.StatusRedelivered, d.Status)
 	hist, err := b.r.History(b.ctx, id)
 	require.NoError(t, err)
 	require.Len(t, hist, 1)
@@ -121,7 +121,7 @@ func TestRedeliverSendsOnceWithOriginalHeaders(t *testing.T) {
 	require.NoError(t, b.ix.CatchUp(b.ctx))
 	d, err = b.q.Get(b.ctx, id)
 	require.NoError(t, err)
-	require.Equal(t, StatusRedelivered, d.Status)
+	require.Equal(t, store.StatusRedelivered, d.Status)
 }
 
 func TestConcurrentAndRetriedRedeliveriesSendOnce(t *testing.T) {
@@ -166,7 +166,7 @@ func TestConcurrentAndRetriedRedeliveriesSendOnce(t *testing.T) {
 	require.Equal(t, uint64(2), b.ordersCount(t))
 	d, err := b.q.Get(b.ctx, id2)
 	require.NoError(t, err)
-	require.Equal(t, StatusRedelivered, d.Status, "the retry records what the crash left unrecorded")
+	require.Equal(t, store.StatusRedelivered, d.Status, "the retry records what the crash left unrecorded")
 }
 
 func TestRedeliverRefusesWhatCannotWork(t *testing.T) {
@@ -178,7 +178,7 @@ func TestRedeliverRefusesWhatCannotWork(t *testing.T) {
 	require.Contains(t, err.Error(), "nowhere.at.all")
 	d, err := b.q.Get(b.ctx, id)
 	require.NoError(t, err)
-	require.Equal(t, StatusPending, d.Status)
+	require.Equal(t, store.StatusPending, d.Status)
 
 	for _, s := range []string{"orders.*", "orders.>", "a b", "orders..x"} {
 		_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Subject: s})
@@ -202,7 +202,7 @@ func TestRedeliverRefusesWhatCannotWork(t *testing.T) {
 	require.True(t, errors.Is(err, ErrAlreadyDiscarded))
 	d, err = b.q.Get(b.ctx, id)
 	require.NoError(t, err)
-	require.Equal(t, StatusDiscarded, d.Status)
+	require.Equal(t, store.StatusDiscarded, d.Status)
 }
 
 func TestDeadLetterReadsItsMessageFromTheDLQStream(t *testing.T) {
@@ -234,7 +234,7 @@ func TestDeadLetterReadsItsMessageFromTheDLQStream(t *testing.T) {
 	require.ErrorIs(t, err, ErrPayloadUnavailable)
 	require.Zero(t, b.ordersCount(t))
 
-	page, err := b.q.List(b.ctx, Filter{}, 10, "")
+	page, err := b.q.List(b.ctx, store.DeadLetterFilter{}, 10, "")
 	require.NoError(t, err)
 	require.Len(t, page.Items, 2)
 }

@@ -28,11 +28,6 @@ const (
 	ActionRedeliverFail  = "redeliver.fail"
 )
 
-// StatusRedelivering is a dead letter whose redelivery started and has not
-// ended: under way, or interrupted by a crash (redelivering it again
-// finishes it without sending twice).
-const StatusRedelivering = "redelivering"
-
 // ErrInProgress is returned while another redelivery of the dead letter
 // is under way.
 var ErrInProgress = errors.New("a redelivery of this dead letter is under way")

@@ -118,9 +118,9 @@ func TestRacingReplicasAgreeWithWhatWasSent(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				want := StatusDiscarded
+				want := store.StatusDiscarded
 				if sent[id] {
-					want = StatusRedelivered
+					want = store.StatusRedelivered
 				}
 				if d.Status != want {
 					return errors.New("dead letter " + strconv.FormatUint(id, 10) + " is " + d.Status + ", want " + want)
@@ -151,7 +151,7 @@ func TestInterruptedRedeliveryIsFinishedWithoutSendingTwice(t *testing.T) {
 	require.NoError(t, err)
 	_, err = b.js.PublishMsg(b.ctx, msg)
 	require.NoError(t, err)
-	require.Equal(t, StatusRedelivering, d.Status)
+	require.Equal(t, store.StatusRedelivering, d.Status)
 
 	_, err = r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "bob"})
 	require.ErrorIs(t, err, ErrInProgress, "a fresh start is another operator's redelivery under way")
@@ -167,7 +167,7 @@ func TestInterruptedRedeliveryIsFinishedWithoutSendingTwice(t *testing.T) {
 	require.Equal(t, uint64(1), b.ordersCount(t), "sent once")
 	d, err = b.q.Get(b.ctx, id)
 	require.NoError(t, err)
-	require.Equal(t, StatusRedelivered, d.Status)
+	require.Equal(t, store.StatusRedelivered, d.Status)
 	hist, err := r.History(b.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, ActionRedeliver, hist[len(hist)-1].Action)
@@ -196,5 +196,5 @@ func TestRecordedActionSucceedsWhenTheIndexCannotWrite(t *testing.T) {
 	require.NoError(t, b.ix.CatchUp(b.ctx))
 	d, err := b.q.Get(b.ctx, id)
 	require.NoError(t, err)
-	require.Equal(t, StatusRedelivered, d.Status)
+	require.Equal(t, store.StatusRedelivered, d.Status)
 }

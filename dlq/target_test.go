@@ -9,6 +9,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
+
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // hostileTargets are subjects an operator might type, or a dead letter's
@@ -74,7 +76,7 @@ func TestRedeliveryTargetPolicyRefusesWhatIsNotAService(t *testing.T) {
 	require.True(t, b.r.js.Conn().IsConnected())
 	d, err := b.q.Get(b.ctx, id)
 	require.NoError(t, err)
-	require.Equal(t, StatusPending, d.Status)
+	require.Equal(t, store.StatusPending, d.Status)
 	keys, err := kv.Keys(b.ctx)
 	require.NoError(t, err)
 	require.Equal(t, []string{"real"}, keys)

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jetwatch/jetwatch/internal/tracecontext"
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // tracerName names the dead-letter desk's spans' instrumentation scope.
@@ -34,7 +35,7 @@ func (r *Redeliverer) startAction(ctx context.Context, action string, id uint64)
 // linkOriginal links an action's span to the trace of the message that
 // became the dead letter (its stored traceparent), and says where it came
 // from.
-func linkOriginal(span trace.Span, d DeadLetter) {
+func linkOriginal(span trace.Span, d store.DeadLetter) {
 	if !span.IsRecording() {
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/internal/otlptest"
 	"github.com/jetwatch/jetwatch/internal/telemetry"
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // originalTrace is the trace id of the traceparent deadLetter stores.
@@ -82,7 +83,7 @@ func TestBulkChunkSpansHoldASpanPerDeadLetter(t *testing.T) {
 	runner, err := NewBulkRunner(b.ctx, b.js, b.q, r, BulkConfig{TracerProvider: tr.Provider()})
 	require.NoError(t, err)
 	t.Cleanup(runner.Stop)
-	job, err := runner.Create(b.ctx, BulkRequest{Filter: Filter{Stream: "ORDERS"}, Actor: "ann"})
+	job, err := runner.Create(b.ctx, BulkRequest{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, Actor: "ann"})
 	require.NoError(t, err)
 	natstest.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
 		j, err := runner.Get(b.ctx, job.ID)

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // BulkJobList is the bulk jobs page.
@@ -39,7 +40,7 @@ const maxIDsNamed = 10
 // acts on pending dead letters only) and the upper bound (said apart):
 // "stream ORDERS, reason terminated, search “card”"; "every one" when the
 // filter selects every pending dead letter.
-func FilterText(f dlq.Filter) string {
+func FilterText(f store.DeadLetterFilter) string {
 	var parts []string
 	add := func(name, v string) {
 		if v != "" {

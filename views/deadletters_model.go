@@ -10,14 +10,15 @@ import (
 	"unicode/utf8"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // DeadLetterList is the dead-letters page.
 type DeadLetterList struct {
-	Filter    dlq.Filter
+	Filter    store.DeadLetterFilter
 	SinceText string
 	UntilText string
-	Items     []dlq.DeadLetter
+	Items     []store.DeadLetter
 	Matched   int
 	// MatchedMore says Matched is a floor: counting stopped there.
 	MatchedMore bool
@@ -62,7 +63,7 @@ func UnindexableText(st dlq.IndexStatus) string {
 
 // DeadLetterGroups is the grouped view.
 type DeadLetterGroups struct {
-	Filter  dlq.Filter
+	Filter  store.DeadLetterFilter
 	Groups  []GroupRow
 	ListURL string
 	Window  string
@@ -70,14 +71,14 @@ type DeadLetterGroups struct {
 
 // GroupRow is one fingerprint group with its trend.
 type GroupRow struct {
-	dlq.Group
+	store.DeadLetterGroup
 	Spark   Sparkline
 	ListURL string
 }
 
 // DeadLetterDetail is one dead letter's page.
 type DeadLetterDetail struct {
-	D       dlq.DeadLetter
+	D       store.DeadLetter
 	History []dlq.Action
 	Headers []HeaderRow
 	Payload PayloadView
@@ -149,7 +150,7 @@ func HeadersText(h map[string][]string) string {
 func DeadLetterURL(id uint64) string { return "/dead-letters/" + strconv.FormatUint(id, 10) }
 
 // FilterQuery renders a filter as URL query values.
-func FilterQuery(f dlq.Filter) url.Values {
+func FilterQuery(f store.DeadLetterFilter) url.Values {
 	q := url.Values{}
 	set := func(k, v string) {
 		if v != "" {

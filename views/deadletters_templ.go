@@ -6,10 +6,13 @@ package views
 
 //lint:file-ignore SA4006 This context is only used if a nested component is present.
 
-import "github.com/a-h/templ"
-import templruntime "github.com/a-h/templ/runtime"
+import (
+	"github.com/a-h/templ"
+	templruntime "github.com/a-h/templ/runtime"
 
-import "github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/store"
+)
 
 func DeadLettersBody(m DeadLetterList) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
@@ -109,19 +112,19 @@ func DeadLettersBody(m DeadLetterList) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = option(dlq.StatusPending, "pending", m.Filter.Status).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = option(store.StatusPending, "pending", m.Filter.Status).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = option(dlq.StatusRedelivering, "redelivering", m.Filter.Status).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = option(store.StatusRedelivering, "redelivering", m.Filter.Status).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = option(dlq.StatusRedelivered, "redelivered", m.Filter.Status).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = option(store.StatusRedelivered, "redelivered", m.Filter.Status).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = option(dlq.StatusDiscarded, "discarded", m.Filter.Status).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = option(store.StatusDiscarded, "discarded", m.Filter.Status).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -290,7 +293,7 @@ func DeadLettersBody(m DeadLetterList) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				if d.Status == dlq.StatusPending || d.Status == dlq.StatusRedelivering {
+				if d.Status == store.StatusPending || d.Status == store.StatusRedelivering {
 					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "<input type=\"checkbox\" name=\"id\" value=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
@@ -1331,8 +1334,8 @@ func DeadLetterBody(m DeadLetterDetail) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-		} else if d.Status == dlq.StatusPending || d.Status == dlq.StatusRedelivering {
-			if d.Status == dlq.StatusRedelivering {
+		} else if d.Status == store.StatusPending || d.Status == store.StatusRedelivering {
+			if d.Status == store.StatusRedelivering {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 120, "<p class=\"flash bad\" data-testid=\"dl-redelivering\">A redelivery of this dead letter started and has not ended: it is under way, or jetwatch stopped in the middle. Redeliver again to finish it; it will not be sent twice.</p>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err

@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // changedLines are a diff's lines other than context, as "op text".
@@ -166,7 +166,7 @@ func TestEditPreviewSaysWhatIsSent(t *testing.T) {
 	t.Parallel()
 	orig := []byte(`{"a":1,"b":"x"}`)
 	shown := EditText(NewPayloadView(orig))
-	m := DeadLetterDetail{D: dlq.DeadLetter{ID: 7, Status: dlq.StatusPending, Payload: orig, PayloadAvailable: true},
+	m := DeadLetterDetail{D: store.DeadLetter{ID: 7, Status: store.StatusPending, Payload: orig, PayloadAvailable: true},
 		Payload: NewPayloadView(orig), CanAct: true}
 
 	m.Preview = &EditPreview{Subject: "orders.x", Payload: NewPayloadEdit(orig, true, shown)}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // benchPayloads are payloads shaped to stress the detail page: realistic
@@ -65,7 +65,7 @@ func BenchmarkDeadLetterPage(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				buf.Reset()
-				m := DeadLetterDetail{D: dlq.DeadLetter{ID: 7, Status: dlq.StatusPending, Payload: p.data, Size: len(p.data),
+				m := DeadLetterDetail{D: store.DeadLetter{ID: 7, Status: store.StatusPending, Payload: p.data, Size: len(p.data),
 					PayloadAvailable: true, Stream: "ORDERS", Consumer: "billing", Subject: "orders.created"},
 					Payload: NewPayloadView(p.data), CanAct: true}
 				if err := Document(testPage(), DeadLetterBody(m)).Render(context.Background(), &buf); err != nil {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // jsonIndent is the standard library's indentation, the reference.
@@ -104,7 +104,7 @@ func TestPayloadViewFallsBackToPlainText(t *testing.T) {
 func TestDetailPageSaysWhyThePayloadIsPlain(t *testing.T) {
 	t.Parallel()
 	data := nested(10_000)
-	m := DeadLetterDetail{D: dlq.DeadLetter{ID: 7, Status: dlq.StatusPending, Payload: data, Size: len(data), PayloadAvailable: true},
+	m := DeadLetterDetail{D: store.DeadLetter{ID: 7, Status: store.StatusPending, Payload: data, Size: len(data), PayloadAvailable: true},
 		Payload: NewPayloadView(data), CanAct: true}
 	doc := render(t, Document(testPage(), DeadLetterBody(m)))
 	notes := byTestID(doc, "dl-payload-note")
@@ -175,7 +175,7 @@ func TestDiff(t *testing.T) {
 
 func TestEditPreviewShowsTheDiffNote(t *testing.T) {
 	t.Parallel()
-	m := DeadLetterDetail{D: dlq.DeadLetter{ID: 7, Status: dlq.StatusPending}, CanAct: true,
+	m := DeadLetterDetail{D: store.DeadLetter{ID: 7, Status: store.StatusPending}, CanAct: true,
 		Preview: &EditPreview{Subject: "orders.x", Payload: PayloadEdit{Diff: Diff(strings.Repeat("\n", MaxDiffLines), "{}")}, HeaderDiff: Diff("", "")}}
 	doc := render(t, Document(testPage(), DeadLetterBody(m)))
 	require.Len(t, byTestID(doc, "dl-payload-diff-note"), 1)

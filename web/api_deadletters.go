@@ -21,14 +21,14 @@ func (s *Server) apiDeadLetterList(c echo.Context) error {
 	if err == nil {
 		var limit int
 		if limit, err = pageLimit(c); err == nil {
-			var page dlq.Page
+			var page store.DeadLetterPage
 			page, err = s.cfg.DeadLetters.List(c.Request().Context(), f, limit, c.QueryParam("cursor"))
 			if err == nil {
 				return apiJSON(c, page)
 			}
 		}
 	}
-	if errors.Is(err, dlq.ErrBadFilter) {
+	if errors.Is(err, store.ErrBadFilter) {
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, err.Error())
 	}
 	return err

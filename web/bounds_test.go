@@ -21,6 +21,7 @@ import (
 	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/auth"
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // publishDeadLetter dead-letters payload from ORDERS/billing and indexes it.
@@ -139,7 +140,7 @@ func TestOversizedBodiesAreRefused(t *testing.T) {
 		require.Equal(t, http.StatusRequestEntityTooLarge, rec.Code, name)
 		require.Contains(t, rec.Body.String(), "larger than 4 MiB, the most this route takes: nothing was done", name)
 	}
-	require.Equal(t, dlq.StatusPending, d.status(t, srv, id), "still pending")
+	require.Equal(t, store.StatusPending, d.status(t, srv, id), "still pending")
 	require.Zero(t, d.ordersCount(t), "nothing sent")
 
 	// Forms: an edit up to 4 MiB is taken, a 5 MiB one refused before its
@@ -153,7 +154,7 @@ func TestOversizedBodiesAreRefused(t *testing.T) {
 	require.Contains(t, byTestID(t, page, "error")[0], "larger than 4 MiB")
 	res, _ = postForm(t, srv, "/dead-letters/"+u(id)+"/discard", url.Values{"csrf": {token}, "note": {strings.Repeat("n", 100<<10)}}, cookie)
 	require.Equal(t, http.StatusRequestEntityTooLarge, res.StatusCode)
-	require.Equal(t, dlq.StatusPending, d.status(t, srv, id), "still pending")
+	require.Equal(t, store.StatusPending, d.status(t, srv, id), "still pending")
 	require.Zero(t, d.ordersCount(t), "nothing sent")
 
 	// Within the limit, the API redelivers.
@@ -255,7 +256,7 @@ func TestOutOfRangeIDsAndMalformedParameters(t *testing.T) {
 	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
 
 	require.Zero(t, d.ordersCount(t))
-	require.Equal(t, dlq.StatusPending, d.status(t, srv, d.ids["json"]))
+	require.Equal(t, store.StatusPending, d.status(t, srv, d.ids["json"]))
 	d.connected(t)
 }
 

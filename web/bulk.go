@@ -14,6 +14,7 @@ import (
 
 	"github.com/jetwatch/jetwatch/auth"
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/store"
 	"github.com/jetwatch/jetwatch/views"
 )
 
@@ -40,7 +41,7 @@ func bulkError(err error) error {
 		return notFoundError{err.Error()}
 	case errors.Is(err, dlq.ErrJobFinished):
 		return echo.NewHTTPError(http.StatusConflict, err.Error())
-	case errors.Is(err, dlq.ErrBadFilter):
+	case errors.Is(err, store.ErrBadFilter):
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, err.Error())
 	case errors.Is(err, dlq.ErrBulkUnavailable):
 		return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
@@ -217,28 +218,28 @@ func (s *Server) control(c echo.Context) (dlq.BulkJob, error) {
 
 // bulkAPIRequest is the body of POST /api/v1/redeliveries.
 type bulkAPIRequest struct {
-	Filter     dlq.Filter `json:"filter"`
-	RatePerSec float64    `json:"rate_per_sec"`
-	DryRun     bool       `json:"dry_run"`
-	Action     string     `json:"action"`
+	Filter     store.DeadLetterFilter `json:"filter"`
+	RatePerSec float64                `json:"rate_per_sec"`
+	DryRun     bool                   `json:"dry_run"`
+	Action     string                 `json:"action"`
 	// UpToID is a dry run's up_to_id: the job acts on what it counted.
 	UpToID uint64 `json:"up_to_id"`
 }
 
 // bulkAPIStatus is a job as the API shows it.
 type bulkAPIStatus struct {
-	ID        string     `json:"id"`
-	State     string     `json:"state"`
-	Action    string     `json:"action"`
-	Total     int        `json:"total"`
-	Sent      int        `json:"sent"`
-	Failed    int        `json:"failed"`
-	Rate      float64    `json:"rate_per_sec"`
-	Error     string     `json:"last_error,omitempty"`
-	Actor     string     `json:"actor"`
-	CreatedAt time.Time  `json:"created_at"`
-	UpdatedAt time.Time  `json:"updated_at"`
-	Filter    dlq.Filter `json:"filter"`
+	ID        string                 `json:"id"`
+	State     string                 `json:"state"`
+	Action    string                 `json:"action"`
+	Total     int                    `json:"total"`
+	Sent      int                    `json:"sent"`
+	Failed    int                    `json:"failed"`
+	Rate      float64                `json:"rate_per_sec"`
+	Error     string                 `json:"last_error,omitempty"`
+	Actor     string                 `json:"actor"`
+	CreatedAt time.Time              `json:"created_at"`
+	UpdatedAt time.Time              `json:"updated_at"`
+	Filter    store.DeadLetterFilter `json:"filter"`
 	// UpToID is the newest dead letter the job acts on.
 	UpToID uint64 `json:"up_to_id"`
 	// URL is the job's page; its API answer is under /api/v1 at the same path.
@@ -306,7 +307,7 @@ func (s *Server) apiBulkList(c echo.Context) error {
 	}
 	limit, err := pageLimit(c)
 	if err != nil {
-		return echo.NewHTTPError(http.StatusUnprocessableEntity, strings.TrimPrefix(err.Error(), dlq.ErrBadFilter.Error()+": "))
+		return echo.NewHTTPError(http.StatusUnprocessableEntity, strings.TrimPrefix(err.Error(), store.ErrBadFilter.Error()+": "))
 	}
 	jobs, err := s.cfg.Bulk.List(c.Request().Context())
 	if err != nil {

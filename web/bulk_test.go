@@ -13,6 +13,7 @@ import (
 
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/internal/natstest"
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // formAction is the action of the form with the given data-testid.
@@ -110,7 +111,7 @@ func TestBulkSendsWhatItPreviewedAndListsItsJobs(t *testing.T) {
 			Total, Sent                   int
 			UpToID                        uint64    `json:"up_to_id"`
 			CreatedAt                     time.Time `json:"created_at"`
-			Filter                        dlq.Filter
+			Filter                        store.DeadLetterFilter
 		}
 		Total int
 	}

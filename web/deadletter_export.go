@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // exportLimit caps one export: past it, narrow the filter.
@@ -24,7 +25,7 @@ func (s *Server) deadLetterExport(c echo.Context) error {
 		return errNoDesk
 	}
 	f, err := s.deadLetterFilter(c)
-	if errors.Is(err, dlq.ErrBadFilter) {
+	if errors.Is(err, store.ErrBadFilter) {
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, err.Error())
 	}
 	if err != nil {

@@ -7,13 +7,13 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // deadLetterFilter reads the filter from the query string. since and until
 // take RFC 3339 times or a duration back from now ("1h", "7d").
-func (s *Server) deadLetterFilter(c echo.Context) (dlq.Filter, error) {
-	f := dlq.Filter{
+func (s *Server) deadLetterFilter(c echo.Context) (store.DeadLetterFilter, error) {
+	f := store.DeadLetterFilter{
 		Stream: strings.TrimSpace(c.QueryParam("stream")), Consumer: strings.TrimSpace(c.QueryParam("consumer")),
 		Subject: strings.TrimSpace(c.QueryParam("subject")), Reason: c.QueryParam("reason"),
 		Status: c.QueryParam("status"), Q: strings.TrimSpace(c.QueryParam("q")),
@@ -21,10 +21,10 @@ func (s *Server) deadLetterFilter(c echo.Context) (dlq.Filter, error) {
 	}
 	var err error
 	if f.Since, err = s.parseTime(c.QueryParam("since")); err != nil {
-		return f, fmt.Errorf("%w: since: %v", dlq.ErrBadFilter, err)
+		return f, fmt.Errorf("%w: since: %v", store.ErrBadFilter, err)
 	}
 	if f.Until, err = s.parseTime(c.QueryParam("until")); err != nil {
-		return f, fmt.Errorf("%w: until: %v", dlq.ErrBadFilter, err)
+		return f, fmt.Errorf("%w: until: %v", store.ErrBadFilter, err)
 	}
 	return f, f.Validate()
 }

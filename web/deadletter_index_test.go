@@ -14,6 +14,7 @@ import (
 
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/internal/natstest"
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // publishLetter publishes a dead letter of ORDERS/billing with headers as
@@ -109,7 +110,7 @@ func TestPoisonDeadLetterDoesNotStopTheDeadLettersPage(t *testing.T) {
 
 	res, body := get(t, srv, "/api/v1/dead-letters")
 	require.Equal(t, http.StatusOK, res.StatusCode, body)
-	var list struct{ Items []dlq.DeadLetter }
+	var list struct{ Items []store.DeadLetter }
 	require.NoError(t, json.Unmarshal([]byte(body), &list))
 	require.Equal(t, next, list.Items[0].ID)
 	require.Equal(t, poison, list.Items[1].ID)

@@ -9,7 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/jetwatch/jetwatch/auth"
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/store"
 	"github.com/jetwatch/jetwatch/views"
 )
 
@@ -30,7 +30,7 @@ type countResult struct {
 
 // countAsync counts f up to limit on another connection while the page is
 // read, so a search page pays for its slowest query, not the sum.
-func (s *Server) countAsync(c echo.Context, f dlq.Filter, limit int) <-chan countResult {
+func (s *Server) countAsync(c echo.Context, f store.DeadLetterFilter, limit int) <-chan countResult {
 	out := make(chan countResult, 1)
 	go func() {
 		n, more, err := s.cfg.DeadLetters.CountUpTo(c.Request().Context(), f, limit)
@@ -52,12 +52,12 @@ func (s *Server) deadLetterList(c echo.Context) error {
 	f, err := s.deadLetterFilter(c)
 	m.Filter = f
 	if err != nil {
-		if !errors.Is(err, dlq.ErrBadFilter) {
+		if !errors.Is(err, store.ErrBadFilter) {
 			return err
 		}
-		m.Problem = strings.TrimPrefix(err.Error(), dlq.ErrBadFilter.Error()+": ")
+		m.Problem = strings.TrimPrefix(err.Error(), store.ErrBadFilter.Error()+": ")
 		m.Filter, m.SinceText, m.UntilText = formEcho(f), clipEcho(m.SinceText), clipEcho(m.UntilText)
-		f = dlq.Filter{}
+		f = store.DeadLetterFilter{}
 	}
 	// Before the index's state: that is read just before the rows, so the
 	// banners and the rows tell of the same moment.
@@ -70,7 +70,7 @@ func (s *Server) deadLetterList(c echo.Context) error {
 			m.Index = &st
 		}
 	}
-	pending := s.countAsync(c, dlq.Filter{Status: dlq.StatusPending}, countLimit)
+	pending := s.countAsync(c, store.DeadLetterFilter{Status: store.StatusPending}, countLimit)
 	if m.Problem == "" {
 		limit := countLimit
 		if f.Q != "" {
@@ -79,8 +79,8 @@ func (s *Server) deadLetterList(c echo.Context) error {
 		matched := s.countAsync(c, f, limit)
 		page, err := s.cfg.DeadLetters.List(ctx, f, 50, c.QueryParam("cursor"))
 		r := <-matched
-		if errors.Is(err, dlq.ErrBadFilter) {
-			m.Problem = strings.TrimPrefix(err.Error(), dlq.ErrBadFilter.Error()+": ")
+		if errors.Is(err, store.ErrBadFilter) {
+			m.Problem = strings.TrimPrefix(err.Error(), store.ErrBadFilter.Error()+": ")
 		} else if err != nil {
 			return err
 		}
@@ -121,7 +121,7 @@ func (s *Server) deadLetterList(c echo.Context) error {
 const maxEcho = 1024
 
 // formEcho is a refused filter as the form shows it back.
-func formEcho(f dlq.Filter) dlq.Filter {
+func formEcho(f store.DeadLetterFilter) store.DeadLetterFilter {
 	f.Stream, f.Consumer, f.Subject, f.Q = clipEcho(f.Stream), clipEcho(f.Consumer), clipEcho(f.Subject), clipEcho(f.Q)
 	return f
 }
@@ -141,7 +141,7 @@ func (s *Server) deadLetterGroups(c echo.Context) error {
 	}
 	f, err := s.deadLetterFilter(c)
 	if err != nil {
-		if errors.Is(err, dlq.ErrBadFilter) {
+		if errors.Is(err, store.ErrBadFilter) {
 			return echo.NewHTTPError(http.StatusUnprocessableEntity, err.Error())
 		}
 		return err
@@ -161,7 +161,7 @@ func (s *Server) deadLetterGroups(c echo.Context) error {
 		// The group's own list: the filter plus its example error as search.
 		gf := f
 		gf.Q = firstWords(g.Example, 4)
-		m.Groups = append(m.Groups, views.GroupRow{Group: g, Spark: views.NewSparkline(trend), ListURL: "/dead-letters?" + views.FilterQuery(gf).Encode()})
+		m.Groups = append(m.Groups, views.GroupRow{DeadLetterGroup: g, Spark: views.NewSparkline(trend), ListURL: "/dead-letters?" + views.FilterQuery(gf).Encode()})
 	}
 	return s.renderPage(c, p, views.DeadLetterGroupsBody(m))
 }

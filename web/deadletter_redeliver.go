@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/store"
 	"github.com/jetwatch/jetwatch/views"
 )
 
@@ -56,7 +57,7 @@ func (s *Server) deadLetterRedeliver(c echo.Context) error {
 // bytes. The confirm form carries the payload the preview showed in
 // payload_b64, exactly; a plain "payload" field (a client posting the edit
 // directly) is checked as the preview checks it.
-func editedMessage(c echo.Context, d dlq.DeadLetter) ([]byte, map[string][]string, error) {
+func editedMessage(c echo.Context, d store.DeadLetter) ([]byte, map[string][]string, error) {
 	var payload []byte
 	if v, ok := formValue(c, "payload_b64"); ok {
 		var err error
@@ -82,7 +83,7 @@ func editedMessage(c echo.Context, d dlq.DeadLetter) ([]byte, map[string][]strin
 
 // headersUnchanged says the edit's headers are the ones the form showed,
 // line ends aside.
-func headersUnchanged(d dlq.DeadLetter, text string) bool {
+func headersUnchanged(d store.DeadLetter, text string) bool {
 	norm := func(s string) string { return strings.TrimRight(strings.ReplaceAll(s, "\r\n", "\n"), "\n") }
 	return norm(text) == norm(views.HeadersText(d.Headers))
 }

@@ -8,8 +8,8 @@ import (
 
 	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/auth"
-	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/internal/tracecontext"
+	"github.com/jetwatch/jetwatch/store"
 	"github.com/jetwatch/jetwatch/views"
 )
 
@@ -86,13 +86,13 @@ func firstValue(h map[string][]string, name string) string {
 // shownDeadLetter is a dead letter in API answers and exports, saying
 // what was masked or hidden.
 type shownDeadLetter struct {
-	dlq.DeadLetter
+	store.DeadLetter
 	Redacted      bool `json:"redacted,omitempty"`
 	PayloadHidden bool `json:"payload_hidden,omitempty"`
 }
 
 // shownJSON is shown for the API and exports.
-func (s *Server) shownJSON(c echo.Context, d dlq.DeadLetter) shownDeadLetter {
+func (s *Server) shownJSON(c echo.Context, d store.DeadLetter) shownDeadLetter {
 	var out shownDeadLetter
 	out.DeadLetter, out.Redacted, out.PayloadHidden = s.shown(c, d)
 	return out
@@ -100,7 +100,7 @@ func (s *Server) shownJSON(c echo.Context, d dlq.DeadLetter) shownDeadLetter {
 
 // shown is a dead letter as this principal may see it: redaction rules
 // applied, and the payload gone for a viewer under --hide-payloads.
-func (s *Server) shown(c echo.Context, d dlq.DeadLetter) (shown dlq.DeadLetter, redacted, hidden bool) {
+func (s *Server) shown(c echo.Context, d store.DeadLetter) (shown store.DeadLetter, redacted, hidden bool) {
 	d, redacted = s.cfg.Redact.DeadLetter(d)
 	if s.payloadsHidden(c) {
 		d.Payload, hidden = nil, true

@@ -8,10 +8,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/store"
 )
 
-// Every parameter a route reads is checked here or in dlq.Filter.Validate:
+// Every parameter a route reads is checked here or in store.DeadLetterFilter.Validate:
 // a malformed value answers 422 saying what is allowed (404 for an id in
 // the path, naming a thing that cannot exist), never 500.
 
@@ -33,7 +33,7 @@ func pageLimit(c echo.Context) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > 500 {
-		return 0, fmt.Errorf("%w: limit %s: use 1 to 500", dlq.ErrBadFilter, shortQuote(v))
+		return 0, fmt.Errorf("%w: limit %s: use 1 to 500", store.ErrBadFilter, shortQuote(v))
 	}
 	return n, nil
 }

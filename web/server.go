@@ -58,11 +58,11 @@ type Index interface {
 // DeadLetters is the dead-letter desk the pages and API use. dlq.Desk
 // implements it.
 type DeadLetters interface {
-	List(ctx context.Context, f dlq.Filter, limit int, cursor string) (dlq.Page, error)
-	CountUpTo(ctx context.Context, f dlq.Filter, limit int) (int, bool, error)
-	Get(ctx context.Context, id uint64) (dlq.DeadLetter, error)
-	GetMany(ctx context.Context, ids []uint64) (map[uint64]dlq.DeadLetter, error)
-	Groups(ctx context.Context, f dlq.Filter, limit int, now time.Time, window time.Duration, buckets int) ([]dlq.Group, error)
+	List(ctx context.Context, f store.DeadLetterFilter, limit int, cursor string) (store.DeadLetterPage, error)
+	CountUpTo(ctx context.Context, f store.DeadLetterFilter, limit int) (int, bool, error)
+	Get(ctx context.Context, id uint64) (store.DeadLetter, error)
+	GetMany(ctx context.Context, ids []uint64) (map[uint64]store.DeadLetter, error)
+	Groups(ctx context.Context, f store.DeadLetterFilter, limit int, now time.Time, window time.Duration, buckets int) ([]store.DeadLetterGroup, error)
 	Redeliver(ctx context.Context, req dlq.RedeliverRequest) (dlq.Action, error)
 	Discard(ctx context.Context, id uint64, actor, note string) (dlq.Action, error)
 	History(ctx context.Context, id uint64) ([]dlq.Action, error)

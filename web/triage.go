@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jetwatch/jetwatch/alert"
-	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/store"
 	"github.com/jetwatch/jetwatch/views"
 )
@@ -188,7 +187,7 @@ func (s *Server) deadLetterSummary(ctx context.Context, now time.Time) (views.De
 	}
 	d.Available = true
 	var err error
-	d.Pending, d.PendingMore, err = s.cfg.DeadLetters.CountUpTo(ctx, dlq.Filter{Status: dlq.StatusPending}, pendingCountLimit)
+	d.Pending, d.PendingMore, err = s.cfg.DeadLetters.CountUpTo(ctx, store.DeadLetterFilter{Status: store.StatusPending}, pendingCountLimit)
 	if err != nil {
 		return d, err
 	}

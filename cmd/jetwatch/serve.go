@@ -275,7 +275,7 @@ func countPending(ctx context.Context, q *dlq.Queries, g prometheus.Gauge, every
 	defer t.Stop()
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		n, err := q.Count(cctx, dlq.Filter{Status: dlq.StatusPending})
+		n, err := q.Count(cctx, store.DeadLetterFilter{Status: store.StatusPending})
 		cancel()
 		if err == nil {
 			g.Set(float64(n))

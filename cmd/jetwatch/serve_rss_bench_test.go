@@ -22,6 +22,7 @@ import (
 
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/internal/natstest"
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // BenchmarkServeRSS1M runs the real jetwatch binary (built here) against
@@ -172,7 +173,7 @@ func (p *serveProcess) stop(b *testing.B) {
 func (p *serveProcess) waitIndexed(b *testing.B, n uint64) {
 	b.Helper()
 	natstest.CheckFor(b, 20*time.Minute, 250*time.Millisecond, func() error {
-		var page dlq.Page
+		var page store.DeadLetterPage
 		if err := p.getJSON(p.base+"/api/v1/dead-letters?limit=1", &page); err != nil {
 			return err
 		}
