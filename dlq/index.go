@@ -230,12 +230,8 @@ func (ix *Index) runActions(ctx context.Context, done func(pos uint64) bool) err
 }
 
 func (ix *Index) ingestActions(ctx context.Context, msgs []jetstream.Msg) error {
-	tx, err := ix.db.SQL().BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("index actions: %w", err)
-	}
-	defer tx.Rollback()
 	var last uint64
+	recs := make([]store.DeadLetterAction, 0, len(msgs))
 	for _, m := range msgs {
 		meta, err := m.Metadata()
 		if err != nil {
@@ -247,14 +243,13 @@ func (ix *Index) ingestActions(ctx context.Context, msgs []jetstream.Msg) error 
 			ix.logger.Warn("malformed action skipped", "subject", m.Subject(), "seq", meta.Sequence.Stream, "err", err)
 			continue
 		}
-		if err := applyAction(ctx, tx, meta.Sequence.Stream, a); err != nil {
+		rec, err := actionRow(meta.Sequence.Stream, a)
+		if err != nil {
 			return err
 		}
+		recs = append(recs, rec)
 	}
-	if err := store.SetPosition(ctx, tx, actionsPositionKey, last); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return ix.db.ApplyDeadLetterActions(ctx, recs, actionsPositionKey, last)
 }
 
 // run indexes from the stored position until done says so, ctx ends or
@@ -460,7 +455,7 @@ func (ix *Index) ingest(ctx context.Context, rows []indexRow) error {
 			}
 			counts[counted{e.Stream, e.Consumer, e.Reason}]++
 		}
-		if err := applyRecordedStatus(ctx, tx, first, last); err != nil {
+		if err := store.ApplyRecordedStatus(ctx, tx, first, last); err != nil {
 			return err
 		}
 		return store.SetPosition(ctx, tx, positionKey, last)

@@ -324,13 +324,8 @@ func publishError(subject string, err error) error {
 }
 
 func (r *Redeliverer) attempts(ctx context.Context, id uint64) (int, error) {
-	var n int
-	err := r.db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM dead_letter_actions WHERE dead_letter_id = ? AND action = ?`,
-		id, ActionRedeliver).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("count redeliveries of %d: %w", id, err)
-	}
-	return n, nil
+	n, err := r.db.CountDeadLetterActions(ctx, []uint64{id}, ActionRedeliver)
+	return n[id], err
 }
 
 // History returns what was done to a dead letter, oldest first. The start
@@ -341,19 +336,14 @@ func (r *Redeliverer) History(ctx context.Context, id uint64) ([]Action, error) 
 }
 
 func history(ctx context.Context, db *store.DB, id uint64) ([]Action, error) {
-	rows, err := db.SQL().QueryContext(ctx, `SELECT detail FROM dead_letter_actions WHERE dead_letter_id = ? ORDER BY seq`, id)
+	details, err := db.DeadLetterActionDetails(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("history of %d: %w", id, err)
+		return nil, err
 	}
-	defer rows.Close()
 	out := []Action{}
-	for rows.Next() {
-		var detail string
-		if err := rows.Scan(&detail); err != nil {
-			return nil, fmt.Errorf("history of %d: %w", id, err)
-		}
+	for _, detail := range details {
 		var a Action
-		if err := json.Unmarshal([]byte(detail), &a); err != nil {
+		if err := json.Unmarshal(detail, &a); err != nil {
 			return nil, fmt.Errorf("history of %d: %w", id, err)
 		}
 		if n := len(out); n > 0 && out[n-1].Action == ActionRedeliverStart {
@@ -361,5 +351,5 @@ func history(ctx context.Context, db *store.DB, id uint64) ([]Action, error) {
 		}
 		out = append(out, a)
 	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -210,27 +209,5 @@ func (r *Redeliverer) ActMany(ctx context.Context, action string, ids []uint64, 
 
 // attemptsOf counts the recorded redeliveries of each dead letter.
 func (r *Redeliverer) attemptsOf(ctx context.Context, ids []uint64) (map[uint64]int, error) {
-	out := map[uint64]int{}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	args := []any{ActionRedeliver}
-	for _, id := range ids {
-		args = append(args, id)
-	}
-	rows, err := r.db.SQL().QueryContext(ctx, `SELECT dead_letter_id, COUNT(*) FROM dead_letter_actions
-		WHERE action = ? AND dead_letter_id IN (`+strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+`) GROUP BY 1`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("count redeliveries: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id uint64
-		var n int
-		if err := rows.Scan(&id, &n); err != nil {
-			return nil, fmt.Errorf("count redeliveries: %w", err)
-		}
-		out[id] = n
-	}
-	return out, rows.Err()
+	return r.db.CountDeadLetterActions(ctx, ids, ActionRedeliver)
 }

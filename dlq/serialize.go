@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // Actions on one dead letter are serialized through JetStream, so that of
@@ -36,20 +37,12 @@ var ErrInProgress = errors.New("a redelivery of this dead letter is under way")
 // interrupted: it may have been sent.
 var ErrInterrupted = errors.New("a redelivery of this dead letter was interrupted and may have been sent: redeliver it again to finish (it will not send twice)")
 
-// lastAction is the newest record on a dead letter's actions subject.
-type lastAction struct {
-	Seq    uint64
-	Action string
-	At     time.Time
-	Job    string
-}
-
 // admit says whether action, by bulk job job (or none), may follow last:
 // the status is the last record's. A redelivery that started more than
 // stale ago without ending was interrupted, so redelivering again may
 // resume it; a job resumes its own at once, as its lease makes it the
 // only one running.
-func admit(action string, last lastAction, now time.Time, stale time.Duration, job string) error {
+func admit(action string, last store.LastDeadLetterAction, now time.Time, stale time.Duration, job string) error {
 	switch last.Action {
 	case ActionDiscard:
 		return ErrAlreadyDiscarded
@@ -101,61 +94,35 @@ func (r *Redeliverer) recordOpts(last uint64) []jetstream.PublishOpt {
 // lastActions reads the newest recorded action of each dead letter from
 // the index. The index may lag behind another replica: a record made on
 // that stale view is refused by the server, and the truth read then.
-func (r *Redeliverer) lastActions(ctx context.Context, ids []uint64) (map[uint64]lastAction, error) {
-	out := make(map[uint64]lastAction, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	rows, err := r.db.SQL().QueryContext(ctx, `SELECT a.dead_letter_id, a.seq, a.action, a.at,
-			COALESCE(json_extract(a.detail, '$.job'), '') FROM dead_letter_actions a
-		WHERE a.dead_letter_id IN (`+strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+`)
-		AND a.seq = (SELECT MAX(seq) FROM dead_letter_actions b WHERE b.dead_letter_id = a.dead_letter_id)`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("last actions: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id uint64
-		var l lastAction
-		var at int64
-		if err := rows.Scan(&id, &l.Seq, &l.Action, &at, &l.Job); err != nil {
-			return nil, fmt.Errorf("last actions: %w", err)
-		}
-		l.At = time.UnixMilli(at).UTC()
-		out[id] = l
-	}
-	return out, rows.Err()
+func (r *Redeliverer) lastActions(ctx context.Context, ids []uint64) (map[uint64]store.LastDeadLetterAction, error) {
+	return r.db.LastDeadLetterActions(ctx, ids)
 }
 
 // lastActionRecorded reads the newest action on dead letter id from the
 // actions stream, the truth when the index lagged, and applies it to the
 // index so the pages show it too.
-func (r *Redeliverer) lastActionRecorded(ctx context.Context, id uint64) (lastAction, error) {
+func (r *Redeliverer) lastActionRecorded(ctx context.Context, id uint64) (store.LastDeadLetterAction, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	s, err := r.js.Stream(ctx, r.cfg.ActionsStream)
 	if err != nil {
-		return lastAction{}, fmt.Errorf("%w: reading the actions of dead letter %d: %w", ErrNATSUnavailable, id, err)
+		return store.LastDeadLetterAction{}, fmt.Errorf("%w: reading the actions of dead letter %d: %w", ErrNATSUnavailable, id, err)
 	}
 	m, err := s.GetLastMsgForSubject(ctx, actionSubject(id))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return lastAction{}, nil
+		return store.LastDeadLetterAction{}, nil
 	}
 	if err != nil {
-		return lastAction{}, fmt.Errorf("%w: reading the actions of dead letter %d: %w", ErrNATSUnavailable, id, err)
+		return store.LastDeadLetterAction{}, fmt.Errorf("%w: reading the actions of dead letter %d: %w", ErrNATSUnavailable, id, err)
 	}
 	var a Action
 	if err := json.Unmarshal(m.Data, &a); err != nil {
-		return lastAction{}, fmt.Errorf("the last action on dead letter %d (actions #%d) is not an action: %w", id, m.Sequence, err)
+		return store.LastDeadLetterAction{}, fmt.Errorf("the last action on dead letter %d (actions #%d) is not an action: %w", id, m.Sequence, err)
 	}
 	if err := r.applyLocally(ctx, []recorded{{m.Sequence, a}}); err != nil {
 		r.cfg.Logger.Warn("the index did not take an action read from the actions stream; it will when it reads that far", "dead_letter", id, "err", err)
 	}
-	return lastAction{Seq: m.Sequence, Action: a.Action, At: a.At, Job: a.Job}, nil
+	return store.LastDeadLetterAction{Seq: m.Sequence, Action: a.Action, At: a.At, Job: a.Job}, nil
 }
 
 // claim records a (the start of a redelivery, or a discard) as the next
@@ -210,20 +177,14 @@ type recorded struct {
 // applyLocally applies records to the index at once, so the page that
 // follows shows them; the index applies them again from the stream, once.
 func (r *Redeliverer) applyLocally(ctx context.Context, recs []recorded) error {
-	tx, err := r.db.SQL().BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("apply actions: %w", err)
-	}
-	defer tx.Rollback()
-	for _, rec := range recs {
-		if err := applyAction(ctx, tx, rec.seq, rec.a); err != nil {
+	rows := make([]store.DeadLetterAction, len(recs))
+	for i, rec := range recs {
+		var err error
+		if rows[i], err = actionRow(rec.seq, rec.a); err != nil {
 			return err
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("apply actions: %w", err)
-	}
-	return nil
+	return r.db.ApplyDeadLetterActions(ctx, rows, "", 0)
 }
 
 // applyOrLog is applyLocally for records already in JetStream: the action
