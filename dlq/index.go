@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -304,7 +303,7 @@ func (ix *Index) failureWords(err error) string {
 // that are fine.
 func (ix *Index) store(ctx context.Context, rows []indexRow) error {
 	err := ix.ingest(ctx, rows)
-	if _, ok := refusedRow(err); !ok {
+	if _, ok := store.RefusedRow(err); !ok {
 		return err
 	}
 	for i := range rows {
@@ -312,64 +311,33 @@ func (ix *Index) store(ctx context.Context, rows []indexRow) error {
 		if err == nil {
 			continue
 		}
-		re, ok := refusedRow(err)
-		if !ok || re.seq != rows[i].seq {
+		re, ok := store.RefusedRow(err)
+		if !ok || re.ID != rows[i].ID {
 			return err
 		}
-		if err := ix.skip(ctx, &rows[i], re.err); err != nil {
+		if err := ix.skip(ctx, &rows[i], re.Err); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// rowError is a failure to store one dead letter's row.
-type rowError struct {
-	seq uint64
-	err error
-}
-
-func (e *rowError) Error() string { return fmt.Sprintf("dead letter %d: %v", e.seq, e.err) }
-func (e *rowError) Unwrap() error { return e.err }
-
-// refusedRow finds, in a failure to store, a row SQLite refused for what it
-// holds.
-func refusedRow(err error) (*rowError, bool) {
-	var re *rowError
-	if errors.As(err, &re) && store.IsRowError(re.err) {
-		return re, true
-	}
-	return nil, false
-}
-
 // skip records a dead letter the index cannot store, with the reason, and
-// moves the position past it in the same transaction.
+// moves the position past it.
 func (ix *Index) skip(ctx context.Context, r *indexRow, cause error) error {
 	reason := store.Explain(cause)
 	if reason == "" {
 		reason = "the index refused it"
 	}
-	skipped := false
-	err := ix.db.WithRawTx(ctx, func(tx *store.RawTx) error {
-		pos, err := store.PositionRaw(tx, positionKey)
-		if err != nil || r.seq <= pos {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO dead_letters_unindexable (id, dlq_subject, reason, at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET dlq_subject = excluded.dlq_subject, reason = excluded.reason, at = excluded.at`,
-			r.seq, shownSubject(r.dlqSubject), reason, time.Now().UnixMilli()); err != nil {
-			return fmt.Errorf("record unindexable dead letter %d: %w", r.seq, err)
-		}
-		skipped = true
-		return store.SetPosition(ctx, tx, positionKey, r.seq)
-	})
+	skipped, err := ix.db.SkipDeadLetter(ctx, positionKey, store.UnindexableDeadLetter{
+		ID: r.ID, DLQSubject: shownSubject(r.DLQSubject), Reason: reason, At: time.Now()})
 	if err != nil {
 		return err
 	}
 	if skipped {
 		ix.unindexable.Inc()
 		ix.logger.Warn("a dead letter could not be indexed; the index moved past it (listed on the dead-letters page)",
-			"dlq_seq", r.seq, "subject", shownSubject(r.dlqSubject), "reason", reason, "err", cause)
+			"dlq_seq", r.ID, "subject", shownSubject(r.DLQSubject), "reason", reason, "err", cause)
 	}
 	return nil
 }
@@ -383,85 +351,26 @@ func shownSubject(s string) string {
 // Reset forgets everything indexed, so the next run rebuilds from the
 // start of the DLQ stream.
 func (ix *Index) Reset(ctx context.Context) error {
-	tx, err := ix.db.SQL().BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("reset index: %w", err)
-	}
-	defer tx.Rollback()
-	for _, q := range []string{
-		`DELETE FROM dead_letters`,
-		`INSERT INTO dead_letters_fts (dead_letters_fts) VALUES ('delete-all')`,
-		`DELETE FROM dead_letter_actions`,
-		`DELETE FROM dead_letters_unindexable`,
-		`DELETE FROM stream_positions WHERE name IN ('` + positionKey + `', '` + actionsPositionKey + `')`,
-	} {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("reset index: %w", err)
-		}
-	}
-	return tx.Commit()
+	return ix.db.ResetDeadLetters(ctx, positionKey, actionsPositionKey)
 }
 
-// ingest stores a batch and the new position in one transaction. It is
-// the index's hot path, so it drives the SQLite driver directly
-// (store.RawTx).
+// ingest stores a batch and the new position in one transaction.
 func (ix *Index) ingest(ctx context.Context, rows []indexRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
+	stored := make([]store.DeadLetterRow, len(rows))
+	for i := range rows {
+		stored[i] = rows[i].DeadLetterRow
+	}
+	stored, err := ix.db.InsertDeadLetters(ctx, positionKey, stored)
+	if err != nil {
+		return err
+	}
 	type counted struct{ stream, consumer, reason string }
 	counts := map[counted]int{}
-	err := ix.db.WithRawTx(ctx, func(tx *store.RawTx) error {
-		pos, err := store.PositionRaw(tx, positionKey)
-		if err != nil {
-			return err
-		}
-		// Rows the index holds already (another process got there first)
-		// are skipped, so the full-text step below never sees a row twice.
-		for len(rows) > 0 && rows[0].seq <= pos {
-			rows = rows[1:]
-		}
-		if len(rows) == 0 {
-			return nil
-		}
-		// indexed_at is the same for the whole batch: one bound value less per row.
-		ins, err := tx.Prepare(`INSERT INTO dead_letters (id, dlq_subject, stream, consumer, subject, stream_seq,
-			reason, error, service, deliveries, failed_at, indexed_at, payload_available, unavailable_why, size, fingerprint,
-			problems) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` + strconv.FormatInt(time.Now().UnixMilli(), 10) +
-			`, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return fmt.Errorf("index dead letters: %w", err)
-		}
-		defer ins.Close()
-		// Full-text search covers the subject, the error and the payload
-		// when it is text.
-		fts, err := tx.Prepare(`INSERT INTO dead_letters_fts (rowid, subject, error, payload) VALUES (?, ?, ?, ?)`)
-		if err != nil {
-			return fmt.Errorf("index dead letters for search: %w", err)
-		}
-		defer fts.Close()
-		first, last := rows[0].seq, rows[0].seq
-		for i := range rows {
-			r := &rows[i]
-			last = max(last, r.seq)
-			e := &r.env
-			if err := ins.Exec(r.seq, r.dlqSubject, e.Stream, e.Consumer, e.Subject, e.Sequence,
-				e.Reason, e.Error, e.Service, e.Deliveries, e.FailedAt.UnixMilli(), r.available,
-				e.PayloadUnavailable, r.size, r.fingerprint, r.problems); err != nil {
-				return &rowError{r.seq, err}
-			}
-			if err := fts.Exec(r.seq, e.Subject, e.Error, r.text); err != nil {
-				return &rowError{r.seq, fmt.Errorf("for search: %w", err)}
-			}
-			counts[counted{e.Stream, e.Consumer, e.Reason}]++
-		}
-		if err := store.ApplyRecordedStatus(ctx, tx, first, last); err != nil {
-			return err
-		}
-		return store.SetPosition(ctx, tx, positionKey, last)
-	})
-	if err != nil {
-		return fmt.Errorf("index dead letters: %w", err)
+	for i := range stored {
+		counts[counted{stored[i].Stream, stored[i].Consumer, stored[i].Reason}]++
 	}
 	for k, n := range counts {
 		ix.indexed.WithLabelValues(k.stream, k.consumer, k.reason).Add(float64(n))
@@ -469,19 +378,11 @@ func (ix *Index) ingest(ctx context.Context, rows []indexRow) error {
 	return nil
 }
 
-// indexRow is a dead letter ready to be stored: everything worked out from
-// the message before the write transaction begins.
+// indexRow is a dead letter ready to be stored, with the envelope it was
+// worked out from.
 type indexRow struct {
-	seq         uint64
-	dlqSubject  string
-	env         Envelope
-	available   bool
-	fingerprint string
-	problems    string
-	size        int
-	// text is what full-text search sees of the payload: its start when
-	// it is text, nothing when it is binary.
-	text string
+	store.DeadLetterRow
+	env Envelope
 }
 
 // newIndexRows works out the rows of a batch of DLQ messages.
@@ -507,9 +408,11 @@ func newIndexRow(seq uint64, dlqSubject string, h nats.Header, published time.Ti
 		p, _ := json.Marshal(env.Problems)
 		problems = string(p)
 	}
-	return indexRow{seq: seq, dlqSubject: dlqSubject, env: env,
-		available: env.PayloadUnavailable == "", fingerprint: Fingerprint(env.Error), problems: problems,
-		size: len(data), text: searchText(data)}
+	return indexRow{env: env, DeadLetterRow: store.DeadLetterRow{ID: seq, DLQSubject: dlqSubject,
+		Stream: env.Stream, Consumer: env.Consumer, Subject: env.Subject, StreamSeq: env.Sequence,
+		Reason: env.Reason, Error: env.Error, Service: env.Service, Deliveries: env.Deliveries, FailedAt: env.FailedAt,
+		PayloadAvailable: env.PayloadUnavailable == "", UnavailableWhy: env.PayloadUnavailable,
+		Size: len(data), Fingerprint: Fingerprint(env.Error), Problems: problems, SearchText: searchText(data)}}
 }
 
 // searchText is the start of a payload (up to maxIndexedText bytes, cut at

@@ -92,7 +92,7 @@ func FuzzIndexEnvelope(f *testing.F) {
 func rowFits(r indexRow) string {
 	e := r.env
 	switch {
-	case r.seq > math.MaxInt64 || e.Sequence > math.MaxInt64 || e.Deliveries > math.MaxInt64:
+	case r.ID > math.MaxInt64 || e.Sequence > math.MaxInt64 || e.Deliveries > math.MaxInt64:
 		return "an integer above MaxInt64"
 	case e.FailedAt.Year() < 1970 || e.FailedAt.Year() > 9999:
 		return "failure time outside 1970-9999: " + e.FailedAt.String()
@@ -100,9 +100,9 @@ func rowFits(r indexRow) string {
 		return "unknown reason " + e.Reason
 	case e.Subject != "" && natsname.Subject(e.Subject) != nil:
 		return "an original subject nothing can be published to: " + e.Subject
-	case len(r.text) > maxIndexedText || !utf8.ValidString(r.text):
+	case len(r.SearchText) > maxIndexedText || !utf8.ValidString(r.SearchText):
 		return "search text too long or not UTF-8"
-	case !json.Valid([]byte(r.problems)):
+	case !json.Valid([]byte(r.Problems)):
 		return "problems are not JSON"
 	}
 	for _, c := range []struct {
@@ -111,7 +111,7 @@ func rowFits(r indexRow) string {
 	}{
 		{"stream", e.Stream, maxNameLen}, {"consumer", e.Consumer, maxNameLen}, {"service", e.Service, maxNameLen},
 		{"subject", e.Subject, maxSubjectLen}, {"error", e.Error, maxErrorLen},
-		{"payload unavailable", e.PayloadUnavailable, maxErrorLen}, {"fingerprint", r.fingerprint, maxErrorLen},
+		{"payload unavailable", e.PayloadUnavailable, maxErrorLen}, {"fingerprint", r.Fingerprint, maxErrorLen},
 	} {
 		switch {
 		case !utf8.ValidString(c.v):

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jetwatch/jetwatch/internal/human"
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // lagTimeout bounds one read of the DLQ stream's last sequence.
@@ -37,21 +38,12 @@ type IndexStatus struct {
 	Why string `json:"why,omitempty"`
 	// Unindexable counts the dead letters the index could not store and
 	// moved past; Recent lists the newest of them.
-	Unindexable int           `json:"unindexable"`
-	Recent      []Unindexable `json:"recent_unindexable"`
+	Unindexable int                           `json:"unindexable"`
+	Recent      []store.UnindexableDeadLetter `json:"recent_unindexable"`
 
 	// known says the DLQ stream's last sequence has been read at least
 	// once, so Lag means something.
 	known bool
-}
-
-// Unindexable is a dead letter the index could not store. Its message is
-// still in the DLQ stream, under ID.
-type Unindexable struct {
-	ID         uint64    `json:"id"` // DLQ stream sequence
-	DLQSubject string    `json:"dlq_subject"`
-	Reason     string    `json:"reason"`
-	At         time.Time `json:"at"`
 }
 
 // progress is what the index knows of how far behind it is.
@@ -216,30 +208,9 @@ func (ix *Index) watch(ctx context.Context) {
 // failure to read the database.
 func (ix *Index) Status(ctx context.Context) (IndexStatus, error) {
 	st := ix.observe(ctx, false)
-	db := ix.db.SQL()
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM dead_letters_unindexable`).Scan(&st.Unindexable); err != nil {
-		return st, fmt.Errorf("count unindexable dead letters: %w", err)
-	}
-	st.Recent = []Unindexable{}
-	if st.Unindexable == 0 {
-		return st, nil
-	}
-	rows, err := db.QueryContext(ctx, `SELECT id, dlq_subject, reason, at FROM dead_letters_unindexable ORDER BY id DESC LIMIT ?`, recentUnindexable)
-	if err != nil {
-		return st, fmt.Errorf("list unindexable dead letters: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var u Unindexable
-		var at int64
-		if err := rows.Scan(&u.ID, &u.DLQSubject, &u.Reason, &at); err != nil {
-			return st, fmt.Errorf("list unindexable dead letters: %w", err)
-		}
-		u.At = time.UnixMilli(at).UTC()
-		st.Recent = append(st.Recent, u)
-	}
-	if err := rows.Err(); err != nil {
-		return st, fmt.Errorf("list unindexable dead letters: %w", err)
+	var err error
+	if st.Unindexable, st.Recent, err = ix.db.UnindexableDeadLetters(ctx, recentUnindexable); err != nil {
+		return st, err
 	}
 	return st, nil
 }

@@ -65,11 +65,11 @@ func (db *DB) ApplyDeadLetterActions(ctx context.Context, recs []DeadLetterActio
 	return nil
 }
 
-// ApplyRecordedStatus sets the status of freshly indexed dead letters whose
+// applyRecordedStatus sets the status of freshly indexed dead letters whose
 // actions were indexed before them (a replica catching up, a rebuild).
 // The rows to change are found from the actions' index, not by walking
 // the batch: almost always there are none.
-func ApplyRecordedStatus(ctx context.Context, tx Execer, fromID, toID uint64) error {
+func applyRecordedStatus(ctx context.Context, tx Execer, fromID, toID uint64) error {
 	_, err := tx.ExecContext(ctx, `UPDATE dead_letters SET status = (
 			SELECT CASE a.action WHEN 'discard' THEN 'discarded' WHEN 'redeliver.start' THEN 'redelivering'
 				WHEN 'redeliver.fail' THEN 'pending' ELSE 'redelivered' END
