@@ -366,3 +366,9 @@ func metricKind(kind string) string {
 	}
 	return "other"
 }
+
+// ResetTimeline forgets the advisory timeline in db, so the next Timeline
+// to start rebuilds it from the capture stream.
+func ResetTimeline(ctx context.Context, db *store.DB) error {
+	return db.ResetEvents(ctx, eventsPosition)
+}

@@ -141,3 +141,26 @@ func (db *DB) RecordEvent(ctx context.Context, e Event, data string) error {
 	}
 	return nil
 }
+
+// ResetEvents forgets the advisory timeline and its counts, and the
+// position named positionKey, so the timeline rebuilds from the start of
+// the capture stream.
+func (db *DB) ResetEvents(ctx context.Context, positionKey string) error {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("reset the advisory timeline: %w", err)
+	}
+	defer tx.Rollback()
+	for _, q := range []string{`DELETE FROM events`, `DELETE FROM advisory_counts`} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("reset the advisory timeline: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM stream_positions WHERE name = ?`, positionKey); err != nil {
+		return fmt.Errorf("reset the advisory timeline: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("reset the advisory timeline: %w", err)
+	}
+	return nil
+}

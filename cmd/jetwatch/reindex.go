@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jetwatch/jetwatch/collector"
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/internal/natsconn"
 	"github.com/jetwatch/jetwatch/store"
@@ -44,15 +45,15 @@ func runReindex(ctx context.Context, cfg *config, logger *slog.Logger, stdout io
 	if err := ix.Reset(ctx); err != nil {
 		return err
 	}
-	if _, err := db.SQL().ExecContext(ctx, `DELETE FROM events; DELETE FROM advisory_counts; DELETE FROM stream_positions WHERE name = 'advisories'`); err != nil {
-		return fmt.Errorf("reset the advisory timeline: %w", err)
+	if err := collector.ResetTimeline(ctx, db); err != nil {
+		return err
 	}
 	if err := ix.CatchUp(ctx); err != nil {
 		return err
 	}
-	var n int
-	if err := db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM dead_letters`).Scan(&n); err != nil {
-		return fmt.Errorf("count dead letters: %w", err)
+	n, err := db.CountDeadLetters(ctx, store.DeadLetterFilter{})
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "reindexed %d dead letters from stream %s in %s; the advisory timeline rebuilds on the next serve\n",
 		n, cfg.DLQStream, time.Since(start).Round(time.Millisecond))
