@@ -202,10 +202,12 @@ func TestTokensAreHashedSharedAndRevocable(t *testing.T) {
 	require.NoError(t, err)
 
 	// Two replicas: one creates, the other (watching) accepts it.
-	a, err := OpenTokens(ctx, js, "", 1, true)
-	require.NoError(t, err)
-	b, err := OpenTokens(ctx, js, "", 1, true)
-	require.NoError(t, err)
+	a := NewTokens(js, "", 1)
+	require.NoError(t, a.Start(ctx))
+	t.Cleanup(a.Stop)
+	b := NewTokens(js, "", 1)
+	require.NoError(t, b.Start(ctx))
+	t.Cleanup(b.Stop)
 
 	tok, bearer, err := a.Create(ctx, "ci-redeliver", Operator, "alice", time.Now())
 	require.NoError(t, err)
@@ -254,7 +256,7 @@ func TestTokensAreHashedSharedAndRevocable(t *testing.T) {
 	// Without a watch (the CLI), tokens are read from the bucket.
 	_, bearer2, err := a.Create(ctx, "cli", Viewer, "alice", time.Now())
 	require.NoError(t, err)
-	c, err := OpenTokens(ctx, js, "", 1, false)
+	c, err := OpenTokens(ctx, js, "", 1)
 	require.NoError(t, err)
 	got, err = c.Authenticate(ctx, bearer2)
 	require.NoError(t, err)

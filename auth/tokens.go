@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -42,39 +43,98 @@ type Token struct {
 // ErrBadToken is the one answer to an unknown, revoked or malformed token.
 var ErrBadToken = errors.New("unknown or revoked API token")
 
+// ErrTokensUnavailable answers while the token bucket is not open yet
+// (NATS not reached, or a permission missing: the log says which).
+var ErrTokensUnavailable = errors.New("API tokens are not available until jetwatch reaches NATS")
+
 // Tokens keeps API tokens in a KV bucket shared by every jetwatch replica
 // and by `jetwatch token`. A watch keeps a copy in memory, so checking a
 // token costs no round trip and a revocation reaches every replica within
 // moments.
 type Tokens struct {
-	kv jetstream.KeyValue
+	js       jetstream.JetStream
+	bucket   string
+	replicas int
 
 	mu     sync.RWMutex
+	kv     jetstream.KeyValue // set by Start
 	byID   map[string]Token
 	synced bool
 	err    error
+	stop   context.CancelFunc
+	done   chan struct{}
 }
 
-// OpenTokens opens (creating if missing) the token bucket and, when watch
-// is set, keeps an in-memory copy current until ctx ends.
-func OpenTokens(ctx context.Context, js jetstream.JetStream, bucket string, replicas int, watch bool) (*Tokens, error) {
-	if bucket == "" {
-		bucket = DefaultTokenBucket
-	}
-	kv, err := ensure.KeyValue(ctx, js, jetstream.KeyValueConfig{Bucket: bucket,
-		Description: "jetwatch API tokens (hashed)", Replicas: max(replicas, 1)})
+// NewTokens returns the tokens of bucket (DefaultTokenBucket when empty),
+// asking NATS nothing until Start: before, every method answers
+// ErrTokensUnavailable.
+func NewTokens(js jetstream.JetStream, bucket string, replicas int) *Tokens {
+	return &Tokens{js: js, bucket: cmp.Or(bucket, DefaultTokenBucket), replicas: max(replicas, 1), byID: map[string]Token{}}
+}
+
+// OpenTokens opens (creating if missing) the token bucket, for a command
+// that uses it once: no copy is kept in memory.
+func OpenTokens(ctx context.Context, js jetstream.JetStream, bucket string, replicas int) (*Tokens, error) {
+	t := NewTokens(js, bucket, replicas)
+	return t, t.open(ctx)
+}
+
+func (t *Tokens) open(ctx context.Context) error {
+	kv, err := ensure.KeyValue(ctx, t.js, jetstream.KeyValueConfig{Bucket: t.bucket,
+		Description: "jetwatch API tokens (hashed)", Replicas: t.replicas})
 	if err != nil {
-		return nil, fmt.Errorf("open KV bucket %s for API tokens (needs permission on $JS.API.STREAM.*.KV_%s): %w", bucket, bucket, err)
+		return fmt.Errorf("open KV bucket %s for API tokens (needs permission on $JS.API.STREAM.*.KV_%s): %w", t.bucket, t.bucket, err)
 	}
-	t := &Tokens{kv: kv, byID: map[string]Token{}}
-	if watch {
-		w, err := kv.WatchAll(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("watch KV bucket %s: %w", bucket, err)
-		}
-		go t.follow(ctx, w)
+	t.mu.Lock()
+	t.kv = kv
+	t.mu.Unlock()
+	return nil
+}
+
+// Start opens (creating if missing) the token bucket and keeps a copy in
+// memory current until Stop. A failed Start may be tried again.
+func (t *Tokens) Start(ctx context.Context) error {
+	if err := t.open(ctx); err != nil {
+		return err
 	}
-	return t, nil
+	kv, _ := t.bucketKV()
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	w, err := kv.WatchAll(wctx)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("watch KV bucket %s: %w", t.bucket, err)
+	}
+	done := make(chan struct{})
+	t.mu.Lock()
+	t.stop, t.done = cancel, done
+	t.mu.Unlock()
+	go func() {
+		defer close(done)
+		t.follow(wctx, w)
+	}()
+	return nil
+}
+
+// Stop ends the watch Start began.
+func (t *Tokens) Stop() {
+	t.mu.Lock()
+	stop, done := t.stop, t.done
+	t.stop = nil
+	t.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+}
+
+// bucketKV is the bucket once open.
+func (t *Tokens) bucketKV() (jetstream.KeyValue, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.kv == nil {
+		return nil, ErrTokensUnavailable
+	}
+	return t.kv, nil
 }
 
 func (t *Tokens) follow(ctx context.Context, w jetstream.KeyWatcher) {
@@ -136,7 +196,11 @@ func (t *Tokens) Create(ctx context.Context, name string, role Role, by string, 
 	s := base64.RawURLEncoding.EncodeToString(secret[:])
 	tok := Token{ID: hex.EncodeToString(id[:]), Name: name, Role: role, CreatedAt: now.UTC(), CreatedBy: by, Hash: hashSecret(s)}
 	b, _ := json.Marshal(tok) //nolint:errchkjson // plain struct
-	if _, err := t.kv.Create(ctx, tok.ID, b); err != nil {
+	kv, err := t.bucketKV()
+	if err != nil {
+		return Token{}, "", err
+	}
+	if _, err := kv.Create(ctx, tok.ID, b); err != nil {
 		return Token{}, "", fmt.Errorf("store the token: %w", err)
 	}
 	t.mu.Lock()
@@ -150,13 +214,17 @@ func (t *Tokens) Revoke(ctx context.Context, id string) error {
 	if natsname.Key(id) != nil {
 		return fmt.Errorf("no token with id %.40q", id)
 	}
-	if _, err := t.kv.Get(ctx, id); err != nil {
+	kv, err := t.bucketKV()
+	if err != nil {
+		return err
+	}
+	if _, err := kv.Get(ctx, id); err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return fmt.Errorf("no token with id %q", id)
 		}
 		return fmt.Errorf("revoke token %s: %w", id, err)
 	}
-	if err := t.kv.Delete(ctx, id); err != nil {
+	if err := kv.Delete(ctx, id); err != nil {
 		return fmt.Errorf("revoke token %s: %w", id, err)
 	}
 	t.mu.Lock()
@@ -167,13 +235,17 @@ func (t *Tokens) Revoke(ctx context.Context, id string) error {
 
 // List returns every token (without secrets), newest first.
 func (t *Tokens) List(ctx context.Context) ([]Token, error) {
-	keys, err := t.kv.ListKeys(ctx)
+	kv, err := t.bucketKV()
+	if err != nil {
+		return nil, err
+	}
+	keys, err := kv.ListKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
 	var out []Token
 	for k := range keys.Keys() {
-		e, err := t.kv.Get(ctx, k)
+		e, err := kv.Get(ctx, k)
 		if err != nil {
 			continue // deleted meanwhile
 		}
@@ -202,7 +274,11 @@ func (t *Tokens) Authenticate(ctx context.Context, bearer string) (Token, error)
 	t.mu.RUnlock()
 	if !synced && !found {
 		// Not watching (or not yet): ask the bucket.
-		e, err := t.kv.Get(ctx, id)
+		kv, err := t.bucketKV()
+		if err != nil {
+			return Token{}, err
+		}
+		e, err := kv.Get(ctx, id)
 		if err != nil {
 			return Token{}, ErrBadToken
 		}

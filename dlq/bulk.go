@@ -119,7 +119,7 @@ type BulkConfig struct {
 // the dead letter's redelivery message id, so a job resumed after a crash
 // sends nothing twice.
 type BulkRunner struct {
-	kv     jetstream.KeyValue
+	js     jetstream.JetStream
 	q      *Queries
 	r      *Redeliverer
 	cfg    BulkConfig
@@ -130,28 +130,36 @@ type BulkRunner struct {
 	jobs jobWatch
 
 	mu      sync.Mutex
+	kv      jetstream.KeyValue // set by Start
 	running map[string]context.CancelFunc
 	wg      sync.WaitGroup
 	ctx     context.Context
 	stop    context.CancelFunc
 }
 
-// NewBulkRunner creates the jobs bucket if missing.
-func NewBulkRunner(ctx context.Context, js jetstream.JetStream, q *Queries, r *Redeliverer, cfg BulkConfig) (*BulkRunner, error) {
+// NewBulkRunner returns a runner that asks NATS nothing until Start:
+// before Start succeeds, its methods that need the jobs bucket answer
+// ErrBulkUnavailable.
+func NewBulkRunner(js jetstream.JetStream, q *Queries, r *Redeliverer, cfg BulkConfig) *BulkRunner {
 	cfg.Bucket = cmp.Or(cfg.Bucket, "jetwatch_bulk_jobs")
 	cfg.Replicas = max(cfg.Replicas, 1)
 	cfg.Lease = cmp.Or(cfg.Lease, 15*time.Second)
 	cfg.SaveEvery = cmp.Or(cfg.SaveEvery, time.Second)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
-	kv, err := ensure.KeyValue(ctx, js, jetstream.KeyValueConfig{Bucket: cfg.Bucket,
-		Description: "jetwatch bulk redelivery jobs", Replicas: cfg.Replicas})
-	if err != nil {
-		return nil, fmt.Errorf("bulk jobs bucket %s (allow $JS.API.STREAM.CREATE.KV_%s): %w", cfg.Bucket, cfg.Bucket, err)
-	}
-	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	return &BulkRunner{kv: kv, q: q, r: r, cfg: cfg, logger: cfg.Logger.With("component", "bulk"),
+	runCtx, stop := context.WithCancel(context.Background())
+	return &BulkRunner{js: js, q: q, r: r, cfg: cfg, logger: cfg.Logger.With("component", "bulk"),
 		self: randomID(), running: map[string]context.CancelFunc{}, ctx: runCtx, stop: stop,
-		tracer: tracecontext.Tracer(cfg.TracerProvider, tracerName)}, nil
+		tracer: tracecontext.Tracer(cfg.TracerProvider, tracerName)}
+}
+
+// bucket is the jobs bucket, once Start opened it.
+func (b *BulkRunner) bucket() (jetstream.KeyValue, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.kv == nil {
+		return nil, ErrBulkUnavailable
+	}
+	return b.kv, nil
 }
 
 func randomID() string {
@@ -238,7 +246,11 @@ func (b *BulkRunner) Create(ctx context.Context, req BulkRequest) (BulkJob, erro
 	job := BulkJob{ID: randomID(), Filter: req.Filter, Action: req.Action, RatePerSec: req.RatePerSec, MaxID: maxID,
 		State: JobRunning, Total: total, Actor: req.Actor, CreatedAt: now, UpdatedAt: now}
 	data, _ := json.Marshal(job)
-	rev, err := b.kv.Create(ctx, job.ID, data)
+	kv, err := b.bucket()
+	if err != nil {
+		return BulkJob{}, err
+	}
+	rev, err := kv.Create(ctx, job.ID, data)
 	if err != nil {
 		return BulkJob{}, fmt.Errorf("store bulk job: %w", err)
 	}
@@ -268,7 +280,11 @@ func (b *BulkRunner) load(ctx context.Context, id string) (BulkJob, uint64, erro
 		// From a URL: it names no job, and must not reach the connection.
 		return BulkJob{}, 0, ErrJobNotFound
 	}
-	e, err := b.kv.Get(ctx, id)
+	kv, err := b.bucket()
+	if err != nil {
+		return BulkJob{}, 0, err
+	}
+	e, err := kv.Get(ctx, id)
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
 		return BulkJob{}, 0, ErrJobNotFound
 	}
@@ -294,7 +310,11 @@ func (b *BulkRunner) change(ctx context.Context, id string, fn func(*BulkJob) er
 		}
 		job.UpdatedAt = time.Now().UTC()
 		data, _ := json.Marshal(job)
-		if rev, err := b.kv.Update(ctx, id, data, rev); err == nil {
+		kv, err := b.bucket()
+		if err != nil {
+			return job, err
+		}
+		if rev, err := kv.Update(ctx, id, data, rev); err == nil {
 			b.jobs.note(job, rev)
 			return job, nil
 		} else if !errors.Is(err, jetstream.ErrKeyExists) {
@@ -352,8 +372,20 @@ func (b *BulkRunner) Cancel(ctx context.Context, id string) (BulkJob, error) {
 	return job, err
 }
 
-// Start resumes the jobs that were running when jetwatch stopped.
+// Start creates the jobs bucket if missing and resumes the jobs that were
+// running when jetwatch stopped. A failed Start may be tried again.
 func (b *BulkRunner) Start(ctx context.Context) error {
+	if _, err := b.bucket(); err != nil {
+		// Never lowers what an operator raised (its replicas).
+		kv, err := ensure.KeyValue(ctx, b.js, jetstream.KeyValueConfig{Bucket: b.cfg.Bucket,
+			Description: "jetwatch bulk redelivery jobs", Replicas: b.cfg.Replicas})
+		if err != nil {
+			return fmt.Errorf("bulk jobs bucket %s (allow $JS.API.STREAM.CREATE.KV_%s): %w", b.cfg.Bucket, b.cfg.Bucket, err)
+		}
+		b.mu.Lock()
+		b.kv = kv
+		b.mu.Unlock()
+	}
 	jobs, err := b.List(ctx)
 	if err != nil {
 		return err

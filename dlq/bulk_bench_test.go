@@ -22,11 +22,11 @@ func BenchmarkBulk(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			d := setupDesk(b)
 			d.manyDeadLetters(b, c.n)
-			r, err := NewBulkRunner(d.ctx, d.js, d.q, d.r, BulkConfig{})
-			if err != nil {
+			r := NewBulkRunner(d.js, d.q, d.r, BulkConfig{})
+			defer r.Stop()
+			if err := r.Start(d.ctx); err != nil {
 				b.Fatal(err)
 			}
-			defer r.Stop()
 			b.ResetTimer()
 			start := time.Now()
 			job, err := r.Create(d.ctx, BulkRequest{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, RatePerSec: c.rate, Actor: "bench"})

@@ -31,14 +31,16 @@ func (b *deskBundle) manyDeadLetters(t testing.TB, n int) {
 
 func (b *deskBundle) runner(t *testing.T) *BulkRunner {
 	t.Helper()
-	r, err := NewBulkRunner(b.ctx, b.js, b.q, b.r, BulkConfig{Lease: 300 * time.Millisecond, SaveEvery: 20 * time.Millisecond})
-	require.NoError(t, err)
+	r := NewBulkRunner(b.js, b.q, b.r, BulkConfig{Lease: 300 * time.Millisecond, SaveEvery: 20 * time.Millisecond})
 	t.Cleanup(r.Stop)
+	require.NoError(t, r.Start(b.ctx))
 	return r
 }
 
 // waitJobDone polls the job until it is done and returns it.
-func waitJobDone(t *testing.T, r *BulkRunner, id string, timeout time.Duration) BulkJob {
+func waitJobDone(t *testing.T, r interface {
+	Get(context.Context, string) (BulkJob, error)
+}, id string, timeout time.Duration) BulkJob {
 	t.Helper()
 	var job BulkJob
 	natstest.CheckFor(t, timeout, 10*time.Millisecond, func() error {

@@ -72,7 +72,12 @@ func (b *BulkRunner) watchJobs(ctx context.Context) error {
 	w := &b.jobs
 	w.mu.Lock()
 	if !w.started {
-		watcher, err := b.kv.WatchAll(b.ctx)
+		kv, err := b.bucket()
+		if err != nil {
+			w.mu.Unlock()
+			return err
+		}
+		watcher, err := kv.WatchAll(b.ctx)
 		if err != nil {
 			w.mu.Unlock()
 			return fmt.Errorf("watch bulk jobs: %w", err)

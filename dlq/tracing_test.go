@@ -80,9 +80,9 @@ func TestBulkChunkSpansHoldASpanPerDeadLetter(t *testing.T) {
 	for range 3 {
 		b.deadLetter(t, `{"order":"ord-1"}`, false)
 	}
-	runner, err := NewBulkRunner(b.ctx, b.js, b.q, r, BulkConfig{TracerProvider: tr.Provider()})
-	require.NoError(t, err)
+	runner := NewBulkRunner(b.js, b.q, r, BulkConfig{TracerProvider: tr.Provider()})
 	t.Cleanup(runner.Stop)
+	require.NoError(t, runner.Start(b.ctx))
 	job, err := runner.Create(b.ctx, BulkRequest{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, Actor: "ann"})
 	require.NoError(t, err)
 	natstest.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {

@@ -291,8 +291,9 @@ func TestBearerTokensAndCSRFForScripts(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	srv, d := setupDesk(t, withUsers(t))
-	tokens, err := auth.OpenTokens(ctx, d.js, "", 1, true)
-	require.NoError(t, err)
+	tokens := auth.NewTokens(d.js, "", 1)
+	require.NoError(t, tokens.Start(ctx))
+	t.Cleanup(tokens.Stop)
 	srv.cfg.Auth.Tokens = tokens
 
 	_, opBearer, err := tokens.Create(ctx, "ci", auth.Operator, "test", time.Now())
@@ -564,8 +565,9 @@ func TestEveryActionIsAudited(t *testing.T) {
 	log.Start(ctx)
 	t.Cleanup(log.Stop)
 	srv.cfg.Audit = log
-	tokens, err := auth.OpenTokens(ctx, d.js, "", 1, true)
-	require.NoError(t, err)
+	tokens := auth.NewTokens(d.js, "", 1)
+	require.NoError(t, tokens.Start(ctx))
+	t.Cleanup(tokens.Stop)
 	srv.cfg.Auth.Tokens = tokens
 
 	admin := signedIn(t, srv, "ada")

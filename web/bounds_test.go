@@ -265,8 +265,9 @@ func TestMalformedTokenIDNeverReachesNATS(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	srv, d := setupDesk(t)
-	tokens, err := auth.OpenTokens(ctx, d.js, "", 1, true)
-	require.NoError(t, err)
+	tokens := auth.NewTokens(d.js, "", 1)
+	require.NoError(t, tokens.Start(ctx))
+	t.Cleanup(tokens.Stop)
 	srv.cfg.Auth = &AuthConfig{Tokens: tokens}
 	kept, bearer, err := tokens.Create(ctx, "admin-script", auth.Admin, "test", time.Now())
 	require.NoError(t, err)

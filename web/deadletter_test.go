@@ -68,9 +68,9 @@ func setupDeskWith(t testing.TB, icfg dlq.IndexConfig, opts ...func(*Config)) (*
 		cfg.DeadLetterIndex = ix
 		q := dlq.NewQueries(db, js, "")
 		cfg.DeadLetters = dlq.Desk{Queries: q, Redeliverer: r}
-		bulk, err := dlq.NewBulkRunner(ctx, js, q, r, dlq.BulkConfig{SaveEvery: 10 * time.Millisecond})
-		require.NoError(t, err)
+		bulk := dlq.NewBulkRunner(js, q, r, dlq.BulkConfig{SaveEvery: 10 * time.Millisecond})
 		t.Cleanup(bulk.Stop)
+		require.NoError(t, bulk.Start(ctx))
 		cfg.Bulk = bulk
 		cfg.TraceURL = "http://traces.example/trace/{trace_id}"
 	})

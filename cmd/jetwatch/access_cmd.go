@@ -157,7 +157,7 @@ func runToken(ctx context.Context, args []string, env func(string) string, stdou
 	}
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	tokens, err := auth.OpenTokens(cctx, js, "", cfg.StreamReplicas, false)
+	tokens, err := auth.OpenTokens(cctx, js, "", cfg.StreamReplicas)
 	if err != nil {
 		return err
 	}

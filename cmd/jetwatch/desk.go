@@ -140,10 +140,7 @@ func (d *deadLetterDesk) startBulk(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	runner, err := dlq.NewBulkRunner(ctx, js, d.queries, d.redeliverer, dlq.BulkConfig{Replicas: d.replicas, Logger: d.logger, TracerProvider: d.tracing})
-	if err != nil {
-		return err
-	}
+	runner := dlq.NewBulkRunner(js, d.queries, d.redeliverer, dlq.BulkConfig{Replicas: d.replicas, Logger: d.logger, TracerProvider: d.tracing})
 	if err := runner.Start(ctx); err != nil {
 		return err
 	}
@@ -169,10 +166,11 @@ func (d *deadLetterDesk) startAccess(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tokens, err := auth.OpenTokens(ctx, js, "", d.replicas, true)
-	if err != nil {
+	tokens := auth.NewTokens(js, "", d.replicas)
+	if err := tokens.Start(ctx); err != nil {
 		return err
 	}
+	d.add(tokens)
 	d.tokens.p.Store(tokens)
 	return nil
 }
