@@ -1,7 +1,9 @@
 // Package streamreader reads a JetStream stream in order from a sequence,
 // in batches, for the indexes that keep their position next to their rows
 // (dead letters, the advisory timeline). Reading the next batch overlaps
-// with handling the last one.
+// with handling the last one. A Follower keeps an index following its
+// stream: from the stored position, restarting after failures with one
+// backoff, for as long as its context lasts.
 package streamreader
 
 import (
@@ -45,11 +47,15 @@ func RunPrepared[T any](ctx context.Context, js jetstream.JetStream, stream stri
 	prepare func([]jetstream.Msg) (T, error), handle func(ctx context.Context, batch T) (stop bool, err error)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
+	// Bounded whatever ctx's deadline: a request sent while the server
+	// restarts may never be answered, and the run would wait for it.
+	cctx, ccancel := context.WithTimeout(ctx, createTimeout)
+	cons, err := js.OrderedConsumer(cctx, stream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       max(startSeq, 1),
 		InactiveThreshold: InactiveThreshold,
 	})
+	ccancel()
 	if err != nil {
 		return fmt.Errorf("read stream %s: %w", stream, err)
 	}
@@ -68,13 +74,22 @@ func RunPrepared[T any](ctx context.Context, js jetstream.JetStream, stream stri
 	if err != nil {
 		return fmt.Errorf("read stream %s: %w", stream, err)
 	}
+	batches := make(chan T, 1)
+	go gather(ctx, q, prepare, batches)
 	// Cancelled first: a delivery waiting for room in the queue returns.
+	// Nothing of the run outlives it: gather has ended when batches is
+	// drained, and the deliveries once Consume says it is closed (waited
+	// for within a bound: that is up to nats.go's teardown).
 	defer func() {
 		cancel()
 		cc.Stop()
+		for range batches {
+		}
+		select {
+		case <-cc.Closed():
+		case <-time.After(closeWait):
+		}
 	}()
-	batches := make(chan T, 1)
-	go gather(ctx, q, prepare, batches)
 	for b := range batches {
 		stop, err := handle(ctx, b)
 		if err != nil || stop {
@@ -86,6 +101,12 @@ func RunPrepared[T any](ctx context.Context, js jetstream.JetStream, stream stri
 	}
 	return ctx.Err()
 }
+
+// createTimeout bounds the creation of a run's consumer.
+const createTimeout = 5 * time.Second
+
+// closeWait bounds the wait for a stopped run's deliveries to end.
+const closeWait = 2 * time.Second
 
 // InactiveThreshold is how long the server keeps a reader's consumer that
 // nobody reads, when jetwatch could not delete it (it died, or NATS was
