@@ -8,6 +8,8 @@ package streamreader
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -50,19 +52,29 @@ func RunPrepared[T any](ctx context.Context, js jetstream.JetStream, stream stri
 	// Bounded whatever ctx's deadline: a request sent while the server
 	// restarts may never be answered, and the run would wait for it.
 	cctx, ccancel := context.WithTimeout(ctx, createTimeout)
+	prefix := namePrefix()
 	cons, err := js.OrderedConsumer(cctx, stream, jetstream.OrderedConsumerConfig{
+		NamePrefix:        prefix,
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       max(startSeq, 1),
 		InactiveThreshold: InactiveThreshold,
 	})
 	ccancel()
 	if err != nil {
+		// The server may have made the consumer though its answer never
+		// came (ctx ended meanwhile, or it was lost): its first name is
+		// known.
+		deleteConsumer(js, stream, prefix+"_1")
 		return fmt.Errorf("read stream %s: %w", stream, err)
 	}
 	// Stopping the ordered consumer leaves its server-side consumer to
 	// the inactivity threshold; a reader restarted after an error would
 	// leave one behind each time, shown as stalled on jetwatch's streams.
-	defer deleteConsumer(js, stream, cons)
+	defer func() {
+		if info := cons.CachedInfo(); info != nil {
+			deleteConsumer(js, stream, info.Name)
+		}
+	}()
 	q := newQueue(batch)
 	cc, err := cons.Consume(func(m jetstream.Msg) { q.push(ctx, m) },
 		jetstream.PullMaxMessages(2*batch),
@@ -113,16 +125,23 @@ const closeWait = 2 * time.Second
 // away when it stopped).
 const InactiveThreshold = 30 * time.Second
 
-// deleteConsumer deletes the reader's current server-side consumer, if
-// NATS can be asked now.
-func deleteConsumer(js jetstream.JetStream, stream string, cons jetstream.Consumer) {
-	info := cons.CachedInfo()
-	if info == nil || !js.Conn().IsConnected() {
+// deleteConsumer deletes the reader's server-side consumer name, if NATS
+// can be asked now.
+func deleteConsumer(js jetstream.JetStream, stream, name string) {
+	if !js.Conn().IsConnected() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = js.DeleteConsumer(ctx, stream, info.Name) // else the inactivity threshold removes it
+	_ = js.DeleteConsumer(ctx, stream, name) // else the inactivity threshold removes it
+}
+
+// namePrefix names a run's consumers (<prefix>_1, _2... as the ordered
+// consumer makes new ones).
+func namePrefix() string {
+	var b [11]byte
+	rand.Read(b[:]) //nolint:errcheck // crypto/rand never fails on Linux
+	return hex.EncodeToString(b[:])
 }
 
 // recovered says whether the ordered consumer gets over err by itself
