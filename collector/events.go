@@ -40,7 +40,6 @@ type TimelineConfig struct {
 // calls, jetwatch's own calls excluded.
 type Timeline struct {
 	nc     *nats.Conn
-	js     jetstream.JetStream
 	db     *store.DB
 	cfg    TimelineConfig
 	logger *slog.Logger
@@ -69,7 +68,7 @@ func NewTimeline(nc *nats.Conn, db *store.DB, cfg TimelineConfig) (*Timeline, er
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	t := &Timeline{nc: nc, js: js, db: db, cfg: cfg, logger: cfg.Logger.With("component", "timeline"),
+	t := &Timeline{nc: nc, db: db, cfg: cfg, logger: cfg.Logger.With("component", "timeline"),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetwatch_advisories_total",
 			Help: "JetStream advisories read from the advisory stream, by kind and severity.",
