@@ -111,8 +111,8 @@ type DeliveryIndex struct {
 	js     jetstream.JetStream
 	cfg    OutboxConfig
 	logger *slog.Logger
-	cancel context.CancelFunc
-	done   chan struct{}
+	// follower follows the deliveries stream once Start made it.
+	follower *streamreader.Follower[[]jetstream.Msg]
 }
 
 // NewDeliveryIndex returns an index of the deliveries stream into log.
@@ -129,68 +129,64 @@ func (x *DeliveryIndex) Start(ctx context.Context) error {
 	if _, err := EnsureOutbox(ctx, x.js, x.cfg); err != nil {
 		return err
 	}
-	ctx, x.cancel = context.WithCancel(ctx)
-	x.done = make(chan struct{})
-	go func() {
-		defer close(x.done)
-		for {
-			err := x.follow(ctx)
-			if ctx.Err() != nil {
-				return
-			}
-			x.logger.Warn("delivery log stopped following its stream; retrying", "err", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
-		}
-	}()
-	return nil
-}
-
-// Stop ends following. Safe to call twice.
-func (x *DeliveryIndex) Stop() {
-	if x.cancel != nil {
-		x.cancel()
-		<-x.done
-	}
-}
-
-func (x *DeliveryIndex) follow(ctx context.Context) error {
-	pos, err := x.log.db.Position(ctx, deliveriesPosition)
+	f, err := streamreader.NewFollower(x.js, streamreader.FollowerConfig[[]jetstream.Msg]{
+		Stream: x.cfg.Deliveries, Batch: 200, Position: x.position, Handle: x.handle,
+		What: "following the delivery log's stream", Logger: x.logger,
+	})
 	if err != nil {
 		return err
 	}
-	return streamreader.Run(ctx, x.js, x.cfg.Deliveries, pos+1, 200, func(ctx context.Context, batch []jetstream.Msg) (bool, error) {
-		if len(batch) == 0 {
-			return false, nil
-		}
-		tx, err := x.log.db.SQL().BeginTx(ctx, nil)
+	x.follower = f
+	f.Start(ctx)
+	return nil
+}
+
+// Stop ends following. Safe to call twice, and without Start.
+func (x *DeliveryIndex) Stop() {
+	if x.follower != nil {
+		x.follower.Stop()
+	}
+}
+
+// position is the last delivery record indexed.
+func (x *DeliveryIndex) position(ctx context.Context) (uint64, error) {
+	pos, err := x.log.db.Position(ctx, deliveriesPosition)
+	if err != nil {
+		return 0, fmt.Errorf("read delivery log position: %w", err)
+	}
+	return pos, nil
+}
+
+// handle stores a batch of delivery records and the position after it in
+// one transaction.
+func (x *DeliveryIndex) handle(ctx context.Context, batch []jetstream.Msg) (bool, error) {
+	if len(batch) == 0 {
+		return false, nil
+	}
+	tx, err := x.log.db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("index deliveries: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	var last uint64
+	for _, m := range batch {
+		md, err := m.Metadata()
 		if err != nil {
-			return false, fmt.Errorf("index deliveries: %w", err)
-		}
-		defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-		var last uint64
-		for _, m := range batch {
-			md, err := m.Metadata()
-			if err != nil {
-				return false, err
-			}
-			last = md.Sequence.Stream
-			var d Delivery
-			if err := json.Unmarshal(m.Data(), &d); err != nil {
-				x.logger.Warn("delivery record is not a delivery; skipped", "seq", last, "err", err)
-				continue
-			}
-			d.Latency = time.Duration(d.LatencyMS) * time.Millisecond
-			if err := x.log.recordIn(ctx, tx, d); err != nil {
-				return false, err
-			}
-		}
-		if err := store.SetPosition(ctx, tx, deliveriesPosition, last); err != nil {
 			return false, err
 		}
-		return false, tx.Commit()
-	})
+		last = md.Sequence.Stream
+		var d Delivery
+		if err := json.Unmarshal(m.Data(), &d); err != nil {
+			x.logger.Warn("delivery record is not a delivery; skipped", "seq", last, "err", err)
+			continue
+		}
+		d.Latency = time.Duration(d.LatencyMS) * time.Millisecond
+		if err := x.log.recordIn(ctx, tx, d); err != nil {
+			return false, err
+		}
+	}
+	if err := store.SetPosition(ctx, tx, deliveriesPosition, last); err != nil {
+		return false, err
+	}
+	return false, tx.Commit()
 }

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -73,10 +72,8 @@ type Log struct {
 	js     jetstream.JetStream
 	db     *store.DB
 	logger *slog.Logger
-
-	stopOnce sync.Once
-	stop     context.CancelFunc
-	done     chan struct{}
+	// follower indexes the audit stream from the stored position.
+	follower *streamreader.Follower[[]jetstream.Msg]
 }
 
 // Open creates the audit stream if missing. Call Start to index it.
@@ -101,7 +98,15 @@ func Open(ctx context.Context, nc *nats.Conn, db *store.DB, cfg Config) (*Log, e
 		Duplicates: 2 * time.Minute}); err != nil {
 		return nil, err
 	}
-	return &Log{cfg: cfg, js: js, db: db, logger: cfg.Logger.With("component", "audit")}, nil
+	l := &Log{cfg: cfg, js: js, db: db, logger: cfg.Logger.With("component", "audit")}
+	l.follower, err = streamreader.NewFollower(js, streamreader.FollowerConfig[[]jetstream.Msg]{
+		Stream: cfg.Stream, Batch: 500, Position: l.position, Handle: l.handle,
+		What: "indexing the audit log", Logger: l.logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // Stream is the name of the audit stream.
@@ -152,45 +157,27 @@ func subjectToken(action string) string {
 	return t
 }
 
-// Start indexes the audit stream into SQLite in the background until Stop.
-func (l *Log) Start(ctx context.Context) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	l.stop, l.done = cancel, make(chan struct{})
-	go func() {
-		defer close(l.done)
-		for ctx.Err() == nil {
-			if err := l.follow(ctx); err != nil && ctx.Err() == nil {
-				l.logger.Warn("indexing the audit log stopped; restarting", "err", err)
-				select {
-				case <-ctx.Done():
-				case <-time.After(2 * time.Second):
-				}
-			}
-		}
-	}()
-}
+// Start indexes the audit stream into SQLite in the background until ctx
+// ends or Stop.
+func (l *Log) Start(ctx context.Context) { l.follower.Start(ctx) }
 
 // Stop stops indexing. Safe to call twice, and without Start.
-func (l *Log) Stop() {
-	l.stopOnce.Do(func() {
-		if l.stop != nil {
-			l.stop()
-			<-l.done
-		}
-	})
-}
+func (l *Log) Stop() { l.follower.Stop() }
 
-func (l *Log) follow(ctx context.Context) error {
+// position is the last audit entry indexed.
+func (l *Log) position(ctx context.Context) (uint64, error) {
 	pos, err := l.db.Position(ctx, position)
 	if err != nil {
-		return fmt.Errorf("read audit index position: %w", err)
+		return 0, fmt.Errorf("read audit index position: %w", err)
 	}
-	return streamreader.Run(ctx, l.js, l.cfg.Stream, pos+1, 500, func(ctx context.Context, batch []jetstream.Msg) (bool, error) {
-		if len(batch) == 0 {
-			return false, nil
-		}
-		return false, l.index(ctx, batch)
-	})
+	return pos, nil
+}
+
+func (l *Log) handle(ctx context.Context, batch []jetstream.Msg) (bool, error) {
+	if len(batch) == 0 {
+		return false, nil
+	}
+	return false, l.index(ctx, batch)
 }
 
 func (l *Log) index(ctx context.Context, msgs []jetstream.Msg) error {

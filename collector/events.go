@@ -40,7 +40,6 @@ type TimelineConfig struct {
 // calls, jetwatch's own calls excluded.
 type Timeline struct {
 	nc     *nats.Conn
-	js     jetstream.JetStream
 	db     *store.DB
 	cfg    TimelineConfig
 	logger *slog.Logger
@@ -55,8 +54,8 @@ type Timeline struct {
 	nakMu     sync.Mutex
 	nakSeries map[[2]string]bool
 
-	stop     context.CancelFunc
-	done     chan struct{}
+	// follower reads the advisory stream from the stored position.
+	follower *streamreader.Follower[[]jetstream.Msg]
 	stopOnce sync.Once
 }
 
@@ -69,7 +68,7 @@ func NewTimeline(nc *nats.Conn, db *store.DB, cfg TimelineConfig) (*Timeline, er
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	t := &Timeline{nc: nc, js: js, db: db, cfg: cfg, logger: cfg.Logger.With("component", "timeline"),
+	t := &Timeline{nc: nc, db: db, cfg: cfg, logger: cfg.Logger.With("component", "timeline"),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetwatch_advisories_total",
 			Help: "JetStream advisories read from the advisory stream, by kind and severity.",
@@ -86,11 +85,18 @@ func NewTimeline(nc *nats.Conn, db *store.DB, cfg TimelineConfig) (*Timeline, er
 	if err := register(cfg.Registerer, "timeline", t.events, t.naks, t.apiCalls); err != nil {
 		return nil, err
 	}
+	t.follower, err = streamreader.NewFollower(js, streamreader.FollowerConfig[[]jetstream.Msg]{
+		Stream: cfg.Streams.Advisories, Batch: cfg.Batch, Position: t.position, Handle: t.handle,
+		What: "reading advisories", Logger: t.logger,
+	})
+	if err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 
 // Start subscribes to the counted advisories and reads the timeline in the
-// background.
+// background until ctx ends or Stop.
 func (t *Timeline) Start(ctx context.Context) error {
 	naks, err := t.nc.Subscribe("$JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED.>", func(m *nats.Msg) {
 		// $JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED.<stream>.<consumer>
@@ -123,17 +129,7 @@ func (t *Timeline) Start(ctx context.Context) error {
 		return fmt.Errorf("subscribe to API audit advisories: %w", err)
 	}
 	t.subs = []*nats.Subscription{naks, audits}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	t.stop, t.done = cancel, make(chan struct{})
-	go func() {
-		defer close(t.done)
-		for ctx.Err() == nil {
-			if err := t.follow(ctx); err != nil && ctx.Err() == nil {
-				t.logger.Warn("reading advisories stopped; restarting", "err", err)
-				sleep(ctx, 2*time.Second)
-			}
-		}
-	}()
+	t.follower.Start(ctx)
 	return nil
 }
 
@@ -143,24 +139,24 @@ func (t *Timeline) Stop() {
 		for _, s := range t.subs {
 			s.Unsubscribe() //nolint:errcheck // closing anyway
 		}
-		if t.stop != nil {
-			t.stop()
-			<-t.done
-		}
+		t.follower.Stop()
 	})
 }
 
-func (t *Timeline) follow(ctx context.Context) error {
+// position is the last advisory stored.
+func (t *Timeline) position(ctx context.Context) (uint64, error) {
 	pos, err := t.db.Position(ctx, eventsPosition)
 	if err != nil {
-		return fmt.Errorf("read timeline position: %w", err)
+		return 0, fmt.Errorf("read timeline position: %w", err)
 	}
-	return streamreader.Run(ctx, t.js, t.cfg.Streams.Advisories, pos+1, t.cfg.Batch, func(ctx context.Context, batch []jetstream.Msg) (bool, error) {
-		if len(batch) == 0 {
-			return false, nil
-		}
-		return false, t.store(ctx, batch)
-	})
+	return pos, nil
+}
+
+func (t *Timeline) handle(ctx context.Context, batch []jetstream.Msg) (bool, error) {
+	if len(batch) == 0 {
+		return false, nil
+	}
+	return false, t.store(ctx, batch)
 }
 
 func (t *Timeline) store(ctx context.Context, msgs []jetstream.Msg) error {

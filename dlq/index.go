@@ -66,9 +66,13 @@ type Index struct {
 	indexed     *prometheus.CounterVec
 	unindexable prometheus.Counter
 	progress    progress
-	stop        context.CancelFunc
-	done        chan struct{}
-	stopOnce    sync.Once
+	// follower indexes the DLQ stream, actions applies the actions
+	// stream, each from its stored position.
+	follower *streamreader.Follower[[]indexRow]
+	actions  *streamreader.Follower[[]jetstream.Msg]
+	stop     context.CancelFunc
+	done     chan struct{}
+	stopOnce sync.Once
 }
 
 // NewIndex returns an index of the DLQ stream on nc into db.
@@ -118,6 +122,33 @@ func NewIndex(nc *nats.Conn, db *store.DB, cfg IndexConfig) (*Index, error) {
 			}
 		}
 	}
+	// Rows are worked out on the reading goroutine (newIndexRows) while
+	// the previous batch is written.
+	ix.follower, err = streamreader.NewFollower(js, streamreader.FollowerConfig[[]indexRow]{
+		Stream: cfg.Stream, Batch: cfg.Batch, Position: ix.storedPosition, Prepare: newIndexRows,
+		Handle: func(ctx context.Context, rows []indexRow) (bool, error) {
+			_, err := ix.storeRows(ctx, rows)
+			return false, err
+		},
+		// The dead-letters page and /readyz say why the index stalls.
+		Failed: func(err error) { ix.progress.failed(ix.failureWords(err)) },
+		What:   "indexing dead letters", Logger: ix.logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ix.actions, err = streamreader.NewFollower(js, streamreader.FollowerConfig[[]jetstream.Msg]{
+		Stream: cfg.ActionsStream, Batch: cfg.Batch,
+		Position: func(ctx context.Context) (uint64, error) { return ix.position(ctx, actionsPositionKey) },
+		Handle: func(ctx context.Context, batch []jetstream.Msg) (bool, error) {
+			_, err := ix.applyActions(ctx, batch)
+			return false, err
+		},
+		What: "applying dead-letter actions", Logger: ix.logger,
+	})
+	if err != nil {
+		return nil, err
+	}
 	return ix, nil
 }
 
@@ -130,33 +161,19 @@ func (ix *Index) position(ctx context.Context, key string) (uint64, error) {
 	return ix.db.Position(ctx, key)
 }
 
-// Start indexes in the background from the stored position.
+// Start indexes in the background from the stored position, until ctx
+// ends or Stop.
 func (ix *Index) Start(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	ctx, cancel := context.WithCancel(ctx)
 	ix.stop, ix.done = cancel, make(chan struct{})
 	ix.progress.setRunning(true)
 	var wg sync.WaitGroup
 	wg.Go(func() { ix.watch(ctx) })
-	for i, follow := range []func(context.Context) error{ix.follow, ix.followActions} {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				if err := follow(ctx); err != nil && ctx.Err() == nil {
-					if i == 0 {
-						ix.progress.failed(ix.failureWords(err))
-					}
-					ix.logger.Warn("indexing dead letters stopped; restarting", "err", err)
-					t := time.NewTimer(2 * time.Second)
-					select {
-					case <-ctx.Done():
-					case <-t.C:
-					}
-					t.Stop()
-				}
-			}
-		})
-	}
+	wg.Go(func() { _ = ix.follower.Follow(ctx) }) // ends with ctx
+	wg.Go(func() { _ = ix.actions.Follow(ctx) })
 	go func() {
 		wg.Wait()
+		ix.progress.setRunning(false)
 		close(ix.done)
 	}()
 	return nil
@@ -171,11 +188,6 @@ func (ix *Index) Stop() {
 		}
 		ix.progress.setRunning(false)
 	})
-}
-
-// follow reads from the stored position until ctx ends or reading fails.
-func (ix *Index) follow(ctx context.Context) error {
-	return ix.run(ctx, func(uint64) bool { return false })
 }
 
 // CatchUp indexes until the index holds everything the DLQ stream held when
@@ -207,25 +219,28 @@ func (ix *Index) CatchUp(ctx context.Context) error {
 	return ix.runActions(ctx, func(pos uint64) bool { return pos >= actionsTarget })
 }
 
-func (ix *Index) followActions(ctx context.Context) error {
-	return ix.runActions(ctx, func(uint64) bool { return false })
-}
-
-// runActions applies recorded actions in order from the stored position.
+// runActions applies recorded actions in order from the stored position
+// until done says so, ctx ends or reading fails.
 func (ix *Index) runActions(ctx context.Context, done func(pos uint64) bool) error {
 	pos, err := ix.position(ctx, actionsPositionKey)
 	if err != nil {
 		return err
 	}
 	return streamreader.Run(ctx, ix.js, ix.cfg.ActionsStream, pos+1, ix.cfg.Batch, func(ctx context.Context, batch []jetstream.Msg) (bool, error) {
-		if len(batch) > 0 {
-			if err := ix.ingestActions(ctx, batch); err != nil {
-				return false, err
-			}
-		}
-		pos, err := ix.position(ctx, actionsPositionKey)
+		pos, err := ix.applyActions(ctx, batch)
 		return err == nil && done(pos), err
 	})
+}
+
+// applyActions applies a batch of recorded actions (possibly empty) and
+// returns the position after it.
+func (ix *Index) applyActions(ctx context.Context, batch []jetstream.Msg) (uint64, error) {
+	if len(batch) > 0 {
+		if err := ix.ingestActions(ctx, batch); err != nil {
+			return 0, err
+		}
+	}
+	return ix.position(ctx, actionsPositionKey)
 }
 
 func (ix *Index) ingestActions(ctx context.Context, msgs []jetstream.Msg) error {
@@ -254,23 +269,37 @@ func (ix *Index) ingestActions(ctx context.Context, msgs []jetstream.Msg) error 
 // run indexes from the stored position until done says so, ctx ends or
 // reading fails.
 func (ix *Index) run(ctx context.Context, done func(pos uint64) bool) error {
+	pos, err := ix.storedPosition(ctx)
+	if err != nil {
+		return err
+	}
+	return streamreader.RunPrepared(ctx, ix.js, ix.cfg.Stream, pos+1, ix.cfg.Batch, newIndexRows, func(ctx context.Context, rows []indexRow) (bool, error) {
+		pos, err := ix.storeRows(ctx, rows)
+		return err == nil && done(pos), err
+	})
+}
+
+// storedPosition is Position, its failure a writeError.
+func (ix *Index) storedPosition(ctx context.Context) (uint64, error) {
 	pos, err := ix.Position(ctx)
 	if err != nil {
-		return &writeError{err}
+		return 0, &writeError{err}
 	}
-	// Rows are worked out on the reading goroutine while the previous batch
-	// is written.
-	return streamreader.RunPrepared(ctx, ix.js, ix.cfg.Stream, pos+1, ix.cfg.Batch, newIndexRows, func(ctx context.Context, rows []indexRow) (bool, error) {
-		if err := ix.store(ctx, rows); err != nil {
-			return false, &writeError{err}
-		}
-		pos, err := ix.Position(ctx)
-		if err != nil {
-			return false, &writeError{err}
-		}
-		ix.progress.stored(pos, time.Now())
-		return done(pos), nil
-	})
+	return pos, nil
+}
+
+// storeRows stores a batch of rows (possibly empty) and returns the
+// position after it, noting the progress.
+func (ix *Index) storeRows(ctx context.Context, rows []indexRow) (uint64, error) {
+	if err := ix.store(ctx, rows); err != nil {
+		return 0, &writeError{err}
+	}
+	pos, err := ix.storedPosition(ctx)
+	if err != nil {
+		return 0, err
+	}
+	ix.progress.stored(pos, time.Now())
+	return pos, nil
 }
 
 // writeError is a failure to write the index, as opposed to reading the

@@ -484,3 +484,46 @@ func TestAFullDiskStallsTheIndexWithoutSkipping(t *testing.T) {
 	require.Zero(t, b.count(t, "dead_letters_unindexable"))
 	require.Equal(t, 1, count(t, NewQueries(b.db, b.js, "DLQ"), store.DeadLetterFilter{Q: "big"}))
 }
+
+// The index lives as long as the context it was started with: when that
+// ends, it stops reading, leaves no consumer on the DLQ or actions stream,
+// and says it is not running.
+func TestTheIndexStopsWithItsContext(t *testing.T) {
+	t.Parallel()
+	b := setupIndex(t)
+	ix, err := NewIndex(b.nc, b.db, IndexConfig{StallAfter: 100 * time.Millisecond, LagEvery: 20 * time.Millisecond,
+		Registerer: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(b.ctx)
+	require.NoError(t, ix.Start(ctx))
+	t.Cleanup(ix.Stop)
+	first := b.good(t, "first")
+	b.waitIndexed(t, first)
+
+	cancel()
+	consumers := func(stream string) int {
+		s, err := b.js.Stream(b.ctx, stream)
+		require.NoError(t, err)
+		return s.CachedInfo().State.Consumers
+	}
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if n, m := consumers("DLQ"), consumers("JETWATCH_DLQ_ACTIONS"); n+m != 0 {
+			return fmt.Errorf("%d consumers on DLQ, %d on the actions stream", n, m)
+		}
+		return nil
+	})
+	b.good(t, "after the end")
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		st, err := ix.Status(b.ctx)
+		if err != nil {
+			return err
+		}
+		if !st.Stalled || st.Lag != 1 || st.Why != "indexing is not running" {
+			return fmt.Errorf("status %+v", st)
+		}
+		return nil
+	})
+	pos, err := b.db.Position(b.ctx, positionKey)
+	require.NoError(t, err)
+	require.Equal(t, first, pos)
+}

@@ -1,11 +1,15 @@
 // Package streamreader reads a JetStream stream in order from a sequence,
 // in batches, for the indexes that keep their position next to their rows
 // (dead letters, the advisory timeline). Reading the next batch overlaps
-// with handling the last one.
+// with handling the last one. A Follower keeps an index following its
+// stream: from the stored position, restarting after failures with one
+// backoff, for as long as its context lasts.
 package streamreader
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -45,18 +49,32 @@ func RunPrepared[T any](ctx context.Context, js jetstream.JetStream, stream stri
 	prepare func([]jetstream.Msg) (T, error), handle func(ctx context.Context, batch T) (stop bool, err error)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
+	// Bounded whatever ctx's deadline: a request sent while the server
+	// restarts may never be answered, and the run would wait for it.
+	cctx, ccancel := context.WithTimeout(ctx, createTimeout)
+	prefix := namePrefix()
+	cons, err := js.OrderedConsumer(cctx, stream, jetstream.OrderedConsumerConfig{
+		NamePrefix:        prefix,
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       max(startSeq, 1),
 		InactiveThreshold: InactiveThreshold,
 	})
+	ccancel()
 	if err != nil {
+		// The server may have made the consumer though its answer never
+		// came (ctx ended meanwhile, or it was lost): its first name is
+		// known.
+		deleteConsumer(js, stream, prefix+"_1")
 		return fmt.Errorf("read stream %s: %w", stream, err)
 	}
 	// Stopping the ordered consumer leaves its server-side consumer to
 	// the inactivity threshold; a reader restarted after an error would
 	// leave one behind each time, shown as stalled on jetwatch's streams.
-	defer deleteConsumer(js, stream, cons)
+	defer func() {
+		if info := cons.CachedInfo(); info != nil {
+			deleteConsumer(js, stream, info.Name)
+		}
+	}()
 	q := newQueue(batch)
 	cc, err := cons.Consume(func(m jetstream.Msg) { q.push(ctx, m) },
 		jetstream.PullMaxMessages(2*batch),
@@ -68,13 +86,22 @@ func RunPrepared[T any](ctx context.Context, js jetstream.JetStream, stream stri
 	if err != nil {
 		return fmt.Errorf("read stream %s: %w", stream, err)
 	}
+	batches := make(chan T, 1)
+	go gather(ctx, q, prepare, batches)
 	// Cancelled first: a delivery waiting for room in the queue returns.
+	// Nothing of the run outlives it: gather has ended when batches is
+	// drained, and the deliveries once Consume says it is closed (waited
+	// for within a bound: that is up to nats.go's teardown).
 	defer func() {
 		cancel()
 		cc.Stop()
+		for range batches {
+		}
+		select {
+		case <-cc.Closed():
+		case <-time.After(closeWait):
+		}
 	}()
-	batches := make(chan T, 1)
-	go gather(ctx, q, prepare, batches)
 	for b := range batches {
 		stop, err := handle(ctx, b)
 		if err != nil || stop {
@@ -87,21 +114,34 @@ func RunPrepared[T any](ctx context.Context, js jetstream.JetStream, stream stri
 	return ctx.Err()
 }
 
+// createTimeout bounds the creation of a run's consumer.
+const createTimeout = 5 * time.Second
+
+// closeWait bounds the wait for a stopped run's deliveries to end.
+const closeWait = 2 * time.Second
+
 // InactiveThreshold is how long the server keeps a reader's consumer that
 // nobody reads, when jetwatch could not delete it (it died, or NATS was
 // away when it stopped).
 const InactiveThreshold = 30 * time.Second
 
-// deleteConsumer deletes the reader's current server-side consumer, if
-// NATS can be asked now.
-func deleteConsumer(js jetstream.JetStream, stream string, cons jetstream.Consumer) {
-	info := cons.CachedInfo()
-	if info == nil || !js.Conn().IsConnected() {
+// deleteConsumer deletes the reader's server-side consumer name, if NATS
+// can be asked now.
+func deleteConsumer(js jetstream.JetStream, stream, name string) {
+	if !js.Conn().IsConnected() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = js.DeleteConsumer(ctx, stream, info.Name) // else the inactivity threshold removes it
+	_ = js.DeleteConsumer(ctx, stream, name) // else the inactivity threshold removes it
+}
+
+// namePrefix names a run's consumers (<prefix>_1, _2... as the ordered
+// consumer makes new ones).
+func namePrefix() string {
+	var b [11]byte
+	rand.Read(b[:]) //nolint:errcheck // crypto/rand never fails on Linux
+	return hex.EncodeToString(b[:])
 }
 
 // recovered says whether the ordered consumer gets over err by itself
