@@ -3,7 +3,6 @@ package alert
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -49,54 +48,29 @@ func NewDeliveryLog(db *store.DB) *DeliveryLog { return &DeliveryLog{db: db} }
 
 // record stores the outcome of an attempt.
 func (l *DeliveryLog) record(ctx context.Context, d Delivery) error {
-	return l.recordIn(ctx, l.db.SQL(), d)
+	return l.db.RecordAlertDelivery(ctx, d.row())
 }
 
-// execer is a database or a transaction.
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-// recordIn stores an attempt unless a later one of the same notification
-// is already there (the record stream and this replica may both bring it).
-func (l *DeliveryLog) recordIn(ctx context.Context, db execer, d Delivery) error {
-	_, err := db.ExecContext(ctx, `INSERT INTO alert_deliveries
-		(id, receiver, rule, status, fingerprint, result, http_status, latency_ms, attempts, error, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET result = excluded.result, http_status = excluded.http_status,
-			latency_ms = excluded.latency_ms, attempts = excluded.attempts, error = excluded.error,
-			updated_at = excluded.updated_at
-		WHERE excluded.attempts > attempts OR (excluded.attempts = attempts AND excluded.updated_at >= updated_at)`,
-		d.ID, d.Receiver, d.Rule, d.Status, d.Fingerprint, d.Result, d.HTTPStatus, d.Latency.Milliseconds(), d.Attempts,
-		d.Error, d.CreatedAt.UnixMilli(), d.UpdatedAt.UnixMilli())
-	if err != nil {
-		return fmt.Errorf("record delivery: %w", err)
-	}
-	return nil
+// row is d as the index keeps it.
+func (d Delivery) row() store.AlertDelivery {
+	return store.AlertDelivery{ID: d.ID, Receiver: d.Receiver, Rule: d.Rule, Status: d.Status, Fingerprint: d.Fingerprint,
+		Result: d.Result, HTTPStatus: d.HTTPStatus, Latency: d.Latency, Attempts: d.Attempts, Error: d.Error,
+		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
 }
 
 // Recent returns the latest deliveries, newest attempt first.
 func (l *DeliveryLog) Recent(ctx context.Context, limit int) ([]Delivery, error) {
-	rows, err := l.db.SQL().QueryContext(ctx, `SELECT id, receiver, rule, status, fingerprint, result, http_status,
-		latency_ms, attempts, error, created_at, updated_at FROM alert_deliveries ORDER BY updated_at DESC, id LIMIT ?`,
-		min(max(limit, 1), 1000))
+	rows, err := l.db.AlertDeliveries(ctx, limit)
 	if err != nil {
-		return nil, fmt.Errorf("list deliveries: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []Delivery
-	for rows.Next() {
-		var d Delivery
-		var created, updated int64
-		if err := rows.Scan(&d.ID, &d.Receiver, &d.Rule, &d.Status, &d.Fingerprint, &d.Result, &d.HTTPStatus,
-			&d.LatencyMS, &d.Attempts, &d.Error, &created, &updated); err != nil {
-			return nil, fmt.Errorf("list deliveries: %w", err)
-		}
-		d.Latency = time.Duration(d.LatencyMS) * time.Millisecond
-		d.CreatedAt, d.UpdatedAt = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
-		out = append(out, d)
+	out := make([]Delivery, len(rows))
+	for i, r := range rows {
+		out[i] = Delivery{ID: r.ID, Receiver: r.Receiver, Rule: r.Rule, Status: r.Status, Fingerprint: r.Fingerprint,
+			Result: r.Result, HTTPStatus: r.HTTPStatus, Latency: r.Latency, LatencyMS: r.Latency.Milliseconds(),
+			Attempts: r.Attempts, Error: r.Error, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // deliveriesPosition names the delivery log's place in the deliveries
@@ -163,12 +137,8 @@ func (x *DeliveryIndex) handle(ctx context.Context, batch []jetstream.Msg) (bool
 	if len(batch) == 0 {
 		return false, nil
 	}
-	tx, err := x.log.db.SQL().BeginTx(ctx, nil)
-	if err != nil {
-		return false, fmt.Errorf("index deliveries: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
 	var last uint64
+	rows := make([]store.AlertDelivery, 0, len(batch))
 	for _, m := range batch {
 		md, err := m.Metadata()
 		if err != nil {
@@ -181,12 +151,7 @@ func (x *DeliveryIndex) handle(ctx context.Context, batch []jetstream.Msg) (bool
 			continue
 		}
 		d.Latency = time.Duration(d.LatencyMS) * time.Millisecond
-		if err := x.log.recordIn(ctx, tx, d); err != nil {
-			return false, err
-		}
+		rows = append(rows, d.row())
 	}
-	if err := store.SetPosition(ctx, tx, deliveriesPosition, last); err != nil {
-		return false, err
-	}
-	return false, tx.Commit()
+	return false, x.log.db.RecordAlertDeliveries(ctx, rows, deliveriesPosition, last)
 }

@@ -3,13 +3,11 @@ package audit
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -181,12 +179,8 @@ func (l *Log) handle(ctx context.Context, batch []jetstream.Msg) (bool, error) {
 }
 
 func (l *Log) index(ctx context.Context, msgs []jetstream.Msg) error {
-	tx, err := l.db.SQL().BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("index audit entries: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
 	var last uint64
+	rows := make([]store.AuditRow, 0, len(msgs))
 	for _, m := range msgs {
 		meta, err := m.Metadata()
 		if err != nil {
@@ -202,62 +196,28 @@ func (l *Log) index(ctx context.Context, msgs []jetstream.Msg) error {
 		if e.Time.IsZero() {
 			e.Time = meta.Timestamp
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO audit (id, at, actor, method, action, target, result, failed, addr)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, meta.Sequence.Stream, e.Time.UnixMilli(), e.Actor, e.Method, e.Action,
-			e.Target, e.Result, e.Failed, e.Addr); err != nil {
-			return fmt.Errorf("index audit entry %d: %w", meta.Sequence.Stream, err)
-		}
+		rows = append(rows, store.AuditRow{ID: meta.Sequence.Stream, Time: e.Time, Actor: e.Actor, Method: e.Method,
+			Action: e.Action, Target: e.Target, Result: e.Result, Failed: e.Failed, Addr: e.Addr})
 	}
-	if err := store.SetPosition(ctx, tx, position, last); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
-// Filter selects audit entries; zero fields match everything.
-type Filter struct {
-	Actor  string
-	Action string
-	// Before lists entries older than this id (keyset paging).
-	Before uint64
+	return l.db.InsertAuditRows(ctx, rows, position, last)
 }
 
 // List returns up to limit entries matching f, newest first.
-func (l *Log) List(ctx context.Context, f Filter, limit int) ([]Entry, error) {
-	return List(ctx, l.db.SQL(), f, limit)
+func (l *Log) List(ctx context.Context, f store.AuditFilter, limit int) ([]Entry, error) {
+	return List(ctx, l.db, f, limit)
 }
 
-// List reads the audit index.
-func List(ctx context.Context, db *sql.DB, f Filter, limit int) ([]Entry, error) {
-	q := `SELECT id, at, actor, method, action, target, result, failed, addr FROM audit WHERE 1=1`
-	var args []any
-	if f.Actor != "" {
-		q += ` AND actor = ?`
-		args = append(args, f.Actor)
-	}
-	if f.Action != "" {
-		q += ` AND action = ?`
-		args = append(args, f.Action)
-	}
-	if f.Before > 0 {
-		q += ` AND id < ?`
-		args = append(args, f.Before)
-	}
-	q += ` ORDER BY id DESC LIMIT ` + strconv.Itoa(min(max(limit, 1), 1000))
-	rows, err := db.QueryContext(ctx, q, args...)
+// List reads the audit index in db, which is readable before the audit
+// stream is.
+func List(ctx context.Context, db *store.DB, f store.AuditFilter, limit int) ([]Entry, error) {
+	rows, err := db.AuditRows(ctx, f, limit)
 	if err != nil {
-		return nil, fmt.Errorf("list audit entries: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []Entry
-	for rows.Next() {
-		var e Entry
-		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Method, &e.Action, &e.Target, &e.Result, &e.Failed, &e.Addr); err != nil {
-			return nil, fmt.Errorf("list audit entries: %w", err)
-		}
-		e.Time = time.UnixMilli(at).UTC()
-		out = append(out, e)
+	out := make([]Entry, len(rows))
+	for i, r := range rows {
+		out[i] = Entry{ID: r.ID, Time: r.Time, Actor: r.Actor, Method: r.Method, Action: r.Action,
+			Target: r.Target, Result: r.Result, Failed: r.Failed, Addr: r.Addr}
 	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -43,7 +43,7 @@ func TestAuditLogSurvivesLosingTheIndex(t *testing.T) {
 		var got []Entry
 		natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 			var err error
-			got, err = l.List(ctx, Filter{}, 100)
+			got, err = l.List(ctx, store.AuditFilter{}, 100)
 			if err != nil {
 				return err
 			}
@@ -64,10 +64,10 @@ func TestAuditLogSurvivesLosingTheIndex(t *testing.T) {
 	l2, _ := open()
 	require.Equal(t, first, wait(l2))
 
-	byAction, err := l2.List(ctx, Filter{Action: "redeliver"}, 10)
+	byAction, err := l2.List(ctx, store.AuditFilter{Action: "redeliver"}, 10)
 	require.NoError(t, err)
 	require.Len(t, byAction, 1)
-	older, err := l2.List(ctx, Filter{Before: first[2].ID}, 10)
+	older, err := l2.List(ctx, store.AuditFilter{Before: first[2].ID}, 10)
 	require.NoError(t, err)
 	require.Len(t, older, 2)
 }

@@ -31,7 +31,7 @@ type deadLetterRow struct {
 // the dashboard shows (read from the DLQ stream).
 func deadLetters(t *testing.T, b *testBundle) []deadLetterRow {
 	t.Helper()
-	rows, err := b.db.SQL().Query(`SELECT id FROM dead_letters ORDER BY id`)
+	rows, err := b.db.SQLForTests().Query(`SELECT id FROM dead_letters ORDER BY id`)
 	require.NoError(t, err)
 	defer rows.Close()
 	q := dlq.NewQueries(b.db, b.js, "")

@@ -160,14 +160,8 @@ func (t *Timeline) handle(ctx context.Context, batch []jetstream.Msg) (bool, err
 }
 
 func (t *Timeline) store(ctx context.Context, msgs []jetstream.Msg) error {
-	tx, err := t.db.SQL().BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store advisories: %w", err)
-	}
-	defer tx.Rollback()
 	var last uint64
-	type kindSeverity struct{ kind, severity string }
-	seen := map[kindSeverity]int{}
+	events := make([]store.AdvisoryEvent, 0, len(msgs))
 	for _, m := range msgs {
 		meta, err := m.Metadata()
 		if err != nil {
@@ -181,26 +175,17 @@ func (t *Timeline) store(ctx context.Context, msgs []jetstream.Msg) error {
 		}
 		// The advisory's id makes the relay's copy of one and the original
 		// a single event, whichever the stream holds first.
-		res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO events (id, kind, at, stream, consumer, severity, summary, data, advisory_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Kind, e.At.UnixMilli(), e.Stream, e.Consumer, e.Severity, e.Summary, eventData(m.Data()),
-			advisoryID(m.Data()))
-		if err != nil {
-			return fmt.Errorf("store advisory %d: %w", e.ID, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO advisory_counts (kind, stream, consumer, count) VALUES (?, ?, ?, 1)
-			ON CONFLICT (kind, stream, consumer) DO UPDATE SET count = count + 1`, e.Kind, e.Stream, e.Consumer); err != nil {
-			return fmt.Errorf("count advisory %d: %w", e.ID, err)
-		}
-		seen[kindSeverity{metricKind(e.Kind), e.Severity}]++
+		e.AdvisoryID = advisoryID(m.Data())
+		events = append(events, store.AdvisoryEvent{Event: e, Data: eventData(m.Data())})
 	}
-	if err := store.SetPosition(ctx, tx, eventsPosition, last); err != nil {
+	stored, err := t.db.InsertAdvisoryEvents(ctx, events, eventsPosition, last)
+	if err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store advisories: %w", err)
+	type kindSeverity struct{ kind, severity string }
+	seen := map[kindSeverity]int{}
+	for _, e := range stored {
+		seen[kindSeverity{metricKind(e.Kind), e.Severity}]++
 	}
 	for k, n := range seen {
 		t.events.WithLabelValues(k.kind, k.severity).Add(float64(n))

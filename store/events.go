@@ -164,3 +164,47 @@ func (db *DB) ResetEvents(ctx context.Context, positionKey string) error {
 	}
 	return nil
 }
+
+// AdvisoryEvent is an event of the advisory timeline as the timeline reads
+// it from the capture stream: its data and the advisory's own id (which
+// makes the relay's copy and the original one event, whichever comes
+// first).
+type AdvisoryEvent struct {
+	Event
+	Data string
+}
+
+// InsertAdvisoryEvents stores events, each advisory once, counting each
+// stored one by kind, stream and consumer, and moves the position named
+// positionKey to pos, in one transaction. It returns the events it stored.
+func (db *DB) InsertAdvisoryEvents(ctx context.Context, events []AdvisoryEvent, positionKey string, pos uint64) ([]Event, error) {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("store advisories: %w", err)
+	}
+	defer tx.Rollback()
+	var stored []Event
+	for _, e := range events {
+		res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO events (id, kind, at, stream, consumer, severity, summary, data, advisory_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Kind, e.At.UnixMilli(), e.Stream, e.Consumer, e.Severity, e.Summary, e.Data,
+			e.AdvisoryID)
+		if err != nil {
+			return nil, fmt.Errorf("store advisory %d: %w", e.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO advisory_counts (kind, stream, consumer, count) VALUES (?, ?, ?, 1)
+			ON CONFLICT (kind, stream, consumer) DO UPDATE SET count = count + 1`, e.Kind, e.Stream, e.Consumer); err != nil {
+			return nil, fmt.Errorf("count advisory %d: %w", e.ID, err)
+		}
+		stored = append(stored, e.Event)
+	}
+	if err := setPosition(ctx, tx, positionKey, pos); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store advisories: %w", err)
+	}
+	return stored, nil
+}

@@ -6,17 +6,18 @@ package views
 
 //lint:file-ignore SA4006 This context is only used if a nested component is present.
 
-import "github.com/a-h/templ"
-import templruntime "github.com/a-h/templ/runtime"
-
 import (
+	"github.com/a-h/templ"
+	templruntime "github.com/a-h/templ/runtime"
+
 	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/auth"
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // AuditList is the audit log page's model.
 type AuditList struct {
-	Filter  audit.Filter
+	Filter  store.AuditFilter
 	Items   []audit.Entry
 	NextURL string
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/jetwatch/jetwatch/audit"
+	"github.com/jetwatch/jetwatch/store"
 	"github.com/jetwatch/jetwatch/views"
 )
 
@@ -79,8 +80,8 @@ func (s *Server) auditTokenUse(c echo.Context, name string) {
 	s.audit(c, audit.Entry{Action: "token.use", Target: c.Request().Method + " " + c.Request().URL.Path, Result: "read"})
 }
 
-func (s *Server) auditFilter(c echo.Context) (audit.Filter, error) {
-	var f audit.Filter
+func (s *Server) auditFilter(c echo.Context) (store.AuditFilter, error) {
+	var f store.AuditFilter
 	var err error
 	if f.Actor, err = textParam(c, "actor", maxActorLen); err != nil {
 		return f, err

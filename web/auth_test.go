@@ -23,6 +23,7 @@ import (
 	"github.com/jetwatch/jetwatch/auth"
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/internal/natstest"
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // testPassword is every test user's password.
@@ -412,7 +413,7 @@ func TestAuditRecordsActionsSignInsAndPayloadViews(t *testing.T) {
 	}
 	var entries []audit.Entry
 	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		entries, err = log.List(ctx, audit.Filter{}, 100)
+		entries, err = log.List(ctx, store.AuditFilter{}, 100)
 		if err != nil {
 			return err
 		}
@@ -443,7 +444,7 @@ func TestAuditRecordsActionsSignInsAndPayloadViews(t *testing.T) {
 	res, _ = viewer.do(http.MethodPost, "/dead-letters/"+u(d.ids["gone"])+"/discard", url.Values{"csrf": {viewer.csrf}}, "")
 	require.Equal(t, http.StatusForbidden, res.StatusCode)
 	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		refused, err := log.List(ctx, audit.Filter{Actor: "vera", Action: "discard"}, 10)
+		refused, err := log.List(ctx, store.AuditFilter{Actor: "vera", Action: "discard"}, 10)
 		if err != nil {
 			return err
 		}
@@ -601,7 +602,7 @@ func TestEveryActionIsAudited(t *testing.T) {
 	require.Greater(t, len(want), 8)
 
 	natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
-		entries, err := log.List(ctx, audit.Filter{}, 1000)
+		entries, err := log.List(ctx, store.AuditFilter{}, 1000)
 		if err != nil {
 			return err
 		}

@@ -138,7 +138,7 @@ func TestUnindexableDeadLetterShowsOnThePageAndInTheAPI(t *testing.T) {
 	// The next dead letter's id is taken by a row the index should not
 	// hold, as in a damaged index.
 	refused := d.dlqMessages(t) + 1
-	_, err := d.db.SQL().ExecContext(ctx, `INSERT INTO dead_letters (id, dlq_subject, stream, consumer, subject, stream_seq,
+	_, err := d.db.SQLForTests().ExecContext(ctx, `INSERT INTO dead_letters (id, dlq_subject, stream, consumer, subject, stream_seq,
 		reason, error, service, deliveries, failed_at, indexed_at, payload_available, unavailable_why, size, fingerprint, problems)
 		VALUES (?, 'dlq.X.y', 'X', 'y', 'x', 1, 'error', 'left over', '', 1, 0, 0, 1, '', 0, '', 'null')`, refused)
 	require.NoError(t, err)

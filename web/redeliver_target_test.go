@@ -17,6 +17,7 @@ import (
 	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/internal/natstest"
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // streamCounts counts the messages of every stream, to show that nothing
@@ -110,7 +111,7 @@ func TestRedeliveryCannotActOnNATSOrJetwatch(t *testing.T) {
 
 	// Every refusal is in the audit log, with its reason.
 	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		entries, err := log.List(ctx, audit.Filter{}, 500)
+		entries, err := log.List(ctx, store.AuditFilter{}, 500)
 		if err != nil {
 			return err
 		}

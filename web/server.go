@@ -186,7 +186,7 @@ type Config struct {
 // AuditLog records and lists audit entries. *audit.Log implements it.
 type AuditLog interface {
 	Record(ctx context.Context, e audit.Entry) error
-	List(ctx context.Context, f audit.Filter, limit int) ([]audit.Entry, error)
+	List(ctx context.Context, f store.AuditFilter, limit int) ([]audit.Entry, error)
 }
 
 // Server is jetwatch's HTTP server: pages, API, metrics and probes.

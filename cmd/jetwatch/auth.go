@@ -147,8 +147,8 @@ func (l *lazyAudit) Record(ctx context.Context, e audit.Entry) error {
 	return fmt.Errorf("the audit stream is %w", errNotYet)
 }
 
-func (l *lazyAudit) List(ctx context.Context, f audit.Filter, limit int) ([]audit.Entry, error) {
-	return audit.List(ctx, l.db.SQL(), f, limit)
+func (l *lazyAudit) List(ctx context.Context, f store.AuditFilter, limit int) ([]audit.Entry, error) {
+	return audit.List(ctx, l.db, f, limit)
 }
 
 // watchUsersFile logs when the users file stops being readable (the users
