@@ -64,7 +64,7 @@ func FuzzIndexEnvelope(f *testing.F) {
 			t.Fatalf("storing the row failed: %v\n%+v", err, r.env)
 		}
 		var skipped int
-		if err := db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM dead_letters_unindexable`).Scan(&skipped); err != nil {
+		if err := db.SQLForTests().QueryRowContext(ctx, `SELECT COUNT(*) FROM dead_letters_unindexable`).Scan(&skipped); err != nil {
 			t.Fatal(err)
 		}
 		if skipped != 0 {

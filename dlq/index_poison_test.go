@@ -110,7 +110,7 @@ func (b *indexBundle) waitIndexed(t *testing.T, seq uint64) {
 func (b *indexBundle) count(t *testing.T, table string) int {
 	t.Helper()
 	var n int
-	require.NoError(t, b.db.SQL().QueryRowContext(b.ctx, `SELECT COUNT(*) FROM `+table).Scan(&n))
+	require.NoError(t, b.db.SQLForTests().QueryRowContext(b.ctx, `SELECT COUNT(*) FROM `+table).Scan(&n))
 	return n
 }
 
@@ -260,7 +260,7 @@ func TestARowTheIndexRefusesBecomesUnindexableAndIsPassed(t *testing.T) {
 	b.good(t, "before 2")
 	// The next message's id is taken already.
 	poison := first + 2
-	_, err := b.db.SQL().ExecContext(b.ctx, `INSERT INTO dead_letters (id, dlq_subject, stream, consumer, subject, stream_seq,
+	_, err := b.db.SQLForTests().ExecContext(b.ctx, `INSERT INTO dead_letters (id, dlq_subject, stream, consumer, subject, stream_seq,
 		reason, error, service, deliveries, failed_at, indexed_at, payload_available, unavailable_why, size, fingerprint, problems)
 		VALUES (?, 'dlq.X.y', 'X', 'y', 'x', 1, 'error', 'left over', '', 1, 0, 0, 1, '', 0, '', 'null')`, poison)
 	require.NoError(t, err)
@@ -273,7 +273,7 @@ func TestARowTheIndexRefusesBecomesUnindexableAndIsPassed(t *testing.T) {
 	b.waitIndexed(t, last)
 	for _, text := range []string{"before 1", "before 2", "after 1", "after 2"} {
 		var n int
-		require.NoError(t, b.db.SQL().QueryRowContext(b.ctx, `SELECT COUNT(*) FROM dead_letters WHERE error = ?`, text).Scan(&n))
+		require.NoError(t, b.db.SQLForTests().QueryRowContext(b.ctx, `SELECT COUNT(*) FROM dead_letters WHERE error = ?`, text).Scan(&n))
 		require.Equal(t, 1, n, text)
 	}
 	st, err := ix.Status(b.ctx)
@@ -302,7 +302,7 @@ func TestARowTheIndexRefusesBecomesUnindexableAndIsPassed(t *testing.T) {
 	require.NoError(t, ix2.CatchUp(b.ctx))
 	require.Zero(t, b.count(t, "dead_letters_unindexable"))
 	var refused string
-	require.NoError(t, b.db.SQL().QueryRowContext(b.ctx, `SELECT error FROM dead_letters WHERE id = ?`, poison).Scan(&refused))
+	require.NoError(t, b.db.SQLForTests().QueryRowContext(b.ctx, `SELECT error FROM dead_letters WHERE id = ?`, poison).Scan(&refused))
 	require.Equal(t, "refused", refused)
 }
 
@@ -319,7 +319,7 @@ func TestALockedDatabaseStallsTheIndexWithoutSkipping(t *testing.T) {
 	other, err := store.OpenFile(b.ctx, b.dbPath)
 	require.NoError(t, err)
 	defer other.Close()
-	lock, err := other.SQL().BeginTx(b.ctx, nil) // immediate: takes the write lock
+	lock, err := other.SQLForTests().BeginTx(b.ctx, nil) // immediate: takes the write lock
 	require.NoError(t, err)
 	_, err = lock.ExecContext(b.ctx, `INSERT INTO meta (key, value) VALUES ('lock', 'held')`)
 	require.NoError(t, err)
@@ -448,11 +448,11 @@ func TestAFullDiskStallsTheIndexWithoutSkipping(t *testing.T) {
 	t.Parallel()
 	b := setupIndex(t)
 	// One connection, so the limit below holds for every statement.
-	b.db.SQL().SetMaxOpenConns(1)
+	b.db.SQLForTests().SetMaxOpenConns(1)
 	ix, _ := b.start(t, IndexConfig{StallAfter: 200 * time.Millisecond, LagEvery: 50 * time.Millisecond})
 	first := b.good(t, "first")
 	b.waitIndexed(t, first)
-	_, err := b.db.SQL().ExecContext(b.ctx, `PRAGMA max_page_count = 1`) // as small as the file is now
+	_, err := b.db.SQLForTests().ExecContext(b.ctx, `PRAGMA max_page_count = 1`) // as small as the file is now
 	require.NoError(t, err)
 
 	m := nats.NewMsg(Subject("ORDERS", "billing"))
@@ -478,7 +478,7 @@ func TestAFullDiskStallsTheIndexWithoutSkipping(t *testing.T) {
 	require.Equal(t, first, pos, "nothing skipped while the disk is full")
 	require.Zero(t, b.count(t, "dead_letters_unindexable"))
 
-	_, err = b.db.SQL().ExecContext(b.ctx, `PRAGMA max_page_count = 1073741823`)
+	_, err = b.db.SQLForTests().ExecContext(b.ctx, `PRAGMA max_page_count = 1073741823`)
 	require.NoError(t, err)
 	b.waitIndexed(t, big)
 	require.Zero(t, b.count(t, "dead_letters_unindexable"))

@@ -47,7 +47,7 @@ func BenchmarkQueries1M(b *testing.B) {
 	reasons := []string{ReasonMaxDeliver, ReasonMaxDeliver, ReasonTerminated, ReasonError}
 	words := []string{"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"}
 	for start := 0; start < n; start += 10_000 {
-		tx, err := db.SQL().BeginTx(ctx, nil)
+		tx, err := db.SQLForTests().BeginTx(ctx, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

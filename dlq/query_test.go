@@ -184,7 +184,7 @@ func TestSubjectWildcardsKeepNATSSemantics(t *testing.T) {
 	subjects := []string{"orders", "orders.eu", "orders.eu.paid", "orders.us.paid", "orders.eu.x.paid", "orders.eu.paid.late",
 		"a.orders.eu.paid", "orders.e*u.paid", "orders.e>u.paid", "ord.eu.paid", "orders.eu.c.paid", "x.y.c.z", "x.y.q.c.z", "a?b.c"}
 	for i, s := range subjects {
-		_, err := db.SQL().ExecContext(ctx, `INSERT INTO dead_letters (id, dlq_subject, stream, consumer, subject, stream_seq,
+		_, err := db.SQLForTests().ExecContext(ctx, `INSERT INTO dead_letters (id, dlq_subject, stream, consumer, subject, stream_seq,
 			reason, error, service, deliveries, failed_at, indexed_at, payload_available, unavailable_why, size, fingerprint,
 			problems) VALUES (?, '', 'S', 'c', ?, 0, 'error', '', '', 0, 0, 0, 1, '', 0, '', 'null')`, i+1, s)
 		require.NoError(t, err)

@@ -182,7 +182,7 @@ func TestRecordedActionSucceedsWhenTheIndexCannotWrite(t *testing.T) {
 	b := setupDesk(t)
 	id := b.deadLetter(t, `{"order":"ord-1"}`, false)
 	// The index is read-only from here on, as on a full disk.
-	_, err := b.db.SQL().ExecContext(b.ctx, `CREATE TRIGGER no_actions BEFORE INSERT ON dead_letter_actions
+	_, err := b.db.SQLForTests().ExecContext(b.ctx, `CREATE TRIGGER no_actions BEFORE INSERT ON dead_letter_actions
 		BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END`)
 	require.NoError(t, err)
 	a, err := b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "ann"})
@@ -191,7 +191,7 @@ func TestRecordedActionSucceedsWhenTheIndexCannotWrite(t *testing.T) {
 	require.Equal(t, uint64(1), b.ordersCount(t))
 
 	// Once the disk has room, the stream's records bring the index up to date.
-	_, err = b.db.SQL().ExecContext(b.ctx, `DROP TRIGGER no_actions`)
+	_, err = b.db.SQLForTests().ExecContext(b.ctx, `DROP TRIGGER no_actions`)
 	require.NoError(t, err)
 	require.NoError(t, b.ix.CatchUp(b.ctx))
 	d, err := b.q.Get(b.ctx, id)

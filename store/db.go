@@ -168,8 +168,11 @@ func (db *DB) Checkpoint(ctx context.Context) (logPages, copied int, err error) 
 // Path is the database file's path.
 func (db *DB) Path() string { return db.path }
 
-// SQL exposes the underlying handle for packages that own their own tables.
-func (db *DB) SQL() *sql.DB { return db.sql }
+// SQLForTests is the underlying handle, for tests that look at the
+// tables or break them on purpose (a trigger, a full disk). Everything
+// else reaches the tables through store's typed methods:
+// TestNoSQLOutsideStore fails a build whose non-test code calls this.
+func (db *DB) SQLForTests() *sql.DB { return db.sql }
 
 // Close closes the database.
 func (db *DB) Close() error {

@@ -55,7 +55,7 @@ func (db *DB) ApplyDeadLetterActions(ctx context.Context, recs []DeadLetterActio
 		}
 	}
 	if positionKey != "" {
-		if err := SetPosition(ctx, tx, positionKey, pos); err != nil {
+		if err := setPosition(ctx, tx, positionKey, pos); err != nil {
 			return err
 		}
 	}
@@ -69,7 +69,7 @@ func (db *DB) ApplyDeadLetterActions(ctx context.Context, recs []DeadLetterActio
 // actions were indexed before them (a replica catching up, a rebuild).
 // The rows to change are found from the actions' index, not by walking
 // the batch: almost always there are none.
-func applyRecordedStatus(ctx context.Context, tx Execer, fromID, toID uint64) error {
+func applyRecordedStatus(ctx context.Context, tx execer, fromID, toID uint64) error {
 	_, err := tx.ExecContext(ctx, `UPDATE dead_letters SET status = (
 			SELECT CASE a.action WHEN 'discard' THEN 'discarded' WHEN 'redeliver.start' THEN 'redelivering'
 				WHEN 'redeliver.fail' THEN 'pending' ELSE 'redelivered' END

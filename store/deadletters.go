@@ -60,13 +60,13 @@ func RefusedRow(err error) (*RowError, bool) {
 // whole transaction with a *RowError naming it.
 //
 // It is the index's hot path, so it drives the SQLite driver directly
-// (RawTx).
+// (rawTx).
 func (db *DB) InsertDeadLetters(ctx context.Context, positionKey string, rows []DeadLetterRow) ([]DeadLetterRow, error) {
 	if len(rows) == 0 {
 		return nil, nil
 	}
-	err := db.WithRawTx(ctx, func(tx *RawTx) error {
-		pos, err := PositionRaw(tx, positionKey)
+	err := db.withRawTx(ctx, func(tx *rawTx) error {
+		pos, err := positionRaw(tx, positionKey)
 		if err != nil {
 			return err
 		}
@@ -109,7 +109,7 @@ func (db *DB) InsertDeadLetters(ctx context.Context, positionKey string, rows []
 		if err := applyRecordedStatus(ctx, tx, first, last); err != nil {
 			return err
 		}
-		return SetPosition(ctx, tx, positionKey, last)
+		return setPosition(ctx, tx, positionKey, last)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("index dead letters: %w", err)
@@ -131,8 +131,8 @@ type UnindexableDeadLetter struct {
 // says false, and changes nothing, when the position is past u already.
 func (db *DB) SkipDeadLetter(ctx context.Context, positionKey string, u UnindexableDeadLetter) (bool, error) {
 	skipped := false
-	err := db.WithRawTx(ctx, func(tx *RawTx) error {
-		pos, err := PositionRaw(tx, positionKey)
+	err := db.withRawTx(ctx, func(tx *rawTx) error {
+		pos, err := positionRaw(tx, positionKey)
 		if err != nil || u.ID <= pos {
 			return err
 		}
@@ -142,7 +142,7 @@ func (db *DB) SkipDeadLetter(ctx context.Context, positionKey string, u Unindexa
 			return fmt.Errorf("record unindexable dead letter %d: %w", u.ID, err)
 		}
 		skipped = true
-		return SetPosition(ctx, tx, positionKey, u.ID)
+		return setPosition(ctx, tx, positionKey, u.ID)
 	})
 	return skipped, err
 }

@@ -7,7 +7,7 @@ import (
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
-// ErrValue is wrapped when a RawTx argument cannot be stored as given (an
+// ErrValue is wrapped when a rawTx argument cannot be stored as given (an
 // unsigned integer above the largest SQLite integer, a type the driver
 // does not take).
 var ErrValue = errors.New("value does not fit the index")

@@ -14,10 +14,10 @@ func TestRowErrorsAreToldApartFromDatabaseFailures(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := openTestDB(t)
-	_, err := db.SQL().ExecContext(ctx, `CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)`)
+	_, err := db.SQLForTests().ExecContext(ctx, `CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)`)
 	require.NoError(t, err)
 	var dup, tooLarge, noTable error
-	require.NoError(t, db.WithRawTx(ctx, func(tx *RawTx) error {
+	require.NoError(t, db.withRawTx(ctx, func(tx *rawTx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO t (id, n) VALUES (1, 1)`)
 		require.NoError(t, err)
 		_, dup = tx.ExecContext(ctx, `INSERT INTO t (id, n) VALUES (1, 2)`)

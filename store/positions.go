@@ -13,11 +13,6 @@ func (db *DB) Position(ctx context.Context, name string) (uint64, error) {
 	return position(ctx, db.sql, name)
 }
 
-// PositionTx is Position read inside the transaction that will move it.
-func PositionTx(ctx context.Context, tx *sql.Tx, name string) (uint64, error) {
-	return position(ctx, tx, name)
-}
-
 // positionQuery reads a reader's position.
 const positionQuery = `SELECT last_seq FROM stream_positions WHERE name = ?`
 
@@ -35,14 +30,14 @@ func position(ctx context.Context, q interface {
 	return uint64(seq), nil
 }
 
-// Execer runs a statement: a *sql.Tx or a *RawTx.
-type Execer interface {
+// execer runs a statement: a *sql.Tx or a *rawTx.
+type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-// SetPosition records a reader's position in the transaction that stores
+// setPosition records a reader's position in the transaction that stores
 // what it read, so the two never disagree. It never moves back.
-func SetPosition(ctx context.Context, tx Execer, name string, seq uint64) error {
+func setPosition(ctx context.Context, tx execer, name string, seq uint64) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO stream_positions (name, last_seq) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)`, name, seq); err != nil {
 		return fmt.Errorf("store position %s: %w", name, err)

@@ -11,22 +11,22 @@ import (
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
-// RawTx is a write transaction driven through the SQLite driver directly,
+// rawTx is a write transaction driven through the SQLite driver directly,
 // for a writer whose rows are many and small: database/sql's bookkeeping
 // per statement (converting and checking each argument, locking, a result
 // object) costs more than a microsecond a row. Arguments may be int64,
 // uint64 (up to MaxInt64), int, float64, bool, string, []byte or nil.
-type RawTx struct {
+type rawTx struct {
 	ctx  context.Context
 	conn *sqlite3.SQLiteConn
 	args []driver.NamedValue
 }
 
-// WithRawTx runs fn in an immediate write transaction on a connection of
+// withRawTx runs fn in an immediate write transaction on a connection of
 // its own, and commits when fn returns nil. Statements ignore ctx's
 // cancellation once begun (the driver would run each on a goroutine of its
 // own to honour it); a transaction is written whole or not at all.
-func (db *DB) WithRawTx(ctx context.Context, fn func(tx *RawTx) error) (err error) {
+func (db *DB) withRawTx(ctx context.Context, fn func(tx *rawTx) error) (err error) {
 	conn, err := db.sql.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("database connection: %w", err)
@@ -37,7 +37,7 @@ func (db *DB) WithRawTx(ctx context.Context, fn func(tx *RawTx) error) (err erro
 		if !ok {
 			return fmt.Errorf("database connection is a %T, not SQLite", dc)
 		}
-		tx := &RawTx{ctx: context.WithoutCancel(ctx), conn: c}
+		tx := &rawTx{ctx: context.WithoutCancel(ctx), conn: c}
 		if _, err := c.ExecContext(tx.ctx, "BEGIN IMMEDIATE", nil); err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
@@ -60,7 +60,7 @@ func (db *DB) WithRawTx(ctx context.Context, fn func(tx *RawTx) error) (err erro
 }
 
 // bind turns args into the driver's named values, reusing tx's slice.
-func (tx *RawTx) bind(args []any) ([]driver.NamedValue, error) {
+func (tx *rawTx) bind(args []any) ([]driver.NamedValue, error) {
 	tx.args = tx.args[:0]
 	for i, a := range args {
 		v, err := rawValue(a)
@@ -90,7 +90,7 @@ func rawValue(a any) (driver.Value, error) {
 
 // ExecContext runs query with args; the same shape as *sql.Tx's, so code
 // can write through either. ctx is the transaction's.
-func (tx *RawTx) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
+func (tx *rawTx) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
 	named, err := tx.bind(args)
 	if err != nil {
 		return nil, err
@@ -100,7 +100,7 @@ func (tx *RawTx) ExecContext(_ context.Context, query string, args ...any) (sql.
 
 // QueryInt64 returns the first column of the first row of query, and
 // false when there is no row.
-func (tx *RawTx) QueryInt64(query string, args ...any) (int64, bool, error) {
+func (tx *rawTx) QueryInt64(query string, args ...any) (int64, bool, error) {
 	named, err := tx.bind(args)
 	if err != nil {
 		return 0, false, err
@@ -124,23 +124,23 @@ func (tx *RawTx) QueryInt64(query string, args ...any) (int64, bool, error) {
 	return n, true, nil
 }
 
-// RawStmt is a statement prepared in a RawTx, to run many times.
-type RawStmt struct {
-	tx   *RawTx
+// rawStmt is a statement prepared in a rawTx, to run many times.
+type rawStmt struct {
+	tx   *rawTx
 	stmt *sqlite3.SQLiteStmt
 }
 
 // Prepare prepares query; close the statement before the transaction ends.
-func (tx *RawTx) Prepare(query string) (*RawStmt, error) {
+func (tx *rawTx) Prepare(query string) (*rawStmt, error) {
 	s, err := tx.conn.PrepareContext(tx.ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	return &RawStmt{tx: tx, stmt: s.(*sqlite3.SQLiteStmt)}, nil
+	return &rawStmt{tx: tx, stmt: s.(*sqlite3.SQLiteStmt)}, nil
 }
 
 // Exec runs the statement with args.
-func (s *RawStmt) Exec(args ...any) error {
+func (s *rawStmt) Exec(args ...any) error {
 	named, err := s.tx.bind(args)
 	if err != nil {
 		return err
@@ -150,10 +150,10 @@ func (s *RawStmt) Exec(args ...any) error {
 }
 
 // Close releases the statement.
-func (s *RawStmt) Close() error { return s.stmt.Close() }
+func (s *rawStmt) Close() error { return s.stmt.Close() }
 
-// PositionRaw is Position read inside a RawTx.
-func PositionRaw(tx *RawTx, name string) (uint64, error) {
+// positionRaw is Position read inside a rawTx.
+func positionRaw(tx *rawTx, name string) (uint64, error) {
 	seq, _, err := tx.QueryInt64(positionQuery, name)
 	if err != nil {
 		return 0, fmt.Errorf("read position %s: %w", name, err)

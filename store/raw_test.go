@@ -16,18 +16,18 @@ func TestCheckpointsRunInTheBackground(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	var auto int
-	require.NoError(t, db.SQL().QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&auto))
+	require.NoError(t, db.SQLForTests().QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&auto))
 	require.Zero(t, auto, "commits must not checkpoint: the background checkpointer does")
 
 	before, err := os.Stat(db.Path())
 	require.NoError(t, err)
 	// 8 MiB through the log: far past SQLite's own threshold (1000 pages),
 	// so with it on, a commit would have copied them already.
-	_, err = db.SQL().ExecContext(ctx, `CREATE TABLE filler (b BLOB)`)
+	_, err = db.SQLForTests().ExecContext(ctx, `CREATE TABLE filler (b BLOB)`)
 	require.NoError(t, err)
 	blob := []byte(strings.Repeat("x", 64<<10))
 	for range 128 {
-		_, err := db.SQL().ExecContext(ctx, `INSERT INTO filler (b) VALUES (?)`, blob)
+		_, err := db.SQLForTests().ExecContext(ctx, `INSERT INTO filler (b) VALUES (?)`, blob)
 		require.NoError(t, err)
 	}
 	// Only the checkpointer copies pages into the database file.
@@ -44,10 +44,10 @@ func TestRawTxCommitsOrRollsBack(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := openTestDB(t)
-	_, err := db.SQL().ExecContext(ctx, `CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT, b BLOB, f INTEGER)`)
+	_, err := db.SQLForTests().ExecContext(ctx, `CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT, b BLOB, f INTEGER)`)
 	require.NoError(t, err)
 
-	require.NoError(t, db.WithRawTx(ctx, func(tx *RawTx) error {
+	require.NoError(t, db.withRawTx(ctx, func(tx *rawTx) error {
 		ins, err := tx.Prepare(`INSERT INTO t (id, s, b, f) VALUES (?, ?, ?, ?)`)
 		if err != nil {
 			return err
@@ -58,37 +58,37 @@ func TestRawTxCommitsOrRollsBack(t *testing.T) {
 				return err
 			}
 		}
-		return SetPosition(ctx, tx, "t", 3)
+		return setPosition(ctx, tx, "t", 3)
 	}))
 	pos, err := db.Position(ctx, "t")
 	require.NoError(t, err)
 	require.EqualValues(t, 3, pos)
 	var n int
 	var b []byte
-	require.NoError(t, db.SQL().QueryRowContext(ctx, `SELECT COUNT(*), MAX(b) FROM t WHERE f = 0`).Scan(&n, &b))
+	require.NoError(t, db.SQLForTests().QueryRowContext(ctx, `SELECT COUNT(*), MAX(b) FROM t WHERE f = 0`).Scan(&n, &b))
 	require.Equal(t, 2, n)
 	require.Equal(t, []byte{0, 0xff}, b)
 
 	failed := errors.New("handler failed")
-	err = db.WithRawTx(ctx, func(tx *RawTx) error {
+	err = db.withRawTx(ctx, func(tx *rawTx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO t (id, s) VALUES (?, ?)`, 9, "gone"); err != nil {
 			return err
 		}
-		got, err := PositionRaw(tx, "t")
+		got, err := positionRaw(tx, "t")
 		require.NoError(t, err)
 		require.EqualValues(t, 3, got)
 		return failed
 	})
 	require.ErrorIs(t, err, failed)
-	require.NoError(t, db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM t`).Scan(&n))
+	require.NoError(t, db.SQLForTests().QueryRowContext(ctx, `SELECT COUNT(*) FROM t`).Scan(&n))
 	require.Equal(t, 3, n, "a failed transaction leaves nothing behind")
 
-	err = db.WithRawTx(ctx, func(tx *RawTx) error {
+	err = db.withRawTx(ctx, func(tx *rawTx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO t (id) VALUES (?)`, uint64(1)<<63)
 		return err
 	})
 	require.ErrorContains(t, err, "does not fit")
-	err = db.WithRawTx(ctx, func(tx *RawTx) error {
+	err = db.withRawTx(ctx, func(tx *rawTx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO t (id) VALUES (?)`, time.Now())
 		return err
 	})

@@ -337,7 +337,7 @@ func TestMigrationNineKeepsDeadLettersWithoutTheirMessages(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close()
 	var columns []string
-	rows, err := db.SQL().QueryContext(ctx, `SELECT name FROM pragma_table_info('dead_letters')`)
+	rows, err := db.SQLForTests().QueryContext(ctx, `SELECT name FROM pragma_table_info('dead_letters')`)
 	require.NoError(t, err)
 	for rows.Next() {
 		var c string
@@ -349,7 +349,7 @@ func TestMigrationNineKeepsDeadLettersWithoutTheirMessages(t *testing.T) {
 	require.NotContains(t, columns, "payload")
 	var subject string
 	var size int
-	require.NoError(t, db.SQL().QueryRowContext(ctx, `SELECT subject, size FROM dead_letters WHERE id = 42`).Scan(&subject, &size))
+	require.NoError(t, db.SQLForTests().QueryRowContext(ctx, `SELECT subject, size FROM dead_letters WHERE id = 42`).Scan(&subject, &size))
 	require.Equal(t, "orders.created", subject)
 	require.Equal(t, 3, size)
 }
