@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -72,10 +73,17 @@ type Log struct {
 	logger *slog.Logger
 	// follower indexes the audit stream from the stored position.
 	follower *streamreader.Follower[[]jetstream.Msg]
+	// open says the audit stream exists: Record may publish.
+	open atomic.Bool
 }
 
-// Open creates the audit stream if missing. Call Start to index it.
-func Open(ctx context.Context, nc *nats.Conn, db *store.DB, cfg Config) (*Log, error) {
+// ErrUnavailable answers a Record while the audit stream is not reached
+// yet (NATS down, or a permission missing: the log says which).
+var ErrUnavailable = errors.New("the audit stream is not available until jetwatch reaches NATS")
+
+// New returns the audit log of cfg.Stream, indexed into db; it asks NATS
+// nothing until Start. Its index in db is readable from the start.
+func New(nc *nats.Conn, db *store.DB, cfg Config) (*Log, error) {
 	if cfg.Stream == "" {
 		cfg.Stream = DefaultStream
 	}
@@ -90,12 +98,6 @@ func Open(ctx context.Context, nc *nats.Conn, db *store.DB, cfg Config) (*Log, e
 	if err != nil {
 		return nil, err
 	}
-	if err := ensure.Stream(ctx, js, jetstream.StreamConfig{Name: cfg.Stream,
-		Description: "jetwatch audit log: who did what", Subjects: []string{SubjectPrefix + ">"},
-		MaxAge: cfg.MaxAge, Replicas: cfg.Replicas, Storage: jetstream.FileStorage,
-		Duplicates: 2 * time.Minute}); err != nil {
-		return nil, err
-	}
 	l := &Log{cfg: cfg, js: js, db: db, logger: cfg.Logger.With("component", "audit")}
 	l.follower, err = streamreader.NewFollower(js, streamreader.FollowerConfig[[]jetstream.Msg]{
 		Stream: cfg.Stream, Batch: 500, Position: l.position, Handle: l.handle,
@@ -107,12 +109,37 @@ func Open(ctx context.Context, nc *nats.Conn, db *store.DB, cfg Config) (*Log, e
 	return l, nil
 }
 
+// Open is New with the audit stream created if missing, for a caller that
+// records at once. Call Start to index it.
+func Open(ctx context.Context, nc *nats.Conn, db *store.DB, cfg Config) (*Log, error) {
+	l, err := New(nc, db, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return l, l.ensureStream(ctx)
+}
+
+// ensureStream creates the audit stream if missing; Record works after it.
+func (l *Log) ensureStream(ctx context.Context) error {
+	if err := ensure.Stream(ctx, l.js, jetstream.StreamConfig{Name: l.cfg.Stream,
+		Description: "jetwatch audit log: who did what", Subjects: []string{SubjectPrefix + ">"},
+		MaxAge: l.cfg.MaxAge, Replicas: l.cfg.Replicas, Storage: jetstream.FileStorage,
+		Duplicates: 2 * time.Minute}); err != nil {
+		return err
+	}
+	l.open.Store(true)
+	return nil
+}
+
 // Stream is the name of the audit stream.
 func (l *Log) Stream() string { return l.cfg.Stream }
 
 // Record stores e in the audit stream, waiting for JetStream to confirm.
 // A retried publish of the same entry is stored once.
 func (l *Log) Record(ctx context.Context, e Entry) error {
+	if !l.open.Load() {
+		return ErrUnavailable
+	}
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
@@ -155,9 +182,18 @@ func subjectToken(action string) string {
 	return t
 }
 
-// Start indexes the audit stream into SQLite in the background until ctx
-// ends or Stop.
-func (l *Log) Start(ctx context.Context) { l.follower.Start(ctx) }
+// Start creates the audit stream if missing, then indexes it into SQLite
+// in the background until ctx ends or Stop. A failed Start may be tried
+// again.
+func (l *Log) Start(ctx context.Context) error {
+	if !l.open.Load() {
+		if err := l.ensureStream(ctx); err != nil {
+			return err
+		}
+	}
+	l.follower.Start(ctx)
+	return nil
+}
 
 // Stop stops indexing. Safe to call twice, and without Start.
 func (l *Log) Stop() { l.follower.Stop() }

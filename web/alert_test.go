@@ -37,7 +37,7 @@ rules:
 		ev, err = alert.NewEvaluator(js, alert.EvaluatorConfig{Rules: func() *alert.Rules { return rules },
 			Index: db, DeadLetters: dlq.NewQueries(db, nil, ""), Now: c.Now, Registerer: prometheus.NewRegistry()})
 		require.NoError(t, err)
-		c.Alerts = alert.Desk{Evaluator: ev, Log: alert.NewDeliveryLog(db)}
+		c.Alerts = alert.Alerting{Evaluator: ev, Log: alert.NewDeliveryLog(db)}
 	})
 	seed(t, b)
 	require.NoError(t, ev.Evaluate(context.Background()))

@@ -197,7 +197,7 @@ func setupEverything(t testing.TB) (*Server, *deskBundle) {
 		Index: d.db, DeadLetters: dlq.NewQueries(d.db, nil, ""), Now: srv.cfg.Now, Registerer: prometheus.NewRegistry()})
 	require.NoError(t, err)
 	require.NoError(t, ev.Evaluate(ctx))
-	srv.cfg.Alerts = alert.Desk{Evaluator: ev, Log: alert.NewDeliveryLog(d.db)}
+	srv.cfg.Alerts = alert.Alerting{Evaluator: ev, Log: alert.NewDeliveryLog(d.db)}
 	return srv, d
 }
 

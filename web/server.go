@@ -76,7 +76,7 @@ type DeadLetterIndex interface {
 	Status(ctx context.Context) (dlq.IndexStatus, error)
 }
 
-// Alerts is the alerting the pages and API use. alert.Desk implements
+// Alerts is the alerting the pages and API use. alert.Alerting implements
 // it. Silence and Acknowledge report a rule or instance that does not exist
 // with alert.ErrUnknownAlert, and a request that cannot be done as asked
 // with alert.ErrBadRequest.

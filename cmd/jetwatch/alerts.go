@@ -9,13 +9,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/jetwatch/jetwatch/alert"
-	"github.com/jetwatch/jetwatch/dlq"
-	"github.com/jetwatch/jetwatch/store"
 )
 
 // rulesFile holds the rules in force and reloads them on SIGHUP or when
@@ -78,71 +72,4 @@ func (f *rulesFile) reload(why string) {
 	}
 	f.rules.Store(rs)
 	f.logger.Info("alert rules reloaded", "why", why, "rules", len(rs.Rules), "receivers", len(rs.Receivers))
-}
-
-// alerting is the evaluator and sender, started once NATS takes the
-// outbox stream.
-type alerting struct {
-	rules     *rulesFile
-	evaluator *alert.Evaluator
-	sender    *alert.Sender
-	index     *alert.DeliveryIndex
-	logger    *slog.Logger
-	done      chan struct{}
-	started   []interface{ Stop() }
-}
-
-func newAlerting(nc *nats.Conn, db *store.DB, rules *rulesFile, cfg *config, reg prometheus.Registerer, logger *slog.Logger) (*alerting, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
-	}
-	outbox := alert.OutboxConfig{Replicas: cfg.StreamReplicas}
-	ev, err := alert.NewEvaluator(js, alert.EvaluatorConfig{Rules: rules.current, Index: db, DeadLetters: dlq.NewQueries(db, js, cfg.DLQStream),
-		Interval: cfg.AlertInterval, Outbox: outbox, Registerer: reg, Logger: logger})
-	if err != nil {
-		return nil, err
-	}
-	sender, err := alert.NewSender(js, alert.SenderConfig{Rules: rules.current, Log: alert.NewDeliveryLog(db), Outbox: outbox,
-		ExternalURL: cfg.ExternalURL, Registerer: reg, Logger: logger})
-	if err != nil {
-		return nil, err
-	}
-	index := alert.NewDeliveryIndex(js, alert.NewDeliveryLog(db), outbox, logger)
-	return &alerting{rules: rules, evaluator: ev, sender: sender, index: index, logger: logger.With("component", "alerts"), done: make(chan struct{})}, nil
-}
-
-// start keeps trying until the outbox exists (NATS may be down, or a
-// permission missing: the log says which), then evaluates and sends.
-func (a *alerting) start(ctx context.Context) {
-	defer close(a.done)
-	go a.rules.watch(ctx)
-	wait := time.Second
-	for _, part := range []interface {
-		Start(context.Context) error
-		Stop()
-	}{a.index, a.sender, a.evaluator} {
-		for {
-			err := part.Start(ctx)
-			if err == nil {
-				a.started = append(a.started, part)
-				break
-			}
-			a.logger.Error("alerting is not running yet; retrying", "err", err, "retry_in", wait)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(wait):
-			}
-			wait = min(2*wait, 30*time.Second)
-		}
-	}
-	a.logger.Info("alerting running")
-}
-
-func (a *alerting) stop() {
-	<-a.done
-	for i := len(a.started) - 1; i >= 0; i-- {
-		a.started[i].Stop()
-	}
 }

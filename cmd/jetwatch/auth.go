@@ -7,16 +7,13 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/auth"
 	"github.com/jetwatch/jetwatch/dlq"
-	"github.com/jetwatch/jetwatch/store"
 	"github.com/jetwatch/jetwatch/web"
 )
 
@@ -25,7 +22,6 @@ type access struct {
 	auth    *web.AuthConfig // nil: nobody signs in
 	proxies []netip.Prefix
 	redact  *dlq.Redactor
-	tokens  *lazyTokens
 }
 
 // buildAccess reads the sign-in, proxy and redaction settings. Every
@@ -72,9 +68,7 @@ func buildAccess(cfg *config, logger *slog.Logger) (access, error) {
 	if ac.Users == nil && ac.Proxy == nil {
 		return a, nil
 	}
-	a.tokens = &lazyTokens{}
-	ac.Tokens = a.tokens
-	a.auth = ac
+	a.auth = ac // its Tokens come with NATS (buildParts)
 	return a, nil
 }
 
@@ -86,69 +80,6 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// errNotYet answers while jetwatch has not reached NATS.
-var errNotYet = errors.New("not available until jetwatch reaches NATS")
-
-// lazyTokens serves API tokens once the KV bucket is open.
-type lazyTokens struct{ p atomic.Pointer[auth.Tokens] }
-
-func (l *lazyTokens) get() (*auth.Tokens, error) {
-	if t := l.p.Load(); t != nil {
-		return t, nil
-	}
-	return nil, fmt.Errorf("API tokens are %w", errNotYet)
-}
-
-func (l *lazyTokens) Authenticate(ctx context.Context, bearer string) (auth.Token, error) {
-	t, err := l.get()
-	if err != nil {
-		return auth.Token{}, err
-	}
-	return t.Authenticate(ctx, bearer)
-}
-
-func (l *lazyTokens) Create(ctx context.Context, name string, role auth.Role, by string, now time.Time) (auth.Token, string, error) {
-	t, err := l.get()
-	if err != nil {
-		return auth.Token{}, "", err
-	}
-	return t.Create(ctx, name, role, by, now)
-}
-
-func (l *lazyTokens) Revoke(ctx context.Context, id string) error {
-	t, err := l.get()
-	if err != nil {
-		return err
-	}
-	return t.Revoke(ctx, id)
-}
-
-func (l *lazyTokens) List(ctx context.Context) ([]auth.Token, error) {
-	t, err := l.get()
-	if err != nil {
-		return nil, err
-	}
-	return t.List(ctx)
-}
-
-// lazyAudit records once the audit stream is open; the index in SQLite is
-// readable from the start.
-type lazyAudit struct {
-	db *store.DB
-	p  atomic.Pointer[audit.Log]
-}
-
-func (l *lazyAudit) Record(ctx context.Context, e audit.Entry) error {
-	if a := l.p.Load(); a != nil {
-		return a.Record(ctx, e)
-	}
-	return fmt.Errorf("the audit stream is %w", errNotYet)
-}
-
-func (l *lazyAudit) List(ctx context.Context, f store.AuditFilter, limit int) ([]audit.Entry, error) {
-	return audit.List(ctx, l.db, f, limit)
 }
 
 // watchUsersFile logs when the users file stops being readable (the users

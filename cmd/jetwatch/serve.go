@@ -73,10 +73,10 @@ func (c conns) lost(ctx context.Context, logger *slog.Logger) error {
 	return fmt.Errorf("the NATS %sconnection was closed for good (%s): exiting so that a supervisor starts jetwatch again", which, reason)
 }
 
-// serveWith runs the index, sampler and web server on an established
-// connection until ctx ends, then shuts them down in reverse order.
+// serveWith runs every part and the web server on established
+// connections until ctx ends or a connection is lost for good, then stops
+// them in reverse order.
 func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writer, c conns) error {
-	nc, sys, status := c.nc, c.sys, c.status
 	// Ended by the caller, or when a connection is lost for good: every
 	// part started below stops with it.
 	ctx, cancel := context.WithCancel(ctx)
@@ -88,7 +88,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	if err := checkListen(cfg, acc.auth != nil); err != nil {
 		return err
 	}
-	stopSignOuts, err := startSignOuts(ctx, nc, cfg, acc, logger)
+	stopSignOuts, err := startSignOuts(ctx, c.nc, cfg, acc, logger)
 	if err != nil {
 		return err
 	}
@@ -100,30 +100,12 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	defer db.Close()
 	db.SetLogger(logger)
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "jetwatch_nats_connected", Help: "1 while jetwatch is connected to NATS.",
-		}, func() float64 {
-			if nc.IsConnected() {
-				return 1
-			}
-			return 0
-		}),
-	)
-	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "jetwatch_build_info", Help: "Always 1; labels say which jetwatch runs.",
-	}, []string{"version", "goversion"})
-	buildInfo.WithLabelValues(version(), runtime.Version()).Set(1)
-	reg.MustRegister(buildInfo)
-
-	sampler, err := collector.NewSampler(nc, db, collector.SamplerConfig{
+	reg := newRegistry(c.nc)
+	sampler, err := collector.NewSampler(c.nc, db, collector.SamplerConfig{
 		Interval:   cfg.SampleInterval,
 		StallAfter: cfg.StallAfter,
 		Retention:  store.Retention{Raw: cfg.HistoryRaw, FiveMinute: cfg.History5m, Hourly: cfg.History1h},
-		SystemConn: sys,
+		SystemConn: c.sys,
 		OwnStreams: []string{cfg.AdvisoryStream, cfg.DLQStream},
 		Registerer: reg,
 		Logger:     logger,
@@ -138,52 +120,41 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	}
 	defer sampler.Stop()
 
-	redeliverer, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{Stream: cfg.DLQStream, Registerer: reg, TracerProvider: cfg.Tracing,
-		Policy: dlq.TargetPolicy{OwnStreams: []string{cfg.AdvisoryStream}, Subjects: splitList(cfg.RedeliverSubjects)}})
+	p, err := buildParts(c.nc, db, cfg, acc.auth != nil, reg, logger)
 	if err != nil {
 		return err
 	}
-	desk, err := newDeadLetterDesk(nc, db, redeliverer, cfg, reg, logger)
-	if err != nil {
-		return err
-	}
-	desk.tokens = acc.tokens
-	if acc.auth != nil && acc.auth.Users != nil {
-		go watchUsersFile(ctx, acc.auth.Users, logger)
+	if acc.auth != nil {
+		acc.auth.Tokens = p.tokens
+		if acc.auth.Users != nil {
+			go watchUsersFile(ctx, acc.auth.Users, logger)
+		}
 	}
 	pending := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "jetwatch_dead_letters_pending",
 		Help: "Dead letters neither redelivered nor discarded, from the index (counted every 5 s).",
 	})
 	reg.MustRegister(pending)
-	go countPending(ctx, desk.queries, pending, 5*time.Second)
-	go desk.start(ctx)
-	defer desk.stop()
-
+	go countPending(ctx, p.queries, pending, 5*time.Second)
+	for _, g := range p.groups(logger) {
+		g.Start(ctx, func() { logger.Info(g.name + " running") })
+		defer g.Stop()
+	}
 	var alerts web.Alerts
-	if cfg.Rules != "" {
-		rules, err := loadRules(cfg.Rules, cfg.Env, logger)
-		if err != nil {
-			return err
-		}
-		a, err := newAlerting(nc, db, rules, cfg, reg, logger)
-		if err != nil {
-			return err
-		}
-		go a.start(ctx)
-		defer a.stop()
-		alerts = alert.Desk{Evaluator: a.evaluator, Log: alert.NewDeliveryLog(db)}
+	if p.rules != nil {
+		go p.rules.watch(ctx)
+		alerts = alert.Alerting{Evaluator: p.evaluator, Log: alert.NewDeliveryLog(db)}
 	}
 
 	srv, err := web.New(web.Config{
 		Alerts:         alerts,
 		DemoReceiver:   cfg.DemoReceiver,
 		Index:          db,
-		DeadLetters:    dlq.Desk{Queries: desk.queries, Redeliverer: redeliverer},
-		Bulk:           desk,
+		DeadLetters:    dlq.Desk{Queries: p.queries, Redeliverer: p.redeliverer},
+		Bulk:           p.bulk,
 		TraceURL:       cfg.TraceURL,
 		Auth:           acc.auth,
-		Audit:          desk.audit,
+		Audit:          p.audit,
 		Redact:         acc.redact,
 		HidePayloads:   cfg.HidePayloads,
 		TrustedProxies: acc.proxies,
@@ -191,7 +162,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 		TLSCertFile:    cfg.TLSCert,
 		TLSKeyFile:     cfg.TLSKey,
 		NATSState: func() web.NATSState {
-			s := status.Snapshot()
+			s := c.status.Snapshot()
 			return web.NATSState{Connected: s.Connected, Closed: s.Closed, Since: s.Since, LastError: s.LastError, Server: s.ServerURL, ServerName: s.ServerName}
 		},
 		SamplerState:   sampler.State,
@@ -204,7 +175,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 		Version:        version(),
 
 		// /readyz and the dead-letters page report the index's stalls.
-		DeadLetterIndex: desk.index,
+		DeadLetterIndex: p.index,
 	})
 	if err != nil {
 		return err
@@ -228,6 +199,29 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 		logger.Warn("web server shutdown", "err", err)
 	}
 	return lostErr
+}
+
+// newRegistry is the metrics registry with the process's own series.
+func newRegistry(nc *nats.Conn) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "jetwatch_nats_connected", Help: "1 while jetwatch is connected to NATS.",
+		}, func() float64 {
+			if nc.IsConnected() {
+				return 1
+			}
+			return 0
+		}),
+	)
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "jetwatch_build_info", Help: "Always 1; labels say which jetwatch runs.",
+	}, []string{"version", "goversion"})
+	buildInfo.WithLabelValues(version(), runtime.Version()).Set(1)
+	reg.MustRegister(buildInfo)
+	return reg
 }
 
 // signInSummary says in the start log how operators sign in.

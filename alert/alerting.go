@@ -2,14 +2,14 @@ package alert
 
 import "context"
 
-// Desk is what the dashboard reads and does: rule states, silences,
+// Alerting is what the dashboard reads and does: rule states, silences,
 // acknowledgements and the delivery log.
-type Desk struct {
+type Alerting struct {
 	*Evaluator
 	Log *DeliveryLog
 }
 
 // Deliveries returns the latest deliveries, newest first.
-func (d Desk) Deliveries(ctx context.Context, limit int) ([]Delivery, error) {
+func (d Alerting) Deliveries(ctx context.Context, limit int) ([]Delivery, error) {
 	return d.Log.Recent(ctx, limit)
 }
