@@ -337,12 +337,9 @@ func validateKind(r Rule, field func(f, format string, args ...any)) {
 		field("states", "only consumer_lag rules have states")
 	}
 	if r.Subject != "" || r.Reason != "" {
-		if err := (store.DeadLetterFilter{Subject: r.Subject, Reason: r.Reason}).Validate(); err != nil {
-			f := "subject"
-			if r.Reason != "" && !strings.Contains(err.Error(), "subject") {
-				f = "reason"
-			}
-			field(f, "%s", strings.TrimPrefix(err.Error(), store.ErrBadFilter.Error()+": "))
+		var fe *store.FilterError
+		if err := (store.DeadLetterFilter{Subject: r.Subject, Reason: r.Reason}).Validate(); errors.As(err, &fe) {
+			field(fe.Field, "%s", fe.Problem)
 		}
 	}
 }

@@ -30,6 +30,22 @@ const (
 // ErrBadFilter wraps problems with a filter the operator gave.
 var ErrBadFilter = errors.New("bad filter")
 
+// FilterError is a problem with one field of a filter; it is an
+// ErrBadFilter.
+type FilterError struct {
+	// Field is the filter's field as requests name it (subject, reason, q).
+	Field string
+	// Problem says what is wrong and what to do, naming the field.
+	Problem string
+}
+
+func (e *FilterError) Error() string { return ErrBadFilter.Error() + ": " + e.Problem }
+func (e *FilterError) Unwrap() error { return ErrBadFilter }
+
+func filterError(field, format string, args ...any) error {
+	return &FilterError{Field: field, Problem: fmt.Sprintf(format, args...)}
+}
+
 // DeadLetterFilter selects dead letters; zero fields match everything.
 type DeadLetterFilter struct {
 	Stream   string    `json:"stream,omitempty"`
@@ -70,50 +86,50 @@ const (
 // Validate checks the filter's closed vocabularies, syntax and sizes.
 func (f DeadLetterFilter) Validate() error {
 	if len(f.Q) > MaxSearchBytes {
-		return fmt.Errorf("%w: q is %d bytes: search with at most %d", ErrBadFilter, len(f.Q), MaxSearchBytes)
+		return filterError("q", "q is %d bytes: search with at most %d", len(f.Q), MaxSearchBytes)
 	}
 	if n := len(searchTokens(f.Q)); n > MaxSearchTerms {
-		return fmt.Errorf("%w: q has %d words: search with at most %d (letters and digits make a word; anything else separates them)",
-			ErrBadFilter, n, MaxSearchTerms)
+		return filterError("q", "q has %d words: search with at most %d (letters and digits make a word; anything else separates them)",
+			n, MaxSearchTerms)
 	}
 	for _, v := range []struct{ name, value string }{{"stream", f.Stream}, {"consumer", f.Consumer}} {
 		if len(v.value) > natsname.MaxNameLen {
-			return fmt.Errorf("%w: %s is %d bytes: NATS names are at most %d", ErrBadFilter, v.name, len(v.value), natsname.MaxNameLen)
+			return filterError(v.name, "%s is %d bytes: NATS names are at most %d", v.name, len(v.value), natsname.MaxNameLen)
 		}
 	}
 	if len(f.Subject) > natsname.MaxSubjectLen {
-		return fmt.Errorf("%w: subject is %d bytes: subjects jetwatch handles are at most %d", ErrBadFilter, len(f.Subject), natsname.MaxSubjectLen)
+		return filterError("subject", "subject is %d bytes: subjects jetwatch handles are at most %d", len(f.Subject), natsname.MaxSubjectLen)
 	}
 	switch f.Reason {
 	case "", deadletter.ReasonMaxDeliver, deadletter.ReasonTerminated, deadletter.ReasonError:
 	default:
-		return fmt.Errorf("%w: reason %q: use max_deliver, terminated or error", ErrBadFilter, f.Reason)
+		return filterError("reason", "reason %q: use max_deliver, terminated or error", f.Reason)
 	}
 	switch f.Status {
 	case "", StatusPending, StatusRedelivering, StatusRedelivered, StatusDiscarded:
 	default:
-		return fmt.Errorf("%w: status %q: use pending, redelivering, redelivered or discarded", ErrBadFilter, f.Status)
+		return filterError("status", "status %q: use pending, redelivering, redelivered or discarded", f.Status)
 	}
 	if f.Subject != "" {
 		for i, tok := range strings.Split(f.Subject, ".") {
 			if tok == "" || (tok == ">" && i != strings.Count(f.Subject, ".")) || strings.ContainsAny(tok, " \t") {
-				return fmt.Errorf("%w: subject %q is not a valid NATS subject pattern", ErrBadFilter, clipped(f.Subject))
+				return filterError("subject", "subject %q is not a valid NATS subject pattern", clipped(f.Subject))
 			}
 		}
 	}
 	if len(f.IDs) > 10000 {
-		return fmt.Errorf("%w: select at most 10,000 dead letters, or use a filter", ErrBadFilter)
+		return filterError("ids", "select at most 10,000 dead letters, or use a filter")
 	}
 	for _, id := range f.IDs {
 		if id == 0 || id > math.MaxInt64 {
-			return fmt.Errorf("%w: selection: %d is not a dead letter id", ErrBadFilter, id)
+			return filterError("ids", "selection: %d is not a dead letter id", id)
 		}
 	}
 	if f.MaxID > math.MaxInt64 {
-		return fmt.Errorf("%w: max_id %d is not a dead letter id", ErrBadFilter, f.MaxID)
+		return filterError("max_id", "max_id %d is not a dead letter id", f.MaxID)
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
-		return fmt.Errorf("%w: until is before since", ErrBadFilter)
+		return filterError("until", "until is before since")
 	}
 	return nil
 }
@@ -305,7 +321,7 @@ func ftsQuery(q string) string {
 func parseCursor(cursor string) (uint64, error) {
 	before, err := strconv.ParseUint(cursor, 10, 64)
 	if err != nil || before > math.MaxInt64 {
-		return 0, fmt.Errorf("%w: cursor %q is not one this server gave out", ErrBadFilter, clipped(cursor))
+		return 0, filterError("cursor", "cursor %q is not one this server gave out", clipped(cursor))
 	}
 	return before, nil
 }
