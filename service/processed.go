@@ -73,6 +73,14 @@ func newProcessedIDs(js jetstream.JetStream, kv jetstream.KeyValue, inFlight int
 
 // run answers lookups in batches until ctx ends.
 func (p *processedIDs) run(ctx context.Context) {
+	// One subscription for every batch's answer, not one each.
+	var direct *directget.Client
+	if p.direct != "" {
+		var err error
+		if direct, err = directget.NewClient(p.nc); err == nil {
+			defer direct.Close() //nolint:errcheck // the runner is stopping
+		}
+	}
 	var batch []*lookup
 	for {
 		batch = batch[:0]
@@ -91,7 +99,7 @@ func (p *processedIDs) run(ctx context.Context) {
 				break more
 			}
 		}
-		found, err := p.lookupAll(ctx, batch)
+		found, err := p.lookupAll(ctx, direct, batch)
 		if err != nil {
 			// The batched form failed (an older server, a permission):
 			// ask key by key, as a KV client would.
@@ -121,9 +129,9 @@ func (p *processedIDs) seen(ctx context.Context, key string) (bool, error) {
 }
 
 // lookupAll asks for the last entry of every key of batch in one direct
-// get.
-func (p *processedIDs) lookupAll(ctx context.Context, batch []*lookup) (map[string]bool, error) {
-	if p.direct == "" {
+// get through direct (nil: none could be set up).
+func (p *processedIDs) lookupAll(ctx context.Context, direct *directget.Client, batch []*lookup) (map[string]bool, error) {
+	if direct == nil {
 		return nil, errors.New("no direct get")
 	}
 	subjects := make([]string, len(batch))
@@ -131,7 +139,7 @@ func (p *processedIDs) lookupAll(ctx context.Context, batch []*lookup) (map[stri
 		subjects[i] = p.subject + l.key
 	}
 	found := make(map[string]bool, len(batch))
-	err := directget.Request(ctx, p.nc, p.direct, struct {
+	err := direct.Request(ctx, p.direct, struct {
 		MultiLast []string `json:"multi_last"`
 	}{subjects}, func(m *nats.Msg) error {
 		// A deleted or purged key is not a record of processing.
