@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -230,25 +232,27 @@ func BenchmarkRunner(b *testing.B) {
 		<-all
 		return start.stop(n)
 	}
-	// BENCH_ONLY=plain, =full or =bound runs one case alone, to profile it.
+	// BENCH_ONLY names the cases to run, to profile or compare some alone
+	// (bare, plain, bound, full; comma-separated). Unset, all run.
 	only := os.Getenv("BENCH_ONLY")
+	runs := func(name string) bool { return only == "" || slices.Contains(strings.Split(only, ","), name) }
 	var bareRun, plainRun, fullRun, boundRun result
 	for range b.N {
-		if only == "" {
+		if runs("bare") {
 			// Bare first and last, so load from elsewhere on the machine
 			// drifting during the run weighs on both sides alike.
 			bareRun.add(bare(b), 0.5)
 		}
-		if only == "" || only == "plain" {
+		if runs("plain") {
 			plainRun.add(runner(b, false), 1)
 		}
-		if only == "" || only == "bound" {
+		if runs("bound") {
 			boundRun.add(bound(b), 1)
 		}
-		if only == "" || only == "full" {
+		if runs("full") {
 			fullRun.add(runner(b, true), 1)
 		}
-		if only == "" {
+		if runs("bare") {
 			bareRun.add(bare(b), 0.5)
 		}
 	}
@@ -261,12 +265,15 @@ func BenchmarkRunner(b *testing.B) {
 			b.ReportMetric(c.r.cpu/float64(b.N), c.name+"-cpu-µs/msg")
 		}
 	}
-	if only == "" {
-		b.ReportMetric(plainRun.rate/bareRun.rate, "plain/bare")
-		// The target for breaker+idempotency: >= 0.85 of the bound.
-		b.ReportMetric(fullRun.rate/boundRun.rate, "full/bound")
-		b.ReportMetric(boundRun.rate/bareRun.rate, "bound/bare")
+	ratio := func(x, y result, name string) {
+		if x.rate > 0 && y.rate > 0 {
+			b.ReportMetric(x.rate/y.rate, name)
+		}
 	}
+	ratio(plainRun, bareRun, "plain/bare")
+	// The target for breaker+idempotency: >= 0.85 of the bound.
+	ratio(fullRun, boundRun, "full/bound")
+	ratio(boundRun, bareRun, "bound/bare")
 }
 
 // result is one case's rate, and the process's CPU time (user and system,
