@@ -20,6 +20,10 @@ func TestProcessedLookupFindsRecordedKeysInOneBatch(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, p.direct, "the batched lookup is in use")
 	require.NotNil(t, p.pub, "records are pipelined")
+	// run sends the records of recordAsync, and answers lookups.
+	ctx, cancel := context.WithCancel(b.ctx)
+	defer cancel()
+	go p.run(ctx)
 	var batch []*lookup
 	for i := range 20 {
 		key := fmt.Sprintf("worker.%02d", i)
@@ -49,9 +53,6 @@ func TestProcessedLookupFindsRecordedKeysInOneBatch(t *testing.T) {
 	require.Empty(t, found)
 
 	// Through run, as workers ask.
-	ctx, cancel := context.WithCancel(b.ctx)
-	defer cancel()
-	go p.run(ctx)
 	seen, err := p.seen(ctx, "worker.02")
 	require.NoError(t, err)
 	require.True(t, seen)
