@@ -77,7 +77,9 @@ func BenchmarkRunner(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	bare := func(b *testing.B) result {
+	// bare is Consume + Ack; with jetstream.PullMaxMessages(benchConcurrency)
+	// it holds no more messages in flight than the runner may.
+	bare := func(b *testing.B, opts ...jetstream.PullConsumeOpt) result {
 		name := prepare(b)
 		defer done(b, name)
 		cons, err := js.Consumer(ctx, name, "c")
@@ -92,7 +94,7 @@ func BenchmarkRunner(b *testing.B) {
 			if got.Add(1) == n {
 				close(all)
 			}
-		})
+		}, opts...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -236,12 +238,14 @@ func BenchmarkRunner(b *testing.B) {
 	// (bare, plain, bound, full; comma-separated). Unset, all run.
 	only := os.Getenv("BENCH_ONLY")
 	runs := func(name string) bool { return only == "" || slices.Contains(strings.Split(only, ","), name) }
-	var bareRun, plainRun, fullRun, boundRun result
+	var bareRun, cappedRun, plainRun, fullRun, boundRun result
+	capped := jetstream.PullMaxMessages(benchConcurrency)
 	for range b.N {
 		if runs("bare") {
 			// Bare first and last, so load from elsewhere on the machine
 			// drifting during the run weighs on both sides alike.
 			bareRun.add(bare(b), 0.5)
+			cappedRun.add(bare(b, capped), 0.5)
 		}
 		if runs("plain") {
 			plainRun.add(runner(b, false), 1)
@@ -253,13 +257,14 @@ func BenchmarkRunner(b *testing.B) {
 			fullRun.add(runner(b, true), 1)
 		}
 		if runs("bare") {
+			cappedRun.add(bare(b, capped), 0.5)
 			bareRun.add(bare(b), 0.5)
 		}
 	}
 	for _, c := range []struct {
 		name string
 		r    result
-	}{{"bare", bareRun}, {"plain", plainRun}, {"bound", boundRun}, {"full", fullRun}} {
+	}{{"bare", bareRun}, {"capped", cappedRun}, {"plain", plainRun}, {"bound", boundRun}, {"full", fullRun}} {
 		if c.r.rate > 0 {
 			b.ReportMetric(c.r.rate/float64(b.N), c.name+"-msgs/s")
 			b.ReportMetric(c.r.cpu/float64(b.N), c.name+"-cpu-µs/msg")
@@ -271,6 +276,8 @@ func BenchmarkRunner(b *testing.B) {
 		}
 	}
 	ratio(plainRun, bareRun, "plain/bare")
+	// The same, against a bare loop held to the runner's Concurrency.
+	ratio(plainRun, cappedRun, "plain/capped")
 	// The target for breaker+idempotency: >= 0.85 of the bound.
 	ratio(fullRun, boundRun, "full/bound")
 	ratio(boundRun, bareRun, "bound/bare")
