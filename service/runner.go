@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -125,7 +126,7 @@ type Runner struct {
 	breakers  []*breaker    // every breaker that gates fetching
 	metrics   *runnerMetrics
 
-	slots    chan struct{}
+	slots    *slots
 	work     chan jetstream.Msg
 	workers  sync.WaitGroup
 	fetched  chan struct{} // closed when fetching has ended
@@ -133,13 +134,17 @@ type Runner struct {
 	handlers context.CancelFunc
 	stopOnce sync.Once
 
-	mu       sync.Mutex
-	inFlight map[*flight]struct{}
+	// flights are the messages being handled, one per worker: each worker
+	// notes its message under a lock of its own, so workers never queue on
+	// one lock for it.
+	flights []flight
 
 	// claims are the message ids being handled, so a duplicate delivered
-	// meanwhile waits for the outcome instead of running the handler too.
-	claimsMu sync.Mutex
-	claims   map[string]*claim
+	// meanwhile waits for the outcome instead of running the handler too:
+	// in shards with a lock each, taken by every worker as it starts a
+	// message.
+	claims    [claimShards]claimShard
+	claimSeed maphash.Seed
 	// recording counts messages handled whose record is on its way: each
 	// is acked, and its slot freed, when the record is stored.
 	recording sync.WaitGroup
@@ -174,7 +179,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Runner, erro
 	}
 	r := &Runner{js: js, cons: cons, cfg: cfg, tracer: tp.Tracer(tracerName), maxDeliver: info.Config.MaxDeliver,
 		logger: cfg.Logger.With("stream", cfg.Stream, "consumer", cfg.Consumer),
-		slots:  make(chan struct{}, cfg.Concurrency)}
+		slots:  newSlots(cfg.Concurrency)}
 	if cfg.ProcessedBucket != "" {
 		kv, err := ensure.KeyValue(ctx, js, jetstream.KeyValueConfig{Bucket: cfg.ProcessedBucket,
 			Description: "ids of messages handled, for idempotent handling", TTL: cmp.Or(cfg.ProcessedTTL, 24*time.Hour)})
@@ -226,8 +231,11 @@ func (r *Runner) Start(ctx context.Context) error {
 	r.stop, r.handlers = stop, handlers
 	r.work = make(chan jetstream.Msg)
 	r.fetched = make(chan struct{})
-	r.inFlight = map[*flight]struct{}{}
-	r.claims = map[string]*claim{}
+	r.flights = make([]flight, r.cfg.Concurrency)
+	r.claimSeed = maphash.MakeSeed()
+	for i := range r.claims {
+		r.claims[i].m = map[string]*claim{}
+	}
 	if r.processed != nil {
 		go r.processed.run(handlerCtx)
 	}
@@ -236,11 +244,12 @@ func (r *Runner) Start(ctx context.Context) error {
 	for _, b := range r.breakers {
 		b.report(ctx, stateName(b.state()), time.Time{})
 	}
-	for range r.cfg.Concurrency {
+	for i := range r.cfg.Concurrency {
+		f := &r.flights[i]
 		r.workers.Go(func() {
 			for m := range r.work {
-				if !r.handle(handlerCtx, m) {
-					<-r.slots
+				if !r.handle(handlerCtx, f, m) {
+					r.slots.give(1)
 				}
 			}
 		})
@@ -254,33 +263,66 @@ func (r *Runner) Start(ctx context.Context) error {
 	return nil
 }
 
-// flight is a message being handled.
+// flight is the message a worker is handling, if any.
 type flight struct {
-	m       jetstream.Msg
+	mu      sync.Mutex
+	m       jetstream.Msg // nil between messages
 	started time.Time
+}
+
+// take notes m as the worker's, from now.
+func (f *flight) take(m jetstream.Msg) {
+	f.mu.Lock()
+	f.m, f.started = m, time.Now()
+	f.mu.Unlock()
+}
+
+// land ends the flight; false when Stop gave up on its message and naked
+// it already.
+func (f *flight) land() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	mine := f.m != nil
+	f.m = nil
+	return mine
+}
+
+// claimShards is how many locks the claims are spread over.
+const claimShards = 64
+
+// claimShard is some of the claims, under their lock.
+type claimShard struct {
+	mu sync.Mutex
+	m  map[string]*claim
+}
+
+// claimShard is where key's claim is.
+func (r *Runner) claimShard(key string) *claimShard {
+	return &r.claims[maphash.String(r.claimSeed, key)%claimShards]
 }
 
 // claim is a message id being handled.
 type claim struct {
 	done    chan struct{} // closed once the outcome is known
 	handled bool          // the outcome: the handler succeeded
-	waiting int           // duplicates waiting for it, under claimsMu
+	waiting int           // duplicates waiting for it, under its shard's lock
 }
 
 // claim takes key for this delivery. While another delivery of the same
 // id holds it, it waits for that one's outcome: dup when it was handled,
 // else this delivery takes key in its place. err is ctx's once it ends.
 func (r *Runner) claim(ctx context.Context, key string) (c *claim, dup bool, err error) {
+	shard := r.claimShard(key)
 	for {
-		r.claimsMu.Lock()
-		held, busy := r.claims[key]
+		shard.mu.Lock()
+		held, busy := shard.m[key]
 		if busy {
 			held.waiting++
 		} else {
 			c = &claim{done: make(chan struct{})}
-			r.claims[key] = c
+			shard.m[key] = c
 		}
-		r.claimsMu.Unlock()
+		shard.mu.Unlock()
 		if !busy {
 			return c, false, nil
 		}
@@ -298,9 +340,10 @@ func (r *Runner) claim(ctx context.Context, key string) (c *claim, dup bool, err
 // release gives key back with the outcome of its delivery, waking the
 // duplicates waiting for it.
 func (r *Runner) release(key string, c *claim, handled bool) {
-	r.claimsMu.Lock()
-	delete(r.claims, key)
-	r.claimsMu.Unlock()
+	shard := r.claimShard(key)
+	shard.mu.Lock()
+	delete(shard.m, key)
+	shard.mu.Unlock()
 	c.handled = handled
 	close(c.done)
 }
@@ -329,12 +372,15 @@ func (r *Runner) Stop() {
 		case <-finished:
 		case <-time.After(r.cfg.ShutdownTimeout):
 			r.handlers()
-			r.mu.Lock()
-			for f := range r.inFlight {
-				f.m.Nak() //nolint:errcheck // redelivered after AckWait anyway
+			for i := range r.flights {
+				f := &r.flights[i]
+				f.mu.Lock()
+				if f.m != nil {
+					f.m.Nak() //nolint:errcheck // redelivered after AckWait anyway
+					f.m = nil
+				}
+				f.mu.Unlock()
 			}
-			r.inFlight = map[*flight]struct{}{}
-			r.mu.Unlock()
 		}
 		r.handlers()
 	})
@@ -351,13 +397,14 @@ func (r *Runner) heartbeats(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			r.mu.Lock()
-			for f := range r.inFlight {
-				if now.Sub(f.started) >= r.cfg.HeartbeatEvery {
+			for i := range r.flights {
+				f := &r.flights[i]
+				f.mu.Lock()
+				if f.m != nil && now.Sub(f.started) >= r.cfg.HeartbeatEvery {
 					f.m.InProgress() //nolint:errcheck // a lost heartbeat only risks a redelivery
 				}
+				f.mu.Unlock()
 			}
-			r.mu.Unlock()
 		}
 	}
 }
@@ -381,36 +428,15 @@ func (r *Runner) loop(fetchCtx context.Context) {
 		// request fetches a batch instead of one message: each pull costs a
 		// subscription and a request, and measured, pulls of half the slots
 		// beat pulls of a quarter or less (BenchmarkRunner).
-		want := max(1, limit/2)
-		free := 0
-	more:
-		for free < limit {
-			if free >= want || (free > 0 && len(r.slots) == free) {
-				select {
-				case r.slots <- struct{}{}:
-					free++
-					continue
-				default:
-					break more
-				}
-			}
-			select {
-			case r.slots <- struct{}{}:
-				free++
-			case <-fetchCtx.Done():
-				for range free {
-					<-r.slots
-				}
-				return
-			}
+		free, ok := r.slots.take(fetchCtx, max(1, limit/2), limit)
+		if !ok {
+			return
 		}
 		// A breaker may have opened while this waited for slots (a
 		// handler that just failed freed its slot): look again before
 		// fetching, so nothing is fetched for an open breaker.
 		if r.breakerShut() {
-			for range free {
-				<-r.slots
-			}
+			r.slots.give(free)
 			continue
 		}
 		// A fetch waits at most a second, and not at all once Stop is called.
@@ -423,9 +449,7 @@ func (r *Runner) loop(fetchCtx context.Context) {
 		batch, err := r.cons.Fetch(free, jetstream.FetchContext(fctx))
 		if err != nil {
 			cancel()
-			for range free {
-				<-r.slots
-			}
+			r.slots.give(free)
 			if fetchCtx.Err() == nil {
 				r.logger.Warn("fetch failed; retrying", "err", err)
 				select {
@@ -442,9 +466,7 @@ func (r *Runner) loop(fetchCtx context.Context) {
 				got++
 				r.work <- m // a worker is free: a slot was taken for it
 			}
-			for range free - got {
-				<-r.slots
-			}
+			r.slots.give(free - got)
 		})
 	}
 }
@@ -469,13 +491,13 @@ func (r *Runner) call(ctx context.Context, m jetstream.Msg) (err error) {
 // ends.
 func (r *Runner) fetchLimit(ctx context.Context) (limit int, ok bool) {
 	for {
-		limit, poll := cap(r.slots), time.Duration(0)
+		limit, poll := r.cfg.Concurrency, time.Duration(0)
 		for _, b := range r.breakers {
 			switch b.state() {
 			case gobreaker.StateOpen:
 				limit = 0
 			case gobreaker.StateHalfOpen:
-				if len(r.slots) > 0 {
+				if r.slots.inFlight() > 0 {
 					limit = 0
 				} else {
 					limit = min(limit, int(b.cfg.HalfOpenRequests))
@@ -514,10 +536,11 @@ func (r *Runner) rejectDelay() time.Duration {
 	return d
 }
 
-// handle runs the handler with InProgress heartbeats and settles the
-// message by the outcome. later says the message is settled, and its slot
-// freed, once its processed-id record is stored (recordHandled).
-func (r *Runner) handle(ctx context.Context, m jetstream.Msg) (later bool) {
+// handle runs the handler with InProgress heartbeats (m is f's meanwhile:
+// f is the worker's) and settles the message by the outcome. later says
+// the message is settled, and its slot freed, once its processed-id record
+// is stored (recordHandled).
+func (r *Runner) handle(ctx context.Context, f *flight, m jetstream.Msg) (later bool) {
 	r.metrics.inFlight.Inc()
 	defer r.metrics.inFlight.Dec()
 	// The metadata is parsed only where it is used: a message handled
@@ -537,24 +560,12 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) (later bool) {
 	}
 	// In flight from here: a duplicate waiting for its claim gets
 	// heartbeats too, and is naked by a Stop that gives up on it.
-	f := &flight{m: m, started: time.Now()}
-	r.mu.Lock()
-	r.inFlight[f] = struct{}{}
-	r.mu.Unlock()
-	// landed takes the message off the flights; false when Stop gave up
-	// on it and naked it already.
-	landed := func() bool {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		_, mine := r.inFlight[f]
-		delete(r.inFlight, f)
-		return mine
-	}
+	f.take(m)
 	key := r.processedKey(m)
 	var c *claim
 	if key != "" {
 		if !metadata() {
-			landed()
+			f.land()
 			return false
 		}
 		// Claimed before the lookup: a claim is released only once its
@@ -562,7 +573,7 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) (later bool) {
 		var dup bool
 		var err error
 		if c, dup, err = r.claim(ctx, key); err != nil {
-			if landed() {
+			if f.land() {
 				m.Nak() //nolint:errcheck // redelivered after AckWait anyway
 			}
 			return false
@@ -572,7 +583,7 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) (later bool) {
 			if err != nil {
 				// Stop gave up waiting for handlers: give it back.
 				r.release(key, c, false)
-				if landed() {
+				if f.land() {
 					m.Nak() //nolint:errcheck // redelivered after AckWait anyway
 				}
 				return false
@@ -583,7 +594,7 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) (later bool) {
 			}
 		}
 		if dup {
-			if landed() {
+			if f.land() {
 				r.metrics.result("duplicate")
 				r.logger.Debug("duplicate message acknowledged without handling", "seq", meta.Sequence.Stream)
 				m.Ack() //nolint:errcheck // redelivered and skipped again if lost
@@ -602,7 +613,7 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) (later bool) {
 			if c != nil {
 				r.release(key, c, false)
 			}
-			landed()
+			f.land()
 			return false
 		}
 		span.SetAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", m.Subject()),
@@ -611,7 +622,7 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) (later bool) {
 	}
 	started := time.Now()
 	herr := r.call(pctx, m)
-	if !landed() {
+	if !f.land() {
 		if c != nil {
 			r.release(key, c, false)
 		}
@@ -656,7 +667,7 @@ func (r *Runner) recordHandled(m jetstream.Msg, meta *jetstream.MsgMetadata, key
 			r.logger.Warn("ack failed; the message will be redelivered", "subject", m.Subject(), "err", err)
 		}
 		r.release(key, c, true)
-		<-r.slots
+		r.slots.give(1)
 		r.recording.Done()
 	})
 }
