@@ -126,7 +126,7 @@ type Runner struct {
 	breakers  []*breaker    // every breaker that gates fetching
 	metrics   *runnerMetrics
 
-	slots    *slots
+	slots    chan struct{}
 	work     chan jetstream.Msg
 	workers  sync.WaitGroup
 	fetched  chan struct{} // closed when fetching has ended
@@ -179,7 +179,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Runner, erro
 	}
 	r := &Runner{js: js, cons: cons, cfg: cfg, tracer: tp.Tracer(tracerName), maxDeliver: info.Config.MaxDeliver,
 		logger: cfg.Logger.With("stream", cfg.Stream, "consumer", cfg.Consumer),
-		slots:  newSlots(cfg.Concurrency)}
+		slots:  make(chan struct{}, cfg.Concurrency)}
 	if cfg.ProcessedBucket != "" {
 		kv, err := ensure.KeyValue(ctx, js, jetstream.KeyValueConfig{Bucket: cfg.ProcessedBucket,
 			Description: "ids of messages handled, for idempotent handling", TTL: cmp.Or(cfg.ProcessedTTL, 24*time.Hour)})
@@ -249,7 +249,7 @@ func (r *Runner) Start(ctx context.Context) error {
 		r.workers.Go(func() {
 			for m := range r.work {
 				if !r.handle(handlerCtx, f, m) {
-					r.slots.give(1)
+					<-r.slots
 				}
 			}
 		})
@@ -427,16 +427,39 @@ func (r *Runner) loop(fetchCtx context.Context) {
 		// handlers busy, wait until half the slots are free, so one pull
 		// request fetches a batch instead of one message: each pull costs a
 		// subscription and a request, and measured, pulls of half the slots
-		// beat pulls of a quarter or less (BenchmarkRunner).
-		free, ok := r.slots.take(fetchCtx, max(1, limit/2), limit)
-		if !ok {
-			return
+		// beat pulls of a quarter or less (BenchmarkRunner). Each slot given
+		// back wakes this loop; a count that woke it once per pull cost more
+		// CPU per message, measured, not less.
+		want := max(1, limit/2)
+		free := 0
+	more:
+		for free < limit {
+			if free >= want || (free > 0 && len(r.slots) == free) {
+				select {
+				case r.slots <- struct{}{}:
+					free++
+					continue
+				default:
+					break more
+				}
+			}
+			select {
+			case r.slots <- struct{}{}:
+				free++
+			case <-fetchCtx.Done():
+				for range free {
+					<-r.slots
+				}
+				return
+			}
 		}
 		// A breaker may have opened while this waited for slots (a
 		// handler that just failed freed its slot): look again before
 		// fetching, so nothing is fetched for an open breaker.
 		if r.breakerShut() {
-			r.slots.give(free)
+			for range free {
+				<-r.slots
+			}
 			continue
 		}
 		// A fetch waits at most a second, and not at all once Stop is called.
@@ -449,7 +472,9 @@ func (r *Runner) loop(fetchCtx context.Context) {
 		batch, err := r.cons.Fetch(free, jetstream.FetchContext(fctx))
 		if err != nil {
 			cancel()
-			r.slots.give(free)
+			for range free {
+				<-r.slots
+			}
 			if fetchCtx.Err() == nil {
 				r.logger.Warn("fetch failed; retrying", "err", err)
 				select {
@@ -466,7 +491,9 @@ func (r *Runner) loop(fetchCtx context.Context) {
 				got++
 				r.work <- m // a worker is free: a slot was taken for it
 			}
-			r.slots.give(free - got)
+			for range free - got {
+				<-r.slots
+			}
 		})
 	}
 }
@@ -491,13 +518,13 @@ func (r *Runner) call(ctx context.Context, m jetstream.Msg) (err error) {
 // ends.
 func (r *Runner) fetchLimit(ctx context.Context) (limit int, ok bool) {
 	for {
-		limit, poll := r.cfg.Concurrency, time.Duration(0)
+		limit, poll := cap(r.slots), time.Duration(0)
 		for _, b := range r.breakers {
 			switch b.state() {
 			case gobreaker.StateOpen:
 				limit = 0
 			case gobreaker.StateHalfOpen:
-				if r.slots.inFlight() > 0 {
+				if len(r.slots) > 0 {
 					limit = 0
 				} else {
 					limit = min(limit, int(b.cfg.HalfOpenRequests))
@@ -667,7 +694,7 @@ func (r *Runner) recordHandled(m jetstream.Msg, meta *jetstream.MsgMetadata, key
 			r.logger.Warn("ack failed; the message will be redelivered", "subject", m.Subject(), "err", err)
 		}
 		r.release(key, c, true)
-		r.slots.give(1)
+		<-r.slots
 		r.recording.Done()
 	})
 }
