@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetwatch/jetwatch/internal/directget"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 )
 
@@ -143,8 +145,11 @@ func BenchmarkRunner(b *testing.B) {
 	// record's PubAck, with no more than benchConcurrency messages pulled
 	// and not yet acked, the runner's promise at that Concurrency. No
 	// duplicate lookup, handler, breaker, claim, span or metric: the most
-	// the full runner could reach.
-	bound := func(b *testing.B) result {
+	// the full runner could reach. With lookups, each burst of messages
+	// that has arrived is also looked up in the bucket first (one
+	// multi_last direct get, one at a time, as the runner's), which
+	// idempotent handling cannot skip: what that round trip costs.
+	bound := func(b *testing.B, lookups bool) result {
 		name := prepare(b)
 		defer done(b, name)
 		cons, err := js.Consumer(ctx, name, "c")
@@ -158,12 +163,18 @@ func BenchmarkRunner(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer js.DeleteKeyValue(ctx, kv.Bucket()) //nolint:errcheck // benchmark
+		direct, err := directget.NewClient(nc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer direct.Close() //nolint:errcheck // benchmark
 		var (
-			mu      sync.Mutex
-			pending = map[*nats.Msg]jetstream.Msg{}
-			sent    atomic.Int64
-			all     = make(chan struct{})
-			slots   = make(chan struct{}, benchConcurrency)
+			lookupMu sync.Mutex
+			mu       sync.Mutex
+			pending  = map[*nats.Msg]jetstream.Msg{}
+			sent     atomic.Int64
+			all      = make(chan struct{})
+			slots    = make(chan struct{}, benchConcurrency)
 		)
 		pub, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(benchConcurrency),
 			jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, rec *nats.Msg, _ *jetstream.PubAck) {
@@ -210,19 +221,49 @@ func BenchmarkRunner(b *testing.B) {
 				}
 				go func() {
 					got := 0
-					for m := range batch.Messages() {
-						got++
-						id := sha256.Sum256([]byte(m.Headers().Get(jetstream.MsgIDHeader)))
-						rec := &nats.Msg{Subject: "$KV." + bucket + ".c." + hex.EncodeToString(id[:16]), Data: []byte("12345")}
-						mu.Lock()
-						pending[rec] = m
-						mu.Unlock()
-						if _, err := pub.PublishMsgAsync(rec); err != nil {
-							b.Error(err)
+					msgs := batch.Messages()
+					for m := range msgs {
+						burst := []jetstream.Msg{m}
+						for more := true; lookups && more; {
+							select {
+							case m, ok := <-msgs:
+								if !ok {
+									more = false
+									break
+								}
+								burst = append(burst, m)
+							default:
+								more = false
+							}
 						}
-						// Counted where the runner's handler would count it.
-						if sent.Add(1) == n {
-							close(all)
+						subjects := make([]string, len(burst))
+						for i, m := range burst {
+							id := sha256.Sum256([]byte(m.Headers().Get(jetstream.MsgIDHeader)))
+							subjects[i] = "$KV." + bucket + ".c." + hex.EncodeToString(id[:16])
+						}
+						if lookups {
+							lookupMu.Lock()
+							err := direct.Request(ctx, directget.Subject(js, "KV_"+bucket), struct {
+								MultiLast []string `json:"multi_last"`
+							}{subjects}, func(*nats.Msg) error { return errors.New("no message is a duplicate here") })
+							lookupMu.Unlock()
+							if err != nil {
+								b.Error(err)
+							}
+						}
+						for i, m := range burst {
+							got++
+							rec := &nats.Msg{Subject: subjects[i], Data: []byte("12345")}
+							mu.Lock()
+							pending[rec] = m
+							mu.Unlock()
+							if _, err := pub.PublishMsgAsync(rec); err != nil {
+								b.Error(err)
+							}
+							// Counted where the runner's handler would count it.
+							if sent.Add(1) == n {
+								close(all)
+							}
 						}
 					}
 					for range free - got {
@@ -235,10 +276,10 @@ func BenchmarkRunner(b *testing.B) {
 		return start.stop(n)
 	}
 	// BENCH_ONLY names the cases to run, to profile or compare some alone
-	// (bare, plain, bound, full; comma-separated). Unset, all run.
+	// (bare, plain, bound, lookup, full; comma-separated). Unset, all run.
 	only := os.Getenv("BENCH_ONLY")
 	runs := func(name string) bool { return only == "" || slices.Contains(strings.Split(only, ","), name) }
-	var bareRun, cappedRun, plainRun, fullRun, boundRun result
+	var bareRun, cappedRun, plainRun, fullRun, boundRun, lookupRun result
 	capped := jetstream.PullMaxMessages(benchConcurrency)
 	for range b.N {
 		if runs("bare") {
@@ -251,7 +292,10 @@ func BenchmarkRunner(b *testing.B) {
 			plainRun.add(runner(b, false), 1)
 		}
 		if runs("bound") {
-			boundRun.add(bound(b), 1)
+			boundRun.add(bound(b, false), 1)
+		}
+		if runs("lookup") {
+			lookupRun.add(bound(b, true), 1)
 		}
 		if runs("full") {
 			fullRun.add(runner(b, true), 1)
@@ -264,7 +308,7 @@ func BenchmarkRunner(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		r    result
-	}{{"bare", bareRun}, {"capped", cappedRun}, {"plain", plainRun}, {"bound", boundRun}, {"full", fullRun}} {
+	}{{"bare", bareRun}, {"capped", cappedRun}, {"plain", plainRun}, {"bound", boundRun}, {"lookup", lookupRun}, {"full", fullRun}} {
 		if c.r.rate > 0 {
 			b.ReportMetric(c.r.rate/float64(b.N), c.name+"-msgs/s")
 			b.ReportMetric(c.r.cpu/float64(b.N), c.name+"-cpu-µs/msg")
@@ -281,6 +325,10 @@ func BenchmarkRunner(b *testing.B) {
 	// The target for breaker+idempotency: >= 0.85 of the bound.
 	ratio(fullRun, boundRun, "full/bound")
 	ratio(boundRun, bareRun, "bound/bare")
+	// What the lookup round trip leaves of the bound, and full against
+	// that.
+	ratio(lookupRun, boundRun, "lookup/bound")
+	ratio(fullRun, lookupRun, "full/lookup")
 }
 
 // result is one case's rate, and the process's CPU time (user and system,
