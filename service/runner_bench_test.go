@@ -177,6 +177,9 @@ func BenchmarkRunner(b *testing.B) {
 			sent     atomic.Int64
 			all      = make(chan struct{})
 			slots    = make(chan struct{}, benchConcurrency)
+			// Waited for before the bucket goes: records not yet acked,
+			// and the goroutines that fetch and record.
+			records, pulls sync.WaitGroup
 		)
 		pub, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(benchConcurrency),
 			jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, rec *nats.Msg, _ *jetstream.PubAck) {
@@ -186,15 +189,18 @@ func BenchmarkRunner(b *testing.B) {
 				mu.Unlock()
 				m.Ack() //nolint:errcheck // benchmark
 				<-slots
+				records.Done()
 			}),
-			jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) { b.Error(err) }))
+			jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) {
+				b.Error(err)
+				records.Done()
+			}))
 		if err != nil {
 			b.Fatal(err)
 		}
 		fetchCtx, stop := context.WithCancel(ctx)
-		defer stop()
 		start := startClock()
-		go func() {
+		pulls.Go(func() {
 			for fetchCtx.Err() == nil {
 				// Pull requests as the runner makes them: at least half
 				// the slots, or all that are free.
@@ -221,7 +227,7 @@ func BenchmarkRunner(b *testing.B) {
 					b.Error(err)
 					return
 				}
-				go func() {
+				pulls.Go(func() {
 					got := 0
 					msgs := batch.Messages()
 					for m := range msgs {
@@ -259,8 +265,10 @@ func BenchmarkRunner(b *testing.B) {
 							mu.Lock()
 							pending[rec] = m
 							mu.Unlock()
+							records.Add(1)
 							if _, err := pub.PublishMsgAsync(rec); err != nil {
 								b.Error(err)
+								records.Done()
 							}
 							// Counted where the runner's handler would count it.
 							if sent.Add(1) == n {
@@ -271,11 +279,15 @@ func BenchmarkRunner(b *testing.B) {
 					for range free - got {
 						<-slots
 					}
-				}()
+				})
 			}
-		}()
+		})
 		<-all
-		return start.stop(n)
+		res := start.stop(n)
+		stop()
+		pulls.Wait()
+		records.Wait()
+		return res
 	}
 	// BENCH_ONLY names the cases to run, to profile or compare some alone
 	// (bare, plain, bound, lookup, full; comma-separated). Unset, all run.
