@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -158,8 +159,9 @@ type breaker struct {
 	since   time.Time
 	lastErr string
 	// Kept here, not read from gobreaker, whose counts restart with each
-	// state: the dashboard wants the failures that opened it.
-	consecutive, total, requests uint32
+	// state: the dashboard wants the failures that opened it. Atomic, so
+	// a success (every call, from every worker) takes no lock.
+	consecutive, total, requests atomic.Uint32
 }
 
 func newBreaker(ctx context.Context, js jetstream.JetStream, service, stream, consumer string, cfg BreakerConfig, logger *slog.Logger) (*breaker, error) {
@@ -217,17 +219,19 @@ func stateName(s gobreaker.State) string {
 func (b *breaker) run(fn func() error) error {
 	_, err := b.cb.Execute(func() (struct{}, error) {
 		err := fn()
-		b.mu.Lock()
-		b.requests++
+		b.requests.Add(1)
 		switch {
 		case err == nil:
-			b.consecutive = 0
+			if b.consecutive.Load() != 0 {
+				b.consecutive.Store(0)
+			}
 		case !IsPermanent(err):
-			b.consecutive++
-			b.total++
+			b.mu.Lock()
+			b.consecutive.Add(1)
+			b.total.Add(1)
 			b.lastErr = err.Error()
+			b.mu.Unlock()
 		}
-		b.mu.Unlock()
 		return struct{}{}, err
 	})
 	return err
@@ -246,7 +250,7 @@ func (b *breaker) report(ctx context.Context, state string, since time.Time) {
 		since = b.since
 	}
 	r := BreakerReport{Service: b.service, Breaker: b.cfg.Name, Stream: b.stream, Consumer: b.cons, State: state, Since: since,
-		Failures: b.consecutive, TotalFailures: b.total, Requests: b.requests,
+		Failures: b.consecutive.Load(), TotalFailures: b.total.Load(), Requests: b.requests.Load(),
 		LastError: b.lastErr, Instance: b.cfg.Instance, HeartbeatEvery: b.cfg.Heartbeat.Seconds(), UpdatedAt: time.Now().UTC()}
 	b.mu.Unlock()
 	if b.observe != nil {

@@ -43,11 +43,14 @@ func publishTwice(t *testing.T, b *bundle, id string) {
 
 // waitingFor is how many duplicates wait for the claim on some id.
 func waitingFor(r *Runner) int {
-	r.claimsMu.Lock()
-	defer r.claimsMu.Unlock()
 	n := 0
-	for _, c := range r.claims {
-		n += c.waiting
+	for i := range r.claims {
+		shard := &r.claims[i]
+		shard.mu.Lock()
+		for _, c := range shard.m {
+			n += c.waiting
+		}
+		shard.mu.Unlock()
 	}
 	return n
 }

@@ -38,9 +38,23 @@ type processedIDs struct {
 	// context of the runner's own, so its pending count, ack handler and
 	// PublishAsyncComplete are not shared with the service's publishes.
 	// Nil when direct is empty: records then go through the KV client.
-	pub     jetstream.JetStream
-	mu      sync.Mutex
-	pending map[*nats.Msg]func(error) // records on their way, to their done
+	pub jetstream.JetStream
+	// records carries records from the workers to the one goroutine that
+	// publishes them (send): workers publishing each their own contended
+	// for the connection's and the publisher's locks.
+	records chan record
+	// sendMu guards sendEnded: once send has ended (the runner stopping),
+	// recordAsync publishes records itself.
+	sendMu    sync.RWMutex
+	sendEnded bool
+	mu        sync.Mutex
+	pending   map[*nats.Msg]func(error) // records on their way, to their done
+}
+
+// record is one for send to publish.
+type record struct {
+	m    *nats.Msg
+	done func(error)
 }
 
 // recordTimeout bounds the wait for a record's PubAck, and the retry of
@@ -57,7 +71,8 @@ type lookup struct {
 // their way at once.
 func newProcessedIDs(js jetstream.JetStream, kv jetstream.KeyValue, inFlight int) (*processedIDs, error) {
 	p := &processedIDs{kv: kv, js: js, nc: js.Conn(), subject: "$KV." + kv.Bucket() + ".", lookups: make(chan *lookup),
-		direct: directget.Subject(js, "KV_"+kv.Bucket()), pending: map[*nats.Msg]func(error){}}
+		direct: directget.Subject(js, "KV_"+kv.Bucket()), pending: map[*nats.Msg]func(error){},
+		records: make(chan record, max(inFlight, 1))}
 	if p.direct != "" {
 		var err error
 		p.pub, err = jetstream.New(p.nc, jetstream.WithPublishAsyncTimeout(recordTimeout),
@@ -71,8 +86,20 @@ func newProcessedIDs(js jetstream.JetStream, kv jetstream.KeyValue, inFlight int
 	return p, nil
 }
 
-// run answers lookups in batches until ctx ends.
+// run answers lookups in batches, and sends the records recordAsync is
+// given, until ctx ends.
 func (p *processedIDs) run(ctx context.Context) {
+	if p.pub != nil {
+		go p.send(ctx)
+	}
+	// One subscription for every batch's answer, not one each.
+	var direct *directget.Client
+	if p.direct != "" {
+		var err error
+		if direct, err = directget.NewClient(p.nc); err == nil {
+			defer direct.Close() //nolint:errcheck // the runner is stopping
+		}
+	}
 	var batch []*lookup
 	for {
 		batch = batch[:0]
@@ -91,7 +118,7 @@ func (p *processedIDs) run(ctx context.Context) {
 				break more
 			}
 		}
-		found, err := p.lookupAll(ctx, batch)
+		found, err := p.lookupAll(ctx, direct, batch)
 		if err != nil {
 			// The batched form failed (an older server, a permission):
 			// ask key by key, as a KV client would.
@@ -121,9 +148,9 @@ func (p *processedIDs) seen(ctx context.Context, key string) (bool, error) {
 }
 
 // lookupAll asks for the last entry of every key of batch in one direct
-// get.
-func (p *processedIDs) lookupAll(ctx context.Context, batch []*lookup) (map[string]bool, error) {
-	if p.direct == "" {
+// get through direct (nil: none could be set up).
+func (p *processedIDs) lookupAll(ctx context.Context, direct *directget.Client, batch []*lookup) (map[string]bool, error) {
+	if direct == nil {
 		return nil, errors.New("no direct get")
 	}
 	subjects := make([]string, len(batch))
@@ -131,7 +158,7 @@ func (p *processedIDs) lookupAll(ctx context.Context, batch []*lookup) (map[stri
 		subjects[i] = p.subject + l.key
 	}
 	found := make(map[string]bool, len(batch))
-	err := directget.Request(ctx, p.nc, p.direct, struct {
+	err := direct.Request(ctx, p.direct, struct {
 		MultiLast []string `json:"multi_last"`
 	}{subjects}, func(m *nats.Msg) error {
 		// A deleted or purged key is not a record of processing.
@@ -158,16 +185,53 @@ func (p *processedIDs) recordAsync(key string, value []byte, done func(error)) {
 		return
 	}
 	// The key is made of safe characters (processedKey): published as is.
-	m := &nats.Msg{Subject: p.subject + key, Data: value}
+	rec := record{&nats.Msg{Subject: p.subject + key, Data: value}, done}
+	p.sendMu.RLock()
+	if !p.sendEnded {
+		// Never blocks: each caller holds one of the runner's slots, and
+		// the channel has room for as many records as there are slots.
+		p.records <- rec
+		p.sendMu.RUnlock()
+		return
+	}
+	p.sendMu.RUnlock()
+	p.publish(rec)
+}
+
+// send publishes the records recordAsync is given until ctx ends, then
+// those still waiting.
+func (p *processedIDs) send(ctx context.Context) {
+	for {
+		select {
+		case rec := <-p.records:
+			p.publish(rec)
+		case <-ctx.Done():
+			p.sendMu.Lock()
+			p.sendEnded = true
+			p.sendMu.Unlock()
+			for {
+				select {
+				case rec := <-p.records:
+					p.publish(rec)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// publish sends rec without waiting for its PubAck.
+func (p *processedIDs) publish(rec record) {
 	// Known before it is sent: its PubAck may come back before
 	// PublishMsgAsync returns.
 	p.mu.Lock()
-	p.pending[m] = done
+	p.pending[rec.m] = rec.done
 	p.mu.Unlock()
-	if _, err := p.pub.PublishMsgAsync(m); err != nil {
+	if _, err := p.pub.PublishMsgAsync(rec.m); err != nil {
 		// Not sent (too many pending, or disconnected): no handler will
 		// hear of it.
-		p.stored(m, err)
+		p.stored(rec.m, err)
 	}
 }
 

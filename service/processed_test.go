@@ -7,6 +7,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
+
+	"github.com/jetwatch/jetwatch/internal/directget"
 )
 
 func TestProcessedLookupFindsRecordedKeysInOneBatch(t *testing.T) {
@@ -18,6 +20,10 @@ func TestProcessedLookupFindsRecordedKeysInOneBatch(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, p.direct, "the batched lookup is in use")
 	require.NotNil(t, p.pub, "records are pipelined")
+	// run sends the records of recordAsync, and answers lookups.
+	ctx, cancel := context.WithCancel(b.ctx)
+	defer cancel()
+	go p.run(ctx)
 	var batch []*lookup
 	for i := range 20 {
 		key := fmt.Sprintf("worker.%02d", i)
@@ -33,20 +39,20 @@ func TestProcessedLookupFindsRecordedKeysInOneBatch(t *testing.T) {
 		batch = append(batch, &lookup{key: key})
 	}
 	require.NoError(t, kv.Delete(b.ctx, "worker.04"), "a deleted key is no record")
-	found, err := p.lookupAll(b.ctx, batch)
+	direct, err := directget.NewClient(b.js.Conn())
+	require.NoError(t, err)
+	defer direct.Close() //nolint:errcheck // test
+	found, err := p.lookupAll(b.ctx, direct, batch)
 	require.NoError(t, err)
 	for i := range 20 {
 		key := fmt.Sprintf("worker.%02d", i)
 		require.Equal(t, i%2 == 0 && i != 4, found[key], key)
 	}
-	found, err = p.lookupAll(b.ctx, []*lookup{{key: "worker.99"}})
+	found, err = p.lookupAll(b.ctx, direct, []*lookup{{key: "worker.99"}})
 	require.NoError(t, err, "none found is an answer, not an error")
 	require.Empty(t, found)
 
 	// Through run, as workers ask.
-	ctx, cancel := context.WithCancel(b.ctx)
-	defer cancel()
-	go p.run(ctx)
 	seen, err := p.seen(ctx, "worker.02")
 	require.NoError(t, err)
 	require.True(t, seen)

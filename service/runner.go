@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -133,13 +134,17 @@ type Runner struct {
 	handlers context.CancelFunc
 	stopOnce sync.Once
 
-	mu       sync.Mutex
-	inFlight map[*flight]struct{}
+	// flights are the messages being handled, one per worker: each worker
+	// notes its message under a lock of its own, so workers never queue on
+	// one lock for it.
+	flights []flight
 
 	// claims are the message ids being handled, so a duplicate delivered
-	// meanwhile waits for the outcome instead of running the handler too.
-	claimsMu sync.Mutex
-	claims   map[string]*claim
+	// meanwhile waits for the outcome instead of running the handler too:
+	// in shards with a lock each, taken by every worker as it starts a
+	// message.
+	claims    [claimShards]claimShard
+	claimSeed maphash.Seed
 	// recording counts messages handled whose record is on its way: each
 	// is acked, and its slot freed, when the record is stored.
 	recording sync.WaitGroup
@@ -226,8 +231,11 @@ func (r *Runner) Start(ctx context.Context) error {
 	r.stop, r.handlers = stop, handlers
 	r.work = make(chan jetstream.Msg)
 	r.fetched = make(chan struct{})
-	r.inFlight = map[*flight]struct{}{}
-	r.claims = map[string]*claim{}
+	r.flights = make([]flight, r.cfg.Concurrency)
+	r.claimSeed = maphash.MakeSeed()
+	for i := range r.claims {
+		r.claims[i].m = map[string]*claim{}
+	}
 	if r.processed != nil {
 		go r.processed.run(handlerCtx)
 	}
@@ -236,10 +244,11 @@ func (r *Runner) Start(ctx context.Context) error {
 	for _, b := range r.breakers {
 		b.report(ctx, stateName(b.state()), time.Time{})
 	}
-	for range r.cfg.Concurrency {
+	for i := range r.cfg.Concurrency {
+		f := &r.flights[i]
 		r.workers.Go(func() {
 			for m := range r.work {
-				if !r.handle(handlerCtx, m) {
+				if !r.handle(handlerCtx, f, m) {
 					<-r.slots
 				}
 			}
@@ -254,33 +263,66 @@ func (r *Runner) Start(ctx context.Context) error {
 	return nil
 }
 
-// flight is a message being handled.
+// flight is the message a worker is handling, if any.
 type flight struct {
-	m       jetstream.Msg
+	mu      sync.Mutex
+	m       jetstream.Msg // nil between messages
 	started time.Time
+}
+
+// take notes m as the worker's, from now.
+func (f *flight) take(m jetstream.Msg) {
+	f.mu.Lock()
+	f.m, f.started = m, time.Now()
+	f.mu.Unlock()
+}
+
+// land ends the flight; false when Stop gave up on its message and naked
+// it already.
+func (f *flight) land() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	mine := f.m != nil
+	f.m = nil
+	return mine
+}
+
+// claimShards is how many locks the claims are spread over.
+const claimShards = 64
+
+// claimShard is some of the claims, under their lock.
+type claimShard struct {
+	mu sync.Mutex
+	m  map[string]*claim
+}
+
+// claimShard is where key's claim is.
+func (r *Runner) claimShard(key string) *claimShard {
+	return &r.claims[maphash.String(r.claimSeed, key)%claimShards]
 }
 
 // claim is a message id being handled.
 type claim struct {
 	done    chan struct{} // closed once the outcome is known
 	handled bool          // the outcome: the handler succeeded
-	waiting int           // duplicates waiting for it, under claimsMu
+	waiting int           // duplicates waiting for it, under its shard's lock
 }
 
 // claim takes key for this delivery. While another delivery of the same
 // id holds it, it waits for that one's outcome: dup when it was handled,
 // else this delivery takes key in its place. err is ctx's once it ends.
 func (r *Runner) claim(ctx context.Context, key string) (c *claim, dup bool, err error) {
+	shard := r.claimShard(key)
 	for {
-		r.claimsMu.Lock()
-		held, busy := r.claims[key]
+		shard.mu.Lock()
+		held, busy := shard.m[key]
 		if busy {
 			held.waiting++
 		} else {
 			c = &claim{done: make(chan struct{})}
-			r.claims[key] = c
+			shard.m[key] = c
 		}
-		r.claimsMu.Unlock()
+		shard.mu.Unlock()
 		if !busy {
 			return c, false, nil
 		}
@@ -298,9 +340,10 @@ func (r *Runner) claim(ctx context.Context, key string) (c *claim, dup bool, err
 // release gives key back with the outcome of its delivery, waking the
 // duplicates waiting for it.
 func (r *Runner) release(key string, c *claim, handled bool) {
-	r.claimsMu.Lock()
-	delete(r.claims, key)
-	r.claimsMu.Unlock()
+	shard := r.claimShard(key)
+	shard.mu.Lock()
+	delete(shard.m, key)
+	shard.mu.Unlock()
 	c.handled = handled
 	close(c.done)
 }
@@ -329,12 +372,15 @@ func (r *Runner) Stop() {
 		case <-finished:
 		case <-time.After(r.cfg.ShutdownTimeout):
 			r.handlers()
-			r.mu.Lock()
-			for f := range r.inFlight {
-				f.m.Nak() //nolint:errcheck // redelivered after AckWait anyway
+			for i := range r.flights {
+				f := &r.flights[i]
+				f.mu.Lock()
+				if f.m != nil {
+					f.m.Nak() //nolint:errcheck // redelivered after AckWait anyway
+					f.m = nil
+				}
+				f.mu.Unlock()
 			}
-			r.inFlight = map[*flight]struct{}{}
-			r.mu.Unlock()
 		}
 		r.handlers()
 	})
@@ -351,13 +397,14 @@ func (r *Runner) heartbeats(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			r.mu.Lock()
-			for f := range r.inFlight {
-				if now.Sub(f.started) >= r.cfg.HeartbeatEvery {
+			for i := range r.flights {
+				f := &r.flights[i]
+				f.mu.Lock()
+				if f.m != nil && now.Sub(f.started) >= r.cfg.HeartbeatEvery {
 					f.m.InProgress() //nolint:errcheck // a lost heartbeat only risks a redelivery
 				}
+				f.mu.Unlock()
 			}
-			r.mu.Unlock()
 		}
 	}
 }
@@ -380,7 +427,9 @@ func (r *Runner) loop(fetchCtx context.Context) {
 		// handlers busy, wait until half the slots are free, so one pull
 		// request fetches a batch instead of one message: each pull costs a
 		// subscription and a request, and measured, pulls of half the slots
-		// beat pulls of a quarter or less (BenchmarkRunner).
+		// beat pulls of a quarter or less (BenchmarkRunner). Each slot given
+		// back wakes this loop; a count that woke it once per pull cost more
+		// CPU per message, measured, not less.
 		want := max(1, limit/2)
 		free := 0
 	more:
@@ -514,10 +563,11 @@ func (r *Runner) rejectDelay() time.Duration {
 	return d
 }
 
-// handle runs the handler with InProgress heartbeats and settles the
-// message by the outcome. later says the message is settled, and its slot
-// freed, once its processed-id record is stored (recordHandled).
-func (r *Runner) handle(ctx context.Context, m jetstream.Msg) (later bool) {
+// handle runs the handler with InProgress heartbeats (m is f's meanwhile:
+// f is the worker's) and settles the message by the outcome. later says
+// the message is settled, and its slot freed, once its processed-id record
+// is stored (recordHandled).
+func (r *Runner) handle(ctx context.Context, f *flight, m jetstream.Msg) (later bool) {
 	r.metrics.inFlight.Inc()
 	defer r.metrics.inFlight.Dec()
 	// The metadata is parsed only where it is used: a message handled
@@ -537,24 +587,12 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) (later bool) {
 	}
 	// In flight from here: a duplicate waiting for its claim gets
 	// heartbeats too, and is naked by a Stop that gives up on it.
-	f := &flight{m: m, started: time.Now()}
-	r.mu.Lock()
-	r.inFlight[f] = struct{}{}
-	r.mu.Unlock()
-	// landed takes the message off the flights; false when Stop gave up
-	// on it and naked it already.
-	landed := func() bool {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		_, mine := r.inFlight[f]
-		delete(r.inFlight, f)
-		return mine
-	}
+	f.take(m)
 	key := r.processedKey(m)
 	var c *claim
 	if key != "" {
 		if !metadata() {
-			landed()
+			f.land()
 			return false
 		}
 		// Claimed before the lookup: a claim is released only once its
@@ -562,7 +600,7 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) (later bool) {
 		var dup bool
 		var err error
 		if c, dup, err = r.claim(ctx, key); err != nil {
-			if landed() {
+			if f.land() {
 				m.Nak() //nolint:errcheck // redelivered after AckWait anyway
 			}
 			return false
@@ -572,7 +610,7 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) (later bool) {
 			if err != nil {
 				// Stop gave up waiting for handlers: give it back.
 				r.release(key, c, false)
-				if landed() {
+				if f.land() {
 					m.Nak() //nolint:errcheck // redelivered after AckWait anyway
 				}
 				return false
@@ -583,7 +621,7 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) (later bool) {
 			}
 		}
 		if dup {
-			if landed() {
+			if f.land() {
 				r.metrics.result("duplicate")
 				r.logger.Debug("duplicate message acknowledged without handling", "seq", meta.Sequence.Stream)
 				m.Ack() //nolint:errcheck // redelivered and skipped again if lost
@@ -602,7 +640,7 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) (later bool) {
 			if c != nil {
 				r.release(key, c, false)
 			}
-			landed()
+			f.land()
 			return false
 		}
 		span.SetAttributes(attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", m.Subject()),
@@ -611,7 +649,7 @@ func (r *Runner) handle(ctx context.Context, m jetstream.Msg) (later bool) {
 	}
 	started := time.Now()
 	herr := r.call(pctx, m)
-	if !landed() {
+	if !f.land() {
 		if c != nil {
 			r.release(key, c, false)
 		}

@@ -2,16 +2,24 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetwatch/jetwatch/internal/directget"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 )
 
@@ -21,12 +29,13 @@ const benchConcurrency = 256
 
 // BenchmarkRunner compares, in one run and over the same kind of messages
 // (50,000 of 256 bytes, each case its own copy), a bare Consume + Ack loop
-// with the runner, with breaker and idempotency off, then on. It reports
-// each rate and the runner's rates as a fraction of the bare one (the
-// mean of a bare run before and one after the runner's). Targets: plain
-// >= 0.9 x bare; breaker+idempotency >= 0.85 x the record bound (consuming
-// and writing one processed-id record per message, at the rates measured
-// in the same run: full/record-bound).
+// (with the client's default prefetch, and capped at the runner's
+// Concurrency) with the runner, with breaker and idempotency off (plain),
+// then on (full), and full with its bound: consuming and recording each
+// message with nothing else, under the same Concurrency (and that bound
+// plus the duplicate lookup). It reports each rate, the process's CPU per
+// message, and the ratios. Bare is the mean of a run before and one after
+// the others. Targets: plain >= 0.9 x bare; full >= 0.85 x bound.
 //
 //	go test -tags sqlite_fts5 -run xxx -bench Runner -benchtime 1x -count 5 ./service
 func BenchmarkRunner(b *testing.B) {
@@ -72,7 +81,9 @@ func BenchmarkRunner(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	bare := func(b *testing.B) float64 {
+	// bare is Consume + Ack; with jetstream.PullMaxMessages(benchConcurrency)
+	// it holds no more messages in flight than the runner may.
+	bare := func(b *testing.B, opts ...jetstream.PullConsumeOpt) result {
 		name := prepare(b)
 		defer done(b, name)
 		cons, err := js.Consumer(ctx, name, "c")
@@ -81,22 +92,22 @@ func BenchmarkRunner(b *testing.B) {
 		}
 		var got atomic.Int64
 		all := make(chan struct{})
-		start := time.Now()
+		start := startClock()
 		cc, err := cons.Consume(func(m jetstream.Msg) {
 			m.Ack() //nolint:errcheck // benchmark
 			if got.Add(1) == n {
 				close(all)
 			}
-		})
+		}, opts...)
 		if err != nil {
 			b.Fatal(err)
 		}
 		<-all
-		rate := n / time.Since(start).Seconds()
+		res := start.stop(n)
 		cc.Stop()
-		return rate
+		return res
 	}
-	runner := func(b *testing.B, breakerAndIdempotency bool) float64 {
+	runner := func(b *testing.B, breakerAndIdempotency bool) result {
 		name := prepare(b)
 		defer done(b, name)
 		var got atomic.Int64
@@ -116,72 +127,245 @@ func BenchmarkRunner(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		start := time.Now()
+		start := startClock()
 		if err := r.Start(ctx); err != nil {
 			b.Fatal(err)
 		}
 		<-all
-		rate := n / time.Since(start).Seconds()
+		res := start.stop(n)
 		r.Stop()
 		if cfg.ProcessedBucket != "" {
 			if err := js.DeleteKeyValue(ctx, cfg.ProcessedBucket); err != nil {
 				b.Fatal(err)
 			}
 		}
-		return rate
+		return res
 	}
-	// records is the fastest way to write n processed-id records: async
-	// KV puts, no consuming. Idempotency costs at least this much work per
-	// message on top of the bare loop, whatever the runner does.
-	records := func(b *testing.B) float64 {
-		kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "bench_records", TTL: time.Hour})
+	// bound is idempotent handling's own work and nothing else: each
+	// message consumed, its processed-id record put without waiting (a
+	// bucket configured as the runner's), and the message acked on the
+	// record's PubAck, with no more than benchConcurrency messages pulled
+	// and not yet acked, the runner's promise at that Concurrency. No
+	// duplicate lookup, handler, breaker, claim, span or metric: the most
+	// the full runner could reach. With lookups, each burst of messages
+	// that has arrived is also looked up in the bucket first (one
+	// multi_last direct get, one at a time, as the runner's), which
+	// idempotent handling cannot skip: what that round trip costs.
+	bound := func(b *testing.B, lookups bool) result {
+		name := prepare(b)
+		defer done(b, name)
+		cons, err := js.Consumer(ctx, name, "c")
+		if err != nil {
+			b.Fatal(err)
+		}
+		bucket := "bench_bound_" + name
+		kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, TTL: 24 * time.Hour,
+			Description: "ids of messages handled, for idempotent handling"})
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer js.DeleteKeyValue(ctx, kv.Bucket()) //nolint:errcheck // benchmark
-		start := time.Now()
-		for i := range n {
-			// A burst, as fast as the client's 4,000 pending acks allow;
-			// the long stall wait only keeps a loaded machine from failing it.
-			if _, err := js.PublishAsync(fmt.Sprintf("$KV.bench_records.c.%032x", i), []byte("12345"), jetstream.WithStallWait(time.Minute)); err != nil {
-				b.Fatal(err)
-			}
+		direct, err := directget.NewClient(nc)
+		if err != nil {
+			b.Fatal(err)
 		}
-		<-js.PublishAsyncComplete()
-		return n / time.Since(start).Seconds()
+		defer direct.Close() //nolint:errcheck // benchmark
+		var (
+			lookupMu sync.Mutex
+			mu       sync.Mutex
+			pending  = map[*nats.Msg]jetstream.Msg{}
+			sent     atomic.Int64
+			all      = make(chan struct{})
+			slots    = make(chan struct{}, benchConcurrency)
+			// Waited for before the bucket goes: records not yet acked,
+			// and the goroutines that fetch and record.
+			records, pulls sync.WaitGroup
+		)
+		pub, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(benchConcurrency),
+			jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, rec *nats.Msg, _ *jetstream.PubAck) {
+				mu.Lock()
+				m := pending[rec]
+				delete(pending, rec)
+				mu.Unlock()
+				m.Ack() //nolint:errcheck // benchmark
+				<-slots
+				records.Done()
+			}),
+			jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) {
+				b.Error(err)
+				records.Done()
+			}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		fetchCtx, stop := context.WithCancel(ctx)
+		start := startClock()
+		pulls.Go(func() {
+			for fetchCtx.Err() == nil {
+				// Pull requests as the runner makes them: at least half
+				// the slots, or all that are free.
+				free := 0
+				for free < benchConcurrency {
+					if free >= benchConcurrency/2 {
+						select {
+						case slots <- struct{}{}:
+							free++
+							continue
+						default:
+						}
+						break
+					}
+					select {
+					case slots <- struct{}{}:
+						free++
+					case <-fetchCtx.Done():
+						return
+					}
+				}
+				batch, err := cons.Fetch(free, jetstream.FetchMaxWait(time.Second))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				pulls.Go(func() {
+					got := 0
+					msgs := batch.Messages()
+					for m := range msgs {
+						burst := []jetstream.Msg{m}
+						for more := true; lookups && more; {
+							select {
+							case m, ok := <-msgs:
+								if !ok {
+									more = false
+									break
+								}
+								burst = append(burst, m)
+							default:
+								more = false
+							}
+						}
+						subjects := make([]string, len(burst))
+						for i, m := range burst {
+							id := sha256.Sum256([]byte(m.Headers().Get(jetstream.MsgIDHeader)))
+							subjects[i] = "$KV." + bucket + ".c." + hex.EncodeToString(id[:16])
+						}
+						if lookups {
+							lookupMu.Lock()
+							err := direct.Request(ctx, directget.Subject(js, "KV_"+bucket), struct {
+								MultiLast []string `json:"multi_last"`
+							}{subjects}, func(*nats.Msg) error { return errors.New("no message is a duplicate here") })
+							lookupMu.Unlock()
+							if err != nil {
+								b.Error(err)
+							}
+						}
+						for i, m := range burst {
+							got++
+							rec := &nats.Msg{Subject: subjects[i], Data: []byte("12345")}
+							mu.Lock()
+							pending[rec] = m
+							mu.Unlock()
+							records.Add(1)
+							if _, err := pub.PublishMsgAsync(rec); err != nil {
+								b.Error(err)
+								records.Done()
+							}
+							// Counted where the runner's handler would count it.
+							if sent.Add(1) == n {
+								close(all)
+							}
+						}
+					}
+					for range free - got {
+						<-slots
+					}
+				})
+			}
+		})
+		<-all
+		res := start.stop(n)
+		stop()
+		pulls.Wait()
+		records.Wait()
+		return res
 	}
-	// BENCH_ONLY=plain or =full runs one case alone, to profile it.
+	// BENCH_ONLY names the cases to run, to profile or compare some alone
+	// (bare, plain, bound, lookup, full; comma-separated). Unset, all run.
 	only := os.Getenv("BENCH_ONLY")
-	var bareRate, plainRate, fullRate, recordRate float64
+	runs := func(name string) bool { return only == "" || slices.Contains(strings.Split(only, ","), name) }
+	var bareRun, cappedRun, plainRun, fullRun, boundRun, lookupRun result
+	capped := jetstream.PullMaxMessages(benchConcurrency)
 	for range b.N {
-		if only == "" {
+		if runs("bare") {
 			// Bare first and last, so load from elsewhere on the machine
 			// drifting during the run weighs on both sides alike.
-			bareRate += bare(b) / 2
-			recordRate += records(b)
+			bareRun.add(bare(b), 0.5)
+			cappedRun.add(bare(b, capped), 0.5)
 		}
-		if only == "" || only == "plain" {
-			plainRate += runner(b, false)
+		if runs("plain") {
+			plainRun.add(runner(b, false), 1)
 		}
-		if only == "" || only == "full" {
-			fullRate += runner(b, true)
+		if runs("bound") {
+			boundRun.add(bound(b, false), 1)
 		}
-		if only == "" {
-			bareRate += bare(b) / 2
+		if runs("lookup") {
+			lookupRun.add(bound(b, true), 1)
+		}
+		if runs("full") {
+			fullRun.add(runner(b, true), 1)
+		}
+		if runs("bare") {
+			cappedRun.add(bare(b, capped), 0.5)
+			bareRun.add(bare(b), 0.5)
 		}
 	}
-	per := func(v float64) float64 { return v / float64(b.N) }
-	b.ReportMetric(per(plainRate), "plain-msgs/s")
-	b.ReportMetric(per(fullRate), "full-msgs/s")
-	if only == "" {
-		b.ReportMetric(per(bareRate), "bare-msgs/s")
-		b.ReportMetric(per(recordRate), "kv-puts/s")
-		b.ReportMetric(plainRate/bareRate, "plain/bare")
-		b.ReportMetric(fullRate/bareRate, "full/bare")
-		// Consuming and recording one after the other for each message,
-		// at the rates measured: the most idempotent handling can reach.
-		b.ReportMetric(1/(1+bareRate/recordRate), "record-bound/bare")
-		// The target for breaker+idempotency: >= 0.85 of that bound.
-		b.ReportMetric(fullRate/bareRate*(1+bareRate/recordRate), "full/record-bound")
+	for _, c := range []struct {
+		name string
+		r    result
+	}{{"bare", bareRun}, {"capped", cappedRun}, {"plain", plainRun}, {"bound", boundRun}, {"lookup", lookupRun}, {"full", fullRun}} {
+		if c.r.rate > 0 {
+			b.ReportMetric(c.r.rate/float64(b.N), c.name+"-msgs/s")
+			b.ReportMetric(c.r.cpu/float64(b.N), c.name+"-cpu-µs/msg")
+		}
 	}
+	ratio := func(x, y result, name string) {
+		if x.rate > 0 && y.rate > 0 {
+			b.ReportMetric(x.rate/y.rate, name)
+		}
+	}
+	ratio(plainRun, bareRun, "plain/bare")
+	// The same, against a bare loop held to the runner's Concurrency.
+	ratio(plainRun, cappedRun, "plain/capped")
+	// The target for breaker+idempotency: >= 0.85 of the bound.
+	ratio(fullRun, boundRun, "full/bound")
+	ratio(boundRun, bareRun, "bound/bare")
+	// What the lookup round trip leaves of the bound, and full against
+	// that.
+	ratio(lookupRun, boundRun, "lookup/bound")
+	ratio(fullRun, lookupRun, "full/lookup")
+}
+
+// result is one case's rate, and the process's CPU time (user and system,
+// the in-process server's included) per message, in µs: on a machine
+// shared with other work the rate moves with the CPU the process is
+// given, the CPU per message much less.
+type result struct{ rate, cpu float64 }
+
+func (r *result) add(o result, weight float64) {
+	r.rate += o.rate * weight
+	r.cpu += o.cpu * weight
+}
+
+// clock is where a case's measurement started.
+type clock struct {
+	wall time.Time
+	cpu  time.Duration
+}
+
+func startClock() clock { return clock{time.Now(), processCPU()} }
+
+// stop is the result of n messages since c.
+func (c clock) stop(n int) result {
+	wall := time.Since(c.wall)
+	return result{rate: float64(n) / wall.Seconds(), cpu: float64((processCPU() - c.cpu).Microseconds()) / float64(n)}
 }
