@@ -111,6 +111,8 @@ type BulkConfig struct {
 	// TracerProvider traces each chunk of a job as a span, with a span per
 	// dead letter under it. Defaults to no tracing.
 	TracerProvider trace.TracerProvider
+	// Now is the clock of leases and progress saves. Defaults to time.Now.
+	Now func() time.Time
 }
 
 // BulkRunner runs bulk jobs. Progress never decides what is sent: each
@@ -146,6 +148,9 @@ func NewBulkRunner(js jetstream.JetStream, q *Queries, r *Redeliverer, cfg BulkC
 	cfg.Lease = cmp.Or(cfg.Lease, 15*time.Second)
 	cfg.SaveEvery = cmp.Or(cfg.SaveEvery, time.Second)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	runCtx, stop := context.WithCancel(context.Background())
 	return &BulkRunner{js: js, q: q, r: r, cfg: cfg, logger: cfg.Logger.With("component", "bulk"),
 		self: randomID(), running: map[string]context.CancelFunc{}, ctx: runCtx, stop: stop,
@@ -242,7 +247,7 @@ func (b *BulkRunner) Create(ctx context.Context, req BulkRequest) (BulkJob, erro
 			return BulkJob{}, err
 		}
 	}
-	now := time.Now().UTC()
+	now := b.cfg.Now().UTC()
 	job := BulkJob{ID: randomID(), Filter: req.Filter, Action: req.Action, RatePerSec: req.RatePerSec, MaxID: maxID,
 		State: JobRunning, Total: total, Actor: req.Actor, CreatedAt: now, UpdatedAt: now}
 	data, _ := json.Marshal(job)
@@ -308,7 +313,7 @@ func (b *BulkRunner) change(ctx context.Context, id string, fn func(*BulkJob) er
 		if err := fn(&job); err != nil {
 			return job, err
 		}
-		job.UpdatedAt = time.Now().UTC()
+		job.UpdatedAt = b.cfg.Now().UTC()
 		data, _ := json.Marshal(job)
 		kv, err := b.bucket()
 		if err != nil {
@@ -457,10 +462,10 @@ func (b *BulkRunner) run(ctx context.Context, id string) error {
 			if j.State != JobRunning {
 				return ErrJobFinished
 			}
-			if j.Owner != "" && j.Owner != b.self && time.Now().Before(j.LeaseUntil) {
+			if j.Owner != "" && j.Owner != b.self && b.cfg.Now().Before(j.LeaseUntil) {
 				return errLeased{j.LeaseUntil}
 			}
-			j.Owner, j.LeaseUntil = b.self, time.Now().Add(b.cfg.Lease)
+			j.Owner, j.LeaseUntil = b.self, b.cfg.Now().Add(b.cfg.Lease)
 			return nil
 		})
 		var leased errLeased
@@ -471,7 +476,7 @@ func (b *BulkRunner) run(ctx context.Context, id string) error {
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(time.Until(leased.until) + 10*time.Millisecond):
+			case <-time.After(leased.until.Sub(b.cfg.Now()) + 10*time.Millisecond):
 			}
 			continue
 		case err != nil:
@@ -503,14 +508,14 @@ func (b *BulkRunner) run(ctx context.Context, id string) error {
 		limiter = rate.NewLimiter(rate.Limit(job.RatePerSec), chunk)
 	}
 	lastErr := ""
-	lastSave := time.Now()
+	lastSave := b.cfg.Now()
 	save := func(final string) error {
 		_, err := b.change(context.WithoutCancel(ctx), id, func(j *BulkJob) error {
 			if j.State != JobRunning {
 				return ErrJobFinished // paused or cancelled meanwhile
 			}
 			j.Sent, j.Failed, j.Skipped, j.LastError = sent, failed, skipped, lastErr
-			j.LeaseUntil = time.Now().Add(b.cfg.Lease)
+			j.LeaseUntil = b.cfg.Now().Add(b.cfg.Lease)
 			if final != "" {
 				j.State, j.Owner, j.LeaseUntil = final, "", time.Time{}
 			}
@@ -560,14 +565,14 @@ func (b *BulkRunner) run(ctx context.Context, id string) error {
 			}
 			sent += chunkSent
 			failed += chunkFailed
-			if time.Since(lastSave) >= b.cfg.SaveEvery {
+			if b.cfg.Now().Sub(lastSave) >= b.cfg.SaveEvery {
 				if err := save(""); err != nil {
 					if errors.Is(err, context.Canceled) {
 						return nil
 					}
 					return err
 				}
-				lastSave = time.Now()
+				lastSave = b.cfg.Now()
 			}
 		}
 		if page.NextCursor == "" {

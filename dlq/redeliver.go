@@ -106,6 +106,9 @@ type RedelivererConfig struct {
 	StaleAfter time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Now is the clock actions are stamped and judged stale by. Defaults
+	// to time.Now.
+	Now func() time.Time
 }
 
 // Redeliverer publishes dead letters back and records every action in
@@ -132,6 +135,9 @@ func NewRedeliverer(nc *nats.Conn, db *store.DB, cfg RedelivererConfig) (*Redeli
 	cfg.Timeout = cmp.Or(cfg.Timeout, 5*time.Second)
 	cfg.StaleAfter = cmp.Or(cfg.StaleAfter, 3*cfg.Timeout)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if err := cfg.Policy.Validate(); err != nil {
 		return nil, err
 	}
@@ -220,7 +226,7 @@ func (r *Redeliverer) Redeliver(ctx context.Context, req RedeliverRequest) (a Ac
 		return Action{}, err
 	}
 	subject, edited := msg.Subject, req.Payload != nil || req.Headers != nil
-	a = Action{DeadLetter: d.ID, Action: ActionRedeliverStart, Actor: req.Actor, At: time.Now().UTC(), Attempt: attempt,
+	a = Action{DeadLetter: d.ID, Action: ActionRedeliverStart, Actor: req.Actor, At: r.now(), Attempt: attempt,
 		Subject: subject, Edited: edited}
 	start, err := r.claim(ctx, a)
 	if err != nil {
@@ -233,7 +239,7 @@ func (r *Redeliverer) Redeliver(ctx context.Context, req RedeliverRequest) (a Ac
 	if err != nil {
 		err = publishError(subject, err)
 		failed := a
-		failed.Action, failed.At, failed.Note = ActionRedeliverFail, time.Now().UTC(), err.Error()
+		failed.Action, failed.At, failed.Note = ActionRedeliverFail, r.now(), err.Error()
 		if rerr := r.recordAfter(ctx, failed, start); rerr != nil {
 			// The start stays the newest record: after a while, the next
 			// redelivery resumes it, under the same message id.
@@ -241,7 +247,7 @@ func (r *Redeliverer) Redeliver(ctx context.Context, req RedeliverRequest) (a Ac
 		}
 		return Action{}, err
 	}
-	a.Action, a.At = ActionRedeliver, time.Now().UTC()
+	a.Action, a.At = ActionRedeliver, r.now()
 	a.AckStream, a.AckSeq, a.Duplicate = ack.Stream, ack.Sequence, ack.Duplicate
 	if err := r.recordAfter(ctx, a, start); err != nil {
 		return a, err
@@ -265,7 +271,7 @@ func (r *Redeliverer) Discard(ctx context.Context, id uint64, actor, note string
 		return Action{}, err
 	}
 	linkOriginal(span, d)
-	a = Action{DeadLetter: id, Action: ActionDiscard, Actor: actor, At: time.Now().UTC(), Note: note}
+	a = Action{DeadLetter: id, Action: ActionDiscard, Actor: actor, At: r.now(), Note: note}
 	if _, err := r.claim(ctx, a); err != nil {
 		return Action{}, err
 	}
@@ -353,3 +359,6 @@ func history(ctx context.Context, db *store.DB, id uint64) ([]Action, error) {
 	}
 	return out, nil
 }
+
+// now is the redeliverer's clock, in UTC.
+func (r *Redeliverer) now() time.Time { return r.cfg.Now().UTC() }
