@@ -455,10 +455,27 @@ func (e errLeased) Error() string {
 // replica that died lets its lease lapse), and works through the job's
 // pending dead letters.
 func (b *BulkRunner) run(ctx context.Context, id string) error {
-	var job BulkJob
+	job, ok, err := b.lease(ctx, id)
+	if err != nil || !ok {
+		return err
+	}
+	if job.MaxID == 0 {
+		// No dead letter existed when it was created: MaxID 0 bounds
+		// nothing, and new ones are not the job's.
+		return b.finish(ctx, id)
+	}
+	p, err := b.newPass(ctx, job)
+	if err != nil {
+		return err
+	}
+	return p.run(ctx)
+}
+
+// lease takes the job's lease for this runner, waiting while another
+// replica holds it; false when the job is no longer running or ctx ended.
+func (b *BulkRunner) lease(ctx context.Context, id string) (BulkJob, bool, error) {
 	for {
-		var err error
-		job, err = b.change(ctx, id, func(j *BulkJob) error {
+		job, err := b.change(ctx, id, func(j *BulkJob) error {
 			if j.State != JobRunning {
 				return ErrJobFinished
 			}
@@ -471,119 +488,152 @@ func (b *BulkRunner) run(ctx context.Context, id string) error {
 		var leased errLeased
 		switch {
 		case errors.Is(err, ErrJobFinished):
-			return nil
+			return job, false, nil
 		case errors.As(err, &leased):
 			select {
 			case <-ctx.Done():
-				return nil
+				return job, false, nil
 			case <-time.After(leased.until.Sub(b.cfg.Now()) + 10*time.Millisecond):
 			}
-			continue
 		case err != nil:
-			return err
+			return job, false, err
+		default:
+			return job, true, nil
 		}
-		break
 	}
-	if job.MaxID == 0 {
-		// No dead letter existed when it was created: MaxID 0 bounds
-		// nothing, and new ones are not the job's.
-		return b.finish(ctx, id)
-	}
-	// What is left is what is still pending: progress so far is derived,
-	// never trusted from the last save.
+}
+
+// pass is one runner's way through a job's pending dead letters, from
+// where the job stands, in chunks.
+type pass struct {
+	b      *BulkRunner
+	job    BulkJob
+	filter store.DeadLetterFilter // the job's, bounded by its MaxID
+	// Dead letters go in chunks (their reads, sends and records travel
+	// together): a page at a time, and a throttled job's chunks are a
+	// tenth of a second's worth, so the rate holds over any second.
+	chunk   int
+	limiter *rate.Limiter
+	actor   string
+	note    string
+
+	sent, failed, skipped int
+	lastErr               string
+	lastSave              time.Time
+}
+
+// newPass starts a pass where the job stands: what is left is what is
+// still pending, so progress so far is derived, never trusted from the
+// last save.
+func (b *BulkRunner) newPass(ctx context.Context, job BulkJob) (*pass, error) {
 	f := job.Filter
 	f.MaxID = job.MaxID
 	remaining, err := b.q.Count(ctx, f)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	sent, failed, skipped := max(job.Total-remaining-job.Skipped, job.Sent), 0, job.Skipped
-	// Dead letters go in chunks (their reads, sends and records travel
-	// together): a page at a time, and a throttled job's chunks are a tenth
-	// of a second's worth, so the rate holds over any second.
-	chunk := 200
-	limiter := rate.NewLimiter(rate.Inf, chunk)
+	p := &pass{b: b, job: job, filter: f, chunk: 200, note: "bulk job " + job.ID, lastSave: b.cfg.Now(),
+		sent: max(job.Total-remaining-job.Skipped, job.Sent), skipped: job.Skipped}
+	p.limiter = rate.NewLimiter(rate.Inf, p.chunk)
 	if job.RatePerSec > 0 {
-		chunk = max(1, min(chunk, int(job.RatePerSec/10)))
-		limiter = rate.NewLimiter(rate.Limit(job.RatePerSec), chunk)
+		p.chunk = max(1, min(p.chunk, int(job.RatePerSec/10)))
+		p.limiter = rate.NewLimiter(rate.Limit(job.RatePerSec), p.chunk)
 	}
-	lastErr := ""
-	lastSave := b.cfg.Now()
-	save := func(final string) error {
-		_, err := b.change(context.WithoutCancel(ctx), id, func(j *BulkJob) error {
-			if j.State != JobRunning {
-				return ErrJobFinished // paused or cancelled meanwhile
-			}
-			j.Sent, j.Failed, j.Skipped, j.LastError = sent, failed, skipped, lastErr
-			j.LeaseUntil = b.cfg.Now().Add(b.cfg.Lease)
-			if final != "" {
-				j.State, j.Owner, j.LeaseUntil = final, "", time.Time{}
-			}
-			return nil
-		})
-		if errors.Is(err, ErrJobFinished) {
-			return context.Canceled
-		}
-		return err
+	p.actor = job.Actor + " (" + p.note + ")"
+	if job.Action == ActionDiscard {
+		p.actor = job.Actor
 	}
+	return p, nil
+}
+
+// run works through the pending dead letters page by page, saving
+// progress every SaveEvery, and marks the job done at the end. Paused,
+// cancelled or stopping, it returns nil.
+func (p *pass) run(ctx context.Context) error {
 	cursor := ""
 	for {
-		page, err := b.q.List(ctx, f, 200, cursor)
+		page, err := p.b.q.List(ctx, p.filter, 200, cursor)
 		if err != nil {
 			return err
 		}
-		for items := range slices.Chunk(page.Items, chunk) {
-			if err := limiter.WaitN(ctx, len(items)); err != nil {
+		for items := range slices.Chunk(page.Items, p.chunk) {
+			if err := p.limiter.WaitN(ctx, len(items)); err != nil {
 				return nil // paused, cancelled or stopping
 			}
-			ids := make([]uint64, len(items))
-			for i, d := range items {
-				ids[i] = d.ID
-			}
-			note := "bulk job " + job.ID
-			actor := job.Actor + " (" + note + ")"
-			if job.Action == ActionDiscard {
-				actor = job.Actor
-			}
-			cctx, span := b.startChunk(ctx, job, len(ids))
-			chunkSent, chunkFailed := 0, 0
-			for i, aerr := range b.r.ActMany(cctx, job.Action, ids, actor, note, job.ID) {
-				switch {
-				case aerr == nil,
-					// Settled meanwhile, or sent just before a crash: the
-					// send was deduplicated.
-					errors.Is(aerr, ErrAlreadyRedelivered), errors.Is(aerr, ErrAlreadyDiscarded):
-					chunkSent++
-				default:
-					chunkFailed++
-					lastErr = fmt.Sprintf("#%d: %v", ids[i], aerr)
-				}
-			}
-			endChunk(span, chunkSent, chunkFailed)
-			if ctx.Err() != nil && chunkFailed > 0 {
+			if stop := p.act(ctx, items); stop {
 				return nil
 			}
-			sent += chunkSent
-			failed += chunkFailed
-			if b.cfg.Now().Sub(lastSave) >= b.cfg.SaveEvery {
-				if err := save(""); err != nil {
-					if errors.Is(err, context.Canceled) {
-						return nil
-					}
-					return err
-				}
-				lastSave = b.cfg.Now()
+			if p.b.cfg.Now().Sub(p.lastSave) < p.b.cfg.SaveEvery {
+				continue
 			}
+			if err := p.save(ctx, ""); err != nil {
+				if errors.Is(err, context.Canceled) {
+					return nil
+				}
+				return err
+			}
+			p.lastSave = p.b.cfg.Now()
 		}
 		if page.NextCursor == "" {
 			break
 		}
 		cursor = page.NextCursor
 	}
-	if err := save(JobDone); err != nil && !errors.Is(err, context.Canceled) {
+	if err := p.save(ctx, JobDone); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
+}
+
+// act acts on one chunk and counts how it went; true when the runner is
+// stopping and some of the chunk's outcomes are not known.
+func (p *pass) act(ctx context.Context, items []store.DeadLetter) (stop bool) {
+	ids := make([]uint64, len(items))
+	for i, d := range items {
+		ids[i] = d.ID
+	}
+	cctx, span := p.b.startChunk(ctx, p.job, len(ids))
+	sent, failed := 0, 0
+	for i, err := range p.b.r.ActMany(cctx, p.job.Action, ids, p.actor, p.note, p.job.ID) {
+		switch {
+		case err == nil,
+			// Settled meanwhile, or sent just before a crash: the send
+			// was deduplicated.
+			errors.Is(err, ErrAlreadyRedelivered), errors.Is(err, ErrAlreadyDiscarded):
+			sent++
+		default:
+			failed++
+			p.lastErr = fmt.Sprintf("#%d: %v", ids[i], err)
+		}
+	}
+	endChunk(span, sent, failed)
+	if ctx.Err() != nil && failed > 0 {
+		return true
+	}
+	p.sent += sent
+	p.failed += failed
+	return false
+}
+
+// save stores the progress and renews the lease; with final, it ends the
+// job in that state. context.Canceled says the job was paused or
+// cancelled meanwhile.
+func (p *pass) save(ctx context.Context, final string) error {
+	_, err := p.b.change(context.WithoutCancel(ctx), p.job.ID, func(j *BulkJob) error {
+		if j.State != JobRunning {
+			return ErrJobFinished // paused or cancelled meanwhile
+		}
+		j.Sent, j.Failed, j.Skipped, j.LastError = p.sent, p.failed, p.skipped, p.lastErr
+		j.LeaseUntil = p.b.cfg.Now().Add(p.b.cfg.Lease)
+		if final != "" {
+			j.State, j.Owner, j.LeaseUntil = final, "", time.Time{}
+		}
+		return nil
+	})
+	if errors.Is(err, ErrJobFinished) {
+		return context.Canceled
+	}
+	return err
 }
 
 // finish marks a job that has nothing to do as done.
