@@ -302,7 +302,13 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 		}
 		st := streamFromInfo(info, cycle.At)
 		st.Own = s.own.stream(name)
-		cs := s.consumersOf(ctx, &st, cons, stored, cycle.At, now, note)
+		first := len(cycle.Consumers)
+		cycle.Consumers = s.consumersOf(ctx, cycle.Consumers, &st, cons, stored, cycle.At, now, note)
+		cs := cycle.Consumers[first:]
+		// Its infos are read: the next stream's may take their memory
+		// (100,000 of them held to the end were a fifth of the peak).
+		cons.items = nil
+		consumers[name] = cons
 		if cons.complete {
 			cycle.ConsumersComplete[name] = true
 		}
@@ -315,8 +321,8 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 		}
 		s.prev[name] = prevSample{at: cycle.At, seq: st.LastSeq, bytes: st.Bytes}
 		cycle.Streams = append(cycle.Streams, st)
-		cycle.Consumers = append(cycle.Consumers, cs...)
 	}
+	streams.items = nil
 	if streams.namesFailed {
 		// Reading stream by stream is the normal way round a slow LIST;
 		// only not knowing which streams exist is a gap.
@@ -335,7 +341,7 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 		if l, ok := consumers[name]; ok && len(l.items) > 0 && !l.parentGone {
 			// Its consumers were read first, as the last cycle had no
 			// time for them, before the time ran out for the stream.
-			cycle.Consumers = append(cycle.Consumers, s.consumersOf(ctx, &st, l, stored, cycle.At, now, note)...)
+			cycle.Consumers = s.consumersOf(ctx, cycle.Consumers, &st, l, stored, cycle.At, now, note)
 			if l.complete {
 				cycle.ConsumersComplete[name] = true
 			}
@@ -389,7 +395,7 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 // nextBehind lists the streams whose consumers a cycle ran out of time
 // for: those already behind before first, in their order, so that every
 // stream gets its turn however short the cycles.
-func nextBehind(before []string, streams listed[jetstream.StreamInfo], consumers map[string]listed[jetstream.ConsumerInfo]) []string {
+func nextBehind(before []string, streams listed[jetstream.StreamInfo], consumers map[string]listed[consumerInfo]) []string {
 	late := map[string]bool{}
 	for name, l := range consumers {
 		if l.late {
@@ -413,12 +419,13 @@ func nextBehind(before []string, streams listed[jetstream.StreamInfo], consumers
 	return append(next, slices.Sorted(maps.Keys(late))...)
 }
 
-// consumersOf turns one stream's consumer listing into the index's shape:
-// those read judged and with rates, those not read with their last
-// numbers.
-func (s *Sampler) consumersOf(ctx context.Context, st *store.Stream, l listed[jetstream.ConsumerInfo], stored *storedRows,
+// consumersOf turns one stream's consumer listing into the index's shape,
+// appended to dst in name order: those read judged and with rates, those
+// not read with their last numbers.
+func (s *Sampler) consumersOf(ctx context.Context, dst []store.Consumer, st *store.Stream, l listed[consumerInfo], stored *storedRows,
 	at, now time.Time, note func(kind, key, msg string)) []store.Consumer {
-	out := make([]store.Consumer, 0, len(l.items)+len(l.unread))
+	first := len(dst)
+	out := dst
 	for _, info := range l.items {
 		c := consumerFromInfo(info, at)
 		c.Own = s.own.consumer(st.Name, c.Name, c.Description)
@@ -461,14 +468,14 @@ func (s *Sampler) consumersOf(ctx context.Context, st *store.Stream, l listed[je
 		note("store", "consumers of "+st.Name, "reading the stored consumers of "+st.Name+" failed: "+err.Error())
 	}
 	out = append(out, gone...)
-	slices.SortFunc(out, func(a, b store.Consumer) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out[first:], func(a, b store.Consumer) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
 // readAll reads every stream and, as soon as a stream is read, its
 // consumers; the streams whose consumers the last cycle had no time for
 // go first. Requests are bounded by rctx; the index is read with ctx.
-func (s *Sampler) readAll(ctx, rctx context.Context, stored *storedRows) (listed[jetstream.StreamInfo], map[string]listed[jetstream.ConsumerInfo]) {
+func (s *Sampler) readAll(ctx, rctx context.Context, stored *storedRows) (listed[jetstream.StreamInfo], map[string]listed[consumerInfo]) {
 	byItem := s.byItem
 	prefix := s.cfg.APIPrefix
 
@@ -479,13 +486,13 @@ func (s *Sampler) readAll(ctx, rctx context.Context, stored *storedRows) (listed
 		info *jetstream.StreamInfo
 	}
 	var mu sync.Mutex
-	consumers := map[string]listed[jetstream.ConsumerInfo]{}
+	consumers := map[string]listed[consumerInfo]{}
 	jobs := make(chan job)
 	var wg sync.WaitGroup
 	for range s.cfg.Concurrency {
 		wg.Go(func() {
 			for j := range jobs {
-				var l listed[jetstream.ConsumerInfo]
+				var l listed[consumerInfo]
 				if j.info != nil && j.info.State.Consumers == 0 {
 					// The stream info already says there is nothing to
 					// list, so stored consumers of this stream are gone.
@@ -501,7 +508,7 @@ func (s *Sampler) readAll(ctx, rctx context.Context, stored *storedRows) (listed
 					}, byItem[name], func() ([]string, error) {
 						cs, err := stored.consumers(ctx, name)
 						return namesOf(cs, func(c store.Consumer) string { return c.Name }), err
-					}, func(c *jetstream.ConsumerInfo) string { return c.Name }, func(*jetstream.ConsumerInfo) {})
+					}, func(c *consumerInfo) string { return c.Name }, func(*consumerInfo) {})
 				}
 				mu.Lock()
 				consumers[j.name] = l

@@ -1,0 +1,89 @@
+package collector
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetwatch/jetwatch/internal/natstest"
+	"github.com/jetwatch/jetwatch/store"
+)
+
+// TestConsumerInfoReadsWhatJetStreamSays: the sampler's lean decoding of a
+// consumer gives the index the same consumer as decoding nats.go's whole
+// ConsumerInfo did, and keeps the config exactly as the server sent it.
+func TestConsumerInfoReadsWhatJetStreamSays(t *testing.T) {
+	t.Parallel()
+	ns := natstest.RunServer(t)
+	nc := natstest.Connect(t, ns)
+	ctx := context.Background()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}})
+	require.NoError(t, err)
+	for range 5 {
+		_, err := js.Publish(ctx, "orders.new", []byte("x"))
+		require.NoError(t, err)
+	}
+	_, err = s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable: "worker", Description: "takes orders", DeliverPolicy: jetstream.DeliverNewPolicy,
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second, MaxDeliver: 7,
+		BackOff:        []time.Duration{time.Second, 5 * time.Second},
+		FilterSubjects: []string{"orders.new", "orders.paid"}, MaxAckPending: 100,
+		InactiveThreshold: time.Hour, Metadata: map[string]string{"team": "shop"},
+	})
+	require.NoError(t, err)
+	_, err = s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "mirror", DeliverSubject: "deliver.mirror",
+		FilterSubject: "orders.new", AckPolicy: jetstream.AckNonePolicy, ReplayPolicy: jetstream.ReplayOriginalPolicy})
+	require.NoError(t, err)
+	_, err = js.PauseConsumer(ctx, "ORDERS", "mirror", time.Now().Add(time.Hour))
+	require.NoError(t, err)
+
+	for _, name := range []string{"worker", "mirror"} {
+		msg, err := nc.Request("$JS.API.CONSUMER.INFO.ORDERS."+name, nil, time.Second)
+		require.NoError(t, err)
+		var whole jetstream.ConsumerInfo
+		require.NoError(t, json.Unmarshal(msg.Data, &whole))
+		var lean consumerInfo
+		require.NoError(t, json.Unmarshal(msg.Data, &lean))
+
+		at := time.Now().UTC()
+		got := consumerFromInfo(&lean, at)
+		want := consumerFromWhole(&whole, at)
+		require.JSONEq(t, string(want.Config), string(got.Config), name)
+		got.Config, want.Config = nil, nil
+		require.Equal(t, want, got, name)
+		require.Equal(t, whole.Config.InactiveThreshold, lean.Config.InactiveThreshold, name)
+
+		var answer struct {
+			Config json.RawMessage `json:"config"`
+		}
+		require.NoError(t, json.Unmarshal(msg.Data, &answer))
+		require.Equal(t, string(answer.Config), string(lean.Config.Raw), "the config is stored as the server sent it")
+	}
+}
+
+// consumerFromWhole is consumerFromInfo by way of nats.go's ConsumerInfo:
+// what the sampler stored before it decoded consumers itself.
+func consumerFromWhole(info *jetstream.ConsumerInfo, at time.Time) store.Consumer {
+	raw, err := json.Marshal(info.Config)
+	if err != nil {
+		panic(err)
+	}
+	lean := consumerInfo{Stream: info.Stream, Name: info.Name, Created: info.Created, Delivered: info.Delivered, AckFloor: info.AckFloor,
+		NumAckPending: info.NumAckPending, NumRedelivered: info.NumRedelivered, NumWaiting: info.NumWaiting,
+		NumPending: info.NumPending, Cluster: info.Cluster, PushBound: info.PushBound, TimeStamp: info.TimeStamp,
+		Paused: info.Paused, PauseRemaining: info.PauseRemaining}
+	cfg := info.Config
+	lean.Config.consumerSettings = consumerSettings{Durable: cfg.Durable, Description: cfg.Description,
+		DeliverPolicy: cfg.DeliverPolicy, AckPolicy: cfg.AckPolicy, AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver,
+		BackOff: cfg.BackOff, FilterSubject: cfg.FilterSubject, FilterSubjects: cfg.FilterSubjects,
+		ReplayPolicy: cfg.ReplayPolicy, MaxAckPending: cfg.MaxAckPending, DeliverSubject: cfg.DeliverSubject,
+		InactiveThreshold: cfg.InactiveThreshold}
+	lean.Config.Raw = raw
+	return consumerFromInfo(&lean, at)
+}
