@@ -185,3 +185,20 @@ func TestSaveCycleRemovesConsumersOnlyOfCompleteListings(t *testing.T) {
 		require.NoError(t, err)
 	}
 }
+
+// TestRemovingGoneConsumersReadsNoRows: what a complete cycle removes is
+// found from the primary key of consumers (their count per stream, the
+// gone streams' ranges), never by reading every consumer's row.
+func TestRemovingGoneConsumersReadsNoRows(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t)
+	for _, q := range []struct{ query, want string }{
+		{`SELECT stream, COUNT(*) FROM consumers GROUP BY stream`, "SCAN consumers USING COVERING INDEX sqlite_autoindex_consumers_1"},
+		{`DELETE FROM consumers WHERE stream IN (SELECT name FROM streams WHERE sampled_at < 1)`,
+			"SEARCH consumers USING COVERING INDEX sqlite_autoindex_consumers_1 (stream=?)"},
+	} {
+		plan := queryPlan(t, db, q.query)
+		require.Contains(t, plan, q.want, q.query)
+		require.NotContains(t, plan, "SCAN consumers\n", q.query)
+	}
+}
