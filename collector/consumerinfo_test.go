@@ -50,6 +50,7 @@ func TestConsumerInfoReadsWhatJetStreamSays(t *testing.T) {
 		require.NoError(t, json.Unmarshal(msg.Data, &whole))
 		var lean consumerInfo
 		require.NoError(t, json.Unmarshal(msg.Data, &lean))
+		require.NoError(t, newSettingsCache().resolve("ORDERS", &lean))
 
 		at := time.Now().UTC()
 		got := consumerFromInfo(&lean, at)
@@ -86,4 +87,41 @@ func consumerFromWhole(info *jetstream.ConsumerInfo, at time.Time) store.Consume
 		InactiveThreshold: cfg.InactiveThreshold}
 	lean.Config.Raw = raw
 	return consumerFromInfo(&lean, at)
+}
+
+// TestSamplerShowsAChangedConsumerConfig: a consumer's settings are decoded
+// again when its config changes, and kept while it does not.
+func TestSamplerShowsAChangedConsumerConfig(t *testing.T) {
+	t.Parallel()
+	s, b := setup(t)
+	ctx := context.Background()
+	stream, err := b.js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}})
+	require.NoError(t, err)
+	cfg := jetstream.ConsumerConfig{Durable: "billing", Description: "first", AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: 5}
+	_, err = stream.CreateOrUpdateConsumer(ctx, cfg)
+	require.NoError(t, err)
+
+	for _, want := range []struct {
+		description string
+		maxDeliver  int
+	}{{"first", 5}, {"first", 5}, {"second", 9}, {"second", 9}} {
+		cfg.Description, cfg.MaxDeliver = want.description, want.maxDeliver
+		_, err := stream.CreateOrUpdateConsumer(ctx, cfg)
+		require.NoError(t, err)
+		b.clock.Advance(time.Second)
+		_, err = s.SampleOnce(ctx)
+		require.NoError(t, err)
+		c, err := b.db.Consumer(ctx, "ORDERS", "billing")
+		require.NoError(t, err)
+		require.Equal(t, want.description, c.Description)
+		require.Equal(t, want.maxDeliver, c.MaxDeliver)
+		require.Contains(t, string(c.Config), `"description":"`+want.description+`"`)
+	}
+	require.Len(t, s.settings.byStream["ORDERS"], 1, "one consumer, one set of settings")
+
+	require.NoError(t, stream.DeleteConsumer(ctx, "billing"))
+	b.clock.Advance(time.Second)
+	_, err = s.SampleOnce(ctx)
+	require.NoError(t, err)
+	require.Empty(t, s.settings.byStream, "a deleted consumer's settings are forgotten")
 }

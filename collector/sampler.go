@@ -100,6 +100,8 @@ type Sampler struct {
 	// cycle serializes cycles and guards what one leaves to the next.
 	cycle sync.Mutex
 	prev  map[string]prevSample // by stream, or stream + "\x00" + consumer
+	// settings are the consumers' config settings, decoded when changed.
+	settings *settingsCache
 	// byItem names the listings to read item by item, because the last
 	// cycle could not read all of them: "" the streams, else a stream's
 	// consumers. Their LIST would only keep the next cycle waiting.
@@ -157,6 +159,7 @@ func NewSampler(nc *nats.Conn, db *store.DB, cfg SamplerConfig) (*Sampler, error
 		nc: nc, db: db, cfg: cfg,
 		logger:   cfg.Logger.With("component", "sampler"),
 		prev:     map[string]prevSample{},
+		settings: newSettingsCache(),
 		byItem:   map[string]bool{},
 		own:      ownership{streams: cfg.OwnStreams},
 		inflight: make(chan struct{}, cfg.Concurrency),
@@ -359,6 +362,7 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 			cycle.Consumers = append(cycle.Consumers, unreadConsumer(c, true, c.Name, cu, cycle.At))
 		}
 	}
+	s.settings.endCycle()
 	slices.SortFunc(cycle.Streams, func(a, b store.Stream) int { return strings.Compare(a.Name, b.Name) })
 	cycle.StreamsComplete = streams.complete
 	s.lag.end(cycle.Streams, streams.complete)
@@ -427,6 +431,9 @@ func (s *Sampler) consumersOf(ctx context.Context, dst []store.Consumer, st *sto
 	first := len(dst)
 	out := dst
 	for _, info := range l.items {
+		if err := s.settings.resolve(st.Name, info); err != nil {
+			note("list_consumers", "consumer config "+st.Name+"/"+info.Name, err.Error()+": its settings are shown empty")
+		}
 		c := consumerFromInfo(info, at)
 		c.Own = s.own.consumer(st.Name, c.Name, c.Description)
 		s.lag.judge(&c, !c.Own && info.Config.InactiveThreshold == 0, at, now)
