@@ -86,13 +86,16 @@ func newSettingsCache() *settingsCache {
 }
 
 // resolve fills the settings of info, a consumer of stream, from its raw
-// config.
+// config. A config unchanged since the last cycle is dropped (Raw nil):
+// the index keeps the one it has, and the cycle does not carry 100,000
+// configs to it.
 func (c *settingsCache) resolve(stream string, info *consumerInfo) error {
 	h := maphash.Bytes(c.seed, info.Config.Raw)
 	consumers := c.byStream[stream]
 	if e := consumers[info.Name]; e != nil && e.hash == h {
 		e.seen = c.cycle
 		info.Config.consumerSettings = e.settings
+		info.Config.Raw = nil
 		return nil
 	}
 	var settings consumerSettings
@@ -108,8 +111,15 @@ func (c *settingsCache) resolve(stream string, info *consumerInfo) error {
 	return nil
 }
 
-// endCycle forgets the consumers a cycle did not use: deleted, or not
-// read (their settings are decoded again when they are).
+// touch keeps the settings of a consumer that exists but could not be
+// read this cycle.
+func (c *settingsCache) touch(stream, consumer string) {
+	if e := c.byStream[stream][consumer]; e != nil {
+		e.seen = c.cycle
+	}
+}
+
+// endCycle forgets the consumers a cycle did not see: deleted ones.
 func (c *settingsCache) endCycle() {
 	for stream, consumers := range c.byStream {
 		for name, e := range consumers {

@@ -104,13 +104,16 @@ func TestSamplerShowsAChangedConsumerConfig(t *testing.T) {
 	for _, want := range []struct {
 		description string
 		maxDeliver  int
-	}{{"first", 5}, {"first", 5}, {"second", 9}, {"second", 9}} {
+		carried     bool // the cycle carries the config to the index
+	}{{"first", 5, true}, {"first", 5, false}, {"second", 9, true}, {"second", 9, false}} {
 		cfg.Description, cfg.MaxDeliver = want.description, want.maxDeliver
 		_, err := stream.CreateOrUpdateConsumer(ctx, cfg)
 		require.NoError(t, err)
 		b.clock.Advance(time.Second)
-		_, err = s.SampleOnce(ctx)
+		cycle, err := s.SampleOnce(ctx)
 		require.NoError(t, err)
+		require.Len(t, cycle.Consumers, 1)
+		require.Equal(t, want.carried, cycle.Consumers[0].Config != nil)
 		c, err := b.db.Consumer(ctx, "ORDERS", "billing")
 		require.NoError(t, err)
 		require.Equal(t, want.description, c.Description)

@@ -386,6 +386,9 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 	s.state.LastSaveDuration = s.cfg.Now().Sub(saveStart)
 	s.mu.Unlock()
 	if err != nil {
+		// The settings cache drops configs the index was to have
+		// stored: start again from every config.
+		s.settings = newSettingsCache()
 		note("store", "store", "saving the sample failed: "+err.Error())
 		s.finish(ctx, start, cycle, problems, false)
 		return cycle, err
@@ -466,6 +469,7 @@ func (s *Sampler) consumersOf(ctx context.Context, dst []store.Consumer, st *sto
 			c.Stream = st.Name
 			c.Own = s.own.consumer(st.Name, name, prev.Description)
 			s.lag.touch(st.Name, name)
+			s.settings.touch(st.Name, name)
 			out = append(out, c)
 			note("consumer_unread", "consumer "+st.Name+"/"+name+": "+u.Why, "consumer "+st.Name+" / "+name+": "+c.Health.Reasons[0])
 		}

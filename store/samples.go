@@ -107,10 +107,11 @@ func (db *DB) SaveCycle(ctx context.Context, c Cycle) error {
 			if err := stillWanted(); err != nil {
 				return err
 			}
-			// A deleted consumer keeps its last config and records no history.
+			// A deleted consumer keeps its last config and records no
+			// history; one read without a config keeps the stored one.
 			stale := cs.Unread != nil || cs.DeletedAt != nil
 			if _, err := upConsumer.ExecContext(rowCtx, cs.Stream, cs.Name, at, int64(cs.NumPending), cs.NumAckPending,
-				cs.Stalled, cs.Health.Level, row.data, row.config, stale, cs.Own); err != nil {
+				cs.Stalled, cs.Health.Level, row.data, row.config, stale || len(cs.Config) == 0, cs.Own); err != nil {
 				return fmt.Errorf("save consumer %s/%s: %w", cs.Stream, cs.Name, err)
 			}
 			if stale {

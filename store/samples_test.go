@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -201,4 +202,31 @@ func TestRemovingGoneConsumersReadsNoRows(t *testing.T) {
 		require.Contains(t, plan, q.want, q.query)
 		require.NotContains(t, plan, "SCAN consumers\n", q.query)
 	}
+}
+
+// TestSaveCycleKeepsTheConfigOfAConsumerReadWithout: the sampler leaves a
+// consumer's config out while it is unchanged; the stored one stays, and a
+// new consumer without one stores {}.
+func TestSaveCycleKeepsTheConfigOfAConsumerReadWithout(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	cycle := func(at time.Time, consumers ...Consumer) Cycle {
+		return Cycle{At: at, StreamsComplete: true, ConsumersComplete: map[string]bool{"S": true}, Consumers: consumers,
+			Streams: []Stream{{Name: "S", Health: Health{Level: HealthOK}, SampledAt: at}}}
+	}
+	c := Consumer{Stream: "S", Name: "c", NumPending: 1, Health: Health{Level: HealthOK}, Config: json.RawMessage(`{"durable_name":"c"}`)}
+	require.NoError(t, db.SaveCycle(ctx, cycle(t0, c)))
+
+	c.Config, c.NumPending = nil, 2
+	fresh := Consumer{Stream: "S", Name: "d", Health: Health{Level: HealthOK}}
+	require.NoError(t, db.SaveCycle(ctx, cycle(t0.Add(10*time.Second), c, fresh)))
+	got, err := db.Consumer(ctx, "S", "c")
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), got.NumPending, "the numbers are this cycle's")
+	require.JSONEq(t, `{"durable_name":"c"}`, string(got.Config), "the config is the one stored")
+	got, err = db.Consumer(ctx, "S", "d")
+	require.NoError(t, err)
+	require.JSONEq(t, `{}`, string(got.Config))
 }
