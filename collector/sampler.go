@@ -517,8 +517,7 @@ func (s *Sampler) readAll(ctx, rctx context.Context, stored *storedRows) (listed
 						info:  func(c string) string { return prefix + ".CONSUMER.INFO." + name + "." + c },
 						gone:  jetstream.JSErrCodeConsumerNotFound, parentGone: jetstream.JSErrCodeStreamNotFound,
 					}, byItem[name], func() ([]string, error) {
-						cs, err := stored.consumers(ctx, name)
-						return namesOf(cs, func(c store.Consumer) string { return c.Name }), err
+						return stored.consumerNames(ctx, name)
 					}, func(c *consumerInfo) string { return c.Name }, func(*consumerInfo) {})
 				}
 				mu.Lock()
@@ -612,6 +611,18 @@ func (r *storedRows) consumers(ctx context.Context, stream string) ([]store.Cons
 	r.byStream[stream] = cs
 	r.mu.Unlock()
 	return cs, nil
+}
+
+// consumerNames are the names of a stream's stored consumers, read
+// without decoding the rows unless they were read already.
+func (r *storedRows) consumerNames(ctx context.Context, stream string) ([]string, error) {
+	r.mu.Lock()
+	cs, ok := r.byStream[stream]
+	r.mu.Unlock()
+	if ok {
+		return namesOf(cs, func(c store.Consumer) string { return c.Name }), nil
+	}
+	return r.db.ConsumerNames(ctx, stream)
 }
 
 // storedStreams is the index's latest row of every stream, by name: what

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -58,7 +57,7 @@ func (db *DB) SaveCycle(ctx context.Context, c Cycle) error {
 		return fmt.Errorf("save cycle: %w", err)
 	}
 	defer insStream.Close()
-	err = encodeRows(c.Streams, func(s *Stream) *json.RawMessage { return &s.Config },
+	err = encodeRows(c.Streams, func(s *Stream) *json.RawMessage { return &s.Config }, appendJSON[Stream],
 		func(s *Stream) string { return "stream " + s.Name }, func(i int, row encodedRow) error {
 			s := &c.Streams[i]
 			if err := stillWanted(); err != nil {
@@ -101,7 +100,7 @@ func (db *DB) SaveCycle(ctx context.Context, c Cycle) error {
 		return fmt.Errorf("save cycle: %w", err)
 	}
 	defer insConsumer.Close()
-	err = encodeRows(c.Consumers, func(cs *Consumer) *json.RawMessage { return &cs.Config },
+	err = encodeRows(c.Consumers, func(cs *Consumer) *json.RawMessage { return &cs.Config }, appendConsumerJSON,
 		func(cs *Consumer) string { return "consumer " + cs.Stream + "/" + cs.Name }, func(i int, row encodedRow) error {
 			cs := &c.Consumers[i]
 			if err := stillWanted(); err != nil {
@@ -250,6 +249,29 @@ func (db *DB) Consumers(ctx context.Context, stream string) ([]Consumer, error) 
 		return nil, fmt.Errorf("list consumers of %s: %w", stream, err)
 	}
 	return scanJSON[Consumer](rows, "list consumers of "+stream)
+}
+
+// ConsumerNames returns the names of a stream's stored consumers, in
+// order, read from the primary key alone: what a cycle out of time
+// needs of the consumers it could not ask for, without decoding them.
+func (db *DB) ConsumerNames(ctx context.Context, stream string) ([]string, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT name FROM consumers WHERE stream = ? ORDER BY name`, stream)
+	if err != nil {
+		return nil, fmt.Errorf("list consumer names of %s: %w", stream, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("list consumer names of %s: %w", stream, err)
+		}
+		out = append(out, name)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list consumer names of %s: %w", stream, err)
+	}
+	return out, nil
 }
 
 // AllConsumers returns the latest state of every consumer, by stream and name.
@@ -408,17 +430,18 @@ const (
 // keep the row's bytes after it returns (they are reused). Encoding costs
 // no database time and runs beside the writer, a few batches ahead of
 // it, so that 100,000 rows (100 MB of JSON) are never held at once.
-func encodeRows[T any](items []T, configOf func(*T) *json.RawMessage, nameOf func(*T) string,
-	use func(i int, row encodedRow) error) error {
+// encode appends an item's JSON, its config left out.
+func encodeRows[T any](items []T, configOf func(*T) *json.RawMessage, encode func([]byte, *T) ([]byte, error),
+	nameOf func(*T) string, use func(i int, row encodedRow) error) error {
 	type batch struct {
 		rows []encodedRow
-		buf  *bytes.Buffer
+		buf  []byte
 		err  error
 	}
 	n := (len(items) + encodeBatch - 1) / encodeBatch
 	workers := max(runtime.GOMAXPROCS(0), 1)
 	slots := make(chan struct{}, workers*encodeAhead)
-	buffers := make(chan *bytes.Buffer, workers*encodeAhead+1)
+	buffers := make(chan []byte, workers*encodeAhead+1)
 	done := make(chan struct{})
 	defer close(done)
 	results := make([]chan batch, n)
@@ -433,15 +456,13 @@ func encodeRows[T any](items []T, configOf func(*T) *json.RawMessage, nameOf fun
 				return
 			}
 			go func() {
-				var buf *bytes.Buffer
+				var buf []byte
 				select {
 				case buf = <-buffers:
-					buf.Reset()
 				default:
-					buf = new(bytes.Buffer)
 				}
 				lo, hi := b*encodeBatch, min((b+1)*encodeBatch, len(items))
-				rows, err := encodeInto(buf, items[lo:hi], configOf, nameOf)
+				rows, buf, err := encodeInto(buf[:0], items[lo:hi], configOf, encode, nameOf)
 				results[b] <- batch{rows: rows, buf: buf, err: err}
 			}()
 		}
@@ -466,8 +487,8 @@ func encodeRows[T any](items []T, configOf func(*T) *json.RawMessage, nameOf fun
 }
 
 // encodeInto encodes items into one buffer, each row's data a slice of it.
-func encodeInto[T any](buf *bytes.Buffer, items []T, configOf func(*T) *json.RawMessage, nameOf func(*T) string) ([]encodedRow, error) {
-	enc := json.NewEncoder(buf)
+func encodeInto[T any](buf []byte, items []T, configOf func(*T) *json.RawMessage, encode func([]byte, *T) ([]byte, error),
+	nameOf func(*T) string) ([]encodedRow, []byte, error) {
 	ends := make([]int, len(items))
 	configs := make([][]byte, len(items))
 	for i := range items {
@@ -479,19 +500,25 @@ func encodeInto[T any](buf *bytes.Buffer, items []T, configOf func(*T) *json.Raw
 			configs[i] = emptyConfig
 		}
 		*config = nil
-		if err := enc.Encode(&item); err != nil {
-			return nil, fmt.Errorf("save %s: %w", nameOf(&item), err)
+		var err error
+		if buf, err = encode(buf, &item); err != nil {
+			return nil, buf, fmt.Errorf("save %s: %w", nameOf(&item), err)
 		}
-		ends[i] = buf.Len() - 1 // without Encode's newline
+		ends[i] = len(buf)
 	}
-	data := buf.Bytes()
 	rows := make([]encodedRow, len(items))
 	start := 0
 	for i, end := range ends {
-		rows[i] = encodedRow{data: data[start:end:end], config: configs[i]}
-		start = end + 1
+		rows[i] = encodedRow{data: buf[start:end:end], config: configs[i]}
+		start = end
 	}
-	return rows, nil
+	return rows, buf, nil
+}
+
+// appendJSON appends json.Marshal(v).
+func appendJSON[T any](b []byte, v *T) ([]byte, error) {
+	data, err := json.Marshal(v)
+	return append(b, data...), err
 }
 
 var emptyConfig = []byte("{}")

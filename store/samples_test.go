@@ -230,3 +230,26 @@ func TestSaveCycleKeepsTheConfigOfAConsumerReadWithout(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, `{}`, string(got.Config))
 }
+
+// TestConsumerNamesReadTheKeyOnly: a stream's consumer names come from the
+// primary key, in order, without reading a row.
+func TestConsumerNamesReadTheKeyOnly(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t)
+	ctx := context.Background()
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	c := Cycle{At: at, StreamsComplete: true, Streams: []Stream{{Name: "S", Health: Health{Level: HealthOK}}, {Name: "T", Health: Health{Level: HealthOK}}}}
+	for _, name := range []string{"b", "a", "c"} {
+		c.Consumers = append(c.Consumers, Consumer{Stream: "S", Name: name, Health: Health{Level: HealthOK}})
+	}
+	c.Consumers = append(c.Consumers, Consumer{Stream: "T", Name: "x", Health: Health{Level: HealthOK}})
+	require.NoError(t, db.SaveCycle(ctx, c))
+	names, err := db.ConsumerNames(ctx, "S")
+	require.NoError(t, err)
+	require.Equal(t, []string{"a", "b", "c"}, names)
+	names, err = db.ConsumerNames(ctx, "none")
+	require.NoError(t, err)
+	require.Empty(t, names)
+	require.Contains(t, queryPlan(t, db, `SELECT name FROM consumers WHERE stream = 'S' ORDER BY name`),
+		"SEARCH consumers USING COVERING INDEX sqlite_autoindex_consumers_1 (stream=?)")
+}
