@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/maphash"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -39,6 +40,8 @@ type consumerInfo struct {
 type consumerConfig struct {
 	consumerSettings
 	Raw json.RawMessage
+	// settingsErr says why the settings could not be decoded.
+	settingsErr error
 }
 
 // consumerSettings are the config fields the sampler uses, under the
@@ -68,8 +71,11 @@ func (c *consumerConfig) UnmarshalJSON(data []byte) error {
 
 // settingsCache keeps each consumer's settings with a hash of the config
 // they were decoded from, so that an unchanged config is not decoded
-// again. Used by one goroutine at a time.
+// again. Safe for concurrent use: each stream's consumers are resolved
+// as soon as they are read, so that the configs not needed are garbage
+// while the rest is read.
 type settingsCache struct {
+	mu       sync.Mutex
 	seed     maphash.Seed
 	cycle    uint64
 	byStream map[string]map[string]*cachedSettings // stream -> consumer
@@ -91,6 +97,8 @@ func newSettingsCache() *settingsCache {
 // configs to it.
 func (c *settingsCache) resolve(stream string, info *consumerInfo) error {
 	h := maphash.Bytes(c.seed, info.Config.Raw)
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	consumers := c.byStream[stream]
 	if e := consumers[info.Name]; e != nil && e.hash == h {
 		e.seen = c.cycle
@@ -114,6 +122,8 @@ func (c *settingsCache) resolve(stream string, info *consumerInfo) error {
 // touch keeps the settings of a consumer that exists but could not be
 // read this cycle.
 func (c *settingsCache) touch(stream, consumer string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if e := c.byStream[stream][consumer]; e != nil {
 		e.seen = c.cycle
 	}
@@ -121,6 +131,8 @@ func (c *settingsCache) touch(stream, consumer string) {
 
 // endCycle forgets the consumers a cycle did not see: deleted ones.
 func (c *settingsCache) endCycle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for stream, consumers := range c.byStream {
 		for name, e := range consumers {
 			if e.seen != c.cycle {

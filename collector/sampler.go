@@ -434,7 +434,7 @@ func (s *Sampler) consumersOf(ctx context.Context, dst []store.Consumer, st *sto
 	first := len(dst)
 	out := dst
 	for _, info := range l.items {
-		if err := s.settings.resolve(st.Name, info); err != nil {
+		if err := info.Config.settingsErr; err != nil {
 			note("list_consumers", "consumer config "+st.Name+"/"+info.Name, err.Error()+": its settings are shown empty")
 		}
 		c := consumerFromInfo(info, at)
@@ -519,6 +519,9 @@ func (s *Sampler) readAll(ctx, rctx context.Context, stored *storedRows) (listed
 					}, byItem[name], func() ([]string, error) {
 						return stored.consumerNames(ctx, name)
 					}, func(c *consumerInfo) string { return c.Name }, func(*consumerInfo) {})
+				}
+				for _, info := range l.items {
+					info.Config.settingsErr = s.settings.resolve(j.name, info)
 				}
 				mu.Lock()
 				consumers[j.name] = l
