@@ -121,6 +121,10 @@ func TestSamplerShowsAChangedConsumerConfig(t *testing.T) {
 		require.Contains(t, string(c.Config), `"description":"`+want.description+`"`)
 	}
 	require.Len(t, s.settings.byStream["ORDERS"], 1, "one consumer, one set of settings")
+	// Cycles that carried no config still recorded their history point.
+	hist, err := b.db.ConsumerHistory(ctx, "ORDERS", "billing", b.clock.Now().Add(-time.Minute), b.clock.Now(), 100)
+	require.NoError(t, err)
+	require.Len(t, hist, 4)
 
 	require.NoError(t, stream.DeleteConsumer(ctx, "billing"))
 	b.clock.Advance(time.Second)
