@@ -101,7 +101,6 @@ func (c *settingsCache) resolve(stream string, info *consumerInfo) error {
 	defer c.mu.Unlock()
 	consumers := c.byStream[stream]
 	if e := consumers[info.Name]; e != nil && e.hash == h {
-		e.seen = c.cycle
 		info.Config.consumerSettings = e.settings
 		info.Config.Raw = nil
 		return nil
@@ -114,13 +113,17 @@ func (c *settingsCache) resolve(stream string, info *consumerInfo) error {
 		consumers = map[string]*cachedSettings{}
 		c.byStream[stream] = consumers
 	}
-	consumers[info.Name] = &cachedSettings{hash: h, seen: c.cycle, settings: settings}
+	// Not seen yet: a consumer resolved and then left out of the cycle
+	// (its stream deleted meanwhile) is forgotten, so that its config is
+	// carried again should it come back.
+	consumers[info.Name] = &cachedSettings{hash: h, seen: c.cycle - 1, settings: settings}
 	info.Config.consumerSettings = settings
 	return nil
 }
 
-// touch keeps the settings of a consumer that exists but could not be
-// read this cycle.
+// touch keeps the settings of a consumer that goes into this cycle, read
+// or not: those of consumers the cycle leaves out are forgotten at its
+// end, so that the cache never holds a config the index lacks.
 func (c *settingsCache) touch(stream, consumer string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -129,7 +132,8 @@ func (c *settingsCache) touch(stream, consumer string) {
 	}
 }
 
-// endCycle forgets the consumers a cycle did not see: deleted ones.
+// endCycle forgets the consumers the cycle left out: deleted ones, and
+// any whose stream went meanwhile.
 func (c *settingsCache) endCycle() {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -132,3 +132,23 @@ func TestSamplerShowsAChangedConsumerConfig(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, s.settings.byStream, "a deleted consumer's settings are forgotten")
 }
+
+// TestSettingsCacheHoldsOnlyWhatACycleTook: an unchanged config is dropped
+// only for a consumer the last cycle took in; one resolved and then left
+// out (its stream deleted meanwhile) carries its config again.
+func TestSettingsCacheHoldsOnlyWhatACycleTook(t *testing.T) {
+	t.Parallel()
+	c := newSettingsCache()
+	read := func() *consumerInfo {
+		info := &consumerInfo{Name: "c", Config: consumerConfig{Raw: json.RawMessage(`{"durable_name":"c","max_deliver":5}`)}}
+		require.NoError(t, c.resolve("S", info))
+		require.Equal(t, 5, info.Config.MaxDeliver)
+		return info
+	}
+	require.NotNil(t, read().Config.Raw, "new: carried")
+	c.touch("S", "c")
+	c.endCycle()
+	require.Nil(t, read().Config.Raw, "unchanged and stored: left out")
+	c.endCycle() // the cycle left it out
+	require.NotNil(t, read().Config.Raw, "forgotten: carried again")
+}

@@ -377,6 +377,9 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 	s.behind = nextBehind(s.behind, streams, consumers)
 
 	if len(cycle.Streams) == 0 && !streams.complete {
+		// Nothing is stored: the settings cache may have dropped configs
+		// the index does not have.
+		s.settings = newSettingsCache()
 		s.finish(ctx, start, cycle, problems, false)
 		return cycle, fmt.Errorf("list streams: %w", streams.problem)
 	}
@@ -434,6 +437,8 @@ func (s *Sampler) consumersOf(ctx context.Context, dst []store.Consumer, st *sto
 	first := len(dst)
 	out := dst
 	for _, info := range l.items {
+		// Kept for the next cycle only as it goes into this one.
+		s.settings.touch(st.Name, info.Name)
 		if err := info.Config.settingsErr; err != nil {
 			note("list_consumers", "consumer config "+st.Name+"/"+info.Name, err.Error()+": its settings are shown empty")
 		}
