@@ -74,7 +74,7 @@ func sourceFromInfo(si *jetstream.StreamSourceInfo) store.StreamSource {
 	return src
 }
 
-func consumerFromInfo(info *jetstream.ConsumerInfo, at time.Time) store.Consumer {
+func consumerFromInfo(info *consumerInfo, at time.Time) store.Consumer {
 	cfg := info.Config
 	c := store.Consumer{
 		Stream:         info.Stream,
@@ -112,9 +112,7 @@ func consumerFromInfo(info *jetstream.ConsumerInfo, at time.Time) store.Consumer
 	if info.Paused && info.PauseRemaining > 0 {
 		c.PauseUntil = ptr(at.Add(info.PauseRemaining).UTC())
 	}
-	if raw, err := json.Marshal(cfg); err == nil {
-		c.Config = raw
-	}
+	c.Config = cfg.Raw
 	return c
 }
 

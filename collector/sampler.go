@@ -100,6 +100,8 @@ type Sampler struct {
 	// cycle serializes cycles and guards what one leaves to the next.
 	cycle sync.Mutex
 	prev  map[string]prevSample // by stream, or stream + "\x00" + consumer
+	// settings are the consumers' config settings, decoded when changed.
+	settings *settingsCache
 	// byItem names the listings to read item by item, because the last
 	// cycle could not read all of them: "" the streams, else a stream's
 	// consumers. Their LIST would only keep the next cycle waiting.
@@ -157,6 +159,7 @@ func NewSampler(nc *nats.Conn, db *store.DB, cfg SamplerConfig) (*Sampler, error
 		nc: nc, db: db, cfg: cfg,
 		logger:   cfg.Logger.With("component", "sampler"),
 		prev:     map[string]prevSample{},
+		settings: newSettingsCache(),
 		byItem:   map[string]bool{},
 		own:      ownership{streams: cfg.OwnStreams},
 		inflight: make(chan struct{}, cfg.Concurrency),
@@ -302,7 +305,13 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 		}
 		st := streamFromInfo(info, cycle.At)
 		st.Own = s.own.stream(name)
-		cs := s.consumersOf(ctx, &st, cons, stored, cycle.At, now, note)
+		first := len(cycle.Consumers)
+		cycle.Consumers = s.consumersOf(ctx, cycle.Consumers, &st, cons, stored, cycle.At, now, note)
+		cs := cycle.Consumers[first:]
+		// Its infos are read: the next stream's may take their memory
+		// (100,000 of them held to the end were a fifth of the peak).
+		cons.items = nil
+		consumers[name] = cons
 		if cons.complete {
 			cycle.ConsumersComplete[name] = true
 		}
@@ -315,8 +324,8 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 		}
 		s.prev[name] = prevSample{at: cycle.At, seq: st.LastSeq, bytes: st.Bytes}
 		cycle.Streams = append(cycle.Streams, st)
-		cycle.Consumers = append(cycle.Consumers, cs...)
 	}
+	streams.items = nil
 	if streams.namesFailed {
 		// Reading stream by stream is the normal way round a slow LIST;
 		// only not knowing which streams exist is a gap.
@@ -335,7 +344,7 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 		if l, ok := consumers[name]; ok && len(l.items) > 0 && !l.parentGone {
 			// Its consumers were read first, as the last cycle had no
 			// time for them, before the time ran out for the stream.
-			cycle.Consumers = append(cycle.Consumers, s.consumersOf(ctx, &st, l, stored, cycle.At, now, note)...)
+			cycle.Consumers = s.consumersOf(ctx, cycle.Consumers, &st, l, stored, cycle.At, now, note)
 			if l.complete {
 				cycle.ConsumersComplete[name] = true
 			}
@@ -353,6 +362,7 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 			cycle.Consumers = append(cycle.Consumers, unreadConsumer(c, true, c.Name, cu, cycle.At))
 		}
 	}
+	s.settings.endCycle()
 	slices.SortFunc(cycle.Streams, func(a, b store.Stream) int { return strings.Compare(a.Name, b.Name) })
 	cycle.StreamsComplete = streams.complete
 	s.lag.end(cycle.Streams, streams.complete)
@@ -367,6 +377,9 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 	s.behind = nextBehind(s.behind, streams, consumers)
 
 	if len(cycle.Streams) == 0 && !streams.complete {
+		// Nothing is stored: the settings cache may have dropped configs
+		// the index does not have.
+		s.settings = newSettingsCache()
 		s.finish(ctx, start, cycle, problems, false)
 		return cycle, fmt.Errorf("list streams: %w", streams.problem)
 	}
@@ -376,6 +389,9 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 	s.state.LastSaveDuration = s.cfg.Now().Sub(saveStart)
 	s.mu.Unlock()
 	if err != nil {
+		// The settings cache drops configs the index was to have
+		// stored: start again from every config.
+		s.settings = newSettingsCache()
 		note("store", "store", "saving the sample failed: "+err.Error())
 		s.finish(ctx, start, cycle, problems, false)
 		return cycle, err
@@ -389,7 +405,7 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 // nextBehind lists the streams whose consumers a cycle ran out of time
 // for: those already behind before first, in their order, so that every
 // stream gets its turn however short the cycles.
-func nextBehind(before []string, streams listed[jetstream.StreamInfo], consumers map[string]listed[jetstream.ConsumerInfo]) []string {
+func nextBehind(before []string, streams listed[jetstream.StreamInfo], consumers map[string]listed[consumerInfo]) []string {
 	late := map[string]bool{}
 	for name, l := range consumers {
 		if l.late {
@@ -413,13 +429,19 @@ func nextBehind(before []string, streams listed[jetstream.StreamInfo], consumers
 	return append(next, slices.Sorted(maps.Keys(late))...)
 }
 
-// consumersOf turns one stream's consumer listing into the index's shape:
-// those read judged and with rates, those not read with their last
-// numbers.
-func (s *Sampler) consumersOf(ctx context.Context, st *store.Stream, l listed[jetstream.ConsumerInfo], stored *storedRows,
+// consumersOf turns one stream's consumer listing into the index's shape,
+// appended to dst in name order: those read judged and with rates, those
+// not read with their last numbers.
+func (s *Sampler) consumersOf(ctx context.Context, dst []store.Consumer, st *store.Stream, l listed[consumerInfo], stored *storedRows,
 	at, now time.Time, note func(kind, key, msg string)) []store.Consumer {
-	out := make([]store.Consumer, 0, len(l.items)+len(l.unread))
+	first := len(dst)
+	out := dst
 	for _, info := range l.items {
+		// Kept for the next cycle only as it goes into this one.
+		s.settings.touch(st.Name, info.Name)
+		if err := info.Config.settingsErr; err != nil {
+			note("list_consumers", "consumer config "+st.Name+"/"+info.Name, err.Error()+": its settings are shown empty")
+		}
 		c := consumerFromInfo(info, at)
 		c.Own = s.own.consumer(st.Name, c.Name, c.Description)
 		s.lag.judge(&c, !c.Own && info.Config.InactiveThreshold == 0, at, now)
@@ -452,6 +474,7 @@ func (s *Sampler) consumersOf(ctx context.Context, st *store.Stream, l listed[je
 			c.Stream = st.Name
 			c.Own = s.own.consumer(st.Name, name, prev.Description)
 			s.lag.touch(st.Name, name)
+			s.settings.touch(st.Name, name)
 			out = append(out, c)
 			note("consumer_unread", "consumer "+st.Name+"/"+name+": "+u.Why, "consumer "+st.Name+" / "+name+": "+c.Health.Reasons[0])
 		}
@@ -461,14 +484,14 @@ func (s *Sampler) consumersOf(ctx context.Context, st *store.Stream, l listed[je
 		note("store", "consumers of "+st.Name, "reading the stored consumers of "+st.Name+" failed: "+err.Error())
 	}
 	out = append(out, gone...)
-	slices.SortFunc(out, func(a, b store.Consumer) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out[first:], func(a, b store.Consumer) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
 // readAll reads every stream and, as soon as a stream is read, its
 // consumers; the streams whose consumers the last cycle had no time for
 // go first. Requests are bounded by rctx; the index is read with ctx.
-func (s *Sampler) readAll(ctx, rctx context.Context, stored *storedRows) (listed[jetstream.StreamInfo], map[string]listed[jetstream.ConsumerInfo]) {
+func (s *Sampler) readAll(ctx, rctx context.Context, stored *storedRows) (listed[jetstream.StreamInfo], map[string]listed[consumerInfo]) {
 	byItem := s.byItem
 	prefix := s.cfg.APIPrefix
 
@@ -479,13 +502,13 @@ func (s *Sampler) readAll(ctx, rctx context.Context, stored *storedRows) (listed
 		info *jetstream.StreamInfo
 	}
 	var mu sync.Mutex
-	consumers := map[string]listed[jetstream.ConsumerInfo]{}
+	consumers := map[string]listed[consumerInfo]{}
 	jobs := make(chan job)
 	var wg sync.WaitGroup
 	for range s.cfg.Concurrency {
 		wg.Go(func() {
 			for j := range jobs {
-				var l listed[jetstream.ConsumerInfo]
+				var l listed[consumerInfo]
 				if j.info != nil && j.info.State.Consumers == 0 {
 					// The stream info already says there is nothing to
 					// list, so stored consumers of this stream are gone.
@@ -499,9 +522,11 @@ func (s *Sampler) readAll(ctx, rctx context.Context, stored *storedRows) (listed
 						info:  func(c string) string { return prefix + ".CONSUMER.INFO." + name + "." + c },
 						gone:  jetstream.JSErrCodeConsumerNotFound, parentGone: jetstream.JSErrCodeStreamNotFound,
 					}, byItem[name], func() ([]string, error) {
-						cs, err := stored.consumers(ctx, name)
-						return namesOf(cs, func(c store.Consumer) string { return c.Name }), err
-					}, func(c *jetstream.ConsumerInfo) string { return c.Name }, func(*jetstream.ConsumerInfo) {})
+						return stored.consumerNames(ctx, name)
+					}, func(c *consumerInfo) string { return c.Name }, func(*consumerInfo) {})
+				}
+				for _, info := range l.items {
+					info.Config.settingsErr = s.settings.resolve(j.name, info)
 				}
 				mu.Lock()
 				consumers[j.name] = l
@@ -594,6 +619,18 @@ func (r *storedRows) consumers(ctx context.Context, stream string) ([]store.Cons
 	r.byStream[stream] = cs
 	r.mu.Unlock()
 	return cs, nil
+}
+
+// consumerNames are the names of a stream's stored consumers, read
+// without decoding the rows unless they were read already.
+func (r *storedRows) consumerNames(ctx context.Context, stream string) ([]string, error) {
+	r.mu.Lock()
+	cs, ok := r.byStream[stream]
+	r.mu.Unlock()
+	if ok {
+		return namesOf(cs, func(c store.Consumer) string { return c.Name }), nil
+	}
+	return r.db.ConsumerNames(ctx, stream)
 }
 
 // storedStreams is the index's latest row of every stream, by name: what

@@ -409,6 +409,7 @@ func checkManifestSettings(t *testing.T, settings map[string]string) {
 		switch {
 		case settings[name] != "":
 		case strings.HasPrefix(name, "OTEL_"): // OpenTelemetry's own variables
+		case name == "GOMEMLIMIT": // read by the Go runtime
 		case readByRules[name]:
 		default:
 			flag, planned := plannedSettings[name]

@@ -158,37 +158,40 @@ type Replica struct {
 
 // Consumer is the latest sampled state of one consumer.
 type Consumer struct {
-	Stream          string          `json:"stream"`
-	Name            string          `json:"name"`
-	Description     string          `json:"description,omitempty"`
-	Durable         bool            `json:"durable"`
-	Created         time.Time       `json:"created"`
-	FilterSubjects  []string        `json:"filter_subjects,omitempty"`
-	DeliverPolicy   string          `json:"deliver_policy"`
-	AckPolicy       string          `json:"ack_policy"`
-	ReplayPolicy    string          `json:"replay_policy"`
-	MaxDeliver      int             `json:"max_deliver"`
-	AckWaitSeconds  float64         `json:"ack_wait_seconds"`
-	BackOffSeconds  []float64       `json:"backoff_seconds,omitempty"`
-	MaxAckPending   int             `json:"max_ack_pending"`
-	Push            bool            `json:"push"`
-	PushBound       bool            `json:"push_bound,omitempty"`
-	NumPending      uint64          `json:"num_pending"`
-	NumAckPending   int             `json:"num_ack_pending"`
-	NumRedelivered  int             `json:"num_redelivered"`
-	NumWaiting      int             `json:"num_waiting"`
-	Delivered       SequencePair    `json:"delivered"`
-	AckFloor        SequencePair    `json:"ack_floor"`
-	Paused          bool            `json:"paused"`
-	PauseUntil      *time.Time      `json:"pause_until,omitempty"`
-	DeliveredPerSec float64         `json:"delivered_per_sec"`
-	AckedPerSec     float64         `json:"acked_per_sec"`
-	Stalled         bool            `json:"stalled"`
-	StalledSince    *time.Time      `json:"stalled_since,omitempty"`
-	Cluster         *Cluster        `json:"cluster,omitempty"`
-	Health          Health          `json:"health"`
-	SampledAt       time.Time       `json:"sampled_at"`
-	Config          json.RawMessage `json:"config,omitempty"`
+	Stream          string       `json:"stream"`
+	Name            string       `json:"name"`
+	Description     string       `json:"description,omitempty"`
+	Durable         bool         `json:"durable"`
+	Created         time.Time    `json:"created"`
+	FilterSubjects  []string     `json:"filter_subjects,omitempty"`
+	DeliverPolicy   string       `json:"deliver_policy"`
+	AckPolicy       string       `json:"ack_policy"`
+	ReplayPolicy    string       `json:"replay_policy"`
+	MaxDeliver      int          `json:"max_deliver"`
+	AckWaitSeconds  float64      `json:"ack_wait_seconds"`
+	BackOffSeconds  []float64    `json:"backoff_seconds,omitempty"`
+	MaxAckPending   int          `json:"max_ack_pending"`
+	Push            bool         `json:"push"`
+	PushBound       bool         `json:"push_bound,omitempty"`
+	NumPending      uint64       `json:"num_pending"`
+	NumAckPending   int          `json:"num_ack_pending"`
+	NumRedelivered  int          `json:"num_redelivered"`
+	NumWaiting      int          `json:"num_waiting"`
+	Delivered       SequencePair `json:"delivered"`
+	AckFloor        SequencePair `json:"ack_floor"`
+	Paused          bool         `json:"paused"`
+	PauseUntil      *time.Time   `json:"pause_until,omitempty"`
+	DeliveredPerSec float64      `json:"delivered_per_sec"`
+	AckedPerSec     float64      `json:"acked_per_sec"`
+	Stalled         bool         `json:"stalled"`
+	StalledSince    *time.Time   `json:"stalled_since,omitempty"`
+	Cluster         *Cluster     `json:"cluster,omitempty"`
+	Health          Health       `json:"health"`
+	SampledAt       time.Time    `json:"sampled_at"`
+	// Config is the server's JSON of the consumer's config. SaveCycle
+	// keeps the stored config when it is empty (the sampler leaves it out
+	// while it has not changed), and stores {} for a new consumer.
+	Config json.RawMessage `json:"config,omitempty"`
 
 	// ServerTime is the server's clock when it answered, to measure the
 	// time since the last delivery and ack without clock skew.

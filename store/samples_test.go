@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -184,4 +185,71 @@ func TestSaveCycleRemovesConsumersOnlyOfCompleteListings(t *testing.T) {
 		_, err := db.Consumer(ctx, st, "kept")
 		require.NoError(t, err)
 	}
+}
+
+// TestRemovingGoneConsumersReadsNoRows: what a complete cycle removes is
+// found from the primary key of consumers (their count per stream, the
+// gone streams' ranges), never by reading every consumer's row.
+func TestRemovingGoneConsumersReadsNoRows(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t)
+	for _, q := range []struct{ query, want string }{
+		{`SELECT stream, COUNT(*) FROM consumers GROUP BY stream`, "SCAN consumers USING COVERING INDEX sqlite_autoindex_consumers_1"},
+		{`DELETE FROM consumers WHERE stream IN (SELECT name FROM streams WHERE sampled_at < 1)`,
+			"SEARCH consumers USING COVERING INDEX sqlite_autoindex_consumers_1 (stream=?)"},
+	} {
+		plan := queryPlan(t, db, q.query)
+		require.Contains(t, plan, q.want, q.query)
+		require.NotContains(t, plan, "SCAN consumers\n", q.query)
+	}
+}
+
+// TestSaveCycleKeepsTheConfigOfAConsumerReadWithout: the sampler leaves a
+// consumer's config out while it is unchanged; the stored one stays, and a
+// new consumer without one stores {}.
+func TestSaveCycleKeepsTheConfigOfAConsumerReadWithout(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	cycle := func(at time.Time, consumers ...Consumer) Cycle {
+		return Cycle{At: at, StreamsComplete: true, ConsumersComplete: map[string]bool{"S": true}, Consumers: consumers,
+			Streams: []Stream{{Name: "S", Health: Health{Level: HealthOK}, SampledAt: at}}}
+	}
+	c := Consumer{Stream: "S", Name: "c", NumPending: 1, Health: Health{Level: HealthOK}, Config: json.RawMessage(`{"durable_name":"c"}`)}
+	require.NoError(t, db.SaveCycle(ctx, cycle(t0, c)))
+
+	c.Config, c.NumPending = nil, 2
+	fresh := Consumer{Stream: "S", Name: "d", Health: Health{Level: HealthOK}}
+	require.NoError(t, db.SaveCycle(ctx, cycle(t0.Add(10*time.Second), c, fresh)))
+	got, err := db.Consumer(ctx, "S", "c")
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), got.NumPending, "the numbers are this cycle's")
+	require.JSONEq(t, `{"durable_name":"c"}`, string(got.Config), "the config is the one stored")
+	got, err = db.Consumer(ctx, "S", "d")
+	require.NoError(t, err)
+	require.JSONEq(t, `{}`, string(got.Config))
+}
+
+// TestConsumerNamesReadTheKeyOnly: a stream's consumer names come from the
+// primary key, in order, without reading a row.
+func TestConsumerNamesReadTheKeyOnly(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t)
+	ctx := context.Background()
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	c := Cycle{At: at, StreamsComplete: true, Streams: []Stream{{Name: "S", Health: Health{Level: HealthOK}}, {Name: "T", Health: Health{Level: HealthOK}}}}
+	for _, name := range []string{"b", "a", "c"} {
+		c.Consumers = append(c.Consumers, Consumer{Stream: "S", Name: name, Health: Health{Level: HealthOK}})
+	}
+	c.Consumers = append(c.Consumers, Consumer{Stream: "T", Name: "x", Health: Health{Level: HealthOK}})
+	require.NoError(t, db.SaveCycle(ctx, c))
+	names, err := db.ConsumerNames(ctx, "S")
+	require.NoError(t, err)
+	require.Equal(t, []string{"a", "b", "c"}, names)
+	names, err = db.ConsumerNames(ctx, "none")
+	require.NoError(t, err)
+	require.Empty(t, names)
+	require.Contains(t, queryPlan(t, db, `SELECT name FROM consumers WHERE stream = 'S' ORDER BY name`),
+		"SEARCH consumers USING COVERING INDEX sqlite_autoindex_consumers_1 (stream=?)")
 }

@@ -79,6 +79,7 @@ func run() error {
 	natsDir := flag.String("natsdir", "", "store directory of the NATS server this command runs, kept after the run so that the next run with it reuses the streams instead of creating them; empty for a temporary one")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the sample cycles to this file")
 	memProfile := flag.String("memprofile", "", "write an allocation profile of the sample cycles to this file")
+	cycleTimeout := flag.Duration("cycle-timeout", 0, "the sampler's cycle timeout; 0 for its default (8 s). A longer one shows a whole cycle's work on a machine too loaded to read everything in time")
 	flag.Parse()
 	if *serveNATS != "" {
 		return serveNATSOnly(*serveNATS)
@@ -119,7 +120,10 @@ func run() error {
 	}
 	defer nc.Close()
 
-	ctx := context.Background()
+	// Cancellable, as serve's is: the SQLite driver works differently
+	// with a context that can end.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	start := time.Now()
 	created, err := populate(ctx, nc, *streams, *consumers, *messages, *deliver)
 	if err != nil {
@@ -135,7 +139,7 @@ func run() error {
 	defer db.Close()
 	reg := prometheus.NewRegistry()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sampler, err := collector.NewSampler(nc, db, collector.SamplerConfig{Registerer: reg, Logger: quiet})
+	sampler, err := collector.NewSampler(nc, db, collector.SamplerConfig{Registerer: reg, Logger: quiet, CycleTimeout: *cycleTimeout})
 	if err != nil {
 		return err
 	}
