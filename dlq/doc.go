@@ -1,8 +1,11 @@
-// Package dlq is jetwatch's dead-letter domain: the envelope (the Dlq-
-// headers a dead letter carries in the DLQ stream), the index that reads the
-// DLQ stream in order into SQLite, and the queries the dashboard runs over
-// it.
+// Package dlq is jetwatch's dead-letter desk: the index that reads the DLQ
+// stream in order into the store, the queries the dashboard runs over it
+// (with each dead letter's message read from the DLQ stream), and
+// redelivery and discard, every action serialized through the actions
+// stream. Bulk jobs are in dlq/bulk; the envelope services write is in
+// package deadletter.
 //
-// The DLQ stream is the system of record; the index can be deleted and
-// rebuilt from it at any time. This package must not render anything.
+// The DLQ and actions streams are the system of record; the index can be
+// deleted and rebuilt from them at any time. This package renders nothing
+// and writes no SQL (store does).
 package dlq

@@ -73,6 +73,21 @@ func (b *deskBundle) deadLetter(t *testing.T, payload string, unavailable bool) 
 	return ack.Sequence
 }
 
+// manyDeadLetters publishes n dead letters of orders.created and indexes them.
+func (b *deskBundle) manyDeadLetters(t testing.TB, n int) {
+	t.Helper()
+	for i := range n {
+		m := nats.NewMsg(Subject("ORDERS", "billing"))
+		m.Data = fmt.Appendf(nil, `{"n":%d}`, i)
+		Envelope{Stream: "ORDERS", Subject: "orders.created", Sequence: uint64(i + 1), Consumer: "billing",
+			Reason: ReasonMaxDeliver, Error: "timeout", FailedAt: time.Now()}.Apply(m.Header)
+		_, err := b.js.PublishMsgAsync(m)
+		require.NoError(t, err)
+	}
+	<-b.js.PublishAsyncComplete()
+	require.NoError(t, b.ix.CatchUp(b.ctx))
+}
+
 func (b *deskBundle) ordersCount(t testing.TB) uint64 {
 	t.Helper()
 	s, err := b.js.Stream(b.ctx, "ORDERS")

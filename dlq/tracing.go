@@ -18,7 +18,6 @@ const tracerName = "github.com/jetwatch/jetwatch/dlq"
 const (
 	spanRedeliver = "redeliver dead letter"
 	spanDiscard   = "discard dead letter"
-	spanBulkChunk = "bulk chunk"
 )
 
 // startAction starts the span of one redelivery or discard. A redelivery
@@ -66,25 +65,6 @@ func endAction(span trace.Span, a Action, err error) {
 			span.RecordError(err)
 			span.SetStatus(codes.Error, err.Error())
 		}
-	}
-	span.End()
-}
-
-// startChunk starts the span of one chunk of a bulk job.
-func (b *BulkRunner) startChunk(ctx context.Context, job BulkJob, size int) (context.Context, trace.Span) {
-	return b.tracer.Start(ctx, spanBulkChunk, trace.WithAttributes(
-		attribute.String("jetwatch.bulk.job", job.ID),
-		attribute.String("jetwatch.bulk.action", job.Action),
-		attribute.Int("jetwatch.bulk.chunk_size", size),
-	))
-}
-
-// endChunk ends a chunk's span with its counts; a chunk with failures is
-// an error.
-func endChunk(span trace.Span, sent, failed int) {
-	span.SetAttributes(attribute.Int("jetwatch.bulk.sent", sent), attribute.Int("jetwatch.bulk.failed", failed))
-	if failed > 0 {
-		span.SetStatus(codes.Error, "some dead letters of the chunk failed")
 	}
 	span.End()
 }

@@ -2,16 +2,12 @@ package dlq
 
 import (
 	"context"
-	"fmt"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/internal/otlptest"
 	"github.com/jetwatch/jetwatch/internal/telemetry"
-	"github.com/jetwatch/jetwatch/store"
 )
 
 // originalTrace is the trace id of the traceparent deadLetter stores.
@@ -71,42 +67,6 @@ func TestRedeliverySpanLinksToTheOriginalTrace(t *testing.T) {
 	require.Len(t, discards, 1)
 	require.Equal(t, "sent", discards[0].Attributes["jetwatch.result"])
 	require.Equal(t, []string{originalTrace + "-b7ad6b7169203331"}, discards[0].Links)
-}
-
-func TestBulkChunkSpansHoldASpanPerDeadLetter(t *testing.T) {
-	t.Parallel()
-	b := setupDesk(t)
-	r, tr, recv, flush := tracedRedeliverer(t, b)
-	for range 3 {
-		b.deadLetter(t, `{"order":"ord-1"}`, false)
-	}
-	runner := NewBulkRunner(b.js, b.q, r, BulkConfig{TracerProvider: tr.Provider()})
-	t.Cleanup(runner.Stop)
-	require.NoError(t, runner.Start(b.ctx))
-	job, err := runner.Create(b.ctx, BulkRequest{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, Actor: "ann"})
-	require.NoError(t, err)
-	natstest.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
-		j, err := runner.Get(b.ctx, job.ID)
-		if err != nil || j.State != JobDone {
-			return fmt.Errorf("job %+v, %v", j, err)
-		}
-		return nil
-	})
-	require.Equal(t, uint64(3), b.ordersCount(t))
-	flush()
-
-	chunks, redeliveries := recv.Named(spanBulkChunk), recv.Named(spanRedeliver)
-	require.Len(t, chunks, 1, recv.Names())
-	require.Len(t, redeliveries, 3, recv.Names())
-	chunk := chunks[0]
-	require.Equal(t, job.ID, chunk.Attributes["jetwatch.bulk.job"])
-	require.Equal(t, "3", chunk.Attributes["jetwatch.bulk.sent"])
-	for _, s := range redeliveries {
-		require.Equal(t, chunk.TraceID, s.TraceID)
-		require.Equal(t, chunk.SpanID, s.ParentSpanID, "each redelivery is a child of its chunk")
-		require.Equal(t, []string{originalTrace + "-b7ad6b7169203331"}, s.Links)
-		require.Equal(t, "sent", s.Attributes["jetwatch.result"])
-	}
 }
 
 func TestAnUnrecordedRedeliveryKeepsTheOriginalTraceparent(t *testing.T) {

@@ -4,13 +4,13 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/bulk"
 	"github.com/jetwatch/jetwatch/store"
 )
 
 // BulkJobList is the bulk jobs page.
 type BulkJobList struct {
-	Jobs []dlq.BulkJob
+	Jobs []bulk.Job
 	// More counts the older jobs left off the page.
 	More int
 }
@@ -23,7 +23,7 @@ const MaxBannerJobs = 5
 func BulkJobURL(id string) string { return "/redeliveries/" + id }
 
 // JobProgress is the share of a job done, 0-100.
-func JobProgress(j dlq.BulkJob) float64 {
+func JobProgress(j bulk.Job) float64 {
 	if j.Total == 0 {
 		return 100
 	}
@@ -31,7 +31,7 @@ func JobProgress(j dlq.BulkJob) float64 {
 }
 
 // JobUnfinished says a job may still act: running or paused.
-func JobUnfinished(j dlq.BulkJob) bool { return j.State == dlq.JobRunning || j.State == dlq.JobPaused }
+func JobUnfinished(j bulk.Job) bool { return j.State == bulk.JobRunning || j.State == bulk.JobPaused }
 
 // maxIDsNamed is how many ticked dead letters a filter's text names.
 const maxIDsNamed = 10
@@ -78,7 +78,7 @@ func FilterText(f store.DeadLetterFilter) string {
 }
 
 // PlanText says what a dry run found and what the job will act on.
-func PlanText(p dlq.BulkPlan) string {
+func PlanText(p bulk.Plan) string {
 	if p.Matched == 0 {
 		return "No pending dead letter matches (" + FilterText(p.Filter) + "): there is nothing to do."
 	}
@@ -91,7 +91,7 @@ func PlanText(p dlq.BulkPlan) string {
 }
 
 // ShowingText says how much of the matching set the sample shows.
-func ShowingText(p dlq.BulkPlan) string {
+func ShowingText(p bulk.Plan) string {
 	switch {
 	case p.Matched == 1:
 		return "Showing it."
@@ -102,19 +102,19 @@ func ShowingText(p dlq.BulkPlan) string {
 }
 
 // JobScopeText says what a job acts on.
-func JobScopeText(j dlq.BulkJob) string {
+func JobScopeText(j bulk.Job) string {
 	return "Pending dead letters matching " + FilterText(j.Filter) + ", up to #" + u64(j.MaxID) +
 		": " + strconv.Itoa(j.Total) + " when it started; later ones are not included."
 }
 
 // JobCountsText is a job's progress in words: "5 of 14 done, 0 failed".
-func JobCountsText(j dlq.BulkJob) string {
+func JobCountsText(j bulk.Job) string {
 	return strconv.Itoa(j.Sent) + " of " + strconv.Itoa(j.Total) + " done, " + strconv.Itoa(j.Failed) + " failed"
 }
 
 // JobBannerText is an unfinished job on the dead-letters page: "bulk
 // redeliver 0123abcd running: 5/14".
-func JobBannerText(j dlq.BulkJob) string {
+func JobBannerText(j bulk.Job) string {
 	return "Bulk " + j.Action + " " + j.ID + " " + j.State + ": " + strconv.Itoa(j.Sent+j.Failed) + "/" + strconv.Itoa(j.Total)
 }
 

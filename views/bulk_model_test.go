@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/bulk"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -24,7 +25,7 @@ func TestBulkTextsSayWhatTheJobActsOn(t *testing.T) {
 	f := store.DeadLetterFilter{Stream: "ORDERS", Reason: dlq.ReasonError, Q: "card declined", IDs: []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}}
 	require.Equal(t, "the ticked #1, #2, #3, #4, #5, #6, #7, #8, #9, #10 and 2 more, stream ORDERS, reason error, search “card declined”", FilterText(f))
 
-	p := dlq.BulkPlan{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, Matched: 14, Sample: make([]store.DeadLetter, 10), UpToID: 1234}
+	p := bulk.Plan{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, Matched: 14, Sample: make([]store.DeadLetter, 10), UpToID: 1234}
 	require.Equal(t, "14 pending dead letters match (stream ORDERS), up to #1234. The job acts on these only: new ones that arrive later are not included.", PlanText(p))
 	require.Equal(t, "Showing the newest 10 of 14.", ShowingText(p))
 	p.Matched, p.Sample = 1, p.Sample[:1]
@@ -32,9 +33,9 @@ func TestBulkTextsSayWhatTheJobActsOn(t *testing.T) {
 	require.Equal(t, "Showing it.", ShowingText(p))
 	p.Matched, p.Sample = 3, make([]store.DeadLetter, 3)
 	require.Equal(t, "Showing all 3.", ShowingText(p))
-	require.Equal(t, "No pending dead letter matches (stream ORDERS): there is nothing to do.", PlanText(dlq.BulkPlan{Filter: store.DeadLetterFilter{Stream: "ORDERS"}}))
+	require.Equal(t, "No pending dead letter matches (stream ORDERS): there is nothing to do.", PlanText(bulk.Plan{Filter: store.DeadLetterFilter{Stream: "ORDERS"}}))
 
-	j := dlq.BulkJob{ID: "0123456789abcdef", Action: dlq.ActionRedeliver, State: dlq.JobRunning, Total: 14, Sent: 4, Failed: 1,
+	j := bulk.Job{ID: "0123456789abcdef", Action: dlq.ActionRedeliver, State: bulk.JobRunning, Total: 14, Sent: 4, Failed: 1,
 		Filter: store.DeadLetterFilter{Stream: "ORDERS"}, MaxID: 1234}
 	require.Equal(t, "Bulk redeliver 0123456789abcdef running: 5/14", JobBannerText(j))
 	require.Equal(t, "4 of 14 done, 1 failed", JobCountsText(j))

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/bulk"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -36,7 +37,7 @@ type DeadLetterList struct {
 	Index *dlq.IndexStatus
 	// Jobs are the bulk jobs not finished (running or paused), newest
 	// first.
-	Jobs []dlq.BulkJob
+	Jobs []bulk.Job
 }
 
 // deadLetters is n dead letter(s), in words.
@@ -242,15 +243,15 @@ func DeadLetterIDText(id uint64) string { return u64(id) }
 
 // BulkPlan is the dry run of a bulk job, with the form that starts it.
 type BulkPlan struct {
-	Request     dlq.BulkRequest
-	Plan        dlq.BulkPlan
+	Request     bulk.Request
+	Plan        bulk.Plan
 	CSRF        string
 	FilterQuery string
 }
 
 // BulkJobView is a bulk job's progress page.
 type BulkJobView struct {
-	Job  dlq.BulkJob
+	Job  bulk.Job
 	CSRF string
 	// CanAct is set when the operator may pause, resume or cancel.
 	CanAct bool

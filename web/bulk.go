@@ -14,20 +14,21 @@ import (
 
 	"github.com/jetwatch/jetwatch/auth"
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/bulk"
 	"github.com/jetwatch/jetwatch/store"
 	"github.com/jetwatch/jetwatch/views"
 )
 
-// BulkJobs runs bulk redeliveries and discards. dlq.BulkRunner implements it.
+// BulkJobs runs bulk redeliveries and discards. bulk.Runner implements it.
 type BulkJobs interface {
-	Plan(ctx context.Context, req dlq.BulkRequest) (dlq.BulkPlan, error)
-	Create(ctx context.Context, req dlq.BulkRequest) (dlq.BulkJob, error)
-	Get(ctx context.Context, id string) (dlq.BulkJob, error)
+	Plan(ctx context.Context, req bulk.Request) (bulk.Plan, error)
+	Create(ctx context.Context, req bulk.Request) (bulk.Job, error)
+	Get(ctx context.Context, id string) (bulk.Job, error)
 	// List returns every job, newest first.
-	List(ctx context.Context) ([]dlq.BulkJob, error)
-	Pause(ctx context.Context, id string) (dlq.BulkJob, error)
-	Resume(ctx context.Context, id string) (dlq.BulkJob, error)
-	Cancel(ctx context.Context, id string) (dlq.BulkJob, error)
+	List(ctx context.Context) ([]bulk.Job, error)
+	Pause(ctx context.Context, id string) (bulk.Job, error)
+	Resume(ctx context.Context, id string) (bulk.Job, error)
+	Cancel(ctx context.Context, id string) (bulk.Job, error)
 }
 
 var errNoBulk = echo.NewHTTPError(http.StatusServiceUnavailable, "bulk jobs are not running")
@@ -37,13 +38,13 @@ func bulkError(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, dlq.ErrJobNotFound):
+	case errors.Is(err, bulk.ErrJobNotFound):
 		return notFoundError{err.Error()}
-	case errors.Is(err, dlq.ErrJobFinished):
+	case errors.Is(err, bulk.ErrJobFinished):
 		return echo.NewHTTPError(http.StatusConflict, err.Error())
 	case errors.Is(err, store.ErrBadFilter):
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, err.Error())
-	case errors.Is(err, dlq.ErrBulkUnavailable):
+	case errors.Is(err, bulk.ErrUnavailable):
 		return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
 	}
 	return err
@@ -51,20 +52,20 @@ func bulkError(err error) error {
 
 // bulkRequestFromForm reads the filter (query-string names), the selection
 // (repeated id fields), the action and the rate from a form.
-func (s *Server) bulkRequestFromForm(c echo.Context) (dlq.BulkRequest, error) {
+func (s *Server) bulkRequestFromForm(c echo.Context) (bulk.Request, error) {
 	f, err := s.deadLetterFilter(c)
 	if err != nil {
-		return dlq.BulkRequest{}, err
+		return bulk.Request{}, err
 	}
 	form, _ := c.FormParams()
 	for _, v := range form["id"] {
 		id, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			return dlq.BulkRequest{}, echo.NewHTTPError(http.StatusUnprocessableEntity, "selection: "+shortQuote(v)+" is not a dead letter id")
+			return bulk.Request{}, echo.NewHTTPError(http.StatusUnprocessableEntity, "selection: "+shortQuote(v)+" is not a dead letter id")
 		}
 		f.IDs = append(f.IDs, id)
 	}
-	req := dlq.BulkRequest{Filter: f, Action: cmpOr(c.FormValue("action"), dlq.ActionRedeliver), Actor: actor(c)}
+	req := bulk.Request{Filter: f, Action: cmpOr(c.FormValue("action"), dlq.ActionRedeliver), Actor: actor(c)}
 	if v := strings.TrimSpace(c.FormValue("up_to_id")); v != "" {
 		id, err := strconv.ParseUint(v, 10, 64)
 		if err != nil || id > math.MaxInt64 {
@@ -151,18 +152,18 @@ func (s *Server) bulkList(c echo.Context) error {
 // unfinishedJobs are the bulk jobs the dead-letters page names: running or
 // paused. A desk whose jobs cannot be listed names none, and the page
 // still shows.
-func (s *Server) unfinishedJobs(ctx context.Context) []dlq.BulkJob {
+func (s *Server) unfinishedJobs(ctx context.Context) []bulk.Job {
 	if s.cfg.Bulk == nil {
 		return nil
 	}
 	jobs, err := s.cfg.Bulk.List(ctx)
 	if err != nil {
-		if !errors.Is(err, dlq.ErrBulkUnavailable) && ctx.Err() == nil {
+		if !errors.Is(err, bulk.ErrUnavailable) && ctx.Err() == nil {
 			s.logger.Warn("bulk jobs could not be listed", "err", err)
 		}
 		return nil
 	}
-	var out []dlq.BulkJob
+	var out []bulk.Job
 	for _, j := range jobs {
 		if views.JobUnfinished(j) {
 			out = append(out, j)
@@ -196,12 +197,12 @@ func (s *Server) bulkControl(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, views.BulkJobURL(job.ID))
 }
 
-func (s *Server) control(c echo.Context) (dlq.BulkJob, error) {
+func (s *Server) control(c echo.Context) (bulk.Job, error) {
 	if s.cfg.Bulk == nil {
-		return dlq.BulkJob{}, errNoBulk
+		return bulk.Job{}, errNoBulk
 	}
 	ctx, id := c.Request().Context(), c.Param("id")
-	var job dlq.BulkJob
+	var job bulk.Job
 	var err error
 	switch c.Param("verb") {
 	case "pause":
@@ -246,7 +247,7 @@ type bulkAPIStatus struct {
 	URL string `json:"url"`
 }
 
-func jobStatus(j dlq.BulkJob) bulkAPIStatus {
+func jobStatus(j bulk.Job) bulkAPIStatus {
 	return bulkAPIStatus{ID: j.ID, State: j.State, Action: j.Action, Total: j.Total, Sent: j.Sent, Failed: j.Failed,
 		Rate: j.RatePerSec, Error: j.LastError, Actor: j.Actor, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
 		Filter: j.Filter, UpToID: j.MaxID, URL: views.BulkJobURL(j.ID)}
@@ -255,7 +256,7 @@ func jobStatus(j dlq.BulkJob) bulkAPIStatus {
 // bulkAPIPlan is the answer to a dry run: no job, so no id.
 type bulkAPIPlan struct {
 	DryRun bool `json:"dry_run"`
-	dlq.BulkPlan
+	bulk.Plan
 	Note string `json:"note"`
 }
 
@@ -278,7 +279,7 @@ func (s *Server) apiBulkCreate(c echo.Context) error {
 	if body.UpToID > math.MaxInt64 {
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, "up_to_id is not a dead letter id: use a dry run's up_to_id")
 	}
-	req := dlq.BulkRequest{Filter: body.Filter, Action: body.Action, RatePerSec: body.RatePerSec, Actor: actor(c), UpToID: body.UpToID}
+	req := bulk.Request{Filter: body.Filter, Action: body.Action, RatePerSec: body.RatePerSec, Actor: actor(c), UpToID: body.UpToID}
 	req.Filter.MaxID = 0
 	ctx := c.Request().Context()
 	if body.DryRun {
@@ -288,7 +289,7 @@ func (s *Server) apiBulkCreate(c echo.Context) error {
 		}
 		plan.Sample = nonNil(plan.Sample)
 		setAuditResult(c, fmt.Sprintf("dry run: %d match, up to #%d", plan.Matched, plan.UpToID))
-		return apiJSON(c, bulkAPIPlan{DryRun: true, BulkPlan: plan,
+		return apiJSON(c, bulkAPIPlan{DryRun: true, Plan: plan,
 			Note: "Nothing was done. Create the job with the same filter and this up_to_id to act on these dead letters only: new ones that arrive later are not included."})
 	}
 	job, err := s.cfg.Bulk.Create(ctx, req)
@@ -347,6 +348,6 @@ func (s *Server) apiBulkControl(c echo.Context) error {
 }
 
 // jobResult is the audit log's account of a bulk job after an action.
-func jobResult(j dlq.BulkJob) string {
+func jobResult(j bulk.Job) string {
 	return fmt.Sprintf("job %s %s: %s of %d, %d sent, %d failed", j.ID, j.State, j.Action, j.Total, j.Sent, j.Failed)
 }

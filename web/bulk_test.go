@@ -11,7 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/bulk"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -69,7 +69,7 @@ func TestBulkSendsWhatItPreviewedAndListsItsJobs(t *testing.T) {
 	jobURL := res.Header.Get("Location")
 	require.True(t, strings.HasPrefix(jobURL, "/redeliveries/"), jobURL)
 	jobID := strings.TrimPrefix(jobURL, "/redeliveries/")
-	waitJob(t, srv, jobURL, dlq.JobDone)
+	waitJob(t, srv, jobURL, bulk.JobDone)
 	require.Equal(t, uint64(14), d.ordersCount(t), "exactly the previewed count")
 	require.Equal(t, "pending", d.status(t, srv, late), "the late one is not the job's")
 	_, page = get(t, srv, jobURL)
@@ -121,7 +121,7 @@ func TestBulkSendsWhatItPreviewedAndListsItsJobs(t *testing.T) {
 	done := list.Items[1]
 	require.Equal(t, jobID, done.ID)
 	require.Equal(t, jobURL, done.URL)
-	require.Equal(t, dlq.JobDone, done.State)
+	require.Equal(t, bulk.JobDone, done.State)
 	require.Equal(t, 14, done.Sent)
 	require.Equal(t, upTo, done.UpToID)
 	require.Equal(t, "error", done.Filter.Reason)
@@ -173,7 +173,7 @@ func TestBulkDryRunAnswersAPlanWithoutAnID(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, out)
 	require.Equal(t, 3.0, out["matched"])
 	require.Equal(t, float64(upTo), out["up_to_id"])
-	waitJob(t, srv, out["url"].(string), dlq.JobDone)
+	waitJob(t, srv, out["url"].(string), bulk.JobDone)
 	require.Equal(t, "pending", d.status(t, srv, late))
 	require.Equal(t, "discarded", d.status(t, srv, d.ids["json"]))
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/jetwatch/jetwatch/collector"
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/bulk"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -68,10 +69,10 @@ func setupDeskWith(t testing.TB, icfg dlq.IndexConfig, opts ...func(*Config)) (*
 		cfg.DeadLetterIndex = ix
 		q := dlq.NewQueries(db, js, "")
 		cfg.DeadLetters = dlq.Desk{Queries: q, Redeliverer: r}
-		bulk := dlq.NewBulkRunner(js, q, r, dlq.BulkConfig{SaveEvery: 10 * time.Millisecond})
-		t.Cleanup(bulk.Stop)
-		require.NoError(t, bulk.Start(ctx))
-		cfg.Bulk = bulk
+		jobs := bulk.NewRunner(js, q, r, bulk.Config{SaveEvery: 10 * time.Millisecond})
+		t.Cleanup(jobs.Stop)
+		require.NoError(t, jobs.Start(ctx))
+		cfg.Bulk = jobs
 		cfg.TraceURL = "http://traces.example/trace/{trace_id}"
 	})
 	d := &deskBundle{testBundle: b, nc: nc, js: js, ix: ix, ids: map[string]uint64{}}
@@ -320,7 +321,7 @@ func TestBulkFromThePageAndTheAPI(t *testing.T) {
 		if err := json.Unmarshal([]byte(body), &st); err != nil {
 			return err
 		}
-		if st.State != dlq.JobDone {
+		if st.State != bulk.JobDone {
 			return fmt.Errorf("job %s", st.State)
 		}
 		return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/jetwatch/jetwatch/auth"
 	"github.com/jetwatch/jetwatch/collector"
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/bulk"
 	"github.com/jetwatch/jetwatch/internal/startstop"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -27,7 +28,7 @@ type parts struct {
 	timeline    *collector.Timeline
 	queries     *dlq.Queries
 	redeliverer *dlq.Redeliverer
-	bulk        *dlq.BulkRunner
+	bulk        *bulk.Runner
 	audit       *audit.Log
 	tokens      *auth.Tokens // nil without sign-in
 	breakers    *collector.BreakerWatcher
@@ -76,7 +77,7 @@ func buildParts(nc *nats.Conn, db *store.DB, cfg *config, signIn bool, reg prome
 			Subjects: splitList(cfg.RedeliverSubjects)}}); err != nil {
 		return nil, err
 	}
-	p.bulk = dlq.NewBulkRunner(js, p.queries, p.redeliverer, dlq.BulkConfig{Replicas: cfg.StreamReplicas, Logger: logger,
+	p.bulk = bulk.NewRunner(js, p.queries, p.redeliverer, bulk.Config{Replicas: cfg.StreamReplicas, Logger: logger,
 		TracerProvider: cfg.Tracing})
 	if p.audit, err = audit.New(nc, db, audit.Config{Replicas: cfg.StreamReplicas, Logger: logger}); err != nil {
 		return nil, err

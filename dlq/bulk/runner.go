@@ -1,4 +1,4 @@
-package dlq
+package bulk
 
 import (
 	"cmp"
@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
+	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/internal/ensure"
 	"github.com/jetwatch/jetwatch/internal/tracecontext"
 	"github.com/jetwatch/jetwatch/store"
@@ -35,16 +36,16 @@ const (
 // ErrJobNotFound is returned for an unknown bulk job id.
 var ErrJobNotFound = errors.New("no such bulk job")
 
-// ErrBulkUnavailable is returned while bulk jobs cannot run (NATS not
+// ErrUnavailable is returned while bulk jobs cannot run (NATS not
 // reachable yet).
-var ErrBulkUnavailable = errors.New("bulk jobs are not available yet: jetwatch's streams are not reachable (see the log)")
+var ErrUnavailable = errors.New("bulk jobs are not available yet: jetwatch's streams are not reachable (see the log)")
 
 // ErrJobFinished is returned when pausing or resuming a finished job.
 var ErrJobFinished = errors.New("the bulk job has finished")
 
-// BulkRequest asks for a bulk redelivery or discard of every dead letter
+// Request asks for a bulk redelivery or discard of every dead letter
 // matching a filter.
-type BulkRequest struct {
+type Request struct {
 	Filter     store.DeadLetterFilter
 	Action     string // redeliver (default) or discard
 	RatePerSec float64
@@ -56,13 +57,13 @@ type BulkRequest struct {
 	UpToID uint64
 }
 
-// BulkPlan is a bulk job's dry run: how many pending dead letters it
+// Plan is a bulk job's dry run: how many pending dead letters it
 // would act on, the newest of them, and the id it would stop at.
-type BulkPlan struct {
+type Plan struct {
 	// Filter is the filter as the job applies it (pending only).
 	Filter  store.DeadLetterFilter `json:"filter"`
 	Matched int                    `json:"matched"`
-	// Sample is the newest BulkSample of the matching dead letters.
+	// Sample is the newest Sample of the matching dead letters.
 	Sample []store.DeadLetter `json:"sample"`
 	// UpToID is the newest matching dead letter's id, 0 when none
 	// matches. A job created with it acts on these dead letters only:
@@ -70,12 +71,12 @@ type BulkPlan struct {
 	UpToID uint64 `json:"up_to_id"`
 }
 
-// BulkSample is how many dead letters a plan shows.
-const BulkSample = 10
+// Sample is how many dead letters a plan shows.
+const Sample = 10
 
-// BulkJob is a bulk action's definition and progress, kept in a KV bucket,
+// Job is a bulk action's definition and progress, kept in a KV bucket,
 // so it survives a restart of jetwatch, SIGKILL included.
-type BulkJob struct {
+type Job struct {
 	ID         string                 `json:"id"`
 	Filter     store.DeadLetterFilter `json:"filter"`
 	Action     string                 `json:"action"`
@@ -95,8 +96,8 @@ type BulkJob struct {
 	LeaseUntil time.Time `json:"lease_until,omitzero"`
 }
 
-// BulkConfig configures a BulkRunner.
-type BulkConfig struct {
+// Config configures a Runner.
+type Config struct {
 	// Bucket keeps the jobs. Defaults to jetwatch_bulk_jobs.
 	Bucket string
 	// Replicas of the bucket. Defaults to 1.
@@ -115,16 +116,16 @@ type BulkConfig struct {
 	Now func() time.Time
 }
 
-// BulkRunner runs bulk jobs. Progress never decides what is sent: each
+// Runner runs bulk jobs. Progress never decides what is sent: each
 // pass takes the dead letters still pending that match the job's filter
 // (up to the newest one when the job was created), and every send carries
 // the dead letter's redelivery message id, so a job resumed after a crash
 // sends nothing twice.
-type BulkRunner struct {
+type Runner struct {
 	js     jetstream.JetStream
-	q      *Queries
-	r      *Redeliverer
-	cfg    BulkConfig
+	q      *dlq.Queries
+	r      *dlq.Redeliverer
+	cfg    Config
 	logger *slog.Logger
 	tracer trace.Tracer
 	self   string
@@ -139,10 +140,10 @@ type BulkRunner struct {
 	stop    context.CancelFunc
 }
 
-// NewBulkRunner returns a runner that asks NATS nothing until Start:
+// NewRunner returns a runner that asks NATS nothing until Start:
 // before Start succeeds, its methods that need the jobs bucket answer
-// ErrBulkUnavailable.
-func NewBulkRunner(js jetstream.JetStream, q *Queries, r *Redeliverer, cfg BulkConfig) *BulkRunner {
+// ErrUnavailable.
+func NewRunner(js jetstream.JetStream, q *dlq.Queries, r *dlq.Redeliverer, cfg Config) *Runner {
 	cfg.Bucket = cmp.Or(cfg.Bucket, "jetwatch_bulk_jobs")
 	cfg.Replicas = max(cfg.Replicas, 1)
 	cfg.Lease = cmp.Or(cfg.Lease, 15*time.Second)
@@ -152,17 +153,17 @@ func NewBulkRunner(js jetstream.JetStream, q *Queries, r *Redeliverer, cfg BulkC
 		cfg.Now = time.Now
 	}
 	runCtx, stop := context.WithCancel(context.Background())
-	return &BulkRunner{js: js, q: q, r: r, cfg: cfg, logger: cfg.Logger.With("component", "bulk"),
+	return &Runner{js: js, q: q, r: r, cfg: cfg, logger: cfg.Logger.With("component", "bulk"),
 		self: randomID(), running: map[string]context.CancelFunc{}, ctx: runCtx, stop: stop,
 		tracer: tracecontext.Tracer(cfg.TracerProvider, tracerName)}
 }
 
 // bucket is the jobs bucket, once Start opened it.
-func (b *BulkRunner) bucket() (jetstream.KeyValue, error) {
+func (b *Runner) bucket() (jetstream.KeyValue, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.kv == nil {
-		return nil, ErrBulkUnavailable
+		return nil, ErrUnavailable
 	}
 	return b.kv, nil
 }
@@ -184,9 +185,9 @@ func isJobID(id string) bool {
 	return err == nil
 }
 
-func (req BulkRequest) check() (BulkRequest, error) {
-	req.Action = cmp.Or(req.Action, ActionRedeliver)
-	if req.Action != ActionRedeliver && req.Action != ActionDiscard {
+func (req Request) check() (Request, error) {
+	req.Action = cmp.Or(req.Action, dlq.ActionRedeliver)
+	if req.Action != dlq.ActionRedeliver && req.Action != dlq.ActionDiscard {
 		return req, fmt.Errorf("%w: action %q: use redeliver or discard", store.ErrBadFilter, req.Action)
 	}
 	if req.RatePerSec < 0 || math.IsNaN(req.RatePerSec) || math.IsInf(req.RatePerSec, 0) {
@@ -203,16 +204,16 @@ func (req BulkRequest) check() (BulkRequest, error) {
 
 // Plan is the dry run: how many dead letters a job would act on, a sample
 // of them, and the newest one's id, which bounds the job (see UpToID).
-func (b *BulkRunner) Plan(ctx context.Context, req BulkRequest) (BulkPlan, error) {
+func (b *Runner) Plan(ctx context.Context, req Request) (Plan, error) {
 	req, err := req.check()
 	if err != nil {
-		return BulkPlan{}, err
+		return Plan{}, err
 	}
-	page, err := b.q.List(ctx, req.Filter, BulkSample, "")
+	page, err := b.q.List(ctx, req.Filter, Sample, "")
 	if err != nil {
-		return BulkPlan{}, err
+		return Plan{}, err
 	}
-	p := BulkPlan{Filter: req.Filter, Sample: page.Items}
+	p := Plan{Filter: req.Filter, Sample: page.Items}
 	if len(page.Items) == 0 {
 		return p, nil
 	}
@@ -228,14 +229,14 @@ func (b *BulkRunner) Plan(ctx context.Context, req BulkRequest) (BulkPlan, error
 // Create stores a job and starts it. The job acts on the pending dead
 // letters matching its filter up to req.UpToID (or the newest dead letter
 // when 0): those that arrive later are never included.
-func (b *BulkRunner) Create(ctx context.Context, req BulkRequest) (BulkJob, error) {
+func (b *Runner) Create(ctx context.Context, req Request) (Job, error) {
 	req, err := req.check()
 	if err != nil {
-		return BulkJob{}, err
+		return Job{}, err
 	}
 	maxID, err := b.q.MaxID(ctx)
 	if err != nil {
-		return BulkJob{}, err
+		return Job{}, err
 	}
 	if req.UpToID > 0 {
 		maxID = min(maxID, req.UpToID)
@@ -244,20 +245,20 @@ func (b *BulkRunner) Create(ctx context.Context, req BulkRequest) (BulkJob, erro
 	total := 0
 	if maxID > 0 { // else there is nothing, and MaxID 0 would bound nothing
 		if total, err = b.q.Count(ctx, req.Filter); err != nil {
-			return BulkJob{}, err
+			return Job{}, err
 		}
 	}
 	now := b.cfg.Now().UTC()
-	job := BulkJob{ID: randomID(), Filter: req.Filter, Action: req.Action, RatePerSec: req.RatePerSec, MaxID: maxID,
+	job := Job{ID: randomID(), Filter: req.Filter, Action: req.Action, RatePerSec: req.RatePerSec, MaxID: maxID,
 		State: JobRunning, Total: total, Actor: req.Actor, CreatedAt: now, UpdatedAt: now}
 	data, _ := json.Marshal(job)
 	kv, err := b.bucket()
 	if err != nil {
-		return BulkJob{}, err
+		return Job{}, err
 	}
 	rev, err := kv.Create(ctx, job.ID, data)
 	if err != nil {
-		return BulkJob{}, fmt.Errorf("store bulk job: %w", err)
+		return Job{}, fmt.Errorf("store bulk job: %w", err)
 	}
 	b.jobs.note(job, rev)
 	b.launch(job.ID)
@@ -265,7 +266,7 @@ func (b *BulkRunner) Create(ctx context.Context, req BulkRequest) (BulkJob, erro
 }
 
 // Get returns a job.
-func (b *BulkRunner) Get(ctx context.Context, id string) (BulkJob, error) {
+func (b *Runner) Get(ctx context.Context, id string) (Job, error) {
 	job, _, err := b.load(ctx, id)
 	return job, err
 }
@@ -273,38 +274,38 @@ func (b *BulkRunner) Get(ctx context.Context, id string) (BulkJob, error) {
 // List returns every job, newest first, as the runner's watch of the
 // jobs bucket last saw them: listing asks NATS nothing once the watch has
 // started (the dead-letters page lists on every refresh).
-func (b *BulkRunner) List(ctx context.Context) ([]BulkJob, error) {
+func (b *Runner) List(ctx context.Context) ([]Job, error) {
 	if err := b.watchJobs(ctx); err != nil {
 		return nil, err
 	}
 	return b.jobs.list(), nil
 }
 
-func (b *BulkRunner) load(ctx context.Context, id string) (BulkJob, uint64, error) {
+func (b *Runner) load(ctx context.Context, id string) (Job, uint64, error) {
 	if !isJobID(id) {
 		// From a URL: it names no job, and must not reach the connection.
-		return BulkJob{}, 0, ErrJobNotFound
+		return Job{}, 0, ErrJobNotFound
 	}
 	kv, err := b.bucket()
 	if err != nil {
-		return BulkJob{}, 0, err
+		return Job{}, 0, err
 	}
 	e, err := kv.Get(ctx, id)
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
-		return BulkJob{}, 0, ErrJobNotFound
+		return Job{}, 0, ErrJobNotFound
 	}
 	if err != nil {
-		return BulkJob{}, 0, fmt.Errorf("load bulk job %s: %w", id, err)
+		return Job{}, 0, fmt.Errorf("load bulk job %s: %w", id, err)
 	}
-	var job BulkJob
+	var job Job
 	if err := json.Unmarshal(e.Value(), &job); err != nil {
-		return BulkJob{}, 0, fmt.Errorf("bulk job %s is corrupt: %w", id, err)
+		return Job{}, 0, fmt.Errorf("bulk job %s is corrupt: %w", id, err)
 	}
 	return job, e.Revision(), nil
 }
 
 // change applies fn to the stored job with optimistic concurrency.
-func (b *BulkRunner) change(ctx context.Context, id string, fn func(*BulkJob) error) (BulkJob, error) {
+func (b *Runner) change(ctx context.Context, id string, fn func(*Job) error) (Job, error) {
 	for range 10 {
 		job, rev, err := b.load(ctx, id)
 		if err != nil {
@@ -329,12 +330,12 @@ func (b *BulkRunner) change(ctx context.Context, id string, fn func(*BulkJob) er
 			}
 		}
 	}
-	return BulkJob{}, fmt.Errorf("save bulk job %s: too many concurrent changes", id)
+	return Job{}, fmt.Errorf("save bulk job %s: too many concurrent changes", id)
 }
 
 // Pause stops a running job after the dead letter in hand.
-func (b *BulkRunner) Pause(ctx context.Context, id string) (BulkJob, error) {
-	job, err := b.change(ctx, id, func(j *BulkJob) error {
+func (b *Runner) Pause(ctx context.Context, id string) (Job, error) {
+	job, err := b.change(ctx, id, func(j *Job) error {
 		if j.State != JobRunning && j.State != JobPaused {
 			return ErrJobFinished
 		}
@@ -348,8 +349,8 @@ func (b *BulkRunner) Pause(ctx context.Context, id string) (BulkJob, error) {
 }
 
 // Resume restarts a paused job.
-func (b *BulkRunner) Resume(ctx context.Context, id string) (BulkJob, error) {
-	job, err := b.change(ctx, id, func(j *BulkJob) error {
+func (b *Runner) Resume(ctx context.Context, id string) (Job, error) {
+	job, err := b.change(ctx, id, func(j *Job) error {
 		if j.State != JobRunning && j.State != JobPaused {
 			return ErrJobFinished
 		}
@@ -363,8 +364,8 @@ func (b *BulkRunner) Resume(ctx context.Context, id string) (BulkJob, error) {
 }
 
 // Cancel ends a job; what was sent stays sent.
-func (b *BulkRunner) Cancel(ctx context.Context, id string) (BulkJob, error) {
-	job, err := b.change(ctx, id, func(j *BulkJob) error {
+func (b *Runner) Cancel(ctx context.Context, id string) (Job, error) {
+	job, err := b.change(ctx, id, func(j *Job) error {
 		if j.State == JobDone || j.State == JobCancelled || j.State == JobFailed {
 			return ErrJobFinished
 		}
@@ -379,7 +380,7 @@ func (b *BulkRunner) Cancel(ctx context.Context, id string) (BulkJob, error) {
 
 // Start creates the jobs bucket if missing and resumes the jobs that were
 // running when jetwatch stopped. A failed Start may be tried again.
-func (b *BulkRunner) Start(ctx context.Context) error {
+func (b *Runner) Start(ctx context.Context) error {
 	if _, err := b.bucket(); err != nil {
 		// Never lowers what an operator raised (its replicas).
 		kv, err := ensure.KeyValue(ctx, b.js, jetstream.KeyValueConfig{Bucket: b.cfg.Bucket,
@@ -405,12 +406,12 @@ func (b *BulkRunner) Start(ctx context.Context) error {
 
 // Stop stops every job this process runs, leaving them running in the
 // bucket for the next start (or another replica) to resume.
-func (b *BulkRunner) Stop() {
+func (b *Runner) Stop() {
 	b.stop()
 	b.wg.Wait()
 }
 
-func (b *BulkRunner) launch(id string) {
+func (b *Runner) launch(id string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if _, ok := b.running[id]; ok || b.ctx.Err() != nil {
@@ -427,7 +428,7 @@ func (b *BulkRunner) launch(id string) {
 		}()
 		if err := b.run(ctx, id); err != nil && ctx.Err() == nil {
 			b.logger.Error("bulk job stopped", "job", id, "err", err)
-			b.change(context.Background(), id, func(j *BulkJob) error { //nolint:errcheck // best effort, logged above
+			b.change(context.Background(), id, func(j *Job) error { //nolint:errcheck // best effort, logged above
 				j.State, j.LastError = JobFailed, err.Error()
 				return nil
 			})
@@ -435,7 +436,7 @@ func (b *BulkRunner) launch(id string) {
 	})
 }
 
-func (b *BulkRunner) halt(id string) {
+func (b *Runner) halt(id string) {
 	b.mu.Lock()
 	cancel, ok := b.running[id]
 	b.mu.Unlock()
@@ -454,7 +455,7 @@ func (e errLeased) Error() string {
 // run takes the job's lease, waiting while another replica holds it (a
 // replica that died lets its lease lapse), and works through the job's
 // pending dead letters.
-func (b *BulkRunner) run(ctx context.Context, id string) error {
+func (b *Runner) run(ctx context.Context, id string) error {
 	job, ok, err := b.lease(ctx, id)
 	if err != nil || !ok {
 		return err
@@ -473,9 +474,9 @@ func (b *BulkRunner) run(ctx context.Context, id string) error {
 
 // lease takes the job's lease for this runner, waiting while another
 // replica holds it; false when the job is no longer running or ctx ended.
-func (b *BulkRunner) lease(ctx context.Context, id string) (BulkJob, bool, error) {
+func (b *Runner) lease(ctx context.Context, id string) (Job, bool, error) {
 	for {
-		job, err := b.change(ctx, id, func(j *BulkJob) error {
+		job, err := b.change(ctx, id, func(j *Job) error {
 			if j.State != JobRunning {
 				return ErrJobFinished
 			}
@@ -506,8 +507,8 @@ func (b *BulkRunner) lease(ctx context.Context, id string) (BulkJob, bool, error
 // pass is one runner's way through a job's pending dead letters, from
 // where the job stands, in chunks.
 type pass struct {
-	b      *BulkRunner
-	job    BulkJob
+	b      *Runner
+	job    Job
 	filter store.DeadLetterFilter // the job's, bounded by its MaxID
 	// Dead letters go in chunks (their reads, sends and records travel
 	// together): a page at a time, and a throttled job's chunks are a
@@ -525,7 +526,7 @@ type pass struct {
 // newPass starts a pass where the job stands: what is left is what is
 // still pending, so progress so far is derived, never trusted from the
 // last save.
-func (b *BulkRunner) newPass(ctx context.Context, job BulkJob) (*pass, error) {
+func (b *Runner) newPass(ctx context.Context, job Job) (*pass, error) {
 	f := job.Filter
 	f.MaxID = job.MaxID
 	remaining, err := b.q.Count(ctx, f)
@@ -540,7 +541,7 @@ func (b *BulkRunner) newPass(ctx context.Context, job BulkJob) (*pass, error) {
 		p.limiter = rate.NewLimiter(rate.Limit(job.RatePerSec), p.chunk)
 	}
 	p.actor = job.Actor + " (" + p.note + ")"
-	if job.Action == ActionDiscard {
+	if job.Action == dlq.ActionDiscard {
 		p.actor = job.Actor
 	}
 	return p, nil
@@ -599,7 +600,7 @@ func (p *pass) act(ctx context.Context, items []store.DeadLetter) (stop bool) {
 		case err == nil,
 			// Settled meanwhile, or sent just before a crash: the send
 			// was deduplicated.
-			errors.Is(err, ErrAlreadyRedelivered), errors.Is(err, ErrAlreadyDiscarded):
+			errors.Is(err, dlq.ErrAlreadyRedelivered), errors.Is(err, dlq.ErrAlreadyDiscarded):
 			sent++
 		default:
 			failed++
@@ -619,7 +620,7 @@ func (p *pass) act(ctx context.Context, items []store.DeadLetter) (stop bool) {
 // job in that state. context.Canceled says the job was paused or
 // cancelled meanwhile.
 func (p *pass) save(ctx context.Context, final string) error {
-	_, err := p.b.change(context.WithoutCancel(ctx), p.job.ID, func(j *BulkJob) error {
+	_, err := p.b.change(context.WithoutCancel(ctx), p.job.ID, func(j *Job) error {
 		if j.State != JobRunning {
 			return ErrJobFinished // paused or cancelled meanwhile
 		}
@@ -637,8 +638,8 @@ func (p *pass) save(ctx context.Context, final string) error {
 }
 
 // finish marks a job that has nothing to do as done.
-func (b *BulkRunner) finish(ctx context.Context, id string) error {
-	_, err := b.change(context.WithoutCancel(ctx), id, func(j *BulkJob) error {
+func (b *Runner) finish(ctx context.Context, id string) error {
+	_, err := b.change(context.WithoutCancel(ctx), id, func(j *Job) error {
 		if j.State != JobRunning {
 			return ErrJobFinished
 		}

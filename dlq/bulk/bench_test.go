@@ -1,4 +1,4 @@
-package dlq
+package bulk
 
 import (
 	"math"
@@ -22,14 +22,14 @@ func BenchmarkBulk(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			d := setupDesk(b)
 			d.manyDeadLetters(b, c.n)
-			r := NewBulkRunner(d.js, d.q, d.r, BulkConfig{})
+			r := NewRunner(d.js, d.q, d.r, Config{})
 			defer r.Stop()
 			if err := r.Start(d.ctx); err != nil {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
 			start := time.Now()
-			job, err := r.Create(d.ctx, BulkRequest{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, RatePerSec: c.rate, Actor: "bench"})
+			job, err := r.Create(d.ctx, Request{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, RatePerSec: c.rate, Actor: "bench"})
 			if err != nil {
 				b.Fatal(err)
 			}

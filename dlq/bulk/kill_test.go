@@ -1,4 +1,4 @@
-package dlq
+package bulk
 
 import (
 	"bufio"
@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -48,20 +49,20 @@ func TestHelperBulkProcess(t *testing.T) {
 	db, err := store.OpenFile(ctx, path)
 	require.NoError(t, err)
 	defer db.Close()
-	ix, err := NewIndex(nc, db, IndexConfig{})
+	ix, err := dlq.NewIndex(nc, db, dlq.IndexConfig{})
 	require.NoError(t, err)
 	require.NoError(t, ix.Start(ctx))
 	defer ix.Stop()
-	r, err := NewRedeliverer(nc, db, RedelivererConfig{})
+	r, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{})
 	require.NoError(t, err)
-	runner := NewBulkRunner(js, NewQueries(db, js, ""), r, BulkConfig{Lease: time.Second, SaveEvery: 10 * time.Millisecond})
+	runner := NewRunner(js, dlq.NewQueries(db, js, ""), r, Config{Lease: time.Second, SaveEvery: 10 * time.Millisecond})
 	defer runner.Stop()
 	require.NoError(t, runner.Start(ctx))
 	if rate := os.Getenv(helperCreateEnv); rate != "" {
 		var perSec float64
 		_, err := fmt.Sscan(rate, &perSec)
 		require.NoError(t, err)
-		job, err := runner.Create(ctx, BulkRequest{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, RatePerSec: perSec, Actor: "ann"})
+		job, err := runner.Create(ctx, Request{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, RatePerSec: perSec, Actor: "ann"})
 		require.NoError(t, err)
 		fmt.Printf("job %s\n", job.ID)
 	}
@@ -153,15 +154,15 @@ func TestBulkJobSurvivesSIGKILL(t *testing.T) {
 // without running any.
 type storedJobs struct{ js jetstream.JetStream }
 
-func (s storedJobs) Get(ctx context.Context, id string) (BulkJob, error) {
+func (s storedJobs) Get(ctx context.Context, id string) (Job, error) {
 	kv, err := s.js.KeyValue(ctx, "jetwatch_bulk_jobs")
 	if err != nil {
-		return BulkJob{}, err
+		return Job{}, err
 	}
 	e, err := kv.Get(ctx, id)
 	if err != nil {
-		return BulkJob{}, err
+		return Job{}, err
 	}
-	var job BulkJob
+	var job Job
 	return job, json.Unmarshal(e.Value(), &job)
 }

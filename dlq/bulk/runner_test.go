@@ -1,4 +1,4 @@
-package dlq
+package bulk
 
 import (
 	"context"
@@ -7,31 +7,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
 
-// manyDeadLetters publishes n dead letters of orders.created and indexes them.
-func (b *deskBundle) manyDeadLetters(t testing.TB, n int) {
+func (b *deskBundle) runner(t *testing.T) *Runner {
 	t.Helper()
-	for i := range n {
-		m := nats.NewMsg(Subject("ORDERS", "billing"))
-		m.Data = fmt.Appendf(nil, `{"n":%d}`, i)
-		Envelope{Stream: "ORDERS", Subject: "orders.created", Sequence: uint64(i + 1), Consumer: "billing",
-			Reason: ReasonMaxDeliver, Error: "timeout", FailedAt: time.Now()}.Apply(m.Header)
-		_, err := b.js.PublishMsgAsync(m)
-		require.NoError(t, err)
-	}
-	<-b.js.PublishAsyncComplete()
-	require.NoError(t, b.ix.CatchUp(b.ctx))
-}
-
-func (b *deskBundle) runner(t *testing.T) *BulkRunner {
-	t.Helper()
-	r := NewBulkRunner(b.js, b.q, b.r, BulkConfig{Lease: 300 * time.Millisecond, SaveEvery: 20 * time.Millisecond})
+	r := NewRunner(b.js, b.q, b.r, Config{Lease: 300 * time.Millisecond, SaveEvery: 20 * time.Millisecond})
 	t.Cleanup(r.Stop)
 	require.NoError(t, r.Start(b.ctx))
 	return r
@@ -39,10 +24,10 @@ func (b *deskBundle) runner(t *testing.T) *BulkRunner {
 
 // waitJobDone polls the job until it is done and returns it.
 func waitJobDone(t *testing.T, r interface {
-	Get(context.Context, string) (BulkJob, error)
-}, id string, timeout time.Duration) BulkJob {
+	Get(context.Context, string) (Job, error)
+}, id string, timeout time.Duration) Job {
 	t.Helper()
-	var job BulkJob
+	var job Job
 	natstest.CheckFor(t, timeout, 10*time.Millisecond, func() error {
 		j, err := r.Get(context.Background(), id)
 		if err != nil {
@@ -64,13 +49,13 @@ func TestBulkJobKilledPartWayResumesAndSendsEachOnce(t *testing.T) {
 	b.manyDeadLetters(t, n)
 
 	first := b.runner(t)
-	plan, err := first.Plan(b.ctx, BulkRequest{Filter: store.DeadLetterFilter{Stream: "ORDERS"}})
+	plan, err := first.Plan(b.ctx, Request{Filter: store.DeadLetterFilter{Stream: "ORDERS"}})
 	require.NoError(t, err)
 	require.Equal(t, n, plan.Matched)
-	require.Len(t, plan.Sample, BulkSample)
+	require.Len(t, plan.Sample, Sample)
 	require.Zero(t, b.ordersCount(t), "a dry run sends nothing")
 
-	job, err := first.Create(b.ctx, BulkRequest{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, RatePerSec: 500, Actor: "ann"})
+	job, err := first.Create(b.ctx, Request{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, RatePerSec: 500, Actor: "ann"})
 	require.NoError(t, err)
 	require.Equal(t, n, job.Total)
 	natstest.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
@@ -105,9 +90,9 @@ func TestBulkJobPauseResumeCancelAndValidation(t *testing.T) {
 	b.manyDeadLetters(t, 50)
 	r := b.runner(t)
 
-	_, err := r.Create(b.ctx, BulkRequest{Filter: store.DeadLetterFilter{Status: store.StatusRedelivered}})
+	_, err := r.Create(b.ctx, Request{Filter: store.DeadLetterFilter{Status: store.StatusRedelivered}})
 	require.ErrorIs(t, err, store.ErrBadFilter)
-	_, err = r.Create(b.ctx, BulkRequest{Action: "explode"})
+	_, err = r.Create(b.ctx, Request{Action: "explode"})
 	require.ErrorIs(t, err, store.ErrBadFilter)
 	_, err = r.Get(b.ctx, "nope")
 	require.ErrorIs(t, err, ErrJobNotFound)
@@ -118,10 +103,10 @@ func TestBulkJobPauseResumeCancelAndValidation(t *testing.T) {
 		require.ErrorIs(t, err, ErrJobNotFound)
 	}
 	require.True(t, b.js.Conn().IsConnected())
-	_, err = r.Create(b.ctx, BulkRequest{Filter: store.DeadLetterFilter{IDs: []uint64{1 << 63}}})
+	_, err = r.Create(b.ctx, Request{Filter: store.DeadLetterFilter{IDs: []uint64{1 << 63}}})
 	require.ErrorIs(t, err, store.ErrBadFilter)
 
-	job, err := r.Create(b.ctx, BulkRequest{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, RatePerSec: 20, Action: ActionDiscard, Actor: "ann"})
+	job, err := r.Create(b.ctx, Request{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, RatePerSec: 20, Action: dlq.ActionDiscard, Actor: "ann"})
 	require.NoError(t, err)
 	job, err = r.Pause(b.ctx, job.ID)
 	require.NoError(t, err)

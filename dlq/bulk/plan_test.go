@@ -1,4 +1,4 @@
-package dlq
+package bulk
 
 import (
 	"fmt"
@@ -17,11 +17,11 @@ func TestBulkJobActsOnWhatItsPlanCounted(t *testing.T) {
 	b.manyDeadLetters(t, 14)
 	r := b.runner(t)
 
-	req := BulkRequest{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, Actor: "ann"}
+	req := Request{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, Actor: "ann"}
 	plan, err := r.Plan(b.ctx, req)
 	require.NoError(t, err)
 	require.Equal(t, 14, plan.Matched)
-	require.Len(t, plan.Sample, BulkSample)
+	require.Len(t, plan.Sample, Sample)
 	require.Equal(t, plan.Sample[0].ID, plan.UpToID, "the newest that matches")
 	require.Equal(t, store.StatusPending, plan.Filter.Status)
 
@@ -47,7 +47,7 @@ func TestBulkJobActsOnWhatItsPlanCounted(t *testing.T) {
 
 	// An up_to_id past the newest dead letter bounds the job to those
 	// that exist now, never to ones still to come.
-	job, err = r.Create(b.ctx, BulkRequest{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, UpToID: 1 << 40})
+	job, err = r.Create(b.ctx, Request{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, UpToID: 1 << 40})
 	require.NoError(t, err)
 	require.Equal(t, later, job.MaxID)
 	require.Equal(t, 2, job.Total)
@@ -59,7 +59,7 @@ func TestBulkJobOnAnEmptyDeskTakesNoLaterDeadLetter(t *testing.T) {
 	t.Parallel()
 	b := setupDesk(t)
 	r := b.runner(t)
-	plan, err := r.Plan(b.ctx, BulkRequest{})
+	plan, err := r.Plan(b.ctx, Request{})
 	require.NoError(t, err)
 	require.Zero(t, plan.Matched)
 	require.Zero(t, plan.UpToID)
@@ -68,7 +68,7 @@ func TestBulkJobOnAnEmptyDeskTakesNoLaterDeadLetter(t *testing.T) {
 	// Created by a jetwatch that stops before running it; a dead letter
 	// arrives before another one resumes it.
 	r.Stop()
-	job, err := r.Create(b.ctx, BulkRequest{})
+	job, err := r.Create(b.ctx, Request{})
 	require.NoError(t, err)
 	require.Zero(t, job.Total)
 	id := b.deadLetter(t, `{"a":1}`, false)
@@ -92,14 +92,14 @@ func TestBulkJobsListAsEveryReplicaSeesThem(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, jobs)
 
-	first, err := one.Create(b.ctx, BulkRequest{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, Actor: "ann"})
+	first, err := one.Create(b.ctx, Request{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, Actor: "ann"})
 	require.NoError(t, err)
 	waitJobDone(t, one, first.ID, 10*time.Second)
 	jobs, err = one.List(b.ctx)
 	require.NoError(t, err)
 	require.Len(t, jobs, 1, "its own job lists at once")
 
-	second, err := one.Create(b.ctx, BulkRequest{Filter: store.DeadLetterFilter{Stream: "NONE"}, Actor: "bob"})
+	second, err := one.Create(b.ctx, Request{Filter: store.DeadLetterFilter{Stream: "NONE"}, Actor: "bob"})
 	require.NoError(t, err)
 	// The other replica sees both, newest first, with their progress.
 	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
@@ -121,7 +121,7 @@ func TestBulkJobsListAsEveryReplicaSeesThem(t *testing.T) {
 	// A value in the bucket that is no job is left out, not an error.
 	_, err = one.kv.Put(b.ctx, "0123456789abcdef", []byte("not json"))
 	require.NoError(t, err)
-	third, err := one.Create(b.ctx, BulkRequest{Filter: store.DeadLetterFilter{Stream: "NONE"}})
+	third, err := one.Create(b.ctx, Request{Filter: store.DeadLetterFilter{Stream: "NONE"}})
 	require.NoError(t, err)
 	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		jobs, err := two.List(b.ctx)

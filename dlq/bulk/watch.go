@@ -1,4 +1,4 @@
-package dlq
+package bulk
 
 import (
 	"cmp"
@@ -24,13 +24,13 @@ type jobWatch struct {
 }
 
 type watchedJob struct {
-	job BulkJob
+	job Job
 	rev uint64
 }
 
 // note keeps job at revision rev unless a newer one is known. The runner
 // notes its own writes too, so a job it just created lists at once.
-func (w *jobWatch) note(job BulkJob, rev uint64) {
+func (w *jobWatch) note(job Job, rev uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.jobs == nil {
@@ -49,14 +49,14 @@ func (w *jobWatch) forget(id string) {
 }
 
 // list is every job, newest first.
-func (w *jobWatch) list() []BulkJob {
+func (w *jobWatch) list() []Job {
 	w.mu.Lock()
-	jobs := make([]BulkJob, 0, len(w.jobs))
+	jobs := make([]Job, 0, len(w.jobs))
 	for _, j := range w.jobs {
 		jobs = append(jobs, j.job)
 	}
 	w.mu.Unlock()
-	slices.SortFunc(jobs, func(a, b BulkJob) int {
+	slices.SortFunc(jobs, func(a, b Job) int {
 		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
 			return c
 		}
@@ -68,7 +68,7 @@ func (w *jobWatch) list() []BulkJob {
 // watchJobs starts watching the jobs bucket, once, and waits until the
 // watcher has sent every stored job. A failed start is tried again on the
 // next call.
-func (b *BulkRunner) watchJobs(ctx context.Context) error {
+func (b *Runner) watchJobs(ctx context.Context) error {
 	w := &b.jobs
 	w.mu.Lock()
 	if !w.started {
@@ -93,12 +93,12 @@ func (b *BulkRunner) watchJobs(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("watch bulk jobs: %w", ctx.Err())
 	case <-b.ctx.Done():
-		return ErrBulkUnavailable
+		return ErrUnavailable
 	}
 }
 
 // followJobs applies the watcher's entries until the runner stops.
-func (b *BulkRunner) followJobs(watcher jetstream.KeyWatcher, ready chan struct{}) {
+func (b *Runner) followJobs(watcher jetstream.KeyWatcher, ready chan struct{}) {
 	defer watcher.Stop() //nolint:errcheck // stopping anyway
 	var once sync.Once
 	for {
@@ -114,7 +114,7 @@ func (b *BulkRunner) followJobs(watcher jetstream.KeyWatcher, ready chan struct{
 			case e.Operation() != jetstream.KeyValuePut:
 				b.jobs.forget(e.Key())
 			default:
-				var job BulkJob
+				var job Job
 				if err := json.Unmarshal(e.Value(), &job); err != nil || job.ID != e.Key() {
 					b.logger.Warn("a malformed bulk job in the jobs bucket is not listed", "key", e.Key(), "err", err)
 					continue
