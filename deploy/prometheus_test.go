@@ -141,7 +141,9 @@ func TestPrometheusRulesAreWhatAnSREExpects(t *testing.T) {
 		anchor, ok := strings.CutPrefix(r.Annotations["runbook_url"], runbookPrefix)
 		require.True(t, ok, "%s: runbook_url points into README (%s)", r.Alert, runbookPrefix)
 		require.True(t, anchors[anchor], "%s: runbook_url's #%s is no README heading", r.Alert, anchor)
-		// An alert about a stream or consumer says which.
+		// An alert says which stream, consumer, breaker or jetwatch: the
+		// labels its expression keeps, and an alert that aggregates nothing
+		// keeps jetwatch's instance.
 		for _, label := range []string{"stream_name", "consumer_name", "stream", "consumer", "service", "breaker", "instance"} {
 			if regexp.MustCompile(`\b`+label+`\b`).MatchString(r.Expr) || (label == "instance" && !strings.Contains(r.Expr, "by (")) {
 				require.Contains(t, r.Annotations["summary"]+r.Annotations["description"], "{{ $labels."+label+" }}", "%s: its annotations name the %s", r.Alert, label)
@@ -289,6 +291,7 @@ func TestPromQLMetricNames(t *testing.T) {
 		`histogram_quantile(0.95, sum by (le) (rate(x_bucket[$__rate_interval])))`:                              {"x_bucket"},
 		`label_replace(v, "dst", "$1", "src", "(.*)") and w @ start()`:                                          {"v", "w"},
 		`topk(5, max by (stream_name, consumer_name) (jetstream_consumer_num_pending{stream_name=~"$stream"}))`: {"jetstream_consumer_num_pending"},
+		`max without (server_name) (jetwatch_consumer_lag_state) == 2 or Sum By(x)(y)`:                          {"jetwatch_consumer_lag_state", "y"},
 		`time() - vector(0)`: nil,
 	} {
 		got, err := promqlMetricNames(expr)
@@ -301,16 +304,14 @@ func TestPromQLMetricNames(t *testing.T) {
 	require.Error(t, err, "an unclosed range")
 }
 
-// TestPrometheusAgainstTheDemo runs `jetwatch demo` and a real Prometheus
-// that scrapes it every second with the rules loaded. Every metric a rule
-// reads is one the demo exposes; every rule evaluates; the demo's stalled
+// TestPrometheusAgainstTheDemo runs `jetwatch demo` and checks that every
+// metric a rule reads is one the demo exposes; then a real Prometheus
+// scrapes it every second with the rules loaded: every rule evaluates; the demo's stalled
 // consumer, full stream and dead letters raise their alerts; every Grafana
 // panel query parses and the core panels have data.
 func TestPrometheusAgainstTheDemo(t *testing.T) {
 	t.Parallel()
-	prometheus := binaryOrSkip(t, "prometheus")
 	demo := startDemoBinary(t, jetwatchBinary(t))
-	prom := startPrometheus(t, prometheus, strings.TrimPrefix(demo, "http://"))
 	rules := loadRules(t)
 
 	t.Run("rules read only metrics jetwatch exposes", func(t *testing.T) {
@@ -350,6 +351,10 @@ func TestPrometheusAgainstTheDemo(t *testing.T) {
 		})
 		require.Contains(t, used, "jetwatch_consumer_stalled", "the tokenizer found the rules' metrics")
 	})
+
+	// The rest needs Prometheus; the metric names above are checked
+	// without it.
+	prom := startPrometheus(t, binaryOrSkip(t, "prometheus"), strings.TrimPrefix(demo, "http://"))
 
 	t.Run("every rule evaluates", func(t *testing.T) {
 		natstest.CheckFor(t, 30*time.Second, 500*time.Millisecond, func() error {
