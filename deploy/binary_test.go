@@ -2,9 +2,11 @@ package deploy
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -15,7 +17,7 @@ import (
 // It compiles jetwatch: about a minute cold.
 func TestTheDockerfileBuildsAWorkingBinary(t *testing.T) {
 	t.Parallel()
-	bin := buildWithDockerfileCommand(t, t.TempDir())
+	bin := jetwatchBinary(t)
 
 	t.Run("version", func(t *testing.T) {
 		out, err := runJetwatch(bin, "version")
@@ -57,6 +59,36 @@ func TestTheDockerfileBuildsAWorkingBinary(t *testing.T) {
 		require.NotEmpty(t, users, "needs user add")
 		checkServeAsDeployed(t, bin, users)
 	})
+}
+
+var built struct {
+	once sync.Once
+	dir  string
+	bin  string
+}
+
+// jetwatchBinary builds jetwatch with the Dockerfile's go build command,
+// once for every test of the package (a cold build takes about a minute),
+// and returns its path.
+func jetwatchBinary(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "jetwatch-deploy-test-")
+		require.NoError(t, err)
+		built.dir = dir
+		built.bin = buildWithDockerfileCommand(t, dir)
+	})
+	require.NotEmpty(t, built.bin, "building jetwatch failed (in the test that built it first)")
+	return built.bin
+}
+
+// TestMain removes the binary jetwatchBinary built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir) //nolint:errcheck // a temporary directory
+	}
+	os.Exit(code)
 }
 
 // runJetwatch runs the binary with an empty environment, so that settings
