@@ -281,7 +281,7 @@ func (s *Sampler) WriteMetrics(w io.Writer, gz bool, extra []byte) error {
 
 // limitFamily is the share of each stream limit in use.
 func limitFamily(streams []store.Stream, streamLabels []seriesLabels) family {
-	f := family{name: limitGauge, help: "Share of a stream limit in use (0-1), by limit (messages, bytes); absent when unlimited."}
+	f := family{name: limitGauge, help: "Share of a stream limit in use (0-1), by limit (messages, bytes) and the stream's discard policy (new: publishes are rejected at the limit; old: the oldest messages go); absent when unlimited."}
 	add := func(i int, limit string, pct float64) {
 		f.labels = append(f.labels, seriesLabels{streamLabels[i].head, streamLabels[i].stream, limit})
 		f.values = append(f.values, pct/100)
@@ -291,11 +291,14 @@ func limitFamily(streams []store.Stream, streamLabels []seriesLabels) family {
 		if st.Unread != nil {
 			continue
 		}
+		// The policy is "new" or "old" (collector's own words), safe as a
+		// label value as it is.
+		discard := `,discard="` + st.Limits.Discard + `"`
 		if p := st.Limits.MsgsUsedPct; p != nil {
-			add(i, `limit="messages"`, *p)
+			add(i, `limit="messages"`+discard, *p)
 		}
 		if p := st.Limits.BytesUsedPct; p != nil {
-			add(i, `limit="bytes"`, *p)
+			add(i, `limit="bytes"`+discard, *p)
 		}
 	}
 	return f

@@ -140,7 +140,7 @@ func TestMetricsHaveTheExportersLabels(t *testing.T) {
 						requireLabelNames(t, f, streamLabelNames)
 					}
 				case name == limitGauge:
-					requireLabelNames(t, f, append(slices.Clone(streamLabelNames), "limit"))
+					requireLabelNames(t, f, append(slices.Clone(streamLabelNames), "limit", "discard"))
 				case strings.HasPrefix(name, "jetwatch_stream_"):
 					requireLabelNames(t, f, streamLabelNames)
 				case strings.HasPrefix(name, "jetwatch_consumer_"):

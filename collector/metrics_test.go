@@ -70,7 +70,7 @@ func TestMetricsParseWithExporterNames(t *testing.T) {
 	require.Equal(t, 0.0, value("jetstream_consumer_num_redelivered", billing))
 	require.Equal(t, 0.0, value("jetstream_consumer_num_waiting", billing))
 	require.Equal(t, 0.0, value("jetstream_consumer_ack_floor_stream_seq", billing))
-	require.Equal(t, 0.04, value("jetwatch_stream_limit_used_ratio", map[string]string{"stream_name": "ORDERS", "limit": "messages"}))
+	require.Equal(t, 0.04, value("jetwatch_stream_limit_used_ratio", map[string]string{"stream_name": "ORDERS", "limit": "messages", "discard": "old"}))
 	require.Equal(t, 0.0, value("jetwatch_stream_health", orders))
 
 	h, ok := families["jetwatch_sample_duration_seconds"]
