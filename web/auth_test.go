@@ -22,6 +22,7 @@ import (
 	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/auth"
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/redact"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -471,10 +472,10 @@ func TestAuditRecordsActionsSignInsAndPayloadViews(t *testing.T) {
 
 func TestRedactionAndHiddenPayloads(t *testing.T) {
 	t.Parallel()
-	redact, err := dlq.NewRedactor([]string{"Authorization"}, []string{"card.number", "password"})
+	redactor, err := redact.New([]string{"Authorization"}, []string{"card.number", "password"})
 	require.NoError(t, err)
 	srv, d := setupDesk(t, withUsers(t), func(cfg *Config) {
-		cfg.Redact = redact
+		cfg.Redact = redactor
 		cfg.HidePayloads = true
 	})
 	ctx := context.Background()
@@ -495,7 +496,7 @@ func TestRedactionAndHiddenPayloads(t *testing.T) {
 		require.NotContains(t, page, secret)
 	}
 	require.Contains(t, byTestID(t, page, "dl-payload")[0], `"order": "o-9"`)
-	require.Contains(t, byTestID(t, page, "dl-payload")[0], dlq.Redacted)
+	require.Contains(t, byTestID(t, page, "dl-payload")[0], redact.Redacted)
 	require.NotEmpty(t, byTestID(t, page, "dl-no-edit"), "an edit would send the masks")
 	res, _ = op.do(http.MethodPost, "/dead-letters/"+id+"/edit", url.Values{"csrf": {op.csrf}, "payload": {"{}"}}, "")
 	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
@@ -510,7 +511,7 @@ func TestRedactionAndHiddenPayloads(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal([]byte(body), &got))
 	require.True(t, got.Redacted)
-	require.Equal(t, []string{dlq.Redacted}, got.Headers["Authorization"])
+	require.Equal(t, []string{redact.Redacted}, got.Headers["Authorization"])
 	require.NotContains(t, string(got.Payload), "4111")
 
 	// The export masks the same values.
@@ -521,7 +522,7 @@ func TestRedactionAndHiddenPayloads(t *testing.T) {
 	require.Len(t, lines, 1)
 	require.NoError(t, json.Unmarshal([]byte(lines[0]), &got))
 	require.True(t, got.Redacted)
-	require.Equal(t, []string{dlq.Redacted}, got.Headers["Authorization"])
+	require.Equal(t, []string{redact.Redacted}, got.Headers["Authorization"])
 	require.NotContains(t, string(got.Payload), "4111")
 	require.NotContains(t, string(got.Payload), "hunter2")
 	res, body = op.do(http.MethodGet, "/dead-letters/export", nil, "")

@@ -23,6 +23,7 @@ import (
 	"github.com/jetwatch/jetwatch/auth"
 	"github.com/jetwatch/jetwatch/demo/receiver"
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/redact"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -171,7 +172,7 @@ type Config struct {
 	// HidePayloads hides dead-letter payloads from viewers.
 	HidePayloads bool
 	// Redact masks header values and JSON fields everywhere they are shown.
-	Redact *dlq.Redactor
+	Redact *redact.Redactor
 	// TLSCertFile and TLSKeyFile, when set, make the server speak HTTPS.
 	// The files are read again when they change (a renewed certificate
 	// needs no restart).

@@ -13,15 +13,15 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetwatch/jetwatch/auth"
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/redact"
 	"github.com/jetwatch/jetwatch/web"
 )
 
 // access is what the flags say about who may use jetwatch.
 type access struct {
-	auth    *web.AuthConfig // nil: nobody signs in
-	proxies []netip.Prefix
-	redact  *dlq.Redactor
+	auth     *web.AuthConfig // nil: nobody signs in
+	proxies  []netip.Prefix
+	redactor *redact.Redactor
 }
 
 // buildAccess reads the sign-in, proxy and redaction settings. Every
@@ -33,7 +33,7 @@ func buildAccess(cfg *config, logger *slog.Logger) (access, error) {
 	if a.proxies, err = auth.ParseCIDRs(cfg.TrustedProxies); err != nil {
 		return a, fmt.Errorf("--trusted-proxies: %w", err)
 	}
-	if a.redact, err = dlq.NewRedactor(splitList(cfg.RedactHeaders), splitList(cfg.RedactFields)); err != nil {
+	if a.redactor, err = redact.New(splitList(cfg.RedactHeaders), splitList(cfg.RedactFields)); err != nil {
 		return a, fmt.Errorf("--redact-fields: %w", err)
 	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {

@@ -155,7 +155,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 		TraceURL:       cfg.TraceURL,
 		Auth:           acc.auth,
 		Audit:          p.audit,
-		Redact:         acc.redact,
+		Redact:         acc.redactor,
 		HidePayloads:   cfg.HidePayloads,
 		TrustedProxies: acc.proxies,
 		TracerProvider: cfg.Tracing,

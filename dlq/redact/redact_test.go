@@ -1,4 +1,4 @@
-package dlq
+package redact
 
 import (
 	"encoding/json"
@@ -8,7 +8,7 @@ import (
 )
 
 func TestRedactorMasksFieldsAndHeadersKeepingOrder(t *testing.T) {
-	r, err := NewRedactor([]string{"Authorization", " x-api-key "}, []string{"password", "card.number", "items.secret", "meta.*.token"})
+	r, err := New([]string{"Authorization", " x-api-key "}, []string{"password", "card.number", "items.secret", "meta.*.token"})
 	require.NoError(t, err)
 	require.True(t, r.Active())
 
@@ -37,7 +37,7 @@ func TestRedactorMasksFieldsAndHeadersKeepingOrder(t *testing.T) {
 	require.Equal(t, []string{"t"}, hr["Trace"])
 	require.Equal(t, []string{"Bearer abc"}, h["authorization"], "the original is untouched")
 
-	_, err = NewRedactor(nil, []string{"card..number"})
+	_, err = New(nil, []string{"card..number"})
 	require.Error(t, err)
 	var none *Redactor
 	require.False(t, none.Active())
@@ -46,7 +46,7 @@ func TestRedactorMasksFieldsAndHeadersKeepingOrder(t *testing.T) {
 }
 
 func FuzzRedactorPayload(f *testing.F) {
-	r, err := NewRedactor(nil, []string{"password", "a.*.b"})
+	r, err := New(nil, []string{"password", "a.*.b"})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package dlq
+package redact
 
 import (
 	"bytes"
@@ -21,12 +21,12 @@ type Redactor struct {
 	fields  [][]string
 }
 
-// NewRedactor masks the values of the named headers (any case) and of the
+// New masks the values of the named headers (any case) and of the
 // JSON fields given as dotted paths: "password" masks a field of that name
 // at any depth, "card.number" a number inside a card at any depth, "*"
 // matches any one name, and arrays are looked through. Names match in any
 // case.
-func NewRedactor(headers, fields []string) (*Redactor, error) {
+func New(headers, fields []string) (*Redactor, error) {
 	r := &Redactor{headers: map[string]bool{}}
 	for _, h := range headers {
 		if h = strings.TrimSpace(h); h != "" {
