@@ -105,3 +105,93 @@ func TestAlertmanagerAPIRefusalIsNotRetriedButTooManyRequestsIs(t *testing.T) {
 		require.Equal(t, 3, b.recv.attempts())
 	})
 }
+
+// requestBodies decodes the alerts of every request r accepted.
+func requestBodies(t *testing.T, r *receiver) [][]struct {
+	Labels   map[string]string
+	StartsAt time.Time
+	EndsAt   *time.Time
+} {
+	t.Helper()
+	var out [][]struct {
+		Labels   map[string]string
+		StartsAt time.Time
+		EndsAt   *time.Time
+	}
+	for _, req := range r.delivered() {
+		var alerts []struct {
+			Labels   map[string]string
+			StartsAt time.Time
+			EndsAt   *time.Time
+		}
+		require.NoError(t, json.Unmarshal(req.body, &alerts))
+		out = append(out, alerts)
+	}
+	return out
+}
+
+func TestAlertmanagerAPIFiringIsResentEveryResendEvery(t *testing.T) {
+	t.Parallel()
+	b := setup(t, strings.Replace(lagRule, "for: 5s", "for: 0s", 1))
+	b.toAlertmanagerAPI(b.recv.URL)
+	b.rules.Receivers[0].ResendEvery = alert.Duration(30 * time.Second)
+	cons := b.orders(t, 20)
+	e := b.evaluator(t, b.db, b.clock.Now)
+	b.sender(t, b.db)
+	b.evaluate(t, e)
+	waitRequests(t, b.recv, 1)
+
+	b.clock.Advance(20 * time.Second)
+	b.evaluate(t, e)
+	settled(t, b.js)
+	require.Len(t, b.recv.delivered(), 1, "not due before resend_every")
+
+	// Acknowledged, it still goes on to Alertmanager: a stop would look
+	// like a resolution there after its resolve_timeout.
+	statuses, _ := e.Statuses()
+	require.NoError(t, e.Acknowledge(context.Background(), statuses[0].Instances[0].Fingerprint, "alice", "on it"))
+	b.clock.Advance(15 * time.Second)
+	b.evaluate(t, e)
+	waitRequests(t, b.recv, 2)
+	b.clock.Advance(30 * time.Second)
+	b.evaluate(t, e)
+	waitRequests(t, b.recv, 3)
+	settled(t, b.js)
+	got := requestBodies(t, b.recv)
+	require.Len(t, got, 3, "one firing, then one re-send per resend_every")
+	for _, alerts := range got {
+		require.Len(t, alerts, 1)
+		require.Equal(t, got[0][0].Labels, alerts[0].Labels)
+		require.Equal(t, got[0][0].StartsAt, alerts[0].StartsAt, "the same alert, not a new one")
+		require.Nil(t, alerts[0].EndsAt)
+	}
+
+	drain(t, cons)
+	b.evaluate(t, e)
+	waitRequests(t, b.recv, 4)
+	b.clock.Advance(time.Minute)
+	b.evaluate(t, e)
+	settled(t, b.js)
+	got = requestBodies(t, b.recv)
+	require.Len(t, got, 4, "resolved: no more re-sends")
+	require.NotNil(t, got[3][0].EndsAt)
+}
+
+func TestAlertmanagerAPIFiringSilencedIsNeverSentNorResent(t *testing.T) {
+	t.Parallel()
+	b := setup(t, strings.Replace(lagRule, "for: 5s", "for: 0s", 1))
+	b.toAlertmanagerAPI(b.recv.URL)
+	b.rules.Receivers[0].ResendEvery = alert.Duration(30 * time.Second)
+	b.orders(t, 20)
+	e := b.evaluator(t, b.db, b.clock.Now)
+	b.sender(t, b.db)
+	_, err := e.Silence(context.Background(), alert.SilenceRequest{Rule: "billing-lag", For: time.Hour, By: "ann", Why: "maintenance"})
+	require.NoError(t, err)
+	for range 3 {
+		b.evaluate(t, e)
+		b.clock.Advance(31 * time.Second)
+	}
+	require.Equal(t, alert.StateFiring, state(t, e, "billing-lag"))
+	settled(t, b.js)
+	require.Zero(t, b.recv.attempts(), "Alertmanager never heard of it, so there is nothing to keep alive")
+}
