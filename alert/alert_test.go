@@ -60,6 +60,7 @@ func (c *clock) CatchUp() {
 type request struct {
 	header http.Header
 	body   []byte
+	path   string
 }
 
 // receiver is a webhook receiver answering with the statuses it is told,
@@ -87,9 +88,9 @@ func newReceiverOn(t *testing.T, ln net.Listener, answers ...int) *receiver {
 		if len(r.answers) > 0 {
 			status, r.answers = r.answers[0], r.answers[1:]
 		}
-		r.requests = append(r.requests, request{req.Header.Clone(), body})
+		r.requests = append(r.requests, request{req.Header.Clone(), body, req.URL.Path})
 		if status == http.StatusOK {
-			r.ok = append(r.ok, request{req.Header.Clone(), body})
+			r.ok = append(r.ok, request{req.Header.Clone(), body, req.URL.Path})
 		}
 		w.WriteHeader(status)
 	}))

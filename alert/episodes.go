@@ -39,6 +39,11 @@ type episode struct {
 	// ClearedAt is when the condition stopped holding while the rule's
 	// keep_firing_for keeps the episode firing; zero while it holds.
 	ClearedAt time.Time `json:"cleared_at,omitzero"`
+	// ResentAt is when the episode was last re-sent to each
+	// alertmanager-api receiver; Resends counts those re-sends, so each
+	// has its own notification id.
+	ResentAt map[string]time.Time `json:"resent_at,omitempty"`
+	Resends  int                  `json:"resends,omitempty"`
 
 	revision uint64
 }

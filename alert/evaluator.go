@@ -211,6 +211,7 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 				continue
 			}
 			seen[fp] = true
+			e.resendIfDue(ctx, rules, r, ep, now)
 			rs.Instances = append(rs.Instances, Instance{Fingerprint: fp, State: StateFiring, Labels: ep.Labels, Summary: ep.Summary,
 				Value: ep.Value, Since: ep.StartsAt, Silence: st.silenced(r.Name, fp, now), AckedBy: ep.AckedBy, AckedAt: ep.AckedAt,
 				AckNote: ep.AckNote, ClearedAt: ep.ClearedAt, ResolvesAt: ep.ClearedAt.Add(r.KeepFiring())})
@@ -279,9 +280,19 @@ func (e *Evaluator) fire(ctx context.Context, rules *Rules, r Rule, fp string, o
 	return e.publish(ctx, rules, r, ep, StatusFiring, time.Time{}, now)
 }
 
-// continueFiring refreshes a firing episode and sends a reminder when the
-// rule repeats and nobody acknowledged or silenced it.
+// continueFiring refreshes a firing episode, sends a reminder when the
+// rule repeats and nobody acknowledged or silenced it, and re-sends it to
+// Alertmanagers when due.
 func (e *Evaluator) continueFiring(ctx context.Context, rules *Rules, r Rule, ep *episode, o observation, silence *Silence, now time.Time) {
+	if !e.remind(ctx, rules, r, ep, o, silence, now) {
+		e.resendIfDue(ctx, rules, r, ep, now)
+	}
+}
+
+// remind refreshes a firing episode and sends a reminder when due. It
+// says whether this cycle is done with the episode: a reminder went to
+// every receiver, or another replica changed the episode first.
+func (e *Evaluator) remind(ctx context.Context, rules *Rules, r Rule, ep *episode, o observation, silence *Silence, now time.Time) bool {
 	ep.Summary, ep.Value = o.Summary, o.Value
 	// The condition came back while the episode was kept firing: the same
 	// episode goes on, with no new page.
@@ -300,7 +311,7 @@ func (e *Evaluator) continueFiring(ctx context.Context, rules *Rules, r Rule, ep
 		send = true
 	}
 	if !send && !back {
-		return
+		return false
 	}
 	if send {
 		ep.LastSentAt, ep.Sent = now.UTC(), true
@@ -309,14 +320,70 @@ func (e *Evaluator) continueFiring(ctx context.Context, rules *Rules, r Rule, ep
 	rev, err := e.kv.Update(ctx, episodePrefix+ep.Fingerprint, b, ep.revision)
 	if err != nil {
 		// Another replica sent this reminder (or resolved it) first.
-		return
+		return true
 	}
 	ep.revision = rev
 	if !send {
-		return
+		return false
 	}
 	if err := e.publish(ctx, rules, r, ep, StatusFiring, time.Time{}, now); err != nil {
 		e.logger.Error("alert reminder not queued", "rule", r.Name, "err", err)
+	}
+	return true
+}
+
+// resendIfDue sends a firing episode again to each alertmanager-api
+// receiver not sent it for its resend_every, as Prometheus re-sends every
+// evaluation: Alertmanager otherwise resolves an alert after its
+// resolve_timeout. Acknowledgements and silences do not stop it: a
+// re-send pages nobody (Alertmanager deduplicates), while a stop would
+// have Alertmanager announce a resolution that did not happen. An episode
+// that fired silenced was never sent, so it is not re-sent either.
+func (e *Evaluator) resendIfDue(ctx context.Context, rules *Rules, r Rule, ep *episode, now time.Time) {
+	if !ep.Sent {
+		return
+	}
+	var due []string
+	for _, name := range r.Receivers {
+		rc, ok := rules.Receiver(name)
+		if !ok || rc.Format != FormatAlertmanagerAPI || rc.ResendEvery <= 0 {
+			continue
+		}
+		last := ep.LastSentAt
+		if t := ep.ResentAt[name]; t.After(last) {
+			last = t
+		}
+		if now.Sub(last) >= time.Duration(rc.ResendEvery) {
+			due = append(due, name)
+		}
+	}
+	if len(due) == 0 {
+		return
+	}
+	ep.Resends++
+	if ep.ResentAt == nil {
+		ep.ResentAt = map[string]time.Time{}
+	}
+	for _, name := range due {
+		ep.ResentAt[name] = now.UTC()
+	}
+	b, _ := json.Marshal(ep)
+	rev, err := e.kv.Update(ctx, episodePrefix+ep.Fingerprint, b, ep.revision)
+	if err != nil {
+		// Another replica re-sent it (or resolved it) first.
+		return
+	}
+	ep.revision = rev
+	var errs []error
+	for _, name := range due {
+		n := e.notification(name, r, ep, StatusFiring, time.Time{}, now)
+		// Its own id: the outbox would drop it as a duplicate of the
+		// firing otherwise, and replicas re-sending together store one.
+		n.ID = notificationID(name, ep.Fingerprint, "resend", ep.StartsAt, ep.Resends)
+		errs = append(errs, e.queue(ctx, n))
+	}
+	if err := errors.Join(errs...); err != nil {
+		e.logger.Error("alert re-send to Alertmanager not queued", "rule", r.Name, "err", err)
 	}
 }
 
@@ -376,22 +443,32 @@ func (e *Evaluator) publish(ctx context.Context, rules *Rules, r Rule, ep *episo
 		if _, ok := rules.Receiver(name); !ok {
 			continue
 		}
-		n := Notification{
-			ID: notificationID(name, ep.Fingerprint, status, ep.StartsAt, ep.Repeats), Receiver: name,
-			Rule: r.Name, Kind: r.Kind, Severity: r.Severity, Status: status, Labels: ep.Labels,
-			Summary: cmp.Or(r.Summary, ep.Summary), Value: ep.Value, Fingerprint: ep.Fingerprint,
-			StartsAt: ep.StartsAt, EndsAt: endsAt, Repeat: ep.Repeats, CreatedAt: now.UTC(),
-		}
-		b, err := json.Marshal(n)
-		if err != nil {
-			return err
-		}
-		subject := e.cfg.Outbox.Prefix + "." + name
-		if _, err := e.js.Publish(ctx, subject, b, jetstream.WithMsgID(n.ID)); err != nil {
-			errs = append(errs, fmt.Errorf("queue notification to %s in %s: %w", name, e.cfg.Outbox.Stream, err))
-		}
+		errs = append(errs, e.queue(ctx, e.notification(name, r, ep, status, endsAt, now)))
 	}
 	return errors.Join(errs...)
+}
+
+// notification is what receiver name is told about ep.
+func (e *Evaluator) notification(name string, r Rule, ep *episode, status string, endsAt, now time.Time) Notification {
+	return Notification{
+		ID: notificationID(name, ep.Fingerprint, status, ep.StartsAt, ep.Repeats), Receiver: name,
+		Rule: r.Name, Kind: r.Kind, Severity: r.Severity, Status: status, Labels: ep.Labels,
+		Summary: cmp.Or(r.Summary, ep.Summary), Value: ep.Value, Fingerprint: ep.Fingerprint,
+		StartsAt: ep.StartsAt, EndsAt: endsAt, Repeat: ep.Repeats, CreatedAt: now.UTC(),
+	}
+}
+
+// queue puts n in the outbox, deduplicated by its id.
+func (e *Evaluator) queue(ctx context.Context, n Notification) error {
+	b, err := json.Marshal(n)
+	if err != nil {
+		return err
+	}
+	subject := e.cfg.Outbox.Prefix + "." + n.Receiver
+	if _, err := e.js.Publish(ctx, subject, b, jetstream.WithMsgID(n.ID)); err != nil {
+		return fmt.Errorf("queue notification to %s in %s: %w", n.Receiver, e.cfg.Outbox.Stream, err)
+	}
+	return nil
 }
 
 // RuleStatus is a rule and the state of its instances.

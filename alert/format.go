@@ -71,6 +71,8 @@ func Body(format string, n Notification, externalURL string) ([]byte, error) {
 		return json.Marshal(map[string]string{"text": slackText(n, externalURL)})
 	case FormatAlertmanager, "":
 		return json.Marshal(alertmanagerBody(n, externalURL))
+	case FormatAlertmanagerAPI:
+		return json.Marshal([]postableAlert{alertmanagerAPIAlert(n, externalURL)})
 	}
 	return nil, fmt.Errorf("unknown format %q", format)
 }
@@ -115,6 +117,45 @@ func alertmanagerBody(n Notification, externalURL string) amMessage {
 		Alerts: []amAlert{{Status: n.Status, Labels: labels, Annotations: annotations, StartsAt: n.StartsAt,
 			EndsAt: n.EndsAt, GeneratorURL: generator, Fingerprint: n.Fingerprint}},
 	}
+}
+
+// postableAlert is one alert as Alertmanager's POST /api/v2/alerts takes
+// it. A firing alert has no endsAt: Alertmanager then ends it after its
+// resolve_timeout unless it is sent again, which the evaluator does.
+type postableAlert struct {
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations"`
+	StartsAt     time.Time         `json:"startsAt"`
+	EndsAt       time.Time         `json:"endsAt,omitzero"`
+	GeneratorURL string            `json:"generatorURL,omitempty"`
+}
+
+func alertmanagerAPIAlert(n Notification, externalURL string) postableAlert {
+	labels := map[string]string{}
+	// Alertmanager treats an empty label as absent, and a label is part of
+	// the alert's identity: send only the ones with a value.
+	for k, v := range n.Labels {
+		if v != "" {
+			labels[k] = v
+		}
+	}
+	labels["alertname"], labels["severity"] = n.Rule, n.Severity
+	annotations := map[string]string{"summary": n.Summary,
+		"description": fmt.Sprintf("jetwatch rule %s (%s) is %s with value %s, since %s.", n.Rule, n.Kind, n.Status,
+			strconv.FormatFloat(n.Value, 'f', -1, 64), n.StartsAt.UTC().Format(time.RFC3339))}
+	for k, v := range annotations {
+		if v == "" {
+			delete(annotations, k)
+		}
+	}
+	a := postableAlert{Labels: labels, Annotations: annotations, StartsAt: n.StartsAt}
+	if n.Status == StatusResolved {
+		a.EndsAt = n.EndsAt
+	}
+	if externalURL != "" {
+		a.GeneratorURL = strings.TrimSuffix(externalURL, "/") + "/alerts"
+	}
+	return a
 }
 
 func slackText(n Notification, externalURL string) string {

@@ -67,3 +67,41 @@ func TestWebhookFormats(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &back))
 	require.Equal(t, n, back)
 }
+
+func TestAlertmanagerAPIBody(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	n := alert.Notification{ID: "k1", Receiver: "am", Rule: "checkout-breaker", Kind: alert.KindBreakerOpen, Severity: "critical",
+		Status: alert.StatusFiring, Labels: map[string]string{"service": "checkout", "breaker": "payments", "account": ""},
+		Summary: "breaker payments of checkout is open", Value: 1, Fingerprint: "abc", StartsAt: start}
+	type postable struct {
+		Labels       map[string]string
+		Annotations  map[string]string
+		StartsAt     time.Time
+		EndsAt       *time.Time
+		GeneratorURL string
+	}
+	b, err := alert.Body(alert.FormatAlertmanagerAPI, n, "https://jetwatch.example.com/")
+	require.NoError(t, err)
+	var got []postable
+	require.NoError(t, json.Unmarshal(b, &got))
+	require.Len(t, got, 1, "one alert per request")
+	a := got[0]
+	require.Equal(t, map[string]string{"alertname": "checkout-breaker", "severity": "critical",
+		"service": "checkout", "breaker": "payments"}, a.Labels, "no empty label values")
+	require.Equal(t, n.Summary, a.Annotations["summary"])
+	require.Contains(t, a.Annotations["description"], "checkout-breaker")
+	require.Equal(t, start, a.StartsAt)
+	require.Nil(t, a.EndsAt, "a firing alert has no end: Alertmanager keeps it while it is re-sent")
+	require.NotContains(t, string(b), "endsAt")
+	require.Equal(t, "https://jetwatch.example.com/alerts", a.GeneratorURL)
+
+	n.Status, n.EndsAt = alert.StatusResolved, start.Add(time.Hour)
+	b, err = alert.Body(alert.FormatAlertmanagerAPI, n, "")
+	require.NoError(t, err)
+	got = nil
+	require.NoError(t, json.Unmarshal(b, &got))
+	require.NotNil(t, got[0].EndsAt)
+	require.Equal(t, start.Add(time.Hour), *got[0].EndsAt)
+	require.NotContains(t, string(b), "generatorURL", "no link without --external-url")
+}

@@ -41,8 +41,11 @@ const (
 // Receiver formats.
 const (
 	FormatAlertmanager = "alertmanager"
-	FormatJSON         = "json"
-	FormatSlack        = "slack"
+	// FormatAlertmanagerAPI posts to an Alertmanager's /api/v2/alerts, as
+	// Prometheus does: url is the Alertmanager's base URL.
+	FormatAlertmanagerAPI = "alertmanager-api"
+	FormatJSON            = "json"
+	FormatSlack           = "slack"
 )
 
 // Duration is a time.Duration written as "5s", "10m" or "1h30m" in YAML.
@@ -69,6 +72,31 @@ type Receiver struct {
 	SecretEnv string `yaml:"secret_env" json:"secret_env,omitempty"`
 	// Timeout of one request. Defaults to 10 seconds.
 	Timeout Duration `yaml:"timeout" json:"timeout"`
+	// ResendEvery re-sends a firing alert to an alertmanager-api receiver
+	// this often, so Alertmanager never resolves it by its resolve_timeout.
+	// Defaults to 1 minute; other formats have none.
+	ResendEvery Duration `yaml:"resend_every" json:"resend_every,omitempty"`
+}
+
+// defaultResendEvery is Prometheus's own default evaluation interval, well
+// inside Alertmanager's default resolve_timeout of 5 minutes.
+const defaultResendEvery = time.Minute
+
+// alertsPath is where Alertmanager takes alerts, below its base URL.
+const alertsPath = "api/v2/alerts"
+
+// endpoint is the address requests go to: the URL itself, or for an
+// alertmanager-api receiver its /api/v2/alerts below the base URL, which
+// may end in a slash or carry a path prefix (--web.route-prefix).
+func (r Receiver) endpoint() (string, error) {
+	if r.Format != FormatAlertmanagerAPI {
+		return r.URL, nil
+	}
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		return "", fmt.Errorf("receiver url: %w", err)
+	}
+	return u.JoinPath(alertsPath).String(), nil
 }
 
 // SafeURL is the receiver's address fit to show: scheme and host only.
@@ -211,14 +239,24 @@ func Parse(b []byte, source string, env func(string) string) (*Rules, error) {
 			bad(fieldLine(n, "name"), "receiver %q: field name: defined twice", r.Name)
 		}
 		names[r.Name] = true
-		if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad(fieldLine(n, "url"), "receiver %q: field url: must be an http:// or https:// URL", r.Name)
-		}
 		r.Format = cmp.Or(r.Format, FormatAlertmanager)
+		u, err := url.Parse(r.URL)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			bad(fieldLine(n, "url"), "receiver %q: field url: must be an http:// or https:// URL", r.Name)
+		case r.Format == FormatAlertmanagerAPI && (u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(strings.TrimSuffix(u.Path, "/"), "/"+alertsPath)):
+			bad(fieldLine(n, "url"), "receiver %q: field url: give the Alertmanager's base URL, like http://alertmanager:9093 (jetwatch adds /%s)", r.Name, alertsPath)
+		}
 		switch r.Format {
-		case FormatAlertmanager, FormatJSON, FormatSlack:
+		case FormatAlertmanager, FormatAlertmanagerAPI, FormatJSON, FormatSlack:
 		default:
-			bad(fieldLine(n, "format"), "receiver %q: field format: %q is not alertmanager, json or slack", r.Name, r.Format)
+			bad(fieldLine(n, "format"), "receiver %q: field format: %q is not alertmanager, alertmanager-api, json or slack", r.Name, r.Format)
+		}
+		switch {
+		case r.Format != FormatAlertmanagerAPI && r.ResendEvery != 0:
+			bad(fieldLine(n, "resend_every"), "receiver %q: field resend_every: only alertmanager-api receivers re-send (use a rule's repeat for reminders)", r.Name)
+		case r.Format == FormatAlertmanagerAPI && r.ResendEvery == 0:
+			r.ResendEvery = Duration(defaultResendEvery)
 		}
 		if r.SecretEnv != "" {
 			if r.Secret != "" {

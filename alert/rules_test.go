@@ -77,7 +77,7 @@ rules:
 	require.ErrorIs(t, err, alert.ErrInvalidRules)
 	for _, want := range []string{
 		`rules.yaml:3: receiver "ops": field url: must be an http:// or https:// URL`,
-		`rules.yaml:4: receiver "ops": field format: "pager" is not alertmanager, json or slack`,
+		`rules.yaml:4: receiver "ops": field format: "pager" is not alertmanager, alertmanager-api, json or slack`,
 		`rules.yaml:5: receiver "ops": field secret_env: environment variable NO_SUCH_VAR is empty or not set`,
 		`rules.yaml:8: rule "lag": field kind: "consumer_lagg" is not one of`,
 		`rules.yaml:12: rule "full": field above: must be a percentage`,
@@ -153,4 +153,27 @@ rules:
 	require.ErrorIs(t, err, alert.ErrInvalidRules)
 	require.ErrorContains(t, err, `rules.yaml:5: rule "a": field keep_firing_for: at most 24h`)
 	require.ErrorContains(t, err, `line 9: "-1m" is not a duration`)
+}
+
+func TestAlertmanagerAPIReceiverNeedsABaseURL(t *testing.T) {
+	t.Parallel()
+	const rule = "rules:\n  - {name: lag, kind: consumer_lag, receivers: [am]}\n"
+	for _, tc := range []struct{ url, extra, want string }{
+		{"http://am:9093/api/v2/alerts", "", `field url: give the Alertmanager's base URL, like http://alertmanager:9093 (jetwatch adds /api/v2/alerts)`},
+		{"http://am:9093/?token=x", "", `field url: give the Alertmanager's base URL`},
+		{"ftp://am:9093", "", `field url: must be an http:// or https:// URL`},
+		{"http://am:9093", ", resend_every: nope", `"nope" is not a duration`},
+	} {
+		src := "receivers:\n  - {name: am, format: alertmanager-api, url: '" + tc.url + "'" + tc.extra + "}\n" + rule
+		_, err := alert.Parse([]byte(src), "rules.yaml", nil)
+		require.ErrorIs(t, err, alert.ErrInvalidRules, tc.url)
+		require.ErrorContains(t, err, tc.want)
+	}
+	_, err := alert.Parse([]byte("receivers:\n  - {name: am, url: http://h/hook, resend_every: 1m}\n"+rule), "rules.yaml", nil)
+	require.ErrorContains(t, err, `receiver "am": field resend_every: only alertmanager-api receivers re-send`)
+
+	rs, err := alert.Parse([]byte("receivers:\n  - {name: am, format: alertmanager-api, url: http://am:9093/prefix/}\n"+rule), "rules.yaml", nil)
+	require.NoError(t, err)
+	am, _ := rs.Receiver("am")
+	require.Equal(t, alert.Duration(time.Minute), am.ResendEvery, "re-sent every minute unless told")
 }

@@ -201,6 +201,11 @@ func (s *Sender) handle(ctx context.Context, m jetstream.Msg) {
 	switch {
 	case d.Error == "":
 		finish(ResultDelivered, func() error { return m.DoubleAck(ctx) })
+	case r.Format == FormatAlertmanagerAPI && refused(d.HTTPStatus):
+		// Alertmanager refused the alert itself (a bad label, say): the
+		// same body would be refused on every retry.
+		s.logger.Error("notification refused by the receiver; not retried", "id", n.ID, "receiver", r.Name, "url", r.SafeURL(), "status", d.HTTPStatus, "err", d.Error)
+		finish(ResultFailed, m.Term)
 	case attempt >= s.cfg.MaxAttempts:
 		s.logger.Error("notification failed; giving up", "id", n.ID, "receiver", r.Name, "url", r.SafeURL(), "attempts", attempt, "err", d.Error)
 		finish(ResultFailed, m.Term)
@@ -239,7 +244,11 @@ func (s *Sender) post(ctx context.Context, r Receiver, n Notification) (status i
 	}
 	ctx, cancel := context.WithTimeout(ctx, min(time.Duration(r.Timeout), maxReceiverTimeout))
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.URL, bytes.NewReader(body))
+	target, err := r.endpoint()
+	if err != nil {
+		return 0, 0, "bad receiver URL"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return 0, 0, "bad receiver URL"
 	}
@@ -266,6 +275,12 @@ func (s *Sender) post(ctx context.Context, r Receiver, n Notification) (status i
 		return resp.StatusCode, latency, "receiver answered " + resp.Status
 	}
 	return resp.StatusCode, latency, ""
+}
+
+// refused says whether an HTTP status means the request itself was wrong:
+// a 4xx other than 429 (too many requests), which asks for a retry.
+func refused(status int) bool {
+	return status >= 400 && status <= 499 && status != http.StatusTooManyRequests
 }
 
 // backoff is the wait before attempt+1: exponential, capped, with jitter
