@@ -3,6 +3,7 @@ package collector
 import (
 	"cmp"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -171,47 +172,89 @@ func connectedServerOf(nc *nats.Conn) connectedServer {
 // newExposition builds the cycle's series. servers are those JSZ reported
 // this cycle (nil without a system account): they get their own series,
 // and tell the meta leader. known are the servers known to the sampler,
-// for their ids.
-func newExposition(c *store.Cycle, servers, known []store.Server, id identity, conn connectedServer) *exposition {
+// for their ids. others are the other accounts read this cycle: their
+// streams and consumers get the same series under their account labels.
+func newExposition(c *store.Cycle, others []store.Account, servers, known []store.Server, id identity, conn connectedServer) *exposition {
 	l := newLabeller(servers, known, id, conn, len(c.Streams))
 	e := &exposition{}
 
-	streamLabels := make([]seriesLabels, len(c.Streams))
-	streams := make(map[string]*store.Stream, len(c.Streams))
-	for i := range c.Streams {
-		st := &c.Streams[i]
-		streams[st.Name] = st
-		leader, cluster := l.readFrom(st.Cluster, st.Unread != nil)
-		streamLabels[i] = seriesLabels{head: l.head(leader, cluster), stream: l.streamLabels(st, leader)}
+	// Every account's streams and consumers, each with its account's
+	// labeller: the own account's first.
+	allStreams := c.Streams
+	streamLab := make([]*labeller, len(c.Streams), len(c.Streams))
+	consumers := make([]*store.Consumer, 0, len(c.Consumers))
+	consumerLab := make([]*labeller, len(c.Consumers), len(c.Consumers))
+	for i := range c.Consumers {
+		consumers = append(consumers, &c.Consumers[i])
+	}
+	for i := range streamLab {
+		streamLab[i] = l
+	}
+	for i := range consumerLab {
+		consumerLab[i] = l
+	}
+	for i := range others {
+		a := &others[i]
+		if a.Unread != nil {
+			continue
+		}
+		al := l.forAccount(identity{Account: a.Name, AccountID: a.ID, Domain: id.Domain}, len(a.Streams))
+		if len(allStreams) == len(c.Streams) {
+			allStreams = slices.Clone(c.Streams)
+		}
+		allStreams = append(allStreams, a.Streams...)
+		for range a.Streams {
+			streamLab = append(streamLab, al)
+		}
+		for j := range a.Consumers {
+			consumers = append(consumers, &a.Consumers[j])
+			consumerLab = append(consumerLab, al)
+		}
+	}
+
+	streamLabels := make([]seriesLabels, len(allStreams))
+	// A consumer's stream, by its account's labeller and name.
+	type streamKey struct {
+		l    *labeller
+		name string
+	}
+	streams := make(map[streamKey]*store.Stream, len(allStreams))
+	for i := range allStreams {
+		st := &allStreams[i]
+		sl := streamLab[i]
+		streams[streamKey{sl, st.Name}] = st
+		leader, cluster := sl.readFrom(st.Cluster, st.Unread != nil)
+		streamLabels[i] = seriesLabels{head: sl.head(leader, cluster), stream: sl.streamLabels(st, leader)}
 	}
 	for _, g := range streamGauges {
 		f := newFamily(g.name, g.help, streamLabels)
-		for i := range c.Streams {
-			v, ok := g.value(&c.Streams[i])
+		for i := range allStreams {
+			v, ok := g.value(&allStreams[i])
 			// A stream not read this cycle has only its health: its
 			// numbers are old, and an absent series says so.
-			f.set(i, v, ok && (c.Streams[i].Unread == nil || g.name == healthGauge))
+			f.set(i, v, ok && (allStreams[i].Unread == nil || g.name == healthGauge))
 		}
 		e.families = append(e.families, f)
 	}
-	e.families = append(e.families, limitFamily(c.Streams, streamLabels))
-	e.families = append(e.families, sourceFamilies(c.Streams, streamLabels)...)
+	e.families = append(e.families, limitFamily(allStreams, streamLabels))
+	e.families = append(e.families, sourceFamilies(allStreams, streamLabels)...)
 
-	// A consumer not read this cycle has no series at all.
-	consumerLabels := make([]seriesLabels, 0, len(c.Consumers))
-	readConsumers := make([]*store.Consumer, 0, len(c.Consumers))
-	for i := range c.Consumers {
-		cs := &c.Consumers[i]
+	// A consumer not read this cycle has no series at all. Consumers are
+	// in their account's order: the own account's, then each other's.
+	consumerLabels := make([]seriesLabels, 0, len(consumers))
+	readConsumers := make([]*store.Consumer, 0, len(consumers))
+	for i, cs := range consumers {
 		if cs.Unread != nil {
 			continue
 		}
-		st := streams[cs.Stream]
+		sl := consumerLab[i]
+		st := streams[streamKey{sl, cs.Stream}]
 		if st == nil {
 			st = &store.Stream{Name: cs.Stream}
 		}
-		leader, cluster := l.readFrom(cs.Cluster, false)
+		leader, cluster := sl.readFrom(cs.Cluster, false)
 		consumerLabels = append(consumerLabels, seriesLabels{
-			head: l.head(leader, cluster), stream: l.streamLabels(st, leader), own: l.consumerLabels(cs, leader),
+			head: sl.head(leader, cluster), stream: sl.streamLabels(st, leader), own: sl.consumerLabels(cs, leader),
 		})
 		readConsumers = append(readConsumers, cs)
 	}
@@ -232,12 +275,12 @@ func newExposition(c *store.Cycle, servers, known []store.Server, id identity, c
 
 // publishMetrics makes the cycle's series what /metrics serves. Runs
 // within a cycle (s.cycle held).
-func (s *Sampler) publishMetrics(c *store.Cycle, id identity) {
+func (s *Sampler) publishMetrics(c *store.Cycle, id identity, others []store.Account) {
 	known := c.Servers
 	if known == nil {
 		known = s.servers
 	}
-	e := newExposition(c, c.Servers, known, id, connectedServerOf(s.nc))
+	e := newExposition(c, others, c.Servers, known, id, connectedServerOf(s.nc))
 	s.exposition.Store(e)
 	// While something scrapes with gzip, compress now rather than in the
 	// next scrape, so a scrape is a copy. It runs on its own (it only
@@ -411,6 +454,16 @@ func newLabeller(current, known []store.Server, id identity, conn connectedServe
 	}
 	l.account = labels("account", id.Account, "account_name", id.Account, "account_id", id.AccountID)
 	return l
+}
+
+// forAccount is a labeller of another account's series: the same servers,
+// that account's labels.
+func (l *labeller) forAccount(id identity, streams int) *labeller {
+	return &labeller{
+		id: id, conn: l.conn, servers: l.servers, metaLeader: l.metaLeader,
+		account: labels("account", id.Account, "account_name", id.Account, "account_id", id.AccountID),
+		heads:   map[[2]string]string{}, streams: make(map[[2]string]string, 2*streams),
+	}
 }
 
 // head is the server and account labels of a series read from the server

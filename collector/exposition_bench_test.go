@@ -21,7 +21,7 @@ func BenchmarkExposition(b *testing.B) {
 	c, servers := syntheticCycle(10_000, 10)
 	id := identity{Account: "APP", AccountID: "APP"}
 	conn := connectedServer{name: "nats-0", id: servers[0].ID}
-	e := newExposition(c, servers, servers, id, conn)
+	e := newExposition(c, nil, servers, servers, id, conn)
 	var size countingWriter
 	if err := e.writeText(&size); err != nil {
 		b.Fatal(err)
@@ -39,11 +39,11 @@ func BenchmarkExposition(b *testing.B) {
 		b.ReportAllocs()
 		cpu := startCPU()
 		for b.Loop() {
-			newExposition(c, servers, servers, id, conn)
+			newExposition(c, nil, servers, servers, id, conn)
 		}
 		cpu.report(b)
 		b.ReportMetric(float64(series), "series")
-		b.ReportMetric(retainedMB(func() any { return newExposition(c, servers, servers, id, conn) }), "retained-MB")
+		b.ReportMetric(retainedMB(func() any { return newExposition(c, nil, servers, servers, id, conn) }), "retained-MB")
 	})
 	b.Run("text", func(b *testing.B) {
 		b.ReportAllocs()

@@ -407,7 +407,7 @@ func requireSubset(t *testing.T, want, have map[string]string) {
 func TestMetricsGzipIsTheText(t *testing.T) {
 	t.Parallel()
 	c, servers := syntheticCycle(100, 10)
-	e := newExposition(c, servers, servers, identity{Account: "APP", AccountID: "APP"}, connectedServer{})
+	e := newExposition(c, nil, servers, servers, identity{Account: "APP", AccountID: "APP"}, connectedServer{})
 	e.unitPoints = 1000
 	require.Greater(t, len(e.units()), 10, "enough units to compress in parallel")
 	var text bytes.Buffer

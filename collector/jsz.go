@@ -167,76 +167,37 @@ var (
 // requestJSZ gathers the servers' JSZ answers, and the names of the
 // JetStream meta peers they know of.
 func (s *Sampler) requestJSZ(ctx context.Context) ([]store.Server, []string, error) {
-	nc := s.cfg.SystemConn
-	if !nc.IsConnected() {
-		return nil, nil, errors.New("system connection is not connected")
-	}
-	inbox := nc.NewRespInbox()
-	replies := make(chan *nats.Msg, 64)
-	sub, err := nc.ChanSubscribe(inbox, replies)
-	if err != nil {
-		return nil, nil, fmt.Errorf("subscribe: %w", err)
-	}
-	defer sub.Unsubscribe()
-	// With accounts, each server also gives every account's use of it
-	// (for the jetstream_account_* metrics); without streams, that stays
-	// small.
-	if err := nc.PublishRequest(jszSubject, inbox, []byte(`{"accounts":true}`)); err != nil {
-		return nil, nil, fmt.Errorf("publish: %w", err)
-	}
-	fctx, cancel := context.WithTimeout(ctx, s.cfg.JSZTimeout)
-	defer cancel()
-	if err := nc.FlushWithContext(fctx); err != nil {
-		return nil, nil, fmt.Errorf("flush: %w", err)
-	}
-	deadline := time.NewTimer(s.cfg.JSZTimeout)
-	defer deadline.Stop()
-	// Servers answer within milliseconds of each other; stop gathering once
-	// they have gone quiet rather than always waiting the full timeout.
-	const quiet = 150 * time.Millisecond
-	var idle <-chan time.Time
 	var out []store.Server
 	var peers []string
 	now := s.cfg.Now().UTC()
-	for {
-		select {
-		case <-ctx.Done():
-			if len(out) == 0 {
-				return nil, nil, ctx.Err()
-			}
-			return out, peers, nil
-		case <-deadline.C:
-			if len(out) == 0 {
-				return nil, nil, errNoJSZ
-			}
-			return out, peers, nil
-		case <-idle:
-			return out, peers, nil
-		case m := <-replies:
-			if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
-				return nil, nil, errNotSystem
-			}
-			var r jszResponse
-			if err := json.Unmarshal(m.Data, &r); err != nil {
-				s.logger.Warn("malformed JSZ answer ignored", "err", err)
-				continue
-			}
-			if r.Error != nil {
-				return nil, nil, fmt.Errorf("server %s answered: %s", r.Server.Name, r.Error.Description)
-			}
-			out = append(out, serverFromJSZ(&r, now))
-			if r.Data != nil && r.Data.Meta != nil {
-				for _, p := range r.Data.Meta.Replicas {
-					// A peer the server has not heard of yet is named by
-					// id only ("Server name unknown at this time ...").
-					if p.Name != "" && !strings.HasPrefix(p.Name, "Server name unknown") && !slices.Contains(peers, p.Name) {
-						peers = append(peers, p.Name)
-					}
+	// With accounts, each server also gives every account's use of it
+	// (for the jetstream_account_* metrics); without streams, that stays
+	// small.
+	_, err := s.pingJSZ(ctx, []byte(`{"accounts":true}`), 0, func(m *nats.Msg) error {
+		var r jszResponse
+		if err := json.Unmarshal(m.Data, &r); err != nil {
+			s.logger.Warn("malformed JSZ answer ignored", "err", err)
+			return nil
+		}
+		if r.Error != nil {
+			return fmt.Errorf("server %s answered: %s", r.Server.Name, r.Error.Description)
+		}
+		out = append(out, serverFromJSZ(&r, now))
+		if r.Data != nil && r.Data.Meta != nil {
+			for _, p := range r.Data.Meta.Replicas {
+				// A peer the server has not heard of yet is named by
+				// id only ("Server name unknown at this time ...").
+				if p.Name != "" && !strings.HasPrefix(p.Name, "Server name unknown") && !slices.Contains(peers, p.Name) {
+					peers = append(peers, p.Name)
 				}
 			}
-			idle = time.After(quiet)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
+	return out, peers, nil
 }
 
 func serverFromJSZ(r *jszResponse, at time.Time) store.Server {

@@ -63,6 +63,10 @@ type SamplerConfig struct {
 	SystemConn *nats.Conn
 	// JSZTimeout is how long to gather JSZ answers. Defaults to 1 second.
 	JSZTimeout time.Duration
+	// AllAccounts also reads every other account's streams and consumers
+	// from JSZ each cycle (see accounts.go); SystemConn must then be a
+	// system-account connection.
+	AllAccounts bool
 	// Registerer receives the sampler's metrics. Nil registers nothing.
 	Registerer prometheus.Registerer
 	// Logger defaults to slog.Default().
@@ -112,7 +116,9 @@ type Sampler struct {
 	behind        []string
 	servers       []store.Server // the servers last stored
 	serversLoaded bool
-	partial       string // what the last cycle could not read, to log each change once
+	// accountLag judges the lag of other accounts' consumers, by account ID.
+	accountLag map[string]*lagTracker
+	partial    string // what the last cycle could not read, to log each change once
 
 	lastCompact time.Time
 	stop        context.CancelFunc
@@ -157,15 +163,17 @@ func NewSampler(nc *nats.Conn, db *store.DB, cfg SamplerConfig) (*Sampler, error
 	cfg.Retention = ret
 	s := &Sampler{
 		nc: nc, db: db, cfg: cfg,
-		logger:   cfg.Logger.With("component", "sampler"),
-		prev:     map[string]prevSample{},
-		settings: newSettingsCache(),
-		byItem:   map[string]bool{},
-		own:      ownership{streams: cfg.OwnStreams},
-		inflight: make(chan struct{}, cfg.Concurrency),
-		lag:      newLagTracker(cfg.Interval, cfg.StallAfter, cfg.DeletedFor),
-		tracer:   tracecontext.Tracer(cfg.TracerProvider, tracerName),
+		logger:     cfg.Logger.With("component", "sampler"),
+		prev:       map[string]prevSample{},
+		settings:   newSettingsCache(),
+		byItem:     map[string]bool{},
+		own:        ownership{streams: cfg.OwnStreams},
+		inflight:   make(chan struct{}, cfg.Concurrency),
+		lag:        newLagTracker(cfg.Interval, cfg.StallAfter, cfg.DeletedFor),
+		accountLag: map[string]*lagTracker{},
+		tracer:     tracecontext.Tracer(cfg.TracerProvider, tracerName),
 	}
+	s.state.AllAccounts = cfg.AllAccounts
 	s.metrics = newSamplerMetrics(s)
 	if err := s.metrics.register(cfg.Registerer); err != nil {
 		return nil, err
@@ -286,6 +294,20 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 	streams, consumers := s.readAll(ctx, rctx, stored)
 	cycle.Servers = <-servers
 	id := <-ident
+	// Other accounts are read while this one is judged and stored.
+	accounts := make(chan []store.Account, 1)
+	if s.cfg.AllAccounts && cycle.Servers != nil {
+		go func() { accounts <- s.readAccounts(rctx, cycle.Servers, id, cycle.At) }()
+		// A cycle that ends early does not leave the reading behind.
+		defer func() {
+			if accounts != nil {
+				cancel()
+				<-accounts
+			}
+		}()
+	} else {
+		accounts <- nil
+	}
 
 	now := s.cfg.Now()
 	// Sized once: grown by appending, 100,000 consumers were copied over
@@ -396,7 +418,11 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 		s.finish(ctx, start, cycle, problems, false)
 		return cycle, err
 	}
-	s.publishMetrics(&cycle, id)
+	others := <-accounts
+	accounts = nil
+	s.judgeAccounts(others, cycle.At, s.cfg.Now())
+	s.setAccounts(others)
+	s.publishMetrics(&cycle, id, others)
 	s.compact(ctx, now, note)
 	s.finish(ctx, start, cycle, problems, true)
 	return cycle, nil

@@ -14,21 +14,26 @@ import (
 
 // accountsConfig gives the demo an application account for the workload
 // (the default for clients that send no credentials, so the plain `nats`
-// CLI works) and a system account, so jetwatch can show per-server health.
+// CLI works), a second team's account (see TeamWorkload), and a system
+// account, so jetwatch can show per-server health and every account.
 const accountsConfig = `
 server_name: jetwatch-demo
 accounts {
   APP { jetstream: enabled, users: [{user: app, password: app}] }
+  LEDGER { jetstream: enabled, users: [{user: ledger, password: ledger}] }
   SYS { users: [{user: sys, password: sys}] }
 }
 system_account: SYS
 no_auth_user: app
 `
 
-// SystemUser and SystemPassword authenticate in the demo's system account.
+// SystemUser and SystemPassword authenticate in the demo's system account;
+// TeamUser and TeamPassword in the second team's account, LEDGER.
 const (
 	SystemUser     = "sys"
 	SystemPassword = "sys"
+	TeamUser       = "ledger"
+	TeamPassword   = "ledger"
 )
 
 // StartServer starts the embedded NATS server with JetStream storing under

@@ -351,4 +351,34 @@ type SamplerState struct {
 	Errors []string
 	// JSZ is empty while per-server health via $SYS is available, else why not.
 	JSZ string
+	// AllAccounts says whether every other account is sampled too.
+	AllAccounts bool
+	// Accounts are the other accounts' streams and consumers, read
+	// through the system account when every account is sampled, sorted
+	// by name; nil when not. Read-only: each cycle replaces the slice.
+	Accounts []Account
+	// AccountsNote says why other accounts are not shown, when they are
+	// asked for and cannot be read.
+	AccountsNote string
+}
+
+// Account is another account's streams and consumers as the servers'
+// JSZ reported them in the last cycle, judged with the same rules as
+// jetwatch's own account. Kept in memory only: their history is in
+// Prometheus, through the exporter-compatible series.
+type Account struct {
+	// Name is the account's name tag, or its ID when it has none.
+	Name string `json:"name"`
+	ID   string `json:"id"`
+	// Memory and Storage are the account's JetStream use, all servers.
+	Memory    uint64     `json:"memory"`
+	Storage   uint64     `json:"storage"`
+	Streams   []Stream   `json:"streams"`
+	Consumers []Consumer `json:"consumers"`
+	Health    Health     `json:"health"`
+	SampledAt time.Time  `json:"sampled_at"`
+	// Unread says why the account could not be read this cycle; Problem,
+	// what a server answered wrong while the others were read.
+	Unread  *Unread `json:"unread,omitempty"`
+	Problem string  `json:"problem,omitempty"`
 }

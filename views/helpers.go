@@ -119,3 +119,12 @@ func unhealthy(by map[string]int) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// accountMessages is the messages of all an account's streams.
+func accountMessages(a store.Account) uint64 {
+	var n uint64
+	for i := range a.Streams {
+		n += a.Streams[i].Messages
+	}
+	return n
+}

@@ -38,6 +38,8 @@ type Page struct {
 	Anonymous bool
 	// Badges are the counts in the navigation; nil shows none.
 	Badges *NavBadges
+	// AllAccounts shows the accounts page in the navigation.
+	AllAccounts bool
 }
 
 // NATSBanner is the connection state shown on every page.

@@ -70,6 +70,7 @@ func (s *Server) page(c echo.Context, title string, live bool) views.Page {
 		n := s.cfg.NATSState()
 		p.Version = s.cfg.Version
 		p.NATS = views.NATSBanner{Connected: n.Connected, Since: n.Since, LastError: n.LastError, Server: n.Server, ServerName: n.ServerName}
+		p.AllAccounts = s.cfg.SamplerState().AllAccounts
 	}
 	if s.cfg.Auth != nil && !p.Anonymous {
 		p.User, p.Role, p.CanSignOut = pr.Name, pr.Role.String(), pr.Method == "password"

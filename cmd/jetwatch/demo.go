@@ -57,6 +57,17 @@ func runDemo(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wr
 	}
 	defer sys.Close()
 
+	// A second team's account, for the accounts page.
+	tnc, err := nats.Connect(url, nats.Name("demo-ledger"), nats.UserInfo(demo.TeamUser, demo.TeamPassword))
+	if err != nil {
+		return fmt.Errorf("demo ledger connection: %w", err)
+	}
+	defer tnc.Close()
+	if err := demo.StartTeam(ctx, tnc); err != nil {
+		return err
+	}
+	cfg.AllAccounts = true
+
 	if err := demoRules(cfg); err != nil {
 		return err
 	}

@@ -102,13 +102,14 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 
 	reg := newRegistry(c.nc)
 	sampler, err := collector.NewSampler(c.nc, db, collector.SamplerConfig{
-		Interval:   cfg.SampleInterval,
-		StallAfter: cfg.StallAfter,
-		Retention:  store.Retention{Raw: cfg.HistoryRaw, FiveMinute: cfg.History5m, Hourly: cfg.History1h},
-		SystemConn: c.sys,
-		OwnStreams: []string{cfg.AdvisoryStream, cfg.DLQStream},
-		Registerer: reg,
-		Logger:     logger,
+		Interval:    cfg.SampleInterval,
+		StallAfter:  cfg.StallAfter,
+		Retention:   store.Retention{Raw: cfg.HistoryRaw, FiveMinute: cfg.History5m, Hourly: cfg.History1h},
+		SystemConn:  c.sys,
+		AllAccounts: cfg.AllAccounts,
+		OwnStreams:  []string{cfg.AdvisoryStream, cfg.DLQStream},
+		Registerer:  reg,
+		Logger:      logger,
 
 		TracerProvider: cfg.Tracing,
 	})

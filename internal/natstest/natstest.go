@@ -20,13 +20,19 @@ type Option func(*server.Options)
 // enabled, the default for unauthenticated clients) and the system account
 // "SYS" with user sys/sys, so $SYS requests can be tested.
 func WithSystemAccount(t testing.TB) Option {
+	return WithAccounts(t, AccountsConfig)
+}
+
+// WithAccounts configures the accounts, users, system account and
+// no_auth_user of conf, a server configuration.
+func WithAccounts(t testing.TB, conf string) Option {
 	return func(o *server.Options) {
-		conf := filepath.Join(t.TempDir(), "accounts.conf")
-		err := os.WriteFile(conf, []byte(AccountsConfig), 0o600)
+		file := filepath.Join(t.TempDir(), "accounts.conf")
+		err := os.WriteFile(file, []byte(conf), 0o600)
 		if err != nil {
 			t.Fatalf("write accounts config: %v", err)
 		}
-		parsed, err := server.ProcessConfigFile(conf)
+		parsed, err := server.ProcessConfigFile(file)
 		if err != nil {
 			t.Fatalf("accounts config: %v", err)
 		}
