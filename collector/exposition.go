@@ -181,9 +181,9 @@ func newExposition(c *store.Cycle, others []store.Account, servers, known []stor
 	// Every account's streams and consumers, each with its account's
 	// labeller: the own account's first.
 	allStreams := c.Streams
-	streamLab := make([]*labeller, len(c.Streams), len(c.Streams))
+	streamLab := make([]*labeller, len(c.Streams))
 	consumers := make([]*store.Consumer, 0, len(c.Consumers))
-	consumerLab := make([]*labeller, len(c.Consumers), len(c.Consumers))
+	consumerLab := make([]*labeller, len(c.Consumers))
 	for i := range c.Consumers {
 		consumers = append(consumers, &c.Consumers[i])
 	}
