@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"path"
@@ -58,29 +59,36 @@ func (e *Evaluator) observe(ctx context.Context, r Rule, now time.Time, firing f
 			return nil, err
 		}
 		var out []observation
-		for _, c := range consumers {
-			if !matches(r.Stream, c.Stream) || !matches(r.Consumer, c.Name) {
-				continue
-			}
-			labels := map[string]string{"stream": c.Stream, "consumer": c.Name}
-			if r.Kind == KindConsumerLag && len(r.States) > 0 {
-				if o, ok := lagObservation(r, c, labels, firing); ok {
-					out = append(out, o)
+		eachAccount(e, r, consumers, func(a *store.Account) []store.Consumer { return a.Consumers }, func(account string, cs []store.Consumer) {
+			for _, c := range cs {
+				if !matches(r.Stream, c.Stream) || !matches(r.Consumer, c.Name) {
+					continue
 				}
-				continue
-			}
-			if r.Kind == KindConsumerLag && float64(c.NumPending) > r.Above {
-				out = append(out, observation{Labels: labels, Value: float64(c.NumPending),
-					Summary: fmt.Sprintf("consumer %s on %s has %d pending messages (above %g)", c.Name, c.Stream, c.NumPending, r.Above)})
-			}
-			if r.Kind == KindConsumerStalled && c.NumPending > 0 {
-				last := lastActivity(c)
-				if idle := now.Sub(last); idle >= time.Duration(r.For) {
+				labels := map[string]string{"stream": c.Stream, "consumer": c.Name}
+				where := ""
+				if account != "" {
+					labels["account"], where = account, " in account "+account
+				}
+				if r.Kind == KindConsumerLag && len(r.States) > 0 {
+					if o, ok := lagObservation(r, c, labels, firing); ok {
+						o.Summary += where
+						out = append(out, o)
+					}
+					continue
+				}
+				if r.Kind == KindConsumerLag && float64(c.NumPending) > r.Above {
 					out = append(out, observation{Labels: labels, Value: float64(c.NumPending),
-						Summary: fmt.Sprintf("consumer %s on %s has %d pending and delivered or acked nothing for %s", c.Name, c.Stream, c.NumPending, human.Duration(idle))})
+						Summary: fmt.Sprintf("consumer %s on %s%s has %d pending messages (above %g)", c.Name, c.Stream, where, c.NumPending, r.Above)})
+				}
+				if r.Kind == KindConsumerStalled && c.NumPending > 0 {
+					last := lastActivity(c)
+					if idle := now.Sub(last); idle >= time.Duration(r.For) {
+						out = append(out, observation{Labels: labels, Value: float64(c.NumPending),
+							Summary: fmt.Sprintf("consumer %s on %s%s has %d pending and delivered or acked nothing for %s", c.Name, c.Stream, where, c.NumPending, human.Duration(idle))})
+					}
 				}
 			}
-		}
+		})
 		return out, nil
 	case KindStreamLimit:
 		streams, err := e.cfg.Index.Streams(ctx)
@@ -88,20 +96,27 @@ func (e *Evaluator) observe(ctx context.Context, r Rule, now time.Time, firing f
 			return nil, err
 		}
 		var out []observation
-		for _, s := range streams {
-			if !matches(r.Stream, s.Name) {
-				continue
-			}
-			for _, u := range []struct {
-				what string
-				pct  *float64
-			}{{"messages", s.Limits.MsgsUsedPct}, {"bytes", s.Limits.BytesUsedPct}} {
-				if u.pct != nil && *u.pct > r.Above {
-					out = append(out, observation{Labels: map[string]string{"stream": s.Name, "limit": u.what}, Value: *u.pct,
-						Summary: fmt.Sprintf("stream %s uses %.1f%% of its max %s (above %g%%)", s.Name, *u.pct, u.what, r.Above)})
+		eachAccount(e, r, streams, func(a *store.Account) []store.Stream { return a.Streams }, func(account string, ss []store.Stream) {
+			for _, s := range ss {
+				if !matches(r.Stream, s.Name) {
+					continue
+				}
+				for _, u := range []struct {
+					what string
+					pct  *float64
+				}{{"messages", s.Limits.MsgsUsedPct}, {"bytes", s.Limits.BytesUsedPct}} {
+					if u.pct != nil && *u.pct > r.Above {
+						labels := map[string]string{"stream": s.Name, "limit": u.what}
+						where := ""
+						if account != "" {
+							labels["account"], where = account, " in account "+account
+						}
+						out = append(out, observation{Labels: labels, Value: *u.pct,
+							Summary: fmt.Sprintf("stream %s%s uses %.1f%% of its max %s (above %g%%)", s.Name, where, *u.pct, u.what, r.Above)})
+					}
 				}
 			}
-		}
+		})
 		return out, nil
 	case KindBreakerOpen:
 		breakers, err := e.cfg.Index.Breakers(ctx, now)
@@ -296,4 +311,24 @@ func (e *Evaluator) observeAdvisories(ctx context.Context, r Rule, now time.Time
 			Summary: fmt.Sprintf("%d %s advisories for %s in the last %s", counts[k], strings.ReplaceAll(r.Event, "_", " "), where, human.Duration(window))})
 	}
 	return out, nil
+}
+
+// eachAccount hands visit the items (consumers, streams) of each account
+// r watches: jetwatch's own (labelled with its name only when r has an
+// account pattern), then each other account sampled whose name or id
+// matches, read with of.
+func eachAccount[T any](e *Evaluator, r Rule, own []T, of func(*store.Account) []T, visit func(account string, items []T)) {
+	if r.Account == "" || e.cfg.Accounts == nil {
+		visit("", own)
+		return
+	}
+	name, others := e.cfg.Accounts()
+	if matches(r.Account, name) {
+		visit(cmp.Or(name, "own"), own)
+	}
+	for i := range others {
+		if a := &others[i]; a.Unread == nil && (matches(r.Account, a.Name) || matches(r.Account, a.ID)) {
+			visit(a.Name, of(a))
+		}
+	}
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jetwatch/jetwatch/store"
 )
 
 // Names jetwatch uses in JetStream unless configured otherwise.
@@ -43,6 +45,10 @@ type EvaluatorConfig struct {
 	Index Index
 	// DeadLetters lists dead letters. Required.
 	DeadLetters DeadLetterList
+	// Accounts returns jetwatch's own account's name and the other
+	// accounts sampled in the last cycle, for rules with an account
+	// pattern. Nil: jetwatch's own account only.
+	Accounts func() (own string, others []store.Account)
 	// Interval between evaluations. Defaults to 5 seconds.
 	Interval time.Duration
 	// Outbox names the stream and subject prefix notifications go to.

@@ -125,6 +125,12 @@ type Rule struct {
 	// like shell patterns. Empty matches everything.
 	Stream   string `yaml:"stream" json:"stream,omitempty"`
 	Consumer string `yaml:"consumer" json:"consumer,omitempty"`
+	// Account selects accounts by pattern for consumer_lag,
+	// consumer_stalled and stream_limit rules: with it, the rule also
+	// watches the other accounts jetwatch samples (--all-accounts), and
+	// each instance is labelled with its account. Empty watches
+	// jetwatch's own account only, without the label.
+	Account string `yaml:"account" json:"account,omitempty"`
 	// Subject filters dead letters, with NATS wildcards.
 	Subject string `yaml:"subject" json:"subject,omitempty"`
 	// Reason filters dead letters: max_deliver, terminated or error.
@@ -295,7 +301,7 @@ func Parse(b []byte, source string, env func(string) string) (*Rules, error) {
 		field := func(f, format string, args ...any) {
 			bad(fieldLine(n, f), "%s: field %s: %s", label, f, fmt.Sprintf(format, args...))
 		}
-		for _, f := range []struct{ name, v string }{{"stream", r.Stream}, {"consumer", r.Consumer}, {"service", r.Service}, {"breaker", r.Breaker}} {
+		for _, f := range []struct{ name, v string }{{"stream", r.Stream}, {"consumer", r.Consumer}, {"service", r.Service}, {"breaker", r.Breaker}, {"account", r.Account}} {
 			if _, err := path.Match(f.v, ""); err != nil {
 				field(f.name, "%q is not a valid pattern (use * and ?)", f.v)
 			}
@@ -373,6 +379,9 @@ func validateKind(r Rule, field func(f, format string, args ...any)) {
 	}
 	if len(r.States) > 0 && r.Kind != KindConsumerLag {
 		field("states", "only consumer_lag rules have states")
+	}
+	if r.Account != "" && r.Kind != KindConsumerLag && r.Kind != KindConsumerStalled && r.Kind != KindStreamLimit {
+		field("account", "only consumer_lag, consumer_stalled and stream_limit rules watch other accounts")
 	}
 	if r.Subject != "" || r.Reason != "" {
 		var fe *store.FilterError

@@ -320,11 +320,14 @@ func (s *Sampler) pingJSZ(ctx context.Context, body []byte, want int, handle fun
 	}
 }
 
-// setAccounts publishes the other accounts read this cycle, or why they
-// could not be.
-func (s *Sampler) setAccounts(accounts []store.Account) {
+// setAccounts publishes jetwatch's own account's name and the other
+// accounts read this cycle, or why they could not be.
+func (s *Sampler) setAccounts(own identity, accounts []store.Account) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if own.Account != "" {
+		s.state.Account = own.Account
+	}
 	if !s.cfg.AllAccounts {
 		return
 	}

@@ -421,7 +421,7 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 	others := <-accounts
 	accounts = nil
 	s.judgeAccounts(others, cycle.At, s.cfg.Now())
-	s.setAccounts(others)
+	s.setAccounts(id, others)
 	s.publishMetrics(&cycle, id, others)
 	s.compact(ctx, now, note)
 	s.finish(ctx, start, cycle, problems, true)

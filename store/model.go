@@ -351,6 +351,9 @@ type SamplerState struct {
 	Errors []string
 	// JSZ is empty while per-server health via $SYS is available, else why not.
 	JSZ string
+	// Account is jetwatch's own account's name, as the server told it;
+	// empty until known.
+	Account string
 	// AllAccounts says whether every other account is sampled too.
 	AllAccounts bool
 	// Accounts are the other accounts' streams and consumers, read

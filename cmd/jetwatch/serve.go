@@ -121,7 +121,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	}
 	defer sampler.Stop()
 
-	p, err := buildParts(c.nc, db, cfg, acc.auth != nil, reg, logger)
+	p, err := buildParts(c.nc, db, cfg, acc.auth != nil, sampler.State, reg, logger)
 	if err != nil {
 		return err
 	}
