@@ -99,6 +99,35 @@ type Page struct {
 type Browser struct {
 	nc *nats.Conn
 	js jetstream.JetStream
+	// scanLimit is maxScan; tests lower it.
+	scanLimit uint64
+	// clients are idle direct-get clients: a subscription per request
+	// would cost more than the request (nats.go allocates 512 KiB for
+	// each), and a Client serves one request at a time.
+	clients chan *directget.Client
+}
+
+// idleClients is how many direct-get clients stay subscribed between
+// pages: each holds a subscription and its 512 KiB channel.
+const idleClients = 2
+
+// client takes an idle direct-get client or makes one.
+func (b *Browser) client() (*directget.Client, error) {
+	select {
+	case c := <-b.clients:
+		return c, nil
+	default:
+		return directget.NewClient(b.nc)
+	}
+}
+
+// release keeps c for the next page, or closes it when enough are idle.
+func (b *Browser) release(c *directget.Client) {
+	select {
+	case b.clients <- c:
+	default:
+		c.Close() //nolint:errcheck // an unsubscribe on a closed connection is moot
+	}
 }
 
 // New is a Browser on nc.
@@ -107,7 +136,7 @@ func New(nc *nats.Conn) (*Browser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream browser: %w", err)
 	}
-	return &Browser{nc: nc, js: js}, nil
+	return &Browser{nc: nc, js: js, scanLimit: maxScan, clients: make(chan *directget.Client, idleClients)}, nil
 }
 
 // Check validates q and the stream name as Messages does, without asking
@@ -156,9 +185,14 @@ func (b *Browser) Messages(ctx context.Context, stream string, q Query) (Page, e
 		return Page{}, fmt.Errorf("stream %s: info: %w", stream, err)
 	}
 	info := s.CachedInfo()
-	r := &reader{nc: b.nc, stream: stream, filter: cmp.Or(q.Subject, ">"), api: apiPrefix(b.js)}
+	r := &reader{nc: b.nc, stream: stream, filter: cmp.Or(q.Subject, ">"), api: apiPrefix(b.js), scanLimit: b.scanLimit}
 	if info.Config.AllowDirect {
-		r.direct = directget.Subject(b.js, stream)
+		if r.direct = directget.Subject(b.js, stream); r.direct != "" {
+			if r.client, err = b.client(); err != nil {
+				return Page{}, fmt.Errorf("stream %s: %w", stream, err)
+			}
+			defer b.release(r.client)
+		}
 	}
 	p := Page{FirstSeq: info.State.FirstSeq, LastSeq: info.State.LastSeq}
 	if info.State.Msgs == 0 {
@@ -204,7 +238,10 @@ type reader struct {
 	stream string
 	filter string
 	direct string // direct-get subject, "" to use the message-get API
+	client *directget.Client
 	api    string // JetStream API prefix
+	// scanLimit is how many sequences a backward read looks over.
+	scanLimit uint64
 }
 
 // forward reads up to n messages from sequence from (or from the first
@@ -230,7 +267,7 @@ func (r *reader) backward(ctx context.Context, hi, first uint64, n int) (msgs []
 	window := uint64(max(n, 64))
 	scanned := uint64(0)
 	for hi >= first && len(msgs) < n {
-		if scanned >= maxScan {
+		if scanned >= r.scanLimit {
 			return msgs, hi, true, nil
 		}
 		lo := first
@@ -282,6 +319,11 @@ func (r *reader) fetch(ctx context.Context, from uint64, since time.Time, n int,
 			} else if upTo > 0 {
 				req.Batch = int(min(upTo-from+1, maxWindow))
 			}
+			if keep > 0 {
+				// A batch goes on past upTo while it has matches to
+				// send: ask for no more than are kept, and go on.
+				req.Batch = min(req.Batch, keep)
+			}
 			req.MaxBytes = requestBytes
 			got, err = r.directBatch(ctx, req)
 		} else {
@@ -324,7 +366,7 @@ var directHeaders = []string{jetstream.StreamHeader, jetstream.SubjectHeader, je
 
 func (r *reader) directBatch(ctx context.Context, req getRequest) ([]Message, error) {
 	var out []Message
-	err := directget.Request(ctx, r.nc, r.direct, req, func(m *nats.Msg) error {
+	err := r.client.Request(ctx, r.direct, req, func(m *nats.Msg) error {
 		seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
 		if err != nil {
 			return fmt.Errorf("direct get of %s: a message without a sequence", r.stream)

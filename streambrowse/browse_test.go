@@ -99,8 +99,19 @@ func TestBrowseConsumesNothing(t *testing.T) {
 			for m := range batch.Messages() {
 				require.NoError(t, m.DoubleAck(ctx))
 			}
-			before, err := cons.Info(ctx)
-			require.NoError(t, err)
+			// The consumer's counts settle after the ack; browsing must
+			// then leave them as they are.
+			var before *jetstream.ConsumerInfo
+			natstest.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+				before, err = cons.Info(ctx)
+				if err != nil {
+					return err
+				}
+				if before.NumPending != 29 || before.AckFloor.Stream != 1 || before.NumAckPending != 0 {
+					return fmt.Errorf("pending %d, ack floor %d, ack pending %d", before.NumPending, before.AckFloor.Stream, before.NumAckPending)
+				}
+				return nil
+			})
 			stateBefore, err := s.Info(ctx)
 			require.NoError(t, err)
 
@@ -197,6 +208,23 @@ func TestBrowseSkipsGapsAndScansBack(t *testing.T) {
 	p, err = b.Messages(ctx, "EVENTS", Query{Subject: "ev.none"})
 	require.NoError(t, err)
 	require.Empty(t, p.Items)
+
+	// A look back that finds too little in its limit stops with a cursor
+	// that goes on where it stopped.
+	b.scanLimit = 50
+	p, err = b.Messages(ctx, "EVENTS", Query{Subject: "ev.rare"})
+	require.NoError(t, err)
+	require.Empty(t, p.Items, "nothing rare among the newest sequences")
+	require.True(t, p.ScanStopped)
+	require.Greater(t, p.NextSeq, uint64(250))
+	require.Less(t, p.NextSeq, uint64(400))
+	var found []uint64
+	for i := 0; p.NextSeq > 0 && i < 20; i++ {
+		p, err = b.Messages(ctx, "EVENTS", Query{Subject: "ev.rare", StartSeq: p.NextSeq, Newest: true})
+		require.NoError(t, err)
+		found = append(found, seqs(p)...)
+	}
+	require.Equal(t, []uint64{250, 5}, found, "following the cursor finds every match, once")
 }
 
 // TestBrowseBoundsPayloads keeps the first MaxShownPayload bytes of a

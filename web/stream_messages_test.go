@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/dlq/redact"
+	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/internal/prototypes"
 	"github.com/jetwatch/jetwatch/internal/prototypes/prototest"
 )
@@ -75,8 +77,24 @@ func TestStreamBrowserReadsAWorkQueueWithoutConsuming(t *testing.T) {
 	srv, d := setupDesk(t)
 	s, cons := workQueue(t, d, 12)
 	ctx := context.Background()
-	before, err := cons.Info(ctx)
-	require.NoError(t, err)
+	var before *jetstream.ConsumerInfo
+	natstest.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		var err error
+		if before, err = cons.Info(ctx); err != nil {
+			return err
+		}
+		if before.NumPending != 12 {
+			return fmt.Errorf("%d pending, not 12 yet", before.NumPending)
+		}
+		return nil
+	})
+
+	// The stream's page links here and to its dead letters.
+	seed(t, d.testBundle)
+	res, page := get(t, srv, "/streams/ORDERS")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Equal(t, "/streams/ORDERS/messages", attrByTestID(t, page, "stream-browse", "href"))
+	require.Equal(t, "/dead-letters?stream=ORDERS", attrByTestID(t, page, "stream-dead-letters", "href"))
 
 	b := getBrowsed(t, srv, "/api/v1/streams/JOBS/messages?limit=5")
 	require.Len(t, b.Items, 5)
@@ -95,7 +113,7 @@ func TestStreamBrowserReadsAWorkQueueWithoutConsuming(t *testing.T) {
 		require.Equal(t, "jobs.even", m.Subject)
 	}
 
-	res, page := get(t, srv, "/streams/JOBS/messages?subject=jobs.*&limit=4")
+	res, page = get(t, srv, "/streams/JOBS/messages?subject=jobs.*&limit=4")
 	require.Equal(t, http.StatusOK, res.StatusCode, page)
 	require.Len(t, byTestID(t, page, "sm-message"), 4)
 	payloads := byTestID(t, page, "sm-payload")
