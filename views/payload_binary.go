@@ -295,8 +295,8 @@ func cborLooksLike(data []byte) bool {
 	return major == 4 || major == 5 || bytes.HasPrefix(data, cborSelfDescribed)
 }
 
-// cborBreak is the end of an indefinite-length item.
-var cborBreak = errors.New("break")
+// errCBORBreak is the end of an indefinite-length item.
+var errCBORBreak = errors.New("break")
 
 func cborArg(d *binaryDecoder, info byte) (uint64, bool, error) {
 	switch {
@@ -389,7 +389,7 @@ func cborValue(d *binaryDecoder, depth int) error {
 				d.out.WriteByte(',')
 			}
 			err := cborValue(d, depth+1)
-			if errors.Is(err, cborBreak) && indefinite {
+			if errors.Is(err, errCBORBreak) && indefinite {
 				d.out.Truncate(start)
 				break
 			}
@@ -411,7 +411,7 @@ func cborValue(d *binaryDecoder, depth int) error {
 				d.out.WriteByte(',')
 			}
 			err := d.key(func() error { return cborValue(d, depth+1) })
-			if errors.Is(err, cborBreak) && indefinite {
+			if errors.Is(err, errCBORBreak) && indefinite {
 				d.out.Truncate(start)
 				break
 			}
@@ -463,7 +463,7 @@ func cborSimple(d *binaryDecoder, info byte) error {
 		}
 		d.float(math.Float64frombits(v))
 	case 31:
-		return cborBreak
+		return errCBORBreak
 	default:
 		if info < 20 {
 			d.out.WriteString(`{"$simple":` + strconv.Itoa(int(info)) + `}`)
