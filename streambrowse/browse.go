@@ -1,9 +1,3 @@
-// Package streambrowse reads a stream's messages for an operator to look
-// at, without consuming anything: it asks for stored messages by sequence
-// (direct gets when the stream allows them, else the stream's message-get
-// API), never through a consumer, so WorkQueue and Interest streams keep
-// every message and every consumer keeps its state. It knows nothing of
-// pages, roles or redaction: web decides who may see what it returns.
 package streambrowse
 
 import (
@@ -433,9 +427,10 @@ func (r *reader) getOne(ctx context.Context, req getRequest) ([]Message, error) 
 	var h nats.Header
 	if len(gr.Message.Header) > 0 {
 		if h, err = nats.DecodeHeadersMsg(gr.Message.Header); err != nil {
-			// Headers the server stored but cannot be read back are
-			// shown as missing rather than failing the page.
-			h = nats.Header{"Jetwatch-Unreadable-Headers": {err.Error()}}
+			// The server checked them when it stored the message; headers
+			// it cannot give back readable are left out rather than
+			// failing the page.
+			h = nil
 		}
 	}
 	return []Message{newMessage(gr.Message.Seq, gr.Message.Subject, gr.Message.Time, h, gr.Message.Data)}, nil

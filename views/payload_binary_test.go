@@ -95,3 +95,29 @@ func TestDecodePayloadAsProtobuf(t *testing.T) {
 	require.Equal(t, "json", v.Kind)
 	require.Empty(t, v.Note)
 }
+
+// FuzzPayloadView feeds any bytes to the payload view: it never panics,
+// a payload decoded from MessagePack or CBOR is valid JSON, and its text
+// stays within the two growth bounds.
+func FuzzPayloadView(f *testing.F) {
+	for _, s := range [][]byte{
+		{0x83, 0xa1, 'a', 0x01, 0xa1, 'b', 0x92, 0xc3, 0xc0, 0xa1, 'c', 0xa1, '<'},
+		{0xd9, 0xd9, 0xf7, 0x9f, 0x01, 0xf9, 0x3c, 0x00, 0x42, 0x00, 0xff, 0xc1, 0x1a, 0x5f, 0x5e, 0x10, 0x00, 0xff},
+		{0xbf, 0x61, 'k', 0x20, 0xff}, {0xdd, 0xff, 0xff, 0xff, 0xff, 0x01}, {0x81, 0xa1, 0x01, 0x3b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+		[]byte(`{"a":1}`), {0x00, 0xff},
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v := NewPayloadView(data)
+		if !v.Decoded() {
+			return
+		}
+		if v.Note == "" {
+			require.True(t, json.Valid([]byte(v.Text)), "%s: %q", v.Kind, v.Text)
+		}
+		// Decoding to compact JSON and indenting it are each bounded.
+		compact := maxPrettyGrowth*len(data) + prettySlack + 64
+		require.LessOrEqual(t, len(v.Text), maxPrettyGrowth*compact+prettySlack)
+	})
+}
