@@ -174,6 +174,14 @@ func (s *Server) showMessage(c echo.Context, m streambrowse.Message) shownMessag
 		out.Payload, out.PayloadHidden, out.Redacted = nil, true, hc
 		return out
 	}
+	if m.Truncated && s.cfg.Redact.MasksPayloads() {
+		// Masking needs the whole JSON, and the browser read only the
+		// start: what it would show unmasked is withheld.
+		out.Payload, out.Redacted, out.PayloadKind = nil, true, "withheld"
+		out.view = views.PayloadView{Kind: "withheld", Note: fmt.Sprintf("Not shown: this %s payload is larger than the %s the browser reads, "+
+			"and redaction rules need the whole of it to mask it.", views.Bytes(int64(m.Size)), views.Bytes(int64(streambrowse.MaxShownPayload)))}
+		return out
+	}
 	var pc bool
 	out.Payload, pc = s.cfg.Redact.Payload(m.Payload)
 	var dc bool

@@ -19,6 +19,7 @@ import (
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/internal/prototypes"
 	"github.com/jetwatch/jetwatch/internal/prototypes/prototest"
+	"github.com/jetwatch/jetwatch/streambrowse"
 )
 
 // browsed is the stream browser API's answer.
@@ -228,6 +229,24 @@ func TestStreamBrowserGuardsPrivacy(t *testing.T) {
 	require.NotEmpty(t, byTestID(t, page, "sm-redacted"))
 	require.Contains(t, d.log.String(), "actor=otto")
 	require.Equal(t, 1, strings.Count(d.log.String(), "action=payload.view"), "the viewer saw no payload: only otto's view is audited")
+
+	// A JSON payload larger than the browser reads cannot be masked: it
+	// is withheld rather than shown cut and unmasked.
+	big := nats.NewMsg("orders.big")
+	big.Data = []byte(`{"card":{"number":"4111111111111111"},"pad":"` + strings.Repeat("x", streambrowse.MaxShownPayload) + `"}`)
+	_, err = d.js.PublishMsg(ctx, big)
+	require.NoError(t, err)
+	res, page = otto.do(http.MethodGet, "/streams/ORDERS/messages?subject=orders.big", nil, "")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.NotContains(t, page, "4111111111111111")
+	require.Contains(t, byTestID(t, page, "sm-payload-withheld")[0], "redaction rules need the whole of it")
+	res, body = otto.do(http.MethodGet, "/api/v1/streams/ORDERS/messages?subject=orders.big", nil, "")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.NotContains(t, body, "4111111111111111")
+	require.NotContains(t, body, "NDExMTEx", "nor in base64")
+	require.NoError(t, json.Unmarshal([]byte(body), &b))
+	require.True(t, b.Items[0].Redacted)
+	require.Nil(t, b.Items[0].Payload)
 
 	for _, stream := range []string{"DLQ", "KV_sessions", "JETWATCH_ADVISORIES"} {
 		for _, c := range []*client{vera, otto, ada} {
