@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
@@ -286,4 +287,34 @@ func TestBrowseRefusesHostileInput(t *testing.T) {
 	p, err := b.Messages(ctx, "ORDERS", Query{})
 	require.NoError(t, err)
 	require.Len(t, p.Items, 1)
+}
+
+// TestBrowseWithoutPermission fails, rather than hangs, when jetwatch's
+// user may not read messages, within the request timeout, and the
+// connection stays up.
+func TestBrowseWithoutPermission(t *testing.T) {
+	t.Parallel()
+	s := natstest.RunServer(t, func(o *server.Options) {
+		o.Users = []*server.User{{Username: "jw", Password: "jw", Permissions: &server.Permissions{
+			Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: []string{"$JS.API.DIRECT.GET.>", "$JS.API.STREAM.MSG.GET.>"}}}}}
+	})
+	nc := natstest.Connect(t, s, nats.UserInfo("jw", "jw"), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := context.Background()
+	for _, direct := range []bool{true, false} {
+		name := fmt.Sprintf("S%v", direct)
+		_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{name}, AllowDirect: direct})
+		require.NoError(t, err)
+		_, err = js.Publish(ctx, name, []byte("x"))
+		require.NoError(t, err)
+		b, err := New(nc)
+		require.NoError(t, err)
+		start := time.Now()
+		_, err = b.Messages(ctx, name, Query{})
+		require.Error(t, err)
+		require.True(t, errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrPermissionViolation), "%v", err)
+		require.Less(t, time.Since(start), browseTimeout, "one request's timeout, not the page's")
+		require.True(t, nc.IsConnected())
+	}
 }
