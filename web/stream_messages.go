@@ -129,7 +129,12 @@ func (s *Server) mayBrowse(c echo.Context, name string, include bool) error {
 	case !internal:
 		return nil
 	case !principal(c).Role.Allows(auth.Admin):
-		return echo.NewHTTPError(http.StatusForbidden, name+" is one of jetwatch's own streams or a KV or object store's: only an admin may browse it")
+		msg := name + " is one of jetwatch's own streams or a KV or object store's: only an admin may browse it"
+		if include {
+			// Asked for on purpose: someone tried what their role does not allow.
+			s.audit(c, audit.Entry{Action: "payload.view", Target: "stream " + name, Result: "refused: " + msg, Failed: true})
+		}
+		return echo.NewHTTPError(http.StatusForbidden, msg)
 	case !include:
 		return echo.NewHTTPError(http.StatusForbidden, name+" is one of jetwatch's own streams or a KV or object store's: add include_internal=1 to browse it")
 	}

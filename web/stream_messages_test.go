@@ -258,6 +258,7 @@ func TestStreamBrowserGuardsPrivacy(t *testing.T) {
 		}
 		res, _ = otto.do(http.MethodGet, "/streams/"+stream+"/messages?include_internal=1", nil, "")
 		require.Equal(t, http.StatusForbidden, res.StatusCode, "only an admin may ask")
+		require.Contains(t, d.log.String(), `actor=otto action=payload.view target="stream `+stream+`" result="refused: `, "the attempt is audited")
 		res, body := ada.do(http.MethodGet, "/streams/"+stream+"/messages?include_internal=1", nil, "")
 		require.Equal(t, http.StatusOK, res.StatusCode, body)
 	}
