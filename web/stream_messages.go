@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -163,9 +164,13 @@ func (s *Server) browse(c echo.Context, r browseRequest) (streambrowse.Page, err
 // shownMessage is a message as this principal may see it.
 type shownMessage struct {
 	streambrowse.Message
-	PayloadKind   string `json:"payload_kind,omitempty"`
-	Redacted      bool   `json:"redacted,omitempty"`
-	PayloadHidden bool   `json:"payload_hidden,omitempty"`
+	PayloadKind string `json:"payload_kind,omitempty"`
+	// PayloadType is a protobuf payload's message type; Decoded a
+	// protobuf, MessagePack or CBOR payload as JSON, redaction applied.
+	PayloadType   string          `json:"payload_type,omitempty"`
+	Decoded       json.RawMessage `json:"decoded,omitempty"`
+	Redacted      bool            `json:"redacted,omitempty"`
+	PayloadHidden bool            `json:"payload_hidden,omitempty"`
 	view          views.PayloadView
 }
 
@@ -196,7 +201,10 @@ func (s *Server) showMessage(c echo.Context, m streambrowse.Message) shownMessag
 		// they hide.
 		out.Payload = nil
 	}
-	out.PayloadKind, out.Redacted = out.view.Kind, hc || pc || dc
+	out.PayloadKind, out.PayloadType, out.Redacted = out.view.Kind, out.view.Type, hc || pc || dc
+	if out.view.Decoded() && json.Valid([]byte(out.view.Text)) {
+		out.Decoded = json.RawMessage(out.view.Text)
+	}
 	return out
 }
 

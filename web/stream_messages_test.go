@@ -31,6 +31,8 @@ type browsed struct {
 		Headers       map[string][]string `json:"headers"`
 		Payload       []byte              `json:"payload"`
 		PayloadKind   string              `json:"payload_kind"`
+		PayloadType   string              `json:"payload_type"`
+		Decoded       map[string]any      `json:"decoded"`
 		PayloadHidden bool                `json:"payload_hidden"`
 		Redacted      bool                `json:"redacted"`
 	} `json:"items"`
@@ -280,6 +282,8 @@ func TestProtobufPayloadsDecoded(t *testing.T) {
 	b := getBrowsed(t, srv, "/api/v1/streams/ORDERS/messages")
 	require.Len(t, b.Items, 1)
 	require.Equal(t, "protobuf", b.Items[0].PayloadKind)
+	require.Equal(t, "shop.Order", b.Items[0].PayloadType)
+	require.Equal(t, map[string]any{"order_id": "ord-42", "quantity": "3", "items": []any{map[string]any{"sku": "book"}}}, b.Items[0].Decoded)
 	require.Equal(t, payload, b.Items[0].Payload)
 	res, page := get(t, srv, "/streams/ORDERS/messages")
 	require.Equal(t, http.StatusOK, res.StatusCode)
