@@ -258,6 +258,13 @@ func (s *Server) streamMessages(c echo.Context) error {
 		q := nextQuery(c.QueryParams(), page)
 		m.NextURL = views.StreamMessagesURL(r.stream, q)
 	}
+	if r.q.Around > 0 && !slices.ContainsFunc(page.Items, func(m streambrowse.Message) bool { return m.Seq == r.q.Around }) {
+		why := "acknowledged on a work queue or interest stream, deleted, or removed by its limits"
+		if r.q.Subject != "" {
+			why += "; or it is not on " + r.q.Subject
+		}
+		m.Note = fmt.Sprintf("Message #%d is not in %s (%s): what is around it is shown.", r.q.Around, r.stream, why)
+	}
 	if page.ScanStopped {
 		m.Note = fmt.Sprintf("Looked back over many messages and found %d that match; Older goes on from sequence %d.", len(page.Items), page.NextSeq)
 	}

@@ -132,6 +132,7 @@ func TestStreamBrowserReadsAWorkQueueWithoutConsuming(t *testing.T) {
 	res, page = get(t, srv, "/streams/JOBS/messages?around=6&limit=5")
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.Equal(t, []string{"4", "5", "6", "7", "8"}, attrsByTestID(t, page, "sm-message", "data-seq"))
+	require.Empty(t, byTestID(t, page, "sm-note"))
 
 	after, err := cons.Info(ctx)
 	require.NoError(t, err)
@@ -146,6 +147,14 @@ func TestStreamBrowserReadsAWorkQueueWithoutConsuming(t *testing.T) {
 	log := d.log.String()
 	require.Contains(t, log, `action=payload.view target="stream JOBS messages 8-12"`)
 	require.Contains(t, log, `action=payload.view target="stream JOBS messages 5-8"`)
+	require.NotContains(t, log, "failed=true")
+
+	// Around a message that is gone: its neighbours, and a note.
+	require.NoError(t, s.DeleteMsg(ctx, 6))
+	res, page = get(t, srv, "/streams/JOBS/messages?around=6&limit=5")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Equal(t, []string{"4", "5", "7", "8", "9"}, attrsByTestID(t, page, "sm-message", "data-seq"))
+	require.Contains(t, byTestID(t, page, "sm-note")[0], "Message #6 is not in JOBS (acknowledged")
 }
 
 // TestStreamBrowserRefusesBadRequests answers bad parameters with 400
