@@ -51,7 +51,7 @@ type PayloadEdit struct {
 
 // EditText is the text the edit form shows for a payload.
 func EditText(p PayloadView) string {
-	if p.Kind == "binary" {
+	if p.Kind == "binary" || p.Decoded() {
 		return ""
 	}
 	return p.Text

@@ -34,19 +34,63 @@ const (
 	maxDiffCells = 1 << 20
 )
 
-// PayloadView is a payload shown as pretty JSON, text or hex.
+// PayloadView is a payload shown decoded: pretty JSON, text, a binary
+// format decoded to JSON (protobuf, msgpack, cbor), or hex.
 type PayloadView struct {
-	Kind string // json, text, binary, empty
+	Kind string // json, text, protobuf, msgpack, cbor, binary, empty
 	Text string
+	// Type is the protobuf message type a payload was decoded as.
+	Type string
 	// Note says why the payload is not formatted as usual (too large,
-	// too deep, cut short), empty when it is.
+	// too deep, cut short, not the type its subject maps to), empty when
+	// it is.
 	Note string
 }
 
-// NewPayloadView decides how to show a payload: pretty JSON when it parses
-// (within MaxPrettyBytes and MaxPrettyDepth), text when it is UTF-8, else
-// hex (the first MaxHexBytes).
-func NewPayloadView(data []byte) PayloadView {
+// Decoded says the view's text is a decoding of a binary payload into
+// JSON, not the payload's own bytes: such text is never offered for
+// editing, and redaction applies to it as to a JSON payload.
+func (p PayloadView) Decoded() bool {
+	return p.Kind == "protobuf" || p.Kind == "msgpack" || p.Kind == "cbor"
+}
+
+// ProtoDecoder decodes protobuf payloads by the message type their
+// subject maps to. ok is false when no type is mapped to subject; err says
+// why a payload is not the mapped type.
+type ProtoDecoder interface {
+	DecodeProto(subject string, data []byte) (typeName string, jsonText []byte, ok bool, err error)
+}
+
+// NewPayloadView decides how to show a payload without knowing its
+// subject: as DecodePayload does, protobuf aside.
+func NewPayloadView(data []byte) PayloadView { return DecodePayload(data, "", nil) }
+
+// DecodePayload decides how to show a payload sent on subject: as the
+// protobuf type proto maps subject to (when proto is set and the payload
+// is that type), pretty JSON when it parses (within MaxPrettyBytes and
+// MaxPrettyDepth), text when it is UTF-8, MessagePack or CBOR when it
+// decodes whole as one, else hex (the first MaxHexBytes). Every path is
+// bounded; a payload no decoder takes is shown as hex, never an error.
+func DecodePayload(data []byte, subject string, proto ProtoDecoder) PayloadView {
+	var protoNote string
+	if len(data) > 0 && proto != nil && len(data) <= MaxPrettyBytes {
+		typ, text, ok, err := proto.DecodeProto(subject, data)
+		switch {
+		case ok && err == nil:
+			pretty, note := PrettyJSON(text)
+			return PayloadView{Kind: "protobuf", Type: typ, Text: pretty, Note: note}
+		case ok:
+			protoNote = "Not a " + typ + " as --proto-types maps " + subject + ": " + err.Error() + "."
+		}
+	}
+	v := plainPayloadView(data)
+	if protoNote != "" {
+		v.Note = strings.TrimSpace(protoNote + " " + v.Note)
+	}
+	return v
+}
+
+func plainPayloadView(data []byte) PayloadView {
 	switch {
 	case len(data) == 0:
 		return PayloadView{Kind: "empty"}
@@ -55,6 +99,12 @@ func NewPayloadView(data []byte) PayloadView {
 		return PayloadView{Kind: "json", Text: text, Note: note}
 	case utf8.Valid(data) && !bytes.ContainsAny(data, "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f"):
 		return PayloadView{Kind: "text", Text: string(data)}
+	}
+	if len(data) <= MaxPrettyBytes {
+		if kind, text, ok := binaryFormat(data); ok {
+			pretty, note := PrettyJSON([]byte(text))
+			return PayloadView{Kind: kind, Text: pretty, Note: note}
+		}
 	}
 	if len(data) > MaxHexBytes {
 		return PayloadView{Kind: "binary", Text: hex.Dump(data[:MaxHexBytes]),

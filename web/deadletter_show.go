@@ -51,7 +51,9 @@ func (s *Server) deadLetterDetail(c echo.Context) (views.DeadLetterDetail, error
 	}
 	m := views.DeadLetterDetail{History: hist, CSRF: csrfToken(c), CanAct: principal(c).Role.Allows(auth.Operator)}
 	d, m.Redacted, m.PayloadHidden = s.shown(c, d)
-	m.D, m.Headers, m.Payload = d, views.HeaderRows(d.Headers), views.NewPayloadView(d.Payload)
+	var decodedRedacted bool
+	m.Payload, decodedRedacted = s.payloadView(d.Subject, d.Payload)
+	m.D, m.Headers, m.Redacted = d, views.HeaderRows(d.Headers), m.Redacted || decodedRedacted
 	if tp := firstValue(d.Headers, "traceparent"); tp != "" {
 		// The header is the message's, hostile like the rest of it: only a
 		// well-formed trace id becomes a link; anything else is shown as

@@ -24,6 +24,7 @@ import (
 	"github.com/jetwatch/jetwatch/dlq/bulk"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
+	"github.com/jetwatch/jetwatch/streambrowse"
 )
 
 type deskBundle struct {
@@ -74,6 +75,9 @@ func setupDeskWith(t testing.TB, icfg dlq.IndexConfig, opts ...func(*Config)) (*
 		require.NoError(t, jobs.Start(ctx))
 		cfg.Bulk = jobs
 		cfg.TraceURL = "http://traces.example/trace/{trace_id}"
+		browser, err := streambrowse.New(nc)
+		require.NoError(t, err)
+		cfg.Messages = browser
 	})
 	d := &deskBundle{testBundle: b, nc: nc, js: js, ix: ix, ids: map[string]uint64{}}
 	for kind, l := range map[string]struct {

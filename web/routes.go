@@ -28,6 +28,7 @@ func (s *Server) routes(e *echo.Echo) {
 	r(get, "/", v, "", s.overview)
 	r(get, "/streams/:stream", v, "", s.streamShow)
 	r(get, "/streams/:stream/consumers/:consumer", v, "", s.consumerShow)
+	r(get, "/streams/:stream/messages", v, "", s.streamMessages) // audits payload views itself
 	r(get, "/dead-letters", v, "", s.deadLetterList)
 	r(get, "/dead-letters/groups", v, "", s.deadLetterGroups)
 	r(get, "/dead-letters/export", v, "export", s.deadLetterExport)
@@ -66,6 +67,7 @@ func (s *Server) routes(e *echo.Echo) {
 	a(get, "/streams/:stream", v, "", s.apiStreamShow)
 	a(get, "/streams/:stream/consumers", v, "", s.apiConsumerList)
 	a(get, "/streams/:stream/consumers/:consumer", v, "", s.apiConsumerShow)
+	a(get, "/streams/:stream/messages", v, "", s.apiStreamMessages) // audits payload views itself
 	a(get, "/dead-letters", v, "", s.apiDeadLetterList)
 	a(get, "/dead-letter-index", v, "", s.apiDeadLetterIndex)
 	a(get, "/dead-letters/export", v, "export", s.deadLetterExport)

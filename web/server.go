@@ -25,6 +25,7 @@ import (
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/dlq/redact"
 	"github.com/jetwatch/jetwatch/store"
+	"github.com/jetwatch/jetwatch/views"
 )
 
 // Index is what the web server reads. *store.DB implements it; every method
@@ -169,8 +170,18 @@ type Config struct {
 	// Audit records every action and payload view. Without it, entries
 	// only reach the log.
 	Audit AuditLog
-	// HidePayloads hides dead-letter payloads from viewers.
+	// HidePayloads hides dead-letter and stream message payloads from
+	// viewers.
 	HidePayloads bool
+	// Messages serves the stream browser. Without it, it answers 503.
+	Messages StreamMessages
+	// Proto decodes protobuf payloads by subject (--proto-types).
+	// Defaults to none: protobuf payloads are shown as hex.
+	Proto views.ProtoDecoder
+	// OwnStreams are jetwatch's streams under names of the operator's
+	// choosing (its DLQ and advisory streams): the stream browser shows
+	// them, like JETWATCH_* and KV_ streams, only to admins who ask.
+	OwnStreams []string
 	// Redact masks header values and JSON fields everywhere they are shown.
 	Redact *redact.Redactor
 	// TLSCertFile and TLSKeyFile, when set, make the server speak HTTPS.

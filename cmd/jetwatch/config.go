@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/jetwatch/jetwatch/collector"
 	"github.com/jetwatch/jetwatch/internal/natsconn"
+	"github.com/jetwatch/jetwatch/internal/prototypes"
+	"github.com/jetwatch/jetwatch/views"
 	"github.com/jetwatch/jetwatch/web"
 )
 
@@ -52,6 +55,8 @@ type config struct {
 	RedactHeaders     string
 	RedactFields      string
 	RedeliverSubjects string
+	ProtoDescriptors  string
+	ProtoTypes        string
 
 	Rules         string
 	AlertInterval time.Duration
@@ -154,10 +159,12 @@ func settings(c *config) []setting {
 		serve(setting{flag: "proxy-roles", env: "JETWATCH_PROXY_ROLES", usage: "groups to roles for proxy sign-in, e.g. sre=admin,payments=operator,*=viewer", bind: stringSetting(&c.ProxyRoles)}),
 		serve(setting{flag: "tls-cert", env: "JETWATCH_TLS_CERT", usage: "certificate file (PEM): serve HTTPS", bind: stringSetting(&c.TLSCert)}),
 		serve(setting{flag: "tls-key", env: "JETWATCH_TLS_KEY", usage: "private key file (PEM) of --tls-cert", bind: stringSetting(&c.TLSKey)}),
-		both(setting{flag: "hide-payloads", env: "JETWATCH_HIDE_PAYLOADS", usage: "hide dead-letter payloads from viewers (operators still see them)", bind: boolSetting(&c.HidePayloads)}),
+		both(setting{flag: "hide-payloads", env: "JETWATCH_HIDE_PAYLOADS", usage: "hide dead-letter and stream message payloads from viewers (operators still see them)", bind: boolSetting(&c.HidePayloads)}),
 		both(setting{flag: "redact-headers", env: "JETWATCH_REDACT_HEADERS", usage: "header names whose values are masked everywhere jetwatch shows them, comma separated (e.g. Authorization,X-Api-Key)", bind: stringSetting(&c.RedactHeaders)}),
 		both(setting{flag: "redact-fields", env: "JETWATCH_REDACT_FIELDS", usage: "JSON payload fields masked everywhere jetwatch shows them, comma separated dotted paths (e.g. password,card.number)", bind: stringSetting(&c.RedactFields)}),
 		both(setting{flag: "redeliver-subjects", env: "JETWATCH_REDELIVER_SUBJECTS", usage: "subjects redeliveries may go to, comma separated, wildcards allowed (e.g. orders.>,payments.*); default: any subject a user stream captures", bind: stringSetting(&c.RedeliverSubjects)}),
+		both(setting{flag: "proto-descriptors", env: "JETWATCH_PROTO_DESCRIPTORS", usage: "protobuf descriptor set (protoc --descriptor_set_out=FILE --include_imports): payloads on the subjects of --proto-types are shown decoded", bind: stringSetting(&c.ProtoDescriptors)}),
+		both(setting{flag: "proto-types", env: "JETWATCH_PROTO_TYPES", usage: "subjects to protobuf message types, comma separated subject=type pairs, wildcards allowed, first match wins (e.g. orders.*=shop.Order,payments.>=shop.Payment)", bind: stringSetting(&c.ProtoTypes)}),
 		both(setting{flag: "trace-url", env: "JETWATCH_TRACE_URL", usage: "link trace ids of dead letters to a tracing UI; {trace_id} is replaced (e.g. http://jaeger:16686/trace/{trace_id})", bind: stringSetting(&c.TraceURL)}),
 
 		both(setting{flag: "rules", env: "JETWATCH_RULES", usage: "alert rules file (YAML); SIGHUP or a change of the file reloads it (demo: its own rules when unset)", bind: stringSetting(&c.Rules)}),
@@ -241,6 +248,24 @@ func (c *config) captureStreams() (collector.StreamPatterns, error) {
 		return p, fmt.Errorf("--capture-streams: %w", err)
 	}
 	return p, nil
+}
+
+// protoTypes is --proto-descriptors and --proto-types, loaded; nil
+// when neither is given.
+func (c *config) protoTypes() (views.ProtoDecoder, error) {
+	switch {
+	case c.ProtoDescriptors == "" && c.ProtoTypes == "":
+		return nil, nil
+	case c.ProtoDescriptors == "":
+		return nil, errors.New("--proto-types needs --proto-descriptors FILE, the descriptor set (protoc --descriptor_set_out=FILE --include_imports)")
+	case c.ProtoTypes == "":
+		return nil, errors.New("--proto-descriptors needs --proto-types, which subjects carry which message type (e.g. orders.*=shop.Order)")
+	}
+	t, err := prototypes.Load(c.ProtoDescriptors, c.ProtoTypes)
+	if err != nil {
+		return nil, fmt.Errorf("--proto-descriptors/--proto-types: %w", err)
+	}
+	return t, nil
 }
 
 // systemConfigured says whether a separate system-account connection was asked for.

@@ -99,7 +99,7 @@ func TestDemoLayoutAtDesktopAndPhoneWidths(t *testing.T) {
 	})
 
 	pages := []string{"/", "/?own=1", "/?sort=name&page=1", "/streams/ORDERS", "/streams/ORDERS/consumers/shipping",
-		"/streams/ORDERS/consumers/notifier", "/dead-letters", "/dead-letters/groups", deadLetter, "/events", "/breakers",
+		"/streams/ORDERS/consumers/notifier", "/streams/ORDERS/messages?around=5&limit=10", "/streams/TELEMETRY/messages?limit=5", "/dead-letters", "/dead-letters/groups", deadLetter, "/events", "/breakers",
 		"/alerts", "/alerts/notifications", "/audit", "/redeliveries"}
 	for _, width := range []int64{1440, 390} {
 		opts := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1)}

@@ -21,6 +21,7 @@ import (
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/internal/natsconn"
 	"github.com/jetwatch/jetwatch/store"
+	"github.com/jetwatch/jetwatch/streambrowse"
 	"github.com/jetwatch/jetwatch/web"
 )
 
@@ -85,6 +86,10 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	if err != nil {
 		return err
 	}
+	proto, err := cfg.protoTypes()
+	if err != nil {
+		return err
+	}
 	if err := checkListen(cfg, acc.auth != nil); err != nil {
 		return err
 	}
@@ -125,6 +130,10 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	if err != nil {
 		return err
 	}
+	browser, err := streambrowse.New(c.nc)
+	if err != nil {
+		return err
+	}
 	if acc.auth != nil {
 		acc.auth.Tokens = p.tokens
 		if acc.auth.Users != nil {
@@ -158,6 +167,9 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 		Audit:          p.audit,
 		Redact:         acc.redactor,
 		HidePayloads:   cfg.HidePayloads,
+		Messages:       browser,
+		Proto:          proto,
+		OwnStreams:     []string{cfg.AdvisoryStream, cfg.DLQStream},
 		TrustedProxies: acc.proxies,
 		TracerProvider: cfg.Tracing,
 		TLSCertFile:    cfg.TLSCert,

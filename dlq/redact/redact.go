@@ -52,6 +52,10 @@ func New(headers, fields []string) (*Redactor, error) {
 // Active reports whether anything is masked.
 func (r *Redactor) Active() bool { return r != nil && (len(r.headers) > 0 || len(r.fields) > 0) }
 
+// MasksPayloads reports whether payload fields are masked: a payload that
+// cannot be read whole (cut short) cannot then be shown safely.
+func (r *Redactor) MasksPayloads() bool { return r != nil && len(r.fields) > 0 }
+
 // Headers returns h with masked values, or h itself when nothing matched.
 func (r *Redactor) Headers(h map[string][]string) (map[string][]string, bool) {
 	if r == nil || len(r.headers) == 0 {
