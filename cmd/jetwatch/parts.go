@@ -80,7 +80,7 @@ func buildParts(nc *nats.Conn, db *store.DB, cfg *config, signIn bool, reg prome
 		return nil, err
 	}
 	p.bulk = bulk.NewRunner(js, p.queries, p.redeliverer, bulk.Config{Replicas: cfg.StreamReplicas, Logger: logger,
-		TracerProvider: cfg.Tracing})
+		TracerProvider: cfg.Tracing, Breakers: db})
 	p.pauses = pause.New(js, pause.Config{OwnStreams: []string{cfg.DLQStream, cfg.AdvisoryStream}})
 	if p.audit, err = audit.New(nc, db, audit.Config{Replicas: cfg.StreamReplicas, Logger: logger}); err != nil {
 		return nil, err
