@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
@@ -126,4 +128,33 @@ func TestPauseWithoutNATSSaysNothingChanged(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotConnected)
 	_, err = p.Resume(b.ctx, "ORDERS", "billing")
 	require.ErrorIs(t, err, ErrNotConnected)
+}
+
+// A JetStream API that takes the request and never answers: the change
+// may or may not have been made, and the error says to look and ask
+// again. Without any JetStream, nothing could have changed.
+func TestPauseWithoutAnAnswerSaysToCheckAndRetry(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunServer(t, func(o *server.Options) { o.JetStream = false })
+	nc := natstest.Connect(t, srv)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	p := New(js, Config{Timeout: 200 * time.Millisecond})
+	ctx := context.Background()
+
+	_, err = p.Pause(ctx, "ORDERS", "billing", time.Now().Add(time.Hour))
+	require.ErrorIs(t, err, ErrNotConnected, "no JetStream answers: nothing changed")
+
+	asked := make(chan string, 4)
+	sub, err := nc.Subscribe("$JS.API.CONSUMER.PAUSE.>", func(m *nats.Msg) { asked <- m.Subject })
+	require.NoError(t, err)
+	t.Cleanup(func() { sub.Unsubscribe() }) //nolint:errcheck // the server goes too
+	require.NoError(t, nc.Flush())
+	_, err = p.Pause(ctx, "ORDERS", "billing", time.Now().Add(time.Hour))
+	require.ErrorIs(t, err, ErrNoAnswer)
+	require.Contains(t, err.Error(), "200ms")
+	require.Equal(t, "$JS.API.CONSUMER.PAUSE.ORDERS.billing", <-asked)
+	_, err = p.Resume(ctx, "ORDERS", "billing")
+	require.ErrorIs(t, err, ErrNoAnswer)
+	require.True(t, nc.IsConnected())
 }
