@@ -51,6 +51,8 @@ func TestBulkJobWaitsForABreakerAndRunsAnywayOnRequest(t *testing.T) {
 	require.Len(t, byTestID(t, page, "bulk-waiting"), 1)
 	require.True(t, strings.HasPrefix(byTestID(t, page, "bulk-waiting")[0], "waiting: breaker billing/points-api open"))
 	require.Equal(t, jobURL+"/ignore-breakers", formAction(t, page, "bulk-ignore-breakers-form"))
+	_, jobs := get(t, srv, "/redeliveries")
+	require.Equal(t, []string{"waiting: breaker billing/points-api open (service notifier, guarding consumer billing on ORDERS)"}, byTestID(t, jobs, "bulk-job-waiting"))
 	_, list := get(t, srv, "/dead-letters")
 	require.Contains(t, byTestID(t, list, "dl-bulk-running-job")[0], "waiting: breaker billing/points-api open")
 
