@@ -78,9 +78,11 @@ func (e *Evaluator) observe(ctx context.Context, r Rule, now time.Time, firing f
 				}
 				if r.Kind == KindConsumerLag && float64(c.NumPending) > r.Above {
 					out = append(out, observation{Labels: labels, Value: float64(c.NumPending),
-						Summary: fmt.Sprintf("consumer %s on %s%s has %d pending messages (above %g)", c.Name, c.Stream, where, c.NumPending, r.Above)})
+						Summary: fmt.Sprintf("consumer %s on %s%s has %d pending messages (above %g)%s", c.Name, c.Stream, where, c.NumPending, r.Above, pausedNote(c))})
 				}
-				if r.Kind == KindConsumerStalled && c.NumPending > 0 {
+				// A paused consumer delivers and acknowledges nothing on
+				// purpose: not stalled.
+				if r.Kind == KindConsumerStalled && c.NumPending > 0 && !c.Paused {
 					last := lastActivity(c)
 					if idle := now.Sub(last); idle >= time.Duration(r.For) {
 						out = append(out, observation{Labels: labels, Value: float64(c.NumPending),
@@ -174,8 +176,8 @@ func lagObservation(r Rule, c store.Consumer, labels map[string]string, firing f
 		what = fmt.Sprintf("is stalled: %d pending, nothing acknowledged", c.NumPending)
 	case c.LagState == store.LagStopped && c.DeletedAt != nil:
 		what = "was deleted"
-	case c.LagState == store.LagStopped && c.Paused:
-		what = fmt.Sprintf("is paused with %d pending", c.NumPending)
+	case c.LagState == store.LagPaused || c.Paused:
+		what = fmt.Sprintf("is paused with %d pending%s", c.NumPending, pausedNote(c))
 	case c.LagState == store.LagStopped:
 		what = fmt.Sprintf("is stopped: nobody is consuming, %d pending", c.NumPending)
 	case c.LagState == store.LagDraining:
@@ -188,6 +190,18 @@ func lagObservation(r Rule, c store.Consumer, labels map[string]string, firing f
 	}
 	return observation{Labels: labels, Value: float64(c.NumPending),
 		Summary: fmt.Sprintf("consumer %s on %s %s", c.Name, c.Stream, what)}, true
+}
+
+// pausedNote says until when a paused consumer is paused, "" when it is
+// not: a lag alert that holds for one says so.
+func pausedNote(c store.Consumer) string {
+	switch {
+	case !c.Paused:
+		return ""
+	case c.PauseUntil != nil:
+		return "; it is paused until " + c.PauseUntil.UTC().Format(time.RFC3339)
+	}
+	return "; it is paused"
 }
 
 // lastActivity is when the consumer last delivered or had an ack, or was

@@ -126,7 +126,7 @@ func TestConsumerLagStatesAreChecked(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ rule, want string }{
 		{"{name: r, kind: consumer_lag, states: [behind], receivers: [ops]}",
-			`field states: "behind" is not a lag state: use falling_behind, stalled, stopped or draining`},
+			`field states: "behind" is not a lag state: use falling_behind, stalled, stopped, draining or paused`},
 		{"{name: r, kind: consumer_lag, states: [ok], receivers: [ops]}", `field states: "ok" is not a lag state`},
 		{"{name: r, kind: consumer_stalled, for: 1m, states: [stalled], receivers: [ops]}", "field states: only consumer_lag rules have states"},
 	} {
@@ -153,4 +153,64 @@ func TestREADMEAlertsExampleIsValid(t *testing.T) {
 	rs, err := alert.Parse([]byte(example), "README.md", nil)
 	require.NoError(t, err)
 	require.NotEmpty(t, rs.Rules)
+}
+
+// TestPausedConsumerDoesNotPageAsStalledOrStopped: a consumer paused on
+// the server with messages waiting and nobody consuming is neither
+// stalled nor stopped, so those rules stay quiet; a rule on the number
+// pending still fires, and says the consumer is paused until when.
+func TestPausedConsumerDoesNotPageAsStalledOrStopped(t *testing.T) {
+	t.Parallel()
+	b := setup(t, `rules:
+  - {name: stalled, kind: consumer_stalled, stream: SHIPMENTS, for: 30s, receivers: [ops]}
+  - {name: stopped, kind: consumer_lag, stream: SHIPMENTS, states: [stalled, stopped], receivers: [ops]}
+  - {name: backlog, kind: consumer_lag, stream: SHIPMENTS, above: 50, receivers: [ops]}
+`)
+	ctx := context.Background()
+	_, err := b.js.CreateStream(ctx, jetstream.StreamConfig{Name: "SHIPMENTS", Subjects: []string{"shipments.>"}})
+	require.NoError(t, err)
+	courier, err := b.js.CreateOrUpdateConsumer(ctx, "SHIPMENTS", jetstream.ConsumerConfig{Durable: "courier", AckPolicy: jetstream.AckExplicitPolicy})
+	require.NoError(t, err)
+	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	_, err = b.js.PauseConsumer(ctx, "SHIPMENTS", "courier", until)
+	require.NoError(t, err)
+	sampler, err := collector.NewSampler(b.nc, b.db, collector.SamplerConfig{Interval: 10 * time.Second, StallAfter: time.Minute,
+		Now: b.clock.Now, Registerer: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	e := b.evaluator(t, b.db, b.clock.Now)
+
+	for i := range 12 {
+		for j := range 10 {
+			_, err := b.js.Publish(ctx, fmt.Sprintf("shipments.%d.%d", i, j), []byte("{}"))
+			require.NoError(t, err)
+		}
+		natstest.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+			info, err := courier.Info(ctx)
+			if err != nil {
+				return err
+			}
+			if int(info.NumPending) != 10*(i+1) {
+				return fmt.Errorf("courier has %d pending, want %d", info.NumPending, 10*(i+1))
+			}
+			return nil
+		})
+		b.clock.Advance(10 * time.Second)
+		_, err = sampler.SampleOnce(ctx)
+		require.NoError(t, err)
+		require.NoError(t, e.Evaluate(ctx))
+	}
+	c, err := b.db.Consumer(ctx, "SHIPMENTS", "courier")
+	require.NoError(t, err)
+	require.Equal(t, store.LagPaused, c.LagState)
+	require.Greater(t, c.NumPending, uint64(50))
+	require.Equal(t, alert.StateInactive, state(t, e, "stalled"), "paused is not stalled")
+	require.Equal(t, alert.StateInactive, state(t, e, "stopped"), "paused is not stopped")
+	require.Equal(t, alert.StateFiring, state(t, e, "backlog"))
+	statuses, _ := e.Statuses()
+	for _, rs := range statuses {
+		if rs.Rule.Name == "backlog" {
+			require.Len(t, rs.Instances, 1)
+			require.Contains(t, rs.Instances[0].Summary, "; it is paused until "+until.Format(time.RFC3339))
+		}
+	}
 }

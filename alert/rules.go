@@ -342,7 +342,7 @@ func validateKind(r Rule, field func(f, format string, args ...any)) {
 		}
 		for _, st := range r.States {
 			if st == store.LagOK || !slices.Contains(store.LagStates, st) {
-				field("states", "%q is not a lag state: use falling_behind, stalled, stopped or draining", st)
+				field("states", "%q is not a lag state: use falling_behind, stalled, stopped, draining or paused", st)
 			}
 		}
 	case KindConsumerStalled:

@@ -60,6 +60,8 @@ type consumerSettings struct {
 	MaxAckPending     int                     `json:"max_ack_pending,omitempty"`
 	DeliverSubject    string                  `json:"deliver_subject,omitempty"`
 	InactiveThreshold time.Duration           `json:"inactive_threshold,omitempty"`
+	// PauseUntil is when a paused consumer resumes, by the server's clock.
+	PauseUntil *time.Time `json:"pause_until,omitempty"`
 }
 
 // UnmarshalJSON keeps a copy of the config's bytes; the settings are

@@ -84,7 +84,7 @@ func consumerFromWhole(info *jetstream.ConsumerInfo, at time.Time) store.Consume
 		DeliverPolicy: cfg.DeliverPolicy, AckPolicy: cfg.AckPolicy, AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver,
 		BackOff: cfg.BackOff, FilterSubject: cfg.FilterSubject, FilterSubjects: cfg.FilterSubjects,
 		ReplayPolicy: cfg.ReplayPolicy, MaxAckPending: cfg.MaxAckPending, DeliverSubject: cfg.DeliverSubject,
-		InactiveThreshold: cfg.InactiveThreshold}
+		InactiveThreshold: cfg.InactiveThreshold, PauseUntil: cfg.PauseUntil}
 	lean.Config.Raw = raw
 	return consumerFromInfo(&lean, at)
 }

@@ -109,7 +109,12 @@ func consumerFromInfo(info *consumerInfo, at time.Time) store.Consumer {
 	for _, b := range cfg.BackOff {
 		c.BackOffSeconds = append(c.BackOffSeconds, b.Seconds())
 	}
-	if info.Paused && info.PauseRemaining > 0 {
+	// The config's pause_until is the server's own time; pause_remaining
+	// from the sample time is the estimate when a server leaves it out.
+	switch {
+	case info.Paused && cfg.PauseUntil != nil:
+		c.PauseUntil = ptr(cfg.PauseUntil.UTC())
+	case info.Paused && info.PauseRemaining > 0:
 		c.PauseUntil = ptr(at.Add(info.PauseRemaining).UTC())
 	}
 	c.Config = cfg.Raw

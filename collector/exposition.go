@@ -72,9 +72,18 @@ var (
 		{"jetstream_consumer_ack_floor_stream_seq", "Ack floor stream sequence.", func(c *store.Consumer) (float64, bool) { return float64(c.AckFloor.StreamSeq), true }},
 		{"jetstream_consumer_ack_floor_consumer_seq", "Ack floor consumer sequence.", func(c *store.Consumer) (float64, bool) { return float64(c.AckFloor.ConsumerSeq), true }},
 		{"jetwatch_consumer_stalled", "1 when the consumer is stalled, or stopped with nobody consuming (not paused or deleted): messages wait and nothing is acknowledged.", func(c *store.Consumer) (float64, bool) { return boolValue(c.Stalled), true }},
+		// Only while paused: one series per paused consumer, not one more
+		// per consumer.
+		{"jetwatch_consumer_paused", "1 while the consumer is paused on the server (until jetwatch_consumer_pause_until_timestamp_seconds); absent otherwise. Use `unless on (stream_name, consumer_name) jetwatch_consumer_paused` to leave paused consumers out of lag alerts.", func(c *store.Consumer) (float64, bool) { return 1, c.Paused }},
+		{"jetwatch_consumer_pause_until_timestamp_seconds", "When a paused consumer resumes by itself, as a Unix time; absent unless paused until a time.", func(c *store.Consumer) (float64, bool) {
+			if !c.Paused || c.PauseUntil == nil {
+				return 0, false
+			}
+			return float64(c.PauseUntil.UnixMilli()) / 1000, true
+		}},
 		{"jetwatch_consumer_delivered_per_second", "Deliveries per second, from the last two samples.", func(c *store.Consumer) (float64, bool) { return c.DeliveredPerSec, true }},
 		{"jetwatch_consumer_acked_per_second", "Acknowledgements per second (ack floor movement), from the last two samples.", func(c *store.Consumer) (float64, bool) { return c.AckedPerSec, true }},
-		{lagStateGauge, "Consumer lag judged over a window of samples: 0 ok, 1 draining, 2 falling behind, 3 stalled, 4 stopped (nobody consuming, paused or deleted).", func(c *store.Consumer) (float64, bool) { return float64(store.LagRank(c.LagState)), true }},
+		{lagStateGauge, "Consumer lag judged over a window of samples: 0 ok, 1 draining, 2 falling behind, 3 stalled, 4 stopped (nobody consuming, or deleted), 5 paused (on purpose, until a time: it falls behind as expected).", func(c *store.Consumer) (float64, bool) { return float64(store.LagRank(c.LagState)), true }},
 	}
 	// serverGauges are the exporter's per-server JetStream series, from
 	// JSZ; only with a system-account connection.

@@ -14,7 +14,9 @@ import (
 // every page, the API, the metrics and the alerts show:
 //   - stalled, or stopped with nobody consuming: critical, and stalled;
 //   - falling behind: warning;
-//   - paused, or deleted: warning (stopped on purpose, or gone);
+//   - paused: warning, "paused until <time>": on purpose, not stalled
+//     or falling behind, whatever its pending does;
+//   - deleted: warning (gone);
 //   - a breaker open or half-open: at least a warning, whatever the lag:
 //     the service pauses consumption while it is open;
 //   - ack pending at its limit, a push consumer without a subscriber:
@@ -29,12 +31,6 @@ func judgeConsumer(c *store.Consumer, lag lagResult, guards []store.Breaker, now
 		case c.DeletedAt != nil:
 			h.Raise(store.HealthWarning, fmt.Sprintf("deleted: no longer on the server since %s ago; listed as stopped for a while",
 				human.Duration(now.Sub(*c.DeletedAt))))
-		case c.Paused:
-			reason := "paused"
-			if c.PauseUntil != nil {
-				reason = "paused until " + c.PauseUntil.Format(time.RFC3339)
-			}
-			h.Raise(store.HealthWarning, reason)
 		default:
 			c.Stalled, c.StalledSince = true, lag.IdleSince
 			h.Raise(store.HealthCritical, lag.Why)
@@ -44,6 +40,12 @@ func judgeConsumer(c *store.Consumer, lag lagResult, guards []store.Breaker, now
 		h.Raise(store.HealthCritical, lag.Why)
 	case store.LagFallingBehind:
 		h.Raise(store.HealthWarning, lag.Why)
+	case store.LagPaused:
+		reason := "paused"
+		if c.PauseUntil != nil {
+			reason = "paused until " + c.PauseUntil.Format(time.RFC3339)
+		}
+		h.Raise(store.HealthWarning, reason+": the server delivers nothing to it until then, so its pending grows")
 	}
 	for _, b := range guards {
 		h.Raise(store.HealthWarning, fmt.Sprintf("breaker %s of service %s is %s since %s ago: the service pauses consumption while it is open",
@@ -52,7 +54,7 @@ func judgeConsumer(c *store.Consumer, lag lagResult, guards []store.Breaker, now
 	if c.MaxAckPending > 0 && c.NumAckPending >= c.MaxAckPending {
 		h.Raise(store.HealthWarning, fmt.Sprintf("ack pending at its limit (%d): no new deliveries until acks arrive", c.MaxAckPending))
 	}
-	if c.Push && !c.PushBound && c.NumPending > 0 && lag.State != store.LagStopped {
+	if c.Push && !c.PushBound && c.NumPending > 0 && lag.State != store.LagStopped && lag.State != store.LagPaused {
 		h.Raise(store.HealthWarning, "push consumer has no active subscriber")
 	}
 	judgeCluster(&h, c.Cluster)

@@ -109,7 +109,9 @@ type lagResult struct {
 //  2. The window starts after the last reset (delivered or ack floor
 //     sequence going back: the consumer was recreated) and holds no
 //     sample older than MaxAge.
-//  3. Paused → stopped (on purpose: its health says so, as a warning).
+//  3. Paused → paused: on purpose, until a time; pending grows, as
+//     expected, so no rule of lag applies (its health says paused, a
+//     warning).
 //  4. Nothing unacknowledged now (pending + ack pending = 0) → ok: there
 //     is nothing to do (Burrow: zero lag is ok).
 //  5. No progress: nothing acknowledged within the window (the ack floor
@@ -168,8 +170,8 @@ func evaluateLag(w []lagSample, f lagFacts, now time.Time, r lagRules) lagResult
 		res.ArrivalPerSec = max(0, res.AckPerSec+(float64(newest.backlog)-float64(oldest.backlog))/span)
 	}
 	if f.paused {
-		res.State = store.LagStopped
-		res.Why = "paused: nothing is delivered until it resumes"
+		res.State = store.LagPaused
+		res.Why = "paused: the server delivers nothing until it resumes, so pending grows; that is expected"
 		return res
 	}
 	if newest.backlog == 0 {

@@ -245,3 +245,53 @@ func TestOpenBreakerMakesItsConsumerAWarning(t *testing.T) {
 	lb.step(0, 0)
 	require.Equal(t, store.HealthOK, lb.consumer("notifier").Health.Level)
 }
+
+// TestSamplerShowsAPausedConsumerAsPaused: a consumer paused on the server
+// falls behind on purpose. It is judged paused (not stopped or stalled),
+// its health says until when, and the metrics say it is paused, so lag
+// and stall alerts can leave it out.
+func TestSamplerShowsAPausedConsumerAsPaused(t *testing.T) {
+	t.Parallel()
+	lb := newLagBench(t)
+	ctx := context.Background()
+	until := time.Now().Add(2 * time.Hour).UTC().Truncate(time.Second)
+	_, err := lb.b.js.PauseConsumer(ctx, "ORDERS", "idle", until)
+	require.NoError(t, err)
+	// A full window with messages arriving and nobody consuming: idle
+	// would be stopped, and stalled, were it not paused.
+	for range lagWindowSamples + 1 {
+		lb.step(20, 0)
+	}
+	idle := lb.consumer("idle")
+	require.True(t, idle.Paused)
+	require.NotNil(t, idle.PauseUntil)
+	require.True(t, until.Equal(*idle.PauseUntil), "the server's pause_until: %s", idle.PauseUntil)
+	require.Equal(t, store.LagPaused, idle.LagState)
+	require.False(t, idle.Stalled)
+	require.Nil(t, idle.StalledSince)
+	require.Equal(t, store.HealthWarning, idle.Health.Level)
+	require.Equal(t, []string{"paused until " + until.Format(time.RFC3339) + ": the server delivers nothing to it until then, so its pending grows"}, idle.Health.Reasons)
+	require.Greater(t, idle.NumPending, uint64(200), "it fell behind meanwhile")
+
+	families := scrape(t, lb.s, lb.b)
+	labels := map[string]string{"stream_name": "ORDERS", "consumer_name": "idle"}
+	require.Equal(t, float64(5), gaugeValue(t, families, "jetwatch_consumer_lag_state", labels))
+	require.Equal(t, float64(0), gaugeValue(t, families, "jetwatch_consumer_stalled", labels))
+	require.Equal(t, float64(1), gaugeValue(t, families, "jetwatch_consumer_paused", labels))
+	require.Equal(t, float64(until.Unix()), gaugeValue(t, families, "jetwatch_consumer_pause_until_timestamp_seconds", labels))
+	for _, m := range families["jetwatch_consumer_paused"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			require.False(t, l.GetName() == "consumer_name" && l.GetValue() != "idle", "only paused consumers have the series")
+		}
+	}
+
+	// Resumed, it is judged by its lag again: nobody consumes it.
+	_, err = lb.b.js.ResumeConsumer(ctx, "ORDERS", "idle")
+	require.NoError(t, err)
+	lb.step(0, 0)
+	idle = lb.consumer("idle")
+	require.False(t, idle.Paused)
+	require.Nil(t, idle.PauseUntil)
+	require.Equal(t, store.LagStopped, idle.LagState)
+	require.Equal(t, store.HealthCritical, idle.Health.Level)
+}

@@ -65,7 +65,7 @@ func TestEvaluateLag(t *testing.T) {
 		name: "nothing unacknowledged is ok", window: lagSeries(make([]uint64, 10), 0, 0, 0), facts: pulling, want: store.LagOK,
 	}, {
 		name: "paused is stopped", window: lagSeries(steps(10, 10, 5), 0, 0, 0),
-		facts: with(pulling, func(f *lagFacts) { f.paused = true }), want: store.LagStopped, why: "paused",
+		facts: with(pulling, func(f *lagFacts) { f.paused = true }), want: store.LagPaused, why: "paused",
 	}, {
 		// ORDERS/shipping in the demo: 20/s arrive, 12/s are acked, 50 in
 		// flight (its max ack pending).

@@ -222,21 +222,27 @@ type Consumer struct {
 	DeletedAt *time.Time `json:"deleted_at,omitempty"`
 }
 
-// Lag states of a consumer, from good to bad; LagRank orders them and is
-// the value of the metric jetwatch_consumer_lag_state.
+// Lag states of a consumer, from good to bad (paused aside); LagRank
+// orders them and is the value of the metric jetwatch_consumer_lag_state.
 const (
 	LagOK            = "ok"             // keeping up, or nothing to do
 	LagDraining      = "draining"       // pending falling: catching up
 	LagFallingBehind = "falling_behind" // pending rising: arrivals outpace acks
 	LagStalled       = "stalled"        // pending, someone is there, nothing acknowledged
-	LagStopped       = "stopped"        // pending and nobody consuming, paused, or deleted
+	LagStopped       = "stopped"        // pending and nobody consuming, or deleted
+	// LagPaused is a consumer paused on the server until a time: it falls
+	// behind on purpose, which is no problem of lag.
+	LagPaused = "paused"
 )
 
-// LagStates are the lag states in LagRank's order.
-var LagStates = []string{LagOK, LagDraining, LagFallingBehind, LagStalled, LagStopped}
+// LagStates are the lag states in LagRank's order. Paused came last, so
+// the values of the others in jetwatch_consumer_lag_state stayed as they
+// were; it is not worse than stopped.
+var LagStates = []string{LagOK, LagDraining, LagFallingBehind, LagStalled, LagStopped, LagPaused}
 
-// LagRank is a lag state's place in LagStates (0 ok ... 4 stopped); an
-// unknown or empty state (a row stored before lag was judged) ranks 0.
+// LagRank is a lag state's place in LagStates (0 ok ... 4 stopped, 5
+// paused); an unknown or empty state (a row stored before lag was
+// judged) ranks 0.
 func LagRank(state string) int {
 	for i, s := range LagStates {
 		if s == state {

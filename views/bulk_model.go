@@ -115,7 +115,11 @@ func JobCountsText(j bulk.Job) string {
 // JobBannerText is an unfinished job on the dead-letters page: "bulk
 // redeliver 0123abcd running: 5/14".
 func JobBannerText(j bulk.Job) string {
-	return "Bulk " + j.Action + " " + j.ID + " " + j.State + ": " + strconv.Itoa(j.Sent+j.Failed) + "/" + strconv.Itoa(j.Total)
+	text := "Bulk " + j.Action + " " + j.ID + " " + j.State + ": " + strconv.Itoa(j.Sent+j.Failed) + "/" + strconv.Itoa(j.Total)
+	if j.Waiting != "" && j.State == bulk.JobRunning {
+		text += ", " + j.Waiting
+	}
+	return text
 }
 
 func pendingDeadLetters(n int) string {

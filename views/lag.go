@@ -30,7 +30,9 @@ func LagMeaning(state string) string {
 	case store.LagStalled:
 		return "stalled: messages wait and nothing is acknowledged, although someone is consuming"
 	case store.LagStopped:
-		return "stopped: messages wait and nobody is consuming (no pull requests, no subscriber), or it is paused or deleted"
+		return "stopped: messages wait and nobody is consuming (no pull requests, no subscriber), or deleted"
+	case store.LagPaused:
+		return "paused: an operator paused it on the server until a time; nothing is delivered meanwhile, so pending grows, as expected"
 	}
 	return "not judged yet: the next samples will tell"
 }
@@ -43,6 +45,8 @@ func LagLevel(c store.Consumer) string {
 		return store.HealthWarning
 	case store.LagStalled:
 		return store.HealthCritical
+	case store.LagPaused:
+		return store.HealthWarning
 	case store.LagStopped:
 		if c.Paused || c.DeletedAt != nil {
 			return store.HealthWarning

@@ -144,6 +144,8 @@ type ConsumerPage struct {
 	ConfigRaw string
 	// Breakers guard this consumer's handlers.
 	Breakers []store.Breaker
+	// Pause is what the page offers about pausing the consumer.
+	Pause PauseControl
 }
 
 // NotFound is the friendly 404 page.

@@ -289,6 +289,10 @@ func OverviewLive(m Overview) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
+				templ_7745c5c3_Err = PausedNote(c.Consumer, m.Page.Now).Render(ctx, templ_7745c5c3_Buffer)
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "</td></tr>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
@@ -809,7 +813,7 @@ func triageView(t Triage, now time.Time) templ.Component {
 				}
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 69, "<p class=\"hint\">Lag is judged as a trend over the last samples: <em>falling behind</em> when pending keeps rising (more arrive than are acknowledged), <em>stalled</em> when nothing is acknowledged though someone reads, <em>stopped</em> when nobody consumes.</p></section>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 69, "<p class=\"hint\">Lag is judged as a trend over the last samples: <em>falling behind</em> when pending keeps rising (more arrive than are acknowledged), <em>stalled</em> when nothing is acknowledged though someone reads, <em>stopped</em> when nobody consumes; a consumer an operator <em>paused</em> until a time falls behind on purpose, and is listed as paused.</p></section>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

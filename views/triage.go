@@ -18,10 +18,11 @@ const (
 	ProblemStalled       = "stalled"        // a consumer someone reads, with nothing acknowledged
 	ProblemStopped       = "stopped"        // a consumer with pending messages and nobody consuming
 	ProblemFallingBehind = "falling-behind" // a consumer whose backlog grows: arrivals outpace acks
+	ProblemPaused        = "paused"         // a consumer paused on the server until a time
 	ProblemConsumer      = "consumer"       // a consumer's other health: leader, replicas, ack limit
 )
 
-var problemOrder = []string{ProblemAlert, ProblemBreaker, ProblemUnread, ProblemStream, ProblemStalled, ProblemStopped, ProblemFallingBehind, ProblemConsumer}
+var problemOrder = []string{ProblemAlert, ProblemBreaker, ProblemUnread, ProblemStream, ProblemStalled, ProblemStopped, ProblemFallingBehind, ProblemPaused, ProblemConsumer}
 
 // ProblemRank orders kinds as the triage lists them.
 func ProblemRank(kind string) int {
@@ -50,6 +51,8 @@ func ProblemLabel(kind string) string {
 		return "stopped"
 	case ProblemFallingBehind:
 		return "falling behind"
+	case ProblemPaused:
+		return "paused"
 	case ProblemConsumer:
 		return "consumer"
 	}

@@ -269,6 +269,9 @@ func TestConsumerPage(t *testing.T) {
 	require.Equal(t, "1s, 5s, 30s", text(byTestID(doc, "backoff")[0]))
 	require.Equal(t, "unlimited", text(byTestID(doc, "max-ack-pending")[0]))
 	require.Contains(t, text(byTestID(doc, "paused")[0]), "until in 1h")
+	require.Contains(t, text(byTestID(doc, "paused-until")[0]), "Paused until "+Absolute(until))
+	require.Contains(t, text(byTestID(doc, "paused-until")[0]), "that is expected, not a problem of lag")
+	require.Empty(t, byTestID(doc, "consumer-pause"), "no pause form without pausing available")
 	require.Equal(t, "since 10m ago", text(byTestID(doc, "stalled-since")[0]))
 	chart := byTestID(doc, "chart-pending")[0]
 	require.Equal(t, []string{"pending: 150", "ack pending: 2"}, childTexts(byTestID(chart, "chart-legend")[0], "li"))

@@ -28,7 +28,13 @@ func (s *Server) audited(action string, h echo.HandlerFunc) echo.HandlerFunc {
 		e := audit.Entry{Action: action, Target: c.Request().URL.Path}
 		status := c.Response().Status
 		var he *echo.HTTPError
+		var nf notFoundError
+		var ue unavailableError
 		switch {
+		case errors.As(err, &nf):
+			status, e.Result = http.StatusNotFound, nf.msg
+		case errors.As(err, &ue):
+			status, e.Result = http.StatusServiceUnavailable, ue.msg
 		case errors.As(err, &he):
 			status = he.Code
 			if m, ok := he.Message.(string); ok && he.Code < 500 {

@@ -29,6 +29,8 @@ type BulkJobs interface {
 	Pause(ctx context.Context, id string) (bulk.Job, error)
 	Resume(ctx context.Context, id string) (bulk.Job, error)
 	Cancel(ctx context.Context, id string) (bulk.Job, error)
+	// IgnoreBreakers lets a job run whatever the breakers say.
+	IgnoreBreakers(ctx context.Context, id string) (bulk.Job, error)
 }
 
 var errNoBulk = echo.NewHTTPError(http.StatusServiceUnavailable, "bulk jobs are not running")
@@ -187,7 +189,7 @@ func (s *Server) bulkShow(c echo.Context) error {
 		CanAct: principal(c).Role.Allows(auth.Operator)}))
 }
 
-// bulkControl answers POST /redeliveries/:id/{pause,resume,cancel}.
+// bulkControl answers POST /redeliveries/:id/{pause,resume,cancel,ignore-breakers}.
 func (s *Server) bulkControl(c echo.Context) error {
 	job, err := s.control(c)
 	if err != nil {
@@ -211,6 +213,8 @@ func (s *Server) control(c echo.Context) (bulk.Job, error) {
 		job, err = s.cfg.Bulk.Resume(ctx, id)
 	case "cancel":
 		job, err = s.cfg.Bulk.Cancel(ctx, id)
+	case "ignore-breakers":
+		job, err = s.cfg.Bulk.IgnoreBreakers(ctx, id)
 	default:
 		return job, notFoundError{"no such action " + c.Param("verb")}
 	}
@@ -225,6 +229,8 @@ type bulkAPIRequest struct {
 	Action     string                 `json:"action"`
 	// UpToID is a dry run's up_to_id: the job acts on what it counted.
 	UpToID uint64 `json:"up_to_id"`
+	// IgnoreBreakers runs the job whatever the breakers say.
+	IgnoreBreakers bool `json:"ignore_breakers"`
 }
 
 // bulkAPIStatus is a job as the API shows it.
@@ -245,12 +251,20 @@ type bulkAPIStatus struct {
 	UpToID uint64 `json:"up_to_id"`
 	// URL is the job's page; its API answer is under /api/v1 at the same path.
 	URL string `json:"url"`
+	// Waiting says why a running job holds (a breaker); "" when it does not.
+	Waiting        string     `json:"waiting,omitempty"`
+	WaitingSince   *time.Time `json:"waiting_since,omitempty"`
+	IgnoreBreakers bool       `json:"ignore_breakers"`
 }
 
 func jobStatus(j bulk.Job) bulkAPIStatus {
-	return bulkAPIStatus{ID: j.ID, State: j.State, Action: j.Action, Total: j.Total, Sent: j.Sent, Failed: j.Failed,
+	st := bulkAPIStatus{ID: j.ID, State: j.State, Action: j.Action, Total: j.Total, Sent: j.Sent, Failed: j.Failed,
 		Rate: j.RatePerSec, Error: j.LastError, Actor: j.Actor, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
-		Filter: j.Filter, UpToID: j.MaxID, URL: views.BulkJobURL(j.ID)}
+		Filter: j.Filter, UpToID: j.MaxID, URL: views.BulkJobURL(j.ID), Waiting: j.Waiting, IgnoreBreakers: j.IgnoreBreakers}
+	if !j.WaitingSince.IsZero() {
+		st.WaitingSince = &j.WaitingSince
+	}
+	return st
 }
 
 // bulkAPIPlan is the answer to a dry run: no job, so no id.
@@ -279,7 +293,8 @@ func (s *Server) apiBulkCreate(c echo.Context) error {
 	if body.UpToID > math.MaxInt64 {
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, "up_to_id is not a dead letter id: use a dry run's up_to_id")
 	}
-	req := bulk.Request{Filter: body.Filter, Action: body.Action, RatePerSec: body.RatePerSec, Actor: actor(c), UpToID: body.UpToID}
+	req := bulk.Request{Filter: body.Filter, Action: body.Action, RatePerSec: body.RatePerSec, Actor: actor(c), UpToID: body.UpToID,
+		IgnoreBreakers: body.IgnoreBreakers}
 	req.Filter.MaxID = 0
 	ctx := c.Request().Context()
 	if body.DryRun {
@@ -337,7 +352,7 @@ func (s *Server) apiBulkShow(c echo.Context) error {
 	return apiJSON(c, jobStatus(job))
 }
 
-// apiBulkControl answers POST /api/v1/redeliveries/:id/{pause,resume,cancel}.
+// apiBulkControl answers POST /api/v1/redeliveries/:id/{pause,resume,cancel,ignore-breakers}.
 func (s *Server) apiBulkControl(c echo.Context) error {
 	job, err := s.control(c)
 	if err != nil {

@@ -80,6 +80,7 @@ func (s *Server) consumerShow(c echo.Context) error {
 			views.Series{Name: "delivered/s", Class: "s1", Values: rest(delivered)},
 			views.Series{Name: "acked/s", Class: "s2", Values: rest(acked)}),
 		ConfigRaw: indentJSON(cs.Config),
+		Pause:     s.pauseControl(c, cs.Stream, cs.Name),
 	}
 	spans, err := s.breakerSpans(ctx, guards, since)
 	if err != nil {

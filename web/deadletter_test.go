@@ -70,7 +70,7 @@ func setupDeskWith(t testing.TB, icfg dlq.IndexConfig, opts ...func(*Config)) (*
 		cfg.DeadLetterIndex = ix
 		q := dlq.NewQueries(db, js, "")
 		cfg.DeadLetters = dlq.Desk{Queries: q, Redeliverer: r}
-		jobs := bulk.NewRunner(js, q, r, bulk.Config{SaveEvery: 10 * time.Millisecond})
+		jobs := bulk.NewRunner(js, q, r, bulk.Config{SaveEvery: 10 * time.Millisecond, Breakers: db, BreakerPoll: 20 * time.Millisecond})
 		t.Cleanup(jobs.Stop)
 		require.NoError(t, jobs.Start(ctx))
 		cfg.Bulk = jobs

@@ -104,6 +104,12 @@ type notFoundError struct{ msg string }
 
 func (e notFoundError) Error() string { return e.msg }
 
+// unavailableError is a 503 whose message is safe to show: it says what
+// did not happen and what to do, and names nothing internal.
+type unavailableError struct{ msg string }
+
+func (e unavailableError) Error() string { return e.msg }
+
 // internalMessage is all a client learns about an internal failure.
 const internalMessage = "internal error, see jetwatch logs"
 
@@ -122,10 +128,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	status, msg := http.StatusInternalServerError, internalMessage
 	var nf notFoundError
+	var ue unavailableError
 	var he *echo.HTTPError
 	switch {
 	case errors.As(err, &nf):
 		status, msg = http.StatusNotFound, nf.msg
+	case errors.As(err, &ue):
+		status, msg = http.StatusServiceUnavailable, ue.msg
 	case errors.As(err, &he):
 		status = he.Code
 		if m, ok := he.Message.(string); ok && status < 500 {

@@ -29,6 +29,8 @@ func (s *Server) routes(e *echo.Echo) {
 	r(get, "/streams/:stream", v, "", s.streamShow)
 	r(get, "/streams/:stream/consumers/:consumer", v, "", s.consumerShow)
 	r(get, "/streams/:stream/messages", v, "", s.streamMessages) // audits payload views itself
+	r(post, "/streams/:stream/consumers/:consumer/pause", op, "consumer.pause", s.consumerPause)
+	r(post, "/streams/:stream/consumers/:consumer/resume", op, "consumer.resume", s.consumerResume)
 	r(get, "/dead-letters", v, "", s.deadLetterList)
 	r(get, "/dead-letters/groups", v, "", s.deadLetterGroups)
 	r(get, "/dead-letters/export", v, "export", s.deadLetterExport)
@@ -68,6 +70,8 @@ func (s *Server) routes(e *echo.Echo) {
 	a(get, "/streams/:stream/consumers", v, "", s.apiConsumerList)
 	a(get, "/streams/:stream/consumers/:consumer", v, "", s.apiConsumerShow)
 	a(get, "/streams/:stream/messages", v, "", s.apiStreamMessages) // audits payload views itself
+	a(post, "/streams/:stream/consumers/:consumer/pause", op, "consumer.pause", s.apiConsumerPause)
+	a(post, "/streams/:stream/consumers/:consumer/resume", op, "consumer.resume", s.apiConsumerResume)
 	a(get, "/dead-letters", v, "", s.apiDeadLetterList)
 	a(get, "/dead-letter-index", v, "", s.apiDeadLetterIndex)
 	a(get, "/dead-letters/export", v, "export", s.deadLetterExport)

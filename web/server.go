@@ -154,6 +154,9 @@ type Config struct {
 	DeadLetterIndex DeadLetterIndex
 	// Bulk runs bulk redeliveries and discards. Without it they answer 503.
 	Bulk BulkJobs
+	// Pauses pauses and resumes consumers on the server. Without it those
+	// routes answer 503 and the consumer page offers no pause.
+	Pauses ConsumerPauses
 	// Alerts serves the alert pages and API. Without it they answer 503.
 	Alerts Alerts
 	// DemoReceiver, in the demo only, serves /demo/receiver: webhooks

@@ -157,6 +157,8 @@ func consumerProblem(c store.Consumer) views.Problem {
 	case c.Unread != nil:
 		p.Kind, p.Severity = views.ProblemUnread, store.HealthCritical
 		p.Text = "could not be read (" + c.Unread.Why + "): " + c.Unread.Detail + "; " + readAtText(c.Unread.ReadAt)
+	case c.LagState == store.LagPaused || c.Paused:
+		p.Kind = views.ProblemPaused
 	case c.LagState == store.LagStopped:
 		p.Kind = views.ProblemStopped
 	case c.LagState == store.LagStalled || c.Stalled:

@@ -113,8 +113,9 @@ func TestTriageNamesConsumersByTheirLagState(t *testing.T) {
 	stopped := consumer("mailer", store.LagStopped, store.HealthCritical,
 		"stopped: nobody is consuming (no pull requests waiting): 1400 unacknowledged")
 	stopped.Stalled, stopped.StalledSince = true, &idle
-	paused := consumer("archiver", store.LagStopped, store.HealthWarning, "paused")
-	paused.Paused = true
+	pausedUntil := b.now.Add(time.Hour)
+	paused := consumer("archiver", store.LagPaused, store.HealthWarning, "paused until "+pausedUntil.Format(time.RFC3339))
+	paused.Paused, paused.PauseUntil = true, &pausedUntil
 	draining := consumer("billing", store.LagDraining, "", "")
 	require.NoError(t, b.db.SaveCycle(context.Background(), store.Cycle{At: b.now,
 		Streams:   []store.Stream{{Name: "ORDERS", ConsumerCount: 5, SampledAt: b.now, Health: store.Health{Level: store.HealthOK}}},
@@ -124,7 +125,8 @@ func TestTriageNamesConsumersByTheirLagState(t *testing.T) {
 	doc := parse(t, page)
 	require.Equal(t, []string{"ORDERS / shipping"}, problemSubjects(doc, "falling-behind"))
 	require.Equal(t, []string{"ORDERS / audit"}, problemSubjects(doc, "stalled"))
-	require.Equal(t, []string{"ORDERS / mailer", "ORDERS / archiver"}, problemSubjects(doc, "stopped"), "critical first")
+	require.Equal(t, []string{"ORDERS / mailer"}, problemSubjects(doc, "stopped"))
+	require.Equal(t, []string{"ORDERS / archiver"}, problemSubjects(doc, "paused"), "paused on purpose: neither stopped nor stalled")
 	require.Empty(t, problemSubjects(doc, "consumer"))
 	for _, p := range nodes(doc, "problem") {
 		require.NotContains(t, attr(p, "data-subject"), "billing", "draining is catching up, not a problem")
@@ -136,9 +138,15 @@ func TestTriageNamesConsumersByTheirLagState(t *testing.T) {
 		case "stalled":
 			require.Equal(t, "critical", attr(p, "data-severity"))
 			require.Contains(t, text(p), "since 10m ago")
+		case "paused":
+			require.Equal(t, "warning", attr(p, "data-severity"))
+			require.Contains(t, text(p), "paused until "+pausedUntil.Format(time.RFC3339))
 		}
 	}
 	require.Equal(t, []string{"4"}, byTestID(t, page, "problem-count"))
+	notes := byTestID(t, page, "paused-note")
+	require.Len(t, notes, 1, "the largest backlogs say which consumer is paused")
+	require.Regexp(t, `^paused until\s+in 1h`, notes[0])
 }
 
 func TestTriageSaysWhenNothingIsWrong(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/dlq/bulk"
 	"github.com/jetwatch/jetwatch/internal/startstop"
+	"github.com/jetwatch/jetwatch/pause"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -32,6 +33,7 @@ type parts struct {
 	audit       *audit.Log
 	tokens      *auth.Tokens // nil without sign-in
 	breakers    *collector.BreakerWatcher
+	pauses      *pause.Consumers
 
 	// Without a rules file, all nil.
 	rules      *rulesFile
@@ -78,7 +80,8 @@ func buildParts(nc *nats.Conn, db *store.DB, cfg *config, signIn bool, sampled f
 		return nil, err
 	}
 	p.bulk = bulk.NewRunner(js, p.queries, p.redeliverer, bulk.Config{Replicas: cfg.StreamReplicas, Logger: logger,
-		TracerProvider: cfg.Tracing})
+		TracerProvider: cfg.Tracing, Breakers: db})
+	p.pauses = pause.New(js, pause.Config{OwnStreams: []string{cfg.DLQStream, cfg.AdvisoryStream}})
 	if p.audit, err = audit.New(nc, db, audit.Config{Replicas: cfg.StreamReplicas, Logger: logger}); err != nil {
 		return nil, err
 	}

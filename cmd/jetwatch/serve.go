@@ -162,6 +162,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 		Index:          db,
 		DeadLetters:    dlq.Desk{Queries: p.queries, Redeliverer: p.redeliverer},
 		Bulk:           p.bulk,
+		Pauses:         p.pauses,
 		TraceURL:       cfg.TraceURL,
 		Auth:           acc.auth,
 		Audit:          p.audit,

@@ -55,6 +55,9 @@ type Request struct {
 	// dead letters that arrived since. 0 bounds it to those that exist
 	// when the job is created.
 	UpToID uint64
+	// IgnoreBreakers runs the job whatever the breakers of the consumers
+	// its dead letters go back to say (see Job.Waiting).
+	IgnoreBreakers bool
 }
 
 // Plan is a bulk job's dry run: how many pending dead letters it
@@ -94,6 +97,22 @@ type Job struct {
 	// Owner and LeaseUntil let one jetwatch replica run the job at a time.
 	Owner      string    `json:"owner,omitempty"`
 	LeaseUntil time.Time `json:"lease_until,omitzero"`
+	// Waiting says why a running redelivery holds, "" while it does not:
+	// a breaker of a consumer its next dead letters go back to is open or
+	// half open ("waiting: breaker notifier/points-api open ..."). It
+	// goes on by itself once the breaker closes.
+	Waiting string `json:"waiting,omitempty"`
+	// WaitingSince is when it began to hold.
+	WaitingSince time.Time `json:"waiting_since,omitzero"`
+	// IgnoreBreakers is set when an operator chose to run it whatever the
+	// breakers say: at creation, or while it waits.
+	IgnoreBreakers bool `json:"ignore_breakers,omitempty"`
+}
+
+// Breakers are the circuit breakers services report. *store.DB
+// implements it: Stale is judged at now.
+type Breakers interface {
+	Breakers(ctx context.Context, now time.Time) ([]store.Breaker, error)
 }
 
 // Config configures a Runner.
@@ -114,6 +133,15 @@ type Config struct {
 	TracerProvider trace.TracerProvider
 	// Now is the clock of leases and progress saves. Defaults to time.Now.
 	Now func() time.Time
+	// Breakers, when set, makes redeliveries breaker-aware: before each
+	// chunk, a job holds while a breaker (open or half open, not stale)
+	// guards a consumer the chunk's dead letters go back to. Defaults to
+	// none: jobs never hold.
+	Breakers Breakers
+	// BreakerPoll is how often a holding job reads the breakers again
+	// (and renews its lease), and how long a running job trusts the
+	// breakers it read. Defaults to 2 seconds.
+	BreakerPoll time.Duration
 }
 
 // Runner runs bulk jobs. Progress never decides what is sent: each
@@ -148,6 +176,8 @@ func NewRunner(js jetstream.JetStream, q *dlq.Queries, r *dlq.Redeliverer, cfg C
 	cfg.Replicas = max(cfg.Replicas, 1)
 	cfg.Lease = cmp.Or(cfg.Lease, 15*time.Second)
 	cfg.SaveEvery = cmp.Or(cfg.SaveEvery, time.Second)
+	// A holding job renews its lease at each look: well within it.
+	cfg.BreakerPoll = min(cmp.Or(cfg.BreakerPoll, 2*time.Second), cfg.Lease/3)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -250,7 +280,7 @@ func (b *Runner) Create(ctx context.Context, req Request) (Job, error) {
 	}
 	now := b.cfg.Now().UTC()
 	job := Job{ID: randomID(), Filter: req.Filter, Action: req.Action, RatePerSec: req.RatePerSec, MaxID: maxID,
-		State: JobRunning, Total: total, Actor: req.Actor, CreatedAt: now, UpdatedAt: now}
+		State: JobRunning, Total: total, Actor: req.Actor, CreatedAt: now, UpdatedAt: now, IgnoreBreakers: req.IgnoreBreakers}
 	data, _ := json.Marshal(job)
 	kv, err := b.bucket()
 	if err != nil {
@@ -340,6 +370,7 @@ func (b *Runner) Pause(ctx context.Context, id string) (Job, error) {
 			return ErrJobFinished
 		}
 		j.State, j.Owner, j.LeaseUntil = JobPaused, "", time.Time{}
+		j.Waiting, j.WaitingSince = "", time.Time{}
 		return nil
 	})
 	if err == nil {
@@ -363,6 +394,19 @@ func (b *Runner) Resume(ctx context.Context, id string) (Job, error) {
 	return job, err
 }
 
+// IgnoreBreakers lets an unfinished job run whatever the breakers say:
+// one that waits for a breaker goes on at its next look (within
+// BreakerPoll), on whichever replica runs it.
+func (b *Runner) IgnoreBreakers(ctx context.Context, id string) (Job, error) {
+	return b.change(ctx, id, func(j *Job) error {
+		if j.State != JobRunning && j.State != JobPaused {
+			return ErrJobFinished
+		}
+		j.IgnoreBreakers = true
+		return nil
+	})
+}
+
 // Cancel ends a job; what was sent stays sent.
 func (b *Runner) Cancel(ctx context.Context, id string) (Job, error) {
 	job, err := b.change(ctx, id, func(j *Job) error {
@@ -370,6 +414,7 @@ func (b *Runner) Cancel(ctx context.Context, id string) (Job, error) {
 			return ErrJobFinished
 		}
 		j.State, j.Owner, j.LeaseUntil = JobCancelled, "", time.Time{}
+		j.Waiting, j.WaitingSince = "", time.Time{}
 		return nil
 	})
 	if err == nil {
@@ -521,6 +566,16 @@ type pass struct {
 	sent, failed, skipped int
 	lastErr               string
 	lastSave              time.Time
+
+	// What the job holds for, saved with the progress; ignoreBreakers is
+	// read back from the stored job at each save (an operator's
+	// override).
+	waiting        string
+	waitingSince   time.Time
+	ignoreBreakers bool
+	// breakers are those last read, at breakersAt.
+	breakers   []store.Breaker
+	breakersAt time.Time
 }
 
 // newPass starts a pass where the job stands: what is left is what is
@@ -534,7 +589,8 @@ func (b *Runner) newPass(ctx context.Context, job Job) (*pass, error) {
 		return nil, err
 	}
 	p := &pass{b: b, job: job, filter: f, chunk: 200, note: "bulk job " + job.ID, lastSave: b.cfg.Now(),
-		sent: max(job.Total-remaining-job.Skipped, job.Sent), skipped: job.Skipped}
+		sent: max(job.Total-remaining-job.Skipped, job.Sent), skipped: job.Skipped,
+		waiting: job.Waiting, waitingSince: job.WaitingSince, ignoreBreakers: job.IgnoreBreakers}
 	p.limiter = rate.NewLimiter(rate.Inf, p.chunk)
 	if job.RatePerSec > 0 {
 		p.chunk = max(1, min(p.chunk, int(job.RatePerSec/10)))
@@ -560,6 +616,9 @@ func (p *pass) run(ctx context.Context) error {
 		for items := range slices.Chunk(page.Items, p.chunk) {
 			if err := p.limiter.WaitN(ctx, len(items)); err != nil {
 				return nil // paused, cancelled or stopping
+			}
+			if stop, err := p.holdForBreakers(ctx, items); stop || err != nil {
+				return err
 			}
 			if stop := p.act(ctx, items); stop {
 				return nil
@@ -625,9 +684,12 @@ func (p *pass) save(ctx context.Context, final string) error {
 			return ErrJobFinished // paused or cancelled meanwhile
 		}
 		j.Sent, j.Failed, j.Skipped, j.LastError = p.sent, p.failed, p.skipped, p.lastErr
+		j.Waiting, j.WaitingSince = p.waiting, p.waitingSince
+		p.ignoreBreakers = j.IgnoreBreakers
 		j.LeaseUntil = p.b.cfg.Now().Add(p.b.cfg.Lease)
 		if final != "" {
 			j.State, j.Owner, j.LeaseUntil = final, "", time.Time{}
+			j.Waiting, j.WaitingSince = "", time.Time{}
 		}
 		return nil
 	})
