@@ -269,7 +269,7 @@ func (ix *Index) prepare(msgs []jetstream.Msg) (batch, error) {
 	if len(msgs) == 0 {
 		return b, nil
 	}
-	b.entries = make([]store.JourneyEntry, 0, 2*len(msgs))
+	b.entries = make([]store.JourneyEntry, 0, len(msgs))
 	for _, m := range msgs {
 		meta, err := m.Metadata()
 		if err != nil {
@@ -280,15 +280,22 @@ func (ix *Index) prepare(msgs []jetstream.Msg) (batch, error) {
 		if len(keys) == 0 {
 			continue
 		}
-		trace := ""
+		trace, correlated := "", false
 		for _, k := range keys {
 			if k.Name == store.JourneyTraceName {
 				trace = k.Value
 			}
 		}
+		e := store.JourneyEntry{Stream: meta.Stream, Seq: meta.Sequence.Stream, Subject: m.Subject(), At: meta.Timestamp,
+			Size: len(m.Data()), TraceID: trace}
 		for _, k := range keys {
-			b.entries = append(b.entries, store.JourneyEntry{Key: k.Value, Name: k.Name, Stream: meta.Stream,
-				Seq: meta.Sequence.Stream, Subject: m.Subject(), At: meta.Timestamp, Size: len(m.Data()), TraceID: trace})
+			if k.Name != store.JourneyTraceName {
+				e.Name, e.Key, correlated = k.Name, k.Value, true
+				b.entries = append(b.entries, e)
+			}
+		}
+		if !correlated {
+			b.entries = append(b.entries, e)
 		}
 	}
 	return b, nil

@@ -3,25 +3,27 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
 
-// JourneyTraceName is the key name of a message's trace id in the journey
-// index; correlation values carry their configured name.
+// JourneyTraceName is what journeys call a message's trace id;
+// correlation values carry their configured name.
 const JourneyTraceName = "trace"
 
-// JourneyEntry is one message of a journey stream under one of its keys:
+// JourneyEntry is one message of a journey stream under one correlation
+// value it carries (Name and Key empty when it carries only a trace id):
 // metadata only, never the payload.
 type JourneyEntry struct {
-	Key     string
-	Name    string
 	Stream  string
 	Seq     uint64
 	Subject string
 	At      time.Time
 	Size    int
 	TraceID string
+	Name    string
+	Key     string
 }
 
 // InsertJourneyEntries stores the entries of a batch of stream messages
@@ -41,7 +43,7 @@ func (db *DB) InsertJourneyEntries(ctx context.Context, positionKey string, last
 		var first, lastRow, n int64
 		var newest time.Time
 		if len(entries) > 0 {
-			ins, err := tx.Prepare(`INSERT INTO journey_entries (key, name, stream, seq, subject, at, size, trace_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+			ins, err := tx.Prepare(`INSERT INTO journey_entries (stream, seq, subject, at, size, trace_id, name, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 			if err != nil {
 				return fmt.Errorf("index journeys: %w", err)
 			}
@@ -51,7 +53,7 @@ func (db *DB) InsertJourneyEntries(ctx context.Context, positionKey string, last
 				if e.Seq <= pos {
 					continue
 				}
-				id, err := ins.ExecID(e.Key, e.Name, e.Stream, e.Seq, e.Subject, e.At.UnixMilli(), e.Size, e.TraceID)
+				id, err := ins.ExecID(e.Stream, e.Seq, e.Subject, e.At.UnixMilli(), e.Size, e.TraceID, e.Name, e.Key)
 				if err != nil {
 					return fmt.Errorf("index journeys: %s seq %d: %w", e.Stream, e.Seq, err)
 				}
@@ -191,16 +193,22 @@ type JourneyMessage struct {
 	Keys []string `json:"matched_by"`
 }
 
-// JourneyMessages returns the messages indexed under key, oldest first,
-// at most limit.
+// JourneyMessages returns the messages carrying key as their trace id
+// or a correlation value, oldest first, at most limit.
 func (db *DB) JourneyMessages(ctx context.Context, key string, limit int) ([]JourneyMessage, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT name, stream, seq, subject, at, size, trace_id FROM journey_entries
-		WHERE key = ? ORDER BY at, stream, seq LIMIT ?`, key, max(limit, 1))
+	out := []JourneyMessage{}
+	if key == "" {
+		return out, nil
+	}
+	rows, err := db.sql.QueryContext(ctx, `SELECT * FROM (
+		SELECT name, stream, seq, subject, at, size, trace_id FROM journey_entries WHERE key = ?1 AND key != ''
+		UNION ALL
+		SELECT '`+JourneyTraceName+`', stream, seq, subject, at, size, trace_id FROM journey_entries WHERE trace_id = ?1 AND trace_id != '')
+		ORDER BY at, stream, seq LIMIT ?2`, key, max(limit, 1))
 	if err != nil {
 		return nil, fmt.Errorf("journey %q: %w", key, err)
 	}
 	defer rows.Close()
-	out := []JourneyMessage{}
 	type id struct {
 		stream string
 		seq    uint64
@@ -213,10 +221,13 @@ func (db *DB) JourneyMessages(ctx context.Context, key string, limit int) ([]Jou
 		if err := rows.Scan(&name, &m.Stream, &m.Seq, &m.Subject, &ms, &m.Size, &m.TraceID); err != nil {
 			return nil, fmt.Errorf("journey %q: %w", key, err)
 		}
-		// One message may carry the key twice (as a header and a JSON
-		// field): it is one step of the journey.
+		// A message with several correlation values has a row for each,
+		// all with its trace id; and one may carry key under two names:
+		// it is one step of the journey.
 		if i, ok := at[id{m.Stream, m.Seq}]; ok {
-			out[i].Keys = append(out[i].Keys, name)
+			if !slices.Contains(out[i].Keys, name) {
+				out[i].Keys = append(out[i].Keys, name)
+			}
 			continue
 		}
 		m.At, m.Keys = time.UnixMilli(ms).UTC(), []string{name}

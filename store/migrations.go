@@ -324,23 +324,25 @@ INSERT OR IGNORE INTO sample_times (ts, res)
 
 	// ---- journeys (issue 14): one block, to renumber easily on a merge ----
 	// 15: the journey index: metadata of the messages of --journey-streams,
-	// one row per message and key (trace id or correlation value); never
-	// payloads. Rows are trimmed a batch at a time (journey_batches holds
-	// each batch's row range and newest message), so retention needs no
-	// index on time. dead_letter_keys holds the same keys of each dead
-	// letter, so a journey finds its dead letters.
+	// never payloads: one row per message and correlation value it
+	// carries (one row with key '' when it carries only a trace id). Rows
+	// are trimmed a batch at a time (journey_batches holds each batch's
+	// row range and newest message), so retention needs no index on time.
+	// dead_letter_keys holds the same keys of each dead letter, so a
+	// journey finds its dead letters.
 	`
 CREATE TABLE journey_entries (
-	key      TEXT NOT NULL,    -- trace id or correlation value
-	name     TEXT NOT NULL,    -- "trace" or the correlation name
 	stream   TEXT NOT NULL,
 	seq      INTEGER NOT NULL, -- stream sequence
 	subject  TEXT NOT NULL,
 	at       INTEGER NOT NULL, -- unix ms the message was stored
 	size     INTEGER NOT NULL,
-	trace_id TEXT NOT NULL
+	trace_id TEXT NOT NULL,
+	name     TEXT NOT NULL,    -- the correlation name, '' for none
+	key      TEXT NOT NULL     -- the correlation value, '' for none
 );
-CREATE INDEX journey_entries_key ON journey_entries (key, at);
+CREATE INDEX journey_entries_key ON journey_entries (key, at) WHERE key != '';
+CREATE INDEX journey_entries_trace ON journey_entries (trace_id, at) WHERE trace_id != '';
 CREATE INDEX journey_entries_subject ON journey_entries (subject, at);
 CREATE TABLE journey_batches (
 	first_row INTEGER PRIMARY KEY,
