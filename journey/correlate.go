@@ -184,6 +184,10 @@ func header(h map[string][]string, name string) string {
 	return ""
 }
 
+// ValidKey says whether v can be a journey key: what the index stores
+// (a trace id or a correlation value) and a lookup may ask for.
+func ValidKey(v string) bool { return goodKey(v) }
+
 // goodKey says whether v may be indexed and shown as a key.
 func goodKey(v string) bool {
 	return v != "" && len(v) <= MaxKeyLen && utf8.ValidString(v) && printable(v)

@@ -3,6 +3,7 @@ package journey
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jetwatch/jetwatch/store"
@@ -111,6 +112,9 @@ func (r *Reader) Journey(ctx context.Context, key string) (Journey, error) {
 		addStream(d.Stream)
 	}
 	for _, a := range actions {
+		if strings.HasSuffix(a.Action, ".start") {
+			continue // an intent recorded before sending; its outcome follows
+		}
 		j.Steps = append(j.Steps, Step{At: a.At, Kind: StepAction, Action: a.Action, Actor: a.Actor,
 			DeadLetter: a.DeadLetter, Subject: a.Subject, Stream: a.AckStream, Seq: a.AckSeq})
 		span(a.At)
@@ -134,7 +138,28 @@ func (r *Reader) Journey(ctx context.Context, key string) (Journey, error) {
 		}
 		return rank[a.Kind] - rank[b.Kind]
 	})
+	placeRedeliveries(j.Steps)
 	return j, nil
+}
+
+// placeRedeliveries moves each message a redelivery published to just
+// after that redelivery: both may fall on the same millisecond, and the
+// message cannot come first.
+func placeRedeliveries(steps []Step) {
+	for i := 0; i < len(steps); i++ {
+		a := steps[i]
+		if a.Kind != StepAction || a.Stream == "" {
+			continue
+		}
+		for k := 0; k < i; k++ {
+			if m := steps[k]; m.Kind == StepMessage && m.Stream == a.Stream && m.Seq == a.Seq {
+				copy(steps[k:i], steps[k+1:i+1])
+				steps[i] = m
+				i--
+				break
+			}
+		}
+	}
 }
 
 // Stuck lists the journeys keyed by name that saw start and none of end,

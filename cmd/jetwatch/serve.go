@@ -153,6 +153,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 		DeadLetters:    dlq.Desk{Queries: p.queries, Redeliverer: p.redeliverer},
 		Bulk:           p.bulk,
 		TraceURL:       cfg.TraceURL,
+		Journeys:       web.JourneyConfig{Reader: p.journeyReader, Streams: cfg.JourneyStreams, Correlations: p.correlations},
 		Auth:           acc.auth,
 		Audit:          p.audit,
 		Redact:         acc.redactor,
