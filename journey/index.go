@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -76,11 +77,12 @@ type Index struct {
 	cfg    IndexConfig
 	logger *slog.Logger
 
-	indexed *prometheus.CounterVec
-	trimmed prometheus.Counter
+	indexed    *prometheus.CounterVec
+	trimmed    prometheus.Counter
+	tapDropped prometheus.Counter
 
 	mu        sync.Mutex
-	followers map[string]*streamreader.Follower[batch]
+	followers map[string]stopper
 	ctx       context.Context
 	stop      context.CancelFunc
 	done      chan struct{}
@@ -111,7 +113,7 @@ func NewIndex(js jetstream.JetStream, db *store.DB, cfg IndexConfig) (*Index, er
 	}
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	ix := &Index{js: js, db: db, cfg: cfg, logger: cfg.Logger.With("component", "journey-index"),
-		followers: map[string]*streamreader.Follower[batch]{},
+		followers: map[string]stopper{},
 		indexed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetwatch_journey_messages_indexed_total",
 			Help: "Messages of journey streams indexed (those carrying a trace id or correlation value), by stream.",
@@ -120,9 +122,13 @@ func NewIndex(js jetstream.JetStream, db *store.DB, cfg IndexConfig) (*Index, er
 			Name: "jetwatch_journey_rows_trimmed_total",
 			Help: "Journey index rows deleted by retention (--journey-retention, --journey-max-rows).",
 		}),
+		tapDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jetwatch_journey_messages_dropped_total",
+			Help: "Messages of work-queue journey streams (followed live from their subjects) dropped because storing fell behind.",
+		}),
 	}
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{ix.indexed, ix.trimmed} {
+		for _, c := range []prometheus.Collector{ix.indexed, ix.trimmed, ix.tapDropped} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("register journey metrics: %w", err)
 			}
@@ -155,7 +161,7 @@ func (ix *Index) Start(ctx context.Context) error {
 		wg.Wait()
 		ix.mu.Lock()
 		fs := ix.followers
-		ix.followers = map[string]*streamreader.Follower[batch]{}
+		ix.followers = map[string]stopper{}
 		ix.mu.Unlock()
 		for _, f := range fs {
 			f.Stop()
@@ -228,14 +234,12 @@ func (ix *Index) discover(ctx context.Context) {
 		if _, ok := ix.followers[name]; ok || !ix.follows(name) {
 			continue
 		}
-		f, err := ix.newFollower(name)
+		f, err := ix.follow(lctx, name)
 		if err != nil {
-			ix.logger.Error("cannot follow stream for journeys", "stream", name, "err", err)
+			ix.logger.Error("cannot follow stream for journeys; trying again", "stream", name, "err", err, "retry_in", ix.cfg.Discover)
 			continue
 		}
 		ix.followers[name] = f
-		f.Start(ix.ctx)
-		ix.logger.Info("following stream for journeys", "stream", name)
 	}
 	for name, f := range ix.followers {
 		if present[name] {
@@ -248,6 +252,35 @@ func (ix *Index) discover(ctx context.Context) {
 		}
 		ix.logger.Info("stream deleted; no longer following it for journeys (its rows stay until retention)", "stream", name)
 	}
+}
+
+// stopper is a running follower of a stream.
+type stopper interface{ Stop() }
+
+// follow starts following stream: from its stored position with an
+// ordered consumer, or, for a WorkQueue stream, which no reader may read
+// without consuming it, live from its subjects (see tap).
+func (ix *Index) follow(ctx context.Context, name string) (stopper, error) {
+	st, err := ix.js.Stream(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if cfg := st.CachedInfo().Config; cfg.Retention == jetstream.WorkQueuePolicy {
+		t, err := ix.newTap(ix.ctx, name, cfg.Subjects)
+		if err != nil {
+			return nil, err
+		}
+		ix.logger.Info("following work-queue stream for journeys live from its subjects (messages published while jetwatch is down are not indexed)",
+			"stream", name, "subjects", cfg.Subjects)
+		return t, nil
+	}
+	f, err := ix.newFollower(name)
+	if err != nil {
+		return nil, err
+	}
+	f.Start(ix.ctx)
+	ix.logger.Info("following stream for journeys", "stream", name)
+	return f, nil
 }
 
 func (ix *Index) newFollower(stream string) (*streamreader.Follower[batch], error) {
@@ -276,29 +309,37 @@ func (ix *Index) prepare(msgs []jetstream.Msg) (batch, error) {
 			return batch{}, fmt.Errorf("journey message metadata: %w", err)
 		}
 		b.last = max(b.last, meta.Sequence.Stream)
-		keys := ix.cfg.Correlations.Keys(m.Headers(), m.Data())
-		if len(keys) == 0 {
-			continue
-		}
-		trace, correlated := "", false
-		for _, k := range keys {
-			if k.Name == store.JourneyTraceName {
-				trace = k.Value
-			}
-		}
-		e := store.JourneyEntry{Stream: meta.Stream, Seq: meta.Sequence.Stream, Subject: m.Subject(), At: meta.Timestamp,
-			Size: len(m.Data()), TraceID: trace}
-		for _, k := range keys {
-			if k.Name != store.JourneyTraceName {
-				e.Name, e.Key, correlated = k.Name, k.Value, true
-				b.entries = append(b.entries, e)
-			}
-		}
-		if !correlated {
-			b.entries = append(b.entries, e)
-		}
+		b.entries = ix.entries(b.entries, meta.Stream, meta.Sequence.Stream, m.Subject(), meta.Timestamp, m.Headers(), m.Data())
 	}
 	return b, nil
+}
+
+// entries appends the rows of one message: one per correlation value it
+// carries, each with its trace id, or one with the trace id alone; none
+// when it carries no key.
+func (ix *Index) entries(out []store.JourneyEntry, stream string, seq uint64, subject string, at time.Time,
+	h nats.Header, data []byte) []store.JourneyEntry {
+	keys := ix.cfg.Correlations.Keys(h, data)
+	if len(keys) == 0 {
+		return out
+	}
+	e := store.JourneyEntry{Stream: stream, Seq: seq, Subject: subject, At: at, Size: len(data)}
+	for _, k := range keys {
+		if k.Name == store.JourneyTraceName {
+			e.TraceID = k.Value
+		}
+	}
+	correlated := false
+	for _, k := range keys {
+		if k.Name != store.JourneyTraceName {
+			e.Name, e.Key, correlated = k.Name, k.Value, true
+			out = append(out, e)
+		}
+	}
+	if !correlated {
+		out = append(out, e)
+	}
+	return out
 }
 
 // store stores a batch and the position after it.

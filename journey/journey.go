@@ -142,6 +142,14 @@ func (r *Reader) Journey(ctx context.Context, key string) (Journey, error) {
 	return j, nil
 }
 
+// tappedBy says whether m, a message of a work queue followed live (its
+// sequence unknown), is what redelivery a published: the same subject
+// within a second.
+func tappedBy(m, a Step) bool {
+	d := m.At.Sub(a.At)
+	return m.Seq == 0 && m.Subject == a.Subject && d > -time.Second && d < time.Second
+}
+
 // placeRedeliveries moves each message a redelivery published to just
 // after that redelivery: both may fall on the same millisecond, and the
 // message cannot come first.
@@ -152,7 +160,7 @@ func placeRedeliveries(steps []Step) {
 			continue
 		}
 		for k := 0; k < i; k++ {
-			if m := steps[k]; m.Kind == StepMessage && m.Stream == a.Stream && m.Seq == a.Seq {
+			if m := steps[k]; m.Kind == StepMessage && m.Stream == a.Stream && (m.Seq == a.Seq || tappedBy(m, a)) {
 				copy(steps[k:i], steps[k+1:i+1])
 				steps[i] = m
 				i--

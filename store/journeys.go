@@ -27,18 +27,24 @@ type JourneyEntry struct {
 }
 
 // InsertJourneyEntries stores the entries of a batch of stream messages
-// and moves the position named positionKey to last, in one transaction.
+// and moves the position named positionKey to last, in one transaction
+// (with no positionKey, it stores them all and keeps no position).
 // Entries at or before the stored position (another replica, or a rerun,
 // got there first) are skipped. The batch's rows are recorded as one
 // range, which the trim deletes whole once its newest message is old.
 func (db *DB) InsertJourneyEntries(ctx context.Context, positionKey string, last uint64, entries []JourneyEntry) error {
 	err := db.withRawTx(ctx, func(tx *rawTx) error {
-		pos, err := positionRaw(tx, positionKey)
-		if err != nil {
-			return err
-		}
-		if last <= pos {
-			return nil
+		// Without a position (a live tap of a work queue), every entry
+		// is new.
+		var pos uint64
+		if positionKey != "" {
+			var err error
+			if pos, err = positionRaw(tx, positionKey); err != nil {
+				return err
+			}
+			if last <= pos {
+				return nil
+			}
 		}
 		var first, lastRow, n int64
 		var newest time.Time
@@ -50,7 +56,7 @@ func (db *DB) InsertJourneyEntries(ctx context.Context, positionKey string, last
 			defer ins.Close()
 			for i := range entries {
 				e := &entries[i]
-				if e.Seq <= pos {
+				if positionKey != "" && e.Seq <= pos {
 					continue
 				}
 				id, err := ins.ExecID(e.Stream, e.Seq, e.Subject, e.At.UnixMilli(), e.Size, e.TraceID, e.Name, e.Key)
@@ -72,6 +78,9 @@ func (db *DB) InsertJourneyEntries(ctx context.Context, positionKey string, last
 				first, lastRow, n, newest.UnixMilli()); err != nil {
 				return fmt.Errorf("index journeys: %w", err)
 			}
+		}
+		if positionKey == "" {
+			return nil
 		}
 		return setPosition(ctx, tx, positionKey, last)
 	})
@@ -224,7 +233,9 @@ func (db *DB) JourneyMessages(ctx context.Context, key string, limit int) ([]Jou
 		// A message with several correlation values has a row for each,
 		// all with its trace id; and one may carry key under two names:
 		// it is one step of the journey.
-		if i, ok := at[id{m.Stream, m.Seq}]; ok {
+		// Sequence 0 is unknown (a work queue followed live): each such
+		// row is its own message.
+		if i, ok := at[id{m.Stream, m.Seq}]; ok && m.Seq != 0 {
 			if !slices.Contains(out[i].Keys, name) {
 				out[i].Keys = append(out[i].Keys, name)
 			}
