@@ -71,56 +71,7 @@ func setupJourneys(t *testing.T) (*Server, *journeyBundle) {
 func TestJourneyAcrossTwoStreams(t *testing.T) {
 	t.Parallel()
 	srv, jb := setupJourneys(t)
-	ctx := context.Background()
-	created := nats.NewMsg("orders.created")
-	created.Header.Set("X-Order-Id", "o-7")
-	created.Header.Set("traceparent", "00-"+journeyTrace+"-b7ad6b7169203331-01")
-	created.Data = []byte(`{"items":3}`)
-	_, err := jb.js.PublishMsg(ctx, created)
-	require.NoError(t, err)
-	pay := nats.NewMsg("payments.requested")
-	pay.Header.Set("traceparent", "00-"+journeyTrace+"-00f067aa0ba902b7-01")
-	pay.Data = []byte(`{"order_id":"o-7","amount":12}`)
-	ack, err := jb.js.PublishMsg(ctx, pay)
-	require.NoError(t, err)
-	// Its service gives up on it: the dead letter keeps its headers and
-	// payload, so its order id and trace id.
-	failed := time.Now().Add(time.Millisecond)
-	dl := nats.NewMsg(dlq.Subject("PAYMENTS", "charger"))
-	dl.Header.Set("traceparent", pay.Header.Get("traceparent"))
-	dl.Data = pay.Data
-	dlq.Envelope{Stream: "PAYMENTS", Consumer: "charger", Subject: "payments.requested", Sequence: ack.Sequence, Deliveries: 5,
-		Reason: dlq.ReasonMaxDeliver, Error: "gateway timeout", Service: "payments-svc", FailedAt: failed}.Apply(dl.Header)
-	_, err = jb.js.PublishMsg(ctx, dl)
-	require.NoError(t, err)
-	require.NoError(t, jb.ix.CatchUp(ctx))
-	for _, st := range []struct {
-		state string
-		at    time.Time
-	}{{store.BreakerOpen, failed.Add(time.Millisecond)}, {store.BreakerClosed, failed.Add(2 * time.Millisecond)}} {
-		_, err := jb.db.SaveBreaker(ctx, store.Breaker{Service: "payments-svc", Breaker: "gateway", Stream: "PAYMENTS", Consumer: "charger",
-			State: st.state, Since: st.at, UpdatedAt: st.at, HeartbeatSeconds: 3600})
-		require.NoError(t, err)
-	}
-	// A breaker on another stream is not part of the journey.
-	_, err = jb.db.SaveBreaker(ctx, store.Breaker{Service: "mailer", Breaker: "smtp", Stream: "MAIL", State: store.BreakerOpen,
-		Since: failed.Add(time.Millisecond), UpdatedAt: failed, HeartbeatSeconds: 3600})
-	require.NoError(t, err)
-	page, err := dlq.NewQueries(jb.db, jb.js, "").List(ctx, store.DeadLetterFilter{}, 10, "")
-	require.NoError(t, err)
-	require.Len(t, page.Items, 1)
-	id := page.Items[0].ID
-	// Redelivered once the breaker closed.
-	natstest.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
-		if time.Now().Before(failed.Add(3 * time.Millisecond)) {
-			return errWait
-		}
-		return nil
-	})
-	code, body := postJSON(t, srv, "/api/v1/dead-letters/"+u(id)+"/redeliver", `{}`)
-	require.Equal(t, http.StatusOK, code, body)
-	require.NoError(t, jb.ix.CatchUp(ctx))
-	require.NoError(t, jb.jix.CatchUp(ctx))
+	id := jb.orderSeven(t, srv)
 
 	res, raw := get(t, srv, "/api/v1/journeys/o-7")
 	require.Equal(t, http.StatusOK, res.StatusCode, raw)
@@ -186,6 +137,64 @@ func TestJourneyAcrossTwoStreams(t *testing.T) {
 	require.Equal(t, "/journeys/o-7", res.Header.Get("Location"))
 }
 
+// orderSeven makes the journey of order o-7: created on ORDERS, its
+// payment on PAYMENTS dead-lettered while the gateway's breaker opens and
+// closes, then redelivered through the API. It returns the dead letter.
+func (jb *journeyBundle) orderSeven(t *testing.T, srv *Server) uint64 {
+	t.Helper()
+	ctx := context.Background()
+	created := nats.NewMsg("orders.created")
+	created.Header.Set("X-Order-Id", "o-7")
+	created.Header.Set("traceparent", "00-"+journeyTrace+"-b7ad6b7169203331-01")
+	created.Data = []byte(`{"items":3}`)
+	_, err := jb.js.PublishMsg(ctx, created)
+	require.NoError(t, err)
+	pay := nats.NewMsg("payments.requested")
+	pay.Header.Set("traceparent", "00-"+journeyTrace+"-00f067aa0ba902b7-01")
+	pay.Data = []byte(`{"order_id":"o-7","amount":12}`)
+	ack, err := jb.js.PublishMsg(ctx, pay)
+	require.NoError(t, err)
+	// Its service gives up on it: the dead letter keeps its headers and
+	// payload, so its order id and trace id.
+	failed := time.Now().Add(time.Millisecond)
+	dl := nats.NewMsg(dlq.Subject("PAYMENTS", "charger"))
+	dl.Header.Set("traceparent", pay.Header.Get("traceparent"))
+	dl.Data = pay.Data
+	dlq.Envelope{Stream: "PAYMENTS", Consumer: "charger", Subject: "payments.requested", Sequence: ack.Sequence, Deliveries: 5,
+		Reason: dlq.ReasonMaxDeliver, Error: "gateway timeout", Service: "payments-svc", FailedAt: failed}.Apply(dl.Header)
+	_, err = jb.js.PublishMsg(ctx, dl)
+	require.NoError(t, err)
+	require.NoError(t, jb.ix.CatchUp(ctx))
+	for _, st := range []struct {
+		state string
+		at    time.Time
+	}{{store.BreakerOpen, failed.Add(time.Millisecond)}, {store.BreakerClosed, failed.Add(2 * time.Millisecond)}} {
+		_, err := jb.db.SaveBreaker(ctx, store.Breaker{Service: "payments-svc", Breaker: "gateway", Stream: "PAYMENTS", Consumer: "charger",
+			State: st.state, Since: st.at, UpdatedAt: st.at, HeartbeatSeconds: 3600})
+		require.NoError(t, err)
+	}
+	// A breaker on another stream is not part of the journey.
+	_, err = jb.db.SaveBreaker(ctx, store.Breaker{Service: "mailer", Breaker: "smtp", Stream: "MAIL", State: store.BreakerOpen,
+		Since: failed.Add(time.Millisecond), UpdatedAt: failed, HeartbeatSeconds: 3600})
+	require.NoError(t, err)
+	page, err := dlq.NewQueries(jb.db, jb.js, "").List(ctx, store.DeadLetterFilter{}, 10, "")
+	require.NoError(t, err)
+	require.Len(t, page.Items, 1)
+	id := page.Items[0].ID
+	// Redelivered once the breaker closed.
+	natstest.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		if time.Now().Before(failed.Add(3 * time.Millisecond)) {
+			return errWait
+		}
+		return nil
+	})
+	code, body := postJSON(t, srv, "/api/v1/dead-letters/"+u(id)+"/redeliver", `{}`)
+	require.Equal(t, http.StatusOK, code, body)
+	require.NoError(t, jb.ix.CatchUp(ctx))
+	require.NoError(t, jb.jix.CatchUp(ctx))
+	return id
+}
+
 // errWait says a condition is not met yet.
 var errWait = errorString("not yet")
 
@@ -224,4 +233,27 @@ func TestJourneyHostileKeys(t *testing.T) {
 	res, raw = get(t, srv, "/api/v1/journeys/o-1")
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.Contains(t, raw, `"subject":"orders.created"`)
+}
+
+// TestStuckJourneysPage lists, under each saga_stuck rule, the journeys
+// that started and did not end in time, linked to their journey.
+func TestStuckJourneysPage(t *testing.T) {
+	t.Parallel()
+	srv, d := setupEverything(t)
+	ctx := context.Background()
+	at := testNow.Add(-10 * time.Minute)
+	require.NoError(t, d.db.InsertJourneyEntries(ctx, "journey:ORDERS", 3, []store.JourneyEntry{
+		{Stream: "ORDERS", Seq: 1, Subject: "orders.created", At: at, Name: "order", Key: "o-1"},
+		{Stream: "ORDERS", Seq: 2, Subject: "orders.created", At: at, Name: "order", Key: "o-2"},
+		{Stream: "ORDERS", Seq: 3, Subject: "orders.shipped", At: at.Add(time.Second), Name: "order", Key: "o-2"},
+	}))
+	res, page := get(t, srv, "/journeys/stuck")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	doc := parse(t, page)
+	require.Len(t, nodes(doc, "saga"), 1)
+	rows := nodes(doc, "stuck-journey")
+	require.Len(t, rows, 1, "o-2 shipped")
+	require.Contains(t, text(rows[0]), "o-1")
+	require.Contains(t, page, `href="/journeys/o-1"`)
+	require.Len(t, nodes(doc, "nav-journeys"), 1)
 }
