@@ -256,4 +256,10 @@ func TestStuckJourneysPage(t *testing.T) {
 	require.Contains(t, text(rows[0]), "o-1")
 	require.Contains(t, page, `href="/journeys/o-1"`)
 	require.Len(t, nodes(doc, "nav-journeys"), 1)
+
+	// The alerts page says what the rule watches and links here.
+	_, page = get(t, srv, "/alerts")
+	doc = parse(t, page)
+	require.Len(t, nodes(doc, "alert-stuck-journeys"), 1)
+	require.Contains(t, page, "saga_stuck key=order start=orders.created end=orders.shipped within 1m")
 }
