@@ -38,10 +38,6 @@ func TestOrderSaga(t *testing.T) {
 	db, err := store.OpenFile(ctx, filepath.Join(t.TempDir(), "jetwatch.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	w, err := demo.NewWorkload(nc, demo.WorkloadConfig{Speed: 10})
-	require.NoError(t, err)
-	require.NoError(t, w.Start(ctx))
-	t.Cleanup(w.Stop)
 	cs, err := journey.ParseCorrelations("order=header:X-Order-Id,order=json:order_id")
 	require.NoError(t, err)
 	ix, err := journey.NewIndex(js, db, journey.IndexConfig{Streams: func(s string) bool { return s == "ORDERS" || s == "PAYMENTS" },
@@ -50,6 +46,22 @@ func TestOrderSaga(t *testing.T) {
 	require.NoError(t, ix.Start(ctx))
 	t.Cleanup(ix.Stop)
 	r := journey.NewReader(db)
+	// PAYMENTS is a work queue, followed live: the index must listen
+	// before the workload publishes.
+	for _, cfg := range demo.Streams {
+		_, err := js.CreateOrUpdateStream(ctx, cfg)
+		require.NoError(t, err)
+	}
+	natstest.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		if f := ix.Followed(); !slices.Equal(f, []string{"ORDERS", "PAYMENTS"}) {
+			return fmt.Errorf("following %v", f)
+		}
+		return nil
+	})
+	w, err := demo.NewWorkload(nc, demo.WorkloadConfig{Speed: 10})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(ctx))
+	t.Cleanup(w.Stop)
 
 	natstest.CheckFor(t, 60*time.Second, 100*time.Millisecond, func() error {
 		j, err := r.Journey(ctx, "sg-000001")
