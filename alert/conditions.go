@@ -306,14 +306,15 @@ func (e *Evaluator) observeAdvisories(ctx context.Context, r Rule, now time.Time
 // oldest first: the same ones each time, so none flaps.
 const sagaScan = 500
 
-// defaultSagaWindow is how far back a saga_stuck rule looks for starts.
-const defaultSagaWindow = 24 * time.Hour
+// DefaultSagaWindow is how far back a saga_stuck rule looks for starts
+// when its window is not set.
+const DefaultSagaWindow = 24 * time.Hour
 
 // observeSagas lists the journeys keyed by r.Key that saw r.Start and none
 // of r.End within r.Within: one instance per key, which holds until an
 // end subject arrives (or the start falls out of the window).
 func (e *Evaluator) observeSagas(ctx context.Context, r Rule, now time.Time) ([]observation, error) {
-	window := cmp.Or(time.Duration(r.Window), defaultSagaWindow)
+	window := cmp.Or(time.Duration(r.Window), DefaultSagaWindow)
 	stuck, err := e.cfg.Index.StuckJourneys(ctx, store.StuckJourneyQuery{Name: r.Key, Start: r.Start, End: r.End,
 		StartedBefore: now.Add(-time.Duration(r.Within)), StartedAfter: now.Add(-window), Limit: sagaScan})
 	if err != nil {

@@ -369,7 +369,8 @@ func distinctMessages(es []store.JourneyEntry) int {
 }
 
 // CatchUp indexes each matching stream until the index holds everything
-// it held when CatchUp was called. Used by benchmarks and tests.
+// it held when CatchUp was called; work queues, followed live, are left
+// out. Used by benchmarks and tests.
 func (ix *Index) CatchUp(ctx context.Context) error {
 	names := ix.js.StreamNames(ctx)
 	var streams []string
@@ -385,6 +386,9 @@ func (ix *Index) CatchUp(ctx context.Context) error {
 		s, err := ix.js.Stream(ctx, name)
 		if err != nil {
 			return fmt.Errorf("stream %s: %w", name, err)
+		}
+		if s.CachedInfo().Config.Retention == jetstream.WorkQueuePolicy {
+			continue // followed live only: there is nothing to catch up on
 		}
 		target := s.CachedInfo().State.LastSeq
 		pos, err := ix.db.Position(ctx, positionPrefix+name)

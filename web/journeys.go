@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"strings"
@@ -129,10 +130,7 @@ func (s *Server) journeyStuck(c echo.Context) error {
 			if r.Kind != alert.KindSagaStuck {
 				continue
 			}
-			lookback := time.Duration(r.Window)
-			if lookback == 0 {
-				lookback = 24 * time.Hour
-			}
+			lookback := cmp.Or(time.Duration(r.Window), alert.DefaultSagaWindow)
 			stuck, err := s.cfg.Journeys.Reader.Stuck(c.Request().Context(), r.Key, r.Start, r.End, time.Duration(r.Within),
 				lookback, p.Now, stuckListed+1)
 			if err != nil {
