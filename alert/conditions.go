@@ -19,6 +19,7 @@ type Index interface {
 	Streams(ctx context.Context) ([]store.Stream, error)
 	Breakers(ctx context.Context, now time.Time) ([]store.Breaker, error)
 	Events(ctx context.Context, f store.EventFilter) ([]store.Event, error)
+	StuckJourneys(ctx context.Context, q store.StuckJourneyQuery) ([]store.StuckJourney, error)
 }
 
 // DeadLetterList lists indexed dead letters. *dlq.Queries implements it.
@@ -147,6 +148,8 @@ func (e *Evaluator) observe(ctx context.Context, r Rule, now time.Time, firing f
 		return e.observeDeadLetters(ctx, r, now)
 	case KindAdvisory:
 		return e.observeAdvisories(ctx, r, now)
+	case KindSagaStuck:
+		return e.observeSagas(ctx, r, now)
 	}
 	return nil, fmt.Errorf("unknown kind %q", r.Kind)
 }
@@ -345,4 +348,33 @@ func eachAccount[T any](e *Evaluator, r Rule, own []T, of func(*store.Account) [
 			visit(a.Name, of(a))
 		}
 	}
+}
+
+// sagaScan bounds the stuck journeys one evaluation reads per rule, the
+// oldest first: the same ones each time, so none flaps.
+const sagaScan = 500
+
+// DefaultSagaWindow is how far back a saga_stuck rule looks for starts
+// when its window is not set.
+const DefaultSagaWindow = 24 * time.Hour
+
+// observeSagas lists the journeys keyed by r.Key that saw r.Start and none
+// of r.End within r.Within: one instance per key, which holds until an
+// end subject arrives (or the start falls out of the window).
+func (e *Evaluator) observeSagas(ctx context.Context, r Rule, now time.Time) ([]observation, error) {
+	window := cmp.Or(time.Duration(r.Window), DefaultSagaWindow)
+	stuck, err := e.cfg.Index.StuckJourneys(ctx, store.StuckJourneyQuery{Name: r.Key, Start: r.Start, End: r.End,
+		StartedBefore: now.Add(-time.Duration(r.Within)), StartedAfter: now.Add(-window), Limit: sagaScan})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]observation, 0, len(stuck))
+	for _, j := range stuck {
+		out = append(out, observation{Labels: map[string]string{"journey": j.Key, "key": r.Key},
+			Value: now.Sub(j.Started).Seconds(), Since: j.Started,
+			Summary: fmt.Sprintf("%s %s started (%s) %s ago and reached none of %s within %s; its last step: %s at %s",
+				r.Key, j.Key, r.Start, human.Duration(now.Sub(j.Started)), strings.Join(r.End, ", "),
+				human.Duration(time.Duration(r.Within)), j.LastSubject, j.LastAt.Format(time.RFC3339))})
+	}
+	return out, nil
 }

@@ -28,6 +28,7 @@ const (
 	KindBreakerOpen     = "breaker_open"
 	KindStreamLimit     = "stream_limit"
 	KindAdvisory        = "advisory"
+	KindSagaStuck       = "saga_stuck"
 )
 
 // Advisory events an advisory rule can watch.
@@ -143,6 +144,13 @@ type Rule struct {
 	Breaker string `yaml:"breaker" json:"breaker,omitempty"`
 	// Event is the advisory to watch.
 	Event string `yaml:"event" json:"event,omitempty"`
+	// Start, End, Within and Key define a saga_stuck rule: a journey
+	// keyed by the correlation Key (a name from --correlate-by) that saw
+	// the Start subject and none of the End subjects within Within.
+	Start  string   `yaml:"start" json:"start,omitempty"`
+	End    []string `yaml:"end" json:"end,omitempty"`
+	Within Duration `yaml:"within" json:"within,omitempty"`
+	Key    string   `yaml:"key" json:"key,omitempty"`
 	// Above is the threshold: pending messages, a percentage, a count.
 	Above float64 `yaml:"above" json:"above"`
 	// States are the lag states a consumer_lag rule fires for
@@ -150,7 +158,8 @@ type Rule struct {
 	States []string `yaml:"states" json:"states,omitempty"`
 	// For is how long the condition must hold before the rule fires.
 	For Duration `yaml:"for" json:"for"`
-	// Window is the period counted by rate rules.
+	// Window is the period counted by rate rules; for saga_stuck, how
+	// far back starts are looked for (defaults to 24 hours).
 	Window Duration `yaml:"window" json:"window,omitempty"`
 	// KeepFiringFor keeps an instance firing this long after its
 	// condition cleared, so a condition that clears and comes back is one
@@ -372,10 +381,15 @@ func validateKind(r Rule, field func(f, format string, args ...any)) {
 		default:
 			field("event", "%q is not quorum_lost, leader_elected, out_of_storage or data_loss", r.Event)
 		}
+	case KindSagaStuck:
+		validateSaga(r, field)
 	case "":
-		field("kind", "required: one of consumer_lag, consumer_stalled, dead_letter_rate, dead_letter_match, breaker_open, stream_limit, advisory")
+		field("kind", "required: one of consumer_lag, consumer_stalled, dead_letter_rate, dead_letter_match, breaker_open, stream_limit, advisory, saga_stuck")
 	default:
-		field("kind", "%q is not one of consumer_lag, consumer_stalled, dead_letter_rate, dead_letter_match, breaker_open, stream_limit, advisory", r.Kind)
+		field("kind", "%q is not one of consumer_lag, consumer_stalled, dead_letter_rate, dead_letter_match, breaker_open, stream_limit, advisory, saga_stuck", r.Kind)
+	}
+	if r.Kind != KindSagaStuck && (r.Start != "" || len(r.End) > 0 || r.Within != 0 || r.Key != "") {
+		field("start", "start, end, within and key belong to saga_stuck rules")
 	}
 	if len(r.States) > 0 && r.Kind != KindConsumerLag {
 		field("states", "only consumer_lag rules have states")
@@ -388,6 +402,43 @@ func validateKind(r Rule, field func(f, format string, args ...any)) {
 		if err := (store.DeadLetterFilter{Subject: r.Subject, Reason: r.Reason}).Validate(); errors.As(err, &fe) {
 			field(fe.Field, "%s", fe.Problem)
 		}
+	}
+}
+
+// maxSagaEnds bounds the end subjects of a saga_stuck rule.
+const maxSagaEnds = 20
+
+// validateSaga checks a saga_stuck rule: journey subjects are literal
+// (the index looks them up exactly), and the rule needs a time and a key.
+func validateSaga(r Rule, field func(f, format string, args ...any)) {
+	literal := func(s string) bool {
+		return s != "" && len(s) <= 255 && !strings.ContainsAny(s, "*> \t\r\n") && !strings.HasPrefix(s, ".") &&
+			!strings.HasSuffix(s, ".") && !strings.Contains(s, "..")
+	}
+	if !literal(r.Start) {
+		field("start", "required: the subject that starts a journey, written out (like orders.created; no wildcards)")
+	}
+	switch {
+	case len(r.End) == 0:
+		field("end", "required: the subjects that end a journey (like [orders.shipped, orders.cancelled])")
+	case len(r.End) > maxSagaEnds:
+		field("end", "at most %d subjects", maxSagaEnds)
+	}
+	for _, e := range r.End {
+		if !literal(e) {
+			field("end", "%q is not a subject written out (no wildcards)", e)
+		} else if e == r.Start {
+			field("end", "%q is also the start subject", e)
+		}
+	}
+	if r.Within <= 0 {
+		field("within", "required: how long a journey may take to end (like 10m)")
+	}
+	if r.Key == "" || len(r.Key) > 64 {
+		field("key", "required: the correlation name journeys are keyed by, as --correlate-by names it (like order)")
+	}
+	if r.Window != 0 && r.Window < r.Within {
+		field("window", "how far back starts are looked for must be at least within")
 	}
 }
 

@@ -48,6 +48,7 @@ func (w *Workload) processPayment(m jetstream.Msg) {
 		m.Nak() //nolint:errcheck // redelivered after AckWait anyway
 	default:
 		m.Ack() //nolint:errcheck // a lost ack is redelivered
+		w.ship(m)
 	}
 }
 

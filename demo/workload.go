@@ -37,6 +37,12 @@ type WorkloadConfig struct {
 // flaky, and behind a circuit breaker whose downstream goes down (see
 // startServices).
 //
+// An order saga runs across ORDERS and PAYMENTS (see saga.go): checkout
+// takes orders.placed and asks PAYMENTS to capture; processor ships each
+// order whose payment went through. Orders whose payment failed (the
+// dead letters below) never ship: they are stuck, and the demo's
+// saga_stuck rule says so.
+//
 // and a trickle of every kind of dead letter: billing naks large orders
 // until MaxDeliver (Limits), processor naks some payments until MaxDeliver
 // (WorkQueue), terminates others without a copy (payload unavailable) and
@@ -109,6 +115,8 @@ func (w *Workload) Start(ctx context.Context) error {
 			AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: 10, FilterSubjects: []string{"orders.paid"}}},
 		{"TELEMETRY", jetstream.ConsumerConfig{Durable: "decoder", Description: "Decodes frames; terminates corrupt ones",
 			AckPolicy: jetstream.AckExplicitPolicy}},
+		{"ORDERS", jetstream.ConsumerConfig{Durable: "checkout", Description: "Starts each placed order's payment (the order saga)",
+			AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: 5, FilterSubjects: []string{sagaStart}}},
 	}
 	for _, c := range consumers {
 		if _, err := w.js.CreateOrUpdateConsumer(ctx, c.stream, c.cfg); err != nil {
@@ -131,6 +139,7 @@ func (w *Workload) Start(ctx context.Context) error {
 	w.produce(runCtx, 5, func(i int) (string, []byte) {
 		return "payments.capture", fmt.Appendf(nil, `{"payment_id":"pay-%06d","order_id":"ord-%06d"}`, i, i)
 	})
+	w.placeOrders(runCtx, sagaRate)
 	w.produce(runCtx, 2, func(i int) (string, []byte) {
 		return "audit.login", fmt.Appendf(nil, `{"user":"user-%d","ip":"10.0.%d.%d"}`, i%50, i%255, i%200)
 	})
@@ -152,6 +161,7 @@ func (w *Workload) Start(ctx context.Context) error {
 		{"ORDERS", "billing", w.bill},
 		{"PAYMENTS", "processor", w.processPayment},
 		{"TELEMETRY", "decoder", decodeFrame},
+		{"ORDERS", "checkout", w.checkout},
 	}
 	for _, h := range handlers {
 		if err := w.consume(ctx, h.stream, h.consumer, h.handle); err != nil {

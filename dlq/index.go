@@ -48,6 +48,10 @@ type IndexConfig struct {
 	// LagEvery is how often the DLQ stream's last sequence is read to
 	// work out the lag. Defaults to 5 seconds.
 	LagEvery time.Duration
+	// Keys, when set, gives the journey keys of a dead letter's original
+	// message (its trace id and correlation values, see package journey),
+	// stored with it so a journey finds it. Defaults to none.
+	Keys func(h nats.Header, payload []byte) []string
 	// Registerer receives the index's metrics. Nil registers nothing.
 	Registerer prometheus.Registerer
 	// Logger defaults to slog.Default().
@@ -125,7 +129,7 @@ func NewIndex(nc *nats.Conn, db *store.DB, cfg IndexConfig) (*Index, error) {
 	// Rows are worked out on the reading goroutine (newIndexRows) while
 	// the previous batch is written.
 	ix.follower, err = streamreader.NewFollower(js, streamreader.FollowerConfig[[]indexRow]{
-		Stream: cfg.Stream, Batch: cfg.Batch, Position: ix.storedPosition, Prepare: newIndexRows,
+		Stream: cfg.Stream, Batch: cfg.Batch, Position: ix.storedPosition, Prepare: ix.newIndexRows,
 		Handle: func(ctx context.Context, rows []indexRow) (bool, error) {
 			_, err := ix.storeRows(ctx, rows)
 			return false, err
@@ -273,7 +277,7 @@ func (ix *Index) run(ctx context.Context, done func(pos uint64) bool) error {
 	if err != nil {
 		return err
 	}
-	return streamreader.RunPrepared(ctx, ix.js, ix.cfg.Stream, pos+1, ix.cfg.Batch, newIndexRows, func(ctx context.Context, rows []indexRow) (bool, error) {
+	return streamreader.RunPrepared(ctx, ix.js, ix.cfg.Stream, pos+1, ix.cfg.Batch, ix.newIndexRows, func(ctx context.Context, rows []indexRow) (bool, error) {
 		pos, err := ix.storeRows(ctx, rows)
 		return err == nil && done(pos), err
 	})
@@ -415,7 +419,7 @@ type indexRow struct {
 }
 
 // newIndexRows works out the rows of a batch of DLQ messages.
-func newIndexRows(msgs []jetstream.Msg) ([]indexRow, error) {
+func (ix *Index) newIndexRows(msgs []jetstream.Msg) ([]indexRow, error) {
 	rows := make([]indexRow, len(msgs))
 	for i, m := range msgs {
 		meta, err := m.Metadata()
@@ -423,6 +427,9 @@ func newIndexRows(msgs []jetstream.Msg) ([]indexRow, error) {
 			return nil, fmt.Errorf("dead letter metadata: %w", err)
 		}
 		rows[i] = newIndexRow(meta.Sequence.Stream, m.Subject(), m.Headers(), meta.Timestamp, m.Data())
+		if ix.cfg.Keys != nil {
+			rows[i].Keys = ix.cfg.Keys(m.Headers(), m.Data())
+		}
 	}
 	return rows, nil
 }

@@ -32,6 +32,9 @@ type DeadLetterRow struct {
 	// SearchText is what full-text search sees of the payload: its start
 	// when it is text, nothing when it is binary.
 	SearchText string
+	// Keys are the trace id and correlation values of the original
+	// message, by which a journey finds the dead letter.
+	Keys []string
 }
 
 // RowError is SQLite refusing to store one dead letter's row.
@@ -93,6 +96,7 @@ func (db *DB) InsertDeadLetters(ctx context.Context, positionKey string, rows []
 			return fmt.Errorf("index dead letters for search: %w", err)
 		}
 		defer fts.Close()
+		var keys *rawStmt
 		first, last := rows[0].ID, rows[0].ID
 		for i := range rows {
 			r := &rows[i]
@@ -104,6 +108,19 @@ func (db *DB) InsertDeadLetters(ctx context.Context, positionKey string, rows []
 			}
 			if err := fts.Exec(r.ID, r.Subject, r.Error, r.SearchText); err != nil {
 				return &RowError{r.ID, fmt.Errorf("for search: %w", err)}
+			}
+			if len(r.Keys) > 0 && keys == nil {
+				// Prepared on the first dead letter with keys: without
+				// journeys there are none, and nothing more is done.
+				if keys, err = tx.Prepare(`INSERT OR IGNORE INTO dead_letter_keys (key, dead_letter_id) VALUES (?, ?)`); err != nil {
+					return fmt.Errorf("index dead letters for journeys: %w", err)
+				}
+				defer keys.Close()
+			}
+			for _, k := range r.Keys {
+				if err := keys.Exec(k, r.ID); err != nil {
+					return &RowError{r.ID, fmt.Errorf("for journeys: %w", err)}
+				}
 			}
 		}
 		if err := applyRecordedStatus(ctx, tx, first, last); err != nil {
@@ -192,6 +209,7 @@ func (db *DB) ResetDeadLetters(ctx context.Context, positionKeys ...string) erro
 		`INSERT INTO dead_letters_fts (dead_letters_fts) VALUES ('delete-all')`,
 		`DELETE FROM dead_letter_actions`,
 		`DELETE FROM dead_letters_unindexable`,
+		`DELETE FROM dead_letter_keys`,
 	} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("reset index: %w", err)

@@ -321,6 +321,42 @@ ALTER TABLE consumer_samples_by_time RENAME TO consumer_samples;
 INSERT OR IGNORE INTO sample_times (ts, res)
 	SELECT DISTINCT ts, res FROM stream_samples UNION SELECT DISTINCT ts, res FROM consumer_samples;
 `,
+
+	// ---- journeys (issue 14): one block, to renumber easily on a merge ----
+	// 15: the journey index: metadata of the messages of --journey-streams,
+	// never payloads: one row per message and correlation value it
+	// carries (one row with key '' when it carries only a trace id). Rows
+	// are trimmed a batch at a time (journey_batches holds each batch's
+	// row range and newest message), so retention needs no index on time.
+	// dead_letter_keys holds the same keys of each dead letter, so a
+	// journey finds its dead letters.
+	`
+CREATE TABLE journey_entries (
+	stream   TEXT NOT NULL,
+	seq      INTEGER NOT NULL, -- stream sequence
+	subject  TEXT NOT NULL,
+	at       INTEGER NOT NULL, -- unix ms the message was stored
+	size     INTEGER NOT NULL,
+	trace_id TEXT NOT NULL,
+	name     TEXT NOT NULL,    -- the correlation name, '' for none
+	key      TEXT NOT NULL     -- the correlation value, '' for none
+);
+CREATE INDEX journey_entries_key ON journey_entries (key, at) WHERE key != '';
+CREATE INDEX journey_entries_trace ON journey_entries (trace_id, at) WHERE trace_id != '';
+CREATE INDEX journey_entries_subject ON journey_entries (subject, at);
+CREATE TABLE journey_batches (
+	first_row INTEGER PRIMARY KEY,
+	last_row  INTEGER NOT NULL,
+	rows      INTEGER NOT NULL,
+	newest    INTEGER NOT NULL -- unix ms of the batch's newest message
+);
+CREATE TABLE dead_letter_keys (
+	key            TEXT NOT NULL,
+	dead_letter_id INTEGER NOT NULL,
+	PRIMARY KEY (key, dead_letter_id)
+) WITHOUT ROWID;
+`,
+	// ---- end of journeys ----
 }
 
 func (db *DB) migrate(ctx context.Context) error {

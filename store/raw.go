@@ -149,6 +149,19 @@ func (s *rawStmt) Exec(args ...any) error {
 	return err
 }
 
+// ExecID runs the statement with args and returns the rowid it inserted.
+func (s *rawStmt) ExecID(args ...any) (int64, error) {
+	named, err := s.tx.bind(args)
+	if err != nil {
+		return 0, err
+	}
+	res, err := s.stmt.ExecContext(s.tx.ctx, named)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
 // Close releases the statement.
 func (s *rawStmt) Close() error { return s.stmt.Close() }
 

@@ -80,6 +80,8 @@ func RuleCondition(r alert.Rule) string {
 		fmt.Fprintf(&b, " above %g", r.Above)
 	case alert.KindStreamLimit:
 		fmt.Fprintf(&b, " above %g%%", r.Above)
+	case alert.KindSagaStuck:
+		fmt.Fprintf(&b, " key=%s start=%s end=%s within %s", r.Key, r.Start, strings.Join(r.End, ","), Duration(time.Duration(r.Within)))
 	}
 	if r.Window > 0 {
 		fmt.Fprintf(&b, " in %s", Duration(time.Duration(r.Window)))

@@ -2,6 +2,7 @@ package views
 
 import (
 	"encoding/base64"
+	"github.com/jetwatch/jetwatch/journey"
 	"net/url"
 	"sort"
 	"strconv"
@@ -89,9 +90,12 @@ type DeadLetterDetail struct {
 	TraceID    string
 	TraceValid bool
 	TraceURL   string
-	CSRF       string
-	Flash      string
-	FlashBad   bool
+	// JourneyKeys are the trace id and correlation values the dead letter
+	// carries: each links to its journey.
+	JourneyKeys []journey.Key
+	CSRF        string
+	Flash       string
+	FlashBad    bool
 	// Preview is set when an edit awaits confirmation.
 	Preview *EditPreview
 	// CanAct is set when the operator may redeliver and discard.

@@ -21,6 +21,7 @@ import (
 	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/auth"
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/journey"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -191,13 +192,17 @@ func setupEverything(t testing.TB) (*Server, *deskBundle) {
 	t.Cleanup(log.Stop)
 	srv.cfg.Audit = log
 	rules, err := alert.Parse([]byte("receivers:\n  - {name: ops, url: \"https://hooks.example.com/hook\"}\nrules:\n"+
-		"  - {name: orders-lag, kind: consumer_lag, stream: ORDERS, above: 0, receivers: [ops]}\n"), "rules.yaml", nil)
+		"  - {name: orders-lag, kind: consumer_lag, stream: ORDERS, above: 0, receivers: [ops]}\n"+
+		"  - {name: stuck, kind: saga_stuck, start: orders.created, end: [orders.shipped], within: 1m, key: order, receivers: [ops]}\n"), "rules.yaml", nil)
 	require.NoError(t, err)
 	ev, err := alert.NewEvaluator(d.js, alert.EvaluatorConfig{Rules: func() *alert.Rules { return rules },
 		Index: d.db, DeadLetters: dlq.NewQueries(d.db, nil, ""), Now: srv.cfg.Now, Registerer: prometheus.NewRegistry()})
 	require.NoError(t, err)
 	require.NoError(t, ev.Evaluate(ctx))
 	srv.cfg.Alerts = alert.Alerting{Evaluator: ev, Log: alert.NewDeliveryLog(d.db)}
+	cs, err := journey.ParseCorrelations("order=header:X-Order-Id,order=json:order")
+	require.NoError(t, err)
+	srv.cfg.Journeys = JourneyConfig{Reader: journey.NewReader(d.db), Streams: "ORDERS", Correlations: cs}
 	return srv, d
 }
 

@@ -67,6 +67,9 @@ func (s *Server) deadLetterDetail(c echo.Context) (views.DeadLetterDetail, error
 			m.TraceID = views.Shorten(m.TraceID, 64)
 		}
 	}
+	// The links use what this principal may see: masked values and, for a
+	// viewer who may not see payloads, no JSON field of the payload.
+	m.JourneyKeys = s.cfg.Journeys.Correlations.Keys(d.Headers, d.Payload)
 	return m, nil
 }
 

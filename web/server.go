@@ -163,6 +163,9 @@ type Config struct {
 	// post to it (signed, so without the CSRF token) and the page shows
 	// what arrived. Defaults to none: the route does not exist.
 	DemoReceiver DemoReceiver
+	// Journeys serves the journey pages and API; without its Reader they
+	// answer 503.
+	Journeys JourneyConfig
 	// TraceURL links trace ids to a tracing UI: {trace_id} is replaced.
 	// Defaults to no link.
 	TraceURL string

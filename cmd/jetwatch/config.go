@@ -13,6 +13,7 @@ import (
 	"github.com/jetwatch/jetwatch/collector"
 	"github.com/jetwatch/jetwatch/internal/natsconn"
 	"github.com/jetwatch/jetwatch/internal/prototypes"
+	"github.com/jetwatch/jetwatch/journey"
 	"github.com/jetwatch/jetwatch/views"
 	"github.com/jetwatch/jetwatch/web"
 )
@@ -39,7 +40,12 @@ type config struct {
 	StreamReplicas int
 	CaptureStreams string
 	TraceURL       string
-	InsecureNoAuth bool
+
+	JourneyStreams   string
+	CorrelateBy      string
+	JourneyRetention time.Duration
+	JourneyMaxRows   int
+	InsecureNoAuth   bool
 
 	Users             string
 	SessionKey        string
@@ -166,6 +172,12 @@ func settings(c *config) []setting {
 		both(setting{flag: "proto-descriptors", env: "JETWATCH_PROTO_DESCRIPTORS", usage: "protobuf descriptor set (protoc --descriptor_set_out=FILE --include_imports): payloads on the subjects of --proto-types are shown decoded", bind: stringSetting(&c.ProtoDescriptors)}),
 		both(setting{flag: "proto-types", env: "JETWATCH_PROTO_TYPES", usage: "subjects to protobuf message types, comma separated subject=type pairs, wildcards allowed, first match wins (e.g. orders.*=shop.Order,payments.>=shop.Payment)", bind: stringSetting(&c.ProtoTypes)}),
 		both(setting{flag: "trace-url", env: "JETWATCH_TRACE_URL", usage: "link trace ids of dead letters to a tracing UI; {trace_id} is replaced (e.g. http://jaeger:16686/trace/{trace_id})", bind: stringSetting(&c.TraceURL)}),
+		serve(setting{flag: "journey-streams", env: "JETWATCH_JOURNEY_STREAMS", usage: "streams whose messages' metadata (never payloads) is indexed for journeys, comma separated, * for any run of characters (e.g. ORDERS,PAY*); default: none", bind: stringSetting(&c.JourneyStreams)}),
+		demo(setting{flag: "journey-streams", env: "JETWATCH_JOURNEY_STREAMS", def: "ORDERS,PAYMENTS", usage: "streams whose messages' metadata (never payloads) is indexed for journeys, comma separated, * for any run of characters (e.g. ORDERS,PAY*)", bind: stringSetting(&c.JourneyStreams)}),
+		serve(setting{flag: "correlate-by", env: "JETWATCH_CORRELATE_BY", usage: "correlation values journeys are keyed by besides trace ids: header:NAME or json:FIELD (top-level), each optionally led by name= (e.g. order=header:X-Order-Id,order=json:order_id)", bind: stringSetting(&c.CorrelateBy)}),
+		demo(setting{flag: "correlate-by", env: "JETWATCH_CORRELATE_BY", def: "order=header:X-Order-Id,order=json:order_id", usage: "correlation values journeys are keyed by besides trace ids: header:NAME or json:FIELD (top-level), each optionally led by name=", bind: stringSetting(&c.CorrelateBy)}),
+		both(setting{flag: "journey-retention", env: "JETWATCH_JOURNEY_RETENTION", def: "72h", usage: "how long journey rows are kept after their message", bind: durationSetting(&c.JourneyRetention)}),
+		both(setting{flag: "journey-max-rows", env: "JETWATCH_JOURNEY_MAX_ROWS", def: "0", usage: "most journey rows kept, the oldest going first; 0: no cap", bind: intSetting(&c.JourneyMaxRows)}),
 
 		both(setting{flag: "rules", env: "JETWATCH_RULES", usage: "alert rules file (YAML); SIGHUP or a change of the file reloads it (demo: its own rules when unset)", bind: stringSetting(&c.Rules)}),
 		both(setting{flag: "alert-interval", env: "JETWATCH_ALERT_INTERVAL", def: "5s", usage: "how often alert rules are evaluated", bind: durationSetting(&c.AlertInterval)}),
@@ -266,6 +278,31 @@ func (c *config) protoTypes() (views.ProtoDecoder, error) {
 		return nil, fmt.Errorf("--proto-descriptors/--proto-types: %w", err)
 	}
 	return t, nil
+}
+
+// journeyStreams is --journey-streams, checked; nil when journeys are off.
+func (c *config) journeyStreams() (func(string) bool, error) {
+	list := splitList(c.JourneyStreams)
+	if len(list) == 0 {
+		return nil, nil
+	}
+	p, err := collector.ParseStreamPatterns(list)
+	if err != nil {
+		return nil, fmt.Errorf("--journey-streams: %w", err)
+	}
+	return p.Match, nil
+}
+
+// correlations is --correlate-by, checked.
+func (c *config) correlations() (journey.Correlations, error) {
+	cs, err := journey.ParseCorrelations(c.CorrelateBy)
+	if err != nil {
+		return nil, fmt.Errorf("--correlate-by: %w", err)
+	}
+	if c.JourneyRetention < 0 || c.JourneyMaxRows < 0 {
+		return nil, errors.New("--journey-retention and --journey-max-rows must not be negative")
+	}
+	return cs, nil
 }
 
 // systemConfigured says whether a separate system-account connection was asked for.

@@ -62,6 +62,12 @@ func runIO(ctx context.Context, args []string, env func(string) string, stdin io
 		if _, err := cfg.captureStreams(); err != nil {
 			return err // before anything connects
 		}
+		if _, err := cfg.journeyStreams(); err != nil {
+			return err
+		}
+		if _, err := cfg.correlations(); err != nil {
+			return err
+		}
 		logger, err := newLogger(cfg.LogFormat, cfg.LogLevel, stdout)
 		if err != nil {
 			return err

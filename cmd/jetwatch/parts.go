@@ -14,6 +14,7 @@ import (
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/dlq/bulk"
 	"github.com/jetwatch/jetwatch/internal/startstop"
+	"github.com/jetwatch/jetwatch/journey"
 	"github.com/jetwatch/jetwatch/pause"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -34,6 +35,12 @@ type parts struct {
 	tokens      *auth.Tokens // nil without sign-in
 	breakers    *collector.BreakerWatcher
 	pauses      *pause.Consumers
+
+	// Journeys: the index is nil without --journey-streams; the reader
+	// still finds dead letters by their trace id.
+	journeys      *journey.Index
+	journeyReader *journey.Reader
+	correlations  journey.Correlations
 
 	// Without a rules file, all nil.
 	rules      *rulesFile
@@ -56,7 +63,21 @@ func buildParts(nc *nats.Conn, db *store.DB, cfg *config, signIn bool, sampled f
 	if err != nil {
 		return nil, err
 	}
-	p := &parts{queries: dlq.NewQueries(db, js, cfg.DLQStream)}
+	p := &parts{queries: dlq.NewQueries(db, js, cfg.DLQStream), journeyReader: journey.NewReader(db)}
+	if p.correlations, err = cfg.correlations(); err != nil {
+		return nil, err
+	}
+	journeyStreams, err := cfg.journeyStreams()
+	if err != nil {
+		return nil, err
+	}
+	if journeyStreams != nil {
+		if p.journeys, err = journey.NewIndex(js, db, journey.IndexConfig{Streams: journeyStreams, Correlations: p.correlations,
+			Skip: []string{cfg.DLQStream, cfg.AdvisoryStream}, Retention: cfg.JourneyRetention, MaxRows: int64(cfg.JourneyMaxRows),
+			Registerer: reg, Logger: logger}); err != nil {
+			return nil, err
+		}
+	}
 	if p.bridge, err = collector.NewBridge(nc, collector.BridgeConfig{Streams: streams, CaptureStreams: capture, Events: db,
 		Registerer: reg, Logger: logger, TracerProvider: cfg.Tracing}); err != nil {
 		return nil, err
@@ -64,7 +85,8 @@ func buildParts(nc *nats.Conn, db *store.DB, cfg *config, signIn bool, sampled f
 	if p.relay, err = collector.NewRelay(nc, collector.RelayConfig{Streams: streams, Registerer: reg, Logger: logger}); err != nil {
 		return nil, err
 	}
-	if p.index, err = dlq.NewIndex(nc, db, dlq.IndexConfig{Stream: cfg.DLQStream, Registerer: reg, Logger: logger}); err != nil {
+	if p.index, err = dlq.NewIndex(nc, db, dlq.IndexConfig{Stream: cfg.DLQStream, Keys: p.correlations.KeyValues,
+		Registerer: reg, Logger: logger}); err != nil {
 		return nil, err
 	}
 	if p.timeline, err = collector.NewTimeline(nc, db, collector.TimelineConfig{Streams: streams, Registerer: reg, Logger: logger}); err != nil {
@@ -135,6 +157,9 @@ func (p *parts) groups(logger *slog.Logger) []startGroup {
 		capture.Add("API tokens", p.tokens)
 	}
 	capture.Add("breaker watcher", p.breakers)
+	if p.journeys != nil {
+		capture.Add("journey index", p.journeys)
+	}
 	groups := []startGroup{{"dead-letter capture", capture}}
 	if p.rules != nil {
 		alerting := startstop.New(logger.With("component", "alerts"))

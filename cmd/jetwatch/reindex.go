@@ -37,7 +37,11 @@ func runReindex(ctx context.Context, cfg *config, logger *slog.Logger, stdout io
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	ix, err := dlq.NewIndex(nc, db, dlq.IndexConfig{Stream: cfg.DLQStream, Logger: logger})
+	cs, err := cfg.correlations()
+	if err != nil {
+		return err
+	}
+	ix, err := dlq.NewIndex(nc, db, dlq.IndexConfig{Stream: cfg.DLQStream, Keys: cs.KeyValues, Logger: logger})
 	if err != nil {
 		return err
 	}

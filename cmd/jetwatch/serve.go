@@ -164,6 +164,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 		Bulk:           p.bulk,
 		Pauses:         p.pauses,
 		TraceURL:       cfg.TraceURL,
+		Journeys:       web.JourneyConfig{Reader: p.journeyReader, Streams: cfg.JourneyStreams, Correlations: p.correlations},
 		Auth:           acc.auth,
 		Audit:          p.audit,
 		Redact:         acc.redactor,
