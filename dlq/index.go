@@ -298,7 +298,9 @@ func (ix *Index) storeRows(ctx context.Context, rows []indexRow) (uint64, error)
 	if err := ix.store(ctx, rows); err != nil {
 		return 0, &writeError{err}
 	}
-	pos, err := ix.storedPosition(ctx)
+	// The batch is stored: its position is noted even when ctx ends
+	// meanwhile, or the status would go on saying it is not indexed.
+	pos, err := ix.storedPosition(context.WithoutCancel(ctx))
 	if err != nil {
 		return 0, err
 	}

@@ -62,6 +62,9 @@ type progress struct {
 	pos     uint64
 	posSeen bool
 	movedAt time.Time
+	// stores counts the batches stored, so that a position read from the
+	// index while one was being stored is not taken over the newer one.
+	stores uint64
 	// failure is the follow loop's last failure in the operator's words,
 	// "" once a batch is stored.
 	failure string
@@ -91,6 +94,7 @@ func (p *progress) stored(pos uint64, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.failure = ""
+	p.stores++
 	p.seePosition(pos, now)
 }
 
@@ -119,7 +123,7 @@ func (ix *Index) observe(ctx context.Context, force bool) IndexStatus {
 	// the watcher reads it again (to see another process's writes, as a
 	// reindex's): a scrape of /metrics never queries SQLite.
 	readPos := force || !p.posSeen
-	pos := p.pos
+	pos, stores := p.pos, p.stores
 	p.mu.Unlock()
 	// The position first: read after the stream's last sequence, it could
 	// pass a message published in between and look like a stream that went
@@ -127,11 +131,15 @@ func (ix *Index) observe(ctx context.Context, force bool) IndexStatus {
 	var posErr error
 	if readPos {
 		pos, posErr = ix.Position(ctx)
-		if posErr == nil {
-			p.mu.Lock()
+		p.mu.Lock()
+		if posErr == nil && p.stores != stores {
+			// A batch stored meanwhile noted a newer position than the
+			// one read: keep it.
+			pos = p.pos
+		} else if posErr == nil {
 			p.seePosition(pos, now)
-			p.mu.Unlock()
 		}
+		p.mu.Unlock()
 	}
 	if ask {
 		rctx, cancel := context.WithTimeout(ctx, lagTimeout)
@@ -142,7 +150,7 @@ func (ix *Index) observe(ctx context.Context, force bool) IndexStatus {
 			p.mu.Lock()
 			p.last, p.msgs, p.known = st.LastSeq, st.Msgs, true
 			p.wentBack = posErr == nil && st.LastSeq < pos
-			if posErr == nil {
+			if posErr == nil && p.stores == stores {
 				p.seePosition(pos, now)
 			}
 			p.mu.Unlock()
