@@ -191,20 +191,31 @@ func (p *puller) ask() {
 	if p.free < max(1, limit/askFraction) && p.free < len(p.r.slots) {
 		return
 	}
-	p.request = append(append(append(p.request[:0], `{"batch":`...), strconv.Itoa(p.free)...), `,"expires":`...)
-	p.request = append(strconv.AppendInt(p.request, int64(pullExpires), 10), '}')
-	if err := p.nc.PublishRequest(p.subject, p.sub.Subject, p.request); err != nil {
-		p.r.logger.Warn("pull request failed; asking again", "err", err)
-		p.give(p.free)
-		p.free = 0
-		p.pauseUntil = time.Now().Add(errorPause)
-		return
+	expires := pullExpires
+	if p.r.expires > 0 {
+		expires = min(expires, p.r.expires)
 	}
-	if p.asked == 0 {
-		p.askedSince = time.Now()
+	for p.free > 0 {
+		n := p.free
+		if p.r.maxBatch > 0 {
+			n = min(n, p.r.maxBatch)
+		}
+		p.request = strconv.AppendInt(append(p.request[:0], `{"batch":`...), int64(n), 10)
+		p.request = append(p.request, `,"expires":`...)
+		p.request = append(strconv.AppendInt(p.request, int64(expires), 10), '}')
+		if err := p.nc.PublishRequest(p.subject, p.sub.Subject, p.request); err != nil {
+			p.r.logger.Warn("pull request failed; asking again", "err", err)
+			p.give(p.free)
+			p.free = 0
+			p.pauseUntil = time.Now().Add(errorPause)
+			return
+		}
+		if p.asked == 0 {
+			p.askedSince = time.Now()
+		}
+		p.asked += n
+		p.free -= n
 	}
-	p.asked += p.free
-	p.free = 0
 }
 
 // give gives back n slots.

@@ -302,3 +302,33 @@ func TestPullResumesAfterTheConsumerIsDeletedAndMadeAgain(t *testing.T) {
 		return nil
 	})
 }
+
+func TestPullKeepsToTheConsumersRequestLimits(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jetstream.LimitsPolicy, jetstream.ConsumerConfig{MaxRequestBatch: 2, MaxRequestExpires: 500 * time.Millisecond})
+	const n = 50
+	b.publish(t, n)
+	var inFlight, peak, handled atomic.Int64
+	b.runner(t, Config{Concurrency: 8, Handler: func(ctx context.Context, m jetstream.Msg) error {
+		now := inFlight.Add(1)
+		for {
+			p := peak.Load()
+			if now <= p || peak.CompareAndSwap(p, now) {
+				break
+			}
+		}
+		time.Sleep(2 * time.Millisecond) // the work
+		inFlight.Add(-1)
+		handled.Add(1)
+		return nil
+	}})
+	natstest.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+		info := b.consumerInfo(t)
+		if handled.Load() < n || info.NumPending > 0 || info.NumAckPending > 0 {
+			return fmt.Errorf("handled %d, pending %d, ack pending %d", handled.Load(), info.NumPending, info.NumAckPending)
+		}
+		return nil
+	})
+	require.Equal(t, int64(n), handled.Load(), "each message handled once")
+	require.Greater(t, peak.Load(), int64(2), "requests of two each overlapped")
+}

@@ -116,7 +116,12 @@ type Runner struct {
 	cons       jetstream.Consumer
 	cfg        Config
 	maxDeliver int
-	logger     *slog.Logger
+	// maxBatch and expires are the consumer's limits on a pull request
+	// (MaxRequestBatch, MaxRequestExpires), 0 when it sets none: the
+	// server refuses a request beyond them.
+	maxBatch int
+	expires  time.Duration
+	logger   *slog.Logger
 
 	// tracer is Config.TracerProvider's, or the global provider's (which
 	// delegates to one set later, when none was set yet).
@@ -179,6 +184,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Runner, erro
 		tp = otel.GetTracerProvider()
 	}
 	r := &Runner{js: js, cons: cons, cfg: cfg, tracer: tp.Tracer(tracerName), maxDeliver: info.Config.MaxDeliver,
+		maxBatch: info.Config.MaxRequestBatch, expires: info.Config.MaxRequestExpires,
 		logger: cfg.Logger.With("stream", cfg.Stream, "consumer", cfg.Consumer),
 		slots:  make(chan struct{}, cfg.Concurrency)}
 	if cfg.ProcessedBucket != "" {
