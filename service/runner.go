@@ -59,11 +59,12 @@ type Config struct {
 	// Concurrency is how many messages are handled at once, and so how
 	// many are fetched: never more are in flight. A message is in flight
 	// from the pull request that asks for it until its ack (or nak) is
-	// sent: pull requests overlap, each asking only for slots no message
-	// holds, so messages waiting for a worker never pile up; a pull
-	// request's slots are held while it waits (at most a second) and given
-	// back when it ends. Acks are not waited for, so the server may count
-	// a few more than Concurrency acks pending for a moment. Defaults to 4.
+	// sent: the runner keeps one subscription for its pull requests, which
+	// overlap, each asking only for slots no message holds, so messages
+	// waiting for a worker never pile up; a pull request's slots are held
+	// while it waits (at most a second) and given back when it ends. Acks
+	// are not waited for, so the server may count a few more than
+	// Concurrency acks pending for a moment. Defaults to 4.
 	Concurrency int
 	// Backoff is the delay before each retry: the first failure waits
 	// Backoff[0], the second Backoff[1], and the last entry repeats.
@@ -115,7 +116,12 @@ type Runner struct {
 	cons       jetstream.Consumer
 	cfg        Config
 	maxDeliver int
-	logger     *slog.Logger
+	// maxBatch and expires are the consumer's limits on a pull request
+	// (MaxRequestBatch, MaxRequestExpires), 0 when it sets none: the
+	// server refuses a request beyond them.
+	maxBatch int
+	expires  time.Duration
+	logger   *slog.Logger
 
 	// tracer is Config.TracerProvider's, or the global provider's (which
 	// delegates to one set later, when none was set yet).
@@ -178,6 +184,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Runner, erro
 		tp = otel.GetTracerProvider()
 	}
 	r := &Runner{js: js, cons: cons, cfg: cfg, tracer: tp.Tracer(tracerName), maxDeliver: info.Config.MaxDeliver,
+		maxBatch: info.Config.MaxRequestBatch, expires: info.Config.MaxRequestExpires,
 		logger: cfg.Logger.With("stream", cfg.Stream, "consumer", cfg.Consumer),
 		slots:  make(chan struct{}, cfg.Concurrency)}
 	if cfg.ProcessedBucket != "" {
@@ -257,7 +264,7 @@ func (r *Runner) Start(ctx context.Context) error {
 	go func() {
 		defer close(r.fetched)
 		defer close(r.work)
-		r.loop(fetchCtx)
+		r.pull(fetchCtx)
 	}()
 	go r.heartbeats(fetchCtx)
 	return nil
@@ -353,7 +360,8 @@ func (r *Runner) release(key string, c *claim, handled bool) {
 // in flight is lost: each message is acked, or redelivered later. A
 // message the server sends to a pull request Stop has just cancelled (at
 // most the free slots) is not handled here: it is redelivered once the
-// consumer's AckWait passes. A handler that ignores its context is not
+// consumer's AckWait passes; one that arrived and was not handed to a
+// handler is naked at once. A handler that ignores its context is not
 // waited for. Safe to call twice.
 func (r *Runner) Stop() {
 	r.stopOnce.Do(func() {
@@ -409,95 +417,6 @@ func (r *Runner) heartbeats(ctx context.Context) {
 	}
 }
 
-// loop fetches while there are free handlers, until ctx ends.
-func (r *Runner) loop(fetchCtx context.Context) {
-	for _, b := range r.breakers {
-		go b.heartbeat(fetchCtx)
-	}
-	// Fetching has ended, and the work channel may close, once every
-	// pull's messages are handed over.
-	var pulls sync.WaitGroup
-	defer pulls.Wait()
-	for fetchCtx.Err() == nil {
-		limit, ok := r.fetchLimit(fetchCtx)
-		if !ok {
-			return
-		}
-		// Take free slots, fetch no more than can be handled now. With many
-		// handlers busy, wait until half the slots are free, so one pull
-		// request fetches a batch instead of one message: each pull costs a
-		// subscription and a request, and measured, pulls of half the slots
-		// beat pulls of a quarter or less (BenchmarkRunner). Each slot given
-		// back wakes this loop; a count that woke it once per pull cost more
-		// CPU per message, measured, not less.
-		want := max(1, limit/2)
-		free := 0
-	more:
-		for free < limit {
-			if free >= want || (free > 0 && len(r.slots) == free) {
-				select {
-				case r.slots <- struct{}{}:
-					free++
-					continue
-				default:
-					break more
-				}
-			}
-			select {
-			case r.slots <- struct{}{}:
-				free++
-			case <-fetchCtx.Done():
-				for range free {
-					<-r.slots
-				}
-				return
-			}
-		}
-		// A breaker may have opened while this waited for slots (a
-		// handler that just failed freed its slot): look again before
-		// fetching, so nothing is fetched for an open breaker.
-		if r.breakerShut() {
-			for range free {
-				<-r.slots
-			}
-			continue
-		}
-		// A fetch waits at most a second, and not at all once Stop is called.
-		// Its messages are handed to workers by a goroutine of its own, so
-		// the next pull request goes out as soon as slots free up, while
-		// this one's messages are still arriving: pulls overlap, but each
-		// asks only for slots taken, so no more than Concurrency messages
-		// are ever delivered and not yet settled.
-		fctx, cancel := context.WithTimeout(fetchCtx, time.Second)
-		batch, err := r.cons.Fetch(free, jetstream.FetchContext(fctx))
-		if err != nil {
-			cancel()
-			for range free {
-				<-r.slots
-			}
-			if fetchCtx.Err() == nil {
-				r.logger.Warn("fetch failed; retrying", "err", err)
-				select {
-				case <-fetchCtx.Done():
-				case <-time.After(time.Second):
-				}
-			}
-			continue
-		}
-		pulls.Go(func() {
-			defer cancel()
-			got := 0
-			for m := range batch.Messages() {
-				got++
-				r.work <- m // a worker is free: a slot was taken for it
-			}
-			for range free - got {
-				<-r.slots
-			}
-		})
-	}
-}
-
 // call runs the handler (through the breaker, if any), turning a panic
 // into an error.
 func (r *Runner) call(ctx context.Context, m jetstream.Msg) (err error) {
@@ -510,47 +429,6 @@ func (r *Runner) call(ctx context.Context, m jetstream.Msg) (err error) {
 		return r.breaker.run(func() error { return r.cfg.Handler(ctx, m) })
 	}
 	return r.cfg.Handler(ctx, m)
-}
-
-// fetchLimit is how many messages may be fetched now: none while a
-// breaker is open (it waits), a trickle while one is half open and only
-// once the last trickle is done, else Concurrency. ok is false once ctx
-// ends.
-func (r *Runner) fetchLimit(ctx context.Context) (limit int, ok bool) {
-	for {
-		limit, poll := cap(r.slots), time.Duration(0)
-		for _, b := range r.breakers {
-			switch b.state() {
-			case gobreaker.StateOpen:
-				limit = 0
-			case gobreaker.StateHalfOpen:
-				if len(r.slots) > 0 {
-					limit = 0
-				} else {
-					limit = min(limit, int(b.cfg.HalfOpenRequests))
-				}
-			}
-			poll = max(poll, b.cfg.OpenFor/20)
-		}
-		if limit > 0 {
-			return limit, true
-		}
-		select {
-		case <-ctx.Done():
-			return 0, false
-		case <-time.After(max(poll, 10*time.Millisecond)):
-		}
-	}
-}
-
-// breakerShut reports whether one of the runner's breakers is open now.
-func (r *Runner) breakerShut() bool {
-	for _, b := range r.breakers {
-		if b.state() == gobreaker.StateOpen {
-			return true
-		}
-	}
-	return false
 }
 
 // rejectDelay is how long a message a breaker refused waits: the longest

@@ -145,7 +145,8 @@ func BenchmarkRunner(b *testing.B) {
 	// message consumed, its processed-id record put without waiting (a
 	// bucket configured as the runner's), and the message acked on the
 	// record's PubAck, with no more than benchConcurrency messages pulled
-	// and not yet acked, the runner's promise at that Concurrency. No
+	// and not yet acked, the runner's promise at that Concurrency, kept by
+	// the runner's own standing pull (and nothing else of the runner). No
 	// duplicate lookup, handler, breaker, claim, span or metric: the most
 	// the full runner could reach. With lookups, each burst of messages
 	// that has arrived is also looked up in the bucket first (one
@@ -154,10 +155,6 @@ func BenchmarkRunner(b *testing.B) {
 	bound := func(b *testing.B, lookups bool) result {
 		name := prepare(b)
 		defer done(b, name)
-		cons, err := js.Consumer(ctx, name, "c")
-		if err != nil {
-			b.Fatal(err)
-		}
 		bucket := "bench_bound_" + name
 		kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, TTL: 24 * time.Hour,
 			Description: "ids of messages handled, for idempotent handling"})
@@ -171,12 +168,11 @@ func BenchmarkRunner(b *testing.B) {
 		}
 		defer direct.Close() //nolint:errcheck // benchmark
 		var (
-			lookupMu sync.Mutex
-			mu       sync.Mutex
-			pending  = map[*nats.Msg]jetstream.Msg{}
-			sent     atomic.Int64
-			all      = make(chan struct{})
-			slots    = make(chan struct{}, benchConcurrency)
+			mu      sync.Mutex
+			pending = map[*nats.Msg]jetstream.Msg{}
+			sent    atomic.Int64
+			all     = make(chan struct{})
+			slots   = make(chan struct{}, benchConcurrency)
 			// Waited for before the bucket goes: records not yet acked,
 			// and the goroutines that fetch and record.
 			records, pulls sync.WaitGroup
@@ -198,88 +194,63 @@ func BenchmarkRunner(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		// Pulled as the runner pulls: its standing pull, holding each
+		// message's slot from its pull request to its ack, and nothing
+		// else of the runner. Its hand-over is buffered (it never holds
+		// more than the slots), so the messages that have arrived form a
+		// burst for one lookup, as the runner's workers' lookups join.
+		puller := &Runner{js: js, cfg: Config{Stream: name, Consumer: "c", Concurrency: benchConcurrency}, logger: quiet,
+			slots: slots, work: make(chan jetstream.Msg, benchConcurrency)}
 		fetchCtx, stop := context.WithCancel(ctx)
 		start := startClock()
 		pulls.Go(func() {
-			for fetchCtx.Err() == nil {
-				// Pull requests as the runner makes them: at least half
-				// the slots, or all that are free.
-				free := 0
-				for free < benchConcurrency {
-					if free >= benchConcurrency/2 {
-						select {
-						case slots <- struct{}{}:
-							free++
-							continue
-						default:
-						}
-						break
-					}
+			defer close(puller.work)
+			puller.pull(fetchCtx)
+		})
+		pulls.Go(func() {
+			msgs := puller.work
+			for m := range msgs {
+				burst := []jetstream.Msg{m}
+				for more := true; lookups && more; {
 					select {
-					case slots <- struct{}{}:
-						free++
-					case <-fetchCtx.Done():
-						return
+					case m, ok := <-msgs:
+						if !ok {
+							more = false
+							break
+						}
+						burst = append(burst, m)
+					default:
+						more = false
 					}
 				}
-				batch, err := cons.Fetch(free, jetstream.FetchMaxWait(time.Second))
-				if err != nil {
-					b.Error(err)
-					return
+				subjects := make([]string, len(burst))
+				for i, m := range burst {
+					id := sha256.Sum256([]byte(m.Headers().Get(jetstream.MsgIDHeader)))
+					subjects[i] = "$KV." + bucket + ".c." + hex.EncodeToString(id[:16])
 				}
-				pulls.Go(func() {
-					got := 0
-					msgs := batch.Messages()
-					for m := range msgs {
-						burst := []jetstream.Msg{m}
-						for more := true; lookups && more; {
-							select {
-							case m, ok := <-msgs:
-								if !ok {
-									more = false
-									break
-								}
-								burst = append(burst, m)
-							default:
-								more = false
-							}
-						}
-						subjects := make([]string, len(burst))
-						for i, m := range burst {
-							id := sha256.Sum256([]byte(m.Headers().Get(jetstream.MsgIDHeader)))
-							subjects[i] = "$KV." + bucket + ".c." + hex.EncodeToString(id[:16])
-						}
-						if lookups {
-							lookupMu.Lock()
-							err := direct.Request(ctx, directget.Subject(js, "KV_"+bucket), struct {
-								MultiLast []string `json:"multi_last"`
-							}{subjects}, func(*nats.Msg) error { return errors.New("no message is a duplicate here") })
-							lookupMu.Unlock()
-							if err != nil {
-								b.Error(err)
-							}
-						}
-						for i, m := range burst {
-							got++
-							rec := &nats.Msg{Subject: subjects[i], Data: []byte("12345")}
-							mu.Lock()
-							pending[rec] = m
-							mu.Unlock()
-							records.Add(1)
-							if _, err := pub.PublishMsgAsync(rec); err != nil {
-								b.Error(err)
-								records.Done()
-							}
-							// Counted where the runner's handler would count it.
-							if sent.Add(1) == n {
-								close(all)
-							}
-						}
+				if lookups {
+					err := direct.Request(ctx, directget.Subject(js, "KV_"+bucket), struct {
+						MultiLast []string `json:"multi_last"`
+					}{subjects}, func(*nats.Msg) error { return errors.New("no message is a duplicate here") })
+					if err != nil {
+						b.Error(err)
 					}
-					for range free - got {
-						<-slots
+				}
+				for i, m := range burst {
+					rec := &nats.Msg{Subject: subjects[i], Data: []byte("12345")}
+					mu.Lock()
+					pending[rec] = m
+					mu.Unlock()
+					records.Add(1)
+					if _, err := pub.PublishMsgAsync(rec); err != nil {
+						b.Error(err)
+						records.Done()
 					}
-				})
+					// Counted where the runner's handler would count it.
+					if sent.Add(1) == n {
+						close(all)
+					}
+				}
 			}
 		})
 		<-all
