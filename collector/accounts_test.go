@@ -14,15 +14,16 @@ import (
 	"github.com/jetwatch/jetwatch/store"
 )
 
-// teamsConfig has jetwatch's account APP, two more with JetStream (TEAM
-// with a name tag-less name, IDLE with nothing in it) and the system
-// account.
+// teamsConfig has jetwatch's account APP, two more with JetStream (TEAM,
+// IDLE with nothing in it) and the system account, whose user has only
+// the permissions README gives it.
 const teamsConfig = `
 accounts {
   APP { jetstream: enabled, users: [{user: app, password: app}] }
   TEAM { jetstream: enabled, users: [{user: team, password: team}] }
   IDLE { jetstream: enabled, users: [{user: idle, password: idle}] }
-  SYS { users: [{user: sys, password: sys}] }
+  SYS { users: [{user: sys, password: sys, permissions: {
+    publish: ["$SYS.REQ.SERVER.PING.JSZ", "$SYS.REQ.USER.INFO"], subscribe: ["_INBOX.>"]}}] }
 }
 system_account: SYS
 no_auth_user: app

@@ -45,3 +45,48 @@ func (s *Server) apiAccountShow(c echo.Context) error {
 	}
 	return echo.NewHTTPError(http.StatusNotFound, "no account "+name+" was read in the last cycle: see GET /api/v1/accounts for the accounts jetwatch reads (--all-accounts)")
 }
+
+// accountParam reads ?account= of the stream and consumer API: nil for
+// jetwatch's own account (no parameter, or its name), else the other
+// account as the last cycle read it, or a 404 saying which accounts there
+// are.
+func (s *Server) accountParam(c echo.Context) (*store.Account, error) {
+	name := c.QueryParam("account")
+	st := s.cfg.SamplerState()
+	if name == "" || name == st.Account {
+		return nil, nil
+	}
+	for i := range st.Accounts {
+		if a := &st.Accounts[i]; a.Name == name || a.ID == name {
+			if a.Unread != nil {
+				return nil, unavailableError{"account " + name + " could not be read in the last cycle: " + a.Unread.Why + " (" + a.Unread.Detail + "); it is asked again every cycle"}
+			}
+			return a, nil
+		}
+	}
+	return nil, notFoundError{"no account " + name + " was read in the last cycle: GET /api/v1/accounts lists those jetwatch reads (--all-accounts)"}
+}
+
+// ownAccount fills in jetwatch's own account's name, as far as known.
+func (s *Server) ownAccount() string { return s.cfg.SamplerState().Account }
+
+// accountStream is one stream of another account, or a 404.
+func accountStream(a *store.Account, name string) (store.Stream, error) {
+	for _, st := range a.Streams {
+		if st.Name == name {
+			return st, nil
+		}
+	}
+	return store.Stream{}, notFoundError{"unknown stream " + name + " in account " + a.Name}
+}
+
+// accountConsumers are the consumers of one stream of another account.
+func accountConsumers(a *store.Account, stream string) []store.Consumer {
+	var out []store.Consumer
+	for _, c := range a.Consumers {
+		if c.Stream == stream {
+			out = append(out, c)
+		}
+	}
+	return out
+}

@@ -72,3 +72,57 @@ func TestAccountsPageAndAPI(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, res.StatusCode)
 	require.Contains(t, body, "--all-accounts")
 }
+
+func TestStreamAndConsumerAPIsTakeAnAccount(t *testing.T) {
+	t.Parallel()
+	srv, b := setup(t)
+	seed(t, b)
+	team := store.Account{Name: "TEAM", ID: "ABCDEF", SampledAt: b.now,
+		Streams:   []store.Stream{{Name: "ORDERS", Messages: 40, SampledAt: b.now, Health: store.Health{Level: store.HealthOK}}},
+		Consumers: []store.Consumer{{Stream: "ORDERS", Name: "billing", NumPending: 40, SampledAt: b.now, Health: store.Health{Level: store.HealthOK}}},
+	}
+	b.setSampler(store.SamplerState{FirstCycleDone: true, LastCycleAt: b.now, Account: "APP", AllAccounts: true,
+		Accounts: []store.Account{team, {Name: "GONE", ID: "GONE", Unread: &store.Unread{Why: "no response", Detail: "no server answered for the account"}}}})
+
+	type item struct {
+		Account    string `json:"account"`
+		Name       string `json:"name"`
+		Messages   uint64 `json:"messages"`
+		NumPending uint64 `json:"num_pending"`
+	}
+	getJSON := func(target string, want int) string {
+		t.Helper()
+		res, body := get(t, srv, target)
+		require.Equal(t, want, res.StatusCode, "%s: %s", target, body)
+		return body
+	}
+	var streams struct{ Items []item }
+	require.NoError(t, json.Unmarshal([]byte(getJSON("/api/v1/streams", http.StatusOK)), &streams))
+	require.NotEmpty(t, streams.Items)
+	for _, it := range streams.Items {
+		require.Equal(t, "APP", it.Account, "jetwatch's own streams carry its account")
+	}
+	for _, acc := range []string{"TEAM", "ABCDEF"} {
+		require.NoError(t, json.Unmarshal([]byte(getJSON("/api/v1/streams?account="+acc, http.StatusOK)), &streams))
+		require.Equal(t, []item{{Account: "TEAM", Name: "ORDERS", Messages: 40}}, streams.Items)
+	}
+	var one item
+	require.NoError(t, json.Unmarshal([]byte(getJSON("/api/v1/streams/ORDERS?account=TEAM", http.StatusOK)), &one))
+	require.Equal(t, item{Account: "TEAM", Name: "ORDERS", Messages: 40}, one)
+	var consumers struct{ Items []item }
+	require.NoError(t, json.Unmarshal([]byte(getJSON("/api/v1/streams/ORDERS/consumers?account=TEAM", http.StatusOK)), &consumers))
+	require.Equal(t, []item{{Account: "TEAM", Name: "billing", NumPending: 40}}, consumers.Items)
+	one = item{}
+	require.NoError(t, json.Unmarshal([]byte(getJSON("/api/v1/streams/ORDERS/consumers/billing?account=TEAM", http.StatusOK)), &one))
+	require.Equal(t, item{Account: "TEAM", Name: "billing", NumPending: 40}, one)
+
+	require.Contains(t, getJSON("/api/v1/streams/ORDERS/consumers/billing?account=TEAM&history=1h", http.StatusUnprocessableEntity), "Prometheus")
+	require.Contains(t, getJSON("/api/v1/streams/NOPE?account=TEAM", http.StatusNotFound), "unknown stream NOPE in account TEAM")
+	require.Contains(t, getJSON("/api/v1/streams/ORDERS/consumers/nope?account=TEAM", http.StatusNotFound), "in account TEAM")
+	require.Contains(t, getJSON("/api/v1/streams?account=NOPE", http.StatusNotFound), "GET /api/v1/accounts")
+	require.Contains(t, getJSON("/api/v1/streams?account=GONE", http.StatusServiceUnavailable), "could not be read in the last cycle")
+	// Naming jetwatch's own account is the same as naming none.
+	require.NoError(t, json.Unmarshal([]byte(getJSON("/api/v1/streams?account=APP", http.StatusOK)), &streams))
+	require.NotEmpty(t, streams.Items)
+	require.Equal(t, "APP", streams.Items[0].Account)
+}

@@ -17,19 +17,32 @@ func (s *Server) apiConsumerList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.cfg.Index.Stream(ctx, stream); errors.Is(err, store.ErrNotFound) {
-		return notFoundError{"unknown stream " + stream}
-	} else if err != nil {
-		return err
-	}
-	consumers, err := s.cfg.Index.Consumers(ctx, stream)
+	acc, err := s.accountParam(c)
 	if err != nil {
 		return err
+	}
+	var consumers []store.Consumer
+	account := s.ownAccount()
+	if acc != nil {
+		account = acc.Name
+		if _, err := accountStream(acc, stream); err != nil {
+			return err
+		}
+		consumers = accountConsumers(acc, stream)
+	} else {
+		if _, err := s.cfg.Index.Stream(ctx, stream); errors.Is(err, store.ErrNotFound) {
+			return notFoundError{"unknown stream " + stream}
+		} else if err != nil {
+			return err
+		}
+		if consumers, err = s.cfg.Index.Consumers(ctx, stream); err != nil {
+			return err
+		}
 	}
 	rows := s.consumerRows(consumers, nil, s.cfg.Now())
 	items := make([]apiConsumer, len(rows))
 	for i, r := range rows {
-		items[i] = newAPIConsumer(r)
+		items[i] = newAPIConsumer(r, account)
 	}
 	return apiJSON(c, list[apiConsumer]{Items: items})
 }

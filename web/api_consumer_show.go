@@ -35,6 +35,23 @@ func (s *Server) apiConsumerShow(c echo.Context) error {
 			return echo.NewHTTPError(http.StatusUnprocessableEntity, err.Error())
 		}
 	}
+	acc, err := s.accountParam(c)
+	if err != nil {
+		return err
+	}
+	if acc != nil {
+		// Other accounts are kept in memory, the last cycle only: their
+		// history is Prometheus's.
+		if window != "" {
+			return echo.NewHTTPError(http.StatusUnprocessableEntity, "history is kept for jetwatch's own account only: other accounts' history is in Prometheus (the jetstream_consumer_* series with their account label)")
+		}
+		for _, cs := range accountConsumers(acc, stream) {
+			if cs.Name == name {
+				return apiJSON(c, consumerWithHistory{apiConsumer: newAPIConsumer(s.consumerRows([]store.Consumer{cs}, nil, s.cfg.Now())[0], acc.Name)})
+			}
+		}
+		return notFoundError{"unknown consumer " + name + " on stream " + stream + " in account " + acc.Name}
+	}
 	cs, err := s.cfg.Index.Consumer(ctx, stream, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return notFoundError{"unknown consumer " + name + " on stream " + stream}
@@ -42,7 +59,7 @@ func (s *Server) apiConsumerShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := consumerWithHistory{apiConsumer: newAPIConsumer(s.consumerRows([]store.Consumer{cs}, nil, s.cfg.Now())[0])}
+	out := consumerWithHistory{apiConsumer: newAPIConsumer(s.consumerRows([]store.Consumer{cs}, nil, s.cfg.Now())[0], s.ownAccount())}
 	if window != "" {
 		now := s.cfg.Now()
 		hist, err := s.cfg.Index.ConsumerHistory(ctx, stream, name, now.Add(-d), now, chartPoints)

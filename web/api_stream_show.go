@@ -15,6 +15,17 @@ func (s *Server) apiStreamShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	acc, err := s.accountParam(c)
+	if err != nil {
+		return err
+	}
+	if acc != nil {
+		st, err := accountStream(acc, name)
+		if err != nil {
+			return err
+		}
+		return apiJSON(c, newAPIStream(s.streamRow(st, s.cfg.Now()), acc.Name))
+	}
 	st, err := s.cfg.Index.Stream(c.Request().Context(), name)
 	if errors.Is(err, store.ErrNotFound) {
 		return notFoundError{"unknown stream " + name}
@@ -22,5 +33,5 @@ func (s *Server) apiStreamShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return apiJSON(c, newAPIStream(s.streamRow(st, s.cfg.Now())))
+	return apiJSON(c, newAPIStream(s.streamRow(st, s.cfg.Now()), s.ownAccount()))
 }

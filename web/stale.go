@@ -42,25 +42,29 @@ func (s *Server) consumerRows(cs []store.Consumer, sparks map[string][]uint64, n
 // apiStream is a stream as the API shows it: with the health the pages
 // show, so automation and operators never disagree.
 type apiStream struct {
+	// Account is the stream's account: jetwatch's own, or the one asked
+	// for with ?account=.
+	Account string `json:"account,omitempty"`
 	store.Stream
 	Health store.Health `json:"health"`
 	// Stale is set when the stream was not sampled recently.
 	Stale bool `json:"stale"`
 }
 
-func newAPIStream(r views.StreamRow) apiStream {
-	return apiStream{Stream: r.Stream, Health: r.Shown(), Stale: r.Stale}
+func newAPIStream(r views.StreamRow, account string) apiStream {
+	return apiStream{Account: account, Stream: r.Stream, Health: r.Shown(), Stale: r.Stale}
 }
 
 // apiConsumer is a consumer as the API shows it, like apiStream.
 type apiConsumer struct {
+	Account string `json:"account,omitempty"` // as apiStream's
 	store.Consumer
 	Health store.Health `json:"health"`
 	Stale  bool         `json:"stale"`
 }
 
-func newAPIConsumer(r views.ConsumerRow) apiConsumer {
-	return apiConsumer{Consumer: r.Consumer, Health: r.Shown(), Stale: r.Stale}
+func newAPIConsumer(r views.ConsumerRow, account string) apiConsumer {
+	return apiConsumer{Account: account, Consumer: r.Consumer, Health: r.Shown(), Stale: r.Stale}
 }
 
 // ownParam reads ?own=: whether to list and count jetwatch's own streams
