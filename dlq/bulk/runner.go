@@ -163,9 +163,12 @@ type Runner struct {
 	mu      sync.Mutex
 	kv      jetstream.KeyValue // set by Start
 	running map[string]context.CancelFunc
-	wg      sync.WaitGroup
-	ctx     context.Context
-	stop    context.CancelFunc
+	// again names the jobs launched while a pass of theirs was still
+	// ending (paused and at once resumed): each runs again once it has.
+	again map[string]bool
+	wg    sync.WaitGroup
+	ctx   context.Context
+	stop  context.CancelFunc
 }
 
 // NewRunner returns a runner that asks NATS nothing until Start:
@@ -184,7 +187,7 @@ func NewRunner(js jetstream.JetStream, q *dlq.Queries, r *dlq.Redeliverer, cfg C
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	return &Runner{js: js, q: q, r: r, cfg: cfg, logger: cfg.Logger.With("component", "bulk"),
-		self: randomID(), running: map[string]context.CancelFunc{}, ctx: runCtx, stop: stop,
+		self: randomID(), running: map[string]context.CancelFunc{}, again: map[string]bool{}, ctx: runCtx, stop: stop,
 		tracer: tracecontext.Tracer(cfg.TracerProvider, tracerName)}
 }
 
@@ -459,7 +462,15 @@ func (b *Runner) Stop() {
 func (b *Runner) launch(id string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if _, ok := b.running[id]; ok || b.ctx.Err() != nil {
+	if b.ctx.Err() != nil {
+		return
+	}
+	if _, ok := b.running[id]; ok {
+		// A pass that was halted (a pause) may still be ending: a resume
+		// would find it and start nothing, and the job would sit running
+		// with nobody running it. It is launched again once that pass has
+		// ended; a pass that is not ending finds the job its own.
+		b.again[id] = true
 		return
 	}
 	ctx, cancel := context.WithCancel(b.ctx)
@@ -468,8 +479,13 @@ func (b *Runner) launch(id string) {
 		defer func() {
 			b.mu.Lock()
 			delete(b.running, id)
+			again := b.again[id]
+			delete(b.again, id)
 			b.mu.Unlock()
 			cancel()
+			if again {
+				b.launch(id)
+			}
 		}()
 		if err := b.run(ctx, id); err != nil && ctx.Err() == nil {
 			b.logger.Error("bulk job stopped", "job", id, "err", err)
