@@ -131,7 +131,7 @@ func (s *Sampler) judgeAccounts(out []store.Account, at, now time.Time) {
 		t.begin(nil)
 		judgeAccount(a, t, at, now)
 		if a.Unread == nil {
-			t.end(a.Streams, true)
+			t.forgetUnseen()
 		}
 	}
 	for id := range s.accountLag {

@@ -110,6 +110,7 @@ func TestSamplerReadsEveryAccountThroughTheSystemAccount(t *testing.T) {
 	_, err = s.SampleOnce(ctx)
 	require.NoError(t, err)
 	require.Empty(t, s.State().Accounts[1].Consumers)
+	require.Empty(t, s.accountLag["TEAM"].windows, "the lag window of a consumer gone is forgotten")
 }
 
 func TestSamplerSaysWhyOtherAccountsCannotBeRead(t *testing.T) {

@@ -534,6 +534,24 @@ func (t *lagTracker) end(streams []store.Stream, streamsComplete bool) {
 	}
 }
 
+// forgetUnseen drops the windows of the consumers this cycle did not
+// judge, for a tracker that lists no deleted consumers (other accounts'):
+// ephemeral consumers come and go, and their windows must go with them.
+func (t *lagTracker) forgetUnseen() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for stream, ws := range t.windows {
+		for name, w := range ws {
+			if w.seen != t.cycle {
+				delete(ws, name)
+			}
+		}
+		if len(ws) == 0 {
+			delete(t.windows, stream)
+		}
+	}
+}
+
 // goneConsumer is a deleted consumer's row for this cycle: its config
 // and when it went, nothing pending (nothing of it is), stopped.
 func goneConsumer(c store.Consumer, at time.Time) store.Consumer {
