@@ -43,7 +43,7 @@ func (s *Server) apiAccountShow(c echo.Context) error {
 			return apiJSON(c, a)
 		}
 	}
-	return echo.NewHTTPError(http.StatusNotFound, "no account "+name+" was read in the last cycle: see GET /api/v1/accounts for the accounts jetwatch reads (--all-accounts)")
+	return echo.NewHTTPError(http.StatusNotFound, "no account "+shortQuote(name)+" was read in the last cycle: see GET /api/v1/accounts for the accounts jetwatch reads (--all-accounts)")
 }
 
 // accountParam reads ?account= of the stream and consumer API: nil for
@@ -64,7 +64,7 @@ func (s *Server) accountParam(c echo.Context) (*store.Account, error) {
 			return a, nil
 		}
 	}
-	return nil, notFoundError{"no account " + name + " was read in the last cycle: GET /api/v1/accounts lists those jetwatch reads (--all-accounts)"}
+	return nil, notFoundError{"no account " + shortQuote(name) + " was read in the last cycle: GET /api/v1/accounts lists those jetwatch reads (--all-accounts)"}
 }
 
 // ownAccount fills in jetwatch's own account's name, as far as known.
