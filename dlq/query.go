@@ -3,6 +3,8 @@ package dlq
 import (
 	"cmp"
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -106,6 +108,28 @@ func (q *Queries) getMany(ctx context.Context, ids []uint64, withMessages bool) 
 	out := make(map[uint64]store.DeadLetter, len(letters))
 	for _, d := range letters {
 		out[d.ID] = d
+	}
+	return out, nil
+}
+
+// History returns what was done to a dead letter, oldest first. The start
+// of a redelivery is left out once it ended; one that did not end (under
+// way, or interrupted) shows.
+func (q *Queries) History(ctx context.Context, id uint64) ([]Action, error) {
+	details, err := q.db.DeadLetterActionDetails(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	out := []Action{}
+	for _, detail := range details {
+		var a Action
+		if err := json.Unmarshal(detail, &a); err != nil {
+			return nil, fmt.Errorf("history of %d: %w", id, err)
+		}
+		if n := len(out); n > 0 && out[n-1].Action == ActionRedeliverStart {
+			out = out[:n-1] // it ended with this record
+		}
+		out = append(out, a)
 	}
 	return out, nil
 }

@@ -3,7 +3,6 @@ package dlq
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -332,32 +331,6 @@ func publishError(subject string, err error) error {
 func (r *Redeliverer) attempts(ctx context.Context, id uint64) (int, error) {
 	n, err := r.db.CountDeadLetterActions(ctx, []uint64{id}, ActionRedeliver)
 	return n[id], err
-}
-
-// History returns what was done to a dead letter, oldest first. The start
-// of a redelivery is left out once it ended; one that did not end (under
-// way, or interrupted) shows.
-func (r *Redeliverer) History(ctx context.Context, id uint64) ([]Action, error) {
-	return history(ctx, r.db, id)
-}
-
-func history(ctx context.Context, db *store.DB, id uint64) ([]Action, error) {
-	details, err := db.DeadLetterActionDetails(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	out := []Action{}
-	for _, detail := range details {
-		var a Action
-		if err := json.Unmarshal(detail, &a); err != nil {
-			return nil, fmt.Errorf("history of %d: %w", id, err)
-		}
-		if n := len(out); n > 0 && out[n-1].Action == ActionRedeliverStart {
-			out = out[:n-1] // it ended with this record
-		}
-		out = append(out, a)
-	}
-	return out, nil
 }
 
 // now is the redeliverer's clock, in UTC.

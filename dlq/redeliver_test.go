@@ -121,7 +121,7 @@ func TestRedeliverSendsOnceWithOriginalHeaders(t *testing.T) {
 	d, err := b.q.Get(b.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, store.StatusRedelivered, d.Status)
-	hist, err := b.r.History(b.ctx, id)
+	hist, err := b.q.History(b.ctx, id)
 	require.NoError(t, err)
 	require.Len(t, hist, 1)
 	require.Equal(t, "ann", hist[0].Actor)

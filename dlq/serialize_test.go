@@ -168,7 +168,7 @@ func TestInterruptedRedeliveryIsFinishedWithoutSendingTwice(t *testing.T) {
 	d, err = b.q.Get(b.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, store.StatusRedelivered, d.Status)
-	hist, err := r.History(b.ctx, id)
+	hist, err := b.q.History(b.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, ActionRedeliver, hist[len(hist)-1].Action)
 	require.True(t, hist[len(hist)-1].Duplicate)

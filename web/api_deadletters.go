@@ -73,7 +73,7 @@ type redeliverBody struct {
 // apiDeadLetterRedeliver answers POST /api/v1/dead-letters/:id/redeliver
 // with {"subject"?, "payload"? (base64), "headers"?}.
 func (s *Server) apiDeadLetterRedeliver(c echo.Context) error {
-	if s.cfg.DeadLetters == nil {
+	if s.cfg.DeadLetters == nil || s.cfg.DeadLetterActions == nil {
 		return errNoDesk
 	}
 	id, err := parseID(c)
@@ -90,13 +90,13 @@ func (s *Server) apiDeadLetterRedeliver(c echo.Context) error {
 	if body.Payload != nil {
 		req.Payload = *body.Payload
 	}
-	a, err := s.cfg.DeadLetters.Redeliver(c.Request().Context(), req)
+	a, err := s.cfg.DeadLetterActions.Redeliver(c.Request().Context(), req)
 	return s.apiAction(c, a, err)
 }
 
 // apiDeadLetterDiscard answers POST /api/v1/dead-letters/:id/discard.
 func (s *Server) apiDeadLetterDiscard(c echo.Context) error {
-	if s.cfg.DeadLetters == nil {
+	if s.cfg.DeadLetters == nil || s.cfg.DeadLetterActions == nil {
 		return errNoDesk
 	}
 	id, err := parseID(c)
@@ -111,7 +111,7 @@ func (s *Server) apiDeadLetterDiscard(c echo.Context) error {
 			return echo.NewHTTPError(http.StatusBadRequest, "the body is not JSON: {\"note\"}")
 		}
 	}
-	a, err := s.cfg.DeadLetters.Discard(c.Request().Context(), id, actor(c), body.Note)
+	a, err := s.cfg.DeadLetterActions.Discard(c.Request().Context(), id, actor(c), body.Note)
 	return s.apiAction(c, a, err)
 }
 

@@ -20,6 +20,9 @@ import (
 // reload never posts again; a failure is shown on the page, the dead letter
 // still pending.
 func (s *Server) deadLetterRedeliver(c echo.Context) error {
+	if s.cfg.DeadLetterActions == nil {
+		return errNoDesk
+	}
 	m, err := s.deadLetterDetail(c)
 	if err != nil {
 		return err
@@ -36,7 +39,7 @@ func (s *Server) deadLetterRedeliver(c echo.Context) error {
 			return s.renderDeadLetter(c, http.StatusUnprocessableEntity, m)
 		}
 	}
-	a, err := s.cfg.DeadLetters.Redeliver(c.Request().Context(), req)
+	a, err := s.cfg.DeadLetterActions.Redeliver(c.Request().Context(), req)
 	if status, msg, ok := actionError(err); ok {
 		setAuditResult(c, msg)
 		fresh, ferr := s.deadLetterDetail(c)
@@ -148,11 +151,14 @@ func (s *Server) deadLetterEdit(c echo.Context) error {
 
 // deadLetterDiscard answers POST /dead-letters/:id/discard.
 func (s *Server) deadLetterDiscard(c echo.Context) error {
+	if s.cfg.DeadLetterActions == nil {
+		return errNoDesk
+	}
 	m, err := s.deadLetterDetail(c)
 	if err != nil {
 		return err
 	}
-	_, err = s.cfg.DeadLetters.Discard(c.Request().Context(), m.D.ID, actor(c), strings.TrimSpace(c.FormValue("note")))
+	_, err = s.cfg.DeadLetterActions.Discard(c.Request().Context(), m.D.ID, actor(c), strings.TrimSpace(c.FormValue("note")))
 	if status, msg, ok := actionError(err); ok {
 		setAuditResult(c, msg)
 		m.Flash, m.FlashBad = msg, true

@@ -69,7 +69,7 @@ func setupDeskWith(t testing.TB, icfg dlq.IndexConfig, opts ...func(*Config)) (*
 		t.Cleanup(ix.Stop)
 		cfg.DeadLetterIndex = ix
 		q := dlq.NewQueries(db, js, "")
-		cfg.DeadLetters = dlq.Desk{Queries: q, Redeliverer: r}
+		cfg.DeadLetters, cfg.DeadLetterActions = q, r
 		jobs := bulk.NewRunner(js, q, r, bulk.Config{SaveEvery: 10 * time.Millisecond, Breakers: db, BreakerPoll: 20 * time.Millisecond})
 		t.Cleanup(jobs.Stop)
 		require.NoError(t, jobs.Start(ctx))
@@ -436,4 +436,24 @@ func TestDeadLetterGoneFromTheStreamStillShows(t *testing.T) {
 	require.Contains(t, unavailable[0], "the DLQ stream no longer holds this dead letter")
 	require.Contains(t, rec.Body.String(), "card declined for ord-1", "what the index kept is shown")
 	require.NotContains(t, rec.Body.String(), "ord-1&#34;", "no payload is shown")
+}
+
+// Without the redeliverer the reads still serve, and redelivering or
+// discarding answers 503, sending and recording nothing.
+func TestDeadLetterActionsWithoutARedelivererAnswer503(t *testing.T) {
+	t.Parallel()
+	srv, d := setupDesk(t)
+	srv.cfg.DeadLetterActions = nil
+	path := "/dead-letters/" + u(d.ids["json"])
+	token, cookie := csrfOf(t, srv, path)
+	for _, action := range []string{"redeliver", "discard"} {
+		res, _ := postForm(t, srv, path+"/"+action, url.Values{"csrf": {token}}, cookie)
+		require.Equal(t, http.StatusServiceUnavailable, res.StatusCode, action)
+		code, _ := postJSON(t, srv, "/api/v1/dead-letters/"+u(d.ids["json"])+"/"+action, `{}`)
+		require.Equal(t, http.StatusServiceUnavailable, code, action)
+	}
+	require.Zero(t, d.ordersCount(t), "nothing was sent")
+	got, err := srv.cfg.DeadLetters.Get(context.Background(), d.ids["json"])
+	require.NoError(t, err)
+	require.Equal(t, store.StatusPending, got.Status, "nothing was recorded")
 }

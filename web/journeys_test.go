@@ -54,7 +54,7 @@ func setupJourneys(t *testing.T) (*Server, *journeyBundle) {
 		require.NoError(t, err)
 		jb.ix, err = dlq.NewIndex(nc, db, dlq.IndexConfig{Keys: cs.KeyValues})
 		require.NoError(t, err)
-		cfg.DeadLetters = dlq.Desk{Queries: dlq.NewQueries(db, js, ""), Redeliverer: r}
+		cfg.DeadLetters, cfg.DeadLetterActions = dlq.NewQueries(db, js, ""), r
 		cfg.TraceURL = "http://traces.example/trace/{trace_id}"
 		jb.jix, err = journey.NewIndex(js, db, journey.IndexConfig{Streams: func(s string) bool { return s == "ORDERS" || s == "PAYMENTS" },
 			Correlations: cs})

@@ -57,7 +57,7 @@ type Index interface {
 	BreakerHistory(ctx context.Context, service, breaker string, since time.Time, limit int) ([]store.BreakerTransition, error)
 }
 
-// DeadLetters is the dead-letter desk the pages and API use. dlq.Desk
+// DeadLetters is what the pages and API read of dead letters. *dlq.Queries
 // implements it.
 type DeadLetters interface {
 	List(ctx context.Context, f store.DeadLetterFilter, limit int, cursor string) (store.DeadLetterPage, error)
@@ -65,9 +65,14 @@ type DeadLetters interface {
 	Get(ctx context.Context, id uint64) (store.DeadLetter, error)
 	GetMany(ctx context.Context, ids []uint64) (map[uint64]store.DeadLetter, error)
 	Groups(ctx context.Context, f store.DeadLetterFilter, limit int, now time.Time, window time.Duration, buckets int) ([]store.DeadLetterGroup, error)
+	History(ctx context.Context, id uint64) ([]dlq.Action, error)
+}
+
+// DeadLetterActions redelivers and discards dead letters.
+// *dlq.Redeliverer implements it.
+type DeadLetterActions interface {
 	Redeliver(ctx context.Context, req dlq.RedeliverRequest) (dlq.Action, error)
 	Discard(ctx context.Context, id uint64, actor, note string) (dlq.Action, error)
-	History(ctx context.Context, id uint64) ([]dlq.Action, error)
 }
 
 // DeadLetterIndex is how the dead-letter index stands: /readyz fails while
@@ -148,6 +153,9 @@ type Config struct {
 	// DeadLetters serves the dead-letter pages and API. Without it they
 	// answer 503.
 	DeadLetters DeadLetters
+	// DeadLetterActions redelivers and discards. Without it (or without
+	// DeadLetters) redelivering and discarding answer 503.
+	DeadLetterActions DeadLetterActions
 	// DeadLetterIndex reports the dead-letter index's lag and stalls.
 	// Without it /readyz does not check the index and the dead-letters
 	// page shows no index banners.
