@@ -13,6 +13,7 @@ import (
 	"github.com/jetwatch/jetwatch/alert"
 	"github.com/jetwatch/jetwatch/collector"
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -101,7 +102,7 @@ func TestEachKindFiresAndResolves(t *testing.T) {
 			b.deadLetter(t, "orders.eu.paid", 2)
 		},
 		clear: func(t *testing.T, b *testBundle) {
-			r, err := dlq.NewRedeliverer(b.nc, b.db, dlq.RedelivererConfig{})
+			r, err := redeliver.New(b.nc, b.db, redeliver.Config{})
 			require.NoError(t, err)
 			page, err := dlq.NewQueries(b.db, nil, "").List(context.Background(), store.DeadLetterFilter{Subject: "orders.eu.paid"}, 10, "")
 			require.NoError(t, err)

@@ -261,7 +261,7 @@ func (ix *Index) ingestActions(ctx context.Context, msgs []jetstream.Msg) error 
 			ix.logger.Warn("malformed action skipped", "subject", m.Subject(), "seq", meta.Sequence.Stream, "err", err)
 			continue
 		}
-		rec, err := actionRow(meta.Sequence.Stream, a)
+		rec, err := a.Row(meta.Sequence.Stream)
 		if err != nil {
 			return err
 		}

@@ -93,6 +93,13 @@ func (q *Queries) GetMany(ctx context.Context, ids []uint64) (map[uint64]store.D
 	return q.getMany(ctx, ids, true)
 }
 
+// GetManyIndexed returns the dead letters with these ids as the index
+// holds them, without headers and payload (a discard needs neither);
+// unknown ids are absent from the map.
+func (q *Queries) GetManyIndexed(ctx context.Context, ids []uint64) (map[uint64]store.DeadLetter, error) {
+	return q.getMany(ctx, ids, false)
+}
+
 // getMany returns the dead letters with these ids, with headers and
 // payload when withMessages; unknown ids are absent from the map.
 func (q *Queries) getMany(ctx context.Context, ids []uint64, withMessages bool) (map[uint64]store.DeadLetter, error) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -86,7 +87,7 @@ func (s *Server) apiDeadLetterRedeliver(c echo.Context) error {
 			return echo.NewHTTPError(http.StatusBadRequest, "the body is not the JSON this endpoint takes: {\"subject\", \"payload\" (base64), \"headers\"}")
 		}
 	}
-	req := dlq.RedeliverRequest{ID: id, Actor: actor(c), Subject: body.Subject, Headers: body.Headers}
+	req := redeliver.Request{ID: id, Actor: actor(c), Subject: body.Subject, Headers: body.Headers}
 	if body.Payload != nil {
 		req.Payload = *body.Payload
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/jetwatch/jetwatch/collector"
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/dlq/bulk"
+	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 	"github.com/jetwatch/jetwatch/streambrowse"
@@ -61,7 +62,7 @@ func setupDeskWith(t testing.TB, icfg dlq.IndexConfig, opts ...func(*Config)) (*
 			o(cfg)
 		}
 		db := cfg.Index.(*store.DB)
-		r, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{TracerProvider: cfg.TracerProvider})
+		r, err := redeliver.New(nc, db, redeliver.Config{TracerProvider: cfg.TracerProvider})
 		require.NoError(t, err)
 		icfg.Registerer = cfg.Gatherer.(prometheus.Registerer)
 		ix, err = dlq.NewIndex(nc, db, icfg)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jetwatch/jetwatch/collector"
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/journey"
 	"github.com/jetwatch/jetwatch/store"
@@ -50,7 +51,7 @@ func setupJourneys(t *testing.T) (*Server, *journeyBundle) {
 	srv, _ := setup(t, func(cfg *Config) {
 		db := cfg.Index.(*store.DB)
 		jb.db = db
-		r, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{})
+		r, err := redeliver.New(nc, db, redeliver.Config{})
 		require.NoError(t, err)
 		jb.ix, err = dlq.NewIndex(nc, db, dlq.IndexConfig{Keys: cs.KeyValues})
 		require.NoError(t, err)

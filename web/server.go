@@ -24,6 +24,7 @@ import (
 	"github.com/jetwatch/jetwatch/demo/receiver"
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/dlq/redact"
+	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/store"
 	"github.com/jetwatch/jetwatch/views"
 )
@@ -69,9 +70,9 @@ type DeadLetters interface {
 }
 
 // DeadLetterActions redelivers and discards dead letters.
-// *dlq.Redeliverer implements it.
+// *redeliver.Redeliverer implements it.
 type DeadLetterActions interface {
-	Redeliver(ctx context.Context, req dlq.RedeliverRequest) (dlq.Action, error)
+	Redeliver(ctx context.Context, req redeliver.Request) (dlq.Action, error)
 	Discard(ctx context.Context, id uint64, actor, note string) (dlq.Action, error)
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/jetwatch/jetwatch/collector"
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/dlq/bulk"
+	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/internal/startstop"
 	"github.com/jetwatch/jetwatch/journey"
 	"github.com/jetwatch/jetwatch/pause"
@@ -29,7 +30,7 @@ type parts struct {
 	index       *dlq.Index
 	timeline    *collector.Timeline
 	queries     *dlq.Queries
-	redeliverer *dlq.Redeliverer
+	redeliverer *redeliver.Redeliverer
 	bulk        *bulk.Runner
 	audit       *audit.Log
 	tokens      *auth.Tokens // nil without sign-in
@@ -96,8 +97,8 @@ func buildParts(nc *nats.Conn, db *store.DB, cfg *config, signIn bool, sampled f
 		Registerer: reg, Logger: logger}); err != nil {
 		return nil, err
 	}
-	if p.redeliverer, err = dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{Stream: cfg.DLQStream, Registerer: reg,
-		TracerProvider: cfg.Tracing, Policy: dlq.TargetPolicy{OwnStreams: []string{cfg.AdvisoryStream},
+	if p.redeliverer, err = redeliver.New(nc, db, redeliver.Config{Stream: cfg.DLQStream, Registerer: reg,
+		TracerProvider: cfg.Tracing, Policy: redeliver.TargetPolicy{OwnStreams: []string{cfg.AdvisoryStream},
 			Subjects: splitList(cfg.RedeliverSubjects)}}); err != nil {
 		return nil, err
 	}

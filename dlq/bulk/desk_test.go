@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -22,7 +23,7 @@ type deskBundle struct {
 	js  jetstream.JetStream
 	ix  *dlq.Index
 	q   *dlq.Queries
-	r   *dlq.Redeliverer
+	r   *redeliver.Redeliverer
 	db  *store.DB
 	ctx context.Context
 }
@@ -47,7 +48,7 @@ func setupDesk(t testing.TB) *deskBundle {
 	t.Cleanup(func() { db.Close() })
 	ix, err := dlq.NewIndex(nc, db, dlq.IndexConfig{})
 	require.NoError(t, err)
-	r, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{})
+	r, err := redeliver.New(nc, db, redeliver.Config{})
 	require.NoError(t, err)
 	return &deskBundle{js: js, ix: ix, q: dlq.NewQueries(db, js, ""), r: r, db: db, ctx: ctx}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -53,7 +54,7 @@ func TestHelperBulkProcess(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, ix.Start(ctx))
 	defer ix.Stop()
-	r, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{})
+	r, err := redeliver.New(nc, db, redeliver.Config{})
 	require.NoError(t, err)
 	runner := NewRunner(js, dlq.NewQueries(db, js, ""), r, Config{Lease: time.Second, SaveEvery: 10 * time.Millisecond})
 	defer runner.Stop()

@@ -1,4 +1,4 @@
-package dlq
+package redeliver
 
 import (
 	"context"
@@ -14,20 +14,21 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
 
-type deskBundle struct {
+type bundle struct {
 	js  jetstream.JetStream
-	ix  *Index
-	q   *Queries
+	ix  *dlq.Index
+	q   *dlq.Queries
 	r   *Redeliverer
 	db  *store.DB
 	ctx context.Context
 }
 
-func setupDesk(t testing.TB) *deskBundle {
+func setup(t testing.TB) *bundle {
 	t.Helper()
 	srv := natstest.RunServer(t)
 	nc := natstest.Connect(t, srv)
@@ -37,7 +38,7 @@ func setupDesk(t testing.TB) *deskBundle {
 	for _, sc := range []jetstream.StreamConfig{
 		{Name: "ORDERS", Subjects: []string{"orders.>"}},
 		{Name: "DLQ", Subjects: []string{"dlq.>"}, AllowDirect: true}, // as jetwatch creates it
-		{Name: "JETWATCH_DLQ_ACTIONS", Subjects: []string{ActionSubjectPrefix + ">"}},
+		{Name: "JETWATCH_DLQ_ACTIONS", Subjects: []string{dlq.ActionSubjectPrefix + ">"}},
 	} {
 		_, err := js.CreateStream(ctx, sc)
 		require.NoError(t, err)
@@ -45,23 +46,23 @@ func setupDesk(t testing.TB) *deskBundle {
 	db, err := store.OpenFile(ctx, filepath.Join(t.TempDir(), "jetwatch.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	ix, err := NewIndex(nc, db, IndexConfig{})
+	ix, err := dlq.NewIndex(nc, db, dlq.IndexConfig{})
 	require.NoError(t, err)
-	r, err := NewRedeliverer(nc, db, RedelivererConfig{})
+	r, err := New(nc, db, Config{})
 	require.NoError(t, err)
-	return &deskBundle{js: js, ix: ix, q: NewQueries(db, js, ""), r: r, db: db, ctx: ctx}
+	return &bundle{js: js, ix: ix, q: dlq.NewQueries(db, js, ""), r: r, db: db, ctx: ctx}
 }
 
 // deadLetter publishes one dead letter of orders.created and indexes it.
-func (b *deskBundle) deadLetter(t *testing.T, payload string, unavailable bool) uint64 {
+func (b *bundle) deadLetter(t *testing.T, payload string, unavailable bool) uint64 {
 	t.Helper()
-	m := nats.NewMsg(Subject("ORDERS", "billing"))
+	m := nats.NewMsg(dlq.Subject("ORDERS", "billing"))
 	m.Data = []byte(payload)
 	m.Header.Set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
 	// Kept in the stored dead letter; it would make a redelivery to ORDERS
 	// fail if it were not stripped.
 	m.Header.Set("Nats-Expected-Stream", "DLQ")
-	env := Envelope{Stream: "ORDERS", Subject: "orders.created", Sequence: 7, Consumer: "billing", Reason: ReasonMaxDeliver, FailedAt: time.Now()}
+	env := dlq.Envelope{Stream: "ORDERS", Subject: "orders.created", Sequence: 7, Consumer: "billing", Reason: dlq.ReasonMaxDeliver, FailedAt: time.Now()}
 	if unavailable {
 		env.PayloadUnavailable = "gone"
 		m.Data = nil
@@ -74,13 +75,13 @@ func (b *deskBundle) deadLetter(t *testing.T, payload string, unavailable bool) 
 }
 
 // manyDeadLetters publishes n dead letters of orders.created and indexes them.
-func (b *deskBundle) manyDeadLetters(t testing.TB, n int) {
+func (b *bundle) manyDeadLetters(t testing.TB, n int) {
 	t.Helper()
 	for i := range n {
-		m := nats.NewMsg(Subject("ORDERS", "billing"))
+		m := nats.NewMsg(dlq.Subject("ORDERS", "billing"))
 		m.Data = fmt.Appendf(nil, `{"n":%d}`, i)
-		Envelope{Stream: "ORDERS", Subject: "orders.created", Sequence: uint64(i + 1), Consumer: "billing",
-			Reason: ReasonMaxDeliver, Error: "timeout", FailedAt: time.Now()}.Apply(m.Header)
+		dlq.Envelope{Stream: "ORDERS", Subject: "orders.created", Sequence: uint64(i + 1), Consumer: "billing",
+			Reason: dlq.ReasonMaxDeliver, Error: "timeout", FailedAt: time.Now()}.Apply(m.Header)
 		_, err := b.js.PublishMsgAsync(m)
 		require.NoError(t, err)
 	}
@@ -88,7 +89,7 @@ func (b *deskBundle) manyDeadLetters(t testing.TB, n int) {
 	require.NoError(t, b.ix.CatchUp(b.ctx))
 }
 
-func (b *deskBundle) ordersCount(t testing.TB) uint64 {
+func (b *bundle) ordersCount(t testing.TB) uint64 {
 	t.Helper()
 	s, err := b.js.Stream(b.ctx, "ORDERS")
 	require.NoError(t, err)
@@ -97,10 +98,10 @@ func (b *deskBundle) ordersCount(t testing.TB) uint64 {
 
 func TestRedeliverSendsOnceWithOriginalHeaders(t *testing.T) {
 	t.Parallel()
-	b := setupDesk(t)
+	b := setup(t)
 	id := b.deadLetter(t, `{"order":"ord-1"}`, false)
 
-	a, err := b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "ann"})
+	a, err := b.r.Redeliver(b.ctx, Request{ID: id, Actor: "ann"})
 	require.NoError(t, err)
 	require.Equal(t, "ORDERS", a.AckStream)
 	require.Equal(t, 1, a.Attempt)
@@ -113,7 +114,7 @@ func TestRedeliverSendsOnceWithOriginalHeaders(t *testing.T) {
 	require.Equal(t, `{"order":"ord-1"}`, string(got.Data))
 	require.Equal(t, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", got.Header.Get("traceparent"))
 	for k := range got.Header {
-		require.False(t, IsEnvelopeHeader(k), "envelope header %s leaked", k)
+		require.False(t, dlq.IsEnvelopeHeader(k), "envelope header %s leaked", k)
 	}
 	require.Empty(t, got.Header.Get("Nats-Expected-Stream"))
 	require.NotEmpty(t, got.Header.Get(jetstream.MsgIDHeader))
@@ -127,7 +128,7 @@ func TestRedeliverSendsOnceWithOriginalHeaders(t *testing.T) {
 	require.Equal(t, "ann", hist[0].Actor)
 
 	// A second click sends nothing.
-	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "ann"})
+	_, err = b.r.Redeliver(b.ctx, Request{ID: id, Actor: "ann"})
 	require.ErrorIs(t, err, ErrAlreadyRedelivered)
 	require.Equal(t, uint64(1), b.ordersCount(t))
 
@@ -141,18 +142,18 @@ func TestRedeliverSendsOnceWithOriginalHeaders(t *testing.T) {
 
 func TestConcurrentAndRetriedRedeliveriesSendOnce(t *testing.T) {
 	t.Parallel()
-	b := setupDesk(t)
+	b := setup(t)
 	id := b.deadLetter(t, "x", false)
 
 	// Two replicas' worth of clicks at once (separate redeliverers share
 	// no lock).
-	other, err := NewRedeliverer(b.r.js.Conn(), b.db, RedelivererConfig{})
+	other, err := New(b.r.js.Conn(), b.db, Config{})
 	require.NoError(t, err)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, r := range []*Redeliverer{b.r, other} {
 		wg.Go(func() {
-			_, errs[i] = r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "ops"})
+			_, errs[i] = r.Redeliver(b.ctx, Request{ID: id, Actor: "ops"})
 		})
 	}
 	wg.Wait()
@@ -176,7 +177,7 @@ func TestConcurrentAndRetriedRedeliveriesSendOnce(t *testing.T) {
 	m.Header.Set(jetstream.MsgIDHeader, "jetwatch-redeliver:"+strconv.FormatUint(id2, 10)+":1")
 	_, err = b.js.PublishMsg(b.ctx, m)
 	require.NoError(t, err)
-	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: id2, Actor: "ops"})
+	_, err = b.r.Redeliver(b.ctx, Request{ID: id2, Actor: "ops"})
 	require.ErrorIs(t, err, ErrAlreadyRedelivered)
 	require.Equal(t, uint64(2), b.ordersCount(t))
 	d, err := b.q.Get(b.ctx, id2)
@@ -186,9 +187,9 @@ func TestConcurrentAndRetriedRedeliveriesSendOnce(t *testing.T) {
 
 func TestRedeliverRefusesWhatCannotWork(t *testing.T) {
 	t.Parallel()
-	b := setupDesk(t)
+	b := setup(t)
 	id := b.deadLetter(t, "x", false)
-	_, err := b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Subject: "nowhere.at.all"})
+	_, err := b.r.Redeliver(b.ctx, Request{ID: id, Subject: "nowhere.at.all"})
 	require.ErrorIs(t, err, ErrNoStream)
 	require.Contains(t, err.Error(), "nowhere.at.all")
 	d, err := b.q.Get(b.ctx, id)
@@ -196,24 +197,24 @@ func TestRedeliverRefusesWhatCannotWork(t *testing.T) {
 	require.Equal(t, store.StatusPending, d.Status)
 
 	for _, s := range []string{"orders.*", "orders.>", "a b", "orders..x"} {
-		_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Subject: s})
+		_, err = b.r.Redeliver(b.ctx, Request{ID: id, Subject: s})
 		require.ErrorIs(t, err, ErrBadSubject, s)
 	}
-	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Subject: "dlq.ORDERS.billing"})
+	_, err = b.r.Redeliver(b.ctx, Request{ID: id, Subject: "dlq.ORDERS.billing"})
 	require.ErrorIs(t, err, ErrTargetRefused, "redelivering into the DLQ would only dead-letter it again")
-	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: 4242})
+	_, err = b.r.Redeliver(b.ctx, Request{ID: 4242})
 	require.ErrorIs(t, err, store.ErrNotFound)
 
 	gone := b.deadLetter(t, "", true)
-	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: gone})
+	_, err = b.r.Redeliver(b.ctx, Request{ID: gone})
 	require.ErrorIs(t, err, ErrPayloadUnavailable)
-	a, err := b.r.Redeliver(b.ctx, RedeliverRequest{ID: gone, Payload: []byte(`{"rebuilt":true}`), Actor: "ann"})
+	a, err := b.r.Redeliver(b.ctx, Request{ID: gone, Payload: []byte(`{"rebuilt":true}`), Actor: "ann"})
 	require.NoError(t, err)
 	require.True(t, a.Edited)
 
 	_, err = b.r.Discard(b.ctx, id, "ann", "duplicate order")
 	require.NoError(t, err)
-	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: id})
+	_, err = b.r.Redeliver(b.ctx, Request{ID: id})
 	require.True(t, errors.Is(err, ErrAlreadyDiscarded))
 	d, err = b.q.Get(b.ctx, id)
 	require.NoError(t, err)
@@ -222,7 +223,7 @@ func TestRedeliverRefusesWhatCannotWork(t *testing.T) {
 
 func TestDeadLetterReadsItsMessageFromTheDLQStream(t *testing.T) {
 	t.Parallel()
-	b := setupDesk(t)
+	b := setup(t)
 	kept := b.deadLetter(t, `{"order":"ord-1"}`, false)
 	gone := b.deadLetter(t, `{"order":"ord-2"}`, false)
 
@@ -245,7 +246,7 @@ func TestDeadLetterReadsItsMessageFromTheDLQStream(t *testing.T) {
 	require.Nil(t, d.Payload)
 	require.Contains(t, d.UnavailableWhy, "the DLQ stream no longer holds this dead letter")
 	require.Equal(t, "orders.created", d.Subject, "what the index kept is still there")
-	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: gone, Actor: "ann"})
+	_, err = b.r.Redeliver(b.ctx, Request{ID: gone, Actor: "ann"})
 	require.ErrorIs(t, err, ErrPayloadUnavailable)
 	require.Zero(t, b.ordersCount(t))
 
@@ -256,7 +257,7 @@ func TestDeadLetterReadsItsMessageFromTheDLQStream(t *testing.T) {
 
 func TestDeadLetterReadFailsWhenNATSCannotBeAsked(t *testing.T) {
 	t.Parallel()
-	b := setupDesk(t)
+	b := setup(t)
 	id := b.deadLetter(t, `{"order":"ord-1"}`, false)
 
 	// A connection that went away: an error, not a dead letter shown as
@@ -266,15 +267,15 @@ func TestDeadLetterReadFailsWhenNATSCannotBeAsked(t *testing.T) {
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
 	nc.Close()
-	_, err = NewQueries(b.db, js, "DLQ").Get(b.ctx, id)
+	_, err = dlq.NewQueries(b.db, js, "DLQ").Get(b.ctx, id)
 	require.ErrorContains(t, err, "reading its headers and payload from the DLQ stream")
-	require.ErrorIs(t, err, ErrMessageUnreadable)
+	require.ErrorIs(t, err, dlq.ErrMessageUnreadable)
 
-	_, err = NewQueries(b.db, nil, "").Get(b.ctx, id)
+	_, err = dlq.NewQueries(b.db, nil, "").Get(b.ctx, id)
 	require.ErrorContains(t, err, "no NATS connection")
-	require.ErrorIs(t, err, ErrMessageUnreadable)
+	require.ErrorIs(t, err, dlq.ErrMessageUnreadable)
 	// The redeliverer reads the message through its own connection, which
 	// is up: the dead letter was never marked gone.
-	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "ann"})
+	_, err = b.r.Redeliver(b.ctx, Request{ID: id, Actor: "ann"})
 	require.NoError(t, err)
 }
