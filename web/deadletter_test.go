@@ -22,6 +22,8 @@ import (
 	"github.com/jetwatch/jetwatch/collector"
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/dlq/bulk"
+	"github.com/jetwatch/jetwatch/dlq/index"
+	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
@@ -32,7 +34,7 @@ type deskBundle struct {
 	*testBundle
 	nc  *nats.Conn
 	js  jetstream.JetStream
-	ix  *dlq.Index
+	ix  *index.Index
 	ids map[string]uint64 // by payload kind: json, binary, gone
 }
 
@@ -41,12 +43,12 @@ type deskBundle struct {
 // redeliveries.
 func setupDesk(t testing.TB, opts ...func(*Config)) (*Server, *deskBundle) {
 	t.Helper()
-	return setupDeskWith(t, dlq.IndexConfig{}, opts...)
+	return setupDeskWith(t, index.Config{}, opts...)
 }
 
 // setupDeskWith is setupDesk with the dead-letter index configured as
 // icfg; its metrics go to the server's registry.
-func setupDeskWith(t testing.TB, icfg dlq.IndexConfig, opts ...func(*Config)) (*Server, *deskBundle) {
+func setupDeskWith(t testing.TB, icfg index.Config, opts ...func(*Config)) (*Server, *deskBundle) {
 	t.Helper()
 	srvNATS := natstest.RunServer(t)
 	nc := natstest.Connect(t, srvNATS)
@@ -56,7 +58,7 @@ func setupDeskWith(t testing.TB, icfg dlq.IndexConfig, opts ...func(*Config)) (*
 	require.NoError(t, collector.EnsureStreams(ctx, js, collector.StreamsConfig{}))
 	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}})
 	require.NoError(t, err)
-	var ix *dlq.Index
+	var ix *index.Index
 	srv, b := setup(t, func(cfg *Config) {
 		for _, o := range opts {
 			o(cfg)
@@ -65,11 +67,11 @@ func setupDeskWith(t testing.TB, icfg dlq.IndexConfig, opts ...func(*Config)) (*
 		r, err := redeliver.New(nc, db, redeliver.Config{TracerProvider: cfg.TracerProvider})
 		require.NoError(t, err)
 		icfg.Registerer = cfg.Gatherer.(prometheus.Registerer)
-		ix, err = dlq.NewIndex(nc, db, icfg)
+		ix, err = index.New(nc, db, icfg)
 		require.NoError(t, err)
 		t.Cleanup(ix.Stop)
 		cfg.DeadLetterIndex = ix
-		q := dlq.NewQueries(db, js, "")
+		q := query.New(db, js, "")
 		cfg.DeadLetters, cfg.DeadLetterActions = q, r
 		jobs := bulk.NewRunner(js, q, r, bulk.Config{SaveEvery: 10 * time.Millisecond, Breakers: db, BreakerPoll: 20 * time.Millisecond})
 		t.Cleanup(jobs.Stop)

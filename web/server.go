@@ -23,6 +23,7 @@ import (
 	"github.com/jetwatch/jetwatch/auth"
 	"github.com/jetwatch/jetwatch/demo/receiver"
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/index"
 	"github.com/jetwatch/jetwatch/dlq/redact"
 	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/store"
@@ -58,7 +59,7 @@ type Index interface {
 	BreakerHistory(ctx context.Context, service, breaker string, since time.Time, limit int) ([]store.BreakerTransition, error)
 }
 
-// DeadLetters is what the pages and API read of dead letters. *dlq.Queries
+// DeadLetters is what the pages and API read of dead letters. *query.Queries
 // implements it.
 type DeadLetters interface {
 	List(ctx context.Context, f store.DeadLetterFilter, limit int, cursor string) (store.DeadLetterPage, error)
@@ -78,10 +79,10 @@ type DeadLetterActions interface {
 
 // DeadLetterIndex is how the dead-letter index stands: /readyz fails while
 // it is stalled, and the dead-letters page and API show why and which dead
-// letters it could not store. *dlq.Index implements it; Status's error is
+// letters it could not store. *index.Index implements it; Status's error is
 // a failure to read the database.
 type DeadLetterIndex interface {
-	Status(ctx context.Context) (dlq.IndexStatus, error)
+	Status(ctx context.Context) (index.Status, error)
 }
 
 // Alerts is the alerting the pages and API use. alert.Alerting implements

@@ -18,7 +18,7 @@ import (
 
 	"github.com/jetwatch/jetwatch/alert"
 	"github.com/jetwatch/jetwatch/collector"
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/internal/natsconn"
 	"github.com/jetwatch/jetwatch/store"
 	"github.com/jetwatch/jetwatch/streambrowse"
@@ -279,7 +279,7 @@ func checkListen(cfg *config, signIn bool) error {
 // interval until ctx ends: counting in the background, rather than when
 // scraped, keeps SQLite out of /metrics (a COUNT over a million rows per
 // scrape). NaN says the last count failed.
-func countPending(ctx context.Context, q *dlq.Queries, g prometheus.Gauge, every time.Duration) {
+func countPending(ctx context.Context, q *query.Queries, g prometheus.Gauge, every time.Duration) {
 	g.Set(math.NaN())
 	t := time.NewTicker(every)
 	defer t.Stop()

@@ -3,5 +3,5 @@
 // after a crash and never sending one twice. Jobs live in a KV bucket;
 // each chunk goes through redeliver.Redeliverer.ActMany, so a bulk action has
 // the same guarantees as one at a time. It reads the index through
-// dlq.Queries and never writes SQL itself.
+// query.Queries and never writes SQL itself.
 package bulk

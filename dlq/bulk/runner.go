@@ -19,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/internal/ensure"
 	"github.com/jetwatch/jetwatch/internal/tracecontext"
@@ -152,7 +153,7 @@ type Config struct {
 // sends nothing twice.
 type Runner struct {
 	js     jetstream.JetStream
-	q      *dlq.Queries
+	q      *query.Queries
 	r      *redeliver.Redeliverer
 	cfg    Config
 	logger *slog.Logger
@@ -175,7 +176,7 @@ type Runner struct {
 // NewRunner returns a runner that asks NATS nothing until Start:
 // before Start succeeds, its methods that need the jobs bucket answer
 // ErrUnavailable.
-func NewRunner(js jetstream.JetStream, q *dlq.Queries, r *redeliver.Redeliverer, cfg Config) *Runner {
+func NewRunner(js jetstream.JetStream, q *query.Queries, r *redeliver.Redeliverer, cfg Config) *Runner {
 	cfg.Bucket = cmp.Or(cfg.Bucket, "jetwatch_bulk_jobs")
 	cfg.Replicas = max(cfg.Replicas, 1)
 	cfg.Lease = cmp.Or(cfg.Lease, 15*time.Second)

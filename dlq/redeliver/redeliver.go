@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/internal/tracecontext"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -89,7 +90,7 @@ type Config struct {
 type Redeliverer struct {
 	js      jetstream.JetStream
 	db      *store.DB
-	queries *dlq.Queries
+	queries *query.Queries
 	cfg     Config
 
 	results *prometheus.CounterVec
@@ -117,7 +118,7 @@ func New(nc *nats.Conn, db *store.DB, cfg Config) (*Redeliverer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	r := &Redeliverer{js: js, db: db, queries: dlq.NewQueries(db, js, cfg.Stream), cfg: cfg, locks: map[uint64]*sync.Mutex{},
+	r := &Redeliverer{js: js, db: db, queries: query.New(db, js, cfg.Stream), cfg: cfg, locks: map[uint64]*sync.Mutex{},
 		tracer: tracecontext.Tracer(cfg.TracerProvider, tracerName),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetwatch_redeliveries_total",

@@ -15,14 +15,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/index"
+	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
 
 type bundle struct {
 	js  jetstream.JetStream
-	ix  *dlq.Index
-	q   *dlq.Queries
+	ix  *index.Index
+	q   *query.Queries
 	r   *Redeliverer
 	db  *store.DB
 	ctx context.Context
@@ -46,11 +48,11 @@ func setup(t testing.TB) *bundle {
 	db, err := store.OpenFile(ctx, filepath.Join(t.TempDir(), "jetwatch.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	ix, err := dlq.NewIndex(nc, db, dlq.IndexConfig{})
+	ix, err := index.New(nc, db, index.Config{})
 	require.NoError(t, err)
 	r, err := New(nc, db, Config{})
 	require.NoError(t, err)
-	return &bundle{js: js, ix: ix, q: dlq.NewQueries(db, js, ""), r: r, db: db, ctx: ctx}
+	return &bundle{js: js, ix: ix, q: query.New(db, js, ""), r: r, db: db, ctx: ctx}
 }
 
 // deadLetter publishes one dead letter of orders.created and indexes it.
@@ -267,13 +269,13 @@ func TestDeadLetterReadFailsWhenNATSCannotBeAsked(t *testing.T) {
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
 	nc.Close()
-	_, err = dlq.NewQueries(b.db, js, "DLQ").Get(b.ctx, id)
+	_, err = query.New(b.db, js, "DLQ").Get(b.ctx, id)
 	require.ErrorContains(t, err, "reading its headers and payload from the DLQ stream")
-	require.ErrorIs(t, err, dlq.ErrMessageUnreadable)
+	require.ErrorIs(t, err, query.ErrMessageUnreadable)
 
-	_, err = dlq.NewQueries(b.db, nil, "").Get(b.ctx, id)
+	_, err = query.New(b.db, nil, "").Get(b.ctx, id)
 	require.ErrorContains(t, err, "no NATS connection")
-	require.ErrorIs(t, err, dlq.ErrMessageUnreadable)
+	require.ErrorIs(t, err, query.ErrMessageUnreadable)
 	// The redeliverer reads the message through its own connection, which
 	// is up: the dead letter was never marked gone.
 	_, err = b.r.Redeliver(b.ctx, Request{ID: id, Actor: "ann"})

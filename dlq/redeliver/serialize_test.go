@@ -14,24 +14,26 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/index"
+	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
 
 // replica is a second jetwatch on the same NATS: its own index file, its
 // own index reader and redeliverer.
-func (b *bundle) replica(t *testing.T) (*Redeliverer, *dlq.Queries, *dlq.Index) {
+func (b *bundle) replica(t *testing.T) (*Redeliverer, *query.Queries, *index.Index) {
 	t.Helper()
 	db, err := store.OpenFile(b.ctx, filepath.Join(t.TempDir(), "replica.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	nc := b.r.js.Conn()
-	ix, err := dlq.NewIndex(nc, db, dlq.IndexConfig{})
+	ix, err := index.New(nc, db, index.Config{})
 	require.NoError(t, err)
 	require.NoError(t, ix.CatchUp(b.ctx))
 	r, err := New(nc, db, Config{})
 	require.NoError(t, err)
-	return r, dlq.NewQueries(db, b.js, ""), ix
+	return r, query.New(db, b.js, ""), ix
 }
 
 // Discard on one replica racing redeliver on the other, on 20 dead
@@ -111,7 +113,7 @@ func TestRacingReplicasAgreeWithWhatWasSent(t *testing.T) {
 	t.Cleanup(b.ix.Stop)
 	require.NoError(t, otherIx.Start(ctx))
 	t.Cleanup(otherIx.Stop)
-	for _, q := range []*dlq.Queries{b.q, otherQ} {
+	for _, q := range []*query.Queries{b.q, otherQ} {
 		natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 			for i := range n {
 				id := uint64(i + 1)

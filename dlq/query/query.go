@@ -1,4 +1,4 @@
-package dlq
+package query
 
 import (
 	"cmp"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -29,7 +30,7 @@ type Queries struct {
 // NewQueries returns queries over db, reading dead letters' messages from
 // the stream named stream (DLQ when empty) through js. With js nil, Get
 // fails: lists, counts and groups need only the index.
-func NewQueries(db *store.DB, js jetstream.JetStream, stream string) *Queries {
+func New(db *store.DB, js jetstream.JetStream, stream string) *Queries {
 	return &Queries{db: db, js: js, stream: cmp.Or(stream, "DLQ")}
 }
 
@@ -122,18 +123,18 @@ func (q *Queries) getMany(ctx context.Context, ids []uint64, withMessages bool) 
 // History returns what was done to a dead letter, oldest first. The start
 // of a redelivery is left out once it ended; one that did not end (under
 // way, or interrupted) shows.
-func (q *Queries) History(ctx context.Context, id uint64) ([]Action, error) {
+func (q *Queries) History(ctx context.Context, id uint64) ([]dlq.Action, error) {
 	details, err := q.db.DeadLetterActionDetails(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	out := []Action{}
+	out := []dlq.Action{}
 	for _, detail := range details {
-		var a Action
+		var a dlq.Action
 		if err := json.Unmarshal(detail, &a); err != nil {
 			return nil, fmt.Errorf("history of %d: %w", id, err)
 		}
-		if n := len(out); n > 0 && out[n-1].Action == ActionRedeliverStart {
+		if n := len(out); n > 0 && out[n-1].Action == dlq.ActionRedeliverStart {
 			out = out[:n-1] // it ended with this record
 		}
 		out = append(out, a)

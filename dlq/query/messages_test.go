@@ -1,4 +1,4 @@
-package dlq
+package query
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/index"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -19,7 +21,7 @@ import (
 // creates it, an index into a real SQLite file, and queries over both.
 type messagesBundle struct {
 	js  jetstream.JetStream
-	ix  *Index
+	ix  *index.Index
 	q   *Queries
 	db  *store.DB
 	ctx context.Context
@@ -37,17 +39,17 @@ func setupMessages(t *testing.T) *messagesBundle {
 	db, err := store.OpenFile(ctx, filepath.Join(t.TempDir(), "jetwatch.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	ix, err := NewIndex(nc, db, IndexConfig{})
+	ix, err := index.New(nc, db, index.Config{})
 	require.NoError(t, err)
-	return &messagesBundle{js: js, ix: ix, q: NewQueries(db, js, ""), db: db, ctx: ctx}
+	return &messagesBundle{js: js, ix: ix, q: New(db, js, ""), db: db, ctx: ctx}
 }
 
 // deadLetter publishes one dead letter of orders.created and indexes it.
 func (b *messagesBundle) deadLetter(t *testing.T, payload string) uint64 {
 	t.Helper()
-	m := nats.NewMsg(Subject("ORDERS", "billing"))
+	m := nats.NewMsg(dlq.Subject("ORDERS", "billing"))
 	m.Data = []byte(payload)
-	Envelope{Stream: "ORDERS", Subject: "orders.created", Sequence: 7, Consumer: "billing", Reason: ReasonMaxDeliver, FailedAt: time.Now()}.Apply(m.Header)
+	dlq.Envelope{Stream: "ORDERS", Subject: "orders.created", Sequence: 7, Consumer: "billing", Reason: dlq.ReasonMaxDeliver, FailedAt: time.Now()}.Apply(m.Header)
 	ack, err := b.js.PublishMsg(b.ctx, m)
 	require.NoError(t, err)
 	require.NoError(t, b.ix.CatchUp(b.ctx))
@@ -95,7 +97,7 @@ func TestManyDeadLettersReadAsARangeOrOneByOne(t *testing.T) {
 	check(b.q, ids)               // one range, two gaps, the last one gone
 	check(b.q, []uint64{1, 4, 6}) // dense enough for a range
 	check(b.q, []uint64{2, 5})    // one by one
-	check(NewQueries(b.db, b.js, "DLQ"), []uint64{1, 2, 3})
+	check(New(b.db, b.js, "DLQ"), []uint64{1, 2, 3})
 
 	// A DLQ stream without direct gets (an owner's choice) is read
 	// through the stream API, with the same result.
@@ -103,5 +105,5 @@ func TestManyDeadLettersReadAsARangeOrOneByOne(t *testing.T) {
 	cfg.AllowDirect = false
 	_, err = b.js.UpdateStream(b.ctx, cfg)
 	require.NoError(t, err)
-	check(NewQueries(b.db, b.js, "DLQ"), ids)
+	check(New(b.db, b.js, "DLQ"), ids)
 }
