@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/alert"
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -37,7 +37,7 @@ func TestRulesWithAnAccountWatchEveryAccount(t *testing.T) {
 		Consumers: []store.Consumer{{Stream: "X", Name: "y", NumPending: 1, Created: old}},
 	}}
 	e, err := alert.NewEvaluator(b.js, alert.EvaluatorConfig{Rules: func() *alert.Rules { return b.rules },
-		Index: b.db, DeadLetters: dlq.NewQueries(b.db, nil, ""), Now: b.clock.Now, Registerer: prometheus.NewRegistry(),
+		Index: b.db, DeadLetters: query.New(b.db, nil, ""), Now: b.clock.Now, Registerer: prometheus.NewRegistry(),
 		Accounts: func() (string, []store.Account) { return "APP", others }})
 	require.NoError(t, err)
 	b.evaluate(t, e)

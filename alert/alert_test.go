@@ -21,7 +21,7 @@ import (
 
 	"github.com/jetwatch/jetwatch/alert"
 	"github.com/jetwatch/jetwatch/collector"
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -153,7 +153,7 @@ func setup(t *testing.T, rules string, answers ...int) *testBundle {
 func (b *testBundle) evaluator(t *testing.T, db *store.DB, now func() time.Time) *alert.Evaluator {
 	t.Helper()
 	e, err := alert.NewEvaluator(b.js, alert.EvaluatorConfig{Rules: func() *alert.Rules { return b.rules },
-		Index: db, DeadLetters: dlq.NewQueries(db, nil, ""), Now: now, Registerer: b.registry(db)})
+		Index: db, DeadLetters: query.New(db, nil, ""), Now: now, Registerer: b.registry(db)})
 	require.NoError(t, err)
 	return e
 }

@@ -16,7 +16,7 @@ import (
 
 	"github.com/jetwatch/jetwatch/alert"
 	"github.com/jetwatch/jetwatch/collector"
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/service"
 	"github.com/jetwatch/jetwatch/store"
@@ -86,7 +86,7 @@ func TestBreakerOutageWithProbesPagesOnce(t *testing.T) {
 	t.Cleanup(r.Stop)
 
 	e, err := alert.NewEvaluator(b.js, alert.EvaluatorConfig{Rules: func() *alert.Rules { return b.rules },
-		Index: b.db, DeadLetters: dlq.NewQueries(b.db, nil, ""), Interval: 20 * time.Millisecond, Registerer: prometheus.NewRegistry()})
+		Index: b.db, DeadLetters: query.New(b.db, nil, ""), Interval: 20 * time.Millisecond, Registerer: prometheus.NewRegistry()})
 	require.NoError(t, err)
 	require.NoError(t, e.Start(ctx))
 	t.Cleanup(e.Stop)

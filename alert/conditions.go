@@ -22,7 +22,7 @@ type Index interface {
 	StuckJourneys(ctx context.Context, q store.StuckJourneyQuery) ([]store.StuckJourney, error)
 }
 
-// DeadLetterList lists indexed dead letters. *dlq.Queries implements it.
+// DeadLetterList lists indexed dead letters. *query.Queries implements it.
 type DeadLetterList interface {
 	List(ctx context.Context, f store.DeadLetterFilter, limit int, cursor string) (store.DeadLetterPage, error)
 }

@@ -16,7 +16,7 @@ import (
 
 	"github.com/jetwatch/jetwatch/alert"
 	"github.com/jetwatch/jetwatch/collector"
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -198,7 +198,7 @@ func TestRestartedEvaluatorContinuesTheFiringWithoutPagingAgain(t *testing.T) {
 
 	// jetwatch restarts: a new evaluator, nothing in memory.
 	restarted, err := alert.NewEvaluator(b.js, alert.EvaluatorConfig{Rules: func() *alert.Rules { return b.rules },
-		Index: b.db, DeadLetters: dlq.NewQueries(b.db, nil, ""), Now: b.clock.Now})
+		Index: b.db, DeadLetters: query.New(b.db, nil, ""), Now: b.clock.Now})
 	require.NoError(t, err)
 	b.clock.Advance(time.Minute)
 	b.evaluate(t, restarted)

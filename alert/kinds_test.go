@@ -13,6 +13,9 @@ import (
 	"github.com/jetwatch/jetwatch/alert"
 	"github.com/jetwatch/jetwatch/collector"
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/index"
+	"github.com/jetwatch/jetwatch/dlq/query"
+	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -34,7 +37,7 @@ func (b *testBundle) deadLetter(t *testing.T, subject string, seq uint64) {
 
 func (b *testBundle) catchUp(t *testing.T) {
 	t.Helper()
-	ix, err := dlq.NewIndex(b.nc, b.db, dlq.IndexConfig{})
+	ix, err := index.New(b.nc, b.db, index.Config{})
 	require.NoError(t, err)
 	require.NoError(t, ix.CatchUp(context.Background()))
 }
@@ -101,9 +104,9 @@ func TestEachKindFiresAndResolves(t *testing.T) {
 			b.deadLetter(t, "orders.eu.paid", 2)
 		},
 		clear: func(t *testing.T, b *testBundle) {
-			r, err := dlq.NewRedeliverer(b.nc, b.db, dlq.RedelivererConfig{})
+			r, err := redeliver.New(b.nc, b.db, redeliver.Config{})
 			require.NoError(t, err)
-			page, err := dlq.NewQueries(b.db, nil, "").List(context.Background(), store.DeadLetterFilter{Subject: "orders.eu.paid"}, 10, "")
+			page, err := query.New(b.db, nil, "").List(context.Background(), store.DeadLetterFilter{Subject: "orders.eu.paid"}, 10, "")
 			require.NoError(t, err)
 			require.Len(t, page.Items, 1)
 			_, err = r.Discard(context.Background(), page.Items[0].ID, "ann", "test order")

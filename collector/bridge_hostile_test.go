@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/index"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -257,7 +258,7 @@ func TestBridgeRejectsHostileNamesAndKeepsItsConnection(t *testing.T) {
 			t.Log(logs.String())
 		}
 	})
-	ix, err := dlq.NewIndex(b.nc, b.db, dlq.IndexConfig{Logger: testLogger(t)})
+	ix, err := index.New(b.nc, b.db, index.Config{Logger: testLogger(t)})
 	require.NoError(t, err)
 	require.NoError(t, ix.Start(ctx))
 	t.Cleanup(ix.Stop)

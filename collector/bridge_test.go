@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/index"
+	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 )
 
@@ -34,7 +36,7 @@ func deadLetters(t *testing.T, b *testBundle) []deadLetterRow {
 	rows, err := b.db.SQLForTests().Query(`SELECT id FROM dead_letters ORDER BY id`)
 	require.NoError(t, err)
 	defer rows.Close()
-	q := dlq.NewQueries(b.db, b.js, "")
+	q := query.New(b.db, b.js, "")
 	var out []deadLetterRow
 	for rows.Next() {
 		var id uint64
@@ -62,10 +64,10 @@ func fail(t *testing.T, cons jetstream.Consumer, how func(jetstream.Msg) error) 
 	require.Equal(t, 1, n, "a message was delivered")
 }
 
-func startDeadLetterDesk(t *testing.T, b *testBundle) (*Bridge, *dlq.Index) {
+func startDeadLetterDesk(t *testing.T, b *testBundle) (*Bridge, *index.Index) {
 	t.Helper()
 	bridge := startBridge(t, b, BridgeConfig{})
-	ix, err := dlq.NewIndex(b.nc, b.db, dlq.IndexConfig{Logger: testLogger(t)})
+	ix, err := index.New(b.nc, b.db, index.Config{Logger: testLogger(t)})
 	require.NoError(t, err)
 	require.NoError(t, ix.Start(context.Background()))
 	t.Cleanup(ix.Stop)
@@ -197,7 +199,7 @@ func TestDeadLettersWhileJetwatchIsDownAreCapturedAndReindexMatches(t *testing.T
 	}
 
 	// Rebuilding the index from the DLQ stream gives the same rows.
-	ix2, err := dlq.NewIndex(b.nc, b.db, dlq.IndexConfig{Logger: testLogger(t)})
+	ix2, err := index.New(b.nc, b.db, index.Config{Logger: testLogger(t)})
 	require.NoError(t, err)
 	require.NoError(t, ix2.Reset(ctx))
 	require.Empty(t, deadLetters(t, b))

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/index"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/journey"
 	"github.com/jetwatch/jetwatch/store"
@@ -108,7 +109,7 @@ func BenchmarkJourneyIngest(b *testing.B) {
 		db := open()
 		defer db.Close()
 		// The dead letters' keys are stored too, as with journeys on.
-		ix, err := dlq.NewIndex(nc, db, dlq.IndexConfig{Keys: cs.KeyValues})
+		ix, err := index.New(nc, db, index.Config{Keys: cs.KeyValues})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -10,7 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/internal/natsname"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -92,7 +92,7 @@ func (c *Consumers) Check(stream, consumer string) error {
 	if err := natsname.Name(consumer); err != nil {
 		return fmt.Errorf("%w: consumer: %w", ErrInvalid, err)
 	}
-	if dlq.ReservedStream(stream, c.cfg.OwnStreams...) {
+	if redeliver.ReservedStream(stream, c.cfg.OwnStreams...) {
 		return fmt.Errorf("%w: stream %s holds jetwatch's or NATS's own records (JETWATCH_*, KV_*, OBJ_* or jetwatch's DLQ and advisory streams): its consumers are not paused from here", ErrRefused, stream)
 	}
 	if store.OwnConsumerName(consumer, "") {

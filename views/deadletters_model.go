@@ -2,7 +2,6 @@ package views
 
 import (
 	"encoding/base64"
-	"github.com/jetwatch/jetwatch/journey"
 	"net/url"
 	"sort"
 	"strconv"
@@ -10,8 +9,11 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jetwatch/jetwatch/journey"
+
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/dlq/bulk"
+	"github.com/jetwatch/jetwatch/dlq/index"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -35,7 +37,7 @@ type DeadLetterList struct {
 	// CanAct is set when the operator may run bulk jobs.
 	CanAct bool
 	// Index is how the dead-letter index stands; nil when unknown.
-	Index *dlq.IndexStatus
+	Index *index.Status
 	// Jobs are the bulk jobs not finished (running or paused), newest
 	// first.
 	Jobs []bulk.Job
@@ -50,12 +52,12 @@ func deadLetters(n uint64) string {
 }
 
 // IndexStalledText is the banner of a stalled index.
-func IndexStalledText(st dlq.IndexStatus) string {
+func IndexStalledText(st index.Status) string {
 	return deadLetters(st.Lag) + " not indexed yet: " + st.Why
 }
 
 // UnindexableText heads the list of dead letters the index could not store.
-func UnindexableText(st dlq.IndexStatus) string {
+func UnindexableText(st index.Status) string {
 	verb := " could not be indexed; the index moved past them. Their messages are still in the DLQ stream:"
 	if st.Unindexable == 1 {
 		verb = " could not be indexed; the index moved past it. Its message is still in the DLQ stream:"

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/alert"
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -35,7 +35,7 @@ rules:
 	srv, b := setup(t, func(c *Config) {
 		db := c.Index.(*store.DB)
 		ev, err = alert.NewEvaluator(js, alert.EvaluatorConfig{Rules: func() *alert.Rules { return rules },
-			Index: db, DeadLetters: dlq.NewQueries(db, nil, ""), Now: c.Now, Registerer: prometheus.NewRegistry()})
+			Index: db, DeadLetters: query.New(db, nil, ""), Now: c.Now, Registerer: prometheus.NewRegistry()})
 		require.NoError(t, err)
 		c.Alerts = alert.Alerting{Evaluator: ev, Log: alert.NewDeliveryLog(db)}
 	})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -73,7 +74,7 @@ type redeliverBody struct {
 // apiDeadLetterRedeliver answers POST /api/v1/dead-letters/:id/redeliver
 // with {"subject"?, "payload"? (base64), "headers"?}.
 func (s *Server) apiDeadLetterRedeliver(c echo.Context) error {
-	if s.cfg.DeadLetters == nil {
+	if s.cfg.DeadLetters == nil || s.cfg.DeadLetterActions == nil {
 		return errNoDesk
 	}
 	id, err := parseID(c)
@@ -86,17 +87,17 @@ func (s *Server) apiDeadLetterRedeliver(c echo.Context) error {
 			return echo.NewHTTPError(http.StatusBadRequest, "the body is not the JSON this endpoint takes: {\"subject\", \"payload\" (base64), \"headers\"}")
 		}
 	}
-	req := dlq.RedeliverRequest{ID: id, Actor: actor(c), Subject: body.Subject, Headers: body.Headers}
+	req := redeliver.Request{ID: id, Actor: actor(c), Subject: body.Subject, Headers: body.Headers}
 	if body.Payload != nil {
 		req.Payload = *body.Payload
 	}
-	a, err := s.cfg.DeadLetters.Redeliver(c.Request().Context(), req)
+	a, err := s.cfg.DeadLetterActions.Redeliver(c.Request().Context(), req)
 	return s.apiAction(c, a, err)
 }
 
 // apiDeadLetterDiscard answers POST /api/v1/dead-letters/:id/discard.
 func (s *Server) apiDeadLetterDiscard(c echo.Context) error {
-	if s.cfg.DeadLetters == nil {
+	if s.cfg.DeadLetters == nil || s.cfg.DeadLetterActions == nil {
 		return errNoDesk
 	}
 	id, err := parseID(c)
@@ -111,7 +112,7 @@ func (s *Server) apiDeadLetterDiscard(c echo.Context) error {
 			return echo.NewHTTPError(http.StatusBadRequest, "the body is not JSON: {\"note\"}")
 		}
 	}
-	a, err := s.cfg.DeadLetters.Discard(c.Request().Context(), id, actor(c), body.Note)
+	a, err := s.cfg.DeadLetterActions.Discard(c.Request().Context(), id, actor(c), body.Note)
 	return s.apiAction(c, a, err)
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/auth"
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/journey"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -196,7 +197,7 @@ func setupEverything(t testing.TB) (*Server, *deskBundle) {
 		"  - {name: stuck, kind: saga_stuck, start: orders.created, end: [orders.shipped], within: 1m, key: order, receivers: [ops]}\n"), "rules.yaml", nil)
 	require.NoError(t, err)
 	ev, err := alert.NewEvaluator(d.js, alert.EvaluatorConfig{Rules: func() *alert.Rules { return rules },
-		Index: d.db, DeadLetters: dlq.NewQueries(d.db, nil, ""), Now: srv.cfg.Now, Registerer: prometheus.NewRegistry()})
+		Index: d.db, DeadLetters: query.New(d.db, nil, ""), Now: srv.cfg.Now, Registerer: prometheus.NewRegistry()})
 	require.NoError(t, err)
 	require.NoError(t, ev.Evaluate(ctx))
 	srv.cfg.Alerts = alert.Alerting{Evaluator: ev, Log: alert.NewDeliveryLog(d.db)}

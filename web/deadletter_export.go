@@ -9,7 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -53,7 +53,7 @@ func (s *Server) deadLetterExport(c echo.Context) error {
 			// The answer has begun: its last line says why it stops (the
 			// log has the error itself).
 			why := internalMessage
-			if errors.Is(err, dlq.ErrMessageUnreadable) {
+			if errors.Is(err, query.ErrMessageUnreadable) {
 				why = unreadableMessage
 			}
 			why = fmt.Sprintf("export stopped after %d dead letters: %s", n, why)

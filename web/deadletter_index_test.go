@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/index"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -72,11 +73,11 @@ func readyzBody(t *testing.T, srv *Server) (int, readiness) {
 	return res.StatusCode, r
 }
 
-func indexAPI(t *testing.T, srv *Server) dlq.IndexStatus {
+func indexAPI(t *testing.T, srv *Server) index.Status {
 	t.Helper()
 	res, body := get(t, srv, "/api/v1/dead-letter-index")
 	require.Equal(t, http.StatusOK, res.StatusCode, body)
-	var st dlq.IndexStatus
+	var st index.Status
 	require.NoError(t, json.Unmarshal([]byte(body), &st), body)
 	return st
 }
@@ -170,7 +171,7 @@ func TestUnindexableDeadLetterShowsOnThePageAndInTheAPI(t *testing.T) {
 // is the true distance.
 func TestReadyzAndThePageReportAStalledIndex(t *testing.T) {
 	t.Parallel()
-	srv, d := setupDeskWith(t, dlq.IndexConfig{StallAfter: 200 * time.Millisecond, LagEvery: 20 * time.Millisecond})
+	srv, d := setupDeskWith(t, index.Config{StallAfter: 200 * time.Millisecond, LagEvery: 20 * time.Millisecond})
 	status, r := readyzBody(t, srv)
 	require.Equal(t, http.StatusOK, status)
 	require.Equal(t, check{OK: true, Detail: "up to date (DLQ sequence 3)"}, r.Checks["dead_letter_index"], "setupDesk indexed three")

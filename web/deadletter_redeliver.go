@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/store"
 	"github.com/jetwatch/jetwatch/views"
 )
@@ -20,11 +21,14 @@ import (
 // reload never posts again; a failure is shown on the page, the dead letter
 // still pending.
 func (s *Server) deadLetterRedeliver(c echo.Context) error {
+	if s.cfg.DeadLetterActions == nil {
+		return errNoDesk
+	}
 	m, err := s.deadLetterDetail(c)
 	if err != nil {
 		return err
 	}
-	req := dlq.RedeliverRequest{ID: m.D.ID, Actor: actor(c), Subject: c.FormValue("subject")}
+	req := redeliver.Request{ID: m.D.ID, Actor: actor(c), Subject: c.FormValue("subject")}
 	if c.FormValue("edited") == "1" {
 		if m.Redacted {
 			return echo.NewHTTPError(http.StatusUnprocessableEntity, errEditRedacted)
@@ -36,7 +40,7 @@ func (s *Server) deadLetterRedeliver(c echo.Context) error {
 			return s.renderDeadLetter(c, http.StatusUnprocessableEntity, m)
 		}
 	}
-	a, err := s.cfg.DeadLetters.Redeliver(c.Request().Context(), req)
+	a, err := s.cfg.DeadLetterActions.Redeliver(c.Request().Context(), req)
 	if status, msg, ok := actionError(err); ok {
 		setAuditResult(c, msg)
 		fresh, ferr := s.deadLetterDetail(c)
@@ -148,11 +152,14 @@ func (s *Server) deadLetterEdit(c echo.Context) error {
 
 // deadLetterDiscard answers POST /dead-letters/:id/discard.
 func (s *Server) deadLetterDiscard(c echo.Context) error {
+	if s.cfg.DeadLetterActions == nil {
+		return errNoDesk
+	}
 	m, err := s.deadLetterDetail(c)
 	if err != nil {
 		return err
 	}
-	_, err = s.cfg.DeadLetters.Discard(c.Request().Context(), m.D.ID, actor(c), strings.TrimSpace(c.FormValue("note")))
+	_, err = s.cfg.DeadLetterActions.Discard(c.Request().Context(), m.D.ID, actor(c), strings.TrimSpace(c.FormValue("note")))
 	if status, msg, ok := actionError(err); ok {
 		setAuditResult(c, msg)
 		m.Flash, m.FlashBad = msg, true
@@ -170,16 +177,16 @@ func actionError(err error) (int, string, bool) {
 	switch {
 	case err == nil:
 		return 0, "", false
-	case errors.Is(err, dlq.ErrAlreadyRedelivered), errors.Is(err, dlq.ErrAlreadyDiscarded):
+	case errors.Is(err, redeliver.ErrAlreadyRedelivered), errors.Is(err, redeliver.ErrAlreadyDiscarded):
 		return http.StatusConflict, "Nothing sent: this dead letter is " + err.Error() + ".", true
-	case errors.Is(err, dlq.ErrInProgress), errors.Is(err, dlq.ErrInterrupted):
+	case errors.Is(err, redeliver.ErrInProgress), errors.Is(err, redeliver.ErrInterrupted):
 		return http.StatusConflict, "Nothing done: " + err.Error() + ".", true
-	case errors.Is(err, dlq.ErrNoStream), errors.Is(err, dlq.ErrBadSubject), errors.Is(err, dlq.ErrPayloadUnavailable),
-		errors.Is(err, dlq.ErrTargetRefused), errors.Is(err, dlq.ErrBadHeader), errors.Is(err, dlq.ErrTooLarge):
+	case errors.Is(err, redeliver.ErrNoStream), errors.Is(err, redeliver.ErrBadSubject), errors.Is(err, redeliver.ErrPayloadUnavailable),
+		errors.Is(err, redeliver.ErrTargetRefused), errors.Is(err, redeliver.ErrBadHeader), errors.Is(err, redeliver.ErrTooLarge):
 		return http.StatusUnprocessableEntity, err.Error(), true
-	case errors.Is(err, dlq.ErrNATSUnavailable):
+	case errors.Is(err, redeliver.ErrNATSUnavailable):
 		return http.StatusServiceUnavailable, err.Error() + " Check jetwatch's connection to NATS and retry.", true
-	case errors.Is(err, dlq.ErrNotSent), errors.Is(err, dlq.ErrNotRecorded):
+	case errors.Is(err, redeliver.ErrNotSent), errors.Is(err, redeliver.ErrNotRecorded):
 		return http.StatusBadGateway, err.Error(), true
 	}
 	return 0, "", false
@@ -195,7 +202,7 @@ func parseHeaderLines(text string) (map[string][]string, error) {
 		}
 		name, value, ok := strings.Cut(line, ":")
 		name = strings.TrimSpace(name)
-		if !ok || !dlq.ValidHeaderName(name) {
+		if !ok || !redeliver.ValidHeaderName(name) {
 			return nil, fmt.Errorf("header line %d is not \"Name: value\" with a name of letters, digits and -_. only", i+1)
 		}
 		h[name] = append(h[name], strings.TrimSpace(value))

@@ -22,6 +22,9 @@ import (
 	"github.com/jetwatch/jetwatch/collector"
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/dlq/bulk"
+	"github.com/jetwatch/jetwatch/dlq/index"
+	"github.com/jetwatch/jetwatch/dlq/query"
+	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 	"github.com/jetwatch/jetwatch/streambrowse"
@@ -31,7 +34,7 @@ type deskBundle struct {
 	*testBundle
 	nc  *nats.Conn
 	js  jetstream.JetStream
-	ix  *dlq.Index
+	ix  *index.Index
 	ids map[string]uint64 // by payload kind: json, binary, gone
 }
 
@@ -40,12 +43,12 @@ type deskBundle struct {
 // redeliveries.
 func setupDesk(t testing.TB, opts ...func(*Config)) (*Server, *deskBundle) {
 	t.Helper()
-	return setupDeskWith(t, dlq.IndexConfig{}, opts...)
+	return setupDeskWith(t, index.Config{}, opts...)
 }
 
 // setupDeskWith is setupDesk with the dead-letter index configured as
 // icfg; its metrics go to the server's registry.
-func setupDeskWith(t testing.TB, icfg dlq.IndexConfig, opts ...func(*Config)) (*Server, *deskBundle) {
+func setupDeskWith(t testing.TB, icfg index.Config, opts ...func(*Config)) (*Server, *deskBundle) {
 	t.Helper()
 	srvNATS := natstest.RunServer(t)
 	nc := natstest.Connect(t, srvNATS)
@@ -55,21 +58,21 @@ func setupDeskWith(t testing.TB, icfg dlq.IndexConfig, opts ...func(*Config)) (*
 	require.NoError(t, collector.EnsureStreams(ctx, js, collector.StreamsConfig{}))
 	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}})
 	require.NoError(t, err)
-	var ix *dlq.Index
+	var ix *index.Index
 	srv, b := setup(t, func(cfg *Config) {
 		for _, o := range opts {
 			o(cfg)
 		}
 		db := cfg.Index.(*store.DB)
-		r, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{TracerProvider: cfg.TracerProvider})
+		r, err := redeliver.New(nc, db, redeliver.Config{TracerProvider: cfg.TracerProvider})
 		require.NoError(t, err)
 		icfg.Registerer = cfg.Gatherer.(prometheus.Registerer)
-		ix, err = dlq.NewIndex(nc, db, icfg)
+		ix, err = index.New(nc, db, icfg)
 		require.NoError(t, err)
 		t.Cleanup(ix.Stop)
 		cfg.DeadLetterIndex = ix
-		q := dlq.NewQueries(db, js, "")
-		cfg.DeadLetters = dlq.Desk{Queries: q, Redeliverer: r}
+		q := query.New(db, js, "")
+		cfg.DeadLetters, cfg.DeadLetterActions = q, r
 		jobs := bulk.NewRunner(js, q, r, bulk.Config{SaveEvery: 10 * time.Millisecond, Breakers: db, BreakerPoll: 20 * time.Millisecond})
 		t.Cleanup(jobs.Stop)
 		require.NoError(t, jobs.Start(ctx))
@@ -436,4 +439,24 @@ func TestDeadLetterGoneFromTheStreamStillShows(t *testing.T) {
 	require.Contains(t, unavailable[0], "the DLQ stream no longer holds this dead letter")
 	require.Contains(t, rec.Body.String(), "card declined for ord-1", "what the index kept is shown")
 	require.NotContains(t, rec.Body.String(), "ord-1&#34;", "no payload is shown")
+}
+
+// Without the redeliverer the reads still serve, and redelivering or
+// discarding answers 503, sending and recording nothing.
+func TestDeadLetterActionsWithoutARedelivererAnswer503(t *testing.T) {
+	t.Parallel()
+	srv, d := setupDesk(t)
+	srv.cfg.DeadLetterActions = nil
+	path := "/dead-letters/" + u(d.ids["json"])
+	token, cookie := csrfOf(t, srv, path)
+	for _, action := range []string{"redeliver", "discard"} {
+		res, _ := postForm(t, srv, path+"/"+action, url.Values{"csrf": {token}}, cookie)
+		require.Equal(t, http.StatusServiceUnavailable, res.StatusCode, action)
+		code, _ := postJSON(t, srv, "/api/v1/dead-letters/"+u(d.ids["json"])+"/"+action, `{}`)
+		require.Equal(t, http.StatusServiceUnavailable, code, action)
+	}
+	require.Zero(t, d.ordersCount(t), "nothing was sent")
+	got, err := srv.cfg.DeadLetters.Get(context.Background(), d.ids["json"])
+	require.NoError(t, err)
+	require.Equal(t, store.StatusPending, got.Status, "nothing was recorded")
 }

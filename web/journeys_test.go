@@ -15,6 +15,9 @@ import (
 
 	"github.com/jetwatch/jetwatch/collector"
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/index"
+	"github.com/jetwatch/jetwatch/dlq/query"
+	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/journey"
 	"github.com/jetwatch/jetwatch/store"
@@ -28,7 +31,7 @@ type journeyBundle struct {
 	db  *store.DB
 	nc  *nats.Conn
 	js  jetstream.JetStream
-	ix  *dlq.Index
+	ix  *index.Index
 	jix *journey.Index
 }
 
@@ -50,11 +53,11 @@ func setupJourneys(t *testing.T) (*Server, *journeyBundle) {
 	srv, _ := setup(t, func(cfg *Config) {
 		db := cfg.Index.(*store.DB)
 		jb.db = db
-		r, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{})
+		r, err := redeliver.New(nc, db, redeliver.Config{})
 		require.NoError(t, err)
-		jb.ix, err = dlq.NewIndex(nc, db, dlq.IndexConfig{Keys: cs.KeyValues})
+		jb.ix, err = index.New(nc, db, index.Config{Keys: cs.KeyValues})
 		require.NoError(t, err)
-		cfg.DeadLetters = dlq.Desk{Queries: dlq.NewQueries(db, js, ""), Redeliverer: r}
+		cfg.DeadLetters, cfg.DeadLetterActions = query.New(db, js, ""), r
 		cfg.TraceURL = "http://traces.example/trace/{trace_id}"
 		jb.jix, err = journey.NewIndex(js, db, journey.IndexConfig{Streams: func(s string) bool { return s == "ORDERS" || s == "PAYMENTS" },
 			Correlations: cs})
@@ -177,7 +180,7 @@ func (jb *journeyBundle) orderSeven(t *testing.T, srv *Server) uint64 {
 	_, err = jb.db.SaveBreaker(ctx, store.Breaker{Service: "mailer", Breaker: "smtp", Stream: "MAIL", State: store.BreakerOpen,
 		Since: failed.Add(time.Millisecond), UpdatedAt: failed, HeartbeatSeconds: 3600})
 	require.NoError(t, err)
-	page, err := dlq.NewQueries(jb.db, jb.js, "").List(ctx, store.DeadLetterFilter{}, 10, "")
+	page, err := query.New(jb.db, jb.js, "").List(ctx, store.DeadLetterFilter{}, 10, "")
 	require.NoError(t, err)
 	require.Len(t, page.Items, 1)
 	id := page.Items[0].ID

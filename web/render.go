@@ -11,7 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/jetwatch/jetwatch/auth"
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/store"
 	"github.com/jetwatch/jetwatch/views"
 )
@@ -144,7 +144,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 	case errors.Is(err, store.ErrNotFound):
 		status, msg = http.StatusNotFound, "not found"
-	case errors.Is(err, dlq.ErrMessageUnreadable):
+	case errors.Is(err, query.ErrMessageUnreadable):
 		status, msg = http.StatusServiceUnavailable, unreadableMessage
 	}
 	if status >= 500 {

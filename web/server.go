@@ -23,7 +23,9 @@ import (
 	"github.com/jetwatch/jetwatch/auth"
 	"github.com/jetwatch/jetwatch/demo/receiver"
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/index"
 	"github.com/jetwatch/jetwatch/dlq/redact"
+	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/store"
 	"github.com/jetwatch/jetwatch/views"
 )
@@ -57,7 +59,7 @@ type Index interface {
 	BreakerHistory(ctx context.Context, service, breaker string, since time.Time, limit int) ([]store.BreakerTransition, error)
 }
 
-// DeadLetters is the dead-letter desk the pages and API use. dlq.Desk
+// DeadLetters is what the pages and API read of dead letters. *query.Queries
 // implements it.
 type DeadLetters interface {
 	List(ctx context.Context, f store.DeadLetterFilter, limit int, cursor string) (store.DeadLetterPage, error)
@@ -65,17 +67,22 @@ type DeadLetters interface {
 	Get(ctx context.Context, id uint64) (store.DeadLetter, error)
 	GetMany(ctx context.Context, ids []uint64) (map[uint64]store.DeadLetter, error)
 	Groups(ctx context.Context, f store.DeadLetterFilter, limit int, now time.Time, window time.Duration, buckets int) ([]store.DeadLetterGroup, error)
-	Redeliver(ctx context.Context, req dlq.RedeliverRequest) (dlq.Action, error)
-	Discard(ctx context.Context, id uint64, actor, note string) (dlq.Action, error)
 	History(ctx context.Context, id uint64) ([]dlq.Action, error)
+}
+
+// DeadLetterActions redelivers and discards dead letters.
+// *redeliver.Redeliverer implements it.
+type DeadLetterActions interface {
+	Redeliver(ctx context.Context, req redeliver.Request) (dlq.Action, error)
+	Discard(ctx context.Context, id uint64, actor, note string) (dlq.Action, error)
 }
 
 // DeadLetterIndex is how the dead-letter index stands: /readyz fails while
 // it is stalled, and the dead-letters page and API show why and which dead
-// letters it could not store. *dlq.Index implements it; Status's error is
+// letters it could not store. *index.Index implements it; Status's error is
 // a failure to read the database.
 type DeadLetterIndex interface {
-	Status(ctx context.Context) (dlq.IndexStatus, error)
+	Status(ctx context.Context) (index.Status, error)
 }
 
 // Alerts is the alerting the pages and API use. alert.Alerting implements
@@ -148,6 +155,9 @@ type Config struct {
 	// DeadLetters serves the dead-letter pages and API. Without it they
 	// answer 503.
 	DeadLetters DeadLetters
+	// DeadLetterActions redelivers and discards. Without it (or without
+	// DeadLetters) redelivering and discarding answer 503.
+	DeadLetterActions DeadLetterActions
 	// DeadLetterIndex reports the dead-letter index's lag and stalls.
 	// Without it /readyz does not check the index and the dead-letters
 	// page shows no index banners.

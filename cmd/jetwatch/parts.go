@@ -11,8 +11,10 @@ import (
 	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/auth"
 	"github.com/jetwatch/jetwatch/collector"
-	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/dlq/bulk"
+	"github.com/jetwatch/jetwatch/dlq/index"
+	"github.com/jetwatch/jetwatch/dlq/query"
+	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/internal/startstop"
 	"github.com/jetwatch/jetwatch/journey"
 	"github.com/jetwatch/jetwatch/pause"
@@ -26,10 +28,10 @@ import (
 type parts struct {
 	relay       *collector.Relay
 	bridge      *collector.Bridge
-	index       *dlq.Index
+	index       *index.Index
 	timeline    *collector.Timeline
-	queries     *dlq.Queries
-	redeliverer *dlq.Redeliverer
+	queries     *query.Queries
+	redeliverer *redeliver.Redeliverer
 	bulk        *bulk.Runner
 	audit       *audit.Log
 	tokens      *auth.Tokens // nil without sign-in
@@ -63,7 +65,7 @@ func buildParts(nc *nats.Conn, db *store.DB, cfg *config, signIn bool, sampled f
 	if err != nil {
 		return nil, err
 	}
-	p := &parts{queries: dlq.NewQueries(db, js, cfg.DLQStream), journeyReader: journey.NewReader(db)}
+	p := &parts{queries: query.New(db, js, cfg.DLQStream), journeyReader: journey.NewReader(db)}
 	if p.correlations, err = cfg.correlations(); err != nil {
 		return nil, err
 	}
@@ -85,7 +87,7 @@ func buildParts(nc *nats.Conn, db *store.DB, cfg *config, signIn bool, sampled f
 	if p.relay, err = collector.NewRelay(nc, collector.RelayConfig{Streams: streams, Registerer: reg, Logger: logger}); err != nil {
 		return nil, err
 	}
-	if p.index, err = dlq.NewIndex(nc, db, dlq.IndexConfig{Stream: cfg.DLQStream, Keys: p.correlations.KeyValues,
+	if p.index, err = index.New(nc, db, index.Config{Stream: cfg.DLQStream, Keys: p.correlations.KeyValues,
 		Registerer: reg, Logger: logger}); err != nil {
 		return nil, err
 	}
@@ -96,8 +98,8 @@ func buildParts(nc *nats.Conn, db *store.DB, cfg *config, signIn bool, sampled f
 		Registerer: reg, Logger: logger}); err != nil {
 		return nil, err
 	}
-	if p.redeliverer, err = dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{Stream: cfg.DLQStream, Registerer: reg,
-		TracerProvider: cfg.Tracing, Policy: dlq.TargetPolicy{OwnStreams: []string{cfg.AdvisoryStream},
+	if p.redeliverer, err = redeliver.New(nc, db, redeliver.Config{Stream: cfg.DLQStream, Registerer: reg,
+		TracerProvider: cfg.Tracing, Policy: redeliver.TargetPolicy{OwnStreams: []string{cfg.AdvisoryStream},
 			Subjects: splitList(cfg.RedeliverSubjects)}}); err != nil {
 		return nil, err
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/jetwatch/jetwatch/collector"
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/index"
 	"github.com/jetwatch/jetwatch/internal/natsconn"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -41,7 +41,7 @@ func runReindex(ctx context.Context, cfg *config, logger *slog.Logger, stdout io
 	if err != nil {
 		return err
 	}
-	ix, err := dlq.NewIndex(nc, db, dlq.IndexConfig{Stream: cfg.DLQStream, Keys: cs.KeyValues, Logger: logger})
+	ix, err := index.New(nc, db, index.Config{Stream: cfg.DLQStream, Keys: cs.KeyValues, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ import (
 
 	"github.com/jetwatch/jetwatch/alert"
 	"github.com/jetwatch/jetwatch/collector"
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/internal/natsconn"
 	"github.com/jetwatch/jetwatch/store"
 	"github.com/jetwatch/jetwatch/streambrowse"
@@ -157,25 +157,26 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	}
 
 	srv, err := web.New(web.Config{
-		Alerts:         alerts,
-		DemoReceiver:   cfg.DemoReceiver,
-		Index:          db,
-		DeadLetters:    dlq.Desk{Queries: p.queries, Redeliverer: p.redeliverer},
-		Bulk:           p.bulk,
-		Pauses:         p.pauses,
-		TraceURL:       cfg.TraceURL,
-		Journeys:       web.JourneyConfig{Reader: p.journeyReader, Streams: cfg.JourneyStreams, Correlations: p.correlations},
-		Auth:           acc.auth,
-		Audit:          p.audit,
-		Redact:         acc.redactor,
-		HidePayloads:   cfg.HidePayloads,
-		Messages:       browser,
-		Proto:          proto,
-		OwnStreams:     []string{cfg.AdvisoryStream, cfg.DLQStream},
-		TrustedProxies: acc.proxies,
-		TracerProvider: cfg.Tracing,
-		TLSCertFile:    cfg.TLSCert,
-		TLSKeyFile:     cfg.TLSKey,
+		Alerts:            alerts,
+		DemoReceiver:      cfg.DemoReceiver,
+		Index:             db,
+		DeadLetters:       p.queries,
+		DeadLetterActions: p.redeliverer,
+		Bulk:              p.bulk,
+		Pauses:            p.pauses,
+		TraceURL:          cfg.TraceURL,
+		Journeys:          web.JourneyConfig{Reader: p.journeyReader, Streams: cfg.JourneyStreams, Correlations: p.correlations},
+		Auth:              acc.auth,
+		Audit:             p.audit,
+		Redact:            acc.redactor,
+		HidePayloads:      cfg.HidePayloads,
+		Messages:          browser,
+		Proto:             proto,
+		OwnStreams:        []string{cfg.AdvisoryStream, cfg.DLQStream},
+		TrustedProxies:    acc.proxies,
+		TracerProvider:    cfg.Tracing,
+		TLSCertFile:       cfg.TLSCert,
+		TLSKeyFile:        cfg.TLSKey,
 		NATSState: func() web.NATSState {
 			s := c.status.Snapshot()
 			return web.NATSState{Connected: s.Connected, Closed: s.Closed, Since: s.Since, LastError: s.LastError, Server: s.ServerURL, ServerName: s.ServerName}
@@ -278,7 +279,7 @@ func checkListen(cfg *config, signIn bool) error {
 // interval until ctx ends: counting in the background, rather than when
 // scraped, keeps SQLite out of /metrics (a COUNT over a million rows per
 // scrape). NaN says the last count failed.
-func countPending(ctx context.Context, q *dlq.Queries, g prometheus.Gauge, every time.Duration) {
+func countPending(ctx context.Context, q *query.Queries, g prometheus.Gauge, every time.Duration) {
 	g.Set(math.NaN())
 	t := time.NewTicker(every)
 	defer t.Stop()

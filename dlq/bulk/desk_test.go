@@ -12,6 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/index"
+	"github.com/jetwatch/jetwatch/dlq/query"
+	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -20,9 +23,9 @@ import (
 // wires it, for the runner to act through.
 type deskBundle struct {
 	js  jetstream.JetStream
-	ix  *dlq.Index
-	q   *dlq.Queries
-	r   *dlq.Redeliverer
+	ix  *index.Index
+	q   *query.Queries
+	r   *redeliver.Redeliverer
 	db  *store.DB
 	ctx context.Context
 }
@@ -45,11 +48,11 @@ func setupDesk(t testing.TB) *deskBundle {
 	db, err := store.OpenFile(ctx, filepath.Join(t.TempDir(), "jetwatch.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	ix, err := dlq.NewIndex(nc, db, dlq.IndexConfig{})
+	ix, err := index.New(nc, db, index.Config{})
 	require.NoError(t, err)
-	r, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{})
+	r, err := redeliver.New(nc, db, redeliver.Config{})
 	require.NoError(t, err)
-	return &deskBundle{js: js, ix: ix, q: dlq.NewQueries(db, js, ""), r: r, db: db, ctx: ctx}
+	return &deskBundle{js: js, ix: ix, q: query.New(db, js, ""), r: r, db: db, ctx: ctx}
 }
 
 // deadLetter publishes one dead letter of orders.created and indexes it.

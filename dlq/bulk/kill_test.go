@@ -17,7 +17,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/index"
+	"github.com/jetwatch/jetwatch/dlq/query"
+	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -49,13 +51,13 @@ func TestHelperBulkProcess(t *testing.T) {
 	db, err := store.OpenFile(ctx, path)
 	require.NoError(t, err)
 	defer db.Close()
-	ix, err := dlq.NewIndex(nc, db, dlq.IndexConfig{})
+	ix, err := index.New(nc, db, index.Config{})
 	require.NoError(t, err)
 	require.NoError(t, ix.Start(ctx))
 	defer ix.Stop()
-	r, err := dlq.NewRedeliverer(nc, db, dlq.RedelivererConfig{})
+	r, err := redeliver.New(nc, db, redeliver.Config{})
 	require.NoError(t, err)
-	runner := NewRunner(js, dlq.NewQueries(db, js, ""), r, Config{Lease: time.Second, SaveEvery: 10 * time.Millisecond})
+	runner := NewRunner(js, query.New(db, js, ""), r, Config{Lease: time.Second, SaveEvery: 10 * time.Millisecond})
 	defer runner.Stop()
 	require.NoError(t, runner.Start(ctx))
 	if rate := os.Getenv(helperCreateEnv); rate != "" {

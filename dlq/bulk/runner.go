@@ -19,6 +19,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/query"
+	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/internal/ensure"
 	"github.com/jetwatch/jetwatch/internal/tracecontext"
 	"github.com/jetwatch/jetwatch/store"
@@ -151,8 +153,8 @@ type Config struct {
 // sends nothing twice.
 type Runner struct {
 	js     jetstream.JetStream
-	q      *dlq.Queries
-	r      *dlq.Redeliverer
+	q      *query.Queries
+	r      *redeliver.Redeliverer
 	cfg    Config
 	logger *slog.Logger
 	tracer trace.Tracer
@@ -174,7 +176,7 @@ type Runner struct {
 // NewRunner returns a runner that asks NATS nothing until Start:
 // before Start succeeds, its methods that need the jobs bucket answer
 // ErrUnavailable.
-func NewRunner(js jetstream.JetStream, q *dlq.Queries, r *dlq.Redeliverer, cfg Config) *Runner {
+func NewRunner(js jetstream.JetStream, q *query.Queries, r *redeliver.Redeliverer, cfg Config) *Runner {
 	cfg.Bucket = cmp.Or(cfg.Bucket, "jetwatch_bulk_jobs")
 	cfg.Replicas = max(cfg.Replicas, 1)
 	cfg.Lease = cmp.Or(cfg.Lease, 15*time.Second)
@@ -675,7 +677,7 @@ func (p *pass) act(ctx context.Context, items []store.DeadLetter) (stop bool) {
 		case err == nil,
 			// Settled meanwhile, or sent just before a crash: the send
 			// was deduplicated.
-			errors.Is(err, dlq.ErrAlreadyRedelivered), errors.Is(err, dlq.ErrAlreadyDiscarded):
+			errors.Is(err, redeliver.ErrAlreadyRedelivered), errors.Is(err, redeliver.ErrAlreadyDiscarded):
 			sent++
 		default:
 			failed++

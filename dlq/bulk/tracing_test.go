@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/internal/otlptest"
 	"github.com/jetwatch/jetwatch/internal/telemetry"
@@ -21,12 +21,12 @@ const originalTrace = "0af7651916cd43dd8448eb211c80319c"
 
 // tracedRedeliverer is a Redeliverer on b's connection exporting spans to
 // a receiver; flush exports what is queued.
-func tracedRedeliverer(t *testing.T, b *deskBundle) (r *dlq.Redeliverer, tr *telemetry.Tracing, recv *otlptest.Receiver, flush func()) {
+func tracedRedeliverer(t *testing.T, b *deskBundle) (r *redeliver.Redeliverer, tr *telemetry.Tracing, recv *otlptest.Receiver, flush func()) {
 	t.Helper()
 	recv = otlptest.Start(t)
 	tr, err := telemetry.New(b.ctx, telemetry.Config{Env: recv.Env(nil)})
 	require.NoError(t, err)
-	r, err = dlq.NewRedeliverer(b.js.Conn(), b.db, dlq.RedelivererConfig{TracerProvider: tr.Provider()})
+	r, err = redeliver.New(b.js.Conn(), b.db, redeliver.Config{TracerProvider: tr.Provider()})
 	require.NoError(t, err)
 	return r, tr, recv, func() { require.NoError(t, tr.Shutdown(context.Background())) }
 }

@@ -1,4 +1,4 @@
-package dlq
+package redeliver
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetwatch/jetwatch/deadletter"
+	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/internal/natsname"
 )
 
@@ -21,7 +23,7 @@ var ErrBadHeader = errors.New("bad header")
 
 // OwnSubjectPrefixes start the subjects jetwatch records on (actions,
 // audit, alerts) and dead letters live on: never a redelivery target.
-var OwnSubjectPrefixes = []string{"jetwatch.", SubjectPrefix + "."}
+var OwnSubjectPrefixes = []string{"jetwatch.", dlq.SubjectPrefix + "."}
 
 // TargetPolicy says where dead letters may be redelivered. Whatever it
 // says, a target is never a $-subject ($JS, $KV, $O, $SYS...), an inbox,
@@ -194,7 +196,7 @@ func serverHeader(name string) bool {
 	return len(name) >= 5 && strings.EqualFold(name[:5], "nats-")
 }
 
-// envelopeHeader is IsEnvelopeHeader in any case.
+// envelopeHeader is dlq.IsEnvelopeHeader in any case.
 func envelopeHeader(name string) bool {
-	return len(name) >= len(headerPrefix) && strings.EqualFold(name[:len(headerPrefix)], headerPrefix)
+	return len(name) >= len(deadletter.HeaderPrefix) && strings.EqualFold(name[:len(deadletter.HeaderPrefix)], deadletter.HeaderPrefix)
 }

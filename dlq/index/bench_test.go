@@ -1,4 +1,4 @@
-package dlq
+package index
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -23,7 +24,7 @@ import (
 // alike; index/plain is the index rate over the mean of the two plain
 // ones. The issue asks for at least 0.5.
 //
-//	go test -tags sqlite_fts5 -run xxx -bench 'Ingest$' -benchtime 1x -count 5 ./dlq
+//	go test -tags sqlite_fts5 -run xxx -bench 'Ingest$' -benchtime 1x -count 5 ./dlq/index
 func BenchmarkIngest(b *testing.B) {
 	const n = 100_000
 	srv := natstest.RunServer(b)
@@ -41,10 +42,10 @@ func BenchmarkIngest(b *testing.B) {
 		payload[i] = 'a' + byte(i%26)
 	}
 	for i := range n {
-		m := nats.NewMsg(Subject("ORDERS", "billing"))
+		m := nats.NewMsg(dlq.Subject("ORDERS", "billing"))
 		m.Data = payload
-		Envelope{Stream: "ORDERS", Subject: "orders.created", Sequence: uint64(i + 1), Consumer: "billing", Deliveries: 5,
-			Reason: ReasonMaxDeliver, Error: fmt.Sprintf("timeout after %d ms", i%1000), FailedAt: time.Now()}.Apply(m.Header)
+		dlq.Envelope{Stream: "ORDERS", Subject: "orders.created", Sequence: uint64(i + 1), Consumer: "billing", Deliveries: 5,
+			Reason: dlq.ReasonMaxDeliver, Error: fmt.Sprintf("timeout after %d ms", i%1000), FailedAt: time.Now()}.Apply(m.Header)
 		if _, err := js.PublishMsgAsync(m); err != nil {
 			b.Fatal(err)
 		}
@@ -86,7 +87,7 @@ func BenchmarkIngest(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	ix, err := NewIndex(nc, db, IndexConfig{})
+	ix, err := New(nc, db, Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -127,19 +128,4 @@ func processCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// BenchmarkDecode decodes a typical dead letter's envelope, which the index
-// does for every message it reads.
-//
-//	go test -tags sqlite_fts5 -run xxx -bench 'Decode$' -benchmem ./dlq
-func BenchmarkDecode(b *testing.B) {
-	h := nats.Header{}
-	h.Set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
-	Envelope{Stream: "ORDERS", Subject: "orders.created.eu", Sequence: 123456, Consumer: "billing", Deliveries: 5,
-		Reason: ReasonMaxDeliver, Error: "timeout after 300 ms calling 10.0.0.7:8080", FailedAt: time.Now(), Service: "billing-svc"}.Apply(h)
-	now := time.Now()
-	for b.Loop() {
-		Decode("dlq.ORDERS.billing", h, now)
-	}
 }

@@ -1,14 +1,17 @@
-package dlq
+package query
 
 import (
 	"cmp"
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -27,7 +30,7 @@ type Queries struct {
 // NewQueries returns queries over db, reading dead letters' messages from
 // the stream named stream (DLQ when empty) through js. With js nil, Get
 // fails: lists, counts and groups need only the index.
-func NewQueries(db *store.DB, js jetstream.JetStream, stream string) *Queries {
+func New(db *store.DB, js jetstream.JetStream, stream string) *Queries {
 	return &Queries{db: db, js: js, stream: cmp.Or(stream, "DLQ")}
 }
 
@@ -91,6 +94,13 @@ func (q *Queries) GetMany(ctx context.Context, ids []uint64) (map[uint64]store.D
 	return q.getMany(ctx, ids, true)
 }
 
+// GetManyIndexed returns the dead letters with these ids as the index
+// holds them, without headers and payload (a discard needs neither);
+// unknown ids are absent from the map.
+func (q *Queries) GetManyIndexed(ctx context.Context, ids []uint64) (map[uint64]store.DeadLetter, error) {
+	return q.getMany(ctx, ids, false)
+}
+
 // getMany returns the dead letters with these ids, with headers and
 // payload when withMessages; unknown ids are absent from the map.
 func (q *Queries) getMany(ctx context.Context, ids []uint64, withMessages bool) (map[uint64]store.DeadLetter, error) {
@@ -106,6 +116,28 @@ func (q *Queries) getMany(ctx context.Context, ids []uint64, withMessages bool) 
 	out := make(map[uint64]store.DeadLetter, len(letters))
 	for _, d := range letters {
 		out[d.ID] = d
+	}
+	return out, nil
+}
+
+// History returns what was done to a dead letter, oldest first. The start
+// of a redelivery is left out once it ended; one that did not end (under
+// way, or interrupted) shows.
+func (q *Queries) History(ctx context.Context, id uint64) ([]dlq.Action, error) {
+	details, err := q.db.DeadLetterActionDetails(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	out := []dlq.Action{}
+	for _, detail := range details {
+		var a dlq.Action
+		if err := json.Unmarshal(detail, &a); err != nil {
+			return nil, fmt.Errorf("history of %d: %w", id, err)
+		}
+		if n := len(out); n > 0 && out[n-1].Action == dlq.ActionRedeliverStart {
+			out = out[:n-1] // it ended with this record
+		}
+		out = append(out, a)
 	}
 	return out, nil
 }

@@ -1,4 +1,4 @@
-package dlq
+package redeliver
 
 import (
 	"context"
@@ -13,24 +13,27 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/index"
+	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
 
 // replica is a second jetwatch on the same NATS: its own index file, its
 // own index reader and redeliverer.
-func (b *deskBundle) replica(t *testing.T) (*Redeliverer, *Queries, *Index) {
+func (b *bundle) replica(t *testing.T) (*Redeliverer, *query.Queries, *index.Index) {
 	t.Helper()
 	db, err := store.OpenFile(b.ctx, filepath.Join(t.TempDir(), "replica.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	nc := b.r.js.Conn()
-	ix, err := NewIndex(nc, db, IndexConfig{})
+	ix, err := index.New(nc, db, index.Config{})
 	require.NoError(t, err)
 	require.NoError(t, ix.CatchUp(b.ctx))
-	r, err := NewRedeliverer(nc, db, RedelivererConfig{})
+	r, err := New(nc, db, Config{})
 	require.NoError(t, err)
-	return r, NewQueries(db, b.js, ""), ix
+	return r, query.New(db, b.js, ""), ix
 }
 
 // Discard on one replica racing redeliver on the other, on 20 dead
@@ -38,7 +41,7 @@ func (b *deskBundle) replica(t *testing.T) (*Redeliverer, *Queries, *Index) {
 // both replicas end with the status of what was sent.
 func TestRacingReplicasAgreeWithWhatWasSent(t *testing.T) {
 	t.Parallel()
-	b := setupDesk(t)
+	b := setup(t)
 	const n = 20
 	b.manyDeadLetters(t, n)
 	other, otherQ, otherIx := b.replica(t)
@@ -67,7 +70,7 @@ func TestRacingReplicasAgreeWithWhatWasSent(t *testing.T) {
 		})
 		wg.Go(func() {
 			<-start
-			_, outcomes[i].redeliver = other.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "bob"})
+			_, outcomes[i].redeliver = other.Redeliver(b.ctx, Request{ID: id, Actor: "bob"})
 		})
 		close(start)
 	}
@@ -110,7 +113,7 @@ func TestRacingReplicasAgreeWithWhatWasSent(t *testing.T) {
 	t.Cleanup(b.ix.Stop)
 	require.NoError(t, otherIx.Start(ctx))
 	t.Cleanup(otherIx.Stop)
-	for _, q := range []*Queries{b.q, otherQ} {
+	for _, q := range []*query.Queries{b.q, otherQ} {
 		natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 			for i := range n {
 				id := uint64(i + 1)
@@ -136,25 +139,25 @@ func TestRacingReplicasAgreeWithWhatWasSent(t *testing.T) {
 // once stale, under the same message id: sent once.
 func TestInterruptedRedeliveryIsFinishedWithoutSendingTwice(t *testing.T) {
 	t.Parallel()
-	b := setupDesk(t)
+	b := setup(t)
 	id := b.deadLetter(t, `{"order":"ord-1"}`, false)
 	clock := &testClock{t: time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)}
-	r, err := NewRedeliverer(b.r.js.Conn(), b.db, RedelivererConfig{StaleAfter: time.Minute, Now: clock.Now})
+	r, err := New(b.r.js.Conn(), b.db, Config{StaleAfter: time.Minute, Now: clock.Now})
 	require.NoError(t, err)
 
 	// The crash: the start is recorded and the message sent, nothing more.
-	start := Action{DeadLetter: id, Action: ActionRedeliverStart, Actor: "ann", At: clock.Now(), Attempt: 1, Subject: "orders.created"}
+	start := dlq.Action{DeadLetter: id, Action: dlq.ActionRedeliverStart, Actor: "ann", At: clock.Now(), Attempt: 1, Subject: "orders.created"}
 	_, err = r.claim(b.ctx, start)
 	require.NoError(t, err)
 	d, err := b.q.Get(b.ctx, id)
 	require.NoError(t, err)
-	msg, err := redelivery(d, RedeliverRequest{ID: id}, 1)
+	msg, err := redelivery(d, Request{ID: id}, 1)
 	require.NoError(t, err)
 	_, err = b.js.PublishMsg(b.ctx, msg)
 	require.NoError(t, err)
 	require.Equal(t, store.StatusRedelivering, d.Status)
 
-	_, err = r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "bob"})
+	_, err = r.Redeliver(b.ctx, Request{ID: id, Actor: "bob"})
 	require.ErrorIs(t, err, ErrInProgress, "a fresh start is another operator's redelivery under way")
 	clock.Advance(59 * time.Second)
 	_, err = r.Discard(b.ctx, id, "bob", "")
@@ -162,15 +165,15 @@ func TestInterruptedRedeliveryIsFinishedWithoutSendingTwice(t *testing.T) {
 	clock.Advance(2 * time.Second)
 	_, err = r.Discard(b.ctx, id, "bob", "")
 	require.ErrorIs(t, err, ErrInterrupted, "stale: it may have been sent, so it cannot be discarded")
-	_, err = r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "bob"})
+	_, err = r.Redeliver(b.ctx, Request{ID: id, Actor: "bob"})
 	require.ErrorIs(t, err, ErrAlreadyRedelivered, "the interrupted send is found and recorded")
 	require.Equal(t, uint64(1), b.ordersCount(t), "sent once")
 	d, err = b.q.Get(b.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, store.StatusRedelivered, d.Status)
-	hist, err := r.History(b.ctx, id)
+	hist, err := b.q.History(b.ctx, id)
 	require.NoError(t, err)
-	require.Equal(t, ActionRedeliver, hist[len(hist)-1].Action)
+	require.Equal(t, dlq.ActionRedeliver, hist[len(hist)-1].Action)
 	require.True(t, hist[len(hist)-1].Duplicate)
 }
 
@@ -179,13 +182,13 @@ func TestInterruptedRedeliveryIsFinishedWithoutSendingTwice(t *testing.T) {
 // from the stream.
 func TestRecordedActionSucceedsWhenTheIndexCannotWrite(t *testing.T) {
 	t.Parallel()
-	b := setupDesk(t)
+	b := setup(t)
 	id := b.deadLetter(t, `{"order":"ord-1"}`, false)
 	// The index is read-only from here on, as on a full disk.
 	_, err := b.db.SQLForTests().ExecContext(b.ctx, `CREATE TRIGGER no_actions BEFORE INSERT ON dead_letter_actions
 		BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END`)
 	require.NoError(t, err)
-	a, err := b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "ann"})
+	a, err := b.r.Redeliver(b.ctx, Request{ID: id, Actor: "ann"})
 	require.NoError(t, err)
 	require.Equal(t, "ORDERS", a.AckStream)
 	require.Equal(t, uint64(1), b.ordersCount(t))

@@ -1,4 +1,4 @@
-package dlq
+package query
 
 import (
 	"cmp"

@@ -1,4 +1,4 @@
-package dlq
+package index
 
 import (
 	"cmp"
@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jetwatch/jetwatch/deadletter"
+	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/internal/natsname"
 	"github.com/jetwatch/jetwatch/internal/streamreader"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -31,8 +33,8 @@ const (
 // maxIndexedText bounds the payload text put into full-text search.
 const maxIndexedText = 64 << 10
 
-// IndexConfig configures an Index.
-type IndexConfig struct {
+// Config configures an Index.
+type Config struct {
 	// Stream is the DLQ stream. Defaults to DLQ.
 	Stream string
 	// ActionsStream records operators' actions. Defaults to
@@ -64,7 +66,7 @@ type IndexConfig struct {
 type Index struct {
 	js     jetstream.JetStream
 	db     *store.DB
-	cfg    IndexConfig
+	cfg    Config
 	logger *slog.Logger
 
 	indexed     *prometheus.CounterVec
@@ -80,7 +82,7 @@ type Index struct {
 }
 
 // NewIndex returns an index of the DLQ stream on nc into db.
-func NewIndex(nc *nats.Conn, db *store.DB, cfg IndexConfig) (*Index, error) {
+func New(nc *nats.Conn, db *store.DB, cfg Config) (*Index, error) {
 	cfg.Stream = cmp.Or(cfg.Stream, "DLQ")
 	cfg.ActionsStream = cmp.Or(cfg.ActionsStream, "JETWATCH_DLQ_ACTIONS")
 	cfg.Batch = cmp.Or(cfg.Batch, 1000)
@@ -256,12 +258,12 @@ func (ix *Index) ingestActions(ctx context.Context, msgs []jetstream.Msg) error 
 			return fmt.Errorf("action metadata: %w", err)
 		}
 		last = max(last, meta.Sequence.Stream)
-		var a Action
+		var a dlq.Action
 		if err := json.Unmarshal(m.Data(), &a); err != nil || a.DeadLetter == 0 {
 			ix.logger.Warn("malformed action skipped", "subject", m.Subject(), "seq", meta.Sequence.Stream, "err", err)
 			continue
 		}
-		rec, err := actionRow(meta.Sequence.Stream, a)
+		rec, err := a.Row(meta.Sequence.Stream)
 		if err != nil {
 			return err
 		}
@@ -380,7 +382,7 @@ func (ix *Index) skip(ctx context.Context, r *indexRow, cause error) error {
 // shownSubject is a DLQ subject as an unindexable row shows it: the
 // message keeps it exactly, the page needs only a readable start.
 func shownSubject(s string) string {
-	return deadletter.HeaderValue(strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD"), maxSubjectLen)
+	return deadletter.HeaderValue(strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD"), natsname.MaxSubjectLen)
 }
 
 // Reset forgets everything indexed, so the next run rebuilds from the
@@ -417,7 +419,7 @@ func (ix *Index) ingest(ctx context.Context, rows []indexRow) error {
 // worked out from.
 type indexRow struct {
 	store.DeadLetterRow
-	env Envelope
+	env dlq.Envelope
 }
 
 // newIndexRows works out the rows of a batch of DLQ messages.
@@ -437,10 +439,10 @@ func (ix *Index) newIndexRows(msgs []jetstream.Msg) ([]indexRow, error) {
 }
 
 // newIndexRow works out the row of the DLQ message seq. Whatever the
-// message holds, the row fits the index (Decode sees to the envelope); the
+// message holds, the row fits the index (dlq.Decode sees to the envelope); the
 // DLQ subject is kept exactly, as reads check the message by it.
 func newIndexRow(seq uint64, dlqSubject string, h nats.Header, published time.Time, data []byte) indexRow {
-	env := Decode(dlqSubject, h, published)
+	env := dlq.Decode(dlqSubject, h, published)
 	problems := "null"
 	if env.Problems != nil {
 		p, _ := json.Marshal(env.Problems)

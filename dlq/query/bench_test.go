@@ -1,4 +1,4 @@
-package dlq
+package query
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/index"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -23,7 +25,7 @@ import (
 // from a DLQ stream holding the first 10,000 of them. The targets:
 // a single filter <= 50 ms, full-text search <= 150 ms, the detail <= 10 ms.
 //
-//	go test -tags sqlite_fts5 -run xxx -bench Queries1M -benchtime 20x ./dlq
+//	go test -tags sqlite_fts5 -run xxx -bench Queries1M -benchtime 20x ./dlq/query
 func BenchmarkQueries1M(b *testing.B) {
 	const n = 1_000_000
 	const inStream = 10_000
@@ -44,7 +46,7 @@ func BenchmarkQueries1M(b *testing.B) {
 	base := time.Date(2026, 10, 27, 0, 0, 0, 0, time.UTC)
 	streams := []string{"ORDERS", "PAYMENTS", "AUDIT", "TELEMETRY", "SHIPPING", "BILLING", "USERS", "SEARCH"}
 	consumers := []string{"billing", "shipping", "archiver", "decoder", "indexer"}
-	reasons := []string{ReasonMaxDeliver, ReasonMaxDeliver, ReasonTerminated, ReasonError}
+	reasons := []string{dlq.ReasonMaxDeliver, dlq.ReasonMaxDeliver, dlq.ReasonTerminated, dlq.ReasonError}
 	words := []string{"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"}
 	for start := 0; start < n; start += 10_000 {
 		tx, err := db.SQLForTests().BeginTx(ctx, nil)
@@ -70,15 +72,15 @@ func BenchmarkQueries1M(b *testing.B) {
 				status = store.StatusRedelivered
 			}
 			failed := base.Add(time.Duration(i) * 2592 * time.Millisecond) // 30 days over 1M
-			dlqSubject := Subject(stream, consumers[i%len(consumers)])
+			dlqSubject := dlq.Subject(stream, consumers[i%len(consumers)])
 			if _, err := ins.ExecContext(ctx, id, dlqSubject, stream, consumers[i%len(consumers)], subject, i, reasons[i%len(reasons)],
-				errText, failed.UnixMilli(), status, Fingerprint(errText)); err != nil {
+				errText, failed.UnixMilli(), status, index.Fingerprint(errText)); err != nil {
 				b.Fatal(err)
 			}
 			if id <= inStream {
 				m := nats.NewMsg(dlqSubject)
 				m.Data = []byte(payload)
-				Envelope{Stream: stream, Subject: subject, Sequence: uint64(i), Consumer: consumers[i%len(consumers)],
+				dlq.Envelope{Stream: stream, Subject: subject, Sequence: uint64(i), Consumer: consumers[i%len(consumers)],
 					Reason: reasons[i%len(reasons)], Error: errText, FailedAt: failed}.Apply(m.Header)
 				if _, err := js.PublishMsgAsync(m); err != nil {
 					b.Fatal(err)
@@ -95,7 +97,7 @@ func BenchmarkQueries1M(b *testing.B) {
 		}
 	}
 	<-js.PublishAsyncComplete()
-	q := NewQueries(db, js, "DLQ")
+	q := New(db, js, "DLQ")
 	mid := base.Add(15 * 24 * time.Hour)
 	cases := []struct {
 		name string
@@ -107,7 +109,7 @@ func BenchmarkQueries1M(b *testing.B) {
 		{"subject-wildcard", store.DeadLetterFilter{Subject: "ORDERS.*.created"}},
 		{"subject-wildcard-none", store.DeadLetterFilter{Subject: "ORDERS.*.paid"}},
 		{"subject-wildcard-leading", store.DeadLetterFilter{Subject: "*.eu.paid"}},
-		{"reason-rare", store.DeadLetterFilter{Reason: ReasonError}},
+		{"reason-rare", store.DeadLetterFilter{Reason: dlq.ReasonError}},
 		{"status", store.DeadLetterFilter{Status: store.StatusRedelivered}},
 		{"status-common", store.DeadLetterFilter{Status: store.StatusPending}},
 		{"time-range", store.DeadLetterFilter{Since: mid, Until: mid.Add(time.Hour)}},

@@ -1,4 +1,4 @@
-package dlq
+package query
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -16,9 +17,9 @@ func TestSearchLeavesHiddenPayloadsOut(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	q := indexed(t, []letter{
-		{stream: "PAYMENTS", consumer: "charge", subject: "payments.card", reason: ReasonError, errText: "card declined",
+		{stream: "PAYMENTS", consumer: "charge", subject: "payments.card", reason: dlq.ReasonError, errText: "card declined",
 			payload: []byte(`{"card":"4111111111111111","holder":"ann"}`), at: at},
-		{stream: "PAYMENTS", consumer: "charge", subject: "payments.card", reason: ReasonError, errText: "card 4111111111111111 expired",
+		{stream: "PAYMENTS", consumer: "charge", subject: "payments.card", reason: dlq.ReasonError, errText: "card 4111111111111111 expired",
 			payload: []byte(`{"holder":"bob"}`), at: at.Add(time.Minute)},
 	})
 	ctx := context.Background()

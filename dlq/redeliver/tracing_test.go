@@ -1,4 +1,4 @@
-package dlq
+package redeliver
 
 import (
 	"context"
@@ -15,26 +15,26 @@ const originalTrace = "0af7651916cd43dd8448eb211c80319c"
 
 // tracedRedeliverer is a Redeliverer on b's connection exporting spans to
 // a receiver; flush exports what is queued.
-func tracedRedeliverer(t *testing.T, b *deskBundle) (r *Redeliverer, tr *telemetry.Tracing, recv *otlptest.Receiver, flush func()) {
+func tracedRedeliverer(t *testing.T, b *bundle) (r *Redeliverer, tr *telemetry.Tracing, recv *otlptest.Receiver, flush func()) {
 	t.Helper()
 	recv = otlptest.Start(t)
 	tr, err := telemetry.New(b.ctx, telemetry.Config{Env: recv.Env(nil)})
 	require.NoError(t, err)
-	r, err = NewRedeliverer(b.js.Conn(), b.db, RedelivererConfig{TracerProvider: tr.Provider()})
+	r, err = New(b.js.Conn(), b.db, Config{TracerProvider: tr.Provider()})
 	require.NoError(t, err)
 	return r, tr, recv, func() { require.NoError(t, tr.Shutdown(context.Background())) }
 }
 
 func TestRedeliverySpanLinksToTheOriginalTrace(t *testing.T) {
 	t.Parallel()
-	b := setupDesk(t)
+	b := setup(t)
 	r, _, recv, flush := tracedRedeliverer(t, b)
 	id := b.deadLetter(t, `{"order":"ord-1"}`, false)
 	gone := b.deadLetter(t, "", true)
 
-	a, err := r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "ann"})
+	a, err := r.Redeliver(b.ctx, Request{ID: id, Actor: "ann"})
 	require.NoError(t, err)
-	_, err = r.Redeliver(b.ctx, RedeliverRequest{ID: gone, Actor: "ann"})
+	_, err = r.Redeliver(b.ctx, Request{ID: gone, Actor: "ann"})
 	require.ErrorIs(t, err, ErrPayloadUnavailable)
 	_, err = r.Discard(b.ctx, gone, "ann", "nothing to send")
 	require.NoError(t, err)
@@ -71,15 +71,15 @@ func TestRedeliverySpanLinksToTheOriginalTrace(t *testing.T) {
 
 func TestAnUnrecordedRedeliveryKeepsTheOriginalTraceparent(t *testing.T) {
 	t.Parallel()
-	b := setupDesk(t)
+	b := setup(t)
 	recv := otlptest.Start(t)
 	tr, err := telemetry.New(b.ctx, telemetry.Config{Env: recv.Env(map[string]string{"OTEL_TRACES_SAMPLER": "always_off"})})
 	require.NoError(t, err)
-	r, err := NewRedeliverer(b.js.Conn(), b.db, RedelivererConfig{TracerProvider: tr.Provider()})
+	r, err := New(b.js.Conn(), b.db, Config{TracerProvider: tr.Provider()})
 	require.NoError(t, err)
 	id := b.deadLetter(t, `{"order":"ord-1"}`, false)
 
-	a, err := r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "ann"})
+	a, err := r.Redeliver(b.ctx, Request{ID: id, Actor: "ann"})
 	require.NoError(t, err)
 	s, err := b.js.Stream(b.ctx, "ORDERS")
 	require.NoError(t, err)

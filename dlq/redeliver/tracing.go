@@ -1,4 +1,4 @@
-package dlq
+package redeliver
 
 import (
 	"context"
@@ -7,11 +7,14 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/internal/tracecontext"
 	"github.com/jetwatch/jetwatch/store"
 )
 
-// tracerName names the dead-letter desk's spans' instrumentation scope.
+// tracerName names the redelivery and discard spans' instrumentation
+// scope. It is the dlq package's path, as before the package split, so
+// that trace queries filtering on the scope keep finding these spans.
 const tracerName = "github.com/jetwatch/jetwatch/dlq"
 
 // Span names, in the operator's words.
@@ -24,7 +27,7 @@ const (
 // publishes, so it is a producer span.
 func (r *Redeliverer) startAction(ctx context.Context, action string, id uint64) (context.Context, trace.Span) {
 	name, kind := spanRedeliver, trace.SpanKindProducer
-	if action == ActionDiscard {
+	if action == dlq.ActionDiscard {
 		name, kind = spanDiscard, trace.SpanKindInternal
 	}
 	return r.tracer.Start(ctx, name, trace.WithSpanKind(kind), trace.WithAttributes(
@@ -49,9 +52,9 @@ func linkOriginal(span trace.Span, d store.DeadLetter) {
 }
 
 // endAction ends an action's span with what happened.
-func endAction(span trace.Span, a Action, err error) {
+func endAction(span trace.Span, a dlq.Action, err error) {
 	if span.IsRecording() {
-		if a.Action == ActionRedeliver {
+		if a.Action == dlq.ActionRedeliver {
 			span.SetAttributes(
 				attribute.String("messaging.system", "nats"),
 				attribute.String("messaging.destination.name", a.Subject),

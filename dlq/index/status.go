@@ -1,4 +1,4 @@
-package dlq
+package index
 
 import (
 	"context"
@@ -16,9 +16,9 @@ const lagTimeout = 2 * time.Second
 // recentUnindexable is how many unindexable dead letters Status lists.
 const recentUnindexable = 10
 
-// IndexStatus says how far the index is behind the DLQ stream, and which
+// Status says how far the index is behind the DLQ stream, and which
 // dead letters it could not store.
-type IndexStatus struct {
+type Status struct {
 	// Indexed is the last DLQ sequence indexed (stored, or recorded as
 	// unindexable).
 	Indexed uint64 `json:"indexed_seq"`
@@ -29,7 +29,7 @@ type IndexStatus struct {
 	// messages it holds).
 	Lag uint64 `json:"lag"`
 	// Stalled says the index is behind and has stored nothing for
-	// IndexConfig.StallAfter (or at all, when the stream went back).
+	// Config.StallAfter (or at all, when the stream went back).
 	Stalled bool `json:"stalled"`
 	// ProgressAt is when the index last moved or was last caught up.
 	ProgressAt time.Time `json:"progress_at,omitzero"`
@@ -111,7 +111,7 @@ func (p *progress) seePosition(pos uint64, now time.Time) {
 // and the DLQ stream's last sequence from NATS when force says so or
 // nobody else does: while the index runs, its
 // watcher reads it every LagEvery, so pages and scrapes never wait on NATS.
-func (ix *Index) observe(ctx context.Context, force bool) IndexStatus {
+func (ix *Index) observe(ctx context.Context, force bool) Status {
 	p := &ix.progress
 	now := time.Now()
 	p.mu.Lock()
@@ -159,7 +159,7 @@ func (ix *Index) observe(ctx context.Context, force bool) IndexStatus {
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	st := IndexStatus{Indexed: p.pos, LastSeq: p.last, ProgressAt: p.movedAt, known: p.known}
+	st := Status{Indexed: p.pos, LastSeq: p.last, ProgressAt: p.movedAt, known: p.known}
 	if p.known && p.last > p.pos {
 		st.Lag = p.last - p.pos
 	}
@@ -211,10 +211,10 @@ func (ix *Index) watch(ctx context.Context) {
 // Status says how far the index is behind the DLQ stream, whether it
 // stalled and why, and which dead letters it could not store. While the
 // index runs, the stream's last sequence is the one read at most
-// IndexConfig.LagEvery ago; while it does not, Status reads it from NATS
+// Config.LagEvery ago; while it does not, Status reads it from NATS
 // (within ctx, and at most 2 s) when that read is older. An error is a
 // failure to read the database.
-func (ix *Index) Status(ctx context.Context) (IndexStatus, error) {
+func (ix *Index) Status(ctx context.Context) (Status, error) {
 	st := ix.observe(ctx, false)
 	var err error
 	if st.Unindexable, st.Recent, err = ix.db.UnindexableDeadLetters(ctx, recentUnindexable); err != nil {

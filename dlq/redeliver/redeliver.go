@@ -1,9 +1,8 @@
-package dlq
+package redeliver
 
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,18 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/internal/tracecontext"
 	"github.com/jetwatch/jetwatch/store"
-)
-
-// ActionSubjectPrefix starts the subjects actions are recorded on:
-// jetwatch.dlq.actions.<dead letter id>.
-const ActionSubjectPrefix = "jetwatch.dlq.actions."
-
-// Actions operators take on dead letters.
-const (
-	ActionRedeliver = "redeliver"
-	ActionDiscard   = "discard"
 )
 
 // HeaderRedeliveredFrom marks a redelivered message with the dead letter it
@@ -53,27 +44,8 @@ var (
 	ErrNATSUnavailable = errors.New("NATS did not answer")
 )
 
-// Action is one thing an operator did to a dead letter, as recorded in the
-// actions stream.
-type Action struct {
-	DeadLetter uint64    `json:"dead_letter"`
-	Action     string    `json:"action"`
-	Actor      string    `json:"actor"`
-	At         time.Time `json:"at"`
-	Attempt    int       `json:"attempt"`
-	Subject    string    `json:"subject,omitempty"`
-	Edited     bool      `json:"edited,omitempty"`
-	AckStream  string    `json:"ack_stream,omitempty"`
-	AckSeq     uint64    `json:"ack_seq,omitempty"`
-	Duplicate  bool      `json:"duplicate,omitempty"`
-	Note       string    `json:"note,omitempty"`
-	// Job is the bulk job that acted, if one did: a job resumed after a
-	// crash finishes its own interrupted redeliveries at once.
-	Job string `json:"job,omitempty"`
-}
-
-// RedeliverRequest says what to redeliver and how.
-type RedeliverRequest struct {
+// Request says what to redeliver and how.
+type Request struct {
 	ID    uint64
 	Actor string
 	// Subject overrides the origin subject.
@@ -84,8 +56,8 @@ type RedeliverRequest struct {
 	Headers map[string][]string
 }
 
-// RedelivererConfig configures a Redeliverer.
-type RedelivererConfig struct {
+// Config configures a Redeliverer.
+type Config struct {
 	// Stream holds the dead letters' messages. Defaults to DLQ.
 	Stream string
 	// ActionsStream records actions. Defaults to JETWATCH_DLQ_ACTIONS.
@@ -118,8 +90,8 @@ type RedelivererConfig struct {
 type Redeliverer struct {
 	js      jetstream.JetStream
 	db      *store.DB
-	queries *Queries
-	cfg     RedelivererConfig
+	queries *query.Queries
+	cfg     Config
 
 	results *prometheus.CounterVec
 	tracer  trace.Tracer
@@ -129,7 +101,7 @@ type Redeliverer struct {
 }
 
 // NewRedeliverer returns a redeliverer publishing on nc.
-func NewRedeliverer(nc *nats.Conn, db *store.DB, cfg RedelivererConfig) (*Redeliverer, error) {
+func New(nc *nats.Conn, db *store.DB, cfg Config) (*Redeliverer, error) {
 	cfg.Stream = cmp.Or(cfg.Stream, "DLQ")
 	cfg.ActionsStream = cmp.Or(cfg.ActionsStream, "JETWATCH_DLQ_ACTIONS")
 	cfg.Timeout = cmp.Or(cfg.Timeout, 5*time.Second)
@@ -146,7 +118,7 @@ func NewRedeliverer(nc *nats.Conn, db *store.DB, cfg RedelivererConfig) (*Redeli
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	r := &Redeliverer{js: js, db: db, queries: NewQueries(db, js, cfg.Stream), cfg: cfg, locks: map[uint64]*sync.Mutex{},
+	r := &Redeliverer{js: js, db: db, queries: query.New(db, js, cfg.Stream), cfg: cfg, locks: map[uint64]*sync.Mutex{},
 		tracer: tracecontext.Tracer(cfg.TracerProvider, tracerName),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetwatch_redeliveries_total",
@@ -200,37 +172,37 @@ func (r *Redeliverer) lock(id uint64) func() {
 // recorded (it links to the original trace), the message carries its trace
 // context, so the service's processing continues the redelivery's trace;
 // otherwise it keeps the original traceparent.
-func (r *Redeliverer) Redeliver(ctx context.Context, req RedeliverRequest) (a Action, err error) {
-	ctx, span := r.startAction(ctx, ActionRedeliver, req.ID)
+func (r *Redeliverer) Redeliver(ctx context.Context, req Request) (a dlq.Action, err error) {
+	ctx, span := r.startAction(ctx, dlq.ActionRedeliver, req.ID)
 	defer func() { endAction(span, a, err) }()
 	defer r.lock(req.ID)()
-	defer func() { r.count(ActionRedeliver, err) }()
+	defer func() { r.count(dlq.ActionRedeliver, err) }()
 	// The attempt numbers the message id. Only a redelivery that ended as
 	// sent counts, so a retry after a failure, or resuming one a crash
 	// interrupted, sends under the same id and JetStream keeps one.
 	attempt, err := r.attempts(ctx, req.ID)
 	if err != nil {
-		return Action{}, err
+		return dlq.Action{}, err
 	}
 	attempt++
 	d, err := r.queries.Get(ctx, req.ID)
 	if err != nil {
-		return Action{}, err
+		return dlq.Action{}, err
 	}
 	linkOriginal(span, d)
 	msg, err := redelivery(d, req, attempt)
 	if err != nil {
-		return Action{}, err
+		return dlq.Action{}, err
 	}
 	if _, err := r.targetStream(ctx, msg.Subject, nil); err != nil {
-		return Action{}, err
+		return dlq.Action{}, err
 	}
 	subject, edited := msg.Subject, req.Payload != nil || req.Headers != nil
-	a = Action{DeadLetter: d.ID, Action: ActionRedeliverStart, Actor: req.Actor, At: r.now(), Attempt: attempt,
+	a = dlq.Action{DeadLetter: d.ID, Action: dlq.ActionRedeliverStart, Actor: req.Actor, At: r.now(), Attempt: attempt,
 		Subject: subject, Edited: edited}
 	start, err := r.claim(ctx, a)
 	if err != nil {
-		return Action{}, err
+		return dlq.Action{}, err
 	}
 	tracecontext.Inject(ctx, msg.Header)
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
@@ -239,15 +211,15 @@ func (r *Redeliverer) Redeliver(ctx context.Context, req RedeliverRequest) (a Ac
 	if err != nil {
 		err = publishError(subject, err)
 		failed := a
-		failed.Action, failed.At, failed.Note = ActionRedeliverFail, r.now(), err.Error()
+		failed.Action, failed.At, failed.Note = dlq.ActionRedeliverFail, r.now(), err.Error()
 		if rerr := r.recordAfter(ctx, failed, start); rerr != nil {
 			// The start stays the newest record: after a while, the next
 			// redelivery resumes it, under the same message id.
 			r.cfg.Logger.Warn("a failed redelivery could not be recorded as failed", "dead_letter", d.ID, "err", rerr)
 		}
-		return Action{}, err
+		return dlq.Action{}, err
 	}
-	a.Action, a.At = ActionRedeliver, r.now()
+	a.Action, a.At = dlq.ActionRedeliver, r.now()
 	a.AckStream, a.AckSeq, a.Duplicate = ack.Stream, ack.Sequence, ack.Duplicate
 	if err := r.recordAfter(ctx, a, start); err != nil {
 		return a, err
@@ -261,19 +233,19 @@ func (r *Redeliverer) Redeliver(ctx context.Context, req RedeliverRequest) (a Ac
 }
 
 // Discard marks a dead letter as handled without sending it anywhere.
-func (r *Redeliverer) Discard(ctx context.Context, id uint64, actor, note string) (a Action, err error) {
-	ctx, span := r.startAction(ctx, ActionDiscard, id)
+func (r *Redeliverer) Discard(ctx context.Context, id uint64, actor, note string) (a dlq.Action, err error) {
+	ctx, span := r.startAction(ctx, dlq.ActionDiscard, id)
 	defer func() { endAction(span, a, err) }()
 	defer r.lock(id)()
-	defer func() { r.count(ActionDiscard, err) }()
+	defer func() { r.count(dlq.ActionDiscard, err) }()
 	d, err := r.queries.Get(ctx, id)
 	if err != nil {
-		return Action{}, err
+		return dlq.Action{}, err
 	}
 	linkOriginal(span, d)
-	a = Action{DeadLetter: id, Action: ActionDiscard, Actor: actor, At: r.now(), Note: note}
+	a = dlq.Action{DeadLetter: id, Action: dlq.ActionDiscard, Actor: actor, At: r.now(), Note: note}
 	if _, err := r.claim(ctx, a); err != nil {
-		return Action{}, err
+		return dlq.Action{}, err
 	}
 	return a, nil
 }
@@ -282,7 +254,7 @@ func (r *Redeliverer) Discard(ctx context.Context, id uint64, actor, note string
 // attempt: the original (or edited) payload and headers without the
 // envelope and server headers, and a message id of the dead letter and the
 // attempt.
-func redelivery(d store.DeadLetter, req RedeliverRequest, attempt int) (*nats.Msg, error) {
+func redelivery(d store.DeadLetter, req Request, attempt int) (*nats.Msg, error) {
 	if !d.PayloadAvailable && req.Payload == nil {
 		return nil, ErrPayloadUnavailable
 	}
@@ -330,34 +302,8 @@ func publishError(subject string, err error) error {
 }
 
 func (r *Redeliverer) attempts(ctx context.Context, id uint64) (int, error) {
-	n, err := r.db.CountDeadLetterActions(ctx, []uint64{id}, ActionRedeliver)
+	n, err := r.db.CountDeadLetterActions(ctx, []uint64{id}, dlq.ActionRedeliver)
 	return n[id], err
-}
-
-// History returns what was done to a dead letter, oldest first. The start
-// of a redelivery is left out once it ended; one that did not end (under
-// way, or interrupted) shows.
-func (r *Redeliverer) History(ctx context.Context, id uint64) ([]Action, error) {
-	return history(ctx, r.db, id)
-}
-
-func history(ctx context.Context, db *store.DB, id uint64) ([]Action, error) {
-	details, err := db.DeadLetterActionDetails(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	out := []Action{}
-	for _, detail := range details {
-		var a Action
-		if err := json.Unmarshal(detail, &a); err != nil {
-			return nil, fmt.Errorf("history of %d: %w", id, err)
-		}
-		if n := len(out); n > 0 && out[n-1].Action == ActionRedeliverStart {
-			out = out[:n-1] // it ended with this record
-		}
-		out = append(out, a)
-	}
-	return out, nil
 }
 
 // now is the redeliverer's clock, in UTC.

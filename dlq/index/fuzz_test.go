@@ -1,4 +1,4 @@
-package dlq
+package index
 
 import (
 	"context"
@@ -15,12 +15,15 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/jetwatch/jetwatch/deadletter"
+	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/internal/natsname"
 	"github.com/jetwatch/jetwatch/store"
 )
 
 // FuzzIndexEnvelope feeds arbitrary subjects, envelope headers and
-// payloads through Decode and the row building the index uses, and stores
+// payloads through dlq.Decode and the row building the index uses, and stores
 // each row in a real SQLite file: no panic, every row fits the schema,
 // SQLite takes it, and it reads back into something the API can answer.
 func FuzzIndexEnvelope(f *testing.F) {
@@ -39,19 +42,19 @@ func FuzzIndexEnvelope(f *testing.F) {
 	f.Cleanup(func() { db.Close() })
 	// The index's write path without a NATS connection: ingest needs the
 	// database, the counters and a logger only.
-	ix := &Index{db: db, cfg: IndexConfig{Stream: "DLQ", Batch: 1}, logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	ix := &Index{db: db, cfg: Config{Stream: "DLQ", Batch: 1}, logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		indexed:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "indexed"}, []string{"stream", "consumer", "reason"}),
 		unindexable: prometheus.NewCounter(prometheus.CounterOpts{Name: "unindexable"}),
 	}
-	q := NewQueries(db, nil, "DLQ")
+	q := query.New(db, nil, "DLQ")
 	published := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	var seq uint64
 
 	f.Fuzz(func(t *testing.T, subject, stream, origSubject, sequence, deliveries, reason, errText, failedAt, service, unavailable, otherName, otherValue string, payload []byte) {
 		h := nats.Header{}
-		for k, v := range map[string]string{HeaderStream: stream, HeaderSubject: origSubject, HeaderSequence: sequence,
-			HeaderDeliveries: deliveries, HeaderReason: reason, HeaderError: errText, HeaderFailedAt: failedAt,
-			HeaderService: service, HeaderPayloadUnavailable: unavailable, HeaderConsumer: stream + service} {
+		for k, v := range map[string]string{dlq.HeaderStream: stream, dlq.HeaderSubject: origSubject, dlq.HeaderSequence: sequence,
+			dlq.HeaderDeliveries: deliveries, dlq.HeaderReason: reason, dlq.HeaderError: errText, dlq.HeaderFailedAt: failedAt,
+			dlq.HeaderService: service, dlq.HeaderPayloadUnavailable: unavailable, dlq.HeaderConsumer: stream + service} {
 			h[k] = []string{v}
 		}
 		h[otherName] = append(h[otherName], otherValue)
@@ -70,7 +73,7 @@ func FuzzIndexEnvelope(f *testing.F) {
 		if skipped != 0 {
 			t.Fatalf("SQLite refused a row that fits: %+v", r.env)
 		}
-		rows, err := q.getMany(ctx, []uint64{seq}, false)
+		rows, err := q.GetManyIndexed(ctx, []uint64{seq})
 		if err != nil {
 			t.Fatalf("reading the row back: %v", err)
 		}
@@ -96,7 +99,7 @@ func rowFits(r indexRow) string {
 		return "an integer above MaxInt64"
 	case e.FailedAt.Year() < 1970 || e.FailedAt.Year() > 9999:
 		return "failure time outside 1970-9999: " + e.FailedAt.String()
-	case e.Reason != ReasonMaxDeliver && e.Reason != ReasonTerminated && e.Reason != ReasonError:
+	case e.Reason != dlq.ReasonMaxDeliver && e.Reason != dlq.ReasonTerminated && e.Reason != dlq.ReasonError:
 		return "unknown reason " + e.Reason
 	case e.Subject != "" && natsname.Subject(e.Subject) != nil:
 		return "an original subject nothing can be published to: " + e.Subject
@@ -109,9 +112,9 @@ func rowFits(r indexRow) string {
 		name, v string
 		limit   int
 	}{
-		{"stream", e.Stream, maxNameLen}, {"consumer", e.Consumer, maxNameLen}, {"service", e.Service, maxNameLen},
-		{"subject", e.Subject, maxSubjectLen}, {"error", e.Error, maxErrorLen},
-		{"payload unavailable", e.PayloadUnavailable, maxErrorLen}, {"fingerprint", r.Fingerprint, maxErrorLen},
+		{"stream", e.Stream, natsname.MaxNameLen}, {"consumer", e.Consumer, natsname.MaxNameLen}, {"service", e.Service, natsname.MaxNameLen},
+		{"subject", e.Subject, natsname.MaxSubjectLen}, {"error", e.Error, deadletter.MaxErrorLen},
+		{"payload unavailable", e.PayloadUnavailable, deadletter.MaxErrorLen}, {"fingerprint", r.Fingerprint, deadletter.MaxErrorLen},
 	} {
 		switch {
 		case !utf8.ValidString(c.v):

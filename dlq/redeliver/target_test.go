@@ -1,4 +1,4 @@
-package dlq
+package redeliver
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -23,7 +24,7 @@ var hostileTargets = []string{
 	"$KV.jetwatch_tokens.forged",
 	"$SYS.REQ.SERVER.PING",
 	"_INBOX.abc.def",
-	ActionSubjectPrefix + "1",
+	dlq.ActionSubjectPrefix + "1",
 	"jetwatch.audit.forged",
 	"dlq.ORDERS.billing",
 	"kvlike.secret",   // captured by KV_custom
@@ -36,7 +37,7 @@ var hostileTargets = []string{
 }
 
 // snapshot counts the messages of every stream, to show nothing changed.
-func (b *deskBundle) snapshot(t *testing.T) map[string]uint64 {
+func (b *bundle) snapshot(t *testing.T) map[string]uint64 {
 	t.Helper()
 	out := map[string]uint64{}
 	for name := range b.js.StreamNames(b.ctx).Name() {
@@ -49,7 +50,7 @@ func (b *deskBundle) snapshot(t *testing.T) map[string]uint64 {
 
 func TestRedeliveryTargetPolicyRefusesWhatIsNotAService(t *testing.T) {
 	t.Parallel()
-	b := setupDesk(t)
+	b := setup(t)
 	for _, sc := range []jetstream.StreamConfig{
 		{Name: "KV_custom", Subjects: []string{"kvlike.>"}},
 		{Name: "JETWATCH_RECORDS", Subjects: []string{"records.>"}},
@@ -65,11 +66,11 @@ func TestRedeliveryTargetPolicyRefusesWhatIsNotAService(t *testing.T) {
 	before := b.snapshot(t)
 
 	for _, subject := range hostileTargets {
-		_, err := b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "mallory", Subject: subject})
+		_, err := b.r.Redeliver(b.ctx, Request{ID: id, Actor: "mallory", Subject: subject})
 		require.Error(t, err, "%.60q", subject)
 		require.True(t, errors.Is(err, ErrTargetRefused) || errors.Is(err, ErrBadSubject), "%.60q: %v", subject, err)
 		require.Less(t, len(err.Error()), 400, "the message clips what it quotes")
-		_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "mallory", Subject: subject, Payload: []byte(`{"seq":1}`), Headers: map[string][]string{}})
+		_, err = b.r.Redeliver(b.ctx, Request{ID: id, Actor: "mallory", Subject: subject, Payload: []byte(`{"seq":1}`), Headers: map[string][]string{}})
 		require.Error(t, err, "edited, %.60q", subject)
 	}
 	require.Equal(t, before, b.snapshot(t), "no stream changed")
@@ -84,15 +85,15 @@ func TestRedeliveryTargetPolicyRefusesWhatIsNotAService(t *testing.T) {
 	// A dead letter whose own origin says $JS.API...: an ordinary
 	// redelivery refuses it, one at a time and in bulk, and the good one
 	// beside it in the batch still goes.
-	m := nats.NewMsg(Subject("ORDERS", "billing"))
+	m := nats.NewMsg(dlq.Subject("ORDERS", "billing"))
 	m.Data = []byte(`{}`)
-	Envelope{Stream: "ORDERS", Subject: "$JS.API.STREAM.DELETE.ORDERS", Sequence: 9, Consumer: "billing", Reason: ReasonMaxDeliver, FailedAt: time.Now()}.Apply(m.Header)
+	dlq.Envelope{Stream: "ORDERS", Subject: "$JS.API.STREAM.DELETE.ORDERS", Sequence: 9, Consumer: "billing", Reason: dlq.ReasonMaxDeliver, FailedAt: time.Now()}.Apply(m.Header)
 	ack, err := b.js.PublishMsg(b.ctx, m)
 	require.NoError(t, err)
 	require.NoError(t, b.ix.CatchUp(b.ctx))
-	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: ack.Sequence, Actor: "ann"})
+	_, err = b.r.Redeliver(b.ctx, Request{ID: ack.Sequence, Actor: "ann"})
 	require.ErrorIs(t, err, ErrTargetRefused)
-	errs := b.r.ActMany(b.ctx, ActionRedeliver, []uint64{ack.Sequence, id}, "ann", "", "")
+	errs := b.r.ActMany(b.ctx, dlq.ActionRedeliver, []uint64{ack.Sequence, id}, "ann", "", "")
 	require.ErrorIs(t, errs[0], ErrTargetRefused)
 	require.NoError(t, errs[1])
 	_, err = b.js.Stream(b.ctx, "ORDERS")
@@ -102,28 +103,28 @@ func TestRedeliveryTargetPolicyRefusesWhatIsNotAService(t *testing.T) {
 
 func TestRedeliverSubjectsNarrowTheTargets(t *testing.T) {
 	t.Parallel()
-	b := setupDesk(t)
+	b := setup(t)
 	_, err := b.js.CreateStream(b.ctx, jetstream.StreamConfig{Name: "PAYMENTS", Subjects: []string{"payments.>"}})
 	require.NoError(t, err)
-	r, err := NewRedeliverer(b.r.js.Conn(), b.db, RedelivererConfig{Policy: TargetPolicy{Subjects: []string{"orders.*"}}})
+	r, err := New(b.r.js.Conn(), b.db, Config{Policy: TargetPolicy{Subjects: []string{"orders.*"}}})
 	require.NoError(t, err)
 	id := b.deadLetter(t, "x", false)
-	_, err = r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "ann", Subject: "payments.refund"})
+	_, err = r.Redeliver(b.ctx, Request{ID: id, Actor: "ann", Subject: "payments.refund"})
 	require.ErrorIs(t, err, ErrTargetRefused)
 	require.Contains(t, err.Error(), "--redeliver-subjects orders.*")
-	_, err = r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "ann", Subject: "orders.created.eu"})
+	_, err = r.Redeliver(b.ctx, Request{ID: id, Actor: "ann", Subject: "orders.created.eu"})
 	require.ErrorIs(t, err, ErrTargetRefused, "* is one token")
-	a, err := r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "ann"})
+	a, err := r.Redeliver(b.ctx, Request{ID: id, Actor: "ann"})
 	require.NoError(t, err)
 	require.Equal(t, "ORDERS", a.AckStream)
 
-	_, err = NewRedeliverer(b.r.js.Conn(), b.db, RedelivererConfig{Policy: TargetPolicy{Subjects: []string{"orders.>.x"}}})
+	_, err = New(b.r.js.Conn(), b.db, Config{Policy: TargetPolicy{Subjects: []string{"orders.>.x"}}})
 	require.Error(t, err, "a bad pattern is refused at start")
 }
 
 func TestRedeliveryDropsServerHeadersAndRefusesBadOnes(t *testing.T) {
 	t.Parallel()
-	b := setupDesk(t)
+	b := setup(t)
 	id := b.deadLetter(t, `{"a":1}`, false)
 	for _, h := range []map[string][]string{
 		{"Bad Name": {"x"}},
@@ -132,12 +133,12 @@ func TestRedeliveryDropsServerHeadersAndRefusesBadOnes(t *testing.T) {
 		{"X-Ok": {"a\x00"}},
 		{"": {"x"}},
 	} {
-		_, err := b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "ann", Payload: []byte("{}"), Headers: h})
+		_, err := b.r.Redeliver(b.ctx, Request{ID: id, Actor: "ann", Payload: []byte("{}"), Headers: h})
 		require.ErrorIs(t, err, ErrBadHeader, "%q", h)
 	}
 	require.Zero(t, b.ordersCount(t))
 
-	a, err := b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "ann", Payload: []byte(`{"a":2}`), Headers: map[string][]string{
+	a, err := b.r.Redeliver(b.ctx, Request{ID: id, Actor: "ann", Payload: []byte(`{"a":2}`), Headers: map[string][]string{
 		"nats-expected-stream": {"DLQ"}, "NATS-ROLLUP": {"all"}, "Nats-Msg-Id": {"forged"}, "nats-TTL": {"1s"},
 		"dlq-subject": {"x"}, "X-Fine": {"yes"},
 	}})

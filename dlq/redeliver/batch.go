@@ -1,4 +1,4 @@
-package dlq
+package redeliver
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/internal/tracecontext"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -62,7 +63,7 @@ type batch struct {
 // step is one dead letter's way through the batch.
 type step struct {
 	i   int
-	a   Action
+	a   dlq.Action
 	msg *nats.Msg
 	// claim is the sequence of the start (or discard) record.
 	claim uint64
@@ -79,7 +80,11 @@ func (b *batch) load(ctx context.Context) error {
 	if b.lasts, err = b.r.lastActions(ctx, b.ids); err != nil {
 		return err
 	}
-	b.letters, err = b.r.queries.getMany(ctx, b.ids, b.action != ActionDiscard)
+	if b.action == dlq.ActionDiscard {
+		b.letters, err = b.r.queries.GetManyIndexed(ctx, b.ids)
+	} else {
+		b.letters, err = b.r.queries.GetMany(ctx, b.ids)
+	}
 	return err
 }
 
@@ -99,7 +104,7 @@ func (b *batch) end() {
 		if b.spans[i] == nil {
 			continue
 		}
-		a := Action{DeadLetter: b.ids[i], Action: b.action}
+		a := dlq.Action{DeadLetter: b.ids[i], Action: b.action}
 		if b.stepOf[i] != nil {
 			a = b.stepOf[i].a
 		}
@@ -136,14 +141,14 @@ func (b *batch) claim(ctx context.Context) {
 			continue
 		}
 		linkOriginal(span, d)
-		st := &step{i: i, a: Action{DeadLetter: id, Action: b.action, Actor: b.actor, At: now, Note: b.note, Job: b.job}}
+		st := &step{i: i, a: dlq.Action{DeadLetter: id, Action: b.action, Actor: b.actor, At: now, Note: b.note, Job: b.job}}
 		b.stepOf[i] = st
 		if b.errs[i] = admit(b.action, b.lasts[id], now, b.r.cfg.StaleAfter, b.job); b.errs[i] != nil {
 			continue
 		}
-		if b.action == ActionRedeliver {
-			st.a.Action, st.a.Attempt = ActionRedeliverStart, b.attempts[id]+1
-			if st.msg, b.errs[i] = redelivery(d, RedeliverRequest{ID: id}, st.a.Attempt); b.errs[i] != nil {
+		if b.action == dlq.ActionRedeliver {
+			st.a.Action, st.a.Attempt = dlq.ActionRedeliverStart, b.attempts[id]+1
+			if st.msg, b.errs[i] = redelivery(d, Request{ID: id}, st.a.Attempt); b.errs[i] != nil {
 				continue
 			}
 			if _, b.errs[i] = b.r.targetStream(ctx, st.msg.Subject, b.targets); b.errs[i] != nil {
@@ -178,7 +183,7 @@ func (b *batch) claim(ctx context.Context) {
 		}
 		st.claim = seq
 		b.applied = append(b.applied, recorded{seq, st.a})
-		if b.action == ActionRedeliver {
+		if b.action == dlq.ActionRedeliver {
 			b.claimed = append(b.claimed, st)
 		}
 	}
@@ -191,7 +196,7 @@ func (b *batch) send() {
 		if st.fut, err = b.r.js.PublishMsgAsync(st.msg); err != nil {
 			st.fut = nil
 			b.errs[st.i] = publishError(st.a.Subject, err)
-			st.a.Action, st.a.Note = ActionRedeliverFail, b.errs[st.i].Error()
+			st.a.Action, st.a.Note = dlq.ActionRedeliverFail, b.errs[st.i].Error()
 		}
 	}
 }
@@ -213,9 +218,9 @@ func (b *batch) record(ctx context.Context) {
 				continue
 			case err != nil:
 				b.errs[st.i] = publishError(st.a.Subject, err)
-				st.a.Action, st.a.Note = ActionRedeliverFail, b.errs[st.i].Error()
+				st.a.Action, st.a.Note = dlq.ActionRedeliverFail, b.errs[st.i].Error()
 			default:
-				st.a.Action = ActionRedeliver
+				st.a.Action = dlq.ActionRedeliver
 				st.a.AckStream, st.a.AckSeq, st.a.Duplicate = ack.Stream, ack.Sequence, ack.Duplicate
 			}
 		}
@@ -240,7 +245,7 @@ func (b *batch) record(ctx context.Context) {
 			continue
 		}
 		b.applied = append(b.applied, recorded{ack.Sequence, st.a})
-		if st.a.Action == ActionRedeliver && st.a.Duplicate {
+		if st.a.Action == dlq.ActionRedeliver && st.a.Duplicate {
 			b.errs[st.i] = ErrAlreadyRedelivered
 		}
 	}
@@ -248,5 +253,5 @@ func (b *batch) record(ctx context.Context) {
 
 // attemptsOf counts the recorded redeliveries of each dead letter.
 func (r *Redeliverer) attemptsOf(ctx context.Context, ids []uint64) (map[uint64]int, error) {
-	return r.db.CountDeadLetterActions(ctx, ids, ActionRedeliver)
+	return r.db.CountDeadLetterActions(ctx, ids, dlq.ActionRedeliver)
 }

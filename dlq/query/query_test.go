@@ -1,4 +1,4 @@
-package dlq
+package query
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/index"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -36,10 +38,10 @@ func indexed(t *testing.T, letters []letter, raw ...*nats.Msg) *Queries {
 	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "DLQ", Subjects: []string{"dlq.>"}})
 	require.NoError(t, err)
 	for i, l := range letters {
-		m := nats.NewMsg(Subject(l.stream, l.consumer))
+		m := nats.NewMsg(dlq.Subject(l.stream, l.consumer))
 		m.Data = l.payload
 		m.Header.Set("traceparent", fmt.Sprintf("00-%032d-%016d-01", i+1, i+1))
-		Envelope{Stream: l.stream, Subject: l.subject, Sequence: uint64(i + 1), Consumer: l.consumer, Deliveries: 3,
+		dlq.Envelope{Stream: l.stream, Subject: l.subject, Sequence: uint64(i + 1), Consumer: l.consumer, Deliveries: 3,
 			Reason: l.reason, Error: l.errText, FailedAt: l.at}.Apply(m.Header)
 		_, err := js.PublishMsg(ctx, m)
 		require.NoError(t, err)
@@ -51,10 +53,10 @@ func indexed(t *testing.T, letters []letter, raw ...*nats.Msg) *Queries {
 	db, err := store.OpenFile(ctx, filepath.Join(t.TempDir(), "jetwatch.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	ix, err := NewIndex(nc, db, IndexConfig{Batch: 7})
+	ix, err := index.New(nc, db, index.Config{Batch: 7})
 	require.NoError(t, err)
 	require.NoError(t, ix.CatchUp(ctx))
-	return NewQueries(db, js, "DLQ")
+	return New(db, js, "DLQ")
 }
 
 func TestQueriesFilterSearchAndPaginate(t *testing.T) {
@@ -62,15 +64,15 @@ func TestQueriesFilterSearchAndPaginate(t *testing.T) {
 	base := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	var letters []letter
 	for i := range 30 {
-		l := letter{stream: "ORDERS", consumer: "billing", subject: "orders.created.eu", reason: ReasonMaxDeliver,
+		l := letter{stream: "ORDERS", consumer: "billing", subject: "orders.created.eu", reason: dlq.ReasonMaxDeliver,
 			errText: fmt.Sprintf("timeout after %d ms", 100+i), payload: fmt.Appendf(nil, `{"order":"ord-%d","customer":"ann"}`, i),
 			at: base.Add(time.Duration(i) * time.Minute)}
 		if i%3 == 0 {
-			l.consumer, l.subject, l.reason, l.errText = "shipping", "orders.paid.us", ReasonTerminated, `courier "DHL" rejected parcel`
+			l.consumer, l.subject, l.reason, l.errText = "shipping", "orders.paid.us", dlq.ReasonTerminated, `courier "DHL" rejected parcel`
 		}
 		letters = append(letters, l)
 	}
-	letters = append(letters, letter{stream: "TELEMETRY", consumer: "decoder", subject: "telemetry.frame", reason: ReasonError,
+	letters = append(letters, letter{stream: "TELEMETRY", consumer: "decoder", subject: "telemetry.frame", reason: dlq.ReasonError,
 		errText: "corrupt frame", payload: []byte{0x00, 0xff, 'a', 'n', 'n'}, at: base.Add(time.Hour)})
 	garbage := nats.NewMsg("dlq.PAYMENTS.processor")
 	garbage.Data = []byte("left by a script without headers")
@@ -88,7 +90,7 @@ func TestQueriesFilterSearchAndPaginate(t *testing.T) {
 	require.Equal(t, 20, count(store.DeadLetterFilter{Subject: "orders.created.*"}))
 	require.Equal(t, 30, count(store.DeadLetterFilter{Subject: "orders.>"}))
 	require.Equal(t, 10, count(store.DeadLetterFilter{Subject: "*.paid.us"}))
-	require.Equal(t, 10, count(store.DeadLetterFilter{Reason: ReasonTerminated}))
+	require.Equal(t, 10, count(store.DeadLetterFilter{Reason: dlq.ReasonTerminated}))
 	require.Equal(t, 32, count(store.DeadLetterFilter{Status: store.StatusPending}))
 	require.Equal(t, 10, count(store.DeadLetterFilter{Since: base.Add(20 * time.Minute), Until: base.Add(29 * time.Minute)}))
 	require.Equal(t, 30, count(store.DeadLetterFilter{Q: "ann"}), "payload text is searched; the binary one is not")
@@ -150,7 +152,7 @@ func TestQueriesFilterSearchAndPaginate(t *testing.T) {
 	d, err := q.Get(ctx, p.Items[0].ID)
 	require.NoError(t, err)
 	require.Equal(t, "processor", d.Consumer)
-	require.Equal(t, ReasonError, d.Reason)
+	require.Equal(t, dlq.ReasonError, d.Reason)
 	require.NotEmpty(t, d.Problems)
 	require.Equal(t, []byte("left by a script without headers"), d.Payload)
 
@@ -189,7 +191,7 @@ func TestSubjectWildcardsKeepNATSSemantics(t *testing.T) {
 			problems) VALUES (?, '', 'S', 'c', ?, 0, 'error', '', '', 0, 0, 0, 1, '', 0, '', 'null')`, i+1, s)
 		require.NoError(t, err)
 	}
-	q := NewQueries(db, nil, "")
+	q := New(db, nil, "")
 	for _, p := range []string{"*", ">", "orders.*", "orders.>", "orders.*.paid", "*.eu.paid", "*.*.paid", "orders.*.>",
 		"*.y.c.>", "x.*.c.>", "orders.e*u.paid", "orders.e*u.>", "orders.e>u.paid", "a?b.*", "orders.eu.*.>", "*.*.*.*"} {
 		want := 0
@@ -206,7 +208,7 @@ func TestSubjectWildcardsKeepNATSSemantics(t *testing.T) {
 
 func TestFiltersAreBounded(t *testing.T) {
 	t.Parallel()
-	q := indexed(t, []letter{{stream: "ORDERS", consumer: "billing", subject: "orders.created", reason: ReasonError,
+	q := indexed(t, []letter{{stream: "ORDERS", consumer: "billing", subject: "orders.created", reason: dlq.ReasonError,
 		errText: "w1 w2 w3 w4 w5 w6 w7 w8 w9 w10 w11 w12 w13 w14 w15 w16", payload: []byte("x"), at: time.Now()}})
 	ctx := context.Background()
 

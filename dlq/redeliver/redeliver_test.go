@@ -1,4 +1,4 @@
-package dlq
+package redeliver
 
 import (
 	"context"
@@ -14,20 +14,23 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/index"
+	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
 
-type deskBundle struct {
+type bundle struct {
 	js  jetstream.JetStream
-	ix  *Index
-	q   *Queries
+	ix  *index.Index
+	q   *query.Queries
 	r   *Redeliverer
 	db  *store.DB
 	ctx context.Context
 }
 
-func setupDesk(t testing.TB) *deskBundle {
+func setup(t testing.TB) *bundle {
 	t.Helper()
 	srv := natstest.RunServer(t)
 	nc := natstest.Connect(t, srv)
@@ -37,7 +40,7 @@ func setupDesk(t testing.TB) *deskBundle {
 	for _, sc := range []jetstream.StreamConfig{
 		{Name: "ORDERS", Subjects: []string{"orders.>"}},
 		{Name: "DLQ", Subjects: []string{"dlq.>"}, AllowDirect: true}, // as jetwatch creates it
-		{Name: "JETWATCH_DLQ_ACTIONS", Subjects: []string{ActionSubjectPrefix + ">"}},
+		{Name: "JETWATCH_DLQ_ACTIONS", Subjects: []string{dlq.ActionSubjectPrefix + ">"}},
 	} {
 		_, err := js.CreateStream(ctx, sc)
 		require.NoError(t, err)
@@ -45,23 +48,23 @@ func setupDesk(t testing.TB) *deskBundle {
 	db, err := store.OpenFile(ctx, filepath.Join(t.TempDir(), "jetwatch.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	ix, err := NewIndex(nc, db, IndexConfig{})
+	ix, err := index.New(nc, db, index.Config{})
 	require.NoError(t, err)
-	r, err := NewRedeliverer(nc, db, RedelivererConfig{})
+	r, err := New(nc, db, Config{})
 	require.NoError(t, err)
-	return &deskBundle{js: js, ix: ix, q: NewQueries(db, js, ""), r: r, db: db, ctx: ctx}
+	return &bundle{js: js, ix: ix, q: query.New(db, js, ""), r: r, db: db, ctx: ctx}
 }
 
 // deadLetter publishes one dead letter of orders.created and indexes it.
-func (b *deskBundle) deadLetter(t *testing.T, payload string, unavailable bool) uint64 {
+func (b *bundle) deadLetter(t *testing.T, payload string, unavailable bool) uint64 {
 	t.Helper()
-	m := nats.NewMsg(Subject("ORDERS", "billing"))
+	m := nats.NewMsg(dlq.Subject("ORDERS", "billing"))
 	m.Data = []byte(payload)
 	m.Header.Set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
 	// Kept in the stored dead letter; it would make a redelivery to ORDERS
 	// fail if it were not stripped.
 	m.Header.Set("Nats-Expected-Stream", "DLQ")
-	env := Envelope{Stream: "ORDERS", Subject: "orders.created", Sequence: 7, Consumer: "billing", Reason: ReasonMaxDeliver, FailedAt: time.Now()}
+	env := dlq.Envelope{Stream: "ORDERS", Subject: "orders.created", Sequence: 7, Consumer: "billing", Reason: dlq.ReasonMaxDeliver, FailedAt: time.Now()}
 	if unavailable {
 		env.PayloadUnavailable = "gone"
 		m.Data = nil
@@ -74,13 +77,13 @@ func (b *deskBundle) deadLetter(t *testing.T, payload string, unavailable bool) 
 }
 
 // manyDeadLetters publishes n dead letters of orders.created and indexes them.
-func (b *deskBundle) manyDeadLetters(t testing.TB, n int) {
+func (b *bundle) manyDeadLetters(t testing.TB, n int) {
 	t.Helper()
 	for i := range n {
-		m := nats.NewMsg(Subject("ORDERS", "billing"))
+		m := nats.NewMsg(dlq.Subject("ORDERS", "billing"))
 		m.Data = fmt.Appendf(nil, `{"n":%d}`, i)
-		Envelope{Stream: "ORDERS", Subject: "orders.created", Sequence: uint64(i + 1), Consumer: "billing",
-			Reason: ReasonMaxDeliver, Error: "timeout", FailedAt: time.Now()}.Apply(m.Header)
+		dlq.Envelope{Stream: "ORDERS", Subject: "orders.created", Sequence: uint64(i + 1), Consumer: "billing",
+			Reason: dlq.ReasonMaxDeliver, Error: "timeout", FailedAt: time.Now()}.Apply(m.Header)
 		_, err := b.js.PublishMsgAsync(m)
 		require.NoError(t, err)
 	}
@@ -88,7 +91,7 @@ func (b *deskBundle) manyDeadLetters(t testing.TB, n int) {
 	require.NoError(t, b.ix.CatchUp(b.ctx))
 }
 
-func (b *deskBundle) ordersCount(t testing.TB) uint64 {
+func (b *bundle) ordersCount(t testing.TB) uint64 {
 	t.Helper()
 	s, err := b.js.Stream(b.ctx, "ORDERS")
 	require.NoError(t, err)
@@ -97,10 +100,10 @@ func (b *deskBundle) ordersCount(t testing.TB) uint64 {
 
 func TestRedeliverSendsOnceWithOriginalHeaders(t *testing.T) {
 	t.Parallel()
-	b := setupDesk(t)
+	b := setup(t)
 	id := b.deadLetter(t, `{"order":"ord-1"}`, false)
 
-	a, err := b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "ann"})
+	a, err := b.r.Redeliver(b.ctx, Request{ID: id, Actor: "ann"})
 	require.NoError(t, err)
 	require.Equal(t, "ORDERS", a.AckStream)
 	require.Equal(t, 1, a.Attempt)
@@ -113,7 +116,7 @@ func TestRedeliverSendsOnceWithOriginalHeaders(t *testing.T) {
 	require.Equal(t, `{"order":"ord-1"}`, string(got.Data))
 	require.Equal(t, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", got.Header.Get("traceparent"))
 	for k := range got.Header {
-		require.False(t, IsEnvelopeHeader(k), "envelope header %s leaked", k)
+		require.False(t, dlq.IsEnvelopeHeader(k), "envelope header %s leaked", k)
 	}
 	require.Empty(t, got.Header.Get("Nats-Expected-Stream"))
 	require.NotEmpty(t, got.Header.Get(jetstream.MsgIDHeader))
@@ -121,13 +124,13 @@ func TestRedeliverSendsOnceWithOriginalHeaders(t *testing.T) {
 	d, err := b.q.Get(b.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, store.StatusRedelivered, d.Status)
-	hist, err := b.r.History(b.ctx, id)
+	hist, err := b.q.History(b.ctx, id)
 	require.NoError(t, err)
 	require.Len(t, hist, 1)
 	require.Equal(t, "ann", hist[0].Actor)
 
 	// A second click sends nothing.
-	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "ann"})
+	_, err = b.r.Redeliver(b.ctx, Request{ID: id, Actor: "ann"})
 	require.ErrorIs(t, err, ErrAlreadyRedelivered)
 	require.Equal(t, uint64(1), b.ordersCount(t))
 
@@ -141,18 +144,18 @@ func TestRedeliverSendsOnceWithOriginalHeaders(t *testing.T) {
 
 func TestConcurrentAndRetriedRedeliveriesSendOnce(t *testing.T) {
 	t.Parallel()
-	b := setupDesk(t)
+	b := setup(t)
 	id := b.deadLetter(t, "x", false)
 
 	// Two replicas' worth of clicks at once (separate redeliverers share
 	// no lock).
-	other, err := NewRedeliverer(b.r.js.Conn(), b.db, RedelivererConfig{})
+	other, err := New(b.r.js.Conn(), b.db, Config{})
 	require.NoError(t, err)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, r := range []*Redeliverer{b.r, other} {
 		wg.Go(func() {
-			_, errs[i] = r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "ops"})
+			_, errs[i] = r.Redeliver(b.ctx, Request{ID: id, Actor: "ops"})
 		})
 	}
 	wg.Wait()
@@ -176,7 +179,7 @@ func TestConcurrentAndRetriedRedeliveriesSendOnce(t *testing.T) {
 	m.Header.Set(jetstream.MsgIDHeader, "jetwatch-redeliver:"+strconv.FormatUint(id2, 10)+":1")
 	_, err = b.js.PublishMsg(b.ctx, m)
 	require.NoError(t, err)
-	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: id2, Actor: "ops"})
+	_, err = b.r.Redeliver(b.ctx, Request{ID: id2, Actor: "ops"})
 	require.ErrorIs(t, err, ErrAlreadyRedelivered)
 	require.Equal(t, uint64(2), b.ordersCount(t))
 	d, err := b.q.Get(b.ctx, id2)
@@ -186,9 +189,9 @@ func TestConcurrentAndRetriedRedeliveriesSendOnce(t *testing.T) {
 
 func TestRedeliverRefusesWhatCannotWork(t *testing.T) {
 	t.Parallel()
-	b := setupDesk(t)
+	b := setup(t)
 	id := b.deadLetter(t, "x", false)
-	_, err := b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Subject: "nowhere.at.all"})
+	_, err := b.r.Redeliver(b.ctx, Request{ID: id, Subject: "nowhere.at.all"})
 	require.ErrorIs(t, err, ErrNoStream)
 	require.Contains(t, err.Error(), "nowhere.at.all")
 	d, err := b.q.Get(b.ctx, id)
@@ -196,24 +199,24 @@ func TestRedeliverRefusesWhatCannotWork(t *testing.T) {
 	require.Equal(t, store.StatusPending, d.Status)
 
 	for _, s := range []string{"orders.*", "orders.>", "a b", "orders..x"} {
-		_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Subject: s})
+		_, err = b.r.Redeliver(b.ctx, Request{ID: id, Subject: s})
 		require.ErrorIs(t, err, ErrBadSubject, s)
 	}
-	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Subject: "dlq.ORDERS.billing"})
+	_, err = b.r.Redeliver(b.ctx, Request{ID: id, Subject: "dlq.ORDERS.billing"})
 	require.ErrorIs(t, err, ErrTargetRefused, "redelivering into the DLQ would only dead-letter it again")
-	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: 4242})
+	_, err = b.r.Redeliver(b.ctx, Request{ID: 4242})
 	require.ErrorIs(t, err, store.ErrNotFound)
 
 	gone := b.deadLetter(t, "", true)
-	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: gone})
+	_, err = b.r.Redeliver(b.ctx, Request{ID: gone})
 	require.ErrorIs(t, err, ErrPayloadUnavailable)
-	a, err := b.r.Redeliver(b.ctx, RedeliverRequest{ID: gone, Payload: []byte(`{"rebuilt":true}`), Actor: "ann"})
+	a, err := b.r.Redeliver(b.ctx, Request{ID: gone, Payload: []byte(`{"rebuilt":true}`), Actor: "ann"})
 	require.NoError(t, err)
 	require.True(t, a.Edited)
 
 	_, err = b.r.Discard(b.ctx, id, "ann", "duplicate order")
 	require.NoError(t, err)
-	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: id})
+	_, err = b.r.Redeliver(b.ctx, Request{ID: id})
 	require.True(t, errors.Is(err, ErrAlreadyDiscarded))
 	d, err = b.q.Get(b.ctx, id)
 	require.NoError(t, err)
@@ -222,7 +225,7 @@ func TestRedeliverRefusesWhatCannotWork(t *testing.T) {
 
 func TestDeadLetterReadsItsMessageFromTheDLQStream(t *testing.T) {
 	t.Parallel()
-	b := setupDesk(t)
+	b := setup(t)
 	kept := b.deadLetter(t, `{"order":"ord-1"}`, false)
 	gone := b.deadLetter(t, `{"order":"ord-2"}`, false)
 
@@ -245,7 +248,7 @@ func TestDeadLetterReadsItsMessageFromTheDLQStream(t *testing.T) {
 	require.Nil(t, d.Payload)
 	require.Contains(t, d.UnavailableWhy, "the DLQ stream no longer holds this dead letter")
 	require.Equal(t, "orders.created", d.Subject, "what the index kept is still there")
-	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: gone, Actor: "ann"})
+	_, err = b.r.Redeliver(b.ctx, Request{ID: gone, Actor: "ann"})
 	require.ErrorIs(t, err, ErrPayloadUnavailable)
 	require.Zero(t, b.ordersCount(t))
 
@@ -256,7 +259,7 @@ func TestDeadLetterReadsItsMessageFromTheDLQStream(t *testing.T) {
 
 func TestDeadLetterReadFailsWhenNATSCannotBeAsked(t *testing.T) {
 	t.Parallel()
-	b := setupDesk(t)
+	b := setup(t)
 	id := b.deadLetter(t, `{"order":"ord-1"}`, false)
 
 	// A connection that went away: an error, not a dead letter shown as
@@ -266,67 +269,15 @@ func TestDeadLetterReadFailsWhenNATSCannotBeAsked(t *testing.T) {
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
 	nc.Close()
-	_, err = NewQueries(b.db, js, "DLQ").Get(b.ctx, id)
+	_, err = query.New(b.db, js, "DLQ").Get(b.ctx, id)
 	require.ErrorContains(t, err, "reading its headers and payload from the DLQ stream")
-	require.ErrorIs(t, err, ErrMessageUnreadable)
+	require.ErrorIs(t, err, query.ErrMessageUnreadable)
 
-	_, err = NewQueries(b.db, nil, "").Get(b.ctx, id)
+	_, err = query.New(b.db, nil, "").Get(b.ctx, id)
 	require.ErrorContains(t, err, "no NATS connection")
-	require.ErrorIs(t, err, ErrMessageUnreadable)
+	require.ErrorIs(t, err, query.ErrMessageUnreadable)
 	// The redeliverer reads the message through its own connection, which
 	// is up: the dead letter was never marked gone.
-	_, err = b.r.Redeliver(b.ctx, RedeliverRequest{ID: id, Actor: "ann"})
+	_, err = b.r.Redeliver(b.ctx, Request{ID: id, Actor: "ann"})
 	require.NoError(t, err)
-}
-
-func TestManyDeadLettersReadAsARangeOrOneByOne(t *testing.T) {
-	t.Parallel()
-	b := setupDesk(t)
-	var ids []uint64
-	for i := range 6 {
-		ids = append(ids, b.deadLetter(t, fmt.Sprintf(`{"order":"ord-%d"}`, i), false))
-	}
-	s, err := b.js.Stream(b.ctx, "DLQ")
-	require.NoError(t, err)
-	require.NoError(t, s.DeleteMsg(b.ctx, ids[2]))
-	require.NoError(t, s.DeleteMsg(b.ctx, ids[5]))
-
-	check := func(q *Queries, ids []uint64) {
-		t.Helper()
-		got, err := q.getMany(b.ctx, ids, true)
-		require.NoError(t, err)
-		require.Len(t, got, len(ids))
-		for _, id := range ids {
-			one, err := q.Get(b.ctx, id)
-			require.NoError(t, err)
-			require.Equal(t, one, got[id], "read in a batch as read alone")
-		}
-		for _, id := range ids {
-			d := got[id]
-			if id == 3 || id == 6 {
-				require.False(t, d.PayloadAvailable, "dead letter %d was deleted", id)
-				require.Contains(t, d.UnavailableWhy, "no longer holds")
-				continue
-			}
-			require.True(t, d.PayloadAvailable)
-			require.Equal(t, fmt.Sprintf(`{"order":"ord-%d"}`, id-1), string(d.Payload))
-			require.Equal(t, []string{"billing"}, d.Headers["Dlq-Consumer"])
-			for _, k := range []string{"Nats-Stream", "Nats-Sequence", "Nats-Subject", "Nats-Time-Stamp", "Nats-Num-Pending", "Nats-Last-Sequence"} {
-				require.NotContains(t, d.Headers, k, "a direct get's own header is not the dead letter's")
-			}
-		}
-	}
-	require.Equal(t, []uint64{1, 2, 3, 4, 5, 6}, ids)
-	check(b.q, ids)               // one range, two gaps, the last one gone
-	check(b.q, []uint64{1, 4, 6}) // dense enough for a range
-	check(b.q, []uint64{2, 5})    // one by one
-	check(NewQueries(b.db, b.js, "DLQ"), []uint64{1, 2, 3})
-
-	// A DLQ stream without direct gets (an owner's choice) is read
-	// through the stream API, with the same result.
-	cfg := s.CachedInfo().Config
-	cfg.AllowDirect = false
-	_, err = b.js.UpdateStream(b.ctx, cfg)
-	require.NoError(t, err)
-	check(NewQueries(b.db, b.js, "DLQ"), ids)
 }

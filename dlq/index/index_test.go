@@ -1,4 +1,4 @@
-package dlq
+package index
 
 import (
 	"strings"
@@ -22,4 +22,14 @@ func TestSearchTextIsTheTextStartOfAPayload(t *testing.T) {
 	require.Equal(t, strings.Repeat("b", maxIndexedText), searchText([]byte(exact)))
 	// Bytes that are not UTF-8 past the cut do not matter.
 	require.Len(t, searchText(append([]byte(strings.Repeat("c", maxIndexedText)), 0xff)), maxIndexedText)
+}
+
+func TestFingerprintGroupsByShape(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "timeout after <n> ms calling <n>.<n>.<n>.<n>:<n>", Fingerprint("timeout after 300 ms calling 10.0.0.7:8080"))
+	require.Equal(t, Fingerprint("timeout after 300 ms calling 10.0.0.7:8080"), Fingerprint("timeout after 12 ms  calling 10.0.3.9:9090"))
+	require.Equal(t, "order ord-<n> not found", Fingerprint("order ord-123 not found"))
+	require.Equal(t, "user <v> has no card <n>-<n>-<n>-<n>-<n>", Fingerprint(`user "ann" has no card 4f3a9c2e-1b2d-4c5e-8f90-123456789abc`))
+	require.Equal(t, "card declined", Fingerprint("card declined\n"))
+	require.NotEqual(t, Fingerprint("card declined"), Fingerprint("card expired"))
 }

@@ -1,4 +1,4 @@
-package dlq
+package redeliver
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -22,12 +23,6 @@ import (
 // starts (the claim, before anything is sent), then the message is sent,
 // then it ends as redelivered (with the publish ack) or failed (nothing
 // was sent; the dead letter is pending again).
-
-// Steps of a redelivery, recorded around the send.
-const (
-	ActionRedeliverStart = "redeliver.start"
-	ActionRedeliverFail  = "redeliver.fail"
-)
 
 // ErrInProgress is returned while another redelivery of the dead letter
 // is under way.
@@ -44,12 +39,12 @@ var ErrInterrupted = errors.New("a redelivery of this dead letter was interrupte
 // only one running.
 func admit(action string, last store.LastDeadLetterAction, now time.Time, stale time.Duration, job string) error {
 	switch last.Action {
-	case ActionDiscard:
+	case dlq.ActionDiscard:
 		return ErrAlreadyDiscarded
-	case ActionRedeliver:
+	case dlq.ActionRedeliver:
 		return ErrAlreadyRedelivered
-	case ActionRedeliverStart:
-		if action == ActionDiscard {
+	case dlq.ActionRedeliverStart:
+		if action == dlq.ActionDiscard {
 			if now.Sub(last.At) < stale {
 				return ErrInProgress
 			}
@@ -72,13 +67,13 @@ func wrongLastSequence(err error) bool {
 
 // actionSubject is where the actions on dead letter id are recorded.
 func actionSubject(id uint64) string {
-	return ActionSubjectPrefix + strconv.FormatUint(id, 10)
+	return dlq.ActionSubjectPrefix + strconv.FormatUint(id, 10)
 }
 
 // actionMsg is an action as recorded in the actions stream. It carries no
 // message id: the expected last sequence, not deduplication, makes a
 // record happen once.
-func actionMsg(a Action) *nats.Msg {
+func actionMsg(a dlq.Action) *nats.Msg {
 	data, _ := json.Marshal(a) // plain struct: cannot fail
 	msg := nats.NewMsg(actionSubject(a.DeadLetter))
 	msg.Data = data
@@ -115,7 +110,7 @@ func (r *Redeliverer) lastActionRecorded(ctx context.Context, id uint64) (store.
 	if err != nil {
 		return store.LastDeadLetterAction{}, fmt.Errorf("%w: reading the actions of dead letter %d: %w", ErrNATSUnavailable, id, err)
 	}
-	var a Action
+	var a dlq.Action
 	if err := json.Unmarshal(m.Data, &a); err != nil {
 		return store.LastDeadLetterAction{}, fmt.Errorf("the last action on dead letter %d (actions #%d) is not an action: %w", id, m.Sequence, err)
 	}
@@ -129,7 +124,7 @@ func (r *Redeliverer) lastActionRecorded(ctx context.Context, id uint64) (store.
 // action on its dead letter, deciding on the newest record it knows and
 // reading the newest from the stream when another replica moved first.
 // It returns the record's sequence; an error means nothing was recorded.
-func (r *Redeliverer) claim(ctx context.Context, a Action) (uint64, error) {
+func (r *Redeliverer) claim(ctx context.Context, a dlq.Action) (uint64, error) {
 	lasts, err := r.lastActions(ctx, []uint64{a.DeadLetter})
 	if err != nil {
 		return 0, err
@@ -157,7 +152,7 @@ func (r *Redeliverer) claim(ctx context.Context, a Action) (uint64, error) {
 
 // recordAfter records how a started redelivery ended, right after its
 // start record.
-func (r *Redeliverer) recordAfter(ctx context.Context, a Action, start uint64) error {
+func (r *Redeliverer) recordAfter(ctx context.Context, a dlq.Action, start uint64) error {
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	ack, err := r.js.PublishMsg(pctx, actionMsg(a), r.recordOpts(start)...)
@@ -171,7 +166,7 @@ func (r *Redeliverer) recordAfter(ctx context.Context, a Action, start uint64) e
 // recorded is an action with its sequence in the actions stream.
 type recorded struct {
 	seq uint64
-	a   Action
+	a   dlq.Action
 }
 
 // applyLocally applies records to the index at once, so the page that
@@ -180,7 +175,7 @@ func (r *Redeliverer) applyLocally(ctx context.Context, recs []recorded) error {
 	rows := make([]store.DeadLetterAction, len(recs))
 	for i, rec := range recs {
 		var err error
-		if rows[i], err = actionRow(rec.seq, rec.a); err != nil {
+		if rows[i], err = rec.a.Row(rec.seq); err != nil {
 			return err
 		}
 	}

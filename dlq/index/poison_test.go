@@ -1,4 +1,4 @@
-package dlq
+package index
 
 import (
 	"context"
@@ -16,6 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jetwatch/jetwatch/deadletter"
+	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/query"
+	"github.com/jetwatch/jetwatch/internal/natsname"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -39,7 +43,7 @@ func setupIndex(t *testing.T) *indexBundle {
 	ctx := context.Background()
 	for _, sc := range []jetstream.StreamConfig{
 		{Name: "DLQ", Subjects: []string{"dlq.>"}, AllowDirect: true},
-		{Name: "JETWATCH_DLQ_ACTIONS", Subjects: []string{ActionSubjectPrefix + ">"}},
+		{Name: "JETWATCH_DLQ_ACTIONS", Subjects: []string{dlq.ActionSubjectPrefix + ">"}},
 	} {
 		_, err := js.CreateStream(ctx, sc)
 		require.NoError(t, err)
@@ -53,11 +57,11 @@ func setupIndex(t *testing.T) *indexBundle {
 
 // start starts an index with its own metrics registry; the test's cleanup
 // stops it.
-func (b *indexBundle) start(t *testing.T, cfg IndexConfig) (*Index, *prometheus.Registry) {
+func (b *indexBundle) start(t *testing.T, cfg Config) (*Index, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	cfg.Registerer = reg
-	ix, err := NewIndex(b.nc, b.db, cfg)
+	ix, err := New(b.nc, b.db, cfg)
 	require.NoError(t, err)
 	require.NoError(t, ix.Start(b.ctx))
 	t.Cleanup(ix.Stop)
@@ -74,17 +78,17 @@ func (b *indexBundle) publish(t *testing.T, m *nats.Msg) uint64 {
 // good publishes a well-formed dead letter.
 func (b *indexBundle) good(t *testing.T, errText string) uint64 {
 	t.Helper()
-	m := nats.NewMsg(Subject("ORDERS", "billing"))
+	m := nats.NewMsg(dlq.Subject("ORDERS", "billing"))
 	m.Data = []byte(`{"order":"ord-1"}`)
-	Envelope{Stream: "ORDERS", Subject: "orders.created", Sequence: 3, Consumer: "billing", Deliveries: 5,
-		Reason: ReasonMaxDeliver, Error: errText, FailedAt: time.Now()}.Apply(m.Header)
+	dlq.Envelope{Stream: "ORDERS", Subject: "orders.created", Sequence: 3, Consumer: "billing", Deliveries: 5,
+		Reason: dlq.ReasonMaxDeliver, Error: errText, FailedAt: time.Now()}.Apply(m.Header)
 	return b.publish(t, m)
 }
 
 // raw publishes a dead letter with exactly these headers.
 func (b *indexBundle) raw(t *testing.T, headers map[string]string) uint64 {
 	t.Helper()
-	m := nats.NewMsg(Subject("ORDERS", "billing"))
+	m := nats.NewMsg(dlq.Subject("ORDERS", "billing"))
 	m.Data = []byte("poison")
 	for k, v := range headers {
 		m.Header[k] = []string{v}
@@ -136,23 +140,23 @@ func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
 func TestPoisonDeadLettersAreIndexedClampedAndTheNextOneToo(t *testing.T) {
 	t.Parallel()
 	b := setupIndex(t)
-	ix, _ := b.start(t, IndexConfig{Batch: 4})
-	q := NewQueries(b.db, b.js, "DLQ")
+	ix, _ := b.start(t, Config{Batch: 4})
+	q := query.New(b.db, b.js, "DLQ")
 	big := strings.Repeat("x", 60<<10)
 	poisons := map[string]map[string]string{
-		"max uint64":  {HeaderStream: "ORDERS", HeaderDeliveries: "18446744073709551615", HeaderSequence: "18446744073709551615"},
-		"past uint64": {HeaderStream: "ORDERS", HeaderSequence: "99999999999999999999999", HeaderDeliveries: "-1"},
-		"year 99999":  {HeaderStream: "ORDERS", HeaderFailedAt: "99999-01-01T00:00:00Z"},
-		"year 10000":  {HeaderStream: "ORDERS", HeaderFailedAt: "9999-12-31T23:59:59-23:59"},
-		"year -1":     {HeaderStream: "ORDERS", HeaderFailedAt: "0000-01-01T00:00:00+23:59"},
-		"before 1970": {HeaderStream: "ORDERS", HeaderFailedAt: "1969-12-31T23:59:59Z"},
-		"invalid utf-8": {HeaderStream: "OR\xffDERS", HeaderConsumer: "bil\xfeling", HeaderSubject: "orders.\xff",
-			HeaderReason: "\xff", HeaderError: "bad \xff\xfe byte", HeaderService: "svc\xc3", HeaderPayloadUnavailable: "gone \xff"},
-		"nul":           {HeaderStream: "OR\x00DERS", HeaderError: "a\x00b", HeaderSubject: "orders.\x00"},
-		"60 KB error":   {HeaderStream: "ORDERS", HeaderError: big},
-		"60 KB stream":  {HeaderStream: big},
-		"60 KB subject": {HeaderStream: "ORDERS", HeaderSubject: "orders." + big},
-		"60 KB other":   {HeaderStream: "ORDERS", "X-Big": big},
+		"max uint64":  {dlq.HeaderStream: "ORDERS", dlq.HeaderDeliveries: "18446744073709551615", dlq.HeaderSequence: "18446744073709551615"},
+		"past uint64": {dlq.HeaderStream: "ORDERS", dlq.HeaderSequence: "99999999999999999999999", dlq.HeaderDeliveries: "-1"},
+		"year 99999":  {dlq.HeaderStream: "ORDERS", dlq.HeaderFailedAt: "99999-01-01T00:00:00Z"},
+		"year 10000":  {dlq.HeaderStream: "ORDERS", dlq.HeaderFailedAt: "9999-12-31T23:59:59-23:59"},
+		"year -1":     {dlq.HeaderStream: "ORDERS", dlq.HeaderFailedAt: "0000-01-01T00:00:00+23:59"},
+		"before 1970": {dlq.HeaderStream: "ORDERS", dlq.HeaderFailedAt: "1969-12-31T23:59:59Z"},
+		"invalid utf-8": {dlq.HeaderStream: "OR\xffDERS", dlq.HeaderConsumer: "bil\xfeling", dlq.HeaderSubject: "orders.\xff",
+			dlq.HeaderReason: "\xff", dlq.HeaderError: "bad \xff\xfe byte", dlq.HeaderService: "svc\xc3", dlq.HeaderPayloadUnavailable: "gone \xff"},
+		"nul":           {dlq.HeaderStream: "OR\x00DERS", dlq.HeaderError: "a\x00b", dlq.HeaderSubject: "orders.\x00"},
+		"60 KB error":   {dlq.HeaderStream: "ORDERS", dlq.HeaderError: big},
+		"60 KB stream":  {dlq.HeaderStream: big},
+		"60 KB subject": {dlq.HeaderStream: "ORDERS", dlq.HeaderSubject: "orders." + big},
+		"60 KB other":   {dlq.HeaderStream: "ORDERS", "X-Big": big},
 	}
 	ids := map[string]uint64{}
 	for name, h := range poisons {
@@ -179,7 +183,7 @@ func TestPoisonDeadLettersAreIndexedClampedAndTheNextOneToo(t *testing.T) {
 		for _, s := range []string{d.Stream, d.Consumer, d.Subject, d.Error, d.Service, d.UnavailableWhy} {
 			require.True(t, utf8.ValidString(s), "%s: %q", name, s)
 			require.NotContains(t, s, "\x00", name)
-			require.LessOrEqual(t, len(s), maxErrorLen+len("…"), name)
+			require.LessOrEqual(t, len(s), deadletter.MaxErrorLen+len("…"), name)
 		}
 		if name != "60 KB other" {
 			require.NotEmpty(t, d.Problems, name)
@@ -214,12 +218,12 @@ func TestPoisonDeadLettersAreIndexedClampedAndTheNextOneToo(t *testing.T) {
 	require.Contains(t, problems("nul"), "Dlq-Error holds NUL bytes")
 	d, err = q.Get(b.ctx, ids["60 KB error"])
 	require.NoError(t, err)
-	require.Len(t, d.Error, maxErrorLen+len("…"))
+	require.Len(t, d.Error, deadletter.MaxErrorLen+len("…"))
 	require.Contains(t, problems("60 KB error"), "Dlq-Error is 61440 bytes long: the index keeps the first 4096 (the DLQ stream keeps all of it)")
-	require.Equal(t, []string{big}, d.Headers[HeaderError], "the detail still shows the whole header from the DLQ stream")
+	require.Equal(t, []string{big}, d.Headers[dlq.HeaderError], "the detail still shows the whole header from the DLQ stream")
 	d, err = q.Get(b.ctx, ids["60 KB stream"])
 	require.NoError(t, err)
-	require.Len(t, d.Stream, maxNameLen+len("…"))
+	require.Len(t, d.Stream, natsname.MaxNameLen+len("…"))
 	d, err = q.Get(b.ctx, ids["60 KB subject"])
 	require.NoError(t, err)
 	require.Empty(t, d.Subject)
@@ -231,7 +235,7 @@ func TestPoisonDeadLettersAreIndexedClampedAndTheNextOneToo(t *testing.T) {
 
 	// A restart neither repeats nor stalls: the next one is indexed too.
 	ix.Stop()
-	ix2, _ := b.start(t, IndexConfig{})
+	ix2, _ := b.start(t, Config{})
 	after := b.good(t, "card expired")
 	b.waitIndexed(t, after)
 	require.Equal(t, int(after), b.count(t, "dead_letters"))
@@ -242,7 +246,7 @@ func TestPoisonDeadLettersAreIndexedClampedAndTheNextOneToo(t *testing.T) {
 	require.Zero(t, st.Unindexable)
 }
 
-func count(t *testing.T, q *Queries, f store.DeadLetterFilter) int {
+func count(t *testing.T, q *query.Queries, f store.DeadLetterFilter) int {
 	t.Helper()
 	n, err := q.Count(context.Background(), f)
 	require.NoError(t, err)
@@ -269,7 +273,7 @@ func TestARowTheIndexRefusesBecomesUnindexableAndIsPassed(t *testing.T) {
 	last := b.good(t, "after 2")
 
 	// All five come in one batch: the batch fails, then goes one by one.
-	ix, reg := b.start(t, IndexConfig{Batch: 100})
+	ix, reg := b.start(t, Config{Batch: 100})
 	b.waitIndexed(t, last)
 	for _, text := range []string{"before 1", "before 2", "after 1", "after 2"} {
 		var n int
@@ -289,7 +293,7 @@ func TestARowTheIndexRefusesBecomesUnindexableAndIsPassed(t *testing.T) {
 
 	// Restarted, the index does not try it again nor record it twice.
 	ix.Stop()
-	ix2, reg2 := b.start(t, IndexConfig{})
+	ix2, reg2 := b.start(t, Config{})
 	next := b.good(t, "after restart")
 	b.waitIndexed(t, next)
 	require.Equal(t, 1, b.count(t, "dead_letters_unindexable"))
@@ -312,7 +316,7 @@ func TestARowTheIndexRefusesBecomesUnindexableAndIsPassed(t *testing.T) {
 func TestALockedDatabaseStallsTheIndexWithoutSkipping(t *testing.T) {
 	t.Parallel()
 	b := setupIndex(t)
-	ix, reg := b.start(t, IndexConfig{StallAfter: 200 * time.Millisecond, LagEvery: 50 * time.Millisecond})
+	ix, reg := b.start(t, Config{StallAfter: 200 * time.Millisecond, LagEvery: 50 * time.Millisecond})
 	first := b.good(t, "first")
 	b.waitIndexed(t, first)
 
@@ -358,7 +362,7 @@ func TestALockedDatabaseStallsTheIndexWithoutSkipping(t *testing.T) {
 func TestLagIsTheTrueDistanceWhenTheIndexIsStopped(t *testing.T) {
 	t.Parallel()
 	b := setupIndex(t)
-	cfg := IndexConfig{StallAfter: 300 * time.Millisecond, LagEvery: 20 * time.Millisecond}
+	cfg := Config{StallAfter: 300 * time.Millisecond, LagEvery: 20 * time.Millisecond}
 	ix, reg := b.start(t, cfg)
 	var last uint64
 	for i := range 3 {
@@ -412,7 +416,7 @@ func TestLagIsTheTrueDistanceWhenTheIndexIsStopped(t *testing.T) {
 func TestARecreatedDLQStreamIsAStall(t *testing.T) {
 	t.Parallel()
 	b := setupIndex(t)
-	ix, _ := b.start(t, IndexConfig{LagEvery: 20 * time.Millisecond})
+	ix, _ := b.start(t, Config{LagEvery: 20 * time.Millisecond})
 	var last uint64
 	for i := range 3 {
 		last = b.good(t, fmt.Sprint("error ", i))
@@ -437,7 +441,7 @@ func TestARecreatedDLQStreamIsAStall(t *testing.T) {
 func TestNewIndexRefusesNegativeSettings(t *testing.T) {
 	t.Parallel()
 	b := setupIndex(t)
-	_, err := NewIndex(b.nc, b.db, IndexConfig{StallAfter: -time.Second})
+	_, err := New(b.nc, b.db, Config{StallAfter: -time.Second})
 	require.ErrorContains(t, err, "must not be negative")
 }
 
@@ -449,19 +453,19 @@ func TestAFullDiskStallsTheIndexWithoutSkipping(t *testing.T) {
 	b := setupIndex(t)
 	// One connection, so the limit below holds for every statement.
 	b.db.SQLForTests().SetMaxOpenConns(1)
-	ix, _ := b.start(t, IndexConfig{StallAfter: 200 * time.Millisecond, LagEvery: 50 * time.Millisecond})
+	ix, _ := b.start(t, Config{StallAfter: 200 * time.Millisecond, LagEvery: 50 * time.Millisecond})
 	first := b.good(t, "first")
 	b.waitIndexed(t, first)
 	_, err := b.db.SQLForTests().ExecContext(b.ctx, `PRAGMA max_page_count = 1`) // as small as the file is now
 	require.NoError(t, err)
 
-	m := nats.NewMsg(Subject("ORDERS", "billing"))
+	m := nats.NewMsg(dlq.Subject("ORDERS", "billing"))
 	var words strings.Builder
 	for i := range 10_000 {
 		fmt.Fprintf(&words, "w%d ", i) // 60 KB of distinct words: many pages of full-text index
 	}
 	m.Data = []byte(words.String())
-	Envelope{Stream: "ORDERS", Reason: ReasonError, Error: "big"}.Apply(m.Header)
+	dlq.Envelope{Stream: "ORDERS", Reason: dlq.ReasonError, Error: "big"}.Apply(m.Header)
 	big := b.publish(t, m)
 	natstest.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
 		st, err := ix.Status(b.ctx)
@@ -482,7 +486,7 @@ func TestAFullDiskStallsTheIndexWithoutSkipping(t *testing.T) {
 	require.NoError(t, err)
 	b.waitIndexed(t, big)
 	require.Zero(t, b.count(t, "dead_letters_unindexable"))
-	require.Equal(t, 1, count(t, NewQueries(b.db, b.js, "DLQ"), store.DeadLetterFilter{Q: "big"}))
+	require.Equal(t, 1, count(t, query.New(b.db, b.js, "DLQ"), store.DeadLetterFilter{Q: "big"}))
 }
 
 // The index lives as long as the context it was started with: when that
@@ -491,7 +495,7 @@ func TestAFullDiskStallsTheIndexWithoutSkipping(t *testing.T) {
 func TestTheIndexStopsWithItsContext(t *testing.T) {
 	t.Parallel()
 	b := setupIndex(t)
-	ix, err := NewIndex(b.nc, b.db, IndexConfig{StallAfter: 100 * time.Millisecond, LagEvery: 20 * time.Millisecond,
+	ix, err := New(b.nc, b.db, Config{StallAfter: 100 * time.Millisecond, LagEvery: 20 * time.Millisecond,
 		Registerer: prometheus.NewRegistry()})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(b.ctx)
