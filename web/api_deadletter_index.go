@@ -9,7 +9,7 @@ import (
 // letters it could not store.
 func (s *Server) apiDeadLetterIndex(c echo.Context) error {
 	if s.cfg.DeadLetterIndex == nil {
-		return errNoDesk
+		return errNoDeadLetters
 	}
 	st, err := s.cfg.DeadLetterIndex.Status(c.Request().Context())
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 // apiDeadLetterList answers GET /api/v1/dead-letters.
 func (s *Server) apiDeadLetterList(c echo.Context) error {
 	if s.cfg.DeadLetters == nil {
-		return errNoDesk
+		return errNoDeadLetters
 	}
 	f, err := s.deadLetterFilter(c)
 	if err == nil {
@@ -39,7 +39,7 @@ func (s *Server) apiDeadLetterList(c echo.Context) error {
 // the payload in standard base64.
 func (s *Server) apiDeadLetterShow(c echo.Context) error {
 	if s.cfg.DeadLetters == nil {
-		return errNoDesk
+		return errNoDeadLetters
 	}
 	id, err := parseID(c)
 	if err != nil {
@@ -75,7 +75,7 @@ type redeliverBody struct {
 // with {"subject"?, "payload"? (base64), "headers"?}.
 func (s *Server) apiDeadLetterRedeliver(c echo.Context) error {
 	if s.cfg.DeadLetters == nil || s.cfg.DeadLetterActions == nil {
-		return errNoDesk
+		return errNoDeadLetters
 	}
 	id, err := parseID(c)
 	if err != nil {
@@ -98,7 +98,7 @@ func (s *Server) apiDeadLetterRedeliver(c echo.Context) error {
 // apiDeadLetterDiscard answers POST /api/v1/dead-letters/:id/discard.
 func (s *Server) apiDeadLetterDiscard(c echo.Context) error {
 	if s.cfg.DeadLetters == nil || s.cfg.DeadLetterActions == nil {
-		return errNoDesk
+		return errNoDeadLetters
 	}
 	id, err := parseID(c)
 	if err != nil {

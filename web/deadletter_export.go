@@ -22,7 +22,7 @@ const exportLimit = 100_000
 // redaction rules and --hide-payloads applied as on the pages.
 func (s *Server) deadLetterExport(c echo.Context) error {
 	if s.cfg.DeadLetters == nil {
-		return errNoDesk
+		return errNoDeadLetters
 	}
 	f, err := s.deadLetterFilter(c)
 	if errors.Is(err, store.ErrBadFilter) {

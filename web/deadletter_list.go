@@ -39,12 +39,15 @@ func (s *Server) countAsync(c echo.Context, f store.DeadLetterFilter, limit int)
 	return out
 }
 
-var errNoDesk = echo.NewHTTPError(http.StatusServiceUnavailable, "the dead-letter desk is not running")
+// errNoDeadLetters answers when this jetwatch was built without the
+// dead-letter reads or actions (an embedding that left them out): a 503
+// whose message says so, since nothing internal is in it.
+var errNoDeadLetters = unavailableError{"dead letters are not served by this jetwatch: it runs without its dead-letter index or redelivery; nothing was changed"}
 
 // deadLetterList answers GET /dead-letters: filters, counts, a page.
 func (s *Server) deadLetterList(c echo.Context) error {
 	if s.cfg.DeadLetters == nil {
-		return errNoDesk
+		return errNoDeadLetters
 	}
 	ctx := c.Request().Context()
 	m := views.DeadLetterList{SinceText: c.QueryParam("since"), UntilText: c.QueryParam("until"), CSRF: csrfToken(c),
@@ -137,7 +140,7 @@ func clipEcho(s string) string {
 // letters grouped by normalised error, with a 24 h trend.
 func (s *Server) deadLetterGroups(c echo.Context) error {
 	if s.cfg.DeadLetters == nil {
-		return errNoDesk
+		return errNoDeadLetters
 	}
 	f, err := s.deadLetterFilter(c)
 	if err != nil {

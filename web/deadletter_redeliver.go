@@ -22,7 +22,7 @@ import (
 // still pending.
 func (s *Server) deadLetterRedeliver(c echo.Context) error {
 	if s.cfg.DeadLetterActions == nil {
-		return errNoDesk
+		return errNoDeadLetters
 	}
 	m, err := s.deadLetterDetail(c)
 	if err != nil {
@@ -153,7 +153,7 @@ func (s *Server) deadLetterEdit(c echo.Context) error {
 // deadLetterDiscard answers POST /dead-letters/:id/discard.
 func (s *Server) deadLetterDiscard(c echo.Context) error {
 	if s.cfg.DeadLetterActions == nil {
-		return errNoDesk
+		return errNoDeadLetters
 	}
 	m, err := s.deadLetterDetail(c)
 	if err != nil {

@@ -34,7 +34,7 @@ func (s *Server) deadLetterShow(c echo.Context) error {
 
 func (s *Server) deadLetterDetail(c echo.Context) (views.DeadLetterDetail, error) {
 	if s.cfg.DeadLetters == nil {
-		return views.DeadLetterDetail{}, errNoDesk
+		return views.DeadLetterDetail{}, errNoDeadLetters
 	}
 	id, err := parseID(c)
 	if err != nil {

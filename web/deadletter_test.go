@@ -450,10 +450,12 @@ func TestDeadLetterActionsWithoutARedelivererAnswer503(t *testing.T) {
 	path := "/dead-letters/" + u(d.ids["json"])
 	token, cookie := csrfOf(t, srv, path)
 	for _, action := range []string{"redeliver", "discard"} {
-		res, _ := postForm(t, srv, path+"/"+action, url.Values{"csrf": {token}}, cookie)
+		res, page := postForm(t, srv, path+"/"+action, url.Values{"csrf": {token}}, cookie)
 		require.Equal(t, http.StatusServiceUnavailable, res.StatusCode, action)
-		code, _ := postJSON(t, srv, "/api/v1/dead-letters/"+u(d.ids["json"])+"/"+action, `{}`)
+		require.Contains(t, page, "dead letters are not served by this jetwatch", "the page says why, not just 'internal error'")
+		code, body := postJSON(t, srv, "/api/v1/dead-letters/"+u(d.ids["json"])+"/"+action, `{}`)
 		require.Equal(t, http.StatusServiceUnavailable, code, action)
+		require.Contains(t, body["error"], "nothing was changed", action)
 	}
 	require.Zero(t, d.ordersCount(t), "nothing was sent")
 	got, err := srv.cfg.DeadLetters.Get(context.Background(), d.ids["json"])
