@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -397,7 +398,7 @@ func TestEveryAccountStreamTablePages(t *testing.T) {
 			b.setSampler(store.SamplerState{FirstCycleDone: true, LastCycleAt: b.now, Account: "APP", AllAccounts: true, Accounts: accounts})
 			total := tc.own + 3*tc.perAccount + 3
 			for _, sort := range store.StreamSorts {
-				var all []views.StreamRow
+				var all []streamKey
 				// Pages run out after total rows; a few more are past the end.
 				for page := 1; page <= total/streamsPerPage+3; page++ {
 					res, body := get(t, srv, fmt.Sprintf("/?sort=%s&page=%d", sort, page))
@@ -411,7 +412,7 @@ func TestEveryAccountStreamTablePages(t *testing.T) {
 				require.Len(t, all, total, sort)
 				seen := map[string]bool{}
 				for _, r := range all {
-					key := r.Account + "/" + r.Name
+					key := r.account + "/" + r.st.Name
 					require.False(t, seen[key], "%s: %s twice", sort, key)
 					seen[key] = true
 				}
@@ -429,27 +430,25 @@ func TestEveryAccountStreamTablePages(t *testing.T) {
 }
 
 // rowOf is the stream a table row shows, from where the page read it.
-func rowOf(t *testing.T, srv *Server, b *testBundle, account, name string) views.StreamRow {
+func rowOf(t *testing.T, srv *Server, b *testBundle, account, name string) streamKey {
 	t.Helper()
 	if account == "" {
 		st, err := b.db.Stream(context.Background(), name)
 		require.NoError(t, err)
-		return srv.streamRow(st, b.now)
+		return streamKey{st: &st}
 	}
 	for _, a := range srv.cfg.SamplerState().Accounts {
 		if a.Name != account {
 			continue
 		}
-		for _, st := range a.Streams {
-			if st.Name == name {
-				r := srv.streamRow(st, b.now)
-				r.Account = account
-				return r
+		for i := range a.Streams {
+			if a.Streams[i].Name == name {
+				return streamKey{st: &a.Streams[i], account: account}
 			}
 		}
 	}
 	t.Fatalf("no stream %s in %s", name, account)
-	return views.StreamRow{}
+	return streamKey{}
 }
 
 func walkOptions(n *html.Node, fn func(value string)) {
@@ -474,4 +473,45 @@ func sortedCopy(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)
 	return out
+}
+
+// TestTopLaggingAcrossAccounts keeps the largest backlogs of every
+// account, as a full sort of them all would.
+func TestTopLaggingAcrossAccounts(t *testing.T) {
+	t.Parallel()
+	srv, b := setup(t)
+	type backlog struct {
+		account, name string
+		pending       uint64
+	}
+	var want []backlog
+	var own []views.ConsumerRow
+	for i, n := range []uint64{45, 20, 5} {
+		own = append(own, views.ConsumerRow{Consumer: store.Consumer{Stream: "OWN", Name: fmt.Sprintf("c%d", i), NumPending: n}})
+		want = append(want, backlog{"", fmt.Sprintf("c%d", i), n})
+	}
+	var accounts []store.Account
+	for a := range 3 {
+		acc := store.Account{Name: fmt.Sprintf("A%d", a)}
+		for i := range 30 {
+			c := store.Consumer{Stream: "S", Name: fmt.Sprintf("c%02d", i), NumPending: uint64((i*7919 + a*31) % 50)}
+			acc.Consumers = append(acc.Consumers, c)
+			if c.NumPending > 0 {
+				want = append(want, backlog{acc.Name, c.Name, c.NumPending})
+			}
+		}
+		accounts = append(accounts, acc)
+	}
+	slices.SortStableFunc(want, func(x, y backlog) int {
+		return cmp.Or(cmp.Compare(y.pending, x.pending), strings.Compare(x.name, y.name))
+	})
+	var got []uint64
+	for _, r := range srv.topLagging(own, accounts, 10, b.now) {
+		got = append(got, r.NumPending)
+	}
+	var wantPending []uint64
+	for _, w := range want[:10] {
+		wantPending = append(wantPending, w.pending)
+	}
+	require.Equal(t, wantPending, got)
 }

@@ -82,15 +82,15 @@ func (s *Server) overview(c echo.Context) error {
 	}
 	t := views.StreamTable{From: q.Offset + 1, Search: q.Search, Sort: q.Sort, ShowOwn: own,
 		Account: scope.value, ShowAccount: scope.every && st.AllAccounts}
-	rows := s.accountStreamRows(others, q, p.Now)
+	keys := accountStreamKeys(others, q)
 	switch {
 	case scope.every:
-		if t.Rows, t.Total, err = s.everyAccountStreams(ctx, q, rows, p.Now); err != nil {
+		if t.Rows, t.Total, err = s.everyAccountStreams(ctx, q, keys, p.Now); err != nil {
 			return err
 		}
 	case scope.other != nil:
-		t.Total = len(rows)
-		t.Rows = rows[min(q.Offset, len(rows)):min(q.Offset+q.Limit, len(rows))]
+		t.Total = len(keys)
+		t.Rows = s.streamRows(keys[min(q.Offset, len(keys)):min(q.Offset+q.Limit, len(keys))], p.Now)
 	default:
 		res, err := s.cfg.Index.QueryStreams(ctx, q)
 		if err != nil {

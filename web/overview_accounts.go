@@ -99,45 +99,62 @@ func accountFilter(st store.SamplerState, sc accountScope) views.AccountFilter {
 	return f
 }
 
-// accountStreamRows are the readable streams of accounts that q keeps
-// (search, own), sorted as q sorts, each marked with its account.
-func (s *Server) accountStreamRows(accounts []store.Account, q store.StreamQuery, now time.Time) []views.StreamRow {
-	var rows []views.StreamRow
+// streamKey is a stream as the stream table sorts it: sorting and
+// merging 10,000 of them moves two words each, not whole streams.
+type streamKey struct {
+	st *store.Stream
+	// account is the other account of st; "" for jetwatch's own.
+	account string
+}
+
+// accountStreamKeys are the streams of accounts that q keeps (search,
+// own), sorted as q sorts.
+func accountStreamKeys(accounts []store.Account, q store.StreamQuery) []streamKey {
+	var keys []streamKey
 	search := asciiLower(q.Search)
 	for i := range accounts {
 		a := &accounts[i]
-		for _, st := range a.Streams {
+		for j := range a.Streams {
+			st := &a.Streams[j]
 			if (q.Own || !st.Own) && (search == "" || strings.Contains(asciiLower(st.Name), search)) {
-				r := s.streamRow(st, now)
-				r.Account = a.Name
-				rows = append(rows, r)
+				keys = append(keys, streamKey{st: st, account: a.Name})
 			}
 		}
 	}
-	slices.SortFunc(rows, streamOrder(q.Sort, q.StaleBefore))
+	slices.SortFunc(keys, streamOrder(q.Sort, q.StaleBefore))
+	return keys
+}
+
+// streamRows are the rows shown for keys.
+func (s *Server) streamRows(keys []streamKey, now time.Time) []views.StreamRow {
+	rows := make([]views.StreamRow, len(keys))
+	for i, k := range keys {
+		rows[i] = s.streamRow(*k.st, now)
+		rows[i].Account = k.account
+	}
 	return rows
 }
 
 // streamOrder compares streams as the store's QueryStreams orders them
 // (so merged pages never overlap); jetwatch's own account breaks the
 // last tie, then the account's name.
-func streamOrder(sort string, staleBefore time.Time) func(a, b views.StreamRow) int {
+func streamOrder(sort string, staleBefore time.Time) func(a, b streamKey) int {
 	stale := staleBefore.UnixMilli()
 	if staleBefore.IsZero() {
 		stale = 0
 	}
-	rank := func(r views.StreamRow) int {
+	rank := func(st *store.Stream) int {
 		switch {
-		case r.SampledAt.UnixMilli() < stale:
+		case st.SampledAt.UnixMilli() < stale:
 			return 1
-		case r.Health.Level == store.HealthCritical:
+		case st.Health.Level == store.HealthCritical:
 			return 3
-		case r.Health.Level == store.HealthWarning:
+		case st.Health.Level == store.HealthWarning:
 			return 2
 		}
 		return 0
 	}
-	first := func(a, b views.StreamRow) int {
+	first := func(a, b *store.Stream) int {
 		switch sort {
 		case store.SortName:
 			return 0
@@ -152,17 +169,17 @@ func streamOrder(sort string, staleBefore time.Time) func(a, b views.StreamRow) 
 		}
 		return cmp.Compare(rank(b), rank(a))
 	}
-	return func(a, b views.StreamRow) int {
-		return cmp.Or(first(a, b), strings.Compare(a.Name, b.Name), strings.Compare(a.Account, b.Account))
+	return func(a, b streamKey) int {
+		return cmp.Or(first(a.st, b.st), strings.Compare(a.st.Name, b.st.Name), strings.Compare(a.account, b.account))
 	}
 }
 
 // everyAccountStreams is one page of every account's streams: jetwatch's
-// own from SQLite merged with others (sorted by accountStreamRows). Own
+// own from SQLite merged with others (sorted by accountStreamKeys). Own
 // rows are read from the first that can fall on the page (lo: before it
 // stand at most len(others) rows of others), so with few streams in
 // other accounts only about a page of them is read.
-func (s *Server) everyAccountStreams(ctx context.Context, q store.StreamQuery, others []views.StreamRow, now time.Time) ([]views.StreamRow, int, error) {
+func (s *Server) everyAccountStreams(ctx context.Context, q store.StreamQuery, others []streamKey, now time.Time) ([]views.StreamRow, int, error) {
 	off, limit := max(q.Offset, 0), q.Limit
 	lo := max(0, off-len(others))
 	oq := q
@@ -172,30 +189,29 @@ func (s *Server) everyAccountStreams(ctx context.Context, q store.StreamQuery, o
 		return nil, 0, err
 	}
 	total := res.Total + len(others)
-	own := make([]views.StreamRow, len(res.Streams))
-	for i, st := range res.Streams {
-		own[i] = s.streamRow(st, now)
-	}
 	// Merging from own[lo] and the first other, the others before own[lo]
 	// come first: they are among the off-lo rows skipped, as they fall
 	// before the page.
 	order := streamOrder(q.Sort, q.StaleBefore)
-	j, skip := 0, off-lo
-	var rows []views.StreamRow
-	for i := 0; len(rows) < limit && (i < len(own) || j < len(others)); {
-		var r views.StreamRow
-		if j >= len(others) || (i < len(own) && order(own[i], others[j]) <= 0) {
-			r, i = own[i], i+1
+	i, j, skip := 0, 0, off-lo
+	var page []streamKey
+	for len(page) < limit && (i < len(res.Streams) || j < len(others)) {
+		var k streamKey
+		if i < len(res.Streams) {
+			k = streamKey{st: &res.Streams[i]}
+		}
+		if k.st != nil && (j >= len(others) || order(k, others[j]) <= 0) {
+			i++
 		} else {
-			r, j = others[j], j+1
+			k, j = others[j], j+1
 		}
 		if skip > 0 {
 			skip--
 			continue
 		}
-		rows = append(rows, r)
+		page = append(page, k)
 	}
-	return rows, total, nil
+	return s.streamRows(page, now), total, nil
 }
 
 // addAccountCounts adds other accounts' streams and consumers to c.
@@ -205,16 +221,16 @@ func addAccountCounts(c *store.Counts, accounts []store.Account, own bool) {
 	}
 	for i := range accounts {
 		a := &accounts[i]
-		for _, st := range a.Streams {
-			if own || !st.Own {
+		for j := range a.Streams {
+			if st := &a.Streams[j]; own || !st.Own {
 				c.Streams++
 				c.Messages += st.Messages
 				c.Bytes += st.Bytes
 				c.StreamsByHealth[st.Health.Level]++
 			}
 		}
-		for _, cs := range a.Consumers {
-			if own || !cs.Own {
+		for j := range a.Consumers {
+			if cs := &a.Consumers[j]; own || !cs.Own {
 				c.Consumers++
 				if cs.Stalled {
 					c.ConsumersStalled++
@@ -225,18 +241,40 @@ func addAccountCounts(c *store.Counts, accounts []store.Account, own bool) {
 }
 
 // topLagging merges own (already the largest backlogs, in order) with
-// the other accounts' consumers, keeping the limit largest.
+// the other accounts' consumers, keeping the limit largest. Only the
+// best limit of the others are kept while looking: 100,000 consumers
+// are not copied.
 func (s *Server) topLagging(own []views.ConsumerRow, accounts []store.Account, limit int, now time.Time) []views.ConsumerRow {
-	rows := own
+	type candidate struct {
+		c       *store.Consumer
+		account string
+	}
+	before := func(a, b *store.Consumer) bool {
+		return cmp.Or(cmp.Compare(b.NumPending, a.NumPending), strings.Compare(a.Stream, b.Stream), strings.Compare(a.Name, b.Name)) < 0
+	}
+	var best []candidate // sorted, at most limit
 	for i := range accounts {
 		a := &accounts[i]
-		for _, cs := range a.Consumers {
-			if cs.NumPending > 0 && !cs.Own {
-				r := s.consumerRows([]store.Consumer{cs}, nil, now)[0]
-				r.Account = a.Name
-				rows = append(rows, r)
+		for j := range a.Consumers {
+			cs := &a.Consumers[j]
+			if cs.NumPending == 0 || cs.Own || (len(best) == limit && !before(cs, best[limit-1].c)) {
+				continue
 			}
+			at, _ := slices.BinarySearchFunc(best, cs, func(x candidate, c *store.Consumer) int {
+				if before(x.c, c) {
+					return -1
+				}
+				return 1
+			})
+			best = slices.Insert(best, at, candidate{cs, a.Name})
+			best = best[:min(len(best), limit)]
 		}
+	}
+	rows := own
+	for _, b := range best {
+		r := s.consumerRows([]store.Consumer{*b.c}, nil, now)[0]
+		r.Account = b.account
+		rows = append(rows, r)
 	}
 	slices.SortStableFunc(rows, func(a, b views.ConsumerRow) int {
 		return cmp.Or(cmp.Compare(b.NumPending, a.NumPending), strings.Compare(a.Stream, b.Stream), strings.Compare(a.Name, b.Name))
@@ -264,18 +302,20 @@ func accountProblems(accounts []store.Account) []views.Problem {
 			out = append(out, views.Problem{Kind: views.ProblemUnread, Severity: store.HealthWarning, Account: a.Name,
 				Subject: "account " + a.Name, Link: page, Text: "partly read: " + a.Problem})
 		}
-		for _, st := range a.Streams {
+		for j := range a.Streams {
+			st := &a.Streams[j]
 			if st.Health.Level != store.HealthCritical && st.Health.Level != store.HealthWarning {
 				continue
 			}
-			if p, ok := streamProblem(st); ok {
+			if p, ok := streamProblem(*st); ok {
 				p.Account, p.Link = a.Name, views.AccountStreamURL(a.Name, st.Name)
 				out = append(out, p)
 			}
 		}
-		for _, cs := range a.Consumers {
+		for j := range a.Consumers {
+			cs := &a.Consumers[j]
 			if cs.Stalled || cs.Health.Level == store.HealthCritical || cs.Health.Level == store.HealthWarning {
-				p := consumerProblem(cs)
+				p := consumerProblem(*cs)
 				p.Account, p.Link = a.Name, views.AccountConsumerURL(a.Name, cs.Stream, cs.Name)
 				out = append(out, p)
 			}
