@@ -56,6 +56,9 @@ func (s *Server) accountParam(c echo.Context) (*store.Account, error) {
 	if name == "" || name == st.Account {
 		return nil, nil
 	}
+	if name == views.EveryAccount {
+		return nil, echo.NewHTTPError(http.StatusUnprocessableEntity, "account=* (every account) lists streams only, on the overview and GET /api/v1/streams: a stream or consumer is in one account, so name it (a name or id)")
+	}
 	a, err := findAccount(c, st, name)
 	if err != nil {
 		return nil, err

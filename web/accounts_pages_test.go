@@ -305,6 +305,7 @@ func TestOtherAccountsOnTheOverviewStreamAndConsumerPages(t *testing.T) {
 		require.Contains(t, body, "…", target)
 		require.NotContains(t, body, strings.Repeat("N", 65), target)
 	}
+	require.Contains(t, apiGet("/api/v1/streams/ORDERS/consumers?account=*", http.StatusUnprocessableEntity), "name it")
 	res, body := get(t, srv, "/?account=%3Cscript%3E")
 	require.Equal(t, http.StatusNotFound, res.StatusCode)
 	require.Contains(t, byTestID(t, body, "not-found")[0], `no account "<script>" was read in the last cycle`)
