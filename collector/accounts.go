@@ -123,15 +123,17 @@ func (s *Sampler) judgeAccounts(out []store.Account, at, now time.Time) {
 	for i := range out {
 		a := &out[i]
 		live[a.ID] = true
-		t := s.accountLag[a.ID]
-		if t == nil {
-			t = newLagTracker(s.cfg.Interval, s.cfg.StallAfter, s.cfg.DeletedFor)
-			s.accountLag[a.ID] = t
+		m := s.accountLag[a.ID]
+		if m == nil {
+			m = &accountMemory{lag: newLagTracker(s.cfg.Interval, s.cfg.StallAfter, s.cfg.DeletedFor)}
+			s.accountLag[a.ID] = m
 		}
+		t := m.lag
 		t.begin(nil)
 		judgeAccount(a, t, at, now)
 		if a.Unread == nil {
 			t.forgetUnseen()
+			m.rates(a, at)
 		}
 	}
 	for id := range s.accountLag {
@@ -139,6 +141,42 @@ func (s *Sampler) judgeAccounts(out []store.Account, at, now time.Time) {
 			delete(s.accountLag, id)
 		}
 	}
+}
+
+// accountMemory is what is kept of another account between cycles.
+type accountMemory struct {
+	lag *lagTracker
+	// prev are the last counts of its streams (by name) and consumers (by
+	// stream NUL name), from which rates per second are derived.
+	prev map[string]prevSample
+}
+
+// rates sets the account's streams' and consumers' rates per second from
+// the counts of the cycle before, as jetwatch's own are, and keeps this
+// cycle's counts: those of streams and consumers gone are dropped.
+func (m *accountMemory) rates(a *store.Account, at time.Time) {
+	next := make(map[string]prevSample, len(a.Streams)+len(a.Consumers))
+	for i := range a.Streams {
+		st := &a.Streams[i]
+		if p, ok := m.prev[st.Name]; ok {
+			if dt := at.Sub(p.at).Seconds(); dt > 0 {
+				st.InPerSec, st.BytesInPerSec = rate(p.seq, st.LastSeq, dt), rate(p.bytes, st.Bytes, dt)
+			}
+		}
+		next[st.Name] = prevSample{at: at, seq: st.LastSeq, bytes: st.Bytes}
+	}
+	for i := range a.Consumers {
+		c := &a.Consumers[i]
+		key := c.Stream + "\x00" + c.Name
+		if p, ok := m.prev[key]; ok {
+			if dt := at.Sub(p.at).Seconds(); dt > 0 {
+				c.DeliveredPerSec = rate(p.seq, c.Delivered.ConsumerSeq, dt)
+				c.AckedPerSec = rate(p.ackFloor, c.AckFloor.ConsumerSeq, dt)
+			}
+		}
+		next[key] = prevSample{at: at, seq: c.Delivered.ConsumerSeq, ackFloor: c.AckFloor.ConsumerSeq}
+	}
+	m.prev = next
 }
 
 // sampleAccount asks every server for one account's streams, expecting

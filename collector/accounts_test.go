@@ -104,13 +104,33 @@ func TestSamplerReadsEveryAccountThroughTheSystemAccount(t *testing.T) {
 	require.Equal(t, 3.0, gaugeValue(t, families, "jetstream_consumer_num_pending", map[string]string{"account": "TEAM", "stream_name": "ORDERS", "consumer_name": "billing", "consumer_desc": `bills "orders"`}))
 	require.InDelta(t, 0.5, gaugeValue(t, families, "jetwatch_stream_limit_used_ratio", map[string]string{"account": "TEAM", "stream_name": "ORDERS", "limit": "messages", "discard": "new"}), 0.001)
 
+	require.Zero(t, st.InPerSec, "no rate from a first sample")
+
+	// The next cycle derives rates from the one before, as for jetwatch's
+	// own: 4 messages and 2 acks in 2 seconds.
+	publish(t, tjs, "orders.created", 4)
+	batch, err = cons.Fetch(2, jetstream.FetchMaxWait(2*time.Second))
+	require.NoError(t, err)
+	for m := range batch.Messages() {
+		require.NoError(t, m.DoubleAck(ctx))
+	}
+	b.clock.Advance(2 * time.Second)
+	_, err = s.SampleOnce(ctx)
+	require.NoError(t, err)
+	acc = s.State().Accounts[1]
+	require.InDelta(t, 2.0, acc.Streams[0].InPerSec, 0.001)
+	require.Positive(t, acc.Streams[0].BytesInPerSec)
+	require.InDelta(t, 1.0, acc.Consumers[0].DeliveredPerSec, 0.001)
+	require.InDelta(t, 1.0, acc.Consumers[0].AckedPerSec, 0.001)
+
 	// A consumer deleted in TEAM is gone from the next cycle.
 	require.NoError(t, tjs.DeleteConsumer(ctx, "ORDERS", "billing"))
 	b.clock.Advance(time.Second)
 	_, err = s.SampleOnce(ctx)
 	require.NoError(t, err)
 	require.Empty(t, s.State().Accounts[1].Consumers)
-	require.Empty(t, s.accountLag["TEAM"].windows, "the lag window of a consumer gone is forgotten")
+	require.NotContains(t, s.accountLag["TEAM"].prev, "ORDERS\x00billing", "nor its counts")
+	require.Empty(t, s.accountLag["TEAM"].lag.windows, "the lag window of a consumer gone is forgotten")
 }
 
 func TestSamplerSaysWhyOtherAccountsCannotBeRead(t *testing.T) {

@@ -116,8 +116,9 @@ type Sampler struct {
 	behind        []string
 	servers       []store.Server // the servers last stored
 	serversLoaded bool
-	// accountLag judges the lag of other accounts' consumers, by account ID.
-	accountLag map[string]*lagTracker
+	// accountLag is what is kept of other accounts between cycles, by
+	// account ID: their consumers' lag windows and the last counts.
+	accountLag map[string]*accountMemory
 	partial    string // what the last cycle could not read, to log each change once
 
 	lastCompact time.Time
@@ -170,7 +171,7 @@ func NewSampler(nc *nats.Conn, db *store.DB, cfg SamplerConfig) (*Sampler, error
 		own:        ownership{streams: cfg.OwnStreams},
 		inflight:   make(chan struct{}, cfg.Concurrency),
 		lag:        newLagTracker(cfg.Interval, cfg.StallAfter, cfg.DeletedFor),
-		accountLag: map[string]*lagTracker{},
+		accountLag: map[string]*accountMemory{},
 		tracer:     tracecontext.Tracer(cfg.TracerProvider, tracerName),
 	}
 	s.state.AllAccounts = cfg.AllAccounts

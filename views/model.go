@@ -67,6 +67,8 @@ type SamplerInfo struct {
 type StreamRow struct {
 	store.Stream
 	Stale bool
+	// Account is the other account the stream is in; "" for jetwatch's own.
+	Account string
 }
 
 // Shown is the health every page and the API show for the stream: stale
@@ -82,6 +84,9 @@ type ConsumerRow struct {
 	store.Consumer
 	Stale bool
 	Spark Sparkline
+	// Account is the other account the consumer is in; "" for jetwatch's
+	// own.
+	Account string
 }
 
 // Shown is the health to show, like StreamRow.Shown.
@@ -115,6 +120,8 @@ type Overview struct {
 	// ShowOwn is set when jetwatch's own streams and consumers are listed
 	// and counted too (?own=1).
 	ShowOwn bool
+	// Accounts is the viewer's account filter.
+	Accounts AccountFilter
 }
 
 // StreamPage is one stream's page.
@@ -130,6 +137,9 @@ type StreamPage struct {
 	Consumers []ConsumerRow
 	// ConfigRaw is the stream's config as indented JSON.
 	ConfigRaw string
+	// Account is the other account the stream is in, shown read-only;
+	// "" for jetwatch's own. OwnAccount names jetwatch's own.
+	Account, OwnAccount string
 }
 
 // ConsumerPage is one consumer's page.
@@ -146,6 +156,9 @@ type ConsumerPage struct {
 	Breakers []store.Breaker
 	// Pause is what the page offers about pausing the consumer.
 	Pause PauseControl
+	// Account is the other account the consumer is in, shown read-only;
+	// "" for jetwatch's own. OwnAccount names jetwatch's own.
+	Account, OwnAccount string
 }
 
 // NotFound is the friendly 404 page.

@@ -69,6 +69,9 @@ type Problem struct {
 	Subject string
 	// Text says what is wrong, in the operator's words.
 	Text string
+	// Account is the other account the problem is in; "" for jetwatch's
+	// own.
+	Account string
 	// Link is the page to act from.
 	Link string
 	// Since is when it began; zero when unknown.
@@ -156,14 +159,23 @@ type StreamTable struct {
 	Search      string
 	Sort        string
 	ShowOwn     bool
+	// Account is the overview's ?account=, kept by every link of the
+	// table: "" for the default (every account when every account is
+	// sampled, else jetwatch's own).
+	Account string
+	// ShowAccount adds the account column: rows of several accounts.
+	ShowAccount bool
 	// PrevURL and NextURL are the neighbouring pages, empty at the ends.
 	PrevURL, NextURL string
 }
 
 // TableURL is the overview's URL for a table state: only what differs
 // from the defaults is in the query, so links stay short and shareable.
-func TableURL(own bool, search, sort string, page int) string {
+func TableURL(account string, own bool, search, sort string, page int) string {
 	q := url.Values{}
+	if account != "" {
+		q.Set("account", account)
+	}
 	if own {
 		q.Set("own", "1")
 	}
@@ -183,10 +195,12 @@ func TableURL(own bool, search, sort string, page int) string {
 }
 
 // SortURL is the table sorted by sort, from its first page.
-func (t StreamTable) SortURL(sort string) string { return TableURL(t.ShowOwn, t.Search, sort, 1) }
+func (t StreamTable) SortURL(sort string) string {
+	return TableURL(t.Account, t.ShowOwn, t.Search, sort, 1)
+}
 
 // OwnURL is the table with jetwatch's own streams shown or hidden.
-func (t StreamTable) OwnURL(own bool) string { return TableURL(own, t.Search, t.Sort, 1) }
+func (t StreamTable) OwnURL(own bool) string { return TableURL(t.Account, own, t.Search, t.Sort, 1) }
 
 // AriaSort is the aria-sort of a column header.
 func (t StreamTable) AriaSort(sort string) string {

@@ -46,25 +46,27 @@ func (s *Server) apiAccountShow(c echo.Context) error {
 	return echo.NewHTTPError(http.StatusNotFound, "no account "+shortQuote(name)+" was read in the last cycle: see GET /api/v1/accounts for the accounts jetwatch reads (--all-accounts)")
 }
 
-// accountParam reads ?account= of the stream and consumer API: nil for
-// jetwatch's own account (no parameter, or its name), else the other
-// account as the last cycle read it, or a 404 saying which accounts there
-// are.
+// accountParam reads ?account= of the stream and consumer pages and API:
+// nil for jetwatch's own account (no parameter, or its name), else the
+// other account as the last cycle read it, a 404 naming it quoted and
+// cut, or a 503 when it could not be read this cycle.
 func (s *Server) accountParam(c echo.Context) (*store.Account, error) {
 	name := c.QueryParam("account")
 	st := s.cfg.SamplerState()
 	if name == "" || name == st.Account {
 		return nil, nil
 	}
-	for i := range st.Accounts {
-		if a := &st.Accounts[i]; a.Name == name || a.ID == name {
-			if a.Unread != nil {
-				return nil, unavailableError{"account " + name + " could not be read in the last cycle: " + a.Unread.Why + " (" + a.Unread.Detail + "); it is asked again every cycle"}
-			}
-			return a, nil
-		}
+	if name == views.EveryAccount {
+		return nil, echo.NewHTTPError(http.StatusUnprocessableEntity, "account=* (every account) lists streams only, on the overview and GET /api/v1/streams: a stream or consumer is in one account, so name it (a name or id)")
 	}
-	return nil, notFoundError{"no account " + shortQuote(name) + " was read in the last cycle: GET /api/v1/accounts lists those jetwatch reads (--all-accounts)"}
+	a, err := findAccount(c, st, name)
+	if err != nil {
+		return nil, err
+	}
+	if a.Unread != nil {
+		return nil, unavailableError{"account " + shortQuote(name) + " could not be read in the last cycle: " + a.Unread.Why + " (" + a.Unread.Detail + "); it is asked again every cycle"}
+	}
+	return a, nil
 }
 
 // ownAccount fills in jetwatch's own account's name, as far as known.
@@ -89,4 +91,17 @@ func accountConsumers(a *store.Account, stream string) []store.Consumer {
 		}
 	}
 	return out
+}
+
+// ownAccountOnly refuses ?account= naming another account on what acts
+// or reads messages: those go through jetwatch's own connection, so they
+// would reach the stream of the same name in jetwatch's own account.
+func (s *Server) ownAccountOnly(c echo.Context, what string) error {
+	name := c.QueryParam("account")
+	own := s.ownAccount()
+	if name == "" || name == own {
+		return nil
+	}
+	return echo.NewHTTPError(http.StatusUnprocessableEntity, "jetwatch does "+what+" in its own account "+shortQuote(own)+
+		" only; account "+shortQuote(name)+" is read-only here: use a user of that account (a nats CLI context) to act on it")
 }

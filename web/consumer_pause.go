@@ -78,6 +78,9 @@ func (s *Server) apiConsumerPause(c echo.Context) error {
 	if s.cfg.Pauses == nil {
 		return errNoPauses
 	}
+	if err := s.ownAccountOnly(c, "pausing and resuming"); err != nil {
+		return err
+	}
 	stream, consumer, err := pauseNames(c)
 	if err != nil {
 		return err
@@ -105,6 +108,9 @@ func (s *Server) apiConsumerResume(c echo.Context) error {
 	if s.cfg.Pauses == nil {
 		return errNoPauses
 	}
+	if err := s.ownAccountOnly(c, "pausing and resuming"); err != nil {
+		return err
+	}
 	stream, consumer, err := pauseNames(c)
 	if err != nil {
 		return err
@@ -123,6 +129,9 @@ func (s *Server) apiConsumerResume(c echo.Context) error {
 func (s *Server) consumerPause(c echo.Context) error {
 	if s.cfg.Pauses == nil {
 		return errNoPauses
+	}
+	if err := s.ownAccountOnly(c, "pausing and resuming"); err != nil {
+		return err
 	}
 	stream, consumer, err := pauseNames(c)
 	if err != nil {
@@ -152,6 +161,9 @@ func (s *Server) consumerPause(c echo.Context) error {
 func (s *Server) consumerResume(c echo.Context) error {
 	if s.cfg.Pauses == nil {
 		return errNoPauses
+	}
+	if err := s.ownAccountOnly(c, "pausing and resuming"); err != nil {
+		return err
 	}
 	stream, consumer, err := pauseNames(c)
 	if err != nil {

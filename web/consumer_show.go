@@ -13,7 +13,9 @@ import (
 )
 
 // consumerShow answers GET /streams/:stream/consumers/:consumer?window=:
-// the consumer's config, state, rates and history.
+// the consumer's config, state, rates and history. With ?account= naming
+// another account, that account's consumer as the last cycle read it,
+// read-only.
 func (s *Server) consumerShow(c echo.Context) error {
 	ctx := c.Request().Context()
 	stream, err := pathParam(c, "stream")
@@ -27,6 +29,13 @@ func (s *Server) consumerShow(c echo.Context) error {
 	window, d, err := pageWindow(c.QueryParam("window"))
 	if err != nil {
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, err.Error())
+	}
+	acc, err := s.accountParam(c)
+	if err != nil {
+		return err
+	}
+	if acc != nil {
+		return s.accountConsumerShow(c, acc, stream, name)
 	}
 	cs, err := s.cfg.Index.Consumer(ctx, stream, name)
 	if errors.Is(err, store.ErrNotFound) {
@@ -88,6 +97,27 @@ func (s *Server) consumerShow(c echo.Context) error {
 	}
 	m.Pending, m.Rates = m.Pending.WithSpans(spans), m.Rates.WithSpans(spans)
 	return s.renderPage(c, p, views.ConsumerLive(m))
+}
+
+// accountConsumerShow is another account's consumer page: its state,
+// lag trend and config as the last cycle read them, without history,
+// breakers or pause, which are jetwatch's own account's.
+func (s *Server) accountConsumerShow(c echo.Context, acc *store.Account, stream, name string) error {
+	if _, err := accountStream(acc, stream); err != nil {
+		return err
+	}
+	for _, cs := range accountConsumers(acc, stream) {
+		if cs.Name != name {
+			continue
+		}
+		p := s.page(c, "Consumer "+stream+" / "+name+" · account "+acc.Name, true)
+		row := s.consumerRows([]store.Consumer{cs}, nil, p.Now)[0]
+		row.Account = acc.Name
+		return s.renderPage(c, p, views.ConsumerLive(views.ConsumerPage{
+			Page: p, Consumer: row, Account: acc.Name, OwnAccount: s.ownAccount(),
+		}))
+	}
+	return notFoundError{"unknown consumer " + name + " on stream " + stream + " in account " + acc.Name}
 }
 
 func rest[T any](s []T) []T {

@@ -24,11 +24,28 @@ import (
 // stay under 100 ms and 200 KB at 10,000 × 10; html-bytes is its size.
 func BenchmarkOverview(b *testing.B) {
 	for _, streams := range []int{1000, 10_000} {
-		b.Run(fmt.Sprintf("streams=%d,consumers=10", streams), func(b *testing.B) { benchmarkOverview(b, streams, 10) })
+		b.Run(fmt.Sprintf("streams=%d,consumers=10", streams), func(b *testing.B) { benchmarkOverview(b, streams, 10, nil, "/") })
 	}
 }
 
-func benchmarkOverview(b *testing.B, streams, consumersPer int) {
+// BenchmarkOverviewEveryAccount renders the overview with --all-accounts:
+// 10,000 streams × 10 consumers of jetwatch's own in SQLite and as many
+// again in 4 other accounts in memory, every account (page 1 and a deep
+// page, whose merge reads more of SQLite) and one other account.
+func BenchmarkOverviewEveryAccount(b *testing.B) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	var accounts []store.Account
+	for a := range 4 {
+		c := largeCycle(now, 2500, 10, 1)
+		accounts = append(accounts, store.Account{Name: fmt.Sprintf("TEAM_%d", a), ID: fmt.Sprintf("A%d", a),
+			Streams: c.Streams, Consumers: c.Consumers, SampledAt: now, Health: store.Health{Level: store.HealthOK}})
+	}
+	for _, target := range []string{"/", "/?page=300", "/?account=TEAM_2"} {
+		b.Run("target="+target, func(b *testing.B) { benchmarkOverview(b, 10_000, 10, accounts, target) })
+	}
+}
+
+func benchmarkOverview(b *testing.B, streams, consumersPer int, accounts []store.Account, target string) {
 	ctx := context.Background()
 	db, err := store.OpenFile(ctx, filepath.Join(b.TempDir(), "jetwatch.db"))
 	require.NoError(b, err)
@@ -43,7 +60,8 @@ func benchmarkOverview(b *testing.B, streams, consumersPer int) {
 			return NATSState{Connected: true, Since: now.Add(-time.Hour), Server: "nats://nats:4222"}
 		},
 		SamplerState: func() store.SamplerState {
-			return store.SamplerState{FirstCycleDone: true, LastCycleAt: now, LastDuration: 600 * time.Millisecond}
+			return store.SamplerState{FirstCycleDone: true, LastCycleAt: now, LastDuration: 600 * time.Millisecond,
+				Account: "APP", AllAccounts: accounts != nil, Accounts: accounts}
 		},
 		Gatherer: prometheus.NewRegistry(),
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -55,7 +73,7 @@ func benchmarkOverview(b *testing.B, streams, consumersPer int) {
 	cpu0 := processCPU()
 	for b.Loop() {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
 		if rec.Code != http.StatusOK {
 			b.Fatalf("overview: %d", rec.Code)
 		}

@@ -48,6 +48,9 @@ func badBrowse(format string, args ...any) error {
 // include_internal. Every refusal says what to write instead.
 func (s *Server) browseParams(c echo.Context) (browseRequest, error) {
 	var r browseRequest
+	if err := s.ownAccountOnly(c, "browsing messages"); err != nil {
+		return r, err
+	}
 	name, err := pathParam(c, "stream")
 	if err != nil {
 		return r, err

@@ -12,7 +12,9 @@ import (
 )
 
 // streamShow answers GET /streams/:stream?window=1h|24h|7d: the stream's
-// config, state, limits, replicas, history and consumers.
+// config, state, limits, replicas, history and consumers. With
+// ?account= naming another account, that account's stream as the last
+// cycle read it, read-only.
 func (s *Server) streamShow(c echo.Context) error {
 	ctx := c.Request().Context()
 	name, err := pathParam(c, "stream")
@@ -22,6 +24,13 @@ func (s *Server) streamShow(c echo.Context) error {
 	window, d, err := pageWindow(c.QueryParam("window"))
 	if err != nil {
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, err.Error())
+	}
+	acc, err := s.accountParam(c)
+	if err != nil {
+		return err
+	}
+	if acc != nil {
+		return s.accountStreamShow(c, acc, name)
 	}
 	st, err := s.cfg.Index.Stream(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
@@ -65,4 +74,24 @@ func (s *Server) streamShow(c echo.Context) error {
 // streamNotFound is the 404 for a stream the index does not hold.
 func streamNotFound(name string) error {
 	return notFoundError{"jetwatch has not seen stream " + name + "; it may have been deleted, or not been sampled yet."}
+}
+
+// accountStreamShow is another account's stream page: what the last cycle
+// read (state, limits, replicas, consumers and their lag), without
+// history or actions, which are jetwatch's own account's.
+func (s *Server) accountStreamShow(c echo.Context, acc *store.Account, name string) error {
+	st, err := accountStream(acc, name)
+	if err != nil {
+		return err
+	}
+	p := s.page(c, "Stream "+name+" · account "+acc.Name, true)
+	row := s.streamRow(st, p.Now)
+	row.Account = acc.Name
+	consumers := s.consumerRows(accountConsumers(acc, name), nil, p.Now)
+	for i := range consumers {
+		consumers[i].Account = acc.Name
+	}
+	return s.renderPage(c, p, views.StreamLive(views.StreamPage{
+		Page: p, Stream: row, Consumers: consumers, Account: acc.Name, OwnAccount: s.ownAccount(),
+	}))
 }

@@ -32,8 +32,10 @@ const (
 // unreadable or unwell streams and consumers (stalled, stopped or falling
 // behind as the sampler judged their lag), and the pending dead letters
 // with their rate. jetwatch's own streams and consumers count only with
-// own.
-func (s *Server) triage(ctx context.Context, now time.Time, own bool) (views.Triage, error) {
+// own. Problems of jetwatch's own account (alerts and breakers among
+// them) are listed with includeOwn, those of the other accounts given
+// after them; the tiles count alerts, breakers and dead letters always.
+func (s *Server) triage(ctx context.Context, now time.Time, own, includeOwn bool, others []store.Account) (views.Triage, error) {
 	var t views.Triage
 	var problems []views.Problem
 	if s.cfg.Alerts != nil {
@@ -45,7 +47,9 @@ func (s *Server) triage(ctx context.Context, now time.Time, own bool) (views.Tri
 					continue
 				}
 				t.Firing++
-				problems = append(problems, alertProblem(rs.Rule, in, now))
+				if includeOwn {
+					problems = append(problems, alertProblem(rs.Rule, in, now))
+				}
 			}
 		}
 	}
@@ -56,12 +60,16 @@ func (s *Server) triage(ctx context.Context, now time.Time, own bool) (views.Tri
 	for _, b := range breakers {
 		if b.State != store.BreakerClosed {
 			t.OpenBreakers++
-			problems = append(problems, breakerProblem(b, now))
+			if includeOwn {
+				problems = append(problems, breakerProblem(b, now))
+			}
 		}
 	}
-	unwell, err := s.cfg.Index.Unwell(ctx, triageFetched, own)
-	if err != nil {
-		return t, err
+	var unwell store.Unwell
+	if includeOwn {
+		if unwell, err = s.cfg.Index.Unwell(ctx, triageFetched, own); err != nil {
+			return t, err
+		}
 	}
 	for _, st := range unwell.Streams {
 		if p, ok := streamProblem(st); ok {
@@ -71,6 +79,7 @@ func (s *Server) triage(ctx context.Context, now time.Time, own bool) (views.Tri
 	for _, c := range unwell.Consumers {
 		problems = append(problems, consumerProblem(c))
 	}
+	problems = append(problems, accountProblems(others)...)
 	t.DeadLetters, err = s.deadLetterSummary(ctx, now)
 	if err != nil {
 		return t, err
@@ -207,7 +216,12 @@ func (s *Server) deadLetterSummary(ctx context.Context, now time.Time) (views.De
 // overview (which has them from its own triage). They are a convenience:
 // a failure to read them is logged and shows no badges.
 func (s *Server) navBadges(ctx context.Context, now time.Time) *views.NavBadges {
-	t, err := s.triage(ctx, now, false)
+	st := s.cfg.SamplerState()
+	var others []store.Account
+	if st.AllAccounts {
+		others = st.Accounts
+	}
+	t, err := s.triage(ctx, now, false, true, others)
 	if err == nil {
 		return t.Badges()
 	}
