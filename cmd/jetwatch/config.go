@@ -197,7 +197,7 @@ func settings(c *config) []setting {
 		serve(setting{flag: "system-creds", env: "JETWATCH_SYSTEM_CREDS", usage: "credentials file of a system-account user, for per-server JetStream health", bind: stringSetting(&c.System.Creds)}),
 		serve(setting{flag: "system-user", env: "JETWATCH_SYSTEM_USER", usage: "system-account user name, for per-server JetStream health", bind: stringSetting(&c.System.User)}),
 		serve(setting{flag: "system-password", env: "JETWATCH_SYSTEM_PASSWORD", usage: "system-account password", bind: stringSetting(&c.System.Password)}),
-		serve(setting{flag: "all-accounts", env: "JETWATCH_ALL_ACCOUNTS", usage: "also sample every other account's streams and consumers through the system-account user (JSZ), for the accounts page and /metrics", bind: boolSetting(&c.AllAccounts)}),
+		serve(setting{flag: "all-accounts", env: "JETWATCH_ALL_ACCOUNTS", usage: "also sample every other account's streams and consumers through the system-account user (JSZ), read-only on the overview, their stream and consumer pages, the accounts page and /metrics", bind: boolSetting(&c.AllAccounts)}),
 
 		demo(setting{flag: "nats-port", env: "JETWATCH_DEMO_NATS_PORT", def: "4222", usage: "port of the embedded NATS server (0 picks a free one)", bind: intSetting(&c.NATSPort)}),
 	}
