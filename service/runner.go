@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/jetwatch/jetwatch/deadletter"
+	"github.com/jetwatch/jetwatch/internal/directget"
 	"github.com/jetwatch/jetwatch/internal/ensure"
 	"github.com/jetwatch/jetwatch/internal/tracecontext"
 )
@@ -128,12 +129,17 @@ type Runner struct {
 	tracer trace.Tracer
 
 	processed *processedIDs // nil when idempotency is off
+	keyPrefix string        // of the processed-id keys: the consumer's
 	breaker   *breaker      // nil without a breaker around the handler
 	breakers  []*breaker    // every breaker that gates fetching
 	metrics   *runnerMetrics
 
-	slots    chan struct{}
+	slots chan struct{}
+	// work carries the messages the pull delivers: to the workers, or,
+	// with idempotency on, to screen, which hands the workers those not
+	// handled before on screened.
 	work     chan jetstream.Msg
+	screened chan job
 	workers  sync.WaitGroup
 	fetched  chan struct{} // closed when fetching has ended
 	stop     context.CancelFunc
@@ -196,6 +202,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Runner, erro
 		if r.processed, err = newProcessedIDs(js, kv, cfg.Concurrency); err != nil {
 			return nil, err
 		}
+		r.keyPrefix = keyToken(cfg.Consumer) + "."
 	}
 	if r.metrics, err = newRunnerMetrics(cfg); err != nil {
 		return nil, err
@@ -228,7 +235,10 @@ func (r *Runner) processedKey(m jetstream.Msg) string {
 		return ""
 	}
 	sum := sha256.Sum256([]byte(id))
-	return keyToken(r.cfg.Consumer) + "." + hex.EncodeToString(sum[:16])
+	// Built in place: one allocation per message, the key itself.
+	var buf [128]byte
+	key := append(buf[:0], r.keyPrefix...)
+	return string(hex.AppendEncode(key, sum[:16]))
 }
 
 // Start fetches and handles messages in the background until Stop.
@@ -237,6 +247,19 @@ func (r *Runner) Start(ctx context.Context) error {
 	handlerCtx, handlers := context.WithCancel(context.WithoutCancel(ctx))
 	r.stop, r.handlers = stop, handlers
 	r.work = make(chan jetstream.Msg)
+	if r.processed != nil {
+		// Never full: no more messages are delivered than there are slots.
+		// The pull hands a burst over at once, for screen to look up in
+		// one round trip, and goes on pulling meanwhile.
+		r.work = make(chan jetstream.Msg, r.cfg.Concurrency)
+		// Never waited on long either: a message arrives only for a free
+		// slot, and a worker holds a slot only while it handles one.
+		r.screened = make(chan job, r.cfg.Concurrency)
+		r.workers.Go(func() {
+			defer close(r.screened)
+			r.screen(handlerCtx)
+		})
+	}
 	r.fetched = make(chan struct{})
 	r.flights = make([]flight, r.cfg.Concurrency)
 	r.claimSeed = maphash.MakeSeed()
@@ -254,8 +277,16 @@ func (r *Runner) Start(ctx context.Context) error {
 	for i := range r.cfg.Concurrency {
 		f := &r.flights[i]
 		r.workers.Go(func() {
-			for m := range r.work {
-				if !r.handle(handlerCtx, f, m) {
+			if r.processed == nil {
+				for m := range r.work {
+					if !r.handle(handlerCtx, f, job{m: m}) {
+						<-r.slots
+					}
+				}
+				return
+			}
+			for j := range r.screened {
+				if !r.handle(handlerCtx, f, j) {
 					<-r.slots
 				}
 			}
@@ -308,11 +339,29 @@ func (r *Runner) claimShard(key string) *claimShard {
 	return &r.claims[maphash.String(r.claimSeed, key)%claimShards]
 }
 
-// claim is a message id being handled.
+// claim is a message id being handled. Its fields are under its shard's
+// lock until done is closed.
 type claim struct {
-	done    chan struct{} // closed once the outcome is known
-	handled bool          // the outcome: the handler succeeded
-	waiting int           // duplicates waiting for it, under its shard's lock
+	// done is closed once the outcome is known; made by the first
+	// duplicate that waits for it, so a claim nobody waits for costs no
+	// channel.
+	done    chan struct{}
+	handled bool // the outcome: the handler succeeded
+	waiting int  // duplicates waiting for it
+}
+
+// tryClaim takes key for this delivery, unless another delivery of the
+// same id holds it (ok false).
+func (r *Runner) tryClaim(key string) (c *claim, ok bool) {
+	shard := r.claimShard(key)
+	shard.mu.Lock()
+	defer shard.mu.Unlock()
+	if _, busy := shard.m[key]; busy {
+		return nil, false
+	}
+	c = &claim{}
+	shard.m[key] = c
+	return c, true
 }
 
 // claim takes key for this delivery. While another delivery of the same
@@ -323,10 +372,15 @@ func (r *Runner) claim(ctx context.Context, key string) (c *claim, dup bool, err
 	for {
 		shard.mu.Lock()
 		held, busy := shard.m[key]
+		var done chan struct{}
 		if busy {
 			held.waiting++
+			if held.done == nil {
+				held.done = make(chan struct{})
+			}
+			done = held.done
 		} else {
-			c = &claim{done: make(chan struct{})}
+			c = &claim{}
 			shard.m[key] = c
 		}
 		shard.mu.Unlock()
@@ -334,7 +388,8 @@ func (r *Runner) claim(ctx context.Context, key string) (c *claim, dup bool, err
 			return c, false, nil
 		}
 		select {
-		case <-held.done:
+		case <-done:
+			// Set before done was closed.
 			if held.handled {
 				return nil, true, nil
 			}
@@ -350,9 +405,114 @@ func (r *Runner) release(key string, c *claim, handled bool) {
 	shard := r.claimShard(key)
 	shard.mu.Lock()
 	delete(shard.m, key)
-	shard.mu.Unlock()
 	c.handled = handled
-	close(c.done)
+	if c.done != nil {
+		close(c.done)
+	}
+	shard.mu.Unlock()
+}
+
+// job is a message for a worker, with what screen learned of it.
+type job struct {
+	m    jetstream.Msg
+	meta *jetstream.MsgMetadata // nil until parsed
+	// key is the message's processed-id key ("" without idempotency, or
+	// without an id), and c its claim, held for this delivery: nil when
+	// another delivery held it, and the worker waits for that one.
+	key string
+	c   *claim
+}
+
+// screen takes the messages the pull delivers, a burst at a time (all that
+// have arrived), and looks them all up in the processed-ids bucket in one
+// round trip: those handled before are acked here, the others handed to
+// the workers with their claims. Each message is claimed before its
+// lookup: a claim is released only once its record is stored, so a lookup
+// after it finds the record. It ends when the pull has ended and what it
+// delivered is handed over.
+func (r *Runner) screen(ctx context.Context) {
+	var direct *directget.Client
+	if r.processed.direct != "" {
+		var err error
+		if direct, err = directget.NewClient(r.js.Conn()); err == nil {
+			defer direct.Close() //nolint:errcheck // the runner is stopping
+		}
+	}
+	var (
+		burst []job
+		keys  []string
+	)
+	for m := range r.work {
+		burst, keys = burst[:0], keys[:0]
+		for m != nil {
+			if j, ok := r.claimed(m); ok {
+				burst = append(burst, j)
+				if j.c != nil {
+					keys = append(keys, j.key)
+				}
+			}
+			m = nil
+			if len(keys) < maxLookup {
+				select {
+				case m = <-r.work:
+				default:
+				}
+			}
+		}
+		var found map[string]bool
+		var err error
+		if len(keys) > 0 {
+			found, err = r.processed.lookup(ctx, direct, keys)
+		}
+		for _, j := range burst {
+			switch {
+			case err != nil && j.c != nil:
+				// Stop gave up waiting for handlers: give it back.
+				r.release(j.key, j.c, false)
+				r.giveBack(j.m)
+			case j.c != nil && found[j.key]:
+				r.release(j.key, j.c, true)
+				r.metrics.result("duplicate")
+				r.logger.Debug("duplicate message acknowledged without handling", "seq", j.meta.Sequence.Stream)
+				j.m.Ack() //nolint:errcheck // redelivered and skipped again if lost
+				<-r.slots
+			default:
+				select {
+				case r.screened <- j:
+				case <-ctx.Done():
+					if j.c != nil {
+						r.release(j.key, j.c, false)
+					}
+					r.giveBack(j.m)
+				}
+			}
+		}
+	}
+}
+
+// claimed is m as a job, with its key claimed when it has one and no
+// other delivery holds it; ok is false when m was settled here (it has no
+// JetStream metadata) and its slot freed.
+func (r *Runner) claimed(m jetstream.Msg) (j job, ok bool) {
+	j = job{m: m, key: r.processedKey(m)}
+	if j.key == "" {
+		return j, true
+	}
+	var err error
+	if j.meta, err = m.Metadata(); err != nil {
+		r.logger.Error("message without JetStream metadata; terminated", "subject", m.Subject(), "err", err)
+		m.Term() //nolint:errcheck // nothing else to do with it
+		<-r.slots
+		return j, false
+	}
+	j.c, _ = r.tryClaim(j.key)
+	return j, true
+}
+
+// giveBack naks m for redelivery and frees its slot.
+func (r *Runner) giveBack(m jetstream.Msg) {
+	m.Nak() //nolint:errcheck // redelivered after AckWait anyway
+	<-r.slots
 }
 
 // Stop stops fetching, lets running handlers finish for up to
@@ -445,12 +605,12 @@ func (r *Runner) rejectDelay() time.Duration {
 // f is the worker's) and settles the message by the outcome. later says
 // the message is settled, and its slot freed, once its processed-id record
 // is stored (recordHandled).
-func (r *Runner) handle(ctx context.Context, f *flight, m jetstream.Msg) (later bool) {
+func (r *Runner) handle(ctx context.Context, f *flight, j job) (later bool) {
 	r.metrics.inFlight.Inc()
 	defer r.metrics.inFlight.Dec()
+	m, meta, key, c := j.m, j.meta, j.key, j.c
 	// The metadata is parsed only where it is used: a message handled
 	// without error, idempotency or tracing does not need it.
-	var meta *jetstream.MsgMetadata
 	metadata := func() bool {
 		if meta != nil {
 			return true
@@ -466,15 +626,9 @@ func (r *Runner) handle(ctx context.Context, f *flight, m jetstream.Msg) (later 
 	// In flight from here: a duplicate waiting for its claim gets
 	// heartbeats too, and is naked by a Stop that gives up on it.
 	f.take(m)
-	key := r.processedKey(m)
-	var c *claim
-	if key != "" {
-		if !metadata() {
-			f.land()
-			return false
-		}
-		// Claimed before the lookup: a claim is released only once its
-		// record is stored, so a lookup after it finds the record.
+	if key != "" && c == nil {
+		// Another delivery of the id held it when this one was screened:
+		// wait for its outcome, and look the id up again if it failed.
 		var dup bool
 		var err error
 		if c, dup, err = r.claim(ctx, key); err != nil {
