@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -176,7 +177,18 @@ func (p *processedIDs) send(ctx context.Context) {
 	for {
 		select {
 		case rec := <-p.records:
+			// Workers finishing meanwhile add theirs: all go out back to
+			// back, so the connection writes them together.
+			runtime.Gosched()
 			p.publish(rec)
+			for drained := false; !drained; {
+				select {
+				case rec := <-p.records:
+					p.publish(rec)
+				default:
+					drained = true
+				}
+			}
 		case <-ctx.Done():
 			p.sendMu.Lock()
 			p.sendEnded = true
