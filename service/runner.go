@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/jetwatch/jetwatch/deadletter"
 	"github.com/jetwatch/jetwatch/internal/directget"
@@ -108,8 +110,9 @@ type Config struct {
 const tracerName = "github.com/jetwatch/jetwatch/service"
 
 // consumerSpan is made once, not per message: per message, it and looking
-// up the tracer were a third of handle's CPU.
-var consumerSpan = trace.WithSpanKind(trace.SpanKindConsumer)
+// up the tracer were a third of handle's CPU. A slice, so passing it
+// allocates none either.
+var consumerSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
 
 // Runner runs a pull consumer's messages through a Handler.
 type Runner struct {
@@ -124,6 +127,12 @@ type Runner struct {
 	expires  time.Duration
 	logger   *slog.Logger
 
+	// noTracing is set when Config.TracerProvider is a no-op one, and
+	// unsetGlobal when it is unset and the global provider is OTel's own
+	// as it starts, before any is set: their spans are never recorded,
+	// so none is made (it cost two allocations per message).
+	noTracing   bool
+	unsetGlobal trace.TracerProvider
 	// tracer is Config.TracerProvider's, or the global provider's (which
 	// delegates to one set later, when none was set yet).
 	tracer trace.Tracer
@@ -190,9 +199,13 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Runner, erro
 		tp = otel.GetTracerProvider()
 	}
 	r := &Runner{js: js, cons: cons, cfg: cfg, tracer: tp.Tracer(tracerName), maxDeliver: info.Config.MaxDeliver,
-		maxBatch: info.Config.MaxRequestBatch, expires: info.Config.MaxRequestExpires,
+		noTracing: isNoopProvider(cfg.TracerProvider),
+		maxBatch:  info.Config.MaxRequestBatch, expires: info.Config.MaxRequestExpires,
 		logger: cfg.Logger.With("stream", cfg.Stream, "consumer", cfg.Consumer),
 		slots:  make(chan struct{}, cfg.Concurrency)}
+	if cfg.TracerProvider == nil && isUnsetGlobal(tp) {
+		r.unsetGlobal = tp
+	}
 	if cfg.ProcessedBucket != "" {
 		kv, err := ensure.KeyValue(ctx, js, jetstream.KeyValueConfig{Bucket: cfg.ProcessedBucket,
 			Description: "ids of messages handled, for idempotent handling", TTL: cmp.Or(cfg.ProcessedTTL, 24*time.Hour)})
@@ -221,6 +234,30 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Runner, erro
 		b.observe = r.metrics.breakerState
 	}
 	return r, nil
+}
+
+// noSpan stands for a message's span when none is made.
+var noSpan trace.Span = noop.Span{}
+
+// isNoopProvider says whether tp is OTel's no-op provider.
+func isNoopProvider(tp trace.TracerProvider) bool {
+	_, ok := tp.(noop.TracerProvider)
+	return ok
+}
+
+// isUnsetGlobal says whether tp is the global provider OTel starts with,
+// before one is set, whose spans are never recorded. (OTel's eBPF
+// auto-instrumentation, which records them, is not supported.)
+func isUnsetGlobal(tp trace.TracerProvider) bool {
+	t := reflect.TypeOf(tp)
+	return t != nil && t.Kind() == reflect.Pointer && t.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global" &&
+		t.Elem().Name() == "tracerProvider"
+}
+
+// tracing says whether messages' spans may be recorded: not with a no-op
+// provider, nor with the global one while none is set.
+func (r *Runner) tracing() bool {
+	return !r.noTracing && (r.unsetGlobal == nil || otel.GetTracerProvider() != r.unsetGlobal)
 }
 
 // processedKey is where a handled message id is remembered: per consumer
@@ -306,6 +343,19 @@ type flight struct {
 	mu      sync.Mutex
 	m       jetstream.Msg // nil between messages
 	started time.Time
+
+	// subject and name are the span name of the worker's last message's
+	// subject, the worker's alone: most consumers read one subject, and
+	// the name is then not built again for every message.
+	subject, name string
+}
+
+// spanName is the name of the span of a message on subject.
+func (f *flight) spanName(subject string) string {
+	if subject != f.subject || f.name == "" {
+		f.subject, f.name = subject, "process "+subject
+	}
+	return f.name
 }
 
 // take notes m as the worker's, from now.
@@ -609,20 +659,6 @@ func (r *Runner) handle(ctx context.Context, f *flight, j job) (later bool) {
 	r.metrics.inFlight.Inc()
 	defer r.metrics.inFlight.Dec()
 	m, meta, key, c := j.m, j.meta, j.key, j.c
-	// The metadata is parsed only where it is used: a message handled
-	// without error, idempotency or tracing does not need it.
-	metadata := func() bool {
-		if meta != nil {
-			return true
-		}
-		var err error
-		if meta, err = m.Metadata(); err != nil {
-			r.logger.Error("message without JetStream metadata; terminated", "subject", m.Subject(), "err", err)
-			m.Term() //nolint:errcheck // nothing else to do with it
-			return false
-		}
-		return true
-	}
 	// In flight from here: a duplicate waiting for its claim gets
 	// heartbeats too, and is naked by a Stop that gives up on it.
 	f.take(m)
@@ -663,12 +699,15 @@ func (r *Runner) handle(ctx context.Context, f *flight, j job) (later bool) {
 	}
 	// A span per message, continuing the trace of whoever published it.
 	pctx := otel.GetTextMapPropagator().Extract(ctx, tracecontext.HeaderCarrier(m.Headers()))
-	pctx, span := r.tracer.Start(pctx, "process "+m.Subject(), consumerSpan)
-	defer span.End()
+	span := noSpan
+	if r.tracing() {
+		pctx, span = r.tracer.Start(pctx, f.spanName(m.Subject()), consumerSpan...)
+		defer span.End()
+	}
 	// Attributes only for a span that is recorded: with no tracing set up
 	// they would be built for nothing, for every message.
 	if span.IsRecording() {
-		if !metadata() {
+		if !r.metadata(m, &meta) {
 			if c != nil {
 				r.release(key, c, false)
 			}
@@ -691,7 +730,7 @@ func (r *Runner) handle(ctx context.Context, f *flight, j job) (later bool) {
 	if herr != nil {
 		span.RecordError(herr)
 		span.SetStatus(codes.Error, herr.Error())
-		if !metadata() {
+		if !r.metadata(m, &meta) {
 			if c != nil {
 				r.release(key, c, false)
 			}
@@ -707,6 +746,23 @@ func (r *Runner) handle(ctx context.Context, f *flight, j job) (later bool) {
 		r.release(key, c, false)
 	}
 	return false
+}
+
+// metadata parses m's metadata into *meta, unless it is there already: it
+// is parsed only where it is used, as a message handled without error,
+// idempotency or tracing does not need it. False when m has none: m is
+// then terminated.
+func (r *Runner) metadata(m jetstream.Msg, meta **jetstream.MsgMetadata) bool {
+	if *meta != nil {
+		return true
+	}
+	var err error
+	if *meta, err = m.Metadata(); err != nil {
+		r.logger.Error("message without JetStream metadata; terminated", "subject", m.Subject(), "err", err)
+		m.Term() //nolint:errcheck // nothing else to do with it
+		return false
+	}
+	return true
 }
 
 // recordHandled remembers m's id as processed, then acks m, releases its
