@@ -101,6 +101,8 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// TracerProvider makes each message's span. Defaults to the global
 	// provider (otel.GetTracerProvider): one set after New is used too.
+	// With a no-op provider, or the global one while none is set, no span
+	// is made (it could not be recorded).
 	TracerProvider trace.TracerProvider
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
