@@ -2,8 +2,14 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -146,4 +152,55 @@ func TestDuplicateOfAFailedMessageIsHandledInItsPlace(t *testing.T) {
 	require.Equal(t, int64(1), peak.Load(), "never side by side")
 	require.InDelta(t, 1, testutil.ToFloat64(r.metrics.results["retried"]), 0)
 	require.InDelta(t, 0, testutil.ToFloat64(r.metrics.results["duplicate"]), 0)
+}
+
+// TestRecordedIDsInABurstAreAckedWithoutHandling: messages that arrive
+// together are looked up together; those whose ids are recorded are acked
+// as duplicates, the others handled, each once.
+func TestRecordedIDsInABurstAreAckedWithoutHandling(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jetstream.LimitsPolicy, jetstream.ConsumerConfig{})
+	const n = 40
+	for i := range n {
+		_, err := b.js.PublishAsync("jobs.resize", fmt.Appendf(nil, "%d", i), jetstream.WithMsgID(fmt.Sprintf("job-%d", i)))
+		require.NoError(t, err)
+	}
+	<-b.js.PublishAsyncComplete()
+	var mu sync.Mutex
+	calls := map[string]int{}
+	reg := prometheus.NewRegistry()
+	r, err := New(b.ctx, b.js, Config{Stream: "JOBS", Consumer: "worker", Service: "resizer", Concurrency: 8,
+		ProcessedBucket: "processed", Registerer: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Handler: func(ctx context.Context, m jetstream.Msg) error {
+			mu.Lock()
+			defer mu.Unlock()
+			calls[string(m.Data())]++
+			return nil
+		}})
+	require.NoError(t, err)
+	// Every third id handled before, by another runner of the consumer.
+	for i := 0; i < n; i += 3 {
+		sum := sha256.Sum256(fmt.Appendf(nil, "job-%d", i))
+		require.NoError(t, r.processed.record(b.ctx, r.keyPrefix+hex.EncodeToString(sum[:16]), []byte("1")))
+	}
+	require.NoError(t, r.Start(b.ctx))
+	t.Cleanup(r.Stop)
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		info := b.consumerInfo(t)
+		if info.NumPending > 0 || info.NumAckPending > 0 {
+			return fmt.Errorf("pending %d, ack pending %d", info.NumPending, info.NumAckPending)
+		}
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for i := range n {
+		want := 1
+		if i%3 == 0 {
+			want = 0
+		}
+		require.Equal(t, want, calls[strconv.Itoa(i)], "message %d", i)
+	}
+	require.InDelta(t, n/3+1, testutil.ToFloat64(r.metrics.results["duplicate"]), 0)
+	require.InDelta(t, n-(n/3+1), testutil.ToFloat64(r.metrics.results["processed"]), 0)
 }

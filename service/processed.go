@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -19,10 +20,10 @@ import (
 const maxLookup = 1024
 
 // processedIDs is the KV bucket of handled message ids. Lookups are
-// batched: while one is on its way, the ids workers ask about next queue
-// up and go out together in one direct get (multi_last), so a burst of
-// messages costs one round trip instead of one per message. The bucket
-// stays the record: nothing is remembered in this process.
+// batched: the runner looks up each burst of messages that arrived in one
+// direct get (multi_last), so a burst costs one round trip instead of one
+// per message. The bucket stays the record: nothing is remembered in this
+// process.
 type processedIDs struct {
 	kv jetstream.KeyValue
 	js jetstream.JetStream
@@ -32,7 +33,6 @@ type processedIDs struct {
 	// bucket is reached through a domain or API prefix, and each lookup is
 	// then a plain KV get.
 	direct, subject string
-	lookups         chan *lookup
 
 	// pub publishes records without waiting for each PubAck: a JetStream
 	// context of the runner's own, so its pending count, ack handler and
@@ -61,16 +61,10 @@ type record struct {
 // one that failed.
 const recordTimeout = 5 * time.Second
 
-// lookup is one worker's question: was key processed?
-type lookup struct {
-	key   string
-	found chan bool
-}
-
 // newProcessedIDs reads and writes kv; at most inFlight records are on
 // their way at once.
 func newProcessedIDs(js jetstream.JetStream, kv jetstream.KeyValue, inFlight int) (*processedIDs, error) {
-	p := &processedIDs{kv: kv, js: js, nc: js.Conn(), subject: "$KV." + kv.Bucket() + ".", lookups: make(chan *lookup),
+	p := &processedIDs{kv: kv, js: js, nc: js.Conn(), subject: "$KV." + kv.Bucket() + ".",
 		direct: directget.Subject(js, "KV_"+kv.Bucket()), pending: map[*nats.Msg]func(error){},
 		records: make(chan record, max(inFlight, 1))}
 	if p.direct != "" {
@@ -86,78 +80,57 @@ func newProcessedIDs(js jetstream.JetStream, kv jetstream.KeyValue, inFlight int
 	return p, nil
 }
 
-// run answers lookups in batches, and sends the records recordAsync is
-// given, until ctx ends.
+// run sends the records recordAsync is given until ctx ends.
 func (p *processedIDs) run(ctx context.Context) {
 	if p.pub != nil {
-		go p.send(ctx)
-	}
-	// One subscription for every batch's answer, not one each.
-	var direct *directget.Client
-	if p.direct != "" {
-		var err error
-		if direct, err = directget.NewClient(p.nc); err == nil {
-			defer direct.Close() //nolint:errcheck // the runner is stopping
-		}
-	}
-	var batch []*lookup
-	for {
-		batch = batch[:0]
-		select {
-		case <-ctx.Done():
-			return
-		case l := <-p.lookups:
-			batch = append(batch, l)
-		}
-	more:
-		for len(batch) < maxLookup {
-			select {
-			case l := <-p.lookups:
-				batch = append(batch, l)
-			default:
-				break more
-			}
-		}
-		found, err := p.lookupAll(ctx, direct, batch)
-		if err != nil {
-			// The batched form failed (an older server, a permission):
-			// ask key by key, as a KV client would.
-			found = map[string]bool{}
-			for _, l := range batch {
-				if _, err := p.kv.Get(ctx, l.key); err == nil {
-					found[l.key] = true
-				}
-			}
-		}
-		for _, l := range batch {
-			l.found <- found[l.key]
-		}
+		p.send(ctx)
 	}
 }
 
-// seen says whether key was recorded as processed. A failed lookup counts
-// as not seen, so the message is handled rather than dropped.
+// lookup says which of keys were recorded as processed, in one direct get
+// (multi_last) through direct (nil: none could be set up), or key by key
+// should that fail (an older server, a permission). A key whose lookup
+// failed counts as not seen, so its message is handled rather than
+// dropped; err is ctx's once it has ended.
+func (p *processedIDs) lookup(ctx context.Context, direct *directget.Client, keys []string) (map[string]bool, error) {
+	found, err := p.lookupAll(ctx, direct, keys)
+	if err == nil {
+		return found, nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	found = make(map[string]bool, len(keys))
+	for _, key := range keys {
+		if _, err := p.kv.Get(ctx, key); err == nil {
+			found[key] = true
+		}
+	}
+	return found, ctx.Err()
+}
+
+// seen says whether key was recorded as processed: one lookup alone, for
+// a duplicate that waited for another delivery of its id. A failed lookup
+// counts as not seen; err is ctx's once it has ended.
 func (p *processedIDs) seen(ctx context.Context, key string) (bool, error) {
-	l := &lookup{key: key, found: make(chan bool, 1)}
-	select {
-	case p.lookups <- l:
-	case <-ctx.Done():
+	_, err := p.kv.Get(ctx, key)
+	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
-	return <-l.found, nil // run answers each lookup it took
+	return err == nil, nil
 }
 
-// lookupAll asks for the last entry of every key of batch in one direct
-// get through direct (nil: none could be set up).
-func (p *processedIDs) lookupAll(ctx context.Context, direct *directget.Client, batch []*lookup) (map[string]bool, error) {
+// lookupAll asks for the last entry of every one of keys in one direct
+// get through direct (nil: none could be set up). At most maxLookup keys.
+func (p *processedIDs) lookupAll(ctx context.Context, direct *directget.Client, keys []string) (map[string]bool, error) {
 	if direct == nil {
 		return nil, errors.New("no direct get")
 	}
-	subjects := make([]string, len(batch))
-	for i, l := range batch {
-		subjects[i] = p.subject + l.key
+	subjects := make([]string, len(keys))
+	for i, key := range keys {
+		subjects[i] = p.subject + key
 	}
-	found := make(map[string]bool, len(batch))
+	found := make(map[string]bool, len(keys))
 	err := direct.Request(ctx, p.direct, struct {
 		MultiLast []string `json:"multi_last"`
 	}{subjects}, func(m *nats.Msg) error {
@@ -204,7 +177,18 @@ func (p *processedIDs) send(ctx context.Context) {
 	for {
 		select {
 		case rec := <-p.records:
+			// Workers finishing meanwhile add theirs: all go out back to
+			// back, so the connection writes them together.
+			runtime.Gosched()
 			p.publish(rec)
+			for drained := false; !drained; {
+				select {
+				case rec := <-p.records:
+					p.publish(rec)
+				default:
+					drained = true
+				}
+			}
 		case <-ctx.Done():
 			p.sendMu.Lock()
 			p.sendEnded = true

@@ -20,11 +20,11 @@ func TestProcessedLookupFindsRecordedKeysInOneBatch(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, p.direct, "the batched lookup is in use")
 	require.NotNil(t, p.pub, "records are pipelined")
-	// run sends the records of recordAsync, and answers lookups.
+	// run sends the records of recordAsync.
 	ctx, cancel := context.WithCancel(b.ctx)
 	defer cancel()
 	go p.run(ctx)
-	var batch []*lookup
+	var batch []string
 	for i := range 20 {
 		key := fmt.Sprintf("worker.%02d", i)
 		switch {
@@ -36,7 +36,7 @@ func TestProcessedLookupFindsRecordedKeysInOneBatch(t *testing.T) {
 			p.recordAsync(key, []byte("1"), func(err error) { stored <- err })
 			require.NoError(t, <-stored)
 		}
-		batch = append(batch, &lookup{key: key})
+		batch = append(batch, key)
 	}
 	require.NoError(t, kv.Delete(b.ctx, "worker.04"), "a deleted key is no record")
 	direct, err := directget.NewClient(b.js.Conn())
@@ -48,11 +48,19 @@ func TestProcessedLookupFindsRecordedKeysInOneBatch(t *testing.T) {
 		key := fmt.Sprintf("worker.%02d", i)
 		require.Equal(t, i%2 == 0 && i != 4, found[key], key)
 	}
-	found, err = p.lookupAll(b.ctx, direct, []*lookup{{key: "worker.99"}})
+	found, err = p.lookupAll(b.ctx, direct, []string{"worker.99"})
 	require.NoError(t, err, "none found is an answer, not an error")
 	require.Empty(t, found)
 
-	// Through run, as workers ask.
+	// Without a direct get, key by key, to the same answer.
+	found, err = p.lookup(b.ctx, nil, batch)
+	require.NoError(t, err)
+	for i := range 20 {
+		key := fmt.Sprintf("worker.%02d", i)
+		require.Equal(t, i%2 == 0 && i != 4, found[key], key)
+	}
+
+	// One key alone, as a duplicate that waited for its id asks.
 	seen, err := p.seen(ctx, "worker.02")
 	require.NoError(t, err)
 	require.True(t, seen)

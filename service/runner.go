@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -21,8 +22,10 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/jetwatch/jetwatch/deadletter"
+	"github.com/jetwatch/jetwatch/internal/directget"
 	"github.com/jetwatch/jetwatch/internal/ensure"
 	"github.com/jetwatch/jetwatch/internal/tracecontext"
 )
@@ -98,6 +101,8 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// TracerProvider makes each message's span. Defaults to the global
 	// provider (otel.GetTracerProvider): one set after New is used too.
+	// With a no-op provider, or the global one while none is set, no span
+	// is made (it could not be recorded).
 	TracerProvider trace.TracerProvider
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
@@ -107,8 +112,9 @@ type Config struct {
 const tracerName = "github.com/jetwatch/jetwatch/service"
 
 // consumerSpan is made once, not per message: per message, it and looking
-// up the tracer were a third of handle's CPU.
-var consumerSpan = trace.WithSpanKind(trace.SpanKindConsumer)
+// up the tracer were a third of handle's CPU. A slice, so passing it
+// allocates none either.
+var consumerSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
 
 // Runner runs a pull consumer's messages through a Handler.
 type Runner struct {
@@ -123,17 +129,28 @@ type Runner struct {
 	expires  time.Duration
 	logger   *slog.Logger
 
+	// noTracing is set when Config.TracerProvider is a no-op one, and
+	// unsetGlobal when it is unset and the global provider is OTel's own
+	// as it starts, before any is set: their spans are never recorded,
+	// so none is made (it cost two allocations per message).
+	noTracing   bool
+	unsetGlobal trace.TracerProvider
 	// tracer is Config.TracerProvider's, or the global provider's (which
 	// delegates to one set later, when none was set yet).
 	tracer trace.Tracer
 
 	processed *processedIDs // nil when idempotency is off
+	keyPrefix string        // of the processed-id keys: the consumer's
 	breaker   *breaker      // nil without a breaker around the handler
 	breakers  []*breaker    // every breaker that gates fetching
 	metrics   *runnerMetrics
 
-	slots    chan struct{}
+	slots chan struct{}
+	// work carries the messages the pull delivers: to the workers, or,
+	// with idempotency on, to screen, which hands the workers those not
+	// handled before on screened.
 	work     chan jetstream.Msg
+	screened chan job
 	workers  sync.WaitGroup
 	fetched  chan struct{} // closed when fetching has ended
 	stop     context.CancelFunc
@@ -184,9 +201,13 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Runner, erro
 		tp = otel.GetTracerProvider()
 	}
 	r := &Runner{js: js, cons: cons, cfg: cfg, tracer: tp.Tracer(tracerName), maxDeliver: info.Config.MaxDeliver,
-		maxBatch: info.Config.MaxRequestBatch, expires: info.Config.MaxRequestExpires,
+		noTracing: isNoopProvider(cfg.TracerProvider),
+		maxBatch:  info.Config.MaxRequestBatch, expires: info.Config.MaxRequestExpires,
 		logger: cfg.Logger.With("stream", cfg.Stream, "consumer", cfg.Consumer),
 		slots:  make(chan struct{}, cfg.Concurrency)}
+	if cfg.TracerProvider == nil && isUnsetGlobal(tp) {
+		r.unsetGlobal = tp
+	}
 	if cfg.ProcessedBucket != "" {
 		kv, err := ensure.KeyValue(ctx, js, jetstream.KeyValueConfig{Bucket: cfg.ProcessedBucket,
 			Description: "ids of messages handled, for idempotent handling", TTL: cmp.Or(cfg.ProcessedTTL, 24*time.Hour)})
@@ -196,6 +217,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Runner, erro
 		if r.processed, err = newProcessedIDs(js, kv, cfg.Concurrency); err != nil {
 			return nil, err
 		}
+		r.keyPrefix = keyToken(cfg.Consumer) + "."
 	}
 	if r.metrics, err = newRunnerMetrics(cfg); err != nil {
 		return nil, err
@@ -216,6 +238,30 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Runner, erro
 	return r, nil
 }
 
+// noSpan stands for a message's span when none is made.
+var noSpan trace.Span = noop.Span{}
+
+// isNoopProvider says whether tp is OTel's no-op provider.
+func isNoopProvider(tp trace.TracerProvider) bool {
+	_, ok := tp.(noop.TracerProvider)
+	return ok
+}
+
+// isUnsetGlobal says whether tp is the global provider OTel starts with,
+// before one is set, whose spans are never recorded. (OTel's eBPF
+// auto-instrumentation, which records them, is not supported.)
+func isUnsetGlobal(tp trace.TracerProvider) bool {
+	t := reflect.TypeOf(tp)
+	return t != nil && t.Kind() == reflect.Pointer && t.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global" &&
+		t.Elem().Name() == "tracerProvider"
+}
+
+// tracing says whether messages' spans may be recorded: not with a no-op
+// provider, nor with the global one while none is set.
+func (r *Runner) tracing() bool {
+	return !r.noTracing && (r.unsetGlobal == nil || otel.GetTracerProvider() != r.unsetGlobal)
+}
+
 // processedKey is where a handled message id is remembered: per consumer
 // (another consumer of the same event must still handle it), hashed,
 // because a message id may hold characters a KV key may not.
@@ -228,7 +274,10 @@ func (r *Runner) processedKey(m jetstream.Msg) string {
 		return ""
 	}
 	sum := sha256.Sum256([]byte(id))
-	return keyToken(r.cfg.Consumer) + "." + hex.EncodeToString(sum[:16])
+	// Built in place: one allocation per message, the key itself.
+	var buf [128]byte
+	key := append(buf[:0], r.keyPrefix...)
+	return string(hex.AppendEncode(key, sum[:16]))
 }
 
 // Start fetches and handles messages in the background until Stop.
@@ -237,6 +286,19 @@ func (r *Runner) Start(ctx context.Context) error {
 	handlerCtx, handlers := context.WithCancel(context.WithoutCancel(ctx))
 	r.stop, r.handlers = stop, handlers
 	r.work = make(chan jetstream.Msg)
+	if r.processed != nil {
+		// Never full: no more messages are delivered than there are slots.
+		// The pull hands a burst over at once, for screen to look up in
+		// one round trip, and goes on pulling meanwhile.
+		r.work = make(chan jetstream.Msg, r.cfg.Concurrency)
+		// Never waited on long either: a message arrives only for a free
+		// slot, and a worker holds a slot only while it handles one.
+		r.screened = make(chan job, r.cfg.Concurrency)
+		r.workers.Go(func() {
+			defer close(r.screened)
+			r.screen(handlerCtx)
+		})
+	}
 	r.fetched = make(chan struct{})
 	r.flights = make([]flight, r.cfg.Concurrency)
 	r.claimSeed = maphash.MakeSeed()
@@ -254,8 +316,16 @@ func (r *Runner) Start(ctx context.Context) error {
 	for i := range r.cfg.Concurrency {
 		f := &r.flights[i]
 		r.workers.Go(func() {
-			for m := range r.work {
-				if !r.handle(handlerCtx, f, m) {
+			if r.processed == nil {
+				for m := range r.work {
+					if !r.handle(handlerCtx, f, job{m: m}) {
+						<-r.slots
+					}
+				}
+				return
+			}
+			for j := range r.screened {
+				if !r.handle(handlerCtx, f, j) {
 					<-r.slots
 				}
 			}
@@ -275,6 +345,19 @@ type flight struct {
 	mu      sync.Mutex
 	m       jetstream.Msg // nil between messages
 	started time.Time
+
+	// subject and name are the span name of the worker's last message's
+	// subject, the worker's alone: most consumers read one subject, and
+	// the name is then not built again for every message.
+	subject, name string
+}
+
+// spanName is the name of the span of a message on subject.
+func (f *flight) spanName(subject string) string {
+	if subject != f.subject || f.name == "" {
+		f.subject, f.name = subject, "process "+subject
+	}
+	return f.name
 }
 
 // take notes m as the worker's, from now.
@@ -308,11 +391,29 @@ func (r *Runner) claimShard(key string) *claimShard {
 	return &r.claims[maphash.String(r.claimSeed, key)%claimShards]
 }
 
-// claim is a message id being handled.
+// claim is a message id being handled. Its fields are under its shard's
+// lock until done is closed.
 type claim struct {
-	done    chan struct{} // closed once the outcome is known
-	handled bool          // the outcome: the handler succeeded
-	waiting int           // duplicates waiting for it, under its shard's lock
+	// done is closed once the outcome is known; made by the first
+	// duplicate that waits for it, so a claim nobody waits for costs no
+	// channel.
+	done    chan struct{}
+	handled bool // the outcome: the handler succeeded
+	waiting int  // duplicates waiting for it
+}
+
+// tryClaim takes key for this delivery, unless another delivery of the
+// same id holds it (ok false).
+func (r *Runner) tryClaim(key string) (c *claim, ok bool) {
+	shard := r.claimShard(key)
+	shard.mu.Lock()
+	defer shard.mu.Unlock()
+	if _, busy := shard.m[key]; busy {
+		return nil, false
+	}
+	c = &claim{}
+	shard.m[key] = c
+	return c, true
 }
 
 // claim takes key for this delivery. While another delivery of the same
@@ -323,10 +424,15 @@ func (r *Runner) claim(ctx context.Context, key string) (c *claim, dup bool, err
 	for {
 		shard.mu.Lock()
 		held, busy := shard.m[key]
+		var done chan struct{}
 		if busy {
 			held.waiting++
+			if held.done == nil {
+				held.done = make(chan struct{})
+			}
+			done = held.done
 		} else {
-			c = &claim{done: make(chan struct{})}
+			c = &claim{}
 			shard.m[key] = c
 		}
 		shard.mu.Unlock()
@@ -334,7 +440,8 @@ func (r *Runner) claim(ctx context.Context, key string) (c *claim, dup bool, err
 			return c, false, nil
 		}
 		select {
-		case <-held.done:
+		case <-done:
+			// Set before done was closed.
 			if held.handled {
 				return nil, true, nil
 			}
@@ -350,9 +457,114 @@ func (r *Runner) release(key string, c *claim, handled bool) {
 	shard := r.claimShard(key)
 	shard.mu.Lock()
 	delete(shard.m, key)
-	shard.mu.Unlock()
 	c.handled = handled
-	close(c.done)
+	if c.done != nil {
+		close(c.done)
+	}
+	shard.mu.Unlock()
+}
+
+// job is a message for a worker, with what screen learned of it.
+type job struct {
+	m    jetstream.Msg
+	meta *jetstream.MsgMetadata // nil until parsed
+	// key is the message's processed-id key ("" without idempotency, or
+	// without an id), and c its claim, held for this delivery: nil when
+	// another delivery held it, and the worker waits for that one.
+	key string
+	c   *claim
+}
+
+// screen takes the messages the pull delivers, a burst at a time (all that
+// have arrived), and looks them all up in the processed-ids bucket in one
+// round trip: those handled before are acked here, the others handed to
+// the workers with their claims. Each message is claimed before its
+// lookup: a claim is released only once its record is stored, so a lookup
+// after it finds the record. It ends when the pull has ended and what it
+// delivered is handed over.
+func (r *Runner) screen(ctx context.Context) {
+	var direct *directget.Client
+	if r.processed.direct != "" {
+		var err error
+		if direct, err = directget.NewClient(r.js.Conn()); err == nil {
+			defer direct.Close() //nolint:errcheck // the runner is stopping
+		}
+	}
+	var (
+		burst []job
+		keys  []string
+	)
+	for m := range r.work {
+		burst, keys = burst[:0], keys[:0]
+		for m != nil {
+			if j, ok := r.claimed(m); ok {
+				burst = append(burst, j)
+				if j.c != nil {
+					keys = append(keys, j.key)
+				}
+			}
+			m = nil
+			if len(keys) < maxLookup {
+				select {
+				case m = <-r.work:
+				default:
+				}
+			}
+		}
+		var found map[string]bool
+		var err error
+		if len(keys) > 0 {
+			found, err = r.processed.lookup(ctx, direct, keys)
+		}
+		for _, j := range burst {
+			switch {
+			case err != nil && j.c != nil:
+				// Stop gave up waiting for handlers: give it back.
+				r.release(j.key, j.c, false)
+				r.giveBack(j.m)
+			case j.c != nil && found[j.key]:
+				r.release(j.key, j.c, true)
+				r.metrics.result("duplicate")
+				r.logger.Debug("duplicate message acknowledged without handling", "seq", j.meta.Sequence.Stream)
+				j.m.Ack() //nolint:errcheck // redelivered and skipped again if lost
+				<-r.slots
+			default:
+				select {
+				case r.screened <- j:
+				case <-ctx.Done():
+					if j.c != nil {
+						r.release(j.key, j.c, false)
+					}
+					r.giveBack(j.m)
+				}
+			}
+		}
+	}
+}
+
+// claimed is m as a job, with its key claimed when it has one and no
+// other delivery holds it; ok is false when m was settled here (it has no
+// JetStream metadata) and its slot freed.
+func (r *Runner) claimed(m jetstream.Msg) (j job, ok bool) {
+	j = job{m: m, key: r.processedKey(m)}
+	if j.key == "" {
+		return j, true
+	}
+	var err error
+	if j.meta, err = m.Metadata(); err != nil {
+		r.logger.Error("message without JetStream metadata; terminated", "subject", m.Subject(), "err", err)
+		m.Term() //nolint:errcheck // nothing else to do with it
+		<-r.slots
+		return j, false
+	}
+	j.c, _ = r.tryClaim(j.key)
+	return j, true
+}
+
+// giveBack naks m for redelivery and frees its slot.
+func (r *Runner) giveBack(m jetstream.Msg) {
+	m.Nak() //nolint:errcheck // redelivered after AckWait anyway
+	<-r.slots
 }
 
 // Stop stops fetching, lets running handlers finish for up to
@@ -445,36 +657,16 @@ func (r *Runner) rejectDelay() time.Duration {
 // f is the worker's) and settles the message by the outcome. later says
 // the message is settled, and its slot freed, once its processed-id record
 // is stored (recordHandled).
-func (r *Runner) handle(ctx context.Context, f *flight, m jetstream.Msg) (later bool) {
+func (r *Runner) handle(ctx context.Context, f *flight, j job) (later bool) {
 	r.metrics.inFlight.Inc()
 	defer r.metrics.inFlight.Dec()
-	// The metadata is parsed only where it is used: a message handled
-	// without error, idempotency or tracing does not need it.
-	var meta *jetstream.MsgMetadata
-	metadata := func() bool {
-		if meta != nil {
-			return true
-		}
-		var err error
-		if meta, err = m.Metadata(); err != nil {
-			r.logger.Error("message without JetStream metadata; terminated", "subject", m.Subject(), "err", err)
-			m.Term() //nolint:errcheck // nothing else to do with it
-			return false
-		}
-		return true
-	}
+	m, meta, key, c := j.m, j.meta, j.key, j.c
 	// In flight from here: a duplicate waiting for its claim gets
 	// heartbeats too, and is naked by a Stop that gives up on it.
 	f.take(m)
-	key := r.processedKey(m)
-	var c *claim
-	if key != "" {
-		if !metadata() {
-			f.land()
-			return false
-		}
-		// Claimed before the lookup: a claim is released only once its
-		// record is stored, so a lookup after it finds the record.
+	if key != "" && c == nil {
+		// Another delivery of the id held it when this one was screened:
+		// wait for its outcome, and look the id up again if it failed.
 		var dup bool
 		var err error
 		if c, dup, err = r.claim(ctx, key); err != nil {
@@ -509,12 +701,15 @@ func (r *Runner) handle(ctx context.Context, f *flight, m jetstream.Msg) (later 
 	}
 	// A span per message, continuing the trace of whoever published it.
 	pctx := otel.GetTextMapPropagator().Extract(ctx, tracecontext.HeaderCarrier(m.Headers()))
-	pctx, span := r.tracer.Start(pctx, "process "+m.Subject(), consumerSpan)
-	defer span.End()
+	span := noSpan
+	if r.tracing() {
+		pctx, span = r.tracer.Start(pctx, f.spanName(m.Subject()), consumerSpan...)
+		defer span.End()
+	}
 	// Attributes only for a span that is recorded: with no tracing set up
 	// they would be built for nothing, for every message.
 	if span.IsRecording() {
-		if !metadata() {
+		if !r.metadata(m, &meta) {
 			if c != nil {
 				r.release(key, c, false)
 			}
@@ -537,7 +732,7 @@ func (r *Runner) handle(ctx context.Context, f *flight, m jetstream.Msg) (later 
 	if herr != nil {
 		span.RecordError(herr)
 		span.SetStatus(codes.Error, herr.Error())
-		if !metadata() {
+		if !r.metadata(m, &meta) {
 			if c != nil {
 				r.release(key, c, false)
 			}
@@ -553,6 +748,23 @@ func (r *Runner) handle(ctx context.Context, f *flight, m jetstream.Msg) (later 
 		r.release(key, c, false)
 	}
 	return false
+}
+
+// metadata parses m's metadata into *meta, unless it is there already: it
+// is parsed only where it is used, as a message handled without error,
+// idempotency or tracing does not need it. False when m has none: m is
+// then terminated.
+func (r *Runner) metadata(m jetstream.Msg, meta **jetstream.MsgMetadata) bool {
+	if *meta != nil {
+		return true
+	}
+	var err error
+	if *meta, err = m.Metadata(); err != nil {
+		r.logger.Error("message without JetStream metadata; terminated", "subject", m.Subject(), "err", err)
+		m.Term() //nolint:errcheck // nothing else to do with it
+		return false
+	}
+	return true
 }
 
 // recordHandled remembers m's id as processed, then acks m, releases its

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -297,6 +298,9 @@ func BenchmarkRunner(b *testing.B) {
 		if c.r.rate > 0 {
 			b.ReportMetric(c.r.rate/float64(b.N), c.name+"-msgs/s")
 			b.ReportMetric(c.r.cpu/float64(b.N), c.name+"-cpu-µs/msg")
+			if c.r.writes > 0 {
+				b.ReportMetric(c.r.writes/float64(b.N), c.name+"-writes/msg")
+			}
 		}
 	}
 	ratio := func(x, y result, name string) {
@@ -320,23 +324,46 @@ func BenchmarkRunner(b *testing.B) {
 // the in-process server's included) per message, in µs: on a machine
 // shared with other work the rate moves with the CPU the process is
 // given, the CPU per message much less.
-type result struct{ rate, cpu float64 }
+// writes is the process's write system calls (socket writes, the
+// server's file writes) per message, where the system tells
+// (/proc/self/io): each costs both sides a wake-up, so how well the
+// client and server batch shows here.
+type result struct{ rate, cpu, writes float64 }
 
 func (r *result) add(o result, weight float64) {
 	r.rate += o.rate * weight
 	r.cpu += o.cpu * weight
+	r.writes += o.writes * weight
 }
 
 // clock is where a case's measurement started.
 type clock struct {
-	wall time.Time
-	cpu  time.Duration
+	wall   time.Time
+	cpu    time.Duration
+	writes int64
 }
 
-func startClock() clock { return clock{time.Now(), processCPU()} }
+func startClock() clock { return clock{time.Now(), processCPU(), processWrites()} }
 
 // stop is the result of n messages since c.
 func (c clock) stop(n int) result {
 	wall := time.Since(c.wall)
-	return result{rate: float64(n) / wall.Seconds(), cpu: float64((processCPU() - c.cpu).Microseconds()) / float64(n)}
+	return result{rate: float64(n) / wall.Seconds(), cpu: float64((processCPU() - c.cpu).Microseconds()) / float64(n),
+		writes: float64(processWrites()-c.writes) / float64(n)}
+}
+
+// processWrites is how many write system calls the process has made, 0
+// where /proc/self/io does not say.
+func processWrites() int64 {
+	data, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
 }

@@ -104,11 +104,20 @@ func TestConcurrencyNeverExceedsTheBound(t *testing.T) {
 
 func TestStopWithMessagesInFlightLosesNone(t *testing.T) {
 	t.Parallel()
+	t.Run("plain", func(t *testing.T) { t.Parallel(); testStopLosesNone(t, "") })
+	// With idempotency, messages pass the duplicate lookup first.
+	t.Run("idempotent", func(t *testing.T) { t.Parallel(); testStopLosesNone(t, "processed") })
+}
+
+func testStopLosesNone(t *testing.T, bucket string) {
 	b := setup(t, jetstream.WorkQueuePolicy, jetstream.ConsumerConfig{AckWait: 30 * time.Second})
-	b.publish(t, 10)
+	for i := range 10 {
+		_, err := b.js.Publish(b.ctx, "jobs.resize", fmt.Appendf(nil, `{"n":%d}`, i), jetstream.WithMsgID(fmt.Sprintf("job-%d", i)))
+		require.NoError(t, err)
+	}
 	var started atomic.Int64
 	release := make(chan struct{})
-	first := b.runner(t, Config{Concurrency: 4, ShutdownTimeout: 100 * time.Millisecond,
+	first := b.runner(t, Config{Concurrency: 4, ShutdownTimeout: 100 * time.Millisecond, ProcessedBucket: bucket,
 		Handler: func(ctx context.Context, m jetstream.Msg) error {
 			started.Add(1)
 			select {
@@ -130,7 +139,7 @@ func TestStopWithMessagesInFlightLosesNone(t *testing.T) {
 
 	var mu sync.Mutex
 	seen := map[string]int{}
-	b.runner(t, Config{Concurrency: 4, Handler: func(ctx context.Context, m jetstream.Msg) error {
+	b.runner(t, Config{Concurrency: 4, ProcessedBucket: bucket, Handler: func(ctx context.Context, m jetstream.Msg) error {
 		mu.Lock()
 		seen[string(m.Data())]++
 		mu.Unlock()

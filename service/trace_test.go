@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/jetwatch/jetwatch/internal/natstest"
 )
@@ -23,7 +26,18 @@ import (
 func TestTraceFlowsFromPublishToHandlerToDeadLetter(t *testing.T) {
 	recorder := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
+	// A runner made while no provider is set makes no spans (they would
+	// not be recorded) until one is set. Only this test sets one: unset
+	// unless the test runs again in this process.
+	before := otel.GetTracerProvider()
+	if !globalProviderSet {
+		require.True(t, isUnsetGlobal(before), "OTel's global provider as it starts is recognised")
+		require.False(t, (&Runner{unsetGlobal: before}).tracing())
+	}
 	otel.SetTracerProvider(tp)
+	globalProviderSet = true
+	require.False(t, isUnsetGlobal(otel.GetTracerProvider()))
+	require.True(t, (&Runner{unsetGlobal: before}).tracing(), "a provider set after New is used")
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	t.Cleanup(func() { tp.Shutdown(context.Background()) }) //nolint:errcheck // test
 
@@ -65,6 +79,39 @@ func TestTraceFlowsFromPublishToHandlerToDeadLetter(t *testing.T) {
 
 	letter := dlqMessages(t, b)[0]
 	require.Contains(t, letter.Header.Get("traceparent"), parent.SpanContext().TraceID().String(), "the dead letter carries the trace")
+}
+
+// globalProviderSet says TestTraceFlowsFromPublishToHandlerToDeadLetter
+// has set the global TracerProvider.
+var globalProviderSet bool
+
+// TestNoSpansWithANoopProvider: a runner given the no-op provider makes
+// no span at all; one given a real provider does.
+func TestNoSpansWithANoopProvider(t *testing.T) {
+	t.Parallel()
+	b := setup(t, jetstream.LimitsPolicy, jetstream.ConsumerConfig{})
+	b.publish(t, 1)
+	var spans []trace.Span
+	var mu sync.Mutex
+	r := b.runner(t, Config{TracerProvider: noop.NewTracerProvider(), Handler: func(ctx context.Context, m jetstream.Msg) error {
+		mu.Lock()
+		defer mu.Unlock()
+		spans = append(spans, trace.SpanFromContext(ctx))
+		return nil
+	}})
+	require.False(t, r.tracing())
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(spans) != 1 {
+			return fmt.Errorf("%d messages handled", len(spans))
+		}
+		return nil
+	})
+	require.False(t, spans[0].SpanContext().IsValid(), "the handler's context holds no span")
+	tp := sdktrace.NewTracerProvider()
+	t.Cleanup(func() { tp.Shutdown(context.Background()) }) //nolint:errcheck // test
+	require.True(t, (&Runner{noTracing: isNoopProvider(tp)}).tracing())
 }
 
 // TestTracerProviderOption: a runner given a TracerProvider makes its
