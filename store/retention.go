@@ -65,12 +65,17 @@ func (db *DB) Compact(ctx context.Context, now time.Time, r Retention) (CompactR
 			s.to, bucketMs, s.from, cutoff); err != nil {
 			return res, fmt.Errorf("downsample stream history: %w", err)
 		}
+		// A bucket holds each of a stream's consumers once, in one row.
 		if _, err := tx.ExecContext(ctx, `
-			INSERT OR REPLACE INTO consumer_samples (stream, consumer, res, ts, num_pending, num_ack_pending,
-				num_redelivered, num_waiting, delivered_seq, ack_floor_seq)
-			SELECT stream, consumer, ?1, (ts / ?2) * ?2, MAX(num_pending), MAX(num_ack_pending),
-				MAX(num_redelivered), MAX(num_waiting), MAX(delivered_seq), MAX(ack_floor_seq)
-			FROM consumer_samples WHERE res = ?3 AND ts < ?4 GROUP BY stream, consumer, ts / ?2`,
+			INSERT OR REPLACE INTO consumer_samples (res, ts, stream, first, consumers)
+			SELECT ?1, bucket, stream, '', json_group_object(name, json_array(p, ap, rd, w, ds, af))
+			FROM (
+				SELECT s.stream, (s.ts / ?2) * ?2 AS bucket, j.key AS name, MAX(j.value ->> 0) AS p,
+					MAX(j.value ->> 1) AS ap, MAX(j.value ->> 2) AS rd, MAX(j.value ->> 3) AS w,
+					MAX(j.value ->> 4) AS ds, MAX(j.value ->> 5) AS af
+				FROM consumer_samples s CROSS JOIN json_each(s.consumers) j
+				WHERE s.res = ?3 AND s.ts < ?4 GROUP BY s.stream, bucket, j.key)
+			GROUP BY stream, bucket`,
 			s.to, bucketMs, s.from, cutoff); err != nil {
 			return res, fmt.Errorf("downsample consumer history: %w", err)
 		}

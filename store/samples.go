@@ -1,12 +1,16 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -92,14 +96,6 @@ func (db *DB) SaveCycle(ctx context.Context, c Cycle) error {
 		return fmt.Errorf("save cycle: %w", err)
 	}
 	defer upConsumer.Close()
-	insConsumer, err := tx.PrepareContext(ctx, `
-		INSERT OR REPLACE INTO consumer_samples
-			(stream, consumer, res, ts, num_pending, num_ack_pending, num_redelivered, num_waiting, delivered_seq, ack_floor_seq)
-		VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("save cycle: %w", err)
-	}
-	defer insConsumer.Close()
 	err = encodeRows(c.Consumers, func(cs *Consumer) *json.RawMessage { return &cs.Config }, appendConsumerJSON,
 		func(cs *Consumer) string { return "consumer " + cs.Stream + "/" + cs.Name }, func(i int, row encodedRow) error {
 			cs := &c.Consumers[i]
@@ -113,16 +109,12 @@ func (db *DB) SaveCycle(ctx context.Context, c Cycle) error {
 				cs.Stalled, cs.Health.Level, row.data, row.config, stale || len(cs.Config) == 0, cs.Own); err != nil {
 				return fmt.Errorf("save consumer %s/%s: %w", cs.Stream, cs.Name, err)
 			}
-			if stale {
-				return nil
-			}
-			if _, err := insConsumer.ExecContext(rowCtx, cs.Stream, cs.Name, at, int64(cs.NumPending), cs.NumAckPending,
-				cs.NumRedelivered, cs.NumWaiting, int64(cs.Delivered.ConsumerSeq), int64(cs.AckFloor.ConsumerSeq)); err != nil {
-				return fmt.Errorf("save consumer sample %s/%s: %w", cs.Stream, cs.Name, err)
-			}
 			return nil
 		})
 	if err != nil {
+		return err
+	}
+	if err := saveConsumerSamples(ctx, rowCtx, tx, c.Consumers, at); err != nil {
 		return err
 	}
 
@@ -165,6 +157,79 @@ func (db *DB) SaveCycle(ctx context.Context, c Cycle) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("save cycle: %w", err)
+	}
+	return nil
+}
+
+// consumerSamplesPerRow is how many consumers' samples share a row of
+// consumer_samples: a stream's consumers up to it in one row, a wider
+// stream's in several, so that reading one consumer's history decodes
+// at most this many consumers' numbers a sample.
+const consumerSamplesPerRow = 32
+
+// saveConsumerSamples stores the history point of every consumer read,
+// packed by stream (see migration 16). A deleted consumer and one not
+// read record no history.
+func saveConsumerSamples(ctx, rowCtx context.Context, tx *sql.Tx, consumers []Consumer, at int64) error {
+	ins, err := tx.PrepareContext(ctx, `
+		INSERT OR REPLACE INTO consumer_samples (res, ts, stream, first, consumers) VALUES (0, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("save consumer samples: %w", err)
+	}
+	defer ins.Close()
+	// The sampler lists each stream's consumers together and in name
+	// order; another order is sorted first, as the rows' first names
+	// need it (and then no two rows of a cycle share a key).
+	order := make([]int32, 0, len(consumers))
+	for i := range consumers {
+		if consumers[i].Unread == nil && consumers[i].DeletedAt == nil {
+			order = append(order, int32(i))
+		}
+	}
+	byKey := func(a, b int32) int {
+		return cmp.Or(strings.Compare(consumers[a].Stream, consumers[b].Stream), strings.Compare(consumers[a].Name, consumers[b].Name))
+	}
+	if !slices.IsSortedFunc(order, byKey) {
+		slices.SortFunc(order, byKey)
+	}
+	var buf []byte
+	for lo := 0; lo < len(order); {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("save consumer samples: %w", err)
+		}
+		stream := consumers[order[lo]].Stream
+		first := ""
+		if lo > 0 && consumers[order[lo-1]].Stream == stream {
+			first = consumers[order[lo]].Name
+		}
+		buf = append(buf[:0], '{')
+		hi := lo
+		for ; hi < len(order) && hi-lo < consumerSamplesPerRow && consumers[order[hi]].Stream == stream; hi++ {
+			cs := &consumers[order[hi]]
+			if hi > lo {
+				buf = append(buf, ',')
+			}
+			buf = appendString(buf, cs.Name)
+			buf = append(buf, ':', '[')
+			buf = strconv.AppendInt(buf, int64(cs.NumPending), 10)
+			buf = append(buf, ',')
+			buf = strconv.AppendInt(buf, int64(cs.NumAckPending), 10)
+			buf = append(buf, ',')
+			buf = strconv.AppendInt(buf, int64(cs.NumRedelivered), 10)
+			buf = append(buf, ',')
+			buf = strconv.AppendInt(buf, int64(cs.NumWaiting), 10)
+			buf = append(buf, ',')
+			buf = strconv.AppendInt(buf, int64(cs.Delivered.ConsumerSeq), 10)
+			buf = append(buf, ',')
+			buf = strconv.AppendInt(buf, int64(cs.AckFloor.ConsumerSeq), 10)
+			buf = append(buf, ']')
+		}
+		buf = append(buf, '}')
+		// As text: SQLite's JSON functions read it as such.
+		if _, err := ins.ExecContext(rowCtx, at, stream, first, string(buf)); err != nil {
+			return fmt.Errorf("save consumer samples of %s: %w", stream, err)
+		}
+		lo = hi
 	}
 	return nil
 }
@@ -565,12 +630,17 @@ func (db *DB) StreamHistory(ctx context.Context, stream string, since, until tim
 // most about points buckets.
 func (db *DB) ConsumerHistory(ctx context.Context, stream, consumer string, since, until time.Time, points int) ([]ConsumerPoint, error) {
 	bucket := bucketMillis(since, until, points)
+	// Each sample time, the one row of the stream's that holds the
+	// consumer: the one with the greatest first name up to its own.
 	rows, err := db.sql.QueryContext(ctx, `
-		SELECT MAX(s.ts), MAX(s.num_pending), MAX(s.num_ack_pending), MAX(s.num_redelivered),
-			MAX(s.num_waiting), MAX(s.delivered_seq), MAX(s.ack_floor_seq)
+		SELECT MAX(s.ts), MAX(j.value ->> 0), MAX(j.value ->> 1), MAX(j.value ->> 2),
+			MAX(j.value ->> 3), MAX(j.value ->> 4), MAX(j.value ->> 5)
 		FROM sample_times t CROSS JOIN consumer_samples s
-			ON s.res = t.res AND s.ts = t.ts AND s.stream = ?2 AND s.consumer = ?3
-		WHERE t.ts >= ?4 AND t.ts <= ?5
+			ON s.res = t.res AND s.ts = t.ts AND s.stream = ?2 AND s.first = (
+				SELECT MAX(x.first) FROM consumer_samples x
+				WHERE x.res = t.res AND x.ts = t.ts AND x.stream = ?2 AND x.first <= ?3)
+			CROSS JOIN json_each(s.consumers) j
+		WHERE t.ts >= ?4 AND t.ts <= ?5 AND j.key = ?3
 		GROUP BY s.ts / ?1 ORDER BY 1`, bucket, stream, consumer, since.UnixMilli(), until.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("history of consumer %s/%s: %w", stream, consumer, err)
@@ -593,10 +663,11 @@ func (db *DB) ConsumerHistory(ctx context.Context, stream, consumer string, sinc
 func (db *DB) PendingSparklines(ctx context.Context, stream string, since, until time.Time, points int) (map[string][]uint64, error) {
 	bucket := bucketMillis(since, until, points)
 	rows, err := db.sql.QueryContext(ctx, `
-		SELECT s.consumer, MAX(s.ts), MAX(s.num_pending)
+		SELECT j.key, MAX(s.ts), MAX(j.value ->> 0)
 		FROM sample_times t CROSS JOIN consumer_samples s ON s.res = t.res AND s.ts = t.ts AND s.stream = ?2
+			CROSS JOIN json_each(s.consumers) j
 		WHERE t.ts >= ?3 AND t.ts <= ?4
-		GROUP BY s.consumer, s.ts / ?1 ORDER BY s.consumer, 2`, bucket, stream, since.UnixMilli(), until.UnixMilli())
+		GROUP BY j.key, s.ts / ?1 ORDER BY j.key, 2`, bucket, stream, since.UnixMilli(), until.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("sparklines of %s: %w", stream, err)
 	}
