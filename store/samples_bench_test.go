@@ -144,3 +144,32 @@ func BenchmarkRecentConsumerSamples(b *testing.B) {
 	}
 	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
 }
+
+// BenchmarkCompact downsamples 5 minutes of raw history (30 cycles) of
+// 10,000 streams x 10 consumers into five-minute buckets: what the
+// sampler's compaction, every 5 minutes, does a day after the samples.
+//
+//	go test -tags sqlite_fts5 -run xxx -bench Compact -benchtime 3x ./store
+func BenchmarkCompact(b *testing.B) {
+	ctx := context.Background()
+	ret, err := Retention{}.WithDefaults()
+	require.NoError(b, err)
+	var cpu time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		db, err := Open(ctx, b.TempDir())
+		require.NoError(b, err)
+		c := benchCycle(time.Now().Truncate(time.Hour), 10000, 10)
+		fillHistory(b, db, c, 30)
+		b.StartTimer()
+		cpu0 := cpuTime()
+		res, err := db.Compact(ctx, c.At.Add(ret.Raw+5*time.Minute), ret)
+		cpu += cpuTime() - cpu0
+		require.NoError(b, err)
+		require.Positive(b, res.Downsampled)
+		b.StopTimer()
+		require.NoError(b, db.Close())
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
+}
