@@ -100,12 +100,16 @@ func TestCompactReadsARangeOfTimes(t *testing.T) {
 	for _, q := range []string{
 		`SELECT stream, MAX(messages) FROM stream_samples WHERE res = 0 AND ts < 1 GROUP BY stream, ts / 300000`,
 		`SELECT stream, MAX(consumers) FROM consumer_samples WHERE res = 0 AND ts < 1 GROUP BY stream, ts / 300000`,
+		`SELECT ts, stream, consumers FROM consumer_samples WHERE res = 0 AND ts < 1 ORDER BY res, ts, stream, first`,
 		`DELETE FROM consumer_samples WHERE res = 0 AND ts < 1`,
 		`DELETE FROM consumer_samples WHERE res IN (0, 300, 3600) AND ts < 1`,
 	} {
 		plan := queryPlan(t, db, q)
 		require.Contains(t, plan, "USING PRIMARY KEY (res=? AND ts<?)", q)
 		require.NotContains(t, plan, "SCAN", q)
+		if strings.Contains(q, "ORDER BY") {
+			require.NotContains(t, plan, "TEMP B-TREE", "rows come in order, not sorted in memory: %s", q)
+		}
 	}
 }
 
