@@ -22,7 +22,7 @@ func TestRecentConsumerSamplesReadsARangeOfTimes(t *testing.T) {
 		require.NoError(t, db.SaveCycle(ctx, sampleCycle(t0.Add(time.Duration(i)*10*time.Second), uint64(100+i))))
 	}
 	// A sample of a consumer the index no longer lists is left out.
-	_, err := db.sql.Exec(`INSERT INTO consumer_samples VALUES ('S', 'old', 0, ?, 1, 0, 0, 0, 1, 1)`, t0.Add(time.Minute).UnixMilli())
+	_, err := db.sql.Exec(`INSERT INTO consumer_samples VALUES (0, ?, 'S', '', '{"old":[1,0,0,0,1,1]}')`, t0.Add(time.Minute).UnixMilli())
 	require.NoError(t, err)
 
 	var got []ConsumerPoint

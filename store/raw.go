@@ -124,6 +124,32 @@ func (tx *rawTx) QueryInt64(query string, args ...any) (int64, bool, error) {
 	return n, true, nil
 }
 
+// Query runs query and calls fn with each row's values, which are only
+// valid until fn returns (text comes as string, so it is a copy).
+func (tx *rawTx) Query(query string, fn func(row []driver.Value) error, args ...any) error {
+	named, err := tx.bind(args)
+	if err != nil {
+		return err
+	}
+	rows, err := tx.conn.QueryContext(tx.ctx, query, named)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, len(rows.Columns()))
+	for {
+		if err := rows.Next(dest); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if err := fn(dest); err != nil {
+			return err
+		}
+	}
+}
+
 // rawStmt is a statement prepared in a rawTx, to run many times.
 type rawStmt struct {
 	tx   *rawTx

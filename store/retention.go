@@ -3,7 +3,11 @@ package store
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
 	"time"
 )
 
@@ -65,14 +69,8 @@ func (db *DB) Compact(ctx context.Context, now time.Time, r Retention) (CompactR
 			s.to, bucketMs, s.from, cutoff); err != nil {
 			return res, fmt.Errorf("downsample stream history: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `
-			INSERT OR REPLACE INTO consumer_samples (stream, consumer, res, ts, num_pending, num_ack_pending,
-				num_redelivered, num_waiting, delivered_seq, ack_floor_seq)
-			SELECT stream, consumer, ?1, (ts / ?2) * ?2, MAX(num_pending), MAX(num_ack_pending),
-				MAX(num_redelivered), MAX(num_waiting), MAX(delivered_seq), MAX(ack_floor_seq)
-			FROM consumer_samples WHERE res = ?3 AND ts < ?4 GROUP BY stream, consumer, ts / ?2`,
-			s.to, bucketMs, s.from, cutoff); err != nil {
-			return res, fmt.Errorf("downsample consumer history: %w", err)
+		if err := downsampleConsumerSamples(ctx, tx, s.from, s.to, cutoff); err != nil {
+			return res, err
 		}
 		for _, table := range []string{"stream_samples", "consumer_samples"} {
 			r, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE res = ? AND ts < ?`, s.from, cutoff)
@@ -108,4 +106,92 @@ func (db *DB) Compact(ctx context.Context, now time.Time, r Retention) (CompactR
 		return res, fmt.Errorf("compact history: %w", err)
 	}
 	return res, nil
+}
+
+// downsampleConsumerSamples folds the consumer samples of resolution from
+// older than cutoff into buckets of resolution to, each consumer's maximum
+// of each number, a stream's consumers in one row (first empty). The rows
+// are unpacked in Go, a bucket at a time: SQLite's json_each took 5.2 s of
+// CPU for 5 minutes of 10,000 x 10 samples. The caller deletes the rows
+// folded.
+func downsampleConsumerSamples(ctx context.Context, tx *sql.Tx, from, to, cutoff int64) error {
+	ins, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO consumer_samples (res, ts, stream, first, consumers) VALUES (?, ?, ?, '', ?)`)
+	if err != nil {
+		return fmt.Errorf("downsample consumer history: %w", err)
+	}
+	defer ins.Close()
+	bucketMs := to * 1000
+	// The bucket being folded: stream -> consumer -> maxima. Rows come in
+	// time order, so a bucket is complete when the next one starts.
+	bucket := int64(-1)
+	folded := map[string]map[string]*[6]int64{}
+	var buf []byte
+	flush := func() error {
+		for stream, consumers := range folded {
+			buf = append(buf[:0], '{')
+			for i, name := range slices.Sorted(maps.Keys(consumers)) {
+				if i > 0 {
+					buf = append(buf, ',')
+				}
+				buf = appendString(buf, name)
+				buf = append(buf, ':', '[')
+				for k, n := range consumers[name] {
+					if k > 0 {
+						buf = append(buf, ',')
+					}
+					buf = strconv.AppendInt(buf, n, 10)
+				}
+				buf = append(buf, ']')
+			}
+			buf = append(buf, '}')
+			if _, err := ins.ExecContext(ctx, to, bucket, stream, string(buf)); err != nil {
+				return fmt.Errorf("downsample consumer history of %s: %w", stream, err)
+			}
+		}
+		clear(folded)
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT ts, stream, consumers FROM consumer_samples WHERE res = ? AND ts < ?
+		ORDER BY res, ts, stream, first`, from, cutoff)
+	if err != nil {
+		return fmt.Errorf("downsample consumer history: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ts int64
+		var stream string
+		var packed sql.RawBytes
+		if err := rows.Scan(&ts, &stream, &packed); err != nil {
+			return fmt.Errorf("downsample consumer history: %w", err)
+		}
+		if b := ts / bucketMs * bucketMs; b != bucket {
+			if err := flush(); err != nil {
+				return err
+			}
+			bucket = b
+		}
+		consumers := folded[stream]
+		if consumers == nil {
+			consumers = map[string]*[6]int64{}
+			folded[stream] = consumers
+		}
+		err := eachPackedSample(packed, func(name []byte, v *[6]int64) {
+			m := consumers[string(name)]
+			if m == nil {
+				c := *v
+				consumers[string(name)] = &c
+				return
+			}
+			for k := range m {
+				m[k] = max(m[k], v[k])
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("downsample consumer history of %s: %w", stream, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("downsample consumer history: %w", err)
+	}
+	return flush()
 }

@@ -52,17 +52,26 @@ func fillHistory(tb testing.TB, db *DB, c Cycle, cycles int) {
 	insStream, err := tx.Prepare(`INSERT INTO stream_samples (stream, res, ts, messages, bytes, first_seq, last_seq, deleted, consumers)
 		VALUES (?, 0, ?, 5, 500, 1, 5, 0, 10)`)
 	require.NoError(tb, err)
-	insConsumer, err := tx.Prepare(`INSERT INTO consumer_samples (stream, consumer, res, ts, num_pending, num_ack_pending,
-		num_redelivered, num_waiting, delivered_seq, ack_floor_seq) VALUES (?, ?, 0, ?, 5, 1, 0, 0, 5, 4)`)
+	// Packed as SaveCycle packs them: a stream's consumers in a row.
+	insConsumer, err := tx.Prepare(`INSERT INTO consumer_samples (res, ts, stream, first, consumers) VALUES (0, ?, ?, '', ?)`)
 	require.NoError(tb, err)
+	packed := map[string][]byte{}
+	for i := range c.Consumers {
+		cs := &c.Consumers[i]
+		b := packed[cs.Stream]
+		if len(b) > 0 {
+			b = append(b, ',')
+		}
+		packed[cs.Stream] = append(appendString(b, cs.Name), ":[5,1,0,0,5,4]"...)
+	}
 	for k := cycles; k > 0; k-- {
 		ts := c.At.Add(-time.Duration(k) * 10 * time.Second).UnixMilli()
 		for i := range c.Streams {
 			_, err := insStream.Exec(c.Streams[i].Name, ts)
 			require.NoError(tb, err)
 		}
-		for i := range c.Consumers {
-			_, err := insConsumer.Exec(c.Consumers[i].Stream, c.Consumers[i].Name, ts)
+		for stream, b := range packed {
+			_, err := insConsumer.Exec(ts, stream, "{"+string(b)+"}")
 			require.NoError(tb, err)
 		}
 		require.NoError(tb, recordSampleTime(context.Background(), tx, ts, 0))
@@ -134,4 +143,33 @@ func BenchmarkRecentConsumerSamples(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
+}
+
+// BenchmarkCompact downsamples 5 minutes of raw history (30 cycles) of
+// 10,000 streams x 10 consumers into five-minute buckets: what the
+// sampler's compaction, every 5 minutes, does a day after the samples.
+//
+//	go test -tags sqlite_fts5 -run xxx -bench Compact -benchtime 3x ./store
+func BenchmarkCompact(b *testing.B) {
+	ctx := context.Background()
+	ret, err := Retention{}.WithDefaults()
+	require.NoError(b, err)
+	var cpu time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		db, err := Open(ctx, b.TempDir())
+		require.NoError(b, err)
+		c := benchCycle(time.Now().Truncate(time.Hour), 10000, 10)
+		fillHistory(b, db, c, 30)
+		b.StartTimer()
+		cpu0 := cpuTime()
+		res, err := db.Compact(ctx, c.At.Add(ret.Raw+5*time.Minute), ret)
+		cpu += cpuTime() - cpu0
+		require.NoError(b, err)
+		require.Positive(b, res.Downsampled)
+		b.StopTimer()
+		require.NoError(b, db.Close())
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
 }

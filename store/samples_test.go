@@ -72,13 +72,16 @@ func TestHistoryIsReadByTime(t *testing.T) {
 	for _, q := range []struct {
 		name, query, want string
 	}{
-		{"consumer", `SELECT s.num_pending FROM sample_times t CROSS JOIN consumer_samples s
-			ON s.res = t.res AND s.ts = t.ts AND s.stream = 'S' AND s.consumer = 'c' WHERE t.ts >= 0 AND t.ts <= 1`,
-			"SEARCH s USING PRIMARY KEY (res=? AND ts=? AND stream=? AND consumer=?)"},
+		{"consumer", `SELECT s.consumers FROM sample_times t CROSS JOIN consumer_samples s
+			ON s.res = t.res AND s.ts = t.ts AND s.stream = 'S' AND s.first = (
+				SELECT MAX(x.first) FROM consumer_samples x
+				WHERE x.res = t.res AND x.ts = t.ts AND x.stream = 'S' AND x.first <= 'c')
+			WHERE t.ts >= 0 AND t.ts <= 1`,
+			"SEARCH s USING PRIMARY KEY (res=? AND ts=? AND stream=? AND first=?)"},
 		{"stream", `SELECT s.messages FROM sample_times t CROSS JOIN stream_samples s
 			ON s.res = t.res AND s.ts = t.ts AND s.stream = 'S' WHERE t.ts >= 0 AND t.ts <= 1`,
 			"SEARCH s USING PRIMARY KEY (res=? AND ts=? AND stream=?)"},
-		{"sparklines", `SELECT s.num_pending FROM sample_times t CROSS JOIN consumer_samples s
+		{"sparklines", `SELECT s.consumers FROM sample_times t CROSS JOIN consumer_samples s
 			ON s.res = t.res AND s.ts = t.ts AND s.stream = 'S' WHERE t.ts >= 0 AND t.ts <= 1`,
 			"SEARCH s USING PRIMARY KEY (res=? AND ts=? AND stream=?)"},
 	} {
@@ -96,13 +99,17 @@ func TestCompactReadsARangeOfTimes(t *testing.T) {
 	db := openTestDB(t)
 	for _, q := range []string{
 		`SELECT stream, MAX(messages) FROM stream_samples WHERE res = 0 AND ts < 1 GROUP BY stream, ts / 300000`,
-		`SELECT consumer, MAX(num_pending) FROM consumer_samples WHERE res = 0 AND ts < 1 GROUP BY stream, consumer, ts / 300000`,
+		`SELECT stream, MAX(consumers) FROM consumer_samples WHERE res = 0 AND ts < 1 GROUP BY stream, ts / 300000`,
+		`SELECT ts, stream, consumers FROM consumer_samples WHERE res = 0 AND ts < 1 ORDER BY res, ts, stream, first`,
 		`DELETE FROM consumer_samples WHERE res = 0 AND ts < 1`,
 		`DELETE FROM consumer_samples WHERE res IN (0, 300, 3600) AND ts < 1`,
 	} {
 		plan := queryPlan(t, db, q)
 		require.Contains(t, plan, "USING PRIMARY KEY (res=? AND ts<?)", q)
 		require.NotContains(t, plan, "SCAN", q)
+		if strings.Contains(q, "ORDER BY") {
+			require.NotContains(t, plan, "TEMP B-TREE", "rows come in order, not sorted in memory: %s", q)
+		}
 	}
 }
 

@@ -85,8 +85,8 @@ func TestCompactDownsamplesAndExpires(t *testing.T) {
 	// sample would make this test take minutes under -race.
 	tx, err := db.sql.Begin()
 	require.NoError(t, err)
-	ins, err := tx.Prepare(`INSERT INTO consumer_samples (stream, consumer, res, ts, num_pending, num_ack_pending,
-		num_redelivered, num_waiting, delivered_seq, ack_floor_seq) VALUES ('S', 'c', 0, ?, ?, 0, 0, 0, 0, 0)`)
+	ins, err := tx.Prepare(`INSERT INTO consumer_samples (res, ts, stream, first, consumers)
+		VALUES (0, ?, 'S', '', json_object('c', json_array(?, 0, 0, 0, 0, 0)))`)
 	require.NoError(t, err)
 	n := 0
 	for at := start; !at.After(now); at = at.Add(10 * time.Second) {

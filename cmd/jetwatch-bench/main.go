@@ -73,6 +73,7 @@ func run() error {
 	natsCLI := flag.String("nats", "nats", "natscli binary; empty to skip the comparison")
 	deliver := flag.Bool("deliver", true, "have each consumer receive and acknowledge one message before the cycles, as any consumer in use has: the server then answers from memory rather than reading each consumer's state from disk")
 	publish := flag.Int("publish", 1, "messages to publish to every stream between two cycles, so every stream and consumer changes in each")
+	publishStreams := flag.Int("publish-streams", 100, "percent of the streams -publish publishes to between two cycles: 100 changes every stream and consumer in each cycle (the issues' measure); less is closer to a system where most streams are idle")
 	natsURL := flag.String("server", "", "URL of a NATS server started separately; empty to run one in this process")
 	natsProcess := flag.Bool("nats-process", false, "run the NATS server in a child process (this command again, with -serve-nats), so the memory figures are jetwatch's alone")
 	serveNATS := flag.String("serve-nats", "", "run only a NATS server storing in this directory, print its URL and stop when standard input closes: what -nats-process starts")
@@ -81,6 +82,9 @@ func run() error {
 	memProfile := flag.String("memprofile", "", "write an allocation profile of the sample cycles to this file")
 	cycleTimeout := flag.Duration("cycle-timeout", 0, "the sampler's cycle timeout; 0 for its default (8 s). A longer one shows a whole cycle's work on a machine too loaded to read everything in time")
 	flag.Parse()
+	if *publishStreams < 0 || *publishStreams > 100 {
+		return fmt.Errorf("-publish-streams %d: give a percentage from 0 to 100", *publishStreams)
+	}
 	if *serveNATS != "" {
 		return serveNATSOnly(*serveNATS)
 	}
@@ -92,6 +96,9 @@ func run() error {
 	defer os.RemoveAll(dir)
 	url := *natsURL
 	where := "a separate NATS server (not counted in jetwatch's memory)"
+	// natsCPU is the CPU time the NATS server has used, when it runs in a
+	// process of its own this command can see; nil otherwise.
+	var natsCPU func() time.Duration
 	storeDir := cmp.Or(*natsDir, dir+"/nats")
 	switch {
 	case url != "":
@@ -102,6 +109,7 @@ func run() error {
 		}
 		defer child.stop()
 		url = childURL
+		natsCPU = child.cpuTime
 		where = "a NATS server in a child process (not counted in jetwatch's memory)"
 	default:
 		// Not shut down: with 100,000 consumers that takes a quarter of an
@@ -157,15 +165,19 @@ func run() error {
 	if *memProfile != "" {
 		runtime.MemProfileRate = 64 << 10
 	}
-	var cycle, save, cpu []time.Duration
+	var cycle, save, cpu, serverCPU []time.Duration
 	var problems []string
 	var read []int
 	want := *streams * *consumers
 	for r := range *rounds {
 		if r > 0 {
-			if err := publishAll(ctx, nc, *streams, *publish); err != nil {
+			if err := publishAll(ctx, nc, *streams, *publish, *publishStreams); err != nil {
 				return err
 			}
+		}
+		var server0 time.Duration
+		if natsCPU != nil {
+			server0 = natsCPU()
 		}
 		t0, cpu0 := time.Now(), cpuTime()
 		c, err := sampler.SampleOnce(ctx)
@@ -174,6 +186,9 @@ func run() error {
 		}
 		cycle = append(cycle, time.Since(t0))
 		cpu = append(cpu, cpuTime()-cpu0)
+		if natsCPU != nil {
+			serverCPU = append(serverCPU, natsCPU()-server0)
+		}
 		st := sampler.State()
 		save = append(save, st.LastSaveDuration)
 		problems = st.Errors
@@ -208,6 +223,9 @@ func run() error {
 	row(fmt.Sprintf("sample cycle (%d streams, %d consumers)", *streams, want), cycle, "<= 5000 ms")
 	row("  of which storing it (SaveCycle)", save, "")
 	row("  CPU time of this process per cycle", cpu, "")
+	if serverCPU != nil {
+		row("  CPU time of the NATS server process per cycle", serverCPU, "")
+	}
 	slices.Sort(read)
 	fmt.Fprintf(w, "  consumers read per cycle (of %d)\t%d\t%d\t%d\t%d\tall\t\n", want, len(read), read[0], read[len(read)/2], read[len(read)-1])
 	fmt.Fprintf(w, "resident memory after the cycles (VmRSS; peak VmHWM)\t1\t-\t%s\t%s\t<= 400 MB\t\n", mib(mem["VmRSS"]), mib(mem["VmHWM"]))
@@ -300,6 +318,28 @@ func startNATSProcess(dir string) (*natsProcess, string, error) {
 		return nil, "", fmt.Errorf("nats server process: %w", err)
 	}
 	return p, strings.TrimSpace(line), nil
+}
+
+// cpuTime is the user and system CPU time the child has used, read from
+// /proc (in the kernel's USER_HZ, 100 a second); 0 where there is none.
+func (p *natsProcess) cpuTime() time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: utime and stime are the 14th and 15th of the line.
+	_, rest, ok := strings.Cut(string(data), ") ")
+	fields := strings.Fields(rest)
+	if !ok || len(fields) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(utime+stime) * (time.Second / 100)
 }
 
 // stop ends the child by closing its standard input, and waits for it.
@@ -482,8 +522,8 @@ func populate(ctx context.Context, nc *nats.Conn, streams, consumers, messages i
 
 // publishAll publishes n messages to every stream, waiting for each to be
 // stored.
-func publishAll(ctx context.Context, nc *nats.Conn, streams, n int) error {
-	if n == 0 {
+func publishAll(ctx context.Context, nc *nats.Conn, streams, n, percent int) error {
+	if n == 0 || percent == 0 {
 		return nil
 	}
 	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(time.Minute))
@@ -494,7 +534,11 @@ func publishAll(ctx context.Context, nc *nats.Conn, streams, n int) error {
 	// stall and fail.
 	const batch = 1000
 	for i := range streams {
+		// percent of every hundred streams, spread over all of them.
 		for range n {
+			if i%100 >= percent {
+				break
+			}
 			if _, err := js.PublishAsync(fmt.Sprintf("bench.%d.m", i), []byte("more")); err != nil {
 				return err
 			}
