@@ -42,14 +42,25 @@ func runServe(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.W
 		}
 		defer sys.Close()
 	}
-	return serveWith(ctx, cfg, logger, stdout, conns{nc: nc, status: status, sys: sys, sysStatus: sysStatus})
+	accounts, err := connectAccounts(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, a := range accounts {
+			a.nc.Close()
+		}
+	}()
+	return serveWith(ctx, cfg, logger, stdout, conns{nc: nc, status: status, sys: sys, sysStatus: sysStatus, accounts: accounts})
 }
 
 // conns are jetwatch's NATS connections with their status; sys and
-// sysStatus are nil without a system-account user.
+// sysStatus are nil without a system-account user; accounts are those of
+// --account.
 type conns struct {
 	nc, sys           *nats.Conn
 	status, sysStatus *natsconn.Status
+	accounts          []accountConn
 }
 
 // lost waits for ctx to end or for a connection to be closed for good,
@@ -146,7 +157,19 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	})
 	reg.MustRegister(pending)
 	go countPending(ctx, p.queries, pending, 5*time.Second)
-	for _, g := range p.groups(logger) {
+	groups := p.groups(logger)
+	gatherers := prometheus.Gatherers{reg}
+	for _, c := range c.accounts {
+		a, err := openAccount(ctx, c, cfg, logger)
+		if err != nil {
+			return err
+		}
+		defer a.db.Close()
+		groups = append(groups, a.group(logger))
+		gatherers = append(gatherers, a.reg)
+		go a.watchLost(ctx, logger)
+	}
+	for _, g := range groups {
 		g.Start(ctx, func() { logger.Info(g.name + " running") })
 		defer g.Stop()
 	}
@@ -182,7 +205,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 			return web.NATSState{Connected: s.Connected, Closed: s.Closed, Since: s.Since, LastError: s.LastError, Server: s.ServerURL, ServerName: s.ServerName}
 		},
 		SamplerState:   sampler.State,
-		Gatherer:       reg,
+		Gatherer:       gatherers,
 		SampledMetrics: sampler.WriteMetrics,
 		Logger:         logger,
 		Listen:         cfg.Listen,
@@ -223,14 +246,7 @@ func newRegistry(nc *nats.Conn) *prometheus.Registry {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "jetwatch_nats_connected", Help: "1 while jetwatch is connected to NATS.",
-		}, func() float64 {
-			if nc.IsConnected() {
-				return 1
-			}
-			return 0
-		}),
+		connectedGauge(nc),
 	)
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "jetwatch_build_info", Help: "Always 1; labels say which jetwatch runs.",
@@ -238,6 +254,18 @@ func newRegistry(nc *nats.Conn) *prometheus.Registry {
 	buildInfo.WithLabelValues(version(), runtime.Version()).Set(1)
 	reg.MustRegister(buildInfo)
 	return reg
+}
+
+// connectedGauge is jetwatch_nats_connected of nc.
+func connectedGauge(nc *nats.Conn) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "jetwatch_nats_connected", Help: "1 while jetwatch is connected to NATS.",
+	}, func() float64 {
+		if nc.IsConnected() {
+			return 1
+		}
+		return 0
+	})
 }
 
 // signInSummary says in the start log how operators sign in.

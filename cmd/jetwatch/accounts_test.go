@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jetwatch/jetwatch/collector"
+	"github.com/jetwatch/jetwatch/internal/natsconn"
+	"github.com/jetwatch/jetwatch/internal/natstest"
+	"github.com/jetwatch/jetwatch/store"
+)
+
+// accountsConfig has jetwatch's main account A (the no-auth user's), an
+// account B with a user of its own, and the system account.
+const accountsConfig = `
+accounts {
+  A { jetstream: enabled, users: [{user: a, password: a}] }
+  B { jetstream: enabled, users: [{user: b, password: b}] }
+  SYS { users: [{user: sys, password: sys}] }
+}
+system_account: SYS
+no_auth_user: a
+`
+
+func TestAccountFlagIsCheckedBeforeAnythingStarts(t *testing.T) {
+	t.Parallel()
+	none := func(string) string { return "" }
+	for arg, want := range map[string]string{
+		"<b>x</b>=ctx":                   `bad --account "<b>x</b>": the name may hold letters, digits, - and _ only`,
+		strings.Repeat("n", 65) + "=ctx": "at most 64",
+		"B":                              `bad --account "B": give NAME=CONTEXT`,
+		"B=":                             `bad --account "B=": give NAME=CONTEXT`,
+		"=ctx":                           `bad --account "": the name may hold`,
+	} {
+		_, err := parseFlags("serve", []string{"--account", arg}, none, &bytes.Buffer{})
+		require.ErrorIs(t, err, ErrBadAccount, arg)
+		require.ErrorContains(t, err, want, arg)
+		require.Less(t, len(err.Error()), 400, "the error repeats at most a bounded part of the input")
+	}
+	_, err := parseFlags("serve", []string{"--account", "B=one", "--account", "b=two"}, none, &bytes.Buffer{})
+	require.ErrorIs(t, err, ErrBadAccount)
+	require.ErrorContains(t, err, `"B" and "b" name the same account`)
+
+	env := func(k string) string { return map[string]string{"JETWATCH_ACCOUNTS": " B=ctxB , C=ctxC "}[k] }
+	cfg, err := parseFlags("serve", nil, env, &bytes.Buffer{})
+	require.NoError(t, err)
+	require.Equal(t, []accountSpec{{"B", "ctxB"}, {"C", "ctxC"}}, cfg.Accounts)
+	cfg, err = parseFlags("serve", []string{"--account", "D=ctxD", "--account", "E_1=ctx-e.json"}, env, &bytes.Buffer{})
+	require.NoError(t, err)
+	require.Equal(t, []accountSpec{{"D", "ctxD"}, {"E_1", "ctx-e.json"}}, cfg.Accounts, "flags replace the variable")
+
+	_, err = parseFlags("serve", nil, func(k string) string { return map[string]string{"JETWATCH_ACCOUNTS": "B=x,<i>=y"}[k] }, &bytes.Buffer{})
+	require.ErrorIs(t, err, ErrBadAccount)
+	require.ErrorContains(t, err, "JETWATCH_ACCOUNTS")
+
+	_, err = parseFlags("demo", []string{"--account", "B=ctxB"}, none, &bytes.Buffer{})
+	require.ErrorContains(t, err, "flag provided but not defined: -account", "demo has one account only")
+}
+
+// An unknown context stops serve at once, naming the contexts there are,
+// as --context does. Not parallel: the context directory comes from
+// XDG_CONFIG_HOME.
+func TestAccountWithUnknownContextStopsServe(t *testing.T) {
+	xdg := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", xdg)
+	dir := filepath.Join(xdg, "nats", "context")
+	require.NoError(t, os.MkdirAll(dir, 0o700))
+	for _, n := range []string{"team-a", "team-b"} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, n+".json"), []byte(`{"url":"nats://127.0.0.1:1"}`), 0o600))
+	}
+	data := t.TempDir()
+	err := run(t.Context(), []string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--server", "nats://127.0.0.1:1",
+		"--account", "B=team-c", "--log-level", "error"}, func(string) string { return "" }, &bytes.Buffer{})
+	require.ErrorIs(t, err, natsconn.ErrUnknownContext)
+	require.ErrorContains(t, err, `--account B: unknown nats context "team-c"`)
+	require.ErrorContains(t, err, "available: team-a, team-b")
+	_, statErr := os.Stat(accountPartition(data, "B"))
+	require.ErrorIs(t, statErr, os.ErrNotExist, "nothing was created for the account")
+}
+
+// writeContextFile writes a natscli context file and returns its path,
+// which --account takes as the context.
+func writeContextFile(t *testing.T, name, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name+".json")
+	require.NoError(t, os.WriteFile(path, []byte(body), 0o600))
+	return path
+}
+
+// serveAccounts runs serve as the main account's user with args added,
+// until the test ends, and returns the dashboard's base URL and its data
+// directory.
+func serveAccounts(t *testing.T, srv *server.Server, args ...string) (string, string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	data := t.TempDir() // before the shutdown cleanup: removed after it
+	go func() {
+		done <- run(ctx, append([]string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--server", srv.ClientURL(),
+			"--user", "a", "--password", "a", "--log-level", "warn"}, args...), func(string) string { return "" }, out)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	var base string
+	natstest.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		m := dashboardLine.FindStringSubmatch(out.String())
+		if m == nil {
+			return fmt.Errorf("not serving yet: %s", out.String())
+		}
+		base = m[1]
+		return nil
+	})
+	return base, data
+}
+
+// failOne makes one message of a new ORDERS stream a dead letter in the
+// account of nc: consumer billing fetches it twice without acking, and the
+// next pull trips MaxDeliver. It returns the account's JetStream.
+func failOne(t *testing.T, nc *nats.Conn, payload string) jetstream.JetStream {
+	t.Helper()
+	ctx := t.Context()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		_, err := js.Stream(ctx, collector.DefaultDLQStream)
+		return err // jetwatch's streams exist in this account: its bridge runs
+	})
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}})
+	require.NoError(t, err)
+	_, err = js.Publish(ctx, "orders.created", []byte(payload))
+	require.NoError(t, err)
+	cons, err := js.CreateOrUpdateConsumer(ctx, "ORDERS", jetstream.ConsumerConfig{Durable: "billing",
+		AckPolicy: jetstream.AckExplicitPolicy, MaxDeliver: 2, AckWait: 300 * time.Millisecond})
+	require.NoError(t, err)
+	for range 2 {
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
+		require.NoError(t, err)
+		for range batch.Messages() { // not acked
+		}
+	}
+	_, err = cons.Fetch(1, jetstream.FetchMaxWait(time.Second)) // the pull that trips MaxDeliver
+	require.NoError(t, err)
+	return js
+}
+
+// A dead letter in account B is captured by B's own bridge into B's DLQ
+// stream and indexed in B's partition, not in the main account's index;
+// B's series carry its account label and the main account's stay as they
+// were.
+func TestDeadLetterOfAnotherAccountIsIndexedInItsPartition(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunServer(t, natstest.WithAccounts(t, accountsConfig))
+	ctxB := writeContextFile(t, "b", fmt.Sprintf(`{"url":%q,"user":"b","password":"b"}`, srv.ClientURL()))
+	base, data := serveAccounts(t, srv, "--account", "B="+ctxB)
+
+	jsB := failOne(t, natstest.Connect(t, srv, nats.UserInfo("b", "b")), `{"order":"b-1"}`)
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		s, err := jsB.Stream(t.Context(), collector.DefaultDLQStream)
+		if err != nil {
+			return err
+		}
+		if n := s.CachedInfo().State.Msgs; n != 1 {
+			return fmt.Errorf("%d dead letters in B's DLQ stream, want 1", n)
+		}
+		return nil
+	})
+
+	db, err := store.OpenFile(t.Context(), accountPartition(data, "B"))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	var page store.DeadLetterPage
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		page, err = db.ListDeadLetters(t.Context(), store.DeadLetterFilter{}, 10, "")
+		if err != nil {
+			return err
+		}
+		if len(page.Items) != 1 {
+			return fmt.Errorf("%d dead letters in B's partition, want 1", len(page.Items))
+		}
+		return nil
+	})
+	require.Equal(t, "ORDERS", page.Items[0].Stream)
+	require.Equal(t, "billing", page.Items[0].Consumer)
+
+	// The main account's DLQ stream and index hold nothing of B's.
+	jsA, err := jetstream.New(natstest.Connect(t, srv, nats.UserInfo("a", "a")))
+	require.NoError(t, err)
+	dlqA, err := jsA.Stream(t.Context(), collector.DefaultDLQStream)
+	require.NoError(t, err)
+	require.Zero(t, dlqA.CachedInfo().State.Msgs)
+	var dead struct{ Items []struct{ Stream string } }
+	getJSON(t, base+"/api/v1/dead-letters", &dead)
+	require.Empty(t, dead.Items)
+
+	_, metrics := httpGet(t, base+"/metrics")
+	require.Contains(t, metrics, `jetwatch_dead_letters_indexed_total{account="B",consumer="billing",reason="max_deliver",stream="ORDERS"} 1`)
+	require.Contains(t, metrics, `jetwatch_nats_connected{account="B"} 1`)
+	require.Contains(t, metrics, "\njetwatch_nats_connected 1\n", "the main account's series keep their labels")
+	require.Contains(t, metrics, "\njetwatch_dead_letter_index_lag 0\n")
+}
+
+// With B's server unreachable, the main account's dead letters are
+// captured and indexed as ever, and /metrics says B is not connected.
+func TestAnAccountWhoseServerIsDownHoldsNothingBack(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunServer(t, natstest.WithAccounts(t, accountsConfig))
+	ctxB := writeContextFile(t, "b", `{"url":"nats://127.0.0.1:1","user":"b","password":"b"}`)
+	base, data := serveAccounts(t, srv, "--account", "B="+ctxB)
+
+	failOne(t, natstest.Connect(t, srv, nats.UserInfo("a", "a")), `{"order":"a-1"}`)
+	var dead struct {
+		Items []struct{ Stream, Consumer string }
+	}
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		getJSON(t, base+"/api/v1/dead-letters", &dead)
+		if len(dead.Items) != 1 {
+			return fmt.Errorf("%d dead letters, want 1", len(dead.Items))
+		}
+		return nil
+	})
+	require.Equal(t, "ORDERS", dead.Items[0].Stream)
+	res, _ := httpGet(t, base+"/readyz")
+	require.Equal(t, 200, res.StatusCode)
+	_, metrics := httpGet(t, base+"/metrics")
+	require.Contains(t, metrics, `jetwatch_nats_connected{account="B"} 0`)
+	require.Contains(t, metrics, "\njetwatch_nats_connected 1\n")
+	_, err := os.Stat(accountPartition(data, "B"))
+	require.NoError(t, err, "B's partition is there, waiting for B's server")
+}
