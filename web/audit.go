@@ -26,6 +26,10 @@ func (s *Server) audited(action string, h echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		err := h(c)
 		e := audit.Entry{Action: action, Target: c.Request().URL.Path}
+		// Dead-letter ids restart in each account: the target says which.
+		if a := c.QueryParam("account"); a != "" {
+			e.Target += " of account " + shortQuote(a)
+		}
 		status := c.Response().Status
 		var he *echo.HTTPError
 		var nf notFoundError

@@ -95,6 +95,9 @@ func cmpOr(v, def string) string {
 // bulkPlan answers POST /dead-letters/bulk/plan: the dry run, a count and
 // a sample, with the form that starts the job.
 func (s *Server) bulkPlan(c echo.Context) error {
+	if c.QueryParam("account") != "" {
+		return s.bulkAccount(c)
+	}
 	if s.cfg.Bulk == nil {
 		return errNoBulk
 	}
@@ -115,6 +118,9 @@ func (s *Server) bulkPlan(c echo.Context) error {
 // bulkCreate answers POST /dead-letters/bulk: starts the job and
 // redirects to its progress.
 func (s *Server) bulkCreate(c echo.Context) error {
+	if c.QueryParam("account") != "" {
+		return s.bulkAccount(c)
+	}
 	if s.cfg.Bulk == nil {
 		return errNoBulk
 	}

@@ -12,13 +12,16 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jetwatch/jetwatch/collector"
 	"github.com/jetwatch/jetwatch/dlq/index"
+	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/internal/natsconn"
 	"github.com/jetwatch/jetwatch/internal/startstop"
 	"github.com/jetwatch/jetwatch/store"
+	"github.com/jetwatch/jetwatch/web"
 )
 
 // ErrBadAccount is returned (wrapped) for an --account that cannot work:
@@ -152,13 +155,14 @@ func connectAccounts(ctx context.Context, cfg *config, logger *slog.Logger) ([]a
 // metrics carry an account label on a registry of their own, so the main
 // account's series stay as they were.
 type accountParts struct {
-	name   string
-	conn   accountConn
-	db     *store.DB
-	reg    *prometheus.Registry
-	relay  *collector.Relay
-	bridge *collector.Bridge
-	index  *index.Index
+	name    string
+	conn    accountConn
+	db      *store.DB
+	reg     *prometheus.Registry
+	relay   *collector.Relay
+	bridge  *collector.Bridge
+	index   *index.Index
+	queries *query.Queries
 }
 
 // accountPartition is where an account's index lives: its own file, so
@@ -205,7 +209,17 @@ func openAccount(ctx context.Context, c accountConn, cfg *config, logger *slog.L
 	if a.index, err = index.New(c.nc, db, index.Config{Stream: cfg.DLQStream, Registerer: reg, Logger: logger}); err != nil {
 		return nil, fmt.Errorf("account %s: %w", c.name, err)
 	}
+	js, err := jetstream.New(c.nc)
+	if err != nil {
+		return nil, fmt.Errorf("account %s: %w", c.name, err)
+	}
+	a.queries = query.New(db, js, cfg.DLQStream)
 	return a, nil
+}
+
+// web is the account as the pages and API read it.
+func (a *accountParts) web() web.DeadLetterAccount {
+	return web.DeadLetterAccount{Name: a.name, DeadLetters: a.queries, Index: a.index, NATSState: natsState(a.conn.status)}
 }
 
 // group is the account's start group, on its own so that its NATS being

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/collector"
+	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/internal/natsconn"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
@@ -240,4 +244,156 @@ func TestAnAccountWhoseServerIsDownHoldsNothingBack(t *testing.T) {
 	require.Contains(t, metrics, "\njetwatch_nats_connected 1\n")
 	_, err := os.Stat(accountPartition(data, "B"))
 	require.NoError(t, err, "B's partition is there, waiting for B's server")
+}
+
+// publishDeadLetter puts a dead letter of ORDERS/billing straight into the
+// DLQ stream of js's account, as a service does, once jetwatch's streams
+// exist there.
+func publishDeadLetter(t *testing.T, js jetstream.JetStream, payload string) {
+	t.Helper()
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		_, err := js.Stream(t.Context(), collector.DefaultDLQStream)
+		return err
+	})
+	_, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}})
+	require.NoError(t, err)
+	m := nats.NewMsg(dlq.Subject("ORDERS", "billing"))
+	m.Data = []byte(payload)
+	dlq.Envelope{Stream: "ORDERS", Consumer: "billing", Subject: "orders.created", Sequence: 1, Reason: dlq.ReasonError}.Apply(m.Header)
+	_, err = js.PublishMsg(t.Context(), m)
+	require.NoError(t, err)
+}
+
+// B's dead letters are read under ?account=B on the pages and the API,
+// each carrying its account; the main account's URLs keep their meaning;
+// an unknown account is a 404 naming it, escaped and cut; and actions on
+// B's dead letters are refused without touching either account's dead
+// letter #1.
+func TestAnotherAccountsDeadLettersAreReadUnderItsName(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunServer(t, natstest.WithAccounts(t, accountsConfig))
+	ctxB := writeContextFile(t, "b", fmt.Sprintf(`{"url":%q,"user":"b","password":"b"}`, srv.ClientURL()))
+	base, _ := serveAccounts(t, srv, "--account", "B="+ctxB)
+	jsA, err := jetstream.New(natstest.Connect(t, srv, nats.UserInfo("a", "a")))
+	require.NoError(t, err)
+	jsB, err := jetstream.New(natstest.Connect(t, srv, nats.UserInfo("b", "b")))
+	require.NoError(t, err)
+	publishDeadLetter(t, jsA, `{"order":"a-1"}`)
+	publishDeadLetter(t, jsB, `{"order":"b-1"}`)
+
+	type item struct {
+		ID               uint64
+		Stream, Status   string
+		Account          string
+		Payload          []byte
+		PayloadAvailable bool `json:"payload_available"`
+	}
+	var listB struct{ Items []item }
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		listB.Items = nil
+		getJSON(t, base+"/api/v1/dead-letters?account=B", &listB)
+		if len(listB.Items) != 1 {
+			return fmt.Errorf("%d dead letters of B listed, want 1", len(listB.Items))
+		}
+		return nil
+	})
+	require.Equal(t, item{ID: 1, Stream: "ORDERS", Status: "pending", Account: "B"}, item{ID: listB.Items[0].ID,
+		Stream: listB.Items[0].Stream, Status: listB.Items[0].Status, Account: listB.Items[0].Account})
+	var oneB item
+	getJSON(t, base+"/api/v1/dead-letters/1?account=B", &oneB)
+	require.Equal(t, "B", oneB.Account)
+	require.Equal(t, `{"order":"b-1"}`, string(oneB.Payload))
+	var listA struct{ Items []map[string]any }
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		listA.Items = nil
+		getJSON(t, base+"/api/v1/dead-letters", &listA)
+		if len(listA.Items) != 1 {
+			return fmt.Errorf("%d dead letters of the main account, want 1", len(listA.Items))
+		}
+		return nil
+	})
+	require.NotContains(t, listA.Items[0], "account", "the main account's answer is as before")
+	var oneA item
+	getJSON(t, base+"/api/v1/dead-letters/1", &oneA)
+	require.Equal(t, `{"order":"a-1"}`, string(oneA.Payload))
+
+	res, page := httpGet(t, base+"/dead-letters?account=B")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Contains(t, page, `data-testid="dl-account">of account B</span>`)
+	require.Contains(t, page, `href="/dead-letters/1?account=B" data-testid="dl-link"`)
+	require.Contains(t, page, `<input type="hidden" name="account" value="B">`)
+	require.Contains(t, page, `data-testid="dl-account-current">B</strong>`)
+	require.Contains(t, page, `href="/dead-letters/groups?account=B"`)
+	require.Contains(t, page, `href="/dead-letters/export?account=B"`)
+	require.NotContains(t, page, `id="bulk-selection"`, "no bulk job on B's dead letters")
+	res, page = httpGet(t, base+"/dead-letters/1?account=B")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Contains(t, page, "b-1")
+	require.NotContains(t, page, "a-1")
+	require.Contains(t, page, "does not redeliver or discard account B")
+	require.NotContains(t, page, `data-testid="dl-redeliver-form"`)
+	res, page = httpGet(t, base+"/dead-letters")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Contains(t, page, `data-testid="dl-account-choice">B</a>`, "the selector offers B")
+	require.Contains(t, page, `href="/dead-letters/1" data-testid="dl-link"`)
+	res, page = httpGet(t, base+"/dead-letters/export?account=B")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Contains(t, page, `"account":"B"`)
+	require.Contains(t, page, `"stream":"ORDERS"`)
+
+	// Unknown accounts: 404 naming them, escaped and cut.
+	res, page = httpGet(t, base+"/dead-letters?account="+url.QueryEscape("<script>alert(1)</script>"))
+	require.Equal(t, http.StatusNotFound, res.StatusCode)
+	require.Contains(t, page, "no account &#34;&lt;script&gt;alert(1)&lt;/script&gt;&#34;")
+	require.NotContains(t, page, "<script>alert(1)")
+	res, page = httpGet(t, base+"/api/v1/dead-letters/1?account="+strings.Repeat("x", 5000))
+	require.Equal(t, http.StatusNotFound, res.StatusCode)
+	require.Contains(t, page, `no account \"`+strings.Repeat("x", 64)+`\"…`)
+	require.Less(t, len(page), 1000)
+	require.Contains(t, page, "B, or leave account out")
+
+	// Actions on B's dead letters are refused, and neither #1 moves.
+	for _, path := range []string{"/api/v1/dead-letters/1/redeliver?account=B", "/api/v1/dead-letters/1/discard?account=B",
+		"/dead-letters/1/redeliver?account=B", "/dead-letters/1/discard?account=B", "/dead-letters/bulk?account=B"} {
+		res, err := http.Post(base+path, "application/json", strings.NewReader("{}"))
+		require.NoError(t, err)
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		require.NoError(t, err)
+		require.Contains(t, []int{http.StatusServiceUnavailable, http.StatusForbidden}, res.StatusCode, "%s: %s", path, body)
+	}
+	res, body := postJSON(t, base+"/api/v1/dead-letters/1/redeliver?account=B")
+	require.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
+	require.Contains(t, body, "redelivery and discard of account B's dead letters are not served by this jetwatch yet")
+	for _, js := range []jetstream.JetStream{jsA, jsB} {
+		s, err := js.Stream(t.Context(), "ORDERS")
+		require.NoError(t, err)
+		require.Zero(t, s.CachedInfo().State.Msgs, "nothing was redelivered")
+	}
+	getJSON(t, base+"/api/v1/dead-letters/1?account=B", &oneB)
+	require.Equal(t, "pending", oneB.Status)
+	getJSON(t, base+"/api/v1/dead-letters/1", &oneA)
+	require.Equal(t, "pending", oneA.Status)
+
+	// Reads of B's dead letters are audited as B's.
+	var entries struct {
+		Items []struct{ Action, Target string }
+	}
+	getJSON(t, base+"/api/v1/audit?action=payload.view", &entries)
+	var targets []string
+	for _, e := range entries.Items {
+		targets = append(targets, e.Target)
+	}
+	require.Contains(t, targets, "dead-letter 1 of account B")
+	require.Contains(t, targets, "dead-letter 1")
+}
+
+func postJSON(t *testing.T, url string) (*http.Response, string) {
+	t.Helper()
+	res, err := http.Post(url, "application/json", strings.NewReader("{}"))
+	require.NoError(t, err)
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return res, string(body)
 }

@@ -159,6 +159,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	go countPending(ctx, p.queries, pending, 5*time.Second)
 	groups := p.groups(logger)
 	gatherers := prometheus.Gatherers{reg}
+	var accounts []web.DeadLetterAccount
 	for _, c := range c.accounts {
 		a, err := openAccount(ctx, c, cfg, logger)
 		if err != nil {
@@ -167,6 +168,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 		defer a.db.Close()
 		groups = append(groups, a.group(logger))
 		gatherers = append(gatherers, a.reg)
+		accounts = append(accounts, a.web())
 		go a.watchLost(ctx, logger)
 	}
 	for _, g := range groups {
@@ -180,38 +182,36 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	}
 
 	srv, err := web.New(web.Config{
-		Alerts:            alerts,
-		DemoReceiver:      cfg.DemoReceiver,
-		Index:             db,
-		DeadLetters:       p.queries,
-		DeadLetterActions: p.redeliverer,
-		Bulk:              p.bulk,
-		Pauses:            p.pauses,
-		TraceURL:          cfg.TraceURL,
-		Journeys:          web.JourneyConfig{Reader: p.journeyReader, Streams: cfg.JourneyStreams, Correlations: p.correlations},
-		Auth:              acc.auth,
-		Audit:             p.audit,
-		Redact:            acc.redactor,
-		HidePayloads:      cfg.HidePayloads,
-		Messages:          browser,
-		Proto:             proto,
-		OwnStreams:        []string{cfg.AdvisoryStream, cfg.DLQStream},
-		TrustedProxies:    acc.proxies,
-		TracerProvider:    cfg.Tracing,
-		TLSCertFile:       cfg.TLSCert,
-		TLSKeyFile:        cfg.TLSKey,
-		NATSState: func() web.NATSState {
-			s := c.status.Snapshot()
-			return web.NATSState{Connected: s.Connected, Closed: s.Closed, Since: s.Since, LastError: s.LastError, Server: s.ServerURL, ServerName: s.ServerName}
-		},
-		SamplerState:   sampler.State,
-		Gatherer:       gatherers,
-		SampledMetrics: sampler.WriteMetrics,
-		Logger:         logger,
-		Listen:         cfg.Listen,
-		SampleInterval: cfg.SampleInterval,
-		StallAfter:     cfg.StallAfter,
-		Version:        version(),
+		Alerts:             alerts,
+		DemoReceiver:       cfg.DemoReceiver,
+		Index:              db,
+		DeadLetters:        p.queries,
+		DeadLetterActions:  p.redeliverer,
+		DeadLetterAccounts: accounts,
+		Bulk:               p.bulk,
+		Pauses:             p.pauses,
+		TraceURL:           cfg.TraceURL,
+		Journeys:           web.JourneyConfig{Reader: p.journeyReader, Streams: cfg.JourneyStreams, Correlations: p.correlations},
+		Auth:               acc.auth,
+		Audit:              p.audit,
+		Redact:             acc.redactor,
+		HidePayloads:       cfg.HidePayloads,
+		Messages:           browser,
+		Proto:              proto,
+		OwnStreams:         []string{cfg.AdvisoryStream, cfg.DLQStream},
+		TrustedProxies:     acc.proxies,
+		TracerProvider:     cfg.Tracing,
+		TLSCertFile:        cfg.TLSCert,
+		TLSKeyFile:         cfg.TLSKey,
+		NATSState:          natsState(c.status),
+		SamplerState:       sampler.State,
+		Gatherer:           gatherers,
+		SampledMetrics:     sampler.WriteMetrics,
+		Logger:             logger,
+		Listen:             cfg.Listen,
+		SampleInterval:     cfg.SampleInterval,
+		StallAfter:         cfg.StallAfter,
+		Version:            version(),
 
 		// /readyz and the dead-letters page report the index's stalls.
 		DeadLetterIndex: p.index,
@@ -254,6 +254,14 @@ func newRegistry(nc *nats.Conn) *prometheus.Registry {
 	buildInfo.WithLabelValues(version(), runtime.Version()).Set(1)
 	reg.MustRegister(buildInfo)
 	return reg
+}
+
+// natsState is the state of a connection as the pages show it.
+func natsState(st *natsconn.Status) func() web.NATSState {
+	return func() web.NATSState {
+		s := st.Snapshot()
+		return web.NATSState{Connected: s.Connected, Closed: s.Closed, Since: s.Since, LastError: s.LastError, Server: s.ServerURL, ServerName: s.ServerName}
+	}
 }
 
 // connectedGauge is jetwatch_nats_connected of nc.
