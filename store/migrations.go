@@ -357,6 +357,12 @@ CREATE TABLE dead_letter_keys (
 ) WITHOUT ROWID;
 `,
 	// ---- end of journeys ----
+
+	// ---- dead letters of more accounts (issue 15) ----
+	// 16: an audit entry names the account of the dead letter it acted
+	// on ('' for the main account's): ids restart in each account.
+	`ALTER TABLE audit ADD COLUMN account TEXT NOT NULL DEFAULT '';`,
+	// ---- end of dead letters of more accounts ----
 }
 
 func (db *DB) migrate(ctx context.Context) error {

@@ -10,6 +10,7 @@ import (
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/store"
+	"github.com/jetwatch/jetwatch/views"
 )
 
 // apiDeadLetterList answers GET /api/v1/dead-letters.
@@ -62,7 +63,7 @@ func (s *Server) apiDeadLetterShow(c echo.Context) error {
 		shown.Payload = []byte{}
 	}
 	if !shown.PayloadHidden && d.PayloadAvailable {
-		s.audit(c, audit.Entry{Action: "payload.view", Target: deadLetterTarget(src.account, id), Result: "shown (API)"})
+		s.audit(c, audit.Entry{Action: "payload.view", Target: "dead-letter " + views.DeadLetterIDText(id), Account: src.account, Result: "shown (API)"})
 	}
 	return apiJSON(c, shown)
 }

@@ -15,6 +15,9 @@ type DeadLetterAccount struct {
 	Name string
 	// DeadLetters reads the account's index partition. Required.
 	DeadLetters DeadLetters
+	// Actions redelivers and discards the account's dead letters, within
+	// the account. Without it those answer 503.
+	Actions DeadLetterActions
 	// Index reports the account's dead-letter index. Without it the
 	// account's page shows no index banners.
 	Index DeadLetterIndex
@@ -49,7 +52,7 @@ func (s *Server) deadLetterSource(c echo.Context) (deadLetterSource, error) {
 	}
 	for _, a := range s.cfg.DeadLetterAccounts {
 		if a.Name == name {
-			return deadLetterSource{account: a.Name, reads: a.DeadLetters, index: a.Index, nats: a.NATSState}, nil
+			return deadLetterSource{account: a.Name, reads: a.DeadLetters, actions: a.Actions, index: a.Index, nats: a.NATSState}, nil
 		}
 	}
 	return deadLetterSource{}, notFoundError{"no account " + shortQuote(name) + " among those whose dead letters jetwatch captures: " + s.accountNames()}
@@ -73,7 +76,7 @@ func actionsOf(src deadLetterSource) (DeadLetterActions, error) {
 		return src.actions, nil
 	}
 	if src.account != "" {
-		return nil, unavailableError{"redelivery and discard of account " + src.account + "'s dead letters are not served by this jetwatch yet: act on them with a client of that account; nothing was changed"}
+		return nil, unavailableError{"redelivery and discard of account " + src.account + "'s dead letters are not served by this jetwatch: act on them with a client of that account; nothing was changed"}
 	}
 	return nil, errNoDeadLetters
 }
@@ -87,4 +90,14 @@ func (s *Server) bulkAccount(c echo.Context) error {
 		return err
 	}
 	return unavailableError{"bulk jobs on account " + src.account + "'s dead letters are not served by this jetwatch yet; nothing was changed"}
+}
+
+// hasAccount says whether name is one of the DeadLetterAccounts.
+func (s *Server) hasAccount(name string) bool {
+	for _, a := range s.cfg.DeadLetterAccounts {
+		if a.Name == name {
+			return true
+		}
+	}
+	return false
 }

@@ -53,7 +53,11 @@ func (s *Server) deadLetterList(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	m := views.DeadLetterList{SinceText: c.QueryParam("since"), UntilText: c.QueryParam("until"), CSRF: csrfToken(c),
-		CanAct: src.actions != nil && principal(c).Role.Allows(auth.Operator), Account: src.account, Accounts: s.accountChoices(src.account)}
+		Account: src.account, Accounts: s.accountChoices(src.account),
+		// Bulk jobs act on the main account's dead letters only: another
+		// account's list must offer no bulk form, whose ids would mean
+		// the main account's dead letters.
+		CanAct: src.account == "" && src.actions != nil && principal(c).Role.Allows(auth.Operator)}
 	if src.nats != nil {
 		if st := src.nats(); !st.Connected {
 			m.AccountDown = accountDownText(src.account, st)

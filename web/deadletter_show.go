@@ -25,7 +25,7 @@ func (s *Server) deadLetterShow(c echo.Context) error {
 		return err
 	}
 	if !m.PayloadHidden && m.D.PayloadAvailable {
-		s.audit(c, audit.Entry{Action: "payload.view", Target: deadLetterTarget(src.account, m.D.ID), Result: "shown"})
+		s.audit(c, audit.Entry{Action: "payload.view", Target: "dead-letter " + views.DeadLetterIDText(m.D.ID), Account: src.account, Result: "shown"})
 	}
 	switch c.QueryParam("done") {
 	case "redelivered":
@@ -134,7 +134,7 @@ func (s *Server) payloadsHidden(c echo.Context) bool {
 	return s.cfg.HidePayloads && !principal(c).Role.Allows(auth.Operator)
 }
 
-// deadLetterTarget names a dead letter in the audit log: its id, and its
+// deadLetterTarget names a dead letter in messages: its id, and its
 // account when it is not the main account's, since ids restart in each.
 func deadLetterTarget(account string, id uint64) string {
 	t := "dead-letter " + views.DeadLetterIDText(id)

@@ -18,6 +18,7 @@ import (
 	"github.com/jetwatch/jetwatch/collector"
 	"github.com/jetwatch/jetwatch/dlq/index"
 	"github.com/jetwatch/jetwatch/dlq/query"
+	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/internal/natsconn"
 	"github.com/jetwatch/jetwatch/internal/startstop"
 	"github.com/jetwatch/jetwatch/store"
@@ -155,14 +156,15 @@ func connectAccounts(ctx context.Context, cfg *config, logger *slog.Logger) ([]a
 // metrics carry an account label on a registry of their own, so the main
 // account's series stay as they were.
 type accountParts struct {
-	name    string
-	conn    accountConn
-	db      *store.DB
-	reg     *prometheus.Registry
-	relay   *collector.Relay
-	bridge  *collector.Bridge
-	index   *index.Index
-	queries *query.Queries
+	name        string
+	conn        accountConn
+	db          *store.DB
+	reg         *prometheus.Registry
+	relay       *collector.Relay
+	bridge      *collector.Bridge
+	index       *index.Index
+	queries     *query.Queries
+	redeliverer *redeliver.Redeliverer
 }
 
 // accountPartition is where an account's index lives: its own file, so
@@ -214,12 +216,21 @@ func openAccount(ctx context.Context, c accountConn, cfg *config, logger *slog.L
 		return nil, fmt.Errorf("account %s: %w", c.name, err)
 	}
 	a.queries = query.New(db, js, cfg.DLQStream)
+	// It publishes on the account's own connection: redeliveries go to
+	// the account's streams, under the same target policy as the main
+	// account's.
+	if a.redeliverer, err = redeliver.New(c.nc, db, redeliver.Config{Stream: cfg.DLQStream, Registerer: reg,
+		TracerProvider: cfg.Tracing, Logger: logger, Policy: redeliver.TargetPolicy{OwnStreams: []string{cfg.AdvisoryStream},
+			Subjects: splitList(cfg.RedeliverSubjects)}}); err != nil {
+		return nil, fmt.Errorf("account %s: %w", c.name, err)
+	}
 	return a, nil
 }
 
 // web is the account as the pages and API read it.
 func (a *accountParts) web() web.DeadLetterAccount {
-	return web.DeadLetterAccount{Name: a.name, DeadLetters: a.queries, Index: a.index, NATSState: natsState(a.conn.status)}
+	return web.DeadLetterAccount{Name: a.name, DeadLetters: a.queries, Actions: a.redeliverer, Index: a.index,
+		NATSState: natsState(a.conn.status)}
 }
 
 // group is the account's start group, on its own so that its NATS being
