@@ -104,9 +104,9 @@ func writeContextFile(t *testing.T, name, body string) string {
 }
 
 // serveAccounts runs serve as the main account's user with args added,
-// until the test ends, and returns the dashboard's base URL and its data
-// directory.
-func serveAccounts(t *testing.T, srv *server.Server, args ...string) (string, string) {
+// until the test ends, and returns the dashboard's base URL, its data
+// directory and what it printed and logged (warnings and worse).
+func serveAccounts(t *testing.T, srv *server.Server, args ...string) (string, string, *syncBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	out := &syncBuffer{}
@@ -119,6 +119,9 @@ func serveAccounts(t *testing.T, srv *server.Server, args ...string) (string, st
 	t.Cleanup(func() {
 		cancel()
 		require.NoError(t, <-done)
+		if t.Failed() {
+			t.Log(out.String())
+		}
 	})
 	var base string
 	natstest.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
@@ -129,7 +132,7 @@ func serveAccounts(t *testing.T, srv *server.Server, args ...string) (string, st
 		base = m[1]
 		return nil
 	})
-	return base, data
+	return base, data, out
 }
 
 // failOne makes one message of a new ORDERS stream a dead letter in the
@@ -170,7 +173,7 @@ func TestDeadLetterOfAnotherAccountIsIndexedInItsPartition(t *testing.T) {
 	t.Parallel()
 	srv := natstest.RunServer(t, natstest.WithAccounts(t, accountsConfig))
 	ctxB := writeContextFile(t, "b", fmt.Sprintf(`{"url":%q,"user":"b","password":"b"}`, srv.ClientURL()))
-	base, data := serveAccounts(t, srv, "--account", "B="+ctxB)
+	base, data, _ := serveAccounts(t, srv, "--account", "B="+ctxB)
 
 	jsB := failOne(t, natstest.Connect(t, srv, nats.UserInfo("b", "b")), `{"order":"b-1"}`)
 	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
@@ -224,7 +227,7 @@ func TestAnAccountWhoseServerIsDownHoldsNothingBack(t *testing.T) {
 	t.Parallel()
 	srv := natstest.RunServer(t, natstest.WithAccounts(t, accountsConfig))
 	ctxB := writeContextFile(t, "b", `{"url":"nats://127.0.0.1:1","user":"b","password":"b"}`)
-	base, data := serveAccounts(t, srv, "--account", "B="+ctxB)
+	base, data, _ := serveAccounts(t, srv, "--account", "B="+ctxB)
 
 	failOne(t, natstest.Connect(t, srv, nats.UserInfo("a", "a")), `{"order":"a-1"}`)
 	var dead struct {
@@ -274,7 +277,7 @@ func TestAnotherAccountsDeadLettersAreReadUnderItsName(t *testing.T) {
 	t.Parallel()
 	srv := natstest.RunServer(t, natstest.WithAccounts(t, accountsConfig))
 	ctxB := writeContextFile(t, "b", fmt.Sprintf(`{"url":%q,"user":"b","password":"b"}`, srv.ClientURL()))
-	base, _ := serveAccounts(t, srv, "--account", "B="+ctxB)
+	base, _, _ := serveAccounts(t, srv, "--account", "B="+ctxB)
 	jsA, err := jetstream.New(natstest.Connect(t, srv, nats.UserInfo("a", "a")))
 	require.NoError(t, err)
 	jsB, err := jetstream.New(natstest.Connect(t, srv, nats.UserInfo("b", "b")))
@@ -425,4 +428,67 @@ func postJSON(t *testing.T, url string) (*http.Response, string) {
 	body, err := io.ReadAll(res.Body)
 	require.NoError(t, err)
 	return res, string(body)
+}
+
+// leastPrivilegeConfig gives account B's jetwatch user exactly the
+// permissions README lists for an --account user, and B a client of its
+// own for the test's services.
+const leastPrivilegeConfig = `
+accounts {
+  A { jetstream: enabled, users: [{user: a, password: a}] }
+  B { jetstream: enabled, users: [
+    {user: svc, password: svc},
+    {user: jw, password: jw, permissions: {
+      publish: [
+        "$JS.API.STREAM.NAMES", "$JS.API.STREAM.INFO.>",
+        "$JS.API.STREAM.CREATE.JETWATCH_ADVISORIES", "$JS.API.STREAM.CREATE.DLQ", "$JS.API.STREAM.CREATE.JETWATCH_DLQ_ACTIONS",
+        "$JS.API.CONSUMER.CREATE.JETWATCH_ADVISORIES.>",
+        "$JS.API.CONSUMER.CREATE.DLQ.>", "$JS.API.CONSUMER.CREATE.JETWATCH_DLQ_ACTIONS.>",
+        "$JS.API.CONSUMER.MSG.NEXT.>", "$JS.ACK.>", "$JS.API.CONSUMER.INFO.>", "$JS.API.STREAM.MSG.GET.>", "$JS.API.DIRECT.GET.DLQ",
+        "$JS.API.CONSUMER.DELETE.DLQ.>", "$JS.API.CONSUMER.DELETE.JETWATCH_DLQ_ACTIONS.>",
+        "dlq.>", "jetwatch.dlq.actions.>", "jetwatch.relay.>",
+        "orders.>"
+      ],
+      subscribe: ["_INBOX.>", "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>", "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.>"]
+    }}
+  ] }
+  SYS { users: [{user: sys, password: sys}] }
+}
+system_account: SYS
+no_auth_user: a
+`
+
+// With only the permissions README lists, an account's user captures,
+// indexes, shows and redelivers its dead letters, and the server refuses
+// it nothing.
+func TestAnAccountUserNeedsOnlyTheListedPermissions(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunServer(t, natstest.WithAccounts(t, leastPrivilegeConfig))
+	ctxB := writeContextFile(t, "b", fmt.Sprintf(`{"url":%q,"user":"jw","password":"jw"}`, srv.ClientURL()))
+	base, _, out := serveAccounts(t, srv, "--account", "B="+ctxB)
+
+	jsB := failOne(t, natstest.Connect(t, srv, nats.UserInfo("svc", "svc")), `{"order":"b-1"}`)
+	var one struct{ Status, Account string }
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		res, body := httpGet(t, base+"/api/v1/dead-letters/1?account=B")
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("%d %s", res.StatusCode, body)
+		}
+		return nil
+	})
+	res, body := postJSON(t, base+"/api/v1/dead-letters/1/redeliver?account=B")
+	require.Equal(t, http.StatusOK, res.StatusCode, body)
+	orders, err := jsB.Stream(t.Context(), "ORDERS")
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), orders.CachedInfo().State.Msgs, "the original and its redelivery")
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		getJSON(t, base+"/api/v1/dead-letters/1?account=B", &one)
+		if one.Status != "redelivered" {
+			return fmt.Errorf("B's #1 is %s", one.Status)
+		}
+		return nil
+	})
+	require.Equal(t, "B", one.Account)
+	require.NotContains(t, strings.ToLower(out.String()), "permissions violation")
+	require.NotContains(t, out.String(), "account=B", "nothing of B's went wrong")
 }
