@@ -165,6 +165,7 @@ type accountParts struct {
 	index       *index.Index
 	queries     *query.Queries
 	redeliverer *redeliver.Redeliverer
+	pending     prometheus.Gauge
 }
 
 // accountPartition is where an account's index lives: its own file, so
@@ -193,8 +194,11 @@ func openAccount(ctx context.Context, c accountConn, cfg *config, logger *slog.L
 	db.SetLogger(logger)
 	a := &accountParts{name: c.name, conn: c, db: db, reg: prometheus.NewRegistry()}
 	reg := prometheus.WrapRegistererWith(prometheus.Labels{"account": c.name}, a.reg)
-	if err := reg.Register(connectedGauge(c.nc)); err != nil {
-		return nil, fmt.Errorf("account %s: %w", c.name, err)
+	a.pending = pendingGauge()
+	for _, g := range []prometheus.Collector{connectedGauge(c.nc), a.pending} {
+		if err := reg.Register(g); err != nil {
+			return nil, fmt.Errorf("account %s: %w", c.name, err)
+		}
 	}
 	streams := streamsConfig(cfg)
 	capture, err := cfg.captureStreams()

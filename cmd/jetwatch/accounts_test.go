@@ -219,6 +219,16 @@ func TestDeadLetterOfAnotherAccountIsIndexedInItsPartition(t *testing.T) {
 	require.Contains(t, metrics, `jetwatch_nats_connected{account="B"} 1`)
 	require.Contains(t, metrics, "\njetwatch_nats_connected 1\n", "the main account's series keep their labels")
 	require.Contains(t, metrics, "\njetwatch_dead_letter_index_lag 0\n")
+	require.Contains(t, metrics, `jetwatch_dead_letter_index_lag{account="B"} 0`)
+	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		_, metrics := httpGet(t, base+"/metrics")
+		for _, want := range []string{`jetwatch_dead_letters_pending{account="B"} 1`, "\njetwatch_dead_letters_pending 0\n"} {
+			if !strings.Contains(metrics, want) {
+				return fmt.Errorf("no %s in /metrics", want)
+			}
+		}
+		return nil
+	})
 }
 
 // With B's server unreachable, the main account's dead letters are

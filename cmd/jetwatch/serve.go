@@ -151,10 +151,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 			go watchUsersFile(ctx, acc.auth.Users, logger)
 		}
 	}
-	pending := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "jetwatch_dead_letters_pending",
-		Help: "Dead letters neither redelivered nor discarded, from the index (counted every 5 s).",
-	})
+	pending := pendingGauge()
 	reg.MustRegister(pending)
 	go countPending(ctx, p.queries, pending, 5*time.Second)
 	groups := p.groups(logger)
@@ -168,6 +165,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 		defer a.db.Close()
 		groups = append(groups, a.group(logger))
 		gatherers = append(gatherers, a.reg)
+		go countPending(ctx, a.queries, a.pending, 5*time.Second)
 		accounts = append(accounts, a.web())
 		go a.watchLost(ctx, logger)
 	}
@@ -309,6 +307,14 @@ func checkListen(cfg *config, signIn bool) error {
 		return nil
 	}
 	return fmt.Errorf("--listen %s is reachable from other machines, but no sign-in is configured: anyone who reaches it could redeliver or discard dead letters. Configure sign-in with --users FILE (create it with `jetwatch user add --users FILE --role admin NAME`) or proxy sign-in with --proxy-user-header, --proxy-roles and --trusted-proxies; or pass --insecure-no-auth (JETWATCH_INSECURE_NO_AUTH=true) if you accept that", cfg.Listen)
+}
+
+// pendingGauge is jetwatch_dead_letters_pending, of one account.
+func pendingGauge() prometheus.Gauge {
+	return prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "jetwatch_dead_letters_pending",
+		Help: "Dead letters neither redelivered nor discarded, from the index (counted every 5 s).",
+	})
 }
 
 // countPending sets jetwatch_dead_letters_pending from the index every
