@@ -45,6 +45,10 @@ type Entry struct {
 	Action string `json:"action"`
 	// Target is what it was done to: "dead-letter 42", "job 7f3a", a user.
 	Target string `json:"target"`
+	// Account is the account (serve's --account NAME) whose dead letter
+	// Target is; empty for the main account's, and for what is not a dead
+	// letter. Dead-letter ids restart in each account.
+	Account string `json:"account,omitempty"`
 	// Result is how it went, in words.
 	Result string `json:"result"`
 	Failed bool   `json:"failed"`
@@ -146,7 +150,7 @@ func (l *Log) Record(ctx context.Context, e Entry) error {
 	e.Time = e.Time.UTC()
 	e.ID = 0
 	l.logger.LogAttrs(ctx, slog.LevelInfo, "audit", slog.String("actor", e.Actor), slog.String("action", e.Action),
-		slog.String("target", e.Target), slog.String("result", e.Result), slog.Bool("failed", e.Failed), slog.String("addr", e.Addr))
+		slog.String("target", e.Target), slog.String("account", e.Account), slog.String("result", e.Result), slog.Bool("failed", e.Failed), slog.String("addr", e.Addr))
 	b, err := json.Marshal(e)
 	if err != nil {
 		return err
@@ -233,7 +237,7 @@ func (l *Log) index(ctx context.Context, msgs []jetstream.Msg) error {
 			e.Time = meta.Timestamp
 		}
 		rows = append(rows, store.AuditRow{ID: meta.Sequence.Stream, Time: e.Time, Actor: e.Actor, Method: e.Method,
-			Action: e.Action, Target: e.Target, Result: e.Result, Failed: e.Failed, Addr: e.Addr})
+			Action: e.Action, Target: e.Target, Account: e.Account, Result: e.Result, Failed: e.Failed, Addr: e.Addr})
 	}
 	return l.db.InsertAuditRows(ctx, rows, position, last)
 }
@@ -253,7 +257,7 @@ func List(ctx context.Context, db *store.DB, f store.AuditFilter, limit int) ([]
 	out := make([]Entry, len(rows))
 	for i, r := range rows {
 		out[i] = Entry{ID: r.ID, Time: r.Time, Actor: r.Actor, Method: r.Method, Action: r.Action,
-			Target: r.Target, Result: r.Result, Failed: r.Failed, Addr: r.Addr}
+			Target: r.Target, Account: r.Account, Result: r.Result, Failed: r.Failed, Addr: r.Addr}
 	}
 	return out, nil
 }

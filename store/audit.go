@@ -16,9 +16,12 @@ type AuditRow struct {
 	Method string
 	Action string
 	Target string
-	Result string
-	Failed bool
-	Addr   string
+	// Account is the --account of a dead letter acted on; '' for the
+	// main account's.
+	Account string
+	Result  string
+	Failed  bool
+	Addr    string
 }
 
 // AuditFilter selects audit entries; zero fields match everything.
@@ -38,9 +41,9 @@ func (db *DB) InsertAuditRows(ctx context.Context, rows []AuditRow, positionKey 
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
 	for _, e := range rows {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO audit (id, at, actor, method, action, target, result, failed, addr)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Time.UnixMilli(), e.Actor, e.Method, e.Action,
-			e.Target, e.Result, e.Failed, e.Addr); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO audit (id, at, actor, method, action, target, account, result, failed, addr)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Time.UnixMilli(), e.Actor, e.Method, e.Action,
+			e.Target, e.Account, e.Result, e.Failed, e.Addr); err != nil {
 			return fmt.Errorf("index audit entry %d: %w", e.ID, err)
 		}
 	}
@@ -56,7 +59,7 @@ func (db *DB) InsertAuditRows(ctx context.Context, rows []AuditRow, positionKey 
 // AuditRows returns up to limit (1 to 1,000) entries matching f, newest
 // first.
 func (db *DB) AuditRows(ctx context.Context, f AuditFilter, limit int) ([]AuditRow, error) {
-	q := `SELECT id, at, actor, method, action, target, result, failed, addr FROM audit WHERE 1=1`
+	q := `SELECT id, at, actor, method, action, target, account, result, failed, addr FROM audit WHERE 1=1`
 	var args []any
 	if f.Actor != "" {
 		q += ` AND actor = ?`
@@ -80,7 +83,7 @@ func (db *DB) AuditRows(ctx context.Context, f AuditFilter, limit int) ([]AuditR
 	for rows.Next() {
 		var e AuditRow
 		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Method, &e.Action, &e.Target, &e.Result, &e.Failed, &e.Addr); err != nil {
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Method, &e.Action, &e.Target, &e.Account, &e.Result, &e.Failed, &e.Addr); err != nil {
 			return nil, fmt.Errorf("list audit entries: %w", err)
 		}
 		e.Time = time.UnixMilli(at).UTC()

@@ -385,6 +385,11 @@ DROP TABLE consumer_samples;
 ALTER TABLE consumer_samples_packed RENAME TO consumer_samples;
 `,
 	// ---- end of packed consumer history ----
+	// ---- dead letters of more accounts (issue 15) ----
+	// 17: an audit entry names the account of the dead letter it acted
+	// on ('' for the main account's): ids restart in each account.
+	`ALTER TABLE audit ADD COLUMN account TEXT NOT NULL DEFAULT '';`,
+	// ---- end of dead letters of more accounts ----
 }
 
 func (db *DB) migrate(ctx context.Context) error {

@@ -41,6 +41,20 @@ type DeadLetterList struct {
 	// Jobs are the bulk jobs not finished (running or paused), newest
 	// first.
 	Jobs []bulk.Job
+	// Account is the --account shown; empty for the main account.
+	Account string
+	// Accounts are the accounts to choose from; none without --account.
+	Accounts []AccountChoice
+	// AccountDown says the shown account's connection is down; empty
+	// when it is up (or for the main account, whose state every page
+	// shows).
+	AccountDown string
+}
+
+// AccountChoice is one account of the dead-letters page's selector.
+type AccountChoice struct {
+	Label, URL string
+	Current    bool
 }
 
 // deadLetters is n dead letter(s), in words.
@@ -67,7 +81,9 @@ func UnindexableText(st index.Status) string {
 
 // DeadLetterGroups is the grouped view.
 type DeadLetterGroups struct {
-	Filter  store.DeadLetterFilter
+	Filter store.DeadLetterFilter
+	// Account is the --account shown; empty for the main account.
+	Account string
 	Groups  []GroupRow
 	ListURL string
 	Window  string
@@ -106,6 +122,13 @@ type DeadLetterDetail struct {
 	Redacted bool
 	// PayloadHidden says the payload is hidden from this viewer.
 	PayloadHidden bool
+	// Account is the --account the dead letter is in; empty for the main
+	// account's. Its stream and consumer are not linked: those pages show
+	// the main account's.
+	Account string
+	// ActionsUnserved says this jetwatch does not redeliver or discard
+	// the account's dead letters.
+	ActionsUnserved bool
 }
 
 // HeaderRow is one header value.
@@ -155,6 +178,29 @@ func HeadersText(h map[string][]string) string {
 
 // DeadLetterURL is the path of a dead letter's page.
 func DeadLetterURL(id uint64) string { return "/dead-letters/" + strconv.FormatUint(id, 10) }
+
+// AccountURL is u for the dead letters of account: with ?account= (or
+// &account=) added unless account is empty, the main account.
+func AccountURL(u, account string) string {
+	if account == "" {
+		return u
+	}
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	return u + sep + url.Values{"account": {account}}.Encode()
+}
+
+// DeadLetterQuery is FilterQuery with the account, for the links of an
+// account's dead-letter pages.
+func DeadLetterQuery(f store.DeadLetterFilter, account string) url.Values {
+	q := FilterQuery(f)
+	if account != "" {
+		q.Set("account", account)
+	}
+	return q
+}
 
 // FilterQuery renders a filter as URL query values.
 func FilterQuery(f store.DeadLetterFilter) url.Values {

@@ -3,7 +3,6 @@ package web
 import (
 	"errors"
 	"net/http"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -11,21 +10,23 @@ import (
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/dlq/redeliver"
 	"github.com/jetwatch/jetwatch/store"
+	"github.com/jetwatch/jetwatch/views"
 )
 
 // apiDeadLetterList answers GET /api/v1/dead-letters.
 func (s *Server) apiDeadLetterList(c echo.Context) error {
-	if s.cfg.DeadLetters == nil {
-		return errNoDeadLetters
+	src, err := s.deadLetterSource(c)
+	if err != nil {
+		return err
 	}
 	f, err := s.deadLetterFilter(c)
 	if err == nil {
 		var limit int
 		if limit, err = pageLimit(c); err == nil {
 			var page store.DeadLetterPage
-			page, err = s.cfg.DeadLetters.List(c.Request().Context(), f, limit, c.QueryParam("cursor"))
+			page, err = src.reads.List(c.Request().Context(), f, limit, c.QueryParam("cursor"))
 			if err == nil {
-				return apiJSON(c, page)
+				return apiJSON(c, listedPage(page, src.account))
 			}
 		}
 	}
@@ -38,21 +39,23 @@ func (s *Server) apiDeadLetterList(c echo.Context) error {
 // apiDeadLetterShow answers GET /api/v1/dead-letters/:id with headers and
 // the payload in standard base64.
 func (s *Server) apiDeadLetterShow(c echo.Context) error {
-	if s.cfg.DeadLetters == nil {
-		return errNoDeadLetters
+	src, err := s.deadLetterSource(c)
+	if err != nil {
+		return err
 	}
 	id, err := parseID(c)
 	if err != nil {
 		return err
 	}
-	d, err := s.cfg.DeadLetters.Get(c.Request().Context(), id)
+	d, err := src.reads.Get(c.Request().Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
-		return notFoundError{"no dead letter " + strconv.FormatUint(id, 10)}
+		return notFoundError{"no " + deadLetterTarget(src.account, id)}
 	}
 	if err != nil {
 		return err
 	}
 	shown := s.shownJSON(c, d)
+	shown.Account = src.account
 	if shown.Headers == nil {
 		shown.Headers = map[string][]string{}
 	}
@@ -60,7 +63,7 @@ func (s *Server) apiDeadLetterShow(c echo.Context) error {
 		shown.Payload = []byte{}
 	}
 	if !shown.PayloadHidden && d.PayloadAvailable {
-		s.audit(c, audit.Entry{Action: "payload.view", Target: "dead-letter " + strconv.FormatUint(id, 10), Result: "shown (API)"})
+		s.audit(c, audit.Entry{Action: "payload.view", Target: "dead-letter " + views.DeadLetterIDText(id), Account: src.account, Result: "shown (API)"})
 	}
 	return apiJSON(c, shown)
 }
@@ -74,8 +77,13 @@ type redeliverBody struct {
 // apiDeadLetterRedeliver answers POST /api/v1/dead-letters/:id/redeliver
 // with {"subject"?, "payload"? (base64), "headers"?}.
 func (s *Server) apiDeadLetterRedeliver(c echo.Context) error {
-	if s.cfg.DeadLetters == nil || s.cfg.DeadLetterActions == nil {
-		return errNoDeadLetters
+	src, err := s.deadLetterSource(c)
+	if err != nil {
+		return err
+	}
+	actions, err := actionsOf(src)
+	if err != nil {
+		return err
 	}
 	id, err := parseID(c)
 	if err != nil {
@@ -91,14 +99,19 @@ func (s *Server) apiDeadLetterRedeliver(c echo.Context) error {
 	if body.Payload != nil {
 		req.Payload = *body.Payload
 	}
-	a, err := s.cfg.DeadLetterActions.Redeliver(c.Request().Context(), req)
+	a, err := actions.Redeliver(c.Request().Context(), req)
 	return s.apiAction(c, a, err)
 }
 
 // apiDeadLetterDiscard answers POST /api/v1/dead-letters/:id/discard.
 func (s *Server) apiDeadLetterDiscard(c echo.Context) error {
-	if s.cfg.DeadLetters == nil || s.cfg.DeadLetterActions == nil {
-		return errNoDeadLetters
+	src, err := s.deadLetterSource(c)
+	if err != nil {
+		return err
+	}
+	actions, err := actionsOf(src)
+	if err != nil {
+		return err
 	}
 	id, err := parseID(c)
 	if err != nil {
@@ -112,7 +125,7 @@ func (s *Server) apiDeadLetterDiscard(c echo.Context) error {
 			return echo.NewHTTPError(http.StatusBadRequest, "the body is not JSON: {\"note\"}")
 		}
 	}
-	a, err := s.cfg.DeadLetterActions.Discard(c.Request().Context(), id, actor(c), body.Note)
+	a, err := actions.Discard(c.Request().Context(), id, actor(c), body.Note)
 	return s.apiAction(c, a, err)
 }
 
@@ -132,4 +145,27 @@ func (s *Server) apiAction(c echo.Context, a dlq.Action, err error) error {
 		setAuditResult(c, "discarded")
 	}
 	return apiJSON(c, a)
+}
+
+// listedDeadLetter is a dead letter in GET /api/v1/dead-letters: with its
+// account when it is not the main account's (the main account's answer
+// is as it always was).
+type listedDeadLetter struct {
+	store.DeadLetter
+	Account string `json:"account,omitempty"`
+}
+
+// listedPage is page as the API lists it.
+func listedPage(page store.DeadLetterPage, account string) any {
+	if account == "" {
+		return page
+	}
+	items := make([]listedDeadLetter, len(page.Items))
+	for i, d := range page.Items {
+		items[i] = listedDeadLetter{d, account}
+	}
+	return struct {
+		Items      []listedDeadLetter `json:"items"`
+		NextCursor string             `json:"next_cursor"`
+	}{items, page.NextCursor}
 }

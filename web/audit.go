@@ -26,6 +26,16 @@ func (s *Server) audited(action string, h echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		err := h(c)
 		e := audit.Entry{Action: action, Target: c.Request().URL.Path}
+		// Dead-letter ids restart in each account: the entry says which.
+		// A name no account has is refused (404); its entry keeps it,
+		// cut, in the target.
+		if a := c.QueryParam("account"); a != "" {
+			if s.hasAccount(a) {
+				e.Account = a
+			} else {
+				e.Target += " of unknown account " + shortQuote(a)
+			}
+		}
 		status := c.Response().Status
 		var he *echo.HTTPError
 		var nf notFoundError

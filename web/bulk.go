@@ -95,6 +95,9 @@ func cmpOr(v, def string) string {
 // bulkPlan answers POST /dead-letters/bulk/plan: the dry run, a count and
 // a sample, with the form that starts the job.
 func (s *Server) bulkPlan(c echo.Context) error {
+	if c.QueryParam("account") != "" {
+		return s.bulkAccount(c)
+	}
 	if s.cfg.Bulk == nil {
 		return errNoBulk
 	}
@@ -115,6 +118,9 @@ func (s *Server) bulkPlan(c echo.Context) error {
 // bulkCreate answers POST /dead-letters/bulk: starts the job and
 // redirects to its progress.
 func (s *Server) bulkCreate(c echo.Context) error {
+	if c.QueryParam("account") != "" {
+		return s.bulkAccount(c)
+	}
 	if s.cfg.Bulk == nil {
 		return errNoBulk
 	}
@@ -231,6 +237,10 @@ type bulkAPIRequest struct {
 	UpToID uint64 `json:"up_to_id"`
 	// IgnoreBreakers runs the job whatever the breakers say.
 	IgnoreBreakers bool `json:"ignore_breakers"`
+	// Account is read only to refuse it: bulk jobs act on the main
+	// account's dead letters, and a job for another account's must not
+	// run on the main account's ids.
+	Account string `json:"account"`
 }
 
 // bulkAPIStatus is a job as the API shows it.
@@ -283,12 +293,18 @@ type bulkAPICreated struct {
 
 // apiBulkCreate answers POST /api/v1/redeliveries: a dry run, or a job.
 func (s *Server) apiBulkCreate(c echo.Context) error {
+	if c.QueryParam("account") != "" {
+		return s.bulkAccount(c)
+	}
 	if s.cfg.Bulk == nil {
 		return errNoBulk
 	}
 	var body bulkAPIRequest
 	if err := c.Bind(&body); err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "the body is not the JSON this endpoint takes: {\"filter\", \"rate_per_sec\", \"dry_run\", \"action\", \"up_to_id\"}")
+	}
+	if body.Account != "" {
+		return unavailableError{"bulk jobs on another account's dead letters (" + shortQuote(body.Account) + ") are not served by this jetwatch yet; nothing was changed"}
 	}
 	if body.UpToID > math.MaxInt64 {
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, "up_to_id is not a dead letter id: use a dry run's up_to_id")

@@ -21,8 +21,9 @@ const exportLimit = 100_000
 // JSON object per line (headers, and the payload in base64), with the
 // redaction rules and --hide-payloads applied as on the pages.
 func (s *Server) deadLetterExport(c echo.Context) error {
-	if s.cfg.DeadLetters == nil {
-		return errNoDeadLetters
+	src, err := s.deadLetterSource(c)
+	if err != nil {
+		return err
 	}
 	f, err := s.deadLetterFilter(c)
 	if errors.Is(err, store.ErrBadFilter) {
@@ -40,7 +41,7 @@ func (s *Server) deadLetterExport(c echo.Context) error {
 	enc := json.NewEncoder(c.Response())
 	n, cursor, hidden := 0, "", false
 	for n < exportLimit {
-		page, err := s.cfg.DeadLetters.List(ctx, f, 500, cursor)
+		page, err := src.reads.List(ctx, f, 500, cursor)
 		if err != nil {
 			return fmt.Errorf("export after %d dead letters: %w", n, err)
 		}
@@ -48,7 +49,7 @@ func (s *Server) deadLetterExport(c echo.Context) error {
 		for i, item := range page.Items {
 			ids[i] = item.ID
 		}
-		letters, err := s.cfg.DeadLetters.GetMany(ctx, ids)
+		letters, err := src.reads.GetMany(ctx, ids)
 		if err != nil {
 			// The answer has begun: its last line says why it stops (the
 			// log has the error itself).
@@ -67,6 +68,7 @@ func (s *Server) deadLetterExport(c echo.Context) error {
 				continue // deleted from the index since the list
 			}
 			shown := s.shownJSON(c, d)
+			shown.Account = src.account
 			hidden = shown.PayloadHidden
 			if err := enc.Encode(shown); err != nil {
 				return fmt.Errorf("export: %w", err)

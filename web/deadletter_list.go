@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -30,10 +31,10 @@ type countResult struct {
 
 // countAsync counts f up to limit on another connection while the page is
 // read, so a search page pays for its slowest query, not the sum.
-func (s *Server) countAsync(c echo.Context, f store.DeadLetterFilter, limit int) <-chan countResult {
+func countAsync(c echo.Context, reads DeadLetters, f store.DeadLetterFilter, limit int) <-chan countResult {
 	out := make(chan countResult, 1)
 	go func() {
-		n, more, err := s.cfg.DeadLetters.CountUpTo(c.Request().Context(), f, limit)
+		n, more, err := reads.CountUpTo(c.Request().Context(), f, limit)
 		out <- countResult{n, more, err}
 	}()
 	return out
@@ -46,12 +47,22 @@ var errNoDeadLetters = unavailableError{"dead letters are not served by this jet
 
 // deadLetterList answers GET /dead-letters: filters, counts, a page.
 func (s *Server) deadLetterList(c echo.Context) error {
-	if s.cfg.DeadLetters == nil {
-		return errNoDeadLetters
+	src, err := s.deadLetterSource(c)
+	if err != nil {
+		return err
 	}
 	ctx := c.Request().Context()
 	m := views.DeadLetterList{SinceText: c.QueryParam("since"), UntilText: c.QueryParam("until"), CSRF: csrfToken(c),
-		CanAct: principal(c).Role.Allows(auth.Operator)}
+		Account: src.account, Accounts: s.accountChoices(src.account),
+		// Bulk jobs act on the main account's dead letters only: another
+		// account's list must offer no bulk form, whose ids would mean
+		// the main account's dead letters.
+		CanAct: src.account == "" && src.actions != nil && principal(c).Role.Allows(auth.Operator)}
+	if src.nats != nil {
+		if st := src.nats(); !st.Connected {
+			m.AccountDown = accountDownText(src.account, st)
+		}
+	}
 	f, err := s.deadLetterFilter(c)
 	m.Filter = f
 	if err != nil {
@@ -64,23 +75,25 @@ func (s *Server) deadLetterList(c echo.Context) error {
 	}
 	// Before the index's state: that is read just before the rows, so the
 	// banners and the rows tell of the same moment.
-	m.Jobs = s.unfinishedJobs(ctx)
-	if s.cfg.DeadLetterIndex != nil {
+	if src.account == "" { // bulk jobs act on the main account's dead letters
+		m.Jobs = s.unfinishedJobs(ctx)
+	}
+	if src.index != nil {
 		// The list is still worth showing when the index's state is not.
-		if st, err := s.cfg.DeadLetterIndex.Status(ctx); err != nil {
+		if st, err := src.index.Status(ctx); err != nil {
 			s.logger.Warn("dead-letter index status unreadable", "err", err)
 		} else {
 			m.Index = &st
 		}
 	}
-	pending := s.countAsync(c, store.DeadLetterFilter{Status: store.StatusPending}, countLimit)
+	pending := countAsync(c, src.reads, store.DeadLetterFilter{Status: store.StatusPending}, countLimit)
 	if m.Problem == "" {
 		limit := countLimit
 		if f.Q != "" {
 			limit = searchCountLimit
 		}
-		matched := s.countAsync(c, f, limit)
-		page, err := s.cfg.DeadLetters.List(ctx, f, 50, c.QueryParam("cursor"))
+		matched := countAsync(c, src.reads, f, limit)
+		page, err := src.reads.List(ctx, f, 50, c.QueryParam("cursor"))
 		r := <-matched
 		if errors.Is(err, store.ErrBadFilter) {
 			m.Problem = strings.TrimPrefix(err.Error(), store.ErrBadFilter.Error()+": ")
@@ -89,7 +102,7 @@ func (s *Server) deadLetterList(c echo.Context) error {
 		}
 		m.Items = page.Items
 		if page.NextCursor != "" {
-			q := views.FilterQuery(f)
+			q := views.DeadLetterQuery(f, src.account)
 			q.Set("cursor", page.NextCursor)
 			m.NextURL = "/dead-letters?" + q.Encode()
 		}
@@ -106,8 +119,8 @@ func (s *Server) deadLetterList(c echo.Context) error {
 		return r.err
 	}
 	m.Pending, m.PendingMore = r.n, r.more
-	m.GroupsURL = "/dead-letters/groups?" + views.FilterQuery(f).Encode()
-	m.ExportURL = "/dead-letters/export?" + views.FilterQuery(f).Encode()
+	m.GroupsURL = "/dead-letters/groups?" + views.DeadLetterQuery(f, src.account).Encode()
+	m.ExportURL = "/dead-letters/export?" + views.DeadLetterQuery(f, src.account).Encode()
 	p := s.page(c, "Dead letters", m.Problem == "") // a refused filter has nothing to refresh
 	p.Nav = "dead-letters"
 	if m.Problem != "" {
@@ -139,8 +152,9 @@ func clipEcho(s string) string {
 // deadLetterGroups answers GET /dead-letters/groups: the filtered dead
 // letters grouped by normalised error, with a 24 h trend.
 func (s *Server) deadLetterGroups(c echo.Context) error {
-	if s.cfg.DeadLetters == nil {
-		return errNoDeadLetters
+	src, err := s.deadLetterSource(c)
+	if err != nil {
+		return err
 	}
 	f, err := s.deadLetterFilter(c)
 	if err != nil {
@@ -151,11 +165,11 @@ func (s *Server) deadLetterGroups(c echo.Context) error {
 	}
 	p := s.page(c, "Dead letters by error", true)
 	p.Nav = "dead-letters"
-	groups, err := s.cfg.DeadLetters.Groups(c.Request().Context(), f, 100, p.Now, 24*time.Hour, 24)
+	groups, err := src.reads.Groups(c.Request().Context(), f, 100, p.Now, 24*time.Hour, 24)
 	if err != nil {
 		return err
 	}
-	m := views.DeadLetterGroups{Filter: f, ListURL: "/dead-letters?" + views.FilterQuery(f).Encode(), Window: "24 h"}
+	m := views.DeadLetterGroups{Filter: f, ListURL: "/dead-letters?" + views.DeadLetterQuery(f, src.account).Encode(), Window: "24 h", Account: src.account}
 	for _, g := range groups {
 		trend := make([]uint64, len(g.Trend))
 		for i, n := range g.Trend {
@@ -164,7 +178,7 @@ func (s *Server) deadLetterGroups(c echo.Context) error {
 		// The group's own list: the filter plus its example error as search.
 		gf := f
 		gf.Q = firstWords(g.Example, 4)
-		m.Groups = append(m.Groups, views.GroupRow{DeadLetterGroup: g, Spark: views.NewSparkline(trend), ListURL: "/dead-letters?" + views.FilterQuery(gf).Encode()})
+		m.Groups = append(m.Groups, views.GroupRow{DeadLetterGroup: g, Spark: views.NewSparkline(trend), ListURL: "/dead-letters?" + views.DeadLetterQuery(gf, src.account).Encode()})
 	}
 	return s.renderPage(c, p, views.DeadLetterGroupsBody(m))
 }
@@ -183,4 +197,37 @@ func firstWords(s string, n int) string {
 		}
 	}
 	return strings.Join(out, " ")
+}
+
+// accountChoices are the accounts the dead-letters page offers, with the
+// one shown marked; none when no other account is configured.
+func (s *Server) accountChoices(current string) []views.AccountChoice {
+	if len(s.cfg.DeadLetterAccounts) == 0 {
+		return nil
+	}
+	main := s.cfg.SamplerState().Account
+	if main == "" {
+		main = "this jetwatch's account"
+	}
+	out := []views.AccountChoice{{Label: main, URL: "/dead-letters", Current: current == ""}}
+	for _, a := range s.cfg.DeadLetterAccounts {
+		out = append(out, views.AccountChoice{Label: a.Name, URL: "/dead-letters?" + url.Values{"account": {a.Name}}.Encode(), Current: current == a.Name})
+	}
+	return out
+}
+
+// accountDownText says on an account's page that its connection is down,
+// so an empty or still list is not taken for a quiet account.
+func accountDownText(account string, st NATSState) string {
+	t := "account " + account + ": not connected to NATS"
+	if !st.Since.IsZero() {
+		t += " since " + st.Since.UTC().Format(time.RFC3339)
+	}
+	if st.LastError != "" {
+		t += " (" + st.LastError + ")"
+	}
+	if st.Closed {
+		return t + "; the connection was closed for good: restart jetwatch once its user is fixed. Dead letters shown are those indexed before."
+	}
+	return t + "; reconnecting. Dead letters shown are those indexed before."
 }

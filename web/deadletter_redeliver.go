@@ -21,10 +21,15 @@ import (
 // reload never posts again; a failure is shown on the page, the dead letter
 // still pending.
 func (s *Server) deadLetterRedeliver(c echo.Context) error {
-	if s.cfg.DeadLetterActions == nil {
-		return errNoDeadLetters
+	src, err := s.deadLetterSource(c)
+	if err != nil {
+		return err
 	}
-	m, err := s.deadLetterDetail(c)
+	actions, err := actionsOf(src)
+	if err != nil {
+		return err
+	}
+	m, err := s.deadLetterDetail(c, src)
 	if err != nil {
 		return err
 	}
@@ -40,10 +45,10 @@ func (s *Server) deadLetterRedeliver(c echo.Context) error {
 			return s.renderDeadLetter(c, http.StatusUnprocessableEntity, m)
 		}
 	}
-	a, err := s.cfg.DeadLetterActions.Redeliver(c.Request().Context(), req)
+	a, err := actions.Redeliver(c.Request().Context(), req)
 	if status, msg, ok := actionError(err); ok {
 		setAuditResult(c, msg)
-		fresh, ferr := s.deadLetterDetail(c)
+		fresh, ferr := s.deadLetterDetail(c, src)
 		if ferr == nil {
 			m = fresh
 		}
@@ -53,7 +58,7 @@ func (s *Server) deadLetterRedeliver(c echo.Context) error {
 		return err
 	}
 	setAuditResult(c, redeliveredResult(a))
-	return c.Redirect(http.StatusSeeOther, views.DeadLetterURL(m.D.ID)+"?done=redelivered")
+	return c.Redirect(http.StatusSeeOther, views.AccountURL(views.DeadLetterURL(m.D.ID)+"?done=redelivered", src.account))
 }
 
 // editedMessage is the payload and headers a confirmed edit sends, nil
@@ -123,7 +128,14 @@ func redeliveredResult(a dlq.Action) string {
 // deadLetterEdit answers POST /dead-letters/:id/edit: the edit as a diff,
 // to confirm before anything is sent.
 func (s *Server) deadLetterEdit(c echo.Context) error {
-	m, err := s.deadLetterDetail(c)
+	src, err := s.deadLetterSource(c)
+	if err != nil {
+		return err
+	}
+	if _, err := actionsOf(src); err != nil { // an edit is the first step of a redelivery
+		return err
+	}
+	m, err := s.deadLetterDetail(c, src)
 	if err != nil {
 		return err
 	}
@@ -152,14 +164,19 @@ func (s *Server) deadLetterEdit(c echo.Context) error {
 
 // deadLetterDiscard answers POST /dead-letters/:id/discard.
 func (s *Server) deadLetterDiscard(c echo.Context) error {
-	if s.cfg.DeadLetterActions == nil {
-		return errNoDeadLetters
-	}
-	m, err := s.deadLetterDetail(c)
+	src, err := s.deadLetterSource(c)
 	if err != nil {
 		return err
 	}
-	_, err = s.cfg.DeadLetterActions.Discard(c.Request().Context(), m.D.ID, actor(c), strings.TrimSpace(c.FormValue("note")))
+	actions, err := actionsOf(src)
+	if err != nil {
+		return err
+	}
+	m, err := s.deadLetterDetail(c, src)
+	if err != nil {
+		return err
+	}
+	_, err = actions.Discard(c.Request().Context(), m.D.ID, actor(c), strings.TrimSpace(c.FormValue("note")))
 	if status, msg, ok := actionError(err); ok {
 		setAuditResult(c, msg)
 		m.Flash, m.FlashBad = msg, true
@@ -168,7 +185,7 @@ func (s *Server) deadLetterDiscard(c echo.Context) error {
 		return err
 	}
 	setAuditResult(c, "discarded")
-	return c.Redirect(http.StatusSeeOther, views.DeadLetterURL(m.D.ID)+"?done=discarded")
+	return c.Redirect(http.StatusSeeOther, views.AccountURL(views.DeadLetterURL(m.D.ID)+"?done=discarded", src.account))
 }
 
 // actionError maps the desk's refusals to a status and a message the

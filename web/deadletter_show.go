@@ -16,12 +16,16 @@ import (
 // deadLetterShow answers GET /dead-letters/:id: origin, reason, headers,
 // payload, history and the actions.
 func (s *Server) deadLetterShow(c echo.Context) error {
-	m, err := s.deadLetterDetail(c)
+	src, err := s.deadLetterSource(c)
+	if err != nil {
+		return err
+	}
+	m, err := s.deadLetterDetail(c, src)
 	if err != nil {
 		return err
 	}
 	if !m.PayloadHidden && m.D.PayloadAvailable {
-		s.audit(c, audit.Entry{Action: "payload.view", Target: "dead-letter " + views.DeadLetterIDText(m.D.ID), Result: "shown"})
+		s.audit(c, audit.Entry{Action: "payload.view", Target: "dead-letter " + views.DeadLetterIDText(m.D.ID), Account: src.account, Result: "shown"})
 	}
 	switch c.QueryParam("done") {
 	case "redelivered":
@@ -32,24 +36,25 @@ func (s *Server) deadLetterShow(c echo.Context) error {
 	return s.renderDeadLetter(c, http.StatusOK, m)
 }
 
-func (s *Server) deadLetterDetail(c echo.Context) (views.DeadLetterDetail, error) {
-	if s.cfg.DeadLetters == nil {
-		return views.DeadLetterDetail{}, errNoDeadLetters
-	}
+// deadLetterDetail is the page model of the dead letter in the URL, read
+// from src.
+func (s *Server) deadLetterDetail(c echo.Context, src deadLetterSource) (views.DeadLetterDetail, error) {
 	id, err := parseID(c)
 	if err != nil {
 		return views.DeadLetterDetail{}, err
 	}
 	ctx := c.Request().Context()
-	d, err := s.cfg.DeadLetters.Get(ctx, id)
+	d, err := src.reads.Get(ctx, id)
 	if err != nil {
 		return views.DeadLetterDetail{}, err
 	}
-	hist, err := s.cfg.DeadLetters.History(ctx, id)
+	hist, err := src.reads.History(ctx, id)
 	if err != nil {
 		return views.DeadLetterDetail{}, err
 	}
-	m := views.DeadLetterDetail{History: hist, CSRF: csrfToken(c), CanAct: principal(c).Role.Allows(auth.Operator)}
+	m := views.DeadLetterDetail{History: hist, CSRF: csrfToken(c), Account: src.account,
+		ActionsUnserved: src.account != "" && src.actions == nil,
+		CanAct:          src.actions != nil && principal(c).Role.Allows(auth.Operator)}
 	d, m.Redacted, m.PayloadHidden = s.shown(c, d)
 	var decodedRedacted bool
 	m.Payload, decodedRedacted = s.payloadView(d.Subject, d.Payload)
@@ -69,12 +74,19 @@ func (s *Server) deadLetterDetail(c echo.Context) (views.DeadLetterDetail, error
 	}
 	// The links use what this principal may see: masked values and, for a
 	// viewer who may not see payloads, no JSON field of the payload.
-	m.JourneyKeys = s.cfg.Journeys.Correlations.Keys(d.Headers, d.Payload)
+	// Journeys are indexed in the main account only.
+	if src.account == "" {
+		m.JourneyKeys = s.cfg.Journeys.Correlations.Keys(d.Headers, d.Payload)
+	}
 	return m, nil
 }
 
 func (s *Server) renderDeadLetter(c echo.Context, status int, m views.DeadLetterDetail) error {
-	p := s.page(c, "Dead letter #"+views.DeadLetterIDText(m.D.ID), false)
+	title := "Dead letter #" + views.DeadLetterIDText(m.D.ID)
+	if m.Account != "" {
+		title += " of account " + m.Account
+	}
+	p := s.page(c, title, false)
 	p.Nav = "dead-letters"
 	return s.render(c, status, views.Document(p, views.DeadLetterBody(m)))
 }
@@ -92,8 +104,11 @@ func firstValue(h map[string][]string, name string) string {
 // what was masked or hidden.
 type shownDeadLetter struct {
 	store.DeadLetter
-	Redacted      bool `json:"redacted,omitempty"`
-	PayloadHidden bool `json:"payload_hidden,omitempty"`
+	// Account is the --account the dead letter is in; empty (and left
+	// out) for the main account's.
+	Account       string `json:"account,omitempty"`
+	Redacted      bool   `json:"redacted,omitempty"`
+	PayloadHidden bool   `json:"payload_hidden,omitempty"`
 }
 
 // shownJSON is shown for the API and exports.
@@ -117,4 +132,14 @@ func (s *Server) shown(c echo.Context, d store.DeadLetter) (shown store.DeadLett
 // viewer under --hide-payloads. Their searches leave payloads out too.
 func (s *Server) payloadsHidden(c echo.Context) bool {
 	return s.cfg.HidePayloads && !principal(c).Role.Allows(auth.Operator)
+}
+
+// deadLetterTarget names a dead letter in messages: its id, and its
+// account when it is not the main account's, since ids restart in each.
+func deadLetterTarget(account string, id uint64) string {
+	t := "dead-letter " + views.DeadLetterIDText(id)
+	if account != "" {
+		t += " of account " + account
+	}
+	return t
 }

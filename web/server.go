@@ -162,6 +162,9 @@ type Config struct {
 	// Without it /readyz does not check the index and the dead-letters
 	// page shows no index banners.
 	DeadLetterIndex DeadLetterIndex
+	// DeadLetterAccounts are more accounts whose dead letters the pages
+	// and API read under ?account=NAME. Defaults to none.
+	DeadLetterAccounts []DeadLetterAccount
 	// Bulk runs bulk redeliveries and discards. Without it they answer 503.
 	Bulk BulkJobs
 	// Pauses pauses and resumes consumers on the server. Without it those
@@ -249,6 +252,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.SampleInterval < 0 || cfg.StallAfter < 0 {
 		return nil, errors.New("web: SampleInterval and StallAfter must not be negative")
+	}
+	seenAccounts := map[string]bool{}
+	for _, a := range cfg.DeadLetterAccounts {
+		if a.Name == "" || a.DeadLetters == nil || a.NATSState == nil || seenAccounts[a.Name] {
+			return nil, errors.New("web: each of DeadLetterAccounts needs a Name of its own, DeadLetters and NATSState")
+		}
+		seenAccounts[a.Name] = true
 	}
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	cfg.Listen = cmp.Or(cfg.Listen, "127.0.0.1:8080")

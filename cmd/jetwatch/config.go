@@ -34,6 +34,11 @@ type config struct {
 	System natsconn.Options
 	// AllAccounts samples every account through the system account.
 	AllAccounts bool
+	// Accounts are --account NAME=CONTEXT: more accounts whose dead
+	// letters are captured, each through a user of its own. Parsed from
+	// accountArgs.
+	Accounts    []accountSpec
+	accountArgs accountsValue
 
 	AdvisoryStream string
 	DLQStream      string
@@ -197,6 +202,7 @@ func settings(c *config) []setting {
 		serve(setting{flag: "system-creds", env: "JETWATCH_SYSTEM_CREDS", usage: "credentials file of a system-account user, for per-server JetStream health", bind: stringSetting(&c.System.Creds)}),
 		serve(setting{flag: "system-user", env: "JETWATCH_SYSTEM_USER", usage: "system-account user name, for per-server JetStream health", bind: stringSetting(&c.System.User)}),
 		serve(setting{flag: "system-password", env: "JETWATCH_SYSTEM_PASSWORD", usage: "system-account password", bind: stringSetting(&c.System.Password)}),
+		serve(setting{flag: "account", env: "JETWATCH_ACCOUNTS", usage: "capture and act on dead letters of another account too: NAME=CONTEXT, the account's label (letters, digits, - and _) and the natscli context of a user in it; repeat the flag for more, or give the variable comma separated (B=ctxB,C=ctxC)", bind: accountsSetting(&c.accountArgs)}),
 		serve(setting{flag: "all-accounts", env: "JETWATCH_ALL_ACCOUNTS", usage: "also sample every other account's streams and consumers through the system-account user (JSZ), read-only on the overview, their stream and consumer pages, the accounts page and /metrics", bind: boolSetting(&c.AllAccounts)}),
 
 		demo(setting{flag: "nats-port", env: "JETWATCH_DEMO_NATS_PORT", def: "4222", usage: "port of the embedded NATS server (0 picks a free one)", bind: intSetting(&c.NATSPort)}),
@@ -239,6 +245,10 @@ func parseFlagsArgs(cmd string, args []string, env func(string) string, out io.W
 		extra(fs)
 	}
 	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	var err error
+	if c.Accounts, err = parseAccounts(&c.accountArgs); err != nil {
 		return nil, nil, err
 	}
 	c.Env = env

@@ -61,5 +61,11 @@ func runReindex(ctx context.Context, cfg *config, logger *slog.Logger, stdout io
 	}
 	fmt.Fprintf(stdout, "reindexed %d dead letters from stream %s in %s; the advisory timeline rebuilds on the next serve\n",
 		n, cfg.DLQStream, time.Since(start).Round(time.Millisecond))
+	// Each --account's partition rebuilds itself from that account's DLQ
+	// stream when its file is missing; reindex does not reach them.
+	for _, a := range cfg.Accounts {
+		fmt.Fprintf(stdout, "account %s: not reindexed; to rebuild its index, stop jetwatch, delete %s and start it again\n",
+			a.Name, accountPartition(cfg.Data, a.Name))
+	}
 	return nil
 }

@@ -43,12 +43,17 @@ func TestReindexRebuildsDeadLettersAndForgetsTheTimeline(t *testing.T) {
 	require.NoError(t, db.RecordEvent(ctx, store.Event{ID: 7, Kind: "stream_created", At: time.Now(), Stream: "ORDERS", Severity: "info", Summary: "created"}, "{}"))
 	require.NoError(t, db.Close())
 
-	env := func(k string) string { return map[string]string{"NATS_URL": srv.ClientURL()}[k] }
+	// An --account's partition is not reindexed; reindex says how to
+	// rebuild it.
+	env := func(k string) string {
+		return map[string]string{"NATS_URL": srv.ClientURL(), "JETWATCH_ACCOUNTS": "B=team-b"}[k]
+	}
 	out := &syncBuffer{}
 	rctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	require.NoError(t, run(rctx, []string{"reindex", "--data", data}, env, out))
 	require.Contains(t, out.String(), "reindexed 3 dead letters from stream DLQ")
+	require.Contains(t, out.String(), "account B: not reindexed; to rebuild its index, stop jetwatch, delete "+accountPartition(data, "B")+" and start it again")
 
 	db, err = store.OpenFile(ctx, filepath.Join(data, filepath.Base(db.Path())))
 	require.NoError(t, err)

@@ -42,14 +42,25 @@ func runServe(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.W
 		}
 		defer sys.Close()
 	}
-	return serveWith(ctx, cfg, logger, stdout, conns{nc: nc, status: status, sys: sys, sysStatus: sysStatus})
+	accounts, err := connectAccounts(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, a := range accounts {
+			a.nc.Close()
+		}
+	}()
+	return serveWith(ctx, cfg, logger, stdout, conns{nc: nc, status: status, sys: sys, sysStatus: sysStatus, accounts: accounts})
 }
 
 // conns are jetwatch's NATS connections with their status; sys and
-// sysStatus are nil without a system-account user.
+// sysStatus are nil without a system-account user; accounts are those of
+// --account.
 type conns struct {
 	nc, sys           *nats.Conn
 	status, sysStatus *natsconn.Status
+	accounts          []accountConn
 }
 
 // lost waits for ctx to end or for a connection to be closed for good,
@@ -140,13 +151,25 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 			go watchUsersFile(ctx, acc.auth.Users, logger)
 		}
 	}
-	pending := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "jetwatch_dead_letters_pending",
-		Help: "Dead letters neither redelivered nor discarded, from the index (counted every 5 s).",
-	})
+	pending := pendingGauge()
 	reg.MustRegister(pending)
 	go countPending(ctx, p.queries, pending, 5*time.Second)
-	for _, g := range p.groups(logger) {
+	groups := p.groups(logger)
+	gatherers := prometheus.Gatherers{reg}
+	var accounts []web.DeadLetterAccount
+	for _, c := range c.accounts {
+		a, err := openAccount(ctx, c, cfg, logger)
+		if err != nil {
+			return err
+		}
+		defer a.db.Close()
+		groups = append(groups, a.group(logger))
+		gatherers = append(gatherers, a.reg)
+		go countPending(ctx, a.queries, a.pending, 5*time.Second)
+		accounts = append(accounts, a.web())
+		go a.watchLost(ctx, logger)
+	}
+	for _, g := range groups {
 		g.Start(ctx, func() { logger.Info(g.name + " running") })
 		defer g.Stop()
 	}
@@ -157,38 +180,36 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	}
 
 	srv, err := web.New(web.Config{
-		Alerts:            alerts,
-		DemoReceiver:      cfg.DemoReceiver,
-		Index:             db,
-		DeadLetters:       p.queries,
-		DeadLetterActions: p.redeliverer,
-		Bulk:              p.bulk,
-		Pauses:            p.pauses,
-		TraceURL:          cfg.TraceURL,
-		Journeys:          web.JourneyConfig{Reader: p.journeyReader, Streams: cfg.JourneyStreams, Correlations: p.correlations},
-		Auth:              acc.auth,
-		Audit:             p.audit,
-		Redact:            acc.redactor,
-		HidePayloads:      cfg.HidePayloads,
-		Messages:          browser,
-		Proto:             proto,
-		OwnStreams:        []string{cfg.AdvisoryStream, cfg.DLQStream},
-		TrustedProxies:    acc.proxies,
-		TracerProvider:    cfg.Tracing,
-		TLSCertFile:       cfg.TLSCert,
-		TLSKeyFile:        cfg.TLSKey,
-		NATSState: func() web.NATSState {
-			s := c.status.Snapshot()
-			return web.NATSState{Connected: s.Connected, Closed: s.Closed, Since: s.Since, LastError: s.LastError, Server: s.ServerURL, ServerName: s.ServerName}
-		},
-		SamplerState:   sampler.State,
-		Gatherer:       reg,
-		SampledMetrics: sampler.WriteMetrics,
-		Logger:         logger,
-		Listen:         cfg.Listen,
-		SampleInterval: cfg.SampleInterval,
-		StallAfter:     cfg.StallAfter,
-		Version:        version(),
+		Alerts:             alerts,
+		DemoReceiver:       cfg.DemoReceiver,
+		Index:              db,
+		DeadLetters:        p.queries,
+		DeadLetterActions:  p.redeliverer,
+		DeadLetterAccounts: accounts,
+		Bulk:               p.bulk,
+		Pauses:             p.pauses,
+		TraceURL:           cfg.TraceURL,
+		Journeys:           web.JourneyConfig{Reader: p.journeyReader, Streams: cfg.JourneyStreams, Correlations: p.correlations},
+		Auth:               acc.auth,
+		Audit:              p.audit,
+		Redact:             acc.redactor,
+		HidePayloads:       cfg.HidePayloads,
+		Messages:           browser,
+		Proto:              proto,
+		OwnStreams:         []string{cfg.AdvisoryStream, cfg.DLQStream},
+		TrustedProxies:     acc.proxies,
+		TracerProvider:     cfg.Tracing,
+		TLSCertFile:        cfg.TLSCert,
+		TLSKeyFile:         cfg.TLSKey,
+		NATSState:          natsState(c.status),
+		SamplerState:       sampler.State,
+		Gatherer:           gatherers,
+		SampledMetrics:     sampler.WriteMetrics,
+		Logger:             logger,
+		Listen:             cfg.Listen,
+		SampleInterval:     cfg.SampleInterval,
+		StallAfter:         cfg.StallAfter,
+		Version:            version(),
 
 		// /readyz and the dead-letters page report the index's stalls.
 		DeadLetterIndex: p.index,
@@ -223,14 +244,7 @@ func newRegistry(nc *nats.Conn) *prometheus.Registry {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "jetwatch_nats_connected", Help: "1 while jetwatch is connected to NATS.",
-		}, func() float64 {
-			if nc.IsConnected() {
-				return 1
-			}
-			return 0
-		}),
+		connectedGauge(nc),
 	)
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "jetwatch_build_info", Help: "Always 1; labels say which jetwatch runs.",
@@ -238,6 +252,26 @@ func newRegistry(nc *nats.Conn) *prometheus.Registry {
 	buildInfo.WithLabelValues(version(), runtime.Version()).Set(1)
 	reg.MustRegister(buildInfo)
 	return reg
+}
+
+// natsState is the state of a connection as the pages show it.
+func natsState(st *natsconn.Status) func() web.NATSState {
+	return func() web.NATSState {
+		s := st.Snapshot()
+		return web.NATSState{Connected: s.Connected, Closed: s.Closed, Since: s.Since, LastError: s.LastError, Server: s.ServerURL, ServerName: s.ServerName}
+	}
+}
+
+// connectedGauge is jetwatch_nats_connected of nc.
+func connectedGauge(nc *nats.Conn) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "jetwatch_nats_connected", Help: "1 while jetwatch is connected to NATS.",
+	}, func() float64 {
+		if nc.IsConnected() {
+			return 1
+		}
+		return 0
+	})
 }
 
 // signInSummary says in the start log how operators sign in.
@@ -273,6 +307,14 @@ func checkListen(cfg *config, signIn bool) error {
 		return nil
 	}
 	return fmt.Errorf("--listen %s is reachable from other machines, but no sign-in is configured: anyone who reaches it could redeliver or discard dead letters. Configure sign-in with --users FILE (create it with `jetwatch user add --users FILE --role admin NAME`) or proxy sign-in with --proxy-user-header, --proxy-roles and --trusted-proxies; or pass --insecure-no-auth (JETWATCH_INSECURE_NO_AUTH=true) if you accept that", cfg.Listen)
+}
+
+// pendingGauge is jetwatch_dead_letters_pending, of one account.
+func pendingGauge() prometheus.Gauge {
+	return prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "jetwatch_dead_letters_pending",
+		Help: "Dead letters neither redelivered nor discarded, from the index (counted every 5 s).",
+	})
 }
 
 // countPending sets jetwatch_dead_letters_pending from the index every

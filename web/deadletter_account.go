@@ -1,0 +1,103 @@
+package web
+
+import (
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+// DeadLetterAccount is one more account whose dead letters jetwatch
+// captures (serve's --account NAME=CONTEXT): the reads of its own index
+// partition. Its pages and API answer under ?account=NAME.
+type DeadLetterAccount struct {
+	// Name labels the account in URLs and on the pages. Required; letters,
+	// digits, - and _ (serve checks it).
+	Name string
+	// DeadLetters reads the account's index partition. Required.
+	DeadLetters DeadLetters
+	// Actions redelivers and discards the account's dead letters, within
+	// the account. Without it those answer 503.
+	Actions DeadLetterActions
+	// Index reports the account's dead-letter index. Without it the
+	// account's page shows no index banners.
+	Index DeadLetterIndex
+	// NATSState reports the account's own connection. Required.
+	NATSState func() NATSState
+}
+
+// deadLetterSource is the account a dead-letter request is about: the
+// main account's reads, actions and index, or those of ?account=NAME.
+type deadLetterSource struct {
+	// account is "" for the main account.
+	account string
+	reads   DeadLetters
+	// actions is nil where redelivery and discard are not served.
+	actions DeadLetterActions
+	index   DeadLetterIndex
+	// nats is the account's own connection; nil for the main account,
+	// whose connection every page reports.
+	nats func() NATSState
+}
+
+// deadLetterSource resolves ?account=: absent is the main account, so
+// every URL from before accounts keeps its meaning; a name not configured
+// is a 404 naming it (quoted and cut) and the accounts there are.
+func (s *Server) deadLetterSource(c echo.Context) (deadLetterSource, error) {
+	name := c.QueryParam("account")
+	if name == "" {
+		if s.cfg.DeadLetters == nil {
+			return deadLetterSource{}, errNoDeadLetters
+		}
+		return deadLetterSource{reads: s.cfg.DeadLetters, actions: s.cfg.DeadLetterActions, index: s.cfg.DeadLetterIndex}, nil
+	}
+	for _, a := range s.cfg.DeadLetterAccounts {
+		if a.Name == name {
+			return deadLetterSource{account: a.Name, reads: a.DeadLetters, actions: a.Actions, index: a.Index, nats: a.NATSState}, nil
+		}
+	}
+	return deadLetterSource{}, notFoundError{"no account " + shortQuote(name) + " among those whose dead letters jetwatch captures: " + s.accountNames()}
+}
+
+// accountNames lists the accounts ?account= takes, for the 404.
+func (s *Server) accountNames() string {
+	if len(s.cfg.DeadLetterAccounts) == 0 {
+		return "it captures its own account's only (serve's --account NAME=CONTEXT adds more); leave account out"
+	}
+	names := make([]string, 0, len(s.cfg.DeadLetterAccounts))
+	for _, a := range s.cfg.DeadLetterAccounts {
+		names = append(names, a.Name)
+	}
+	return strings.Join(names, ", ") + ", or leave account out for its own"
+}
+
+// actionsOf are src's actions, or the 503 saying they are not served.
+func actionsOf(src deadLetterSource) (DeadLetterActions, error) {
+	if src.actions != nil {
+		return src.actions, nil
+	}
+	if src.account != "" {
+		return nil, unavailableError{"redelivery and discard of account " + src.account + "'s dead letters are not served by this jetwatch: act on them with a client of that account; nothing was changed"}
+	}
+	return nil, errNoDeadLetters
+}
+
+// bulkAccount refuses a bulk job under ?account=: the bulk runner acts on
+// the main account's dead letters, and an id means another dead letter in
+// each account. Unknown accounts are a 404 as everywhere.
+func (s *Server) bulkAccount(c echo.Context) error {
+	src, err := s.deadLetterSource(c)
+	if err != nil || src.account == "" {
+		return err
+	}
+	return unavailableError{"bulk jobs on account " + src.account + "'s dead letters are not served by this jetwatch yet; nothing was changed"}
+}
+
+// hasAccount says whether name is one of the DeadLetterAccounts.
+func (s *Server) hasAccount(name string) bool {
+	for _, a := range s.cfg.DeadLetterAccounts {
+		if a.Name == name {
+			return true
+		}
+	}
+	return false
+}
