@@ -440,9 +440,14 @@ func (t *lagTracker) begin(breakers []store.Breaker) {
 
 // judge adds c's sample taken at at to its window and sets its lag and
 // health. longLived says whether its deletion would be worth showing.
-func (t *lagTracker) judge(c *store.Consumer, longLived bool, at, now time.Time) {
+// It returns the window's newest sample before this one (ok false when
+// there was none), for the rates from one sample to the next.
+func (t *lagTracker) judge(c *store.Consumer, longLived bool, at, now time.Time) (prev lagSample, ok bool) {
 	t.mu.Lock()
 	w := t.window(c.Stream, c.Name)
+	if w.n > 0 {
+		prev, ok = w.samples[w.n-1], true
+	}
 	w.add(sampleOf(c, at), t.minGap)
 	w.seen, w.longLived = t.cycle, longLived
 	if g := t.gone[c.Stream]; g != nil {
@@ -453,6 +458,7 @@ func (t *lagTracker) judge(c *store.Consumer, longLived bool, at, now time.Time)
 	t.mu.Unlock()
 	applyLag(c, lag)
 	judgeConsumer(c, lag, guards, now)
+	return prev, ok
 }
 
 // touch marks a consumer that exists but could not be read this cycle.
