@@ -38,7 +38,8 @@ const (
 	lagWindowAges = 3
 )
 
-// lagSample is what the window keeps of one sample: 40 bytes.
+// lagSample is one sample as the rules read it; a window keeps it
+// packed (packedSample).
 type lagSample struct {
 	at        int64  // unix ms
 	pending   uint64 // num_pending: not yet delivered
