@@ -2,6 +2,7 @@ package collector
 
 import (
 	"cmp"
+	"encoding/binary"
 	"io"
 	"slices"
 	"strings"
@@ -130,6 +131,7 @@ const (
 // account labels, shared by every series read from one server; stream,
 // shared by a stream's series; own, the series' own (a consumer's, a
 // source's). So a million consumer series hold only their own labels.
+// A consumer family's own part is packed (see packConsumerLabels).
 type seriesLabels struct{ head, stream, own string }
 
 // family is one metric family: a value for each series of labels, in the
@@ -139,6 +141,9 @@ type family struct {
 	labels     []seriesLabels // may be shared with other families
 	values     []float64      // values[i] is labels[i]'s
 	absent     []bool         // nil when every series has a value
+	// packedOwn says the labels' own parts are packed consumer labels,
+	// written out in full as they are written.
+	packedOwn bool
 }
 
 // newFamily returns a family with a value for each of labels, to be set.
@@ -263,12 +268,13 @@ func newExposition(c *store.Cycle, others []store.Account, servers, known []stor
 		}
 		leader, cluster := sl.readFrom(cs.Cluster, false)
 		consumerLabels = append(consumerLabels, seriesLabels{
-			head: sl.head(leader, cluster), stream: sl.streamLabels(st, leader), own: sl.consumerLabels(cs, leader),
+			head: sl.head(leader, cluster), stream: sl.streamLabels(st, leader), own: packConsumerLabels(cs, leader),
 		})
 		readConsumers = append(readConsumers, cs)
 	}
 	for _, g := range consumerGauges {
 		f := newFamily(g.name, g.help, consumerLabels)
+		f.packedOwn = true
 		for i, cs := range readConsumers {
 			v, ok := g.value(cs)
 			// A deleted consumer has only its lag state (stopped).
@@ -546,11 +552,55 @@ func (l *labeller) streamLabels(st *store.Stream, server string) string {
 	return t
 }
 
-// consumerLabels are a consumer's own labels; its series are read from
-// its leader.
-func (l *labeller) consumerLabels(c *store.Consumer, leader string) string {
-	return labels("consumer_name", c.Name, "consumer_leader", leader, "is_consumer_leader", boolLabel(leader != ""),
-		"consumer_desc", c.Description)
+// packConsumerLabels packs a consumer's own labels, read from leader, as
+// their escaped values alone, each but the last after its length as a
+// uvarint: with the label names, 100,000 consumers' labels held 13 MB
+// between scrapes; packed, a fifth. appendConsumerLabels writes them out.
+func packConsumerLabels(c *store.Consumer, leader string) string {
+	name, leader, desc := escapeLabel(c.Name), escapeLabel(leader), escapeLabel(c.Description)
+	b := make([]byte, 0, 2*binary.MaxVarintLen64+len(name)+len(leader)+len(desc))
+	b = binary.AppendUvarint(b, uint64(len(name)))
+	b = append(b, name...)
+	b = binary.AppendUvarint(b, uint64(len(leader)))
+	b = append(b, leader...)
+	b = append(b, desc...)
+	return string(b)
+}
+
+// appendConsumerLabels appends the consumer labels packed by
+// packConsumerLabels, as the text format writes them.
+func appendConsumerLabels(b []byte, packed string) []byte {
+	// Decoded by hand: binary.Uvarint takes bytes, and a conversion per
+	// series would allocate.
+	next := func() string {
+		n, shift, i := 0, 0, 0
+		for ; packed[i] >= 0x80; i++ {
+			n |= int(packed[i]&0x7f) << shift
+			shift += 7
+		}
+		n |= int(packed[i]) << shift
+		v := packed[i+1 : i+1+n]
+		packed = packed[i+1+n:]
+		return v
+	}
+	name, leader := next(), next()
+	b = append(b, `consumer_name="`...)
+	b = append(b, name...)
+	b = append(b, `",consumer_leader="`...)
+	b = append(b, leader...)
+	b = append(b, `",is_consumer_leader="`...)
+	b = append(b, boolLabel(leader != "")...)
+	b = append(b, `",consumer_desc="`...)
+	b = append(b, packed...)
+	return append(b, '"')
+}
+
+// escapeLabel is a label value with the text format's escaping.
+func escapeLabel(v string) string {
+	if !strings.ContainsAny(v, "\\\"\n") {
+		return v
+	}
+	return labelEscaper.Replace(v)
 }
 
 // labels renders k="v",... with the text format's escaping.

@@ -599,3 +599,24 @@ func TestMetricsWhenTheAccountCannotBeLearnt(t *testing.T) {
 	require.Contains(t, logs.String(), userInfoSubject)
 	require.True(t, nc.IsConnected(), "a denied request does not cost the connection")
 }
+
+// Consumer labels are kept packed between scrapes; written out, they are
+// the labels in full, escaped, whatever the name and description hold.
+func TestPackedConsumerLabelsWriteTheFullLabels(t *testing.T) {
+	long := strings.Repeat("n", 300) // a length that takes two varint bytes
+	cases := []struct{ name, leader, desc string }{
+		{"worker", "nats-0", ""},
+		{"worker", "", "no leader known"},
+		{long, strings.Repeat("l", 130), long},
+		{`q"uo\te`, "nats-1", "line\nbreak \"quoted\" back\\slash"},
+		{"", "", ""},
+		{"ünïcode", "nats-2", "日本語"},
+	}
+	for _, tc := range cases {
+		c := &store.Consumer{Name: tc.name, Description: tc.desc}
+		want := labels("consumer_name", tc.name, "consumer_leader", tc.leader,
+			"is_consumer_leader", boolLabel(tc.leader != ""), "consumer_desc", tc.desc)
+		got := string(appendConsumerLabels([]byte("x,"), packConsumerLabels(c, tc.leader)))
+		require.Equal(t, "x,"+want, got, "consumer %q", tc.name)
+	}
+}

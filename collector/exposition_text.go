@@ -83,12 +83,16 @@ func (u unit) appendTo(b []byte) []byte {
 			b = append(b, f.name...)
 			b = append(b, '{')
 			b = append(b, l.head...)
-			for _, part := range [2]string{l.stream, l.own} {
+			for j, part := range [2]string{l.stream, l.own} {
 				if part != "" {
 					if len(b) > 0 && b[len(b)-1] != '{' {
 						b = append(b, ',')
 					}
-					b = append(b, part...)
+					if j == 1 && f.packedOwn {
+						b = appendConsumerLabels(b, part)
+					} else {
+						b = append(b, part...)
+					}
 				}
 			}
 			b = append(b, '}', ' ')

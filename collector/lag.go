@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -37,7 +38,8 @@ const (
 	lagWindowAges = 3
 )
 
-// lagSample is what the window keeps of one sample: 40 bytes.
+// lagSample is one sample as the rules read it; a window keeps it
+// packed (packedSample).
 type lagSample struct {
 	at        int64  // unix ms
 	pending   uint64 // num_pending: not yet delivered
@@ -295,31 +297,80 @@ func perSecond(v float64) string {
 	return fmt.Sprintf("%.0f/s", v)
 }
 
-// lagWindow is one consumer's window, oldest first.
+// lagWindow is one consumer's window, oldest first. Its samples are kept
+// packed, 32 bytes rather than 40, and the window in 352 bytes rather
+// than 448: 100,000 consumers' windows were the largest thing jetwatch
+// kept between cycles.
 type lagWindow struct {
-	samples [lagWindowSamples]lagSample
-	n       uint8
+	// base is the time the samples' times count from, in Unix ms: the
+	// oldest sample's.
+	base    int64
+	samples [lagWindowSamples]packedSample
 	// seen is the cycle that last listed the consumer.
 	seen uint64
+	n    uint8
 	// longLived is set for a consumer that is not jetwatch's and has no
 	// inactive threshold: one that is meant to stay, so its deletion is
 	// worth showing. Ephemeral consumers come and go all the time.
 	longLived bool
 }
 
+// packedSample is a lagSample within its window: its time after the
+// window's base, and its unacknowledged backlog as what is delivered and
+// not acknowledged on top of pending.
+type packedSample struct {
+	at         uint32 // ms after the window's base: 49 days
+	ackPending uint32 // backlog - pending, at most math.MaxUint32
+	pending    uint64
+	delivered  uint64
+	ackFloor   uint64
+}
+
+// sample is the window's i-th sample.
+func (w *lagWindow) sample(i int) lagSample {
+	p := &w.samples[i]
+	return lagSample{at: w.base + int64(p.at), pending: p.pending, backlog: p.pending + uint64(p.ackPending),
+		delivered: p.delivered, ackFloor: p.ackFloor}
+}
+
+// unpack is the window's samples, oldest first, in buf.
+func (w *lagWindow) unpack(buf *[lagWindowSamples]lagSample) []lagSample {
+	for i := range int(w.n) {
+		buf[i] = w.sample(i)
+	}
+	return buf[:w.n]
+}
+
 // add appends s, or replaces the newest sample when s follows it by less
 // than minGap (a cycle run twice in quick succession), so the window
 // keeps its span.
 func (w *lagWindow) add(s lagSample, minGap int64) {
-	if w.n > 0 && s.at-w.samples[w.n-1].at < minGap {
-		w.samples[w.n-1] = s
-		return
-	}
-	if int(w.n) == lagWindowSamples {
+	switch {
+	case w.n > 0 && s.at-w.sample(int(w.n)-1).at < minGap:
+		w.n--
+	case int(w.n) == lagWindowSamples:
 		copy(w.samples[:], w.samples[1:])
 		w.n--
 	}
-	w.samples[w.n] = s
+	if w.n > 0 && w.samples[0].at > 0 {
+		// The oldest slid out: count from the new oldest.
+		d := w.samples[0].at
+		for i := range int(w.n) {
+			w.samples[i].at -= d
+		}
+		w.base += int64(d)
+	}
+	if w.n == 0 || s.at < w.base || s.at-w.base > math.MaxUint32 {
+		// Samples 49 days older than s, or newer (the clock went back),
+		// are not compared with it: start again from s.
+		w.n, w.base = 0, s.at
+	}
+	var ackPending uint64
+	if s.backlog > s.pending {
+		ackPending = min(s.backlog-s.pending, math.MaxUint32)
+	}
+	w.samples[w.n] = packedSample{at: uint32(s.at - w.base), ackPending: uint32(ackPending),
+		pending: s.pending, delivered: s.delivered, ackFloor: s.ackFloor}
 	w.n++
 }
 
@@ -440,19 +491,26 @@ func (t *lagTracker) begin(breakers []store.Breaker) {
 
 // judge adds c's sample taken at at to its window and sets its lag and
 // health. longLived says whether its deletion would be worth showing.
-func (t *lagTracker) judge(c *store.Consumer, longLived bool, at, now time.Time) {
+// It returns the window's newest sample before this one (ok false when
+// there was none), for the rates from one sample to the next.
+func (t *lagTracker) judge(c *store.Consumer, longLived bool, at, now time.Time) (prev lagSample, ok bool) {
 	t.mu.Lock()
 	w := t.window(c.Stream, c.Name)
+	if w.n > 0 {
+		prev, ok = w.sample(int(w.n)-1), true
+	}
 	w.add(sampleOf(c, at), t.minGap)
 	w.seen, w.longLived = t.cycle, longLived
 	if g := t.gone[c.Stream]; g != nil {
 		delete(g, c.Name) // recreated
 	}
 	guards := t.guards[c.Stream+"\x00"+c.Name]
-	lag := evaluateLag(w.samples[:w.n], factsOf(c), now, t.rules)
+	var buf [lagWindowSamples]lagSample
+	lag := evaluateLag(w.unpack(&buf), factsOf(c), now, t.rules)
 	t.mu.Unlock()
 	applyLag(c, lag)
 	judgeConsumer(c, lag, guards, now)
+	return prev, ok
 }
 
 // touch marks a consumer that exists but could not be read this cycle.

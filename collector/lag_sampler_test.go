@@ -118,7 +118,8 @@ func (lb *lagBench) consumer(name string) store.Consumer {
 // states: a growing backlog is falling behind (not ok), a shrinking one
 // draining with a time to drain, one taking messages without acking
 // stalled, one nobody pulls from and one deleted stopped. The metric says
-// the same, and a restarted sampler continues from the stored samples.
+// the same, and a restarted sampler continues from the stored samples
+// (its lag and its rates).
 func TestSamplerJudgesLagAsATrend(t *testing.T) {
 	t.Parallel()
 	lb := newLagBench(t)
@@ -140,6 +141,9 @@ func TestSamplerJudgesLagAsATrend(t *testing.T) {
 	require.InDelta(t, 2.0, shipping.ArrivalPerSec, 0.001)
 	require.InDelta(t, 1.2, shipping.AckPerSec, 0.001)
 	require.InDelta(t, 90, shipping.LagWindowSeconds, 0.001)
+	// From the last two samples: 12 delivered and acked in 10 s.
+	require.InDelta(t, 1.2, shipping.DeliveredPerSec, 0.001)
+	require.InDelta(t, 1.2, shipping.AckedPerSec, 0.001)
 	require.Nil(t, shipping.DrainSeconds)
 	require.Equal(t, store.HealthWarning, shipping.Health.Level)
 	require.Contains(t, shipping.Health.Reasons[0], "falling behind: 180 pending and rising (2.0/s arriving, 1.2/s acknowledged")
@@ -203,6 +207,9 @@ func TestSamplerJudgesLagAsATrend(t *testing.T) {
 	shipping = lb.consumer("shipping")
 	require.Equal(t, store.LagDraining, shipping.LagState, "judged from the stored window, not one new sample")
 	require.InDelta(t, 90, shipping.LagWindowSeconds, 0.001)
+	// Its rates come from the newest stored sample: 10 acked in 10 s.
+	require.InDelta(t, 1.0, shipping.DeliveredPerSec, 0.001)
+	require.InDelta(t, 1.0, shipping.AckedPerSec, 0.001)
 	gone = lb.consumer("gone")
 	require.NotNil(t, gone.DeletedAt)
 	require.Equal(t, deletedAt, gone.DeletedAt.UTC())

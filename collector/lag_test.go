@@ -1,6 +1,8 @@
 package collector
 
 import (
+	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -201,13 +203,82 @@ func TestLagWindowKeepsTheLastSamplesAndItsSpan(t *testing.T) {
 		w.add(lagSample{at: int64(i) * 10_000, pending: uint64(i)}, 5_000)
 	}
 	require.Equal(t, lagWindowSamples, int(w.n))
-	require.Equal(t, uint64(5), w.samples[0].pending, "the oldest five slid out")
-	require.Equal(t, uint64(14), w.samples[w.n-1].pending)
+	require.Equal(t, uint64(5), w.sample(0).pending, "the oldest five slid out")
+	require.Equal(t, int64(50_000), w.sample(0).at)
+	require.Equal(t, uint64(14), w.sample(int(w.n)-1).pending)
 
 	// A cycle run again 1 s later replaces the newest sample rather than
 	// pushing out the oldest.
 	w.add(lagSample{at: 141_000, pending: 99}, 5_000)
 	require.Equal(t, lagWindowSamples, int(w.n))
-	require.Equal(t, uint64(5), w.samples[0].pending)
-	require.Equal(t, uint64(99), w.samples[w.n-1].pending)
+	require.Equal(t, uint64(5), w.sample(0).pending)
+	require.Equal(t, uint64(99), w.sample(int(w.n)-1).pending)
+	require.Equal(t, int64(141_000), w.sample(int(w.n)-1).at)
+}
+
+// The window keeps its samples packed: what it gives back is what was
+// added, through many wraps and months of Unix-ms times, so the trend
+// judged from it is the one judged from the samples themselves.
+func TestLagWindowGivesBackWhatWasAdded(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	var w lagWindow
+	var added []lagSample
+	// 120 days of 10 s samples: the times pass 49 days (uint32 ms) from
+	// the first sample twice over; pending rises, with a backlog above
+	// it beyond what 32 bits hold now and then.
+	for i := range 120 * 24 * 360 {
+		s := lagSample{at: start + int64(i)*10_000 + int64(i%7), pending: uint64(i) * 3, delivered: uint64(i) * 5, ackFloor: uint64(i) * 4}
+		s.backlog = s.pending + uint64(i%13)
+		if i%1000 == 999 {
+			s.backlog = s.pending + 1<<40
+		}
+		w.add(s, 5_000)
+		added = append(added[max(0, len(added)-lagWindowSamples+1):], s)
+		if i%1000 == 999 {
+			s.backlog = s.pending + math.MaxUint32 // what a packed sample holds at most
+			added[len(added)-1] = s
+		}
+	}
+	var buf [lagWindowSamples]lagSample
+	require.Equal(t, added, w.unpack(&buf))
+
+	// Then a backlog that grows: falling behind, judged the same.
+	last := added[len(added)-1]
+	for k := range lagWindowSamples {
+		s := lagSample{at: last.at + int64(k+1)*10_000, pending: uint64(k+1) * 1000, delivered: last.delivered + uint64(k+1)*50,
+			ackFloor: last.ackFloor + uint64(k+1)*50}
+		s.backlog = s.pending + 5
+		w.add(s, 5_000)
+		added = append(added[1:], s)
+	}
+	got := w.unpack(&buf)
+	require.Equal(t, added, got)
+
+	now := time.UnixMilli(added[len(added)-1].at)
+	rules := lagRules{StallAfter: 5 * time.Minute, MaxAge: 300 * time.Second}
+	facts := lagFacts{created: time.UnixMilli(start), numWaiting: 1}
+	want := evaluateLag(slices.Clone(added), facts, now, rules)
+	require.Equal(t, store.LagFallingBehind, want.State)
+	require.Equal(t, want, evaluateLag(got, facts, now, rules))
+}
+
+// A sample further than 49 days from the window's, or before them (the
+// clock went back), starts the window again: those are never compared.
+func TestLagWindowStartsAgainAfterALongGapOrAClockStepBack(t *testing.T) {
+	t.Parallel()
+	var w lagWindow
+	for i := range 5 {
+		w.add(lagSample{at: 1_000_000 + int64(i)*10_000, pending: uint64(i)}, 5_000)
+	}
+	late := lagSample{at: 1_040_000 + 50*24*3600*1000, pending: 7, backlog: 7}
+	w.add(late, 5_000)
+	require.Equal(t, 1, int(w.n))
+	require.Equal(t, late, w.sample(0))
+
+	w.add(lagSample{at: late.at + 10_000, pending: 8}, 5_000)
+	back := lagSample{at: late.at - 60_000, pending: 9, backlog: 9}
+	w.add(back, 5_000)
+	require.Equal(t, 1, int(w.n), "the clock went back a minute")
+	require.Equal(t, back, w.sample(0))
 }

@@ -103,7 +103,10 @@ type Sampler struct {
 
 	// cycle serializes cycles and guards what one leaves to the next.
 	cycle sync.Mutex
-	prev  map[string]prevSample // by stream, or stream + "\x00" + consumer
+	// prev is each stream's last sample, for its rates. A consumer's is
+	// the newest in its lag window: a map of its own held 100,000
+	// consumers' twice, and every ephemeral consumer's ever seen.
+	prev map[string]prevSample // by stream
 	// settings are the consumers' config settings, decoded when changed.
 	settings *settingsCache
 	// byItem names the listings to read item by item, because the last
@@ -237,20 +240,11 @@ func (s *Sampler) loadPrevious(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load previous samples: %w", err)
 	}
-	consumers, err := s.db.AllConsumers(ctx)
-	if err != nil {
-		return fmt.Errorf("load previous samples: %w", err)
-	}
 	s.cycle.Lock()
 	defer s.cycle.Unlock()
 	for _, st := range streams {
 		if at := readAt(st.Unread, st.SampledAt); at != nil {
 			s.prev[st.Name] = prevSample{at: *at, seq: st.LastSeq, bytes: st.Bytes}
-		}
-	}
-	for _, c := range consumers {
-		if at := readAt(c.Unread, c.SampledAt); at != nil {
-			s.prev[c.Stream+"\x00"+c.Name] = prevSample{at: *at, seq: c.Delivered.ConsumerSeq, ackFloor: c.AckFloor.ConsumerSeq}
 		}
 	}
 	return nil
@@ -471,15 +465,12 @@ func (s *Sampler) consumersOf(ctx context.Context, dst []store.Consumer, st *sto
 		}
 		c := consumerFromInfo(info, at)
 		c.Own = s.own.consumer(st.Name, c.Name, c.Description)
-		s.lag.judge(&c, !c.Own && info.Config.InactiveThreshold == 0, at, now)
-		key := st.Name + "\x00" + c.Name
-		if p, ok := s.prev[key]; ok {
-			if dt := at.Sub(p.at).Seconds(); dt > 0 {
-				c.DeliveredPerSec = rate(p.seq, c.Delivered.ConsumerSeq, dt)
+		if p, ok := s.lag.judge(&c, !c.Own && info.Config.InactiveThreshold == 0, at, now); ok {
+			if dt := float64(at.UnixMilli()-p.at) / 1000; dt > 0 {
+				c.DeliveredPerSec = rate(p.delivered, c.Delivered.ConsumerSeq, dt)
 				c.AckedPerSec = rate(p.ackFloor, c.AckFloor.ConsumerSeq, dt)
 			}
 		}
-		s.prev[key] = prevSample{at: at, seq: c.Delivered.ConsumerSeq, ackFloor: c.AckFloor.ConsumerSeq}
 		out = append(out, c)
 	}
 	if l.notReached {

@@ -171,12 +171,26 @@ func TestSamplerRecordsWhatTheServerReports(t *testing.T) {
 		}
 		return nil
 	})
+	// Billing gets two more and acknowledges all four outstanding.
+	batch, err = billing.Fetch(2, jetstream.FetchMaxWait(2*time.Second))
+	require.NoError(t, err)
+	for m := range batch.Messages() {
+		got = append(got, m)
+	}
+	require.Len(t, got, 5)
+	for _, m := range got[1:] {
+		require.NoError(t, m.DoubleAck(ctx))
+	}
 	b.clock.Advance(10 * time.Second)
 	_, err = s.SampleOnce(ctx)
 	require.NoError(t, err)
 	st, err = b.db.Stream(ctx, "ORDERS")
 	require.NoError(t, err)
 	require.InDelta(t, 0.5, st.InPerSec, 0.0001)
+	c, err = b.db.Consumer(ctx, "ORDERS", "billing")
+	require.NoError(t, err)
+	require.InDelta(t, 0.2, c.DeliveredPerSec, 0.0001, "2 deliveries in 10 s")
+	require.InDelta(t, 0.4, c.AckedPerSec, 0.0001, "the ack floor moved by 4 in 10 s")
 	require.InDelta(t, 75.0, *st.Limits.MsgsUsedPct, 0.001)
 	audit, err = b.db.Consumer(ctx, "ORDERS", "audit")
 	require.NoError(t, err)
