@@ -23,6 +23,10 @@ type DeadLetterAccount struct {
 	Index DeadLetterIndex
 	// NATSState reports the account's own connection. Required.
 	NATSState func() NATSState
+	// Refused says why jetwatch refuses to capture the account (say, its
+	// user is in jetwatch's own account); empty while it does not. Nil:
+	// never refused.
+	Refused func() string
 }
 
 // deadLetterSource is the account a dead-letter request is about: the
@@ -37,6 +41,8 @@ type deadLetterSource struct {
 	// nats is the account's own connection; nil for the main account,
 	// whose connection every page reports.
 	nats func() NATSState
+	// refused is the account's Refused; nil for the main account.
+	refused func() string
 }
 
 // deadLetterSource resolves ?account=: absent is the main account, so
@@ -52,7 +58,7 @@ func (s *Server) deadLetterSource(c echo.Context) (deadLetterSource, error) {
 	}
 	for _, a := range s.cfg.DeadLetterAccounts {
 		if a.Name == name {
-			return deadLetterSource{account: a.Name, reads: a.DeadLetters, actions: a.Actions, index: a.Index, nats: a.NATSState}, nil
+			return deadLetterSource{account: a.Name, reads: a.DeadLetters, actions: a.Actions, index: a.Index, nats: a.NATSState, refused: a.Refused}, nil
 		}
 	}
 	return deadLetterSource{}, notFoundError{"no account " + shortQuote(name) + " among those whose dead letters jetwatch captures: " + s.accountNames()}

@@ -58,6 +58,9 @@ func (s *Server) deadLetterList(c echo.Context) error {
 		// account's list must offer no bulk form, whose ids would mean
 		// the main account's dead letters.
 		CanAct: src.account == "" && src.actions != nil && principal(c).Role.Allows(auth.Operator)}
+	if src.refused != nil {
+		m.AccountRefused = src.refused()
+	}
 	if src.nats != nil {
 		if st := src.nats(); !st.Connected {
 			m.AccountDown = accountDownText(src.account, st)

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -166,6 +168,8 @@ type accountParts struct {
 	queries     *query.Queries
 	redeliverer *redeliver.Redeliverer
 	pending     prometheus.Gauge
+	// check refuses the account when another of jetwatch's users is in it.
+	check *accountCheck
 }
 
 // accountPartition is where an account's index lives: its own file, so
@@ -176,7 +180,8 @@ func accountPartition(dataDir, name string) string {
 }
 
 // openAccount opens c's index partition and builds its parts.
-func openAccount(ctx context.Context, c accountConn, cfg *config, logger *slog.Logger) (_ *accountParts, err error) {
+// main and earlier are the connections c's account must differ from.
+func openAccount(ctx context.Context, c accountConn, main *nats.Conn, earlier []accountConn, cfg *config, logger *slog.Logger) (_ *accountParts, err error) {
 	path := accountPartition(cfg.Data, c.name)
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("account %s: index directory: %w", c.name, err)
@@ -192,7 +197,8 @@ func openAccount(ctx context.Context, c accountConn, cfg *config, logger *slog.L
 	}()
 	logger = logger.With("account", c.name)
 	db.SetLogger(logger)
-	a := &accountParts{name: c.name, conn: c, db: db, reg: prometheus.NewRegistry()}
+	a := &accountParts{name: c.name, conn: c, db: db, reg: prometheus.NewRegistry(),
+		check: &accountCheck{name: c.name, nc: c.nc, main: main, earlier: earlier, logger: logger}}
 	reg := prometheus.WrapRegistererWith(prometheus.Labels{"account": c.name}, a.reg)
 	a.pending = pendingGauge()
 	for _, g := range []prometheus.Collector{connectedGauge(c.nc), a.pending} {
@@ -234,13 +240,15 @@ func openAccount(ctx context.Context, c accountConn, cfg *config, logger *slog.L
 // web is the account as the pages and API read it.
 func (a *accountParts) web() web.DeadLetterAccount {
 	return web.DeadLetterAccount{Name: a.name, DeadLetters: a.queries, Actions: a.redeliverer, Index: a.index,
-		NATSState: natsState(a.conn.status)}
+		NATSState: natsState(a.conn.status), Refused: a.check.Refused}
 }
 
 // group is the account's start group, on its own so that its NATS being
 // down or refusing a permission never holds back another account's.
 func (a *accountParts) group(logger *slog.Logger) startGroup {
 	g := startstop.New(logger.With("account", a.name))
+	g.Add("account check", a.check)
+	g.Then()
 	g.Add("dead-letter advisory relay", a.relay)
 	g.Add("dead-letter capture", a.bridge)
 	g.Then()
@@ -259,4 +267,70 @@ func (a *accountParts) watchLost(ctx context.Context, logger *slog.Logger) {
 		logger.Error("the NATS connection of an account was closed for good: its dead letters are not captured until jetwatch restarts",
 			"account", a.name, "err", a.conn.status.Snapshot().LastError)
 	}
+}
+
+// accountCheckTimeout bounds each $SYS.REQ.USER.INFO of the check.
+const accountCheckTimeout = 5 * time.Second
+
+// accountCheck is the first part of an account's start group: it asks the
+// server which account each connection's user is in, and refuses an
+// --account that is jetwatch's own account or an earlier --account's,
+// whose dead letters would otherwise be captured, indexed and counted
+// twice. A refusal is for good (the settings must change); a question
+// without an answer (a connection down, the permission missing) is tried
+// again, holding this account's capture back until it is answered.
+type accountCheck struct {
+	name    string
+	nc      *nats.Conn
+	main    *nats.Conn
+	earlier []accountConn
+	logger  *slog.Logger
+
+	mu      sync.Mutex
+	refused string
+}
+
+// Start answers once the account is known to be one jetwatch captures
+// nowhere else; a refused account's Start waits for ctx, so nothing after
+// it in the group starts.
+func (a *accountCheck) Start(ctx context.Context) error {
+	_, own, err := collector.UserAccount(ctx, a.nc, accountCheckTimeout)
+	if err != nil {
+		return fmt.Errorf("account %s: learn which account its user is in (allow it to publish $SYS.REQ.USER.INFO): %w", a.name, err)
+	}
+	_, main, err := collector.UserAccount(ctx, a.main, accountCheckTimeout)
+	if err != nil {
+		return fmt.Errorf("account %s: learn jetwatch's own account, to tell it apart (allow the main user to publish $SYS.REQ.USER.INFO): %w", a.name, err)
+	}
+	if own == main {
+		return a.refuse(ctx, fmt.Sprintf("--account %s is a user of jetwatch's own account (%s), whose dead letters jetwatch captures already: nothing of it is captured twice; remove --account %s or give it a user of another account", a.name, cut(own), a.name))
+	}
+	for _, e := range a.earlier {
+		_, id, err := collector.UserAccount(ctx, e.nc, accountCheckTimeout)
+		if err != nil {
+			return fmt.Errorf("account %s: learn the account of --account %s, to tell them apart: %w", a.name, e.name, err)
+		}
+		if id == own {
+			return a.refuse(ctx, fmt.Sprintf("--account %s and --account %s are users of one account (%s): its dead letters are captured under %s only; remove one of them", e.name, a.name, cut(own), e.name))
+		}
+	}
+	return nil
+}
+
+func (a *accountCheck) refuse(ctx context.Context, why string) error {
+	a.mu.Lock()
+	a.refused = why
+	a.mu.Unlock()
+	a.logger.Error("an --account is refused: its dead letters are not captured", "why", why)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (a *accountCheck) Stop() {}
+
+// Refused says why the account is refused; empty while it is not.
+func (a *accountCheck) Refused() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.refused
 }

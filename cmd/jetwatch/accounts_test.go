@@ -456,7 +456,7 @@ accounts {
         "$JS.API.CONSUMER.CREATE.DLQ.>", "$JS.API.CONSUMER.CREATE.JETWATCH_DLQ_ACTIONS.>",
         "$JS.API.CONSUMER.MSG.NEXT.>", "$JS.ACK.>", "$JS.API.CONSUMER.INFO.>", "$JS.API.STREAM.MSG.GET.>", "$JS.API.DIRECT.GET.DLQ",
         "$JS.API.CONSUMER.DELETE.DLQ.>", "$JS.API.CONSUMER.DELETE.JETWATCH_DLQ_ACTIONS.>",
-        "dlq.>", "jetwatch.dlq.actions.>", "jetwatch.relay.>",
+        "dlq.>", "jetwatch.dlq.actions.>", "jetwatch.relay.>", "$SYS.REQ.USER.INFO",
         "orders.>"
       ],
       subscribe: ["_INBOX.>", "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>", "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.>"]
@@ -501,4 +501,65 @@ func TestAnAccountUserNeedsOnlyTheListedPermissions(t *testing.T) {
 	require.Equal(t, "B", one.Account)
 	require.NotContains(t, strings.ToLower(out.String()), "permissions violation")
 	require.NotContains(t, out.String(), "account=B", "nothing of B's went wrong")
+}
+
+// An --account whose user is in jetwatch's own account, or in the account
+// of an earlier --account, is refused: a log line and its page say why,
+// and nothing of it is captured, while the main account and the first
+// --account of B capture as ever.
+func TestAnAccountAlreadyCapturedIsRefused(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunServer(t, natstest.WithAccounts(t, accountsConfig))
+	ctxA := writeContextFile(t, "a", fmt.Sprintf(`{"url":%q,"user":"a","password":"a"}`, srv.ClientURL()))
+	ctxB := writeContextFile(t, "b", fmt.Sprintf(`{"url":%q,"user":"b","password":"b"}`, srv.ClientURL()))
+	base, data, out := serveAccounts(t, srv, "--account", "SELF="+ctxA, "--account", "B="+ctxB, "--account", "B2="+ctxB)
+
+	for name, why := range map[string]string{
+		"SELF": "--account SELF is a user of jetwatch&#39;s own account (A), whose dead letters jetwatch captures already",
+		"B2":   "--account B and --account B2 are users of one account (B): its dead letters are captured under B only",
+	} {
+		natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+			res, page := httpGet(t, base+"/dead-letters?account="+name)
+			if res.StatusCode != http.StatusOK {
+				return fmt.Errorf("%d", res.StatusCode)
+			}
+			if !strings.Contains(page, `data-testid="dl-account-refused">`+why) {
+				return fmt.Errorf("%s's page does not say why it is refused", name)
+			}
+			return nil
+		})
+		require.Contains(t, out.String(), "an --account is refused")
+		require.Contains(t, out.String(), "account="+name)
+	}
+	_, page := httpGet(t, base+"/dead-letters?account=B")
+	require.NotContains(t, page, "dl-account-refused", "the first --account of B is not refused")
+
+	failOne(t, natstest.Connect(t, srv, nats.UserInfo("a", "a")), `{"order":"a-1"}`)
+	failOne(t, natstest.Connect(t, srv, nats.UserInfo("b", "b")), `{"order":"b-1"}`)
+	var dead struct{ Items []struct{ Stream string } }
+	for _, url := range []string{base + "/api/v1/dead-letters", base + "/api/v1/dead-letters?account=B"} {
+		natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+			getJSON(t, url, &dead)
+			if len(dead.Items) != 1 {
+				return fmt.Errorf("%s: %d dead letters, want 1", url, len(dead.Items))
+			}
+			return nil
+		})
+	}
+	// Both dead letters are indexed; the refused accounts' partitions hold
+	// neither, and their DLQ capture never ran.
+	for _, name := range []string{"SELF", "B2"} {
+		getJSON(t, base+"/api/v1/dead-letters?account="+name, &dead)
+		require.Empty(t, dead.Items, name)
+		db, err := store.OpenFile(t.Context(), accountPartition(data, name))
+		require.NoError(t, err)
+		n, err := db.CountDeadLetters(t.Context(), store.DeadLetterFilter{})
+		require.NoError(t, err)
+		require.Zero(t, n, name)
+		require.NoError(t, db.Close())
+	}
+	_, metrics := httpGet(t, base+"/metrics")
+	require.Contains(t, metrics, `jetwatch_dead_letters_indexed_total{account="B",consumer="billing",reason="max_deliver",stream="ORDERS"} 1`)
+	require.NotContains(t, metrics, `jetwatch_dead_letters_indexed_total{account="SELF"`)
+	require.NotContains(t, metrics, `jetwatch_dead_letters_indexed_total{account="B2"`)
 }

@@ -157,8 +157,8 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	groups := p.groups(logger)
 	gatherers := prometheus.Gatherers{reg}
 	var accounts []web.DeadLetterAccount
-	for _, c := range c.accounts {
-		a, err := openAccount(ctx, c, cfg, logger)
+	for i, ac := range c.accounts {
+		a, err := openAccount(ctx, ac, c.nc, c.accounts[:i], cfg, logger)
 		if err != nil {
 			return err
 		}
