@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jetwatch/jetwatch/collector"
+	"github.com/jetwatch/jetwatch/dlq/bulk"
 	"github.com/jetwatch/jetwatch/dlq/index"
 	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/dlq/redeliver"
@@ -167,6 +168,7 @@ type accountParts struct {
 	index       *index.Index
 	queries     *query.Queries
 	redeliverer *redeliver.Redeliverer
+	bulk        *bulk.Runner
 	pending     prometheus.Gauge
 	// check refuses the account when another of jetwatch's users is in it.
 	check *accountCheck
@@ -234,13 +236,18 @@ func openAccount(ctx context.Context, c accountConn, main *nats.Conn, earlier []
 			Subjects: splitList(cfg.RedeliverSubjects)}}); err != nil {
 		return nil, fmt.Errorf("account %s: %w", c.name, err)
 	}
+	// Its jobs bucket is in the account, beside the DLQ stream its jobs
+	// act on. Breakers are not asked: the main account's are not the
+	// account's services', and a job must not hold for a stranger's.
+	a.bulk = bulk.NewRunner(js, a.queries, a.redeliverer, bulk.Config{Replicas: cfg.StreamReplicas, Logger: logger,
+		TracerProvider: cfg.Tracing, Account: c.name})
 	return a, nil
 }
 
 // web is the account as the pages and API read it.
 func (a *accountParts) web() web.DeadLetterAccount {
 	return web.DeadLetterAccount{Name: a.name, DeadLetters: a.queries, Actions: a.redeliverer, Index: a.index,
-		NATSState: natsState(a.conn.status), Refused: a.check.Refused}
+		NATSState: natsState(a.conn.status), Refused: a.check.Refused, Bulk: a.bulk}
 }
 
 // group is the account's start group, on its own so that its NATS being
@@ -253,6 +260,7 @@ func (a *accountParts) group(logger *slog.Logger) startGroup {
 	g.Add("dead-letter capture", a.bridge)
 	g.Then()
 	g.Add("dead-letter index", a.index)
+	g.Add("bulk jobs", a.bulk)
 	return startGroup{"dead-letter capture of account " + a.name, g}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -339,7 +340,8 @@ func TestAnotherAccountsDeadLettersAreReadUnderItsName(t *testing.T) {
 	require.Contains(t, page, `data-testid="dl-account-current">B</strong>`)
 	require.Contains(t, page, `href="/dead-letters/groups?account=B"`)
 	require.Contains(t, page, `href="/dead-letters/export?account=B"`)
-	require.NotContains(t, page, `id="bulk-selection"`, "no bulk job on B's dead letters")
+	require.Contains(t, page, `action="/dead-letters/bulk/plan?account=B" id="bulk-selection"`, "B's bulk form posts under B")
+	require.Contains(t, page, `href="/redeliveries?account=B" data-testid="dl-bulk-jobs-link"`)
 	res, page = httpGet(t, base+"/dead-letters/1?account=B")
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.Contains(t, page, "b-1")
@@ -366,9 +368,9 @@ func TestAnotherAccountsDeadLettersAreReadUnderItsName(t *testing.T) {
 	require.Less(t, len(page), 1000)
 	require.Contains(t, page, "B, or leave account out")
 
-	// Bulk jobs under ?account= are refused (here already by CSRF; the
-	// web tests post with a token), and a redelivery of B's #1 goes to
-	// B's ORDERS, leaving the main account's #1 and ORDERS alone.
+	// A bulk form without its CSRF token is refused under ?account= as
+	// everywhere, and a redelivery of B's #1 goes to B's ORDERS, leaving
+	// the main account's #1 and ORDERS alone.
 	res, body := postJSON(t, base+"/dead-letters/bulk?account=B")
 	require.Equal(t, http.StatusForbidden, res.StatusCode, body)
 	res, body = postJSON(t, base+"/api/v1/dead-letters/1/redeliver?account=B")
@@ -450,13 +452,14 @@ accounts {
     {user: svc, password: svc},
     {user: jw, password: jw, permissions: {
       publish: [
-        "$JS.API.STREAM.NAMES", "$JS.API.STREAM.INFO.>",
-        "$JS.API.STREAM.CREATE.JETWATCH_ADVISORIES", "$JS.API.STREAM.CREATE.DLQ", "$JS.API.STREAM.CREATE.JETWATCH_DLQ_ACTIONS",
+        "$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.INFO.>",
+        "$JS.API.STREAM.CREATE.JETWATCH_ADVISORIES", "$JS.API.STREAM.CREATE.DLQ", "$JS.API.STREAM.CREATE.JETWATCH_DLQ_ACTIONS", "$JS.API.STREAM.CREATE.KV_jetwatch_bulk_jobs",
         "$JS.API.CONSUMER.CREATE.JETWATCH_ADVISORIES.>",
         "$JS.API.CONSUMER.CREATE.DLQ.>", "$JS.API.CONSUMER.CREATE.JETWATCH_DLQ_ACTIONS.>",
         "$JS.API.CONSUMER.MSG.NEXT.>", "$JS.ACK.>", "$JS.API.CONSUMER.INFO.>", "$JS.API.STREAM.MSG.GET.>", "$JS.API.DIRECT.GET.DLQ",
         "$JS.API.CONSUMER.DELETE.DLQ.>", "$JS.API.CONSUMER.DELETE.JETWATCH_DLQ_ACTIONS.>",
         "dlq.>", "jetwatch.dlq.actions.>", "jetwatch.relay.>", "$SYS.REQ.USER.INFO",
+        "$KV.jetwatch_bulk_jobs.>", "$JS.API.CONSUMER.CREATE.KV_jetwatch_bulk_jobs.>", "$JS.API.DIRECT.GET.KV_jetwatch_bulk_jobs.>",
         "orders.>"
       ],
       subscribe: ["_INBOX.>", "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>", "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.>"]
@@ -562,4 +565,94 @@ func TestAnAccountAlreadyCapturedIsRefused(t *testing.T) {
 	require.Contains(t, metrics, `jetwatch_dead_letters_indexed_total{account="B",consumer="billing",reason="max_deliver",stream="ORDERS"} 1`)
 	require.NotContains(t, metrics, `jetwatch_dead_letters_indexed_total{account="SELF"`)
 	require.NotContains(t, metrics, `jetwatch_dead_letters_indexed_total{account="B2"`)
+}
+
+// A bulk job under ?account=B runs on B's own runner, its job kept in B's
+// bucket: it redelivers B's dead letters within B, its links carry the
+// account, and the main account's dead letter, stream and jobs stay as
+// they were.
+func TestABulkJobOfAnotherAccountRedeliversWithinIt(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunServer(t, natstest.WithAccounts(t, accountsConfig))
+	ctxB := writeContextFile(t, "b", fmt.Sprintf(`{"url":%q,"user":"b","password":"b"}`, srv.ClientURL()))
+	base, _, _ := serveAccounts(t, srv, "--account", "B="+ctxB)
+	jsA, err := jetstream.New(natstest.Connect(t, srv, nats.UserInfo("a", "a")))
+	require.NoError(t, err)
+	jsB, err := jetstream.New(natstest.Connect(t, srv, nats.UserInfo("b", "b")))
+	require.NoError(t, err)
+	publishDeadLetter(t, jsA, `{"order":"a-1"}`)
+	publishDeadLetter(t, jsB, `{"order":"b-1"}`)
+	var one struct{ Status string }
+	for _, u := range []string{base + "/api/v1/dead-letters/1", base + "/api/v1/dead-letters/1?account=B"} {
+		natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+			res, body := httpGet(t, u)
+			if res.StatusCode != http.StatusOK {
+				return fmt.Errorf("%s: %d %s", u, res.StatusCode, body)
+			}
+			return nil
+		})
+	}
+
+	var job struct {
+		ID, State, URL string
+		Sent, Total    int
+	}
+	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error { // until B's runner has its bucket
+		res, err := http.Post(base+"/api/v1/redeliveries?account=B", "application/json",
+			strings.NewReader(`{"filter":{},"action":"redeliver","rate_per_sec":100,"account":"B"}`))
+		if err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("%d %s", res.StatusCode, body)
+		}
+		return json.Unmarshal(body, &job)
+	})
+	require.Equal(t, 1, job.Total)
+	require.Equal(t, "/redeliveries/"+job.ID+"?account=B", job.URL)
+	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		getJSON(t, base+"/api/v1/redeliveries/"+job.ID+"?account=B", &job)
+		if job.State != "done" || job.Sent != 1 {
+			return fmt.Errorf("job %s, %d sent", job.State, job.Sent)
+		}
+		return nil
+	})
+	ordersB, err := jsB.Stream(t.Context(), "ORDERS")
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), ordersB.CachedInfo().State.Msgs, "redelivered within B")
+	sent, err := ordersB.GetMsg(t.Context(), 1)
+	require.NoError(t, err)
+	require.Equal(t, `{"order":"b-1"}`, string(sent.Data))
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		getJSON(t, base+"/api/v1/dead-letters/1?account=B", &one)
+		if one.Status != "redelivered" {
+			return fmt.Errorf("B's #1 is %s", one.Status)
+		}
+		return nil
+	})
+	_, err = jsB.KeyValue(t.Context(), "jetwatch_bulk_jobs")
+	require.NoError(t, err, "B's jobs are kept in B")
+
+	// The main account: its #1 pending, its ORDERS empty, its jobs none,
+	// and B's job is not found under it.
+	getJSON(t, base+"/api/v1/dead-letters/1", &one)
+	require.Equal(t, "pending", one.Status)
+	ordersA, err := jsA.Stream(t.Context(), "ORDERS")
+	require.NoError(t, err)
+	require.Zero(t, ordersA.CachedInfo().State.Msgs, "nothing sent in the main account")
+	var jobs struct{ Total int }
+	getJSON(t, base+"/api/v1/redeliveries", &jobs)
+	require.Zero(t, jobs.Total)
+	res, _ := httpGet(t, base+"/api/v1/redeliveries/"+job.ID)
+	require.Equal(t, http.StatusNotFound, res.StatusCode)
+
+	res, page := httpGet(t, base+"/redeliveries?account=B")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Contains(t, page, `href="/redeliveries/`+job.ID+`?account=B" data-testid="bulk-job-link"`)
+	require.Contains(t, page, `data-testid="bulk-jobs-account">of account B`)
+	res, page = httpGet(t, base+job.URL)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Contains(t, page, `href="/redeliveries?account=B"`)
 }
