@@ -656,3 +656,38 @@ func TestABulkJobOfAnotherAccountRedeliversWithinIt(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.Contains(t, page, `href="/redeliveries?account=B"`)
 }
+
+// serve hands each --account's index to the alert evaluator: a
+// dead_letter_match rule naming account B fires on B's dead letter,
+// labelled with B, and not on the main account's.
+func TestADeadLetterRuleNamingAnAccountFiresOnItsDeadLetters(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunServer(t, natstest.WithAccounts(t, accountsConfig))
+	ctxB := writeContextFile(t, "b", fmt.Sprintf(`{"url":%q,"user":"b","password":"b"}`, srv.ClientURL()))
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	require.NoError(t, os.WriteFile(rules, []byte("receivers: [{name: ops, url: 'http://127.0.0.1:9/hook'}]\nrules:\n"+
+		"  - {name: b-dead, kind: dead_letter_match, account: B, receivers: [ops]}\n"), 0o600))
+	base, _, _ := serveAccounts(t, srv, "--account", "B="+ctxB, "--rules", rules, "--alert-interval", "200ms")
+	jsA, err := jetstream.New(natstest.Connect(t, srv, nats.UserInfo("a", "a")))
+	require.NoError(t, err)
+	jsB, err := jetstream.New(natstest.Connect(t, srv, nats.UserInfo("b", "b")))
+	require.NoError(t, err)
+	publishDeadLetter(t, jsA, `{"order":"a-1"}`)
+	publishDeadLetter(t, jsB, `{"order":"b-1"}`)
+
+	var alerts struct {
+		Items []struct {
+			Rule      string
+			Instances []struct{ Labels map[string]string }
+		}
+	}
+	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		getJSON(t, base+"/api/v1/alerts", &alerts)
+		if len(alerts.Items) != 1 || len(alerts.Items[0].Instances) == 0 {
+			return fmt.Errorf("no instance of b-dead yet: %+v", alerts.Items)
+		}
+		return nil
+	})
+	require.Len(t, alerts.Items[0].Instances, 1, "B's dead letter only, not the main account's")
+	require.Equal(t, map[string]string{"account": "B", "stream": "ORDERS", "consumer": "billing"}, alerts.Items[0].Instances[0].Labels)
+}
