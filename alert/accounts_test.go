@@ -1,15 +1,24 @@
 package alert_test
 
 import (
+	"context"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/alert"
+	"github.com/jetwatch/jetwatch/collector"
+	"github.com/jetwatch/jetwatch/dlq"
+	"github.com/jetwatch/jetwatch/dlq/index"
 	"github.com/jetwatch/jetwatch/dlq/query"
+	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -78,6 +87,72 @@ rules:
   - {name: c, kind: consumer_lag, account: '[', receivers: [ops]}
 `), "rules.yaml", nil)
 	require.ErrorIs(t, err, alert.ErrInvalidRules)
-	require.Contains(t, err.Error(), `rule "b": field account: only consumer_lag, consumer_stalled and stream_limit rules watch other accounts`)
+	require.Contains(t, err.Error(), `rule "b": field account: only consumer_lag, consumer_stalled, stream_limit, dead_letter_rate and dead_letter_match rules watch other accounts`)
 	require.Contains(t, err.Error(), `rule "c": field account: "[" is not a valid pattern`)
+}
+
+// Dead-letter rules with an account pattern watch jetwatch's own account
+// and each --account whose name matches, each through that account's own
+// index, labelling each instance with its account; without one they watch
+// jetwatch's own account's dead letters only, unlabelled, as before.
+func TestDeadLetterRulesWithAnAccountWatchEachCapturedAccount(t *testing.T) {
+	t.Parallel()
+	b := setup(t, `rules:
+  - {name: everywhere, kind: dead_letter_match, account: '*', receivers: [ops]}
+  - {name: b-only, kind: dead_letter_match, account: 'B*', receivers: [ops]}
+  - {name: here, kind: dead_letter_match, receivers: [ops]}
+  - {name: b-rate, kind: dead_letter_rate, account: B, above: 1, window: 5m, receivers: [ops]}
+`)
+	b.deadLetter(t, "orders.eu.paid", 1)
+
+	// Account B: its own server, DLQ stream and index partition, with two
+	// dead letters of another consumer.
+	ctx := context.Background()
+	ncB := natstest.Connect(t, natstest.RunServer(t))
+	jsB, err := jetstream.New(ncB)
+	require.NoError(t, err)
+	require.NoError(t, collector.EnsureStreams(ctx, jsB, collector.StreamsConfig{}))
+	dbB, err := store.OpenFile(ctx, filepath.Join(t.TempDir(), "B.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { dbB.Close() })
+	for i := range 2 {
+		m := nats.NewMsg(dlq.Subject("ORDERS", "shipping"))
+		m.Data = []byte(`{"order":2}`)
+		dlq.Envelope{Stream: "ORDERS", Subject: "orders.eu.paid", Sequence: uint64(i + 1), Consumer: "shipping", Deliveries: 5,
+			Reason: dlq.ReasonMaxDeliver, FailedAt: b.clock.Now()}.Apply(m.Header)
+		_, err := jsB.PublishMsg(ctx, m)
+		require.NoError(t, err)
+	}
+	ix, err := index.New(ncB, dbB, index.Config{})
+	require.NoError(t, err)
+	require.NoError(t, ix.CatchUp(ctx))
+
+	e, err := alert.NewEvaluator(b.js, alert.EvaluatorConfig{Rules: func() *alert.Rules { return b.rules },
+		Index: b.db, DeadLetters: query.New(b.db, nil, ""), Now: b.clock.Now, Registerer: prometheus.NewRegistry(),
+		Accounts:           func() (string, []store.Account) { return "APP", nil },
+		DeadLetterAccounts: []alert.DeadLetterAccount{{Name: "B", DeadLetters: query.New(dbB, nil, "")}, {Name: "C", DeadLetters: query.New(b.db, nil, "")}}})
+	require.NoError(t, err)
+	b.evaluate(t, e)
+
+	statuses, _ := e.Statuses()
+	got := map[string][]map[string]string{}
+	summaries := map[string][]string{}
+	for _, s := range statuses {
+		for _, in := range s.Instances {
+			got[s.Rule.Name] = append(got[s.Rule.Name], in.Labels)
+			summaries[s.Rule.Name] = append(summaries[s.Rule.Name], in.Summary)
+		}
+	}
+	for _, l := range got {
+		slices.SortFunc(l, func(a, b map[string]string) int { return strings.Compare(a["account"], b["account"]) })
+	}
+	require.Equal(t, []map[string]string{
+		{"account": "APP", "stream": "ORDERS", "consumer": "billing"},
+		{"account": "B", "stream": "ORDERS", "consumer": "shipping"},
+		{"account": "C", "stream": "ORDERS", "consumer": "billing"},
+	}, got["everywhere"])
+	require.Equal(t, []map[string]string{{"account": "B", "stream": "ORDERS", "consumer": "shipping"}}, got["b-only"])
+	require.Equal(t, []map[string]string{{"stream": "ORDERS", "consumer": "billing"}}, got["here"], "no account: jetwatch's own, unlabelled")
+	require.Equal(t, []map[string]string{{"account": "B", "stream": "ORDERS", "consumer": "shipping"}}, got["b-rate"])
+	require.Equal(t, []string{"2 pending dead letters from ORDERS/shipping in account B match rule b-only"}, summaries["b-only"])
 }

@@ -22,6 +22,13 @@ type Index interface {
 	StuckJourneys(ctx context.Context, q store.StuckJourneyQuery) ([]store.StuckJourney, error)
 }
 
+// DeadLetterAccount is another account's dead letters, under the name
+// jetwatch gives the account.
+type DeadLetterAccount struct {
+	Name        string
+	DeadLetters DeadLetterList
+}
+
 // DeadLetterList lists indexed dead letters. *query.Queries implements it.
 type DeadLetterList interface {
 	List(ctx context.Context, f store.DeadLetterFilter, limit int, cursor string) (store.DeadLetterPage, error)
@@ -145,7 +152,34 @@ func (e *Evaluator) observe(ctx context.Context, r Rule, now time.Time, firing f
 		}
 		return out, nil
 	case KindDeadLetterRate, KindDeadLetterMatch:
-		return e.observeDeadLetters(ctx, r, now)
+		if r.Account == "" {
+			return e.observeDeadLetters(ctx, r, now, e.cfg.DeadLetters, "")
+		}
+		// With an account pattern: jetwatch's own account (under its
+		// name) and each --account that matches, each instance labelled.
+		var out []observation
+		own := ""
+		if e.cfg.Accounts != nil {
+			own, _ = e.cfg.Accounts()
+		}
+		if matches(r.Account, own) {
+			o, err := e.observeDeadLetters(ctx, r, now, e.cfg.DeadLetters, cmp.Or(own, "own"))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, o...)
+		}
+		for _, a := range e.cfg.DeadLetterAccounts {
+			if !matches(r.Account, a.Name) {
+				continue
+			}
+			o, err := e.observeDeadLetters(ctx, r, now, a.DeadLetters, a.Name)
+			if err != nil {
+				return nil, fmt.Errorf("account %s: %w", a.Name, err)
+			}
+			out = append(out, o...)
+		}
+		return out, nil
 	case KindAdvisory:
 		return e.observeAdvisories(ctx, r, now)
 	case KindSagaStuck:
@@ -222,7 +256,9 @@ func lastActivity(c store.Consumer) time.Time {
 // observeDeadLetters counts dead letters per stream and consumer: those in
 // the window for a rate, those still pending for a match (so the alert
 // resolves once every match is redelivered or discarded).
-func (e *Evaluator) observeDeadLetters(ctx context.Context, r Rule, now time.Time) ([]observation, error) {
+// account, when not empty, labels each instance with the account list
+// reads.
+func (e *Evaluator) observeDeadLetters(ctx context.Context, r Rule, now time.Time, list DeadLetterList, account string) ([]observation, error) {
 	f := store.DeadLetterFilter{Subject: r.Subject, Reason: r.Reason, Q: r.Search}
 	if r.Kind == KindDeadLetterRate {
 		f.Since = now.Add(-time.Duration(r.Window))
@@ -240,7 +276,7 @@ func (e *Evaluator) observeDeadLetters(ctx context.Context, r Rule, now time.Tim
 	var order []key
 	cursor := ""
 	for read := 0; read < deadLetterScan; {
-		page, err := e.cfg.DeadLetters.List(ctx, f, 500, cursor)
+		page, err := list.List(ctx, f, 500, cursor)
 		if err != nil {
 			return nil, err
 		}
@@ -264,13 +300,17 @@ func (e *Evaluator) observeDeadLetters(ctx context.Context, r Rule, now time.Tim
 	for _, k := range order {
 		n := counts[k]
 		labels := map[string]string{"stream": k.stream, "consumer": k.consumer}
+		where := ""
+		if account != "" {
+			labels["account"], where = account, " in account "+account
+		}
 		switch {
 		case r.Kind == KindDeadLetterRate && float64(n) > r.Above:
 			out = append(out, observation{Labels: labels, Value: float64(n),
-				Summary: fmt.Sprintf("%d dead letters from %s/%s in the last %s (above %g)", n, k.stream, k.consumer, human.Duration(time.Duration(r.Window)), r.Above)})
+				Summary: fmt.Sprintf("%d dead letters from %s/%s%s in the last %s (above %g)", n, k.stream, k.consumer, where, human.Duration(time.Duration(r.Window)), r.Above)})
 		case r.Kind == KindDeadLetterMatch:
 			out = append(out, observation{Labels: labels, Value: float64(n),
-				Summary: fmt.Sprintf("%d pending dead letters from %s/%s match rule %s", n, k.stream, k.consumer, r.Name)})
+				Summary: fmt.Sprintf("%d pending dead letters from %s/%s%s match rule %s", n, k.stream, k.consumer, where, r.Name)})
 		}
 	}
 	return out, nil

@@ -49,6 +49,10 @@ type EvaluatorConfig struct {
 	// accounts sampled in the last cycle, for rules with an account
 	// pattern. Nil: jetwatch's own account only.
 	Accounts func() (own string, others []store.Account)
+	// DeadLetterAccounts are the other accounts whose dead letters
+	// jetwatch captures (serve's --account), for dead-letter rules with
+	// an account pattern. Defaults to none.
+	DeadLetterAccounts []DeadLetterAccount
 	// Interval between evaluations. Defaults to 5 seconds.
 	Interval time.Duration
 	// Outbox names the stream and subject prefix notifications go to.

@@ -129,8 +129,10 @@ type Rule struct {
 	// Account selects accounts by pattern for consumer_lag,
 	// consumer_stalled and stream_limit rules: with it, the rule also
 	// watches the other accounts jetwatch samples (--all-accounts), and
-	// each instance is labelled with its account. Empty watches
-	// jetwatch's own account only, without the label.
+	// each instance is labelled with its account. For dead_letter_rate
+	// and dead_letter_match rules it selects among jetwatch's own account
+	// and the --account names whose dead letters jetwatch captures. Empty
+	// watches jetwatch's own account only, without the label.
 	Account string `yaml:"account" json:"account,omitempty"`
 	// Subject filters dead letters, with NATS wildcards.
 	Subject string `yaml:"subject" json:"subject,omitempty"`
@@ -394,8 +396,9 @@ func validateKind(r Rule, field func(f, format string, args ...any)) {
 	if len(r.States) > 0 && r.Kind != KindConsumerLag {
 		field("states", "only consumer_lag rules have states")
 	}
-	if r.Account != "" && r.Kind != KindConsumerLag && r.Kind != KindConsumerStalled && r.Kind != KindStreamLimit {
-		field("account", "only consumer_lag, consumer_stalled and stream_limit rules watch other accounts")
+	if r.Account != "" && r.Kind != KindConsumerLag && r.Kind != KindConsumerStalled && r.Kind != KindStreamLimit &&
+		r.Kind != KindDeadLetterRate && r.Kind != KindDeadLetterMatch {
+		field("account", "only consumer_lag, consumer_stalled, stream_limit, dead_letter_rate and dead_letter_match rules watch other accounts")
 	}
 	if r.Subject != "" || r.Reason != "" {
 		var fe *store.FilterError

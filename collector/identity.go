@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -117,9 +118,16 @@ func (s *Sampler) askIdentity(ctx context.Context, last identity) identity {
 }
 
 func (s *Sampler) askUserInfo(ctx context.Context) (account, accountID string, err error) {
-	rctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	return UserAccount(ctx, s.nc, s.cfg.RequestTimeout)
+}
+
+// UserAccount asks the server which account nc's user is in: its name tag
+// (or ID when it has none) and its ID (the name, outside operator mode).
+// Each request is bounded by timeout.
+func UserAccount(ctx context.Context, nc *nats.Conn, timeout time.Duration) (account, accountID string, err error) {
+	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	msg, err := s.nc.RequestWithContext(rctx, userInfoSubject, nil)
+	msg, err := nc.RequestWithContext(rctx, userInfoSubject, nil)
 	if err != nil {
 		return "", "", fmt.Errorf("ask %s: %w", userInfoSubject, err)
 	}

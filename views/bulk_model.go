@@ -13,6 +13,8 @@ type BulkJobList struct {
 	Jobs []bulk.Job
 	// More counts the older jobs left off the page.
 	More int
+	// Account is the --account whose jobs these are; "" for jetwatch's own.
+	Account string
 }
 
 // MaxBannerJobs is how many unfinished bulk jobs the dead-letters page
@@ -21,6 +23,9 @@ const MaxBannerJobs = 5
 
 // BulkJobURL is the path of a bulk job's page.
 func BulkJobURL(id string) string { return "/redeliveries/" + id }
+
+// JobURL is the path of j's page, under its account.
+func JobURL(j bulk.Job) string { return AccountURL(BulkJobURL(j.ID), j.Account) }
 
 // JobProgress is the share of a job done, 0-100.
 func JobProgress(j bulk.Job) float64 {

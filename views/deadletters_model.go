@@ -49,6 +49,9 @@ type DeadLetterList struct {
 	// when it is up (or for the main account, whose state every page
 	// shows).
 	AccountDown string
+	// AccountRefused says why jetwatch captures nothing of the shown
+	// account; empty when it does.
+	AccountRefused string
 }
 
 // AccountChoice is one account of the dead-letters page's selector.

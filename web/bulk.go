@@ -95,21 +95,19 @@ func cmpOr(v, def string) string {
 // bulkPlan answers POST /dead-letters/bulk/plan: the dry run, a count and
 // a sample, with the form that starts the job.
 func (s *Server) bulkPlan(c echo.Context) error {
-	if c.QueryParam("account") != "" {
-		return s.bulkAccount(c)
-	}
-	if s.cfg.Bulk == nil {
-		return errNoBulk
+	jobs, account, err := s.bulkOf(c)
+	if err != nil {
+		return err
 	}
 	req, err := s.bulkRequestFromForm(c)
 	if err != nil {
 		return bulkError(err)
 	}
-	plan, err := s.cfg.Bulk.Plan(c.Request().Context(), req)
+	plan, err := jobs.Plan(c.Request().Context(), req)
 	if err != nil {
 		return bulkError(err)
 	}
-	m := views.BulkPlan{Request: req, Plan: plan, CSRF: csrfToken(c), FilterQuery: views.FilterQuery(req.Filter).Encode()}
+	m := views.BulkPlan{Request: req, Plan: plan, CSRF: csrfToken(c), FilterQuery: views.DeadLetterQuery(req.Filter, account).Encode()}
 	p := s.page(c, "Bulk "+req.Action, false)
 	p.Nav = "dead-letters"
 	return s.render(c, http.StatusOK, views.Document(p, views.BulkPlanBody(m)))
@@ -118,22 +116,20 @@ func (s *Server) bulkPlan(c echo.Context) error {
 // bulkCreate answers POST /dead-letters/bulk: starts the job and
 // redirects to its progress.
 func (s *Server) bulkCreate(c echo.Context) error {
-	if c.QueryParam("account") != "" {
-		return s.bulkAccount(c)
-	}
-	if s.cfg.Bulk == nil {
-		return errNoBulk
+	jobs, _, err := s.bulkOf(c)
+	if err != nil {
+		return err
 	}
 	req, err := s.bulkRequestFromForm(c)
 	if err != nil {
 		return bulkError(err)
 	}
-	job, err := s.cfg.Bulk.Create(c.Request().Context(), req)
+	job, err := jobs.Create(c.Request().Context(), req)
 	if err != nil {
 		return bulkError(err)
 	}
 	setAuditResult(c, jobResult(job))
-	return c.Redirect(http.StatusSeeOther, views.BulkJobURL(job.ID))
+	return c.Redirect(http.StatusSeeOther, views.JobURL(job))
 }
 
 // maxJobsShown is how many jobs the bulk jobs page lists, newest first.
@@ -141,14 +137,15 @@ const maxJobsShown = 100
 
 // bulkList answers GET /redeliveries: the bulk jobs, newest first.
 func (s *Server) bulkList(c echo.Context) error {
-	if s.cfg.Bulk == nil {
-		return errNoBulk
+	runner, account, err := s.bulkOf(c)
+	if err != nil {
+		return err
 	}
-	jobs, err := s.cfg.Bulk.List(c.Request().Context())
+	jobs, err := runner.List(c.Request().Context())
 	if err != nil {
 		return bulkError(err)
 	}
-	m := views.BulkJobList{Jobs: jobs}
+	m := views.BulkJobList{Jobs: jobs, Account: account}
 	if len(jobs) > maxJobsShown {
 		m.Jobs, m.More = jobs[:maxJobsShown], len(jobs)-maxJobsShown
 	}
@@ -160,11 +157,11 @@ func (s *Server) bulkList(c echo.Context) error {
 // unfinishedJobs are the bulk jobs the dead-letters page names: running or
 // paused. A desk whose jobs cannot be listed names none, and the page
 // still shows.
-func (s *Server) unfinishedJobs(ctx context.Context) []bulk.Job {
-	if s.cfg.Bulk == nil {
+func (s *Server) unfinishedJobs(ctx context.Context, runner BulkJobs) []bulk.Job {
+	if runner == nil {
 		return nil
 	}
-	jobs, err := s.cfg.Bulk.List(ctx)
+	jobs, err := runner.List(ctx)
 	if err != nil {
 		if !errors.Is(err, bulk.ErrUnavailable) && ctx.Err() == nil {
 			s.logger.Warn("bulk jobs could not be listed", "err", err)
@@ -182,10 +179,11 @@ func (s *Server) unfinishedJobs(ctx context.Context) []bulk.Job {
 
 // bulkShow answers GET /redeliveries/:id: progress, live.
 func (s *Server) bulkShow(c echo.Context) error {
-	if s.cfg.Bulk == nil {
-		return errNoBulk
+	jobs, _, err := s.bulkOf(c)
+	if err != nil {
+		return err
 	}
-	job, err := s.cfg.Bulk.Get(c.Request().Context(), c.Param("id"))
+	job, err := jobs.Get(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return bulkError(err)
 	}
@@ -202,25 +200,25 @@ func (s *Server) bulkControl(c echo.Context) error {
 		return err
 	}
 	setAuditResult(c, jobResult(job))
-	return c.Redirect(http.StatusSeeOther, views.BulkJobURL(job.ID))
+	return c.Redirect(http.StatusSeeOther, views.JobURL(job))
 }
 
 func (s *Server) control(c echo.Context) (bulk.Job, error) {
-	if s.cfg.Bulk == nil {
-		return bulk.Job{}, errNoBulk
+	jobs, _, err := s.bulkOf(c)
+	if err != nil {
+		return bulk.Job{}, err
 	}
 	ctx, id := c.Request().Context(), c.Param("id")
 	var job bulk.Job
-	var err error
 	switch c.Param("verb") {
 	case "pause":
-		job, err = s.cfg.Bulk.Pause(ctx, id)
+		job, err = jobs.Pause(ctx, id)
 	case "resume":
-		job, err = s.cfg.Bulk.Resume(ctx, id)
+		job, err = jobs.Resume(ctx, id)
 	case "cancel":
-		job, err = s.cfg.Bulk.Cancel(ctx, id)
+		job, err = jobs.Cancel(ctx, id)
 	case "ignore-breakers":
-		job, err = s.cfg.Bulk.IgnoreBreakers(ctx, id)
+		job, err = jobs.IgnoreBreakers(ctx, id)
 	default:
 		return job, notFoundError{"no such action " + c.Param("verb")}
 	}
@@ -237,9 +235,9 @@ type bulkAPIRequest struct {
 	UpToID uint64 `json:"up_to_id"`
 	// IgnoreBreakers runs the job whatever the breakers say.
 	IgnoreBreakers bool `json:"ignore_breakers"`
-	// Account is read only to refuse it: bulk jobs act on the main
-	// account's dead letters, and a job for another account's must not
-	// run on the main account's ids.
+	// Account, when given, must be the ?account= of the request: a job
+	// meant for another account's dead letters must not run on the ids
+	// of the account the URL names.
 	Account string `json:"account"`
 }
 
@@ -270,7 +268,7 @@ type bulkAPIStatus struct {
 func jobStatus(j bulk.Job) bulkAPIStatus {
 	st := bulkAPIStatus{ID: j.ID, State: j.State, Action: j.Action, Total: j.Total, Sent: j.Sent, Failed: j.Failed,
 		Rate: j.RatePerSec, Error: j.LastError, Actor: j.Actor, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
-		Filter: j.Filter, UpToID: j.MaxID, URL: views.BulkJobURL(j.ID), Waiting: j.Waiting, IgnoreBreakers: j.IgnoreBreakers}
+		Filter: j.Filter, UpToID: j.MaxID, URL: views.JobURL(j), Waiting: j.Waiting, IgnoreBreakers: j.IgnoreBreakers}
 	if !j.WaitingSince.IsZero() {
 		st.WaitingSince = &j.WaitingSince
 	}
@@ -293,18 +291,16 @@ type bulkAPICreated struct {
 
 // apiBulkCreate answers POST /api/v1/redeliveries: a dry run, or a job.
 func (s *Server) apiBulkCreate(c echo.Context) error {
-	if c.QueryParam("account") != "" {
-		return s.bulkAccount(c)
-	}
-	if s.cfg.Bulk == nil {
-		return errNoBulk
+	jobs, account, err := s.bulkOf(c)
+	if err != nil {
+		return err
 	}
 	var body bulkAPIRequest
 	if err := c.Bind(&body); err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "the body is not the JSON this endpoint takes: {\"filter\", \"rate_per_sec\", \"dry_run\", \"action\", \"up_to_id\"}")
 	}
-	if body.Account != "" {
-		return unavailableError{"bulk jobs on another account's dead letters (" + shortQuote(body.Account) + ") are not served by this jetwatch yet; nothing was changed"}
+	if body.Account != "" && body.Account != account {
+		return echo.NewHTTPError(http.StatusUnprocessableEntity, "the body names account "+shortQuote(body.Account)+" but the URL "+cmpOr(account, "none")+": give the account as ?account=NAME (leave it out for jetwatch's own); nothing was changed")
 	}
 	if body.UpToID > math.MaxInt64 {
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, "up_to_id is not a dead letter id: use a dry run's up_to_id")
@@ -314,7 +310,7 @@ func (s *Server) apiBulkCreate(c echo.Context) error {
 	req.Filter.MaxID = 0
 	ctx := c.Request().Context()
 	if body.DryRun {
-		plan, err := s.cfg.Bulk.Plan(ctx, req)
+		plan, err := jobs.Plan(ctx, req)
 		if err != nil {
 			return bulkError(err)
 		}
@@ -323,7 +319,7 @@ func (s *Server) apiBulkCreate(c echo.Context) error {
 		return apiJSON(c, bulkAPIPlan{DryRun: true, Plan: plan,
 			Note: "Nothing was done. Create the job with the same filter and this up_to_id to act on these dead letters only: new ones that arrive later are not included."})
 	}
-	job, err := s.cfg.Bulk.Create(ctx, req)
+	job, err := jobs.Create(ctx, req)
 	if err != nil {
 		return bulkError(err)
 	}
@@ -334,14 +330,15 @@ func (s *Server) apiBulkCreate(c echo.Context) error {
 // apiBulkList answers GET /api/v1/redeliveries: the bulk jobs, newest
 // first, at most limit (50 by default, 500 at most).
 func (s *Server) apiBulkList(c echo.Context) error {
-	if s.cfg.Bulk == nil {
-		return errNoBulk
+	runner, _, err := s.bulkOf(c)
+	if err != nil {
+		return err
 	}
 	limit, err := pageLimit(c)
 	if err != nil {
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, strings.TrimPrefix(err.Error(), store.ErrBadFilter.Error()+": "))
 	}
-	jobs, err := s.cfg.Bulk.List(c.Request().Context())
+	jobs, err := runner.List(c.Request().Context())
 	if err != nil {
 		return bulkError(err)
 	}
@@ -358,10 +355,11 @@ func (s *Server) apiBulkList(c echo.Context) error {
 
 // apiBulkShow answers GET /api/v1/redeliveries/:id.
 func (s *Server) apiBulkShow(c echo.Context) error {
-	if s.cfg.Bulk == nil {
-		return errNoBulk
+	jobs, _, err := s.bulkOf(c)
+	if err != nil {
+		return err
 	}
-	job, err := s.cfg.Bulk.Get(c.Request().Context(), c.Param("id"))
+	job, err := jobs.Get(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return bulkError(err)
 	}

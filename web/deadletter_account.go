@@ -23,6 +23,13 @@ type DeadLetterAccount struct {
 	Index DeadLetterIndex
 	// NATSState reports the account's own connection. Required.
 	NATSState func() NATSState
+	// Refused says why jetwatch refuses to capture the account (say, its
+	// user is in jetwatch's own account); empty while it does not. Nil:
+	// never refused.
+	Refused func() string
+	// Bulk runs bulk jobs on the account's dead letters, within the
+	// account. Without it /redeliveries?account= answers 503.
+	Bulk BulkJobs
 }
 
 // deadLetterSource is the account a dead-letter request is about: the
@@ -37,6 +44,10 @@ type deadLetterSource struct {
 	// nats is the account's own connection; nil for the main account,
 	// whose connection every page reports.
 	nats func() NATSState
+	// refused is the account's Refused; nil for the main account.
+	refused func() string
+	// bulk is nil where bulk jobs are not served.
+	bulk BulkJobs
 }
 
 // deadLetterSource resolves ?account=: absent is the main account, so
@@ -48,11 +59,11 @@ func (s *Server) deadLetterSource(c echo.Context) (deadLetterSource, error) {
 		if s.cfg.DeadLetters == nil {
 			return deadLetterSource{}, errNoDeadLetters
 		}
-		return deadLetterSource{reads: s.cfg.DeadLetters, actions: s.cfg.DeadLetterActions, index: s.cfg.DeadLetterIndex}, nil
+		return deadLetterSource{reads: s.cfg.DeadLetters, actions: s.cfg.DeadLetterActions, index: s.cfg.DeadLetterIndex, bulk: s.cfg.Bulk}, nil
 	}
 	for _, a := range s.cfg.DeadLetterAccounts {
 		if a.Name == name {
-			return deadLetterSource{account: a.Name, reads: a.DeadLetters, actions: a.Actions, index: a.Index, nats: a.NATSState}, nil
+			return deadLetterSource{account: a.Name, reads: a.DeadLetters, actions: a.Actions, index: a.Index, nats: a.NATSState, refused: a.Refused, bulk: a.Bulk}, nil
 		}
 	}
 	return deadLetterSource{}, notFoundError{"no account " + shortQuote(name) + " among those whose dead letters jetwatch captures: " + s.accountNames()}
@@ -81,15 +92,21 @@ func actionsOf(src deadLetterSource) (DeadLetterActions, error) {
 	return nil, errNoDeadLetters
 }
 
-// bulkAccount refuses a bulk job under ?account=: the bulk runner acts on
-// the main account's dead letters, and an id means another dead letter in
-// each account. Unknown accounts are a 404 as everywhere.
-func (s *Server) bulkAccount(c echo.Context) error {
+// bulkOf resolves ?account= for a bulk-job request: the account's runner
+// (jobs, their ids and the dead letters they act on are each account's
+// own), or the 503 saying bulk jobs are not served there.
+func (s *Server) bulkOf(c echo.Context) (BulkJobs, string, error) {
 	src, err := s.deadLetterSource(c)
-	if err != nil || src.account == "" {
-		return err
+	if err != nil {
+		return nil, "", err
 	}
-	return unavailableError{"bulk jobs on account " + src.account + "'s dead letters are not served by this jetwatch yet; nothing was changed"}
+	if src.bulk == nil {
+		if src.account != "" {
+			return nil, "", unavailableError{"bulk jobs on account " + src.account + "'s dead letters are not served by this jetwatch; nothing was changed"}
+		}
+		return nil, "", errNoBulk
+	}
+	return src.bulk, src.account, nil
 }
 
 // hasAccount says whether name is one of the DeadLetterAccounts.

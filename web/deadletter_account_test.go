@@ -19,7 +19,7 @@ import (
 func TestActionsUnderAnotherAccountNeverReachTheMainAccounts(t *testing.T) {
 	t.Parallel()
 	srv, d := setupDesk(t)
-	// C may act, B may not; bulk jobs are the main account's only.
+	// C may act, B may not; neither runs bulk jobs.
 	srv.cfg.DeadLetterAccounts = []DeadLetterAccount{{Name: "B", DeadLetters: srv.cfg.DeadLetters, NATSState: func() NATSState {
 		return NATSState{LastError: "nats: no servers available for connection"}
 	}}, {Name: "C", DeadLetters: srv.cfg.DeadLetters, Actions: srv.cfg.DeadLetterActions, NATSState: func() NATSState {
@@ -49,8 +49,8 @@ func TestActionsUnderAnotherAccountNeverReachTheMainAccounts(t *testing.T) {
 		require.Contains(t, body["error"], "nothing was changed", path)
 	}
 	code, body := postJSON(t, srv, "/api/v1/redeliveries", `{"filter":{},"action":"redeliver","rate_per_sec":100,"account":"C"}`)
-	require.Equal(t, http.StatusServiceUnavailable, code)
-	require.Contains(t, body["error"], `bulk jobs on another account's dead letters ("C")`)
+	require.Equal(t, http.StatusUnprocessableEntity, code, "a body naming another account than the URL is refused")
+	require.Contains(t, body["error"], `the body names account "C" but the URL none: give the account as ?account=NAME`)
 	require.Zero(t, d.ordersCount(t), "nothing was sent")
 	got, err := srv.cfg.DeadLetters.Get(context.Background(), d.ids["json"])
 	require.NoError(t, err)

@@ -54,10 +54,12 @@ func (s *Server) deadLetterList(c echo.Context) error {
 	ctx := c.Request().Context()
 	m := views.DeadLetterList{SinceText: c.QueryParam("since"), UntilText: c.QueryParam("until"), CSRF: csrfToken(c),
 		Account: src.account, Accounts: s.accountChoices(src.account),
-		// Bulk jobs act on the main account's dead letters only: another
-		// account's list must offer no bulk form, whose ids would mean
-		// the main account's dead letters.
-		CanAct: src.account == "" && src.actions != nil && principal(c).Role.Allows(auth.Operator)}
+		// The bulk form posts under the account shown, to its own runner:
+		// an account without one offers none.
+		CanAct: src.actions != nil && (src.account == "" || src.bulk != nil) && principal(c).Role.Allows(auth.Operator)}
+	if src.refused != nil {
+		m.AccountRefused = src.refused()
+	}
 	if src.nats != nil {
 		if st := src.nats(); !st.Connected {
 			m.AccountDown = accountDownText(src.account, st)
@@ -75,9 +77,7 @@ func (s *Server) deadLetterList(c echo.Context) error {
 	}
 	// Before the index's state: that is read just before the rows, so the
 	// banners and the rows tell of the same moment.
-	if src.account == "" { // bulk jobs act on the main account's dead letters
-		m.Jobs = s.unfinishedJobs(ctx)
-	}
+	m.Jobs = s.unfinishedJobs(ctx, src.bulk)
 	if src.index != nil {
 		// The list is still worth showing when the index's state is not.
 		if st, err := src.index.Status(ctx); err != nil {

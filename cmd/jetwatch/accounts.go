@@ -10,12 +10,15 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jetwatch/jetwatch/collector"
+	"github.com/jetwatch/jetwatch/dlq/bulk"
 	"github.com/jetwatch/jetwatch/dlq/index"
 	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/dlq/redeliver"
@@ -165,7 +168,10 @@ type accountParts struct {
 	index       *index.Index
 	queries     *query.Queries
 	redeliverer *redeliver.Redeliverer
+	bulk        *bulk.Runner
 	pending     prometheus.Gauge
+	// check refuses the account when another of jetwatch's users is in it.
+	check *accountCheck
 }
 
 // accountPartition is where an account's index lives: its own file, so
@@ -176,7 +182,8 @@ func accountPartition(dataDir, name string) string {
 }
 
 // openAccount opens c's index partition and builds its parts.
-func openAccount(ctx context.Context, c accountConn, cfg *config, logger *slog.Logger) (_ *accountParts, err error) {
+// main and earlier are the connections c's account must differ from.
+func openAccount(ctx context.Context, c accountConn, main *nats.Conn, earlier []accountConn, cfg *config, logger *slog.Logger) (_ *accountParts, err error) {
 	path := accountPartition(cfg.Data, c.name)
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("account %s: index directory: %w", c.name, err)
@@ -192,7 +199,8 @@ func openAccount(ctx context.Context, c accountConn, cfg *config, logger *slog.L
 	}()
 	logger = logger.With("account", c.name)
 	db.SetLogger(logger)
-	a := &accountParts{name: c.name, conn: c, db: db, reg: prometheus.NewRegistry()}
+	a := &accountParts{name: c.name, conn: c, db: db, reg: prometheus.NewRegistry(),
+		check: &accountCheck{name: c.name, nc: c.nc, main: main, earlier: earlier, logger: logger}}
 	reg := prometheus.WrapRegistererWith(prometheus.Labels{"account": c.name}, a.reg)
 	a.pending = pendingGauge()
 	for _, g := range []prometheus.Collector{connectedGauge(c.nc), a.pending} {
@@ -228,23 +236,31 @@ func openAccount(ctx context.Context, c accountConn, cfg *config, logger *slog.L
 			Subjects: splitList(cfg.RedeliverSubjects)}}); err != nil {
 		return nil, fmt.Errorf("account %s: %w", c.name, err)
 	}
+	// Its jobs bucket is in the account, beside the DLQ stream its jobs
+	// act on. Breakers are not asked: the main account's are not the
+	// account's services', and a job must not hold for a stranger's.
+	a.bulk = bulk.NewRunner(js, a.queries, a.redeliverer, bulk.Config{Replicas: cfg.StreamReplicas, Logger: logger,
+		TracerProvider: cfg.Tracing, Account: c.name})
 	return a, nil
 }
 
 // web is the account as the pages and API read it.
 func (a *accountParts) web() web.DeadLetterAccount {
 	return web.DeadLetterAccount{Name: a.name, DeadLetters: a.queries, Actions: a.redeliverer, Index: a.index,
-		NATSState: natsState(a.conn.status)}
+		NATSState: natsState(a.conn.status), Refused: a.check.Refused, Bulk: a.bulk}
 }
 
 // group is the account's start group, on its own so that its NATS being
 // down or refusing a permission never holds back another account's.
 func (a *accountParts) group(logger *slog.Logger) startGroup {
 	g := startstop.New(logger.With("account", a.name))
+	g.Add("account check", a.check)
+	g.Then()
 	g.Add("dead-letter advisory relay", a.relay)
 	g.Add("dead-letter capture", a.bridge)
 	g.Then()
 	g.Add("dead-letter index", a.index)
+	g.Add("bulk jobs", a.bulk)
 	return startGroup{"dead-letter capture of account " + a.name, g}
 }
 
@@ -259,4 +275,70 @@ func (a *accountParts) watchLost(ctx context.Context, logger *slog.Logger) {
 		logger.Error("the NATS connection of an account was closed for good: its dead letters are not captured until jetwatch restarts",
 			"account", a.name, "err", a.conn.status.Snapshot().LastError)
 	}
+}
+
+// accountCheckTimeout bounds each $SYS.REQ.USER.INFO of the check.
+const accountCheckTimeout = 5 * time.Second
+
+// accountCheck is the first part of an account's start group: it asks the
+// server which account each connection's user is in, and refuses an
+// --account that is jetwatch's own account or an earlier --account's,
+// whose dead letters would otherwise be captured, indexed and counted
+// twice. A refusal is for good (the settings must change); a question
+// without an answer (a connection down, the permission missing) is tried
+// again, holding this account's capture back until it is answered.
+type accountCheck struct {
+	name    string
+	nc      *nats.Conn
+	main    *nats.Conn
+	earlier []accountConn
+	logger  *slog.Logger
+
+	mu      sync.Mutex
+	refused string
+}
+
+// Start answers once the account is known to be one jetwatch captures
+// nowhere else; a refused account's Start waits for ctx, so nothing after
+// it in the group starts.
+func (a *accountCheck) Start(ctx context.Context) error {
+	_, own, err := collector.UserAccount(ctx, a.nc, accountCheckTimeout)
+	if err != nil {
+		return fmt.Errorf("account %s: learn which account its user is in (allow it to publish $SYS.REQ.USER.INFO): %w", a.name, err)
+	}
+	_, main, err := collector.UserAccount(ctx, a.main, accountCheckTimeout)
+	if err != nil {
+		return fmt.Errorf("account %s: learn jetwatch's own account, to tell it apart (allow the main user to publish $SYS.REQ.USER.INFO): %w", a.name, err)
+	}
+	if own == main {
+		return a.refuse(ctx, fmt.Sprintf("--account %s is a user of jetwatch's own account (%s), whose dead letters jetwatch captures already: nothing of it is captured twice; remove --account %s or give it a user of another account", a.name, cut(own), a.name))
+	}
+	for _, e := range a.earlier {
+		_, id, err := collector.UserAccount(ctx, e.nc, accountCheckTimeout)
+		if err != nil {
+			return fmt.Errorf("account %s: learn the account of --account %s, to tell them apart: %w", a.name, e.name, err)
+		}
+		if id == own {
+			return a.refuse(ctx, fmt.Sprintf("--account %s and --account %s are users of one account (%s): its dead letters are captured under %s only; remove one of them", e.name, a.name, cut(own), e.name))
+		}
+	}
+	return nil
+}
+
+func (a *accountCheck) refuse(ctx context.Context, why string) error {
+	a.mu.Lock()
+	a.refused = why
+	a.mu.Unlock()
+	a.logger.Error("an --account is refused: its dead letters are not captured", "why", why)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (a *accountCheck) Stop() {}
+
+// Refused says why the account is refused; empty while it is not.
+func (a *accountCheck) Refused() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.refused
 }

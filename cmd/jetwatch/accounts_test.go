@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -339,7 +340,8 @@ func TestAnotherAccountsDeadLettersAreReadUnderItsName(t *testing.T) {
 	require.Contains(t, page, `data-testid="dl-account-current">B</strong>`)
 	require.Contains(t, page, `href="/dead-letters/groups?account=B"`)
 	require.Contains(t, page, `href="/dead-letters/export?account=B"`)
-	require.NotContains(t, page, `id="bulk-selection"`, "no bulk job on B's dead letters")
+	require.Contains(t, page, `action="/dead-letters/bulk/plan?account=B" id="bulk-selection"`, "B's bulk form posts under B")
+	require.Contains(t, page, `href="/redeliveries?account=B" data-testid="dl-bulk-jobs-link"`)
 	res, page = httpGet(t, base+"/dead-letters/1?account=B")
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.Contains(t, page, "b-1")
@@ -366,9 +368,9 @@ func TestAnotherAccountsDeadLettersAreReadUnderItsName(t *testing.T) {
 	require.Less(t, len(page), 1000)
 	require.Contains(t, page, "B, or leave account out")
 
-	// Bulk jobs under ?account= are refused (here already by CSRF; the
-	// web tests post with a token), and a redelivery of B's #1 goes to
-	// B's ORDERS, leaving the main account's #1 and ORDERS alone.
+	// A bulk form without its CSRF token is refused under ?account= as
+	// everywhere, and a redelivery of B's #1 goes to B's ORDERS, leaving
+	// the main account's #1 and ORDERS alone.
 	res, body := postJSON(t, base+"/dead-letters/bulk?account=B")
 	require.Equal(t, http.StatusForbidden, res.StatusCode, body)
 	res, body = postJSON(t, base+"/api/v1/dead-letters/1/redeliver?account=B")
@@ -450,13 +452,14 @@ accounts {
     {user: svc, password: svc},
     {user: jw, password: jw, permissions: {
       publish: [
-        "$JS.API.STREAM.NAMES", "$JS.API.STREAM.INFO.>",
-        "$JS.API.STREAM.CREATE.JETWATCH_ADVISORIES", "$JS.API.STREAM.CREATE.DLQ", "$JS.API.STREAM.CREATE.JETWATCH_DLQ_ACTIONS",
+        "$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.INFO.>",
+        "$JS.API.STREAM.CREATE.JETWATCH_ADVISORIES", "$JS.API.STREAM.CREATE.DLQ", "$JS.API.STREAM.CREATE.JETWATCH_DLQ_ACTIONS", "$JS.API.STREAM.CREATE.KV_jetwatch_bulk_jobs",
         "$JS.API.CONSUMER.CREATE.JETWATCH_ADVISORIES.>",
         "$JS.API.CONSUMER.CREATE.DLQ.>", "$JS.API.CONSUMER.CREATE.JETWATCH_DLQ_ACTIONS.>",
         "$JS.API.CONSUMER.MSG.NEXT.>", "$JS.ACK.>", "$JS.API.CONSUMER.INFO.>", "$JS.API.STREAM.MSG.GET.>", "$JS.API.DIRECT.GET.DLQ",
         "$JS.API.CONSUMER.DELETE.DLQ.>", "$JS.API.CONSUMER.DELETE.JETWATCH_DLQ_ACTIONS.>",
-        "dlq.>", "jetwatch.dlq.actions.>", "jetwatch.relay.>",
+        "dlq.>", "jetwatch.dlq.actions.>", "jetwatch.relay.>", "$SYS.REQ.USER.INFO",
+        "$KV.jetwatch_bulk_jobs.>", "$JS.API.CONSUMER.CREATE.KV_jetwatch_bulk_jobs.>", "$JS.API.DIRECT.GET.KV_jetwatch_bulk_jobs.>",
         "orders.>"
       ],
       subscribe: ["_INBOX.>", "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>", "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.>"]
@@ -501,4 +504,190 @@ func TestAnAccountUserNeedsOnlyTheListedPermissions(t *testing.T) {
 	require.Equal(t, "B", one.Account)
 	require.NotContains(t, strings.ToLower(out.String()), "permissions violation")
 	require.NotContains(t, out.String(), "account=B", "nothing of B's went wrong")
+}
+
+// An --account whose user is in jetwatch's own account, or in the account
+// of an earlier --account, is refused: a log line and its page say why,
+// and nothing of it is captured, while the main account and the first
+// --account of B capture as ever.
+func TestAnAccountAlreadyCapturedIsRefused(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunServer(t, natstest.WithAccounts(t, accountsConfig))
+	ctxA := writeContextFile(t, "a", fmt.Sprintf(`{"url":%q,"user":"a","password":"a"}`, srv.ClientURL()))
+	ctxB := writeContextFile(t, "b", fmt.Sprintf(`{"url":%q,"user":"b","password":"b"}`, srv.ClientURL()))
+	base, data, out := serveAccounts(t, srv, "--account", "SELF="+ctxA, "--account", "B="+ctxB, "--account", "B2="+ctxB)
+
+	for name, why := range map[string]string{
+		"SELF": "--account SELF is a user of jetwatch&#39;s own account (A), whose dead letters jetwatch captures already",
+		"B2":   "--account B and --account B2 are users of one account (B): its dead letters are captured under B only",
+	} {
+		natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+			res, page := httpGet(t, base+"/dead-letters?account="+name)
+			if res.StatusCode != http.StatusOK {
+				return fmt.Errorf("%d", res.StatusCode)
+			}
+			if !strings.Contains(page, `data-testid="dl-account-refused">`+why) {
+				return fmt.Errorf("%s's page does not say why it is refused", name)
+			}
+			return nil
+		})
+		require.Contains(t, out.String(), "an --account is refused")
+		require.Contains(t, out.String(), "account="+name)
+	}
+	_, page := httpGet(t, base+"/dead-letters?account=B")
+	require.NotContains(t, page, "dl-account-refused", "the first --account of B is not refused")
+
+	failOne(t, natstest.Connect(t, srv, nats.UserInfo("a", "a")), `{"order":"a-1"}`)
+	failOne(t, natstest.Connect(t, srv, nats.UserInfo("b", "b")), `{"order":"b-1"}`)
+	var dead struct{ Items []struct{ Stream string } }
+	for _, url := range []string{base + "/api/v1/dead-letters", base + "/api/v1/dead-letters?account=B"} {
+		natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+			getJSON(t, url, &dead)
+			if len(dead.Items) != 1 {
+				return fmt.Errorf("%s: %d dead letters, want 1", url, len(dead.Items))
+			}
+			return nil
+		})
+	}
+	// Both dead letters are indexed; the refused accounts' partitions hold
+	// neither, and their DLQ capture never ran.
+	for _, name := range []string{"SELF", "B2"} {
+		getJSON(t, base+"/api/v1/dead-letters?account="+name, &dead)
+		require.Empty(t, dead.Items, name)
+		db, err := store.OpenFile(t.Context(), accountPartition(data, name))
+		require.NoError(t, err)
+		n, err := db.CountDeadLetters(t.Context(), store.DeadLetterFilter{})
+		require.NoError(t, err)
+		require.Zero(t, n, name)
+		require.NoError(t, db.Close())
+	}
+	_, metrics := httpGet(t, base+"/metrics")
+	require.Contains(t, metrics, `jetwatch_dead_letters_indexed_total{account="B",consumer="billing",reason="max_deliver",stream="ORDERS"} 1`)
+	require.NotContains(t, metrics, `jetwatch_dead_letters_indexed_total{account="SELF"`)
+	require.NotContains(t, metrics, `jetwatch_dead_letters_indexed_total{account="B2"`)
+}
+
+// A bulk job under ?account=B runs on B's own runner, its job kept in B's
+// bucket: it redelivers B's dead letters within B, its links carry the
+// account, and the main account's dead letter, stream and jobs stay as
+// they were.
+func TestABulkJobOfAnotherAccountRedeliversWithinIt(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunServer(t, natstest.WithAccounts(t, accountsConfig))
+	ctxB := writeContextFile(t, "b", fmt.Sprintf(`{"url":%q,"user":"b","password":"b"}`, srv.ClientURL()))
+	base, _, _ := serveAccounts(t, srv, "--account", "B="+ctxB)
+	jsA, err := jetstream.New(natstest.Connect(t, srv, nats.UserInfo("a", "a")))
+	require.NoError(t, err)
+	jsB, err := jetstream.New(natstest.Connect(t, srv, nats.UserInfo("b", "b")))
+	require.NoError(t, err)
+	publishDeadLetter(t, jsA, `{"order":"a-1"}`)
+	publishDeadLetter(t, jsB, `{"order":"b-1"}`)
+	var one struct{ Status string }
+	for _, u := range []string{base + "/api/v1/dead-letters/1", base + "/api/v1/dead-letters/1?account=B"} {
+		natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+			res, body := httpGet(t, u)
+			if res.StatusCode != http.StatusOK {
+				return fmt.Errorf("%s: %d %s", u, res.StatusCode, body)
+			}
+			return nil
+		})
+	}
+
+	var job struct {
+		ID, State, URL string
+		Sent, Total    int
+	}
+	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error { // until B's runner has its bucket
+		res, err := http.Post(base+"/api/v1/redeliveries?account=B", "application/json",
+			strings.NewReader(`{"filter":{},"action":"redeliver","rate_per_sec":100,"account":"B"}`))
+		if err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("%d %s", res.StatusCode, body)
+		}
+		return json.Unmarshal(body, &job)
+	})
+	require.Equal(t, 1, job.Total)
+	require.Equal(t, "/redeliveries/"+job.ID+"?account=B", job.URL)
+	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		getJSON(t, base+"/api/v1/redeliveries/"+job.ID+"?account=B", &job)
+		if job.State != "done" || job.Sent != 1 {
+			return fmt.Errorf("job %s, %d sent", job.State, job.Sent)
+		}
+		return nil
+	})
+	ordersB, err := jsB.Stream(t.Context(), "ORDERS")
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), ordersB.CachedInfo().State.Msgs, "redelivered within B")
+	sent, err := ordersB.GetMsg(t.Context(), 1)
+	require.NoError(t, err)
+	require.Equal(t, `{"order":"b-1"}`, string(sent.Data))
+	natstest.CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		getJSON(t, base+"/api/v1/dead-letters/1?account=B", &one)
+		if one.Status != "redelivered" {
+			return fmt.Errorf("B's #1 is %s", one.Status)
+		}
+		return nil
+	})
+	_, err = jsB.KeyValue(t.Context(), "jetwatch_bulk_jobs")
+	require.NoError(t, err, "B's jobs are kept in B")
+
+	// The main account: its #1 pending, its ORDERS empty, its jobs none,
+	// and B's job is not found under it.
+	getJSON(t, base+"/api/v1/dead-letters/1", &one)
+	require.Equal(t, "pending", one.Status)
+	ordersA, err := jsA.Stream(t.Context(), "ORDERS")
+	require.NoError(t, err)
+	require.Zero(t, ordersA.CachedInfo().State.Msgs, "nothing sent in the main account")
+	var jobs struct{ Total int }
+	getJSON(t, base+"/api/v1/redeliveries", &jobs)
+	require.Zero(t, jobs.Total)
+	res, _ := httpGet(t, base+"/api/v1/redeliveries/"+job.ID)
+	require.Equal(t, http.StatusNotFound, res.StatusCode)
+
+	res, page := httpGet(t, base+"/redeliveries?account=B")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Contains(t, page, `href="/redeliveries/`+job.ID+`?account=B" data-testid="bulk-job-link"`)
+	require.Contains(t, page, `data-testid="bulk-jobs-account">of account B`)
+	res, page = httpGet(t, base+job.URL)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Contains(t, page, `href="/redeliveries?account=B"`)
+}
+
+// serve hands each --account's index to the alert evaluator: a
+// dead_letter_match rule naming account B fires on B's dead letter,
+// labelled with B, and not on the main account's.
+func TestADeadLetterRuleNamingAnAccountFiresOnItsDeadLetters(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunServer(t, natstest.WithAccounts(t, accountsConfig))
+	ctxB := writeContextFile(t, "b", fmt.Sprintf(`{"url":%q,"user":"b","password":"b"}`, srv.ClientURL()))
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	require.NoError(t, os.WriteFile(rules, []byte("receivers: [{name: ops, url: 'http://127.0.0.1:9/hook'}]\nrules:\n"+
+		"  - {name: b-dead, kind: dead_letter_match, account: B, receivers: [ops]}\n"), 0o600))
+	base, _, _ := serveAccounts(t, srv, "--account", "B="+ctxB, "--rules", rules, "--alert-interval", "200ms")
+	jsA, err := jetstream.New(natstest.Connect(t, srv, nats.UserInfo("a", "a")))
+	require.NoError(t, err)
+	jsB, err := jetstream.New(natstest.Connect(t, srv, nats.UserInfo("b", "b")))
+	require.NoError(t, err)
+	publishDeadLetter(t, jsA, `{"order":"a-1"}`)
+	publishDeadLetter(t, jsB, `{"order":"b-1"}`)
+
+	var alerts struct {
+		Items []struct {
+			Rule      string
+			Instances []struct{ Labels map[string]string }
+		}
+	}
+	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		getJSON(t, base+"/api/v1/alerts", &alerts)
+		if len(alerts.Items) != 1 || len(alerts.Items[0].Instances) == 0 {
+			return fmt.Errorf("no instance of b-dead yet: %+v", alerts.Items)
+		}
+		return nil
+	})
+	require.Len(t, alerts.Items[0].Instances, 1, "B's dead letter only, not the main account's")
+	require.Equal(t, map[string]string{"account": "B", "stream": "ORDERS", "consumer": "billing"}, alerts.Items[0].Instances[0].Labels)
 }

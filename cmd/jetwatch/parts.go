@@ -55,7 +55,10 @@ func streamsConfig(cfg *config) collector.StreamsConfig {
 	return collector.StreamsConfig{Advisories: cfg.AdvisoryStream, DLQ: cfg.DLQStream, Replicas: cfg.StreamReplicas}
 }
 
-func buildParts(nc *nats.Conn, db *store.DB, cfg *config, signIn bool, sampled func() store.SamplerState, reg prometheus.Registerer, logger *slog.Logger) (*parts, error) {
+// accounts are the --account dead letters that dead-letter alert rules
+// with an account pattern read.
+func buildParts(nc *nats.Conn, db *store.DB, cfg *config, signIn bool, sampled func() store.SamplerState, accounts []alert.DeadLetterAccount,
+	reg prometheus.Registerer, logger *slog.Logger) (*parts, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
@@ -117,12 +120,12 @@ func buildParts(nc *nats.Conn, db *store.DB, cfg *config, signIn bool, sampled f
 			return nil, err
 		}
 		outbox := alert.OutboxConfig{Replicas: cfg.StreamReplicas}
-		accounts := func() (string, []store.Account) {
+		sampledAccounts := func() (string, []store.Account) {
 			st := sampled()
 			return st.Account, st.Accounts
 		}
 		if p.evaluator, err = alert.NewEvaluator(js, alert.EvaluatorConfig{Rules: p.rules.current, Index: db, DeadLetters: p.queries,
-			Accounts: accounts, Interval: cfg.AlertInterval, Outbox: outbox, Registerer: reg, Logger: logger}); err != nil {
+			Accounts: sampledAccounts, DeadLetterAccounts: accounts, Interval: cfg.AlertInterval, Outbox: outbox, Registerer: reg, Logger: logger}); err != nil {
 			return nil, err
 		}
 		if p.sender, err = alert.NewSender(js, alert.SenderConfig{Rules: p.rules.current, Log: alert.NewDeliveryLog(db), Outbox: outbox,

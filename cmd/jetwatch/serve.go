@@ -137,7 +137,18 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	}
 	defer sampler.Stop()
 
-	p, err := buildParts(c.nc, db, cfg, acc.auth != nil, sampler.State, reg, logger)
+	var others []*accountParts
+	var alertAccounts []alert.DeadLetterAccount
+	for i, ac := range c.accounts {
+		a, err := openAccount(ctx, ac, c.nc, c.accounts[:i], cfg, logger)
+		if err != nil {
+			return err
+		}
+		defer a.db.Close()
+		others = append(others, a)
+		alertAccounts = append(alertAccounts, alert.DeadLetterAccount{Name: a.name, DeadLetters: a.queries})
+	}
+	p, err := buildParts(c.nc, db, cfg, acc.auth != nil, sampler.State, alertAccounts, reg, logger)
 	if err != nil {
 		return err
 	}
@@ -157,12 +168,7 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 	groups := p.groups(logger)
 	gatherers := prometheus.Gatherers{reg}
 	var accounts []web.DeadLetterAccount
-	for _, c := range c.accounts {
-		a, err := openAccount(ctx, c, cfg, logger)
-		if err != nil {
-			return err
-		}
-		defer a.db.Close()
+	for _, a := range others {
 		groups = append(groups, a.group(logger))
 		gatherers = append(gatherers, a.reg)
 		go countPending(ctx, a.queries, a.pending, 5*time.Second)

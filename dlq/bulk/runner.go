@@ -109,6 +109,9 @@ type Job struct {
 	// IgnoreBreakers is set when an operator chose to run it whatever the
 	// breakers say: at creation, or while it waits.
 	IgnoreBreakers bool `json:"ignore_breakers,omitempty"`
+	// Account is the runner's Config.Account when the job was created:
+	// the --account whose dead letters it acts on, "" for jetwatch's own.
+	Account string `json:"account,omitempty"`
 }
 
 // Breakers are the circuit breakers services report. *store.DB
@@ -144,6 +147,10 @@ type Config struct {
 	// (and renews its lease), and how long a running job trusts the
 	// breakers it read. Defaults to 2 seconds.
 	BreakerPoll time.Duration
+	// Account names the account whose dead letters q and r reach, on
+	// each job it creates, so its pages and links carry it. Defaults to
+	// "": jetwatch's own account.
+	Account string
 }
 
 // Runner runs bulk jobs. Progress never decides what is sent: each
@@ -285,7 +292,8 @@ func (b *Runner) Create(ctx context.Context, req Request) (Job, error) {
 	}
 	now := b.cfg.Now().UTC()
 	job := Job{ID: randomID(), Filter: req.Filter, Action: req.Action, RatePerSec: req.RatePerSec, MaxID: maxID,
-		State: JobRunning, Total: total, Actor: req.Actor, CreatedAt: now, UpdatedAt: now, IgnoreBreakers: req.IgnoreBreakers}
+		State: JobRunning, Total: total, Actor: req.Actor, CreatedAt: now, UpdatedAt: now, IgnoreBreakers: req.IgnoreBreakers,
+		Account: b.cfg.Account}
 	data, _ := json.Marshal(job)
 	kv, err := b.bucket()
 	if err != nil {
