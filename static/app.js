@@ -108,6 +108,8 @@
         return r.text();
       })
       .then(function (html) {
+        // The operator may have started typing while this was fetched.
+        if (typingInside(el)) return;
         var open = openDetails(el);
         el.innerHTML = html;
         reopenDetails(el, open);
@@ -120,6 +122,10 @@
   function typingIn() {
     var a = document.activeElement;
     return a && /^(INPUT|TEXTAREA|SELECT)$/.test(a.tagName) && a.closest("[data-live]");
+  }
+  function typingInside(el) {
+    var a = document.activeElement;
+    return a && /^(INPUT|TEXTAREA|SELECT)$/.test(a.tagName) && el.contains(a);
   }
 
   function refresh() {

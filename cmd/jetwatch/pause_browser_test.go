@@ -68,8 +68,17 @@ func TestPauseConsumerInBrowser(t *testing.T) {
 		}
 		return nil
 	})
-	_, err = chromedp.Run(b.Ctx, chromedp.SetValue(chromedp.CSS(`[data-testid=pause-for]`), "4h"))
-	require.NoError(t, err)
+	// Focused, the form is never swapped by live refresh (every second
+	// here); before that, a refresh may replace the node between finding
+	// and setting it.
+	pauseFor := chromedp.CSS(`[data-testid=pause-for]`)
+	natstest.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+		if _, err := chromedp.Run(b.Ctx, chromedp.Focus(pauseFor)); err != nil {
+			return err
+		}
+		_, err := chromedp.Run(b.Ctx, chromedp.SetValue(pauseFor, "4h"))
+		return err
+	})
 	_, err = chromedp.Run(b.Ctx, chromedp.Click(chromedp.CSS(`[data-testid=consumer-pause-submit]`)))
 	require.NoError(t, err)
 	_, err = chromedp.Run(b.Ctx, chromedp.WaitVisible(chromedp.CSS(`[data-testid=pause-done]`)))
@@ -95,15 +104,30 @@ func TestPauseConsumerInBrowser(t *testing.T) {
 		}
 		return nil
 	})
-	note, err := chromedp.Run(b.Ctx, chromedp.Text(chromedp.CSS(`[data-testid=paused-until]`)))
-	require.NoError(t, err)
+	// The page refreshes its regions every second, and a region swapped
+	// between finding a node and acting on it fails the action: each is
+	// tried again until it finds the node in place. A click that failed
+	// dispatched nothing, so trying it again clicks once.
+	again := func(act func() error) {
+		t.Helper()
+		natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, act)
+	}
+	var note, lag string
+	again(func() (err error) {
+		note, err = chromedp.Run(b.Ctx, chromedp.Text(chromedp.CSS(`[data-testid=paused-until]`)))
+		return err
+	})
 	require.Contains(t, note, "Paused until")
-	lag, err := chromedp.Run(b.Ctx, chromedp.Text(chromedp.CSS(`[data-testid=consumer-lag] [data-testid=lag-state]`)))
-	require.NoError(t, err)
+	again(func() (err error) {
+		lag, err = chromedp.Run(b.Ctx, chromedp.Text(chromedp.CSS(`[data-testid=consumer-lag] [data-testid=lag-state]`)))
+		return err
+	})
 	require.Equal(t, "paused", strings.TrimSpace(lag))
 
-	_, err = chromedp.Run(b.Ctx, chromedp.Click(chromedp.CSS(`[data-testid=consumer-resume]`)))
-	require.NoError(t, err)
+	again(func() error {
+		_, err := chromedp.Run(b.Ctx, chromedp.Click(chromedp.CSS(`[data-testid=consumer-resume]`)))
+		return err
+	})
 	natstest.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
 		if p, _ := paused(); p {
 			return fmt.Errorf("still paused")
