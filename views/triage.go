@@ -20,9 +20,10 @@ const (
 	ProblemFallingBehind = "falling-behind" // a consumer whose backlog grows: arrivals outpace acks
 	ProblemPaused        = "paused"         // a consumer paused on the server until a time
 	ProblemConsumer      = "consumer"       // a consumer's other health: leader, replicas, ack limit
+	ProblemDeadLetters   = "dead-letters"   // dead letters pending in another --account's partition
 )
 
-var problemOrder = []string{ProblemAlert, ProblemBreaker, ProblemUnread, ProblemStream, ProblemStalled, ProblemStopped, ProblemFallingBehind, ProblemPaused, ProblemConsumer}
+var problemOrder = []string{ProblemAlert, ProblemBreaker, ProblemUnread, ProblemStream, ProblemStalled, ProblemStopped, ProblemFallingBehind, ProblemPaused, ProblemConsumer, ProblemDeadLetters}
 
 // ProblemRank orders kinds as the triage lists them.
 func ProblemRank(kind string) int {
@@ -55,6 +56,8 @@ func ProblemLabel(kind string) string {
 		return "paused"
 	case ProblemConsumer:
 		return "consumer"
+	case ProblemDeadLetters:
+		return "dead letters"
 	}
 	return kind
 }
@@ -90,6 +93,11 @@ type DeadLetterSummary struct {
 	// first; LastHour is their sum.
 	PerMinute []int
 	LastHour  int
+	// Elsewhere counts the dead letters pending in the other accounts
+	// jetwatch captures (--account), each also a problem of the triage;
+	// ElsewhereMore says one of their counts stopped at its bound.
+	Elsewhere     int
+	ElsewhereMore bool
 }
 
 // RatePerMinute is the average arrivals per minute over the last hour.
@@ -143,7 +151,8 @@ type NavBadges struct {
 // Badges is the navigation's part of a triage.
 func (t Triage) Badges() *NavBadges {
 	return &NavBadges{Problems: t.Total(), ProblemsLevel: t.Worst(), Firing: t.Firing,
-		DeadLetters: t.DeadLetters.Pending, DeadLettersMore: t.DeadLetters.PendingMore, OpenBreakers: t.OpenBreakers}
+		DeadLetters: t.DeadLetters.Pending + t.DeadLetters.Elsewhere, DeadLettersMore: t.DeadLetters.PendingMore || t.DeadLetters.ElsewhereMore,
+		OpenBreakers: t.OpenBreakers}
 }
 
 // PendingDeadLettersURL lists the dead letters waiting for an operator.

@@ -84,6 +84,14 @@ func (s *Server) triage(ctx context.Context, now time.Time, own, includeOwn bool
 	if err != nil {
 		return t, err
 	}
+	elsewhere := s.accountDeadLetters(ctx)
+	for _, p := range elsewhere {
+		t.DeadLetters.Elsewhere += p.pending
+		t.DeadLetters.ElsewhereMore = t.DeadLetters.ElsewhereMore || p.more
+		if includeOwn {
+			problems = append(problems, p.Problem)
+		}
+	}
 	slices.SortStableFunc(problems, func(a, b views.Problem) int {
 		return cmp.Or(cmp.Compare(store.HealthRank(b.Severity), store.HealthRank(a.Severity)),
 			cmp.Compare(views.ProblemRank(a.Kind), views.ProblemRank(b.Kind)))
@@ -210,6 +218,43 @@ func (s *Server) deadLetterSummary(ctx context.Context, now time.Time) (views.De
 		d.LastHour += n
 	}
 	return d, nil
+}
+
+// accountPending is a problem of the triage: dead letters pending in
+// another account jetwatch captures (--account), with their count.
+type accountPending struct {
+	views.Problem
+	pending int
+	more    bool
+}
+
+// accountDeadLetters counts the pending dead letters of each other
+// account jetwatch captures, from that account's own index partition
+// (local, so an account whose NATS is down still counts what it has). A
+// partition that cannot be read is logged and left out: the main
+// account's triage must not fail for it.
+func (s *Server) accountDeadLetters(ctx context.Context) []accountPending {
+	var out []accountPending
+	for _, a := range s.cfg.DeadLetterAccounts {
+		n, more, err := a.DeadLetters.CountUpTo(ctx, store.DeadLetterFilter{Status: store.StatusPending}, pendingCountLimit)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.logger.WarnContext(ctx, "an account's pending dead letters could not be counted", "account", a.Name, "err", err)
+			}
+			continue
+		}
+		if n == 0 {
+			continue
+		}
+		count := views.Count(n)
+		if more {
+			count += "+"
+		}
+		out = append(out, accountPending{pending: n, more: more, Problem: views.Problem{Kind: views.ProblemDeadLetters,
+			Severity: store.HealthWarning, Subject: "account " + a.Name, Text: count + " dead letters wait for an operator",
+			Link: views.AccountURL(views.PendingDeadLettersURL, a.Name)}})
+	}
+	return out
 }
 
 // navBadges are the navigation's counts for a page other than the

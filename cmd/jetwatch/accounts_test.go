@@ -328,6 +328,16 @@ func TestAnotherAccountsDeadLettersAreReadUnderItsName(t *testing.T) {
 		return nil
 	})
 	require.NotContains(t, listA.Items[0], "account", "the main account's answer is as before")
+
+	// The overview counts B's pending dead letter beside the main
+	// account's, lists it under what is wrong now with a link to B's
+	// pending list, and the navigation's badge counts both.
+	res, overview := httpGet(t, base+"/")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Regexp(t, `data-testid="dead-letters-elsewhere"[^>]*>\s*and 1\s+in other accounts`, overview)
+	require.Regexp(t, `data-kind="dead-letters" data-severity="warning" data-subject="account B">`, overview)
+	require.Contains(t, overview, `href="/dead-letters?status=pending&amp;account=B" class="subject">account B</a>`)
+	require.Regexp(t, `data-testid="nav-dead-letters">\s*Dead letters\s*<span[^>]*>2</span>`, overview)
 	var oneA item
 	getJSON(t, base+"/api/v1/dead-letters/1", &oneA)
 	require.Equal(t, `{"order":"a-1"}`, string(oneA.Payload))
