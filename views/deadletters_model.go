@@ -126,9 +126,13 @@ type DeadLetterDetail struct {
 	// PayloadHidden says the payload is hidden from this viewer.
 	PayloadHidden bool
 	// Account is the --account the dead letter is in; empty for the main
-	// account's. Its stream and consumer are not linked: those pages show
-	// the main account's.
+	// account's. Its stream and consumer link to the read-only pages of
+	// StreamAccount when that is set, and are not linked otherwise (the
+	// plain pages show the main account's).
 	Account string
+	// StreamAccount is the account, as the sampler read it (--all-accounts),
+	// that Account's user is in; empty when it was not read.
+	StreamAccount string
 	// ActionsUnserved says this jetwatch does not redeliver or discard
 	// the account's dead letters.
 	ActionsUnserved bool

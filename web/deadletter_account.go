@@ -23,6 +23,11 @@ type DeadLetterAccount struct {
 	Index DeadLetterIndex
 	// NATSState reports the account's own connection. Required.
 	NATSState func() NATSState
+	// NATSAccount is the account's name or id as NATS answered which
+	// account its user is in; empty until known. With --all-accounts it
+	// links the account's dead letters to their read-only stream and
+	// consumer pages. Optional.
+	NATSAccount func() string
 	// Refused says why jetwatch refuses to capture the account (say, its
 	// user is in jetwatch's own account); empty while it does not. Nil:
 	// never refused.
@@ -48,6 +53,9 @@ type deadLetterSource struct {
 	refused func() string
 	// bulk is nil where bulk jobs are not served.
 	bulk BulkJobs
+	// natsAccount is the account's name or id as NATS knows it; nil
+	// when unknown.
+	natsAccount func() string
 }
 
 // deadLetterSource resolves ?account=: absent is the main account, so
@@ -63,7 +71,8 @@ func (s *Server) deadLetterSource(c echo.Context) (deadLetterSource, error) {
 	}
 	for _, a := range s.cfg.DeadLetterAccounts {
 		if a.Name == name {
-			return deadLetterSource{account: a.Name, reads: a.DeadLetters, actions: a.Actions, index: a.Index, nats: a.NATSState, refused: a.Refused, bulk: a.Bulk}, nil
+			return deadLetterSource{account: a.Name, reads: a.DeadLetters, actions: a.Actions, index: a.Index, nats: a.NATSState, refused: a.Refused, bulk: a.Bulk,
+				natsAccount: a.NATSAccount}, nil
 		}
 	}
 	return deadLetterSource{}, notFoundError{"no account " + shortQuote(name) + " among those whose dead letters jetwatch captures: " + s.accountNames()}
@@ -107,6 +116,30 @@ func (s *Server) bulkOf(c echo.Context) (BulkJobs, string, error) {
 		return nil, "", errNoBulk
 	}
 	return src.bulk, src.account, nil
+}
+
+// streamAccount is the account, as the last cycle read it, that src's
+// user is in: its stream and consumer pages are then the read-only ones
+// of that account. Empty for the main account, without --all-accounts,
+// or before NATS said which account the user is in.
+func (s *Server) streamAccount(src deadLetterSource) string {
+	if src.account == "" || src.natsAccount == nil {
+		return ""
+	}
+	id := src.natsAccount()
+	if id == "" {
+		return ""
+	}
+	st := s.cfg.SamplerState()
+	if !st.AllAccounts {
+		return ""
+	}
+	for _, a := range st.Accounts {
+		if a.Name == id || a.ID == id {
+			return a.Name
+		}
+	}
+	return ""
 }
 
 // hasAccount says whether name is one of the DeadLetterAccounts.

@@ -52,7 +52,7 @@ func (s *Server) deadLetterDetail(c echo.Context, src deadLetterSource) (views.D
 	if err != nil {
 		return views.DeadLetterDetail{}, err
 	}
-	m := views.DeadLetterDetail{History: hist, CSRF: csrfToken(c), Account: src.account,
+	m := views.DeadLetterDetail{History: hist, CSRF: csrfToken(c), Account: src.account, StreamAccount: s.streamAccount(src),
 		ActionsUnserved: src.account != "" && src.actions == nil,
 		CanAct:          src.actions != nil && principal(c).Role.Allows(auth.Operator)}
 	d, m.Redacted, m.PayloadHidden = s.shown(c, d)

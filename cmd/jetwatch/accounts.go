@@ -247,7 +247,7 @@ func openAccount(ctx context.Context, c accountConn, main *nats.Conn, earlier []
 // web is the account as the pages and API read it.
 func (a *accountParts) web() web.DeadLetterAccount {
 	return web.DeadLetterAccount{Name: a.name, DeadLetters: a.queries, Actions: a.redeliverer, Index: a.index,
-		NATSState: natsState(a.conn.status), Refused: a.check.Refused, Bulk: a.bulk}
+		NATSState: natsState(a.conn.status), NATSAccount: a.check.NATSAccount, Refused: a.check.Refused, Bulk: a.bulk}
 }
 
 // group is the account's start group, on its own so that its NATS being
@@ -296,6 +296,7 @@ type accountCheck struct {
 
 	mu      sync.Mutex
 	refused string
+	id      string // the account's id (its name without an operator), once checked and not refused
 }
 
 // Start answers once the account is known to be one jetwatch captures
@@ -322,7 +323,18 @@ func (a *accountCheck) Start(ctx context.Context) error {
 			return a.refuse(ctx, fmt.Sprintf("--account %s and --account %s are users of one account (%s): its dead letters are captured under %s only; remove one of them", e.name, a.name, cut(own), e.name))
 		}
 	}
+	a.mu.Lock()
+	a.id = own
+	a.mu.Unlock()
 	return nil
+}
+
+// NATSAccount is the account's id as NATS answered, once the check
+// passed; empty before that and for a refused account.
+func (a *accountCheck) NATSAccount() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.id
 }
 
 func (a *accountCheck) refuse(ctx context.Context, why string) error {

@@ -701,3 +701,33 @@ func TestADeadLetterRuleNamingAnAccountFiresOnItsDeadLetters(t *testing.T) {
 	require.Len(t, alerts.Items[0].Instances, 1, "B's dead letter only, not the main account's")
 	require.Equal(t, map[string]string{"account": "B", "stream": "ORDERS", "consumer": "billing"}, alerts.Items[0].Instances[0].Labels)
 }
+
+// With --all-accounts too, another account's dead letter links its stream
+// and consumer to that account's read-only pages, found by the account
+// NATS says B's user is in; without it they are not linked (the plain
+// pages are the main account's).
+func TestAnotherAccountsDeadLetterLinksToItsReadOnlyPages(t *testing.T) {
+	t.Parallel()
+	srv := natstest.RunServer(t, natstest.WithAccounts(t, accountsConfig))
+	ctxB := writeContextFile(t, "b", fmt.Sprintf(`{"url":%q,"user":"b","password":"b"}`, srv.ClientURL()))
+	base, _, _ := serveAccounts(t, srv, "--account", "B="+ctxB, "--all-accounts",
+		"--system-user", "sys", "--system-password", "sys", "--sample-interval", "1s")
+	jsB, err := jetstream.New(natstest.Connect(t, srv, nats.UserInfo("b", "b")))
+	require.NoError(t, err)
+	publishDeadLetter(t, jsB, `{"order":"b-1"}`)
+
+	var page string
+	natstest.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		var res *http.Response
+		res, page = httpGet(t, base+"/dead-letters/1?account=B")
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", res.StatusCode)
+		}
+		if !strings.Contains(page, `href="/streams/ORDERS?account=B"`) {
+			return fmt.Errorf("stream not linked to B's page yet")
+		}
+		return nil
+	})
+	require.Regexp(t, `data-testid="dl-consumer"><a href="/streams/ORDERS/consumers/[^"?]+\?account=B">`, page)
+	require.NotContains(t, page, `href="/streams/ORDERS"`, "never the main account's page of the same name")
+}
