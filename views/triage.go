@@ -83,7 +83,7 @@ type Problem struct {
 
 // DeadLetterSummary is the dead-letter tile of the triage.
 type DeadLetterSummary struct {
-	// Available is false when jetwatch runs without the dead-letter desk.
+	// Available is false when jetwatch runs without its dead-letter reads.
 	Available bool
 	// Pending dead letters wait for an operator; PendingMore says there
 	// are more than Pending (the count stops at a bound).

@@ -155,7 +155,7 @@ func (s *Server) bulkList(c echo.Context) error {
 }
 
 // unfinishedJobs are the bulk jobs the dead-letters page names: running or
-// paused. A desk whose jobs cannot be listed names none, and the page
+// paused. A bulk runner whose jobs cannot be listed names none, and the page
 // still shows.
 func (s *Server) unfinishedJobs(ctx context.Context, runner BulkJobs) []bulk.Job {
 	if runner == nil {

@@ -188,7 +188,7 @@ func (s *Server) deadLetterDiscard(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, views.AccountURL(views.DeadLetterURL(m.D.ID)+"?done=discarded", src.account))
 }
 
-// actionError maps the desk's refusals to a status and a message the
+// actionError maps the redeliverer's refusals to a status and a message the
 // operator can act on; ok is false for internal errors.
 func actionError(err error) (int, string, bool) {
 	switch {
