@@ -102,8 +102,16 @@ func (p *processedIDs) lookup(ctx context.Context, direct *directget.Client, key
 	}
 	found = make(map[string]bool, len(keys))
 	for _, key := range keys {
-		if _, err := p.kv.Get(ctx, key); err == nil {
+		_, err := p.kv.Get(ctx, key)
+		switch {
+		case err == nil:
 			found[key] = true
+		case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
+		default:
+			// NATS did not answer (a timeout, no leader): each key left
+			// would wait as long, holding the whole burst. They count as
+			// not seen, as a failed lookup does.
+			return found, ctx.Err()
 		}
 	}
 	return found, ctx.Err()
