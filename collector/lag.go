@@ -463,6 +463,17 @@ func (t *lagTracker) window(stream, consumer string) *lagWindow {
 	return w
 }
 
+// count is how many consumers have a window.
+func (t *lagTracker) count() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, ws := range t.windows {
+		n += len(ws)
+	}
+	return n
+}
+
 func (t *lagTracker) goneOf(stream string) map[string]store.Consumer {
 	g := t.gone[stream]
 	if g == nil {

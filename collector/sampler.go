@@ -116,7 +116,10 @@ type Sampler struct {
 	// behind names, in order, the streams whose consumers the last cycle
 	// ran out of time for: this cycle reads them first, so that a cycle
 	// too short for everything still reads every consumer in turn.
-	behind        []string
+	behind []string
+	// lastConsumers is how many consumer rows the last cycle had, to size
+	// the next's.
+	lastConsumers int
 	servers       []store.Server // the servers last stored
 	serversLoaded bool
 	// accountLag is what is kept of other accounts between cycles, by
@@ -286,7 +289,10 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 	ident := make(chan identity, 1)
 	go func() { ident <- s.identify(rctx) }()
 	stored := newStoredRows(s.db)
-	streams, consumers := s.readAll(ctx, rctx, stored)
+	// Sized for the consumers of the last cycle, or those stored before
+	// the first.
+	rows := newConsumerRows(cmp.Or(s.lastConsumers, s.lag.count()))
+	streams, consumers := s.readAll(ctx, rctx, stored, rows, cycle.At, note)
 	cycle.Servers = <-servers
 	id := <-ident
 	// Other accounts are read while this one is judged and stored.
@@ -305,14 +311,10 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 	}
 
 	now := s.cfg.Now()
-	// Sized once: grown by appending, 100,000 consumers were copied over
-	// and over (a sixth of a 10,000 x 10 cycle's CPU).
-	nConsumers := 0
-	for _, l := range consumers {
-		nConsumers += len(l.items) + len(l.unread)
-	}
 	cycle.Streams = make([]store.Stream, 0, len(streams.items)+len(streams.unread))
-	cycle.Consumers = make([]store.Consumer, 0, nConsumers)
+	// order lists where each stream's consumer rows are, in the cycle's
+	// order: the streams as listed, then those not read.
+	order := make([]rowSpan, 0, len(streams.items)+len(streams.unread))
 	for _, info := range streams.items {
 		name := info.Config.Name
 		cons := consumers[name]
@@ -322,17 +324,21 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 		}
 		st := streamFromInfo(info, cycle.At)
 		st.Own = s.own.stream(name)
-		first := len(cycle.Consumers)
-		cycle.Consumers = s.consumersOf(ctx, cycle.Consumers, &st, cons, stored, cycle.At, now, note)
-		cs := cycle.Consumers[first:]
-		// Its infos are read: the next stream's may take their memory
-		// (100,000 of them held to the end were a fifth of the peak).
-		cons.items = nil
-		consumers[name] = cons
+		sp, ok := rows.built(name)
+		if !ok {
+			// Not built as read: named by the last cycle, its consumers
+			// were read before its info; or not read at all.
+			lo := len(rows.rows)
+			rows.rows = s.consumersOf(ctx, rows.rows, name, cons, stored, cycle.At, now, note)
+			sp = rowSpan{lo, len(rows.rows)}
+			cons.items = nil
+			consumers[name] = cons
+		}
+		order = append(order, sp)
 		if cons.complete {
 			cycle.ConsumersComplete[name] = true
 		}
-		judgeStream(&st, cs)
+		judgeStream(&st, rows.rows[sp.lo:sp.hi])
 		if p, ok := s.prev[name]; ok {
 			if dt := cycle.At.Sub(p.at).Seconds(); dt > 0 {
 				st.InPerSec = rate(p.seq, st.LastSeq, dt)
@@ -361,7 +367,9 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 		if l, ok := consumers[name]; ok && len(l.items) > 0 && !l.parentGone {
 			// Its consumers were read first, as the last cycle had no
 			// time for them, before the time ran out for the stream.
-			cycle.Consumers = s.consumersOf(ctx, cycle.Consumers, &st, l, stored, cycle.At, now, note)
+			lo := len(rows.rows)
+			rows.rows = s.consumersOf(ctx, rows.rows, name, l, stored, cycle.At, now, note)
+			order = append(order, rowSpan{lo, len(rows.rows)})
 			if l.complete {
 				cycle.ConsumersComplete[name] = true
 			}
@@ -374,11 +382,15 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 			note("store", "consumers of "+name, "reading the stored consumers of "+name+" failed: "+err.Error())
 			continue
 		}
+		lo := len(rows.rows)
 		for _, c := range storedCons {
 			cu := store.Unread{Why: u.Why, Detail: "its stream " + name + " could not be read"}
-			cycle.Consumers = append(cycle.Consumers, unreadConsumer(c, true, c.Name, cu, cycle.At))
+			rows.rows = append(rows.rows, unreadConsumer(c, true, c.Name, cu, cycle.At))
 		}
+		order = append(order, rowSpan{lo, len(rows.rows)})
 	}
+	cycle.Consumers = rows.arrange(order)
+	s.lastConsumers = len(cycle.Consumers)
 	s.settings.endCycle()
 	slices.SortFunc(cycle.Streams, func(a, b store.Stream) int { return strings.Compare(a.Name, b.Name) })
 	cycle.StreamsComplete = streams.complete
@@ -453,18 +465,18 @@ func nextBehind(before []string, streams listed[jetstream.StreamInfo], consumers
 // consumersOf turns one stream's consumer listing into the index's shape,
 // appended to dst in name order: those read judged and with rates, those
 // not read with their last numbers.
-func (s *Sampler) consumersOf(ctx context.Context, dst []store.Consumer, st *store.Stream, l listed[consumerInfo], stored *storedRows,
+func (s *Sampler) consumersOf(ctx context.Context, dst []store.Consumer, stream string, l listed[consumerInfo], stored *storedRows,
 	at, now time.Time, note func(kind, key, msg string)) []store.Consumer {
 	first := len(dst)
 	out := dst
 	for _, info := range l.items {
 		// Kept for the next cycle only as it goes into this one.
-		s.settings.touch(st.Name, info.Name)
+		s.settings.touch(stream, info.Name)
 		if err := info.Config.settingsErr; err != nil {
-			note("list_consumers", "consumer config "+st.Name+"/"+info.Name, err.Error()+": its settings are shown empty")
+			note("list_consumers", "consumer config "+stream+"/"+info.Name, err.Error()+": its settings are shown empty")
 		}
 		c := consumerFromInfo(info, at)
-		c.Own = s.own.consumer(st.Name, c.Name, c.Description)
+		c.Own = s.own.consumer(stream, c.Name, c.Description)
 		if p, ok := s.lag.judge(&c, !c.Own && info.Config.InactiveThreshold == 0, at, now); ok {
 			if dt := float64(at.UnixMilli()-p.at) / 1000; dt > 0 {
 				c.DeliveredPerSec = rate(p.delivered, c.Delivered.ConsumerSeq, dt)
@@ -474,14 +486,14 @@ func (s *Sampler) consumersOf(ctx context.Context, dst []store.Consumer, st *sto
 		out = append(out, c)
 	}
 	if l.notReached {
-		note("list_consumers", "list consumers of "+st.Name+": out of time", fmt.Sprintf("%v: read first next cycle", l.problem))
+		note("list_consumers", "list consumers of "+stream+": out of time", fmt.Sprintf("%v: read first next cycle", l.problem))
 	}
 	if l.namesFailed {
-		note("list_consumers", "list consumers of "+st.Name, fmt.Sprintf("%v: only the consumers seen before were read; new ones show up once NATS answers", l.problem))
+		note("list_consumers", "list consumers of "+stream, fmt.Sprintf("%v: only the consumers seen before were read; new ones show up once NATS answers", l.problem))
 	}
 	if len(l.unread) > 0 {
 		prevRows := map[string]store.Consumer{}
-		if cs, err := stored.consumers(ctx, st.Name); err == nil {
+		if cs, err := stored.consumers(ctx, stream); err == nil {
 			for _, c := range cs {
 				prevRows[c.Name] = c
 			}
@@ -489,17 +501,17 @@ func (s *Sampler) consumersOf(ctx context.Context, dst []store.Consumer, st *sto
 		for name, u := range l.unread {
 			prev, ok := prevRows[name]
 			c := unreadConsumer(prev, ok, name, u, at)
-			c.Stream = st.Name
-			c.Own = s.own.consumer(st.Name, name, prev.Description)
-			s.lag.touch(st.Name, name)
-			s.settings.touch(st.Name, name)
+			c.Stream = stream
+			c.Own = s.own.consumer(stream, name, prev.Description)
+			s.lag.touch(stream, name)
+			s.settings.touch(stream, name)
 			out = append(out, c)
-			note("consumer_unread", "consumer "+st.Name+"/"+name+": "+u.Why, "consumer "+st.Name+" / "+name+": "+c.Health.Reasons[0])
+			note("consumer_unread", "consumer "+stream+"/"+name+": "+u.Why, "consumer "+stream+" / "+name+": "+c.Health.Reasons[0])
 		}
 	}
-	gone, err := s.lag.deleted(st.Name, l.complete, at, func() ([]store.Consumer, error) { return s.db.Consumers(ctx, st.Name) })
+	gone, err := s.lag.deleted(stream, l.complete, at, func() ([]store.Consumer, error) { return s.db.Consumers(ctx, stream) })
 	if err != nil {
-		note("store", "consumers of "+st.Name, "reading the stored consumers of "+st.Name+" failed: "+err.Error())
+		note("store", "consumers of "+stream, "reading the stored consumers of "+stream+" failed: "+err.Error())
 	}
 	out = append(out, gone...)
 	slices.SortFunc(out[first:], func(a, b store.Consumer) int { return strings.Compare(a.Name, b.Name) })
@@ -509,7 +521,8 @@ func (s *Sampler) consumersOf(ctx context.Context, dst []store.Consumer, st *sto
 // readAll reads every stream and, as soon as a stream is read, its
 // consumers; the streams whose consumers the last cycle had no time for
 // go first. Requests are bounded by rctx; the index is read with ctx.
-func (s *Sampler) readAll(ctx, rctx context.Context, stored *storedRows) (listed[jetstream.StreamInfo], map[string]listed[consumerInfo]) {
+func (s *Sampler) readAll(ctx, rctx context.Context, stored *storedRows, rows *consumerRows, at time.Time,
+	note func(kind, key, msg string)) (listed[jetstream.StreamInfo], map[string]listed[consumerInfo]) {
 	byItem := s.byItem
 	prefix := s.cfg.APIPrefix
 
@@ -525,6 +538,7 @@ func (s *Sampler) readAll(ctx, rctx context.Context, stored *storedRows) (listed
 	var wg sync.WaitGroup
 	for range s.cfg.Concurrency {
 		wg.Go(func() {
+			var buf []store.Consumer // a stream's rows, before they join the cycle's
 			for j := range jobs {
 				var l listed[consumerInfo]
 				if j.info != nil && j.info.State.Consumers == 0 {
@@ -545,6 +559,14 @@ func (s *Sampler) readAll(ctx, rctx context.Context, stored *storedRows) (listed
 				}
 				for _, info := range l.items {
 					info.Config.settingsErr = s.settings.resolve(j.name, info)
+				}
+				if j.info != nil && !l.parentGone {
+					// Its stream is read: its rows are built now, and
+					// its infos go.
+					buf = s.consumersOf(ctx, buf[:0], j.name, l, stored, at, s.cfg.Now(), note)
+					rows.add(j.name, buf)
+					clear(buf)
+					l.items = nil
 				}
 				mu.Lock()
 				consumers[j.name] = l
