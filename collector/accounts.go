@@ -252,7 +252,8 @@ func (s *Sampler) sampleAccount(ctx context.Context, ref accountRef, answering i
 			}
 			ci.Stream = name
 			if len(ci.Config.Raw) > 0 {
-				if err := json.Unmarshal(ci.Config.Raw, &ci.Config.consumerSettings); err != nil {
+				var err error
+				if ci.Config.consumerSettings, err = decodeSettings(ci.Config.Raw); err != nil {
 					s.logger.Debug("consumer config of another account not decoded", "account", ref.Name, "stream", name, "consumer", ci.Name, "err", err)
 				}
 			}

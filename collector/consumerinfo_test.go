@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -151,4 +152,81 @@ func TestSettingsCacheHoldsOnlyWhatACycleTook(t *testing.T) {
 	require.Nil(t, read().Config.Raw, "unchanged and stored: left out")
 	c.endCycle() // the cycle left it out
 	require.NotNil(t, read().Config.Raw, "forgotten: carried again")
+}
+
+// TestSettingsKeyCoversEveryField: settings that differ in any field have
+// different keys, so consumers share settings only when they are equal.
+func TestSettingsKeyCoversEveryField(t *testing.T) {
+	base := consumerSettings{}
+	seen := map[string]string{settingsKey(&base): "zero"}
+	v := reflect.ValueOf(&base).Elem()
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		s := consumerSettings{}
+		fv := reflect.ValueOf(&s).Elem().Field(i)
+		fv = reflect.NewAt(fv.Type(), fv.Addr().UnsafePointer()).Elem() // unexported fields too
+		switch fv.Kind() {
+		case reflect.String:
+			fv.SetString("x")
+		case reflect.Int, reflect.Int64:
+			fv.SetInt(3)
+		case reflect.Bool:
+			fv.SetBool(true)
+		case reflect.Slice:
+			fv.Set(reflect.MakeSlice(fv.Type(), 1, 1))
+		case reflect.Pointer:
+			fv.Set(reflect.New(fv.Type().Elem()))
+		default:
+			t.Fatalf("field %s: kind %s not covered by this test", f.Name, fv.Kind())
+		}
+		k := settingsKey(&s)
+		if other, dup := seen[k]; dup {
+			t.Fatalf("settings with only %s set have the key of %s: %q", f.Name, other, k)
+		}
+		seen[k] = f.Name
+	}
+	// Two strings' boundary cannot move between fields.
+	a := consumerSettings{Description: "a", FilterSubject: "bc"}
+	b := consumerSettings{Description: "ab", FilterSubject: "c"}
+	require.NotEqual(t, settingsKey(&a), settingsKey(&b))
+}
+
+// TestSettingsAreSharedAndForgotten: consumers set up alike share one copy
+// of their settings, which goes when the last of them does.
+func TestSettingsAreSharedAndForgotten(t *testing.T) {
+	c := newSettingsCache()
+	cfg := func(durable, desc string) *consumerInfo {
+		return &consumerInfo{Name: durable, Config: consumerConfig{Raw: json.RawMessage(
+			`{"durable_name":"` + durable + `","description":"` + desc + `","ack_policy":"explicit","max_deliver":5}`)}}
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		info := cfg(name, "same")
+		require.NoError(t, c.resolve("S", info))
+		require.True(t, info.Config.durable)
+		require.Equal(t, 5, info.Config.MaxDeliver)
+		c.touch("S", name)
+	}
+	require.Len(t, c.shared, 1, "three consumers set up alike share their settings")
+	require.Equal(t, 3, c.byStream["S"]["a"].settings.refs)
+	info := cfg("c", "other")
+	require.NoError(t, c.resolve("S", info))
+	require.Equal(t, "other", info.Config.Description)
+	c.touch("S", "c")
+	require.Len(t, c.shared, 2)
+	require.Equal(t, 2, c.byStream["S"]["a"].settings.refs)
+	c.endCycle()
+	// The next cycle sees only a: b and c are gone, and so are the
+	// settings only c used.
+	again := cfg("a", "same")
+	require.NoError(t, c.resolve("S", again))
+	require.Nil(t, again.Config.Raw, "an unchanged config is not carried again")
+	require.Equal(t, "same", again.Config.Description)
+	c.touch("S", "a")
+	c.endCycle()
+	require.Len(t, c.shared, 1)
+	require.Equal(t, 1, c.byStream["S"]["a"].settings.refs)
+	c.touch("S", "nobody")
+	c.endCycle()
+	require.Empty(t, c.shared, "settings no consumer uses are forgotten")
+	require.Empty(t, c.byStream)
 }

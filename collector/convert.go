@@ -80,7 +80,7 @@ func consumerFromInfo(info *consumerInfo, at time.Time) store.Consumer {
 		Stream:         info.Stream,
 		Name:           info.Name,
 		Description:    cfg.Description,
-		Durable:        cfg.Durable != "",
+		Durable:        cfg.durable || cfg.Durable != "",
 		Created:        info.Created.UTC(),
 		FilterSubjects: cfg.FilterSubjects,
 		DeliverPolicy:  cfg.DeliverPolicy.String(),
