@@ -93,7 +93,10 @@ type Sampler struct {
 	mu         sync.Mutex
 	state      store.SamplerState
 	exposition atomic.Pointer[exposition]
-	jszSkip    int // cycles to wait before asking JSZ again
+	// building is held while a cycle's series are built, when exposition
+	// is nil: a scrape then waits rather than find nothing.
+	building sync.RWMutex
+	jszSkip  int // cycles to wait before asking JSZ again
 
 	// gzipScrapedAt is when /metrics was last scraped with gzip, in Unix
 	// nanoseconds; 0 before the first.

@@ -255,10 +255,15 @@ func TestSamplerWithANodeDown(t *testing.T) {
 			if srv := servers(t)[victimName]; srv.DownSince != nil {
 				return fmt.Errorf("server %s still down", victimName)
 			}
+			// Its return can cost the cluster its meta leader for a
+			// moment (listings then answer 503): back means a cycle
+			// that read everything.
+			if errs := s.State().Errors; len(errs) > 0 {
+				return fmt.Errorf("cycle still partial: %v", errs)
+			}
 			return nil
 		})
 		t.Logf("cycles while %s came back took %v", victimName, durations)
-		require.Empty(t, s.State().Errors)
 		require.Equal(t, 1, logs.count("sample cycle complete again"))
 		st := streams(t)["SOLO"]
 		require.Equal(t, uint64(3), st.Messages)
