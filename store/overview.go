@@ -246,19 +246,38 @@ func (db *DB) StreamsNamed(ctx context.Context, names []string) (map[string]Stre
 		for i, n := range part {
 			args[i] = n
 		}
-		rows, err := db.sql.QueryContext(ctx, `SELECT data FROM streams WHERE name IN (?`+strings.Repeat(", ?", len(part)-1)+`)`, args...)
+		rows, err := db.sql.QueryContext(ctx, `SELECT name, data FROM streams WHERE name IN (?`+strings.Repeat(", ?", len(part)-1)+`)`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("read streams by name: %w", err)
 		}
-		streams, err := scanJSON[Stream](rows, "read streams by name")
-		if err != nil {
+		if err := scanNamedStreams(rows, out); err != nil {
 			return nil, err
-		}
-		for _, st := range streams {
-			out[st.Name] = st
 		}
 	}
 	return out, nil
+}
+
+// scanNamedStreams decodes rows of (name, data) into out by the name
+// stored, which is the name asked for: JSON would have replaced bytes of
+// a name that are not UTF-8.
+func scanNamedStreams(rows *sql.Rows, out map[string]Stream) error {
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var data []byte
+		if err := rows.Scan(&name, &data); err != nil {
+			return fmt.Errorf("read streams by name: %w", err)
+		}
+		var st Stream
+		if err := json.Unmarshal(data, &st); err != nil {
+			return fmt.Errorf("read streams by name: decode %q: %w", name, err)
+		}
+		out[name] = st
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read streams by name: %w", err)
+	}
+	return nil
 }
 
 // likeEscape makes s match itself in a LIKE pattern with ESCAPE '\'.
