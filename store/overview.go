@@ -1,10 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -49,7 +52,8 @@ type StreamResult struct {
 }
 
 // streamOrder is each sort's ORDER BY; name breaks ties, so pages never
-// overlap. The rank of health mirrors web's levelRank.
+// overlap. The rank of health mirrors web's levelRank; StreamKeyOf and
+// CompareStreamKeys mirror each order in Go.
 var streamOrder = map[string]string{
 	SortHealth:    `CASE WHEN sampled_at < :stale THEN 1 WHEN health = 'critical' THEN 3 WHEN health = 'warning' THEN 2 ELSE 0 END DESC, name`,
 	SortName:      `name`,
@@ -74,12 +78,7 @@ func (db *DB) QueryStreams(ctx context.Context, q StreamQuery) (StreamResult, er
 	if q.Limit <= 0 {
 		q.Limit = 50
 	}
-	where := ` WHERE (:own OR own = 0) AND (:search = '' OR name LIKE '%' || :search || '%' ESCAPE '\')`
-	stale := q.StaleBefore.UnixMilli()
-	if q.StaleBefore.IsZero() {
-		stale = 0
-	}
-	args := []any{sql.Named("own", q.Own), sql.Named("search", likeEscape(q.Search)), sql.Named("stale", stale)}
+	where, args := streamWhere(q)
 	if err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM streams`+where, args...).Scan(&res.Total); err != nil {
 		return res, fmt.Errorf("count streams: %w", err)
 	}
@@ -95,6 +94,190 @@ func (db *DB) QueryStreams(ctx context.Context, q StreamQuery) (StreamResult, er
 	}
 	res.Streams, err = scanJSON[Stream](rows, "list streams")
 	return res, err
+}
+
+// streamWhere is the WHERE of q's streams and its arguments, :stale
+// (for the health order) among them.
+func streamWhere(q StreamQuery) (string, []any) {
+	where := ` WHERE (:own OR own = 0) AND (:search = '' OR name LIKE '%' || :search || '%' ESCAPE '\')`
+	return where, []any{sql.Named("own", q.Own), sql.Named("search", likeEscape(q.Search)), sql.Named("stale", staleMilli(q.StaleBefore))}
+}
+
+// staleMilli is the :stale of staleBefore: 0 when it is zero, so only a
+// stream sampled before 1970 ranks stale.
+func staleMilli(staleBefore time.Time) int64 {
+	if staleBefore.IsZero() {
+		return 0
+	}
+	return staleBefore.UnixMilli()
+}
+
+// StreamKey is where a stream stands in one order of the stream table,
+// without the stream: what merging jetwatch's own streams with other
+// accounts' needs, read from the small columns instead of the JSON.
+type StreamKey struct {
+	Name string
+	// Value is the order's first term, larger first: the health rank
+	// (critical 3, warning 2, stale 1, ok 0), messages, bytes or the
+	// consumer count as SQLite holds them; 0 for SortName and SortRate.
+	Value int64
+	// Rate is messages in per second, larger first, for SortRate.
+	Rate float64
+}
+
+// StreamKeyResult is one window of stream keys and how many match in all.
+type StreamKeyResult struct {
+	Keys  []StreamKey
+	Total int
+}
+
+// streamKeyTerms is what each order's first term reads as a StreamKey's
+// Value and Rate: the expression its ORDER BY (streamOrder) begins with.
+var streamKeyTerms = map[string]string{
+	SortHealth:    `CASE WHEN sampled_at < :stale THEN 1 WHEN health = 'critical' THEN 3 WHEN health = 'warning' THEN 2 ELSE 0 END, 0`,
+	SortName:      `0, 0`,
+	SortMessages:  `messages, 0`,
+	SortBytes:     `bytes, 0`,
+	SortRate:      `0, json_extract(data, '$.in_per_sec')`,
+	SortConsumers: `json_extract(data, '$.consumer_count'), 0`,
+}
+
+// QueryStreamKeys is QueryStreams's window of streams (same filters,
+// order and Total) as keys: the name and the sort's first term, read
+// from the columns and covering indexes of each order, no JSON decoded.
+// CompareStreamKeys orders the keys as they come. An unknown sort is
+// an error.
+func (db *DB) QueryStreamKeys(ctx context.Context, q StreamQuery) (StreamKeyResult, error) {
+	var res StreamKeyResult
+	if q.Sort == "" {
+		q.Sort = SortHealth
+	}
+	order, ok := streamOrder[q.Sort]
+	if !ok {
+		return res, fmt.Errorf("list stream keys: unknown order %q", q.Sort)
+	}
+	if q.Limit <= 0 {
+		q.Limit = 50
+	}
+	where, args := streamWhere(q)
+	if err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM streams`+where, args...).Scan(&res.Total); err != nil {
+		return res, fmt.Errorf("count streams: %w", err)
+	}
+	rows, err := db.sql.QueryContext(ctx, `SELECT name, `+streamKeyTerms[q.Sort]+` FROM streams`+where+`
+		ORDER BY `+order+` LIMIT :limit OFFSET :offset`,
+		append(args, sql.Named("limit", q.Limit), sql.Named("offset", max(q.Offset, 0)))...)
+	if err != nil {
+		return res, fmt.Errorf("list stream keys: %w", err)
+	}
+	defer rows.Close()
+	res.Keys = make([]StreamKey, 0, min(q.Limit, max(res.Total-max(q.Offset, 0), 0)))
+	for rows.Next() {
+		var k StreamKey
+		// A JSON value that is missing is NULL, which SQLite orders
+		// below every number: so does the smallest key.
+		var value sql.NullInt64
+		var rate sql.NullFloat64
+		if err := rows.Scan(&k.Name, &value, &rate); err != nil {
+			return res, fmt.Errorf("list stream keys: %w", err)
+		}
+		k.Value, k.Rate = value.Int64, rate.Float64
+		if !value.Valid {
+			k.Value = math.MinInt64
+		}
+		if !rate.Valid {
+			k.Rate = math.Inf(-1)
+		}
+		res.Keys = append(res.Keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return res, fmt.Errorf("list stream keys: %w", err)
+	}
+	return res, nil
+}
+
+// StreamKeyOf is st's key in sort (SortHealth when empty or unknown), as
+// QueryStreamKeys would read it had st been saved: messages and bytes
+// as the signed integers SQLite holds, stale when sampled before
+// staleBefore to the millisecond (zero: before 1970).
+func StreamKeyOf(st *Stream, sort string, staleBefore time.Time) StreamKey {
+	k := StreamKey{Name: st.Name}
+	switch sort {
+	case SortName:
+	case SortMessages:
+		k.Value = int64(st.Messages)
+	case SortBytes:
+		k.Value = int64(st.Bytes)
+	case SortRate:
+		k.Rate = st.InPerSec
+	case SortConsumers:
+		k.Value = int64(st.ConsumerCount)
+	default:
+		switch {
+		case st.SampledAt.UnixMilli() < staleMilli(staleBefore):
+			k.Value = 1
+		case st.Health.Level == HealthCritical:
+			k.Value = 3
+		case st.Health.Level == HealthWarning:
+			k.Value = 2
+		}
+	}
+	return k
+}
+
+// CompareStreamKeys orders keys of one sort as QueryStreams orders
+// streams: the first term larger first, then names bytewise (SQLite's
+// BINARY collation).
+func CompareStreamKeys(a, b StreamKey) int {
+	return cmp.Or(cmp.Compare(b.Value, a.Value), cmp.Compare(b.Rate, a.Rate), strings.Compare(a.Name, b.Name))
+}
+
+// StreamsNamed are the stored streams of names (without their config),
+// read whole by name in one query: the rows a page of keys shows. A name
+// no longer stored (a cycle removed it since) is left out.
+func (db *DB) StreamsNamed(ctx context.Context, names []string) (map[string]Stream, error) {
+	out := make(map[string]Stream, len(names))
+	if len(names) == 0 {
+		return out, nil
+	}
+	// A page's names in one query; more in as many as SQLite's bound
+	// on parameters asks.
+	for part := range slices.Chunk(names, 500) {
+		args := make([]any, len(part))
+		for i, n := range part {
+			args[i] = n
+		}
+		rows, err := db.sql.QueryContext(ctx, `SELECT name, data FROM streams WHERE name IN (?`+strings.Repeat(", ?", len(part)-1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("read streams by name: %w", err)
+		}
+		if err := scanNamedStreams(rows, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// scanNamedStreams decodes rows of (name, data) into out by the name
+// stored, which is the name asked for: JSON would have replaced bytes of
+// a name that are not UTF-8.
+func scanNamedStreams(rows *sql.Rows, out map[string]Stream) error {
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var data []byte
+		if err := rows.Scan(&name, &data); err != nil {
+			return fmt.Errorf("read streams by name: %w", err)
+		}
+		var st Stream
+		if err := json.Unmarshal(data, &st); err != nil {
+			return fmt.Errorf("read streams by name: decode %q: %w", name, err)
+		}
+		out[name] = st
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read streams by name: %w", err)
+	}
+	return nil
 }
 
 // likeEscape makes s match itself in a LIKE pattern with ESCAPE '\'.

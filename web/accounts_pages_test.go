@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -417,8 +418,13 @@ func TestEveryAccountStreamTablePages(t *testing.T) {
 					require.False(t, seen[key], "%s: %s twice", sort, key)
 					seen[key] = true
 				}
-				order := streamOrder(sort, b.now.Add(-staleAfterIntervals*srv.cfg.SampleInterval))
-				require.True(t, slices.IsSortedFunc(all, order), "%s: the pages are in one order", sort)
+				// Each in its key of sort as read whole: own streams from
+				// their JSON, not from the columns the page was merged on.
+				stale := b.now.Add(-staleAfterIntervals * srv.cfg.SampleInterval)
+				for i := range all {
+					all[i].key = store.StreamKeyOf(all[i].st, sort, stale)
+				}
+				require.True(t, slices.IsSortedFunc(all, streamOrder), "%s: the pages are in one order", sort)
 			}
 			// A search finds in every account, ignoring ASCII case.
 			_, body := get(t, srv, "/?q=s00")
@@ -428,6 +434,53 @@ func TestEveryAccountStreamTablePages(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEveryAccountStreamTableLeavesOutAStreamRemovedMidPage: a cycle
+// that removes one of jetwatch's own streams between the page's keys
+// and its streams being read costs the page that row, not the page.
+func TestEveryAccountStreamTableLeavesOutAStreamRemovedMidPage(t *testing.T) {
+	t.Parallel()
+	var between atomic.Pointer[func()]
+	srv, b := setup(t, func(c *Config) { c.Index = cycleBetweenKeysAndStreams{Index: c.Index, between: &between} })
+	cycle := func(at time.Time, names ...string) store.Cycle {
+		c := store.Cycle{At: at, StreamsComplete: true}
+		for _, n := range names {
+			c.Streams = append(c.Streams, store.Stream{Name: n, Health: store.Health{Level: store.HealthOK}, SampledAt: at, Config: json.RawMessage(`{}`)})
+		}
+		return c
+	}
+	require.NoError(t, b.db.SaveCycle(context.Background(), cycle(b.now.Add(-time.Second), "S1", "S2", "S3")))
+	b.setSampler(store.SamplerState{FirstCycleDone: true, LastCycleAt: b.now, Account: "APP", AllAccounts: true,
+		Accounts: []store.Account{{Name: "A0", ID: "ID0", SampledAt: b.now, Streams: cycle(b.now, "S0", "S4").Streams}}})
+	shown := func() []string {
+		res, body := get(t, srv, "/?sort=name")
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		var out []string
+		for _, tr := range nodes(parse(t, body), "stream-row") {
+			out = append(out, attr(tr, "data-account")+"/"+attr(tr, "data-stream"))
+		}
+		return out
+	}
+	require.Equal(t, []string{"A0/S0", "/S1", "/S2", "/S3", "A0/S4"}, shown())
+	remove := func() { require.NoError(t, b.db.SaveCycle(context.Background(), cycle(b.now, "S1", "S3"))) }
+	between.Store(&remove)
+	require.Equal(t, []string{"A0/S0", "/S1", "/S3", "A0/S4"}, shown())
+}
+
+// cycleBetweenKeysAndStreams is the index, running between (when set,
+// once) after reading stream keys: as if a cycle were saved then.
+type cycleBetweenKeysAndStreams struct {
+	Index
+	between *atomic.Pointer[func()]
+}
+
+func (c cycleBetweenKeysAndStreams) QueryStreamKeys(ctx context.Context, q store.StreamQuery) (store.StreamKeyResult, error) {
+	res, err := c.Index.QueryStreamKeys(ctx, q)
+	if fn := c.between.Swap(nil); fn != nil {
+		(*fn)()
+	}
+	return res, err
 }
 
 // rowOf is the stream a table row shows, from where the page read it.

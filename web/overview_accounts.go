@@ -17,8 +17,9 @@ import (
 // The overview across accounts. jetwatch's own account is in SQLite;
 // the others, read through the system account, are in memory (the last
 // cycle). The overview shows one of them, or every one: then its stream
-// table merges one page of SQLite's with the others sorted in memory the
-// way SQLite sorts, so it stays paged, searched and sorted.
+// table merges SQLite's keys with the others sorted in memory the way
+// SQLite sorts, so it stays paged, searched and sorted, and reads whole
+// only the own streams that land on the page.
 
 // accountScope is which accounts a page or list shows.
 type accountScope struct {
@@ -99,10 +100,14 @@ func accountFilter(st store.SamplerState, sc accountScope) views.AccountFilter {
 	return f
 }
 
-// streamKey is a stream as the stream table sorts it: sorting and
-// merging 10,000 of them moves two words each, not whole streams.
+// streamKey is a stream as the stream table sorts it: its place in the
+// table's order, and the stream itself once it is at hand (another
+// account's, in memory; jetwatch's own when read for its page).
+// Sorting and merging 20,000 of them moves a few words each, and
+// jetwatch's own are decoded only for the page.
 type streamKey struct {
-	st *store.Stream
+	key store.StreamKey
+	st  *store.Stream
 	// account is the other account of st; "" for jetwatch's own.
 	account string
 }
@@ -117,11 +122,11 @@ func accountStreamKeys(accounts []store.Account, q store.StreamQuery) []streamKe
 		for j := range a.Streams {
 			st := &a.Streams[j]
 			if (q.Own || !st.Own) && (search == "" || strings.Contains(asciiLower(st.Name), search)) {
-				keys = append(keys, streamKey{st: st, account: a.Name})
+				keys = append(keys, streamKey{key: store.StreamKeyOf(st, q.Sort, q.StaleBefore), st: st, account: a.Name})
 			}
 		}
 	}
-	slices.SortFunc(keys, streamOrder(q.Sort, q.StaleBefore))
+	slices.SortFunc(keys, streamOrder)
 	return keys
 }
 
@@ -135,56 +140,25 @@ func (s *Server) streamRows(keys []streamKey, now time.Time) []views.StreamRow {
 	return rows
 }
 
-// streamOrder compares streams as the store's QueryStreams orders them
-// (so merged pages never overlap); jetwatch's own account breaks the
-// last tie, then the account's name.
-func streamOrder(sort string, staleBefore time.Time) func(a, b streamKey) int {
-	stale := staleBefore.UnixMilli()
-	if staleBefore.IsZero() {
-		stale = 0
-	}
-	rank := func(st *store.Stream) int {
-		switch {
-		case st.SampledAt.UnixMilli() < stale:
-			return 1
-		case st.Health.Level == store.HealthCritical:
-			return 3
-		case st.Health.Level == store.HealthWarning:
-			return 2
-		}
-		return 0
-	}
-	first := func(a, b *store.Stream) int {
-		switch sort {
-		case store.SortName:
-			return 0
-		case store.SortMessages:
-			return cmp.Compare(b.Messages, a.Messages)
-		case store.SortBytes:
-			return cmp.Compare(b.Bytes, a.Bytes)
-		case store.SortRate:
-			return cmp.Compare(b.InPerSec, a.InPerSec)
-		case store.SortConsumers:
-			return cmp.Compare(b.ConsumerCount, a.ConsumerCount)
-		}
-		return cmp.Compare(rank(b), rank(a))
-	}
-	return func(a, b streamKey) int {
-		return cmp.Or(first(a.st, b.st), strings.Compare(a.st.Name, b.st.Name), strings.Compare(a.account, b.account))
-	}
+// streamOrder compares streams of one order as the store's QueryStreams
+// orders them (so merged pages never overlap); jetwatch's own account
+// breaks the last tie, then the account's name.
+func streamOrder(a, b streamKey) int {
+	return cmp.Or(store.CompareStreamKeys(a.key, b.key), strings.Compare(a.account, b.account))
 }
 
 // everyAccountStreams is one page of every account's streams: jetwatch's
 // own from SQLite merged with others (sorted by accountStreamKeys). Own
-// rows are read from the first that can fall on the page (lo: before it
+// keys are read from the first that can fall on the page (lo: before it
 // stand at most len(others) rows of others), so with few streams in
-// other accounts only about a page of them is read.
+// other accounts only about a page of them is read. Only the own streams
+// that land on the page are then read whole.
 func (s *Server) everyAccountStreams(ctx context.Context, q store.StreamQuery, others []streamKey, now time.Time) ([]views.StreamRow, int, error) {
 	off, limit := max(q.Offset, 0), q.Limit
 	lo := max(0, off-len(others))
 	oq := q
 	oq.Offset, oq.Limit = lo, off+limit-lo
-	res, err := s.cfg.Index.QueryStreams(ctx, oq)
+	res, err := s.cfg.Index.QueryStreamKeys(ctx, oq)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -192,16 +166,13 @@ func (s *Server) everyAccountStreams(ctx context.Context, q store.StreamQuery, o
 	// Merging from own[lo] and the first other, the others before own[lo]
 	// come first: they are among the off-lo rows skipped, as they fall
 	// before the page.
-	order := streamOrder(q.Sort, q.StaleBefore)
 	i, j, skip := 0, 0, off-lo
 	var page []streamKey
-	for len(page) < limit && (i < len(res.Streams) || j < len(others)) {
+	var ownNames []string
+	for len(page) < limit && (i < len(res.Keys) || j < len(others)) {
 		var k streamKey
-		if i < len(res.Streams) {
-			k = streamKey{st: &res.Streams[i]}
-		}
-		if k.st != nil && (j >= len(others) || order(k, others[j]) <= 0) {
-			i++
+		if i < len(res.Keys) && (j >= len(others) || streamOrder(streamKey{key: res.Keys[i]}, others[j]) <= 0) {
+			k, i = streamKey{key: res.Keys[i]}, i+1
 		} else {
 			k, j = others[j], j+1
 		}
@@ -209,9 +180,28 @@ func (s *Server) everyAccountStreams(ctx context.Context, q store.StreamQuery, o
 			skip--
 			continue
 		}
+		if k.st == nil {
+			ownNames = append(ownNames, k.key.Name)
+		}
 		page = append(page, k)
 	}
-	return s.streamRows(page, now), total, nil
+	own, err := s.cfg.Index.StreamsNamed(ctx, ownNames)
+	if err != nil {
+		return nil, 0, err
+	}
+	// An own stream a cycle removed since its key was read is left out.
+	shown := page[:0]
+	for _, k := range page {
+		if k.st == nil {
+			st, ok := own[k.key.Name]
+			if !ok {
+				continue
+			}
+			k.st = &st
+		}
+		shown = append(shown, k)
+	}
+	return s.streamRows(shown, now), total, nil
 }
 
 // addAccountCounts adds other accounts' streams and consumers to c.

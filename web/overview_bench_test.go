@@ -31,7 +31,8 @@ func BenchmarkOverview(b *testing.B) {
 // BenchmarkOverviewEveryAccount renders the overview with --all-accounts:
 // 10,000 streams × 10 consumers of jetwatch's own in SQLite and as many
 // again in 4 other accounts in memory, every account (page 1 and a deep
-// page, whose merge reads more of SQLite) and one other account.
+// page, whose merge reads more of SQLite, in the default order, by name
+// and by rate, read from the JSON) and one other account.
 func BenchmarkOverviewEveryAccount(b *testing.B) {
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	var accounts []store.Account
@@ -40,7 +41,7 @@ func BenchmarkOverviewEveryAccount(b *testing.B) {
 		accounts = append(accounts, store.Account{Name: fmt.Sprintf("TEAM_%d", a), ID: fmt.Sprintf("A%d", a),
 			Streams: c.Streams, Consumers: c.Consumers, SampledAt: now, Health: store.Health{Level: store.HealthOK}})
 	}
-	for _, target := range []string{"/", "/?page=300", "/?account=TEAM_2"} {
+	for _, target := range []string{"/", "/?page=300", "/?page=300&sort=name", "/?page=300&sort=rate", "/?account=TEAM_2"} {
 		b.Run("target="+target, func(b *testing.B) { benchmarkOverview(b, 10_000, 10, accounts, target) })
 	}
 }

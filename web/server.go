@@ -44,8 +44,12 @@ type Index interface {
 	Stalled(ctx context.Context, own bool) ([]store.Consumer, error)
 	Counts(ctx context.Context, own bool) (store.Counts, error)
 	// QueryStreams is one page of the overview's stream table; Unwell
-	// what the triage lists of streams and consumers.
+	// what the triage lists of streams and consumers. QueryStreamKeys is
+	// QueryStreams's window as keys, and StreamsNamed reads the streams
+	// of a page of them (those still stored).
 	QueryStreams(ctx context.Context, q store.StreamQuery) (store.StreamResult, error)
+	QueryStreamKeys(ctx context.Context, q store.StreamQuery) (store.StreamKeyResult, error)
+	StreamsNamed(ctx context.Context, names []string) (map[string]store.Stream, error)
 	Unwell(ctx context.Context, limit int, own bool) (store.Unwell, error)
 	DeadLetterArrivals(ctx context.Context, since, until time.Time, buckets int) ([]int, error)
 	Servers(ctx context.Context) ([]store.Server, error)

@@ -1,0 +1,141 @@
+package store
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestStreamKeysOrderAsQueryStreams: each order's keys are QueryStreams's
+// streams (filters, order, window, total), each the StreamKeyOf the
+// stream read whole, and CompareStreamKeys orders them strictly, so web
+// can merge them with streams in memory. Among them are values SQLite
+// holds otherwise than Go: messages past int64, rates in decimal, a
+// stream the last cycle did not sample (stale), names in byte order.
+func TestStreamKeysOrderAsQueryStreams(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	t1 := t0.Add(time.Minute)
+	levels := []string{HealthOK, HealthWarning, HealthCritical}
+	names := []string{"a", "B", "b", "é", "a_b", "a%b", `a\b`, "Zz", "z", "ORDERS", "orders.1", "日本", "A", "ab"}
+	rates := []float64{0, 0.1, 1.0 / 3, 2.675, 1e-7, 1e300, 0.5}
+	var first []Stream
+	for i, name := range names {
+		first = append(first, Stream{Name: name, Messages: uint64(i%4) * 10, Bytes: uint64(i % 3),
+			InPerSec: rates[i%len(rates)], ConsumerCount: i % 2, Own: i%5 == 0,
+			Health: Health{Level: levels[i%3]}, SampledAt: t0})
+	}
+	first[1].Messages = math.MaxUint64 - 1 // SQLite holds -2
+	first[2].Messages = 1 << 63            // and math.MinInt64
+	first[3].Bytes = math.MaxInt64
+	require.NoError(t, db.SaveCycle(ctx, Cycle{At: t0, StreamsComplete: true, Streams: first}))
+	// The next cycle reads half of them; the others stay as read at t0.
+	var second []Stream
+	for i := 0; i < len(first); i += 2 {
+		st := first[i]
+		st.SampledAt = t1
+		second = append(second, st)
+	}
+	require.NoError(t, db.SaveCycle(ctx, Cycle{At: t1, Streams: second}))
+	stale := t1.Add(-time.Second)
+
+	for _, sort := range StreamSorts {
+		for _, own := range []bool{false, true} {
+			for _, search := range []string{"", "A", "_", `\`, "%", "nothing"} {
+				q := StreamQuery{Own: own, Search: search, Sort: sort, StaleBefore: stale, Limit: 100}
+				whole, err := db.QueryStreams(ctx, q)
+				require.NoError(t, err)
+				keys, err := db.QueryStreamKeys(ctx, q)
+				require.NoError(t, err)
+				require.Equal(t, whole.Total, keys.Total, "%s own=%v %q", sort, own, search)
+				require.Len(t, keys.Keys, len(whole.Streams))
+				for i := range whole.Streams {
+					require.Equal(t, StreamKeyOf(&whole.Streams[i], sort, stale), keys.Keys[i], "%s own=%v %q", sort, own, search)
+					if i > 0 {
+						require.Negative(t, CompareStreamKeys(keys.Keys[i-1], keys.Keys[i]), "%s: %s then %s", sort, keys.Keys[i-1].Name, keys.Keys[i].Name)
+					}
+				}
+				for off := 0; off <= len(keys.Keys)+1; off += 3 {
+					q.Offset, q.Limit = off, 4
+					w, err := db.QueryStreamKeys(ctx, q)
+					require.NoError(t, err)
+					require.Equal(t, keys.Total, w.Total)
+					require.Equal(t, keys.Keys[min(off, len(keys.Keys)):min(off+4, len(keys.Keys))], w.Keys, "%s own=%v %q from %d", sort, own, search, off)
+				}
+			}
+		}
+	}
+
+	// The stale rank and the values SQLite holds are those of the keys.
+	k, err := db.QueryStreamKeys(ctx, StreamQuery{Own: true, Search: "é", StaleBefore: stale})
+	require.NoError(t, err)
+	require.Equal(t, []StreamKey{{Name: "é", Value: 1}}, k.Keys, "sampled before stale: below warning")
+	k, err = db.QueryStreamKeys(ctx, StreamQuery{Own: true, Search: "B", Sort: SortMessages})
+	require.NoError(t, err)
+	require.Equal(t, []StreamKey{{Name: "B", Value: -2}, {Name: "b", Value: math.MinInt64}}, k.Keys[len(k.Keys)-2:],
+		"messages past int64 come last, as SQLite holds them")
+
+	// A rate or consumer count missing from a row's JSON is NULL, which
+	// SQLite orders last: so do its keys.
+	_, err = db.SQLForTests().ExecContext(ctx, `UPDATE streams SET data = json_remove(data, '$.in_per_sec', '$.consumer_count') WHERE name = 'B'`)
+	require.NoError(t, err)
+	for _, sort := range []string{SortRate, SortConsumers} {
+		k, err := db.QueryStreamKeys(ctx, StreamQuery{Own: true, Sort: sort})
+		require.NoError(t, err)
+		require.Len(t, k.Keys, len(names))
+		require.Equal(t, "B", k.Keys[len(k.Keys)-1].Name, sort)
+		for i := 1; i < len(k.Keys); i++ {
+			require.Negative(t, CompareStreamKeys(k.Keys[i-1], k.Keys[i]), sort)
+		}
+	}
+
+	_, err = db.QueryStreamKeys(ctx, StreamQuery{Sort: "size"})
+	require.ErrorContains(t, err, `unknown order "size"`)
+}
+
+// TestStreamsNamedReadsThoseStored: the streams of a page of keys, read
+// whole, by the names asked for (not UTF-8 too); a name not stored
+// (removed since, or never) is left out.
+func TestStreamsNamedReadsThoseStored(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t)
+	ctx := context.Background()
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	var streams []Stream
+	for _, name := range []string{"ORDERS", "a'b", "bad\xff\xfeutf8", "x?y"} {
+		streams = append(streams, Stream{Name: name, Messages: uint64(len(name)), Subjects: []string{name + ".>"},
+			Health: Health{Level: HealthOK}, SampledAt: at})
+	}
+	require.NoError(t, db.SaveCycle(ctx, Cycle{At: at, StreamsComplete: true, Streams: streams}))
+
+	got, err := db.StreamsNamed(ctx, []string{"bad\xff\xfeutf8", "gone", "ORDERS", "a'b", "ORDERS", "x?%"})
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+	for _, want := range streams[:3] {
+		st, ok := got[want.Name]
+		require.True(t, ok, want.Name)
+		require.Equal(t, want.Messages, st.Messages)
+		require.Len(t, st.Subjects, 1, "read whole")
+		require.True(t, st.SampledAt.Equal(at))
+	}
+
+	got, err = db.StreamsNamed(ctx, nil)
+	require.NoError(t, err)
+	require.Empty(t, got)
+
+	// More names than one query binds (SQLite's bound is 32,766).
+	many := make([]string, 40_000)
+	for i := range many {
+		many[i] = "missing"
+	}
+	many[39_000] = "x?y"
+	got, err = db.StreamsNamed(ctx, many)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Contains(t, got, "x?y")
+}
