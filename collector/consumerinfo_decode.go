@@ -59,6 +59,8 @@ var (
 		"ts", "paused", "pause_remaining", "error"}
 	consumerInfoKeys = infoAnswerKeys[:len(infoAnswerKeys)-1]
 	sequenceInfoKeys = []string{"consumer_seq", "stream_seq", "last_active"}
+	clusterInfoKeys  = []string{"name", "raft_group", "leader", "leader_since", "system_account", "traffic_account", "replicas", "desired"}
+	peerInfoKeys     = []string{"name", "current", "offline", "active", "lag", "peer", "pending"}
 )
 
 // decodeConsumerList decodes a CONSUMER.LIST page into p as json.Unmarshal
@@ -172,11 +174,8 @@ func (d *strictJSON) consumerInfo(info *consumerInfo, keys []string) bool {
 			info.NumPending, ok = d.uint64()
 		case "cluster":
 			bit = 1 << 10
-			// Its replicas and desired peers are left to encoding/json,
-			// decoding into a new ClusterInfo as it would.
-			var raw []byte
-			raw, ok = d.object()
-			ok = ok && json.Unmarshal(raw, &info.Cluster) == nil
+			info.Cluster = new(jetstream.ClusterInfo)
+			ok = d.clusterInfo(info.Cluster)
 		case "push_bound":
 			bit = 1 << 11
 			info.PushBound, ok = d.bool()
@@ -216,6 +215,104 @@ func (d *strictJSON) sequenceInfo(s *jetstream.SequenceInfo) bool {
 			ok = d.time(s.Last)
 		default:
 			return d.unknown(key, sequenceInfoKeys)
+		}
+		return ok && once(&seen, bit)
+	})
+}
+
+func (d *strictJSON) clusterInfo(c *jetstream.ClusterInfo) bool {
+	var seen uint32
+	return d.fields(func(key []byte) bool {
+		var ok bool
+		var bit uint32
+		switch string(key) {
+		case "name":
+			bit = 1 << 0
+			c.Name, ok = d.text()
+		case "raft_group":
+			bit = 1 << 1
+			c.RaftGroup, ok = d.text()
+		case "leader":
+			bit = 1 << 2
+			c.Leader, ok = d.text()
+		case "leader_since":
+			bit = 1 << 3
+			c.LeaderSince = new(time.Time)
+			ok = d.time(c.LeaderSince)
+		case "system_account":
+			bit = 1 << 4
+			c.SystemAcc, ok = d.bool()
+		case "traffic_account":
+			bit = 1 << 5
+			c.TrafficAcc, ok = d.text()
+		case "replicas":
+			bit = 1 << 6
+			c.Replicas, ok = d.peerInfos()
+		case "desired":
+			bit = 1 << 7
+			// Only while peers are being moved: left to encoding/json,
+			// decoding into a new one as it would.
+			var raw []byte
+			raw, ok = d.object()
+			ok = ok && json.Unmarshal(raw, &c.Desired) == nil
+		default:
+			return d.unknown(key, clusterInfoKeys)
+		}
+		return ok && once(&seen, bit)
+	})
+}
+
+func (d *strictJSON) peerInfos() ([]*jetstream.PeerInfo, bool) {
+	if !d.is('[') {
+		return nil, false
+	}
+	list := make([]*jetstream.PeerInfo, 0, 4) // never nil, as encoding/json's for []
+	if d.is(']') {
+		return list, true
+	}
+	for {
+		p := new(jetstream.PeerInfo)
+		if !d.peerInfo(p) {
+			return nil, false
+		}
+		list = append(list, p)
+		if !d.is(',') {
+			return list, d.is(']')
+		}
+	}
+}
+
+func (d *strictJSON) peerInfo(p *jetstream.PeerInfo) bool {
+	var seen uint32
+	return d.fields(func(key []byte) bool {
+		var ok bool
+		var bit uint32
+		switch string(key) {
+		case "name":
+			bit = 1 << 0
+			p.Name, ok = d.text()
+		case "current":
+			bit = 1 << 1
+			p.Current, ok = d.bool()
+		case "offline":
+			bit = 1 << 2
+			p.Offline, ok = d.bool()
+		case "active":
+			bit = 1 << 3
+			var n int64
+			n, ok = d.int64()
+			p.Active = time.Duration(n)
+		case "lag":
+			bit = 1 << 4
+			p.Lag, ok = d.uint64()
+		case "peer":
+			bit = 1 << 5
+			p.Peer, ok = d.text()
+		case "pending":
+			bit = 1 << 6
+			p.Pending, ok = d.bool()
+		default:
+			return d.unknown(key, peerInfoKeys)
 		}
 		return ok && once(&seen, bit)
 	})
@@ -272,6 +369,10 @@ func (d *strictJSON) ws() {
 
 // is passes c, after any whitespace, when it comes next.
 func (d *strictJSON) is(c byte) bool {
+	if d.off < len(d.data) && d.data[d.off] == c { // NATS writes no whitespace
+		d.off++
+		return true
+	}
 	d.ws()
 	if d.off < len(d.data) && d.data[d.off] == c {
 		d.off++
@@ -313,18 +414,25 @@ func (d *strictJSON) key() ([]byte, bool) {
 	if !d.is('"') {
 		return nil, false
 	}
-	start := d.off
-	for ; d.off < len(d.data); d.off++ {
-		switch c := d.data[d.off]; {
-		case c == '"':
-			d.off++
-			return d.data[start : d.off-1], true
-		case c < 0x20 || c == '\\' || c >= utf8.RuneSelf:
-			return nil, false
-		}
+	start, i := d.off, d.off
+	for i < len(d.data) && plainASCII[d.data[i]] {
+		i++
 	}
-	return nil, false
+	if i == len(d.data) || d.data[i] != '"' {
+		return nil, false
+	}
+	d.off = i + 1
+	return d.data[start:i], true
 }
+
+// plainASCII says which bytes a string holds as they are: printable
+// ASCII but the quote and the backslash.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // unknown skips the value of a key that is none of known, unless
 // encoding/json would take it for one of them regardless of case.
@@ -438,6 +546,12 @@ func (d *strictJSON) stringBytes() (raw []byte, escaped, nonASCII, ok bool) {
 	}
 	start := d.off
 	for d.off < len(d.data) {
+		for d.off < len(d.data) && plainASCII[d.data[d.off]] {
+			d.off++
+		}
+		if d.off == len(d.data) {
+			break
+		}
 		c := d.data[d.off]
 		d.off++
 		switch {

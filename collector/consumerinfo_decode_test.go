@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
@@ -165,6 +166,68 @@ func captureConsumerAnswers(tb testing.TB, n int) capturedAnswers {
 	msg, err = nc.Request("$JS.API.CONSUMER.LIST.NOSTREAM", nil, 5*time.Second)
 	require.NoError(tb, err)
 	got.lists = append(got.lists, msg.Data)
+	// Not to compete with a benchmark for the CPU.
+	nc.Close()
+	ns.Shutdown()
+	return got
+}
+
+// captureClusteredConsumerAnswers captures the LIST page and the INFO
+// answers of n consumers of a stream of 3 replicas in a 3-node cluster.
+func captureClusteredConsumerAnswers(tb testing.TB, n int) capturedAnswers {
+	tb.Helper()
+	c := natstest.RunCluster(tb, 3)
+	nc, err := nats.Connect(c.URLs())
+	require.NoError(tb, err)
+	defer nc.Close()
+	ctx := context.Background()
+	js, err := jetstream.New(nc)
+	require.NoError(tb, err)
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}, Replicas: 3})
+	require.NoError(tb, err)
+	_, err = js.Publish(ctx, "orders.new", []byte("x"))
+	require.NoError(tb, err)
+	var names []string
+	for i := range n {
+		cfg := consumerVariety(i)
+		_, err := stream.CreateOrUpdateConsumer(ctx, cfg)
+		require.NoError(tb, err)
+		names = append(names, cmp.Or(cfg.Durable, cfg.Name))
+	}
+	var got capturedAnswers
+	// Until every replica reports in, and a leader says since when.
+	natstest.CheckFor(tb, 20*time.Second, 50*time.Millisecond, func() error {
+		msg, err := nc.Request("$JS.API.CONSUMER.LIST.ORDERS", nil, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		var p listPage[*jetstream.ConsumerInfo]
+		if err := json.Unmarshal(msg.Data, &p); err != nil {
+			return err
+		}
+		if len(p.Consumers) != n {
+			return fmt.Errorf("%d consumers listed", len(p.Consumers))
+		}
+		for _, ci := range p.Consumers {
+			// An ephemeral consumer has a single replica, as has c007.
+			single := ci.Config.Durable == "" || ci.Config.Replicas == 1
+			if ci.Cluster == nil || ci.Cluster.Leader == "" ||
+				!single && (len(ci.Cluster.Replicas) != 2 || ci.Cluster.LeaderSince == nil) {
+				return fmt.Errorf("consumer %s: cluster %+v", ci.Name, ci.Cluster)
+			}
+		}
+		got.lists = [][]byte{msg.Data}
+		return nil
+	})
+	for _, name := range names {
+		msg, err := nc.Request("$JS.API.CONSUMER.INFO.ORDERS."+name, nil, 5*time.Second)
+		require.NoError(tb, err)
+		got.infos = append(got.infos, msg.Data)
+	}
+	nc.Close()
+	for i := range c.Nodes {
+		c.Stop(i)
+	}
 	return got
 }
 
@@ -336,9 +399,10 @@ func TestRealConsumerAnswersTakeTheFastPath(t *testing.T) {
 			require.True(t, json.Valid(c.Config.Raw))
 			sawCluster = sawCluster || c.Cluster != nil
 		}
-		require.Equal(t, 3, byName["c000"].NumAckPending, "%s", page)
-		require.Equal(t, 1, byName["c000"].NumRedelivered)
-		require.Equal(t, uint64(6), byName["c000"].Delivered.Consumer)
+		// Its ack wait (the first backoff) is a second: how many are
+		// redelivered by now depends on the machine's speed.
+		require.Positive(t, byName["c000"].NumAckPending)
+		require.GreaterOrEqual(t, byName["c000"].Delivered.Consumer, uint64(6))
 		require.NotNil(t, byName["c000"].Delivered.Last)
 		require.NotNil(t, byName["c000"].AckFloor.Last)
 		require.Contains(t, string(byName["c000"].Config.Raw), `"description":"say \"hi\" \\ \u003cb\u003ebold`)
@@ -359,6 +423,55 @@ func TestRealConsumerAnswersTakeTheFastPath(t *testing.T) {
 		require.True(t, fast, "%s", answer)
 		require.True(t, resp.decodeFast(answer))
 		require.Equal(t, fmt.Sprintf("c%03d", i), info.Name)
+	}
+}
+
+// TestRealClusteredConsumerAnswersTakeTheFastPath: so do a clustered
+// server's, each consumer with its cluster and replicas.
+func TestRealClusteredConsumerAnswersTakeTheFastPath(t *testing.T) {
+	t.Parallel()
+	answers := captureClusteredConsumerAnswers(t, 3)
+	for _, answer := range append(answers.lists, answers.infos...) {
+		list, info := checkDecodersAgree(t, answer)
+		require.True(t, list || info, "%s", answer)
+	}
+	var p listPage[*consumerInfo]
+	require.True(t, p.decodeFast(answers.lists[0]))
+	require.Len(t, p.Consumers, 3)
+	for _, c := range p.Consumers {
+		require.NotEmpty(t, c.Cluster.Leader)
+		if c.Name == "c002" { // ephemeral
+			continue
+		}
+		require.NotNil(t, c.Cluster.LeaderSince)
+		require.Len(t, c.Cluster.Replicas, 2)
+		require.NotEmpty(t, c.Cluster.Replicas[0].Peer)
+	}
+}
+
+// TestFastDecoderKnowsEveryField: the fast decoder decodes each field of
+// the types it fills; a field added to one (nats.go's, on an upgrade)
+// would be left zero where encoding/json fills it.
+func TestFastDecoderKnowsEveryField(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		typ  reflect.Type
+		keys []string
+	}{
+		{reflect.TypeFor[listPage[*consumerInfo]](), listPageKeys},
+		{reflect.TypeFor[consumerInfo](), consumerInfoKeys},
+		{reflect.TypeFor[jetstream.SequenceInfo](), sequenceInfoKeys},
+		{reflect.TypeFor[jetstream.ClusterInfo](), clusterInfoKeys},
+		{reflect.TypeFor[jetstream.PeerInfo](), peerInfoKeys},
+	} {
+		var names []string
+		for f := range c.typ.Fields() {
+			require.False(t, f.Anonymous, "%s.%s", c.typ, f.Name)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			require.NotEmpty(t, name, "%s.%s", c.typ, f.Name)
+			names = append(names, name)
+		}
+		require.ElementsMatch(t, names, c.keys, "%s", c.typ)
 	}
 }
 
@@ -409,8 +522,17 @@ func TestHostileConsumerAnswersFallBack(t *testing.T) {
 // BenchmarkDecodeConsumerList decodes a real CONSUMER.LIST page of 10
 // and of 256 consumers with encoding/json (std) and the fast decoder.
 func BenchmarkDecodeConsumerList(b *testing.B) {
-	for _, n := range []int{10, 256} {
-		page := captureConsumerAnswers(b, n).lists[0]
+	pages := []struct {
+		name string
+		n    int
+		page []byte
+	}{
+		{"consumers=10", 10, captureConsumerAnswers(b, 10).lists[0]},
+		{"consumers=256", 256, captureConsumerAnswers(b, 256).lists[0]},
+		{"clustered/consumers=10", 10, captureClusteredConsumerAnswers(b, 10).lists[0]},
+	}
+	for _, pg := range pages {
+		n, page := pg.n, pg.page
 		for _, how := range []struct {
 			name   string
 			decode func([]byte, *listPage[*consumerInfo]) bool
@@ -418,7 +540,7 @@ func BenchmarkDecodeConsumerList(b *testing.B) {
 			{"std", func(data []byte, p *listPage[*consumerInfo]) bool { return json.Unmarshal(data, p) == nil }},
 			{"fast", decodeConsumerList},
 		} {
-			b.Run(fmt.Sprintf("%s/consumers=%d", how.name, n), func(b *testing.B) {
+			b.Run(how.name+"/"+pg.name, func(b *testing.B) {
 				b.SetBytes(int64(len(page)))
 				b.ReportAllocs()
 				for b.Loop() {
