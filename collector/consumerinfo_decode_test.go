@@ -297,13 +297,16 @@ var hostileVariants = []struct{ old, new string }{
 	{`,`, `,,`},
 }
 
-// fuzzSeeds are captured answers, their hostile variants, a pretty-printed
-// one and pieces.
+// fuzzSeeds are captured answers, hostile variants of the first page and
+// the first INFO answer, pretty-printed answers and pieces.
 func fuzzSeeds(answers capturedAnswers) [][]byte {
 	var seeds [][]byte
-	for _, a := range append(answers.lists, answers.infos...) {
+	for i, a := range append(answers.lists, answers.infos...) {
 		seeds = append(seeds, a)
 		for _, v := range hostileVariants {
+			if i != 0 && i != len(answers.lists) {
+				break
+			}
 			seeds = append(seeds, bytes.Replace(a, []byte(v.old), []byte(v.new), 1))
 		}
 		var pretty bytes.Buffer
