@@ -131,8 +131,9 @@ func (d *strictJSON) consumerInfos() ([]*consumerInfo, bool) {
 	}
 }
 
-// consumerInfo decodes an object into info; keys names the fields of the
-// object, of which those info lacks make the decoder give up.
+// consumerInfo decodes an object into info. keys are the names the
+// object's type knows: one that matches a key only regardless of case, or
+// that info has no field for (an INFO answer's error), makes it give up.
 func (d *strictJSON) consumerInfo(info *consumerInfo, keys []string) bool {
 	var seen uint32
 	return d.fields(func(key []byte) bool {
