@@ -142,7 +142,7 @@ func (d *strictJSON) consumerInfo(info *consumerInfo, keys []string) bool {
 		switch string(key) {
 		case "stream_name":
 			bit = 1 << 0
-			info.Stream, ok = d.streamName()
+			info.Stream, ok = d.sharedText()
 		case "name":
 			bit = 1 << 1
 			info.Name, ok = d.text()
@@ -229,13 +229,13 @@ func (d *strictJSON) clusterInfo(c *jetstream.ClusterInfo) bool {
 		switch string(key) {
 		case "name":
 			bit = 1 << 0
-			c.Name, ok = d.text()
+			c.Name, ok = d.sharedText()
 		case "raft_group":
 			bit = 1 << 1
 			c.RaftGroup, ok = d.text()
 		case "leader":
 			bit = 1 << 2
-			c.Leader, ok = d.text()
+			c.Leader, ok = d.sharedText()
 		case "leader_since":
 			bit = 1 << 3
 			c.LeaderSince = new(time.Time)
@@ -245,7 +245,7 @@ func (d *strictJSON) clusterInfo(c *jetstream.ClusterInfo) bool {
 			c.SystemAcc, ok = d.bool()
 		case "traffic_account":
 			bit = 1 << 5
-			c.TrafficAcc, ok = d.text()
+			c.TrafficAcc, ok = d.sharedText()
 		case "replicas":
 			bit = 1 << 6
 			c.Replicas, ok = d.peerInfos()
@@ -291,7 +291,7 @@ func (d *strictJSON) peerInfo(p *jetstream.PeerInfo) bool {
 		switch string(key) {
 		case "name":
 			bit = 1 << 0
-			p.Name, ok = d.text()
+			p.Name, ok = d.sharedText()
 		case "current":
 			bit = 1 << 1
 			p.Current, ok = d.bool()
@@ -308,7 +308,7 @@ func (d *strictJSON) peerInfo(p *jetstream.PeerInfo) bool {
 			p.Lag, ok = d.uint64()
 		case "peer":
 			bit = 1 << 5
-			p.Peer, ok = d.text()
+			p.Peer, ok = d.sharedText()
 		case "pending":
 			bit = 1 << 6
 			p.Pending, ok = d.bool()
@@ -319,17 +319,28 @@ func (d *strictJSON) peerInfo(p *jetstream.PeerInfo) bool {
 	})
 }
 
-// streamName is text, shared with the consumer before when it is the same
-// stream's, as every consumer of a page is.
-func (d *strictJSON) streamName() (string, bool) {
+// sharedText is text that many objects of an answer repeat (the stream's
+// name, server names, peer ids): one string for each, not one per object.
+func (d *strictJSON) sharedText() (string, bool) {
 	d.ws()
 	start := d.off
-	if raw, escaped, _, ok := d.stringBytes(); ok && !escaped && string(raw) == d.stream {
-		return d.stream, true
+	raw, escaped, _, ok := d.stringBytes()
+	if !ok {
+		return "", false
+	}
+	if !escaped {
+		for _, s := range d.shared[:d.nShared] {
+			if string(raw) == s {
+				return s, true
+			}
+		}
 	}
 	d.off = start
 	s, ok := d.text()
-	d.stream = s
+	if ok && d.nShared < len(d.shared) {
+		d.shared[d.nShared] = s
+		d.nShared++
+	}
 	return s, ok
 }
 
@@ -349,8 +360,10 @@ func once(seen *uint32, bit uint32) bool {
 type strictJSON struct {
 	data []byte
 	off  int
-	// stream is the stream name decoded last.
-	stream string
+	// shared are the first strings sharedText decoded: a page's stream,
+	// cluster, and servers.
+	shared  [16]string
+	nShared int
 }
 
 // maxSkipDepth bounds the nesting of skipped values; deeper ones are left
