@@ -115,6 +115,21 @@ func captureConsumerAnswers(tb testing.TB, n int) capturedAnswers {
 	sub, err := nc.SubscribeSync("deliver." + names[1])
 	require.NoError(tb, err)
 	tb.Cleanup(func() { _ = sub.Unsubscribe() })
+	natstest.CheckFor(tb, 5*time.Second, 10*time.Millisecond, func() error {
+		// nats.go's Consumer is for pull consumers only.
+		msg, err := nc.Request("$JS.API.CONSUMER.INFO.ORDERS."+names[1], nil, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		var info jetstream.ConsumerInfo
+		if err := json.Unmarshal(msg.Data, &info); err != nil {
+			return err
+		}
+		if !info.PushBound {
+			return fmt.Errorf("%s not bound yet", names[1])
+		}
+		return nil
+	})
 	if n > 7 {
 		// c007: a pull request waiting for messages (none are left for it).
 		all, err := stream.Consumer(ctx, names[7])
