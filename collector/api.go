@@ -31,8 +31,10 @@ func apiRequest(ctx context.Context, nc *nats.Conn, timeout time.Duration, subje
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(msg.Data, resp); err != nil {
-		return fmt.Errorf("decode %s answer: %w", subject, err)
+	if f, ok := resp.(fastDecoder); !ok || !f.decodeFast(msg.Data) {
+		if err := json.Unmarshal(msg.Data, resp); err != nil {
+			return fmt.Errorf("decode %s answer: %w", subject, err)
+		}
 	}
 	if e := resp.apiError(); e != nil {
 		return e

@@ -347,9 +347,12 @@ func (s *Sampler) request(ctx context.Context, timeout time.Duration, subject st
 // info.
 func (s *Sampler) requestInfo(ctx context.Context, subject string, info any) error {
 	var raw json.RawMessage
-	ans := rawAnswer{raw: &raw}
+	ans := rawAnswer{raw: &raw, info: info}
 	if err := s.request(ctx, s.cfg.RequestTimeout, subject, struct{}{}, &ans); err != nil {
 		return err
+	}
+	if ans.decoded {
+		return nil
 	}
 	if err := json.Unmarshal(raw, info); err != nil {
 		return fmt.Errorf("decode %s answer: %w", subject, err)
@@ -361,6 +364,10 @@ func (s *Sampler) requestInfo(ctx context.Context, subject string, info any) err
 type rawAnswer struct {
 	raw *json.RawMessage
 	errorAnswer
+	// info is what a successful answer holds; decoded says decodeFast
+	// decoded it straight from the answer.
+	info    any
+	decoded bool
 }
 
 func (a *rawAnswer) UnmarshalJSON(data []byte) error {
