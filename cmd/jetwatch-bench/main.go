@@ -168,6 +168,7 @@ func run() error {
 	var cycle, save, cpu, serverCPU []time.Duration
 	var problems []string
 	var read []int
+	var firstPeak int64 // VmHWM after the first cycle
 	want := *streams * *consumers
 	for r := range *rounds {
 		if r > 0 {
@@ -201,6 +202,9 @@ func run() error {
 			}
 		}
 		read = append(read, n)
+		if r == 0 {
+			firstPeak = memStatus()["VmHWM"]
+		}
 	}
 	if *cpuProfile != "" {
 		pprof.StopCPUProfile()
@@ -233,6 +237,7 @@ func run() error {
 	fmt.Fprintf(w, "  consumers read per cycle (of %d)\t%d\t%d\t%d\t%d\tall\t\n", want, len(read), read[0], read[len(read)/2], read[len(read)-1])
 	fmt.Fprintf(w, "resident memory after the cycles (VmRSS; peak VmHWM)\t1\t-\t%s\t%s\t<= 400 MB\t\n", mib(mem["VmRSS"]), mib(mem["VmHWM"]))
 	fmt.Fprintf(w, "  before the first cycle (VmRSS); Go heap in use after\t1\t-\t%s\t%s\t\t\n", mib(rssBefore), mib(int64(ms.HeapInuse)))
+	fmt.Fprintf(w, "  peak after the first cycle (VmHWM)\t1\t-\t-\t%s\t\t\n", mib(firstPeak))
 
 	if *scrapes > 0 {
 		if err := timeWeb(w, row, db, reg, sampler, *scrapes); err != nil {
