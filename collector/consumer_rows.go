@@ -14,21 +14,32 @@ import (
 // again. Rows land in the order streams are read; arrange puts them in
 // the cycle's order. Safe for concurrent use until arrange.
 type consumerRows struct {
-	mu    sync.Mutex
-	rows  []store.Consumer
-	spans map[string]rowSpan // by stream, for those built by readers
+	// asRead says whether readers build rows as they read: only when
+	// how many there will be is known from the last cycle (or the
+	// stored one). Grown by appending instead, 100,000 rows were copied
+	// over and over, and the garbage made the first cycle's peak higher
+	// than holding the infos; the first cycle after a fresh start holds
+	// them, and its rows are built once all are read and counted.
+	asRead bool
+	mu     sync.Mutex
+	rows   []store.Consumer
+	spans  map[string]rowSpan // by stream, for those built by readers
 }
 
 // rowSpan is where a stream's rows are in consumerRows.rows.
 type rowSpan struct{ lo, hi int }
 
 // newConsumerRows sizes the rows for about expect consumers, the last
-// cycle's: grown by appending, 100,000 rows were copied over and over.
+// cycle's; with none expected, rows are not built as read.
 func newConsumerRows(expect int) *consumerRows {
-	return &consumerRows{
-		rows:  make([]store.Consumer, 0, expect+expect/16+64),
-		spans: map[string]rowSpan{},
-	}
+	r := &consumerRows{spans: map[string]rowSpan{}, asRead: expect > 0}
+	r.size(expect)
+	return r
+}
+
+// size makes room for about n rows. Called before any is added.
+func (r *consumerRows) size(n int) {
+	r.rows = make([]store.Consumer, 0, n+n/16+64)
 }
 
 // add keeps rows, a stream's consumers in name order.

@@ -314,6 +314,13 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 	}
 
 	now := s.cfg.Now()
+	if !rows.asRead {
+		n := 0
+		for _, l := range consumers {
+			n += len(l.items) + len(l.unread)
+		}
+		rows.size(n)
+	}
 	cycle.Streams = make([]store.Stream, 0, len(streams.items)+len(streams.unread))
 	// order lists where each stream's consumer rows are, in the cycle's
 	// order: the streams as listed, then those not read.
@@ -563,7 +570,7 @@ func (s *Sampler) readAll(ctx, rctx context.Context, stored *storedRows, rows *c
 				for _, info := range l.items {
 					info.Config.settingsErr = s.settings.resolve(j.name, info)
 				}
-				if j.info != nil && !l.parentGone {
+				if rows.asRead && j.info != nil && !l.parentGone {
 					// Its stream is read: its rows are built now, and
 					// its infos go.
 					buf = s.consumersOf(ctx, buf[:0], j.name, l, stored, at, s.cfg.Now(), note)
