@@ -247,7 +247,9 @@ func (c *settingsCache) endCycle() {
 }
 
 // MarshalJSON writes the config as it came, so that an answer read
-// again (tests, logs) says what the server said.
+// again (tests, logs) says what the server said. Without it (a config
+// unchanged since the last cycle) it writes the settings, which have no
+// durable name (see decodeSettings).
 func (c consumerConfig) MarshalJSON() ([]byte, error) {
 	if len(c.Raw) == 0 {
 		return json.Marshal(c.consumerSettings)
