@@ -294,7 +294,11 @@ func (s *Sampler) SampleOnce(ctx context.Context) (_ store.Cycle, err error) {
 	stored := newStoredRows(s.db)
 	// Sized for the consumers of the last cycle, or those stored before
 	// the first.
-	rows := newConsumerRows(cmp.Or(s.lastConsumers, s.lag.count()))
+	expect := s.lastConsumers
+	if expect == 0 {
+		expect = s.lag.count()
+	}
+	rows := newConsumerRows(expect)
 	streams, consumers := s.readAll(ctx, rctx, stored, rows, cycle.At, note)
 	cycle.Servers = <-servers
 	id := <-ident
