@@ -16,8 +16,31 @@ import (
 // json.Marshal's (TestConsumerJSONIsMarshals fills every field, so a field
 // added to Consumer and not here fails it).
 
-// appendConsumerJSON appends json.Marshal(c) to b.
+// A consumer's row is stored in two parts (see migration 18): its
+// settings, the fields that change only with its config or when it is
+// created again, written only when they change; and its state, written
+// every cycle. The settings are a prefix of Consumer's fields, so the
+// two objects joined are json.Marshal's bytes.
+
+// appendConsumerJSON appends json.Marshal(c) to b: its settings and its
+// state as one object.
 func appendConsumerJSON(b []byte, c *Consumer) ([]byte, error) {
+	b, err := appendConsumerSettingsJSON(b, c)
+	if err != nil {
+		return b, err
+	}
+	b = b[:len(b)-1]
+	start := len(b)
+	if b, err = appendConsumerStateJSON(b, c); err != nil {
+		return b, err
+	}
+	b[start] = ','
+	return b, nil
+}
+
+// appendConsumerSettingsJSON appends the consumer's settings, the first
+// of Consumer's fields up to Push, as an object.
+func appendConsumerSettingsJSON(b []byte, c *Consumer) ([]byte, error) {
 	var err error
 	b = append(b, `{"stream":`...)
 	b = appendString(b, c.Stream)
@@ -65,10 +88,18 @@ func appendConsumerJSON(b []byte, c *Consumer) ([]byte, error) {
 	b = strconv.AppendInt(b, int64(c.MaxAckPending), 10)
 	b = append(b, `,"push":`...)
 	b = strconv.AppendBool(b, c.Push)
+	return append(b, '}'), nil
+}
+
+// appendConsumerStateJSON appends the rest of the consumer's fields, the
+// ones a cycle changes, as an object.
+func appendConsumerStateJSON(b []byte, c *Consumer) ([]byte, error) {
+	var err error
+	b = append(b, '{')
 	if c.PushBound {
-		b = append(b, `,"push_bound":true`...)
+		b = append(b, `"push_bound":true,`...)
 	}
-	b = append(b, `,"num_pending":`...)
+	b = append(b, `"num_pending":`...)
 	b = strconv.AppendUint(b, c.NumPending, 10)
 	b = append(b, `,"num_ack_pending":`...)
 	b = strconv.AppendInt(b, int64(c.NumAckPending), 10)

@@ -195,8 +195,8 @@ type ConsumerKind struct {
 // ConsumerKinds lists every stored consumer's kind, without decoding each
 // row: at 100,000 consumers that would take the best part of a second.
 func (db *DB) ConsumerKinds(ctx context.Context) ([]ConsumerKind, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT stream, name, own, COALESCE(json_extract(data, '$.durable'), 0),
-		json_extract(data, '$.deleted_at') IS NOT NULL FROM consumers`)
+	rows, err := db.sql.QueryContext(ctx, `SELECT c.stream, c.name, c.own, COALESCE(json_extract(s.data, '$.durable'), 0),
+		json_extract(c.data, '$.deleted_at') IS NOT NULL FROM `+consumersJoined)
 	if err != nil {
 		return nil, fmt.Errorf("consumer kinds: %w", err)
 	}

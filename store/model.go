@@ -158,20 +158,23 @@ type Replica struct {
 
 // Consumer is the latest sampled state of one consumer.
 type Consumer struct {
-	Stream          string       `json:"stream"`
-	Name            string       `json:"name"`
-	Description     string       `json:"description,omitempty"`
-	Durable         bool         `json:"durable"`
-	Created         time.Time    `json:"created"`
-	FilterSubjects  []string     `json:"filter_subjects,omitempty"`
-	DeliverPolicy   string       `json:"deliver_policy"`
-	AckPolicy       string       `json:"ack_policy"`
-	ReplayPolicy    string       `json:"replay_policy"`
-	MaxDeliver      int          `json:"max_deliver"`
-	AckWaitSeconds  float64      `json:"ack_wait_seconds"`
-	BackOffSeconds  []float64    `json:"backoff_seconds,omitempty"`
-	MaxAckPending   int          `json:"max_ack_pending"`
-	Push            bool         `json:"push"`
+	Stream         string    `json:"stream"`
+	Name           string    `json:"name"`
+	Description    string    `json:"description,omitempty"`
+	Durable        bool      `json:"durable"`
+	Created        time.Time `json:"created"`
+	FilterSubjects []string  `json:"filter_subjects,omitempty"`
+	DeliverPolicy  string    `json:"deliver_policy"`
+	AckPolicy      string    `json:"ack_policy"`
+	ReplayPolicy   string    `json:"replay_policy"`
+	MaxDeliver     int       `json:"max_deliver"`
+	AckWaitSeconds float64   `json:"ack_wait_seconds"`
+	BackOffSeconds []float64 `json:"backoff_seconds,omitempty"`
+	MaxAckPending  int       `json:"max_ack_pending"`
+	Push           bool      `json:"push"`
+	// The fields above are the consumer's settings, stored apart from
+	// the rest, which every cycle rewrites (see appendConsumerJSON):
+	// a field that changes between cycles goes below.
 	PushBound       bool         `json:"push_bound,omitempty"`
 	NumPending      uint64       `json:"num_pending"`
 	NumAckPending   int          `json:"num_ack_pending"`

@@ -313,11 +313,30 @@ func (db *DB) Unwell(ctx context.Context, limit int, own bool) (Unwell, error) {
 	if err != nil {
 		return u, err
 	}
-	u.Consumers, u.ConsumerTotal, err = pageJSON[Consumer](ctx, db, "unwell consumers", `SELECT c.data, p.total FROM (SELECT rowid AS id,
+	rows, err := db.sql.QueryContext(ctx, `SELECT `+consumerColumns+`, p.total FROM (SELECT rowid AS id,
 			row_number() OVER (ORDER BY health = 'critical' DESC, num_pending DESC, rowid) AS pos, COUNT(*) OVER () AS total
 		FROM consumers WHERE (stalled = 1 OR health IN ('critical', 'warning')) AND (?1 OR own = 0) ORDER BY pos LIMIT ?2) AS p
-		CROSS JOIN consumers c ON c.rowid = p.id ORDER BY p.pos`, own, limit)
-	return u, err
+		CROSS JOIN consumers c ON c.rowid = p.id
+		LEFT JOIN consumer_settings s ON s.stream = c.stream AND s.name = c.name ORDER BY p.pos`, own, limit)
+	if err != nil {
+		return u, fmt.Errorf("unwell consumers: %w", err)
+	}
+	defer rows.Close()
+	var settings, state []byte
+	for rows.Next() {
+		var c Consumer
+		if err := rows.Scan(&c.Stream, &c.Name, &settings, &state, &u.ConsumerTotal); err != nil {
+			return u, fmt.Errorf("unwell consumers: %w", err)
+		}
+		if err := decodeConsumer(&c, settings, state); err != nil {
+			return u, fmt.Errorf("unwell consumers: %s/%s: %w", c.Stream, c.Name, err)
+		}
+		u.Consumers = append(u.Consumers, c)
+	}
+	if err := rows.Err(); err != nil {
+		return u, fmt.Errorf("unwell consumers: %w", err)
+	}
+	return u, nil
 }
 
 // pageJSON runs a query of (data, total) rows: JSON to decode, and how

@@ -175,6 +175,20 @@ func (s *rawStmt) Exec(args ...any) error {
 	return err
 }
 
+// ExecCount runs the statement with args and returns how many rows it
+// changed.
+func (s *rawStmt) ExecCount(args ...any) (int64, error) {
+	named, err := s.tx.bind(args)
+	if err != nil {
+		return 0, err
+	}
+	res, err := s.stmt.ExecContext(s.tx.ctx, named)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 // ExecID runs the statement with args and returns the rowid it inserted.
 func (s *rawStmt) ExecID(args ...any) (int64, error) {
 	named, err := s.tx.bind(args)

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // SaveCycle stores one sampling cycle in a single transaction: the latest
@@ -87,18 +89,40 @@ func saveCycle(ctx context.Context, tx *rawTx, c Cycle) error {
 		return err
 	}
 
+	// A consumer whose settings and config are those last written (their
+	// hashes say so), and whose stalled and own are unchanged, has its
+	// numbers and state updated, one statement that leaves the index on
+	// own and stalled alone; most cycles, that is every consumer. A new
+	// one, or one with any of those changed, is written whole.
+	upState, err := tx.Prepare(`
+		UPDATE consumers SET sampled_at = ?3, num_pending = ?4, num_ack_pending = ?5, health = ?7, data = ?8
+		WHERE stream = ?1 AND name = ?2 AND stalled = ?6 AND own = ?9
+			AND settings_hash = ?10 AND (?12 OR config_hash = ?11)`)
+	if err != nil {
+		return fmt.Errorf("save cycle: %w", err)
+	}
+	defer upState.Close()
 	upConsumer, err := tx.Prepare(`
-		INSERT INTO consumers (stream, name, sampled_at, num_pending, num_ack_pending, stalled, health, data, config, own)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11)
+		INSERT INTO consumers (stream, name, sampled_at, num_pending, num_ack_pending, stalled, health, data, own,
+			settings_hash, config_hash)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
 		ON CONFLICT (stream, name) DO UPDATE SET sampled_at = excluded.sampled_at,
 			num_pending = excluded.num_pending, num_ack_pending = excluded.num_ack_pending,
 			stalled = excluded.stalled, health = excluded.health, data = excluded.data, own = excluded.own,
-			config = CASE WHEN ?10 THEN config ELSE excluded.config END`)
+			settings_hash = excluded.settings_hash, config_hash = CASE WHEN ?12 THEN config_hash ELSE excluded.config_hash END`)
 	if err != nil {
 		return fmt.Errorf("save cycle: %w", err)
 	}
 	defer upConsumer.Close()
-	err = encodeRows(c.Consumers, func(cs *Consumer) *json.RawMessage { return &cs.Config }, appendConsumerJSON,
+	upSettings, err := tx.Prepare(`
+		INSERT INTO consumer_settings (stream, name, data, config) VALUES (?1, ?2, ?3, ?4)
+		ON CONFLICT (stream, name) DO UPDATE SET data = excluded.data,
+			config = CASE WHEN ?5 THEN config ELSE excluded.config END`)
+	if err != nil {
+		return fmt.Errorf("save cycle: %w", err)
+	}
+	defer upSettings.Close()
+	err = encodeRows(c.Consumers, func(cs *Consumer) *json.RawMessage { return &cs.Config }, appendConsumerParts,
 		func(cs *Consumer) string { return "consumer " + cs.Stream + "/" + cs.Name }, func(i int, row encodedRow) error {
 			cs := &c.Consumers[i]
 			if err := stillWanted(); err != nil {
@@ -106,10 +130,22 @@ func saveCycle(ctx context.Context, tx *rawTx, c Cycle) error {
 			}
 			// A deleted consumer keeps its last config and records no
 			// history; one read without a config keeps the stored one.
-			stale := cs.Unread != nil || cs.DeletedAt != nil
-			if err := upConsumer.Exec(cs.Stream, cs.Name, at, int64(cs.NumPending), cs.NumAckPending,
-				cs.Stalled, cs.Health.Level, row.data, row.config, stale || len(cs.Config) == 0, cs.Own); err != nil {
+			keepConfig := cs.Unread != nil || cs.DeletedAt != nil || len(cs.Config) == 0
+			settingsHash, configHash := int64(xxhash.Sum64(row.settings)), int64(xxhash.Sum64(row.config))
+			n, err := upState.ExecCount(cs.Stream, cs.Name, at, int64(cs.NumPending), cs.NumAckPending,
+				cs.Stalled, cs.Health.Level, row.data, cs.Own, settingsHash, configHash, keepConfig)
+			if err != nil {
 				return fmt.Errorf("save consumer %s/%s: %w", cs.Stream, cs.Name, err)
+			}
+			if n > 0 {
+				return nil
+			}
+			if err := upConsumer.Exec(cs.Stream, cs.Name, at, int64(cs.NumPending), cs.NumAckPending,
+				cs.Stalled, cs.Health.Level, row.data, cs.Own, settingsHash, configHash, keepConfig); err != nil {
+				return fmt.Errorf("save consumer %s/%s: %w", cs.Stream, cs.Name, err)
+			}
+			if err := upSettings.Exec(cs.Stream, cs.Name, row.settings, row.config, keepConfig); err != nil {
+				return fmt.Errorf("save consumer settings %s/%s: %w", cs.Stream, cs.Name, err)
 			}
 			return nil
 		})
@@ -303,11 +339,12 @@ func (db *DB) Stream(ctx context.Context, name string) (Stream, error) {
 
 // Consumers returns the latest state of a stream's consumers, by name.
 func (db *DB) Consumers(ctx context.Context, stream string) ([]Consumer, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT data FROM consumers WHERE stream = ? ORDER BY name`, stream)
+	rows, err := db.sql.QueryContext(ctx, `SELECT `+consumerColumns+` FROM `+consumersJoined+`
+		WHERE c.stream = ? ORDER BY c.name`, stream)
 	if err != nil {
 		return nil, fmt.Errorf("list consumers of %s: %w", stream, err)
 	}
-	return scanJSON[Consumer](rows, "list consumers of "+stream)
+	return scanConsumers(rows, "list consumers of "+stream)
 }
 
 // ConsumerNames returns the names of a stream's stored consumers, in
@@ -335,20 +372,30 @@ func (db *DB) ConsumerNames(ctx context.Context, stream string) ([]string, error
 
 // AllConsumers returns the latest state of every consumer, by stream and name.
 func (db *DB) AllConsumers(ctx context.Context) ([]Consumer, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT data FROM consumers ORDER BY stream, name`)
+	rows, err := db.sql.QueryContext(ctx, `SELECT `+consumerColumns+` FROM `+consumersJoined+` ORDER BY c.stream, c.name`)
 	if err != nil {
 		return nil, fmt.Errorf("list consumers: %w", err)
 	}
-	return scanJSON[Consumer](rows, "list consumers")
+	return scanConsumers(rows, "list consumers")
 }
 
 // Consumer returns the latest state of one consumer with its config, or ErrNotFound.
 func (db *DB) Consumer(ctx context.Context, stream, name string) (Consumer, error) {
+	var settings, state, config []byte
 	var c Consumer
-	err := scanOneJSON(db.sql.QueryRowContext(ctx,
-		`SELECT data, config FROM consumers WHERE stream = ? AND name = ?`, stream, name), &c, &c.Config)
+	err := db.sql.QueryRowContext(ctx, `SELECT `+consumerColumns+`, s.config FROM `+consumersJoined+`
+		WHERE c.stream = ? AND c.name = ?`, stream, name).Scan(&c.Stream, &c.Name, &settings, &state, &config)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err == nil {
+		err = decodeConsumer(&c, settings, state)
+	}
 	if err != nil {
 		return c, fmt.Errorf("consumer %s/%s: %w", stream, name, err)
+	}
+	if len(config) > 0 {
+		c.Config = json.RawMessage(config)
 	}
 	return c, nil
 }
@@ -357,23 +404,24 @@ func (db *DB) Consumer(ctx context.Context, stream, name string) (Consumer, erro
 // messages; jetwatch's own only with own.
 func (db *DB) TopLagging(ctx context.Context, limit int, own bool) ([]Consumer, error) {
 	rows, err := db.sql.QueryContext(ctx,
-		`SELECT data FROM consumers WHERE num_pending > 0 AND (?2 OR own = 0)
-		ORDER BY num_pending DESC, stream, name LIMIT ?1`, limit, own)
+		`SELECT `+consumerColumns+` FROM `+consumersJoined+` WHERE c.num_pending > 0 AND (?2 OR c.own = 0)
+		ORDER BY c.num_pending DESC, c.stream, c.name LIMIT ?1`, limit, own)
 	if err != nil {
 		return nil, fmt.Errorf("top lagging consumers: %w", err)
 	}
-	return scanJSON[Consumer](rows, "top lagging consumers")
+	return scanConsumers(rows, "top lagging consumers")
 }
 
 // Stalled returns the consumers the last sample found stalled; jetwatch's
 // own only with own.
 func (db *DB) Stalled(ctx context.Context, own bool) ([]Consumer, error) {
 	rows, err := db.sql.QueryContext(ctx,
-		`SELECT data FROM consumers WHERE stalled = 1 AND (? OR own = 0) ORDER BY num_pending DESC, stream, name`, own)
+		`SELECT `+consumerColumns+` FROM `+consumersJoined+` WHERE c.stalled = 1 AND (? OR c.own = 0)
+		ORDER BY c.num_pending DESC, c.stream, c.name`, own)
 	if err != nil {
 		return nil, fmt.Errorf("stalled consumers: %w", err)
 	}
-	return scanJSON[Consumer](rows, "stalled consumers")
+	return scanConsumers(rows, "stalled consumers")
 }
 
 // Counts are the sizes shown on the overview.
@@ -451,6 +499,50 @@ func scanJSON[T any](rows *sql.Rows, what string) ([]T, error) {
 	return out, nil
 }
 
+// consumerColumns are what decodeConsumer needs of a consumer's rows
+// (consumersJoined): its stream, name, settings and state. A consumer
+// whose settings are missing (they are written with it, and removed
+// with it by a trigger) is still listed, with its state.
+const (
+	consumerColumns = `c.stream, c.name, COALESCE(s.data, '{}'), c.data`
+	consumersJoined = `consumers c LEFT JOIN consumer_settings s ON s.stream = c.stream AND s.name = c.name`
+)
+
+// decodeConsumer decodes a consumer's settings and state into c, whose
+// stream and name are those of its row.
+func decodeConsumer(c *Consumer, settings, state []byte) error {
+	stream, name := c.Stream, c.Name
+	if err := json.Unmarshal(settings, c); err != nil {
+		return fmt.Errorf("decode settings: %w", err)
+	}
+	if err := json.Unmarshal(state, c); err != nil {
+		return fmt.Errorf("decode row: %w", err)
+	}
+	c.Stream, c.Name = stream, name
+	return nil
+}
+
+// scanConsumers decodes rows of consumerColumns.
+func scanConsumers(rows *sql.Rows, what string) ([]Consumer, error) {
+	defer rows.Close()
+	var out []Consumer
+	var settings, state []byte
+	for rows.Next() {
+		var c Consumer
+		if err := rows.Scan(&c.Stream, &c.Name, &settings, &state); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		if err := decodeConsumer(&c, settings, state); err != nil {
+			return nil, fmt.Errorf("%s: %s/%s: %w", what, c.Stream, c.Name, err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
 // scanOneJSON decodes a row of (data, config) into v and its config field.
 func scanOneJSON(row *sql.Row, v any, config *json.RawMessage) error {
 	var data, cfg []byte
@@ -474,8 +566,14 @@ func scanOneJSON(row *sql.Row, v any, config *json.RawMessage) error {
 const rowsPerCheck = 1000
 
 // encodedRow is a stream's or consumer's row: its JSON without its
-// config, and its config.
-type encodedRow struct{ data, config []byte }
+// config, and its config. A consumer's JSON is in two parts: its
+// settings and its state (data).
+type encodedRow struct{ settings, data, config []byte }
+
+// rowEncoder appends an item's JSON to b, its config left out; split is
+// where in the result its data starts: past the settings it appended
+// first, if any.
+type rowEncoder[T any] func(b []byte, item *T) (out []byte, split int, err error)
 
 // encodeBatch is how many rows are encoded at once, and encodeAhead how
 // many batches may wait encoded for the writer (per core).
@@ -490,7 +588,7 @@ const (
 // no database time and runs beside the writer, a few batches ahead of
 // it, so that 100,000 rows (100 MB of JSON) are never held at once.
 // encode appends an item's JSON, its config left out.
-func encodeRows[T any](items []T, configOf func(*T) *json.RawMessage, encode func([]byte, *T) ([]byte, error),
+func encodeRows[T any](items []T, configOf func(*T) *json.RawMessage, encode rowEncoder[T],
 	nameOf func(*T) string, use func(i int, row encodedRow) error) error {
 	type batch struct {
 		rows []encodedRow
@@ -546,9 +644,10 @@ func encodeRows[T any](items []T, configOf func(*T) *json.RawMessage, encode fun
 }
 
 // encodeInto encodes items into one buffer, each row's data a slice of it.
-func encodeInto[T any](buf []byte, items []T, configOf func(*T) *json.RawMessage, encode func([]byte, *T) ([]byte, error),
+func encodeInto[T any](buf []byte, items []T, configOf func(*T) *json.RawMessage, encode rowEncoder[T],
 	nameOf func(*T) string) ([]encodedRow, []byte, error) {
 	ends := make([]int, len(items))
+	splits := make([]int, len(items))
 	configs := make([][]byte, len(items))
 	for i := range items {
 		// A copy, so that the caller's item is never written.
@@ -560,7 +659,7 @@ func encodeInto[T any](buf []byte, items []T, configOf func(*T) *json.RawMessage
 		}
 		*config = nil
 		var err error
-		if buf, err = encode(buf, &item); err != nil {
+		if buf, splits[i], err = encode(buf, &item); err != nil {
 			return nil, buf, fmt.Errorf("save %s: %w", nameOf(&item), err)
 		}
 		ends[i] = len(buf)
@@ -568,16 +667,28 @@ func encodeInto[T any](buf []byte, items []T, configOf func(*T) *json.RawMessage
 	rows := make([]encodedRow, len(items))
 	start := 0
 	for i, end := range ends {
-		rows[i] = encodedRow{data: buf[start:end:end], config: configs[i]}
+		split := splits[i]
+		rows[i] = encodedRow{settings: buf[start:split:split], data: buf[split:end:end], config: configs[i]}
 		start = end
 	}
 	return rows, buf, nil
 }
 
-// appendJSON appends json.Marshal(v).
-func appendJSON[T any](b []byte, v *T) ([]byte, error) {
+// appendJSON appends json.Marshal(v), all of it data.
+func appendJSON[T any](b []byte, v *T) ([]byte, int, error) {
 	data, err := json.Marshal(v)
-	return append(b, data...), err
+	return append(b, data...), len(b), err
+}
+
+// appendConsumerParts appends a consumer's settings and then its state.
+func appendConsumerParts(b []byte, c *Consumer) ([]byte, int, error) {
+	b, err := appendConsumerSettingsJSON(b, c)
+	if err != nil {
+		return b, 0, err
+	}
+	split := len(b)
+	b, err = appendConsumerStateJSON(b, c)
+	return b, split, err
 }
 
 var emptyConfig = []byte("{}")
