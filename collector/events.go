@@ -32,12 +32,19 @@ type TimelineConfig struct {
 	Registerer prometheus.Registerer
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// CountAPICalls subscribes to the API audit advisories to count the
+	// JetStream API calls of others by outcome. Off by default: once
+	// anyone subscribes, the server encodes every API call's request and
+	// whole response into an advisory, jetwatch's own sampling included
+	// (at 10,000 streams x 10 consumers, 10,000 advisories and about 75
+	// MB a cycle, decoded here only to be dropped).
+	CountAPICalls bool
 }
 
 // Timeline reads every captured advisory in order into the events table
 // (each jetwatch replica reads all of them, so replicas converge), and
-// counts the high-volume advisories that are not stored: naks and API
-// calls, jetwatch's own calls excluded.
+// counts the high-volume advisories that are not stored: naks, and with
+// CountAPICalls API calls, jetwatch's own calls excluded.
 type Timeline struct {
 	nc     *nats.Conn
 	db     *store.DB
@@ -82,7 +89,11 @@ func NewTimeline(nc *nats.Conn, db *store.DB, cfg TimelineConfig) (*Timeline, er
 			Help: "JetStream API calls seen in API audit advisories, jetwatch's own excluded, by outcome.",
 		}, []string{"outcome"}),
 	}
-	if err := register(cfg.Registerer, "timeline", t.events, t.naks, t.apiCalls); err != nil {
+	counters := []prometheus.Collector{t.events, t.naks}
+	if cfg.CountAPICalls {
+		counters = append(counters, t.apiCalls)
+	}
+	if err := register(cfg.Registerer, "timeline", counters...); err != nil {
 		return nil, err
 	}
 	t.follower, err = streamreader.NewFollower(js, streamreader.FollowerConfig[[]jetstream.Msg]{
@@ -108,6 +119,20 @@ func (t *Timeline) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("subscribe to nak advisories: %w", err)
 	}
+	t.subs = []*nats.Subscription{naks}
+	if t.cfg.CountAPICalls {
+		if err := t.countAPICalls(); err != nil {
+			naks.Unsubscribe() //nolint:errcheck // best effort
+			return err
+		}
+	}
+	t.follower.Start(ctx)
+	return nil
+}
+
+// countAPICalls subscribes to the API audit advisories (see
+// TimelineConfig.CountAPICalls).
+func (t *Timeline) countAPICalls() error {
 	audits, err := t.nc.Subscribe("$JS.EVENT.ADVISORY.API", func(m *nats.Msg) {
 		var a struct {
 			Client struct {
@@ -125,11 +150,9 @@ func (t *Timeline) Start(ctx context.Context) error {
 		t.apiCalls.WithLabelValues(outcome).Inc()
 	})
 	if err != nil {
-		naks.Unsubscribe() //nolint:errcheck // best effort
 		return fmt.Errorf("subscribe to API audit advisories: %w", err)
 	}
-	t.subs = []*nats.Subscription{naks, audits}
-	t.follower.Start(ctx)
+	t.subs = append(t.subs, audits)
 	return nil
 }
 

@@ -26,7 +26,7 @@ func TestTimelineRecordsAdvisoriesAndCountsTheNoisyOnes(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, EnsureStreams(ctx, jwJS, StreamsConfig{}))
 	reg := prometheus.NewRegistry()
-	tl, err := NewTimeline(jwConn, b.db, TimelineConfig{Registerer: reg, Logger: testLogger(t)})
+	tl, err := NewTimeline(jwConn, b.db, TimelineConfig{Registerer: reg, Logger: testLogger(t), CountAPICalls: true})
 	require.NoError(t, err)
 	require.NoError(t, tl.Start(ctx))
 	t.Cleanup(tl.Stop)
@@ -213,5 +213,39 @@ func TestForgedNoiseAddsNoMetricSeries(t *testing.T) {
 	require.NoError(t, err)
 	for _, e := range events {
 		require.Less(t, len(e.Stream), 200, "a forged name is clipped")
+	}
+}
+
+// TestTimelineLeavesAPIAuditsAloneUnlessAsked: without CountAPICalls
+// nobody subscribes to the API audit advisories, so the server does not
+// write one for each of the sampler's calls; with it, the timeline does.
+func TestTimelineLeavesAPIAuditsAloneUnlessAsked(t *testing.T) {
+	t.Parallel()
+	_, b := setup(t)
+	ctx := context.Background()
+	acc := b.srv.GlobalAccount()
+	const audits = "$JS.EVENT.ADVISORY.API"
+	for _, count := range []bool{false, true} {
+		conn := natstest.Connect(t, b.srv, nats.Name("jetwatch"))
+		js, err := jetstream.New(conn)
+		require.NoError(t, err)
+		require.NoError(t, EnsureStreams(ctx, js, StreamsConfig{}))
+		reg := prometheus.NewRegistry()
+		tl, err := NewTimeline(conn, b.db, TimelineConfig{Registerer: reg, Logger: testLogger(t), CountAPICalls: count})
+		require.NoError(t, err)
+		require.NoError(t, tl.Start(ctx))
+		require.NoError(t, conn.Flush())
+		// The nak advisories are subscribed to either way: the server
+		// has taken the timeline's subscriptions when it has that one.
+		require.True(t, acc.SubscriptionInterest("$JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED.S.c"))
+		require.Equal(t, count, acc.SubscriptionInterest(audits), "interest in API audits with CountAPICalls %v", count)
+		tl.Stop()
+		conn.Close()
+		natstest.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+			if acc.SubscriptionInterest(audits) {
+				return errors.New("the stopped timeline's subscription is still there")
+			}
+			return nil
+		})
 	}
 }

@@ -41,6 +41,9 @@ type config struct {
 	accountArgs accountsValue
 
 	AdvisoryStream string
+	// CountAPICalls subscribes to the API audit advisories (see
+	// collector.TimelineConfig.CountAPICalls).
+	CountAPICalls  bool
 	DLQStream      string
 	StreamReplicas int
 	CaptureStreams string
@@ -155,6 +158,7 @@ func settings(c *config) []setting {
 		both(setting{flag: "log-level", env: "JETWATCH_LOG_LEVEL", def: "info", usage: "log level: debug, info, warn or error", bind: stringSetting(&c.LogLevel)}),
 
 		both(setting{flag: "advisory-stream", env: "JETWATCH_ADVISORY_STREAM", def: "JETWATCH_ADVISORIES", usage: "stream that captures JetStream advisories (created if missing)", bind: stringSetting(&c.AdvisoryStream)}),
+		both(setting{flag: "count-api-calls", env: "JETWATCH_COUNT_API_CALLS", usage: "count other clients' JetStream API calls by outcome (jetwatch_jetstream_api_calls_total) from the API audit advisories; the server then writes one, with the whole response, for every API call, jetwatch's own sampling included", bind: boolSetting(&c.CountAPICalls)}),
 		both(setting{flag: "dlq-stream", env: "JETWATCH_DLQ_STREAM", def: "DLQ", usage: "stream that holds dead letters on dlq.> (created if missing)", bind: stringSetting(&c.DLQStream)}),
 		both(setting{flag: "stream-replicas", env: "JETWATCH_STREAM_REPLICAS", def: "1", usage: "replicas of the streams jetwatch creates", bind: intSetting(&c.StreamReplicas)}),
 		both(setting{flag: "capture-streams", env: "JETWATCH_CAPTURE_STREAMS", usage: "streams whose failed messages are copied to the DLQ, comma separated, * for any run of characters (e.g. ORDERS,PAY*); default: every user stream", bind: stringSetting(&c.CaptureStreams)}),

@@ -94,7 +94,8 @@ func buildParts(nc *nats.Conn, db *store.DB, cfg *config, signIn bool, sampled f
 		Registerer: reg, Logger: logger}); err != nil {
 		return nil, err
 	}
-	if p.timeline, err = collector.NewTimeline(nc, db, collector.TimelineConfig{Streams: streams, Registerer: reg, Logger: logger}); err != nil {
+	if p.timeline, err = collector.NewTimeline(nc, db, collector.TimelineConfig{Streams: streams, Registerer: reg, Logger: logger,
+		CountAPICalls: cfg.CountAPICalls}); err != nil {
 		return nil, err
 	}
 	if p.breakers, err = collector.NewBreakerWatcher(js, db, collector.BreakerWatcherConfig{Replicas: cfg.StreamReplicas,
