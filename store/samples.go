@@ -404,8 +404,13 @@ func (db *DB) Consumer(ctx context.Context, stream, name string) (Consumer, erro
 // messages; jetwatch's own only with own.
 func (db *DB) TopLagging(ctx context.Context, limit int, own bool) ([]Consumer, error) {
 	rows, err := db.sql.QueryContext(ctx,
-		`SELECT `+consumerColumns+` FROM `+consumersJoined+` WHERE c.num_pending > 0 AND (?2 OR c.own = 0)
-		ORDER BY c.num_pending DESC, c.stream, c.name LIMIT ?1`, limit, own)
+		// The consumers are chosen first, so that only those returned are
+		// joined with their settings.
+		`SELECT `+consumerColumns+` FROM (SELECT rowid AS id FROM consumers WHERE num_pending > 0 AND (?2 OR own = 0)
+			ORDER BY num_pending DESC, stream, name LIMIT ?1) AS p
+		CROSS JOIN consumers c ON c.rowid = p.id
+		LEFT JOIN consumer_settings s ON s.stream = c.stream AND s.name = c.name
+		ORDER BY c.num_pending DESC, c.stream, c.name`, limit, own)
 	if err != nil {
 		return nil, fmt.Errorf("top lagging consumers: %w", err)
 	}
