@@ -173,17 +173,10 @@ func appendConsumerStateJSON(b []byte, c *Consumer) ([]byte, error) {
 		b = append(b, `,"own":true`...)
 	}
 	if c.Unread != nil {
-		b = append(b, `,"unread":{"why":`...)
-		b = appendString(b, c.Unread.Why)
-		b = append(b, `,"detail":`...)
-		b = appendString(b, c.Unread.Detail)
-		if c.Unread.ReadAt != nil {
-			b = append(b, `,"read_at":`...)
-			if b, err = appendTime(b, *c.Unread.ReadAt); err != nil {
-				return b, err
-			}
+		b = append(b, `,"unread":`...)
+		if b, err = appendUnread(b, c.Unread); err != nil {
+			return b, err
 		}
-		b = append(b, '}')
 	}
 	b = append(b, `,"lag_state":`...)
 	b = appendString(b, c.LagState)

@@ -65,7 +65,7 @@ func saveCycle(ctx context.Context, tx *rawTx, c Cycle) error {
 		return fmt.Errorf("save cycle: %w", err)
 	}
 	defer insStream.Close()
-	err = encodeRows(c.Streams, func(s *Stream) *json.RawMessage { return &s.Config }, appendJSON[Stream],
+	err = encodeRows(c.Streams, func(s *Stream) *json.RawMessage { return &s.Config }, appendStreamRow,
 		func(s *Stream) string { return "stream " + s.Name }, func(i int, row encodedRow) error {
 			s := &c.Streams[i]
 			if err := stillWanted(); err != nil {
@@ -677,12 +677,6 @@ func encodeInto[T any](buf []byte, items []T, configOf func(*T) *json.RawMessage
 		start = end
 	}
 	return rows, buf, nil
-}
-
-// appendJSON appends json.Marshal(v), all of it data.
-func appendJSON[T any](b []byte, v *T) ([]byte, int, error) {
-	data, err := json.Marshal(v)
-	return append(b, data...), len(b), err
 }
 
 // appendConsumerParts appends a consumer's settings and then its state.
