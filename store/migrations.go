@@ -427,6 +427,23 @@ CREATE TRIGGER consumer_settings_go_with_it AFTER DELETE ON consumers BEGIN
 END;
 `,
 	// ---- end of consumer settings apart ----
+
+	// ---- stream sort columns (issue 13) ----
+	// 19: the stream table's orders by rate and by consumers read columns
+	// instead of indexes on json_extract of each row's JSON: those parsed
+	// the old and the new JSON of every stream a cycle, for each of the
+	// two indexes (about 0.15 s of a cycle at 10,000 streams). The columns
+	// hold what the expressions gave, NULL included.
+	`
+ALTER TABLE streams ADD COLUMN in_per_sec REAL;
+ALTER TABLE streams ADD COLUMN consumer_count INTEGER;
+UPDATE streams SET in_per_sec = json_extract(data, '$.in_per_sec'), consumer_count = json_extract(data, '$.consumer_count');
+DROP INDEX streams_by_rate;
+DROP INDEX streams_by_consumers;
+CREATE INDEX streams_by_rate ON streams (in_per_sec, own, name);
+CREATE INDEX streams_by_consumers ON streams (consumer_count, own, name);
+`,
+	// ---- end of stream sort columns ----
 }
 
 func (db *DB) migrate(ctx context.Context) error {

@@ -59,8 +59,8 @@ var streamOrder = map[string]string{
 	SortName:      `name`,
 	SortMessages:  `messages DESC, name`,
 	SortBytes:     `bytes DESC, name`,
-	SortRate:      `json_extract(data, '$.in_per_sec') DESC, name`,
-	SortConsumers: `json_extract(data, '$.consumer_count') DESC, name`,
+	SortRate:      `in_per_sec DESC, name`,
+	SortConsumers: `consumer_count DESC, name`,
 }
 
 // QueryStreams returns one page of streams, filtered and sorted in SQLite:
@@ -138,8 +138,8 @@ var streamKeyTerms = map[string]string{
 	SortName:      `0, 0`,
 	SortMessages:  `messages, 0`,
 	SortBytes:     `bytes, 0`,
-	SortRate:      `0, json_extract(data, '$.in_per_sec')`,
-	SortConsumers: `json_extract(data, '$.consumer_count'), 0`,
+	SortRate:      `0, in_per_sec`,
+	SortConsumers: `consumer_count, 0`,
 }
 
 // QueryStreamKeys is QueryStreams's window of streams (same filters,

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"math"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -80,9 +82,10 @@ func TestStreamKeysOrderAsQueryStreams(t *testing.T) {
 	require.Equal(t, []StreamKey{{Name: "B", Value: -2}, {Name: "b", Value: math.MinInt64}}, k.Keys[len(k.Keys)-2:],
 		"messages past int64 come last, as SQLite holds them")
 
-	// A rate or consumer count missing from a row's JSON is NULL, which
-	// SQLite orders last: so do its keys.
-	_, err = db.SQLForTests().ExecContext(ctx, `UPDATE streams SET data = json_remove(data, '$.in_per_sec', '$.consumer_count') WHERE name = 'B'`)
+	// A rate or consumer count missing (a row migrated from JSON without
+	// them) is NULL, which SQLite orders last: so do its keys.
+	_, err = db.SQLForTests().ExecContext(ctx, `UPDATE streams SET data = json_remove(data, '$.in_per_sec', '$.consumer_count'),
+		in_per_sec = NULL, consumer_count = NULL WHERE name = 'B'`)
 	require.NoError(t, err)
 	for _, sort := range []string{SortRate, SortConsumers} {
 		k, err := db.QueryStreamKeys(ctx, StreamQuery{Own: true, Sort: sort})
@@ -138,4 +141,52 @@ func TestStreamsNamedReadsThoseStored(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, got, 1)
 	require.Contains(t, got, "x?y")
+}
+
+// TestMigrationNineteenKeepsTheStreamOrders: streams stored before
+// migration 19 sort by rate and by consumers as their JSON said, one
+// without those values last.
+func TestMigrationNineteenKeepsTheStreamOrders(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), FileName)
+	old, err := sql.Open("sqlite3", "file:"+path)
+	require.NoError(t, err)
+	_, err = old.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL)`)
+	require.NoError(t, err)
+	for _, m := range migrations[:18] {
+		_, err := old.ExecContext(ctx, m)
+		require.NoError(t, err)
+	}
+	_, err = old.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (18)`)
+	require.NoError(t, err)
+	for _, row := range []struct{ name, data string }{
+		{"slow", `{"name":"slow","in_per_sec":0.5,"consumer_count":7}`},
+		{"fast", `{"name":"fast","in_per_sec":250,"consumer_count":1}`},
+		{"old", `{"name":"old"}`},
+	} {
+		_, err = old.ExecContext(ctx, `INSERT INTO streams (name, sampled_at, messages, bytes, health, data, config)
+			VALUES (?, 1, 0, 0, 'ok', ?, '{}')`, row.name, row.data)
+		require.NoError(t, err)
+	}
+	require.NoError(t, old.Close())
+
+	db, err := OpenFile(ctx, path)
+	require.NoError(t, err)
+	defer db.Close()
+	for sort, want := range map[string][]string{SortRate: {"fast", "slow", "old"}, SortConsumers: {"slow", "fast", "old"}} {
+		res, err := db.QueryStreams(ctx, StreamQuery{Own: true, Sort: sort, Limit: 10})
+		require.NoError(t, err)
+		var got []string
+		for _, s := range res.Streams {
+			got = append(got, s.Name)
+		}
+		require.Equal(t, want, got, sort)
+		keys, err := db.QueryStreamKeys(ctx, StreamQuery{Own: true, Sort: sort, Limit: 10})
+		require.NoError(t, err)
+		require.Len(t, keys.Keys, 3)
+		for i := range keys.Keys {
+			require.Equal(t, want[i], keys.Keys[i].Name, sort)
+		}
+	}
 }

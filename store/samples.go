@@ -47,11 +47,12 @@ func saveCycle(ctx context.Context, tx *rawTx, c Cycle) error {
 
 	// An unread stream or consumer keeps the config last read (?8/?10).
 	upStream, err := tx.Prepare(`
-		INSERT INTO streams (name, sampled_at, messages, bytes, health, data, config, own)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9)
+		INSERT INTO streams (name, sampled_at, messages, bytes, health, data, config, own, in_per_sec, consumer_count)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?10, ?11)
 		ON CONFLICT (name) DO UPDATE SET sampled_at = excluded.sampled_at,
 			messages = excluded.messages, bytes = excluded.bytes,
 			health = excluded.health, data = excluded.data, own = excluded.own,
+			in_per_sec = excluded.in_per_sec, consumer_count = excluded.consumer_count,
 			config = CASE WHEN ?8 THEN config ELSE excluded.config END`)
 	if err != nil {
 		return fmt.Errorf("save cycle: %w", err)
@@ -72,7 +73,7 @@ func saveCycle(ctx context.Context, tx *rawTx, c Cycle) error {
 				return err
 			}
 			if err := upStream.Exec(s.Name, at, int64(s.Messages), int64(s.Bytes), s.Health.Level, row.data, row.config,
-				s.Unread != nil, s.Own); err != nil {
+				s.Unread != nil, s.Own, s.InPerSec, s.ConsumerCount); err != nil {
 				return fmt.Errorf("save stream %s: %w", s.Name, err)
 			}
 			if s.Unread != nil {
