@@ -45,7 +45,8 @@ func saveCycle(ctx context.Context, tx *rawTx, c Cycle) error {
 		return nil
 	}
 
-	// An unread stream or consumer keeps the config last read (?8/?10).
+	// An unread stream keeps the config last read (?8); so does a
+	// consumer (keepConfig, below).
 	upStream, err := tx.Prepare(`
 		INSERT INTO streams (name, sampled_at, messages, bytes, health, data, config, own, in_per_sec, consumer_count)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?10, ?11)
