@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -139,17 +137,8 @@ func TestSaveCycleWritesConsumerSettingsOnlyWhenTheyChange(t *testing.T) {
 func TestMigrationEighteenSplitsConsumerRows(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), FileName)
-	old, err := sql.Open("sqlite3", "file:"+path)
-	require.NoError(t, err)
-	_, err = old.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL)`)
-	require.NoError(t, err)
-	for _, m := range migrations[:17] {
-		_, err := old.ExecContext(ctx, m)
-		require.NoError(t, err)
-	}
-	_, err = old.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (17)`)
-	require.NoError(t, err)
+	old, path := databaseAtVersion(t, 17)
+	var err error
 	var full Consumer
 	fill(t, reflect.ValueOf(&full).Elem(), "")
 	full.Stream, full.Name, full.Config = "S", `q"uote`, nil

@@ -321,22 +321,8 @@ func (db *DB) Unwell(ctx context.Context, limit int, own bool) (Unwell, error) {
 	if err != nil {
 		return u, fmt.Errorf("unwell consumers: %w", err)
 	}
-	defer rows.Close()
-	var settings, state []byte
-	for rows.Next() {
-		var c Consumer
-		if err := rows.Scan(&c.Stream, &c.Name, &settings, &state, &u.ConsumerTotal); err != nil {
-			return u, fmt.Errorf("unwell consumers: %w", err)
-		}
-		if err := decodeConsumer(&c, settings, state); err != nil {
-			return u, fmt.Errorf("unwell consumers: %s/%s: %w", c.Stream, c.Name, err)
-		}
-		u.Consumers = append(u.Consumers, c)
-	}
-	if err := rows.Err(); err != nil {
-		return u, fmt.Errorf("unwell consumers: %w", err)
-	}
-	return u, nil
+	u.Consumers, err = scanConsumers(rows, "unwell consumers", &u.ConsumerTotal)
+	return u, err
 }
 
 // pageJSON runs a query of (data, total) rows: JSON to decode, and how

@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"math"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -149,17 +147,8 @@ func TestStreamsNamedReadsThoseStored(t *testing.T) {
 func TestMigrationNineteenKeepsTheStreamOrders(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), FileName)
-	old, err := sql.Open("sqlite3", "file:"+path)
-	require.NoError(t, err)
-	_, err = old.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL)`)
-	require.NoError(t, err)
-	for _, m := range migrations[:18] {
-		_, err := old.ExecContext(ctx, m)
-		require.NoError(t, err)
-	}
-	_, err = old.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (18)`)
-	require.NoError(t, err)
+	old, path := databaseAtVersion(t, 18)
+	var err error
 	for _, row := range []struct{ name, data string }{
 		{"slow", `{"name":"slow","in_per_sec":0.5,"consumer_count":7}`},
 		{"fast", `{"name":"fast","in_per_sec":250,"consumer_count":1}`},

@@ -529,16 +529,19 @@ func decodeConsumer(c *Consumer, settings, state []byte) error {
 	return nil
 }
 
-// scanConsumers decodes rows of consumerColumns.
-func scanConsumers(rows *sql.Rows, what string) ([]Consumer, error) {
+// scanConsumers decodes rows of consumerColumns, scanning any columns
+// after them into extra.
+func scanConsumers(rows *sql.Rows, what string, extra ...any) ([]Consumer, error) {
 	defer rows.Close()
 	var out []Consumer
+	var stream, name string
 	var settings, state []byte
+	dest := append([]any{&stream, &name, &settings, &state}, extra...)
 	for rows.Next() {
-		var c Consumer
-		if err := rows.Scan(&c.Stream, &c.Name, &settings, &state); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
+		c := Consumer{Stream: stream, Name: name}
 		if err := decodeConsumer(&c, settings, state); err != nil {
 			return nil, fmt.Errorf("%s: %s/%s: %w", what, c.Stream, c.Name, err)
 		}

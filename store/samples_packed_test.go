@@ -2,10 +2,8 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -154,17 +152,8 @@ func TestCompactKeepsEachPackedConsumersPeak(t *testing.T) {
 func TestMigrationSixteenPacksHistory(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), FileName)
-	old, err := sql.Open("sqlite3", "file:"+path)
-	require.NoError(t, err)
-	_, err = old.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL)`)
-	require.NoError(t, err)
-	for _, m := range migrations[:15] {
-		_, err := old.ExecContext(ctx, m)
-		require.NoError(t, err)
-	}
-	_, err = old.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (15)`)
-	require.NoError(t, err)
+	old, path := databaseAtVersion(t, 15)
+	var err error
 	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	for i, at := range []time.Time{t0.Add(-time.Hour), t0, t0.Add(10 * time.Second)} {
 		res := map[bool]int{true: 300, false: 0}[i == 0]

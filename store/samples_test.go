@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -118,17 +116,8 @@ func TestCompactReadsARangeOfTimes(t *testing.T) {
 func TestMigrationFourteenKeepsHistory(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), FileName)
-	old, err := sql.Open("sqlite3", "file:"+path)
-	require.NoError(t, err)
-	_, err = old.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL)`)
-	require.NoError(t, err)
-	for _, m := range migrations[:13] {
-		_, err := old.ExecContext(ctx, m)
-		require.NoError(t, err)
-	}
-	_, err = old.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (13)`)
-	require.NoError(t, err)
+	old, path := databaseAtVersion(t, 13)
+	var err error
 	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	for i, at := range []time.Time{t0, t0.Add(10 * time.Second), t0.Add(-time.Hour)} {
 		_, err = old.ExecContext(ctx, `INSERT INTO stream_samples VALUES ('S', ?, ?, ?, 0, 1, ?, 0, 1)`,

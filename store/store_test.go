@@ -64,6 +64,25 @@ func sampleCycle(at time.Time, pending uint64) Cycle {
 	}
 }
 
+// databaseAtVersion opens a new database file with the schema as
+// migration version left it, for a test of the migrations after it.
+func databaseAtVersion(t *testing.T, version int) (*sql.DB, string) {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), FileName)
+	old, err := sql.Open("sqlite3", "file:"+path)
+	require.NoError(t, err)
+	_, err = old.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL)`)
+	require.NoError(t, err)
+	for _, m := range migrations[:version] {
+		_, err := old.ExecContext(ctx, m)
+		require.NoError(t, err)
+	}
+	_, err = old.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (?)`, version)
+	require.NoError(t, err)
+	return old, path
+}
+
 func countRows(t *testing.T, db *DB, query string, args ...any) int {
 	t.Helper()
 	var n int
@@ -314,19 +333,9 @@ func TestSearchTermsIn(t *testing.T) {
 func TestMigrationNineKeepsDeadLettersWithoutTheirMessages(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), FileName)
 	// A database as version 8 left it, with a dead letter in it.
-	old, err := sql.Open("sqlite3", "file:"+path)
-	require.NoError(t, err)
-	_, err = old.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL)`)
-	require.NoError(t, err)
-	for _, m := range migrations[:8] {
-		_, err := old.ExecContext(ctx, m)
-		require.NoError(t, err)
-	}
-	_, err = old.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (8)`)
-	require.NoError(t, err)
-	_, err = old.ExecContext(ctx, `INSERT INTO dead_letters (id, dlq_subject, stream, consumer, subject, stream_seq, reason, error,
+	old, path := databaseAtVersion(t, 8)
+	_, err := old.ExecContext(ctx, `INSERT INTO dead_letters (id, dlq_subject, stream, consumer, subject, stream_seq, reason, error,
 		service, deliveries, failed_at, indexed_at, payload_available, unavailable_why, size, fingerprint, problems, headers, payload)
 		VALUES (42, 'dlq.ORDERS.billing', 'ORDERS', 'billing', 'orders.created', 7, 'max_deliver', 'boom', '', 5, 1, 2, 1, '', 3,
 		'boom', 'null', '{"A":["b"]}', x'010203')`)
