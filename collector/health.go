@@ -2,6 +2,7 @@ package collector
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jetwatch/jetwatch/internal/human"
@@ -61,10 +62,18 @@ func judgeConsumer(c *store.Consumer, lag lagResult, guards []store.Breaker, now
 	c.Health = h
 }
 
+// streamConsumerReasons is how many of its unwell consumers a stream's
+// health names, worst first; the rest are counted in one more reason.
+// A stream with 100,000 stopped ephemeral consumers would otherwise carry
+// 100,000 reasons, in every cycle's memory and row, on its page and in
+// every alert about it: the consumers' own rows say the rest.
+const streamConsumerReasons = 3
+
 // judgeStream sets a stream's health from its replicas, limits and the
-// consumers already judged: its worst consumer, with the consumer's first
-// reason. jetwatch's own consumers (its readers, which a crash or restart
-// may leave behind for a while) never make a stream look unwell.
+// consumers already judged: its worst consumer, with the first reasons of
+// its worst consumers (streamConsumerReasons of them, the others counted).
+// jetwatch's own consumers (its readers, which a crash or restart may
+// leave behind for a while) never make a stream look unwell.
 func judgeStream(s *store.Stream, consumers []store.Consumer) {
 	h := store.Health{Level: store.HealthOK}
 	if s.Replicas > 1 || (s.Cluster != nil && len(s.Cluster.Replicas) > 0) {
@@ -72,17 +81,87 @@ func judgeStream(s *store.Stream, consumers []store.Consumer) {
 	}
 	judgeLimit(&h, "messages", s.Limits.MsgsUsedPct, s.Limits.Discard)
 	judgeLimit(&h, "bytes", s.Limits.BytesUsedPct, s.Limits.Discard)
+	// The worst streamConsumerReasons unwell consumers, in the order they
+	// come (by name) within a level: found in one pass, as the consumers
+	// are many and the kept few.
+	var named [streamConsumerReasons]int
+	nNamed, unwell, critical := 0, 0, 0
 	for i := range consumers {
+		level := consumerLevel(&consumers[i])
+		if level == "" {
+			continue
+		}
+		unwell++
+		if level == store.HealthCritical {
+			critical++
+		}
+		// Insert after every kept one at least as bad: a worse one goes
+		// before better ones, the last kept drops off when full.
+		rank := store.HealthRank(level)
+		at := nNamed
+		for at > 0 && store.HealthRank(consumerLevel(&consumers[named[at-1]])) < rank {
+			at--
+		}
+		if at == streamConsumerReasons {
+			continue
+		}
+		copy(named[at+1:min(nNamed+1, streamConsumerReasons)], named[at:])
+		named[at] = i
+		nNamed = min(nNamed+1, streamConsumerReasons)
+	}
+	for _, i := range named[:nNamed] {
 		c := &consumers[i]
-		switch {
-		case c.Own:
-		case c.Unread != nil:
-			h.Raise(store.HealthWarning, "consumer "+c.Name+" could not be read ("+c.Unread.Why+")")
-		case c.Health.Level != store.HealthOK && len(c.Health.Reasons) > 0:
-			h.Raise(c.Health.Level, "consumer "+c.Name+": "+c.Health.Reasons[0])
+		if c.Unread != nil {
+			h.Raise(store.HealthWarning, store.ConsumerReasonPrefix+c.Name+" could not be read ("+c.Unread.Why+")")
+		} else {
+			h.Raise(c.Health.Level, store.ConsumerReasonPrefix+c.Name+": "+c.Health.Reasons[0])
+		}
+		if consumerLevel(c) == store.HealthCritical {
+			critical--
 		}
 	}
+	if more := unwell - nNamed; more > 0 {
+		level := store.HealthWarning
+		if critical > 0 {
+			level = store.HealthCritical
+		}
+		h.Raise(level, moreUnwellConsumers(more, critical))
+	}
 	s.Health = h
+}
+
+// moreUnwellConsumers counts the unwell consumers not named, critical of
+// them critical and the others warnings.
+func moreUnwellConsumers(more, critical int) string {
+	var levels string
+	switch critical {
+	case 0:
+		levels = "all warning"
+	case more:
+		levels = "all critical"
+	default:
+		levels = fmt.Sprintf("%d critical, %d warning", critical, more-critical)
+	}
+	if more == 1 {
+		levels = strings.TrimPrefix(levels, "all ")
+		return store.ConsumersReasonPrefix + "1 more is unwell (" + levels + "): see the stream's consumers"
+	}
+	return fmt.Sprintf("%s%d more are unwell (%s): see the stream's consumers", store.ConsumersReasonPrefix, more, levels)
+}
+
+// consumerLevel is the level at which a consumer makes its stream
+// unwell, "" when it does not: jetwatch's own never, one that could not
+// be read a warning, else its own health when it has a reason.
+func consumerLevel(c *store.Consumer) string {
+	switch {
+	case c.Own:
+		return ""
+	case c.Unread != nil:
+		return store.HealthWarning
+	case c.Health.Level != store.HealthOK && len(c.Health.Reasons) > 0:
+		return c.Health.Level
+	}
+	return ""
 }
 
 func judgeCluster(h *store.Health, c *store.Cluster) {

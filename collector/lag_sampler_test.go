@@ -173,7 +173,10 @@ func TestSamplerJudgesLagAsATrend(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, store.HealthCritical, st.Health.Level)
 	reasons := strings.Join(st.Health.Reasons, "\n")
-	for _, want := range []string{"consumer shipping: falling behind", "consumer stuck: stalled", "consumer idle: stopped", "consumer gone: deleted"} {
+	// The worst three are named, critical first; shipping, a warning
+	// like gone and after it by name, is counted.
+	for _, want := range []string{"consumer stuck: stalled", "consumer idle: stopped", "consumer gone: deleted",
+		"consumers: 1 more is unwell (warning)"} {
 		require.Contains(t, reasons, want)
 	}
 

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -25,6 +26,19 @@ func (h *Health) Raise(level, reason string) {
 		h.Level = level
 	}
 	h.Reasons = append(h.Reasons, reason)
+}
+
+// A stream's reasons about its consumers start "consumer <name>" (one
+// consumer's first reason) or "consumers: " (how many more are unwell);
+// its other reasons are about the stream itself.
+const (
+	ConsumerReasonPrefix  = "consumer "
+	ConsumersReasonPrefix = "consumers: "
+)
+
+// IsConsumerReason says whether a stream's reason is about its consumers.
+func IsConsumerReason(reason string) bool {
+	return strings.HasPrefix(reason, ConsumerReasonPrefix) || strings.HasPrefix(reason, ConsumersReasonPrefix)
 }
 
 // HealthRank orders health levels, worst highest: 0 ok (and stale or

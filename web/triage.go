@@ -152,8 +152,7 @@ func streamProblem(st store.Stream) (views.Problem, bool) {
 	}
 	var own []string
 	for _, r := range st.Health.Reasons {
-		// The collector words consumer reasons "consumer <name> ...".
-		if !strings.HasPrefix(r, "consumer ") {
+		if !store.IsConsumerReason(r) {
 			own = append(own, r)
 		}
 	}
