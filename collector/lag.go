@@ -298,13 +298,17 @@ func perSecond(v float64) string {
 }
 
 // lagWindow is one consumer's window, oldest first. Its samples are kept
-// packed, 32 bytes rather than 40, and the window in 352 bytes rather
-// than 448: 100,000 consumers' windows were the largest thing jetwatch
-// kept between cycles.
+// packed, 24 bytes rather than 40, and the window in 288 bytes rather
+// than 448: 100,000 consumers' windows are the largest thing jetwatch
+// keeps between cycles.
 type lagWindow struct {
 	// base is the time the samples' times count from, in Unix ms: the
 	// oldest sample's.
-	base    int64
+	base int64
+	// seqBase is what the samples' delivered and ack floor sequences
+	// count from: the lower of the oldest sample's two. A window never
+	// holds a sequence going back (see add), so none is below it.
+	seqBase uint64
 	samples [lagWindowSamples]packedSample
 	// seen is the cycle that last listed the consumer.
 	seen uint64
@@ -316,21 +320,22 @@ type lagWindow struct {
 }
 
 // packedSample is a lagSample within its window: its time after the
-// window's base, and its unacknowledged backlog as what is delivered and
-// not acknowledged on top of pending.
+// window's base, its sequences after the window's seqBase, and its
+// unacknowledged backlog as what is delivered and not acknowledged on
+// top of pending.
 type packedSample struct {
 	at         uint32 // ms after the window's base: 49 days
 	ackPending uint32 // backlog - pending, at most math.MaxUint32
 	pending    uint64
-	delivered  uint64
-	ackFloor   uint64
+	delivered  uint32 // after seqBase: 4 billion deliveries in a window
+	ackFloor   uint32 // after seqBase
 }
 
 // sample is the window's i-th sample.
 func (w *lagWindow) sample(i int) lagSample {
 	p := &w.samples[i]
 	return lagSample{at: w.base + int64(p.at), pending: p.pending, backlog: p.pending + uint64(p.ackPending),
-		delivered: p.delivered, ackFloor: p.ackFloor}
+		delivered: w.seqBase + uint64(p.delivered), ackFloor: w.seqBase + uint64(p.ackFloor)}
 }
 
 // unpack is the window's samples, oldest first, in buf.
@@ -343,7 +348,9 @@ func (w *lagWindow) unpack(buf *[lagWindowSamples]lagSample) []lagSample {
 
 // add appends s, or replaces the newest sample when s follows it by less
 // than minGap (a cycle run twice in quick succession), so the window
-// keeps its span.
+// keeps its span. A sequence going back (the consumer was recreated)
+// starts the window again from s: the judgement compares nothing from
+// before a reset (see lagTrim), so nothing before it is kept.
 func (w *lagWindow) add(s lagSample, minGap int64) {
 	switch {
 	case w.n > 0 && s.at-w.sample(int(w.n)-1).at < minGap:
@@ -352,25 +359,44 @@ func (w *lagWindow) add(s lagSample, minGap int64) {
 		copy(w.samples[:], w.samples[1:])
 		w.n--
 	}
-	if w.n > 0 && w.samples[0].at > 0 {
-		// The oldest slid out: count from the new oldest.
-		d := w.samples[0].at
-		for i := range int(w.n) {
-			w.samples[i].at -= d
+	if w.n > 0 {
+		// The oldest may have slid out: count from the new oldest.
+		if d := w.samples[0].at; d > 0 {
+			for i := range int(w.n) {
+				w.samples[i].at -= d
+			}
+			w.base += int64(d)
 		}
-		w.base += int64(d)
+		if d := min(w.samples[0].delivered, w.samples[0].ackFloor); d > 0 {
+			for i := range int(w.n) {
+				w.samples[i].delivered -= d
+				w.samples[i].ackFloor -= d
+			}
+			w.seqBase += uint64(d)
+		}
 	}
-	if w.n == 0 || s.at < w.base || s.at-w.base > math.MaxUint32 {
+	restart := w.n == 0 || s.at < w.base || s.at-w.base > math.MaxUint32
+	if !restart {
 		// Samples 49 days older than s, or newer (the clock went back),
-		// are not compared with it: start again from s.
-		w.n, w.base = 0, s.at
+		// are not compared with it, nor those before a reset, nor
+		// sequences 4 billion apart (which 32 bits do not hold).
+		last := w.sample(int(w.n) - 1)
+		restart = s.delivered < last.delivered || s.ackFloor < last.ackFloor ||
+			s.delivered-w.seqBase > math.MaxUint32 || s.ackFloor-w.seqBase > math.MaxUint32
+	}
+	if restart {
+		w.n, w.base, w.seqBase = 0, s.at, min(s.delivered, s.ackFloor)
 	}
 	var ackPending uint64
 	if s.backlog > s.pending {
 		ackPending = min(s.backlog-s.pending, math.MaxUint32)
 	}
-	w.samples[w.n] = packedSample{at: uint32(s.at - w.base), ackPending: uint32(ackPending),
-		pending: s.pending, delivered: s.delivered, ackFloor: s.ackFloor}
+	// Only a window's first sample can have its two sequences more than
+	// 32 bits apart, which no server reports (the ack floor trails what
+	// is delivered by what is in flight): the higher is then held at
+	// 4 billion above the lower.
+	w.samples[w.n] = packedSample{at: uint32(s.at - w.base), ackPending: uint32(ackPending), pending: s.pending,
+		delivered: uint32(min(s.delivered-w.seqBase, math.MaxUint32)), ackFloor: uint32(min(s.ackFloor-w.seqBase, math.MaxUint32))}
 	w.n++
 }
 

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
@@ -281,4 +282,61 @@ func TestLagWindowStartsAgainAfterALongGapOrAClockStepBack(t *testing.T) {
 	w.add(back, 5_000)
 	require.Equal(t, 1, int(w.n), "the clock went back a minute")
 	require.Equal(t, back, w.sample(0))
+}
+
+// A window never holds a sequence going back, which only a consumer
+// recreated under its name shows: it starts again there, as the
+// judgement would have cut it (lagTrim). Sequences far beyond 32 bits are
+// held, and a jump of more than 32 bits within a window starts it again.
+func TestLagWindowStartsAgainAtAResetAndHoldsLargeSequences(t *testing.T) {
+	t.Parallel()
+	require.LessOrEqual(t, unsafe.Sizeof(lagWindow{}), uintptr(288), "100,000 consumers keep one each")
+	const big = 1 << 40
+	sample := func(i int, delivered, ackFloor uint64) lagSample {
+		return lagSample{at: int64(i) * 10_000, pending: uint64(i), backlog: uint64(i) + 3, delivered: delivered, ackFloor: ackFloor}
+	}
+	var w lagWindow
+	var added []lagSample
+	for i := range 15 {
+		s := sample(i, big+uint64(i)*100, big+uint64(i)*90)
+		w.add(s, 5_000)
+		added = append(added[max(0, len(added)-lagWindowSamples+1):], s)
+	}
+	var buf [lagWindowSamples]lagSample
+	require.Equal(t, added, w.unpack(&buf))
+
+	for _, tc := range []struct {
+		name string
+		s    lagSample
+	}{
+		{"delivered went back", sample(20, 5, 3)},
+		{"the ack floor went back", sample(21, big+20_000, big-5)},
+		{"a jump beyond 32 bits", sample(22, big+20_000+1<<33, big+20_000+1<<33)},
+	} {
+		// A window with samples to start again from.
+		w.add(sample(30, big, big), 5_000)
+		w.add(sample(31, big+1, big+1), 5_000)
+		tc.s.at = int64(32) * 10_000
+		w.add(tc.s, 5_000)
+		require.Equal(t, []lagSample{tc.s}, w.unpack(&buf), tc.name)
+		w = lagWindow{}
+	}
+
+	// Sequences 4 billion apart in one sample, which no server reports,
+	// hold the higher at 4 billion above the lower.
+	w.add(sample(40, 5, big), 5_000)
+	require.Equal(t, []lagSample{{at: 400_000, pending: 40, backlog: 43, delivered: 5, ackFloor: 5 + math.MaxUint32}}, w.unpack(&buf))
+
+	// The window judged is the one lagTrim leaves of the samples.
+	w = lagWindow{}
+	var all []lagSample
+	for i := range 6 {
+		s := sample(i, 1000+uint64(i)*10, 900+uint64(i)*10)
+		if i >= 3 {
+			s.delivered, s.ackFloor = uint64(i), uint64(i) // recreated after the third
+		}
+		w.add(s, 5_000)
+		all = append(all, s)
+	}
+	require.Equal(t, lagTrim(all, time.UnixMilli(all[5].at), 0), w.unpack(&buf))
 }
