@@ -454,6 +454,9 @@ func writeHeapProfile(path string) error {
 	if err != nil {
 		return err
 	}
+	// The in-use figures are then what the sampler keeps between cycles,
+	// not whatever the last collection happened to find mid-cycle.
+	runtime.GC()
 	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
 		f.Close()
 		return err
