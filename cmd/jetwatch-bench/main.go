@@ -37,6 +37,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -53,11 +54,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jetwatch/jetwatch/collector"
+	"github.com/jetwatch/jetwatch/internal/gctune"
 	"github.com/jetwatch/jetwatch/store"
 	"github.com/jetwatch/jetwatch/web"
 )
 
 func main() {
+	// As jetwatch does: its memory is what is measured.
+	gctune.Apply(os.Getenv)
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "jetwatch-bench:", err)
 		os.Exit(1)
@@ -137,8 +141,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%d streams x %d consumers, %d messages each, on %s: %d streams created, in %s\n\n",
-		*streams, *consumers, *messages, where, created, time.Since(start).Round(time.Millisecond))
+	fmt.Printf("%d streams x %d consumers, %d messages each, on %s: %d streams created, in %s; GOGC %d\n\n",
+		*streams, *consumers, *messages, where, created, time.Since(start).Round(time.Millisecond), gctune.Percent())
 
 	db, err := store.Open(ctx, dir+"/index")
 	if err != nil {
@@ -165,7 +169,7 @@ func run() error {
 	if *memProfile != "" {
 		runtime.MemProfileRate = 64 << 10
 	}
-	var cycle, save, cpu, serverCPU []time.Duration
+	var cycle, save, cpu, gcCPU, serverCPU []time.Duration
 	var problems []string
 	var read []int
 	var firstPeak int64 // VmHWM after the first cycle
@@ -180,13 +184,14 @@ func run() error {
 		if natsCPU != nil {
 			server0 = natsCPU()
 		}
-		t0, cpu0 := time.Now(), cpuTime()
+		t0, cpu0, gc0 := time.Now(), cpuTime(), gcCPUTime()
 		c, err := sampler.SampleOnce(ctx)
 		if err != nil {
 			return err
 		}
 		cycle = append(cycle, time.Since(t0))
 		cpu = append(cpu, cpuTime()-cpu0)
+		gcCPU = append(gcCPU, gcCPUTime()-gc0)
 		if natsCPU != nil {
 			serverCPU = append(serverCPU, natsCPU()-server0)
 		}
@@ -230,6 +235,7 @@ func run() error {
 	fmt.Fprintf(w, "  the first cycle; the later ones in order\t1\t-\t%s\t%s\t\t\n", msec(cycle[0]), msecs(cycle[1:]))
 	row("  of which storing it (SaveCycle)", save, "")
 	row("  CPU time of this process per cycle", cpu, "")
+	row("    of which collecting garbage (Go's estimate)", gcCPU, "")
 	if serverCPU != nil {
 		row("  CPU time of the NATS server process per cycle", serverCPU, "")
 	}
@@ -410,6 +416,18 @@ func timeWeb(w io.Writer, row func(string, []time.Duration, string), db *store.D
 }
 
 // cpuTime is the user and system CPU time this process has used.
+// gcCPUTime is the CPU time the Go runtime estimates it has spent
+// collecting garbage (background marking, assists, pauses), all
+// goroutines together.
+func gcCPUTime() time.Duration {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64 {
+		return 0
+	}
+	return time.Duration(s[0].Value.Float64() * float64(time.Second))
+}
+
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/jetwatch/jetwatch/alert"
 	"github.com/jetwatch/jetwatch/collector"
 	"github.com/jetwatch/jetwatch/dlq/query"
+	"github.com/jetwatch/jetwatch/internal/gctune"
 	"github.com/jetwatch/jetwatch/internal/natsconn"
 	"github.com/jetwatch/jetwatch/store"
 	"github.com/jetwatch/jetwatch/streambrowse"
@@ -231,7 +232,8 @@ func serveWith(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.
 		scheme = "https"
 	}
 	fmt.Fprintf(stdout, "jetwatch %s\n  dashboard: %s://%s/\n  data:      %s\n", version(), scheme, srv.Addr(), db.Path())
-	logger.Info("jetwatch serving", "dashboard", scheme+"://"+srv.Addr()+"/", "data", db.Path(), "sign_in", signInSummary(acc))
+	logger.Info("jetwatch serving", "dashboard", scheme+"://"+srv.Addr()+"/", "data", db.Path(), "sign_in", signInSummary(acc),
+		"gogc", gctune.Percent())
 
 	lostErr := c.lost(ctx, logger)
 	cancel()
