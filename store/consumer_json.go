@@ -31,7 +31,7 @@ func appendConsumerJSON(b []byte, c *Consumer) ([]byte, error) {
 	}
 	b = b[:len(b)-1]
 	start := len(b)
-	if b, err = appendConsumerStateJSON(b, c); err != nil {
+	if b, err = appendConsumerStateJSON(b, c, true); err != nil {
 		return b, err
 	}
 	b[start] = ','
@@ -92,8 +92,9 @@ func appendConsumerSettingsJSON(b []byte, c *Consumer) ([]byte, error) {
 }
 
 // appendConsumerStateJSON appends the rest of the consumer's fields, the
-// ones a cycle changes, as an object.
-func appendConsumerStateJSON(b []byte, c *Consumer) ([]byte, error) {
+// ones a cycle changes, as an object; its config only with config (a
+// consumer's row keeps it apart).
+func appendConsumerStateJSON(b []byte, c *Consumer, config bool) ([]byte, error) {
 	var err error
 	b = append(b, '{')
 	if c.PushBound {
@@ -155,7 +156,7 @@ func appendConsumerStateJSON(b []byte, c *Consumer) ([]byte, error) {
 	if b, err = appendTime(b, c.SampledAt); err != nil {
 		return b, err
 	}
-	if len(c.Config) > 0 {
+	if config && len(c.Config) > 0 {
 		b = append(b, `,"config":`...)
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, c.Config); err != nil {

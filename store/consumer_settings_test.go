@@ -17,9 +17,12 @@ func TestConsumerSettingsAreTheFieldsUpToPush(t *testing.T) {
 	t.Parallel()
 	var full Consumer
 	fill(t, reflect.ValueOf(&full).Elem(), "")
-	full.Config = nil // stored in its own column
+	full.Config = json.RawMessage(`{"durable_name":"c"}`)
 	b, split, err := appendConsumerParts(nil, &full)
 	require.NoError(t, err)
+	require.NotContains(t, string(b), `"config"`, "stored in its own column")
+	require.Equal(t, json.RawMessage(`{"durable_name":"c"}`), full.Config, "left as it was")
+	full.Config = nil
 	settings, state := b[:split], b[split:]
 
 	typ := reflect.TypeFor[Consumer]()

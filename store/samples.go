@@ -660,17 +660,17 @@ func encodeInto[T any](buf []byte, items []T, configOf func(*T) *json.RawMessage
 	splits := make([]int, len(items))
 	configs := make([][]byte, len(items))
 	for i := range items {
-		// A copy, so that the caller's item is never written.
-		item := items[i]
-		config := configOf(&item)
-		configs[i] = *config
+		// The encoders leave the config out; items are not written (a
+		// copy of each, to clear its config, was 55 MB of garbage a
+		// cycle at 10,000 x 10).
+		item := &items[i]
+		configs[i] = *configOf(item)
 		if len(configs[i]) == 0 {
 			configs[i] = emptyConfig
 		}
-		*config = nil
 		var err error
-		if buf, splits[i], err = encode(buf, &item); err != nil {
-			return nil, buf, fmt.Errorf("save %s: %w", nameOf(&item), err)
+		if buf, splits[i], err = encode(buf, item); err != nil {
+			return nil, buf, fmt.Errorf("save %s: %w", nameOf(item), err)
 		}
 		ends[i] = len(buf)
 	}
@@ -691,7 +691,7 @@ func appendConsumerParts(b []byte, c *Consumer) ([]byte, int, error) {
 		return b, 0, err
 	}
 	split := len(b)
-	b, err = appendConsumerStateJSON(b, c)
+	b, err = appendConsumerStateJSON(b, c, false)
 	return b, split, err
 }
 

@@ -14,6 +14,13 @@ import (
 
 // appendStreamJSON appends json.Marshal(s) to b.
 func appendStreamJSON(b []byte, s *Stream) ([]byte, error) {
+	return appendStreamFields(b, s, true)
+}
+
+// appendStreamFields appends json.Marshal(s) to b, or, without config,
+// what it gives with s.Config empty: a stream's row, whose config is a
+// column of its own.
+func appendStreamFields(b []byte, s *Stream, config bool) ([]byte, error) {
 	var err error
 	b = append(b, `{"name":`...)
 	b = appendString(b, s.Name)
@@ -91,7 +98,7 @@ func appendStreamJSON(b []byte, s *Stream) ([]byte, error) {
 	if b, err = appendTime(b, s.SampledAt); err != nil {
 		return b, err
 	}
-	if len(s.Config) > 0 {
+	if config && len(s.Config) > 0 {
 		b = append(b, `,"config":`...)
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, s.Config); err != nil {
@@ -197,6 +204,6 @@ func appendUnread(b []byte, u *Unread) ([]byte, error) {
 // settings are not stored apart).
 func appendStreamRow(b []byte, s *Stream) ([]byte, int, error) {
 	split := len(b)
-	b, err := appendStreamJSON(b, s)
+	b, err := appendStreamFields(b, s, false)
 	return b, split, err
 }

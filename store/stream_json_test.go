@@ -30,6 +30,24 @@ func TestStreamJSONIsMarshals(t *testing.T) {
 	}
 }
 
+// A stream's row is its JSON without its config, which is a column of
+// its own; the stream is left as it was.
+func TestStreamRowLeavesTheConfigOut(t *testing.T) {
+	t.Parallel()
+	var full Stream
+	fill(t, reflect.ValueOf(&full).Elem(), "")
+	full.Config = json.RawMessage(`{"name":"S"}`)
+	got, split, err := appendStreamRow(nil, &full)
+	require.NoError(t, err)
+	require.Zero(t, split)
+	require.Equal(t, json.RawMessage(`{"name":"S"}`), full.Config)
+	without := full
+	without.Config = nil
+	want, err := json.Marshal(&without)
+	require.NoError(t, err)
+	require.Equal(t, string(want), string(got))
+}
+
 // TestStreamJSONRefusesWhatMarshalRefuses: NaN, infinities, years past
 // 9999 and a config that is not JSON are errors, as for json.Marshal.
 func TestStreamJSONRefusesWhatMarshalRefuses(t *testing.T) {
