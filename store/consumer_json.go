@@ -146,23 +146,17 @@ func appendConsumerStateJSON(b []byte, c *Consumer, config bool) ([]byte, error)
 			return b, err
 		}
 	}
-	b = append(b, `,"health":{"level":`...)
-	b = appendString(b, c.Health.Level)
-	if len(c.Health.Reasons) > 0 {
-		b = append(b, `,"reasons":`...)
-		b = appendStrings(b, c.Health.Reasons)
-	}
-	b = append(b, `},"sampled_at":`...)
+	b = append(b, `,"health":`...)
+	b = appendHealth(b, c.Health)
+	b = append(b, `,"sampled_at":`...)
 	if b, err = appendTime(b, c.SampledAt); err != nil {
 		return b, err
 	}
 	if config && len(c.Config) > 0 {
 		b = append(b, `,"config":`...)
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, c.Config); err != nil {
+		if b, err = appendCompactJSON(b, c.Config); err != nil {
 			return b, fmt.Errorf("config: %w", err)
 		}
-		b = append(b, buf.Bytes()...)
 	}
 	if !c.ServerTime.IsZero() {
 		b = append(b, `,"server_time":`...)
@@ -371,4 +365,25 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// appendHealth appends json.Marshal(h).
+func appendHealth(b []byte, h Health) []byte {
+	b = append(b, `{"level":`...)
+	b = appendString(b, h.Level)
+	if len(h.Reasons) > 0 {
+		b = append(b, `,"reasons":`...)
+		b = appendStrings(b, h.Reasons)
+	}
+	return append(b, '}')
+}
+
+// appendCompactJSON appends raw compacted, as json.Marshal writes a
+// json.RawMessage; raw that is not JSON is an error.
+func appendCompactJSON(b []byte, raw json.RawMessage) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return b, err
+	}
+	return append(b, buf.Bytes()...), nil
 }

@@ -1,8 +1,6 @@
 package store
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"strconv"
 )
@@ -88,23 +86,17 @@ func appendStreamFields(b []byte, s *Stream, config bool) ([]byte, error) {
 	if b, err = appendFloat(b, s.BytesInPerSec); err != nil {
 		return b, err
 	}
-	b = append(b, `,"health":{"level":`...)
-	b = appendString(b, s.Health.Level)
-	if len(s.Health.Reasons) > 0 {
-		b = append(b, `,"reasons":`...)
-		b = appendStrings(b, s.Health.Reasons)
-	}
-	b = append(b, `},"sampled_at":`...)
+	b = append(b, `,"health":`...)
+	b = appendHealth(b, s.Health)
+	b = append(b, `,"sampled_at":`...)
 	if b, err = appendTime(b, s.SampledAt); err != nil {
 		return b, err
 	}
 	if config && len(s.Config) > 0 {
 		b = append(b, `,"config":`...)
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, s.Config); err != nil {
+		if b, err = appendCompactJSON(b, s.Config); err != nil {
 			return b, fmt.Errorf("config: %w", err)
 		}
-		b = append(b, buf.Bytes()...)
 	}
 	if s.Mirror != nil {
 		b = append(b, `,"mirror":`...)
