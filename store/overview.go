@@ -297,27 +297,35 @@ type Unwell struct {
 	ConsumerTotal int
 }
 
+// The triage's queries: ?1 is own, ?2 the limit. Each kind is read in the
+// order of its partial index, streams_unwell and consumers_unwell (whose
+// WHERE the queries repeat word for word, so SQLite uses them), and
+// counted from it by a subquery of the same statement, so that the count
+// is of the same sample; only the rows returned are read whole.
+const (
+	unwellStreams      = `FROM streams WHERE health IN ('critical', 'warning') AND (?1 OR own = 0)`
+	unwellStreamsQuery = `SELECT data, (SELECT COUNT(*) ` + unwellStreams + `)
+		` + unwellStreams + ` ORDER BY health = 'critical' DESC, name LIMIT ?2`
+	unwellConsumers      = `FROM consumers WHERE (stalled = 1 OR health IN ('critical', 'warning')) AND (?1 OR own = 0)`
+	unwellConsumersQuery = `SELECT ` + consumerColumns + `, (SELECT COUNT(*) ` + unwellConsumers + `)
+		FROM (SELECT rowid AS id ` + unwellConsumers + `
+			ORDER BY health = 'critical' DESC, num_pending DESC, stream, name LIMIT ?2) AS p
+		CROSS JOIN consumers c ON c.rowid = p.id
+		LEFT JOIN consumer_settings s ON s.stream = c.stream AND s.name = c.name
+		ORDER BY c.health = 'critical' DESC, c.num_pending DESC, c.stream, c.name`
+)
+
 // Unwell returns the streams and consumers the last sample judged
-// critical or warning (consumers also when stalled); jetwatch's own
-// only with own. They are found in the small covering indexes
-// streams_overview and consumers_unwell (whose WHERE the query repeats
-// word for word, so SQLite uses it), counted in the same pass, and only
-// the rows returned are read whole.
+// critical or warning (consumers also when stalled), worst first, then by
+// name; jetwatch's own only with own.
 func (db *DB) Unwell(ctx context.Context, limit int, own bool) (Unwell, error) {
 	var u Unwell
 	var err error
-	u.Streams, u.StreamTotal, err = pageJSON[Stream](ctx, db, "unwell streams", `SELECT s.data, p.total FROM (SELECT rowid AS id,
-			row_number() OVER (ORDER BY health = 'critical' DESC, name) AS pos, COUNT(*) OVER () AS total
-		FROM streams WHERE health IN ('critical', 'warning') AND (?1 OR own = 0) ORDER BY pos LIMIT ?2) AS p
-		CROSS JOIN streams s ON s.rowid = p.id ORDER BY p.pos`, own, limit)
+	u.Streams, u.StreamTotal, err = pageJSON[Stream](ctx, db, "unwell streams", unwellStreamsQuery, own, limit)
 	if err != nil {
 		return u, err
 	}
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+consumerColumns+`, p.total FROM (SELECT rowid AS id,
-			row_number() OVER (ORDER BY health = 'critical' DESC, num_pending DESC, rowid) AS pos, COUNT(*) OVER () AS total
-		FROM consumers WHERE (stalled = 1 OR health IN ('critical', 'warning')) AND (?1 OR own = 0) ORDER BY pos LIMIT ?2) AS p
-		CROSS JOIN consumers c ON c.rowid = p.id
-		LEFT JOIN consumer_settings s ON s.stream = c.stream AND s.name = c.name ORDER BY p.pos`, own, limit)
+	rows, err := db.sql.QueryContext(ctx, unwellConsumersQuery, own, limit)
 	if err != nil {
 		return u, fmt.Errorf("unwell consumers: %w", err)
 	}

@@ -1,8 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,4 +181,103 @@ func TestMigrationNineteenKeepsTheStreamOrders(t *testing.T) {
 			require.Equal(t, want[i], keys.Keys[i].Name, sort)
 		}
 	}
+}
+
+// TestTriageIsReadInIndexOrder: the overview's unwell streams and
+// consumers and its largest backlogs are the first rows of an index, in
+// the order shown (worst first, then the backlog, ties by stream and
+// name), so a page costs the same however many match: no query sorts
+// more than the rows it returns. The totals count every match, jetwatch's
+// own only when asked for.
+func TestTriageIsReadInIndexOrder(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t)
+	ctx := context.Background()
+	for _, q := range []string{unwellStreamsQuery, unwellConsumersQuery, topLaggingQuery} {
+		plan := queryPlan(t, db, q, false, 50)
+		require.Regexp(t, `(SCAN|SEARCH) (streams|consumers) USING (COVERING )?INDEX (streams_unwell|consumers_unwell|consumers_pending)`, plan)
+		lines := strings.Split(plan, "\n")
+		for i, line := range lines {
+			if strings.Contains(line, "TEMP B-TREE") {
+				require.Equal(t, len(lines)-1, i, "only the rows returned are sorted, after the join: %s", plan)
+			}
+		}
+		require.NotRegexp(t, `SCAN (streams|consumers)\n`, plan+"\n", "no query reads every row: %s", plan)
+	}
+
+	at := time.Date(2026, 12, 3, 6, 0, 0, 0, time.UTC)
+	c := Cycle{At: at, StreamsComplete: true, ConsumersComplete: map[string]bool{}}
+	for _, st := range []struct {
+		name, level string
+		own         bool
+	}{
+		{"B", HealthWarning, false}, {"A", HealthCritical, false}, {"C", HealthOK, false},
+		{"D", HealthCritical, false}, {"KV_jetwatch", HealthCritical, true}, {"a", HealthWarning, false},
+	} {
+		c.Streams = append(c.Streams, Stream{Name: st.name, Own: st.own, Health: Health{Level: st.level}, SampledAt: at})
+	}
+	type cons struct {
+		stream, name, level string
+		pending             uint64
+		stalled, own        bool
+	}
+	for _, cs := range []cons{
+		{"A", "w1", HealthWarning, 7, false, false},
+		{"A", "c2", HealthCritical, 5, true, false},
+		{"B", "c1", HealthCritical, 5, true, false},
+		{"A", "c1", HealthCritical, 5, true, false},
+		{"B", "big", HealthCritical, 9, false, false},
+		{"B", "s", HealthOK, 3, true, false}, // stalled while ok
+		{"C", "ok", HealthOK, 100, false, false},
+		{"C", "idle", HealthOK, 0, false, false},
+		{"KV_jetwatch", "own", HealthCritical, 1000, true, true},
+		{"D", "w2", HealthWarning, 7, false, false},
+	} {
+		c.Consumers = append(c.Consumers, Consumer{Stream: cs.stream, Name: cs.name, NumPending: cs.pending, Stalled: cs.stalled,
+			Own: cs.own, Health: Health{Level: cs.level}, SampledAt: at})
+	}
+	slices.SortFunc(c.Consumers, func(a, b Consumer) int {
+		return cmp.Or(strings.Compare(a.Stream, b.Stream), strings.Compare(a.Name, b.Name))
+	})
+	require.NoError(t, db.SaveCycle(ctx, c))
+
+	names := func(cs []Consumer) []string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Stream+"/"+c.Name)
+		}
+		return out
+	}
+	u, err := db.Unwell(ctx, 4, false)
+	require.NoError(t, err)
+	require.Equal(t, []string{"A", "D", "B", "a"}, namesOf(u.Streams))
+	require.Equal(t, 4, u.StreamTotal)
+	require.Equal(t, []string{"B/big", "A/c1", "A/c2", "B/c1"}, names(u.Consumers))
+	require.Equal(t, 7, u.ConsumerTotal)
+
+	u, err = db.Unwell(ctx, 2, true)
+	require.NoError(t, err)
+	require.Equal(t, []string{"A", "D"}, namesOf(u.Streams))
+	require.Equal(t, 5, u.StreamTotal)
+	require.Equal(t, []string{"KV_jetwatch/own", "B/big"}, names(u.Consumers))
+	require.Equal(t, 8, u.ConsumerTotal)
+
+	u, err = db.Unwell(ctx, 50, false)
+	require.NoError(t, err)
+	require.Equal(t, []string{"B/big", "A/c1", "A/c2", "B/c1", "A/w1", "D/w2", "B/s"}, names(u.Consumers))
+
+	top, err := db.TopLagging(ctx, 5, false)
+	require.NoError(t, err)
+	require.Equal(t, []string{"C/ok", "B/big", "A/w1", "D/w2", "A/c1"}, names(top))
+	top, err = db.TopLagging(ctx, 1, true)
+	require.NoError(t, err)
+	require.Equal(t, []string{"KV_jetwatch/own"}, names(top))
+}
+
+func namesOf(sts []Stream) []string {
+	var out []string
+	for _, st := range sts {
+		out = append(out, st.Name)
+	}
+	return out
 }

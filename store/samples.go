@@ -402,17 +402,20 @@ func (db *DB) Consumer(ctx context.Context, stream, name string) (Consumer, erro
 	return c, nil
 }
 
+// topLaggingQuery chooses the consumers first, in the order of the
+// partial index consumers_pending (however many share a backlog), so that
+// only those returned are read and joined with their settings. ?1 is the
+// limit, ?2 own.
+const topLaggingQuery = `SELECT ` + consumerColumns + ` FROM (SELECT rowid AS id FROM consumers WHERE num_pending > 0 AND (?2 OR own = 0)
+		ORDER BY num_pending DESC, stream, name LIMIT ?1) AS p
+	CROSS JOIN consumers c ON c.rowid = p.id
+	LEFT JOIN consumer_settings s ON s.stream = c.stream AND s.name = c.name
+	ORDER BY c.num_pending DESC, c.stream, c.name`
+
 // TopLagging returns up to limit consumers with the most pending
 // messages; jetwatch's own only with own.
 func (db *DB) TopLagging(ctx context.Context, limit int, own bool) ([]Consumer, error) {
-	rows, err := db.sql.QueryContext(ctx,
-		// The consumers are chosen first, so that only those returned are
-		// joined with their settings.
-		`SELECT `+consumerColumns+` FROM (SELECT rowid AS id FROM consumers WHERE num_pending > 0 AND (?2 OR own = 0)
-			ORDER BY num_pending DESC, stream, name LIMIT ?1) AS p
-		CROSS JOIN consumers c ON c.rowid = p.id
-		LEFT JOIN consumer_settings s ON s.stream = c.stream AND s.name = c.name
-		ORDER BY c.num_pending DESC, c.stream, c.name`, limit, own)
+	rows, err := db.sql.QueryContext(ctx, topLaggingQuery, limit, own)
 	if err != nil {
 		return nil, fmt.Errorf("top lagging consumers: %w", err)
 	}

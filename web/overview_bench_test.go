@@ -22,10 +22,30 @@ import (
 // BenchmarkOverview renders the overview of 1,000 and of 10,000 streams
 // with 10 consumers each from a real SQLite file. The overview is meant to
 // stay under 100 ms and 200 KB at 10,000 × 10; html-bytes is its size.
+// all-stalled is the worst day: every stream critical and every consumer
+// stalled with the same backlog, so its triage and largest backlogs are
+// chosen from 100,000 ties.
+//
+//	go test -tags sqlite_fts5 -run '^$' -bench 'BenchmarkOverview$' -benchtime 20x ./web/
 func BenchmarkOverview(b *testing.B) {
 	for _, streams := range []int{1000, 10_000} {
 		b.Run(fmt.Sprintf("streams=%d,consumers=10", streams), func(b *testing.B) { benchmarkOverview(b, streams, 10, nil, "/") })
 	}
+	b.Run("streams=10000,consumers=10,all-stalled", func(b *testing.B) {
+		benchmarkOverviewOf(b, func(at time.Time, step uint64) store.Cycle {
+			c := largeCycle(at, 10_000, 10, step)
+			for i := range c.Streams {
+				c.Streams[i].Health.Raise(store.HealthCritical, "consumer worker_00: stalled")
+			}
+			for i := range c.Consumers {
+				cs := &c.Consumers[i]
+				since := at.Add(-10 * time.Minute)
+				cs.NumPending, cs.LagState, cs.Stalled, cs.StalledSince = 24, store.LagStalled, true, &since
+				cs.Health = store.Health{Level: store.HealthCritical, Reasons: []string{"stalled: 24 pending and nothing acknowledged for 10m"}}
+			}
+			return c
+		}, nil, "/")
+	})
 }
 
 // BenchmarkOverviewEveryAccount renders the overview with --all-accounts:
@@ -47,13 +67,18 @@ func BenchmarkOverviewEveryAccount(b *testing.B) {
 }
 
 func benchmarkOverview(b *testing.B, streams, consumersPer int, accounts []store.Account, target string) {
+	benchmarkOverviewOf(b, func(at time.Time, step uint64) store.Cycle { return largeCycle(at, streams, consumersPer, step) },
+		accounts, target)
+}
+
+func benchmarkOverviewOf(b *testing.B, cycle func(at time.Time, step uint64) store.Cycle, accounts []store.Account, target string) {
 	ctx := context.Background()
 	db, err := store.OpenFile(ctx, filepath.Join(b.TempDir(), "jetwatch.db"))
 	require.NoError(b, err)
 	b.Cleanup(func() { db.Close() })
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	for i, at := range []time.Time{now.Add(-10 * time.Second), now} {
-		require.NoError(b, db.SaveCycle(ctx, largeCycle(at, streams, consumersPer, uint64(i))))
+		require.NoError(b, db.SaveCycle(ctx, cycle(at, uint64(i))))
 	}
 	srv, err := New(Config{
 		Index: db,
