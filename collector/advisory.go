@@ -133,9 +133,26 @@ func (a deliveryAdvisory) kind() string {
 	return "max_deliver"
 }
 
+// maxEventData bounds the advisory an event keeps. The server's
+// advisories are a few hundred bytes; anyone allowed to publish on an
+// advisory subject can send a megabyte.
+const maxEventData = 16 << 10
+
 // eventData is an advisory as the events table keeps it: its JSON, or the
-// bytes as a JSON string when they are not JSON.
+// bytes as a JSON string when they are not JSON. One larger than
+// maxEventData is kept as an object saying so, with its size and its
+// first bytes as a string.
 func eventData(data []byte) string {
+	if len(data) > maxEventData {
+		// json.Marshal writes invalid UTF-8 (a rune cut in two) as U+FFFD.
+		head := string(data[:1024])
+		b, _ := json.Marshal(struct {
+			Truncated bool   `json:"jetwatch_truncated"`
+			Size      int    `json:"size"`
+			Head      string `json:"head"`
+		}{true, len(data), head})
+		return string(b)
+	}
 	if json.Valid(data) {
 		return string(data)
 	}

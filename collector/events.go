@@ -39,7 +39,16 @@ type TimelineConfig struct {
 	// (at 10,000 streams x 10 consumers, 10,000 advisories and about 75
 	// MB a cycle, decoded here only to be dropped).
 	CountAPICalls bool
+	// TrimEvery is how often the timeline drops the events whose
+	// advisories its stream no longer holds. Defaults to 5 minutes.
+	TrimEvery time.Duration
 }
+
+// trimBatch is how many events one trim transaction deletes at most.
+const trimBatch = 5000
+
+// trimTimeout bounds the stream info request of a trim.
+const trimTimeout = 10 * time.Second
 
 // Timeline reads every captured advisory in order into the events table
 // (each jetwatch replica reads all of them, so replicas converge), and
@@ -47,6 +56,7 @@ type TimelineConfig struct {
 // CountAPICalls API calls, jetwatch's own calls excluded.
 type Timeline struct {
 	nc     *nats.Conn
+	js     jetstream.JetStream
 	db     *store.DB
 	cfg    TimelineConfig
 	logger *slog.Logger
@@ -63,19 +73,23 @@ type Timeline struct {
 
 	// follower reads the advisory stream from the stored position.
 	follower *streamreader.Follower[[]jetstream.Msg]
-	stopOnce sync.Once
+	// stopTrims ends the trim loop, which closes trimmed.
+	stopTrims context.CancelFunc
+	trimmed   chan struct{}
+	stopOnce  sync.Once
 }
 
 // NewTimeline returns a timeline reading nc's advisories into db.
 func NewTimeline(nc *nats.Conn, db *store.DB, cfg TimelineConfig) (*Timeline, error) {
 	cfg.Streams = cfg.Streams.withDefaults()
 	cfg.Batch = cmp.Or(cfg.Batch, 500)
+	cfg.TrimEvery = cmp.Or(cfg.TrimEvery, 5*time.Minute)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	t := &Timeline{nc: nc, db: db, cfg: cfg, logger: cfg.Logger.With("component", "timeline"),
+	t := &Timeline{nc: nc, js: js, db: db, cfg: cfg, logger: cfg.Logger.With("component", "timeline"),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetwatch_advisories_total",
 			Help: "JetStream advisories read from the advisory stream, by kind and severity.",
@@ -127,7 +141,63 @@ func (t *Timeline) Start(ctx context.Context) error {
 		}
 	}
 	t.follower.Start(ctx)
+	tctx, stop := context.WithCancel(ctx)
+	t.stopTrims, t.trimmed = stop, make(chan struct{})
+	go t.trimLoop(tctx)
 	return nil
+}
+
+// trimLoop trims the timeline every TrimEvery until ctx ends. A failed trim
+// is tried again at the next tick; nothing is lost by waiting.
+func (t *Timeline) trimLoop(ctx context.Context) {
+	defer close(t.trimmed)
+	tick := time.NewTicker(t.cfg.TrimEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if _, err := t.Trim(ctx); err != nil && ctx.Err() == nil {
+			t.logger.WarnContext(ctx, "trimming the advisory timeline failed; trying again later",
+				"err", err, "retry_in", t.cfg.TrimEvery.String())
+		}
+	}
+}
+
+// Trim deletes the events whose advisories the advisory stream no longer
+// holds (its limits aged or pushed them out, or it was purged), and says
+// how many went. While the stream holds fewer advisories than the
+// timeline has read (it was deleted and created again), nothing goes:
+// the timeline starts again from the new stream.
+func (t *Timeline) Trim(ctx context.Context) (int64, error) {
+	rctx, cancel := context.WithTimeout(ctx, trimTimeout)
+	defer cancel()
+	st, err := t.js.Stream(rctx, t.cfg.Streams.Advisories)
+	if err != nil {
+		return 0, fmt.Errorf("advisory stream %s: %w", t.cfg.Streams.Advisories, err)
+	}
+	state := st.CachedInfo().State
+	pos, err := t.db.Position(ctx, eventsPosition)
+	if err != nil {
+		return 0, fmt.Errorf("read timeline position: %w", err)
+	}
+	if state.FirstSeq <= 1 || pos > state.LastSeq {
+		return 0, nil
+	}
+	var n int64
+	for {
+		d, err := t.db.TrimEvents(ctx, state.FirstSeq, trimBatch)
+		n += d
+		if err != nil || d < trimBatch {
+			if n > 0 {
+				t.logger.InfoContext(ctx, "advisory timeline trimmed to what its stream holds", "removed", n,
+					"stream", t.cfg.Streams.Advisories, "first_seq", state.FirstSeq)
+			}
+			return n, err
+		}
+	}
 }
 
 // countAPICalls subscribes to the API audit advisories (see
@@ -163,6 +233,10 @@ func (t *Timeline) Stop() {
 			s.Unsubscribe() //nolint:errcheck // closing anyway
 		}
 		t.follower.Stop()
+		if t.stopTrims != nil {
+			t.stopTrims()
+			<-t.trimmed
+		}
 	})
 }
 

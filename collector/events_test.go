@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -248,4 +249,90 @@ func TestTimelineLeavesAPIAuditsAloneUnlessAsked(t *testing.T) {
 			return nil
 		})
 	}
+}
+
+// TestTimelineKeepsWhatItsStreamHolds: advisories flooding in (here from
+// a forger, one of them half a megabyte) cannot grow the index past the
+// advisory stream's own limits: the timeline drops the events whose
+// advisories the stream no longer holds, and keeps an oversized advisory
+// as a note of its size.
+func TestTimelineKeepsWhatItsStreamHolds(t *testing.T) {
+	t.Parallel()
+	_, b := setup(t)
+	ctx := context.Background()
+	jw := natstest.Connect(t, b.srv, nats.Name("jetwatch"))
+	jwJS, err := jetstream.New(jw)
+	require.NoError(t, err)
+	// The operator bounds the advisory stream by count; EnsureStreams
+	// leaves an existing stream's limits alone.
+	cfg := StreamsConfig{}.withDefaults()
+	_, err = jwJS.CreateStream(ctx, jetstream.StreamConfig{Name: cfg.Advisories, Subjects: advisorySubjects, MaxMsgs: 5})
+	require.NoError(t, err)
+	require.NoError(t, EnsureStreams(ctx, jwJS, StreamsConfig{}))
+	tl, err := NewTimeline(jw, b.db, TimelineConfig{Logger: testLogger(t), TrimEvery: 20 * time.Millisecond})
+	require.NoError(t, err)
+	require.NoError(t, tl.Start(ctx))
+	t.Cleanup(tl.Stop)
+
+	forger := natstest.Connect(t, b.srv, nats.Name("forger"))
+	huge := strings.Repeat("x", 512<<10)
+	for i := range 12 {
+		adv := fmt.Sprintf(`{"type":"io.nats.jetstream.advisory.v1.stream_action","id":"f%d","stream":"S%d","action":"create"}`, i, i)
+		if i == 10 {
+			adv = fmt.Sprintf(`{"type":"io.nats.jetstream.advisory.v1.stream_action","id":"f%d","stream":"S%d","pad":%q}`, i, i, huge)
+		}
+		require.NoError(t, forger.Publish(fmt.Sprintf("$JS.EVENT.ADVISORY.STREAM.CREATED.S%d", i), []byte(adv)))
+	}
+	require.NoError(t, forger.Flush())
+	// The stream holds the last 5 advisories (the forger's, and the
+	// server's own before them); the timeline ends up with those it
+	// stores of them, and nothing older.
+	stream, err := jwJS.Stream(ctx, cfg.Advisories)
+	require.NoError(t, err)
+	var large uint64
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		info, err := stream.Info(ctx)
+		if err != nil {
+			return err
+		}
+		events, err := b.db.Events(ctx, store.EventFilter{Limit: 100})
+		if err != nil {
+			return err
+		}
+		if len(events) == 0 || events[0].ID != info.State.LastSeq || events[0].Stream != "S11" {
+			return fmt.Errorf("the last advisory is not stored yet: %v", events)
+		}
+		for _, e := range events {
+			if e.ID < info.State.FirstSeq {
+				return fmt.Errorf("event %d is older than the stream's first advisory %d", e.ID, info.State.FirstSeq)
+			}
+			if e.Stream == "S10" {
+				large = e.ID
+			}
+		}
+		if len(events) != 5 {
+			return fmt.Errorf("%d events, want the stream's 5", len(events))
+		}
+		return nil
+	})
+	require.NotZero(t, large)
+	var size int
+	require.NoError(t, b.db.SQLForTests().QueryRowContext(ctx, `SELECT length(data) FROM events WHERE id = ?`, large).Scan(&size))
+	require.Less(t, size, 2048, "a large advisory is kept as a note of its size")
+	var note struct {
+		Truncated bool   `json:"jetwatch_truncated"`
+		Size      int    `json:"size"`
+		Head      string `json:"head"`
+	}
+	var data string
+	require.NoError(t, b.db.SQLForTests().QueryRowContext(ctx, `SELECT data FROM events WHERE id = ?`, large).Scan(&data))
+	require.NoError(t, json.Unmarshal([]byte(data), &note))
+	require.True(t, note.Truncated)
+	require.Greater(t, note.Size, 512<<10)
+	require.True(t, strings.HasPrefix(note.Head, `{"type":"io.nats.jetstream.advisory.v1.stream_action"`), note.Head)
+
+	// Trimming again removes nothing more.
+	n, err := tl.Trim(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n)
 }

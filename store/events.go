@@ -142,7 +142,7 @@ func (db *DB) RecordEvent(ctx context.Context, e Event, data string) error {
 	return nil
 }
 
-// ResetEvents forgets the advisory timeline and its counts, and the
+// ResetEvents forgets the advisory timeline, and the
 // position named positionKey, so the timeline rebuilds from the start of
 // the capture stream.
 func (db *DB) ResetEvents(ctx context.Context, positionKey string) error {
@@ -151,10 +151,8 @@ func (db *DB) ResetEvents(ctx context.Context, positionKey string) error {
 		return fmt.Errorf("reset the advisory timeline: %w", err)
 	}
 	defer tx.Rollback()
-	for _, q := range []string{`DELETE FROM events`, `DELETE FROM advisory_counts`} {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("reset the advisory timeline: %w", err)
-		}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM events`); err != nil {
+		return fmt.Errorf("reset the advisory timeline: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM stream_positions WHERE name = ?`, positionKey); err != nil {
 		return fmt.Errorf("reset the advisory timeline: %w", err)
@@ -174,9 +172,9 @@ type AdvisoryEvent struct {
 	Data string
 }
 
-// InsertAdvisoryEvents stores events, each advisory once, counting each
-// stored one by kind, stream and consumer, and moves the position named
-// positionKey to pos, in one transaction. It returns the events it stored.
+// InsertAdvisoryEvents stores events, each advisory once, and moves the
+// position named positionKey to pos, in one transaction. It returns the
+// events it stored.
 func (db *DB) InsertAdvisoryEvents(ctx context.Context, events []AdvisoryEvent, positionKey string, pos uint64) ([]Event, error) {
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
@@ -194,10 +192,6 @@ func (db *DB) InsertAdvisoryEvents(ctx context.Context, events []AdvisoryEvent, 
 		if n, _ := res.RowsAffected(); n == 0 {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO advisory_counts (kind, stream, consumer, count) VALUES (?, ?, ?, 1)
-			ON CONFLICT (kind, stream, consumer) DO UPDATE SET count = count + 1`, e.Kind, e.Stream, e.Consumer); err != nil {
-			return nil, fmt.Errorf("count advisory %d: %w", e.ID, err)
-		}
 		stored = append(stored, e.Event)
 	}
 	if err := setPosition(ctx, tx, positionKey, pos); err != nil {
@@ -207,4 +201,21 @@ func (db *DB) InsertAdvisoryEvents(ctx context.Context, events []AdvisoryEvent, 
 		return nil, fmt.Errorf("store advisories: %w", err)
 	}
 	return stored, nil
+}
+
+// TrimEvents deletes the events of advisories below seq (their advisory
+// stream sequence), at most limit of them, oldest first, and says how many
+// went. The timeline passes the first sequence its stream still holds, so
+// it covers what the stream does, whatever bounds it (age, size, a purge),
+// and advisories flooding in cannot grow the index past the stream's own
+// limits. A call holds the database for one batch: call again while it
+// deletes limit.
+func (db *DB) TrimEvents(ctx context.Context, seq uint64, limit int) (int64, error) {
+	res, err := db.sql.ExecContext(ctx, `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id < ? ORDER BY id LIMIT ?)`,
+		seq, max(limit, 1))
+	if err != nil {
+		return 0, fmt.Errorf("trim the advisory timeline: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
 }

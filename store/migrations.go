@@ -463,6 +463,13 @@ CREATE INDEX consumers_unwell ON consumers (health = 'critical' DESC, num_pendin
 CREATE INDEX streams_unwell ON streams (health = 'critical' DESC, name, own) WHERE health IN ('critical', 'warning');
 `,
 	// ---- end of triage in index order ----
+
+	// 21: advisory_counts counted every stored advisory by kind, stream
+	// and consumer, and nothing read it: a row for every consumer ever
+	// created (ephemeral ones included, a new name each), never removed.
+	`
+DROP TABLE advisory_counts;
+`,
 }
 
 func (db *DB) migrate(ctx context.Context) error {
