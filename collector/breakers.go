@@ -97,8 +97,14 @@ func (w *BreakerWatcher) Start(ctx context.Context) error {
 				if !ok {
 					return
 				}
-				if e != nil && e.Operation() == jetstream.KeyValuePut {
+				switch {
+				case e == nil:
+				case e.Operation() == jetstream.KeyValuePut:
 					w.apply(ctx, e.Key(), e.Value())
+				default:
+					// Deleted or purged: whoever removed the report
+					// (an operator retiring a service) wants it gone.
+					w.forget(ctx, e.Key())
 				}
 			}
 		}
@@ -128,6 +134,14 @@ func (w *BreakerWatcher) apply(ctx context.Context, key string, value []byte) {
 		w.logger.Warn("breaker report with an unknown state ignored", "key", key, "state", b.State)
 		return
 	}
+	if want := service.BreakerKey(b.Service, b.Breaker); key != want {
+		// A service reports under the key its names make; a report
+		// under another key would speak for a breaker it is not (and
+		// any number of names could be made up this way).
+		w.logger.Warn("breaker report ignored: it names a breaker whose key is another", "key", key,
+			"service", b.Service, "breaker", b.Breaker, "its_key", want)
+		return
+	}
 	if b.UpdatedAt.IsZero() {
 		b.UpdatedAt = time.Now().UTC()
 	}
@@ -140,6 +154,29 @@ func (w *BreakerWatcher) apply(ctx context.Context, key string, value []byte) {
 	if tr != nil && tr.From != "unknown" {
 		w.transitions.WithLabelValues(b.Service, b.Breaker, b.State).Inc()
 		w.logger.Info("breaker changed state", "service", b.Service, "breaker", b.Breaker, "from", tr.From, "to", tr.To)
+	}
+}
+
+// forget removes the breaker reported under key, and its series, once its
+// report is deleted from the bucket. Its transitions stay with the
+// history until they expire.
+func (w *BreakerWatcher) forget(ctx context.Context, key string) {
+	all, err := w.db.Breakers(ctx, time.Now())
+	if err != nil {
+		w.logger.Error("forgetting a deleted breaker report failed; it stays shown until its report is written again and deleted", "key", key, "err", err)
+		return
+	}
+	for _, b := range all {
+		if service.BreakerKey(b.Service, b.Breaker) != key {
+			continue
+		}
+		if err := w.db.DeleteBreaker(ctx, b.Service, b.Breaker); err != nil {
+			w.logger.Error("forgetting a deleted breaker report failed; it stays shown until its report is written again and deleted", "key", key, "err", err)
+			return
+		}
+		w.state.DeleteLabelValues(b.Service, b.Breaker)
+		w.transitions.DeletePartialMatch(prometheus.Labels{"service": b.Service, "breaker": b.Breaker})
+		w.logger.Info("breaker forgotten: its report was deleted", "service", b.Service, "breaker", b.Breaker)
 	}
 }
 

@@ -2,8 +2,10 @@ package collector
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -101,4 +103,75 @@ func TestBreakerWatcherFollowsARealService(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestBreakerReportsSpeakOnlyForTheirKey: a report under a key its names
+// do not make is ignored (it would speak for another service's breaker,
+// or make up any number of them), and deleting a report from the bucket
+// (an operator retiring a service) makes the dashboard and the metrics
+// forget its breaker.
+func TestBreakerReportsSpeakOnlyForTheirKey(t *testing.T) {
+	t.Parallel()
+	_, b := setup(t)
+	ctx := context.Background()
+	reg := prometheus.NewRegistry()
+	w, err := NewBreakerWatcher(b.js, b.db, BreakerWatcherConfig{Registerer: reg, Logger: testLogger(t)})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(ctx))
+	t.Cleanup(w.Stop)
+	kv, err := b.js.KeyValue(ctx, DefaultBreakerBucket)
+	require.NoError(t, err)
+	report := func(key, svc, name, state string) {
+		now := time.Now().UTC()
+		data, err := json.Marshal(store.Breaker{Service: svc, Breaker: name, State: state, Since: now, UpdatedAt: now,
+			HeartbeatSeconds: 60, Instance: "i-1"})
+		require.NoError(t, err)
+		_, err = kv.Put(ctx, key, data)
+		require.NoError(t, err)
+	}
+	shown := func() ([]string, error) {
+		all, err := b.db.Breakers(ctx, time.Now())
+		var out []string
+		for _, br := range all {
+			out = append(out, br.Service+"/"+br.Breaker+"="+br.State)
+		}
+		return out, err
+	}
+	report(service.BreakerKey("mailer", "smtp"), "mailer", "smtp", store.BreakerOpen)
+	report(service.BreakerKey("mailer", "smtp"), "billing", "stripe", store.BreakerClosed) // another's names
+	report("billing.other", "billing", "made up", store.BreakerOpen)
+	// Written after the forgeries: once it shows, they have been read.
+	report(service.BreakerKey("mailer", "imap"), "mailer", "imap", store.BreakerClosed)
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		got, err := shown()
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(got, []string{"mailer/smtp=open", "mailer/imap=closed"}) {
+			return fmt.Errorf("breakers %v", got)
+		}
+		return nil
+	})
+	families := gatherAll(t, reg)
+	require.Equal(t, 2.0, gaugeValue(t, families, "jetwatch_breaker_state", map[string]string{"service": "mailer", "breaker": "smtp"}))
+	require.Len(t, families["jetwatch_breaker_state"].GetMetric(), 2, "no series for the forged reports")
+
+	require.NoError(t, kv.Delete(ctx, service.BreakerKey("mailer", "smtp")))
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		got, err := shown()
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(got, []string{"mailer/imap=closed"}) {
+			return fmt.Errorf("breakers %v", got)
+		}
+		return nil
+	})
+	families = gatherAll(t, reg)
+	require.Len(t, families["jetwatch_breaker_state"].GetMetric(), 1)
+	require.Equal(t, 0.0, gaugeValue(t, families, "jetwatch_breaker_state", map[string]string{"service": "mailer", "breaker": "imap"}))
+	// Its history stays until it expires.
+	trs, err := b.db.BreakerTransitions(ctx, "mailer", "smtp", 10)
+	require.NoError(t, err)
+	require.NotEmpty(t, trs)
 }

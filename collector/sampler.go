@@ -826,8 +826,9 @@ func (s *Sampler) compact(ctx context.Context, now time.Time, note func(kind, ke
 		note("store", "compact", "compacting history failed: "+err.Error())
 		return
 	}
-	if res.Downsampled > 0 || res.Deleted > 0 {
-		s.logger.InfoContext(ctx, "history compacted", "downsampled_rows", res.Downsampled, "expired_rows", res.Deleted)
+	if res.Downsampled > 0 || res.Deleted > 0 || res.Records > 0 {
+		s.logger.InfoContext(ctx, "history compacted", "downsampled_rows", res.Downsampled, "expired_rows", res.Deleted,
+			"expired_records", res.Records)
 	}
 }
 

@@ -101,6 +101,15 @@ func (db *DB) SaveBreaker(ctx context.Context, b Breaker) (*BreakerTransition, e
 	return tr, tx.Commit()
 }
 
+// DeleteBreaker forgets a breaker (its report was deleted). Its
+// transitions stay, as history, until Compact expires them.
+func (db *DB) DeleteBreaker(ctx context.Context, service, breaker string) error {
+	if _, err := db.sql.ExecContext(ctx, `DELETE FROM breakers WHERE service = ? AND breaker = ?`, service, breaker); err != nil {
+		return fmt.Errorf("delete breaker %s/%s: %w", service, breaker, err)
+	}
+	return nil
+}
+
 // isDown says whether a breaker in state refuses calls: open, or half open
 // (letting a probe through).
 func isDown(state string) bool { return state == BreakerOpen || state == BreakerHalfOpen }

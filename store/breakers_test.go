@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -98,4 +99,56 @@ func TestBreakerHistoryStartsWithTheStateBeforeTheWindow(t *testing.T) {
 	h, err = db.BreakerHistory(ctx, "nobody", "smtp", t0, 10)
 	require.NoError(t, err)
 	require.Empty(t, h)
+}
+
+// TestCompactExpiresBreakerTransitionsAndDeliveries: breaker transitions
+// and alert deliveries are history: those older than the last tier go,
+// and a breaker that flaps keeps only its newest MaxBreakerTransitions.
+func TestCompactExpiresBreakerTransitionsAndDeliveries(t *testing.T) {
+	t.Parallel()
+	db := openTestDB(t)
+	ctx := context.Background()
+	now := time.Date(2026, 12, 3, 6, 0, 0, 0, time.UTC)
+	r := Retention{Raw: time.Hour, FiveMinute: 24 * time.Hour, Hourly: 48 * time.Hour}
+	old, recent := now.Add(-49*time.Hour).UnixMilli(), now.Add(-time.Hour).UnixMilli()
+
+	tx, err := db.sql.Begin()
+	require.NoError(t, err)
+	ins, err := tx.Prepare(`INSERT INTO breaker_transitions (service, breaker, from_state, to_state, at) VALUES (?, ?, ?, ?, ?)`)
+	require.NoError(t, err)
+	for range 3 {
+		_, err := ins.Exec("billing", "stripe", BreakerClosed, BreakerOpen, old)
+		require.NoError(t, err)
+	}
+	_, err = ins.Exec("billing", "stripe", BreakerOpen, BreakerClosed, recent)
+	require.NoError(t, err)
+	for i := range MaxBreakerTransitions + 50 {
+		_, err := ins.Exec("flappy", "api", BreakerOpen, BreakerHalfOpen, recent+int64(i))
+		require.NoError(t, err)
+	}
+	require.NoError(t, ins.Close())
+	require.NoError(t, tx.Commit())
+	for i, at := range []int64{old, old, recent} {
+		require.NoError(t, db.RecordAlertDelivery(ctx, AlertDelivery{ID: fmt.Sprint("n", i), Receiver: "pager", Rule: "lag",
+			Status: "firing", Result: "delivered", Attempts: 1, CreatedAt: time.UnixMilli(at), UpdatedAt: time.UnixMilli(at)}))
+	}
+
+	res, err := db.Compact(ctx, now, r)
+	require.NoError(t, err)
+	require.Equal(t, int64(3+50+2), res.Records)
+	kept, err := db.BreakerTransitions(ctx, "billing", "stripe", 100)
+	require.NoError(t, err)
+	require.Len(t, kept, 1)
+	require.Equal(t, BreakerClosed, kept[0].To)
+	require.Equal(t, MaxBreakerTransitions, countRows(t, db, `SELECT COUNT(*) FROM breaker_transitions WHERE service = 'flappy'`))
+	require.Equal(t, recent+50, int64(countRows(t, db, `SELECT MIN(at) FROM breaker_transitions WHERE service = 'flappy'`)),
+		"the newest are kept")
+	deliveries, err := db.AlertDeliveries(ctx, 100)
+	require.NoError(t, err)
+	require.Len(t, deliveries, 1)
+	require.Equal(t, "n2", deliveries[0].ID)
+
+	res, err = db.Compact(ctx, now, r)
+	require.NoError(t, err)
+	require.Zero(t, res.Records)
 }

@@ -39,7 +39,18 @@ func (r Retention) WithDefaults() (Retention, error) {
 type CompactResult struct {
 	Downsampled int64 // rows folded into coarser buckets
 	Deleted     int64 // rows dropped past the last tier
+	// Records are breaker transitions and alert deliveries dropped:
+	// older than the last tier, or a breaker's beyond
+	// MaxBreakerTransitions.
+	Records int64
 }
+
+// MaxBreakerTransitions is how many transitions Compact keeps of one
+// breaker, the newest. Services report their own breakers, so one that
+// flaps every few seconds (or a report written to flap) would otherwise
+// add rows as fast as it is written for the whole of Hourly; 10,000 is
+// days of a breaker probing every 30 s.
+const MaxBreakerTransitions = 10_000
 
 // Compact downsamples and expires history as of now, in one transaction.
 func (db *DB) Compact(ctx context.Context, now time.Time, r Retention) (CompactResult, error) {
@@ -101,6 +112,20 @@ func (db *DB) Compact(ctx context.Context, now time.Time, r Retention) (CompactR
 			n, _ := r.RowsAffected()
 			res.Deleted += n
 		}
+	}
+	// Breaker transitions and alert deliveries are history too.
+	for _, q := range []string{
+		`DELETE FROM breaker_transitions WHERE at < ?1`,
+		`DELETE FROM breaker_transitions WHERE id IN (SELECT id FROM (SELECT id,
+			row_number() OVER (PARTITION BY service, breaker ORDER BY id DESC) AS n FROM breaker_transitions) WHERE n > ?2)`,
+		`DELETE FROM alert_deliveries WHERE updated_at < ?1`,
+	} {
+		r, err := tx.ExecContext(ctx, q, cutoff, MaxBreakerTransitions)
+		if err != nil {
+			return res, fmt.Errorf("expire records: %w", err)
+		}
+		n, _ := r.RowsAffected()
+		res.Records += n
 	}
 	if err := tx.Commit(); err != nil {
 		return res, fmt.Errorf("compact history: %w", err)
