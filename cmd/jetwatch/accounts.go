@@ -220,7 +220,12 @@ func openAccount(ctx context.Context, c accountConn, main *nats.Conn, earlier []
 	if a.relay, err = collector.NewRelay(c.nc, collector.RelayConfig{Streams: streams, Registerer: reg, Logger: logger}); err != nil {
 		return nil, fmt.Errorf("account %s: %w", c.name, err)
 	}
-	if a.index, err = index.New(c.nc, db, index.Config{Stream: cfg.DLQStream, Registerer: reg, Logger: logger}); err != nil {
+	searchText, searchMasks, err := searchMasking(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if a.index, err = index.New(c.nc, db, index.Config{Stream: cfg.DLQStream, SearchText: searchText, SearchMasks: searchMasks,
+		Registerer: reg, Logger: logger}); err != nil {
 		return nil, fmt.Errorf("account %s: %w", c.name, err)
 	}
 	js, err := jetstream.New(c.nc)

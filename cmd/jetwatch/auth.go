@@ -24,6 +24,24 @@ type access struct {
 	redactor *redact.Redactor
 }
 
+// searchMasking is how the dead-letter index masks payloads for full-text
+// search, as --redact-fields masks them on every page: a search must not
+// find, and so confirm, a value no page shows. It returns nil and "" when
+// nothing is masked.
+func searchMasking(cfg *config) (func([]byte) []byte, string, error) {
+	r, err := redact.New(nil, splitList(cfg.RedactFields))
+	if err != nil {
+		return nil, "", fmt.Errorf("--redact-fields: %w", err)
+	}
+	if !r.MasksPayloads() {
+		return nil, "", nil
+	}
+	return func(p []byte) []byte {
+		masked, _ := r.Payload(p)
+		return masked
+	}, r.Fields(), nil
+}
+
 // buildAccess reads the sign-in, proxy and redaction settings. Every
 // mistake is an error at start: a half-configured sign-in must not
 // silently leave jetwatch open.

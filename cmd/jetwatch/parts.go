@@ -90,8 +90,12 @@ func buildParts(nc *nats.Conn, db *store.DB, cfg *config, signIn bool, sampled f
 	if p.relay, err = collector.NewRelay(nc, collector.RelayConfig{Streams: streams, Registerer: reg, Logger: logger}); err != nil {
 		return nil, err
 	}
+	searchText, searchMasks, err := searchMasking(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if p.index, err = index.New(nc, db, index.Config{Stream: cfg.DLQStream, Keys: p.correlations.KeyValues,
-		Registerer: reg, Logger: logger}); err != nil {
+		SearchText: searchText, SearchMasks: searchMasks, Registerer: reg, Logger: logger}); err != nil {
 		return nil, err
 	}
 	if p.timeline, err = collector.NewTimeline(nc, db, collector.TimelineConfig{Streams: streams, Registerer: reg, Logger: logger,

@@ -41,7 +41,12 @@ func runReindex(ctx context.Context, cfg *config, logger *slog.Logger, stdout io
 	if err != nil {
 		return err
 	}
-	ix, err := index.New(nc, db, index.Config{Stream: cfg.DLQStream, Keys: cs.KeyValues, Logger: logger})
+	searchText, searchMasks, err := searchMasking(cfg)
+	if err != nil {
+		return err
+	}
+	ix, err := index.New(nc, db, index.Config{Stream: cfg.DLQStream, Keys: cs.KeyValues, SearchText: searchText,
+		SearchMasks: searchMasks, Logger: logger})
 	if err != nil {
 		return err
 	}

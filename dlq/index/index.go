@@ -54,6 +54,15 @@ type Config struct {
 	// message (its trace id and correlation values, see package journey),
 	// stored with it so a journey finds it. Defaults to none.
 	Keys func(h nats.Header, payload []byte) []string
+	// SearchText, when set, is what full-text search may see of a
+	// payload (before it is cut to its first 64 KiB): jetwatch passes
+	// the payload with --redact-fields masked, so that a search cannot
+	// find, and so confirm, a value no page shows. Defaults to the
+	// payload. SearchMasks names what it masks; it is stored with the
+	// index, and a start with other masks over dead letters indexed
+	// with the old ones says to reindex.
+	SearchText  func(payload []byte) []byte
+	SearchMasks string
 	// Registerer receives the index's metrics. Nil registers nothing.
 	Registerer prometheus.Registerer
 	// Logger defaults to slog.Default().
@@ -170,6 +179,7 @@ func (ix *Index) position(ctx context.Context, key string) (uint64, error) {
 // Start indexes in the background from the stored position, until ctx
 // ends or Stop.
 func (ix *Index) Start(ctx context.Context) error {
+	ix.checkSearchMasks(ctx)
 	ctx, cancel := context.WithCancel(ctx)
 	ix.stop, ix.done = cancel, make(chan struct{})
 	ix.progress.setRunning(true)
@@ -388,7 +398,45 @@ func shownSubject(s string) string {
 // Reset forgets everything indexed, so the next run rebuilds from the
 // start of the DLQ stream.
 func (ix *Index) Reset(ctx context.Context) error {
-	return ix.db.ResetDeadLetters(ctx, positionKey, actionsPositionKey)
+	if err := ix.db.ResetDeadLetters(ctx, positionKey, actionsPositionKey); err != nil {
+		return err
+	}
+	// What is indexed from now on is masked as configured now.
+	return ix.db.SetMeta(ctx, searchMasksKey, ix.cfg.SearchMasks)
+}
+
+// searchMasksKey names, in the meta table, what full-text search masked
+// when the dead letters it holds were indexed (Config.SearchMasks); no
+// such row, nothing.
+const searchMasksKey = "dead_letter_search_masks"
+
+// checkSearchMasks records the search masks of an empty index, and warns
+// when dead letters were indexed with masks other than the configured
+// ones: until a reindex, search still finds what the old masks let
+// through. It never stops the index: search works either way.
+func (ix *Index) checkSearchMasks(ctx context.Context) {
+	stored, err := ix.db.Meta(ctx, searchMasksKey)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		ix.logger.WarnContext(ctx, "could not read which fields full-text search masks", "err", err)
+		return
+	}
+	if stored == ix.cfg.SearchMasks {
+		return
+	}
+	n, err := ix.db.CountDeadLetters(ctx, store.DeadLetterFilter{})
+	if err != nil {
+		ix.logger.WarnContext(ctx, "could not read which fields full-text search masks", "err", err)
+		return
+	}
+	if n == 0 {
+		if err := ix.db.SetMeta(ctx, searchMasksKey, ix.cfg.SearchMasks); err != nil {
+			ix.logger.WarnContext(ctx, "could not record which fields full-text search masks", "err", err)
+		}
+		return
+	}
+	ix.logger.WarnContext(ctx, "full-text search still holds dead letters indexed with other masked fields: "+
+		"until `jetwatch reindex`, a search may find values --redact-fields now masks (or miss ones it no longer does)",
+		"indexed_with", cmp.Or(stored, "(none)"), "configured", cmp.Or(ix.cfg.SearchMasks, "(none)"), "dead_letters", n)
 }
 
 // ingest stores a batch and the new position in one transaction.
@@ -433,6 +481,9 @@ func (ix *Index) newIndexRows(msgs []jetstream.Msg) ([]indexRow, error) {
 		rows[i] = newIndexRow(meta.Sequence.Stream, m.Subject(), m.Headers(), meta.Timestamp, m.Data())
 		if ix.cfg.Keys != nil {
 			rows[i].Keys = ix.cfg.Keys(m.Headers(), m.Data())
+		}
+		if ix.cfg.SearchText != nil && rows[i].SearchText != "" {
+			rows[i].SearchText = searchText(ix.cfg.SearchText(m.Data()))
 		}
 	}
 	return rows, nil

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -19,6 +21,11 @@ const Redacted = "[redacted]"
 type Redactor struct {
 	headers map[string]bool
 	fields  [][]string
+	// keys are the last names of fields, the keys of the values masked,
+	// for telling quickly that a payload holds none of them; unless
+	// walkAlways (a last name "*", or one that is not ASCII).
+	keys       [][]byte
+	walkAlways bool
 }
 
 // New masks the values of the named headers (any case) and of the
@@ -45,8 +52,45 @@ func New(headers, fields []string) (*Redactor, error) {
 			}
 		}
 		r.fields = append(r.fields, parts)
+		last := parts[len(parts)-1]
+		r.keys = append(r.keys, []byte(last))
+		if last == "*" || !isASCII(last) {
+			r.walkAlways = true
+		}
 	}
 	return r, nil
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// mayMask says whether p can hold a value r masks: one of the masked keys
+// appears in it quoted, case ignored. Walking a payload's JSON costs tens
+// of microseconds, and most payloads of a kind that holds no masked field
+// are told apart in one pass. A payload with an escape (a key could be
+// spelled with one) always may.
+func (r *Redactor) mayMask(p []byte) bool {
+	if r.walkAlways || bytes.IndexByte(p, '\\') >= 0 {
+		return true
+	}
+	for i := 0; ; {
+		q := bytes.IndexByte(p[i:], '"')
+		if q < 0 {
+			return false
+		}
+		i += q + 1
+		for _, k := range r.keys {
+			if end := i + len(k); end < len(p) && p[end] == '"' && bytes.EqualFold(p[i:end], k) {
+				return true
+			}
+		}
+	}
 }
 
 // Active reports whether anything is masked.
@@ -55,6 +99,21 @@ func (r *Redactor) Active() bool { return r != nil && (len(r.headers) > 0 || len
 // MasksPayloads reports whether payload fields are masked: a payload that
 // cannot be read whole (cut short) cannot then be shown safely.
 func (r *Redactor) MasksPayloads() bool { return r != nil && len(r.fields) > 0 }
+
+// Fields names the payload fields masked, as matched (case folded),
+// sorted and comma separated: "" when none. Two redactors with the same
+// Fields mask the same payload values.
+func (r *Redactor) Fields() string {
+	if r == nil {
+		return ""
+	}
+	names := make([]string, len(r.fields))
+	for i, f := range r.fields {
+		names[i] = strings.ToLower(strings.Join(f, "."))
+	}
+	slices.Sort(names)
+	return strings.Join(slices.Compact(names), ",")
+}
 
 // Headers returns h with masked values, or h itself when nothing matched.
 func (r *Redactor) Headers(h map[string][]string) (map[string][]string, bool) {
@@ -88,7 +147,15 @@ func (r *Redactor) Headers(h map[string][]string) (map[string][]string, bool) {
 // everything else, or the payload itself when it is not JSON or nothing
 // matched.
 func (r *Redactor) Payload(p []byte) ([]byte, bool) {
-	if r == nil || len(r.fields) == 0 || !json.Valid(p) {
+	if r == nil || len(r.fields) == 0 || !r.mayMask(p) {
+		return p, false
+	}
+	return r.maskPayload(p)
+}
+
+// maskPayload is Payload without the quick look for masked keys.
+func (r *Redactor) maskPayload(p []byte) ([]byte, bool) {
+	if !json.Valid(p) {
 		return p, false
 	}
 	dec := json.NewDecoder(bytes.NewReader(p))

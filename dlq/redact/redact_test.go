@@ -45,20 +45,65 @@ func TestRedactorMasksFieldsAndHeadersKeepingOrder(t *testing.T) {
 	require.Equal(t, in, p)
 }
 
+// TestPayloadLooksForMaskedKeysFirst: a payload that cannot hold a masked
+// key is left alone without walking its JSON; one that can (the key in
+// any case, spelled with an escape, under a "*" or a name that is not
+// ASCII) is walked and masked.
+func TestPayloadLooksForMaskedKeysFirst(t *testing.T) {
+	r, err := New(nil, []string{"card.number", "cvc"})
+	require.NoError(t, err)
+	require.False(t, r.walkAlways)
+	for in, want := range map[string]string{
+		`{"order":"o-1","note":"number cvc"}`:         `{"order":"o-1","note":"number cvc"}`,
+		`{"CARD":{"Number":"4111"}}`:                  `{"CARD":{"Number":"[redacted]"}}`,
+		`{"card":{"\u006eumber":"4111"},"x":"\"cvc"}`: `{"card":{"number":"[redacted]"},"x":"\"cvc"}`,
+		`{"card":{"number":"4111"}}`:                  `{"card":{"number":"[redacted]"}}`,
+		`{"number":"4111","cvc":"737"}`:               `{"number":"4111","cvc":"[redacted]"}`,
+	} {
+		got, _ := r.Payload([]byte(in))
+		require.Equal(t, want, string(got), in)
+	}
+	require.False(t, r.mayMask([]byte(`{"order":"o-1","note":"a number"}`)))
+	require.True(t, r.mayMask([]byte(`{"note":"number"}`)), "a value spelled like a masked key is walked too")
+	require.True(t, r.mayMask([]byte(`{"cvc":1}`)))
+
+	for _, fields := range [][]string{{"card.*"}, {"Émail"}} {
+		r, err := New(nil, fields)
+		require.NoError(t, err)
+		require.True(t, r.walkAlways, "%v", fields)
+	}
+	r, err = New(nil, []string{"Émail"})
+	require.NoError(t, err)
+	got, _ := r.Payload([]byte(`{"émail":"ann@example.com"}`))
+	require.Equal(t, `{"émail":"[redacted]"}`, string(got))
+}
+
 func FuzzRedactorPayload(f *testing.F) {
 	r, err := New(nil, []string{"password", "a.*.b"})
 	if err != nil {
 		f.Fatal(err)
 	}
+	// Without a "*" last, so that the quick look for masked keys counts.
+	quick, err := New(nil, []string{"card.number", "pin"})
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Add([]byte(`{"password":"x","a":{"q":{"b":[1,{"password":2}]}}}`))
 	f.Add([]byte(`[1,"two",{"three":3e10}]`))
+	f.Add([]byte(`{"card":{"number":"4111","\u0070in":1},"PIN":[2]}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		out, changed := r.Payload(in)
-		if changed && !json.Valid(out) {
-			t.Fatalf("redacted %q into invalid JSON %q", in, out)
-		}
-		if !changed && string(out) != string(in) {
-			t.Fatalf("unchanged payload differs")
+		for _, r := range []*Redactor{r, quick} {
+			out, changed := r.Payload(in)
+			if changed && !json.Valid(out) {
+				t.Fatalf("redacted %q into invalid JSON %q", in, out)
+			}
+			if !changed && string(out) != string(in) {
+				t.Fatalf("unchanged payload differs")
+			}
+			walked, walkedChanged := r.maskPayload(in)
+			if walkedChanged != changed || string(walked) != string(out) {
+				t.Fatalf("the quick look for masked keys skipped %q: walking it gives %q", in, walked)
+			}
 		}
 	})
 }
