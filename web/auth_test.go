@@ -619,3 +619,66 @@ func TestEveryActionIsAudited(t *testing.T) {
 		return nil
 	})
 }
+
+// TestCSRFRefusalsOfKnownOperatorsAreAudited: a post refused for its CSRF
+// token from a signed-in operator's browser (a forgery tried through it)
+// is audited as the action it would have done, with the origin it came
+// from; a page that keeps posting is audited once a minute; a stranger's
+// refused posts are not audited at all.
+func TestCSRFRefusalsOfKnownOperatorsAreAudited(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	clock := &lagClock{now: time.Now()}
+	srv, d := setupDesk(t, withUsers(t), func(cfg *Config) { cfg.Now = clock.Now })
+	log, err := audit.Open(ctx, d.nc, d.db, audit.Config{})
+	require.NoError(t, err)
+	log.Start(ctx)
+	t.Cleanup(log.Stop)
+	srv.cfg.Audit = log
+
+	c := signedIn(t, srv, "otto")
+	path := "/dead-letters/" + u(d.ids["json"]) + "/redeliver"
+	c.header.Set("Origin", "https://evil.example")
+	for range 3 {
+		res, _ := c.do(http.MethodPost, path, url.Values{"csrf": {"forged"}}, "")
+		require.Equal(t, http.StatusForbidden, res.StatusCode)
+	}
+	c.header.Del("Origin")
+	stranger := newClient(t, srv)
+	res, _ := stranger.do(http.MethodPost, path, url.Values{"csrf": {"forged"}}, "")
+	require.Equal(t, http.StatusForbidden, res.StatusCode)
+	clock.Advance(csrfAuditEvery)
+	c.header.Set("Referer", "https://evil.example/phish?session=secret")
+	res, _ = c.do(http.MethodPost, "/api/v1/dead-letters/"+u(d.ids["json"])+"/discard", nil, `{"note":"x"}`)
+	require.Equal(t, http.StatusForbidden, res.StatusCode)
+	c.header.Del("Referer")
+	// Audited after them: once it is listed, they are too.
+	res, _ = c.do(http.MethodGet, "/dead-letters/"+u(d.ids["json"]), nil, "")
+	require.Equal(t, http.StatusOK, res.StatusCode)
+
+	var entries []audit.Entry
+	natstest.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		entries, err = log.List(ctx, store.AuditFilter{}, 100)
+		if err != nil {
+			return err
+		}
+		if len(entries) == 0 || entries[0].Action != "payload.view" {
+			return fmt.Errorf("the page view is not indexed yet: %+v", entries)
+		}
+		return nil
+	})
+	var refused []string
+	for _, e := range entries {
+		if strings.Contains(e.Result, "CSRF") {
+			require.True(t, e.Failed)
+			require.Equal(t, "otto", e.Actor)
+			refused = append(refused, e.Action+" "+e.Target+" "+e.Result)
+		}
+	}
+	require.Equal(t, []string{
+		"discard POST /api/v1/dead-letters/" + u(d.ids["json"]) + "/discard refused: missing or wrong CSRF token (origin https://evil.example)",
+		"redeliver POST " + path + " refused: missing or wrong CSRF token (origin https://evil.example)",
+	}, refused)
+	require.Zero(t, d.ordersCount(t), "nothing was redelivered")
+}

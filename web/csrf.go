@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -8,10 +9,13 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/auth"
+	"github.com/jetwatch/jetwatch/views"
 )
 
 const (
@@ -74,6 +78,7 @@ func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 			sent = form.Get(csrfField)
 		}
 		if sent == "" || subtle.ConstantTimeCompare([]byte(sent), []byte(token)) != 1 {
+			s.auditCSRFRefusal(c)
 			if isAPI(c) {
 				return echo.NewHTTPError(http.StatusForbidden, "missing or wrong X-CSRF-Token header: scripts must send the page's CSRF token, automation an API token")
 			}
@@ -133,4 +138,41 @@ func csrfToken(c echo.Context) string {
 // secureCookies says whether cookies must only travel over HTTPS.
 func (s *Server) secureCookies(c echo.Context) bool {
 	return c.IsTLS() || (s.cfg.Auth != nil && s.cfg.Auth.SecureCookies)
+}
+
+// csrfAuditEvery bounds the audit entries of CSRF refusals: one an actor
+// per this, so a page that keeps posting does not flood the audit log.
+const csrfAuditEvery = time.Minute
+
+// auditCSRFRefusal records a state-changing request refused for its CSRF
+// token from someone jetwatch knows (signed in, or anyone when nobody
+// signs in): a forgery tried through their browser, or a form left open
+// across a sign-out. It is audited as the action the route does (or
+// "csrf"), with where the request said it came from (the origin only: a
+// referrer's path and query may hold what the log must not).
+func (s *Server) auditCSRFRefusal(c echo.Context) {
+	p := principal(c)
+	if p.Role == auth.NoRole {
+		return
+	}
+	now := s.cfg.Now()
+	s.csrfMu.Lock()
+	if last, ok := s.csrfRefused[p.Actor()]; ok && now.Sub(last) < csrfAuditEvery {
+		s.csrfMu.Unlock()
+		return
+	}
+	if s.csrfRefused == nil || len(s.csrfRefused) >= 1000 {
+		s.csrfRefused = map[string]time.Time{}
+	}
+	s.csrfRefused[p.Actor()] = now
+	s.csrfMu.Unlock()
+	from := "not sent"
+	if o := c.Request().Header.Get("Origin"); o != "" {
+		from = o
+	} else if u, err := url.Parse(c.Request().Header.Get("Referer")); err == nil && u.Host != "" {
+		from = u.Scheme + "://" + u.Host
+	}
+	action := cmp.Or(s.actions[c.Request().Method+" "+c.Path()], "csrf")
+	s.audit(c, audit.Entry{Action: action, Target: c.Request().Method + " " + c.Request().URL.Path,
+		Result: "refused: missing or wrong CSRF token (origin " + views.Shorten(from, 120) + ")", Failed: true})
 }

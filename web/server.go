@@ -241,6 +241,10 @@ type Server struct {
 	actions map[string]string
 	// tokenSeen rate-limits token.use audit entries of read requests.
 	tokenSeen sync.Map
+	// csrfRefused rate-limits the audit entries of CSRF refusals, by
+	// actor (auditCSRFRefusal).
+	csrfMu      sync.Mutex
+	csrfRefused map[string]time.Time
 
 	mu      sync.Mutex
 	ln      net.Listener
