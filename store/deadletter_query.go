@@ -66,13 +66,18 @@ type DeadLetterFilter struct {
 	// search for a card number would tell which dead letters hold it. Set
 	// by the server from the searcher's role, never read from a client.
 	PayloadsHidden bool `json:"-"`
+	// OldestFirst lists oldest first (by DLQ sequence: the order they
+	// failed in), as a bulk job redelivers them, so that messages of one
+	// key go back in the order they came. Set by the bulk runner, never
+	// read from a client.
+	OldestFirst bool `json:"-"`
 }
 
 // equal says whether two filters select the same way.
 func (f DeadLetterFilter) equal(o DeadLetterFilter) bool {
 	return f.Stream == o.Stream && f.Consumer == o.Consumer && f.Subject == o.Subject && f.Reason == o.Reason &&
 		f.Status == o.Status && f.Q == o.Q && f.Since.Equal(o.Since) && f.Until.Equal(o.Until) &&
-		slices.Equal(f.IDs, o.IDs) && f.MaxID == o.MaxID && f.PayloadsHidden == o.PayloadsHidden
+		slices.Equal(f.IDs, o.IDs) && f.MaxID == o.MaxID && f.PayloadsHidden == o.PayloadsHidden && f.OldestFirst == o.OldestFirst
 }
 
 // MaxSearchBytes and MaxSearchTerms bound a full-text search: each term is
@@ -293,13 +298,18 @@ func (f DeadLetterFilter) from() string {
 	return " FROM dead_letters d"
 }
 
-// order is the ORDER BY for listing f newest first: by DLQ sequence,
-// which is the order dead letters arrived in.
+// order is the ORDER BY for listing f newest first (oldest first with
+// OldestFirst): by DLQ sequence, which is the order dead letters arrived
+// in.
 func (f DeadLetterFilter) order() string {
-	if ftsQuery(f.Q) != "" {
-		return " ORDER BY dead_letters_fts.rowid DESC"
+	dir := " DESC"
+	if f.OldestFirst {
+		dir = ""
 	}
-	return " ORDER BY d.id DESC"
+	if ftsQuery(f.Q) != "" {
+		return " ORDER BY dead_letters_fts.rowid" + dir
+	}
+	return " ORDER BY d.id" + dir
 }
 
 // ftsQuery turns what an operator types into an FTS5 query: every token
@@ -340,6 +350,9 @@ func (db *DB) ListDeadLetters(ctx context.Context, f DeadLetterFilter, limit int
 			return DeadLetterPage{}, err
 		}
 		cond := "d.id < ?"
+		if f.OldestFirst {
+			cond = "d.id > ?"
+		}
 		if where == "" {
 			where = " WHERE " + cond
 		} else {

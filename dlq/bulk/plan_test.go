@@ -134,3 +134,26 @@ func TestBulkJobsListAsEveryReplicaSeesThem(t *testing.T) {
 		return nil
 	})
 }
+
+// TestBulkRedeliversInTheOrderTheyFailed: a job sends the oldest dead
+// letter first, page after page, so messages of one key go back in the
+// order they came (a created before its updated), however the list
+// pages show them (newest first).
+func TestBulkRedeliversInTheOrderTheyFailed(t *testing.T) {
+	t.Parallel()
+	b := setupDesk(t)
+	const n = 450 // more than a page of 200
+	b.manyDeadLetters(t, n)
+	r := b.runner(t)
+	job, err := r.Create(b.ctx, Request{Filter: store.DeadLetterFilter{Stream: "ORDERS"}, Actor: "ann"})
+	require.NoError(t, err)
+	job = waitJobDone(t, r, job.ID, 30*time.Second)
+	require.Equal(t, n, job.Sent)
+	orders, err := b.js.Stream(b.ctx, "ORDERS")
+	require.NoError(t, err)
+	for seq := uint64(1); seq <= n; seq++ {
+		m, err := orders.GetMsg(b.ctx, seq)
+		require.NoError(t, err)
+		require.Equal(t, fmt.Sprintf(`{"n":%d}`, seq-1), string(m.Data), "ORDERS #%d", seq)
+	}
+}

@@ -610,6 +610,9 @@ type pass struct {
 func (b *Runner) newPass(ctx context.Context, job Job) (*pass, error) {
 	f := job.Filter
 	f.MaxID = job.MaxID
+	// In the order they failed: messages of one key go back in the order
+	// they came (a created before its updated).
+	f.OldestFirst = true
 	remaining, err := b.q.Count(ctx, f)
 	if err != nil {
 		return nil, err
