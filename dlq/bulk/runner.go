@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -112,6 +113,10 @@ type Job struct {
 	// Account is the runner's Config.Account when the job was created:
 	// the --account whose dead letters it acts on, "" for jetwatch's own.
 	Account string `json:"account,omitempty"`
+
+	// unknown and unknownFilter are the fields a newer jetwatch wrote
+	// that this one does not know, kept as read (see job_json.go).
+	unknown, unknownFilter map[string]json.RawMessage
 }
 
 // Breakers are the circuit breakers services report. *store.DB
@@ -523,6 +528,13 @@ func (e errLeased) Error() string {
 	return "runs on another jetwatch until " + e.until.Format(time.RFC3339)
 }
 
+// errNewer says a job carries fields this jetwatch does not know.
+type errNewer struct{ fields []string }
+
+func (e errNewer) Error() string {
+	return "written by a newer jetwatch (fields " + strings.Join(e.fields, ", ") + ")"
+}
+
 // run takes the job's lease, waiting while another replica holds it (a
 // replica that died lets its lease lapse), and works through the job's
 // pending dead letters.
@@ -551,6 +563,9 @@ func (b *Runner) lease(ctx context.Context, id string) (Job, bool, error) {
 			if j.State != JobRunning {
 				return ErrJobFinished
 			}
+			if newer := j.newerFields(); len(newer) > 0 {
+				return errNewer{newer}
+			}
 			if j.Owner != "" && j.Owner != b.self && b.cfg.Now().Before(j.LeaseUntil) {
 				return errLeased{j.LeaseUntil}
 			}
@@ -558,8 +573,14 @@ func (b *Runner) lease(ctx context.Context, id string) (Job, bool, error) {
 			return nil
 		})
 		var leased errLeased
+		var newer errNewer
 		switch {
 		case errors.Is(err, ErrJobFinished):
+			return job, false, nil
+		case errors.As(err, &newer):
+			// Left running in the bucket, for a replica that knows them.
+			b.logger.Warn("bulk job left to a newer jetwatch: it has fields this one does not know, and acting on part of its filter could act on more than was previewed",
+				"job", id, "fields", newer.fields)
 			return job, false, nil
 		case errors.As(err, &leased):
 			select {
