@@ -85,7 +85,7 @@ func judgeStream(s *store.Stream, consumers []store.Consumer) {
 	// come (by name) within a level: found in one pass, as the consumers
 	// are many and the kept few.
 	var named [streamConsumerReasons]int
-	nNamed, unwell, critical := 0, 0, 0
+	nNamed, unwell, critical, unread := 0, 0, 0, 0
 	for i := range consumers {
 		level := consumerLevel(&consumers[i])
 		if level == "" {
@@ -94,6 +94,9 @@ func judgeStream(s *store.Stream, consumers []store.Consumer) {
 		unwell++
 		if level == store.HealthCritical {
 			critical++
+		}
+		if consumers[i].Unread != nil {
+			unread++
 		}
 		// Insert after every kept one at least as bad: a worse one goes
 		// before better ones, the last kept drops off when full.
@@ -119,34 +122,51 @@ func judgeStream(s *store.Stream, consumers []store.Consumer) {
 		if consumerLevel(c) == store.HealthCritical {
 			critical--
 		}
+		if c.Unread != nil {
+			unread--
+		}
 	}
 	if more := unwell - nNamed; more > 0 {
 		level := store.HealthWarning
 		if critical > 0 {
 			level = store.HealthCritical
 		}
-		h.Raise(level, moreUnwellConsumers(more, critical))
+		h.Raise(level, moreUnwellConsumers(more-unread, critical, unread))
 	}
 	s.Health = h
 }
 
-// moreUnwellConsumers counts the unwell consumers not named, critical of
-// them critical and the others warnings.
-func moreUnwellConsumers(more, critical int) string {
-	var levels string
-	switch critical {
-	case 0:
-		levels = "all warning"
-	case more:
-		levels = "all critical"
+// moreUnwellConsumers counts the consumers not named: unwell ones,
+// critical of them critical and the others warnings, and unread ones,
+// which are not known to be unwell (only not to have answered).
+func moreUnwellConsumers(more, critical, unread int) string {
+	var parts []string
+	if more > 0 {
+		var levels string
+		switch critical {
+		case 0:
+			levels = "all warning"
+		case more:
+			levels = "all critical"
+		default:
+			levels = fmt.Sprintf("%d critical, %d warning", critical, more-critical)
+		}
+		if more == 1 {
+			parts = append(parts, "1 more is unwell ("+strings.TrimPrefix(levels, "all ")+")")
+		} else {
+			parts = append(parts, fmt.Sprintf("%d more are unwell (%s)", more, levels))
+		}
+	}
+	switch {
+	case unread == 0:
+	case more > 0:
+		parts = append(parts, fmt.Sprintf("%d could not be read", unread))
+	case unread == 1:
+		parts = append(parts, "1 more could not be read")
 	default:
-		levels = fmt.Sprintf("%d critical, %d warning", critical, more-critical)
+		parts = append(parts, fmt.Sprintf("%d more could not be read", unread))
 	}
-	if more == 1 {
-		levels = strings.TrimPrefix(levels, "all ")
-		return store.ConsumersReasonPrefix + "1 more is unwell (" + levels + "): see the stream's consumers"
-	}
-	return fmt.Sprintf("%s%d more are unwell (%s): see the stream's consumers", store.ConsumersReasonPrefix, more, levels)
+	return store.ConsumersReasonPrefix + strings.Join(parts, "; ") + ": see the stream's consumers"
 }
 
 // consumerLevel is the level at which a consumer makes its stream
