@@ -284,9 +284,9 @@ func TestTimelineKeepsWhatItsStreamHolds(t *testing.T) {
 		require.NoError(t, forger.Publish(fmt.Sprintf("$JS.EVENT.ADVISORY.STREAM.CREATED.S%d", i), []byte(adv)))
 	}
 	require.NoError(t, forger.Flush())
-	// The stream holds the last 5 advisories (the forger's, and the
-	// server's own before them); the timeline ends up with those it
-	// stores of them, and nothing older.
+	// The stream holds the last 5 advisories (the forger's, and maybe the
+	// server's own about jetwatch's reader among them); the timeline ends
+	// up with those it stores of them, and nothing older.
 	stream, err := jwJS.Stream(ctx, cfg.Advisories)
 	require.NoError(t, err)
 	var large uint64
@@ -299,8 +299,8 @@ func TestTimelineKeepsWhatItsStreamHolds(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if len(events) == 0 || events[0].ID != info.State.LastSeq || events[0].Stream != "S11" {
-			return fmt.Errorf("the last advisory is not stored yet: %v", events)
+		if len(events) == 0 || events[0].Stream != "S11" {
+			return fmt.Errorf("the last forged advisory is not stored yet: %v", events)
 		}
 		for _, e := range events {
 			if e.ID < info.State.FirstSeq {
@@ -310,8 +310,23 @@ func TestTimelineKeepsWhatItsStreamHolds(t *testing.T) {
 				large = e.ID
 			}
 		}
-		if len(events) != 5 {
-			return fmt.Errorf("%d events, want the stream's 5", len(events))
+		// Every forged advisory the stream holds is an event (the server's
+		// own about jetwatch's streams and readers are not).
+		for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+			m, err := stream.GetMsg(ctx, seq)
+			if err != nil {
+				return err
+			}
+			if !strings.HasPrefix(m.Subject, "$JS.EVENT.ADVISORY.STREAM.CREATED.S") {
+				continue
+			}
+			found := false
+			for _, e := range events {
+				found = found || e.ID == seq
+			}
+			if !found {
+				return fmt.Errorf("advisory %d (%s) is not an event yet", seq, m.Subject)
+			}
 		}
 		return nil
 	})
