@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,7 +102,7 @@ func (w *BreakerWatcher) Start(ctx context.Context) error {
 				switch {
 				case e == nil:
 				case e.Operation() == jetstream.KeyValuePut:
-					w.apply(ctx, e.Key(), e.Value())
+					w.apply(ctx, e.Key(), e.Value(), e.Created())
 				default:
 					// Deleted or purged: whoever removed the report
 					// (an operator retiring a service) wants it gone.
@@ -122,7 +124,25 @@ func (w *BreakerWatcher) Stop() {
 	})
 }
 
-func (w *BreakerWatcher) apply(ctx context.Context, key string, value []byte) {
+// Bounds on what a breaker report may claim: any service (or anyone
+// allowed to write the bucket) writes them, and a report that is never
+// stale would keep an open breaker holding every bulk redelivery to its
+// consumer.
+const (
+	// maxReportedHeartbeat is the longest heartbeat believed: a breaker
+	// silent for three of them is stale. One not given (an older
+	// service) is taken as the service package's 10 s.
+	maxReportedHeartbeat = time.Hour
+	defaultHeartbeat     = 10 * time.Second
+	// maxReportedError and maxReportedName bound the texts kept.
+	maxReportedError = 1024
+	maxReportedName  = 256
+)
+
+// apply stores a report written to the bucket at written (the server's
+// clock): that, not the time the report claims, is when the breaker was
+// last heard from.
+func (w *BreakerWatcher) apply(ctx context.Context, key string, value []byte, written time.Time) {
 	var b store.Breaker
 	if err := json.Unmarshal(value, &b); err != nil || b.Service == "" || b.Breaker == "" {
 		w.logger.Warn("malformed breaker report ignored", "key", key, "err", err)
@@ -142,9 +162,25 @@ func (w *BreakerWatcher) apply(ctx context.Context, key string, value []byte) {
 			"service", b.Service, "breaker", b.Breaker, "its_key", want)
 		return
 	}
-	if b.UpdatedAt.IsZero() {
-		b.UpdatedAt = time.Now().UTC()
+	if written.IsZero() {
+		written = time.Now()
 	}
+	b.UpdatedAt = written.UTC()
+	if b.Since.IsZero() || b.Since.After(b.UpdatedAt.Add(time.Minute)) {
+		// Not begun later than it was reported (a minute's clock skew
+		// allowed), nor never.
+		b.Since = b.UpdatedAt
+	}
+	switch hb := b.HeartbeatSeconds; {
+	case math.IsNaN(hb) || hb <= 0:
+		b.HeartbeatSeconds = defaultHeartbeat.Seconds()
+	case hb > maxReportedHeartbeat.Seconds():
+		b.HeartbeatSeconds = maxReportedHeartbeat.Seconds()
+	}
+	b.LastError = clampText(b.LastError, maxReportedError)
+	b.Instance = clampText(b.Instance, maxReportedName)
+	b.Stream = clampText(b.Stream, maxReportedName)
+	b.Consumer = clampText(b.Consumer, maxReportedName)
 	tr, err := w.db.SaveBreaker(ctx, b)
 	if err != nil {
 		w.logger.Error("storing a breaker report failed", "key", key, "err", err)
@@ -178,6 +214,19 @@ func (w *BreakerWatcher) forget(ctx context.Context, key string) {
 		w.transitions.DeletePartialMatch(prometheus.Labels{"service": b.Service, "breaker": b.Breaker})
 		w.logger.Info("breaker forgotten: its report was deleted", "service", b.Service, "breaker", b.Breaker)
 	}
+}
+
+// clampText cuts s to at most n bytes at a character boundary, marking
+// the cut with "…".
+func clampText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func breakerValue(state string) float64 {

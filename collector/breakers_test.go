@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -150,6 +152,10 @@ func TestBreakerReportsSpeakOnlyForTheirKey(t *testing.T) {
 		if !slices.Equal(got, []string{"mailer/smtp=open", "mailer/imap=closed"}) {
 			return fmt.Errorf("breakers %v", got)
 		}
+		// The series is set right after the row.
+		if n := len(gatherAll(t, reg)["jetwatch_breaker_state"].GetMetric()); n != 2 {
+			return fmt.Errorf("%d breaker series", n)
+		}
 		return nil
 	})
 	families := gatherAll(t, reg)
@@ -165,13 +171,60 @@ func TestBreakerReportsSpeakOnlyForTheirKey(t *testing.T) {
 		if !slices.Equal(got, []string{"mailer/imap=closed"}) {
 			return fmt.Errorf("breakers %v", got)
 		}
+		// The series goes right after the row.
+		if n := len(gatherAll(t, reg)["jetwatch_breaker_state"].GetMetric()); n != 1 {
+			return fmt.Errorf("%d breaker series", n)
+		}
 		return nil
 	})
 	families = gatherAll(t, reg)
-	require.Len(t, families["jetwatch_breaker_state"].GetMetric(), 1)
 	require.Equal(t, 0.0, gaugeValue(t, families, "jetwatch_breaker_state", map[string]string{"service": "mailer", "breaker": "imap"}))
 	// Its history stays until it expires.
 	trs, err := b.db.BreakerTransitions(ctx, "mailer", "smtp", 10)
 	require.NoError(t, err)
 	require.NotEmpty(t, trs)
+}
+
+// TestBreakerReportsAreBounded: what a report claims is bounded. A
+// heartbeat of a million hours or a last report in the future would keep
+// an open breaker from ever going stale (and holding every bulk
+// redelivery to its consumer); the last report is when the bucket got
+// it, the heartbeat at most an hour, and the texts kept short.
+func TestBreakerReportsAreBounded(t *testing.T) {
+	t.Parallel()
+	_, b := setup(t)
+	ctx := context.Background()
+	w, err := NewBreakerWatcher(b.js, b.db, BreakerWatcherConfig{Registerer: prometheus.NewRegistry(), Logger: testLogger(t)})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(ctx))
+	t.Cleanup(w.Stop)
+	kv, err := b.js.KeyValue(ctx, DefaultBreakerBucket)
+	require.NoError(t, err)
+	future := time.Now().Add(1000 * time.Hour).UTC()
+	data, err := json.Marshal(store.Breaker{Service: "mailer", Breaker: "smtp", State: store.BreakerOpen, Since: future,
+		UpdatedAt: future, HeartbeatSeconds: 3.6e9, LastError: strings.Repeat("é", 50_000), Instance: strings.Repeat("i", 5000)})
+	require.NoError(t, err)
+	before := time.Now()
+	_, err = kv.Put(ctx, service.BreakerKey("mailer", "smtp"), data)
+	require.NoError(t, err)
+	var br store.Breaker
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		all, err := b.db.Breakers(ctx, time.Now())
+		if err != nil || len(all) != 1 {
+			return fmt.Errorf("breakers %v: %w", all, err)
+		}
+		br = all[0]
+		return nil
+	})
+	require.WithinDuration(t, before, br.UpdatedAt, 5*time.Second, "when the bucket got it")
+	require.WithinDuration(t, br.UpdatedAt, br.Since, time.Second, "not begun in the future")
+	require.Equal(t, time.Hour.Seconds(), br.HeartbeatSeconds)
+	require.LessOrEqual(t, len(br.LastError), 1024)
+	require.True(t, utf8.ValidString(br.LastError))
+	require.True(t, strings.HasSuffix(br.LastError, "…"))
+	require.LessOrEqual(t, len(br.Instance), 256)
+	// Three hours of silence later, it is stale.
+	later, err := b.db.Breakers(ctx, br.UpdatedAt.Add(3*time.Hour+time.Second))
+	require.NoError(t, err)
+	require.True(t, later[0].Stale)
 }
