@@ -71,11 +71,18 @@ const maxClip = 64
 // clip makes an untrusted value safe to log and show: at most maxClip
 // runes, control and format characters and invalid UTF-8 replaced by
 // U+FFFD, and the original length said when it was cut.
-func clip(s string) string {
+func clip(s string) string { return clipTo(s, maxClip) }
+
+// maxReasonClip bounds a terminated message's reason in an event: a
+// sentence, which a client sends with its term.
+const maxReasonClip = 300
+
+// clipTo is clip at max runes.
+func clipTo(s string, max int) string {
 	var b strings.Builder
 	n := 0
 	for _, r := range s {
-		if n == maxClip {
+		if n == max {
 			fmt.Fprintf(&b, "… (%d bytes)", len(s))
 			return b.String()
 		}

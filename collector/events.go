@@ -358,7 +358,8 @@ func describeAdvisory(subject string, data []byte, received time.Time) store.Eve
 		e.Severity = store.SeverityWarning
 		e.Summary = fmt.Sprintf("message #%d of %s terminated by consumer %s", a.StreamSeq, a.Stream, a.Consumer)
 		if a.Reason != "" {
-			e.Summary += ": " + a.Reason
+			// The client's text, sent with its term: any length.
+			e.Summary += ": " + clipTo(a.Reason, maxReasonClip)
 		}
 		if strings.Contains(strings.ToLower(a.Reason), "deleted by stream limits") {
 			e.Kind, e.Severity = "data_loss", store.SeverityCritical

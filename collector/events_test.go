@@ -147,6 +147,20 @@ func TestDescribeAdvisoryNamesDataLoss(t *testing.T) {
 	require.Equal(t, "brand_new", e.Kind)
 }
 
+// A terminated message's reason is the client's text, of any length: the
+// event keeps its start, says how long it was, and shows no control
+// characters.
+func TestATermReasonIsClipped(t *testing.T) {
+	t.Parallel()
+	reason := "bad\\u0007 order " + strings.Repeat("x", 100_000)
+	e := describeAdvisory("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.S.c",
+		[]byte(`{"type":"io.nats.jetstream.advisory.v1.terminated","stream":"S","consumer":"c","stream_seq":9,"reason":"`+reason+`"}`), time.Now())
+	require.Equal(t, "terminated", e.Kind)
+	require.Less(t, len(e.Summary), 1024)
+	require.True(t, strings.HasPrefix(e.Summary, "message #9 of S terminated by consumer c: bad\ufffd order xxx"), e.Summary)
+	require.True(t, strings.HasSuffix(e.Summary, "… (100011 bytes)"), e.Summary)
+}
+
 // Anyone in the account may publish naks and advisories: forged ones with
 // hostile names or endless new kinds never add metric series without end,
 // nor long names to the timeline.
