@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/dlq"
@@ -92,4 +93,51 @@ func (l *lockedBuffer) Reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.buf.Reset()
+}
+
+// TestIndexedSeriesAreCapped: the stream and consumer labels of
+// jetwatch_dead_letters_indexed_total are what services put in the
+// envelope; names NATS could not have given, and pairs past the cap,
+// are counted together, so a service minting a name per dead letter
+// cannot grow /metrics without end.
+func TestIndexedSeriesAreCapped(t *testing.T) {
+	t.Parallel()
+	b := setupIndex(t)
+	reg := prometheus.NewRegistry()
+	ix, err := New(b.nc, b.db, Config{Registerer: reg})
+	require.NoError(t, err)
+	ix.maxSeries = 2
+	publish := func(pairs ...[2]string) uint64 {
+		var last uint64
+		for _, names := range pairs {
+			m := nats.NewMsg(dlq.Subject("ORDERS", "billing"))
+			m.Data = []byte("x")
+			dlq.Envelope{Stream: names[0], Subject: "orders.created", Sequence: 3, Consumer: names[1], Deliveries: 5,
+				Reason: dlq.ReasonMaxDeliver, Error: "boom", FailedAt: time.Now()}.Apply(m.Header)
+			last = b.publish(t, m)
+		}
+		return last
+	}
+	require.NoError(t, ix.Start(b.ctx))
+	t.Cleanup(ix.Stop)
+	// The first pairs take the series; those after them are counted
+	// together.
+	b.waitIndexed(t, publish([2]string{"ORDERS", "billing"}, [2]string{"ORDERS", "billing"}, [2]string{"PAYMENTS", "refunds"}))
+	b.waitIndexed(t, publish([2]string{"S3", "c3"}, [2]string{"S4", "c4"}, [2]string{"bad name", "c"}))
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "jetwatch_dead_letters_indexed_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			got[l["stream"]+"/"+l["consumer"]] += m.GetCounter().GetValue()
+		}
+	}
+	require.Equal(t, map[string]float64{"ORDERS/billing": 2, "PAYMENTS/refunds": 1, "(other)/(other)": 3}, got)
 }
