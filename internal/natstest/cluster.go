@@ -112,14 +112,34 @@ func (c *Cluster) Start(i int) *server.Server {
 	}
 	c.killed[i] = false
 	c.setLinks()
-	s, err := server.NewServer(c.opts[i].Clone())
-	if err != nil {
-		c.t.Fatalf("node %d: %v", i+1, err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
+	var s *server.Server
+	for attempt := 0; ; attempt++ {
+		o := c.opts[i].Clone()
+		// A stopped node's ports are free for anything meanwhile: an
+		// outgoing connection of any test may have been given one as
+		// its own port (they come from the same range). Such a port is
+		// given up for a new one; the relays are aimed at the route
+		// port below, and clients learn the client port from the
+		// cluster. (A server that cannot listen never becomes ready,
+		// and says nothing without a logger.)
+		if attempt > 0 || !portFree(o.Port) {
+			o.Port = server.RANDOM_PORT
+		}
+		if attempt > 0 || !portFree(o.Cluster.Port) {
+			o.Cluster.Port = server.RANDOM_PORT
+		}
+		var err error
+		if s, err = server.NewServer(o); err != nil {
+			c.t.Fatalf("node %d: %v", i+1, err)
+		}
+		go s.Start()
+		if s.ReadyForConnections(10 * time.Second) {
+			break
+		}
 		s.Shutdown()
-		c.t.Fatalf("node %d did not start on client port %d, route port %d", i+1, c.opts[i].Port, c.opts[i].Cluster.Port)
+		if attempt == 1 {
+			c.t.Fatalf("node %d did not start on client port %d, route port %d, nor on new ones", i+1, c.opts[i].Port, c.opts[i].Cluster.Port)
+		}
 	}
 	// Keep the ports for a restart, and aim the relays at this node.
 	c.opts[i].Port = s.Addr().(*net.TCPAddr).Port
@@ -131,6 +151,19 @@ func (c *Cluster) Start(i int) *server.Server {
 	}
 	c.Nodes[i] = s
 	return s
+}
+
+// portFree says whether port (0: any) can be listened on on loopback now.
+func portFree(port int) bool {
+	if port <= 0 {
+		return true
+	}
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }
 
 // Stop shuts node i down, as a crash would take it away.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -135,4 +136,57 @@ func msgData(m *nats.Msg) string {
 		return ""
 	}
 	return string(m.Data)
+}
+
+// A stopped node's ports are free for anything meanwhile (an outgoing
+// connection of another test may be given one as its own): a node whose
+// ports were taken starts on new ones and rejoins its cluster, its
+// replicas current again.
+func TestANodeWhosePortsWereTakenRestartsOnNewOnes(t *testing.T) {
+	t.Parallel()
+	c := RunCluster(t, 3)
+	nc, err := nats.Connect(c.URLs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "R3", Subjects: []string{"r3.>"}, Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	victim := (c.WaitForStreamLeader("R3") + 1) % 3
+	oldClient, oldRoute := c.opts[victim].Port, c.opts[victim].Cluster.Port
+	c.Kill(victim)
+	for _, port := range []int{oldClient, oldRoute} {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+	}
+	c.Start(victim)
+	if c.opts[victim].Port == oldClient || c.opts[victim].Cluster.Port == oldRoute {
+		t.Fatalf("ports %d and %d kept though taken", oldClient, oldRoute)
+	}
+	name := c.Nodes[victim].Name()
+	CheckFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		if _, err := js.Publish(ctx, "r3.x", []byte("after")); err != nil {
+			return err
+		}
+		s, err := js.Stream(ctx, "R3")
+		if err != nil {
+			return err
+		}
+		for _, r := range s.CachedInfo().Cluster.Replicas {
+			if r.Name == name && r.Current {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s is not a current replica of R3 yet", name)
+	})
 }
