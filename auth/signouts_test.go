@@ -103,7 +103,7 @@ func TestSignOutsWhileNATSIsDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	dir := t.TempDir()
-	srv := natstest.RunServer(t, natstest.WithStoreDir(dir))
+	srv := natstest.RunServer(t, natstest.WithStoreDir(dir), natstest.Restartable(t))
 	port := srv.Addr().(*net.TCPAddr).Port
 	reconnect := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(20 * time.Millisecond)}
 	a, b := sharingReplica(t, ctx, srv, reconnect...), sharingReplica(t, ctx, srv, reconnect...)

@@ -151,7 +151,7 @@ func testSlotBound(t *testing.T, bucket string) {
 func TestServerRestartMidRunLosesNothing(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	srv := natstest.RunServer(t, natstest.WithStoreDir(dir))
+	srv := natstest.RunServer(t, natstest.WithStoreDir(dir), natstest.Restartable(t))
 	nc, err := nats.Connect(srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)

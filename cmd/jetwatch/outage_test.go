@@ -26,7 +26,7 @@ import (
 func TestNATSOutageAnswersAtOnceAndRecoversQuickly(t *testing.T) {
 	t.Parallel()
 	store := t.TempDir()
-	srv := natstest.RunServer(t, natstest.WithStoreDir(store))
+	srv := natstest.RunServer(t, natstest.WithStoreDir(store), natstest.Restartable(t))
 	port := srv.Addr().(*net.TCPAddr).Port
 	env := func(k string) string { return map[string]string{"NATS_URL": srv.ClientURL()}[k] }
 	ctx, cancel := context.WithCancel(t.Context())

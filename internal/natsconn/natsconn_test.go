@@ -241,9 +241,9 @@ func TestConnectWithTLSClientCertificate(t *testing.T) {
 
 func TestStatusFollowsServerRestartOnSamePort(t *testing.T) {
 	t.Parallel()
+	port := natstest.RestartablePort(t)
 	auth := func(o *server.Options) { o.Username, o.Password = "ops", "s3cret" }
-	srv := runServer(t, auth)
-	port := srv.Addr().(*net.TCPAddr).Port
+	srv := runServer(t, func(o *server.Options) { auth(o); o.Port = port })
 	logger, logs := newLogger()
 	status := NewStatus()
 	// Credentials in the URL, to check they are never shown or logged.
@@ -292,10 +292,9 @@ func TestStatusFollowsServerRestartOnSamePort(t *testing.T) {
 
 func TestConnectWhileServerIsDownRetriesInBackground(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
+	// Nothing listens there until the server starts, and no outgoing
+	// connection is given it meanwhile.
+	port := natstest.RestartablePort(t)
 
 	logger, logs := newLogger()
 	status := NewStatus()

@@ -4,6 +4,9 @@
 package natstest
 
 import (
+	"fmt"
+	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -54,6 +57,41 @@ no_auth_user: app
 // WithPort fixes the port, to restart a server where clients expect it.
 func WithPort(port int) Option {
 	return func(o *server.Options) { o.Port = port }
+}
+
+// Restartable takes a port the server keeps across a restart: one outside
+// the range the system gives outgoing connections their own ports from.
+// A random listening port comes from that range, and once its server
+// stops, any test's next connection may be given it, so a server
+// started again on it could not listen (and, without a logger, never
+// becomes ready).
+func Restartable(t testing.TB) Option {
+	t.Helper()
+	port := RestartablePort(t)
+	return func(o *server.Options) { o.Port = port }
+}
+
+// RestartablePort is a free loopback port below the ephemeral range (or
+// above it when that leaves no room below): see Restartable.
+func RestartablePort(t testing.TB) int {
+	t.Helper()
+	lo, hi := 32768, 60999
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		fmt.Sscan(string(b), &lo, &hi) //nolint:errcheck // the defaults stand
+	}
+	from, to := 10000, lo-1
+	if to-from < 1000 {
+		from, to = hi+1, 65535
+	}
+	for range 100 {
+		port := from + rand.IntN(to-from+1)
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			l.Close()
+			return port
+		}
+	}
+	t.Fatalf("no free port in %d-%d", from, to)
+	return 0
 }
 
 // WithStoreDir fixes the JetStream store directory, to restart a server

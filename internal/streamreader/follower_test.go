@@ -270,7 +270,7 @@ func TestFollowerEndsWithItsContext(t *testing.T) {
 func TestFollowerSurvivesAServerRestart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	srv := natstest.RunServer(t, natstest.WithStoreDir(dir))
+	srv := natstest.RunServer(t, natstest.WithStoreDir(dir), natstest.Restartable(t))
 	port := srv.Addr().(*net.TCPAddr).Port
 	nc := natstest.Connect(t, srv, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
 	js, err := jetstream.New(nc)

@@ -90,7 +90,7 @@ func TestPrepareErrorEndsTheRun(t *testing.T) {
 func TestServerRestartMidRunLosesNothing(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	srv := natstest.RunServer(t, natstest.WithStoreDir(dir))
+	srv := natstest.RunServer(t, natstest.WithStoreDir(dir), natstest.Restartable(t))
 	port := srv.Addr().(*net.TCPAddr).Port
 	nc := natstest.Connect(t, srv, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
 	js, err := jetstream.New(nc)
