@@ -45,8 +45,15 @@ type StuckSaga struct {
 	More bool
 }
 
-// JourneyURL is the path of a key's journey page.
-func JourneyURL(key string) string { return "/journeys/" + url.PathEscape(key) }
+// JourneyURL is the path of a key's journey page: /journeys/KEY, or
+// /journeys/key/KEY for a key that is a page of its own under /journeys
+// ("stuck").
+func JourneyURL(key string) string {
+	if key == "stuck" || key == "key" {
+		return "/journeys/key/" + url.PathEscape(key)
+	}
+	return "/journeys/" + url.PathEscape(key)
+}
 
 // stepLevel is the badge colour of a step.
 func stepLevel(s journey.Step) string {

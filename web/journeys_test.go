@@ -21,6 +21,7 @@ import (
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/journey"
 	"github.com/jetwatch/jetwatch/store"
+	"github.com/jetwatch/jetwatch/views"
 )
 
 const journeyTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -236,6 +237,27 @@ func TestJourneyHostileKeys(t *testing.T) {
 	res, raw = get(t, srv, "/api/v1/journeys/o-1")
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	require.Contains(t, raw, `"subject":"orders.created"`)
+
+	// Keys named as pages under /journeys have their journey too.
+	for _, key := range []string{"stuck", "key"} {
+		m := nats.NewMsg("orders.created")
+		m.Header.Set("X-Order-Id", key)
+		_, err := jb.js.PublishMsg(ctx, m)
+		require.NoError(t, err)
+	}
+	require.NoError(t, jb.jix.CatchUp(ctx))
+	for _, key := range []string{"stuck", "key", "o-1"} {
+		res, _ := get(t, srv, "/journeys?key="+key)
+		require.Equal(t, http.StatusSeeOther, res.StatusCode, key)
+		require.Equal(t, views.JourneyURL(key), res.Header.Get("Location"))
+		res, page := get(t, srv, res.Header.Get("Location"))
+		require.Equal(t, http.StatusOK, res.StatusCode, key)
+		doc := parse(t, page)
+		require.Equal(t, []string{key}, byTestID(t, page, "journey-key"))
+		require.Len(t, nodes(doc, "journey-step"), 1, key)
+	}
+	require.Equal(t, "/journeys/key/stuck", views.JourneyURL("stuck"))
+	require.Equal(t, "/journeys/o-1", views.JourneyURL("o-1"))
 }
 
 // TestStuckJourneysPage lists, under each saga_stuck rule, the journeys

@@ -47,6 +47,8 @@ func (s *Server) routes(e *echo.Echo) {
 	r(get, "/journeys", v, "", s.journeyLookup)
 	r(get, "/journeys/stuck", v, "", s.journeyStuck)
 	r(get, "/journeys/:key", v, "", s.journeyShow)
+	// Any key, "stuck" included (see views.JourneyURL).
+	r(get, "/journeys/key/:key", v, "", s.journeyShow)
 	r(get, "/breakers", v, "", s.breakerList)
 	r(get, "/accounts", v, "", s.accountList)
 	r(get, "/alerts", v, "", s.alertList)
