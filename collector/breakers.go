@@ -46,6 +46,11 @@ type BreakerWatcher struct {
 
 	state       *prometheus.GaugeVec
 	transitions *prometheus.CounterVec
+	// series are the breakers with series of their own, at most
+	// maxSeries; used by the watching goroutine only.
+	series    map[[2]string]bool
+	maxSeries int
+	capped    bool // the cap was reached and said so
 
 	stop     context.CancelFunc
 	done     chan struct{}
@@ -57,6 +62,7 @@ func NewBreakerWatcher(js jetstream.JetStream, db *store.DB, cfg BreakerWatcherC
 	cfg.Bucket = cmp.Or(cfg.Bucket, DefaultBreakerBucket)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	w := &BreakerWatcher{js: js, db: db, cfg: cfg, logger: cfg.Logger.With("component", "breakers"),
+		series: map[[2]string]bool{}, maxSeries: maxBreakerSeries,
 		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "jetwatch_breaker_state",
 			Help: "Circuit breaker state reported by services: 0 closed, 1 half-open, 2 open.",
@@ -186,11 +192,39 @@ func (w *BreakerWatcher) apply(ctx context.Context, key string, value []byte, wr
 		w.logger.Error("storing a breaker report failed", "key", key, "err", err)
 		return
 	}
-	w.state.WithLabelValues(b.Service, b.Breaker).Set(breakerValue(b.State))
+	counted := w.counted(b.Service, b.Breaker)
+	if counted {
+		w.state.WithLabelValues(b.Service, b.Breaker).Set(breakerValue(b.State))
+	}
 	if tr != nil && tr.From != "unknown" {
-		w.transitions.WithLabelValues(b.Service, b.Breaker, b.State).Inc()
+		if counted {
+			w.transitions.WithLabelValues(b.Service, b.Breaker, b.State).Inc()
+		}
 		w.logger.Info("breaker changed state", "service", b.Service, "breaker", b.Breaker, "from", tr.From, "to", tr.To)
 	}
+}
+
+// maxBreakerSeries caps the breakers with series of their own: anyone
+// allowed to write the bucket could report breakers without end.
+const maxBreakerSeries = 10_000
+
+// counted says whether a breaker has series of its own: it has, or there
+// is room for it.
+func (w *BreakerWatcher) counted(service, breaker string) bool {
+	k := [2]string{service, breaker}
+	if w.series[k] {
+		return true
+	}
+	if len(w.series) >= w.maxSeries {
+		if !w.capped {
+			w.capped = true
+			w.logger.Warn("breakers beyond the first ones get no metric series: they are shown and judged, but not exported",
+				"cap", w.maxSeries, "service", service, "breaker", breaker)
+		}
+		return false
+	}
+	w.series[k] = true
+	return true
 }
 
 // forget removes the breaker reported under key, and its series, once its
@@ -212,6 +246,7 @@ func (w *BreakerWatcher) forget(ctx context.Context, key string) {
 		}
 		w.state.DeleteLabelValues(b.Service, b.Breaker)
 		w.transitions.DeletePartialMatch(prometheus.Labels{"service": b.Service, "breaker": b.Breaker})
+		delete(w.series, [2]string{b.Service, b.Breaker})
 		w.logger.Info("breaker forgotten: its report was deleted", "service", b.Service, "breaker", b.Breaker)
 	}
 }

@@ -228,3 +228,71 @@ func TestBreakerReportsAreBounded(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, later[0].Stale)
 }
+
+// TestBreakerSeriesAreCapped: past the cap a breaker is stored and shown
+// but gets no series; a forgotten one makes room.
+func TestBreakerSeriesAreCapped(t *testing.T) {
+	t.Parallel()
+	_, b := setup(t)
+	ctx := context.Background()
+	reg := prometheus.NewRegistry()
+	w, err := NewBreakerWatcher(b.js, b.db, BreakerWatcherConfig{Registerer: reg, Logger: testLogger(t)})
+	require.NoError(t, err)
+	w.maxSeries = 1
+	require.NoError(t, w.Start(ctx))
+	t.Cleanup(w.Stop)
+	kv, err := b.js.KeyValue(ctx, DefaultBreakerBucket)
+	require.NoError(t, err)
+	report := func(svc, name string) {
+		now := time.Now().UTC()
+		data, err := json.Marshal(store.Breaker{Service: svc, Breaker: name, State: store.BreakerOpen, Since: now, UpdatedAt: now})
+		require.NoError(t, err)
+		_, err = kv.Put(ctx, service.BreakerKey(svc, name), data)
+		require.NoError(t, err)
+	}
+	shown := func(want ...string) func() error {
+		return func() error {
+			all, err := b.db.Breakers(ctx, time.Now())
+			if err != nil {
+				return err
+			}
+			var got []string
+			for _, br := range all {
+				got = append(got, br.Service+"/"+br.Breaker)
+			}
+			if !slices.Equal(got, want) {
+				return fmt.Errorf("breakers %v, want %v", got, want)
+			}
+			return nil
+		}
+	}
+	seriesOf := func() []string {
+		var out []string
+		for _, m := range gatherAll(t, reg)["jetwatch_breaker_state"].GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "service" {
+					out = append(out, l.GetValue())
+				}
+			}
+		}
+		return out
+	}
+	report("a", "x")
+	report("b", "x")
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, shown("a/x", "b/x"))
+	// a was done with (its series set) before b was read.
+	require.Equal(t, []string{"a"}, seriesOf(), "b is past the cap")
+	require.NoError(t, kv.Delete(ctx, service.BreakerKey("a", "x")))
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, shown("b/x"))
+	report("c", "x")
+	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if err := shown("b/x", "c/x")(); err != nil {
+			return err
+		}
+		// Its series is set right after its row: a's room went to c.
+		if got := seriesOf(); !slices.Equal(got, []string{"c"}) {
+			return fmt.Errorf("series of %v", got)
+		}
+		return nil
+	})
+}
