@@ -1,16 +1,16 @@
 package bulk
 
 import (
-	"bytes"
 	"encoding/json"
-	"log/slog"
-	"sync"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jetwatch/jetwatch/internal/logtest"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -40,18 +40,17 @@ func TestAJobFromANewerJetwatchIsKeptAndLeftToIt(t *testing.T) {
 	_, err = kv.Put(b.ctx, id, newer)
 	require.NoError(t, err)
 
-	logs := &lockedLog{}
-	r := NewRunner(b.js, b.q, b.r, Config{Lease: 300 * time.Millisecond, SaveEvery: 20 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	logger, logs := logtest.New()
+	r := NewRunner(b.js, b.q, b.r, Config{Lease: 300 * time.Millisecond, SaveEvery: 20 * time.Millisecond, Logger: logger})
 	t.Cleanup(r.Stop)
 	require.NoError(t, r.Start(b.ctx))
 	natstest.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		if !bytes.Contains(logs.bytes(), []byte("bulk job left to a newer jetwatch")) {
-			return errString("not looked at yet")
+		if !strings.Contains(logs.String(), "bulk job left to a newer jetwatch") {
+			return errors.New("not looked at yet")
 		}
 		return nil
 	})
-	require.Contains(t, string(logs.bytes()), `fields="[priority filter.service]"`)
+	require.Contains(t, logs.String(), `fields="[priority filter.service]"`)
 	require.Zero(t, b.ordersCount(t), "nothing was sent")
 	job, err := r.Get(b.ctx, id)
 	require.NoError(t, err)
@@ -68,27 +67,4 @@ func TestAJobFromANewerJetwatchIsKeptAndLeftToIt(t *testing.T) {
 	require.Equal(t, 3.0, stored["priority"], "kept through the pause")
 	require.Equal(t, "notifier", stored["filter"].(map[string]any)["service"])
 	require.Equal(t, "ORDERS", stored["filter"].(map[string]any)["stream"])
-}
-
-type errString string
-
-func (e errString) Error() string { return string(e) }
-
-// lockedLog is a log the runner writes from its goroutines while the
-// test reads it.
-type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedLog) bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return bytes.Clone(l.buf.Bytes())
 }

@@ -1,9 +1,6 @@
 package index
 
 import (
-	"bytes"
-	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +10,7 @@ import (
 
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/dlq/redact"
+	"github.com/jetwatch/jetwatch/internal/logtest"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -31,8 +29,7 @@ func TestSearchCannotFindMaskedValues(t *testing.T) {
 		out, _ := r.Payload(p)
 		return out
 	}
-	var logs lockedBuffer
-	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	logger, logs := logtest.New()
 
 	m := nats.NewMsg(dlq.Subject("ORDERS", "billing"))
 	m.Data = []byte(`{"order":"ord-1","card":{"number":"4111111111111111","cvc":"737"},"note":"fragile parcel"}`)
@@ -68,31 +65,6 @@ func TestSearchCannotFindMaskedValues(t *testing.T) {
 	require.NotContains(t, logs.String(), "reindex")
 	require.Equal(t, 1, count("4111111111111111"), "rebuilt without masks, search finds it again")
 	ix.Stop()
-}
-
-// lockedBuffer is a log the index writes from its goroutines while the
-// test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *lockedBuffer) Reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.Reset()
 }
 
 // TestIndexedSeriesAreCapped: the stream and consumer labels of
