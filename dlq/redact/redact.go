@@ -74,10 +74,17 @@ func isASCII(s string) bool {
 // appears in it quoted, case ignored. Walking a payload's JSON costs tens
 // of microseconds, and most payloads of a kind that holds no masked field
 // are told apart in one pass. A payload with an escape (a key could be
-// spelled with one) always may.
+// spelled with one) or with anything but ASCII (the walk matches keys by
+// Unicode case folding, where "ſ" is an "s" and the Kelvin sign a "k")
+// always may.
 func (r *Redactor) mayMask(p []byte) bool {
-	if r.walkAlways || bytes.IndexByte(p, '\\') >= 0 {
+	if r.walkAlways {
 		return true
+	}
+	for _, c := range p {
+		if c == '\\' || c >= utf8.RuneSelf {
+			return true
+		}
 	}
 	for i := 0; ; {
 		q := bytes.IndexByte(p[i:], '"')
