@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jetwatch/jetwatch/internal/ensure"
+	"github.com/jetwatch/jetwatch/internal/seriescap"
 	"github.com/jetwatch/jetwatch/service"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -47,10 +48,9 @@ type BreakerWatcher struct {
 	state       *prometheus.GaugeVec
 	transitions *prometheus.CounterVec
 	// series are the breakers with series of their own, at most
-	// maxSeries; used by the watching goroutine only.
-	series    map[[2]string]bool
-	maxSeries int
-	capped    bool // the cap was reached and said so
+	// maxBreakerSeries.
+	series *seriescap.Pairs
+	capped bool // the cap was reached and said so (the watching goroutine's)
 
 	stop     context.CancelFunc
 	done     chan struct{}
@@ -62,7 +62,7 @@ func NewBreakerWatcher(js jetstream.JetStream, db *store.DB, cfg BreakerWatcherC
 	cfg.Bucket = cmp.Or(cfg.Bucket, DefaultBreakerBucket)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	w := &BreakerWatcher{js: js, db: db, cfg: cfg, logger: cfg.Logger.With("component", "breakers"),
-		series: map[[2]string]bool{}, maxSeries: maxBreakerSeries,
+		series: seriescap.New(maxBreakerSeries),
 		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "jetwatch_breaker_state",
 			Help: "Circuit breaker state reported by services: 0 closed, 1 half-open, 2 open.",
@@ -211,20 +211,15 @@ const maxBreakerSeries = 10_000
 // counted says whether a breaker has series of its own: it has, or there
 // is room for it.
 func (w *BreakerWatcher) counted(service, breaker string) bool {
-	k := [2]string{service, breaker}
-	if w.series[k] {
+	if w.series.Admit(service, breaker) {
 		return true
 	}
-	if len(w.series) >= w.maxSeries {
-		if !w.capped {
-			w.capped = true
-			w.logger.Warn("breakers beyond the first ones get no metric series: they are shown and judged, but not exported",
-				"cap", w.maxSeries, "service", service, "breaker", breaker)
-		}
-		return false
+	if !w.capped {
+		w.capped = true
+		w.logger.Warn("breakers beyond the first ones get no metric series: they are shown and judged, but not exported",
+			"cap", maxBreakerSeries, "service", service, "breaker", breaker)
 	}
-	w.series[k] = true
-	return true
+	return false
 }
 
 // forget removes the breaker reported under key, and its series, once its
@@ -246,7 +241,7 @@ func (w *BreakerWatcher) forget(ctx context.Context, key string) {
 		}
 		w.state.DeleteLabelValues(b.Service, b.Breaker)
 		w.transitions.DeletePartialMatch(prometheus.Labels{"service": b.Service, "breaker": b.Breaker})
-		delete(w.series, [2]string{b.Service, b.Breaker})
+		w.series.Forget(b.Service, b.Breaker)
 		w.logger.Info("breaker forgotten: its report was deleted", "service", b.Service, "breaker", b.Breaker)
 	}
 }

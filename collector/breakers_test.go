@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jetwatch/jetwatch/internal/natstest"
+	"github.com/jetwatch/jetwatch/internal/seriescap"
 	"github.com/jetwatch/jetwatch/service"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -238,7 +239,7 @@ func TestBreakerSeriesAreCapped(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	w, err := NewBreakerWatcher(b.js, b.db, BreakerWatcherConfig{Registerer: reg, Logger: testLogger(t)})
 	require.NoError(t, err)
-	w.maxSeries = 1
+	w.series = seriescap.New(1)
 	require.NoError(t, w.Start(ctx))
 	t.Cleanup(w.Stop)
 	kv, err := b.js.KeyValue(ctx, DefaultBreakerBucket)

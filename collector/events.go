@@ -16,6 +16,7 @@ import (
 
 	"github.com/jetwatch/jetwatch/audit"
 	"github.com/jetwatch/jetwatch/internal/natsname"
+	"github.com/jetwatch/jetwatch/internal/seriescap"
 	"github.com/jetwatch/jetwatch/internal/streamreader"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -67,9 +68,8 @@ type Timeline struct {
 	subs     []*nats.Subscription
 	// nakSeries are the stream/consumer pairs counted so far: the subjects
 	// naks are counted by can be published by anyone, so their number is
-	// capped.
-	nakMu     sync.Mutex
-	nakSeries map[[2]string]bool
+	// capped at maxNakSeries.
+	nakSeries *seriescap.Pairs
 
 	// follower reads the advisory stream from the stored position.
 	follower *streamreader.Follower[[]jetstream.Msg]
@@ -90,6 +90,7 @@ func NewTimeline(nc *nats.Conn, db *store.DB, cfg TimelineConfig) (*Timeline, er
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	t := &Timeline{nc: nc, js: js, db: db, cfg: cfg, logger: cfg.Logger.With("component", "timeline"),
+		nakSeries: seriescap.New(maxNakSeries),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetwatch_advisories_total",
 			Help: "JetStream advisories read from the advisory stream, by kind and severity.",
@@ -408,22 +409,8 @@ const maxNakSeries = 10_000
 // or "(other)" for names the server could not have sent and for pairs
 // past the cap.
 func (t *Timeline) nakLabels(stream, consumer string) []string {
-	if natsname.Name(stream) != nil || natsname.Name(consumer) != nil {
-		return []string{"(other)", "(other)"}
-	}
-	t.nakMu.Lock()
-	defer t.nakMu.Unlock()
-	k := [2]string{stream, consumer}
-	if !t.nakSeries[k] {
-		if len(t.nakSeries) >= maxNakSeries {
-			return []string{"(other)", "(other)"}
-		}
-		if t.nakSeries == nil {
-			t.nakSeries = map[[2]string]bool{}
-		}
-		t.nakSeries[k] = true
-	}
-	return k[:]
+	s, c := t.nakSeries.Names(stream, consumer)
+	return []string{s, c}
 }
 
 // knownKinds are the event kinds the server sends (as the timeline names

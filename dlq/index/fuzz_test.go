@@ -19,6 +19,7 @@ import (
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/dlq/query"
 	"github.com/jetwatch/jetwatch/internal/natsname"
+	"github.com/jetwatch/jetwatch/internal/seriescap"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -45,6 +46,7 @@ func FuzzIndexEnvelope(f *testing.F) {
 	ix := &Index{db: db, cfg: Config{Stream: "DLQ", Batch: 1}, logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		indexed:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "indexed"}, []string{"stream", "consumer", "reason"}),
 		unindexable: prometheus.NewCounter(prometheus.CounterOpts{Name: "unindexable"}),
+		series:      seriescap.New(maxIndexedSeries),
 	}
 	q := query.New(db, nil, "DLQ")
 	published := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)

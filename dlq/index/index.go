@@ -20,6 +20,7 @@ import (
 	"github.com/jetwatch/jetwatch/deadletter"
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/internal/natsname"
+	"github.com/jetwatch/jetwatch/internal/seriescap"
 	"github.com/jetwatch/jetwatch/internal/streamreader"
 	"github.com/jetwatch/jetwatch/store"
 )
@@ -80,10 +81,8 @@ type Index struct {
 
 	indexed *prometheus.CounterVec
 	// series are the stream/consumer pairs indexed counts by, at most
-	// maxSeries (maxIndexedSeries).
-	seriesMu    sync.Mutex
-	series      map[[2]string]bool
-	maxSeries   int
+	// maxIndexedSeries.
+	series      *seriescap.Pairs
 	unindexable prometheus.Counter
 	progress    progress
 	// follower indexes the DLQ stream, actions applies the actions
@@ -111,7 +110,7 @@ func New(nc *nats.Conn, db *store.DB, cfg Config) (*Index, error) {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	ix := &Index{js: js, db: db, cfg: cfg, logger: cfg.Logger.With("component", "dlq-index"),
-		series: map[[2]string]bool{}, maxSeries: maxIndexedSeries,
+		series: seriescap.New(maxIndexedSeries),
 		indexed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "jetwatch_dead_letters_indexed_total",
 			Help: "Dead letters indexed from the DLQ stream, by origin stream, consumer and reason.",
@@ -464,7 +463,7 @@ func (ix *Index) ingest(ctx context.Context, rows []indexRow) error {
 		counts[counted{stored[i].Stream, stored[i].Consumer, stored[i].Reason}]++
 	}
 	for k, n := range counts {
-		stream, consumer := ix.seriesLabels(k.stream, k.consumer)
+		stream, consumer := ix.series.Names(k.stream, k.consumer)
 		ix.indexed.WithLabelValues(stream, consumer, k.reason).Add(float64(n))
 	}
 	return nil
@@ -475,28 +474,6 @@ func (ix *Index) ingest(ctx context.Context, rows []indexRow) error {
 // in the envelope, and one that puts a new one in each would otherwise
 // add a series to /metrics with each dead letter.
 const maxIndexedSeries = 10_000
-
-// otherLabel counts the dead letters of names past the cap, and of names
-// NATS could not have given a stream or consumer.
-const otherLabel = "(other)"
-
-// seriesLabels are the stream and consumer labels a dead letter is
-// counted by.
-func (ix *Index) seriesLabels(stream, consumer string) (string, string) {
-	if natsname.Name(stream) != nil || natsname.Name(consumer) != nil {
-		return otherLabel, otherLabel
-	}
-	ix.seriesMu.Lock()
-	defer ix.seriesMu.Unlock()
-	k := [2]string{stream, consumer}
-	if !ix.series[k] {
-		if len(ix.series) >= ix.maxSeries {
-			return otherLabel, otherLabel
-		}
-		ix.series[k] = true
-	}
-	return stream, consumer
-}
 
 // indexRow is a dead letter ready to be stored, with the envelope it was
 // worked out from.

@@ -11,6 +11,7 @@ import (
 	"github.com/jetwatch/jetwatch/dlq"
 	"github.com/jetwatch/jetwatch/dlq/redact"
 	"github.com/jetwatch/jetwatch/internal/logtest"
+	"github.com/jetwatch/jetwatch/internal/seriescap"
 	"github.com/jetwatch/jetwatch/store"
 )
 
@@ -78,7 +79,7 @@ func TestIndexedSeriesAreCapped(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	ix, err := New(b.nc, b.db, Config{Registerer: reg})
 	require.NoError(t, err)
-	ix.maxSeries = 2
+	ix.series = seriescap.New(2)
 	publish := func(pairs ...[2]string) uint64 {
 		var last uint64
 		for _, names := range pairs {

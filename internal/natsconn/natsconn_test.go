@@ -1,7 +1,6 @@
 package natsconn
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -26,6 +25,7 @@ import (
 	"github.com/nats-io/nkeys"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jetwatch/jetwatch/internal/logtest"
 	"github.com/jetwatch/jetwatch/internal/natstest"
 )
 
@@ -72,33 +72,10 @@ func waitConnected(t *testing.T, status *Status) StatusSnapshot {
 	return status.Snapshot()
 }
 
-// logBuffer collects log output written from nats.go's callback goroutine.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newLogger() (*slog.Logger, *logBuffer) {
-	b := &logBuffer{}
-	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
-}
-
 func TestConnectWithUserPassword(t *testing.T) {
 	t.Parallel()
 	srv := runServer(t, func(o *server.Options) { o.Username, o.Password = "ops", "s3cret" })
-	logger, logs := newLogger()
+	logger, logs := logtest.New()
 	status := NewStatus()
 	connect(t, Options{Servers: srv.ClientURL(), User: "ops", Password: "s3cret"}, logger, status)
 
@@ -112,7 +89,7 @@ func TestConnectWithUserPassword(t *testing.T) {
 func TestConnectWithWrongPasswordGivesUpWithAuthorizationError(t *testing.T) {
 	t.Parallel()
 	srv := runServer(t, func(o *server.Options) { o.Username, o.Password = "ops", "s3cret" })
-	logger, logs := newLogger()
+	logger, logs := logtest.New()
 	status := NewStatus()
 	// The first connect retries in the background, so Connect succeeds;
 	// nats.go gives up after the server rejects the same credentials
@@ -190,7 +167,7 @@ func TestConnectWithNKeySeedFile(t *testing.T) {
 	require.NoError(t, os.WriteFile(seedFile, seed, 0o600))
 
 	srv := runServer(t, func(o *server.Options) { o.Nkeys = []*server.NkeyUser{{Nkey: pub}} })
-	logger, logs := newLogger()
+	logger, logs := logtest.New()
 	status := NewStatus()
 	connect(t, Options{Servers: srv.ClientURL(), NKey: seedFile}, logger, status)
 	waitConnected(t, status)
@@ -244,7 +221,7 @@ func TestStatusFollowsServerRestartOnSamePort(t *testing.T) {
 	port := natstest.RestartablePort(t)
 	auth := func(o *server.Options) { o.Username, o.Password = "ops", "s3cret" }
 	srv := runServer(t, func(o *server.Options) { auth(o); o.Port = port })
-	logger, logs := newLogger()
+	logger, logs := logtest.New()
 	status := NewStatus()
 	// Credentials in the URL, to check they are never shown or logged.
 	url := fmt.Sprintf("nats://ops:s3cret@127.0.0.1:%d", port)
@@ -296,7 +273,7 @@ func TestConnectWhileServerIsDownRetriesInBackground(t *testing.T) {
 	// connection is given it meanwhile.
 	port := natstest.RestartablePort(t)
 
-	logger, logs := newLogger()
+	logger, logs := logtest.New()
 	status := NewStatus()
 	nc := connect(t, Options{Servers: fmt.Sprintf("nats://127.0.0.1:%d", port)}, logger, status)
 	require.False(t, nc.IsConnected())
